@@ -1,0 +1,37 @@
+/**
+ * Who is asking, and from where. Every core service takes one; IPC handlers and CLI commands build it.
+ */
+import { randomUUID } from 'node:crypto'
+import { AppError } from '../../shared/errors'
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const
+export type Role = (typeof ROLES)[number]
+export type Source = 'ui' | 'cli' | 'import' | 'replay'
+
+export interface RequestContext {
+  actor: string
+  roles: readonly Role[]
+  requestId: string
+  source: Source
+  ip?: string
+  userAgent?: string
+}
+
+export function makeContext(partial: Partial<RequestContext> & Pick<RequestContext, 'actor' | 'source'>): RequestContext {
+  return { roles: ['viewer'], requestId: randomUUID(), ...partial }
+}
+
+const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
+
+export function hasRole(ctx: RequestContext, needed: Role): boolean {
+  return ctx.roles.some((r) => rank[r] >= rank[needed])
+}
+
+export function requireRole(ctx: RequestContext, needed: Role, what: string): void {
+  if (!hasRole(ctx, needed)) {
+    throw new AppError('FORBIDDEN', `${what} needs the ${needed} role; ${ctx.actor} has ${ctx.roles.join(', ') || 'no role'}`, {
+      needed,
+      actor: ctx.actor
+    })
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The database handle shared by the app, the CLI and the tests: a MikroORM instance on either a
+ * PostgreSQL server (pooled) or the embedded PGlite store (one in-process connection), plus migrations
+ * and a health check.
+ */
+import fs from 'node:fs'
+import { MikroORM, type Options } from '@mikro-orm/core'
+import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql'
+import { Migrator } from '@mikro-orm/migrations'
+import { AppError } from '../../../shared/errors'
+import type { HealthReport, MigrationState } from '../../../shared/types'
+import { migrationsList } from '../../../../migrations'
+import { entities } from './entities'
+import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
+import { acquireEmbeddedLock } from './embedded-lock'
+import { toAppError } from './errors'
+
+export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
+const knownMigrations = new Set(migrationsList.map((m) => m.name))
+
+/** Knex pool internals we read for the health report (tarn). */
+interface TarnPool {
+  numUsed(): number
+  numFree(): number
+  numPendingAcquires(): number
+  numPendingCreates(): number
+  max: number
+}
+
+function baseOptions(): Options {
+  return {
+    entities,
+    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: true },
+    extensions: [Migrator],
+    migrations: {
+      migrationsList,
+      tableName: MIGRATIONS_TABLE,
+      transactional: true,
+      allOrNothing: true,
+      // The snapshot is written by `npm run db:snapshot` in a checkout, never by the installed app.
+      snapshot: false,
+      disableForeignKeys: false,
+      silent: true
+    },
+    allowGlobalContext: false,
+    debug: process.env.NETKEEPER_DEBUG_SQL === '1',
+    ensureDatabase: false
+  }
+}
+
+function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl']): Options {
+  const lifetime = spec.pool.maxLifetimeMs
+  return {
+    ...baseOptions(),
+    driver: PostgreSqlDriver,
+    ...(spec.url
+      ? { clientUrl: spec.url }
+      : { host: spec.host, port: spec.port, dbName: spec.database, user: spec.user, password: spec.password }),
+    pool: {
+      min: 0,
+      max: spec.pool.max,
+      acquireTimeoutMillis: spec.pool.acquireTimeoutMs,
+      idleTimeoutMillis: spec.pool.idleTimeoutMs,
+      // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
+      // validate() then refuses it at the next acquire and the pool opens a fresh one.
+      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        setTimeout(() => {
+          conn.__knex__disposed = 'maximum connection lifetime reached'
+        }, lifetime).unref()
+        done(null, conn)
+      }
+    } as Options['pool'],
+    driverOptions: {
+      connection: {
+        ...(ssl === undefined ? {} : { ssl }),
+        connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
+        application_name: 'netkeeper'
+      }
+    }
+  }
+}
+
+async function embeddedOptions(spec: EmbeddedSpec): Promise<{ options: Options; close: () => Promise<void> }> {
+  const [{ PGlite }, { PGliteDriver }] = await Promise.all([import('@electric-sql/pglite'), import('mikro-orm-pglite')])
+  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
+  const pglite = await PGlite.create({ dataDir: spec.pgDataDir })
+  return {
+    options: {
+      ...baseOptions(),
+      driver: PGliteDriver,
+      dbName: 'postgres',
+      // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
+      pool: { min: 1, max: 1 },
+      driverOptions: { connection: { pglite: () => pglite } }
+    },
+    close: () => pglite.close()
+  }
+}
+
+export class Database {
+  private constructor(
+    readonly orm: MikroORM,
+    readonly spec: ConnectionSpec,
+    private readonly cleanup: () => Promise<void>
+  ) {}
+
+  static async open(spec: ConnectionSpec): Promise<Database> {
+    if (spec.kind === 'embedded') {
+      const release = await acquireEmbeddedLock(spec.pgDataDir)
+      try {
+        const { options, close } = await embeddedOptions(spec)
+        const orm = await MikroORM.init(options)
+        return new Database(orm, spec, async () => {
+          await close()
+          release()
+        })
+      } catch (e) {
+        release()
+        throw toAppError(e, spec)
+      }
+    }
+    const tryOpen = async (ssl: ServerSpec['ssl']): Promise<Database> => {
+      const orm = await MikroORM.init(serverOptions(spec, ssl))
+      const db = new Database(orm, spec, async () => undefined)
+      try {
+        await db.knex.raw('select 1')
+      } catch (e) {
+        await orm.close(true).catch(() => undefined)
+        throw e
+      }
+      return db
+    }
+    try {
+      return await tryOpen(spec.ssl)
+    } catch (e) {
+      if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) {
+        return tryOpen(false).catch((e2) => {
+          throw toAppError(e2, spec)
+        })
+      }
+      throw toAppError(e, spec)
+    }
+  }
+
+  get target() {
+    return describeTarget(this.spec)
+  }
+
+  /** A fresh EntityManager for one unit of work. */
+  em(): EntityManager {
+    return this.orm.em.fork() as EntityManager
+  }
+
+  get knex(): Knex {
+    return (this.orm.em as EntityManager).getKnex()
+  }
+
+  private get migrator(): Migrator {
+    return this.orm.getMigrator() as Migrator
+  }
+
+  async migrationState(): Promise<MigrationState> {
+    const executed = await this.migrator.getExecutedMigrations()
+    const applied = executed.map((m) => m.name)
+    const appliedSet = new Set(applied)
+    return {
+      applied,
+      pending: migrationsList.map((m) => m.name).filter((n) => !appliedSet.has(n)),
+      unknown: applied.filter((n) => !knownMigrations.has(n))
+    }
+  }
+
+  /** Refuses to touch a database whose schema is newer than this build. */
+  async assertNotNewer(): Promise<MigrationState> {
+    const state = await this.migrationState()
+    if (state.unknown.length) {
+      throw new AppError(
+        'UNAVAILABLE',
+        `the database at ${this.target.label} has migrations this version of Netkeeper does not know ` +
+          `(${state.unknown.join(', ')}): it was upgraded by a newer Netkeeper. Install that version or newer; ` +
+          'this version will not change the database.',
+        { unknownMigrations: state.unknown }
+      )
+    }
+    return state
+  }
+
+  /** Applies every pending migration in one transaction; returns the names applied. */
+  async migrate(): Promise<string[]> {
+    await this.assertNotNewer()
+    try {
+      const done = await this.migrator.up()
+      return done.map((m) => m.name)
+    } catch (e) {
+      throw toAppError(e, this.spec)
+    }
+  }
+
+  /**
+   * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
+   * Returns the names rolled back, newest first.
+   */
+  async rollback(to?: string | 0): Promise<string[]> {
+    await this.assertNotNewer()
+    if (typeof to === 'string' && !knownMigrations.has(to)) {
+      throw new AppError('VALIDATION', `--to: unknown migration "${to}"; known: 0, ${[...knownMigrations].join(', ')}`, {
+        field: 'to'
+      })
+    }
+    try {
+      const done = await this.migrator.down(to === undefined ? undefined : { to })
+      return done.map((m) => m.name)
+    } catch (e) {
+      throw toAppError(e, this.spec)
+    }
+  }
+
+  poolStats(): HealthReport['pool'] {
+    const pool = (this.knex.client as { pool?: TarnPool }).pool
+    if (!pool) return undefined
+    const used = pool.numUsed()
+    const free = pool.numFree()
+    return { size: used + free, used, free, pendingAcquires: pool.numPendingAcquires(), max: pool.max }
+  }
+
+  async health(): Promise<HealthReport> {
+    const started = performance.now()
+    const report: HealthReport = { reachable: false, target: this.target, checkedAt: new Date().toISOString() }
+    try {
+      const res = await this.knex.raw<{ rows: { server_version: string }[] }>(`select current_setting('server_version') as server_version`)
+      report.latencyMs = Math.round((performance.now() - started) * 1000) / 1000
+      report.reachable = true
+      report.serverVersion = res.rows[0]?.server_version
+      report.pool = this.poolStats()
+      report.migrations = await this.migrationState()
+    } catch (e) {
+      report.error = toAppError(e, this.spec).message
+    }
+    return report
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true)
+    await this.cleanup()
+  }
+}

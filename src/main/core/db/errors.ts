@@ -1,0 +1,85 @@
+/**
+ * Turns driver errors into typed AppErrors a person can act on. Never lets a password or a connection
+ * string with a secret through.
+ */
+import { AppError } from '../../../shared/errors'
+import type { ConnectionSpec } from './target'
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'EAI_AGAIN'])
+
+interface PgLikeError {
+  code?: string
+  message?: string
+  constraint?: string
+  detail?: string
+  column?: string
+  errno?: number
+}
+
+/** True when the error means the server could not be reached (as opposed to refusing the request). */
+export function isUnreachable(e: unknown): boolean {
+  const err = e as PgLikeError & { cause?: PgLikeError }
+  const code = err?.code ?? err?.cause?.code
+  if (code && UNREACHABLE.has(code)) return true
+  // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection exceptions
+  if (code && (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03')) return true
+  const msg = err?.message ?? ''
+  return /Connection terminated|Knex: Timeout acquiring a connection|timeout expired|connect ECONNREFUSED|Client has encountered a connection error/i.test(
+    msg
+  )
+}
+
+export function scrub(message: string): string {
+  return message.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/gi, '$1***@')
+}
+
+export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
+  if (e instanceof AppError) return e
+  const err = e as PgLikeError
+  const where = spec ? ` (${spec.label})` : ''
+  const msg = scrub(err?.message ?? String(e))
+  if (isUnreachable(e)) {
+    return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`)
+  }
+  switch (err?.code) {
+    case '28P01':
+    case '28000':
+      return new AppError('UNAVAILABLE', `database refused the login${where}: ${msg}. Check the user and the password in the keychain.`)
+    case '3D000':
+      return new AppError('UNAVAILABLE', `database does not exist${where}: ${msg}`)
+    case '23505':
+      return new AppError('CONFLICT', `${constraintField(err.constraint)}: already exists (${err.detail ?? msg})`, {
+        field: constraintField(err.constraint),
+        constraint: err.constraint
+      })
+    case '23P01':
+      return new AppError('CONFLICT', `${constraintField(err.constraint)}: overlaps an existing entry (${err.detail ?? msg})`, {
+        field: constraintField(err.constraint),
+        constraint: err.constraint
+      })
+    case '23514':
+      return new AppError('VALIDATION', `${constraintField(err.constraint)}: ${msg}`, { field: constraintField(err.constraint), constraint: err.constraint })
+    case '23503':
+      return new AppError('NOT_FOUND', `a referenced row does not exist: ${err.detail ?? msg}`, { constraint: err.constraint })
+    case '22P02':
+    case '22023':
+    case '22001':
+      return new AppError('VALIDATION', msg)
+    case '40001':
+    case '40P01':
+      return new AppError('CONFLICT', `concurrent change, try again: ${msg}`)
+  }
+  return new AppError('INTERNAL', msg)
+}
+
+/** Best-effort mapping from a constraint name to the field a person typed. */
+function constraintField(constraint?: string): string {
+  if (!constraint) return '(input)'
+  if (constraint.includes('network') || constraint === 'ip_pools_no_overlap') return 'network'
+  if (constraint.includes('name')) return 'name'
+  if (constraint.includes('ip_address') || constraint === 'ip_allocations_in_pool' || constraint.includes('host_address')) return 'ip'
+  if (constraint.includes('vlan')) return 'vlan'
+  if (constraint.includes('gateway')) return 'gateway'
+  if (constraint.includes('status')) return 'status'
+  return constraint
+}

@@ -1,0 +1,25 @@
+import os from 'node:os'
+import path from 'node:path'
+
+/**
+ * The data folder: `NETKEEPER_DATA_DIR` when set; otherwise the Electron userData folder (passed in by the
+ * shell) or, for the CLI, the platform's per-user data folder.
+ */
+export function resolveDataDir(electronUserData?: string): string {
+  const fromEnv = process.env.NETKEEPER_DATA_DIR
+  if (fromEnv && fromEnv.trim()) return path.resolve(fromEnv)
+  if (electronUserData) return electronUserData
+  return platformDataDir()
+}
+
+export function platformDataDir(): string {
+  const home = os.homedir()
+  switch (process.platform) {
+    case 'win32':
+      return path.join(process.env.APPDATA || path.join(home, 'AppData', 'Roaming'), 'Netkeeper')
+    case 'darwin':
+      return path.join(home, 'Library', 'Application Support', 'Netkeeper')
+    default:
+      return path.join(process.env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'netkeeper')
+  }
+}

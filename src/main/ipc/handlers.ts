@@ -1,0 +1,58 @@
+/**
+ * The handler table: one entry per contract channel, each a thin call into the core. The Electron IPC
+ * transport (main/index.ts) and the browser test bridge (main/web) both serve this same table, and both go
+ * through `dispatch`, which validates the argument with the contract's schema before anything runs.
+ */
+import { contract, type Channel, type Envelope, type ParsedArgsOf, type ResultOf } from '../../shared/contract'
+import { AppError } from '../../shared/errors'
+import { describeIssue } from '../../shared/schemas'
+import type { Core } from '../core'
+import type { RequestContext } from '../core/context'
+import { toAppError } from '../core/db/errors'
+
+export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
+export type HandlerTable = { [C in Channel]: Handler<C> }
+
+declare const __APP_VERSION__: string | undefined
+
+export function createHandlers(core: Core): HandlerTable {
+  return {
+    'app:info': async () => ({
+      version: typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : (process.env.npm_package_version ?? '0.0.0'),
+      platform: process.platform,
+      dataDir: core.dataDir,
+      target: core.db.target
+    }),
+    'db:health': async () => core.db.health(),
+    'db:status': async () => core.db.migrationState()
+  }
+}
+
+export async function dispatch<C extends Channel>(
+  table: HandlerTable,
+  channel: C,
+  rawArgs: unknown,
+  ctx: RequestContext
+): Promise<Envelope<ResultOf<C>>> {
+  try {
+    if (!Object.hasOwn(contract, channel)) {
+      throw new AppError('NOT_FOUND', `unknown channel "${String(channel)}"`)
+    }
+    const parsed = contract[channel].args.safeParse(rawArgs ?? {})
+    if (!parsed.success) {
+      const { field, reason } = describeIssue(parsed.error)
+      throw new AppError('VALIDATION', `${field}: ${reason}`, { field })
+    }
+    const handler = table[channel] as Handler<C>
+    const value = await handler(parsed.data as ParsedArgsOf<C>, ctx)
+    return { ok: true, value }
+  } catch (e) {
+    const err = toAppError(e)
+    // Internal errors keep their details in the main-process log, never in the UI.
+    if (err.code === 'INTERNAL') {
+      console.error(`[ipc] ${String(channel)} failed:`, e)
+      return { ok: false, error: { code: 'INTERNAL', message: `${String(channel)} failed unexpectedly; see the application log` } }
+    }
+    return { ok: false, error: err.toPayload() }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Starts a throwaway PostgreSQL server for the test run: initdb into a temporary folder, a free loopback
+ * port, trust auth on loopback only, the Unix socket inside the temporary folder. initdb and postgres
+ * refuse to run as root, so as root they run as the `postgres` user through runuser.
+ *
+ * Set NETKEEPER_TEST_DATABASE_URL to use an existing server instead.
+ */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+export interface PgServer {
+  /** The admin URL (database `postgres`). */
+  url: string
+  port: number
+  dataDir?: string
+  binDir?: string
+  /** Create a fresh database and return its URL. */
+  createDatabase(name: string): Promise<string>
+  stop(): Promise<void>
+  /** pg_ctl stop / start, for the offline tests. */
+  pause?(): void
+  resume?(): void
+}
+
+export function findPgBin(): string {
+  const fromEnv = process.env.NETKEEPER_PG_BIN
+  if (fromEnv) return fromEnv
+  const root = '/usr/lib/postgresql'
+  if (fs.existsSync(root)) {
+    const versions = fs
+      .readdirSync(root)
+      .filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a))
+    if (versions[0]) return path.join(root, versions[0], 'bin')
+  }
+  throw new Error('PostgreSQL server binaries not found: install the postgresql package, or set NETKEEPER_PG_BIN or NETKEEPER_TEST_DATABASE_URL')
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0))
+    })
+  })
+}
+
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+function run(bin: string, args: string[], opts: { cwd?: string } = {}): string {
+  const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args]
+  return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? '/' })
+}
+
+async function query(url: string, sql: string): Promise<void> {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+export async function startPostgres(): Promise<PgServer> {
+  const external = process.env.NETKEEPER_TEST_DATABASE_URL
+  if (external) {
+    return {
+      url: external,
+      port: Number(new URL(external).port || 5432),
+      async createDatabase(name) {
+        await query(external, `drop database if exists "${name}" with (force)`)
+        await query(external, `create database "${name}"`)
+        const u = new URL(external)
+        u.pathname = `/${name}`
+        return u.toString()
+      },
+      async stop() {}
+    }
+  }
+  const binDir = findPgBin()
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-pg-'))
+  const dataDir = path.join(root, 'data')
+  const sockDir = path.join(root, 'sock')
+  fs.mkdirSync(sockDir)
+  if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', root])
+  fs.chmodSync(root, 0o755)
+  run(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync'])
+  const port = await freePort()
+  const conf = [
+    `listen_addresses = '127.0.0.1'`,
+    `port = ${port}`,
+    `unix_socket_directories = '${sockDir}'`,
+    `fsync = off`,
+    `full_page_writes = off`,
+    `max_connections = 200`,
+    `shared_buffers = 256MB`,
+    `log_min_messages = warning`
+  ].join('\n')
+  fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), `\n${conf}\n`)
+  const pgCtl = path.join(binDir, 'pg_ctl')
+  const logFile = path.join(root, 'server.log')
+  const start = (): void => {
+    run(pgCtl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'])
+  }
+  const stopServer = (mode = 'fast'): void => {
+    run(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop'])
+  }
+  start()
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`
+  return {
+    url,
+    port,
+    dataDir,
+    binDir,
+    async createDatabase(name) {
+      await query(url, `drop database if exists "${name}" with (force)`)
+      await query(url, `create database "${name}"`)
+      return `postgres://postgres@127.0.0.1:${port}/${name}`
+    },
+    pause: () => stopServer('fast'),
+    resume: () => start(),
+    async stop() {
+      try {
+        stopServer('immediate')
+      } catch {
+        /* already stopped */
+      }
+      fs.rmSync(root, { recursive: true, force: true })
+    }
+  }
+}
