@@ -71,7 +71,7 @@ export class Migration20261127120000_initial extends Migration {
         if pool_network is null then
           return new; -- the foreign key reports the missing pool
         end if;
-        if not (new."ip_address" << pool_network) then
+        if not (new."ip_address" <<= pool_network) then
           raise exception 'ip_address % is outside pool network %', host(new."ip_address"), pool_network
             using errcode = '23514', constraint = 'ip_allocations_in_pool';
         end if;

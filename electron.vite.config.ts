@@ -1,0 +1,53 @@
+/**
+ * electron-vite build: main (ESM, dependencies left in node_modules), preload (one self-contained CommonJS
+ * file, because a sandboxed preload can require nothing but `electron`) and the Vue renderer.
+ *
+ * Only src/main/index.ts is bundled for main: the browser test harness in src/main/web is never part of
+ * the packaged app.
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'electron-vite'
+import vue from '@vitejs/plugin-vue'
+
+const root = fileURLToPath(new URL('.', import.meta.url))
+const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }
+
+const alias = {
+  '@shared': resolve(root, 'src/shared'),
+  '@renderer': resolve(root, 'src/renderer/src')
+}
+
+export default defineConfig({
+  main: {
+    define: { __APP_VERSION__: JSON.stringify(pkg.version) },
+    build: {
+      outDir: resolve(root, 'out/main'),
+      lib: { entry: resolve(root, 'src/main/index.ts') },
+      // Dependencies (MikroORM, PGlite, pg, keytar...) stay external and load from node_modules.
+      externalizeDeps: true
+    }
+  },
+  preload: {
+    resolve: { alias },
+    build: {
+      outDir: resolve(root, 'out/preload'),
+      lib: { entry: resolve(root, 'src/preload/index.ts') },
+      // Sandboxed preloads cannot load node_modules: bundle zod and the contract into the one file.
+      externalizeDeps: false,
+      rolldownOptions: {
+        output: { format: 'cjs', entryFileNames: '[name].cjs', inlineDynamicImports: true }
+      }
+    }
+  },
+  renderer: {
+    root: resolve(root, 'src/renderer'),
+    resolve: { alias },
+    plugins: [vue()],
+    build: {
+      outDir: resolve(root, 'out/renderer'),
+      rolldownOptions: { input: resolve(root, 'src/renderer/index.html') }
+    }
+  }
+})

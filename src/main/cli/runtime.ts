@@ -1,0 +1,84 @@
+/**
+ * What every CLI command shares: global options, opening the core, printing results as text or JSON,
+ * and mapping errors to exit codes (0 done, 1 the operation failed, 2 usage).
+ */
+import os from 'node:os'
+import type { Command } from 'commander'
+import { AppError } from '../../shared/errors'
+import { Core } from '../core'
+import { makeContext, type RequestContext } from '../core/context'
+import { toAppError } from '../core/db/errors'
+import { resolveDataDir } from '../core/paths'
+
+export const EXIT_OK = 0
+export const EXIT_FAILED = 1
+export const EXIT_USAGE = 2
+
+export interface GlobalOptions {
+  databaseUrl?: string
+  dataDir?: string
+  json?: boolean
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions
+}
+
+export function cliContext(): RequestContext {
+  // Until sign-in lands, the CLI acts as admin on the database it was pointed at (see docs/cli.md).
+  return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli' })
+}
+
+export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
+  const g = globals(cmd)
+  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
+  try {
+    return await fn(core)
+  } finally {
+    await core.close()
+  }
+}
+
+/** Prints a result: JSON when --json was given, otherwise the text the command renders. */
+export function emit(cmd: Command, value: unknown, text: () => string): void {
+  if (globals(cmd).json) process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  else process.stdout.write(text().replace(/\n?$/, '\n'))
+}
+
+export function fail(cmd: Command | undefined, e: unknown): number {
+  const err = e instanceof AppError ? e : toAppError(e)
+  const json = cmd ? globals(cmd).json : process.argv.includes('--json')
+  if (err.code === 'INTERNAL' && process.env.NETKEEPER_DEBUG === '1') console.error(e)
+  if (json) process.stdout.write(JSON.stringify({ error: err.toPayload() }, null, 2) + '\n')
+  process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${err.message}\n`)
+  return EXIT_FAILED
+}
+
+/** A usage error raised by a command's own argument checks (exit 2, like commander's). */
+export class UsageError extends Error {}
+
+/** Wraps a command action: runs it, prints a failure, sets the exit code. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command
+    try {
+      await fn(...args)
+    } catch (e) {
+      if (e instanceof UsageError) {
+        process.stderr.write(`netkeeper: usage: ${e.message}\n`)
+        process.exitCode = EXIT_USAGE
+        return
+      }
+      process.exitCode = fail(cmd, e)
+    }
+  }
+}
+
+export function table(rows: Record<string, unknown>[], columns: string[]): string {
+  if (!rows.length) return '(none)'
+  const cell = (v: unknown): string => (v === null || v === undefined ? '' : String(v))
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
+  const line = (vals: string[]): string => vals.map((v, i) => v.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n')
+}
