@@ -4,7 +4,9 @@
  */
 import type { MigrationObject } from '@mikro-orm/core'
 import { Migration20261127120000_initial } from './Migration20261127120000_initial'
+import { Migration20261127130000_ipam_audit } from './Migration20261127130000_ipam_audit'
 
 export const migrationsList: MigrationObject[] = [
-  { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial }
+  { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
+  { name: 'Migration20261127130000_ipam_audit', class: Migration20261127130000_ipam_audit }
 ]

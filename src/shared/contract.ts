@@ -9,6 +9,20 @@
 import { z } from 'zod'
 import type { ErrorPayload } from './errors'
 import type { AppInfo, HealthReport, MigrationState } from './types'
+import {
+  allocateSchema,
+  allocationUpdateSchema,
+  poolCreateSchema,
+  poolListSchema,
+  poolRef,
+  poolUpdateSchema,
+  searchSchema,
+  type AllocationDto,
+  type IpamStats,
+  type Page,
+  type PoolDeleteResult,
+  type PoolDto
+} from './ipam'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -18,7 +32,26 @@ const noArgs = z.object({}).strict()
 export const contract = {
   'app:info': { args: noArgs, result: result<AppInfo>() },
   'db:health': { args: noArgs, result: result<HealthReport>() },
-  'db:status': { args: noArgs, result: result<MigrationState>() }
+  'db:status': { args: noArgs, result: result<MigrationState>() },
+
+  'ipam:pool:list': { args: poolListSchema, result: result<Page<PoolDto>>() },
+  'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDto>() },
+  'ipam:pool:create': { args: poolCreateSchema, result: result<PoolDto>() },
+  'ipam:pool:update': { args: z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(), result: result<PoolDto>() },
+  'ipam:pool:delete': { args: z.object({ pool: poolRef, force: z.boolean().optional() }).strict(), result: result<PoolDeleteResult>() },
+  'ipam:pool:allocations': {
+    args: z.object({ pool: poolRef, page: z.number().int().min(1).optional(), pageSize: z.number().int().min(1).max(65536).optional() }).strict(),
+    result: result<Page<AllocationDto>>()
+  },
+  'ipam:allocate': { args: allocateSchema, result: result<AllocationDto[]>() },
+  'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64) }).strict(), result: result<AllocationDto>() },
+  'ipam:allocation:update': { args: allocationUpdateSchema, result: result<AllocationDto>() },
+  'ipam:release': {
+    args: z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
+    result: result<AllocationDto>()
+  },
+  'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
+  'ipam:stats': { args: noArgs, result: result<IpamStats>() }
 } as const
 
 export type Contract = typeof contract

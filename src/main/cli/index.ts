@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { dbCommand } from './commands/db'
+import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
 import { EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -19,6 +20,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   program.addCommand(dbCommand())
+  program.addCommand(poolCommand())
+  program.addCommand(ipCommand())
+  program.addCommand(ipamCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()

@@ -5,6 +5,7 @@
 import { Database } from './db/database'
 import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
+import { IpamService } from './ipam/service'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -14,10 +15,14 @@ export interface CoreOptions {
 }
 
 export class Core {
+  readonly ipam: IpamService
+
   private constructor(
     readonly db: Database,
     readonly dataDir: string
-  ) {}
+  ) {
+    this.ipam = new IpamService(db.knex)
+  }
 
   static async open(opts: CoreOptions = {}): Promise<Core> {
     const dataDir = opts.dataDir ?? resolveDataDir()

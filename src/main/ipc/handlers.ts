@@ -24,7 +24,20 @@ export function createHandlers(core: Core): HandlerTable {
       target: core.db.target
     }),
     'db:health': async () => core.db.health(),
-    'db:status': async () => core.db.migrationState()
+    'db:status': async () => core.db.migrationState(),
+
+    'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
+    'ipam:pool:get': (a, ctx) => core.ipam.getPool(ctx, a.pool),
+    'ipam:pool:create': (a, ctx) => core.ipam.createPool(ctx, a),
+    'ipam:pool:update': (a, ctx) => core.ipam.updatePool(ctx, a.pool, a.changes),
+    'ipam:pool:delete': (a, ctx) => core.ipam.deletePool(ctx, a.pool, { force: a.force }),
+    'ipam:pool:allocations': (a, ctx) => core.ipam.listAllocations(ctx, a.pool, a),
+    'ipam:allocate': (a, ctx) => core.ipam.allocate(ctx, a),
+    'ipam:allocation:get': (a, ctx) => core.ipam.getAllocation(ctx, a.ip),
+    'ipam:allocation:update': (a, ctx) => core.ipam.updateAllocation(ctx, a),
+    'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version }),
+    'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
+    'ipam:stats': (_a, ctx) => core.ipam.stats(ctx)
   }
 }
 

@@ -1,0 +1,332 @@
+/** `netkeeper pool ...`, `netkeeper ip ...` and `netkeeper ipam stats`. */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import type { AllocationDto, PoolDto } from '../../../shared/ipam'
+import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
+
+const int = (name: string) => (v: string): number => {
+  if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
+  return Number(v)
+}
+
+function poolLine(p: PoolDto): Record<string, unknown> {
+  const u = p.utilization
+  return {
+    name: p.name,
+    network: p.network,
+    gateway: p.gateway ?? '',
+    vlan: p.vlanId ?? '',
+    site: p.site ?? '',
+    env: p.environment ?? '',
+    used: `${u.allocated + u.reserved + u.blocked}/${u.usable}`,
+    util: `${u.percent.toFixed(2)}%`,
+    active: p.isActive ? 'yes' : 'no'
+  }
+}
+
+function poolText(p: PoolDto): string {
+  const u = p.utilization
+  return [
+    `pool ${p.name} (#${p.id})`,
+    `  network:     ${p.network}`,
+    `  gateway:     ${p.gateway ?? '-'}`,
+    `  vlan:        ${p.vlanId ?? '-'}`,
+    `  site:        ${p.site ?? '-'}`,
+    `  environment: ${p.environment ?? '-'}`,
+    `  active:      ${p.isActive ? 'yes' : 'no'}`,
+    `  description: ${p.description ?? '-'}`,
+    `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`
+  ].join('\n')
+}
+
+function allocLine(a: AllocationDto): Record<string, unknown> {
+  return {
+    ip: a.ip,
+    status: a.expired ? 'reserved (lapsed)' : a.status,
+    pool: a.poolName,
+    hostname: a.hostname ?? '',
+    mac: a.mac ?? '',
+    owner: a.owner ?? '',
+    version: a.version
+  }
+}
+
+const allocCols = ['ip', 'status', 'pool', 'hostname', 'mac', 'owner', 'version']
+
+function allocText(a: AllocationDto): string {
+  return [
+    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}`,
+    `  hostname:    ${a.hostname ?? '-'}`,
+    `  mac:         ${a.mac ?? '-'}`,
+    `  owner:       ${a.owner ?? '-'}`,
+    `  purpose:     ${a.purpose ?? '-'}`,
+    `  description: ${a.description ?? '-'}`,
+    a.reservedUntil ? `  held until:  ${a.reservedUntil}` : '',
+    `  by ${a.allocatedBy ?? '-'} at ${a.createdAt}, version ${a.version}`
+  ]
+    .filter(Boolean)
+    .join('\n')
+}
+
+/** Options shared by allocate/reserve/block/update: what describes an address. */
+function describeOptions(c: Command): Command {
+  return c
+    .option('--hostname <name>', 'host name (RFC 1123)')
+    .option('--mac <mac>', 'MAC address in any common form')
+    .option('--owner <owner>', 'who is responsible for it')
+    .option('--purpose <purpose>', 'what it is for')
+    .option('--description <text>', 'free text')
+    .option('--dns-managed', 'DNS is managed for it')
+    .option('--dhcp-managed', 'DHCP is managed for it')
+}
+
+interface DescribeOpts {
+  hostname?: string
+  mac?: string
+  owner?: string
+  purpose?: string
+  description?: string
+  dnsManaged?: boolean
+  dhcpManaged?: boolean
+}
+
+const describeFields = (o: DescribeOpts) => ({
+  hostname: o.hostname,
+  mac: o.mac,
+  owner: o.owner,
+  purpose: o.purpose,
+  description: o.description,
+  dnsManaged: o.dnsManaged,
+  dhcpManaged: o.dhcpManaged
+})
+
+export function poolCommand(): Command {
+  const pool = new Command('pool').description('IP pools')
+
+  pool
+    .command('create')
+    .description('create a pool')
+    .requiredOption('--name <name>', 'unique name')
+    .requiredOption('--network <cidr>', 'network in canonical CIDR form, e.g. 10.1.2.0/24 or 2001:db8::/64')
+    .option('--gateway <ip>', 'gateway address inside the network')
+    .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
+    .option('--site <site>')
+    .option('--environment <env>')
+    .option('--description <text>')
+    .option('--inactive', 'create it inactive (no allocations until activated)')
+    .action(
+      action(async (o: { name: string; network: string; gateway?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const p = await core.ipam.createPool(cliContext(), {
+            name: o.name,
+            network: o.network,
+            gateway: o.gateway,
+            vlanId: o.vlan,
+            site: o.site,
+            environment: o.environment,
+            description: o.description,
+            isActive: !o.inactive
+          })
+          emit(cmd, p, () => `created ${poolText(p)}`)
+        })
+      })
+    )
+
+  pool
+    .command('list')
+    .description('list pools with their utilization')
+    .option('--site <site>')
+    .option('--environment <env>')
+    .option('--vlan <id>', 'VLAN', int('--vlan'))
+    .addOption(new Option('--active <yes|no>', 'only active or inactive pools').choices(['yes', 'no']))
+    .option('--search <text>', 'text in name, description, site or network; or an address the pool contains')
+    .addOption(new Option('--sort <field>').choices(['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization']).default('name'))
+    .addOption(new Option('--order <dir>').choices(['asc', 'desc']).default('asc'))
+    .option('--page <n>', 'page number', int('--page'), 1)
+    .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
+    .action(
+      action(async (o: { site?: string; environment?: string; vlan?: number; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.listPools(cliContext(), {
+            site: o.site,
+            environment: o.environment,
+            vlanId: o.vlan,
+            active: o.active === undefined ? undefined : o.active === 'yes',
+            search: o.search,
+            sort: o.sort,
+            order: o.order,
+            page: o.page,
+            pageSize: o.pageSize
+          })
+          emit(cmd, r, () => `${table(r.items.map(poolLine), ['name', 'network', 'gateway', 'vlan', 'site', 'env', 'used', 'util', 'active'])}\n(page ${r.page}, ${r.items.length} of ${r.total})`)
+        })
+      })
+    )
+
+  pool
+    .command('show <pool>')
+    .description('show a pool (by name or id) and its allocations')
+    .option('--limit <n>', 'allocations to list', int('--limit'), 100)
+    .action(
+      action(async (ref: string, o: { limit: number }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const p = await core.ipam.getPool(cliContext(), ref)
+          const allocs = await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit })
+          emit(cmd, { ...p, allocations: allocs }, () => `${poolText(p)}\n\n${table(allocs.items.map(allocLine), allocCols)}${allocs.total > allocs.items.length ? `\n(${allocs.items.length} of ${allocs.total})` : ''}`)
+        })
+      })
+    )
+
+  pool
+    .command('update <pool>')
+    .description('change a pool; a network change is refused unless every allocation still fits')
+    .option('--name <name>')
+    .option('--network <cidr>')
+    .option('--gateway <ip>', 'new gateway ("" to clear)')
+    .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
+    .option('--no-vlan', 'clear the VLAN')
+    .option('--site <site>')
+    .option('--environment <env>')
+    .option('--description <text>')
+    .addOption(new Option('--active <yes|no>').choices(['yes', 'no']))
+    .action(
+      action(async (ref: string, o: { name?: string; network?: string; gateway?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const changes = {
+            ...(o.name !== undefined ? { name: o.name } : {}),
+            ...(o.network !== undefined ? { network: o.network } : {}),
+            ...(o.gateway !== undefined ? { gateway: o.gateway || null } : {}),
+            ...(o.vlan === false ? { vlanId: null } : o.vlan !== undefined ? { vlanId: o.vlan } : {}),
+            ...(o.site !== undefined ? { site: o.site } : {}),
+            ...(o.environment !== undefined ? { environment: o.environment } : {}),
+            ...(o.description !== undefined ? { description: o.description } : {}),
+            ...(o.active !== undefined ? { isActive: o.active === 'yes' } : {})
+          }
+          if (!Object.keys(changes).length) throw new UsageError('nothing to change: give at least one option (see --help)')
+          const p = await core.ipam.updatePool(cliContext(), ref, changes)
+          emit(cmd, p, () => `updated ${poolText(p)}`)
+        })
+      })
+    )
+
+  pool
+    .command('delete <pool>')
+    .description('delete a pool; refused while it holds allocations unless --force')
+    .option('--force', 'delete its allocations with it')
+    .action(
+      action(async (ref: string, o: { force?: boolean }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.deletePool(cliContext(), ref, { force: o.force })
+          emit(cmd, r, () => `deleted pool ${r.pool.name} (${r.pool.network})${r.allocationsRemoved ? ` and its ${r.allocationsRemoved} allocation(s)` : ''}`)
+        })
+      })
+    )
+  return pool
+}
+
+export function ipCommand(): Command {
+  const ip = new Command('ip').description('addresses: allocate, reserve, block, update, release, show, search')
+
+  const addTarget = (c: Command, withCount: boolean): Command => {
+    c.requiredOption('--pool <pool>', 'pool name or id').option('--ip <ip>', 'a specific address').option('--next', 'the lowest free address')
+    if (withCount) c.option('--count <n>', 'with --next: this many addresses in one call', int('--count'))
+    return c
+  }
+
+  const run = (status: 'allocated' | 'reserved' | 'blocked') =>
+    action(async (o: DescribeOpts & { pool: string; ip?: string; next?: boolean; count?: number; until?: string }, cmd: Command) => {
+      if (!o.ip && !o.next) throw new UsageError('give --ip IP or --next')
+      if (o.ip && o.next) throw new UsageError('give --ip or --next, not both')
+      if (o.count !== undefined && !o.next) throw new UsageError('--count goes with --next')
+      await withCore(cmd, { migrate: true }, async (core) => {
+        const r = await core.ipam.allocate(cliContext(), { pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, ...describeFields(o) })
+        emit(cmd, r, () => (r.length === 1 ? `${status} ${allocText(r[0]!)}` : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
+      })
+    })
+
+  describeOptions(addTarget(ip.command('allocate').description('allocate an address, the next free one, or the next N'), true)).action(run('allocated'))
+  describeOptions(addTarget(ip.command('reserve').description('reserve an address, optionally until a time'), false))
+    .option('--until <iso-time>', 'the hold lapses then, and the address counts as free')
+    .action(run('reserved'))
+  describeOptions(ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>').requiredOption('--ip <ip>')).action(run('blocked'))
+
+  describeOptions(ip.command('update <ip>').description('change what is recorded for an address'))
+    .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
+    .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
+    .option('--version <n>', 'refuse if the row changed since this version', int('--version'))
+    .action(
+      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; version?: number }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.updateAllocation(cliContext(), { ip: addr, status: o.status, until: o.until, version: o.version, ...describeFields(o) })
+          emit(cmd, r, () => `updated ${allocText(r)}`)
+        })
+      })
+    )
+
+  ip.command('release <ip>')
+    .description('free an address (the audit log keeps who held it)')
+    .option('--version <n>', 'refuse if the row changed since this version', int('--version'))
+    .action(
+      action(async (addr: string, o: { version?: number }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.release(cliContext(), addr, { version: o.version })
+          emit(cmd, { released: r }, () => `released ${r.ip} (was ${r.status} to ${r.hostname ?? r.owner ?? r.allocatedBy ?? 'unknown'})`)
+        })
+      })
+    )
+
+  ip.command('show <ip>')
+    .description('show an address')
+    .action(
+      action(async (addr: string, _o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.getAllocation(cliContext(), addr)
+          emit(cmd, r, () => allocText(r))
+        })
+      })
+    )
+
+  ip.command('search <query>')
+    .description('find addresses by IP, CIDR (every address inside), MAC (any form), hostname prefix or owner')
+    .addOption(new Option('--kind <kind>', 'how to read the query').choices(['auto', 'ip', 'cidr', 'hostname', 'mac', 'owner']).default('auto'))
+    .option('--page <n>', 'page', int('--page'), 1)
+    .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
+    .action(
+      action(async (query: string, o: { kind: 'auto'; page: number; pageSize: number }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.ipam.search(cliContext(), { query, kind: o.kind, page: o.page, pageSize: o.pageSize })
+          emit(cmd, r, () => `${table(r.items.map(allocLine), allocCols)}\n(${r.kind} search: ${r.items.length} of ${r.total})`)
+        })
+      })
+    )
+  return ip
+}
+
+export function ipamCommand(): Command {
+  const ipam = new Command('ipam').description('IPAM overview')
+  ipam
+    .command('stats')
+    .description('totals, per site and environment, most utilized pools')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const s = await core.ipam.stats(cliContext())
+          emit(cmd, s, () =>
+            [
+              `pools: ${s.pools} (${s.activePools} active)`,
+              `addresses: ${s.allocations.allocated} allocated, ${s.allocations.reserved} reserved, ${s.allocations.blocked} blocked`,
+              '',
+              'by site:',
+              table(s.bySite.map((x) => ({ site: x.site ?? '(none)', pools: x.pools, allocated: x.allocated, util: `${x.percent}%` })), ['site', 'pools', 'allocated', 'util']),
+              '',
+              'by environment:',
+              table(s.byEnvironment.map((x) => ({ environment: x.environment ?? '(none)', pools: x.pools, allocated: x.allocated, util: `${x.percent}%` })), ['environment', 'pools', 'allocated', 'util']),
+              '',
+              'most utilized:',
+              table(s.mostUtilized.map((x) => ({ name: x.name, network: x.network, used: `${x.used}/${x.usable}`, util: `${x.percent}%` })), ['name', 'network', 'used', 'util'])
+            ].join('\n')
+          )
+        })
+      })
+    )
+  return ipam
+}

@@ -1,0 +1,164 @@
+/** IPAM DTOs and input schemas, shared by the core, the CLI, the IPC contract and the renderer. */
+import { z } from 'zod'
+
+export const ALLOCATION_STATUSES = ['available', 'allocated', 'reserved', 'blocked'] as const
+export type AllocationStatus = (typeof ALLOCATION_STATUSES)[number]
+
+const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`)
+const optText = (max: number) => text(max).nullish()
+
+/** A pool is referred to by its name or its numeric id. */
+export const poolRef = z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+export type PoolRef = z.input<typeof poolRef>
+
+export const poolCreateSchema = z
+  .object({
+    name: text(100).min(1, 'is required'),
+    network: z.string().trim().min(1, 'is required').max(64),
+    gateway: z.string().trim().max(64).nullish(),
+    vlanId: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish(),
+    site: optText(100),
+    environment: optText(50),
+    description: optText(2000),
+    isActive: z.boolean().optional()
+  })
+  .strict()
+export type PoolCreateInput = z.input<typeof poolCreateSchema>
+
+export const poolUpdateSchema = poolCreateSchema.partial().strict()
+export type PoolUpdateInput = z.input<typeof poolUpdateSchema>
+
+export const POOL_SORTS = ['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization'] as const
+export const poolListSchema = z
+  .object({
+    site: text(100).optional(),
+    environment: text(50).optional(),
+    active: z.boolean().optional(),
+    vlanId: z.number().int().min(1).max(4094).optional(),
+    search: text(200).optional(),
+    page: z.number().int().min(1, 'must be 1 or more').default(1),
+    pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
+    sort: z.enum(POOL_SORTS).default('name'),
+    order: z.enum(['asc', 'desc']).default('asc')
+  })
+  .strict()
+export type PoolListInput = z.input<typeof poolListSchema>
+
+export const allocationFields = {
+  hostname: z.string().trim().max(253, 'must be at most 253 characters').nullish(),
+  mac: z.string().trim().max(32).nullish(),
+  owner: optText(255),
+  purpose: optText(255),
+  description: optText(2000),
+  dnsManaged: z.boolean().optional(),
+  dhcpManaged: z.boolean().optional()
+}
+
+export const allocateSchema = z
+  .object({
+    pool: poolRef,
+    ip: z.string().trim().max(64).optional(),
+    next: z.boolean().optional(),
+    count: z.number().int('must be a whole number').min(1, 'must be 1-1024').max(1024, 'must be 1-1024').optional(),
+    status: z.enum(['allocated', 'reserved', 'blocked']).default('allocated'),
+    /** For reservations: when the hold lapses (ISO-8601). An expired hold counts as free. */
+    until: z.string().trim().max(40).nullish(),
+    ...allocationFields
+  })
+  .strict()
+export type AllocateInput = z.input<typeof allocateSchema>
+
+export const allocationUpdateSchema = z
+  .object({
+    ip: z.string().trim().min(1, 'is required').max(64),
+    /** The version the caller last saw; the update is refused if someone changed the row since. */
+    version: z.number().int().positive().optional(),
+    status: z.enum(ALLOCATION_STATUSES).optional(),
+    until: z.string().trim().max(40).nullish(),
+    ...allocationFields
+  })
+  .strict()
+export type AllocationUpdateInput = z.input<typeof allocationUpdateSchema>
+
+export const searchSchema = z
+  .object({
+    query: z.string().trim().min(1, 'is required').max(253),
+    kind: z.enum(['auto', 'ip', 'cidr', 'hostname', 'mac', 'owner']).default('auto'),
+    page: z.number().int().min(1).default(1),
+    pageSize: z.number().int().min(1).max(500).default(50)
+  })
+  .strict()
+export type SearchInput = z.input<typeof searchSchema>
+
+export interface Utilization {
+  /** Addresses that can be handed out (network, broadcast and gateway excluded). Decimal string: IPv6 is big. */
+  usable: string
+  allocated: number
+  reserved: number
+  blocked: number
+  /** usable minus allocated, reserved (unexpired) and blocked. Decimal string. */
+  free: string
+  /** Share of usable addresses in use, 0-100, two decimals. */
+  percent: number
+}
+
+export interface PoolDto {
+  id: number
+  name: string
+  description: string | null
+  network: string
+  family: 4 | 6
+  prefix: number
+  gateway: string | null
+  vlanId: number | null
+  site: string | null
+  environment: string | null
+  isActive: boolean
+  createdAt: string
+  updatedAt: string
+  createdBy: string | null
+  utilization: Utilization
+}
+
+export interface AllocationDto {
+  id: number
+  poolId: number
+  poolName: string
+  ip: string
+  mac: string | null
+  hostname: string | null
+  owner: string | null
+  purpose: string | null
+  description: string | null
+  status: AllocationStatus
+  dnsManaged: boolean
+  dhcpManaged: boolean
+  reservedUntil: string | null
+  /** True for a reservation whose hold has lapsed: the address counts as free. */
+  expired: boolean
+  createdAt: string
+  updatedAt: string
+  allocatedBy: string | null
+  version: number
+}
+
+export interface Page<T> {
+  items: T[]
+  page: number
+  pageSize: number
+  total: number
+}
+
+export interface PoolDeleteResult {
+  pool: PoolDto
+  allocationsRemoved: number
+}
+
+export interface IpamStats {
+  pools: number
+  activePools: number
+  allocations: { allocated: number; reserved: number; blocked: number }
+  bySite: { site: string | null; pools: number; allocated: number; usable: string; percent: number }[]
+  byEnvironment: { environment: string | null; pools: number; allocated: number; usable: string; percent: number }[]
+  mostUtilized: { id: number; name: string; network: string; percent: number; used: number; usable: string }[]
+}

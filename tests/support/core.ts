@@ -1,0 +1,41 @@
+/** Opens a migrated Core on a fresh database of the shared test server. */
+import { Core } from '../../src/main/core'
+import { makeContext, type RequestContext, type Role } from '../../src/main/core/context'
+import { freshDatabase } from './db'
+
+export async function openCore(prefix = 'core'): Promise<{ core: Core; url: string }> {
+  const url = await freshDatabase(prefix)
+  const core = await Core.open({ databaseUrl: url, dataDir: '/nonexistent-netkeeper-test', migrate: true })
+  return { core, url }
+}
+
+export function ctxAs(role: Role, actor = `${role}-user`): RequestContext {
+  return makeContext({ actor, roles: [role], source: 'ui' })
+}
+
+export interface AuditRow {
+  seq: string
+  action: string
+  resource_type: string
+  resource_id: string | null
+  resource_name: string | null
+  user_id: string | null
+  status: string
+  source: string
+  request_id: string | null
+  details: { before?: Record<string, unknown>; after?: Record<string, unknown>; error?: { code: string; message: string }; context?: Record<string, unknown> }
+}
+
+export async function auditRows(core: Core, afterSeq = '0'): Promise<AuditRow[]> {
+  const r = await core.db.knex.raw<{ rows: AuditRow[] }>(
+    `select seq::text, action, resource_type, resource_id, resource_name, user_id, status, source, request_id, details
+       from audit_logs where seq > ?::bigint order by seq`,
+    [afterSeq]
+  )
+  return r.rows
+}
+
+export async function lastSeq(core: Core): Promise<string> {
+  const r = await core.db.knex.raw<{ rows: { s: string }[] }>(`select coalesce(max(seq), 0)::text as s from audit_logs`)
+  return r.rows[0]!.s
+}
