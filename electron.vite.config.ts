@@ -10,6 +10,8 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'electron-vite'
 import vue from '@vitejs/plugin-vue'
+import type { Plugin } from 'vite'
+import { RENDERER_CSP } from './src/shared/csp'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { version: string }
@@ -17,6 +19,22 @@ const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
 const alias = {
   '@shared': resolve(root, 'src/shared'),
   '@renderer': resolve(root, 'src/renderer/src')
+}
+
+/** Fails the build when index.html's CSP meta tag drifts from the policy main and the harness send. */
+function cspMetaCheck(): Plugin {
+  return {
+    name: 'netkeeper:csp-meta-check',
+    transformIndexHtml: {
+      order: 'pre',
+      handler(html) {
+        if (!html.includes(`content="${RENDERER_CSP}"`)) {
+          throw new Error('src/renderer/index.html: the Content-Security-Policy meta tag must equal RENDERER_CSP in src/shared/csp.ts')
+        }
+        return html
+      }
+    }
+  }
 }
 
 export default defineConfig({
@@ -37,14 +55,14 @@ export default defineConfig({
       // Sandboxed preloads cannot load node_modules: bundle zod and the contract into the one file.
       externalizeDeps: false,
       rolldownOptions: {
-        output: { format: 'cjs', entryFileNames: '[name].cjs', inlineDynamicImports: true }
+        output: { format: 'cjs', entryFileNames: '[name].cjs' }
       }
     }
   },
   renderer: {
     root: resolve(root, 'src/renderer'),
     resolve: { alias },
-    plugins: [vue()],
+    plugins: [vue(), cspMetaCheck()],
     build: {
       outDir: resolve(root, 'out/renderer'),
       rolldownOptions: { input: resolve(root, 'src/renderer/index.html') }

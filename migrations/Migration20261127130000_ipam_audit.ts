@@ -53,6 +53,52 @@ export class Migration20261127130000_ipam_audit extends Migration {
         end if;
       end $$;`)
 
+    // Takes the lowest `p_count` free addresses of a pool: from the free ranges and from reservations
+    // whose hold has lapsed, merged in address order. The caller holds the pool's row lock; each statement
+    // here sees a fresh snapshot, so it sees what the previous lock holder committed. Returns the addresses
+    // and whether each reuses an existing (lapsed) row. One round trip instead of four on the hot path.
+    this.addSql(`
+      create function "ipam_take_next"(p_pool int, p_count int)
+      returns table ("ip" inet, "reuse" boolean) language plpgsql as $$
+      declare
+        r record; x inet; last_taken inet; taken int := 0; lapsed inet[]; li int := 1; n_lapsed int;
+      begin
+        select coalesce(array_agg(a."ip_address" order by a."ip_address"), '{}') into lapsed from (
+          select "ip_address" from "ip_allocations"
+           where "pool_id" = p_pool and "status" = 'reserved' and "reserved_until" is not null and "reserved_until" <= now()
+           order by "ip_address" limit p_count) a;
+        n_lapsed := coalesce(array_length(lapsed, 1), 0);
+        for r in select "first_ip", "last_ip" from "ip_free_ranges" where "pool_id" = p_pool order by "first_ip" limit p_count loop
+          x := r."first_ip";
+          last_taken := null;
+          loop
+            exit when taken >= p_count;
+            -- A lapsed hold below the next free address comes first.
+            if li <= n_lapsed and lapsed[li] < x then
+              ip := lapsed[li]; reuse := true; return next;
+              taken := taken + 1; li := li + 1;
+              continue;
+            end if;
+            ip := x; reuse := false; return next;
+            taken := taken + 1; last_taken := x;
+            exit when x = r."last_ip";
+            x := x + 1;
+          end loop;
+          if last_taken is not null then
+            if last_taken = r."last_ip" then
+              delete from "ip_free_ranges" where "pool_id" = p_pool and "first_ip" = r."first_ip";
+            else
+              update "ip_free_ranges" set "first_ip" = last_taken + 1 where "pool_id" = p_pool and "first_ip" = r."first_ip";
+            end if;
+          end if;
+          exit when taken >= p_count;
+        end loop;
+        while taken < p_count and li <= n_lapsed loop
+          ip := lapsed[li]; reuse := true; return next;
+          taken := taken + 1; li := li + 1;
+        end loop;
+      end $$;`)
+
     this.addSql(`create index "ip_allocations_hostname_lower_idx" on "ip_allocations" (lower("hostname") text_pattern_ops);`)
     this.addSql(`create index "ip_allocations_owner_lower_idx" on "ip_allocations" (lower("owner") text_pattern_ops);`)
     this.addSql(`create index "ip_allocations_expired_holds_idx" on "ip_allocations" ("pool_id", "ip_address")
@@ -107,6 +153,7 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`drop index if exists "ip_allocations_expired_holds_idx";`)
     this.addSql(`drop index if exists "ip_allocations_owner_lower_idx";`)
     this.addSql(`drop index if exists "ip_allocations_hostname_lower_idx";`)
+    this.addSql(`drop function if exists "ipam_take_next"(int, int);`)
     this.addSql(`drop function if exists "ipam_rebuild_free_ranges"(int);`)
     this.addSql(`drop table if exists "ip_free_ranges";`)
   }

@@ -6,7 +6,7 @@
  * The browser test harness (src/main/web/server.ts) serves a fetch-based object of the same shape.
  */
 import { channels, type ArgsOf, type Bridge, type Channel, type Envelope, type ResultOf } from '../shared/contract'
-import { NAVIGATE_EVENT, isViewId, type ViewId } from '../shared/events'
+import { NAVIGATE_EVENT, isViewId, type ViewId } from '../shared/navigation'
 
 export interface IpcTransport {
   invoke(channel: Channel, args: unknown): Promise<unknown>

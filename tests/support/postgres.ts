@@ -69,7 +69,12 @@ async function query(url: string, sql: string): Promise<void> {
   }
 }
 
-export async function startPostgres(): Promise<PgServer> {
+export interface StartOptions {
+  /** Keep fsync and full-page writes on (benchmarks measure durable commits; tests do not need them). */
+  durable?: boolean
+}
+
+export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
   const external = process.env.NETKEEPER_TEST_DATABASE_URL
   if (external) {
     return {
@@ -98,8 +103,7 @@ export async function startPostgres(): Promise<PgServer> {
     `listen_addresses = '127.0.0.1'`,
     `port = ${port}`,
     `unix_socket_directories = '${sockDir}'`,
-    `fsync = off`,
-    `full_page_writes = off`,
+    ...(opts.durable ? [] : [`fsync = off`, `full_page_writes = off`, `synchronous_commit = off`]),
     `max_connections = 200`,
     `shared_buffers = 256MB`,
     `log_min_messages = warning`

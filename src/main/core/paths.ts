@@ -3,7 +3,8 @@ import path from 'node:path'
 
 /**
  * The data folder: `NETKEEPER_DATA_DIR` when set; otherwise the Electron userData folder (passed in by the
- * shell) or, for the CLI, the platform's per-user data folder.
+ * shell) or, for the CLI, the platform's per-user data folder. The CLI's default is the same folder Electron
+ * uses for an app named "Netkeeper", so the app and the CLI see the same embedded database and settings.
  */
 export function resolveDataDir(electronUserData?: string): string {
   const fromEnv = process.env.NETKEEPER_DATA_DIR
@@ -20,6 +21,6 @@ export function platformDataDir(): string {
     case 'darwin':
       return path.join(home, 'Library', 'Application Support', 'Netkeeper')
     default:
-      return path.join(process.env.XDG_DATA_HOME || path.join(home, '.local', 'share'), 'netkeeper')
+      return path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'Netkeeper')
   }
 }

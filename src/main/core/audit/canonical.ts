@@ -57,6 +57,7 @@ export function redact(value: unknown): unknown {
     }
     return out
   }
-  if (typeof value === 'string') return value.replace(/\u0000/g, '')
+  // PostgreSQL's jsonb cannot hold NUL characters.
+  if (typeof value === 'string') return value.split(String.fromCharCode(0)).join('')
   return value
 }

@@ -18,15 +18,6 @@ export async function rebuildFreeRanges(trx: Knex.Transaction, poolId: number): 
   await trx.raw(`select ipam_rebuild_free_ranges(?)`, [poolId])
 }
 
-/** The first `limit` free ranges of a pool, lowest first. */
-export async function firstRanges(trx: Knex.Transaction, poolId: number, limit: number): Promise<FreeRange[]> {
-  const r = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
-    `select host(first_ip) as first_ip, host(last_ip) as last_ip from ip_free_ranges where pool_id = ? order by first_ip limit ?`,
-    [poolId, limit]
-  )
-  return r.rows.map((x) => ({ first: parseIp(x.first_ip).value, last: parseIp(x.last_ip).value }))
-}
-
 /** The free range holding `ip`, if the address is free. */
 export async function rangeHolding(trx: Knex.Transaction, poolId: number, ip: string): Promise<FreeRange | null> {
   const r = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
@@ -52,30 +43,6 @@ export async function takeAddress(trx: Knex.Transaction, poolId: number, family:
   } else {
     await trx.raw(`update ip_free_ranges set last_ip = ?::inet where pool_id = ? and first_ip = ?::inet`, [t(ip - 1n), poolId, t(range.first)])
     await trx.raw(`insert into ip_free_ranges (pool_id, first_ip, last_ip) values (?, ?::inet, ?::inet)`, [poolId, t(ip + 1n), t(range.last)])
-  }
-}
-
-/**
- * Removes the first `n` addresses of the leading ranges (the ranges must be the pool's lowest, as returned
- * by firstRanges, and hold at least n addresses). Set-based: one delete and at most one update.
- */
-export async function takeLeading(trx: Knex.Transaction, poolId: number, family: Family, ranges: FreeRange[], n: number): Promise<void> {
-  const t = (v: bigint): string => bigIntToIp(v, family)
-  const consumedWhole: string[] = []
-  let left = BigInt(n)
-  for (const r of ranges) {
-    if (left === 0n) break
-    const size = r.last - r.first + 1n
-    if (size <= left) {
-      consumedWhole.push(t(r.first))
-      left -= size
-    } else {
-      await trx.raw(`update ip_free_ranges set first_ip = ?::inet where pool_id = ? and first_ip = ?::inet`, [t(r.first + left), poolId, t(r.first)])
-      left = 0n
-    }
-  }
-  if (consumedWhole.length) {
-    await trx.raw(`delete from ip_free_ranges where pool_id = ? and first_ip = any(?::inet[])`, [poolId, consumedWhole])
   }
 }
 

@@ -32,10 +32,10 @@ import {
 import { describeIssue } from '../../../shared/schemas'
 import { bigIntToIp, cidrLast, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
 import type { z } from 'zod'
-import { appendAudit, recordFailure, type AuditEntry } from '../audit/writer'
+import { appendAudit, appendAudits, recordFailure, type AuditEntry } from '../audit/writer'
 import { requireRole, type RequestContext } from '../context'
 import { toAppError } from '../db/errors'
-import { firstRanges, giveAddress, rangeHolding, rebuildFreeRanges, takeAddress, takeLeading, type FreeRange } from './free-ranges'
+import { giveAddress, rangeHolding, rebuildFreeRanges, takeAddress } from './free-ranges'
 
 type Rows<T> = { rows: T[] }
 
@@ -78,10 +78,11 @@ interface AllocRow {
 const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as network, host(p.gateway) as gateway, p.vlan_id, p.site,
   p.environment, p.is_active, p.created_at, p.updated_at, p.created_by`
 
-const ALLOC_COLUMNS = `a.id, a.pool_id, p.name as pool_name, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
+const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
   a.created_at, a.updated_at, a.allocated_by, a.version`
+const ALLOC_COLUMNS = `${ALLOC_FIELDS}, p.name as pool_name`
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString())
 
@@ -324,10 +325,22 @@ export class IpamService {
     const v = parse(poolListSchema, input)
     const where: string[] = []
     const b: Knex.Value[] = []
-    if (v.site) (where.push('p.site = ?'), b.push(v.site))
-    if (v.environment) (where.push('p.environment = ?'), b.push(v.environment))
-    if (v.active !== undefined) (where.push('p.is_active = ?'), b.push(v.active))
-    if (v.vlanId !== undefined) (where.push('p.vlan_id = ?'), b.push(v.vlanId))
+    if (v.site) {
+      where.push('p.site = ?')
+      b.push(v.site)
+    }
+    if (v.environment) {
+      where.push('p.environment = ?')
+      b.push(v.environment)
+    }
+    if (v.active !== undefined) {
+      where.push('p.is_active = ?')
+      b.push(v.active)
+    }
+    if (v.vlanId !== undefined) {
+      where.push('p.vlan_id = ?')
+      b.push(v.vlanId)
+    }
     if (v.search) {
       const like = `%${v.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
       let ipClause = ''
@@ -511,7 +524,6 @@ export class IpamService {
       // Pick the addresses: either the explicit one, or the lowest free ones (free ranges and lapsed holds).
       type Pick = { ip: bigint; reuse: boolean }
       const picks: Pick[] = []
-      let leading: FreeRange[] = []
       if (v.ip) {
         const ip = parseIp(v.ip, 'ip')
         if (ip.family !== net.family) throw validationError('ip', `${ip.text} is IPv${ip.family}; pool "${pool.name}" is ${net.text}`)
@@ -539,23 +551,8 @@ export class IpamService {
         }
       } else {
         const want = v.count ?? 1
-        leading = await firstRanges(trx, pool.id, want)
-        const lapsed = await trx.raw<Rows<{ ip: string }>>(
-          `select host(ip_address) as ip from ip_allocations
-            where pool_id = ? and status = 'reserved' and reserved_until is not null and reserved_until <= now()
-            order by ip_address limit ?`,
-          [pool.id, want]
-        )
-        const fromRanges: bigint[] = []
-        for (const r of leading) {
-          for (let x = r.first; x <= r.last && fromRanges.length < want; x++) fromRanges.push(x)
-          if (fromRanges.length >= want) break
-        }
-        const merged: Pick[] = [
-          ...fromRanges.map((ip) => ({ ip, reuse: false })),
-          ...lapsed.rows.map((r) => ({ ip: parseIp(r.ip).value, reuse: true }))
-        ].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0))
-        picks.push(...merged.slice(0, want))
+        const taken = await trx.raw<Rows<{ ip: string; reuse: boolean }>>(`select host(ip) as ip, reuse from ipam_take_next(?, ?)`, [pool.id, want])
+        picks.push(...taken.rows.map((r) => ({ ip: parseIp(r.ip).value, reuse: r.reuse })))
         if (picks.length < want) {
           throw new AppError(
             'CONFLICT',
@@ -563,56 +560,61 @@ export class IpamService {
             { field: picks.length === 0 ? 'pool' : 'count', free: picks.length }
           )
         }
-        const takenFromRanges = picks.filter((p) => !p.reuse).length
-        if (takenFromRanges) await takeLeading(trx, pool.id, net.family, leading, takenFromRanges)
       }
 
-      const results: AllocationDto[] = []
       const fresh = picks.filter((p) => !p.reuse).map((p) => bigIntToIp(p.ip, net.family))
       const reused = picks.filter((p) => p.reuse).map((p) => bigIntToIp(p.ip, net.family))
       const params = [fields.hostname, fields.mac, fields.owner, fields.purpose, fields.description, v.status, fields.dnsManaged, fields.dhcpManaged, until, ctx.actor]
       const before = new Map<string, AllocationDto>()
+      const written: AllocRow[] = []
       if (reused.length) {
         const prev = await trx.raw<Rows<AllocRow>>(
           `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[])`,
           [reused]
         )
         for (const r of prev.rows) before.set(r.ip, toAllocationDto(r))
-        await trx.raw(
-          `update ip_allocations set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
+        const upd = await trx.raw<Rows<AllocRow>>(
+          `update ip_allocations as a set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
                   dns_managed = ?, dhcp_managed = ?, reserved_until = ?, allocated_by = ?, version = version + 1, updated_at = now(),
                   pool_id = ?
-            where ip_address = any(?::inet[])`,
+            where ip_address = any(?::inet[]) returning ${ALLOC_FIELDS}`,
           [...params, pool.id, reused]
         )
+        written.push(...upd.rows)
       }
       if (fresh.length) {
-        await trx.raw(
-          `insert into ip_allocations (pool_id, ip_address, hostname, mac_address, owner, purpose, description, status, dns_managed, dhcp_managed, reserved_until, allocated_by)
-           select ?, x, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ? from unnest(?::inet[]) as x`,
+        const ins = await trx.raw<Rows<AllocRow>>(
+          `insert into ip_allocations as a (pool_id, ip_address, hostname, mac_address, owner, purpose, description, status, dns_managed, dhcp_managed, reserved_until, allocated_by)
+           select ?, x, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ? from unnest(?::inet[]) as x returning ${ALLOC_FIELDS}`,
           [pool.id, ...params, fresh]
         )
+        written.push(...ins.rows)
       }
-      const written = await trx.raw<Rows<AllocRow>>(
-        `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[]) order by a.ip_address`,
-        [[...fresh, ...reused]]
-      )
-      for (const r of written.rows) {
-        const dto = toAllocationDto(r)
-        results.push(dto)
-        const prev = before.get(dto.ip)
-        await appendAudit(trx, ctx, {
-          action: 'create',
-          resourceType: 'ip_allocation',
-          resourceId: dto.id,
-          resourceName: dto.ip,
-          details: {
-            ...(prev ? { before: allocSnapshot(prev) } : {}),
-            after: allocSnapshot(dto),
-            context: { operation, pool: pool.name, mode: v.ip ? 'explicit' : 'next', ...(prev ? { reusedLapsedHold: prev.expired } : {}) }
+      const results = written
+        .map((r) => toAllocationDto({ ...r, pool_name: pool.name }))
+        .sort((x, y) => {
+          const a1 = parseIp(x.ip).value
+          const b1 = parseIp(y.ip).value
+          return a1 < b1 ? -1 : a1 > b1 ? 1 : 0
+        })
+      await appendAudits(
+        trx,
+        ctx,
+        results.map((dto) => {
+          const prev = before.get(dto.ip)
+          return {
+            action: 'create',
+            resourceType: 'ip_allocation',
+            resourceId: dto.id,
+            resourceName: dto.ip,
+            details: {
+              ...(prev ? { before: allocSnapshot(prev) } : {}),
+              after: allocSnapshot(dto),
+              context: { operation, pool: pool.name, mode: v.ip ? 'explicit' : 'next', ...(prev ? { reusedLapsedHold: prev.expired } : {}) }
+            }
           }
         })
-      }
+      )
       return results
     })
   }

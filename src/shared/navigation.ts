@@ -1,9 +1,11 @@
 /**
- * Events main pushes to the renderer that are not request/response calls, and so are not part of the IPC
- * contract: today only "go to this screen", sent by the native menu's keyboard shortcuts.
+ * The app's screens, and the one event main pushes to the renderer outside the request/response IPC
+ * contract: "show this screen", sent by the native menu's Ctrl/Cmd+1..5 shortcuts.
  *
- * The list of screens lives here so the native menu (main), the side navigation (renderer) and the
- * preload's payload check all agree on one set of ids and labels. Imports nothing from node, electron or vue.
+ * The list lives here so the native menu (main), the side navigation (renderer) and the preload's payload
+ * check agree on one set of ids and labels. (Named navigation.ts, not events.ts: the lint rule that keeps
+ * node's `events` module out of the renderer matches any module named "events".) Imports nothing from
+ * node, electron or vue.
  */
 
 /** The channel main uses with `webContents.send` for menu navigation. */

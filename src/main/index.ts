@@ -1,0 +1,174 @@
+/**
+ * Electron bootstrap: one instance, one locked-down window, the native menu, and one IPC handler per
+ * contract channel that checks the sender and then dispatches into the core. Everything the app can do
+ * lives in src/main/core; nothing here knows about IP pools or LDAP.
+ */
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { app, BrowserWindow, ipcMain, Menu, nativeTheme, session, type WebContents } from 'electron'
+import { channels, type Envelope } from '../shared/contract'
+import { AppError } from '../shared/errors'
+import { makeContext, type RequestContext } from './core/context'
+import { toAppError } from './core/db/errors'
+import { resolveDataDir } from './core/paths'
+import { CoreHost } from './ipc/degraded'
+import { dispatch } from './ipc/handlers'
+import { buildAppMenu } from './shell/menu'
+import { guardWebContents, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
+import { loadWindowState, MIN_HEIGHT, MIN_WIDTH, trackWindowState, windowStateFile } from './shell/window-state'
+
+declare const __APP_VERSION__: string
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const preloadPath = path.join(here, '../preload/index.cjs')
+const renderer: RendererLocation = {
+  // Set by `electron-vite dev`; never honoured in a packaged build.
+  devUrl: !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined,
+  indexHtml: path.join(here, '../renderer/index.html')
+}
+
+/** Background colours matching the renderer's --bg, so the window does not flash white while loading. */
+const BACKGROUND = { light: '#f4f5f7', dark: '#16181d' }
+
+/** webContents of the windows this app created: the only senders IPC answers. */
+const ownWindows = new Set<WebContents>()
+let mainWindow: BrowserWindow | undefined
+let host: CoreHost | undefined
+
+function currentUser(): string {
+  try {
+    return os.userInfo().username
+  } catch {
+    // No passwd entry (some containers): fall back to the environment.
+    return process.env.USER ?? process.env.USERNAME ?? 'unknown'
+  }
+}
+
+/** Until sign-in exists, the person at the desktop is the admin. */
+function uiContext(): RequestContext {
+  return makeContext({ actor: currentUser(), roles: ['admin'], source: 'ui' })
+}
+
+function registerIpc(coreHost: CoreHost): void {
+  for (const channel of channels) {
+    ipcMain.handle(channel, async (event, rawArgs: unknown): Promise<Envelope<unknown>> => {
+      if (!isTrustedSender(event, ownWindows, renderer)) {
+        console.warn(`[ipc] refused ${channel} from ${event.senderFrame?.url ?? 'a destroyed frame'}`)
+        return { ok: false, error: { code: 'FORBIDDEN', message: 'this window may not call Netkeeper' } }
+      }
+      try {
+        return await dispatch(await coreHost.handlers(), channel, rawArgs, uiContext())
+      } catch (e) {
+        // handlers() throws only while shutting down; dispatch never throws.
+        return { ok: false, error: toAppError(e).toPayload() }
+      }
+    })
+  }
+}
+
+function createWindow(): BrowserWindow {
+  const stateFile = windowStateFile(app.getPath('userData'))
+  const state = loadWindowState(stateFile)
+  const win = new BrowserWindow({
+    title: 'Netkeeper',
+    x: state.x,
+    y: state.y,
+    width: state.width,
+    height: state.height,
+    minWidth: MIN_WIDTH,
+    minHeight: MIN_HEIGHT,
+    show: false,
+    backgroundColor: nativeTheme.shouldUseDarkColors ? BACKGROUND.dark : BACKGROUND.light,
+    autoHideMenuBar: false,
+    webPreferences: secureWebPreferences(preloadPath)
+  })
+  const contents = win.webContents
+  ownWindows.add(contents)
+  win.on('closed', () => {
+    ownWindows.delete(contents)
+    if (mainWindow === win) mainWindow = undefined
+  })
+  trackWindowState(win, stateFile)
+
+  win.once('ready-to-show', () => {
+    if (state.maximized) win.maximize()
+    win.show()
+  })
+
+  if (renderer.devUrl) void win.loadURL(renderer.devUrl)
+  else void win.loadFile(renderer.indexHtml)
+  return win
+}
+
+function focusMainWindow(): void {
+  if (!mainWindow) return
+  if (mainWindow.isMinimized()) mainWindow.restore()
+  mainWindow.show()
+  mainWindow.focus()
+}
+
+async function shutdown(): Promise<void> {
+  const h = host
+  host = undefined
+  try {
+    await h?.close()
+  } catch (e) {
+    console.error('[core] error while closing the database:', e)
+  }
+}
+
+function main(): void {
+  // A second copy would fight over the embedded database: hand over to the running one instead.
+  if (!app.requestSingleInstanceLock()) {
+    app.quit()
+    return
+  }
+  app.on('second-instance', focusMainWindow)
+
+  // Sandbox every renderer, whatever a window's own preferences say.
+  app.enableSandbox()
+  app.on('web-contents-created', (_event, contents) => guardWebContents(contents))
+  nativeTheme.themeSource = 'system'
+  app.setAboutPanelOptions({ applicationName: 'Netkeeper', applicationVersion: __APP_VERSION__ })
+
+  // Start opening the database now; the window opens at once and shows progress, then health or the error.
+  const coreHost = CoreHost.start({ dataDir: resolveDataDir(app.getPath('userData')), migrate: true })
+  host = coreHost
+  registerIpc(coreHost)
+
+  void app.whenReady().then(() => {
+    lockDownSession(session.defaultSession, { sendCspHeader: !renderer.devUrl })
+    Menu.setApplicationMenu(
+      buildAppMenu({
+        currentWindow: () => BrowserWindow.getFocusedWindow() ?? mainWindow ?? undefined,
+        dev: !app.isPackaged
+      })
+    )
+    mainWindow = createWindow()
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) mainWindow = createWindow()
+    })
+  })
+
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit()
+  })
+
+  // Close the database cleanly (PGlite flushes, server connections end) before the process exits.
+  let closed = false
+  app.on('will-quit', (event) => {
+    if (closed) return
+    event.preventDefault()
+    void shutdown().finally(() => {
+      closed = true
+      app.quit()
+    })
+  })
+}
+
+process.on('unhandledRejection', (reason) => {
+  console.error('[main] unhandled rejection:', reason instanceof AppError ? reason.message : reason)
+})
+
+main()

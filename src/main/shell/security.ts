@@ -1,0 +1,103 @@
+/**
+ * The window's lock-down, following Electron's security checklist: one set of WebPreferences, every
+ * navigation and window.open refused (an allow-listed https link goes to the system browser instead),
+ * every permission request denied, webviews refused, the CSP sent as a header, and IPC accepted only from
+ * the app's own page in a window the app created.
+ */
+import { pathToFileURL } from 'node:url'
+import { app, shell, type IpcMainInvokeEvent, type Session, type WebContents, type WebPreferences } from 'electron'
+import { RESPONSE_CSP } from '../../shared/csp'
+
+/** Hosts whose https links may be opened in the system browser. Anything else is refused and logged. */
+export const EXTERNAL_LINK_HOSTS: readonly string[] = ['www.postgresql.org', 'www.openldap.org', 'www.electronjs.org']
+
+export function secureWebPreferences(preload: string): WebPreferences {
+  return {
+    preload,
+    contextIsolation: true,
+    sandbox: true,
+    nodeIntegration: false,
+    nodeIntegrationInWorker: false,
+    nodeIntegrationInSubFrames: false,
+    webSecurity: true,
+    allowRunningInsecureContent: false,
+    experimentalFeatures: false,
+    webviewTag: false,
+    navigateOnDragDrop: false,
+    spellcheck: false,
+    safeDialogs: true,
+    devTools: !app.isPackaged
+  }
+}
+
+/** Where the app's own page lives: the dev server in `electron-vite dev`, else the built index.html. */
+export interface RendererLocation {
+  devUrl?: string
+  indexHtml: string
+}
+
+export function isAppUrl(raw: string, where: RendererLocation): boolean {
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    return false
+  }
+  if (where.devUrl) return u.origin === new URL(where.devUrl).origin
+  // Compare the path only: a #fragment or ?query on our own page is still our page.
+  return u.protocol === 'file:' && u.pathname === pathToFileURL(where.indexHtml).pathname
+}
+
+export function isAllowedExternalLink(raw: string): boolean {
+  try {
+    const u = new URL(raw)
+    return u.protocol === 'https:' && !u.username && !u.password && EXTERNAL_LINK_HOSTS.includes(u.hostname)
+  } catch {
+    return false
+  }
+}
+
+function openExternally(url: string): void {
+  if (isAllowedExternalLink(url)) {
+    void shell.openExternal(url)
+  } else {
+    console.warn(`[security] refused to open ${url}: not an allow-listed https link`)
+  }
+}
+
+/** Applied to every webContents the app ever creates, before any of them loads anything. */
+export function guardWebContents(contents: WebContents): void {
+  contents.on('will-navigate', (event, url) => {
+    event.preventDefault()
+    openExternally(url)
+  })
+  contents.on('will-redirect', (event) => event.preventDefault())
+  contents.on('will-attach-webview', (event) => event.preventDefault())
+  contents.setWindowOpenHandler(({ url }) => {
+    openExternally(url)
+    return { action: 'deny' }
+  })
+}
+
+export function lockDownSession(ses: Session, opts: { sendCspHeader: boolean }): void {
+  ses.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
+  ses.setPermissionCheckHandler(() => false)
+  if (opts.sendCspHeader) {
+    // The meta tag already applies; the header adds frame-ancestors and covers any response served over a
+    // protocol that has headers. Not in dev, where Vite's client needs its own connections.
+    ses.webRequest.onHeadersReceived((details, callback) => {
+      callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RESPONSE_CSP] } })
+    })
+  }
+}
+
+/**
+ * IPC is answered only for the main frame of a window the app created, showing the app's own page: a
+ * frame that navigated away (it cannot, but defence in depth) or a foreign window gets nothing.
+ */
+export function isTrustedSender(event: IpcMainInvokeEvent, ownWindows: ReadonlySet<WebContents>, where: RendererLocation): boolean {
+  const frame = event.senderFrame
+  if (!frame || !ownWindows.has(event.sender)) return false
+  if (frame !== event.sender.mainFrame) return false
+  return isAppUrl(frame.url, where)
+}
