@@ -53,50 +53,66 @@ export class Migration20261127130000_ipam_audit extends Migration {
         end if;
       end $$;`)
 
-    // Takes the lowest `p_count` free addresses of a pool: from the free ranges and from reservations
-    // whose hold has lapsed, merged in address order. The caller holds the pool's row lock; each statement
-    // here sees a fresh snapshot, so it sees what the previous lock holder committed. Returns the addresses
-    // and whether each reuses an existing (lapsed) row. One round trip instead of four on the hot path.
+    // The hot path of "next free": locks the pool row (by id or name), takes the lowest `p_count` free
+    // addresses from the free ranges and from reservations whose hold has lapsed, merged in address order,
+    // and draws an id for each new row. One round trip. Each statement in a plpgsql function takes a fresh
+    // snapshot, so after waiting for the lock it sees what the previous holder committed.
+    // Returns one row per address; a pool that is missing returns nothing, an inactive or full one a row with ip null.
     this.addSql(`
-      create function "ipam_take_next"(p_pool int, p_count int)
-      returns table ("ip" inet, "reuse" boolean) language plpgsql as $$
+      create function "ipam_next"(p_pool_id int, p_pool_name text, p_count int)
+      returns table ("pool_id" int, "pool_name" text, "network" text, "gateway" text, "is_active" boolean,
+                     "ip" inet, "reuse" boolean, "new_id" int)
+      language plpgsql as $$
       declare
-        r record; x inet; last_taken inet; taken int := 0; lapsed inet[]; li int := 1; n_lapsed int;
+        pool record; r record; x inet; last_taken inet; taken int := 0; lapsed inet[]; li int := 1; n_lapsed int;
       begin
+        select p."id", p."name", p."network", p."gateway", p."is_active" into pool from "ip_pools" p
+         where (p_pool_id is not null and p."id" = p_pool_id) or (p_pool_id is null and p."name" = p_pool_name)
+         for update;
+        if not found then return; end if;
+        pool_id := pool."id"; pool_name := pool."name"; network := pool."network"::text;
+        gateway := host(pool."gateway"); is_active := pool."is_active";
+        if not pool."is_active" then
+          ip := null; reuse := null; new_id := null; return next; return;
+        end if;
         select coalesce(array_agg(a."ip_address" order by a."ip_address"), '{}') into lapsed from (
           select "ip_address" from "ip_allocations"
-           where "pool_id" = p_pool and "status" = 'reserved' and "reserved_until" is not null and "reserved_until" <= now()
+           where "ip_allocations"."pool_id" = pool."id" and "status" = 'reserved' and "reserved_until" is not null
+             and "reserved_until" <= now()
            order by "ip_address" limit p_count) a;
         n_lapsed := coalesce(array_length(lapsed, 1), 0);
-        for r in select "first_ip", "last_ip" from "ip_free_ranges" where "pool_id" = p_pool order by "first_ip" limit p_count loop
+        for r in select f."first_ip", f."last_ip" from "ip_free_ranges" f where f."pool_id" = pool."id" order by f."first_ip" limit p_count loop
           x := r."first_ip";
           last_taken := null;
           loop
             exit when taken >= p_count;
-            -- A lapsed hold below the next free address comes first.
             if li <= n_lapsed and lapsed[li] < x then
-              ip := lapsed[li]; reuse := true; return next;
+              ip := lapsed[li]; reuse := true; new_id := null; return next;
               taken := taken + 1; li := li + 1;
               continue;
             end if;
-            ip := x; reuse := false; return next;
+            ip := x; reuse := false; new_id := nextval('ip_allocations_id_seq'); return next;
             taken := taken + 1; last_taken := x;
             exit when x = r."last_ip";
             x := x + 1;
           end loop;
           if last_taken is not null then
             if last_taken = r."last_ip" then
-              delete from "ip_free_ranges" where "pool_id" = p_pool and "first_ip" = r."first_ip";
+              delete from "ip_free_ranges" f where f."pool_id" = pool."id" and f."first_ip" = r."first_ip";
             else
-              update "ip_free_ranges" set "first_ip" = last_taken + 1 where "pool_id" = p_pool and "first_ip" = r."first_ip";
+              update "ip_free_ranges" f set "first_ip" = last_taken + 1 where f."pool_id" = pool."id" and f."first_ip" = r."first_ip";
             end if;
           end if;
           exit when taken >= p_count;
         end loop;
         while taken < p_count and li <= n_lapsed loop
-          ip := lapsed[li]; reuse := true; return next;
+          ip := lapsed[li]; reuse := true; new_id := null; return next;
           taken := taken + 1; li := li + 1;
         end loop;
+        if taken = 0 then
+          -- A full pool: one row with the pool and no address.
+          ip := null; reuse := null; new_id := null; return next;
+        end if;
       end $$;`)
 
     this.addSql(`create index "ip_allocations_hostname_lower_idx" on "ip_allocations" (lower("hostname") text_pattern_ops);`)
@@ -126,6 +142,33 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`create index "audit_logs_request_id_idx" on "audit_logs" ("request_id");`)
     this.addSql(`create index "audit_logs_resource_id_idx" on "audit_logs" ("resource_type", "resource_id");`)
 
+    // Appends audit rows to the chain in one round trip. The caller computes each row's canonical body
+    // (see src/main/core/audit/canonical.ts); this assigns the next sequence numbers under the head's row
+    // lock and hashes sha256(prev_hash || LF || seq || LF || body), the same definition verify uses.
+    this.addSql(`
+      create function "audit_append"(
+        p_created_at timestamptz[], p_action text[], p_resource_type text[], p_resource_id text[], p_resource_name text[],
+        p_user_id text[], p_user_ip inet[], p_user_agent text[], p_status text[], p_details jsonb[], p_request_id text[],
+        p_source text[], p_body text[])
+      returns table ("id" uuid, "seq" bigint, "row_hash" text) language plpgsql as $$
+      declare
+        h record; s bigint; prev text; hash text; i int;
+      begin
+        select "last_seq", "last_hash" into h from "audit_chain_head" where "audit_chain_head"."id" = 1 for update;
+        s := h."last_seq"; prev := h."last_hash";
+        for i in 1 .. coalesce(array_length(p_body, 1), 0) loop
+          s := s + 1;
+          hash := encode(sha256(convert_to(prev || chr(10) || s::text || chr(10) || p_body[i], 'UTF8')), 'hex');
+          insert into "audit_logs" ("seq", "created_at", "action", "resource_type", "resource_id", "resource_name", "user_id",
+                                    "user_ip", "user_agent", "status", "details", "request_id", "source", "prev_hash", "row_hash")
+          values (s, p_created_at[i], p_action[i], p_resource_type[i], p_resource_id[i], p_resource_name[i], p_user_id[i],
+                  p_user_ip[i], p_user_agent[i], p_status[i], p_details[i], p_request_id[i], p_source[i], prev, hash)
+          returning "audit_logs"."id" into id;
+          seq := s; row_hash := hash; return next;
+          prev := hash;
+        end loop;
+        update "audit_chain_head" set "last_seq" = s, "last_hash" = prev where "audit_chain_head"."id" = 1;
+      end $$;`)
     this.addSql(`
       create function "audit_logs_guard"() returns trigger language plpgsql as $$
       begin
@@ -143,6 +186,7 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`drop trigger if exists "audit_logs_no_truncate" on "audit_logs";`)
     this.addSql(`drop trigger if exists "audit_logs_no_update" on "audit_logs";`)
     this.addSql(`drop function if exists "audit_logs_guard"();`)
+    this.addSql(`drop function if exists "audit_append"(timestamptz[], text[], text[], text[], text[], text[], inet[], text[], text[], jsonb[], text[], text[], text[]);`)
     this.addSql(`drop index if exists "audit_logs_resource_id_idx";`)
     this.addSql(`drop index if exists "audit_logs_request_id_idx";`)
     this.addSql(`drop index if exists "audit_logs_created_at_seq_idx";`)
@@ -153,7 +197,7 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`drop index if exists "ip_allocations_expired_holds_idx";`)
     this.addSql(`drop index if exists "ip_allocations_owner_lower_idx";`)
     this.addSql(`drop index if exists "ip_allocations_hostname_lower_idx";`)
-    this.addSql(`drop function if exists "ipam_take_next"(int, int);`)
+    this.addSql(`drop function if exists "ipam_next"(int, text, int);`)
     this.addSql(`drop function if exists "ipam_rebuild_free_ranges"(int);`)
     this.addSql(`drop table if exists "ip_free_ranges";`)
   }

@@ -5,25 +5,28 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cli } from '../support/cli'
 import { freshDatabase, withClient } from '../support/db'
+import { migrationsList } from '../../migrations'
+
+const ALL = migrationsList.map((m) => m.name)
 
 describe('netkeeper db on a PostgreSQL server', () => {
   it('migrate, status, rollback --to 0, migrate again, health', async () => {
     const url = await freshDatabase('clidb')
     const up = await cli(['--database-url', url, 'db', 'migrate', '--json'])
     expect(up.code).toBe(0)
-    expect(up.json().applied).toEqual(['Migration20261127120000_initial'])
+    expect(up.json().applied).toEqual(ALL)
 
     const status = await cli(['db', 'status', '--json'], { NETKEEPER_DATABASE_URL: url })
     expect(status.code).toBe(0)
-    expect(status.json()).toMatchObject({ pending: [], applied: ['Migration20261127120000_initial'], target: { kind: 'postgresql', origin: 'env' } })
+    expect(status.json()).toMatchObject({ pending: [], applied: ALL, target: { kind: 'postgresql', origin: 'env' } })
 
     const down = await cli(['--database-url', url, 'db', 'rollback', '--to', '0', '--json'])
     expect(down.code).toBe(0)
-    expect(down.json().reverted).toEqual(['Migration20261127120000_initial'])
+    expect(down.json().reverted).toEqual([...ALL].reverse())
     const left = await withClient(url, async (c) => (await c.query(`select table_name from information_schema.tables where table_schema = 'public'`)).rows.map((r) => r.table_name))
     expect(left).toEqual(['mikro_orm_migrations'])
 
-    expect((await cli(['--database-url', url, 'db', 'migrate'])).stdout).toContain('applied 1 migration(s)')
+    expect((await cli(['--database-url', url, 'db', 'migrate'])).stdout).toContain(`applied ${ALL.length} migration(s)`)
 
     const health = await cli(['--database-url', url, 'db', 'health', '--json'])
     expect(health.code).toBe(0)
@@ -58,8 +61,8 @@ describe('netkeeper db on the embedded default', () => {
       expect(up.json().target.kind).toBe('embedded')
       expect((await cli(['db', 'status', '--json'], env)).json().pending).toEqual([])
       expect((await cli(['db', 'rollback', '--to', '0', '--json'], env)).json().state.applied).toEqual([])
-      expect((await cli(['db', 'status', '--json'], env)).json().pending).toEqual(['Migration20261127120000_initial'])
-      expect((await cli(['db', 'migrate', '--json'], env)).json().applied).toEqual(['Migration20261127120000_initial'])
+      expect((await cli(['db', 'status', '--json'], env)).json().pending).toEqual(ALL)
+      expect((await cli(['db', 'migrate', '--json'], env)).json().applied).toEqual(ALL)
       const h = (await cli(['db', 'health', '--json'], env)).json()
       expect(h).toMatchObject({ reachable: true, target: { kind: 'embedded' } })
       expect(fs.existsSync(path.join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true)

@@ -5,6 +5,9 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Database } from '../../src/main/core/db/database'
 import { resolveConnection } from '../../src/main/core/db/target'
+import { migrationsList } from '../../migrations'
+
+const ALL = migrationsList.map((m) => m.name)
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-embedded-'))
 afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
@@ -21,9 +24,9 @@ describe('embedded PostgreSQL (PGlite)', () => {
   it('runs the same migrations up, down and up, and enforces the same constraints', async () => {
     const db = await open()
     try {
-      expect(await db.migrate()).toEqual(['Migration20261127120000_initial'])
-      expect(await db.rollback(0)).toEqual(['Migration20261127120000_initial'])
-      expect(await db.migrate()).toEqual(['Migration20261127120000_initial'])
+      expect(await db.migrate()).toEqual(ALL)
+      expect(await db.rollback(0)).toEqual([...ALL].reverse())
+      expect(await db.migrate()).toEqual(ALL)
       const k = db.knex
       await k.raw(`insert into ip_pools (name, network, gateway) values ('lan', '10.0.0.0/24', '10.0.0.1')`)
       await expect(k.raw(`insert into ip_pools (name, network) values ('inner', '10.0.0.0/25')`)).rejects.toMatchObject({ code: '23P01' })

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Database } from '../../src/main/core/db/database'
 import { resolveConnection } from '../../src/main/core/db/target'
 import { freshDatabase, withClient } from '../support/db'
+import { migrationsList } from '../../migrations'
+
+const ALL = migrationsList.map((m) => m.name)
 
 let url: string
 let db: Database
@@ -19,19 +22,19 @@ afterAll(async () => {
 
 describe('migrations on a PostgreSQL server', () => {
   it('apply, roll back to 0 and apply again', async () => {
-    expect((await db.migrationState()).pending).toEqual(['Migration20261127120000_initial'])
-    expect(await db.migrate()).toEqual(['Migration20261127120000_initial'])
+    expect((await db.migrationState()).pending).toEqual(ALL)
+    expect(await db.migrate()).toEqual(ALL)
     const state = await db.migrationState()
     expect(state.pending).toEqual([])
-    expect(state.applied).toEqual(['Migration20261127120000_initial'])
-    expect(await tables(url)).toEqual(['audit_log_retention_policies', 'audit_logs', 'ip_allocations', 'ip_pools', 'mikro_orm_migrations'])
+    expect(state.applied).toEqual(ALL)
+    expect(await tables(url)).toEqual(['audit_chain_head', 'audit_checkpoints', 'audit_log_retention_policies', 'audit_logs', 'ip_allocations', 'ip_free_ranges', 'ip_pools', 'mikro_orm_migrations'])
 
-    expect(await db.rollback(0)).toEqual(['Migration20261127120000_initial'])
+    expect(await db.rollback(0)).toEqual([...ALL].reverse())
     expect(await tables(url)).toEqual(['mikro_orm_migrations'])
     const fns = await withClient(url, async (c) => (await c.query(`select proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace where nspname = 'public'`)).rows)
     expect(fns).toEqual([])
 
-    expect(await db.migrate()).toEqual(['Migration20261127120000_initial'])
+    expect(await db.migrate()).toEqual(ALL)
     expect(await db.migrate()).toEqual([])
   })
 
@@ -50,6 +53,8 @@ describe('migrations on a PostgreSQL server', () => {
       'audit_logs.user_ip:inet',
       'ip_allocations.ip_address:inet',
       'ip_allocations.mac_address:macaddr',
+      'ip_free_ranges.first_ip:inet',
+      'ip_free_ranges.last_ip:inet',
       'ip_pools.gateway:inet',
       'ip_pools.network:cidr'
     ])

@@ -23,9 +23,8 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value)
 }
 
-/** The fields covered by the hash, in the shape stored. */
-export interface ChainedFields {
-  seq: string
+/** The fields of a row that its body covers, in the shape stored (timestamps as ISO strings). */
+export interface AuditBody {
   createdAt: string
   action: string
   resourceType: string
@@ -38,11 +37,19 @@ export interface ChainedFields {
   details: unknown
   requestId: string | null
   source: string
-  prevHash: string
 }
 
-export function rowHash(f: ChainedFields): string {
-  return createHash('sha256').update(canonicalJson(f), 'utf8').digest('hex')
+export function canonicalBody(b: AuditBody): string {
+  return canonicalJson(b)
+}
+
+/**
+ * A row's hash: SHA-256 (hex) of the previous row's hash, a line feed, the row's sequence number in decimal,
+ * a line feed, and the row's canonical body. The database computes the same when appending
+ * (the audit_append function), and verify recomputes it here.
+ */
+export function rowHash(prevHash: string, seq: string, body: string): string {
+  return createHash('sha256').update(`${prevHash}\n${seq}\n${body}`, 'utf8').digest('hex')
 }
 
 const SECRET_KEY = /pass(word|wd|phrase)?$|^pw$|secret|token|credential|bindpw|userpassword|private.?key|authorization|cookie/i

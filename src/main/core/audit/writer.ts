@@ -8,7 +8,8 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import type { RequestContext } from '../context'
-import { redact, rowHash, type ChainedFields } from './canonical'
+import { parseIp } from '../../../shared/net'
+import { canonicalBody, redact, type AuditBody } from './canonical'
 
 export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
@@ -40,54 +41,39 @@ export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestCont
 }
 
 /**
- * Appends several rows in two round trips: lock the head, then insert every row and move the head in one
- * statement. The chain is computed here, row after row, from the head's hash.
+ * Appends several rows in one round trip: the bodies are serialised here, the database assigns the
+ * sequence numbers and hashes under the chain head's row lock (audit_append).
  */
 export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
   if (!entries.length) return []
-  const head = await trx.raw<{ rows: { last_seq: string; last_hash: string }[] }>(
-    `update audit_chain_head set last_seq = last_seq where id = 1 returning last_seq::text, last_hash`
-  )
-  const prev = head.rows[0]
-  if (!prev) throw new Error('audit_chain_head is missing: the audit migration has not run')
-  let seq = BigInt(prev.last_seq)
-  let prevHash = prev.last_hash
   const createdAt = new Date().toISOString()
-  const rows: (ChainedFields & { rowHash: string })[] = entries.map((entry) => {
-    seq += 1n
-    const fields: ChainedFields = {
-      seq: seq.toString(),
-      createdAt,
-      action: entry.action,
-      resourceType: entry.resourceType,
-      resourceId: entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255),
-      resourceName: clip(entry.resourceName ?? null, 255),
-      userId: clip(ctx.actor, 255),
-      userIp: ctx.ip ?? null,
-      userAgent: clip(ctx.userAgent ?? null, 512),
-      status: entry.status ?? 'success',
-      details: redact({ ...(entry.details ?? {}) }),
-      requestId: clip(ctx.requestId, 64),
-      source: ctx.source,
-      prevHash
+  let userIp: string | null = null
+  if (ctx.ip) {
+    try {
+      userIp = parseIp(ctx.ip).text
+    } catch {
+      userIp = null
     }
-    prevHash = rowHash(fields)
-    return { ...fields, rowHash: prevHash }
-  })
-  const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k])
-  const res = await trx.raw<{ rows: { id: string; seq: string }[] }>(
-    `with ins as (
-       insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip,
-                               user_agent, status, details, request_id, source, prev_hash, row_hash)
-       select * from unnest(?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
-                            ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[], ?::text[])
-       returning id, seq
-     ), head as (
-       update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1
-     )
-     select id, seq::text from ins order by seq`,
+  }
+  const bodies: AuditBody[] = entries.map((entry) => ({
+    createdAt,
+    action: entry.action,
+    resourceType: entry.resourceType,
+    resourceId: entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255),
+    resourceName: clip(entry.resourceName ?? null, 255),
+    userId: clip(ctx.actor, 255),
+    userIp,
+    userAgent: clip(ctx.userAgent ?? null, 512),
+    status: entry.status ?? 'success',
+    details: redact({ ...(entry.details ?? {}) }),
+    requestId: clip(ctx.requestId, 64),
+    source: ctx.source
+  }))
+  const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
+  const res = await trx.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
+    `select id, seq::text, row_hash from audit_append(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
+                                                     ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
     [
-      col('seq'),
       col('createdAt'),
       col('action'),
       col('resourceType'),
@@ -97,16 +83,13 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
       col('userIp'),
       col('userAgent'),
       col('status'),
-      rows.map((r) => JSON.stringify(r.details)),
+      bodies.map((r) => JSON.stringify(r.details)),
       col('requestId'),
       col('source'),
-      col('prevHash'),
-      col('rowHash'),
-      seq.toString(),
-      prevHash
+      bodies.map(canonicalBody)
     ] as unknown as Knex.RawBinding[]
   )
-  return res.rows.map((r, i) => ({ id: r.id, seq: r.seq, rowHash: rows[i]!.rowHash }))
+  return res.rows.map((r) => ({ id: r.id, seq: r.seq, rowHash: r.row_hash }))
 }
 
 /**

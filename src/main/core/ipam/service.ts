@@ -518,13 +518,16 @@ export class IpamService {
         dnsManaged: v.dnsManaged ?? false,
         dhcpManaged: v.dhcpManaged ?? false
       }
-      const pool = await this.findPoolRow(trx, v.pool, true)
-      if (!pool.is_active) throw new AppError('CONFLICT', `pool: "${pool.name}" is inactive; activate it before allocating from it`, { field: 'pool' })
-      const net = parseCidr(pool.network)
-      // Pick the addresses: either the explicit one, or the lowest free ones (free ranges and lapsed holds).
-      type Pick = { ip: bigint; reuse: boolean }
+      type Pick = { ip: bigint; reuse: boolean; id?: number }
       const picks: Pick[] = []
+      let pool: { id: number; name: string; network: string; gateway: string | null }
+      let net: ParsedCidr
+      const inactive = (name: string) => new AppError('CONFLICT', `pool: "${name}" is inactive; activate it before allocating from it`, { field: 'pool' })
       if (v.ip) {
+        const row = await this.findPoolRow(trx, v.pool, true)
+        if (!row.is_active) throw inactive(row.name)
+        pool = row
+        net = parseCidr(row.network)
         const ip = parseIp(v.ip, 'ip')
         if (ip.family !== net.family) throw validationError('ip', `${ip.text} is IPv${ip.family}; pool "${pool.name}" is ${net.text}`)
         const why = unusableReason(net, ip)
@@ -550,9 +553,22 @@ export class IpamService {
           }
         }
       } else {
+        // The hot path: lock, find and take in one call (see the ipam_next function).
         const want = v.count ?? 1
-        const taken = await trx.raw<Rows<{ ip: string; reuse: boolean }>>(`select host(ip) as ip, reuse from ipam_take_next(?, ?)`, [pool.id, want])
-        picks.push(...taken.rows.map((r) => ({ ip: parseIp(r.ip).value, reuse: r.reuse })))
+        const byId = typeof v.pool === 'number' || /^\d+$/.test(String(v.pool))
+        type NextRow = { pool_id: number; pool_name: string; network: string; gateway: string | null; is_active: boolean; ip: string | null; reuse: boolean | null; new_id: number | null }
+        const next = (id: number | null, name: string) =>
+          trx.raw<Rows<NextRow>>(`select pool_id, pool_name, network, gateway, is_active, host(ip) as ip, reuse, new_id from ipam_next(?, ?, ?)`, [id, name, want])
+        const ref = String(v.pool).trim()
+        let taken = await next(byId ? Number(ref) : null, ref)
+        // A pool may be named with digits only.
+        if (!taken.rows[0] && byId) taken = await next(null, ref)
+        const first = taken.rows[0]
+        if (!first) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+        if (!first.is_active) throw inactive(first.pool_name)
+        pool = { id: first.pool_id, name: first.pool_name, network: first.network, gateway: first.gateway }
+        net = parseCidr(pool.network)
+        picks.push(...taken.rows.filter((r) => r.ip !== null).map((r) => ({ ip: parseIp(r.ip!).value, reuse: !!r.reuse, id: r.new_id ?? undefined })))
         if (picks.length < want) {
           throw new AppError(
             'CONFLICT',
@@ -583,10 +599,13 @@ export class IpamService {
         written.push(...upd.rows)
       }
       if (fresh.length) {
+        // ipam_next drew ids for next-free rows; explicit rows take the sequence's next value.
+        const freshPicks = picks.filter((p) => !p.reuse)
         const ins = await trx.raw<Rows<AllocRow>>(
-          `insert into ip_allocations as a (pool_id, ip_address, hostname, mac_address, owner, purpose, description, status, dns_managed, dhcp_managed, reserved_until, allocated_by)
-           select ?, x, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ? from unnest(?::inet[]) as x returning ${ALLOC_FIELDS}`,
-          [pool.id, ...params, fresh]
+          `insert into ip_allocations as a (id, pool_id, ip_address, hostname, mac_address, owner, purpose, description, status, dns_managed, dhcp_managed, reserved_until, allocated_by)
+           select coalesce(u.i, nextval('ip_allocations_id_seq')), ?, u.x, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?
+             from unnest(?::int[], ?::inet[]) as u(i, x) returning ${ALLOC_FIELDS}`,
+          [pool.id, ...params, freshPicks.map((p) => p.id ?? null), fresh] as unknown as Knex.RawBinding[]
         )
         written.push(...ins.rows)
       }

@@ -1,0 +1,33 @@
+/**
+ * `npm run bench [-- ipam|audit|...]`: runs the named benchmarks (all by default) against a real
+ * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
+ */
+import os from 'node:os'
+import { benchIpam } from './ipam'
+import { benchServer, log } from './util'
+
+const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
+  ipam: benchIpam
+}
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const unknown = wanted.filter((w) => !(w in suites))
+if (unknown.length) {
+  process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}\n`)
+  process.exit(2)
+}
+const names = wanted.length ? wanted : Object.keys(suites)
+const srv = await benchServer()
+const result: Record<string, unknown> = {
+  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+  startedAt: new Date().toISOString()
+}
+try {
+  for (const n of names) {
+    log(`running ${n}`)
+    result[n] = await suites[n]!(srv)
+  }
+} finally {
+  await srv.stop()
+}
+process.stdout.write(JSON.stringify(result, null, 2) + '\n')

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench -- ipam`: next-free latency at 1 % and 95 % fill of a /16, next-free in a /8 holding a
+ * million allocations, two OS processes allocating concurrently, a page of pools with utilization out of
+ * 5,000, and hostname-prefix search over 500,000 allocations. Each measured operation is the full service
+ * call: validation, pool lock, free-space search, insert and audit row, committed durably.
+ */
+import { fork } from 'node:child_process'
+import path from 'node:path'
+import type { Core } from '../src/main/core'
+import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
+
+const ctx = benchCtx()
+
+/** Fills the lowest `count` usable addresses of a pool with COPY-speed set-based SQL, then rebuilds its free ranges. */
+async function seedFill(core: Core, pool: string, count: number, from = 1): Promise<void> {
+  await core.db.knex.raw(
+    `insert into ip_allocations (pool_id, ip_address, hostname, owner, status, allocated_by)
+     select p.id, host(p.network)::inet + g, 'seed-' || g, 'bench', 'allocated', 'seed'
+       from ip_pools p, generate_series(?::bigint, ?::bigint) g where p.name = ?`,
+    [from, from + count - 1, pool]
+  )
+  await core.db.knex.raw(`select ipam_rebuild_free_ranges(id) from ip_pools where name = ?`, [pool])
+  await core.db.knex.raw('analyze ip_allocations')
+}
+
+async function nextFreeLatency(core: Core, pool: string, n: number): Promise<number[]> {
+  const samples: number[] = []
+  for (let i = 0; i < n; i++) {
+    const [, ms] = await time(() => core.ipam.allocate(ctx, { pool, next: true }))
+    samples.push(ms)
+  }
+  return samples
+}
+
+export async function benchIpam(srv: BenchServer): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {}
+
+  // 1. /16 at 1 % and 95 % fill.
+  {
+    const core = await openCore(await srv.url('bench_ipam16'))
+    await core.ipam.createPool(ctx, { name: 'p1', network: '10.1.0.0/16' })
+    await core.ipam.createPool(ctx, { name: 'p95', network: '10.2.0.0/16' })
+    await seedFill(core, 'p1', Math.round(65534 * 0.01))
+    await seedFill(core, 'p95', Math.round(65534 * 0.95))
+    await nextFreeLatency(core, 'p1', 50) // warm-up
+    const s1 = await nextFreeLatency(core, 'p1', 500)
+    await nextFreeLatency(core, 'p95', 50)
+    const s95 = await nextFreeLatency(core, 'p95', 500)
+    const p50a = percentile(s1, 50)
+    const p50b = percentile(s95, 50)
+    out.nextFree16 = {
+      fill1pct: { p50Ms: p50a, p99Ms: percentile(s1, 99), samples: s1.length },
+      fill95pct: { p50Ms: p50b, p99Ms: percentile(s95, 99), samples: s95.length },
+      ratio95to1: round(p50b / p50a, 2),
+      goal: 'p50 <= 3 ms at both fills, ratio <= 2'
+    }
+    log(`nextFree16 ${JSON.stringify(out.nextFree16)}`)
+    await core.close()
+  }
+
+  // 2. /8 holding 1,000,000 allocations.
+  {
+    const core = await openCore(await srv.url('bench_ipam8'))
+    await core.ipam.createPool(ctx, { name: 'big', network: '10.0.0.0/8' })
+    const [, seedMs] = await time(() => seedFill(core, 'big', 1_000_000))
+    await nextFreeLatency(core, 'big', 50)
+    const s = await nextFreeLatency(core, 'big', 500)
+    out.nextFree8 = { allocations: 1_000_000, seedSeconds: round(seedMs / 1000, 1), p50Ms: percentile(s, 50), p99Ms: percentile(s, 99), goal: 'p50 <= 5 ms' }
+    log(`nextFree8 ${JSON.stringify(out.nextFree8)}`)
+    await core.close()
+  }
+
+  // 3. 2 OS processes x 8 workers x 250 next-free into one /20.
+  {
+    const url = await srv.url('bench_ipamconc')
+    const core = await openCore(url)
+    await core.ipam.createPool(ctx, { name: 'conc', network: '10.3.0.0/20' })
+    const worker = path.join(import.meta.dirname, 'ipam-worker.ts')
+    const started = performance.now()
+    const results = await Promise.all(
+      [0, 1].map(
+        (i) =>
+          new Promise<{ ips: string[]; failures: number }>((resolve, reject) => {
+            const child = fork(worker, [url, 'conc', '8', '250', `proc${i}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+            child.on('message', (m) => resolve(m as { ips: string[]; failures: number }))
+            child.on('error', reject)
+            child.on('exit', (code) => code !== 0 && reject(new Error(`worker exited ${code}`)))
+          })
+      )
+    )
+    const seconds = (performance.now() - started) / 1000
+    const ips = results.flatMap((r) => r.ips)
+    const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(`select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations`)
+    out.concurrent = {
+      processes: 2,
+      workersPerProcess: 8,
+      perWorker: 250,
+      allocated: ips.length,
+      distinct: new Set(ips).size,
+      duplicates: ips.length - new Set(ips).size,
+      failures: results.reduce((n, r) => n + r.failures, 0),
+      rowsInDatabase: dbCount.rows[0],
+      seconds: round(seconds, 2),
+      perSecond: round(ips.length / seconds, 1),
+      goal: '4000 distinct, 0 duplicates, 0 failures, >= 400 per second'
+    }
+    log(`concurrent ${JSON.stringify(out.concurrent)}`)
+    await core.close()
+  }
+
+  // 4 and 5. 5,000 pools, 500,000 allocations: a page of 50 with utilization; hostname-prefix search.
+  {
+    const core = await openCore(await srv.url('bench_ipamlist'))
+    await core.db.knex.raw(
+      `insert into ip_pools (name, network, site, environment, created_by)
+       select 'pool-' || lpad(g::text, 5, '0'), ('10.' || (g / 256) || '.' || (g % 256) || '.0/24')::cidr,
+              'site-' || (g % 20), case when g % 3 = 0 then 'prod' else 'dev' end, 'seed'
+         from generate_series(0, 4999) g`
+    )
+    await core.db.knex.raw(
+      `insert into ip_allocations (pool_id, ip_address, hostname, owner, status, allocated_by)
+       select p.id, host(p.network)::inet + g, 'host-' || p.id || '-' || g || '.example.net', 'owner-' || (p.id % 50),
+              case when g % 10 = 0 then 'reserved' else 'allocated' end, 'seed'
+         from ip_pools p, generate_series(1, 100) g`
+    )
+    await core.db.knex.raw(`select ipam_rebuild_free_ranges(id) from ip_pools`)
+    await core.db.knex.raw('analyze')
+    const pageSamples: number[] = []
+    for (let i = 0; i < 60; i++) {
+      const [r, ms] = await time(() => core.ipam.listPools(ctx, { page: 1 + (i % 100), pageSize: 50 }))
+      if (r.items.length !== 50 || r.items[0]!.utilization.allocated !== 90) throw new Error('unexpected page')
+      if (i >= 10) pageSamples.push(ms)
+    }
+    const searchSamples: number[] = []
+    for (let i = 0; i < 60; i++) {
+      const [r, ms] = await time(() => core.ipam.search(ctx, { query: `host-${1 + ((i * 37) % 5000)}-5`, kind: 'hostname' }))
+      if (r.total < 1) throw new Error('search found nothing')
+      if (i >= 10) searchSamples.push(ms)
+    }
+    out.poolPage = { pools: 5000, allocations: 500_000, pageSize: 50, p50Ms: percentile(pageSamples, 50), p95Ms: percentile(pageSamples, 95), goal: '<= 50 ms' }
+    out.hostnameSearch = { allocations: 500_000, p50Ms: percentile(searchSamples, 50), p95Ms: percentile(searchSamples, 95), goal: '<= 20 ms' }
+    log(`poolPage ${JSON.stringify(out.poolPage)} hostnameSearch ${JSON.stringify(out.hostnameSearch)}`)
+    await core.close()
+  }
+  return out
+}
