@@ -132,10 +132,17 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`
       create table "audit_checkpoints" (
         "id" serial primary key,
-        "purged_through_seq" bigint not null,
-        "purged_through_hash" varchar(64) not null,
-        "rows_purged" bigint not null,
-        "created_at" timestamptz not null default now()
+        -- A run of consecutive sequence numbers removed by a purge, and the hash of its last row: the row
+        -- after the run still links to it, so verification holds with the run gone.
+        "first_seq" bigint not null,
+        "last_seq" bigint not null,
+        "last_hash" varchar(64) not null,
+        "rows" bigint not null,
+        -- The audit row that records the purge (its details list every run).
+        "purge_seq" bigint null,
+        "created_at" timestamptz not null default now(),
+        constraint "audit_checkpoints_range" check ("first_seq" <= "last_seq"),
+        constraint "audit_checkpoints_first_seq_key" unique ("first_seq")
       );`)
     // Keyset pagination for the viewer: newest first by (created_at, seq).
     this.addSql(`create index "audit_logs_created_at_seq_idx" on "audit_logs" ("created_at" desc, "seq" desc);`)

@@ -23,6 +23,17 @@ import {
   type PoolDeleteResult,
   type PoolDto
 } from './ipam'
+import {
+  auditFilterSchema,
+  auditListSchema,
+  policySetSchema,
+  type AuditCounts,
+  type AuditEntryDto,
+  type AuditPage,
+  type PurgeReport,
+  type RetentionPolicyDto,
+  type VerifyReport
+} from './audit'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -51,7 +62,16 @@ export const contract = {
     result: result<AllocationDto>()
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
-  'ipam:stats': { args: noArgs, result: result<IpamStats>() }
+  'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+
+  'audit:list': { args: auditListSchema, result: result<AuditPage>() },
+  'audit:get': { args: z.object({ seq: z.string().regex(/^\d+$/, 'must be a sequence number') }).strict(), result: result<AuditEntryDto>() },
+  'audit:counts': { args: auditFilterSchema, result: result<AuditCounts>() },
+  'audit:verify': { args: noArgs, result: result<VerifyReport>() },
+  'audit:policy:list': { args: noArgs, result: result<RetentionPolicyDto[]>() },
+  'audit:policy:set': { args: policySetSchema, result: result<RetentionPolicyDto>() },
+  'audit:policy:remove': { args: z.object({ resourceType: z.string().trim().min(1).max(64) }).strict(), result: result<{ removed: boolean }>() },
+  'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() }
 } as const
 
 export type Contract = typeof contract

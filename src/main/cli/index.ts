@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander'
 import { dbCommand } from './commands/db'
 import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
+import { auditCommand } from './commands/audit'
 import { EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.addCommand(poolCommand())
   program.addCommand(ipCommand())
   program.addCommand(ipamCommand())
+  program.addCommand(auditCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()

@@ -6,6 +6,8 @@ import { Database } from './db/database'
 import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
+import { AuditService } from './audit/service'
+import { makeContext } from './context'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -16,12 +18,35 @@ export interface CoreOptions {
 
 export class Core {
   readonly ipam: IpamService
+  readonly audit: AuditService
+  private maintenance?: NodeJS.Timeout
 
   private constructor(
     readonly db: Database,
     readonly dataDir: string
   ) {
     this.ipam = new IpamService(db.knex)
+    this.audit = new AuditService(db.knex)
+  }
+
+  /**
+   * Background upkeep for long-running hosts (the app, the web harness): the audit retention purge, once
+   * at start and then daily. Errors are logged, never thrown: upkeep must not take the app down.
+   */
+  startMaintenance(intervalMs = 24 * 3600_000): void {
+    if (this.maintenance) return
+    const run = async (): Promise<void> => {
+      try {
+        const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
+        const r = await this.audit.purge(ctx)
+        if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s)`)
+      } catch (e) {
+        console.error('[retention] purge failed:', (e as Error).message)
+      }
+    }
+    void run()
+    this.maintenance = setInterval(() => void run(), intervalMs)
+    this.maintenance.unref()
   }
 
   static async open(opts: CoreOptions = {}): Promise<Core> {
@@ -39,6 +64,7 @@ export class Core {
   }
 
   async close(): Promise<void> {
+    if (this.maintenance) clearInterval(this.maintenance)
     await this.db.close()
   }
 }

@@ -37,7 +37,16 @@ export function createHandlers(core: Core): HandlerTable {
     'ipam:allocation:update': (a, ctx) => core.ipam.updateAllocation(ctx, a),
     'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
-    'ipam:stats': (_a, ctx) => core.ipam.stats(ctx)
+    'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+
+    'audit:list': (a, ctx) => core.audit.list(ctx, a),
+    'audit:get': (a, ctx) => core.audit.get(ctx, a.seq),
+    'audit:counts': (a, ctx) => core.audit.counts(ctx, a),
+    'audit:verify': (_a, ctx) => core.audit.verify(ctx),
+    'audit:policy:list': (_a, ctx) => core.audit.listPolicies(ctx),
+    'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
+    'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
+    'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun })
   }
 }
 

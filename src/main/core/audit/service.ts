@@ -1,0 +1,512 @@
+/**
+ * The audit trail: the viewer's queries (filters, keyset pagination, counts for the chart), verification
+ * of the hash chain, retention policies with the purge, and streaming export as CSV, JSON or JSON Lines.
+ * Appending lives in writer.ts, which every service uses.
+ */
+import type { Writable } from 'node:stream'
+import type { Knex } from '@mikro-orm/postgresql'
+import { stringify } from 'csv-stringify/sync'
+import type { z } from 'zod'
+import { AppError, validationError } from '../../../shared/errors'
+import {
+  auditFilterSchema,
+  auditListSchema,
+  DEFAULT_RETENTION_DAYS,
+  policySetSchema,
+  type AuditCounts,
+  type AuditEntryDto,
+  type AuditFilter,
+  type AuditListInput,
+  type AuditPage,
+  type ExportFormat,
+  type ExportReport,
+  type PolicySetInput,
+  type PurgeReport,
+  type RetentionPolicyDto,
+  type VerifyProblem,
+  type VerifyReport
+} from '../../../shared/audit'
+import { parseIp } from '../../../shared/net'
+import { describeIssue } from '../../../shared/schemas'
+import { requireRole, type RequestContext } from '../context'
+import { canonicalBody, GENESIS_HASH, rowHash } from './canonical'
+import { appendAudit, recordFailure } from './writer'
+
+type Rows<T> = { rows: T[] }
+
+interface AuditRow {
+  id: string
+  seq: string
+  created_at: Date
+  action: string
+  resource_type: string
+  resource_id: string | null
+  resource_name: string | null
+  user_id: string | null
+  user_ip: string | null
+  user_agent: string | null
+  status: string
+  details: AuditEntryDto['details']
+  request_id: string | null
+  source: string
+  prev_hash: string
+  row_hash: string
+}
+
+const COLUMNS = `id, seq::text as seq, created_at, action, resource_type, resource_id, resource_name, user_id, host(user_ip) as user_ip,
+  user_agent, status, details, request_id, source, prev_hash, row_hash`
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input ?? {})
+  if (!r.success) {
+    const { field, reason } = describeIssue(r.error)
+    throw validationError(field, reason)
+  }
+  return r.data
+}
+
+export function toEntryDto(r: AuditRow): AuditEntryDto {
+  return {
+    id: r.id,
+    seq: r.seq,
+    createdAt: new Date(r.created_at).toISOString(),
+    action: r.action,
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    resourceName: r.resource_name,
+    userId: r.user_id,
+    userIp: r.user_ip,
+    userAgent: r.user_agent,
+    status: r.status,
+    source: r.source,
+    requestId: r.request_id,
+    details: r.details ?? {},
+    prevHash: r.prev_hash,
+    rowHash: r.row_hash
+  }
+}
+
+/** The canonical body of a stored row, exactly as the writer serialised it. */
+function bodyOf(r: AuditRow): string {
+  return canonicalBody({
+    createdAt: new Date(r.created_at).toISOString(),
+    action: r.action,
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    resourceName: r.resource_name,
+    userId: r.user_id,
+    userIp: r.user_ip,
+    userAgent: r.user_agent,
+    status: r.status,
+    details: r.details,
+    requestId: r.request_id,
+    source: r.source
+  })
+}
+
+const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+/** Builds the WHERE clause shared by the list, the counts and the export. */
+function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } {
+  const w: string[] = []
+  const b: Knex.Value[] = []
+  if (f.from) {
+    w.push('created_at >= ?::timestamptz')
+    b.push(new Date(f.from).toISOString())
+  }
+  if (f.to) {
+    w.push('created_at < ?::timestamptz')
+    b.push(new Date(f.to).toISOString())
+  }
+  if (f.from && f.to && new Date(f.from) > new Date(f.to)) throw validationError('to', 'is before from')
+  if (f.action) {
+    const actions = Array.isArray(f.action) ? f.action : [f.action]
+    w.push('action = any(?::text[])')
+    b.push(actions as unknown as Knex.Value)
+  }
+  if (f.resourceType) {
+    w.push('resource_type = ?')
+    b.push(f.resourceType)
+  }
+  if (f.resource) {
+    w.push(`(resource_id = ? or lower(resource_name) like ? escape '\\')`)
+    b.push(f.resource, `${escapeLike(f.resource.toLowerCase())}%`)
+  }
+  if (f.actor) {
+    w.push('user_id = ?')
+    b.push(f.actor)
+  }
+  if (f.ip) {
+    if (f.ip.includes('/')) {
+      const [addr, prefix] = f.ip.split('/')
+      const ip = parseIp(addr ?? '', 'ip')
+      if (!/^\d{1,3}$/.test(prefix ?? '') || Number(prefix) > (ip.family === 4 ? 32 : 128)) throw validationError('ip', `"${f.ip}": bad prefix length`)
+      w.push('user_ip <<= network(?::inet)')
+      b.push(`${ip.text}/${prefix}`)
+    } else {
+      w.push('user_ip = ?::inet')
+      b.push(parseIp(f.ip, 'ip').text)
+    }
+  }
+  if (f.status) {
+    w.push('status = ?')
+    b.push(f.status)
+  }
+  if (f.source) {
+    w.push('source = ?')
+    b.push(f.source)
+  }
+  if (f.requestId) {
+    w.push('request_id = ?')
+    b.push(f.requestId)
+  }
+  if (f.text) {
+    w.push(`details::text ilike ? escape '\\'`)
+    b.push(`%${escapeLike(f.text)}%`)
+  }
+  return { sql: w.length ? w.join(' and ') : 'true', bindings: b }
+}
+
+/** A spreadsheet runs a cell that starts with = + - @ (or a tab or CR) as a formula: prefix it with '. */
+export function neutraliseFormula(v: string): string {
+  return /^[=+\-@\t\r]/.test(v) ? `'${v}` : v
+}
+
+export const CSV_COLUMNS = [
+  'seq',
+  'createdAt',
+  'action',
+  'resourceType',
+  'resourceId',
+  'resourceName',
+  'userId',
+  'userIp',
+  'userAgent',
+  'status',
+  'source',
+  'requestId',
+  'details',
+  'prevHash',
+  'rowHash',
+  'id'
+] as const
+
+function csvRecord(e: AuditEntryDto): string[] {
+  return CSV_COLUMNS.map((c) => {
+    const v = c === 'details' ? JSON.stringify(e.details) : e[c]
+    return neutraliseFormula(v === null || v === undefined ? '' : String(v))
+  })
+}
+
+export class AuditService {
+  constructor(private readonly knex: Knex) {}
+
+  async list(_ctx: RequestContext, input: AuditListInput = {}): Promise<AuditPage> {
+    const v = parse(auditListSchema, input)
+    const { before, limit, ...filters } = v
+    const w = whereClause(filters)
+    const r = await this.knex.raw<Rows<AuditRow>>(
+      `select ${COLUMNS} from audit_logs where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`,
+      [...w.bindings, ...(before ? [before] : []), limit + 1]
+    )
+    const items = r.rows.slice(0, limit).map(toEntryDto)
+    return { items, nextCursor: r.rows.length > limit ? items[items.length - 1]!.seq : null }
+  }
+
+  async get(_ctx: RequestContext, seq: string): Promise<AuditEntryDto> {
+    if (!/^\d+$/.test(seq)) throw validationError('seq', 'must be a sequence number')
+    const r = await this.knex.raw<Rows<AuditRow>>(`select ${COLUMNS} from audit_logs where seq = ?::bigint`, [seq])
+    if (!r.rows[0]) throw new AppError('NOT_FOUND', `seq: no audit entry ${seq}`, { field: 'seq' })
+    return toEntryDto(r.rows[0])
+  }
+
+  /** Rows per day and action, for the viewer's chart (UTC days). */
+  async counts(_ctx: RequestContext, input: AuditFilter = {}): Promise<AuditCounts> {
+    const f = parse(auditFilterSchema, input)
+    const w = whereClause(f)
+    const r = await this.knex.raw<Rows<{ day: string; action: string; count: number }>>(
+      `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, action, count(*)::int as count
+         from audit_logs where ${w.sql} group by 1, 2 order by 1, 2`,
+      w.bindings
+    )
+    return { days: r.rows, total: r.rows.reduce((n, x) => n + x.count, 0) }
+  }
+
+  // ---------------------------------------------------------------- verification
+
+  /**
+   * Walks the chain in sequence order through a server-side cursor and reports the first row that was
+   * altered, is missing or is out of order. Runs of rows removed by a purge are bridged by their checkpoints.
+   */
+  async verify(_ctx: RequestContext, onProgress?: (checked: number) => void): Promise<VerifyReport> {
+    const started = performance.now()
+    const head = (await this.knex.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
+    const cps = (
+      await this.knex.raw<Rows<{ first_seq: string; last_seq: string; last_hash: string; purge_seq: string | null }>>(
+        `select first_seq::text, last_seq::text, last_hash, purge_seq::text from audit_checkpoints order by first_seq`
+      )
+    ).rows
+    const byFirst = new Map(cps.map((c) => [BigInt(c.first_seq), c]))
+    const purgeRuns = new Map<string, Set<string>>()
+    let problem: VerifyProblem | null = null
+    let checked = 0
+    let firstSeq: string | null = null
+    let lastSeq: string | null = null
+    let expectedSeq = 1n
+    let expectedPrev = GENESIS_HASH
+
+    /** Bridges a gap [expectedSeq, upTo] with checkpoints; returns false when some part is not covered. */
+    const bridge = (upTo: bigint): boolean => {
+      while (expectedSeq <= upTo) {
+        const cp = byFirst.get(expectedSeq)
+        if (!cp || BigInt(cp.last_seq) > upTo) return false
+        expectedPrev = cp.last_hash
+        expectedSeq = BigInt(cp.last_seq) + 1n
+      }
+      return true
+    }
+
+    await this.knex.transaction(async (trx) => {
+      await trx.raw(`declare audit_verify no scroll cursor for select ${COLUMNS} from audit_logs order by audit_logs.seq`)
+      for (;;) {
+        const batch = (await trx.raw<Rows<AuditRow>>(`fetch 5000 from audit_verify`)).rows
+        if (!batch.length) break
+        for (const r of batch) {
+          const seq = BigInt(r.seq)
+          if (firstSeq === null) firstSeq = r.seq
+          if (seq !== expectedSeq) {
+            const gapStart = expectedSeq
+            if (seq < expectedSeq || !bridge(seq - 1n)) {
+              problem = {
+                seq: gapStart.toString(),
+                kind: 'missing',
+                message: seq - 1n === gapStart ? `row ${gapStart} is missing` : `rows ${gapStart} to ${seq - 1n} are missing`
+              }
+              return
+            }
+          }
+          if (r.prev_hash !== expectedPrev) {
+            problem = {
+              seq: r.seq,
+              kind: 'reordered',
+              message: `row ${r.seq} does not follow row ${seq - 1n}: its previous-row hash does not match (rows reordered, or one replaced)`
+            }
+            return
+          }
+          const computed = rowHash(r.prev_hash, r.seq, bodyOf(r))
+          if (computed !== r.row_hash) {
+            problem = { seq: r.seq, kind: 'altered', message: `row ${r.seq} was altered: its contents no longer match its hash` }
+            return
+          }
+          // Purge records list the runs they removed; collected to cross-check the checkpoints.
+          if (r.resource_type === 'audit_log' && r.details?.context && Array.isArray((r.details.context as { runs?: unknown }).runs)) {
+            const runs = (r.details.context as { runs: [string, string, string][] }).runs
+            purgeRuns.set(r.seq, new Set(runs.map((x) => x.join(':'))))
+          }
+          expectedPrev = r.row_hash
+          expectedSeq = seq + 1n
+          lastSeq = r.seq
+          checked++
+        }
+        onProgress?.(checked)
+      }
+      await trx.raw(`close audit_verify`)
+    })
+
+    if (!problem && expectedSeq <= BigInt(head.last_seq)) {
+      const gapStart = expectedSeq
+      if (!bridge(BigInt(head.last_seq)) || expectedPrev !== head.last_hash) {
+        problem = { seq: gapStart.toString(), kind: 'missing', message: `rows ${gapStart} to ${head.last_seq} (the newest) are missing` }
+      }
+    } else if (!problem && lastSeq !== null && expectedPrev !== head.last_hash) {
+      problem = { seq: lastSeq, kind: 'altered', message: `the newest row ${lastSeq} does not match the chain head` }
+    }
+    if (!problem) {
+      // Every checkpoint must be listed by the purge record that made it, so none can be forged afterwards.
+      for (const cp of cps) {
+        const runs = cp.purge_seq ? purgeRuns.get(cp.purge_seq) : undefined
+        if (!runs || !runs.has(`${cp.first_seq}:${cp.last_seq}:${cp.last_hash}`)) {
+          problem = { seq: cp.first_seq, kind: 'checkpoint', message: `checkpoint for rows ${cp.first_seq} to ${cp.last_seq} is not backed by a purge record` }
+          break
+        }
+      }
+    }
+    return {
+      ok: problem === null,
+      checked,
+      firstSeq,
+      lastSeq,
+      headSeq: head.last_seq,
+      checkpoints: cps.length,
+      problem,
+      seconds: Math.round((performance.now() - started) / 10) / 100
+    }
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  async listPolicies(_ctx: RequestContext): Promise<RetentionPolicyDto[]> {
+    const r = await this.knex.raw<Rows<{ resource_type: string; retention_days: number | null; is_active: boolean; created_at: Date; updated_at: Date }>>(
+      `select resource_type, retention_days, is_active, created_at, updated_at from audit_log_retention_policies order by resource_type`
+    )
+    return r.rows.map((p) => ({
+      resourceType: p.resource_type,
+      retentionDays: p.retention_days,
+      isActive: p.is_active,
+      createdAt: new Date(p.created_at).toISOString(),
+      updatedAt: new Date(p.updated_at).toISOString()
+    }))
+  }
+
+  async setPolicy(ctx: RequestContext, input: PolicySetInput): Promise<RetentionPolicyDto> {
+    const entry = { action: 'update' as const, resourceType: 'audit_retention_policy', resourceName: (input as { resourceType?: string })?.resourceType ?? null, details: { after: input } }
+    try {
+      requireRole(ctx, 'admin', 'changing a retention policy')
+      const v = parse(policySetSchema, input)
+      if (v.resourceType === 'audit_log') throw validationError('resourceType', 'purge records (audit_log) are kept forever so verification can always prove what was removed')
+      return await this.knex.transaction(async (trx) => {
+        const before = (await trx.raw<Rows<{ retention_days: number | null; is_active: boolean }>>(`select retention_days, is_active from audit_log_retention_policies where resource_type = ? for update`, [v.resourceType])).rows[0]
+        if (before && before.retention_days === v.retentionDays && before.is_active === v.isActive) {
+          return (await this.listPolicies(ctx)).find((p) => p.resourceType === v.resourceType)!
+        }
+        await trx.raw(
+          `insert into audit_log_retention_policies (resource_type, retention_days, is_active) values (?, ?, ?)
+           on conflict (resource_type) do update set retention_days = excluded.retention_days, is_active = excluded.is_active, updated_at = now()`,
+          [v.resourceType, v.retentionDays, v.isActive]
+        )
+        await appendAudit(trx, ctx, {
+          action: before ? 'update' : 'create',
+          resourceType: 'audit_retention_policy',
+          resourceName: v.resourceType,
+          details: { ...(before ? { before: { retentionDays: before.retention_days, isActive: before.is_active } } : {}), after: { retentionDays: v.retentionDays, isActive: v.isActive } }
+        })
+        const r = await trx.raw<Rows<{ created_at: Date; updated_at: Date }>>(`select created_at, updated_at from audit_log_retention_policies where resource_type = ?`, [v.resourceType])
+        return { resourceType: v.resourceType, retentionDays: v.retentionDays, isActive: v.isActive, createdAt: new Date(r.rows[0]!.created_at).toISOString(), updatedAt: new Date(r.rows[0]!.updated_at).toISOString() }
+      })
+    } catch (e) {
+      const err = e instanceof AppError ? e : new AppError('INTERNAL', (e as Error).message)
+      await recordFailure(this.knex, ctx, entry, err)
+      throw err
+    }
+  }
+
+  async removePolicy(ctx: RequestContext, resourceType: string): Promise<{ removed: boolean }> {
+    requireRole(ctx, 'admin', 'removing a retention policy')
+    return this.knex.transaction(async (trx) => {
+      const r = await trx.raw<Rows<{ retention_days: number | null; is_active: boolean }>>(
+        `delete from audit_log_retention_policies where resource_type = ? returning retention_days, is_active`,
+        [resourceType]
+      )
+      const before = r.rows[0]
+      if (!before) return { removed: false }
+      await appendAudit(trx, ctx, {
+        action: 'delete',
+        resourceType: 'audit_retention_policy',
+        resourceName: resourceType,
+        details: { before: { retentionDays: before.retention_days, isActive: before.is_active }, context: { nowUses: `${DEFAULT_RETENTION_DAYS} days (the default)` } }
+      })
+      return { removed: true }
+    })
+  }
+
+  /**
+   * Removes rows older than their resource type's retention (365 days where no policy is set; purge records
+   * are kept forever). Each run of consecutive removed rows leaves a checkpoint, and the purge itself is
+   * audited with the list of runs, so `verify` still holds and can prove what was removed.
+   */
+  async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
+    requireRole(ctx, 'admin', 'purging the audit log')
+    const now = (opts.now ?? new Date()).toISOString()
+    const doomedSql = `
+      select a.seq, a.row_hash, a.resource_type from audit_logs a
+        left join audit_log_retention_policies p on p.resource_type = a.resource_type and p.is_active
+       where a.resource_type <> 'audit_log'
+         and case when p.resource_type is null then a.created_at < ?::timestamptz - make_interval(days => ${DEFAULT_RETENTION_DAYS})
+                  when p.retention_days is null then false
+                  else a.created_at < ?::timestamptz - make_interval(days => p.retention_days) end`
+    const policies = await this.listPolicies(ctx)
+    const cutoffs: Record<string, string | null> = { '*': new Date(Date.parse(now) - DEFAULT_RETENTION_DAYS * 86400_000).toISOString() }
+    for (const p of policies.filter((x) => x.isActive)) cutoffs[p.resourceType] = p.retentionDays === null ? null : new Date(Date.parse(now) - p.retentionDays * 86400_000).toISOString()
+
+    return this.knex.transaction(async (trx) => {
+      // Hold the chain head so no row is appended between choosing the runs and recording them.
+      await trx.raw(`select 1 from audit_chain_head where id = 1 for update`)
+      const byTypeRows = await trx.raw<Rows<{ resource_type: string; n: number }>>(`select resource_type, count(*)::int as n from (${doomedSql}) d group by 1 order by 1`, [now, now])
+      const byType = Object.fromEntries(byTypeRows.rows.map((r) => [r.resource_type, r.n]))
+      const rows = byTypeRows.rows.reduce((n, r) => n + r.n, 0)
+      const runs = (
+        await trx.raw<Rows<{ first_seq: string; last_seq: string; last_hash: string; n: string }>>(
+          `select min(seq)::text as first_seq, max(seq)::text as last_seq, (array_agg(row_hash order by seq desc))[1] as last_hash, count(*)::text as n
+             from (select seq, row_hash, seq - row_number() over (order by seq) as g from (${doomedSql}) d) x
+            group by g order by min(seq)`,
+          [now, now]
+        )
+      ).rows
+      if (opts.dryRun || rows === 0) {
+        return { dryRun: !!opts.dryRun, byType, rows, ranges: runs.length, cutoffs, purgeSeq: null }
+      }
+      await trx.raw(`set local netkeeper.audit_purge = 'on'`)
+      // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
+      for (const run of runs) {
+        await trx.raw(`delete from audit_logs where seq between ?::bigint and ?::bigint`, [run.first_seq, run.last_seq])
+      }
+      await trx.raw(`set local netkeeper.audit_purge = 'off'`)
+      const appended = await appendAudit(trx, ctx, {
+        action: 'delete',
+        resourceType: 'audit_log',
+        resourceName: 'retention purge',
+        details: { context: { rows, byType, cutoffs, runs: runs.map((r) => [r.first_seq, r.last_seq, r.last_hash]) } }
+      })
+      await trx.raw(
+        `insert into audit_checkpoints (first_seq, last_seq, last_hash, rows, purge_seq)
+         select * from unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[])`,
+        [runs.map((r) => r.first_seq), runs.map((r) => r.last_seq), runs.map((r) => r.last_hash), runs.map((r) => r.n), runs.map(() => appended.seq)] as unknown as Knex.RawBinding[]
+      )
+      return { dryRun: false, byType, rows, ranges: runs.length, cutoffs, purgeSeq: appended.seq }
+    })
+  }
+
+  // ---------------------------------------------------------------- export
+
+  /**
+   * Streams the rows matching the filters (newest first) to `out` through a server-side cursor, in
+   * constant memory: CSV (RFC 4180, header row, formulas neutralised), one JSON array, or JSON Lines.
+   */
+  async export(
+    _ctx: RequestContext,
+    out: Writable,
+    format: ExportFormat,
+    input: AuditFilter = {},
+    onProgress?: (done: number, total: number) => void
+  ): Promise<ExportReport> {
+    const f = parse(auditFilterSchema, input)
+    const w = whereClause(f)
+    let bytes = 0
+    let rows = 0
+    const write = (chunk: string): Promise<void> | void => {
+      bytes += Buffer.byteLength(chunk)
+      if (!out.write(chunk)) return new Promise((resolve) => out.once('drain', resolve))
+    }
+    const total = onProgress ? (await this.knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from audit_logs where ${w.sql}`, w.bindings)).rows[0]!.n : 0
+    await this.knex.transaction(async (trx) => {
+      await trx.raw(`declare audit_export no scroll cursor for select ${COLUMNS} from audit_logs where ${w.sql} order by audit_logs.seq desc`, w.bindings)
+      if (format === 'csv') await write(stringify([[...CSV_COLUMNS]], { record_delimiter: '\r\n' }))
+      if (format === 'json') await write('[')
+      for (;;) {
+        const batch = (await trx.raw<Rows<AuditRow>>(`fetch 2000 from audit_export`)).rows
+        if (!batch.length) break
+        const dtos = batch.map(toEntryDto)
+        let chunk: string
+        if (format === 'csv') chunk = stringify(dtos.map(csvRecord), { record_delimiter: '\r\n' })
+        else if (format === 'jsonl') chunk = dtos.map((d) => JSON.stringify(d)).join('\n') + '\n'
+        else chunk = dtos.map((d, i) => (rows + i === 0 ? '\n' : ',\n') + JSON.stringify(d)).join('')
+        rows += dtos.length
+        await write(chunk)
+        onProgress?.(rows, total)
+      }
+      await trx.raw(`close audit_export`)
+    })
+    if (format === 'json') await write(rows ? '\n]\n' : ']\n')
+    return { format, rows, bytes }
+  }
+}
