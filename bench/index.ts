@@ -3,11 +3,13 @@
  * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
  */
 import os from 'node:os'
+import { benchAudit } from './audit'
 import { benchIpam } from './ipam'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
-  ipam: benchIpam
+  ipam: benchIpam,
+  audit: benchAudit
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

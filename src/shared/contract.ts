@@ -21,7 +21,8 @@ import {
   type IpamStats,
   type Page,
   type PoolDeleteResult,
-  type PoolDto
+  type PoolDto,
+  type PoolMap
 } from './ipam'
 import {
   auditFilterSchema,
@@ -54,6 +55,7 @@ export const contract = {
     args: z.object({ pool: poolRef, page: z.number().int().min(1).optional(), pageSize: z.number().int().min(1).max(65536).optional() }).strict(),
     result: result<Page<AllocationDto>>()
   },
+  'ipam:pool:map': { args: z.object({ pool: poolRef }).strict(), result: result<PoolMap>() },
   'ipam:allocate': { args: allocateSchema, result: result<AllocationDto[]>() },
   'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64) }).strict(), result: result<AllocationDto>() },
   'ipam:allocation:update': { args: allocationUpdateSchema, result: result<AllocationDto>() },

@@ -162,3 +162,17 @@ export interface IpamStats {
   byEnvironment: { environment: string | null; pools: number; allocated: number; usable: string; percent: number }[]
   mostUtilized: { id: number; name: string; network: string; percent: number; used: number; usable: string }[]
 }
+
+/** Cell states of the subnet map, one byte per address. */
+export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed'] as const
+export type MapState = (typeof MAP_STATES)[number]
+
+/**
+ * What the subnet map draws. IPv4 pools up to /16: one byte per address (MAP_STATES index), base64.
+ * Wider IPv4 pools: the /24 tiles that hold anything, with their counts. IPv6: the first allocations and
+ * the free space counted in /64s.
+ */
+export type PoolMap =
+  | { kind: 'cells'; pool: string; network: string; first: string; size: number; states: string; counts: Record<MapState, number> }
+  | { kind: 'tiles'; pool: string; network: string; tileCount: number; tiles: { network: string; used: number; reserved: number; blocked: number }[] }
+  | { kind: 'v6'; pool: string; network: string; allocations: AllocationDto[]; total: number; subnets64: string; used64: number; free64: string }

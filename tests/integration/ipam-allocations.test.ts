@@ -210,3 +210,30 @@ describe('search and stats', () => {
     expect(s.allocations.allocated).toBeGreaterThan(10)
   })
 })
+
+describe('subnet map data', () => {
+  it('encodes one state per address for IPv4 up to /16', async () => {
+    await core.ipam.createPool(admin, { name: 'mapme', network: '10.44.0.0/28', gateway: '10.44.0.1' })
+    await core.ipam.allocate(op, { pool: 'mapme', ip: '10.44.0.2' })
+    await core.ipam.allocate(op, { pool: 'mapme', ip: '10.44.0.3', status: 'reserved' })
+    await core.ipam.allocate(op, { pool: 'mapme', ip: '10.44.0.4', status: 'blocked' })
+    const m = await core.ipam.poolMap(op, 'mapme')
+    if (m.kind !== 'cells') throw new Error(`expected cells, got ${m.kind}`)
+    expect(m.size).toBe(16)
+    expect([...Buffer.from(m.states, 'base64')]).toEqual([5, 4, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5])
+    expect(m.counts).toMatchObject({ free: 10, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2 })
+  })
+
+  it('gives /24 tiles for wider IPv4 pools and /64 counts for IPv6', async () => {
+    await core.ipam.createPool(admin, { name: 'wide', network: '10.128.0.0/14' })
+    await core.ipam.allocate(op, { pool: 'wide', ip: '10.129.5.9' })
+    await core.ipam.allocate(op, { pool: 'wide', ip: '10.129.5.10', status: 'blocked' })
+    const t = await core.ipam.poolMap(op, 'wide')
+    expect(t).toMatchObject({ kind: 'tiles', tileCount: 1024, tiles: [{ network: '10.129.5.0/24', used: 1, blocked: 1, reserved: 0 }] })
+    const v6 = await core.ipam.poolMap(op, 'v6')
+    expect(v6).toMatchObject({ kind: 'v6', subnets64: '1', used64: 1, free64: '0' })
+    await core.ipam.createPool(admin, { name: 'v6-48', network: '2001:db8:4800::/48' })
+    await core.ipam.allocate(op, { pool: 'v6-48', ip: '2001:db8:4800:7::1' })
+    expect(await core.ipam.poolMap(op, 'v6-48')).toMatchObject({ kind: 'v6', subnets64: '65536', used64: 1, free64: '65535', total: 1 })
+  })
+})

@@ -32,6 +32,7 @@ export function createHandlers(core: Core): HandlerTable {
     'ipam:pool:update': (a, ctx) => core.ipam.updatePool(ctx, a.pool, a.changes),
     'ipam:pool:delete': (a, ctx) => core.ipam.deletePool(ctx, a.pool, { force: a.force }),
     'ipam:pool:allocations': (a, ctx) => core.ipam.listAllocations(ctx, a.pool, a),
+    'ipam:pool:map': (a, ctx) => core.ipam.poolMap(ctx, a.pool),
     'ipam:allocate': (a, ctx) => core.ipam.allocate(ctx, a),
     'ipam:allocation:get': (a, ctx) => core.ipam.getAllocation(ctx, a.ip),
     'ipam:allocation:update': (a, ctx) => core.ipam.updateAllocation(ctx, a),

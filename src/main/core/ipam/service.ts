@@ -26,6 +26,9 @@ import {
   type PoolListInput,
   type PoolRef,
   type PoolUpdateInput,
+  type PoolMap,
+  type MapState,
+  MAP_STATES,
   type SearchInput,
   type Utilization
 } from '../../../shared/ipam'
@@ -743,6 +746,66 @@ export class IpamService {
       [pool.id, pageSize, (page - 1) * pageSize]
     )
     return { items: r.rows.map(toAllocationDto), page, pageSize, total: total.rows[0]!.n }
+  }
+
+  /** The data the subnet map draws, compact enough for a /16 in one reply (see PoolMap). */
+  async poolMap(_ctx: RequestContext, ref: PoolRef): Promise<PoolMap> {
+    const pool = await this.findPoolRow(this.knex, ref, false)
+    const net = parseCidr(pool.network)
+    if (net.family === 6) {
+      const total = await this.knex.raw<Rows<{ n: number; used64: number }>>(
+        `select count(*)::int as n, count(distinct set_masklen(ip_address, 64)::cidr)::int as used64 from ip_allocations where pool_id = ?`,
+        [pool.id]
+      )
+      const rows = await this.knex.raw<Rows<AllocRow>>(
+        `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.pool_id = ? order by a.ip_address limit 1000`,
+        [pool.id]
+      )
+      const subnets64 = net.prefix <= 64 ? 1n << BigInt(64 - net.prefix) : 1n
+      const used64 = total.rows[0]!.used64
+      return {
+        kind: 'v6',
+        pool: pool.name,
+        network: net.text,
+        allocations: rows.rows.map(toAllocationDto),
+        total: total.rows[0]!.n,
+        subnets64: subnets64.toString(),
+        used64,
+        free64: (subnets64 - BigInt(used64)).toString()
+      }
+    }
+    if (net.prefix < 16) {
+      const tiles = await this.knex.raw<Rows<{ network: string; used: number; reserved: number; blocked: number }>>(
+        `select t.tile::text as network, used, reserved, blocked from (
+         select network(set_masklen(ip_address, 24)) as tile,
+                count(*) filter (where status = 'allocated')::int as used,
+                count(*) filter (where status = 'reserved' and (reserved_until is null or reserved_until > now()))::int as reserved,
+                count(*) filter (where status = 'blocked')::int as blocked
+           from ip_allocations where pool_id = ? group by 1) t order by t.tile`,
+        [pool.id]
+      )
+      return { kind: 'tiles', pool: pool.name, network: net.text, tileCount: 2 ** (24 - net.prefix), tiles: tiles.rows }
+    }
+    const size = 2 ** (32 - net.prefix)
+    const states = new Uint8Array(size)
+    const code = (s: MapState): number => MAP_STATES.indexOf(s)
+    const u = usableRange(net)
+    if (u.first > net.network) states[0] = code('network')
+    if (u.last < cidrLast(net)) states[size - 1] = code('network')
+    if (pool.gateway) states[Number(parseIp(pool.gateway).value - net.network)] = code('gateway')
+    const rows = await this.knex.raw<Rows<{ off: number; status: string; expired: boolean }>>(
+      `select (ip_address - ?::inet)::int as off, status,
+              (status = 'reserved' and reserved_until is not null and reserved_until <= now()) as expired
+         from ip_allocations where pool_id = ?`,
+      [bigIntToIp(net.network, 4), pool.id]
+    )
+    const counts = Object.fromEntries(MAP_STATES.map((s) => [s, 0])) as Record<MapState, number>
+    for (const r of rows.rows) {
+      const st: MapState = r.expired ? 'lapsed' : r.status === 'available' ? 'free' : (r.status as MapState)
+      states[r.off] = code(st)
+    }
+    for (const v of states) counts[MAP_STATES[v]!]++
+    return { kind: 'cells', pool: pool.name, network: net.text, first: bigIntToIp(net.network, 4), size, states: Buffer.from(states).toString('base64'), counts }
   }
 
   // ---------------------------------------------------------------- search and stats

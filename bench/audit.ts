@@ -1,0 +1,128 @@
+/**
+ * `npm run bench -- audit`: with 5,000,000 rows, viewer pages of 100 under six filter combinations;
+ * export of 1,000,000 rows as CSV (time and the exporting process's peak memory); verification of a
+ * 1,000,000-row chain; appends from 8 concurrent writers.
+ */
+import { fork } from 'node:child_process'
+import path from 'node:path'
+import type { AuditFilter } from '../src/shared/audit'
+import { appendAudit, appendAudits, type AuditEntry } from '../src/main/core/audit/writer'
+import { makeContext } from '../src/main/core/context'
+import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
+
+const ctx = benchCtx()
+
+export async function benchAudit(srv: BenchServer): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {}
+
+  // 1. Five million rows for the viewer and the export. The chain is not checked here (verify has its own
+  // database), so rows are generated set-based with placeholder hashes.
+  const url5m = await srv.url('bench_audit5m')
+  {
+    const core = await openCore(url5m)
+    const [, seedMs] = await time(async () => {
+      await core.db.knex.raw(`alter table audit_logs disable trigger audit_logs_no_update`)
+      await core.db.knex.raw(
+        `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent,
+                                 status, details, request_id, source, prev_hash, row_hash)
+         select g, now() - make_interval(secs => (5000000 - g) * 6.3),
+                (array['create','update','delete','update','update','login','authorize'])[1 + g % 7],
+                (array['ip_allocation','ip_allocation','ip_pool','ldap_user','ldap_group','session'])[1 + g % 6],
+                (g % 100000)::text, 'host-' || (g % 100000) || '.example.net', 'user-' || (g % 50),
+                ('10.' || (g % 4) || '.' || (g % 256) || '.' || (g % 250 + 1))::inet, 'netkeeper-cli',
+                case when g % 53 = 0 then 'failure' else 'success' end,
+                jsonb_build_object('after', jsonb_build_object('hostname', 'web-' || (g % 5000), 'owner', 'team-' || (g % 40)),
+                                   'context', jsonb_build_object('pool', 'pool-' || (g % 300))),
+                md5(g::text), (array['ui','cli','import','replay'])[1 + g % 4], repeat('0', 64), md5(g::text) || md5(g::text)
+           from generate_series(1, 5000000) g`
+      )
+      await core.db.knex.raw(`update audit_chain_head set last_seq = 5000000`)
+      await core.db.knex.raw(`alter table audit_logs enable trigger audit_logs_no_update`)
+      await core.db.knex.raw(`vacuum analyze audit_logs`)
+    })
+    log(`seeded 5M audit rows in ${round(seedMs / 1000, 1)} s`)
+    const monthAgo = new Date(Date.now() - 30 * 86400_000).toISOString()
+    const combos: Record<string, AuditFilter> = {
+      newest: {},
+      actionDelete: { action: 'delete' },
+      typeAndFailure: { resourceType: 'ip_allocation', status: 'failure' },
+      actorLastMonth: { actor: 'user-7', from: monthAgo },
+      actorCidr: { ip: '10.2.0.0/16' },
+      textInDetails: { text: 'web-4242' }
+    }
+    const viewer: Record<string, unknown> = {}
+    for (const [name, f] of Object.entries(combos)) {
+      const samples: number[] = []
+      for (let i = 0; i < 25; i++) {
+        // First page, then a page further down through the keyset cursor, alternately.
+        const [page, ms] = await time(() => core.audit.list(ctx, { ...f, limit: 100 }))
+        if (i >= 5) samples.push(ms)
+        if (page.nextCursor) {
+          const [, ms2] = await time(() => core.audit.list(ctx, { ...f, limit: 100, before: page.nextCursor! }))
+          if (i >= 5) samples.push(ms2)
+        }
+      }
+      viewer[name] = { p50Ms: percentile(samples, 50), p95Ms: percentile(samples, 95) }
+    }
+    out.viewer = { rows: 5_000_000, pageSize: 100, combos: viewer, worstP95Ms: Math.max(...Object.values(viewer).map((v) => (v as { p95Ms: number }).p95Ms)), goal: 'p95 <= 25 ms' }
+    log(`viewer ${JSON.stringify(out.viewer)}`)
+    await core.close()
+  }
+
+  // 2. Export 1,000,000 rows as CSV from a separate process, measuring its peak memory.
+  {
+    const worker = path.join(import.meta.dirname, 'audit-export-worker.ts')
+    const result = await new Promise<{ rows: number; bytes: number; seconds: number; maxRssMiB: number }>((resolve, reject) => {
+      const child = fork(worker, [url5m, '4000001'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      child.on('message', (m) => resolve(m as { rows: number; bytes: number; seconds: number; maxRssMiB: number }))
+      child.on('error', reject)
+      child.on('exit', (code) => code !== 0 && reject(new Error(`export worker exited ${code}`)))
+    })
+    out.exportCsv = { ...result, goal: '1,000,000 rows <= 10 s, peak memory <= 200 MB' }
+    log(`exportCsv ${JSON.stringify(out.exportCsv)}`)
+  }
+
+  // 3. Verify a real 1,000,000-row chain.
+  {
+    const core = await openCore(await srv.url('bench_audit_chain'))
+    const [, seedMs] = await time(async () => {
+      const c = makeContext({ actor: 'seed', roles: ['admin'], source: 'import' })
+      for (let b = 0; b < 200; b++) {
+        const entries: AuditEntry[] = Array.from({ length: 5000 }, (_, i) => ({
+          action: 'create',
+          resourceType: 'ip_allocation',
+          resourceId: b * 5000 + i,
+          resourceName: `10.${b}.${i >> 8}.${i & 255}`,
+          details: { after: { ip: `10.${b}.${i >> 8}.${i & 255}`, hostname: `h${i}.example.net`, owner: 'bench' }, context: { batch: b } }
+        }))
+        await core.db.knex.transaction((trx) => appendAudits(trx, c, entries))
+      }
+    })
+    log(`seeded a 1M-row chain in ${round(seedMs / 1000, 1)} s`)
+    const [report, ms] = await time(() => core.audit.verify(ctx))
+    if (!report.ok) throw new Error(`verify failed on a clean chain: ${JSON.stringify(report.problem)}`)
+    out.verify = { rows: report.checked, seconds: round(ms / 1000, 2), rowsPerSecond: Math.round(report.checked / (ms / 1000)), goal: '1,000,000 rows <= 15 s' }
+    log(`verify ${JSON.stringify(out.verify)}`)
+
+    // 4. Appends: 8 concurrent writers, each appending one row per transaction.
+    await core.close()
+    const writer = await openCore(await srv.url('bench_audit_append'), 8)
+    const seconds = 10
+    const deadline = performance.now() + seconds * 1000
+    let rows = 0
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        const c = makeContext({ actor: `writer-${w}`, roles: ['admin'], source: 'cli' })
+        while (performance.now() < deadline) {
+          await writer.db.knex.transaction((trx) => appendAudit(trx, c, { action: 'update', resourceType: 'ip_allocation', resourceId: rows, details: { after: { n: rows } } }))
+          rows++
+        }
+      })
+    )
+    const verified = await writer.audit.verify(ctx)
+    out.appends = { writers: 8, seconds, rows, rowsPerSecond: Math.round(rows / seconds), chainIntact: verified.ok, goal: '>= 2,000 rows per second' }
+    log(`appends ${JSON.stringify(out.appends)}`)
+    await writer.close()
+  }
+  return out
+}
