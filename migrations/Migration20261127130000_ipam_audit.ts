@@ -115,6 +115,85 @@ export class Migration20261127130000_ipam_audit extends Migration {
         end if;
       end $$;`)
 
+    // "Next free" in one statement, run on its own (autocommit): lock the pool, take the lowest free
+    // addresses, insert them and append their audit rows, all inside the server, so the pool's lock is held
+    // for no client round trip at all. The caller serialises the audit body and details once, with
+    // placeholders for the row id and address (p_id_ph, p_ip_ph: JSON string literals that cannot occur in
+    // validated input), and this fills them in per row. Outcomes: 'ok' with the rows; 'not_found';
+    // 'inactive'; 'slow' when lapsed holds exist (the caller then takes the general path, nothing changed);
+    // a shortage raises SQLSTATE NK001 with the number of free addresses in the message.
+    this.addSql(`
+      create function "ipam_allocate_next"(
+        p_pool_id int, p_pool_name text, p_count int,
+        p_hostname text, p_mac macaddr, p_owner text, p_purpose text, p_description text, p_status text,
+        p_dns boolean, p_dhcp boolean, p_until timestamptz, p_by text,
+        p_created_at timestamptz, p_user_id text, p_user_ip inet, p_user_agent text, p_request_id text, p_source text,
+        p_action text, p_resource_type text, p_body_tpl text, p_details_tpl text, p_id_ph text, p_ip_ph text)
+      returns table ("outcome" text, "pool_id" int, "pool_name" text, "id" int, "ip" text, "created_at" timestamptz,
+                     "updated_at" timestamptz, "version" int)
+      language plpgsql as $$
+      declare
+        pool record; r record; x inet; last_taken inet; taken int := 0; ips inet[] := '{}';
+        h record; s bigint; prev text; hash text; body text; a record; free_n bigint;
+      begin
+        select p."id", p."name", p."is_active" into pool from "ip_pools" p
+         where (p_pool_id is not null and p."id" = p_pool_id) or (p_pool_id is null and p."name" = p_pool_name)
+         for update;
+        if not found then outcome := 'not_found'; return next; return; end if;
+        pool_id := pool."id"; pool_name := pool."name";
+        if not pool."is_active" then outcome := 'inactive'; return next; return; end if;
+        perform 1 from "ip_allocations" l
+          where l."pool_id" = pool."id" and l."status" = 'reserved' and l."reserved_until" is not null and l."reserved_until" <= now()
+          limit 1;
+        if found then outcome := 'slow'; return next; return; end if;
+
+        for r in select f."first_ip", f."last_ip" from "ip_free_ranges" f where f."pool_id" = pool."id" order by f."first_ip" limit p_count loop
+          x := r."first_ip";
+          last_taken := null;
+          loop
+            exit when taken >= p_count;
+            ips := ips || x; taken := taken + 1; last_taken := x;
+            exit when x = r."last_ip";
+            x := x + 1;
+          end loop;
+          if last_taken is not null then
+            if last_taken = r."last_ip" then
+              delete from "ip_free_ranges" f where f."pool_id" = pool."id" and f."first_ip" = r."first_ip";
+            else
+              update "ip_free_ranges" f set "first_ip" = last_taken + 1 where f."pool_id" = pool."id" and f."first_ip" = r."first_ip";
+            end if;
+          end if;
+          exit when taken >= p_count;
+        end loop;
+        if taken < p_count then
+          raise exception 'not enough free addresses: % free, % asked', taken, p_count using errcode = 'NK001', detail = taken::text;
+        end if;
+
+        select "last_seq", "last_hash" into h from "audit_chain_head" where "audit_chain_head"."id" = 1 for update;
+        s := h."last_seq"; prev := h."last_hash";
+        for a in
+          insert into "ip_allocations" as t ("pool_id", "ip_address", "hostname", "mac_address", "owner", "purpose", "description",
+                                             "status", "dns_managed", "dhcp_managed", "reserved_until", "allocated_by")
+          select pool."id", u.x, p_hostname, p_mac, p_owner, p_purpose, p_description, p_status, p_dns, p_dhcp, p_until, p_by
+            from unnest(ips) as u(x)
+          returning t."id", t."ip_address", t."created_at", t."updated_at", t."version"
+        loop
+          s := s + 1;
+          body := replace(replace(p_body_tpl, p_id_ph, to_json(a."id"::text)::text), p_ip_ph, to_json(host(a."ip_address"))::text);
+          hash := encode(sha256(convert_to(prev || chr(10) || s::text || chr(10) || body, 'UTF8')), 'hex');
+          insert into "audit_logs" ("seq", "created_at", "action", "resource_type", "resource_id", "resource_name", "user_id",
+                                    "user_ip", "user_agent", "status", "details", "request_id", "source", "prev_hash", "row_hash")
+          values (s, p_created_at, p_action, p_resource_type, a."id"::text, host(a."ip_address"), p_user_id, p_user_ip, p_user_agent,
+                  'success', replace(replace(p_details_tpl, p_id_ph, to_json(a."id"::text)::text), p_ip_ph, to_json(host(a."ip_address"))::text)::jsonb,
+                  p_request_id, p_source, prev, hash);
+          prev := hash;
+          outcome := 'ok'; id := a."id"; ip := host(a."ip_address"); created_at := a."created_at"; updated_at := a."updated_at";
+          version := a."version";
+          return next;
+        end loop;
+        update "audit_chain_head" set "last_seq" = s, "last_hash" = prev where "audit_chain_head"."id" = 1;
+      end $$;`)
+
     this.addSql(`create index "ip_allocations_hostname_lower_idx" on "ip_allocations" (lower("hostname") text_pattern_ops);`)
     this.addSql(`create index "ip_allocations_owner_lower_idx" on "ip_allocations" (lower("owner") text_pattern_ops);`)
     this.addSql(`create index "ip_allocations_expired_holds_idx" on "ip_allocations" ("pool_id", "ip_address")
@@ -204,6 +283,7 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`drop index if exists "ip_allocations_expired_holds_idx";`)
     this.addSql(`drop index if exists "ip_allocations_owner_lower_idx";`)
     this.addSql(`drop index if exists "ip_allocations_hostname_lower_idx";`)
+    this.addSql(`drop function if exists "ipam_allocate_next"(int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text, text, text, text, text, text, text);`)
     this.addSql(`drop function if exists "ipam_next"(int, text, int);`)
     this.addSql(`drop function if exists "ipam_rebuild_free_ranges"(int);`)
     this.addSql(`drop table if exists "ip_free_ranges";`)

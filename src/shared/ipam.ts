@@ -4,7 +4,16 @@ import { z } from 'zod'
 export const ALLOCATION_STATUSES = ['available', 'allocated', 'reserved', 'blocked'] as const
 export type AllocationStatus = (typeof ALLOCATION_STATUSES)[number]
 
-const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`)
+// Control characters (other than tab and line breaks) have no place in names and notes; refusing them also
+// keeps the audit placeholders of the fast allocation path unambiguous.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters')
 const optText = (max: number) => text(max).nullish()
 
 /** A pool is referred to by its name or its numeric id. */
@@ -45,7 +54,7 @@ export const poolListSchema = z
 export type PoolListInput = z.input<typeof poolListSchema>
 
 export const allocationFields = {
-  hostname: z.string().trim().max(253, 'must be at most 253 characters').nullish(),
+  hostname: text(253).nullish(),
   mac: z.string().trim().max(32).nullish(),
   owner: optText(255),
   purpose: optText(255),

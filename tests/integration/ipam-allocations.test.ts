@@ -71,6 +71,24 @@ describe('next free', () => {
     expect(many.map((x) => x.ip)).toEqual(['192.168.10.3', '192.168.10.4', '192.168.10.5', '192.168.10.6', '192.168.10.7'])
   })
 
+  it('records next-free allocations with the same audit shape as explicit ones, and the chain verifies', async () => {
+    const seq = await lastSeq(core)
+    const [a] = await core.ipam.allocate(op, { pool: 'lan', next: true, hostname: 'next-one', owner: 'ops' })
+    const rows = await auditRows(core, seq)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ action: 'create', resource_type: 'ip_allocation', resource_id: String(a!.id), resource_name: a!.ip, user_id: 'olga', status: 'success' })
+    expect(rows[0]!.details).toEqual({
+      after: { pool: 'lan', ip: a!.ip, status: 'allocated', hostname: 'next-one', mac: null, owner: 'ops', purpose: null, description: null, dnsManaged: false, dhcpManaged: false, reservedUntil: null, allocatedBy: 'olga' },
+      context: { operation: 'allocate', pool: 'lan', mode: 'next' }
+    })
+    expect((await core.audit.verify(op)).ok).toBe(true)
+    await core.ipam.release(op, a!.ip)
+  })
+
+  it('refuses control characters in free text', async () => {
+    await expect(core.ipam.allocate(op, { pool: 'lan', next: true, owner: 'bad\u0001owner' })).rejects.toMatchObject({ details: { field: 'owner' } })
+  })
+
   it('fills a gap left by a release first, and says when the pool is full', async () => {
     await core.ipam.release(op, '192.168.10.4')
     expect((await core.ipam.allocate(op, { pool: 'lan', next: true }))[0]!.ip).toBe('192.168.10.4')

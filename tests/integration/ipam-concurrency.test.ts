@@ -47,6 +47,7 @@ describe('concurrent next-free allocation', () => {
       expect(audit.rows[0]!.n).toBe(400)
       const seqs = await core.db.knex.raw<{ rows: { gaps: number }[] }>(`select (max(seq) - min(seq) + 1 - count(*))::int as gaps from audit_logs`)
       expect(seqs.rows[0]!.gaps).toBe(0)
+      expect(await core.audit.verify(ctxAs('admin'))).toMatchObject({ ok: true, problem: null })
     } finally {
       await Promise.all(cores.map((c) => c.close()))
     }

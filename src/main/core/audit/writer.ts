@@ -40,13 +40,8 @@ export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestCont
   return (await appendAudits(trx, ctx, [entry]))[0]!
 }
 
-/**
- * Appends several rows in one round trip: the bodies are serialised here, the database assigns the
- * sequence numbers and hashes under the chain head's row lock (audit_append).
- */
-export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
-  if (!entries.length) return []
-  const createdAt = new Date().toISOString()
+/** The stored fields of an audit row, as hashed (see canonical.ts). */
+export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
   let userIp: string | null = null
   if (ctx.ip) {
     try {
@@ -55,7 +50,7 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
       userIp = null
     }
   }
-  const bodies: AuditBody[] = entries.map((entry) => ({
+  return {
     createdAt,
     action: entry.action,
     resourceType: entry.resourceType,
@@ -68,7 +63,17 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
     details: redact({ ...(entry.details ?? {}) }),
     requestId: clip(ctx.requestId, 64),
     source: ctx.source
-  }))
+  }
+}
+
+/**
+ * Appends several rows in one round trip: the bodies are serialised here, the database assigns the
+ * sequence numbers and hashes under the chain head's row lock (audit_append).
+ */
+export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
+  if (!entries.length) return []
+  const createdAt = new Date().toISOString()
+  const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
   const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
   const res = await trx.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
     `select id, seq::text, row_hash from audit_append(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],

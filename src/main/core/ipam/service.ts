@@ -35,7 +35,8 @@ import {
 import { describeIssue } from '../../../shared/schemas'
 import { bigIntToIp, cidrLast, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
 import type { z } from 'zod'
-import { appendAudit, appendAudits, recordFailure, type AuditEntry } from '../audit/writer'
+import { appendAudit, appendAudits, auditBody, recordFailure, type AuditEntry } from '../audit/writer'
+import { canonicalBody } from '../audit/canonical'
 import { requireRole, type RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { giveAddress, rangeHolding, rebuildFreeRanges, takeAddress } from './free-ranges'
@@ -178,6 +179,34 @@ function utilization(network: string, gateway: string | null, counts: { allocate
   const percent = usable === 0n ? 0 : Number((used * 10000n) / usable) / 100
   return { usable: usable.toString(), ...counts, free: free.toString(), percent }
 }
+
+/** Validates and normalises an allocation request (shared by the fast and the general path). */
+function prepareAllocation(input: AllocateInput) {
+  const v = parse(allocateSchema, input)
+  if (v.ip && v.next) throw validationError('ip', 'give either an address or next, not both')
+  if (!v.ip && !v.next) throw validationError('ip', 'give an address, or ask for the next free one')
+  if (v.ip && v.count !== undefined && v.count !== 1) throw validationError('count', 'only applies to next-free requests')
+  const until = parseUntil(v.until)
+  if (until && v.status !== 'reserved') throw validationError('until', 'only reservations can expire')
+  if (until && until.getTime() <= Date.now()) throw validationError('until', 'is in the past')
+  const fields = {
+    hostname: v.hostname ? normalizeHostname(v.hostname) : null,
+    mac: v.mac ? normalizeMac(v.mac) : null,
+    owner: v.owner || null,
+    purpose: v.purpose || null,
+    description: v.description || null,
+    dnsManaged: v.dnsManaged ?? false,
+    dhcpManaged: v.dhcpManaged ?? false
+  }
+  return { v, until, fields }
+}
+
+/**
+ * Placeholders for the row id and address in the audit body and details serialised before the rows exist
+ * (see ipam_allocate_next). They hold a control character, which validated input can never contain.
+ */
+const ID_PLACEHOLDER = '\u0001netkeeper:id\u0001'
+const IP_PLACEHOLDER = '\u0001netkeeper:ip\u0001'
 
 export class IpamService {
   constructor(private readonly knex: Knex) {}
@@ -504,23 +533,20 @@ export class IpamService {
       details: { after: { ...raw }, context: { operation, pool: raw.pool } }
     }
     await this.authorize(ctx, 'operator', `${operation === 'allocate' ? 'allocating' : operation === 'reserve' ? 'reserving' : 'blocking'} an address`, entry)
+    let prepared: ReturnType<typeof prepareAllocation>
+    try {
+      prepared = prepareAllocation(input)
+    } catch (e) {
+      const err = toAppError(e)
+      await recordFailure(this.knex, ctx, entry, err)
+      throw err
+    }
+    if (!prepared.v.ip) {
+      const fast = await this.allocateNextFast(ctx, prepared, operation, entry)
+      if (fast) return fast
+    }
     return this.mutate(ctx, entry, async (trx) => {
-      const v = parse(allocateSchema, input)
-      if (v.ip && v.next) throw validationError('ip', 'give either an address or next, not both')
-      if (!v.ip && !v.next) throw validationError('ip', 'give an address, or ask for the next free one')
-      if (v.ip && v.count !== undefined && v.count !== 1) throw validationError('count', 'only applies to next-free requests')
-      const until = parseUntil(v.until)
-      if (until && v.status !== 'reserved') throw validationError('until', 'only reservations can expire')
-      if (until && until.getTime() <= Date.now()) throw validationError('until', 'is in the past')
-      const fields = {
-        hostname: v.hostname ? normalizeHostname(v.hostname) : null,
-        mac: v.mac ? normalizeMac(v.mac) : null,
-        owner: v.owner || null,
-        purpose: v.purpose || null,
-        description: v.description || null,
-        dnsManaged: v.dnsManaged ?? false,
-        dhcpManaged: v.dhcpManaged ?? false
-      }
+      const { v, until, fields } = prepared
       type Pick = { ip: bigint; reuse: boolean; id?: number }
       const picks: Pick[] = []
       let pool: { id: number; name: string; network: string; gateway: string | null }
@@ -639,6 +665,125 @@ export class IpamService {
       )
       return results
     })
+  }
+
+  /**
+   * Next-free in one autocommit statement (ipam_allocate_next): the pool's lock is held only inside the
+   * server. Returns null when the general path must run instead (lapsed holds to reuse).
+   */
+  private async allocateNextFast(
+    ctx: RequestContext,
+    { v, until, fields }: ReturnType<typeof prepareAllocation>,
+    operation: string,
+    entry: AuditEntry
+  ): Promise<AllocationDto[] | null> {
+    const ref = String(v.pool).trim()
+    const byId = typeof v.pool === 'number' || /^\d+$/.test(ref)
+    const want = v.count ?? 1
+    const createdAt = new Date().toISOString()
+    type Out = { outcome: string; pool_id: number | null; pool_name: string | null; id: number | null; ip: string | null; created_at: Date | null; updated_at: Date | null; version: number | null }
+    const run = async (poolId: number | null, poolName: string, resolvedName: string): Promise<Out[]> => {
+      const snapshot = {
+        pool: resolvedName,
+        ip: IP_PLACEHOLDER,
+        status: v.status,
+        hostname: fields.hostname,
+        mac: fields.mac,
+        owner: fields.owner,
+        purpose: fields.purpose,
+        description: fields.description,
+        dnsManaged: fields.dnsManaged,
+        dhcpManaged: fields.dhcpManaged,
+        reservedUntil: until ? until.toISOString() : null,
+        allocatedBy: ctx.actor
+      }
+      const details = { after: snapshot, context: { operation, pool: resolvedName, mode: 'next' } }
+      const body = auditBody(ctx, createdAt, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
+      const r = await this.knex.raw<Rows<Out>>(
+        `select * from ipam_allocate_next(?, ?, ?, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?, ?::timestamptz, ?, ?::inet, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          poolId,
+          poolName,
+          want,
+          fields.hostname,
+          fields.mac,
+          fields.owner,
+          fields.purpose,
+          fields.description,
+          v.status,
+          fields.dnsManaged,
+          fields.dhcpManaged,
+          until ? until.toISOString() : null,
+          ctx.actor,
+          createdAt,
+          body.userId,
+          body.userIp,
+          body.userAgent,
+          body.requestId,
+          body.source,
+          'create',
+          'ip_allocation',
+          canonicalBody(body),
+          JSON.stringify(body.details),
+          JSON.stringify(ID_PLACEHOLDER),
+          JSON.stringify(IP_PLACEHOLDER)
+        ]
+      )
+      return r.rows
+    }
+    try {
+      // The audit body names the pool, so resolve the name the caller used (id or name) first: a plain
+      // read; the locked call below re-checks it and reports 'not_found' if it vanished meanwhile.
+      const found = await this.knex.raw<Rows<{ id: number; name: string }>>(
+        `select id, name from ip_pools where ${byId ? 'id = ? or name = ?' : 'name = ?'} order by (name = ?) desc limit 1`,
+        byId ? [Number(ref), ref, ref] : [ref, ref]
+      )
+      const p = found.rows[0]
+      if (!p) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+      const rows = await run(p.id, p.name, p.name)
+      const head = rows[0]
+      if (!head || head.outcome === 'not_found') throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+      if (head.outcome === 'inactive') throw new AppError('CONFLICT', `pool: "${p.name}" is inactive; activate it before allocating from it`, { field: 'pool' })
+      if (head.outcome === 'slow') return null
+      if (head.pool_name !== p.name) return null // renamed in between: let the general path sort it out
+      return rows.map((r) =>
+        toAllocationDto({
+          id: r.id!,
+          pool_id: r.pool_id!,
+          pool_name: p.name,
+          ip: r.ip!,
+          mac: fields.mac,
+          hostname: fields.hostname,
+          owner: fields.owner,
+          purpose: fields.purpose,
+          description: fields.description,
+          status: v.status,
+          dns_managed: fields.dnsManaged,
+          dhcp_managed: fields.dhcpManaged,
+          reserved_until: until,
+          expired: false,
+          created_at: r.created_at!,
+          updated_at: r.updated_at!,
+          allocated_by: ctx.actor,
+          version: r.version!
+        })
+      )
+    } catch (e) {
+      const pgErr = e as { code?: string; detail?: string }
+      let err: AppError
+      if (pgErr?.code === 'NK001') {
+        const free = Number(pgErr.detail ?? 0)
+        err = new AppError(
+          'CONFLICT',
+          free === 0 ? `pool: "${ref}" has no free address` : `count: pool "${ref}" has only ${free} free address(es), ${want} asked`,
+          { field: free === 0 ? 'pool' : 'count', free }
+        )
+      } else {
+        err = toAppError(e)
+      }
+      if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') await recordFailure(this.knex, ctx, entry, err)
+      throw err
+    }
   }
 
   async getAllocation(_ctx: RequestContext, ip: string): Promise<AllocationDto> {

@@ -1,0 +1,333 @@
+/**
+ * One bound LDAP connection, over ldapts, that survives the server going away.
+ *
+ * What ldapts does not do for us (checked in its source, 8.0.17):
+ * - After a dropped socket every ldapts operation silently opens a NEW plain connection, unauthenticated
+ *   and without StartTLS. So every call here first checks the socket and, when it is gone, establishes the
+ *   connection the way the profile says (TLS or StartTLS, then the bind) before sending anything. The check
+ *   and the send happen in the same turn of the event loop, so no socket event can slip in between.
+ * - A timeout on one operation destroys the socket and fails every operation in flight on that client.
+ *   So long, paged searches get their own connection (`fork()`), and a timeout is reported as UNAVAILABLE.
+ * - Reads are retried once on a fresh connection when the old one turns out to be dead. Writes are not
+ *   re-sent after they left: the server may have applied them, so the caller hears "outcome unknown".
+ *
+ * The bind password is kept in memory only, for as long as the connection may need to bind again, and is
+ * dropped by close().
+ */
+import fs from 'node:fs'
+import net from 'node:net'
+import type tls from 'node:tls'
+import { Client, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
+import { AppError } from '../../../shared/errors'
+import type { LdapProfile } from '../../../shared/directory'
+import { connectionError, isConnectionLost, toDirectoryError } from './errors'
+
+export const OID_PASSWORD_MODIFY = '1.3.6.1.4.1.4203.1.11.1'
+export const OID_STARTTLS = '1.3.6.1.4.1.1466.20037'
+export const OID_PAGED_RESULTS = '1.2.840.113556.1.4.319'
+
+export interface ResolvedProfile extends LdapProfile {
+  usersDn: string
+  groupsDn: string
+  idPoolDn: string
+}
+
+export interface Credentials {
+  dn: string
+  password: string
+}
+
+export interface RootDse {
+  vendor: string | null
+  supportedExtension: string[]
+  supportedControl: string[]
+  namingContexts: string[]
+}
+
+/** An entry with case-insensitive attribute access. */
+export class LdapEntry {
+  private readonly attrs = new Map<string, string[]>()
+  constructor(readonly dn: string, raw: Entry) {
+    for (const [k, v] of Object.entries(raw)) {
+      if (k === 'dn') continue
+      const values = (Array.isArray(v) ? v : [v]).map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : String(x)))
+      this.attrs.set(k.toLowerCase(), values)
+    }
+  }
+  all(name: string): string[] {
+    return this.attrs.get(name.toLowerCase()) ?? []
+  }
+  first(name: string): string | null {
+    return this.all(name)[0] ?? null
+  }
+  int(name: string): number | null {
+    const v = this.first(name)
+    return v !== null && /^-?\d+$/.test(v) ? Number(v) : null
+  }
+  has(name: string): boolean {
+    return this.all(name).length > 0
+  }
+  hasClass(name: string): boolean {
+    const n = name.toLowerCase()
+    return this.all('objectClass').some((c) => c.toLowerCase() === n)
+  }
+}
+
+export interface SearchSpec {
+  scope?: 'base' | 'one' | 'sub'
+  filter?: Filter
+  attributes?: string[]
+  sizeLimit?: number
+}
+
+function hostOf(url: string): string {
+  const rest = url.replace(/^ldaps?:\/\//i, '').replace(/\/$/, '')
+  const bracket = /^\[([^\]]+)\]/.exec(rest)
+  if (bracket) return bracket[1]!
+  return rest.split(':')[0]!
+}
+
+export class LdapConnection {
+  private client?: Client
+  private establishing?: Promise<Client>
+  private credentials: Credentials | null
+  private closed = false
+  private dse?: RootDse
+  /** How many times the connection was established again after a drop (for tests and diagnostics). */
+  reconnects = 0
+  private established = 0
+
+  constructor(
+    readonly profile: ResolvedProfile,
+    credentials: Credentials | null
+  ) {
+    this.credentials = credentials ? { ...credentials } : null
+  }
+
+  get boundDn(): string | null {
+    return this.credentials?.dn ?? null
+  }
+
+  get tls(): 'ldaps' | 'starttls' | 'none' {
+    return /^ldaps:/i.test(this.profile.url) ? 'ldaps' : this.profile.startTls ? 'starttls' : 'none'
+  }
+
+  get where(): string {
+    return `LDAP ${this.profile.url} (profile ${this.profile.name})`
+  }
+
+  /** Connects and binds now (the first operation would do it anyway); throws the mapped error. */
+  async open(): Promise<this> {
+    await this.ensure()
+    return this
+  }
+
+  /** A new connection with the same profile and identity, for long searches. */
+  fork(): LdapConnection {
+    if (this.closed) throw this.closedError()
+    return new LdapConnection(this.profile, this.credentials)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.credentials = null
+    const c = this.client
+    this.client = undefined
+    if (c) await c.unbind().catch(() => undefined)
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  private closedError(): AppError {
+    return new AppError('UNAVAILABLE', `${this.where}: the connection is closed (signed out or locked); sign in again`, { kind: 'closed' })
+  }
+
+  private tlsOptions(): tls.ConnectionOptions {
+    const host = hostOf(this.profile.url)
+    let ca: Buffer | undefined
+    if (this.profile.caFile) {
+      try {
+        ca = fs.readFileSync(this.profile.caFile)
+      } catch (e) {
+        throw new AppError('VALIDATION', `caFile: cannot read ${this.profile.caFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { field: 'caFile' })
+      }
+    }
+    // SNI must not carry an IP address (RFC 6066); the certificate check still uses `host`.
+    return { ca, rejectUnauthorized: true, minVersion: 'TLSv1.2', host, ...(net.isIP(host) ? {} : { servername: host }) }
+  }
+
+  private async establish(): Promise<Client> {
+    const p = this.profile
+    const secure = this.tls === 'ldaps'
+    const client = new Client({ url: p.url, timeout: p.timeoutMs, connectTimeout: p.connectTimeoutMs, ...(secure ? { tlsOptions: this.tlsOptions() } : {}) })
+    try {
+      if (p.startTls) {
+        try {
+          await client.startTLS(this.tlsOptions())
+        } catch (e) {
+          if (typeof (e as { code?: unknown }).code === 'number') {
+            throw new AppError('UNAVAILABLE', `${this.where}: the server refused StartTLS (${(e as Error).message}). Configure TLS on the server or use ldaps://.`, { kind: 'tls' })
+          }
+          throw e
+        }
+      }
+      if (this.credentials) {
+        try {
+          await client.bind(this.credentials.dn, this.credentials.password)
+        } catch (e) {
+          const code = (e as { code?: unknown }).code
+          if (typeof code === 'number') throw toDirectoryError(e, `${this.where}: bind as ${this.credentials.dn}`)
+          throw e
+        }
+      } else {
+        // ldapts connects lazily; make sure the anonymous connection really exists (and fails here if not).
+        await client.search('', { scope: 'base', attributes: ['1.1'], filter: undefined })
+      }
+    } catch (e) {
+      await client.unbind().catch(() => undefined)
+      throw e instanceof AppError ? e : connectionError(e, this.where)
+    }
+    if (this.established++ > 0) this.reconnects++
+    this.client = client
+    return client
+  }
+
+  /** A connected, bound client; establishes (again) when there is none or its socket is gone. */
+  private async ensure(): Promise<Client> {
+    if (this.closed) throw this.closedError()
+    if (this.client?.isConnected) return this.client
+    if (this.client) {
+      const dead = this.client
+      this.client = undefined
+      void dead.unbind().catch(() => undefined)
+    }
+    if (!this.establishing) {
+      this.establishing = this.establish().finally(() => {
+        this.establishing = undefined
+      })
+    }
+    const c = await this.establishing
+    if (this.closed) throw this.closedError()
+    return c
+  }
+
+  private drop(c: Client): void {
+    if (this.client === c) {
+      this.client = undefined
+      void c.unbind().catch(() => undefined)
+    }
+  }
+
+  /** Runs a read; a dead connection is replaced and the read tried once more. */
+  async read<T>(what: string, fn: (c: Client) => Promise<T>, field?: string): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const c = await this.ensure()
+      try {
+        return await fn(c)
+      } catch (e) {
+        if (attempt === 0 && isConnectionLost(e) && !this.closed) {
+          this.drop(c)
+          continue
+        }
+        if (isConnectionLost(e)) this.drop(c)
+        throw toDirectoryError(e, `${this.where}: ${what}`, field)
+      }
+    }
+  }
+
+  /**
+   * Runs a write. A connection found dead before sending is replaced first; a write whose connection dies
+   * while it is in flight is not re-sent (the server may have applied it) and reports "outcome unknown".
+   */
+  async write<T>(what: string, fn: (c: Client) => Promise<T>, field?: string): Promise<T> {
+    const c = await this.ensure()
+    try {
+      return await fn(c)
+    } catch (e) {
+      if (isConnectionLost(e)) {
+        this.drop(c)
+        throw new AppError(
+          'UNAVAILABLE',
+          `${this.where}: ${what}: the connection was lost while the change was in flight (${(e as Error).message}); the server may or may not have applied it — reload to check before trying again`,
+          { kind: 'outcome-unknown', ...(field ? { field } : {}) }
+        )
+      }
+      throw toDirectoryError(e, `${this.where}: ${what}`, field)
+    }
+  }
+
+  async search(base: string, spec: SearchSpec, what = `search under ${base}`): Promise<LdapEntry[]> {
+    const opts: SearchOptions = { scope: spec.scope ?? 'sub', filter: spec.filter, attributes: spec.attributes, sizeLimit: spec.sizeLimit }
+    const r = await this.read(what, (c) => c.search(base, opts))
+    return r.searchEntries.map((e) => new LdapEntry(e.dn, e))
+  }
+
+  /** Reads one entry by DN; null when it does not exist. */
+  async readEntry(dn: string, attributes: string[], what = `read ${dn}`): Promise<LdapEntry | null> {
+    try {
+      const r = await this.search(dn, { scope: 'base', attributes }, what)
+      return r[0] ?? null
+    } catch (e) {
+      if (e instanceof AppError && e.details?.ldapCode === 32) return null
+      throw e
+    }
+  }
+
+  /**
+   * Pages through a search with the RFC 2696 control, lazily: the next page is requested only when the
+   * consumer asks for it. Use on a connection of its own (fork()): the server ties the paging cookie to
+   * the connection, and a timeout here must not take other operations down.
+   */
+  async *pages(base: string, spec: SearchSpec, pageSize: number): AsyncGenerator<LdapEntry[]> {
+    const c = await this.ensure()
+    const gen = c.searchPaginated(base, { scope: spec.scope ?? 'sub', filter: spec.filter, attributes: spec.attributes, paged: { pageSize } })
+    for (;;) {
+      let step: IteratorResult<{ searchEntries: Entry[] }>
+      try {
+        step = await gen.next()
+      } catch (e) {
+        if (isConnectionLost(e)) this.drop(c)
+        throw toDirectoryError(e, `${this.where}: paged search under ${base}`)
+      }
+      if (step.done) return
+      yield step.value.searchEntries.map((e) => new LdapEntry(e.dn, e))
+    }
+  }
+
+  async add(dn: string, attributes: Record<string, string | string[]>, field?: string): Promise<void> {
+    await this.write(`add ${dn}`, (c) => c.add(dn, attributes), field)
+  }
+
+  async modify(dn: string, changes: Change[], field?: string): Promise<void> {
+    await this.write(`modify ${dn}`, (c) => c.modify(dn, changes), field)
+  }
+
+  /** Renames within the same parent: `newRdn` is one escaped RDN (no comma), so ldapts sends no newSuperior. */
+  async rename(dn: string, newRdn: string, field?: string): Promise<void> {
+    if (/(^|[^\\]),/.test(newRdn)) throw new AppError('INTERNAL', 'rename: the new RDN must be a single RDN')
+    await this.write(`rename ${dn}`, (c) => c.modifyDN(dn, newRdn), field)
+  }
+
+  async del(dn: string, field?: string): Promise<void> {
+    await this.write(`delete ${dn}`, (c) => c.del(dn), field)
+  }
+
+  async exop(oid: string, value: Buffer, what: string, field?: string): Promise<void> {
+    await this.write(what, (c) => c.exop(oid, value), field)
+  }
+
+  async rootDse(): Promise<RootDse> {
+    if (this.dse) return this.dse
+    const r = await this.search('', { scope: 'base', attributes: ['vendorName', 'vendorVersion', 'supportedExtension', 'supportedControl', 'namingContexts'] }, 'read the root DSE')
+    const e = r[0]
+    this.dse = {
+      vendor: e ? [e.first('vendorName'), e.first('vendorVersion')].filter(Boolean).join(' ') || null : null,
+      supportedExtension: e?.all('supportedExtension') ?? [],
+      supportedControl: e?.all('supportedControl') ?? [],
+      namingContexts: e?.all('namingContexts') ?? []
+    }
+    return this.dse
+  }
+}

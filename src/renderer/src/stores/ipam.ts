@@ -1,0 +1,134 @@
+/**
+ * The IPAM screen's state: the pools table (filters, sort, page), which pool is open in detail, and the
+ * tab (pools or address search). Responses that arrive after a newer request are dropped, so typing in the
+ * filter never shows an older answer last.
+ */
+import { defineStore } from 'pinia'
+import { computed, reactive, ref } from 'vue'
+import type { Page, PoolDto, PoolListInput, POOL_SORTS } from '@shared/ipam'
+import { api } from '@renderer/api'
+import { userMessage } from '@renderer/lib/errors'
+
+export type PoolSort = (typeof POOL_SORTS)[number]
+export type ActiveFilter = 'any' | 'active' | 'inactive'
+
+export const usePoolsStore = defineStore('pools', () => {
+  const tab = ref<'pools' | 'search'>('pools')
+  const filters = reactive({ search: '', site: '', environment: '', vlan: '', active: 'any' as ActiveFilter })
+  const sort = ref<PoolSort>('name')
+  const order = ref<'asc' | 'desc'>('asc')
+  const page = ref(1)
+  const pageSize = ref(50)
+  const result = ref<Page<PoolDto>>()
+  const loading = ref(false)
+  const error = ref<string>()
+  /** Inline error for the VLAN filter (the only one a person can mistype). */
+  const vlanError = ref<string>()
+  const sites = ref<string[]>([])
+  const environments = ref<string[]>([])
+  /** The pool shown in detail, or null for the table. */
+  const openPoolId = ref<number | null>(null)
+
+  const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlan.trim() || filters.active !== 'any'))
+
+  function query(): PoolListInput | undefined {
+    const q: PoolListInput = { page: page.value, pageSize: pageSize.value, sort: sort.value, order: order.value }
+    if (filters.search.trim()) q.search = filters.search.trim()
+    if (filters.site) q.site = filters.site
+    if (filters.environment) q.environment = filters.environment
+    if (filters.active !== 'any') q.active = filters.active === 'active'
+    const vlan = filters.vlan.trim()
+    vlanError.value = undefined
+    if (vlan) {
+      const n = Number(vlan)
+      if (!/^\d+$/.test(vlan) || n < 1 || n > 4094) {
+        vlanError.value = 'VLAN must be a number from 1 to 4094'
+        return undefined
+      }
+      q.vlanId = n
+    }
+    return q
+  }
+
+  let seq = 0
+  async function load(): Promise<void> {
+    const q = query()
+    if (!q) return
+    const mine = ++seq
+    loading.value = true
+    try {
+      const r = await api['ipam:pool:list'](q)
+      if (mine !== seq) return
+      // A delete can leave the page past the end: step back once.
+      if (!r.items.length && r.total > 0 && page.value > 1) {
+        page.value = Math.max(1, Math.ceil(r.total / pageSize.value))
+        return load()
+      }
+      result.value = r
+      error.value = undefined
+    } catch (e) {
+      if (mine === seq) error.value = userMessage(e)
+    } finally {
+      if (mine === seq) loading.value = false
+    }
+  }
+
+  /** Sites and environments for the filter menus, from the stats (one call, every pool). */
+  async function loadOptions(): Promise<void> {
+    try {
+      const s = await api['ipam:stats']({})
+      sites.value = s.bySite.map((x) => x.site).filter((x): x is string => !!x)
+      environments.value = s.byEnvironment.map((x) => x.environment).filter((x): x is string => !!x)
+    } catch {
+      /* the menus stay as they were; the table shows the error */
+    }
+  }
+
+  function setSort(column: PoolSort): void {
+    if (sort.value === column) order.value = order.value === 'asc' ? 'desc' : 'asc'
+    else {
+      sort.value = column
+      order.value = column === 'utilization' ? 'desc' : 'asc'
+    }
+    page.value = 1
+    void load()
+  }
+
+  function resetFilters(): void {
+    Object.assign(filters, { search: '', site: '', environment: '', vlan: '', active: 'any' })
+    page.value = 1
+    void load()
+  }
+
+  function openPool(id: number): void {
+    tab.value = 'pools'
+    openPoolId.value = id
+  }
+
+  function closePool(): void {
+    openPoolId.value = null
+  }
+
+  return {
+    tab,
+    filters,
+    sort,
+    order,
+    page,
+    pageSize,
+    result,
+    loading,
+    error,
+    vlanError,
+    sites,
+    environments,
+    openPoolId,
+    filtered,
+    load,
+    loadOptions,
+    setSort,
+    resetFilters,
+    openPool,
+    closePool
+  }
+})

@@ -1,0 +1,161 @@
+/** The renderer's pure helpers: subnet map geometry and states, the audit diff, error wording. */
+import { describe, expect, it } from 'vitest'
+import { AppError } from '../../src/shared/errors'
+import { parseCidr } from '../../src/shared/net'
+import { diffValues, displayValue } from '../../src/renderer/src/lib/diff'
+import { check, fieldOf, reasonOf, userMessage } from '../../src/renderer/src/lib/errors'
+import {
+  addressGridLayout,
+  aggregateTiles,
+  cellOrigin,
+  countStates,
+  decodeStates,
+  indexAt,
+  intToIpv4,
+  ipv4ToInt,
+  moveFocus,
+  STATE_CODE,
+  statesForTile,
+  tileGridLayout,
+  tilesFromServer
+} from '../../src/renderer/src/lib/subnet'
+
+describe('subnet map helpers', () => {
+  it('converts IPv4 text and numbers both ways, including the top of the range', () => {
+    expect(ipv4ToInt('10.1.2.3')).toBe(0x0a010203)
+    expect(ipv4ToInt('255.255.255.255')).toBe(0xffffffff)
+    expect(intToIpv4(0xffffffff)).toBe('255.255.255.255')
+    expect(intToIpv4(ipv4ToInt('192.168.0.1') + 255)).toBe('192.168.1.0')
+    expect(() => ipv4ToInt('10.1.2')).toThrow()
+  })
+
+  it('decodes base64 states and counts them', () => {
+    const raw = new Uint8Array([5, 1, 0, 2, 3, 4, 6, 5])
+    const b64 = Buffer.from(raw).toString('base64')
+    const s = decodeStates(b64)
+    expect([...s]).toEqual([...raw])
+    expect(countStates(s)).toEqual({ free: 1, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2, lapsed: 1 })
+  })
+
+  it('lays a /16 out as 256 rows of 256 cells and finds the cell under a point', () => {
+    const l = addressGridLayout(65536)
+    expect(l).toMatchObject({ cols: 256, rows: 256, cell: 2, gap: 1 })
+    expect(l.width).toBe(767)
+    expect(indexAt(l, 65536, 0, 0)).toBe(0)
+    expect(indexAt(l, 65536, 3, 0)).toBe(1)
+    expect(indexAt(l, 65536, 2, 0)).toBe(0) // the gap belongs to the cell before it
+    expect(indexAt(l, 65536, 766, 766)).toBe(65535)
+    expect(indexAt(l, 65536, 800, 0)).toBeNull()
+    expect(cellOrigin(l, 257)).toEqual({ x: 3, y: 3 })
+  })
+
+  it('returns null for points past the last cell of a short last row', () => {
+    const l = addressGridLayout(40)
+    expect(l.cols).toBe(16)
+    expect(indexAt(l, 40, 15 * l.pitch, 2 * l.pitch)).toBeNull()
+    expect(indexAt(l, 40, 7 * l.pitch, 2 * l.pitch)).toBe(39)
+  })
+
+  it('moves the focus cell with arrow keys, Home/End and paging, clamped to the grid', () => {
+    const l = addressGridLayout(256) // 32 x 8
+    expect(moveFocus(l, 256, 0, 'ArrowLeft')).toBe(0)
+    expect(moveFocus(l, 256, 0, 'ArrowRight')).toBe(1)
+    expect(moveFocus(l, 256, 5, 'ArrowDown')).toBe(37)
+    expect(moveFocus(l, 256, 37, 'ArrowUp')).toBe(5)
+    expect(moveFocus(l, 256, 37, 'Home')).toBe(32)
+    expect(moveFocus(l, 256, 37, 'End')).toBe(63)
+    expect(moveFocus(l, 256, 250, 'ArrowDown')).toBe(255)
+    expect(moveFocus(l, 256, 5, 'PageDown')).toBe(229)
+    expect(moveFocus(l, 256, 5, 'PageUp')).toBe(5)
+    expect(moveFocus(l, 256, 5, 'x')).toBeNull()
+  })
+
+  it('sizes tile grids for every width of pool', () => {
+    expect(tileGridLayout(256)).toMatchObject({ cols: 16, rows: 16 })
+    expect(tileGridLayout(65536)).toMatchObject({ cols: 256, rows: 256 })
+  })
+
+  it('aggregates a cells map into /24 tiles, leaving network, broadcast and gateway out of the usable count', () => {
+    const states = new Uint8Array(1024)
+    states[0] = STATE_CODE.network
+    states[1] = STATE_CODE.gateway
+    states[1023] = STATE_CODE.network
+    states[2] = STATE_CODE.allocated
+    states[300] = STATE_CODE.reserved
+    states[301] = STATE_CODE.blocked
+    states[302] = STATE_CODE.lapsed
+    const tiles = aggregateTiles(states, ipv4ToInt('10.0.0.0'))
+    expect(tiles.map((t) => t.network)).toEqual(['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24'])
+    expect(tiles[0]).toMatchObject({ allocated: 1, usable: 254 })
+    expect(tiles[1]).toMatchObject({ reserved: 1, blocked: 1, allocated: 0, usable: 256 })
+    expect(tiles[3]).toMatchObject({ usable: 255 })
+  })
+
+  it('fills in the empty tiles of a server tile summary', () => {
+    const tiles = tilesFromServer('10.0.0.0/14', 1024, [{ network: '10.0.5.0/24', used: 3, reserved: 1, blocked: 0 }], '10.0.0.1')
+    expect(tiles).toHaveLength(1024)
+    expect(tiles[5]).toMatchObject({ network: '10.0.5.0/24', allocated: 3, reserved: 1, usable: 256 })
+    expect(tiles[0]).toMatchObject({ usable: 254, allocated: 0 })
+    expect(tiles[1023]).toMatchObject({ network: '10.3.255.0/24', usable: 255 })
+  })
+
+  it('rebuilds the cells of one /24 from its allocations', () => {
+    const pool = { network: '10.0.0.0/14', gateway: '10.0.0.1' }
+    const s = statesForTile(ipv4ToInt('10.0.0.0'), [
+      { ip: '10.0.0.7', status: 'allocated', expired: false },
+      { ip: '10.0.0.8', status: 'reserved', expired: true },
+      { ip: '10.0.1.9', status: 'allocated', expired: false }
+    ], pool)
+    expect(s[0]).toBe(STATE_CODE.network)
+    expect(s[1]).toBe(STATE_CODE.gateway)
+    expect(s[7]).toBe(STATE_CODE.allocated)
+    expect(s[8]).toBe(STATE_CODE.lapsed)
+    expect(s[255]).toBe(STATE_CODE.free)
+    const last = statesForTile(ipv4ToInt('10.3.255.0'), [], pool)
+    expect(last[255]).toBe(STATE_CODE.network)
+  })
+})
+
+describe('diffValues', () => {
+  it('lists changed, unchanged, added and removed fields, flattening nested objects', () => {
+    const rows = diffValues({ hostname: 'a', owner: 'x', holder: { mac: '1' }, gone: 1 }, { hostname: 'b', owner: 'x', holder: { mac: '2' }, added: [1, 2] })
+    expect(rows).toEqual([
+      { field: 'hostname', kind: 'changed', before: 'a', after: 'b' },
+      { field: 'owner', kind: 'unchanged', before: 'x', after: 'x' },
+      { field: 'holder.mac', kind: 'changed', before: '1', after: '2' },
+      { field: 'gone', kind: 'removed', before: 1 },
+      { field: 'added', kind: 'added', after: [1, 2] }
+    ])
+  })
+
+  it('treats a create as all added and a delete as all removed', () => {
+    expect(diffValues(undefined, { a: 1 })).toEqual([{ field: 'a', kind: 'added', after: 1 }])
+    expect(diffValues({ a: null }, undefined)).toEqual([{ field: 'a', kind: 'removed', before: null }])
+  })
+
+  it('shows values plainly', () => {
+    expect(displayValue(null)).toBe('null')
+    expect(displayValue('x')).toBe('x')
+    expect(displayValue([1])).toBe('[1]')
+    expect(displayValue(undefined)).toBe('')
+  })
+})
+
+describe('error wording', () => {
+  it('finds the field and strips it from the reason', () => {
+    const e = new AppError('VALIDATION', 'changes.network: "10.1.2.3/24" has host bits set', { field: 'changes.network' })
+    expect(fieldOf(e)).toBe('network')
+    expect(reasonOf(e)).toBe('"10.1.2.3/24" has host bits set')
+    expect(fieldOf(new Error('x'))).toBeUndefined()
+  })
+
+  it('adds what to do for errors about no field', () => {
+    expect(userMessage(new AppError('UNAVAILABLE', 'the database is not open'))).toMatch(/Check the database connection/)
+    expect(userMessage(new AppError('CONFLICT', 'ip: taken'))).toBe('ip: taken')
+  })
+
+  it('reads validator errors from src/shared/net, suggestion included', () => {
+    expect(check(() => parseCidr('10.1.2.3/24'))).toBe('"10.1.2.3/24" has host bits set; did you mean 10.1.2.0/24?')
+    expect(check(() => parseCidr('10.1.2.0/24'))).toBeUndefined()
+  })
+})
