@@ -4,7 +4,9 @@ import pluginVue from 'eslint-plugin-vue'
 import vueParser from 'vue-eslint-parser'
 import globals from 'globals'
 
-const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'crypto', 'child_process', 'net', 'http', 'https', 'url', 'stream', 'events', 'util']
+// Bare built-in names are matched exactly (as paths), so '@shared/net' is not mistaken for 'net'.
+const builtinNames = ['fs', 'path', 'os', 'crypto', 'child_process', 'net', 'http', 'https', 'url', 'stream', 'events', 'util', 'buffer', 'process']
+const nodeBuiltinPaths = (message: string) => builtinNames.map((name) => ({ name, message }))
 
 export default tseslint.config(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', 'release/**', '.tmp/**', 'migrations/.snapshot-*.json'] },
@@ -33,8 +35,9 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
+          paths: nodeBuiltinPaths('src/shared must not import node modules'),
           patterns: [
-            { group: nodeBuiltins, message: 'src/shared must not import node modules' },
+            { group: ['node:*'], message: 'src/shared must not import node modules' },
             { group: ['electron', 'electron/*', '@electron/*'], message: 'src/shared must not import electron' },
             { group: ['vue', 'pinia', '@vue/*'], message: 'src/shared must not import vue' },
             { group: ['**/main/**', '**/renderer/**', '**/preload/**'], message: 'src/shared depends on nothing else in src' }
@@ -51,9 +54,10 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
+          paths: nodeBuiltinPaths('the renderer has no node access'),
           patterns: [
             { group: ['**/main/**', '../main/*', '@main/*'], message: 'the renderer must not import main-process code' },
-            { group: nodeBuiltins, message: 'the renderer has no node access' },
+            { group: ['node:*'], message: 'the renderer has no node access' },
             { group: ['electron', 'electron/*'], message: 'the renderer must not import electron; use the api module' }
           ]
         }

@@ -225,6 +225,21 @@ export class Migration20261127130000_ipam_audit extends Migration {
       );`)
     // Keyset pagination for the viewer: newest first by (created_at, seq).
     this.addSql(`create index "audit_logs_created_at_seq_idx" on "audit_logs" ("created_at" desc, "seq" desc);`)
+    // Text search inside details: a trigram index where pg_trgm can be had (a trusted extension since
+    // PostgreSQL 13, so the database owner may create it; the embedded store loads it). Without it the
+    // search still works, by scanning.
+    this.addSql(`
+      do $$ begin
+        create extension if not exists pg_trgm;
+      exception when others then
+        raise notice 'pg_trgm is not available (%): audit text search will scan', sqlerrm;
+      end $$;`)
+    this.addSql(`
+      do $$ begin
+        if exists (select 1 from pg_extension where extname = 'pg_trgm') then
+          execute 'create index "audit_logs_details_trgm_idx" on "audit_logs" using gin ((details::text) gin_trgm_ops)';
+        end if;
+      end $$;`)
     this.addSql(`create index "audit_logs_request_id_idx" on "audit_logs" ("request_id");`)
     this.addSql(`create index "audit_logs_resource_id_idx" on "audit_logs" ("resource_type", "resource_id");`)
 
@@ -274,6 +289,14 @@ export class Migration20261127130000_ipam_audit extends Migration {
     this.addSql(`drop function if exists "audit_logs_guard"();`)
     this.addSql(`drop function if exists "audit_append"(timestamptz[], text[], text[], text[], text[], text[], inet[], text[], text[], jsonb[], text[], text[], text[]);`)
     this.addSql(`drop index if exists "audit_logs_resource_id_idx";`)
+    this.addSql(`drop index if exists "audit_logs_details_trgm_idx";`)
+    // Created by up() where it was missing; kept if something else still uses it.
+    this.addSql(`
+      do $$ begin
+        drop extension if exists pg_trgm;
+      exception when others then
+        raise notice 'pg_trgm kept: %', sqlerrm;
+      end $$;`)
     this.addSql(`drop index if exists "audit_logs_request_id_idx";`)
     this.addSql(`drop index if exists "audit_logs_created_at_seq_idx";`)
     this.addSql(`drop table if exists "audit_checkpoints";`)

@@ -81,9 +81,14 @@ function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl']): Options {
 }
 
 async function embeddedOptions(spec: EmbeddedSpec): Promise<{ options: Options; close: () => Promise<void> }> {
-  const [{ PGlite }, { PGliteDriver }] = await Promise.all([import('@electric-sql/pglite'), import('mikro-orm-pglite')])
+  const [{ PGlite }, { PGliteDriver }, { pg_trgm }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('mikro-orm-pglite'),
+    import('@electric-sql/pglite/contrib/pg_trgm')
+  ])
   fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
-  const pglite = await PGlite.create({ dataDir: spec.pgDataDir })
+  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
+  const pglite = await PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
   return {
     options: {
       ...baseOptions(),
