@@ -85,10 +85,18 @@ export function toEntryDto(r: AuditRow): AuditEntryDto {
   }
 }
 
+/**
+ * What verify reads: the hashed fields, with the time already in the writer's ISO form (parsing a million
+ * timestamps into Dates and back costs more than hashing them).
+ */
+const VERIFY_COLUMNS = `seq::text as seq, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, action,
+  resource_type, resource_id, resource_name, user_id, host(user_ip) as user_ip, user_agent, status, details, request_id, source,
+  prev_hash, row_hash`
+
 /** The canonical body of a stored row, exactly as the writer serialised it. */
-function bodyOf(r: AuditRow): string {
+function bodyOf(r: AuditRow | (Omit<AuditRow, 'created_at'> & { created_at: string })): string {
   return canonicalBody({
-    createdAt: new Date(r.created_at).toISOString(),
+    createdAt: typeof r.created_at === 'string' ? r.created_at : new Date(r.created_at).toISOString(),
     action: r.action,
     resourceType: r.resource_type,
     resourceId: r.resource_id,
@@ -256,10 +264,15 @@ export class AuditService {
     }
 
     await this.knex.transaction(async (trx) => {
-      await trx.raw(`declare audit_verify no scroll cursor for select ${COLUMNS} from audit_logs order by audit_logs.seq`)
-      for (;;) {
-        const batch = (await trx.raw<Rows<AuditRow>>(`fetch 5000 from audit_verify`)).rows
+      await trx.raw(`declare audit_verify no scroll cursor for select ${VERIFY_COLUMNS} from audit_logs order by audit_logs.seq`)
+      type VerifyRow = Omit<AuditRow, 'created_at'> & { created_at: string }
+      const fetchNext = () => trx.raw<Rows<VerifyRow>>(`fetch 10000 from audit_verify`).then((r) => r.rows)
+      // Ask for the next batch before hashing this one, so the server reads while this process hashes.
+      let pending = fetchNext()
+      scan: for (;;) {
+        const batch = await pending
         if (!batch.length) break
+        pending = fetchNext()
         for (const r of batch) {
           const seq = BigInt(r.seq)
           if (firstSeq === null) firstSeq = r.seq
@@ -271,7 +284,7 @@ export class AuditService {
                 kind: 'missing',
                 message: seq - 1n === gapStart ? `row ${gapStart} is missing` : `rows ${gapStart} to ${seq - 1n} are missing`
               }
-              return
+              break scan
             }
           }
           if (r.prev_hash !== expectedPrev) {
@@ -280,12 +293,12 @@ export class AuditService {
               kind: 'reordered',
               message: `row ${r.seq} does not follow row ${seq - 1n}: its previous-row hash does not match (rows reordered, or one replaced)`
             }
-            return
+            break scan
           }
           const computed = rowHash(r.prev_hash, r.seq, bodyOf(r))
           if (computed !== r.row_hash) {
             problem = { seq: r.seq, kind: 'altered', message: `row ${r.seq} was altered: its contents no longer match its hash` }
-            return
+            break scan
           }
           // Purge records list the runs they removed; collected to cross-check the checkpoints.
           if (r.resource_type === 'audit_log' && r.details?.context && Array.isArray((r.details.context as { runs?: unknown }).runs)) {
@@ -299,6 +312,8 @@ export class AuditService {
         }
         onProgress?.(checked)
       }
+      // Let a fetch still in flight finish before the cursor closes.
+      await pending.catch(() => undefined)
       await trx.raw(`close audit_verify`)
     })
 

@@ -9,7 +9,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { RequestContext } from '../context'
 import { parseIp } from '../../../shared/net'
-import { canonicalBody, redact, type AuditBody } from './canonical'
+import { canonicalBody, redact, rowHash, type AuditBody } from './canonical'
 
 export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
@@ -103,14 +103,70 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
  */
 export async function recordFailure(knex: Knex, ctx: RequestContext, entry: AuditEntry, error: { code?: string; message: string; details?: unknown }): Promise<void> {
   try {
-    await knex.transaction(async (trx) => {
-      await appendAudit(trx, ctx, {
-        ...entry,
-        status: 'failure',
-        details: { ...entry.details, error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } }
-      })
+    // One statement on its own: the chain head is locked only inside the server.
+    await appendAudit(knex, ctx, {
+      ...entry,
+      status: 'failure',
+      details: { ...entry.details, error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } }
     })
   } catch (e) {
     console.error('[audit] could not record a failure:', (e as Error).message)
   }
+}
+
+/**
+ * Appends a large batch (bulk imports: thousands of rows per call) with the hashes computed here rather
+ * than in audit_append's per-row loop: the chain head is read under its row lock, each row is hashed with
+ * the same definition (rowHash in canonical.ts), the rows go in with one set-based INSERT and the head
+ * moves to the last row. `audit verify` checks these rows like any other. Transactions only: the head
+ * stays locked until the caller commits, exactly as with appendAudits.
+ */
+export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContext, entries: AuditEntry[]): Promise<{ firstSeq: string; lastSeq: string } | null> {
+  if (!entries.length) return null
+  const head = await trx.raw<{ rows: { last_seq: string; last_hash: string }[] }>(
+    `select last_seq::text as last_seq, last_hash from audit_chain_head where id = 1 for update`
+  )
+  let seq = BigInt(head.rows[0]!.last_seq)
+  let prev = head.rows[0]!.last_hash
+  const first = seq + 1n
+  const createdAt = new Date().toISOString()
+  const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
+  const seqs: string[] = []
+  const prevs: string[] = []
+  const hashes: string[] = []
+  for (const b of bodies) {
+    seq++
+    const s = seq.toString()
+    const h = rowHash(prev, s, canonicalBody(b))
+    seqs.push(s)
+    prevs.push(prev)
+    hashes.push(h)
+    prev = h
+  }
+  const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
+  await trx.raw(
+    `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                             details, request_id, source, prev_hash, row_hash)
+     select * from unnest(?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[], ?::text[],
+                          ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[], ?::text[])`,
+    [
+      seqs,
+      col('createdAt'),
+      col('action'),
+      col('resourceType'),
+      col('resourceId'),
+      col('resourceName'),
+      col('userId'),
+      col('userIp'),
+      col('userAgent'),
+      col('status'),
+      bodies.map((r) => JSON.stringify(r.details)),
+      col('requestId'),
+      col('source'),
+      prevs,
+      hashes
+    ] as unknown as Knex.RawBinding[]
+  )
+  await trx.raw(`update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1`, [seq.toString(), prev])
+  return { firstSeq: first.toString(), lastSeq: seq.toString() }
 }
