@@ -2,8 +2,9 @@
  * electron-vite build: main (ESM, dependencies left in node_modules), preload (one self-contained CommonJS
  * file, because a sandboxed preload can require nothing but `electron`) and the Vue renderer.
  *
- * Only src/main/index.ts is bundled for main: the browser test harness in src/main/web is never part of
- * the packaged app.
+ * Main bundles two entries: the Electron bootstrap (src/main/index.ts) and the `netkeeper` command line
+ * (src/main/cli/index.ts, run by bin/netkeeper.js), which share the core. The browser test harness in
+ * src/main/web is never part of the packaged app.
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -42,7 +43,7 @@ export default defineConfig({
     define: { __APP_VERSION__: JSON.stringify(pkg.version) },
     build: {
       outDir: resolve(root, 'out/main'),
-      lib: { entry: resolve(root, 'src/main/index.ts') },
+      lib: { entry: { index: resolve(root, 'src/main/index.ts'), cli: resolve(root, 'src/main/cli/index.ts') } },
       // Dependencies (MikroORM, PGlite, pg, keytar...) stay external and load from node_modules.
       externalizeDeps: true
     }

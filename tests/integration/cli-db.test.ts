@@ -51,6 +51,18 @@ describe('netkeeper db on a PostgreSQL server', () => {
   })
 })
 
+describe('the netkeeper bin', () => {
+  it('runs (built bundle or, in an unbuilt checkout, the source)', async () => {
+    const { execFile } = await import('node:child_process')
+    const out = await new Promise<{ code: number; stdout: string }>((resolve) =>
+      execFile(process.execPath, [path.resolve(import.meta.dirname, '../../bin/netkeeper.js'), '--help'], (err, stdout) => resolve({ code: err ? 1 : 0, stdout }))
+    )
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain('Usage: netkeeper')
+    expect(out.stdout).toMatch(/db\s/)
+  })
+})
+
 describe('netkeeper db on the embedded default', () => {
   it('keeps its state between runs in NETKEEPER_DATA_DIR', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-cli-embedded-'))
