@@ -8,7 +8,8 @@
  */
 import { z } from 'zod'
 import type { ErrorPayload } from './errors'
-import type { AppInfo, HealthReport, MigrationState } from './types'
+import type { AppInfo, DbProfileView, HealthReport, MigrationState } from './types'
+import { dbProfileSchema } from './schemas'
 import {
   allocateSchema,
   allocationUpdateSchema,
@@ -35,6 +36,41 @@ import {
   type RetentionPolicyDto,
   type VerifyReport
 } from './audit'
+import {
+  importAnalyseSchema,
+  importRunSchema,
+  REPORT_FORMATS,
+  type ImportAnalysis,
+  type ImportProgress,
+  type ImportReport,
+  type ReportFile
+} from './importer'
+import {
+  groupCreateSchema,
+  groupRefSchema,
+  groupUpdateSchema,
+  listSchema,
+  membersSchema,
+  passwordSetSchema,
+  profileSaveSchema,
+  signInSchema,
+  userCreateSchema,
+  userRef,
+  userRenameSchema,
+  userUpdateSchema,
+  type DirectoryPage,
+  type GroupDeleteResult,
+  type GroupDto,
+  type LdapProfileDto,
+  type LockResult,
+  type MembersResult,
+  type PasswordSetResult,
+  type ProfileTestReport,
+  type SessionDto,
+  type UserDeleteResult,
+  type UserDto,
+  type UserRenameResult
+} from './directory'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -45,6 +81,16 @@ export const contract = {
   'app:info': { args: noArgs, result: result<AppInfo>() },
   'db:health': { args: noArgs, result: result<HealthReport>() },
   'db:status': { args: noArgs, result: result<MigrationState>() },
+  'settings:db:get': { args: noArgs, result: result<DbProfileView | null>() },
+  'settings:db:test': {
+    args: z.object({ profile: dbProfileSchema, password: z.string().max(1024).optional() }).strict(),
+    result: result<HealthReport>()
+  },
+  'settings:db:save': {
+    args: z.object({ profile: dbProfileSchema, password: z.string().max(1024).optional() }).strict(),
+    result: result<DbProfileView>()
+  },
+  'settings:db:clear': { args: noArgs, result: result<{ removed: boolean }>() },
 
   'ipam:pool:list': { args: poolListSchema, result: result<Page<PoolDto>>() },
   'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDto>() },
@@ -73,7 +119,50 @@ export const contract = {
   'audit:policy:list': { args: noArgs, result: result<RetentionPolicyDto[]>() },
   'audit:policy:set': { args: policySetSchema, result: result<RetentionPolicyDto>() },
   'audit:policy:remove': { args: z.object({ resourceType: z.string().trim().min(1).max(64) }).strict(), result: result<{ removed: boolean }>() },
-  'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() }
+  'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() },
+
+  // The directory: LDAP profiles (no secrets cross back), sign-in, and users and groups of the signed-in
+  // session. Listings page with a cursor (RFC 2696 underneath): pass nextCursor back for the next page.
+  'directory:profile:list': { args: noArgs, result: result<LdapProfileDto[]>() },
+  'directory:profile:save': { args: profileSaveSchema, result: result<LdapProfileDto>() },
+  'directory:profile:remove': { args: z.object({ name: z.string().trim().min(1).max(64) }).strict(), result: result<{ removed: boolean; secretRemoved: boolean }>() },
+  'directory:profile:test': {
+    args: z.object({ name: z.string().trim().min(1).max(64).optional(), password: z.string().min(1).max(1024).optional() }).strict(),
+    result: result<ProfileTestReport>()
+  },
+  'auth:session': { args: noArgs, result: result<SessionDto>() },
+  'auth:signin': { args: signInSchema, result: result<SessionDto>() },
+  'auth:signout': { args: noArgs, result: result<SessionDto>() },
+  'auth:lock': { args: noArgs, result: result<SessionDto>() },
+  'auth:unlock': { args: z.object({ password: z.string().max(1024) }).strict(), result: result<SessionDto>() },
+  'directory:user:list': { args: listSchema, result: result<DirectoryPage<UserDto>>() },
+  'directory:user:get': { args: z.object({ uid: userRef }).strict(), result: result<UserDto>() },
+  'directory:user:create': { args: userCreateSchema, result: result<UserDto>() },
+  'directory:user:update': { args: userUpdateSchema, result: result<UserDto>() },
+  'directory:user:rename': { args: userRenameSchema, result: result<UserRenameResult>() },
+  'directory:user:delete': { args: z.object({ uid: userRef }).strict(), result: result<UserDeleteResult>() },
+  'directory:user:password': { args: passwordSetSchema, result: result<PasswordSetResult>() },
+  'directory:user:lock': { args: z.object({ uid: userRef }).strict(), result: result<LockResult>() },
+  'directory:user:unlock': { args: z.object({ uid: userRef }).strict(), result: result<LockResult>() },
+  'directory:group:list': { args: listSchema, result: result<DirectoryPage<GroupDto>>() },
+  'directory:group:get': { args: z.object({ cn: groupRefSchema }).strict(), result: result<GroupDto>() },
+  'directory:group:create': { args: groupCreateSchema, result: result<GroupDto>() },
+  'directory:group:update': { args: groupUpdateSchema, result: result<GroupDto>() },
+  'directory:group:delete': { args: z.object({ cn: groupRefSchema }).strict(), result: result<GroupDeleteResult>() },
+  'directory:group:members:add': { args: membersSchema, result: result<MembersResult>() },
+  'directory:group:members:remove': { args: membersSchema, result: result<MembersResult>() },
+  'directory:cursor:close': { args: z.object({ cursor: z.string().min(1).max(64) }).strict(), result: result<{ closed: boolean }>() },
+
+  // The legacy SQLite import wizard: analyse -> dry run -> run (poll progress, cancel) -> report file.
+  'import:analyse': { args: importAnalyseSchema, result: result<ImportAnalysis>() },
+  'import:dry-run': { args: importAnalyseSchema, result: result<ImportReport>() },
+  'import:run': { args: importRunSchema, result: result<ImportReport>() },
+  'import:progress': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<ImportProgress | null>() },
+  'import:cancel': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<{ cancelled: boolean }>() },
+  'import:report': {
+    args: z.object({ reportId: z.string().uuid('must be a UUID'), format: z.enum(REPORT_FORMATS).default('json') }).strict(),
+    result: result<ReportFile>()
+  }
 } as const
 
 export type Contract = typeof contract

@@ -1,4 +1,5 @@
 /** DTOs that cross the IPC boundary. Plain data only: no classes, no Dates (ISO strings instead). */
+import type { DbProfile } from './schemas'
 
 export type DatabaseKind = 'embedded' | 'postgresql'
 
@@ -33,4 +34,11 @@ export interface AppInfo {
   platform: string
   dataDir: string
   target: DatabaseTarget
+}
+
+/** A saved database profile as the UI sees it: never the password, only whether the keychain has one. */
+export interface DbProfileView {
+  profile: DbProfile
+  /** null when the keychain could not be asked. */
+  passwordStored: boolean | null
 }

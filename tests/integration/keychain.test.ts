@@ -40,3 +40,33 @@ describe.skipIf(!hasSecretService)('OS keychain', () => {
     }
   })
 })
+
+describe.skipIf(!hasSecretService)('netkeeper db profile', () => {
+  it('tests, saves (password to the keychain, not to disk), is used, shows and clears', async () => {
+    const { cli } = await import('../support/cli')
+    const admin = new URL(inject('pgUrl'))
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-cli-profile-'))
+    const env = { NETKEEPER_DATA_DIR: dataDir }
+    const base = ['db', 'profile', 'set', '--name', 'team-cli', '--host', admin.hostname, '--port', admin.port, '--database', 'postgres', '--user', 'postgres', '--ssl-mode', 'disable']
+    // A server that is not there: refused, nothing saved.
+    const bad = await cli(['db', 'profile', 'set', '--host', '127.0.0.1', '--port', '1', '--database', 'x', '--user', 'x', '--ssl-mode', 'disable', '--json'], env)
+    expect(bad.code).toBe(1)
+    expect(bad.json().error.code).toBe('UNAVAILABLE')
+    expect(fs.existsSync(path.join(dataDir, 'settings.json'))).toBe(false)
+
+    const ok = await cli([...base, '--password-stdin', '--json'], env, 'cli-secret-123\n')
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.json()).toMatchObject({ profile: { name: 'team-cli', sslMode: 'disable' }, passwordStored: true })
+    expect(fs.readFileSync(path.join(dataDir, 'settings.json'), 'utf8')).not.toContain('cli-secret-123')
+    expect(await keychain.get(dbAccount('team-cli'))).toBe('cli-secret-123')
+
+    const status = await cli(['db', 'health', '--json'], env)
+    expect(status.json()).toMatchObject({ reachable: true, target: { origin: 'profile', kind: 'postgresql' } })
+    expect((await cli(['db', 'profile', 'show', '--json'], env)).json()).toMatchObject({ passwordStored: true, profile: { name: 'team-cli' } })
+    expect((await cli(['db', 'profile', 'set', '--host', 'h', '--database', 'd', '--user', 'u', '--port', 'x'], env)).code).toBe(2)
+
+    expect((await cli(['db', 'profile', 'clear', '--json'], env)).json()).toEqual({ removed: true })
+    expect(await keychain.get(dbAccount('team-cli'))).toBeNull()
+    expect((await cli(['db', 'health', '--json'], env)).json().target.kind).toBe('embedded')
+  })
+})

@@ -3,7 +3,8 @@
  * store locked by another process...), the window still opens and says why. This module supplies:
  *
  * - `createDegradedHandlers`: a handler table for every contract channel that answers `app:info` and
- *   `db:health` honestly (reachable: false, with the error) and refuses everything else as UNAVAILABLE;
+ *   `db:health` honestly (reachable: false, with the error), serves the database profile settings (so the
+ *   connection can be fixed from the app) and refuses everything else as UNAVAILABLE;
  * - `CoreHost`: owns the core for a transport (Electron IPC or the browser harness), hands out the live or
  *   the degraded table, and retries opening the core when someone asks for `db:health` while degraded, so
  *   "Check connection" recovers once the server is back without restarting the app.
@@ -15,7 +16,7 @@ import { Core, type CoreOptions } from '../core'
 import { toAppError } from '../core/db/errors'
 import { describeTarget, redactUrl, resolveConnection } from '../core/db/target'
 import { resolveDataDir } from '../core/paths'
-import { createHandlers, type Handler, type HandlerTable } from './handlers'
+import { createHandlers, settingsHandlers, type Handler, type HandlerTable } from './handlers'
 
 declare const __APP_VERSION__: string | undefined
 
@@ -47,6 +48,7 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
   const table = Object.fromEntries(channels.map((c) => [c, refuse])) as unknown as HandlerTable
   return {
     ...table,
+    ...settingsHandlers(state.dataDir),
     'app:info': async () => ({ version: appVersion(), platform: process.platform, dataDir: state.dataDir, target: state.target }),
     'db:health': async () => (retry ? retry() : unreachableReport(state))
   }

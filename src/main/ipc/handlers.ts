@@ -7,7 +7,8 @@ import { contract, type Channel, type Envelope, type ParsedArgsOf, type ResultOf
 import { AppError } from '../../shared/errors'
 import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
-import type { RequestContext } from '../core/context'
+import { requireRole, type RequestContext } from '../core/context'
+import { DbProfileService } from '../core/settings/db-profile'
 import { toAppError } from '../core/db/errors'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
@@ -25,6 +26,7 @@ export function createHandlers(core: Core): HandlerTable {
     }),
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
+    ...settingsHandlers(core.dataDir),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
     'ipam:pool:get': (a, ctx) => core.ipam.getPool(ctx, a.pool),
@@ -47,7 +49,63 @@ export function createHandlers(core: Core): HandlerTable {
     'audit:policy:list': (_a, ctx) => core.audit.listPolicies(ctx),
     'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
-    'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun })
+    'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
+
+    // Directory: profiles are this machine's configuration (admin of the caller, see AuthService.configContext);
+    // users and groups run in the signed-in session's scope, under its bind and its role.
+    'directory:profile:list': (_a, ctx) => core.directory.listProfiles(ctx),
+    'directory:profile:save': (a, ctx) => core.directory.saveProfile(core.auth.configContext(ctx), a),
+    'directory:profile:remove': (a, ctx) => core.directory.removeProfile(core.auth.configContext(ctx), a.name),
+    'directory:profile:test': (a, ctx) => core.directory.testProfile(ctx, a.name, a.password),
+    'auth:session': async () => core.auth.status(),
+    'auth:signin': (a, ctx) => core.auth.signIn(ctx, a),
+    'auth:signout': (_a, ctx) => core.auth.signOut(ctx),
+    'auth:lock': (_a, ctx) => core.auth.lock(ctx),
+    'auth:unlock': (a, ctx) => core.auth.unlock(ctx, a),
+    'directory:user:list': async (a, ctx) => core.directory.users.list(await core.auth.scope(ctx), a),
+    'directory:user:get': async (a, ctx) => core.directory.users.get(await core.auth.scope(ctx), a.uid),
+    'directory:user:create': async (a, ctx) => core.directory.users.create(await core.auth.scope(ctx), a),
+    'directory:user:update': async (a, ctx) => core.directory.users.update(await core.auth.scope(ctx), a),
+    'directory:user:rename': async (a, ctx) => core.directory.users.rename(await core.auth.scope(ctx), a),
+    'directory:user:delete': async (a, ctx) => core.directory.users.delete(await core.auth.scope(ctx), a.uid),
+    'directory:user:password': async (a, ctx) => core.directory.users.setPassword(await core.auth.scope(ctx), a),
+    'directory:user:lock': async (a, ctx) => core.directory.users.lock(await core.auth.scope(ctx), a.uid),
+    'directory:user:unlock': async (a, ctx) => core.directory.users.unlock(await core.auth.scope(ctx), a.uid),
+    'directory:group:list': async (a, ctx) => core.directory.groups.list(await core.auth.scope(ctx), a),
+    'directory:group:get': async (a, ctx) => core.directory.groups.get(await core.auth.scope(ctx), a.cn),
+    'directory:group:create': async (a, ctx) => core.directory.groups.create(await core.auth.scope(ctx), a),
+    'directory:group:update': async (a, ctx) => core.directory.groups.update(await core.auth.scope(ctx), a),
+    'directory:group:delete': async (a, ctx) => core.directory.groups.delete(await core.auth.scope(ctx), a.cn),
+    'directory:group:members:add': async (a, ctx) => core.directory.groups.addMembers(await core.auth.scope(ctx), a),
+    'directory:group:members:remove': async (a, ctx) => core.directory.groups.removeMembers(await core.auth.scope(ctx), a),
+    'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
+
+    'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),
+    'import:dry-run': (a, ctx) => core.importer.dryRun(ctx, a),
+    'import:run': (a, ctx) => core.importer.runTracked(ctx, a),
+    'import:progress': async (a, ctx) => core.importer.progress(ctx, a.runId),
+    'import:cancel': async (a, ctx) => core.importer.cancel(ctx, a.runId),
+    'import:report': async (a, ctx) => core.importer.reportFile(ctx, a.reportId, a.format)
+  }
+}
+
+/**
+ * The database profile can be read, tested and saved whether or not a database is open: it is how a
+ * person fixes a connection that fails. Shared by the live and the degraded table.
+ */
+export function settingsHandlers(dataDir: string): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
+  const svc = new DbProfileService(dataDir)
+  return {
+    'settings:db:get': async () => svc.get(),
+    'settings:db:test': async (a) => svc.test(a.profile, a.password),
+    'settings:db:save': async (a, ctx) => {
+      requireRole(ctx, 'admin', 'changing the database profile')
+      return svc.save(ctx, a.profile, a.password)
+    },
+    'settings:db:clear': async (_a, ctx) => {
+      requireRole(ctx, 'admin', 'removing the database profile')
+      return svc.clear()
+    }
   }
 }
 

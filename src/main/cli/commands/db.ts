@@ -1,6 +1,29 @@
 /** `netkeeper db ...`: migrations and health of the configured database. */
-import { Command } from 'commander'
-import { action, emit, withCore, UsageError } from '../runtime'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { SSL_MODES } from '../../../shared/schemas'
+import { resolveDataDir } from '../../core/paths'
+import { DbProfileService } from '../../core/settings/db-profile'
+import { action, cliContext, emit, globals, withCore, UsageError } from '../runtime'
+
+const int = (name: string) => (v: string): number => {
+  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
+  return Number(v)
+}
+
+/** Reads a secret from standard input (all of it, one trailing newline dropped); never echoed or logged. */
+export async function readStdinSecret(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const c of process.stdin) chunks.push(c as Buffer)
+  const s = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+  if (!s) throw new UsageError('--password-stdin: standard input was empty')
+  return s
+}
+
+function profileService(cmd: Command): DbProfileService {
+  const g = globals(cmd)
+  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  return new DbProfileService(resolveDataDir())
+}
 
 export function dbCommand(): Command {
   const db = new Command('db').description('database migrations and health')
@@ -73,6 +96,80 @@ export function dbCommand(): Command {
           )
           if (!h.reachable) process.exitCode = 1
         })
+      })
+    )
+  const profile = db.command('profile').description('the saved connection to a shared PostgreSQL server (password in the OS keychain)')
+  profile
+    .command('show')
+    .description('show the saved profile (never the password)')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        const v = await profileService(cmd).get()
+        emit(cmd, v, () =>
+          v
+            ? `profile ${v.profile.name}: postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database} sslmode=${v.profile.sslMode}` +
+              `${v.profile.caFile ? ` ca=${v.profile.caFile}` : ''}\npassword in keychain: ${v.passwordStored === null ? 'unknown (keychain unavailable)' : v.passwordStored ? 'yes' : 'no'}` +
+              `\npool: max ${v.profile.pool.max}, acquire timeout ${v.profile.pool.acquireTimeoutMs} ms, idle timeout ${v.profile.pool.idleTimeoutMs} ms, lifetime ${v.profile.pool.maxLifetimeMs} ms`
+            : 'no saved profile: the embedded database is used unless NETKEEPER_DATABASE_URL or --database-url is given'
+        )
+      })
+    )
+  const withProfileOptions = (c: Command): Command =>
+    c
+      .option('--name <name>', 'profile name', 'default')
+      .requiredOption('--host <host>')
+      .option('--port <port>', 'port', int('--port'), 5432)
+      .requiredOption('--database <name>')
+      .requiredOption('--user <user>')
+      .addOption(new Option('--ssl-mode <mode>').choices([...SSL_MODES]).default('prefer'))
+      .option('--ca-file <file>', 'CA certificate for verify-ca / verify-full')
+      .option('--pool-max <n>', 'connections at most', int('--pool-max'), 4)
+      .option('--password-stdin', 'read the password from standard input (stored in the OS keychain)')
+  interface ProfileOpts {
+    name: string
+    host: string
+    port: number
+    database: string
+    user: string
+    sslMode: string
+    caFile?: string
+    poolMax: number
+    passwordStdin?: boolean
+  }
+  const toProfile = (o: ProfileOpts) => ({
+    name: o.name,
+    host: o.host,
+    port: o.port,
+    database: o.database,
+    user: o.user,
+    sslMode: o.sslMode,
+    caFile: o.caFile,
+    pool: { max: o.poolMax, acquireTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxLifetimeMs: 1_800_000 }
+  })
+  withProfileOptions(profile.command('test').description('try a connection without saving it')).action(
+    action(async (o: ProfileOpts, cmd: Command) => {
+      const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
+      const h = await profileService(cmd).test(toProfile(o), password)
+      emit(cmd, h, () => (h.reachable ? `reachable: PostgreSQL ${h.serverVersion}, ${h.latencyMs} ms` : `unreachable: ${h.error}`))
+      if (!h.reachable) process.exitCode = 1
+    })
+  )
+  withProfileOptions(profile.command('set').description('test, then save the profile; the password goes to the OS keychain'))
+    .option('--skip-test', 'save without connecting first')
+    .action(
+      action(async (o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
+        const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
+        const v = await profileService(cmd).save(cliContext(), toProfile(o), password, { skipTest: o.skipTest })
+        emit(cmd, v, () => `saved profile ${v.profile.name} (postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database}); it is used from the next start`)
+      })
+    )
+  profile
+    .command('clear')
+    .description('remove the saved profile and its password (back to the embedded database)')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        const r = await profileService(cmd).clear()
+        emit(cmd, r, () => (r.removed ? 'removed the saved profile' : 'there was no saved profile'))
       })
     )
   return db

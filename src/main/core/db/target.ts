@@ -98,6 +98,24 @@ export function sslOptions(profile: Pick<DbProfile, 'sslMode' | 'caFile' | 'host
   }
 }
 
+/** The connection a saved (or proposed) profile describes. */
+export function profileSpec(profile: DbProfile, password: string | undefined): ServerSpec {
+  const { ssl, fallback } = sslOptions(profile)
+  return {
+    kind: 'postgresql',
+    origin: 'profile',
+    label: `postgres://${profile.user}@${profile.host}:${profile.port}/${profile.database} (profile ${profile.name})`,
+    host: profile.host,
+    port: profile.port,
+    database: profile.database,
+    user: profile.user,
+    password,
+    ssl,
+    sslFallback: fallback,
+    pool: profile.pool
+  }
+}
+
 export interface ResolveOptions {
   databaseUrl?: string
   dataDir: string
@@ -120,20 +138,7 @@ export async function resolveConnection(opts: ResolveOptions): Promise<Connectio
   if (profile) {
     // Automation may hand the password over in the environment; otherwise it comes from the keychain.
     const password = env.NETKEEPER_DB_PASSWORD ?? (await (opts.secrets ?? keychain).get(dbAccount(profile.name))) ?? undefined
-    const { ssl, fallback } = sslOptions(profile)
-    return {
-      kind: 'postgresql',
-      origin: 'profile',
-      label: `postgres://${profile.user}@${profile.host}:${profile.port}/${profile.database} (profile ${profile.name})`,
-      host: profile.host,
-      port: profile.port,
-      database: profile.database,
-      user: profile.user,
-      password,
-      ssl,
-      sslFallback: fallback,
-      pool: profile.pool
-    }
+    return profileSpec(profile, password)
   }
   const pgDataDir = path.join(opts.dataDir, 'pgdata')
   return { kind: 'embedded', origin: 'embedded', label: `embedded PostgreSQL (PGlite) in ${pgDataDir}`, pgDataDir }
