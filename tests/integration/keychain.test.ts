@@ -42,7 +42,7 @@ describe.skipIf(!hasSecretService)('OS keychain', () => {
 })
 
 describe.skipIf(!hasSecretService)('netkeeper db profile', () => {
-  it('tests, saves (password to the keychain, not to disk), is used, shows and clears', async () => {
+  it('tests, saves (password to the keychain, not to disk), is used, shows and clears', { timeout: 180_000 }, async () => {
     const { cli } = await import('../support/cli')
     const admin = new URL(inject('pgUrl'))
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-cli-profile-'))

@@ -1,10 +1,33 @@
-/** Runs the real `netkeeper` CLI in a child process, the way a script would. */
+/**
+ * Runs the real `netkeeper` CLI in a child process, the way a script would: the built bundle
+ * (out/main/cli.js) when it is newer than every source file, otherwise the TypeScript source through tsx.
+ */
 import { execFile } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..', '..')
 const tsx = path.join(root, 'node_modules', '.bin', 'tsx')
-const entry = path.join(root, 'src', 'main', 'cli', 'index.ts')
+const source = path.join(root, 'src', 'main', 'cli', 'index.ts')
+const built = path.join(root, 'out', 'main', 'cli.js')
+
+function newestSource(dir: string): number {
+  let newest = 0
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name)
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p))
+    else if (/\.(ts|vue)$/.test(e.name)) newest = Math.max(newest, fs.statSync(p).mtimeMs)
+  }
+  return newest
+}
+
+let command: { file: string; args: string[] } | undefined
+function cliCommand(): { file: string; args: string[] } {
+  if (command) return command
+  const fresh = fs.existsSync(built) && fs.statSync(built).mtimeMs > Math.max(newestSource(path.join(root, 'src')), newestSource(path.join(root, 'migrations')))
+  command = fresh ? { file: process.execPath, args: [built] } : { file: tsx, args: [source] }
+  return command
+}
 
 export interface CliResult {
   code: number
@@ -14,10 +37,11 @@ export interface CliResult {
 }
 
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
+  const { file, args: pre } = cliCommand()
   return new Promise((resolve) => {
     const child = execFile(
-      tsx,
-      [entry, ...args],
+      file,
+      [...pre, ...args],
       { cwd: root, env: { ...process.env, NETKEEPER_DATABASE_URL: '', ...env }, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
@@ -25,5 +49,6 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string)
       }
     )
     if (input !== undefined) child.stdin?.end(input)
+    else child.stdin?.end()
   })
 }
