@@ -66,7 +66,7 @@ export default tseslint.config(
   },
   {
     // The core is shared by the app, the CLI and tests: no Electron in it.
-    files: ['src/main/core/**/*.ts', 'src/main/cli/**/*.ts', 'src/main/ipc/handlers.ts'],
+    files: ['src/main/core/**/*.ts', 'src/main/cli/**/*.ts', 'src/main/ipc/**/*.ts', 'src/main/web/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -152,3 +152,14 @@ describe('pool list, show, update, delete', () => {
     ])
   })
 })
+
+describe('gateway and lapsed holds', () => {
+  it('refuses to make an address with any row (even a lapsed hold) the gateway', async () => {
+    await core.ipam.createPool(admin, { name: 'gwtest', network: '10.210.0.0/29' })
+    await core.ipam.allocate(admin, { pool: 'gwtest', ip: '10.210.0.1', status: 'reserved', until: new Date(Date.now() + 3600_000).toISOString() })
+    await core.db.knex.raw(`update ip_allocations set reserved_until = now() - interval '1 minute' where ip_address = '10.210.0.1'`)
+    const err = await core.ipam.updatePool(admin, 'gwtest', { gateway: '10.210.0.1' }).catch((e) => e)
+    expect(err).toMatchObject({ code: 'CONFLICT', details: { field: 'gateway' } })
+    expect(err.message).toContain('lapsed reservation')
+  })
+})

@@ -123,6 +123,8 @@ export class CoreHost {
         return
       }
       this.state = { kind: 'open', core, table: createHandlers(core) }
+      // A long-running host keeps the audit log within its retention: a purge now and then daily.
+      core.startMaintenance()
     } catch (e) {
       const error = toAppError(e)
       console.error(`[core] could not open the database: ${error.message}`)

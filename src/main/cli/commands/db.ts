@@ -124,7 +124,7 @@ export function dbCommand(): Command {
       .addOption(new Option('--ssl-mode <mode>').choices([...SSL_MODES]).default('prefer'))
       .option('--ca-file <file>', 'CA certificate for verify-ca / verify-full')
       .option('--pool-max <n>', 'connections at most', int('--pool-max'), 4)
-      .option('--password-stdin', 'read the password from standard input (stored in the OS keychain)')
+      .option('--password-stdin', 'read the password from standard input (`set` stores it in the OS keychain; `test` only uses it)')
   interface ProfileOpts {
     name: string
     host: string

@@ -252,11 +252,11 @@ export function ipCommand(): Command {
   describeOptions(ip.command('update <ip>').description('change what is recorded for an address'))
     .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
     .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
-    .option('--version <n>', 'refuse if the row changed since this version', int('--version'))
+    .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .action(
-      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; version?: number }, cmd: Command) => {
+      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.ipam.updateAllocation(cliContext(), { ip: addr, status: o.status, until: o.until, version: o.version, ...describeFields(o) })
+          const r = await core.ipam.updateAllocation(cliContext(), { ip: addr, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
           emit(cmd, r, () => `updated ${allocText(r)}`)
         })
       })
@@ -264,11 +264,11 @@ export function ipCommand(): Command {
 
   ip.command('release <ip>')
     .description('free an address (the audit log keeps who held it)')
-    .option('--version <n>', 'refuse if the row changed since this version', int('--version'))
+    .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .action(
-      action(async (addr: string, o: { version?: number }, cmd: Command) => {
+      action(async (addr: string, o: { ifVersion?: number }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.ipam.release(cliContext(), addr, { version: o.version })
+          const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion })
           emit(cmd, { released: r }, () => `released ${r.ip} (was ${r.status} to ${r.hostname ?? r.owner ?? r.allocatedBy ?? 'unknown'})`)
         })
       })

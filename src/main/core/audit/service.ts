@@ -394,8 +394,18 @@ export class AuditService {
     }
   }
 
+  /** A refused role check is recorded like any other refusal. */
+  private async authorize(ctx: RequestContext, what: string, resourceType: string, resourceName: string | null): Promise<void> {
+    try {
+      requireRole(ctx, 'admin', what)
+    } catch (e) {
+      await recordFailure(this.knex, ctx, { action: 'authorize', resourceType, resourceName }, e as AppError)
+      throw e
+    }
+  }
+
   async removePolicy(ctx: RequestContext, resourceType: string): Promise<{ removed: boolean }> {
-    requireRole(ctx, 'admin', 'removing a retention policy')
+    await this.authorize(ctx, 'removing a retention policy', 'audit_retention_policy', resourceType)
     return this.knex.transaction(async (trx) => {
       const r = await trx.raw<Rows<{ retention_days: number | null; is_active: boolean }>>(
         `delete from audit_log_retention_policies where resource_type = ? returning retention_days, is_active`,
@@ -419,7 +429,7 @@ export class AuditService {
    * audited with the list of runs, so `verify` still holds and can prove what was removed.
    */
   async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
-    requireRole(ctx, 'admin', 'purging the audit log')
+    await this.authorize(ctx, 'purging the audit log', 'audit_log', 'retention purge')
     const now = (opts.now ?? new Date()).toISOString()
     const doomedSql = `
       select a.seq, a.row_hash, a.resource_type from audit_logs a

@@ -45,7 +45,10 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
   let userIp: string | null = null
   if (ctx.ip) {
     try {
-      userIp = parseIp(ctx.ip).text
+      // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is stored as the IPv4 address it is, so the text
+      // hashed here is the text PostgreSQL gives back.
+      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ctx.ip.trim())
+      userIp = parseIp(mapped ? mapped[1]! : ctx.ip).text
     } catch {
       userIp = null
     }
@@ -143,29 +146,34 @@ export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContex
     hashes.push(h)
     prev = h
   }
-  const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
+  // One JSON document for the batch: PostgreSQL parses it in C, and details go in as jsonb without a
+  // second layer of text escaping.
+  const rows = bodies.map((b, i) => ({
+    seq: seqs[i],
+    created_at: b.createdAt,
+    action: b.action,
+    resource_type: b.resourceType,
+    resource_id: b.resourceId,
+    resource_name: b.resourceName,
+    user_id: b.userId,
+    user_ip: b.userIp,
+    user_agent: b.userAgent,
+    status: b.status,
+    details: b.details,
+    request_id: b.requestId,
+    source: b.source,
+    prev_hash: prevs[i],
+    row_hash: hashes[i]
+  }))
   await trx.raw(
     `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
                              details, request_id, source, prev_hash, row_hash)
-     select * from unnest(?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[], ?::text[],
-                          ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[], ?::text[])`,
-    [
-      seqs,
-      col('createdAt'),
-      col('action'),
-      col('resourceType'),
-      col('resourceId'),
-      col('resourceName'),
-      col('userId'),
-      col('userIp'),
-      col('userAgent'),
-      col('status'),
-      bodies.map((r) => JSON.stringify(r.details)),
-      col('requestId'),
-      col('source'),
-      prevs,
-      hashes
-    ] as unknown as Knex.RawBinding[]
+     select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+            details, request_id, source, prev_hash, row_hash
+       from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
+            resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
+            prev_hash text, row_hash text)`,
+    [JSON.stringify(rows)]
   )
   await trx.raw(`update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1`, [seq.toString(), prev])
   return { firstSeq: first.toString(), lastSeq: seq.toString() }

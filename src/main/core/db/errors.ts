@@ -41,10 +41,27 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
   if (isUnreachable(e)) {
     return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`)
   }
+  if (/client password must be a string/i.test(msg)) {
+    return new AppError(
+      'UNAVAILABLE',
+      `the server asks for a password and none is known${where}: store it with \`netkeeper db profile set --password-stdin\` (OS keychain), ` +
+        'or pass it in NETKEEPER_DB_PASSWORD or the URL'
+    )
+  }
+  const tlsCode = (err as { code?: string })?.code ?? ''
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(tlsCode)) {
+    return new AppError('UNAVAILABLE', `TLS verification of the server failed${where} (${tlsCode}): ${msg}. Check caFile / sslrootcert and the host name.`)
+  }
+  if (/no pg_hba\.conf entry/i.test(msg)) {
+    return new AppError('UNAVAILABLE', `the server's pg_hba.conf refuses this connection${where}: ${msg}. It may require TLS (sslMode) or not know this host or user.`)
+  }
   switch (err?.code) {
     case '28P01':
     case '28000':
-      return new AppError('UNAVAILABLE', `database refused the login${where}: ${msg}. Check the user and the password in the keychain.`)
+      return new AppError(
+        'UNAVAILABLE',
+        `database refused the login${where}: ${msg}. Check the user and the password (for a saved profile, the one in the OS keychain).`
+      )
     case '3D000':
       return new AppError('UNAVAILABLE', `database does not exist${where}: ${msg}`)
     case '23505':

@@ -116,6 +116,22 @@ export function profileSpec(profile: DbProfile, password: string | undefined): S
   }
 }
 
+/**
+ * TLS for a URL, from its sslmode and sslrootcert parameters, with libpq's meaning (the driver on its own
+ * would ignore them once MikroORM splits the URL). No sslmode means prefer, as in libpq.
+ */
+export function urlSsl(url: string, field: string): { ssl: false | ConnectionOptions; sslFallback: boolean } {
+  const q = new URL(url).searchParams
+  const mode = q.get('sslmode') ?? 'prefer'
+  const known = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']
+  if (!known.includes(mode)) {
+    throw new AppError('VALIDATION', `${field}: sslmode "${mode}" is not one of ${known.join(', ')}`, { field })
+  }
+  const sslMode = (mode === 'allow' ? 'prefer' : mode === 'no-verify' ? 'require' : mode) as DbProfile['sslMode']
+  const { ssl, fallback } = sslOptions({ sslMode, caFile: q.get('sslrootcert') ?? undefined, host: new URL(url).hostname })
+  return { ssl, sslFallback: fallback }
+}
+
 export interface ResolveOptions {
   databaseUrl?: string
   dataDir: string
@@ -128,11 +144,18 @@ export async function resolveConnection(opts: ResolveOptions): Promise<Connectio
   const pool = poolFromEnv(env)
   if (opts.databaseUrl) {
     checkUrl(opts.databaseUrl, '--database-url')
-    return { kind: 'postgresql', origin: 'flag', url: opts.databaseUrl, label: redactUrl(opts.databaseUrl), pool }
+    return { kind: 'postgresql', origin: 'flag', url: opts.databaseUrl, label: redactUrl(opts.databaseUrl), pool, ...urlSsl(opts.databaseUrl, '--database-url') }
   }
   if (env.NETKEEPER_DATABASE_URL) {
     checkUrl(env.NETKEEPER_DATABASE_URL, 'NETKEEPER_DATABASE_URL')
-    return { kind: 'postgresql', origin: 'env', url: env.NETKEEPER_DATABASE_URL, label: redactUrl(env.NETKEEPER_DATABASE_URL), pool }
+    return {
+      kind: 'postgresql',
+      origin: 'env',
+      url: env.NETKEEPER_DATABASE_URL,
+      label: redactUrl(env.NETKEEPER_DATABASE_URL),
+      pool,
+      ...urlSsl(env.NETKEEPER_DATABASE_URL, 'NETKEEPER_DATABASE_URL')
+    }
   }
   const profile = new SettingsStore(opts.dataDir).read().database
   if (profile) {

@@ -451,8 +451,13 @@ export class IpamService {
       }
       if (gateway && gateway !== row.gateway) {
         const holder = await this.allocationByIp(trx, gateway)
-        if (holder && holder.status !== 'available' && !holder.expired) {
-          throw new AppError('CONFLICT', `gateway: ${gateway} is ${holder.status} to ${holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'}`, { field: 'gateway' })
+        // Any row at that address, even a lapsed hold, would let next-free hand out the gateway later.
+        if (holder) {
+          throw new AppError(
+            'CONFLICT',
+            `gateway: ${gateway} is ${holder.expired ? 'held by a lapsed reservation of' : `${holder.status} to`} ${holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'}; release it first`,
+            { field: 'gateway' }
+          )
         }
       }
       const upd = await trx.raw<Rows<PoolRow>>(
@@ -735,8 +740,9 @@ export class IpamService {
       // The audit body names the pool, so resolve the name the caller used (id or name) first: a plain
       // read; the locked call below re-checks it and reports 'not_found' if it vanished meanwhile.
       const found = await this.knex.raw<Rows<{ id: number; name: string }>>(
-        `select id, name from ip_pools where ${byId ? 'id = ? or name = ?' : 'name = ?'} order by (name = ?) desc limit 1`,
-        byId ? [Number(ref), ref, ref] : [ref, ref]
+        // Same rule as findPoolRow: a number is an id first, a name second.
+        `select id, name from ip_pools where ${byId ? 'id = ? or name = ?' : 'name = ?'} order by ${byId ? '(id = ?) desc' : 'id'} limit 1`,
+        byId ? [Number(ref), ref, Number(ref)] : [ref]
       )
       const p = found.rows[0]
       if (!p) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
