@@ -4,12 +4,16 @@
  */
 import os from 'node:os'
 import { benchAudit } from './audit'
+import { benchDirectory } from './directory'
+import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
-  audit: benchAudit
+  audit: benchAudit,
+  directory: benchDirectory,
+  import: benchImport
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

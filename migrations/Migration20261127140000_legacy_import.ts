@@ -26,8 +26,7 @@ export class Migration20261127140000_legacy_import extends Migration {
         constraint "legacy_import_map_source_table_check" check ("source_table" in ('ip_pools', 'ip_allocations')),
         constraint "legacy_import_map_action_check" check ("action" in ('created', 'renamed', 'merged'))
       );`)
-    this.addSql(`create index "legacy_import_map_import_id_idx" on "legacy_import_map" ("import_id");`)
-    this.addSql(`create index "legacy_import_map_target_idx" on "legacy_import_map" ("source_table", "target_id");`)
+    // Only the primary key: the import writes one row here per object, and every index costs on each.
   }
 
   override async down(): Promise<void> {

@@ -5,8 +5,14 @@
 import type { MigrationObject } from '@mikro-orm/core'
 import { Migration20261127120000_initial } from './Migration20261127120000_initial'
 import { Migration20261127130000_ipam_audit } from './Migration20261127130000_ipam_audit'
+import { Migration20261127140000_legacy_import } from './Migration20261127140000_legacy_import'
+import { Migration20261127150000_directory } from './Migration20261127150000_directory'
+import { Migration20261127170000_function_search_path } from './Migration20261127170000_function_search_path'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
-  { name: 'Migration20261127130000_ipam_audit', class: Migration20261127130000_ipam_audit }
+  { name: 'Migration20261127130000_ipam_audit', class: Migration20261127130000_ipam_audit },
+  { name: 'Migration20261127140000_legacy_import', class: Migration20261127140000_legacy_import },
+  { name: 'Migration20261127150000_directory', class: Migration20261127150000_directory },
+  { name: 'Migration20261127170000_function_search_path', class: Migration20261127170000_function_search_path }
 ]

@@ -350,12 +350,15 @@ export interface UserDeleteResult {
   dn: string
   /** Groups the user was removed from. */
   removedFrom: string[]
+  /** Groups that could not be updated (the user change itself was done). */
+  membershipErrors?: { group: string; error: string }[]
 }
 
 export interface UserRenameResult {
   user: UserDto
   /** Groups whose member/memberUid were rewritten. */
   groupsUpdated: string[]
+  membershipErrors?: { group: string; error: string }[]
 }
 
 // ----------------------------------------------------------------- groups

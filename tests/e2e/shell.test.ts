@@ -3,7 +3,6 @@
  * and a real embedded PostgreSQL (PGlite) in a throwaway data folder. Covers what the Electron shell shows
  * without needing Electron's binary; tests/e2e/electron.test.ts covers the shell itself where it exists.
  */
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -15,6 +14,7 @@ import type { ArgsOf, Channel, Envelope, ResultOf } from '../../src/shared/contr
 import { VIEWS } from '../../src/shared/navigation'
 import { startWebHarness, type WebHarness } from '../../src/main/web/server'
 import { createBridge } from '../../src/preload/bridge'
+import { ensureRendererBuilt } from './support'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const resultsDir = path.join(root, 'test-results')
@@ -37,11 +37,6 @@ async function invoke<C extends Channel>(h: WebHarness, channel: C, args: ArgsOf
   return envelope.value
 }
 
-function ensureRendererBuilt(): void {
-  if (fs.existsSync(path.join(root, 'out/renderer/index.html'))) return
-  console.warn('[e2e] out/renderer is missing: running `npx electron-vite build` first')
-  execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'inherit' })
-}
 
 describe('the renderer shell in Chromium, over the web harness', () => {
   let harness: WebHarness
@@ -54,7 +49,7 @@ describe('the renderer shell in Chromium, over the web harness', () => {
 
   beforeAll(async () => {
     if (!hasChromium) return
-    ensureRendererBuilt()
+    await ensureRendererBuilt()
     // The embedded default: a fresh data folder and no server URL, set before the core opens.
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-e2e-shell-'))
     process.env.NETKEEPER_DATA_DIR = dataDir
@@ -102,9 +97,9 @@ describe('the renderer shell in Chromium, over the web harness', () => {
       expect(current[0]).toContain(view.label)
       expect(await page.title()).toBe(`${view.label} – Netkeeper`)
     }
-    // The placeholder screens say what they will hold, and show no data.
+    // A screen with nothing in it yet says so in words.
     await nav.getByRole('link', { name: 'IPAM', exact: true }).click()
-    await page.getByText('Not available in this version yet').waitFor()
+    await page.getByText('No pools yet.').waitFor()
   })
 
   it.skipIf(!hasChromium)('switches screens with Ctrl+1..5 and moves focus to the new heading', async () => {
@@ -140,7 +135,8 @@ describe('the renderer shell in Chromium, over the web harness', () => {
     await page.screenshot({ path: path.join(resultsDir, 'shell-settings.png') })
     await page.keyboard.press('Control+1')
     await page.getByRole('heading', { level: 1, name: 'Dashboard', exact: true }).waitFor()
-    await page.getByRole('table').waitFor()
+    await page.getByRole('heading', { name: 'Migrations', exact: true }).waitFor()
+    await page.getByRole('heading', { name: 'Most utilized pools' }).waitFor()
     await page.screenshot({ path: path.join(resultsDir, 'shell.png') })
     await page.emulateMedia({ colorScheme: 'dark' })
     await page.screenshot({ path: path.join(resultsDir, 'shell-dark.png') })
@@ -190,7 +186,7 @@ describe('the renderer shell when the database is unreachable', () => {
 
   beforeAll(async () => {
     if (!hasChromium) return
-    ensureRendererBuilt()
+    await ensureRendererBuilt()
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-e2e-down-'))
     process.env.NETKEEPER_DATA_DIR = dataDir
     // Port 1 on loopback: nothing listens there, so the connection is refused at once.

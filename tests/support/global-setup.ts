@@ -4,6 +4,7 @@
  */
 import type { TestProject } from 'vitest/node'
 import { startPostgres, type PgServer } from './postgres'
+import { startSlapd, unavailableSlapd, type SlapdServer } from './slapd'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,6 +16,8 @@ declare module 'vitest' {
 }
 
 let pg: PgServer | undefined
+// OpenLDAP: a throwaway slapd with TLS, schemas and seed data (tests/support/slapd.ts); inject('slapd').
+let slapd: SlapdServer | undefined
 
 export async function setup(project: TestProject): Promise<void> {
   pg = await startPostgres()
@@ -22,8 +25,17 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('pgPort', pg.port)
   project.provide('pgDataDir', pg.dataDir ?? '')
   project.provide('pgBinDir', pg.binDir ?? '')
+  try {
+    slapd = await startSlapd()
+    project.provide('slapd', slapd.info)
+  } catch (e) {
+    // Directory tests skip with this reason; everything else still runs.
+    console.warn(`[setup] slapd could not be started: ${(e as Error).message}`)
+    project.provide('slapd', unavailableSlapd((e as Error).message))
+  }
 }
 
 export async function teardown(): Promise<void> {
+  await slapd?.stop()
   await pg?.stop()
 }

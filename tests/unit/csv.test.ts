@@ -3,8 +3,10 @@ import { parse } from 'csv-parse/sync'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { AuditEntryDto, AuditPage } from '../../src/shared/audit'
-import { csvField, csvRecord, neutraliseFormula, toCsv } from '../../src/renderer/src/lib/csv'
-import { AUDIT_CSV_COLUMNS, exportAudit, exportFileName } from '../../src/renderer/src/lib/auditExport'
+import { loadAuditExport, loadCsv } from './renderer-modules'
+
+const { csvField, csvRecord, neutraliseFormula, toCsv } = await loadCsv()
+const { AUDIT_CSV_COLUMNS, exportAudit, exportFileName } = await loadAuditExport()
 
 describe('csvField', () => {
   it('leaves plain text alone', () => {

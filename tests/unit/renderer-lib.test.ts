@@ -2,9 +2,13 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/shared/errors'
 import { parseCidr } from '../../src/shared/net'
-import { diffValues, displayValue } from '../../src/renderer/src/lib/diff'
-import { check, fieldOf, reasonOf, userMessage } from '../../src/renderer/src/lib/errors'
-import {
+import { loadDiff, loadErrors, loadFormatNum, loadSubnet, loadTime } from './renderer-modules'
+
+const { diffValues, displayValue } = await loadDiff()
+const { check, fieldOf, reasonOf, userMessage } = await loadErrors()
+const { formatCount } = await loadFormatNum()
+const { isoToLocalInput, localInputToIso, relativeTime } = await loadTime()
+const {
   addressGridLayout,
   aggregateTiles,
   cellOrigin,
@@ -18,7 +22,7 @@ import {
   statesForTile,
   tileGridLayout,
   tilesFromServer
-} from '../../src/renderer/src/lib/subnet'
+} = await loadSubnet()
 
 describe('subnet map helpers', () => {
   it('converts IPv4 text and numbers both ways, including the top of the range', () => {
@@ -39,14 +43,16 @@ describe('subnet map helpers', () => {
 
   it('lays a /16 out as 256 rows of 256 cells and finds the cell under a point', () => {
     const l = addressGridLayout(65536)
-    expect(l).toMatchObject({ cols: 256, rows: 256, cell: 2, gap: 1 })
-    expect(l.width).toBe(767)
+    expect(l).toMatchObject({ cols: 256, rows: 256, cell: 3, gap: 0 })
+    expect(l.width).toBe(768)
     expect(indexAt(l, 65536, 0, 0)).toBe(0)
     expect(indexAt(l, 65536, 3, 0)).toBe(1)
-    expect(indexAt(l, 65536, 2, 0)).toBe(0) // the gap belongs to the cell before it
-    expect(indexAt(l, 65536, 766, 766)).toBe(65535)
+    expect(indexAt(l, 65536, 767, 767)).toBe(65535)
     expect(indexAt(l, 65536, 800, 0)).toBeNull()
     expect(cellOrigin(l, 257)).toEqual({ x: 3, y: 3 })
+    // With gaps, a point in the gap belongs to the cell before it.
+    const small = addressGridLayout(256)
+    expect(indexAt(small, 256, small.cell + 1, 0)).toBe(0)
   })
 
   it('returns null for points past the last cell of a short last row', () => {
@@ -157,5 +163,30 @@ describe('error wording', () => {
   it('reads validator errors from src/shared/net, suggestion included', () => {
     expect(check(() => parseCidr('10.1.2.3/24'))).toBe('"10.1.2.3/24" has host bits set; did you mean 10.1.2.0/24?')
     expect(check(() => parseCidr('10.1.2.0/24'))).toBeUndefined()
+  })
+})
+
+describe('time helpers', () => {
+  it('round-trips a datetime-local value through ISO-8601', () => {
+    const iso = localInputToIso('2026-11-27T14:05')!
+    expect(isoToLocalInput(iso)).toBe('2026-11-27T14:05')
+    expect(localInputToIso('')).toBeUndefined()
+    expect(isoToLocalInput(null)).toBe('')
+  })
+
+  it('says how long ago', () => {
+    const now = Date.parse('2026-11-27T12:00:00Z')
+    expect(relativeTime('2026-11-27T11:59:50Z', now)).toBe('just now')
+    expect(relativeTime('2026-11-27T11:58:00Z', now)).toBe('2 minutes ago')
+    expect(relativeTime('2026-11-25T12:00:00Z', now)).toBe('2 days ago')
+  })
+})
+
+describe('formatCount', () => {
+  it('separates thousands and turns counts too long to read into a power of ten', () => {
+    expect(formatCount(65533)).toBe('65,533')
+    expect(formatCount('999999999999999')).toBe('999,999,999,999,999')
+    expect(formatCount('1208925819614629174706175')).toBe('1.2 × 10²⁴')
+    expect(formatCount(18446744073709551616n)).toBe('1.8 × 10¹⁹')
   })
 })

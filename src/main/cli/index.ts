@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander'
 import { dbCommand } from './commands/db'
 import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
 import { auditCommand } from './commands/audit'
+import { groupCommand, profileCommand, userCommand } from './commands/directory'
+import { importCommand } from './commands/import'
 import { EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -25,6 +27,10 @@ export function buildProgram(): Command {
   program.addCommand(ipCommand())
   program.addCommand(ipamCommand())
   program.addCommand(auditCommand())
+  program.addCommand(profileCommand())
+  program.addCommand(userCommand())
+  program.addCommand(groupCommand())
+  program.addCommand(importCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()

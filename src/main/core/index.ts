@@ -7,7 +7,10 @@ import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
 import { AuditService } from './audit/service'
+import { ImporterService } from './importer/service'
 import { makeContext } from './context'
+import { DirectoryService } from './directory/service'
+import { AuthService } from './auth/service'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -19,6 +22,11 @@ export interface CoreOptions {
 export class Core {
   readonly ipam: IpamService
   readonly audit: AuditService
+  readonly importer: ImporterService
+  /** LDAP profiles, users and groups (core/directory). */
+  readonly directory: DirectoryService
+  /** Directory sign-in, sessions and command scopes (core/auth). */
+  readonly auth: AuthService
   private maintenance?: NodeJS.Timeout
 
   private constructor(
@@ -27,6 +35,9 @@ export class Core {
   ) {
     this.ipam = new IpamService(db.knex)
     this.audit = new AuditService(db.knex)
+    this.directory = new DirectoryService(db.knex, dataDir)
+    this.auth = new AuthService(db.knex, this.directory)
+    this.importer = new ImporterService(db.knex)
   }
 
   /**
@@ -65,6 +76,8 @@ export class Core {
 
   async close(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
+    // Sign the directory session out (audited) while the audit store is still open.
+    await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
     await this.db.close()
   }
 }

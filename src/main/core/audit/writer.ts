@@ -118,63 +118,88 @@ export async function recordFailure(knex: Knex, ctx: RequestContext, entry: Audi
 }
 
 /**
- * Appends a large batch (bulk imports: thousands of rows per call) with the hashes computed here rather
- * than in audit_append's per-row loop: the chain head is read under its row lock, each row is hashed with
- * the same definition (rowHash in canonical.ts), the rows go in with one set-based INSERT and the head
- * moves to the last row. `audit verify` checks these rows like any other. Transactions only: the head
- * stays locked until the caller commits, exactly as with appendAudits.
+ * Bulk appends (imports: hundreds of thousands of rows in one transaction). The chain head is locked and
+ * read once; each batch is hashed here with the same definition audit_append uses (rowHash in
+ * canonical.ts) and goes in as one set-based INSERT; finish() moves the head to the last row. Hashing the
+ * next batch while PostgreSQL stores the previous one is safe: the chain state lives here and the head stays
+ * locked until the transaction ends. `audit verify` checks these rows like any other.
  */
-export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContext, entries: AuditEntry[]): Promise<{ firstSeq: string; lastSeq: string } | null> {
-  if (!entries.length) return null
+export interface BulkAudit {
+  /** Serialises and hashes a batch, advancing the chain; send the result with write(), in the same order. */
+  prepare(entries: AuditEntry[]): PreparedAudits
+  write(batch: PreparedAudits): Promise<void>
+  /** After the last write has resolved: moves the chain head to the last row. */
+  finish(): Promise<void>
+}
+
+export interface PreparedAudits {
+  rows: number
+  payload: string
+}
+
+export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext): Promise<BulkAudit> {
   const head = await trx.raw<{ rows: { last_seq: string; last_hash: string }[] }>(
     `select last_seq::text as last_seq, last_hash from audit_chain_head where id = 1 for update`
   )
   let seq = BigInt(head.rows[0]!.last_seq)
   let prev = head.rows[0]!.last_hash
-  const first = seq + 1n
-  const createdAt = new Date().toISOString()
-  const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
-  const seqs: string[] = []
-  const prevs: string[] = []
-  const hashes: string[] = []
-  for (const b of bodies) {
-    seq++
-    const s = seq.toString()
-    const h = rowHash(prev, s, canonicalBody(b))
-    seqs.push(s)
-    prevs.push(prev)
-    hashes.push(h)
-    prev = h
+  const start = seq
+  return {
+    prepare(entries) {
+      const createdAt = new Date().toISOString()
+      const rows = entries.map((entry) => {
+        const b = auditBody(ctx, createdAt, entry)
+        seq++
+        const s = seq.toString()
+        const hash = rowHash(prev, s, canonicalBody(b))
+        const row = {
+          seq: s,
+          created_at: b.createdAt,
+          action: b.action,
+          resource_type: b.resourceType,
+          resource_id: b.resourceId,
+          resource_name: b.resourceName,
+          user_id: b.userId,
+          user_ip: b.userIp,
+          user_agent: b.userAgent,
+          status: b.status,
+          details: b.details,
+          request_id: b.requestId,
+          source: b.source,
+          prev_hash: prev,
+          row_hash: hash
+        }
+        prev = hash
+        return row
+      })
+      // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
+      // layer of text escaping.
+      return { rows: rows.length, payload: JSON.stringify(rows) }
+    },
+    async write(batch) {
+      if (!batch.rows) return
+      await trx.raw(
+        `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                                 details, request_id, source, prev_hash, row_hash)
+         select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                details, request_id, source, prev_hash, row_hash
+           from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
+                resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
+                prev_hash text, row_hash text)`,
+        [batch.payload]
+      )
+    },
+    async finish() {
+      if (seq === start) return
+      await trx.raw(`update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1`, [seq.toString(), prev])
+    }
   }
-  // One JSON document for the batch: PostgreSQL parses it in C, and details go in as jsonb without a
-  // second layer of text escaping.
-  const rows = bodies.map((b, i) => ({
-    seq: seqs[i],
-    created_at: b.createdAt,
-    action: b.action,
-    resource_type: b.resourceType,
-    resource_id: b.resourceId,
-    resource_name: b.resourceName,
-    user_id: b.userId,
-    user_ip: b.userIp,
-    user_agent: b.userAgent,
-    status: b.status,
-    details: b.details,
-    request_id: b.requestId,
-    source: b.source,
-    prev_hash: prevs[i],
-    row_hash: hashes[i]
-  }))
-  await trx.raw(
-    `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                             details, request_id, source, prev_hash, row_hash)
-     select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-            details, request_id, source, prev_hash, row_hash
-       from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
-            resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
-            prev_hash text, row_hash text)`,
-    [JSON.stringify(rows)]
-  )
-  await trx.raw(`update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1`, [seq.toString(), prev])
-  return { firstSeq: first.toString(), lastSeq: seq.toString() }
+}
+
+/** appendAudits for large batches: one bulk append (see openBulkAudit). */
+export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContext, entries: AuditEntry[]): Promise<void> {
+  if (!entries.length) return
+  const bulk = await openBulkAudit(trx, ctx)
+  await bulk.write(bulk.prepare(entries))
+  await bulk.finish()
 }

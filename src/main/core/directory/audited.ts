@@ -16,6 +16,7 @@ import { AppError } from '../../../shared/errors'
 import { appendAudit, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { toDirectoryError } from './errors'
+import { markRecorded } from './scope'
 
 export class DirectoryAudit {
   constructor(private readonly knex: Knex) {}
@@ -46,7 +47,7 @@ export class DirectoryAudit {
     } catch (e) {
       const err = e instanceof AppError ? e : toDirectoryError(e, `${entry.resourceType} ${entry.action}`)
       await recordFailure(this.knex, ctx, { ...entry, details: { ...entry.details, context: { ...entry.details?.context, phase: 'outcome', intentSeq } } }, err)
-      throw err
+      throw markRecorded(err)
     }
     try {
       const extra = outcome?.(result)

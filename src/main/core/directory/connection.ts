@@ -15,12 +15,31 @@
  * dropped by close().
  */
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import { Client, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
 import { AppError } from '../../../shared/errors'
 import type { LdapProfile } from '../../../shared/directory'
 import { connectionError, isConnectionLost, toDirectoryError } from './errors'
+
+/**
+ * ldapts logs every request it sends when DEBUG names it (DEBUG=ldapts, DEBUG=*): it redacts the bind
+ * password but not the Password Modify operation's value, which carries the new password. Keep its
+ * logger off whatever DEBUG says; everything else DEBUG enables stays on.
+ */
+function silenceLdaptsDebug(): void {
+  const wanted = process.env.DEBUG
+  if (!wanted) return
+  try {
+    const req = createRequire(import.meta.url)
+    const debug = createRequire(req.resolve('ldapts'))('debug') as { enable(namespaces: string): void }
+    debug.enable(`${wanted},-ldapts,-ldapts:*`)
+  } catch {
+    console.warn('[directory] DEBUG is set and the ldapts logger could not be silenced: it may print new passwords; unset DEBUG')
+  }
+}
+silenceLdaptsDebug()
 
 export const OID_PASSWORD_MODIFY = '1.3.6.1.4.1.4203.1.11.1'
 export const OID_STARTTLS = '1.3.6.1.4.1.1466.20037'
@@ -92,6 +111,8 @@ export class LdapConnection {
   private establishing?: Promise<Client>
   private credentials: Credentials | null
   private closed = false
+  /** Clients whose socket closed under them (see the StartTLS note in establish). */
+  private readonly dead = new WeakSet<Client>()
   private dse?: RootDse
   /** How many times the connection was established again after a drop (for tests and diagnostics). */
   reconnects = 0
@@ -172,6 +193,11 @@ export class LdapConnection {
           }
           throw e
         }
+        // ldapts watches 'close' on the plain socket only and, after StartTLS, compares it with the TLS
+        // socket that replaced it, so it never notices the server went away (isConnected stays true and the
+        // next operation waits for its timeout). Watch the TLS socket ourselves.
+        const sock = (client as unknown as { socket?: NodeJS.EventEmitter }).socket
+        sock?.once('close', () => this.dead.add(client))
       }
       if (this.credentials) {
         try {
@@ -197,7 +223,7 @@ export class LdapConnection {
   /** A connected, bound client; establishes (again) when there is none or its socket is gone. */
   private async ensure(): Promise<Client> {
     if (this.closed) throw this.closedError()
-    if (this.client?.isConnected) return this.client
+    if (this.client?.isConnected && !this.dead.has(this.client)) return this.client
     if (this.client) {
       const dead = this.client
       this.client = undefined

@@ -14,7 +14,8 @@ export const or = (...filters: Filter[]): Filter => (filters.length === 1 ? filt
 export const not = (filter: Filter): Filter => new NotFilter({ filter })
 export const isClass = (name: string): Filter => eq('objectClass', name)
 
-export const USER_CLASS = isClass('posixAccount')
+/** People Netkeeper lists and manages: POSIX accounts and inetOrgPerson entries. */
+export const USER_CLASS = or(isClass('posixAccount'), isClass('inetOrgPerson'))
 export const GROUP_CLASSES = or(isClass('posixGroup'), isClass('groupOfNames'), isClass('groupOfUniqueNames'))
 
 export const change = (operation: 'add' | 'delete' | 'replace', type: string, values: string[]): Change =>

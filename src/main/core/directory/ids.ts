@@ -79,37 +79,65 @@ async function createPool(conn: LdapConnection, events: IdPoolEvents): Promise<v
   }
 }
 
-/** Takes the next free number of `kind` from the pool (see the module comment). */
-export async function allocateId(conn: LdapConnection, kind: IdKind, events: IdPoolEvents): Promise<number> {
+/**
+ * Allocations from one process are queued per pool and kind ("lanes"): losing compare-and-swap rounds to
+ * our own concurrent creators would only burn round trips. Within a lane the value we wrote last is tried
+ * first, without reading it again; another writer (another process) makes that fail and we read. The
+ * compare-and-swap still decides between processes.
+ */
+const lanes = new Map<string, { chain: Promise<unknown>; last?: number }>()
+
+async function takeNumber(conn: LdapConnection, kind: IdKind, events: IdPoolEvents, lane: { last?: number }): Promise<number> {
   const p = conn.profile
   const min = kind === 'uidNumber' ? p.uidNumberMin : p.gidNumberMin
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (attempt > 0) await sleep(Math.random() * Math.min(50, 2 * attempt))
-    const pool = await conn.readEntry(p.idPoolDn, ['uidNumber', 'gidNumber'], 'read the id pool')
-    if (!pool) {
-      await createPool(conn, events)
-      continue
-    }
-    const current = pool.int(kind)
+    if (attempt > 1) await sleep(Math.random() * Math.min(50, 2 * attempt))
+    let current = lane.last ?? null
     if (current === null) {
-      // A pool entry made by hand with only one of the two numbers: add the other.
-      try {
-        await conn.modify(p.idPoolDn, [change('add', kind, [String(Math.max(min, (await highestInUse(conn, kind)) + 1))])], 'idPoolDn')
-      } catch (e) {
-        if (!(e instanceof AppError && (e.details?.ldapCode === 20 || e.details?.ldapCode === 16))) throw e
+      const pool = await conn.readEntry(p.idPoolDn, ['uidNumber', 'gidNumber'], 'read the id pool')
+      if (!pool) {
+        await createPool(conn, events)
+        continue
       }
-      continue
+      current = pool.int(kind)
+      if (current === null) {
+        // A pool entry made by hand with only one of the two numbers: add the other.
+        try {
+          await conn.modify(p.idPoolDn, [change('add', kind, [String(Math.max(min, (await highestInUse(conn, kind)) + 1))])], 'idPoolDn')
+        } catch (e) {
+          if (!(e instanceof AppError && [16, 19, 20].includes(Number(e.details?.ldapCode)))) throw e
+        }
+        continue
+      }
     }
     const candidate = Math.max(current, min)
     try {
       await conn.modify(p.idPoolDn, [change('delete', kind, [String(current)]), change('add', kind, [String(candidate + 1)])], 'idPoolDn')
     } catch (e) {
+      lane.last = undefined
       // Someone else took `current` first (noSuchAttribute on the delete, or typeOrValueExists on the add).
       if (e instanceof AppError && (e.details?.ldapCode === 16 || e.details?.ldapCode === 20)) continue
       throw e
     }
-    if (await numberInUse(conn, kind, candidate)) continue
+    lane.last = candidate + 1
     return candidate
   }
   throw new AppError('CONFLICT', `${kind}: could not take a number from the id pool ${p.idPoolDn} after ${MAX_ATTEMPTS} attempts (heavy contention?); try again`, { field: kind })
+}
+
+/** Takes the next free number of `kind` from the pool (see the module comment). */
+export async function allocateId(conn: LdapConnection, kind: IdKind, events: IdPoolEvents): Promise<number> {
+  const key = `${conn.profile.url}|${conn.profile.idPoolDn.toLowerCase()}|${kind}`
+  let lane = lanes.get(key)
+  if (!lane) lanes.set(key, (lane = { chain: Promise.resolve() }))
+  for (let skipped = 0; skipped < MAX_ATTEMPTS; skipped++) {
+    const l = lane
+    const run = (): Promise<number> => takeNumber(conn, kind, events, l)
+    const p = l.chain.then(run, run)
+    l.chain = p.catch(() => undefined)
+    const n = await p
+    // Outside the lane: a number some other tool already gave out is skipped.
+    if (!(await numberInUse(conn, kind, n))) return n
+  }
+  throw new AppError('CONFLICT', `${kind}: every number taken from the id pool ${conn.profile.idPoolDn} was already in use; raise it past the numbers in use`, { field: kind })
 }

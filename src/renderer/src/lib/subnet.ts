@@ -97,15 +97,15 @@ export function gridLayout(count: number, cols: number, cell: number, gap: numbe
 
 /**
  * One cell per address. Up to a /22, cells big enough to point at (rows of 32 or 64 follow /27 and /26
- * boundaries); wider, 256 to a row (one /24 per row) with 2-3 pixel cells, so a /16 is a 767 px square.
+ * boundaries); wider, 256 to a row (one /24 per row) in 3 pixel cells, so a /16 is a 768 px square.
  */
 export function addressGridLayout(count: number): GridLayout {
   if (count <= 64) return gridLayout(count, 16, 26, 2)
   if (count <= 256) return gridLayout(count, 32, 20, 2)
   if (count <= 512) return gridLayout(count, 32, 16, 2)
   if (count <= 1024) return gridLayout(count, 64, 12, 2)
-  if (count <= 8192) return gridLayout(count, 256, 3, 1)
-  return gridLayout(count, 256, 2, 1)
+  // Dense: 3 px cells without gaps (gaps would wash the colours out); each row is one /24.
+  return gridLayout(count, 256, 3, 0)
 }
 
 /** One cell per /24 tile of a wide pool. */

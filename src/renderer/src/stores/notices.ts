@@ -20,7 +20,7 @@ export const useNoticesStore = defineStore('notices', () => {
 
   function notify(text: string, tone: Notice['tone'] = 'ok'): void {
     const id = next++
-    items.value = [...items.value.slice(-3), { id, text, tone }]
+    items.value = [...items.value.slice(-2), { id, text, tone }]
     // Errors stay until dismissed: they usually say what to do.
     if (tone !== 'bad') setTimeout(() => dismiss(id), NOTICE_MS)
   }

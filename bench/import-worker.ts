@@ -1,0 +1,33 @@
+/**
+ * One import in a process of its own, so its peak memory is the import's own: reads the legacy file,
+ * plans, writes in one transaction and commits, as `netkeeper import sqlite` does.
+ */
+import type { ImportPhase } from '../src/shared/importer'
+import { benchCtx, openCore } from './util'
+
+const [url, file, mode] = process.argv.slice(2)
+const core = await openCore(url!)
+const phases: Partial<Record<ImportPhase, number>> = {}
+const started = performance.now()
+const input = { file: file!, choices: { onConflict: 'skip' as const } }
+const onProgress = (p: { phase: ImportPhase }): void => {
+  if (phases[p.phase] === undefined) phases[p.phase] = performance.now() - started
+}
+const r = mode === 'dry-run' ? await core.importer.dryRun(benchCtx(), input, { onProgress }) : await core.importer.run(benchCtx(), input, { onProgress })
+const seconds = (performance.now() - started) / 1000
+await core.close()
+// Each phase's share of the wall time: from its first progress report to the next phase's.
+const order = Object.entries(phases).sort((a, b) => a[1] - b[1])
+const phaseSeconds = Object.fromEntries(
+  order.map(([name, at], i) => [name, Math.round(((order[i + 1]?.[1] ?? seconds * 1000) - at) / 10) / 100])
+)
+process.send!({
+  outcome: r.outcome,
+  created: r.created,
+  alreadyImported: { pools: r.counts.pools.alreadyImported, allocations: r.counts.allocations.alreadyImported },
+  skipped: r.skipped.length,
+  seconds: Math.round(seconds * 100) / 100,
+  phaseSeconds,
+  maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
+})
+process.exit(0)

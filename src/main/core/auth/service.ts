@@ -1,0 +1,477 @@
+/**
+ * Sign-in to the directory, and the scopes directory operations run in.
+ *
+ * - Interactive session (the app): `signIn` binds as the person's own DN: given as a DN, or found by
+ *   searching the login name in the whole base DN (bound as the profile's bind DN when its secret is in the
+ *   keychain, else anonymously), or else built as <loginAttribute>=<name>,<usersDn>. The role comes
+ *   from the directory (roles.ts). The main process holds the bind; the renderer never sees a password
+ *   again. After `idleLockMinutes` without a directory request the session locks: the connection is closed,
+ *   the password forgotten, and `unlock` binds again. One interactive session per app.
+ * - Command scope (the CLI): binds with the profile's bind DN and its stored or supplied secret, resolves
+ *   the role the same way, and is closed when the command ends.
+ *
+ * Every sign-in, failed sign-in (with the kind of failure, never the password), lock, unlock and sign-out
+ * is audited (resource type `session`; `login`/`logout` for sessions, `authenticate` for command binds).
+ * Repeated failures slow further attempts down (throttle.ts). A person is told only "wrong name or
+ * password, or locked": the audit log keeps which.
+ */
+import type { Knex } from '@mikro-orm/postgresql'
+import { AppError } from '../../../shared/errors'
+import { childDn, isDn } from '../../../shared/dn'
+import { signInSchema, type DirectoryRole, type SessionDto } from '../../../shared/directory'
+import type { AuditEntry } from '../audit/writer'
+import type { RequestContext } from '../context'
+import { LdapConnection, type ResolvedProfile } from '../directory/connection'
+import { CursorRegistry } from '../directory/cursors'
+import { eq } from '../directory/filters'
+import { auditName, parseInput, type DirectoryScope } from '../directory/scope'
+import type { DirectoryService } from '../directory/service'
+import { resolveRole } from './roles'
+import { SignInThrottle } from './throttle'
+
+export type FailureKind =
+  | 'invalid-input'
+  | 'empty-password'
+  | 'throttled'
+  | 'unknown-user'
+  | 'ambiguous-user'
+  | 'invalid-credentials'
+  | 'account-locked'
+  | 'no-role'
+  | 'server-unavailable'
+  | 'no-secret'
+
+interface Session {
+  profile: ResolvedProfile
+  conn: LdapConnection | null
+  dn: string
+  login: string
+  uid: string | null
+  actor: string
+  role: DirectoryRole
+  via: string[]
+  startedAt: number
+  lastActivity: number
+  locked: boolean
+  cursors: CursorRegistry
+}
+
+export interface CommandScope extends DirectoryScope {
+  role: DirectoryRole
+  close(): Promise<void>
+}
+
+interface Established {
+  conn: LdapConnection
+  uid: string | null
+  role: DirectoryRole
+  via: string[]
+}
+
+const looksLikeDn = (s: string): boolean => s.includes('=') && isDn(s)
+
+export class AuthService {
+  private session: Session | null = null
+  private timer?: NodeJS.Timeout
+  private readonly throttle: SignInThrottle
+  /** The clock; tests move it forward to exercise the idle lock. */
+  now: () => number = () => Date.now()
+
+  constructor(
+    knex: Knex,
+    private readonly directory: DirectoryService
+  ) {
+    this.throttle = new SignInThrottle(knex)
+  }
+
+  private get audit() {
+    return this.directory.audit
+  }
+
+  status(): SessionDto {
+    const s = this.session
+    if (!s) return { signedIn: false, profile: null, dn: null, login: null, role: null, locked: false, startedAt: null, lastActivityAt: null, idleLockMinutes: null, viaGroups: [] }
+    return {
+      signedIn: true,
+      profile: s.profile.name,
+      dn: s.dn,
+      login: s.login,
+      role: s.role,
+      locked: s.locked || this.idle(s),
+      startedAt: new Date(s.startedAt).toISOString(),
+      lastActivityAt: new Date(s.lastActivity).toISOString(),
+      idleLockMinutes: s.profile.idleLockMinutes,
+      viaGroups: s.via
+    }
+  }
+
+  private idle(s: Session): boolean {
+    return this.now() - s.lastActivity >= s.profile.idleLockMinutes * 60_000
+  }
+
+  private async record(ctx: RequestContext, actor: string, entry: AuditEntry): Promise<void> {
+    await this.audit.event({ ...ctx, actor }, entry)
+  }
+
+  private async recordFailure(ctx: RequestContext, actor: string, action: 'login' | 'authenticate', p: { name: string } | null, who: { dn?: string | null; login: string }, kind: FailureKind, err: AppError, extra: Record<string, unknown> = {}): Promise<void> {
+    try {
+      await this.record(ctx, actor, {
+        action,
+        resourceType: 'session',
+        resourceId: auditName(who.dn ?? null),
+        resourceName: auditName(who.login),
+        status: 'failure',
+        details: { error: { code: err.code, message: err.message }, context: { profile: p?.name ?? null, kind, ...extra } }
+      })
+    } catch (e) {
+      console.error('[auth] could not record a failed sign-in:', (e as Error).message)
+    }
+  }
+
+  /** The person-facing refusal for wrong name, wrong password and locked account alike (no enumeration). */
+  private credentialsError(p: ResolvedProfile, login: string): AppError {
+    return new AppError('FORBIDDEN', `sign-in failed for "${login}" on profile ${p.name}: the user name or password is wrong, or the account is locked`, { kind: 'credentials' })
+  }
+
+  /** Finds the DN to bind as for a login name (see the module comment). */
+  private async locate(p: ResolvedProfile, login: string): Promise<{ dn: string | null; method: 'dn' | 'search' | 'template'; kind?: FailureKind }> {
+    if (looksLikeDn(login)) return { dn: login.trim(), method: 'dn' }
+    let secret: string | null = null
+    if (p.bindDn) {
+      try {
+        secret = await this.directory.storedSecret(p.name)
+      } catch {
+        secret = null // no keychain here: look up anonymously, or build the DN
+      }
+    }
+    const service = secret !== null
+    const lookup = new LdapConnection(p, service ? { dn: p.bindDn!, password: secret! } : null)
+    try {
+      const r = await lookup.search(p.baseDn, { filter: eq(p.loginAttribute, login), attributes: ['1.1'], sizeLimit: 2 }, `look up ${p.loginAttribute} ${JSON.stringify(login)}`)
+      if (r.length === 1) return { dn: r[0]!.dn, method: 'search' }
+      if (r.length > 1) return { dn: null, method: 'search', kind: 'ambiguous-user' }
+      if (service) return { dn: null, method: 'search', kind: 'unknown-user' }
+    } catch (e) {
+      const kind = e instanceof AppError ? e.details?.kind : undefined
+      if (kind === 'unreachable' || kind === 'tls' || kind === 'timeout') throw e
+      // A refused anonymous search or a stale stored secret: fall back to building the DN.
+    } finally {
+      await lookup.close()
+    }
+    return { dn: childDn(p.loginAttribute, login, p.usersDn), method: 'template' }
+  }
+
+  /** Why a bind with valid-looking input failed, for the audit log only. */
+  private async credentialKind(p: ResolvedProfile, dn: string): Promise<FailureKind> {
+    if (!p.bindDn) return 'invalid-credentials'
+    let conn: LdapConnection | null = null
+    try {
+      const secret = await this.directory.storedSecret(p.name)
+      if (!secret) return 'invalid-credentials'
+      conn = new LdapConnection(p, { dn: p.bindDn, password: secret })
+      const e = await conn.readEntry(dn, ['pwdAccountLockedTime', 'shadowExpire'])
+      if (!e) return 'unknown-user'
+      const exp = e.int('shadowExpire')
+      if (e.has('pwdAccountLockedTime') || (exp !== null && exp <= Math.floor(Date.now() / 86_400_000))) return 'account-locked'
+      return 'invalid-credentials'
+    } catch {
+      return 'invalid-credentials'
+    } finally {
+      await conn?.close()
+    }
+  }
+
+  /**
+   * Throttle -> bind -> role, with every outcome audited. Returns the bound connection; throws the
+   * person-facing error.
+   */
+  private async establish(
+    ctx: RequestContext,
+    action: 'login' | 'authenticate',
+    p: ResolvedProfile,
+    who: { dn: string; login: string; method: string },
+    password: string,
+    extra: Record<string, unknown>
+  ): Promise<Established> {
+    const claim = await this.throttle.claim(p.name, who.login)
+    if (!claim.allowed) {
+      const secs = Math.max(1, Math.ceil(claim.retryAfterMs / 1000))
+      const err = new AppError('FORBIDDEN', `sign-in for "${who.login}" on profile ${p.name} is paused for ${secs} s after ${claim.failures} failed attempts; try again then`, {
+        kind: 'throttled',
+        retryAfterMs: claim.retryAfterMs
+      })
+      await this.recordFailure(ctx, who.login, action, p, who, 'throttled', err, { ...extra, failures: claim.failures, retryAfterMs: claim.retryAfterMs })
+      throw err
+    }
+    const conn = new LdapConnection(p, { dn: who.dn, password })
+    try {
+      await conn.open()
+    } catch (e) {
+      await conn.close()
+      const err = e as AppError
+      const code = err.details?.ldapCode
+      if (code === 49 || code === 32 || code === 34) {
+        const kind = code === 34 ? 'unknown-user' : await this.credentialKind(p, who.dn)
+        const failures = await this.throttle.failed(p.name, who.login)
+        const out = this.credentialsError(p, who.login)
+        await this.recordFailure(ctx, who.login, action, p, who, kind, out, { ...extra, method: who.method, failures })
+        throw out
+      }
+      await this.recordFailure(ctx, who.login, action, p, who, 'server-unavailable', err, { ...extra, method: who.method })
+      throw err
+    }
+    try {
+      const self = await conn.readEntry(who.dn, ['uid']).catch(() => null)
+      const uid = self?.first('uid') ?? null
+      const r = await resolveRole(conn, { dn: who.dn, uid })
+      if (!r.role) {
+        const mapped = (['admin', 'operator', 'viewer'] as const).map((k) => `${k}: ${p.roles[k].join(', ') || '-'}`).join('; ')
+        const err = new AppError('FORBIDDEN', `${who.login} signed in to ${p.name} but is not a member of any group mapped to a Netkeeper role (${mapped}); ask an administrator to add you to one`, {
+          kind: 'no-role'
+        })
+        await this.throttle.succeeded(p.name, who.login)
+        await this.recordFailure(ctx, who.login, action, p, who, 'no-role', err, { ...extra, method: who.method, groups: r.groups })
+        throw err
+      }
+      await this.throttle.succeeded(p.name, who.login)
+      return { conn, uid, role: r.role, via: r.via }
+    } catch (e) {
+      await conn.close()
+      throw e
+    }
+  }
+
+  async signIn(ctx: RequestContext, input: unknown): Promise<SessionDto> {
+    const raw = input as { user?: unknown; profile?: unknown } | undefined
+    const rawLogin = typeof raw?.user === 'string' ? raw.user : ''
+    let v
+    try {
+      v = parseInput(signInSchema, input)
+    } catch (e) {
+      await this.recordFailure(ctx, auditName(rawLogin) ?? '(unknown)', 'login', null, { login: rawLogin }, 'invalid-input', e as AppError)
+      throw e
+    }
+    const p = this.directory.profile(v.profile)
+    const login = v.user.trim()
+    if (!v.password) {
+      const err = new AppError('VALIDATION', 'password: is required (an empty password makes an anonymous bind, which proves nothing)', { field: 'password' })
+      await this.recordFailure(ctx, login, 'login', p, { login }, 'empty-password', err)
+      throw err
+    }
+    let located
+    try {
+      located = await this.locate(p, login)
+    } catch (e) {
+      await this.recordFailure(ctx, login, 'login', p, { login }, 'server-unavailable', e as AppError)
+      throw e
+    }
+    if (!located.dn) {
+      // Unknown or ambiguous: counts as a failure like a wrong password, and says the same.
+      const claim = await this.throttle.claim(p.name, login)
+      const err = claim.allowed ? this.credentialsError(p, login) : new AppError('FORBIDDEN', `sign-in for "${login}" on profile ${p.name} is paused after ${claim.failures} failed attempts; try again later`, { kind: 'throttled', retryAfterMs: claim.retryAfterMs })
+      const failures = claim.allowed ? await this.throttle.failed(p.name, login) : claim.failures
+      await this.recordFailure(ctx, login, 'login', p, { login }, claim.allowed ? located.kind! : 'throttled', err, { method: located.method, failures })
+      throw err
+    }
+    const est = await this.establish(ctx, 'login', p, { dn: located.dn, login, method: located.method }, v.password, { profile: p.name })
+    if (this.session) await this.endSession(ctx, 'replaced')
+    const now = this.now()
+    const actor = est.uid ?? located.dn
+    this.session = {
+      profile: p,
+      conn: est.conn,
+      dn: located.dn,
+      login,
+      uid: est.uid,
+      actor,
+      role: est.role,
+      via: est.via,
+      startedAt: now,
+      lastActivity: now,
+      locked: false,
+      cursors: new CursorRegistry()
+    }
+    this.startTimer()
+    await this.record(ctx, actor, {
+      action: 'login',
+      resourceType: 'session',
+      resourceId: auditName(located.dn),
+      resourceName: auditName(login),
+      status: 'success',
+      details: { context: { profile: p.name, role: est.role, via: est.via, method: located.method, tls: est.conn.tls } }
+    }).catch(async (e) => {
+      // No audit row, no session.
+      await this.endSession(ctx, 'audit-unavailable', false)
+      throw new AppError('UNAVAILABLE', `the audit log could not be written (${(e as Error).message}); sign-in refused`)
+    })
+    return this.status()
+  }
+
+  private startTimer(): void {
+    if (this.timer) return
+    this.timer = setInterval(() => {
+      void this.lockIfIdle().catch((e) => console.error('[auth] idle lock failed:', (e as Error).message))
+      void this.session?.cursors.sweep().catch(() => undefined)
+    }, 30_000)
+    this.timer.unref()
+  }
+
+  private async endSession(ctx: RequestContext, reason: string, audit = true): Promise<void> {
+    const s = this.session
+    this.session = null
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    if (!s) return
+    await s.cursors.closeAll().catch(() => undefined)
+    await s.conn?.close()
+    if (audit) {
+      await this.record(ctx, s.actor, {
+        action: 'logout',
+        resourceType: 'session',
+        resourceId: auditName(s.dn),
+        resourceName: auditName(s.login),
+        status: 'success',
+        details: { context: { profile: s.profile.name, reason, minutes: Math.round((this.now() - s.startedAt) / 6000) / 10 } }
+      }).catch((e) => console.error('[auth] could not record a sign-out:', (e as Error).message))
+    }
+  }
+
+  async signOut(ctx: RequestContext): Promise<SessionDto> {
+    await this.endSession(ctx, 'sign-out')
+    return this.status()
+  }
+
+  /** Locks the session now (closes the bind, forgets the password); `unlock` binds again. */
+  async lock(ctx: RequestContext, reason = 'locked'): Promise<SessionDto> {
+    const s = this.session
+    if (!s || s.locked) return this.status()
+    s.locked = true
+    await s.cursors.closeAll().catch(() => undefined)
+    const conn = s.conn
+    s.conn = null
+    await conn?.close()
+    await this.record(ctx, s.actor, {
+      action: 'logout',
+      resourceType: 'session',
+      resourceId: auditName(s.dn),
+      resourceName: auditName(s.login),
+      status: 'success',
+      details: { context: { profile: s.profile.name, reason } }
+    }).catch((e) => console.error('[auth] could not record a lock:', (e as Error).message))
+    return this.status()
+  }
+
+  /** Locks the session when it has been idle for the profile's idleLockMinutes. */
+  async lockIfIdle(ctx?: RequestContext): Promise<boolean> {
+    const s = this.session
+    if (!s || s.locked || !this.idle(s)) return false
+    await this.lock(ctx ?? { actor: s.actor, roles: [s.role], requestId: 'idle-lock', source: 'ui' }, 'idle-lock')
+    return true
+  }
+
+  async unlock(ctx: RequestContext, input: unknown): Promise<SessionDto> {
+    const s = this.session
+    if (!s) throw new AppError('FORBIDDEN', 'no session to unlock: sign in', { kind: 'no-session' })
+    await this.lockIfIdle(ctx)
+    if (!s.locked) return this.status()
+    const password = typeof (input as { password?: unknown })?.password === 'string' ? (input as { password: string }).password : ''
+    if (!password) {
+      const err = new AppError('VALIDATION', 'password: is required to unlock', { field: 'password' })
+      await this.recordFailure(ctx, s.actor, 'login', s.profile, { dn: s.dn, login: s.login }, 'empty-password', err, { reason: 'unlock' })
+      throw err
+    }
+    const est = await this.establish(ctx, 'login', s.profile, { dn: s.dn, login: s.login, method: 'unlock' }, password, { profile: s.profile.name, reason: 'unlock' })
+    if (this.session !== s) {
+      await est.conn.close()
+      return this.status()
+    }
+    s.conn = est.conn
+    s.role = est.role
+    s.via = est.via
+    s.locked = false
+    s.lastActivity = this.now()
+    await this.record(ctx, s.actor, {
+      action: 'login',
+      resourceType: 'session',
+      resourceId: auditName(s.dn),
+      resourceName: auditName(s.login),
+      status: 'success',
+      details: { context: { profile: s.profile.name, role: est.role, via: est.via, reason: 'unlock' } }
+    })
+    return this.status()
+  }
+
+  /**
+   * The context for changing local directory configuration (profiles). The desktop user configures the
+   * app; but while someone is signed in to the directory with a lower role, their role applies, so a viewer
+   * cannot rewrite the group-to-role mapping to promote themselves.
+   */
+  configContext(ctx: RequestContext): RequestContext {
+    const s = this.session
+    if (!s || s.role === 'admin') return ctx
+    return { ...ctx, actor: s.actor, roles: [s.role] }
+  }
+
+  /** The scope of the signed-in person, for one request; refuses when signed out or locked. */
+  async scope(ctx: RequestContext): Promise<DirectoryScope> {
+    const s = this.session
+    if (!s) throw new AppError('FORBIDDEN', 'the directory needs a sign-in first', { kind: 'no-session' })
+    await this.lockIfIdle(ctx)
+    if (s.locked || !s.conn) {
+      throw new AppError('FORBIDDEN', `the directory session of ${s.login} is locked (idle for ${s.profile.idleLockMinutes} min or locked by hand); enter the password to unlock`, { kind: 'locked' })
+    }
+    s.lastActivity = this.now()
+    return { conn: s.conn, ctx: { ...ctx, actor: s.actor, roles: [s.role] }, cursors: s.cursors }
+  }
+
+  /**
+   * A scope for one CLI command: binds with `bindDn` (default: the profile's) and the supplied secret, or
+   * the one stored in the keychain for the profile's own bind DN.
+   */
+  async commandScope(ctx: RequestContext, opts: { profile?: string; bindDn?: string; password?: string | null }): Promise<CommandScope> {
+    const p = this.directory.profile(opts.profile)
+    const dn = (opts.bindDn ?? p.bindDn)?.trim()
+    if (!dn) throw new AppError('VALIDATION', `bindDn: profile ${p.name} has no bind DN; give one (--bind-dn) or add it to the profile`, { field: 'bindDn' })
+    if (!looksLikeDn(dn)) throw new AppError('VALIDATION', `bindDn: "${dn}" is not a distinguished name`, { field: 'bindDn' })
+    let password = opts.password ?? null
+    if (password === null && dn === p.bindDn) password = await this.directory.storedSecret(p.name)
+    if (password === null || password === '') {
+      const err = new AppError(
+        'NOT_FOUND',
+        `password: no secret for ${dn}: pass it with --password-stdin or NETKEEPER_LDAP_PASSWORD${dn === p.bindDn ? `, or store it in the keychain (netkeeper profile add ${p.name} ... --password-stdin --replace)` : ''}`,
+        { field: 'password' }
+      )
+      await this.recordFailure(ctx, dn, 'authenticate', p, { dn, login: dn }, password === '' ? 'empty-password' : 'no-secret', err, { purpose: 'command' })
+      throw err
+    }
+    const est = await this.establish(ctx, 'authenticate', p, { dn, login: dn, method: 'dn' }, password, { profile: p.name, purpose: 'command' })
+    const actor = est.uid ?? dn
+    await this.record(ctx, actor, {
+      action: 'authenticate',
+      resourceType: 'session',
+      resourceId: auditName(dn),
+      resourceName: auditName(dn),
+      status: 'success',
+      details: { context: { profile: p.name, purpose: 'command', role: est.role, via: est.via, tls: est.conn.tls } }
+    }).catch(async (e) => {
+      await est.conn.close()
+      throw new AppError('UNAVAILABLE', `the audit log could not be written (${(e as Error).message}); refused`)
+    })
+    const cursors = new CursorRegistry()
+    return {
+      conn: est.conn,
+      ctx: { ...ctx, actor, roles: [est.role] },
+      cursors,
+      role: est.role,
+      close: async () => {
+        await cursors.closeAll()
+        await est.conn.close()
+      }
+    }
+  }
+
+  /** Ends the session when the app closes (audited as a sign-out). */
+  async close(): Promise<void> {
+    if (this.session) await this.endSession({ actor: this.session.actor, roles: [this.session.role], requestId: 'shutdown', source: 'ui' }, 'app-closed')
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Reads a LDAP Web Manager v2.0 IPAM file: recognises it, then loads its rows as text, exactly as found.
+ * The file is opened read-only and never changed. Nothing is judged here (plan.ts does that), except
+ * whether the file is a legacy IPAM database at all, which is refused with a reason naming the file.
+ */
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import { AppError, validationError } from '../../../shared/errors'
+import type { LegacyFileInfo } from '../../../shared/importer'
+
+export interface LegacyPool {
+  /** SQLite rowid: the row's place in the file. */
+  row: number
+  id: string | null
+  name: string | null
+  network: string | null
+  description: string | null
+  vlanId: string | null
+  gateway: string | null
+  dnsServers: string | null
+  createdAt: string | null
+  modifiedAt: string | null
+}
+
+export interface LegacyAllocation {
+  row: number
+  id: string | null
+  poolId: string | null
+  ip: string | null
+  hostname: string | null
+  mac: string | null
+  type: string | null
+  description: string | null
+  allocatedBy: string | null
+  createdAt: string | null
+  modifiedAt: string | null
+}
+
+/**
+ * An open legacy file: its pools in memory, its allocations streamed in file order (each call to
+ * allocations() is a new pass). Everything is read inside one SQLite read transaction, so every pass sees
+ * the same rows even if another program writes to the file meanwhile. close() when done.
+ */
+export interface LegacySource {
+  file: LegacyFileInfo
+  pools: LegacyPool[]
+  allocationCount: number
+  /** Optional columns the file lacks (read as empty), as `table.column`. */
+  missingColumns: string[]
+  allocations(): IterableIterator<LegacyAllocation>
+  close(): void
+}
+
+/** Columns per table: the required ones refuse the file when missing; the others read as NULL. */
+const SCHEMA = {
+  ip_pools: {
+    required: ['id', 'name', 'network'],
+    optional: ['description', 'vlan_id', 'gateway', 'dns_servers', 'created_at', 'modified_at']
+  },
+  ip_allocations: {
+    required: ['id', 'pool_id', 'ip_address', 'allocation_type'],
+    optional: ['hostname', 'mac_address', 'description', 'allocated_by', 'created_at', 'modified_at']
+  }
+} as const
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+
+/** SQLite values as text: numbers keep their decimal form, blobs are shown as hex so they fail validation visibly. */
+function text(v: unknown): string | null {
+  if (v === null || v === undefined) return null
+  if (typeof v === 'string') return v
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v)
+  if (Buffer.isBuffer(v)) return `x'${v.toString('hex')}'`
+  return String(v)
+}
+
+const quote = (ident: string): string => `"${ident.replace(/"/g, '""')}"`
+
+async function fingerprint(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  await new Promise<void>((resolve, reject) => {
+    fs.createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve())
+      .on('error', reject)
+  })
+  return hash.digest('hex')
+}
+
+function sqliteError(file: string, e: unknown): AppError {
+  const err = e as { code?: string; message?: string }
+  const name = path.basename(file)
+  switch (err?.code) {
+    case 'SQLITE_NOTADB':
+      return validationError('file', `"${name}" is not a SQLite database`, { path: file })
+    case 'SQLITE_CORRUPT':
+      return validationError('file', `"${name}" is damaged and cannot be read (${err.message}); try a backup copy, or repair it with sqlite3's .recover`, { path: file })
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new AppError('UNAVAILABLE', `file: "${name}" is locked by another program (is the old web application still running?); stop it or copy the file first`, { field: 'file', path: file })
+    case 'SQLITE_CANTOPEN':
+    case 'SQLITE_PERM':
+    case 'SQLITE_READONLY':
+      return validationError('file', `"${name}" cannot be opened read-only (${err.message}); check its permissions`, { path: file })
+  }
+  return validationError('file', `"${name}" cannot be read as a legacy IPAM file: ${err?.message ?? String(e)}`, { path: file })
+}
+
+/**
+ * Checks that `input` names a readable SQLite file with the legacy tables and columns. Returns the open
+ * database (read-only), the columns each table has, and the file's fingerprint.
+ */
+export async function openLegacyFile(input: string): Promise<{ db: Database.Database; info: LegacyFileInfo; columns: Record<keyof typeof SCHEMA, Set<string>> }> {
+  const file = path.resolve(input)
+  const name = path.basename(file)
+  let stat: fs.Stats
+  try {
+    stat = fs.statSync(file)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    throw validationError('file', code === 'ENOENT' ? `no such file: ${file}` : `${file} cannot be read (${(e as Error).message})`, { path: file })
+  }
+  if (stat.isDirectory()) throw validationError('file', `${file} is a folder; choose the legacy .db file inside it`, { path: file })
+  // Checked before opening: SQLite happily "opens" an empty or foreign file and only fails on the first query.
+  const head = Buffer.alloc(SQLITE_HEADER.length)
+  let fd: number | undefined
+  try {
+    fd = fs.openSync(file, 'r')
+    fs.readSync(fd, head, 0, head.length, 0)
+  } catch (e) {
+    throw validationError('file', `${file} cannot be read (${(e as Error).message})`, { path: file })
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+  if (stat.size === 0) throw validationError('file', `"${name}" is empty, not a legacy IPAM database`, { path: file })
+  if (!head.equals(SQLITE_HEADER)) {
+    throw validationError('file', `"${name}" is not a SQLite database, so not a legacy IPAM file (LDAP Web Manager v2.0 keeps IPAM in a SQLite .db file)`, {
+      path: file
+    })
+  }
+  let db: Database.Database
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true })
+  } catch (e) {
+    throw sqliteError(file, e)
+  }
+  try {
+    const tables = new Set(
+      (db.prepare(`select name from sqlite_master where type in ('table', 'view')`).all() as { name: string }[]).map((r) => r.name)
+    )
+    const missingTables = (Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]).filter((t) => !tables.has(t))
+    if (missingTables.length) {
+      const found = [...tables].filter((t) => !t.startsWith('sqlite_')).sort()
+      throw validationError(
+        'file',
+        `"${name}" is a SQLite database but not a legacy IPAM file: it has no ${missingTables.join(' or ')} table ` +
+          `(tables found: ${found.length ? found.join(', ') : 'none'}; expected ip_pools and ip_allocations of LDAP Web Manager v2.0)`,
+        { path: file, missingTables }
+      )
+    }
+    const columns = {} as Record<keyof typeof SCHEMA, Set<string>>
+    const missingRequired: string[] = []
+    for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+      const cols = new Set((db.prepare(`pragma table_info(${quote(t)})`).all() as { name: string }[]).map((c) => c.name.toLowerCase()))
+      columns[t] = cols
+      for (const c of SCHEMA[t].required) if (!cols.has(c)) missingRequired.push(`${t}.${c}`)
+    }
+    if (missingRequired.length) {
+      throw validationError('file', `"${name}" is not a legacy IPAM file: it lacks the column(s) ${missingRequired.join(', ')}`, { path: file, missingColumns: missingRequired })
+    }
+    const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file), modifiedAt: stat.mtime.toISOString() }
+    return { db, info, columns }
+  } catch (e) {
+    db.close()
+    throw e instanceof AppError ? e : sqliteError(file, e)
+  }
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal
+}
+
+/** Opens a legacy file for reading: recognises it, reads its pools and counts its allocations. */
+export async function openLegacySource(input: string, opts: ReadOptions = {}): Promise<LegacySource> {
+  const { db, info, columns } = await openLegacyFile(input)
+  try {
+    opts.signal?.throwIfAborted()
+    // A read transaction: one consistent snapshot for every pass.
+    db.exec('begin')
+    const missingColumns: string[] = []
+    const select = (t: keyof typeof SCHEMA): string => {
+      const wanted = [...SCHEMA[t].required, ...SCHEMA[t].optional]
+      const list = wanted.map((c) => {
+        if (columns[t].has(c)) return quote(c)
+        missingColumns.push(`${t}.${c}`)
+        return `null as ${quote(c)}`
+      })
+      return `select rowid as "__row", ${list.join(', ')} from ${quote(t)} order by rowid`
+    }
+    const pools: LegacyPool[] = []
+    for (const r of db.prepare(select('ip_pools')).raw(true).iterate() as IterableIterator<unknown[]>) {
+      pools.push({
+        row: Number(r[0]),
+        id: text(r[1]),
+        name: text(r[2]),
+        network: text(r[3]),
+        description: text(r[4]),
+        vlanId: text(r[5]),
+        gateway: text(r[6]),
+        dnsServers: text(r[7]),
+        createdAt: text(r[8]),
+        modifiedAt: text(r[9])
+      })
+    }
+    const allocationCount = (db.prepare(`select count(*) as n from "ip_allocations"`).get() as { n: number }).n
+    const allocSelect = db.prepare(select('ip_allocations')).raw(true)
+    let closed = false
+    return {
+      file: info,
+      pools,
+      allocationCount,
+      missingColumns,
+      *allocations() {
+        try {
+          for (const r of allocSelect.iterate() as IterableIterator<unknown[]>) {
+            yield {
+              row: Number(r[0]),
+              id: text(r[1]),
+              poolId: text(r[2]),
+              ip: text(r[3]),
+              type: text(r[4]),
+              hostname: text(r[5]),
+              mac: text(r[6]),
+              description: text(r[7]),
+              allocatedBy: text(r[8]),
+              createdAt: text(r[9]),
+              modifiedAt: text(r[10])
+            }
+          }
+        } catch (e) {
+          throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(info.path, e)
+        }
+      },
+      close() {
+        if (closed) return
+        closed = true
+        try {
+          db.exec('rollback')
+        } catch {
+          // not in a transaction any more: nothing to end
+        }
+        db.close()
+      }
+    }
+  } catch (e) {
+    db.close()
+    throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(info.path, e)
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Shared set-up for the renderer's end-to-end tests: builds the renderer once (when a source file is newer
+ * than the build, under a lock so two test files running at once do not build over each other), starts
+ * the web harness on a database, and drives Debian's Chromium through playwright-core.
+ */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
+import type { ArgsOf, Channel, Envelope, ResultOf } from '../../src/shared/contract'
+import { startWebHarness, type WebHarness } from '../../src/main/web/server'
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const resultsDir = path.join(root, 'test-results')
+export const CHROMIUM = '/usr/bin/chromium'
+// As root Chromium needs --no-sandbox; without the networking flags it keeps dialling hosts this network refuses.
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+export const hasChromium = fs.existsSync(CHROMIUM)
+
+const BUILT = path.join(root, 'out/renderer/index.html')
+const LOCK = path.join(root, 'out/.renderer-build.lock')
+const SOURCES = [path.join(root, 'src/renderer'), path.join(root, 'src/shared'), path.join(root, 'electron.vite.config.ts')]
+
+function newestMtime(p: string): number {
+  let st: fs.Stats
+  try {
+    st = fs.statSync(p)
+  } catch {
+    return 0
+  }
+  if (!st.isDirectory()) return st.mtimeMs
+  let newest = st.mtimeMs
+  for (const name of fs.readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, name)))
+  return newest
+}
+
+function isStale(): boolean {
+  if (!fs.existsSync(BUILT)) return true
+  const built = fs.statSync(BUILT).mtimeMs
+  return SOURCES.some((s) => newestMtime(s) > built)
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Builds the renderer when its sources changed since the last build; one builder at a time. */
+export async function ensureRendererBuilt(): Promise<void> {
+  if (!isStale()) return
+  fs.mkdirSync(path.dirname(LOCK), { recursive: true })
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    try {
+      fs.mkdirSync(LOCK)
+      break
+    } catch {
+      // Another test file is building: wait for it, then look again. A lock left by a dead run goes after 2 minutes.
+      try {
+        if (Date.now() - fs.statSync(LOCK).mtimeMs > 120_000) fs.rmSync(LOCK, { recursive: true, force: true })
+      } catch {
+        /* gone meanwhile */
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`)
+      await sleep(250)
+      if (!isStale()) return
+    }
+  }
+  try {
+    if (!isStale()) return
+    console.warn('[e2e] the renderer sources changed: running `npx electron-vite build`')
+    execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'inherit' })
+  } finally {
+    fs.rmSync(LOCK, { recursive: true, force: true })
+  }
+}
+
+/** Calls the harness bridge the way the page's shim does. */
+export async function invoke<C extends Channel>(h: WebHarness, channel: C, args: ArgsOf<C>): Promise<ResultOf<C>> {
+  const res = await fetch(`${h.url}__bridge/invoke/${encodeURIComponent(channel)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-netkeeper-token': h.token },
+    body: JSON.stringify(args)
+  })
+  const envelope = (await res.json()) as Envelope<ResultOf<C>>
+  if (!envelope.ok) throw new Error(`${channel}: ${envelope.error.message}`)
+  return envelope.value
+}
+
+export interface Session {
+  harness: WebHarness
+  browser: Browser
+  page: Page
+  dataDir: string
+  /** Console errors and uncaught exceptions (CSP violations included). */
+  problems: string[]
+  close(): Promise<void>
+}
+
+/** A harness on `databaseUrl` (with a throwaway data folder) and one Chromium page on it. */
+export async function openSession(databaseUrl: string, prefix: string): Promise<Session> {
+  await ensureRendererBuilt()
+  const saved = process.env.NETKEEPER_DATA_DIR
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `netkeeper-e2e-${prefix}-`))
+  process.env.NETKEEPER_DATA_DIR = dataDir
+  const harness = await startWebHarness({ port: 0, databaseUrl })
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+  const page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true })
+  // Fail a step in seconds, not half a minute: the harness answers locally.
+  page.setDefaultTimeout(10_000)
+  const problems: string[] = []
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location().url})`)
+  })
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+  await page.goto(harness.url)
+  await page.getByRole('contentinfo', { name: 'Status' }).getByText('Database reachable').waitFor()
+  return {
+    harness,
+    browser,
+    page,
+    dataDir,
+    problems,
+    async close() {
+      await browser.close()
+      await harness.close()
+      if (saved === undefined) delete process.env.NETKEEPER_DATA_DIR
+      else process.env.NETKEEPER_DATA_DIR = saved
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}
+
+export async function shot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(resultsDir, { recursive: true })
+  const file = path.join(resultsDir, `${name}.png`)
+  await page.screenshot({ path: file })
+  return file
+}
+
+export async function goTo(page: Page, label: 'Dashboard' | 'IPAM' | 'Directory' | 'Audit' | 'Settings'): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click()
+}
+
+/** The subnet map's grid and its geometry (from the data attributes CellGrid exposes). */
+export async function gridGeometry(page: Page): Promise<{ grid: Locator; canvas: Locator; cols: number; pitch: number; cell: number; count: number }> {
+  const grid = page.getByTestId('cell-grid')
+  await grid.waitFor()
+  const attr = async (n: string): Promise<number> => Number(await grid.getAttribute(`data-${n}`))
+  return { grid, canvas: grid.locator('canvas.overlay'), cols: await attr('cols'), pitch: await attr('pitch'), cell: await attr('cell'), count: await attr('count') }
+}
+
+/** The viewport point at the middle of cell `i`. */
+export async function cellPoint(page: Page, i: number): Promise<{ x: number; y: number }> {
+  const g = await gridGeometry(page)
+  await g.grid.scrollIntoViewIfNeeded()
+  const box = await g.canvas.boundingBox()
+  if (!box) throw new Error('the map canvas is not visible')
+  return { x: box.x + (i % g.cols) * g.pitch + g.cell / 2, y: box.y + Math.floor(i / g.cols) * g.pitch + g.cell / 2 }
+}
+
+export async function clickCell(page: Page, i: number): Promise<void> {
+  const p = await cellPoint(page, i)
+  await page.mouse.click(p.x, p.y)
+}
