@@ -47,6 +47,13 @@ describe('explicit allocation', () => {
     expect(rows[0]!.details.error?.message).toContain(reason)
   })
 
+  it('finds the free range of an address whose text sorts before its neighbours (.20 after .10, .100)', async () => {
+    await core.ipam.createPool(admin, { name: 'order', network: '10.55.0.0/24', gateway: '10.55.0.1' })
+    for (const ip of ['10.55.0.10', '10.55.0.100', '10.55.0.20', '10.55.0.3', '10.55.0.200', '10.55.0.9']) {
+      expect((await core.ipam.allocate(op, { pool: 'order', ip }))[0]!.ip).toBe(ip)
+    }
+  })
+
   it('names who holds a taken address', async () => {
     const err = await core.ipam.allocate(op, { pool: 'lan', ip: '192.168.10.50' }).catch((e) => e)
     expect(err).toMatchObject({ code: 'CONFLICT', details: { field: 'ip', holder: { hostname: 'web-01.example.com' } } })

@@ -22,7 +22,7 @@ export async function rebuildFreeRanges(trx: Knex.Transaction, poolId: number): 
 export async function rangeHolding(trx: Knex.Transaction, poolId: number, ip: string): Promise<FreeRange | null> {
   const r = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
     `select host(first_ip) as first_ip, host(last_ip) as last_ip from ip_free_ranges
-      where pool_id = ? and first_ip <= ?::inet order by first_ip desc limit 1`,
+      where pool_id = ? and first_ip <= ?::inet order by ip_free_ranges.first_ip desc limit 1`,
     [poolId, ip]
   )
   const row = r.rows[0]
