@@ -224,7 +224,7 @@ describe('search and stats', () => {
 
   it('reports totals, per site and environment, and the most utilized pools', async () => {
     const s = await core.ipam.stats(op)
-    expect(s.pools).toBe(5)
+    expect(s.pools).toBe(6)
     expect(s.bySite.find((x) => x.site === 'lon')).toMatchObject({ pools: 1, allocated: 3, usable: '254' })
     expect(s.byEnvironment.find((x) => x.environment === 'dev')).toMatchObject({ pools: 1 })
     // holds (3 of 6) and tiny (1 of 2) tie at 50 %; ties go by name.
