@@ -25,7 +25,15 @@ if (unknown.length) {
 const names = wanted.length ? wanted : Object.keys(suites)
 const srv = await benchServer()
 const result: Record<string, unknown> = {
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: process.platform,
+    // Other work on the machine skews every figure: the load when the run started, and when it ended.
+    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100)
+  },
   startedAt: new Date().toISOString()
 }
 try {
@@ -36,4 +44,5 @@ try {
 } finally {
   await srv.stop()
 }
+result.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100)
 process.stdout.write(JSON.stringify(result, null, 2) + '\n')
