@@ -7,6 +7,8 @@ import { benchCtx, openCore } from './util'
 
 const [url, file, mode] = process.argv.slice(2)
 const core = await openCore(url!)
+const lsn = async (): Promise<string> => (await core.db.knex.raw<{ rows: { l: string }[] }>(`select pg_current_wal_lsn()::text as l`)).rows[0]!.l
+const walBefore = await lsn()
 const phases: Partial<Record<ImportPhase, number>> = {}
 const started = performance.now()
 const input = { file: file!, choices: { onConflict: 'skip' as const } }
@@ -15,6 +17,8 @@ const onProgress = (p: { phase: ImportPhase }): void => {
 }
 const r = mode === 'dry-run' ? await core.importer.dryRun(benchCtx(), input, { onProgress }) : await core.importer.run(benchCtx(), input, { onProgress })
 const seconds = (performance.now() - started) / 1000
+// Write-ahead log the import produced: the server's I/O, which a shared disk makes the slowest part.
+const wal = await core.db.knex.raw<{ rows: { m: string }[] }>(`select round(pg_wal_lsn_diff(pg_current_wal_lsn(), ?::pg_lsn) / 1048576.0)::text as m`, [walBefore])
 await core.close()
 // Each phase's share of the wall time: from its first progress report to the next phase's.
 const order = Object.entries(phases).sort((a, b) => a[1] - b[1])
@@ -27,6 +31,7 @@ process.send!({
   alreadyImported: { pools: r.counts.pools.alreadyImported, allocations: r.counts.allocations.alreadyImported },
   skipped: r.skipped.length,
   seconds: Math.round(seconds * 100) / 100,
+  walMiB: Number(wal.rows[0]!.m),
   phaseSeconds,
   maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
 })

@@ -7,13 +7,15 @@ import { benchAudit } from './audit'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
+import { benchOffline } from './offline'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
   audit: benchAudit,
   directory: benchDirectory,
-  import: benchImport
+  import: benchImport,
+  offline: benchOffline
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

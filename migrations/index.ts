@@ -8,11 +8,13 @@ import { Migration20261127130000_ipam_audit } from './Migration20261127130000_ip
 import { Migration20261127140000_legacy_import } from './Migration20261127140000_legacy_import'
 import { Migration20261127150000_directory } from './Migration20261127150000_directory'
 import { Migration20261127170000_function_search_path } from './Migration20261127170000_function_search_path'
+import { Migration20261127180000_offline } from './Migration20261127180000_offline'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
   { name: 'Migration20261127130000_ipam_audit', class: Migration20261127130000_ipam_audit },
   { name: 'Migration20261127140000_legacy_import', class: Migration20261127140000_legacy_import },
   { name: 'Migration20261127150000_directory', class: Migration20261127150000_directory },
-  { name: 'Migration20261127170000_function_search_path', class: Migration20261127170000_function_search_path }
+  { name: 'Migration20261127170000_function_search_path', class: Migration20261127170000_function_search_path },
+  { name: 'Migration20261127180000_offline', class: Migration20261127180000_offline }
 ]

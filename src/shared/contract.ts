@@ -36,6 +36,7 @@ import {
   type RetentionPolicyDto,
   type VerifyReport
 } from './audit'
+import { queueIdSchema, queueListSchema, queueRetrySchema, type OfflineStateDto, type QueueEntryDto, type ReplayReport } from './offline'
 import {
   importAnalyseSchema,
   importRunSchema,
@@ -152,6 +153,14 @@ export const contract = {
   'directory:group:members:add': { args: membersSchema, result: result<MembersResult>() },
   'directory:group:members:remove': { args: membersSchema, result: result<MembersResult>() },
   'directory:cursor:close': { args: z.object({ cursor: z.string().min(1).max(64) }).strict(), result: result<{ closed: boolean }>() },
+
+  // Offline-queued edits (docs/offline.md): served whether or not the database is open, except replay.
+  'offline:state': { args: noArgs, result: result<OfflineStateDto>() },
+  'offline:queue:list': { args: queueListSchema, result: result<QueueEntryDto[]>() },
+  'offline:queue:conflicts': { args: noArgs, result: result<QueueEntryDto[]>() },
+  'offline:queue:cancel': { args: queueIdSchema, result: result<QueueEntryDto>() },
+  'offline:queue:retry': { args: queueRetrySchema, result: result<QueueEntryDto>() },
+  'offline:queue:replay': { args: noArgs, result: result<ReplayReport>() },
 
   // The legacy SQLite import wizard: analyse -> dry run -> run (poll progress, cancel) -> report file.
   'import:analyse': { args: importAnalyseSchema, result: result<ImportAnalysis>() },

@@ -9,7 +9,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Core } from '../../src/main/core'
+import { Core } from '../../src/main/core'
 import { createHandlers, dispatch } from '../../src/main/ipc/handlers'
 import type { ImportProblem, ImportProgress, ImportReport } from '../../src/shared/importer'
 import { parseIp } from '../../src/shared/net'
@@ -278,6 +278,26 @@ describe('the shared sample', () => {
   })
 })
 
+describe('the embedded store', () => {
+  it('imports the sample the same way into PGlite, once', async () => {
+    const dataDir = tempDir('netkeeper-import-embedded-')
+    const prev = process.env.NETKEEPER_DATABASE_URL
+    delete process.env.NETKEEPER_DATABASE_URL
+    const core = await Core.open({ dataDir, migrate: true })
+    try {
+      expect(core.db.target.kind).toBe('embedded')
+      const r = await core.importer.run(admin, { file: SAMPLE })
+      expect(r.created).toEqual({ pools: 13, allocations: 1238 })
+      expect((await core.importer.run(admin, { file: SAMPLE })).created).toEqual({ pools: 0, allocations: 0 })
+      expect(await core.audit.verify(admin)).toMatchObject({ ok: true })
+    } finally {
+      await core.close()
+      if (prev !== undefined) process.env.NETKEEPER_DATABASE_URL = prev
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('cancel', () => {
   it('a cancel at any phase leaves the target exactly as it was', async () => {
     const { core } = await fresh('imp_cancel')
@@ -296,6 +316,23 @@ describe('cancel', () => {
       expect(r.created).toEqual({ pools: 0, allocations: 0 })
       expect(await snapshot(core), phase).toEqual(s0)
     }
+    // Half-way through the allocations, with a batch on its way to the server.
+    const larger = writeCleanLegacyFile(path.join(dir, 'cancel.db'), 20, 250)
+    const controller = new AbortController()
+    let seen = 0
+    const r = await core.importer.run(admin, { file: larger }, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === 'allocations' && p.done > 0) {
+          seen = p.done
+          controller.abort()
+        }
+      }
+    })
+    expect(r.outcome).toBe('cancelled')
+    expect(seen).toBeGreaterThan(0)
+    expect(seen).toBeLessThan(5000)
+    expect(await snapshot(core)).toEqual(s0)
     // The same run without a cancel goes through.
     const ok = await core.importer.run(admin, { file: SAMPLE })
     expect(ok.created.allocations).toBe(1238)

@@ -9,6 +9,7 @@ import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
 import { auditCommand } from './commands/audit'
 import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
+import { queueCommand } from './commands/queue'
 import { EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .option('--database-url <url>', 'PostgreSQL URL (overrides NETKEEPER_DATABASE_URL, the saved profile and the embedded default)')
     .option('--data-dir <dir>', 'data folder (overrides NETKEEPER_DATA_DIR)')
     .option('--json', 'machine-readable output')
+    .option('--no-queue', 'fail instead of queueing an edit when the database server is unreachable (see `netkeeper queue`)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   program.addCommand(dbCommand())
@@ -31,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(userCommand())
   program.addCommand(groupCommand())
   program.addCommand(importCommand())
+  program.addCommand(queueCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()

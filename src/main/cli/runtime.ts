@@ -9,6 +9,10 @@ import { Core } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
 import { toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
+import { describeTarget, resolveConnection } from '../core/db/target'
+import { isUnreachable } from '../core/db/errors'
+import { OfflineQueue } from '../core/offline/queue'
+import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -18,6 +22,8 @@ export interface GlobalOptions {
   databaseUrl?: string
   dataDir?: string
   json?: boolean
+  /** false with --no-queue: an unreachable database fails the command instead of queueing the edit. */
+  queue?: boolean
 }
 
 export function globals(cmd: Command): GlobalOptions {
@@ -35,6 +41,78 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
   const core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
   try {
     return await fn(core)
+  } finally {
+    await core.close()
+  }
+}
+
+/** Runs `fn` with the offline queue of the data folder (opened without a Core: it works offline). */
+export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Promise<T> | T): Promise<T> {
+  const g = globals(cmd)
+  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const queue = OfflineQueue.open(resolveDataDir())
+  try {
+    return await fn(queue)
+  } finally {
+    queue.close()
+  }
+}
+
+/** The reply of a mutating command whose edit was queued: status "queued", and the entry. */
+export interface QueuedReply {
+  status: 'queued'
+  id: number
+  idempotencyKey: string
+  operation: string
+  args: unknown
+  basedOn: QueueEntryDto['basedOn']
+  target: string
+  queuedAt: string
+  reason: string
+  note: string
+}
+
+/**
+ * For mutating IPAM commands: opens the core and runs `fn`; when the database server cannot be reached
+ * (connection refused, timeout, host down) the edit is queued in the data folder instead and the command
+ * exits 0 saying "queued, not done" (JSON: status "queued"). --no-queue makes it fail UNAVAILABLE as before.
+ * Only a failure to connect queues: an error half-way through a command is reported as is, because the
+ * change may or may not have committed.
+ */
+export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>): Promise<void> {
+  const g = globals(cmd)
+  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const dataDir = resolveDataDir()
+  let core: Core
+  try {
+    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir, migrate: true })
+  } catch (e) {
+    if (g.queue === false || !isUnreachable(e)) throw e
+    const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir })).label
+    const entry = await withQueue(cmd, (q) => q.enqueue(cliContext(), edit, target))
+    const reply: QueuedReply = {
+      status: 'queued',
+      id: entry.id,
+      idempotencyKey: entry.idempotencyKey,
+      operation: entry.operation,
+      args: entry.args,
+      basedOn: entry.basedOn,
+      target,
+      queuedAt: entry.createdAt,
+      reason: (e as Error).message,
+      note: entry.note
+    }
+    emit(cmd, reply, () =>
+      [
+        `${entry.note}.`,
+        `The database (${target}) is unreachable, so the edit was queued as #${entry.id} (key ${entry.idempotencyKey}).`,
+        'Run `netkeeper queue replay` when it is back; `netkeeper queue list` shows what is waiting.'
+      ].join('\n')
+    )
+    return
+  }
+  try {
+    await fn(core)
   } finally {
     await core.close()
   }

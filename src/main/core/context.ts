@@ -15,6 +15,8 @@ export interface RequestContext {
   source: Source
   ip?: string
   userAgent?: string
+  /** Set when an offline-queued edit is replayed: goes into every audit row's details.context. */
+  replay?: { idempotencyKey: string; queuedAt: string; replayedAt: string }
 }
 
 export function makeContext(partial: Partial<RequestContext> & Pick<RequestContext, 'actor' | 'source'>): RequestContext {

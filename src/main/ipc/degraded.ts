@@ -16,7 +16,7 @@ import { Core, type CoreOptions } from '../core'
 import { toAppError } from '../core/db/errors'
 import { describeTarget, redactUrl, resolveConnection } from '../core/db/target'
 import { resolveDataDir } from '../core/paths'
-import { createHandlers, settingsHandlers, type Handler, type HandlerTable } from './handlers'
+import { createHandlers, offlineHandlers, settingsHandlers, type Handler, type HandlerTable } from './handlers'
 
 declare const __APP_VERSION__: string | undefined
 
@@ -49,6 +49,8 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
   return {
     ...table,
     ...settingsHandlers(state.dataDir),
+    // Queued edits can be listed, cancelled and retried while the database is down (replay refuses).
+    ...offlineHandlers(state.dataDir, undefined, { error: state.error.message }),
     'app:info': async () => ({ version: appVersion(), platform: process.platform, dataDir: state.dataDir, target: state.target }),
     'db:health': async () => (retry ? retry() : unreachableReport(state))
   }

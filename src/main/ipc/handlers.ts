@@ -10,6 +10,10 @@ import type { Core } from '../core'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
 import { toAppError } from '../core/db/errors'
+import { OfflineQueue } from '../core/offline/queue'
+import { replayQueue } from '../core/offline/replay'
+import { HealthMonitor } from '../core/offline/health'
+import type { BackendState } from '../../shared/offline'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -27,6 +31,7 @@ export function createHandlers(core: Core): HandlerTable {
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
     ...settingsHandlers(core.dataDir),
+    ...offlineHandlers(core.dataDir, core),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
     'ipam:pool:get': (a, ctx) => core.ipam.getPool(ctx, a.pool),
@@ -105,6 +110,57 @@ export function settingsHandlers(dataDir: string): Pick<HandlerTable, 'settings:
     'settings:db:clear': async (_a, ctx) => {
       requireRole(ctx, 'admin', 'removing the database profile')
       return svc.clear()
+    }
+  }
+}
+
+type OfflineChannels = 'offline:state' | 'offline:queue:list' | 'offline:queue:conflicts' | 'offline:queue:cancel' | 'offline:queue:retry' | 'offline:queue:replay'
+
+/** One health monitor per open core, started on the first `offline:state` poll. */
+const monitors = new WeakMap<Core, HealthMonitor>()
+
+/**
+ * The offline queue lives in the data folder and is served whether or not the database is open (the live
+ * and the degraded table share these); replay needs the open core. Without a core the database state is
+ * offline with the reason the core could not open.
+ */
+export function offlineHandlers(dataDir: string, core?: Core, degraded?: { error: string }): Pick<HandlerTable, OfflineChannels> {
+  const withQueue = <T>(fn: (q: OfflineQueue) => T | Promise<T>): Promise<T> =>
+    (async () => {
+      const q = OfflineQueue.open(dataDir)
+      try {
+        return await fn(q)
+      } finally {
+        q.close()
+      }
+    })()
+  const database = (): BackendState => {
+    if (!core) return { online: false, since: null, lastError: degraded?.error ?? 'the database is not open', checkedAt: new Date().toISOString(), nextProbeAt: null, failures: 1 }
+    let m = monitors.get(core)
+    if (!m) {
+      const knex = core.db.knex
+      m = new HealthMonitor({ probe: async () => void (await knex.raw('select 1')) })
+      monitors.set(core, m)
+      m.start()
+    }
+    return m.state()
+  }
+  return {
+    'offline:state': async () => withQueue((q) => ({ database: database(), queue: q.counts(), snapshotAt: q.snapshotAt() })),
+    'offline:queue:list': async (a) => withQueue((q) => q.list(a)),
+    'offline:queue:conflicts': async () => withQueue((q) => q.conflicts()),
+    'offline:queue:cancel': async (a, ctx) => {
+      requireRole(ctx, 'operator', 'cancelling a queued edit')
+      return withQueue((q) => q.cancel(a.id))
+    },
+    'offline:queue:retry': async (a, ctx) => {
+      requireRole(ctx, 'operator', 'retrying a queued edit')
+      return withQueue((q) => q.retry(a.id, a.args))
+    },
+    'offline:queue:replay': async (_a, ctx) => {
+      requireRole(ctx, 'operator', 'replaying queued edits')
+      if (!core) throw new AppError('UNAVAILABLE', `the database is not open: ${degraded?.error ?? 'unknown reason'}; queued edits stay queued`)
+      return withQueue((q) => replayQueue(core, q))
     }
   }
 }

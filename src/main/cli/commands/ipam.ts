@@ -1,7 +1,7 @@
 /** `netkeeper pool ...`, `netkeeper ip ...` and `netkeeper ipam stats`. */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, PoolDto } from '../../../shared/ipam'
-import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
+import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -89,6 +89,11 @@ interface DescribeOpts {
   dhcpManaged?: boolean
 }
 
+/** Drops absent options, so a queued edit stores only what was given. */
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
+}
+
 const describeFields = (o: DescribeOpts) => ({
   hostname: o.hostname,
   mac: o.mac,
@@ -115,17 +120,18 @@ export function poolCommand(): Command {
     .option('--inactive', 'create it inactive (no allocations until activated)')
     .action(
       action(async (o: { name: string; network: string; gateway?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
-          const p = await core.ipam.createPool(cliContext(), {
-            name: o.name,
-            network: o.network,
-            gateway: o.gateway,
-            vlanId: o.vlan,
-            site: o.site,
-            environment: o.environment,
-            description: o.description,
-            isActive: !o.inactive
-          })
+        const input = {
+          name: o.name,
+          network: o.network,
+          gateway: o.gateway,
+          vlanId: o.vlan,
+          site: o.site,
+          environment: o.environment,
+          description: o.description,
+          isActive: !o.inactive
+        }
+        await withCoreOrQueue(cmd, { operation: 'ipam.pool.create', args: input }, async (core) => {
+          const p = await core.ipam.createPool(cliContext(), input)
           emit(cmd, p, () => `created ${poolText(p)}`)
         })
       })
@@ -190,7 +196,7 @@ export function poolCommand(): Command {
     .addOption(new Option('--active <yes|no>').choices(['yes', 'no']))
     .action(
       action(async (ref: string, o: { name?: string; network?: string; gateway?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
+        {
           const changes = {
             ...(o.name !== undefined ? { name: o.name } : {}),
             ...(o.network !== undefined ? { network: o.network } : {}),
@@ -202,9 +208,11 @@ export function poolCommand(): Command {
             ...(o.active !== undefined ? { isActive: o.active === 'yes' } : {})
           }
           if (!Object.keys(changes).length) throw new UsageError('nothing to change: give at least one option (see --help)')
-          const p = await core.ipam.updatePool(cliContext(), ref, changes)
-          emit(cmd, p, () => `updated ${poolText(p)}`)
-        })
+          await withCoreOrQueue(cmd, { operation: 'ipam.pool.update', args: { pool: ref, changes } }, async (core) => {
+            const p = await core.ipam.updatePool(cliContext(), ref, changes)
+            emit(cmd, p, () => `updated ${poolText(p)}`)
+          })
+        }
       })
     )
 
@@ -214,7 +222,7 @@ export function poolCommand(): Command {
     .option('--force', 'delete its allocations with it')
     .action(
       action(async (ref: string, o: { force?: boolean }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
+        await withCoreOrQueue(cmd, { operation: 'ipam.pool.delete', args: { pool: ref, ...(o.force ? { force: true } : {}) } }, async (core) => {
           const r = await core.ipam.deletePool(cliContext(), ref, { force: o.force })
           emit(cmd, r, () => `deleted pool ${r.pool.name} (${r.pool.network})${r.allocationsRemoved ? ` and its ${r.allocationsRemoved} allocation(s)` : ''}`)
         })
@@ -237,8 +245,9 @@ export function ipCommand(): Command {
       if (!o.ip && !o.next) throw new UsageError('give --ip IP or --next')
       if (o.ip && o.next) throw new UsageError('give --ip or --next, not both')
       if (o.count !== undefined && !o.next) throw new UsageError('--count goes with --next')
-      await withCore(cmd, { migrate: true }, async (core) => {
-        const r = await core.ipam.allocate(cliContext(), { pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, ...describeFields(o) })
+      const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, ...describeFields(o) })
+      await withCoreOrQueue(cmd, { operation: 'ipam.allocate', args: input }, async (core) => {
+        const r = await core.ipam.allocate(cliContext(), input)
         emit(cmd, r, () => (r.length === 1 ? `${status} ${allocText(r[0]!)}` : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
       })
     })
@@ -255,8 +264,9 @@ export function ipCommand(): Command {
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .action(
       action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.ipam.updateAllocation(cliContext(), { ip: addr, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
+        const input = stripUndefined({ ip: addr, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
+        await withCoreOrQueue(cmd, { operation: 'ipam.update', args: input }, async (core) => {
+          const r = await core.ipam.updateAllocation(cliContext(), input)
           emit(cmd, r, () => `updated ${allocText(r)}`)
         })
       })
@@ -267,7 +277,7 @@ export function ipCommand(): Command {
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .action(
       action(async (addr: string, o: { ifVersion?: number }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
+        await withCoreOrQueue(cmd, { operation: 'ipam.release', args: stripUndefined({ ip: addr, version: o.ifVersion }) }, async (core) => {
           const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion })
           emit(cmd, { released: r }, () => `released ${r.ip} (was ${r.status} to ${r.hostname ?? r.owner ?? r.allocatedBy ?? 'unknown'})`)
         })

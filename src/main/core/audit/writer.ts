@@ -63,7 +63,12 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
     userIp,
     userAgent: clip(ctx.userAgent ?? null, 512),
     status: entry.status ?? 'success',
-    details: redact({ ...(entry.details ?? {}) }),
+    details: redact(
+      ctx.replay
+        ? // A replayed offline edit: the audit row says when it was made and when it was applied.
+          { ...(entry.details ?? {}), context: { ...(entry.details?.context ?? {}), ...ctx.replay } }
+        : { ...(entry.details ?? {}) }
+    ),
     requestId: clip(ctx.requestId, 64),
     source: ctx.source
   }

@@ -26,6 +26,8 @@ export class IpPool {
   createdAt: Date = new Date()
   updatedAt: Date = new Date()
   createdBy?: string | null
+  /** The DNS servers a pool imported from LDAP Web Manager v2.0 listed (docs/import.md). */
+  dnsServers?: string[] | null
 }
 
 export class IpAllocation {
@@ -94,7 +96,8 @@ export const IpPoolSchema = new EntitySchema<IpPool>({
     environment: { type: 'string', length: 50, nullable: true },
     isActive: { type: 'boolean', default: true },
     ...timestamps,
-    createdBy: { type: 'string', length: 255, nullable: true }
+    createdBy: { type: 'string', length: 255, nullable: true },
+    dnsServers: { type: 'string[]', columnType: 'inet[]', nullable: true }
   }
 })
 

@@ -18,6 +18,7 @@ interface PgLikeError {
 
 /** True when the error means the server could not be reached (as opposed to refusing the request). */
 export function isUnreachable(e: unknown): boolean {
+  if (e instanceof AppError) return e.code === 'UNAVAILABLE' && e.details?.reason === 'unreachable'
   const err = e as PgLikeError & { cause?: PgLikeError }
   const code = err?.code ?? err?.cause?.code
   if (code && UNREACHABLE.has(code)) return true
@@ -39,7 +40,8 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
   const where = spec ? ` (${spec.label})` : ''
   const msg = scrub(err?.message ?? String(e))
   if (isUnreachable(e)) {
-    return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`)
+    // reason 'unreachable' lets callers (the CLI's offline queue) tell "cannot reach" from "refused".
+    return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`, { reason: 'unreachable' })
   }
   if (/client password must be a string/i.test(msg)) {
     return new AppError(

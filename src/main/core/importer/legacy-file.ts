@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { AppError, validationError } from '../../../shared/errors'
 import type { LegacyFileInfo } from '../../../shared/importer'
 
@@ -76,6 +76,20 @@ function text(v: unknown): string | null {
   return String(v)
 }
 
+/**
+ * better-sqlite3 is a native module, loaded on first use: a build whose copy does not match the running
+ * Node or Electron then fails this one feature with a clear error instead of failing the app's start.
+ */
+async function loadSqlite(): Promise<typeof Database> {
+  try {
+    return (await import('better-sqlite3')).default
+  } catch (e) {
+    throw new AppError('UNAVAILABLE', `file: the SQLite reader (better-sqlite3) could not be loaded: ${(e as Error).message}; reinstall or rebuild native modules for this build`, {
+      field: 'file'
+    })
+  }
+}
+
 const quote = (ident: string): string => `"${ident.replace(/"/g, '""')}"`
 
 async function fingerprint(file: string): Promise<string> {
@@ -140,9 +154,10 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
       path: file
     })
   }
+  const Sqlite = await loadSqlite()
   let db: Database.Database
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true })
+    db = new Sqlite(file, { readonly: true, fileMustExist: true })
   } catch (e) {
     throw sqliteError(file, e)
   }

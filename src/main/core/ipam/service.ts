@@ -208,15 +208,34 @@ function prepareAllocation(input: AllocateInput) {
 const ID_PLACEHOLDER = '\u0001netkeeper:id\u0001'
 const IP_PLACEHOLDER = '\u0001netkeeper:ip\u0001'
 
+/**
+ * Extra work a caller needs in the change's own transaction (the offline replay records the edit's
+ * idempotency key there, so the key and the change commit together or not at all). Called after the change
+ * and its audit row, before commit, with the method's result; throwing rolls the whole change back.
+ */
+export type TransactionHook = (trx: Knex.Transaction, result: unknown) => Promise<void>
+
+export interface MutationOptions {
+  inTransaction?: TransactionHook
+}
+
 export class IpamService {
   constructor(private readonly knex: Knex) {}
 
   // ---------------------------------------------------------------- helpers
 
   /** Runs a change in one transaction; a refusal is audited as a failure and rethrown as an AppError. */
-  private async mutate<T>(ctx: RequestContext, failure: AuditEntry, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  private async mutate<T>(ctx: RequestContext, failure: AuditEntry, fn: (trx: Knex.Transaction) => Promise<T>, hook?: TransactionHook): Promise<T> {
     try {
-      return await this.knex.transaction(fn)
+      return await this.knex.transaction(
+        hook
+          ? async (trx) => {
+              const result = await fn(trx)
+              await hook(trx, result)
+              return result
+            }
+          : fn
+      )
     } catch (e) {
       const err = toAppError(e)
       if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') {
@@ -325,7 +344,7 @@ export class IpamService {
 
   // ---------------------------------------------------------------- pools
 
-  async createPool(ctx: RequestContext, input: PoolCreateInput): Promise<PoolDto> {
+  async createPool(ctx: RequestContext, input: PoolCreateInput, opts: MutationOptions = {}): Promise<PoolDto> {
     const entry: AuditEntry = { action: 'create', resourceType: 'ip_pool', resourceName: (input as { name?: string })?.name ?? null, details: { after: input } }
     await this.authorize(ctx, 'admin', 'creating a pool', entry)
     return this.mutate(ctx, entry, async (trx) => {
@@ -346,7 +365,7 @@ export class IpamService {
       const dto = await this.poolDto(trx, row)
       await appendAudit(trx, ctx, { action: 'create', resourceType: 'ip_pool', resourceId: row.id, resourceName: row.name, details: { after: poolSnapshot(dto) } })
       return dto
-    })
+    }, opts.inTransaction)
   }
 
   async getPool(_ctx: RequestContext, ref: PoolRef): Promise<PoolDto> {
@@ -409,7 +428,7 @@ export class IpamService {
     return { items: await this.toPoolDtos(this.knex, rows.rows), page: v.page, pageSize: v.pageSize, total: total.rows[0]!.n }
   }
 
-  async updatePool(ctx: RequestContext, ref: PoolRef, input: PoolUpdateInput): Promise<PoolDto> {
+  async updatePool(ctx: RequestContext, ref: PoolRef, input: PoolUpdateInput, opts: MutationOptions = {}): Promise<PoolDto> {
     const entry: AuditEntry = { action: 'update', resourceType: 'ip_pool', resourceName: String(ref), details: { after: input } }
     await this.authorize(ctx, 'admin', 'changing a pool', entry)
     return this.mutate(ctx, entry, async (trx) => {
@@ -494,10 +513,10 @@ export class IpamService {
         details: { before: pick(poolSnapshot(before)), after: pick(poolSnapshot(after)), context: { changed } }
       })
       return after
-    })
+    }, opts.inTransaction)
   }
 
-  async deletePool(ctx: RequestContext, ref: PoolRef, opts: { force?: boolean } = {}): Promise<PoolDeleteResult> {
+  async deletePool(ctx: RequestContext, ref: PoolRef, opts: { force?: boolean } & MutationOptions = {}): Promise<PoolDeleteResult> {
     const entry: AuditEntry = { action: 'delete', resourceType: 'ip_pool', resourceName: String(ref), details: { context: { force: !!opts.force } } }
     await this.authorize(ctx, 'admin', 'deleting a pool', entry)
     return this.mutate(ctx, entry, async (trx) => {
@@ -519,7 +538,7 @@ export class IpamService {
         details: { before: poolSnapshot(before), context: { force: !!opts.force, allocationsRemoved: count } }
       })
       return { pool: before, allocationsRemoved: count }
-    })
+    }, opts.inTransaction)
   }
 
   // ---------------------------------------------------------------- allocations
@@ -528,7 +547,7 @@ export class IpamService {
    * Allocates, reserves or blocks an explicit address, the next free one, or the next N. Returns the
    * rows written, lowest address first.
    */
-  async allocate(ctx: RequestContext, input: AllocateInput): Promise<AllocationDto[]> {
+  async allocate(ctx: RequestContext, input: AllocateInput, opts: MutationOptions = {}): Promise<AllocationDto[]> {
     const raw = (input ?? {}) as Partial<AllocateInput>
     const operation = raw.status === 'reserved' ? 'reserve' : raw.status === 'blocked' ? 'block' : 'allocate'
     const entry: AuditEntry = {
@@ -546,7 +565,8 @@ export class IpamService {
       await recordFailure(this.knex, ctx, entry, err)
       throw err
     }
-    if (!prepared.v.ip) {
+    // The fast path is one autocommit statement: a caller's transaction hook needs the general path.
+    if (!prepared.v.ip && !opts.inTransaction) {
       const fast = await this.allocateNextFast(ctx, prepared, operation, entry)
       if (fast) return fast
     }
@@ -669,7 +689,7 @@ export class IpamService {
         })
       )
       return results
-    })
+    }, opts.inTransaction)
   }
 
   /**
@@ -799,7 +819,7 @@ export class IpamService {
     return toAllocationDto(row)
   }
 
-  async updateAllocation(ctx: RequestContext, input: AllocationUpdateInput): Promise<AllocationDto> {
+  async updateAllocation(ctx: RequestContext, input: AllocationUpdateInput, opts: MutationOptions = {}): Promise<AllocationDto> {
     const raw = (input ?? {}) as Partial<AllocationUpdateInput>
     const entry: AuditEntry = { action: 'update', resourceType: 'ip_allocation', resourceName: raw.ip ?? null, details: { after: { ...raw } } }
     await this.authorize(ctx, 'operator', 'changing an allocation', entry)
@@ -854,11 +874,11 @@ export class IpamService {
         details: { before: pick(allocSnapshot(before)), after: pick(allocSnapshot(after)), context: { changed, pool: row.pool_name, version: after.version } }
       })
       return after
-    })
+    }, opts.inTransaction)
   }
 
   /** Frees an address. The audit row keeps who held it. */
-  async release(ctx: RequestContext, ipText: string, opts: { version?: number } = {}): Promise<AllocationDto> {
+  async release(ctx: RequestContext, ipText: string, opts: { version?: number } & MutationOptions = {}): Promise<AllocationDto> {
     const entry: AuditEntry = { action: 'delete', resourceType: 'ip_allocation', resourceName: String(ipText ?? ''), details: { context: { operation: 'release' } } }
     await this.authorize(ctx, 'operator', 'releasing an address', entry)
     return this.mutate(ctx, entry, async (trx) => {
@@ -883,7 +903,7 @@ export class IpamService {
         details: { before: allocSnapshot(before), context: { operation: 'release', pool: pool.name } }
       })
       return before
-    })
+    }, opts.inTransaction)
   }
 
   /** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */

@@ -1,0 +1,307 @@
+/**
+ * Replays the offline queue against an open Core: oldest first, each entry in its own transaction with its
+ * audit row (source 'replay', with the time the edit was queued and the time it was applied) and its
+ * idempotency key in offline_applied. The key commits with the change, so:
+ *
+ * - a replayer killed after the commit and before it marked the entry applied locally finds the key on the
+ *   next run and marks the entry applied without applying it again;
+ * - two replayers racing on one queue cannot both apply an entry: the second insert of the key finds it
+ *   taken and rolls its whole change back.
+ *
+ * Local "applied" marks are therefore batched (one SQLite transaction per batch): losing them costs a
+ * look-up, never a second application. A refusal (version moved, address taken, pool gone...) moves the
+ * entry to the conflicts list with both sides; nothing is overwritten. An unreachable server stops the run
+ * and leaves the rest queued.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Knex } from '@mikro-orm/postgresql'
+import { AppError } from '../../../shared/errors'
+import type { AllocationDto, PoolDto } from '../../../shared/ipam'
+import type { OfflineEdit, QueueConflict, QueueEntryDto, ReplayReport } from '../../../shared/offline'
+import type { Core } from '..'
+import { makeContext, type RequestContext, type Role } from '../context'
+import { isUnreachable, toAppError } from '../db/errors'
+import type { TransactionHook } from '../ipam/service'
+import type { AppliedMark, OfflineQueue } from './queue'
+
+export interface ReplayOptions {
+  /** Entries per batch: one key look-up and one local commit of "applied" marks per batch. */
+  batchSize?: number
+  /** Refresh the last-known snapshot after the run (default true). */
+  refreshSnapshot?: boolean
+  /** Called after each entry (progress; the crash test uses it to be killed at random points). */
+  onEntry?: (entry: QueueEntryDto, outcome: 'applied' | 'already' | 'conflict') => void
+}
+
+/** The only replayer on this data folder: a lock file holding the pid, taken over when that process is gone. */
+function takeLock(dataDir: string): () => void {
+  const file = path.join(dataDir, 'offline-replay.lock')
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 })
+      return () => fs.rmSync(file, { force: true })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const pid = Number(fs.readFileSync(file, 'utf8').trim())
+      let alive = false
+      try {
+        if (pid > 0 && pid !== process.pid) {
+          process.kill(pid, 0)
+          alive = true
+        }
+      } catch {
+        alive = false
+      }
+      if (alive) throw new AppError('CONFLICT', `a replay of this offline queue is already running (process ${pid})`, { pid })
+      // Left behind by a replayer that was killed: exactly-once does not depend on this lock, so take it.
+      fs.rmSync(file, { force: true })
+    }
+  }
+  throw new AppError('CONFLICT', 'could not take the offline replay lock')
+}
+
+function replayContext(e: QueueEntryDto, replayedAt: string): RequestContext {
+  return makeContext({
+    actor: e.actor,
+    roles: e.roles as Role[],
+    source: 'replay',
+    // The key doubles as the request id: every audit row of this edit, success or refusal, carries it.
+    requestId: e.idempotencyKey,
+    replay: { idempotencyKey: e.idempotencyKey, queuedAt: e.createdAt, replayedAt }
+  })
+}
+
+/** A compact result for offline_applied and the local entry, plus how later entries rebase on it. */
+function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unknown>; rebase?: AppliedMark['rebase'] } {
+  const args = e.args as Record<string, unknown>
+  switch (e.operation) {
+    case 'ipam.allocate': {
+      const list = r as AllocationDto[]
+      return { result: { allocations: list.map((a) => ({ id: a.id, ip: a.ip, pool: a.poolName, version: a.version })) } }
+    }
+    case 'ipam.update': {
+      const a = r as AllocationDto
+      const from = typeof args.version === 'number' ? args.version : undefined
+      return {
+        result: { id: a.id, ip: a.ip, version: a.version, ...(from !== undefined ? { rebase: { ip: a.ip, from, to: a.version } } : {}) },
+        rebase: from !== undefined ? { ip: a.ip, from, to: a.version } : undefined
+      }
+    }
+    case 'ipam.release': {
+      const a = r as AllocationDto
+      return { result: { released: { id: a.id, ip: a.ip, version: a.version } } }
+    }
+    case 'ipam.pool.create': {
+      const p = r as PoolDto
+      return { result: { pool: { id: p.id, name: p.name, network: p.network } } }
+    }
+    case 'ipam.pool.update': {
+      const p = r as PoolDto
+      const b = e.basedOn
+      const rebase = b.poolId && b.poolUpdatedAt ? { poolId: b.poolId, from: b.poolUpdatedAt, to: p.updatedAt } : undefined
+      return { result: { pool: { id: p.id, name: p.name, updatedAt: p.updatedAt }, ...(rebase ? { rebase } : {}) }, rebase }
+    }
+    case 'ipam.pool.delete': {
+      const d = r as { pool: PoolDto; allocationsRemoved: number }
+      return { result: { deleted: { id: d.pool.id, name: d.pool.name }, allocationsRemoved: d.allocationsRemoved } }
+    }
+  }
+}
+
+async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: TransactionHook): Promise<unknown> {
+  // The arguments were checked against the operation's schema when queued (and re-targeted); the
+  // service validates them again.
+  const edit = { operation: e.operation, args: e.args } as OfflineEdit
+  const opts = { inTransaction: hook }
+  switch (edit.operation) {
+    case 'ipam.allocate':
+      return core.ipam.allocate(ctx, edit.args, opts)
+    case 'ipam.update':
+      return core.ipam.updateAllocation(ctx, edit.args, opts)
+    case 'ipam.release':
+      return core.ipam.release(ctx, edit.args.ip, { version: edit.args.version, ...opts })
+    case 'ipam.pool.create':
+      return core.ipam.createPool(ctx, edit.args, opts)
+    case 'ipam.pool.update':
+      await checkPoolBasis(core, e, ctx)
+      return core.ipam.updatePool(ctx, edit.args.pool, edit.args.changes, opts)
+    case 'ipam.pool.delete':
+      await checkPoolBasis(core, e, ctx)
+      return core.ipam.deletePool(ctx, edit.args.pool, { force: edit.args.force, ...opts })
+  }
+}
+
+/**
+ * Pools carry no version: a pool edit made against a known state is refused when the pool changed since
+ * (its updated_at moved). The check reads before the change's transaction; the window between the two is
+ * a few milliseconds of this process, against a person's edit made offline minutes or hours earlier.
+ */
+async function checkPoolBasis(core: Core, e: QueueEntryDto, ctx: RequestContext): Promise<void> {
+  const b = e.basedOn
+  if (!b.poolUpdatedAt) return
+  const ref = (e.args as { pool: string | number }).pool
+  const now = await core.ipam.getPool(ctx, ref)
+  if (now.updatedAt !== b.poolUpdatedAt || (b.poolId !== undefined && now.id !== b.poolId)) {
+    throw new AppError('CONFLICT', `pool: "${now.name}" was changed at ${now.updatedAt}, after the state this edit was made against (${b.poolUpdatedAt})`, {
+      field: 'pool'
+    })
+  }
+}
+
+/** What the server has now at the entry's target, for the conflicts list. Never throws. */
+async function serverSide(core: Core, e: QueueEntryDto, ctx: RequestContext): Promise<unknown> {
+  const a = e.args as Record<string, unknown>
+  try {
+    if (e.operation === 'ipam.update' || e.operation === 'ipam.release' || (e.operation === 'ipam.allocate' && a.ip)) {
+      return await core.ipam.getAllocation(ctx, String(a.ip))
+    }
+    if (e.operation === 'ipam.allocate' || e.operation === 'ipam.pool.update' || e.operation === 'ipam.pool.delete') {
+      return await core.ipam.getPool(ctx, a.pool as string | number)
+    }
+    if (e.operation === 'ipam.pool.create') {
+      const page = await core.ipam.listPools(ctx, { search: String(a.name), pageSize: 5 })
+      return page.items.find((p) => p.name === a.name) ?? null
+    }
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'NOT_FOUND') return null
+    return { unreadable: (err as Error).message }
+  }
+  return null
+}
+
+/** Keys of the batch already recorded in PostgreSQL, with the result stored there. */
+async function appliedKeys(knex: Knex, keys: string[]): Promise<Map<string, { result: Record<string, unknown> | null; appliedAt: string }>> {
+  if (!keys.length) return new Map()
+  const r = await knex.raw<{ rows: { k: string; result: Record<string, unknown> | null; applied_at: Date }[] }>(
+    `select idempotency_key::text as k, result, applied_at from offline_applied where idempotency_key = any(?::uuid[])`,
+    [keys]
+  )
+  return new Map(r.rows.map((x) => [x.k, { result: x.result, appliedAt: new Date(x.applied_at).toISOString() }]))
+}
+
+export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayOptions = {}): Promise<ReplayReport> {
+  const started = performance.now()
+  const target = core.db.target.label
+  const batchSize = opts.batchSize ?? 200
+  const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), stopped: null, remaining: 0, ms: 0 }
+  const release = takeLock(core.dataDir)
+  try {
+    let afterId = 0
+    outer: for (;;) {
+      const batch = queue.pending(target, batchSize, afterId)
+      if (!batch.length) break
+      const known = await appliedKeys(
+        core.db.knex,
+        batch.map((e) => e.idempotencyKey)
+      )
+      const marks: AppliedMark[] = []
+      const flush = (): void => {
+        queue.markApplied(marks.splice(0))
+      }
+      for (const e of batch) {
+        afterId = e.id
+        const done = known.get(e.idempotencyKey)
+        if (done) {
+          const rebase = done.result?.rebase as AppliedMark['rebase'] | undefined
+          marks.push({ id: e.id, result: done.result, appliedAt: done.appliedAt, rebase })
+          report.alreadyApplied++
+          opts.onEntry?.(e, 'already')
+          continue
+        }
+        // A rebase from an earlier entry of this batch changes this one's arguments: commit the marks first.
+        if (marks.some((m) => m.rebase)) {
+          flush()
+          Object.assign(e, queue.get(e.id))
+          if (e.state !== 'queued') continue
+        }
+        const replayedAt = new Date().toISOString()
+        const ctx = replayContext(e, replayedAt)
+        let duplicate = false
+        let summary: ReturnType<typeof summarize> | undefined
+        const hook: TransactionHook = async (trx, result) => {
+          summary = summarize(e, result)
+          const ins = await trx.raw<{ rows: unknown[] }>(
+            `insert into offline_applied (idempotency_key, operation, actor, queued_at, result) values (?::uuid, ?, ?, ?::timestamptz, ?::jsonb)
+             on conflict (idempotency_key) do nothing returning idempotency_key`,
+            [e.idempotencyKey, e.operation, e.actor, e.createdAt, JSON.stringify(summary.result)]
+          )
+          if (!ins.rows.length) {
+            // Another replayer committed this key since our look-up: roll this change back.
+            duplicate = true
+            throw new Error(`offline edit ${e.idempotencyKey} was applied by another replayer`)
+          }
+        }
+        try {
+          await apply(core, e, ctx, hook)
+          marks.push({ id: e.id, result: summary!.result, appliedAt: new Date().toISOString(), rebase: summary!.rebase })
+          report.applied++
+          opts.onEntry?.(e, 'applied')
+        } catch (err) {
+          if (duplicate) {
+            const again = (await appliedKeys(core.db.knex, [e.idempotencyKey])).get(e.idempotencyKey)
+            marks.push({ id: e.id, result: again?.result ?? null, appliedAt: again?.appliedAt ?? new Date().toISOString() })
+            report.alreadyApplied++
+            opts.onEntry?.(e, 'already')
+            continue
+          }
+          if (isUnreachable(err) || (err instanceof AppError && err.code === 'UNAVAILABLE')) {
+            flush()
+            queue.noteAttempt(e.id)
+            report.stopped = `the database became unreachable at edit #${e.id}: ${toAppError(err).message}`
+            break outer
+          }
+          const appErr = toAppError(err)
+          flush()
+          const conflict: QueueConflict = {
+            code: appErr.code,
+            message: appErr.message,
+            ...(typeof appErr.details?.field === 'string' ? { field: appErr.details.field } : {}),
+            queued: e.args,
+            server: await serverSide(core, e, ctx),
+            at: new Date().toISOString()
+          }
+          queue.markConflict(e.id, conflict)
+          report.conflicts++
+          opts.onEntry?.(e, 'conflict')
+        }
+      }
+      flush()
+    }
+  } finally {
+    release()
+  }
+  report.remaining = queue.pending(target, 1_000_000).length
+  if (opts.refreshSnapshot !== false && !report.stopped) await refreshSnapshot(core, queue).catch(() => undefined)
+  report.ms = Math.round(performance.now() - started)
+  return report
+}
+
+/**
+ * Saves every pool and (up to `maxAllocations` in all) their allocations as the last-known snapshot,
+ * read while the database is unreachable (marked stale, with this time).
+ */
+export async function refreshSnapshot(core: Core, queue: OfflineQueue, maxAllocations = 200_000): Promise<{ pools: number; allocations: number }> {
+  const ctx = makeContext({ actor: 'netkeeper (offline snapshot)', roles: ['viewer'], source: 'cli' })
+  const pools: PoolDto[] = []
+  for (let page = 1; ; page++) {
+    const r = await core.ipam.listPools(ctx, { page, pageSize: 500 })
+    pools.push(...r.items)
+    if (pools.length >= r.total || !r.items.length) break
+  }
+  const allocations = new Map<string, AllocationDto[]>()
+  let budget = maxAllocations
+  for (const p of pools) {
+    if (budget <= 0) break
+    const list: AllocationDto[] = []
+    for (let page = 1; budget > 0; page++) {
+      const r = await core.ipam.listAllocations(ctx, p.id, { page, pageSize: Math.min(65536, budget) })
+      list.push(...r.items)
+      budget -= r.items.length
+      if (list.length >= r.total || !r.items.length) break
+    }
+    allocations.set(p.name, list)
+  }
+  queue.replaceSnapshot(pools, allocations)
+  return { pools: pools.length, allocations: [...allocations.values()].reduce((n, l) => n + l.length, 0) }
+}

@@ -1,0 +1,121 @@
+/**
+ * Offline-queued edits: the DTOs and schemas shared by the core, the CLI, the IPC contract and the renderer.
+ * Imports nothing from node, electron or vue.
+ */
+import { z } from 'zod'
+import { allocateSchema, allocationUpdateSchema, poolCreateSchema, poolRef, poolUpdateSchema, type AllocateInput, type AllocationUpdateInput, type PoolCreateInput, type PoolRef, type PoolUpdateInput } from './ipam'
+
+export const QUEUE_STATES = ['queued', 'applied', 'conflict', 'cancelled'] as const
+export type QueueState = (typeof QUEUE_STATES)[number]
+
+/** The edits that can be queued, each with the arguments its core method takes. */
+export const offlineArgSchemas = {
+  'ipam.allocate': allocateSchema,
+  'ipam.update': allocationUpdateSchema,
+  'ipam.release': z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
+  'ipam.pool.create': poolCreateSchema,
+  'ipam.pool.update': z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(),
+  'ipam.pool.delete': z.object({ pool: poolRef, force: z.boolean().optional() }).strict()
+} as const
+export type OfflineOperation = keyof typeof offlineArgSchemas
+export const OFFLINE_OPERATIONS = Object.keys(offlineArgSchemas) as OfflineOperation[]
+
+export type OfflineEdit =
+  | { operation: 'ipam.allocate'; args: AllocateInput }
+  | { operation: 'ipam.update'; args: AllocationUpdateInput }
+  | { operation: 'ipam.release'; args: { ip: string; version?: number } }
+  | { operation: 'ipam.pool.create'; args: PoolCreateInput }
+  | { operation: 'ipam.pool.update'; args: { pool: PoolRef; changes: PoolUpdateInput } }
+  | { operation: 'ipam.pool.delete'; args: { pool: PoolRef; force?: boolean } }
+
+/**
+ * What the edit was made against: the allocation's version (given by the caller or taken from the last
+ * known snapshot), the pool's last change time, or nothing (a next-free request takes whatever is free
+ * at replay).
+ */
+export interface QueueBasis {
+  version?: number
+  poolId?: number
+  poolUpdatedAt?: string
+  /** Where the basis came from: the caller (--if-version) or the stale snapshot, and its time. */
+  from: 'caller' | 'snapshot' | 'none'
+  snapshotAt?: string
+}
+
+export interface QueueConflict {
+  code: string
+  message: string
+  field?: string
+  /** What was queued (the arguments as they stood at replay). */
+  queued: unknown
+  /** What the server has now (the allocation or pool), or null when it has nothing there. */
+  server: unknown
+  at: string
+}
+
+export interface QueueEntryDto {
+  id: number
+  idempotencyKey: string
+  actor: string
+  roles: string[]
+  operation: OfflineOperation
+  args: unknown
+  basedOn: QueueBasis
+  /** The database the edit is meant for (label, no secret); replay applies it only there. */
+  target: string
+  createdAt: string
+  state: QueueState
+  attempts: number
+  lastAttemptAt: string | null
+  appliedAt: string | null
+  result: unknown
+  conflict: QueueConflict | null
+  /** A sentence for people: "queued, not done: ..." */
+  note: string
+}
+
+export interface QueueCounts {
+  queued: number
+  conflict: number
+  applied: number
+  cancelled: number
+}
+
+export interface BackendState {
+  /** null until the first probe or error has said anything. */
+  online: boolean | null
+  since: string | null
+  lastError: string | null
+  checkedAt: string | null
+  nextProbeAt: string | null
+  failures: number
+}
+
+export interface OfflineStateDto {
+  database: BackendState
+  queue: QueueCounts
+  /** When the last-known pools and allocations were saved; null when there is no snapshot. */
+  snapshotAt: string | null
+}
+
+export interface ReplayReport {
+  applied: number
+  alreadyApplied: number
+  conflicts: number
+  /** Entries for another database, left in the queue. */
+  otherTarget: number
+  /** Why replay stopped early (the server went away again), if it did. */
+  stopped: string | null
+  remaining: number
+  ms: number
+}
+
+export interface StaleSnapshot<T> {
+  stale: true
+  asOf: string
+  data: T
+}
+
+export const queueIdSchema = z.object({ id: z.number().int().positive() }).strict()
+export const queueListSchema = z.object({ state: z.enum(QUEUE_STATES).optional(), limit: z.number().int().min(1).max(10000).optional() }).strict()
+export const queueRetrySchema = z.object({ id: z.number().int().positive(), args: z.record(z.string(), z.unknown()).optional() }).strict()

@@ -1,0 +1,239 @@
+/**
+ * Offline-queued edits (docs/offline.md) against a PostgreSQL server of this file's own, which the test
+ * stops and starts (pg_ctl stop/start): the shared server of the run is never stopped, other files use it.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Core } from '../../src/main/core'
+import { OfflineQueue } from '../../src/main/core/offline/queue'
+import { refreshSnapshot, replayQueue } from '../../src/main/core/offline/replay'
+import { HealthMonitor } from '../../src/main/core/offline/health'
+import { describeTarget, resolveConnection } from '../../src/main/core/db/target'
+import { startPostgres, type PgServer } from '../support/postgres'
+import { cli } from '../support/cli'
+import { auditRows, ctxAs, lastSeq } from '../support/core'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+let srv: PgServer
+let url: string
+let dataDir: string
+let target: string
+const admin = ctxAs('admin', 'alice')
+const op = ctxAs('operator', 'olga')
+
+const open = (): Promise<Core> => Core.open({ databaseUrl: url, dataDir, migrate: true })
+async function withCore<T>(fn: (core: Core) => Promise<T>): Promise<T> {
+  const core = await open()
+  try {
+    return await fn(core)
+  } finally {
+    await core.close()
+  }
+}
+async function withQueue<T>(fn: (q: OfflineQueue) => Promise<T> | T): Promise<T> {
+  const q = OfflineQueue.open(dataDir)
+  try {
+    return await fn(q)
+  } finally {
+    q.close()
+  }
+}
+const env = (): NodeJS.ProcessEnv => ({ NETKEEPER_DATA_DIR: dataDir, NETKEEPER_POOL_ACQUIRE_TIMEOUT_MS: '1500' })
+
+beforeAll(async () => {
+  srv = await startPostgres()
+  url = await srv.createDatabase('offline')
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-offline-'))
+  target = describeTarget(await resolveConnection({ databaseUrl: url, dataDir })).label
+  await withCore(async (core) => {
+    await core.ipam.createPool(admin, { name: 'lan', network: '10.9.0.0/24', gateway: '10.9.0.1' })
+    await core.ipam.allocate(op, { pool: 'lan', ip: '10.9.0.10', hostname: 'printer' })
+    await withQueue((q) => refreshSnapshot(core, q))
+  })
+})
+
+afterAll(async () => {
+  await srv?.stop()
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+})
+
+describe('offline queue', () => {
+  it('queues CLI and core edits while the server is stopped, replays each once with its audit row', async () => {
+    const monitor = new HealthMonitor({ probe: async () => void (await withCore(async (c) => c.db.knex.raw('select 1'))), minDelayMs: 100, maxDelayMs: 400, onlineIntervalMs: 0 })
+    expect(await monitor.check()).toBe(true)
+    const seq = await withCore((c) => lastSeq(c))
+
+    srv.pause!()
+    expect(await monitor.check()).toBe(false)
+    expect(monitor.state()).toMatchObject({ online: false, failures: 1 })
+
+    const queued = await cli(['--database-url', url, '--json', 'ip', 'allocate', '--pool', 'lan', '--next', '--hostname', 'laptop-1'], env())
+    expect(queued.code, queued.stderr).toBe(0)
+    expect(queued.json()).toMatchObject({ status: 'queued', operation: 'ipam.allocate', target })
+    expect(queued.json().note).toContain('whatever address is free at replay')
+
+    const text = await cli(['--database-url', url, 'ip', 'reserve', '--pool', 'lan', '--ip', '10.9.0.20', '--hostname', 'spare'], env())
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toContain('queued, not done')
+
+    const refused = await cli(['--database-url', url, '--json', '--no-queue', 'ip', 'allocate', '--pool', 'lan', '--next'], env())
+    expect(refused.code).toBe(1)
+    expect(refused.json().error.code).toBe('UNAVAILABLE')
+
+    // Made through the core while offline: the version comes from the last-known snapshot.
+    const upd = await withQueue((q) => q.enqueue(op, { operation: 'ipam.update', args: { ip: '10.9.0.10', owner: 'ops' } }, target))
+    expect(upd.basedOn).toMatchObject({ version: 1, from: 'snapshot' })
+    // ...and a second edit of the same address, made knowing the first: rebased, not a conflict.
+    await withQueue((q) => q.enqueue(op, { operation: 'ipam.update', args: { ip: '10.9.0.10', purpose: 'printing' } }, target))
+
+    const list = await cli(['--json', 'queue', 'list', '--state', 'queued'], env())
+    expect(list.code, list.stderr).toBe(0)
+    expect(list.json().items).toHaveLength(4)
+    // Reads while offline come from the snapshot, marked stale.
+    expect(await withQueue((q) => q.snapshotPools())).toMatchObject({ stale: true, data: [{ name: 'lan' }] })
+
+    srv.resume!()
+    expect(await monitor.check()).toBe(true)
+
+    const replay = await cli(['--database-url', url, '--json', 'queue', 'replay'], env())
+    expect(replay.code, replay.stderr).toBe(0)
+    expect(replay.json()).toMatchObject({ applied: 4, conflicts: 0, alreadyApplied: 0, stopped: null, remaining: 0 })
+
+    await withCore(async (core) => {
+      const lan = await core.ipam.listAllocations(admin, 'lan')
+      expect(lan.items.map((a) => [a.ip, a.status, a.hostname])).toEqual([
+        ['10.9.0.2', 'allocated', 'laptop-1'],
+        ['10.9.0.10', 'allocated', 'printer'],
+        ['10.9.0.20', 'reserved', 'spare']
+      ])
+      expect(await core.ipam.getAllocation(admin, '10.9.0.10')).toMatchObject({ owner: 'ops', purpose: 'printing', version: 3 })
+      const rows = await auditRows(core, seq)
+      expect(rows.map((r) => [r.action, r.resource_name, r.source, r.status])).toEqual([
+        ['create', '10.9.0.2', 'replay', 'success'],
+        ['create', '10.9.0.20', 'replay', 'success'],
+        ['update', '10.9.0.10', 'replay', 'success'],
+        ['update', '10.9.0.10', 'replay', 'success']
+      ])
+      const entries = await withQueue((q) => q.list())
+      const applied = entries.filter((e) => e.state === 'applied')
+      expect(applied).toHaveLength(4)
+      for (const [i, r] of rows.entries()) {
+        const e = applied[i]!
+        expect(r.request_id).toBe(e.idempotencyKey)
+        expect(r.details.context).toMatchObject({ idempotencyKey: e.idempotencyKey, queuedAt: e.createdAt })
+        expect(Date.parse(String(r.details.context!.replayedAt))).toBeGreaterThan(Date.parse(e.createdAt))
+      }
+      const keys = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from offline_applied`)
+      expect(keys.rows[0]!.n).toBe(4)
+    })
+    // A second replay has nothing to do.
+    const again = await cli(['--database-url', url, '--json', 'queue', 'replay'], env())
+    expect(again.json()).toMatchObject({ applied: 0, alreadyApplied: 0 })
+  })
+
+  it('surfaces conflicts with both sides and never overwrites; retry, re-target and discard', async () => {
+    await withCore(async (core) => {
+      await core.ipam.allocate(op, { pool: 'lan', ip: '10.9.0.30', owner: 'web' })
+    })
+    srv.pause!()
+    const stale = await withQueue((q) => q.enqueue(op, { operation: 'ipam.update', args: { ip: '10.9.0.30', owner: 'offline-edit', version: 1 } }, target))
+    const taken = await withQueue((q) => q.enqueue(op, { operation: 'ipam.allocate', args: { pool: 'lan', ip: '10.9.0.40', hostname: 'mine' } }, target))
+    const released = await withQueue((q) => q.enqueue(op, { operation: 'ipam.release', args: { ip: '10.9.0.30', version: 1 } }, target))
+    srv.resume!()
+
+    await withCore(async (core) => {
+      // Meanwhile, someone else changes .30 and takes .40.
+      await core.ipam.updateAllocation(admin, { ip: '10.9.0.30', owner: 'someone-else' })
+      await core.ipam.allocate(admin, { pool: 'lan', ip: '10.9.0.40', hostname: 'theirs' })
+      const r = await withQueue((q) => replayQueue(core, q))
+      expect(r).toMatchObject({ applied: 0, conflicts: 3 })
+      // Nothing overwritten.
+      expect(await core.ipam.getAllocation(admin, '10.9.0.30')).toMatchObject({ owner: 'someone-else', version: 2 })
+      expect(await core.ipam.getAllocation(admin, '10.9.0.40')).toMatchObject({ hostname: 'theirs' })
+    })
+
+    const conflicts = await cli(['--json', 'queue', 'conflicts'], env())
+    expect(conflicts.code, conflicts.stderr).toBe(0)
+    const items = conflicts.json().items as { id: number; conflict: { code: string; field: string; queued: Record<string, unknown>; server: Record<string, unknown> } }[]
+    expect(items.map((i) => i.id)).toEqual([stale.id, taken.id, released.id])
+    expect(items[0]!.conflict).toMatchObject({ code: 'CONFLICT', field: 'version', queued: { owner: 'offline-edit', version: 1 }, server: { owner: 'someone-else', version: 2 } })
+    expect(items[1]!.conflict).toMatchObject({ code: 'CONFLICT', field: 'ip', queued: { ip: '10.9.0.40' }, server: { hostname: 'theirs' } })
+    const text = await cli(['queue', 'conflicts'], env())
+    expect(text.stdout).toContain('someone-else')
+
+    // Re-target the update onto the server's version, move the allocation to another address, discard the release.
+    expect((await cli(['queue', 'retry', String(stale.id), '--if-version', '2'], env())).code).toBe(0)
+    expect((await cli(['queue', 'retry', String(taken.id), '--ip', '10.9.0.41'], env())).code).toBe(0)
+    const cancel = await cli(['--json', 'queue', 'cancel', String(released.id)], env())
+    expect(cancel.json()).toMatchObject({ state: 'cancelled' })
+
+    await withCore(async (core) => {
+      const r = await withQueue((q) => replayQueue(core, q))
+      expect(r).toMatchObject({ applied: 2, conflicts: 0 })
+      expect(await core.ipam.getAllocation(admin, '10.9.0.30')).toMatchObject({ owner: 'offline-edit', version: 3 })
+      expect(await core.ipam.getAllocation(admin, '10.9.0.41')).toMatchObject({ hostname: 'mine' })
+      const audit = await core.audit.list(admin, { resource: '10.9.0.30', limit: 50 })
+      // The refused replay attempt is on record as a failure; the release was never applied.
+      expect(audit.items.some((a) => a.source === 'replay' && a.status === 'failure')).toBe(true)
+      expect(audit.items.some((a) => a.action === 'delete' && a.status === 'success')).toBe(false)
+    })
+  })
+
+  it('applies every queued edit exactly once although the replayer is killed with SIGKILL 20 times', async () => {
+    const N = 200
+    await withCore(async (core) => {
+      await core.ipam.createPool(admin, { name: 'crash', network: '10.8.0.0/22' })
+    })
+    await withQueue((q) => {
+      for (let i = 0; i < N; i++) {
+        const args = i % 5 === 0 ? { pool: 'crash', ip: `10.8.2.${i / 5 + 1}`, hostname: `explicit-${i}` } : { pool: 'crash', next: true, hostname: `next-${i}` }
+        q.enqueue(op, { operation: 'ipam.allocate', args }, target)
+      }
+    })
+    const tsx = path.join(root, 'node_modules', '.bin', 'tsx')
+    const child = path.join(root, 'tests', 'support', 'offline-replay-child.ts')
+    let kills = 0
+    for (let round = 0; round < 20; round++) {
+      const out = await new Promise<{ killed: boolean; stdout: string }>((resolve) => {
+        const p = spawn(tsx, [child], { cwd: root, env: { ...process.env, OFFLINE_TEST_URL: url, OFFLINE_TEST_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] })
+        let stdout = ''
+        let killed = false
+        p.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString()
+          if (stdout.includes('ready') && !killed) {
+            killed = true
+            // A random point of the replay: before the first entry, between commits, mid-transaction.
+            setTimeout(() => p.kill('SIGKILL'), Math.random() * 120)
+          }
+        })
+        p.on('exit', () => resolve({ killed: p.signalCode === 'SIGKILL', stdout }))
+      })
+      if (out.killed) kills++
+    }
+    expect(kills).toBeGreaterThanOrEqual(15)
+    // Finish the run in this process.
+    await withCore(async (core) => {
+      const r = await withQueue((q) => replayQueue(core, q, { refreshSnapshot: false }))
+      expect(r).toMatchObject({ conflicts: 0, stopped: null, remaining: 0 })
+      const n = await core.db.knex.raw<{ rows: { n: number; hosts: number }[] }>(
+        `select count(*)::int as n, count(distinct hostname)::int as hosts from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'crash'`
+      )
+      expect(n.rows[0]).toEqual({ n: N, hosts: N })
+      const entries = await withQueue((q) => q.list({ limit: 10000 }))
+      const crash = entries.filter((e) => (e.args as { pool?: string }).pool === 'crash')
+      expect(crash.every((e) => e.state === 'applied')).toBe(true)
+      const keys = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from offline_applied where idempotency_key = any(?::uuid[])`, [crash.map((e) => e.idempotencyKey)])
+      expect(keys.rows[0]!.n).toBe(N)
+      const audits = await core.db.knex.raw<{ rows: { n: number; keys: number }[] }>(
+        `select count(*)::int as n, count(distinct request_id)::int as keys from audit_logs
+          where source = 'replay' and status = 'success' and resource_type = 'ip_allocation' and details->'context'->>'pool' = 'crash'`
+      )
+      expect(audits.rows[0]).toEqual({ n: N, keys: N })
+      const verify = await core.audit.verify(admin)
+      expect(verify.ok).toBe(true)
+    })
+  }, 150_000)
+})
