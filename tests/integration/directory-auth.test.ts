@@ -159,7 +159,15 @@ describe.skipIf(skip)('over the IPC handler table', () => {
     const profile = ldapProfileSchema.parse({ ...fx.profile, roles: { admin: ['netkeeper-viewers'], operator: [], viewer: [] } })
     expect(await dispatch(table, 'directory:profile:save', { profile, replace: true }, ui())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } })
     expect(await dispatch(table, 'auth:session', {}, ui())).toMatchObject({ ok: true, value: { signedIn: true, login: 'victor', role: 'viewer' } })
+    // IPAM and the audit trail run as the signed-in person too: a viewer reads, but may not change pools.
+    expect(await dispatch(table, 'ipam:pool:list', {}, ui())).toMatchObject({ ok: true })
+    const refused = await dispatch(table, 'ipam:pool:create', { name: 'by-viewer', network: '10.250.0.0/24' }, ui())
+    expect(refused).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } })
+    const last = await dispatch(table, 'audit:list', { limit: 1, resourceType: 'ip_pool' }, ui())
+    expect(last).toMatchObject({ ok: true, value: { items: [expect.objectContaining({ action: 'authorize', status: 'failure', userId: expect.stringContaining('victor') })] } })
     expect(await dispatch(table, 'auth:signout', {}, ui())).toMatchObject({ ok: true, value: { signedIn: false } })
+    // Signed out, the desktop user is the admin again.
+    expect(await dispatch(table, 'ipam:pool:create', { name: 'by-desktop', network: '10.250.0.0/24' }, ui())).toMatchObject({ ok: true })
   })
 })
 

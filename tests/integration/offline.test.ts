@@ -183,7 +183,9 @@ describe('offline queue', () => {
   })
 
   it('applies every queued edit exactly once although the replayer is killed with SIGKILL 20 times', async () => {
-    const N = 200
+    // Enough entries that 20 short runs never drain the queue, whatever the machine's speed, so every kill
+    // lands mid-replay (each run gets at most 40 ms after it starts replaying).
+    const N = 300
     await withCore(async (core) => {
       await core.ipam.createPool(admin, { name: 'crash', network: '10.8.0.0/22' })
     })
@@ -206,7 +208,7 @@ describe('offline queue', () => {
           if (stdout.includes('ready') && !killed) {
             killed = true
             // A random point of the replay: before the first entry, between commits, mid-transaction.
-            setTimeout(() => p.kill('SIGKILL'), Math.random() * 120)
+            setTimeout(() => p.kill('SIGKILL'), Math.random() * 40)
           }
         })
         p.on('exit', () => resolve({ killed: p.signalCode === 'SIGKILL', stdout }))

@@ -20,7 +20,20 @@ export type HandlerTable = { [C in Channel]: Handler<C> }
 
 declare const __APP_VERSION__: string | undefined
 
+/** Channels that act as the signed-in person (see AuthService.requestContext). */
+const SESSION_SCOPED = /^(ipam|audit|import|offline):/
+
 export function createHandlers(core: Core): HandlerTable {
+  const table = baseHandlers(core)
+  for (const channel of Object.keys(table) as Channel[]) {
+    if (!SESSION_SCOPED.test(channel)) continue
+    const inner = table[channel] as Handler<Channel>
+    ;(table as Record<Channel, Handler<Channel>>)[channel] = async (args, ctx) => inner(args, await core.auth.requestContext(ctx))
+  }
+  return table
+}
+
+function baseHandlers(core: Core): HandlerTable {
   return {
     'app:info': async () => ({
       version: typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : (process.env.npm_package_version ?? '0.0.0'),

@@ -412,6 +412,22 @@ export class AuthService {
     return { ...ctx, actor: s.actor, roles: [s.role] }
   }
 
+  /**
+   * The context a UI request to IPAM, the audit trail, the importer or the queue runs under: while someone
+   * is signed in to the directory, that person with their role (a viewer stays read-only everywhere);
+   * refused while their session is locked; when nobody is signed in, the desktop user as given.
+   */
+  async requestContext(ctx: RequestContext): Promise<RequestContext> {
+    const s = this.session
+    if (!s) return ctx
+    await this.lockIfIdle(ctx)
+    if (s.locked) {
+      throw new AppError('FORBIDDEN', `the session of ${s.login} is locked; enter the password to unlock`, { kind: 'locked' })
+    }
+    s.lastActivity = this.now()
+    return { ...ctx, actor: s.actor, roles: [s.role] }
+  }
+
   /** The scope of the signed-in person, for one request; refuses when signed out or locked. */
   async scope(ctx: RequestContext): Promise<DirectoryScope> {
     const s = this.session

@@ -13,7 +13,7 @@ export type PoolSort = (typeof POOL_SORTS)[number]
 export type ActiveFilter = 'any' | 'active' | 'inactive'
 
 export const usePoolsStore = defineStore('pools', () => {
-  const tab = ref<'pools' | 'search'>('pools')
+  const tab = ref<'pools' | 'search' | 'import'>('pools')
   const filters = reactive({ search: '', site: '', environment: '', vlan: '', active: 'any' as ActiveFilter })
   const sort = ref<PoolSort>('name')
   const order = ref<'asc' | 'desc'>('asc')

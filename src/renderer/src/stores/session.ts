@@ -1,0 +1,134 @@
+/**
+ * The directory session as the core reports it (auth:session), the LDAP profiles a person can sign in to,
+ * and the idle lock. The core locks an idle session itself (the profile's idleLockMinutes without a
+ * directory request); this store asks for the status every 20 s while signed in so the lock screen appears
+ * without waiting for the next directory call to be refused.
+ *
+ * IPAM and the audit log do not need a directory sign-in (the desktop user configures the app): only the
+ * Directory screen does.
+ */
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import type { LdapProfileDto, SessionDto } from '@shared/directory'
+import { api, errorMessage } from '@renderer/api'
+
+export const SESSION_POLL_MS = 20_000
+
+const SIGNED_OUT: SessionDto = {
+  signedIn: false,
+  profile: null,
+  dn: null,
+  login: null,
+  role: null,
+  locked: false,
+  startedAt: null,
+  lastActivityAt: null,
+  idleLockMinutes: null,
+  viaGroups: []
+}
+
+export const useSessionStore = defineStore('session', () => {
+  const session = ref<SessionDto>(SIGNED_OUT)
+  const profiles = ref<LdapProfileDto[]>([])
+  const profilesLoaded = ref(false)
+  const profilesError = ref<string>()
+  /** Bumped on every sign-in, sign-out and unlock: directory screens reload when it changes. */
+  const generation = ref(0)
+
+  const signedIn = computed(() => session.value.signedIn)
+  const locked = computed(() => session.value.signedIn && session.value.locked)
+  const active = computed(() => session.value.signedIn && !session.value.locked)
+  const canWrite = computed(() => active.value && (session.value.role === 'admin' || session.value.role === 'operator'))
+  const defaultProfile = computed(() => profiles.value.find((p) => p.isDefault)?.name ?? profiles.value[0]?.name)
+
+  function set(s: SessionDto): void {
+    const changed = s.signedIn !== session.value.signedIn || s.locked !== session.value.locked || s.login !== session.value.login
+    session.value = s
+    if (changed) generation.value++
+    if (s.signedIn) startPolling()
+    else stopPolling()
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      set(await api['auth:session']({}))
+    } catch {
+      /* the status bar already says when the application does not answer */
+    }
+  }
+
+  async function loadProfiles(): Promise<void> {
+    try {
+      profiles.value = await api['directory:profile:list']({})
+      profilesError.value = undefined
+    } catch (e) {
+      profilesError.value = errorMessage(e)
+    } finally {
+      profilesLoaded.value = true
+    }
+  }
+
+  async function signIn(profile: string, user: string, password: string): Promise<SessionDto> {
+    const s = await api['auth:signin']({ profile, user, password })
+    set(s)
+    return s
+  }
+
+  async function signOut(): Promise<void> {
+    set(await api['auth:signout']({}))
+  }
+
+  async function lock(): Promise<void> {
+    set(await api['auth:lock']({}))
+  }
+
+  async function unlock(password: string): Promise<void> {
+    set(await api['auth:unlock']({ password }))
+  }
+
+  /**
+   * A directory call refused because the session locked or ended meanwhile: re-read the status so the lock
+   * screen (or the sign-in form) takes over. Returns true when that was the reason.
+   */
+  async function handleRefusal(e: unknown): Promise<boolean> {
+    const kind = (e as { details?: { kind?: unknown } })?.details?.kind
+    if (kind === 'locked' || kind === 'no-session') {
+      await refresh()
+      return true
+    }
+    return false
+  }
+
+  let timer: ReturnType<typeof setInterval> | undefined
+  function startPolling(): void {
+    if (timer) return
+    timer = setInterval(() => {
+      if (document.visibilityState === 'visible') void refresh()
+    }, SESSION_POLL_MS)
+  }
+  function stopPolling(): void {
+    if (timer) clearInterval(timer)
+    timer = undefined
+  }
+
+  return {
+    session,
+    profiles,
+    profilesLoaded,
+    profilesError,
+    generation,
+    signedIn,
+    locked,
+    active,
+    canWrite,
+    defaultProfile,
+    refresh,
+    loadProfiles,
+    signIn,
+    signOut,
+    lock,
+    unlock,
+    handleRefusal,
+    stopPolling
+  }
+})
