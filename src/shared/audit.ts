@@ -117,6 +117,26 @@ export interface PurgeReport {
   purgeSeq: string | null
 }
 
+/** The columns of a CSV export, in order: the core's streaming export and the viewer's export alike. */
+export const AUDIT_CSV_COLUMNS = [
+  'seq',
+  'createdAt',
+  'action',
+  'resourceType',
+  'resourceId',
+  'resourceName',
+  'userId',
+  'userIp',
+  'userAgent',
+  'status',
+  'source',
+  'requestId',
+  'details',
+  'prevHash',
+  'rowHash',
+  'id'
+] as const satisfies readonly (keyof AuditEntryDto)[]
+
 export const EXPORT_FORMATS = ['csv', 'json', 'jsonl'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
 

@@ -8,6 +8,7 @@ import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
 import { AppError, validationError } from '../../../shared/errors'
 import {
+  AUDIT_CSV_COLUMNS,
   auditFilterSchema,
   auditListSchema,
   DEFAULT_RETENTION_DAYS,
@@ -175,24 +176,7 @@ function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bind
 }
 
 
-export const CSV_COLUMNS = [
-  'seq',
-  'createdAt',
-  'action',
-  'resourceType',
-  'resourceId',
-  'resourceName',
-  'userId',
-  'userIp',
-  'userAgent',
-  'status',
-  'source',
-  'requestId',
-  'details',
-  'prevHash',
-  'rowHash',
-  'id'
-] as const
+export const CSV_COLUMNS = AUDIT_CSV_COLUMNS
 
 
 export class AuditService {

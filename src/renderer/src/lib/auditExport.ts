@@ -4,32 +4,15 @@
  * the keyset cursor, newest first, and turns each page into CSV or JSON text at once, so only text is kept,
  * never the whole list of objects. Stops at a cap and says so. No DOM, no vue: unit-tested.
  */
-import type { AuditEntryDto, AuditPage } from '../../../shared/audit'
+import { AUDIT_CSV_COLUMNS, type AuditEntryDto, type AuditPage } from '../../../shared/audit'
 import { csvRecord } from './csv'
 
 /** The most rows one export collects in the window; beyond it the CLI is the tool. */
 export const EXPORT_CAP = 100_000
 export const EXPORT_PAGE_SIZE = 1000
 
-/** The same columns, in the same order, as the core's streaming CSV export. */
-export const AUDIT_CSV_COLUMNS = [
-  'seq',
-  'createdAt',
-  'action',
-  'resourceType',
-  'resourceId',
-  'resourceName',
-  'userId',
-  'userIp',
-  'userAgent',
-  'status',
-  'source',
-  'requestId',
-  'details',
-  'prevHash',
-  'rowHash',
-  'id'
-] as const
+/** The same columns, in the same order, as the core's streaming CSV export (one list, in shared). */
+export { AUDIT_CSV_COLUMNS }
 
 export type ClientExportFormat = 'csv' | 'json'
 
