@@ -7,7 +7,7 @@ export default defineConfig({
     // Two cores: run files in two forks, and give integration tests the time a cold server start needs.
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 60_000,
+    testTimeout: 180_000,
     hookTimeout: 120_000,
     reporters: ['default'],
     // One shared PostgreSQL server per run; each test file creates its own database in it.

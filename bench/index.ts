@@ -8,6 +8,7 @@ import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchOffline } from './offline'
+import { benchUi } from './ui'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
@@ -15,7 +16,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   audit: benchAudit,
   directory: benchDirectory,
   import: benchImport,
-  offline: benchOffline
+  offline: benchOffline,
+  ui: benchUi
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
