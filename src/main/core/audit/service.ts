@@ -94,10 +94,13 @@ const VERIFY_COLUMNS = `seq::text as seq, to_char(created_at at time zone 'UTC',
   resource_type, resource_id, resource_name, user_id, host(user_ip) as user_ip, user_agent, status, details, request_id, source,
   prev_hash, row_hash`
 
+/** A row as verify reads it (VERIFY_COLUMNS): the time already in ISO form. */
+type VerifyRow = Omit<AuditRow, 'created_at'> & { created_at: string }
+
 /** The canonical body of a stored row, exactly as the writer serialised it. */
-function bodyOf(r: AuditRow | (Omit<AuditRow, 'created_at'> & { created_at: string })): string {
+function bodyOf(r: VerifyRow): string {
   return canonicalBody({
-    createdAt: typeof r.created_at === 'string' ? r.created_at : new Date(r.created_at).toISOString(),
+    createdAt: r.created_at,
     action: r.action,
     resourceType: r.resource_type,
     resourceId: r.resource_id,
@@ -249,7 +252,6 @@ export class AuditService {
 
     await this.knex.transaction(async (trx) => {
       await trx.raw(`declare audit_verify no scroll cursor for select ${VERIFY_COLUMNS} from audit_logs order by audit_logs.seq`)
-      type VerifyRow = Omit<AuditRow, 'created_at'> & { created_at: string }
       const fetchNext = () => trx.raw<Rows<VerifyRow>>(`fetch 10000 from audit_verify`).then((r) => r.rows)
       // Ask for the next batch before hashing this one, so the server reads while this process hashes.
       let pending = fetchNext()

@@ -707,9 +707,9 @@ export class IpamService {
     const want = v.count ?? 1
     const createdAt = new Date().toISOString()
     type Out = { outcome: string; pool_id: number | null; pool_name: string | null; id: number | null; ip: string | null; created_at: Date | null; updated_at: Date | null; version: number | null }
-    const run = async (poolId: number | null, poolName: string, resolvedName: string): Promise<Out[]> => {
+    const run = async (poolId: number, poolName: string): Promise<Out[]> => {
       const snapshot = {
-        pool: resolvedName,
+        pool: poolName,
         ip: IP_PLACEHOLDER,
         status: v.status,
         hostname: fields.hostname,
@@ -722,7 +722,7 @@ export class IpamService {
         reservedUntil: until ? until.toISOString() : null,
         allocatedBy: ctx.actor
       }
-      const details = { after: snapshot, context: { operation, pool: resolvedName, mode: 'next' } }
+      const details = { after: snapshot, context: { operation, pool: poolName, mode: 'next' } }
       const body = auditBody(ctx, createdAt, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
       const r = await this.knex.raw<Rows<Out>>(
         `select * from ipam_allocate_next(?, ?, ?, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?, ?::timestamptz, ?, ?::inet, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -766,7 +766,7 @@ export class IpamService {
       )
       const p = found.rows[0]
       if (!p) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
-      const rows = await run(p.id, p.name, p.name)
+      const rows = await run(p.id, p.name)
       const head = rows[0]
       if (!head || head.outcome === 'not_found') throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
       if (head.outcome === 'inactive') throw new AppError('CONFLICT', `pool: "${p.name}" is inactive; activate it before allocating from it`, { field: 'pool' })
