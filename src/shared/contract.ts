@@ -23,7 +23,8 @@ import {
   type Page,
   type PoolDeleteResult,
   type PoolDto,
-  type PoolMap
+  type PoolMap,
+  type StaleMark
 } from './ipam'
 import {
   auditFilterSchema,
@@ -36,7 +37,7 @@ import {
   type RetentionPolicyDto,
   type VerifyReport
 } from './audit'
-import { queueIdSchema, queueListSchema, queueRetrySchema, type OfflineStateDto, type QueueEntryDto, type ReplayReport } from './offline'
+import { queueIdSchema, queueListSchema, queueRetrySchema, type OfflineStateDto, type OrQueued, type QueueEntryDto, type ReplayReport } from './offline'
 import {
   importAnalyseSchema,
   importRunSchema,
@@ -78,6 +79,9 @@ const result = <T>(): T => undefined as unknown as T
 
 const noArgs = z.object({}).strict()
 
+/** A read that may be answered from the offline snapshot (then `stale` says as of when). */
+type Stale<T> = T & { stale?: StaleMark }
+
 export const contract = {
   'app:info': { args: noArgs, result: result<AppInfo>() },
   'db:health': { args: noArgs, result: result<HealthReport>() },
@@ -94,21 +98,21 @@ export const contract = {
   'settings:db:clear': { args: noArgs, result: result<{ removed: boolean }>() },
 
   'ipam:pool:list': { args: poolListSchema, result: result<Page<PoolDto>>() },
-  'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDto>() },
-  'ipam:pool:create': { args: poolCreateSchema, result: result<PoolDto>() },
-  'ipam:pool:update': { args: z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(), result: result<PoolDto>() },
-  'ipam:pool:delete': { args: z.object({ pool: poolRef, force: z.boolean().optional() }).strict(), result: result<PoolDeleteResult>() },
+  'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<Stale<PoolDto>>() },
+  'ipam:pool:create': { args: poolCreateSchema, result: result<OrQueued<PoolDto>>() },
+  'ipam:pool:update': { args: z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(), result: result<OrQueued<PoolDto>>() },
+  'ipam:pool:delete': { args: z.object({ pool: poolRef, force: z.boolean().optional() }).strict(), result: result<OrQueued<PoolDeleteResult>>() },
   'ipam:pool:allocations': {
     args: z.object({ pool: poolRef, page: z.number().int().min(1).optional(), pageSize: z.number().int().min(1).max(65536).optional() }).strict(),
     result: result<Page<AllocationDto>>()
   },
   'ipam:pool:map': { args: z.object({ pool: poolRef }).strict(), result: result<PoolMap>() },
-  'ipam:allocate': { args: allocateSchema, result: result<AllocationDto[]>() },
-  'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64) }).strict(), result: result<AllocationDto>() },
-  'ipam:allocation:update': { args: allocationUpdateSchema, result: result<AllocationDto>() },
+  'ipam:allocate': { args: allocateSchema, result: result<OrQueued<AllocationDto[]>>() },
+  'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64) }).strict(), result: result<Stale<AllocationDto>>() },
+  'ipam:allocation:update': { args: allocationUpdateSchema, result: result<OrQueued<AllocationDto>>() },
   'ipam:release': {
     args: z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
-    result: result<AllocationDto>()
+    result: result<OrQueued<AllocationDto>>()
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },

@@ -151,11 +151,22 @@ export interface AllocationDto {
   version: number
 }
 
+/**
+ * Set on a read answered from the last-known snapshot because the database could not be reached: the data
+ * is as of `asOf`, and may be out of date.
+ */
+export interface StaleMark {
+  asOf: string
+  reason: string
+}
+
 export interface Page<T> {
   items: T[]
   page: number
   pageSize: number
   total: number
+  /** Present only when the page comes from the offline snapshot. */
+  stale?: StaleMark
 }
 
 export interface PoolDeleteResult {
@@ -181,7 +192,8 @@ export type MapState = (typeof MAP_STATES)[number]
  * Wider IPv4 pools: the /24 tiles that hold anything, with their counts. IPv6: the first allocations and
  * the free space counted in /64s.
  */
-export type PoolMap =
+export type PoolMap = (
   | { kind: 'cells'; pool: string; network: string; first: string; size: number; states: string; counts: Record<MapState, number> }
   | { kind: 'tiles'; pool: string; network: string; tileCount: number; tiles: { network: string; used: number; reserved: number; blocked: number }[] }
   | { kind: 'v6'; pool: string; network: string; allocations: AllocationDto[]; total: number; subnets64: string; used64: number; free64: string }
+) & { stale?: StaleMark }

@@ -96,6 +96,30 @@ export interface OfflineStateDto {
   queue: QueueCounts
   /** When the last-known pools and allocations were saved; null when there is no snapshot. */
   snapshotAt: string | null
+  /** A replay is running now (started by hand or because the database came back). */
+  replaying: boolean
+  /** The last replay this app ran, with when it ended; null before the first. */
+  lastReplay: (ReplayReport & { at: string; trigger: ReplayTrigger }) | null
+  /** Why the last automatic replay could not run (another replayer holds the lock...), if it could not. */
+  lastReplayError: string | null
+}
+
+export type ReplayTrigger = 'manual' | 'reconnect' | 'startup'
+
+/**
+ * The answer of a mutating IPAM channel when the database could not be reached: the edit was queued, not
+ * done. `message` says so in words; the entry can be cancelled until it is replayed.
+ */
+export interface QueuedEdit {
+  status: 'queued'
+  message: string
+  entry: QueueEntryDto
+}
+
+export type OrQueued<T> = T | QueuedEdit
+
+export function isQueued(v: unknown): v is QueuedEdit {
+  return typeof v === 'object' && v !== null && (v as { status?: unknown }).status === 'queued' && typeof (v as { entry?: unknown }).entry === 'object'
 }
 
 export interface ReplayReport {

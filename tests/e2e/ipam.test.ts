@@ -254,10 +254,10 @@ describe.skipIf(!hasChromium)('the IPAM screens', () => {
   it('shows wide pools as a heat map of /24 tiles that zooms in, and IPv6 pools by /64', async () => {
     const { page, harness } = s
     // Wider than /16: the core sends tiles; a zoomed tile is filled from a CIDR search.
-    const wide = await invoke(harness, 'ipam:pool:create', { name: 'campus', network: '10.64.0.0/12', gateway: '10.64.0.1', site: 'campus' })
+    const wide = (await invoke(harness, 'ipam:pool:create', { name: 'campus', network: '10.64.0.0/12', gateway: '10.64.0.1', site: 'campus' })) as PoolDto
     await invoke(harness, 'ipam:allocate', { pool: 'campus', ip: '10.64.5.7', hostname: 'printer7' })
     await invoke(harness, 'ipam:allocate', { pool: 'campus', ip: '10.64.5.8', status: 'blocked' })
-    const v6 = await invoke(harness, 'ipam:pool:create', { name: 'v6-lab', network: '2001:db8:1::/48' })
+    const v6 = (await invoke(harness, 'ipam:pool:create', { name: 'v6-lab', network: '2001:db8:1::/48' })) as PoolDto
     await invoke(harness, 'ipam:allocate', { pool: 'v6-lab', next: true, count: 3 })
     await invoke(harness, 'ipam:allocate', { pool: 'v6-lab', ip: '2001:db8:1:2::10', hostname: 'v6host' })
 

@@ -13,10 +13,10 @@ import { channels } from '../../shared/contract'
 import { AppError } from '../../shared/errors'
 import type { DatabaseTarget, HealthReport } from '../../shared/types'
 import { Core, type CoreOptions } from '../core'
-import { toAppError } from '../core/db/errors'
+import { isUnreachable, toAppError } from '../core/db/errors'
 import { describeTarget, redactUrl, resolveConnection } from '../core/db/target'
 import { resolveDataDir } from '../core/paths'
-import { createHandlers, offlineHandlers, settingsHandlers, type Handler, type HandlerTable } from './handlers'
+import { createHandlers, degradedOfflineHandlers, offlineHandlers, offlineRuntime, settingsHandlers, type Handler, type HandlerTable } from './handlers'
 
 declare const __APP_VERSION__: string | undefined
 
@@ -51,6 +51,9 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
     ...settingsHandlers(state.dataDir),
     // Queued edits can be listed, cancelled and retried while the database is down (replay refuses).
     ...offlineHandlers(state.dataDir, undefined, { error: state.error.message }),
+    // Unreachable (not refused, not misconfigured): IPAM edits queue for that database, reads show the
+    // last-known data, marked stale.
+    ...(isUnreachable(state.error) ? degradedOfflineHandlers(state.dataDir, state.target.label, state.error.message) : {}),
     'app:info': async () => ({ version: appVersion(), platform: process.platform, dataDir: state.dataDir, target: state.target }),
     'db:health': async () => (retry ? retry() : unreachableReport(state))
   }
@@ -127,6 +130,9 @@ export class CoreHost {
       this.state = { kind: 'open', core, table: createHandlers(core) }
       // A long-running host keeps the audit log within its retention: a purge now and then daily.
       core.startMaintenance()
+      // ...and watches the database: edits queue while it is down, replay when it is back (and now, for
+      // edits queued by the CLI or while this window was degraded), reads fall back on the snapshot.
+      offlineRuntime(core).start()
     } catch (e) {
       const error = toAppError(e)
       console.error(`[core] could not open the database: ${error.message}`)
@@ -154,6 +160,9 @@ export class CoreHost {
   async close(): Promise<void> {
     this.closed = true
     await this.attempt?.catch(() => undefined)
-    if (this.state.kind === 'open' && this.owned) await this.state.core.close()
+    if (this.state.kind === 'open' && this.owned) {
+      await offlineRuntime(this.state.core).close()
+      await this.state.core.close()
+    }
   }
 }

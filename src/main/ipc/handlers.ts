@@ -9,11 +9,11 @@ import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
-import { toAppError } from '../core/db/errors'
-import { OfflineQueue } from '../core/offline/queue'
-import { replayQueue } from '../core/offline/replay'
-import { HealthMonitor } from '../core/offline/health'
-import type { BackendState } from '../../shared/offline'
+import { isConnectFailure, toAppError } from '../core/db/errors'
+import type { OfflineQueue } from '../core/offline/queue'
+import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
+import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
+import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -24,11 +24,91 @@ declare const __APP_VERSION__: string | undefined
 const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
 export function createHandlers(core: Core): HandlerTable {
-  const table = baseHandlers(core)
+  const table = withOffline(baseHandlers(core), offlineRuntime(core))
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
     ;(table as Record<Channel, Handler<Channel>>)[channel] = async (args, ctx) => inner(args, await core.auth.requestContext(ctx))
+  }
+  return table
+}
+
+/** One offline runtime per open core; long-running hosts start it (CoreHost), tests may leave it idle. */
+const runtimes = new WeakMap<Core, OfflineRuntime>()
+
+/** The core's offline runtime; `opts` apply when it is created (the first call for that core). */
+export function offlineRuntime(core: Core, opts?: OfflineRuntimeOptions): OfflineRuntime {
+  let r = runtimes.get(core)
+  if (!r) runtimes.set(core, (r = new OfflineRuntime(core, opts)))
+  return r
+}
+
+/** The IPAM edits that are queued when the database cannot be reached, with their queue operation. */
+type QueueableChannel = 'ipam:allocate' | 'ipam:allocation:update' | 'ipam:release' | 'ipam:pool:create' | 'ipam:pool:update' | 'ipam:pool:delete'
+const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit } = {
+  'ipam:allocate': (a) => ({ operation: 'ipam.allocate', args: a }),
+  'ipam:allocation:update': (a) => ({ operation: 'ipam.update', args: a }),
+  'ipam:release': (a) => ({ operation: 'ipam.release', args: { ip: a.ip, ...(a.version !== undefined ? { version: a.version } : {}) } }),
+  'ipam:pool:create': (a) => ({ operation: 'ipam.pool.create', args: a }),
+  'ipam:pool:update': (a) => ({ operation: 'ipam.pool.update', args: { pool: a.pool, changes: a.changes } }),
+  'ipam:pool:delete': (a) => ({ operation: 'ipam.pool.delete', args: { pool: a.pool, ...(a.force ? { force: true } : {}) } })
+}
+
+/** The IPAM reads answered from the last-known snapshot while the database cannot be reached. */
+type StaleChannel = 'ipam:pool:list' | 'ipam:pool:get' | 'ipam:pool:allocations' | 'ipam:pool:map' | 'ipam:allocation:get'
+const STALE: { [C in StaleChannel]: (q: OfflineQueue, a: ParsedArgsOf<C>, why: string) => ResultOf<C> } = {
+  'ipam:pool:list': (q, a, why) => stalePoolList(q, a, why),
+  'ipam:pool:get': (q, a, why) => stalePool(q, a.pool, why),
+  'ipam:pool:allocations': (q, a, why) => staleAllocations(q, a.pool, a, why),
+  'ipam:pool:map': (q, a, why) => staleMap(q, a.pool, why),
+  'ipam:allocation:get': (q, a, why) => staleAllocation(q, a.ip, why)
+}
+
+/** Channels whose outcome says whether the database answers (everything that runs SQL). */
+const DATABASE_BACKED = /^(ipam|audit|import|db):/
+
+/**
+ * Wraps the database-backed channels so the health monitor hears every outcome, edits are queued instead
+ * of failing when no connection can be made (or the monitor already knows the database is down), and the
+ * reads fall back on the last-known snapshot. A connection that drops in the middle of an edit is not
+ * queued: its commit may have landed, so the person is told to check before trying again.
+ */
+function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
+  const t = table as Record<Channel, Handler<Channel>>
+  for (const channel of Object.keys(table) as Channel[]) {
+    if (!DATABASE_BACKED.test(channel)) continue
+    const inner = t[channel]
+    const toEdit = (QUEUEABLE as Partial<Record<Channel, (a: unknown) => OfflineEdit>>)[channel]
+    const stale = (STALE as Partial<Record<Channel, (q: OfflineQueue, a: unknown, why: string) => unknown>>)[channel]
+    t[channel] = async (args, ctx) => {
+      // A started monitor probes on its own: while it says the database is down, do not wait for a timeout.
+      if (toEdit && rt.monitor.online === false && rt.monitor.active) return rt.enqueue(ctx, toEdit(args)) as never
+      try {
+        const r = await inner(args, ctx)
+        rt.monitor.observeSuccess()
+        return r
+      } catch (e) {
+        if (!rt.monitor.observe(e)) throw e
+        if (toEdit && isConnectFailure(e)) return rt.enqueue(ctx, toEdit(args)) as never
+        if (toEdit) {
+          throw new AppError(
+            'UNAVAILABLE',
+            `the connection to the database dropped while this edit was being saved, so it may or may not have been applied: ${toAppError(e).message}. Check the address or pool once the database is back before trying again; new edits are queued meanwhile.`,
+            { reason: 'unreachable' }
+          )
+        }
+        if (stale) {
+          const why = toAppError(e).message
+          try {
+            return rt.withQueue((q) => stale(q, args, why)) as never
+          } catch (e2) {
+            if (e2 instanceof AppError && e2.code === 'NOT_FOUND') throw e2
+            throw e
+          }
+        }
+        throw e
+      }
+    }
   }
   return table
 }
@@ -44,7 +124,7 @@ function baseHandlers(core: Core): HandlerTable {
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
     ...settingsHandlers(core.dataDir),
-    ...offlineHandlers(core.dataDir, core),
+    ...offlineHandlers(core.dataDir, offlineRuntime(core)),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
     'ipam:pool:get': (a, ctx) => core.ipam.getPool(ctx, a.pool),
@@ -129,37 +209,26 @@ export function settingsHandlers(dataDir: string): Pick<HandlerTable, 'settings:
 
 type OfflineChannels = 'offline:state' | 'offline:queue:list' | 'offline:queue:conflicts' | 'offline:queue:cancel' | 'offline:queue:retry' | 'offline:queue:replay'
 
-/** One health monitor per open core, started on the first `offline:state` poll. */
-const monitors = new WeakMap<Core, HealthMonitor>()
-
 /**
  * The offline queue lives in the data folder and is served whether or not the database is open (the live
- * and the degraded table share these); replay needs the open core. Without a core the database state is
- * offline with the reason the core could not open.
+ * and the degraded table share these); replay needs the open core's runtime. Without one the database
+ * state is offline with the reason the core could not open.
  */
-export function offlineHandlers(dataDir: string, core?: Core, degraded?: { error: string }): Pick<HandlerTable, OfflineChannels> {
-  const withQueue = <T>(fn: (q: OfflineQueue) => T | Promise<T>): Promise<T> =>
-    (async () => {
-      const q = OfflineQueue.open(dataDir)
-      try {
-        return await fn(q)
-      } finally {
-        q.close()
-      }
-    })()
-  const database = (): BackendState => {
-    if (!core) return { online: false, since: null, lastError: degraded?.error ?? 'the database is not open', checkedAt: new Date().toISOString(), nextProbeAt: null, failures: 1 }
-    let m = monitors.get(core)
-    if (!m) {
-      const knex = core.db.knex
-      m = new HealthMonitor({ probe: async () => void (await knex.raw('select 1')) })
-      monitors.set(core, m)
-      m.start()
+export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?: { error: string }): Pick<HandlerTable, OfflineChannels> {
+  const withQueue = <T>(fn: (q: OfflineQueue) => T): Promise<T> => (async () => withQueueAt(dataDir, fn))()
+  const degradedState = (): OfflineStateDto => {
+    const database: BackendState = {
+      online: false,
+      since: null,
+      lastError: degraded?.error ?? 'the database is not open',
+      checkedAt: new Date().toISOString(),
+      nextProbeAt: null,
+      failures: 1
     }
-    return m.state()
+    return withQueueAt(dataDir, (q) => ({ database, queue: q.counts(), snapshotAt: q.snapshotAt(), replaying: false, lastReplay: null, lastReplayError: null }))
   }
   return {
-    'offline:state': async () => withQueue((q) => ({ database: database(), queue: q.counts(), snapshotAt: q.snapshotAt() })),
+    'offline:state': async () => (rt ? rt.state() : degradedState()),
     'offline:queue:list': async (a) => withQueue((q) => q.list(a)),
     'offline:queue:conflicts': async () => withQueue((q) => q.conflicts()),
     'offline:queue:cancel': async (a, ctx) => {
@@ -172,9 +241,31 @@ export function offlineHandlers(dataDir: string, core?: Core, degraded?: { error
     },
     'offline:queue:replay': async (_a, ctx) => {
       requireRole(ctx, 'operator', 'replaying queued edits')
-      if (!core) throw new AppError('UNAVAILABLE', `the database is not open: ${degraded?.error ?? 'unknown reason'}; queued edits stay queued`)
-      return withQueue((q) => replayQueue(core, q))
+      if (!rt) throw new AppError('UNAVAILABLE', `the database is not open: ${degraded?.error ?? 'unknown reason'}; queued edits stay queued`)
+      return rt.replay('manual')
     }
+  }
+}
+
+/**
+ * For the degraded table (the core could not open because the server is unreachable): IPAM edits are
+ * queued for the intended database and the reads come from the last-known snapshot.
+ */
+export function degradedOfflineHandlers(dataDir: string, target: string, why: string): Pick<HandlerTable, QueueableChannel | StaleChannel> {
+  const queue = <C extends QueueableChannel>(c: C): Handler<C> => async (a, ctx) => withQueueAt(dataDir, (q) => queuedReply(q, ctx, QUEUEABLE[c](a), target, why)) as ResultOf<C>
+  const read = <C extends StaleChannel>(c: C): Handler<C> => async (a) => withQueueAt(dataDir, (q) => STALE[c](q, a, why))
+  return {
+    'ipam:allocate': queue('ipam:allocate'),
+    'ipam:allocation:update': queue('ipam:allocation:update'),
+    'ipam:release': queue('ipam:release'),
+    'ipam:pool:create': queue('ipam:pool:create'),
+    'ipam:pool:update': queue('ipam:pool:update'),
+    'ipam:pool:delete': queue('ipam:pool:delete'),
+    'ipam:pool:list': read('ipam:pool:list'),
+    'ipam:pool:get': read('ipam:pool:get'),
+    'ipam:pool:allocations': read('ipam:pool:allocations'),
+    'ipam:pool:map': read('ipam:pool:map'),
+    'ipam:allocation:get': read('ipam:allocation:get')
   }
 }
 

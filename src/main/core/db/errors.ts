@@ -30,6 +30,19 @@ export function isUnreachable(e: unknown): boolean {
   )
 }
 
+/**
+ * True when the failure happened before the request reached the server (no connection could be made or
+ * handed out), so nothing of it can have been applied: safe to queue and replay later. A connection that
+ * dropped in the middle of a command is unreachable too, but not this: its commit may have landed.
+ */
+export function isConnectFailure(e: unknown): boolean {
+  if (e instanceof AppError) return e.code === 'UNAVAILABLE' && e.details?.reason === 'unreachable' && e.details?.phase === 'connect'
+  const err = e as PgLikeError & { cause?: PgLikeError }
+  const code = err?.code ?? err?.cause?.code
+  if (code && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03'].includes(code)) return true
+  return /Knex: Timeout acquiring a connection|connect ECONNREFUSED|timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? '')
+}
+
 export function scrub(message: string): string {
   return message.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/gi, '$1***@')
 }
@@ -41,7 +54,7 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
   const msg = scrub(err?.message ?? String(e))
   if (isUnreachable(e)) {
     // reason 'unreachable' lets callers (the CLI's offline queue) tell "cannot reach" from "refused".
-    return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`, { reason: 'unreachable' })
+    return new AppError('UNAVAILABLE', `database unreachable${where}: ${msg}`, { reason: 'unreachable', ...(isConnectFailure(e) ? { phase: 'connect' } : {}) })
   }
   if (/client password must be a string/i.test(msg)) {
     return new AppError(

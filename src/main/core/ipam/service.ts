@@ -7,6 +7,7 @@
  * ip_free_ranges, so finding the next free address is one index probe however full the pool is.
  */
 import type { Knex } from '@mikro-orm/postgresql'
+import { cellsMap, type MapRow } from './map'
 import { AppError, validationError } from '../../../shared/errors'
 import {
   allocateSchema,
@@ -27,8 +28,6 @@ import {
   type PoolRef,
   type PoolUpdateInput,
   type PoolMap,
-  type MapState,
-  MAP_STATES,
   type SearchInput,
   type Utilization
 } from '../../../shared/ipam'
@@ -957,26 +956,13 @@ export class IpamService {
       )
       return { kind: 'tiles', pool: pool.name, network: net.text, tileCount: 2 ** (24 - net.prefix), tiles: tiles.rows }
     }
-    const size = 2 ** (32 - net.prefix)
-    const states = new Uint8Array(size)
-    const code = (s: MapState): number => MAP_STATES.indexOf(s)
-    const u = usableRange(net)
-    if (u.first > net.network) states[0] = code('network')
-    if (u.last < cidrLast(net)) states[size - 1] = code('network')
-    if (pool.gateway) states[Number(parseIp(pool.gateway).value - net.network)] = code('gateway')
-    const rows = await this.knex.raw<Rows<{ off: number; status: string; expired: boolean }>>(
+    const rows = await this.knex.raw<Rows<MapRow>>(
       `select (ip_address - ?::inet)::int as off, status,
               (status = 'reserved' and reserved_until is not null and reserved_until <= now()) as expired
          from ip_allocations where pool_id = ?`,
       [bigIntToIp(net.network, 4), pool.id]
     )
-    const counts = Object.fromEntries(MAP_STATES.map((s) => [s, 0])) as Record<MapState, number>
-    for (const r of rows.rows) {
-      const st: MapState = r.expired ? 'lapsed' : r.status === 'available' ? 'free' : (r.status as MapState)
-      states[r.off] = code(st)
-    }
-    for (const v of states) counts[MAP_STATES[v]!]++
-    return { kind: 'cells', pool: pool.name, network: net.text, first: bigIntToIp(net.network, 4), size, states: Buffer.from(states).toString('base64'), counts }
+    return cellsMap(pool, net, rows.rows)
   }
 
   // ---------------------------------------------------------------- search and stats

@@ -42,6 +42,11 @@ export class HealthMonitor {
     return this.s.online
   }
 
+  /** Started and probing on its schedule (an idle monitor only records what it is told). */
+  get active(): boolean {
+    return this.running
+  }
+
   /** Called with each change of state (true: back online). */
   onChange(fn: (online: boolean) => void): () => void {
     this.listeners.add(fn)

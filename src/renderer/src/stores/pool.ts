@@ -4,13 +4,13 @@
  */
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import type { AllocationDto, Page, PoolDto, PoolMap } from '@shared/ipam'
+import type { AllocationDto, Page, PoolDto, PoolMap, StaleMark } from '@shared/ipam'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
 
 export const usePoolStore = defineStore('pool', () => {
   const id = ref<number | null>(null)
-  const pool = ref<PoolDto>()
+  const pool = ref<PoolDto & { stale?: StaleMark }>()
   const map = ref<PoolMap>()
   const allocations = ref<Page<AllocationDto>>()
   const allocPage = ref(1)
