@@ -40,6 +40,8 @@ export interface QueueBasis {
   /** Where the basis came from: the caller (--if-version) or the stale snapshot, and its time. */
   from: 'caller' | 'snapshot' | 'none'
   snapshotAt?: string
+  /** The name of a pool the edit refers to by id, as last known (for the notes only). */
+  poolName?: string
 }
 
 export interface QueueConflict {

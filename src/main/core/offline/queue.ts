@@ -92,8 +92,10 @@ function loadSqlite(): typeof BetterSqlite3 {
   }
 }
 
-export function describeEdit(e: { operation: OfflineOperation; args: unknown }): string {
-  const a = e.args as Record<string, unknown>
+/** The edit in words; `basis.poolName` names a pool the edit refers to by id. */
+export function describeEdit(e: { operation: OfflineOperation; args: unknown }, basis?: QueueBasis): string {
+  const a = { ...(e.args as Record<string, unknown>) }
+  if (basis?.poolName && typeof a.pool === 'number') a.pool = basis.poolName
   switch (e.operation) {
     case 'ipam.allocate': {
       const verb = a.status === 'reserved' ? 'reserve' : a.status === 'blocked' ? 'block' : 'allocate'
@@ -114,7 +116,7 @@ export function describeEdit(e: { operation: OfflineOperation; args: unknown }):
 
 function noteFor(operation: OfflineOperation, args: unknown, basis: QueueBasis): string {
   const a = args as Record<string, unknown>
-  let note = `queued, not done: ${describeEdit({ operation, args })}`
+  let note = `queued, not done: ${describeEdit({ operation, args }, basis)}`
   if (operation === 'ipam.allocate' && !a.ip) note += '; it will take whatever address is free at replay'
   if (basis.version !== undefined) note += `; made against version ${basis.version}${basis.from === 'snapshot' ? ` (last known at ${basis.snapshotAt})` : ''}, refused at replay if the address changed since`
   else if ((operation === 'ipam.update' || operation === 'ipam.release') && basis.from === 'none')
@@ -195,6 +197,11 @@ export class OfflineQueue {
     } else if (snapAt) {
       basis = { from: 'none', snapshotAt: snapAt }
     }
+    // A pool given by id (the app does that) is named in the notes, from the last-known data.
+    if (typeof args.pool === 'number' && !basis.poolName) {
+      const p = this.snapshotPool(args.pool)
+      if (p) basis = { ...basis, poolName: p.data.name }
+    }
     const key = randomUUID()
     const now = new Date().toISOString()
     const info = this.db
@@ -209,7 +216,7 @@ export class OfflineQueue {
     const args = JSON.parse(r.args) as unknown
     const basedOn = JSON.parse(r.based_on) as QueueBasis
     const conflict = r.conflict ? (JSON.parse(r.conflict) as QueueConflict) : null
-    const what = describeEdit({ operation: r.operation, args })
+    const what = describeEdit({ operation: r.operation, args }, basedOn)
     const note =
       r.state === 'queued'
         ? noteFor(r.operation, args, basedOn)

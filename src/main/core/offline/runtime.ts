@@ -13,7 +13,7 @@ import type { Core } from '..'
 import type { RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { HealthMonitor, type HealthMonitorOptions } from './health'
-import { OfflineQueue } from './queue'
+import { describeEdit, OfflineQueue } from './queue'
 import { refreshSnapshot, replayQueue } from './replay'
 
 export interface OfflineRuntimeOptions {
@@ -38,7 +38,7 @@ export function queuedReply(q: OfflineQueue, ctx: RequestContext, edit: OfflineE
   const entry = q.enqueue(ctx, edit, target)
   return {
     status: 'queued',
-    message: `The database is unreachable (${why}), so this edit was queued as #${entry.id}, not done yet. It is applied when the database is back; ${entry.note.replace(/^queued, not done: /, '')}.`,
+    message: `Queued as #${entry.id}, not done yet: ${describeEdit(entry, entry.basedOn)}. The database is unreachable (${why}); the edit is applied when it is back.`,
     entry
   }
 }

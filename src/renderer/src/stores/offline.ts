@@ -7,6 +7,7 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { OfflineStateDto, QueuedEdit, QueueEntryDto, ReplayReport } from '@shared/offline'
 import { api, errorMessage } from '@renderer/api'
+import { useAppStore } from './app'
 import { useNoticesStore } from './notices'
 
 export const OFFLINE_POLL_MS = 5_000
@@ -31,6 +32,9 @@ export const useOfflineStore = defineStore('offline', () => {
       const before = state.value
       state.value = s
       error.value = undefined
+      // The monitor saw the database go or come back before the 15 s health poll: refresh that report too,
+      // so the header and the status bar never say "connected" while edits are being queued.
+      if (before && before.database.online !== s.database.online) void useAppStore().checkHealth()
       // A replay the app ran on its own (the database came back): say what it did, once.
       const r = s.lastReplay
       if (r && r.at !== lastApplied) {
