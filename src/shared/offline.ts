@@ -4,6 +4,20 @@
  */
 import { z } from 'zod'
 import { allocateSchema, allocationUpdateSchema, poolCreateSchema, poolRef, poolUpdateSchema, type AllocateInput, type AllocationUpdateInput, type PoolCreateInput, type PoolRef, type PoolUpdateInput } from './ipam'
+import {
+  groupCreateSchema,
+  groupRefSchema,
+  groupUpdateSchema,
+  membersSchema,
+  userCreateSchema,
+  userRef,
+  userUpdateSchema,
+  type GroupCreateInput,
+  type GroupUpdateInput,
+  type MembersInput,
+  type UserCreateInput,
+  type UserUpdateInput
+} from './directory'
 
 export const QUEUE_STATES = ['queued', 'applied', 'conflict', 'cancelled'] as const
 export type QueueState = (typeof QUEUE_STATES)[number]
@@ -15,7 +29,21 @@ export const offlineArgSchemas = {
   'ipam.release': z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
   'ipam.pool.create': poolCreateSchema,
   'ipam.pool.update': z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(),
-  'ipam.pool.delete': z.object({ pool: poolRef, force: z.boolean().optional() }).strict()
+  'ipam.pool.delete': z.object({ pool: poolRef, force: z.boolean().optional() }).strict(),
+  // Directory edits. Passwords are never queued (they would sit on disk): a new user is queued without one.
+  'directory.user.create': userCreateSchema.refine((v) => v.password === undefined, {
+    message: 'a password is not kept in the offline queue; create the user without one and set it once the directory is back',
+    path: ['password']
+  }),
+  'directory.user.update': userUpdateSchema,
+  'directory.user.delete': z.object({ uid: userRef }).strict(),
+  'directory.user.lock': z.object({ uid: userRef }).strict(),
+  'directory.user.unlock': z.object({ uid: userRef }).strict(),
+  'directory.group.create': groupCreateSchema,
+  'directory.group.update': groupUpdateSchema,
+  'directory.group.delete': z.object({ cn: groupRefSchema }).strict(),
+  'directory.group.members.add': membersSchema,
+  'directory.group.members.remove': membersSchema
 } as const
 export type OfflineOperation = keyof typeof offlineArgSchemas
 export const OFFLINE_OPERATIONS = Object.keys(offlineArgSchemas) as OfflineOperation[]
@@ -27,6 +55,20 @@ export type OfflineEdit =
   | { operation: 'ipam.pool.create'; args: PoolCreateInput }
   | { operation: 'ipam.pool.update'; args: { pool: PoolRef; changes: PoolUpdateInput } }
   | { operation: 'ipam.pool.delete'; args: { pool: PoolRef; force?: boolean } }
+  | DirectoryEdit
+
+export type DirectoryEdit =
+  | { operation: 'directory.user.create'; args: UserCreateInput }
+  | { operation: 'directory.user.update'; args: UserUpdateInput }
+  | { operation: 'directory.user.delete' | 'directory.user.lock' | 'directory.user.unlock'; args: { uid: string } }
+  | { operation: 'directory.group.create'; args: GroupCreateInput }
+  | { operation: 'directory.group.update'; args: GroupUpdateInput }
+  | { operation: 'directory.group.delete'; args: { cn: string } }
+  | { operation: 'directory.group.members.add' | 'directory.group.members.remove'; args: MembersInput }
+
+export function isDirectoryOperation(op: string): op is DirectoryEdit['operation'] {
+  return op.startsWith('directory.')
+}
 
 /**
  * What the edit was made against: the allocation's version (given by the caller or taken from the last
@@ -42,6 +84,10 @@ export interface QueueBasis {
   snapshotAt?: string
   /** The name of a pool the edit refers to by id, as last known (for the notes only). */
   poolName?: string
+  /** Directory edits: the LDAP profile of the session that made the edit; replay applies it only there. */
+  profile?: string
+  /** Directory edits: the entry's version (entryCSN / modifyTimestamp) the edit was made against. */
+  entryVersion?: string
 }
 
 export interface QueueConflict {
@@ -95,6 +141,8 @@ export interface BackendState {
 
 export interface OfflineStateDto {
   database: BackendState
+  /** The signed-in session's directory server; null when nobody is signed in (nothing to watch). */
+  directory: BackendState | null
   queue: QueueCounts
   /** When the last-known pools and allocations were saved; null when there is no snapshot. */
   snapshotAt: string | null
@@ -130,6 +178,8 @@ export interface ReplayReport {
   conflicts: number
   /** Entries for another database, left in the queue. */
   otherTarget: number
+  /** Directory edits left queued: no directory session of the person who made them here, or the directory is unreachable. */
+  waiting: number
   /** Why replay stopped early (the server went away again), if it did. */
   stopped: string | null
   remaining: number

@@ -24,7 +24,7 @@ declare const __APP_VERSION__: string | undefined
 const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
 export function createHandlers(core: Core): HandlerTable {
-  const table = withOffline(baseHandlers(core), offlineRuntime(core))
+  const table = withDirectoryQueue(withOffline(baseHandlers(core), offlineRuntime(core)), offlineRuntime(core))
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
@@ -62,6 +62,57 @@ const STALE: { [C in StaleChannel]: (q: OfflineQueue, a: ParsedArgsOf<C>, why: s
   'ipam:pool:allocations': (q, a, why) => staleAllocations(q, a.pool, a, why),
   'ipam:pool:map': (q, a, why) => staleMap(q, a.pool, why),
   'ipam:allocation:get': (q, a, why) => staleAllocation(q, a.ip, why)
+}
+
+/** The directory edits that are queued when the directory server cannot be reached. */
+type DirectoryQueueable =
+  | 'directory:user:create'
+  | 'directory:user:update'
+  | 'directory:user:delete'
+  | 'directory:user:lock'
+  | 'directory:user:unlock'
+  | 'directory:group:create'
+  | 'directory:group:update'
+  | 'directory:group:delete'
+  | 'directory:group:members:add'
+  | 'directory:group:members:remove'
+const DIRECTORY_QUEUEABLE: { [C in DirectoryQueueable]: (a: ParsedArgsOf<C>) => OfflineEdit } = {
+  'directory:user:create': (a) => ({ operation: 'directory.user.create', args: a }),
+  'directory:user:update': (a) => ({ operation: 'directory.user.update', args: a }),
+  'directory:user:delete': (a) => ({ operation: 'directory.user.delete', args: { uid: a.uid } }),
+  'directory:user:lock': (a) => ({ operation: 'directory.user.lock', args: { uid: a.uid } }),
+  'directory:user:unlock': (a) => ({ operation: 'directory.user.unlock', args: { uid: a.uid } }),
+  'directory:group:create': (a) => ({ operation: 'directory.group.create', args: a }),
+  'directory:group:update': (a) => ({ operation: 'directory.group.update', args: a }),
+  'directory:group:delete': (a) => ({ operation: 'directory.group.delete', args: { cn: a.cn } }),
+  'directory:group:members:add': (a) => ({ operation: 'directory.group.members.add', args: a }),
+  'directory:group:members:remove': (a) => ({ operation: 'directory.group.members.remove', args: a })
+}
+
+/**
+ * Directory edits of the signed-in person are queued when the directory server cannot be reached (no
+ * connection could be made; a write whose connection dropped mid-way is reported as unknown, not queued),
+ * and applied under their session when it answers again. Passwords are never queued.
+ */
+function withDirectoryQueue(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
+  const t = table as Record<Channel, Handler<Channel>>
+  for (const channel of Object.keys(DIRECTORY_QUEUEABLE) as DirectoryQueueable[]) {
+    const inner = t[channel]
+    const toEdit = DIRECTORY_QUEUEABLE[channel] as (a: unknown) => OfflineEdit
+    t[channel] = async (args, ctx) => {
+      if (rt.directory.online === false && rt.directory.active && rt.directorySignedIn()) return rt.enqueueDirectory(ctx, toEdit(args)) as never
+      try {
+        const r = await inner(args, ctx)
+        rt.directory.observeSuccess()
+        return r
+      } catch (e) {
+        if (!rt.directory.observe(e)) throw e
+        if (e instanceof AppError && e.details?.kind === 'unreachable') return rt.enqueueDirectory(ctx, toEdit(args)) as never
+        throw e
+      }
+    }
+  }
+  return table
 }
 
 /** Channels whose outcome says whether the database answers (everything that runs SQL). */
@@ -225,7 +276,7 @@ export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?:
       nextProbeAt: null,
       failures: 1
     }
-    return withQueueAt(dataDir, (q) => ({ database, queue: q.counts(), snapshotAt: q.snapshotAt(), replaying: false, lastReplay: null, lastReplayError: null }))
+    return withQueueAt(dataDir, (q) => ({ database, directory: null, queue: q.counts(), snapshotAt: q.snapshotAt(), replaying: false, lastReplay: null, lastReplayError: null }))
   }
   return {
     'offline:state': async () => (rt ? rt.state() : degradedState()),

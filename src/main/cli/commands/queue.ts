@@ -114,6 +114,9 @@ export function queueCommand(): Command {
                 `applied ${r.applied} edit(s)${r.alreadyApplied ? ` (${r.alreadyApplied} had already been applied by an interrupted replay)` : ''} in ${r.ms} ms`,
                 r.conflicts ? `${r.conflicts} conflict(s), not applied: see \`netkeeper queue conflicts\`` : '',
                 r.otherTarget ? `${r.otherTarget} edit(s) are for another database and were left in the queue` : '',
+                r.waiting
+                  ? `${r.waiting} directory edit(s) wait in the queue: they are applied by the app, under the directory session of the person who made them, once the directory answers`
+                  : '',
                 r.stopped ? `stopped: ${r.stopped}; ${r.remaining} edit(s) still queued` : ''
               ]
                 .filter(Boolean)

@@ -428,6 +428,22 @@ export class AuthService {
     return { ...ctx, actor: s.actor, roles: [s.role] }
   }
 
+  /** Who is signed in, on which profile and server (the offline queue and its directory probe), or null. */
+  sessionInfo(): { actor: string; role: DirectoryRole; profile: string; url: string; locked: boolean } | null {
+    const s = this.session
+    return s ? { actor: s.actor, role: s.role, profile: s.profile.name, url: s.profile.url, locked: s.locked || this.idle(s) } : null
+  }
+
+  /**
+   * The scope to replay a queued directory edit under: the live session, when it belongs to the person
+   * who made the edit, on the same profile, and is unlocked. Otherwise null: the edit waits.
+   */
+  replayScope(actor: string, profile: string | undefined, ctx: RequestContext): DirectoryScope | null {
+    const s = this.session
+    if (!s || s.locked || this.idle(s) || !s.conn || s.actor !== actor || (profile !== undefined && s.profile.name !== profile)) return null
+    return { conn: s.conn, ctx: { ...ctx, actor: s.actor, roles: [s.role] }, cursors: s.cursors }
+  }
+
   /** The scope of the signed-in person, for one request; refuses when signed out or locked. */
   async scope(ctx: RequestContext): Promise<DirectoryScope> {
     const s = this.session

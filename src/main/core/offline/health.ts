@@ -16,6 +16,8 @@ export interface HealthMonitorOptions {
   maxDelayMs?: number
   /** Probe interval while online; 0 disables it. */
   onlineIntervalMs?: number
+  /** Which errors seen elsewhere mean "cannot reach it" (default: the database's connection failures). */
+  unreachable?: (e: unknown) => boolean
 }
 
 export class HealthMonitor {
@@ -72,7 +74,7 @@ export class HealthMonitor {
    * Returns true when the error was a connection failure.
    */
   observe(e: unknown): boolean {
-    if (!isUnreachable(e)) return false
+    if (!(this.opts.unreachable ?? isUnreachable)(e)) return false
     this.markOffline(e)
     this.schedule()
     return true

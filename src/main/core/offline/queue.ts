@@ -18,6 +18,7 @@ import type { AllocationDto, PoolDto } from '../../../shared/ipam'
 import {
   offlineArgSchemas,
   QUEUE_STATES,
+  type DirectoryEdit,
   type OfflineEdit,
   type OfflineOperation,
   type QueueBasis,
@@ -29,6 +30,7 @@ import {
 } from '../../../shared/offline'
 import { parseIp } from '../../../shared/net'
 import type { RequestContext } from '../context'
+import { describeDirectoryEdit } from './directory-edits'
 
 export const QUEUE_FILE = 'offline-queue.sqlite'
 
@@ -111,6 +113,8 @@ export function describeEdit(e: { operation: OfflineOperation; args: unknown }, 
       return `update pool ${String(a.pool)}`
     case 'ipam.pool.delete':
       return `delete pool ${String(a.pool)}${a.force ? ' with its allocations' : ''}`
+    default:
+      return `${describeDirectoryEdit(e as DirectoryEdit)}${basis?.profile ? ` (directory ${basis.profile})` : ''}`
   }
 }
 
@@ -122,6 +126,8 @@ function noteFor(operation: OfflineOperation, args: unknown, basis: QueueBasis):
   else if ((operation === 'ipam.update' || operation === 'ipam.release') && basis.from === 'none')
     note += '; no known version of the address (no --if-version, not in the last-known snapshot): replay applies it to whatever is there then'
   if (basis.poolUpdatedAt) note += `; made against the pool as of ${basis.poolUpdatedAt}, refused at replay if it changed since`
+  if (basis.entryVersion) note += `; made against version ${basis.entryVersion} of the directory entry, refused at replay if it changed since`
+  if (operation.startsWith('directory.')) note += `; applied under ${basis.profile ? `your ${basis.profile} directory session` : 'your directory session'} once the directory answers`
   return note
 }
 
@@ -175,10 +181,14 @@ export class OfflineQueue {
    * allocation's version in the last-known snapshot, so replay refuses (as a conflict) instead of
    * overwriting a change made by someone else meanwhile.
    */
-  enqueue(ctx: RequestContext, edit: OfflineEdit, target: string): QueueEntryDto {
+  enqueue(ctx: RequestContext, edit: OfflineEdit, target: string, extra: Pick<QueueBasis, 'profile'> = {}): QueueEntryDto {
     parseEditArgs(edit.operation, edit.args)
     const args = { ...(edit.args as Record<string, unknown>) }
     let basis: QueueBasis = { from: 'none' }
+    if (edit.operation.startsWith('directory.')) {
+      // Directory edits: made against the entry's version when the caller gave one (the dialogs do).
+      basis = { from: typeof args.version === 'string' ? 'caller' : 'none', ...extra, ...(typeof args.version === 'string' ? { entryVersion: args.version } : {}) }
+    }
     const snapAt = this.snapshotAt() ?? undefined
     if (edit.operation === 'ipam.update' || edit.operation === 'ipam.release') {
       // Canonical text, so later entries for the same address can be rebased on this one (markApplied).
@@ -194,7 +204,7 @@ export class OfflineQueue {
     } else if (edit.operation === 'ipam.pool.update' || edit.operation === 'ipam.pool.delete') {
       const known = this.snapshotPool(args.pool as string | number)
       if (known) basis = { poolId: known.data.id, poolUpdatedAt: known.data.updatedAt, from: 'snapshot', snapshotAt: known.asOf }
-    } else if (snapAt) {
+    } else if (snapAt && !edit.operation.startsWith('directory.')) {
       basis = { from: 'none', snapshotAt: snapAt }
     }
     // A pool given by id (the app does that) is named in the notes, from the last-known data.

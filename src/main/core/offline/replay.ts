@@ -24,12 +24,20 @@ import { makeContext, type RequestContext, type Role } from '../context'
 import { isUnreachable, toAppError } from '../db/errors'
 import type { TransactionHook } from '../ipam/service'
 import type { AppliedMark, OfflineQueue } from './queue'
+import type { DirectoryScope } from '../directory/scope'
+import { applyDirectoryEdit, directoryServerSide, summarizeDirectory } from './directory-edits'
+import { isDirectoryOperation, type DirectoryEdit } from '../../../shared/offline'
 
 export interface ReplayOptions {
   /** Entries per batch: one key look-up and one local commit of "applied" marks per batch. */
   batchSize?: number
   /** Refresh the last-known snapshot after the run (default true). */
   refreshSnapshot?: boolean
+  /**
+   * The directory scope to apply a directory edit under (the signed-in session of the person who queued it,
+   * on the same profile), or null when there is none now: the edit then waits for a later replay.
+   */
+  directoryScope?: (e: QueueEntryDto) => Promise<DirectoryScope | null>
   /** Called after each entry (progress; the crash test uses it to be killed at random points). */
   onEntry?: (entry: QueueEntryDto, outcome: 'applied' | 'already' | 'conflict') => void
 }
@@ -106,13 +114,21 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
       const d = r as { pool: PoolDto; allocationsRemoved: number }
       return { result: { deleted: { id: d.pool.id, name: d.pool.name }, allocationsRemoved: d.allocationsRemoved } }
     }
+    default:
+      return { result: summarizeDirectory(e, r) }
   }
 }
 
-async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: TransactionHook): Promise<unknown> {
+async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: TransactionHook, scope: DirectoryScope | null): Promise<unknown> {
   // The arguments were checked against the operation's schema when queued (and re-targeted); the
   // service validates them again.
   const edit = { operation: e.operation, args: e.args } as OfflineEdit
+  if (isDirectoryOperation(edit.operation)) {
+    // Under the session's bind, audited as this replay; the key is recorded once the directory took it.
+    const r = await applyDirectoryEdit(core, { ...scope!, ctx: { ...ctx, actor: scope!.ctx.actor, roles: scope!.ctx.roles } }, edit as DirectoryEdit)
+    await hook(core.db.knex as unknown as Parameters<TransactionHook>[0], r)
+    return r
+  }
   const opts = { inTransaction: hook }
   switch (edit.operation) {
     case 'ipam.allocate':
@@ -150,8 +166,9 @@ async function checkPoolBasis(core: Core, e: QueueEntryDto, ctx: RequestContext)
 }
 
 /** What the server has now at the entry's target, for the conflicts list. Never throws. */
-async function serverSide(core: Core, e: QueueEntryDto, ctx: RequestContext): Promise<unknown> {
+async function serverSide(core: Core, e: QueueEntryDto, ctx: RequestContext, scope: DirectoryScope | null): Promise<unknown> {
   const a = e.args as Record<string, unknown>
+  if (isDirectoryOperation(e.operation)) return scope ? directoryServerSide(core, scope, e) : null
   try {
     if (e.operation === 'ipam.update' || e.operation === 'ipam.release' || (e.operation === 'ipam.allocate' && a.ip)) {
       return await core.ipam.getAllocation(ctx, String(a.ip))
@@ -184,7 +201,9 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
   const started = performance.now()
   const target = core.db.target.label
   const batchSize = opts.batchSize ?? 200
-  const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), stopped: null, remaining: 0, ms: 0 }
+  const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), waiting: 0, stopped: null, remaining: 0, ms: 0 }
+  /** Why directory edits wait this run (no session, the directory is unreachable), once known. */
+  let directoryDown: string | null = null
   const release = takeLock(core.dataDir)
   try {
     let afterId = 0
@@ -215,6 +234,15 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           Object.assign(e, queue.get(e.id))
           if (e.state !== 'queued') continue
         }
+        let scope: DirectoryScope | null = null
+        if (isDirectoryOperation(e.operation)) {
+          scope = directoryDown ? null : ((await opts.directoryScope?.(e)) ?? null)
+          if (!scope) {
+            // Left queued for a replay that has the person's directory session (the app, signed in).
+            report.waiting++
+            continue
+          }
+        }
         const replayedAt = new Date().toISOString()
         const ctx = replayContext(e, replayedAt)
         let duplicate = false
@@ -233,7 +261,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           }
         }
         try {
-          await apply(core, e, ctx, hook)
+          await apply(core, e, ctx, hook, scope)
           marks.push({ id: e.id, result: summary!.result, appliedAt: new Date().toISOString(), rebase: summary!.rebase })
           report.applied++
           opts.onEntry?.(e, 'applied')
@@ -252,13 +280,21 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
             break outer
           }
           const appErr = toAppError(err)
+          if (scope && appErr.code === 'UNAVAILABLE') {
+            // The directory went away (or the outcome of this write is unknown): this and the later
+            // directory edits wait for the next replay; the directory refuses a repeat of a write it took.
+            directoryDown = appErr.message
+            queue.noteAttempt(e.id)
+            report.waiting++
+            continue
+          }
           flush()
           const conflict: QueueConflict = {
             code: appErr.code,
             message: appErr.message,
             ...(typeof appErr.details?.field === 'string' ? { field: appErr.details.field } : {}),
             queued: e.args,
-            server: await serverSide(core, e, ctx),
+            server: await serverSide(core, e, ctx, scope),
             at: new Date().toISOString()
           }
           queue.markConflict(e.id, conflict)

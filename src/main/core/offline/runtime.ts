@@ -7,10 +7,11 @@
  *
  * Electron-free: the Electron main process and the harness both build it through CoreHost.
  */
+import net from 'node:net'
 import { AppError } from '../../../shared/errors'
 import type { OfflineEdit, OfflineStateDto, QueuedEdit, ReplayReport, ReplayTrigger } from '../../../shared/offline'
 import type { Core } from '..'
-import type { RequestContext } from '../context'
+import { makeContext, type RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { HealthMonitor, type HealthMonitorOptions } from './health'
 import { describeEdit, OfflineQueue } from './queue'
@@ -34,17 +35,50 @@ export function withQueueAt<T>(dataDir: string, fn: (q: OfflineQueue) => T): T {
 }
 
 /** The reply of a mutating channel whose edit was queued. */
-export function queuedReply(q: OfflineQueue, ctx: RequestContext, edit: OfflineEdit, target: string, why: string): QueuedEdit {
-  const entry = q.enqueue(ctx, edit, target)
+export function queuedReply(
+  q: OfflineQueue,
+  ctx: RequestContext,
+  edit: OfflineEdit,
+  target: string,
+  why: string,
+  extra: Parameters<OfflineQueue['enqueue']>[3] = {},
+  backend: 'database' | 'directory' = 'database'
+): QueuedEdit {
+  const entry = q.enqueue(ctx, edit, target, extra)
   return {
     status: 'queued',
-    message: `Queued as #${entry.id}, not done yet: ${describeEdit(entry, entry.basedOn)}. The database is unreachable (${why}); the edit is applied when it is back.`,
+    message: `Queued as #${entry.id}, not done yet: ${describeEdit(entry, entry.basedOn)}. The ${backend} is unreachable (${why}); the edit is applied when it is back.`,
     entry
   }
 }
 
+/** A directory error that says the server could not be reached (or the connection to it was lost). */
+export function isDirectoryUnreachable(e: unknown): boolean {
+  return e instanceof AppError && e.code === 'UNAVAILABLE' && ['unreachable', 'connection-lost', 'timeout'].includes(String(e.details?.kind))
+}
+
+/** Resolves when a TCP connection to the LDAP URL's host and port opens (no bind: it only asks "is it up?"). */
+export function tcpProbe(url: string, timeoutMs = 3000): Promise<void> {
+  const u = new URL(url)
+  const port = Number(u.port) || (u.protocol === 'ldaps:' ? 636 : 389)
+  const host = u.hostname.replace(/^\[|\]$/g, '')
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port })
+    const done = (e?: Error): void => {
+      sock.destroy()
+      if (e) reject(e)
+      else resolve()
+    }
+    sock.setTimeout(timeoutMs, () => done(Object.assign(new Error(`connect ETIMEDOUT ${host}:${port}`), { code: 'ETIMEDOUT' })))
+    sock.once('connect', () => done())
+    sock.once('error', (e) => done(e))
+  })
+}
+
 export class OfflineRuntime {
   readonly monitor: HealthMonitor
+  /** The directory of the signed-in session (a TCP probe of its server; nothing to probe when signed out). */
+  readonly directory: HealthMonitor
   private running?: Promise<ReplayReport>
   private last: OfflineStateDto['lastReplay'] = null
   private lastError: string | null = null
@@ -59,9 +93,23 @@ export class OfflineRuntime {
   ) {
     const knex = core.db.knex
     this.monitor = new HealthMonitor({ probe: async () => void (await knex.raw('select 1')), ...opts.monitor })
-    this.unsubscribe = this.monitor.onChange((online) => {
-      if (online && this.opts.autoReplay !== false) void this.replay('reconnect').catch(() => undefined)
+    this.directory = new HealthMonitor({
+      probe: async () => {
+        const s = core.auth.sessionInfo()
+        if (s) await tcpProbe(s.url)
+      },
+      unreachable: isDirectoryUnreachable,
+      ...opts.monitor
     })
+    const onBack = (online: boolean): void => {
+      if (online && this.opts.autoReplay !== false) void this.replay('reconnect').catch(() => undefined)
+    }
+    const offDb = this.monitor.onChange(onBack)
+    const offDir = this.directory.onChange(onBack)
+    this.unsubscribe = () => {
+      offDb()
+      offDir()
+    }
   }
 
   get target(): string {
@@ -73,6 +121,7 @@ export class OfflineRuntime {
     if (this.started || this.closed) return
     this.started = true
     this.monitor.start()
+    this.directory.start()
     const every = this.opts.snapshotEveryMs ?? 10 * 60_000
     if (every > 0) {
       this.snapTimer = setInterval(() => {
@@ -103,6 +152,7 @@ export class OfflineRuntime {
   state(): OfflineStateDto {
     return this.withQueue((q) => ({
       database: this.monitor.state(),
+      directory: this.core.auth.sessionInfo() ? this.directory.state() : null,
       queue: q.counts(),
       snapshotAt: q.snapshotAt(),
       replaying: !!this.running,
@@ -116,13 +166,31 @@ export class OfflineRuntime {
     return this.withQueue((q) => queuedReply(q, ctx, edit, this.target, why))
   }
 
+  /** Someone is signed in to the directory (and unlocked): their edits can be queued. */
+  directorySignedIn(): boolean {
+    const s = this.core.auth.sessionInfo()
+    return !!s && !s.locked
+  }
+
+  /** Queues a directory edit of the signed-in person, for their profile; refuses when nobody is signed in. */
+  enqueueDirectory(ctx: RequestContext, edit: OfflineEdit): QueuedEdit {
+    const s = this.core.auth.sessionInfo()
+    if (!s) throw new AppError('FORBIDDEN', 'the directory needs a sign-in first', { kind: 'no-session' })
+    const why = this.directory.state().lastError ?? 'no answer'
+    const who = { ...ctx, actor: s.actor, roles: [s.role] }
+    return this.withQueue((q) => queuedReply(q, who, edit, this.target, why, { profile: s.profile }, 'directory'))
+  }
+
   /** One replay at a time in this process; a second caller shares the running one. */
   replay(trigger: ReplayTrigger): Promise<ReplayReport> {
     if (this.closed) return Promise.reject(new AppError('UNAVAILABLE', 'the application is shutting down'))
     this.running ??= (async () => {
       const q = OfflineQueue.open(this.core.dataDir)
       try {
-        const r = await replayQueue(this.core, q)
+        const r = await replayQueue(this.core, q, {
+          directoryScope: async (e) =>
+            this.core.auth.replayScope(e.actor, e.basedOn.profile, makeContext({ actor: e.actor, roles: ['viewer'], source: 'replay' }))
+        })
         this.last = { ...r, at: new Date().toISOString(), trigger }
         this.lastError = null
         if (r.stopped) this.monitor.observe(new AppError('UNAVAILABLE', r.stopped, { reason: 'unreachable' }))
@@ -144,6 +212,7 @@ export class OfflineRuntime {
     this.closed = true
     this.unsubscribe()
     this.monitor.stop()
+    this.directory.stop()
     if (this.snapTimer) clearInterval(this.snapTimer)
     await this.running?.catch(() => undefined)
   }
