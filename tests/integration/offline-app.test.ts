@@ -18,6 +18,7 @@ import { isQueued, type QueuedEdit } from '../../src/shared/offline'
 import type { AllocationDto, PoolDto } from '../../src/shared/ipam'
 import { startPostgres, type PgServer } from '../support/postgres'
 import { auditRows, lastSeq } from '../support/core'
+import { cli } from '../support/cli'
 
 let srv: PgServer
 let url: string
@@ -102,6 +103,15 @@ describe('the app while the database is unreachable', () => {
       const got = await call(table, 'ipam:allocation:get', { ip: '10.8.0.10' })
       expect(got).toMatchObject({ hostname: 'printer', stale: { asOf: state.snapshotAt } })
       await expect(call(table, 'ipam:pool:get', { pool: 'no-such-pool' })).rejects.toThrow(/NOT_FOUND: pool: no pool "no-such-pool" in the last-known data/)
+      // The CLI reads the same snapshot: marked stale in JSON, and said first in text.
+      const env = { NETKEEPER_DATA_DIR: dataDir, NETKEEPER_POOL_ACQUIRE_TIMEOUT_MS: '1500' }
+      const listed = await cli(['--database-url', url, '--json', 'pool', 'list', '--search', 'app'], env)
+      expect(listed.code, listed.stderr).toBe(0)
+      expect(listed.json()).toMatchObject({ items: [{ name: 'app-lan' }], stale: { asOf: state.snapshotAt } })
+      const shown = await cli(['--database-url', url, 'pool', 'show', 'app-lan'], env)
+      expect(shown.code, shown.stderr).toBe(0)
+      expect(shown.stderr).toContain(`Last-known data from ${state.snapshotAt}`)
+      expect(shown.stdout).toContain('printer')
       // A read with no snapshot behind it keeps the unreachable error.
       await expect(call(table, 'audit:list', { limit: 5 })).rejects.toThrow(/UNAVAILABLE/)
 

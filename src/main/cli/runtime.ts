@@ -46,6 +46,35 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
   }
 }
 
+/**
+ * A read that falls back on the last-known snapshot when the database server is unreachable: `stale` gets
+ * the queue file and the reason, and its answer carries `stale: { asOf, reason }` (docs/offline.md). Text
+ * output says so on stderr first. Without a snapshot the original error stands.
+ */
+export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (q: OfflineQueue, why: string) => void): Promise<void> {
+  const g = globals(cmd)
+  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  let core: Core
+  try {
+    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: true })
+  } catch (e) {
+    if (!isUnreachable(e)) throw e
+    const why = (e as Error).message
+    await withQueue(cmd, (q) => {
+      const at = q.snapshotAt()
+      if (!at) throw e
+      if (!g.json) process.stderr.write(`Last-known data from ${at}: ${why}\n`)
+      stale(q, why)
+    })
+    return
+  }
+  try {
+    await fn(core)
+  } finally {
+    await core.close()
+  }
+}
+
 /** Runs `fn` with the offline queue of the data folder (opened without a Core: it works offline). */
 export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Promise<T> | T): Promise<T> {
   const g = globals(cmd)

@@ -1,7 +1,8 @@
 /** `netkeeper pool ...`, `netkeeper ip ...` and `netkeeper ipam stats`. */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import type { AllocationDto, PoolDto } from '../../../shared/ipam'
-import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue } from '../runtime'
+import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
+import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale } from '../runtime'
+import { staleAllocation, staleAllocations, stalePool, stalePoolList } from '../../core/offline/stale'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -151,20 +152,24 @@ export function poolCommand(): Command {
     .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
     .action(
       action(async (o: { site?: string; environment?: string; vlan?: number; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.ipam.listPools(cliContext(), {
-            site: o.site,
-            environment: o.environment,
-            vlanId: o.vlan,
-            active: o.active === undefined ? undefined : o.active === 'yes',
-            search: o.search,
-            sort: o.sort,
-            order: o.order,
-            page: o.page,
-            pageSize: o.pageSize
-          })
+        const input = {
+          site: o.site,
+          environment: o.environment,
+          vlanId: o.vlan,
+          active: o.active === undefined ? undefined : o.active === 'yes',
+          search: o.search,
+          sort: o.sort,
+          order: o.order,
+          page: o.page,
+          pageSize: o.pageSize
+        }
+        const show = (r: Page<PoolDto>): void =>
           emit(cmd, r, () => `${table(r.items.map(poolLine), ['name', 'network', 'gateway', 'vlan', 'site', 'env', 'used', 'util', 'active'])}\n(page ${r.page}, ${r.items.length} of ${r.total})`)
-        })
+        await withCoreOrStale(
+          cmd,
+          async (core) => show(await core.ipam.listPools(cliContext(), input)),
+          (q, why) => show(stalePoolList(q, input, why))
+        )
       })
     )
 
@@ -174,11 +179,19 @@ export function poolCommand(): Command {
     .option('--limit <n>', 'allocations to list', int('--limit'), 100)
     .action(
       action(async (ref: string, o: { limit: number }, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
-          const p = await core.ipam.getPool(cliContext(), ref)
-          const allocs = await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit })
+        const show = (p: PoolDto, allocs: Page<AllocationDto>): void =>
           emit(cmd, { ...p, allocations: allocs }, () => `${poolText(p)}\n\n${table(allocs.items.map(allocLine), allocCols)}${allocs.total > allocs.items.length ? `\n(${allocs.items.length} of ${allocs.total})` : ''}`)
-        })
+        await withCoreOrStale(
+          cmd,
+          async (core) => {
+            const p = await core.ipam.getPool(cliContext(), ref)
+            show(p, await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit }))
+          },
+          (q, why) => {
+            const p = stalePool(q, ref, why)
+            show(p, staleAllocations(q, p.id, { pageSize: o.limit }, why))
+          }
+        )
       })
     )
 
@@ -288,10 +301,17 @@ export function ipCommand(): Command {
     .description('show an address')
     .action(
       action(async (addr: string, _o: object, cmd: Command) => {
-        await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.ipam.getAllocation(cliContext(), addr)
-          emit(cmd, r, () => allocText(r))
-        })
+        await withCoreOrStale(
+          cmd,
+          async (core) => {
+            const r = await core.ipam.getAllocation(cliContext(), addr)
+            emit(cmd, r, () => allocText(r))
+          },
+          (q, why) => {
+            const r = staleAllocation(q, addr, why)
+            emit(cmd, r, () => allocText(r))
+          }
+        )
       })
     )
 
