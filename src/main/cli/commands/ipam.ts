@@ -1,7 +1,7 @@
 /** `netkeeper pool ...`, `netkeeper ip ...` and `netkeeper ipam stats`. */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
-import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale } from '../runtime'
+import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
 import { staleAllocation, staleAllocations, stalePool, stalePoolList } from '../../core/offline/stale'
 
 const int = (name: string) => (v: string): number => {
@@ -167,7 +167,12 @@ export function poolCommand(): Command {
           emit(cmd, r, () => `${table(r.items.map(poolLine), ['name', 'network', 'gateway', 'vlan', 'site', 'env', 'used', 'util', 'active'])}\n(page ${r.page}, ${r.items.length} of ${r.total})`)
         await withCoreOrStale(
           cmd,
-          async (core) => show(await core.ipam.listPools(cliContext(), input)),
+          async (core) => {
+            const r = await core.ipam.listPools(cliContext(), input)
+            show(r)
+            // What was read is remembered as last known, for reads while the server is unreachable.
+            await withQueue(cmd, (q) => q.rememberPools(r.items)).catch(() => undefined)
+          },
           (q, why) => show(stalePoolList(q, input, why))
         )
       })
@@ -185,7 +190,13 @@ export function poolCommand(): Command {
           cmd,
           async (core) => {
             const p = await core.ipam.getPool(cliContext(), ref)
-            show(p, await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit }))
+            const allocs = await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit })
+            show(p, allocs)
+            const complete = allocs.total <= allocs.items.length
+            await withQueue(cmd, (q) => {
+              q.rememberPools([p], complete ? new Map([[p.name, allocs.items]]) : undefined)
+              if (!complete) q.rememberAllocations(allocs.items)
+            }).catch(() => undefined)
           },
           (q, why) => {
             const p = stalePool(q, ref, why)
