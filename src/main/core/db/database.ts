@@ -75,6 +75,14 @@ function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl']): Options {
         ...(ssl === undefined ? {} : { ssl }),
         connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
         application_name: 'netkeeper'
+      },
+      // knex prints "Connection Error: ..." each time its pool drops a dead or expired connection (a server
+      // restart, the lifetime above). That is routine here: the pool opens a fresh one, and reachability is
+      // the health monitor's to report. Its other warnings still go to the log.
+      log: {
+        warn: (message: string) => {
+          if (!/^Connection Error:/.test(message)) console.warn(`[knex] ${message}`)
+        }
       }
     }
   }
