@@ -60,6 +60,30 @@ describe('append-only table', () => {
   })
 })
 
+describe('appends outside a transaction', () => {
+  it('share commits when they arrive together, each caller gets its own rows, and a bad row fails only its caller', async () => {
+    const ctx = makeContext({ actor: 'grouped', roles: ['admin'], source: 'cli' })
+    const knex = core.db.knex
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => appendAudit(knex, ctx, { action: 'update', resourceType: 'grouped', resourceId: i, details: { after: { i } } })),
+      // resource_type is varchar(64): this row cannot be stored.
+      appendAudit(knex, ctx, { action: 'update', resourceType: 'x'.repeat(100) }),
+      appendAudit(knex, ctx, { action: 'update', resourceType: 'grouped', resourceId: 20 })
+    ])
+    expect(results[20]!.status).toBe('rejected')
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ seq: string; rowHash: string }>).value)
+    expect(ok).toHaveLength(21)
+    expect(new Set(ok.map((r) => r.seq)).size).toBe(21)
+    const stored = (await core.audit.list(admin, { resourceType: 'grouped', limit: 100 })).items
+    expect(stored).toHaveLength(21)
+    for (const r of ok) expect(stored.find((s) => s.seq === r.seq)?.rowHash).toBe(r.rowHash)
+    // Each caller's row carries its own resource id.
+    const byId = new Map(stored.map((s) => [s.resourceId, s.seq]))
+    for (let i = 0; i <= 20; i++) expect(byId.get(String(i))).toBe(ok[i]!.seq)
+    expect((await core.audit.verify(admin)).ok).toBe(true)
+  })
+})
+
 describe('verify', () => {
   it('passes on an intact chain, from the core and the CLI', async () => {
     expect(await core.audit.verify(admin)).toMatchObject({ ok: true, problem: null })
@@ -177,6 +201,15 @@ describe('export', () => {
       expect(JSON.parse(csv[i]!.details!)).toEqual(r.details)
     }
     expect(JSON.parse(await exportToString('json', { resourceType: 'nothing_here' }))).toEqual([])
+  })
+
+  it('exports the same rows with a time filter as the viewer lists', async () => {
+    const all = (await core.audit.list(admin, { limit: 1000 })).items
+    const from = all[Math.floor(all.length / 2)]!.createdAt
+    const listed = (await core.audit.list(admin, { from, limit: 1000 })).items
+    const exported = (await exportToString('jsonl', { from })).trim().split('\n').map((l) => JSON.parse(l))
+    expect(exported).toEqual(listed)
+    expect(JSON.parse(await exportToString('json', { from: '2099-01-01' }))).toEqual([])
   })
 
   it('neutralises cells a spreadsheet would run as a formula', async () => {
