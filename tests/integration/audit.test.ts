@@ -6,7 +6,8 @@ import { PassThrough } from 'node:stream'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
-import { appendAudit } from '../../src/main/core/audit/writer'
+import { AuditService, rareWords } from '../../src/main/core/audit/service'
+import { appendAudit, appendAudits } from '../../src/main/core/audit/writer'
 import { makeContext } from '../../src/main/core/context'
 import { cli } from '../support/cli'
 import { ctxAs, lastSeq, openCore } from '../support/core'
@@ -167,6 +168,28 @@ describe('viewer queries', () => {
     await expect(core.audit.list(admin, { ip: '192.0.2.0/99' })).rejects.toMatchObject({ details: { field: 'ip' } })
     await expect(core.audit.list(admin, { from: 'yesterday' })).rejects.toMatchObject({ code: 'VALIDATION', details: { field: 'from' } })
     await expect(core.audit.list(admin, { limit: 5000 })).rejects.toMatchObject({ details: { field: 'limit' } })
+  })
+
+  it('finds the same rows by text when the index gets only the rare words of the search', async () => {
+    const ctx = makeContext({ actor: 'seeder', roles: ['admin'], source: 'cli' })
+    await core.db.knex.transaction((trx) =>
+      appendAudits(
+        trx,
+        ctx,
+        Array.from({ length: 300 }, (_, i) => ({ action: 'update' as const, resourceType: 'text_search', resourceId: i, details: { after: { hostname: `Web-${i}` } } }))
+      )
+    )
+    await core.db.knex.raw('analyze audit_logs')
+    // A fresh service reads the statistics just gathered: "web" is in most rows, "123" in few.
+    const fresh = new AuditService(core.db.knex)
+    // The narrowed path is the one taken here.
+    expect(rareWords('WEB-123', await fresh['detailsSample']())).toEqual(['123'])
+    const found = (await fresh.list(admin, { resourceType: 'text_search', text: 'WEB-123', limit: 100 })).items
+    expect(found.map((e) => e.resourceId)).toEqual(['123'])
+    expect((await fresh.list(admin, { resourceType: 'text_search', text: 'b-12', limit: 100 })).items.map((e) => e.resourceId).sort()).toEqual(
+      ['12', ...Array.from({ length: 10 }, (_, i) => `12${i}`)].sort()
+    )
+    expect((await fresh.counts(admin, { resourceType: 'text_search', text: 'web-1' })).total).toBe(111)
   })
 
   it('pages newest first with a keyset cursor that stays stable while rows are added', async () => {

@@ -117,8 +117,43 @@ function bodyOf(r: VerifyRow): string {
 
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
+/**
+ * Text search inside details uses the trigram index on details::text. GIN answers a pattern by reading the
+ * posting list of each of its trigrams, and a trigram found in most rows (the "web" of "web-4242" when every
+ * row names a web host) costs a read of nearly every row id in the table, however rare the whole text is. So
+ * when the planner's statistics show that some words of the search text occur in many rows, only the other
+ * words go to the index, and the whole text is then tested on each candidate row through an expression the
+ * index does not cover. Every row holding the whole text holds each of its words, so the rows found are the
+ * same; only the way to them changes.
+ */
+interface TextSample {
+  at: number
+  /** Lower-cased details texts from pg_stats with the share of rows each stands for. */
+  texts: { text: string; weight: number }[]
+}
+
+/** The statistics are re-read at most this often. */
+const TEXT_SAMPLE_TTL_MS = 5 * 60_000
+/** A word found in more than this share of rows is left to the recheck. */
+const COMMON_WORD_SHARE = 0.05
+/** Fewer sampled texts than this (a small or never analysed table): the index gets the whole text. */
+const MIN_SAMPLE = 50
+
+/** The ASCII letter-and-digit runs of at least 3 characters in a search text: what pg_trgm indexes as words. */
+export function searchWords(text: string): string[] {
+  return [...new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length >= 3))]
+}
+
+/** The words of `text` worth handing to the index, or null to hand it the whole text. */
+export function rareWords(text: string, sample: TextSample['texts']): string[] | null {
+  if (sample.length < MIN_SAMPLE) return null
+  const words = searchWords(text)
+  const rare = words.filter((w) => sample.reduce((share, s) => (s.text.includes(w) ? share + s.weight : share), 0) <= COMMON_WORD_SHARE)
+  return rare.length && rare.length < words.length ? rare : null
+}
+
 /** Builds the WHERE clause shared by the list, the counts and the export. */
-function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } {
+function whereClause(f: z.output<typeof auditFilterSchema>, textWords: string[] | null = null): { sql: string; bindings: Knex.Value[] } {
   const w: string[] = []
   const b: Knex.Value[] = []
   if (f.from) {
@@ -171,7 +206,15 @@ function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bind
     w.push('request_id = ?')
     b.push(f.requestId)
   }
-  if (f.text) {
+  if (f.text && textWords) {
+    // See rareWords: the index gets the rare words, the whole text is tested through an expression it does not cover.
+    for (const word of textWords) {
+      w.push(`details::text ilike ?`)
+      b.push(`%${word}%`)
+    }
+    w.push(`(details::text || '') ilike ? escape '\\'`)
+    b.push(`%${escapeLike(f.text)}%`)
+  } else if (f.text) {
     w.push(`details::text ilike ? escape '\\'`)
     b.push(`%${escapeLike(f.text)}%`)
   }
@@ -195,12 +238,50 @@ export const CSV_COLUMNS = AUDIT_CSV_COLUMNS
 
 
 export class AuditService {
+  private textSample: TextSample | null = null
+
   constructor(private readonly knex: Knex) {}
+
+  /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
+  private async where(f: z.output<typeof auditFilterSchema>): Promise<{ sql: string; bindings: Knex.Value[] }> {
+    return whereClause(f, f.text ? rareWords(f.text, await this.detailsSample()) : null)
+  }
+
+  /**
+   * Sampled details texts, as ANALYZE keeps them for the trigram index's expression (pg_stats: the most
+   * common values with their frequencies, and the histogram, whose entries share the rest evenly). Empty where
+   * the index or its statistics are missing; the search then works as without this.
+   */
+  private async detailsSample(): Promise<TextSample['texts']> {
+    if (this.textSample && Date.now() - this.textSample.at < TEXT_SAMPLE_TTL_MS) return this.textSample.texts
+    let texts: TextSample['texts'] = []
+    try {
+      const r = await this.knex.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null }>>(
+        `select most_common_vals::text::text[] as mcv, most_common_freqs as freqs, histogram_bounds::text::text[] as hist
+           from pg_stats where schemaname = current_schema() and tablename = 'audit_logs_details_trgm_idx'`
+      )
+      const row = r.rows[0]
+      if (row) {
+        const mcv = row.mcv ?? []
+        const freqs = row.freqs ?? []
+        const hist = row.hist ?? []
+        const rest = Math.max(0, 1 - freqs.reduce((a, x) => a + x, 0))
+        texts = [
+          ...mcv.map((t, i) => ({ text: t.toLowerCase(), weight: freqs[i] ?? 0 })),
+          ...hist.map((t) => ({ text: t.toLowerCase(), weight: rest / hist.length }))
+        ]
+      }
+    } catch {
+      texts = []
+    }
+    this.textSample = { at: Date.now(), texts }
+    return texts
+  }
 
   async list(_ctx: RequestContext, input: AuditListInput = {}): Promise<AuditPage> {
     const v = parse(auditListSchema, input)
     const { before, limit, ...filters } = v
-    const w = whereClause(filters)
+    const w = await this.where(filters)
     const r = await this.knex.raw<Rows<AuditRow>>(
       `select ${COLUMNS} from audit_logs where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`,
       [...w.bindings, ...(before ? [before] : []), limit + 1]
@@ -219,7 +300,7 @@ export class AuditService {
   /** Rows per day and action, for the viewer's chart (UTC days). */
   async counts(_ctx: RequestContext, input: AuditFilter = {}): Promise<AuditCounts> {
     const f = parse(auditFilterSchema, input)
-    const w = whereClause(f)
+    const w = await this.where(f)
     const r = await this.knex.raw<Rows<{ day: string; action: string; count: number }>>(
       `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, action, count(*)::int as count
          from audit_logs where ${w.sql} group by 1, 2 order by 1, 2`,
@@ -494,7 +575,7 @@ export class AuditService {
     onProgress?: (done: number, total: number) => void
   ): Promise<ExportReport> {
     const f = parse(auditFilterSchema, input)
-    const w = whereClause(f)
+    const w = await this.where(f)
     let bytes = 0
     let rows = 0
     const write = (chunk: string): Promise<void> | void => {
