@@ -6,7 +6,8 @@ import { PassThrough } from 'node:stream'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
-import { appendAudit } from '../../src/main/core/audit/writer'
+import { AuditService, rareWords } from '../../src/main/core/audit/service'
+import { appendAudit, appendAudits } from '../../src/main/core/audit/writer'
 import { makeContext } from '../../src/main/core/context'
 import { cli } from '../support/cli'
 import { ctxAs, lastSeq, openCore } from '../support/core'
@@ -57,6 +58,30 @@ describe('append-only table', () => {
     const page = await core.audit.list(admin, { resourceType: 'ldap_profile' })
     expect(page.items[0]!.details.after).toEqual({ bindDn: 'cn=admin', password: '[redacted]', nested: { apiToken: '[redacted]', userPassword: '[redacted]' } })
     expect(JSON.stringify(page.items)).not.toContain('hunter2')
+  })
+})
+
+describe('appends outside a transaction', () => {
+  it('share commits when they arrive together, each caller gets its own rows, and a bad row fails only its caller', async () => {
+    const ctx = makeContext({ actor: 'grouped', roles: ['admin'], source: 'cli' })
+    const knex = core.db.knex
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 20 }, (_, i) => appendAudit(knex, ctx, { action: 'update', resourceType: 'grouped', resourceId: i, details: { after: { i } } })),
+      // resource_type is varchar(64): this row cannot be stored.
+      appendAudit(knex, ctx, { action: 'update', resourceType: 'x'.repeat(100) }),
+      appendAudit(knex, ctx, { action: 'update', resourceType: 'grouped', resourceId: 20 })
+    ])
+    expect(results[20]!.status).toBe('rejected')
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ seq: string; rowHash: string }>).value)
+    expect(ok).toHaveLength(21)
+    expect(new Set(ok.map((r) => r.seq)).size).toBe(21)
+    const stored = (await core.audit.list(admin, { resourceType: 'grouped', limit: 100 })).items
+    expect(stored).toHaveLength(21)
+    for (const r of ok) expect(stored.find((s) => s.seq === r.seq)?.rowHash).toBe(r.rowHash)
+    // Each caller's row carries its own resource id.
+    const byId = new Map(stored.map((s) => [s.resourceId, s.seq]))
+    for (let i = 0; i <= 20; i++) expect(byId.get(String(i))).toBe(ok[i]!.seq)
+    expect((await core.audit.verify(admin)).ok).toBe(true)
   })
 })
 
@@ -145,6 +170,28 @@ describe('viewer queries', () => {
     await expect(core.audit.list(admin, { limit: 5000 })).rejects.toMatchObject({ details: { field: 'limit' } })
   })
 
+  it('finds the same rows by text when the index gets only the rare words of the search', async () => {
+    const ctx = makeContext({ actor: 'seeder', roles: ['admin'], source: 'cli' })
+    await core.db.knex.transaction((trx) =>
+      appendAudits(
+        trx,
+        ctx,
+        Array.from({ length: 300 }, (_, i) => ({ action: 'update' as const, resourceType: 'text_search', resourceId: i, details: { after: { hostname: `Web-${i}` } } }))
+      )
+    )
+    await core.db.knex.raw('analyze audit_logs')
+    // A fresh service reads the statistics just gathered: "web" is in most rows, "123" in few.
+    const fresh = new AuditService(core.db.knex)
+    // The narrowed path is the one taken here.
+    expect(rareWords('WEB-123', await fresh['detailsSample']())).toEqual(['123'])
+    const found = (await fresh.list(admin, { resourceType: 'text_search', text: 'WEB-123', limit: 100 })).items
+    expect(found.map((e) => e.resourceId)).toEqual(['123'])
+    expect((await fresh.list(admin, { resourceType: 'text_search', text: 'b-12', limit: 100 })).items.map((e) => e.resourceId).sort()).toEqual(
+      ['12', ...Array.from({ length: 10 }, (_, i) => `12${i}`)].sort()
+    )
+    expect((await fresh.counts(admin, { resourceType: 'text_search', text: 'web-1' })).total).toBe(111)
+  })
+
   it('pages newest first with a keyset cursor that stays stable while rows are added', async () => {
     const first = await core.audit.list(admin, { limit: 4 })
     expect(first.items.map((e) => BigInt(e.seq))).toEqual([...first.items.map((e) => BigInt(e.seq))].sort((x, y) => (x > y ? -1 : 1)))
@@ -177,6 +224,15 @@ describe('export', () => {
       expect(JSON.parse(csv[i]!.details!)).toEqual(r.details)
     }
     expect(JSON.parse(await exportToString('json', { resourceType: 'nothing_here' }))).toEqual([])
+  })
+
+  it('exports the same rows with a time filter as the viewer lists', async () => {
+    const all = (await core.audit.list(admin, { limit: 1000 })).items
+    const from = all[Math.floor(all.length / 2)]!.createdAt
+    const listed = (await core.audit.list(admin, { from, limit: 1000 })).items
+    const exported = (await exportToString('jsonl', { from })).trim().split('\n').map((l) => JSON.parse(l))
+    expect(exported).toEqual(listed)
+    expect(JSON.parse(await exportToString('json', { from: '2099-01-01' }))).toEqual([])
   })
 
   it('neutralises cells a spreadsheet would run as a formula', async () => {

@@ -76,9 +76,9 @@ describe('migrations on a PostgreSQL server', () => {
       'ip_allocations_hostname_idx',
       'ip_allocations_ip_address_key',
       'ip_pools_no_overlap',
-      'audit_logs_created_at_idx',
+      'audit_logs_created_at_seq_idx',
       'audit_logs_action_idx',
-      'audit_logs_resource_type_idx',
+      'audit_logs_resource_id_idx',
       'audit_logs_user_id_idx',
       'audit_logs_user_ip_idx',
       'audit_logs_seq_key'

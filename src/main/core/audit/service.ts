@@ -117,8 +117,43 @@ function bodyOf(r: VerifyRow): string {
 
 const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
+/**
+ * Text search inside details uses the trigram index on details::text. GIN answers a pattern by reading the
+ * posting list of each of its trigrams, and a trigram found in most rows (the "web" of "web-4242" when every
+ * row names a web host) costs a read of nearly every row id in the table, however rare the whole text is. So
+ * when the planner's statistics show that some words of the search text occur in many rows, only the other
+ * words go to the index, and the whole text is then tested on each candidate row through an expression the
+ * index does not cover. Every row holding the whole text holds each of its words, so the rows found are the
+ * same; only the way to them changes.
+ */
+interface TextSample {
+  at: number
+  /** Lower-cased details texts from pg_stats with the share of rows each stands for. */
+  texts: { text: string; weight: number }[]
+}
+
+/** The statistics are re-read at most this often. */
+const TEXT_SAMPLE_TTL_MS = 5 * 60_000
+/** A word found in more than this share of rows is left to the recheck. */
+const COMMON_WORD_SHARE = 0.05
+/** Fewer sampled texts than this (a small or never analysed table): the index gets the whole text. */
+const MIN_SAMPLE = 50
+
+/** The ASCII letter-and-digit runs of at least 3 characters in a search text: what pg_trgm indexes as words. */
+export function searchWords(text: string): string[] {
+  return [...new Set(text.toLowerCase().split(/[^a-z0-9]+/).filter((w) => w.length >= 3))]
+}
+
+/** The words of `text` worth handing to the index, or null to hand it the whole text. */
+export function rareWords(text: string, sample: TextSample['texts']): string[] | null {
+  if (sample.length < MIN_SAMPLE) return null
+  const words = searchWords(text)
+  const rare = words.filter((w) => sample.reduce((share, s) => (s.text.includes(w) ? share + s.weight : share), 0) <= COMMON_WORD_SHARE)
+  return rare.length && rare.length < words.length ? rare : null
+}
+
 /** Builds the WHERE clause shared by the list, the counts and the export. */
-function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } {
+function whereClause(f: z.output<typeof auditFilterSchema>, textWords: string[] | null = null): { sql: string; bindings: Knex.Value[] } {
   const w: string[] = []
   const b: Knex.Value[] = []
   if (f.from) {
@@ -171,7 +206,15 @@ function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bind
     w.push('request_id = ?')
     b.push(f.requestId)
   }
-  if (f.text) {
+  if (f.text && textWords) {
+    // See rareWords: the index gets the rare words, the whole text is tested through an expression it does not cover.
+    for (const word of textWords) {
+      w.push(`details::text ilike ?`)
+      b.push(`%${word}%`)
+    }
+    w.push(`(details::text || '') ilike ? escape '\\'`)
+    b.push(`%${escapeLike(f.text)}%`)
+  } else if (f.text) {
     w.push(`details::text ilike ? escape '\\'`)
     b.push(`%${escapeLike(f.text)}%`)
   }
@@ -179,16 +222,66 @@ function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bind
 }
 
 
+/** The time part of the filter alone (see export). */
+function timeClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } | null {
+  if (!f.from) return null
+  const w = ['created_at >= ?::timestamptz']
+  const b: Knex.Value[] = [new Date(f.from).toISOString()]
+  if (f.to) {
+    w.push('created_at < ?::timestamptz')
+    b.push(new Date(f.to).toISOString())
+  }
+  return { sql: w.join(' and '), bindings: b }
+}
+
 export const CSV_COLUMNS = AUDIT_CSV_COLUMNS
 
 
 export class AuditService {
+  private textSample: TextSample | null = null
+
   constructor(private readonly knex: Knex) {}
+
+  /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
+  private async where(f: z.output<typeof auditFilterSchema>): Promise<{ sql: string; bindings: Knex.Value[] }> {
+    return whereClause(f, f.text ? rareWords(f.text, await this.detailsSample()) : null)
+  }
+
+  /**
+   * Sampled details texts, as ANALYZE keeps them for the trigram index's expression (pg_stats: the most
+   * common values with their frequencies, and the histogram, whose entries share the rest evenly). Empty where
+   * the index or its statistics are missing; the search then works as without this.
+   */
+  private async detailsSample(): Promise<TextSample['texts']> {
+    if (this.textSample && Date.now() - this.textSample.at < TEXT_SAMPLE_TTL_MS) return this.textSample.texts
+    let texts: TextSample['texts'] = []
+    try {
+      const r = await this.knex.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null }>>(
+        `select most_common_vals::text::text[] as mcv, most_common_freqs as freqs, histogram_bounds::text::text[] as hist
+           from pg_stats where schemaname = current_schema() and tablename = 'audit_logs_details_trgm_idx'`
+      )
+      const row = r.rows[0]
+      if (row) {
+        const mcv = row.mcv ?? []
+        const freqs = row.freqs ?? []
+        const hist = row.hist ?? []
+        const rest = Math.max(0, 1 - freqs.reduce((a, x) => a + x, 0))
+        texts = [
+          ...mcv.map((t, i) => ({ text: t.toLowerCase(), weight: freqs[i] ?? 0 })),
+          ...hist.map((t) => ({ text: t.toLowerCase(), weight: rest / hist.length }))
+        ]
+      }
+    } catch {
+      texts = []
+    }
+    this.textSample = { at: Date.now(), texts }
+    return texts
+  }
 
   async list(_ctx: RequestContext, input: AuditListInput = {}): Promise<AuditPage> {
     const v = parse(auditListSchema, input)
     const { before, limit, ...filters } = v
-    const w = whereClause(filters)
+    const w = await this.where(filters)
     const r = await this.knex.raw<Rows<AuditRow>>(
       `select ${COLUMNS} from audit_logs where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`,
       [...w.bindings, ...(before ? [before] : []), limit + 1]
@@ -207,7 +300,7 @@ export class AuditService {
   /** Rows per day and action, for the viewer's chart (UTC days). */
   async counts(_ctx: RequestContext, input: AuditFilter = {}): Promise<AuditCounts> {
     const f = parse(auditFilterSchema, input)
-    const w = whereClause(f)
+    const w = await this.where(f)
     const r = await this.knex.raw<Rows<{ day: string; action: string; count: number }>>(
       `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, action, count(*)::int as count
          from audit_logs where ${w.sql} group by 1, 2 order by 1, 2`,
@@ -471,8 +564,8 @@ export class AuditService {
   /**
    * Streams the rows matching the filters (newest first) to `out` through a server-side cursor, in
    * constant memory: CSV (RFC 4180, header row, formulas neutralised), one JSON array, or JSON Lines.
-   * PostgreSQL formats each row (exportLineSql), so the client only moves text: fast on a million rows and
-   * the same on the embedded store.
+   * PostgreSQL formats each row (exportLineSql), so the client only moves text, and while one batch is
+   * written the server already formats the next.
    */
   async export(
     _ctx: RequestContext,
@@ -482,28 +575,64 @@ export class AuditService {
     onProgress?: (done: number, total: number) => void
   ): Promise<ExportReport> {
     const f = parse(auditFilterSchema, input)
-    const w = whereClause(f)
+    const w = await this.where(f)
     let bytes = 0
     let rows = 0
     const write = (chunk: string): Promise<void> | void => {
       bytes += Buffer.byteLength(chunk)
       if (!out.write(chunk)) return new Promise((resolve) => out.once('drain', resolve))
     }
+    /**
+     * Writes a batch's lines in pieces of about 64 kB and waits for the stream once per batch. Strings that
+     * large stay in V8's young generation, which is reclaimed at once; one string per batch (megabytes) would
+     * sit in the large-object space until a full collection and make the process grow by a hundred MB.
+     */
+    const writeLines = (lines: string[], sep: string, lead: string, tail: string): Promise<void> | void => {
+      let piece = lead
+      let wait = false
+      for (let i = 0; i < lines.length; i++) {
+        piece += i === 0 ? lines[i] : sep + lines[i]
+        if (piece.length >= 65536) {
+          bytes += Buffer.byteLength(piece)
+          wait = !out.write(piece) || wait
+          piece = ''
+        }
+      }
+      piece += tail
+      bytes += Buffer.byteLength(piece)
+      wait = !out.write(piece) || wait
+      if (wait && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
+    }
     const total = onProgress ? (await this.knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from audit_logs where ${w.sql}`, w.bindings)).rows[0]!.n : 0
+    // The cursor walks the rows newest first by seq. With a time filter it would go on past the oldest match
+    // to the first row, testing each one; the lowest matching seq (found through the time index) ends it there.
+    // The bound only restates the filter, so the rows are the same.
+    const time = timeClause(f)
+    const bound = time ? { sql: ` and audit_logs.seq >= (select min(seq + 0) from audit_logs where ${time.sql})`, bindings: time.bindings } : { sql: '', bindings: [] }
     await this.knex.transaction(async (trx) => {
-      await trx.raw(`declare audit_export no scroll cursor for select ${exportLineSql(format)} as line from audit_logs where ${w.sql} order by audit_logs.seq desc`, w.bindings)
+      await trx.raw(`declare audit_export no scroll cursor for select ${exportLineSql(format)} as line from audit_logs where ${w.sql}${bound.sql} order by audit_logs.seq desc`, [
+        ...w.bindings,
+        ...bound.bindings
+      ])
+      const fetchNext = () => trx.raw<Rows<{ line: string }>>(`fetch ${EXPORT_BATCH} from audit_export`).then((r) => r.rows)
       if (format === 'csv') await write(CSV_COLUMNS.join(',') + '\r\n')
       if (format === 'json') await write('[')
-      for (;;) {
-        const batch = (await trx.raw<Rows<{ line: string }>>(`fetch 5000 from audit_export`)).rows
-        if (!batch.length) break
-        let chunk: string
-        if (format === 'csv') chunk = batch.map((r) => r.line).join('\r\n') + '\r\n'
-        else if (format === 'jsonl') chunk = batch.map((r) => r.line).join('\n') + '\n'
-        else chunk = (rows === 0 ? '\n' : ',\n') + batch.map((r) => r.line).join(',\n')
-        rows += batch.length
-        await write(chunk)
-        onProgress?.(rows, total)
+      let pending = fetchNext()
+      try {
+        for (;;) {
+          const batch = await pending
+          if (!batch.length) break
+          pending = fetchNext()
+          const lines = batch.map((r) => r.line)
+          if (format === 'csv') await writeLines(lines, '\r\n', '', '\r\n')
+          else if (format === 'jsonl') await writeLines(lines, '\n', '', '\n')
+          else await writeLines(lines, ',\n', rows === 0 ? '\n' : ',\n', '')
+          rows += batch.length
+          onProgress?.(rows, total)
+        }
+      } finally {
+        // A fetch still in flight (after a failed write) must finish before the transaction ends.
+        await pending.catch(() => undefined)
       }
       await trx.raw(`close audit_export`)
     })
@@ -511,6 +640,9 @@ export class AuditService {
     return { format, rows, bytes }
   }
 }
+
+/** Rows per fetch of the export cursor: about 1 MB of CSV; two batches are in memory at most. */
+const EXPORT_BATCH = 2000
 
 /** The SQL expression, per column, giving the value exported for it (as text; null for SQL NULL). */
 const EXPORT_VALUE: Record<(typeof CSV_COLUMNS)[number], string> = {
@@ -532,17 +664,29 @@ const EXPORT_VALUE: Record<(typeof CSV_COLUMNS)[number], string> = {
   id: `id::text`
 }
 
+/** Columns whose stored values can never need quoting or a formula guard (CHECK constraints, types). */
+const CSV_PLAIN = new Set<(typeof CSV_COLUMNS)[number]>(['seq', 'createdAt', 'action', 'status', 'source', 'userIp', 'id'])
+
 /**
  * One exported row as text, built by PostgreSQL. CSV: a cell that starts with = + - @ tab or CR gets a
- * leading apostrophe so a spreadsheet does not run it as a formula, then a cell holding a comma, quote or line break is
- * quoted with doubled quotes (RFC 4180). JSON and JSON Lines: the same object the viewer gets.
+ * leading apostrophe so a spreadsheet does not run it as a formula, then a cell holding a comma, quote or
+ * line break is quoted with doubled quotes (RFC 4180); `details` is always quoted (JSON text is full of
+ * quotes). Each value is tested once on the common path (one regular expression); only a value that needs
+ * a guard or quotes takes the longer one. JSON and JSON Lines: the same object the viewer gets.
  */
 function exportLineSql(format: ExportFormat): string {
   if (format === 'csv') {
-    return CSV_COLUMNS.map((c) => {
-      const v = `coalesce(${EXPORT_VALUE[c]}, '')`
+    const full = (e: string): string => {
+      const v = `coalesce(${e}, '')`
       const neutral = `(case when ${v} ~ E'^[=+\\\\-@\\t\\r]' then '''' || ${v} else ${v} end)`
       return `(case when ${neutral} ~ E'[",\\r\\n]' then '"' || replace(${neutral}, '"', '""') || '"' else ${neutral} end)`
+    }
+    return CSV_COLUMNS.map((c) => {
+      const e = EXPORT_VALUE[c]
+      if (CSV_PLAIN.has(c)) return `coalesce(${e}, '')`
+      // A jsonb number may start with '-'; any other jsonb text starts with { [ " t f or n.
+      if (c === 'details') return `(case when jsonb_typeof(details) = 'number' then ${full(e)} else '"' || replace(${e}, '"', '""') || '"' end)`
+      return `(case when ${e} !~ E'^[=+\\\\-@\\t\\r]|[",\\r\\n]' then ${e} else ${full(e)} end)`
     }).join(` || ',' || `)
   }
   const pairs = CSV_COLUMNS.map((c) => `'${c}', ${c === 'details' ? 'details' : EXPORT_VALUE[c]}`)

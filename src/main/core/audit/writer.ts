@@ -77,13 +77,23 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
 /**
  * Appends several rows in one round trip: the bodies are serialised here, the database assigns the
  * sequence numbers and hashes under the chain head's row lock (audit_append).
+ *
+ * Inside a transaction the rows commit with it. Outside one (sign-in events, refusals) the append is a
+ * statement of its own, and appends that arrive while another is being written share its successor's
+ * commit (groupCommit below).
  */
 export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
   if (!entries.length) return []
   const createdAt = new Date().toISOString()
   const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
+  if ((trx as Knex.Transaction).isTransaction) return callAppend(trx, bodies)
+  return groupCommit(trx as Knex).append(bodies)
+}
+
+/** One call of audit_append for the given rows, in order. */
+async function callAppend(q: Knex.Transaction | Knex, bodies: AuditBody[]): Promise<AppendedAudit[]> {
   const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
-  const res = await trx.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
+  const res = await q.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
     `select id, seq::text, row_hash from audit_append(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
                                                      ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
     [
@@ -103,6 +113,78 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
     ] as unknown as Knex.RawBinding[]
   )
   return res.rows.map((r) => ({ id: r.id, seq: r.seq, rowHash: r.row_hash }))
+}
+
+/** At most this many rows share one commit. */
+const GROUP_MAX_ROWS = 1_000
+
+interface Waiting {
+  bodies: AuditBody[]
+  resolve: (rows: AppendedAudit[]) => void
+  reject: (e: unknown) => void
+}
+
+/**
+ * Group commit for appends outside a transaction. The chain head stays locked until the appending
+ * transaction's commit is on disk, so with one commit per row the chain could grow by at most one row per
+ * WAL flush, however many callers wait. Here one append is in flight per database handle; the appends that
+ * arrive meanwhile queue and then go in together, in arrival order: one audit_append call, one commit. Each
+ * caller's promise settles when the commit holding its rows has, with its own rows' seq and hash. When a
+ * shared append fails, each caller's rows are retried on their own, so one bad row fails only its caller.
+ */
+class GroupCommit {
+  private queue: Waiting[] = []
+  private busy = false
+
+  constructor(private readonly knex: Knex) {}
+
+  append(bodies: AuditBody[]): Promise<AppendedAudit[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bodies, resolve, reject })
+      if (!this.busy) void this.drain()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true
+    try {
+      while (this.queue.length) {
+        let rows = 0
+        let n = 0
+        while (n < this.queue.length && (n === 0 || rows + this.queue[n]!.bodies.length <= GROUP_MAX_ROWS)) rows += this.queue[n++]!.bodies.length
+        const group = this.queue.splice(0, n)
+        try {
+          const appended = await callAppend(this.knex, group.flatMap((w) => w.bodies))
+          let at = 0
+          for (const w of group) {
+            w.resolve(appended.slice(at, at + w.bodies.length))
+            at += w.bodies.length
+          }
+        } catch (e) {
+          if (group.length === 1) group[0]!.reject(e)
+          else {
+            for (const w of group) {
+              try {
+                w.resolve(await callAppend(this.knex, w.bodies))
+              } catch (e2) {
+                w.reject(e2)
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+}
+
+const groups = new WeakMap<Knex, GroupCommit>()
+
+function groupCommit(knex: Knex): GroupCommit {
+  let g = groups.get(knex)
+  if (!g) groups.set(knex, (g = new GroupCommit(knex)))
+  return g
 }
 
 /**
