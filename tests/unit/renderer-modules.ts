@@ -8,34 +8,12 @@
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { AuditEntryDto, AuditPage } from '../../src/shared/audit'
 import type { AllocationDto } from '../../src/shared/ipam'
 
 const libDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/renderer/src/lib')
 
 async function load<T>(name: string): Promise<T> {
   return (await import(/* @vite-ignore */ path.join(libDir, `${name}.ts`))) as T
-}
-
-export interface CsvModule {
-  CSV_RECORD_DELIMITER: string
-  neutraliseFormula(v: string): string
-  cellText(v: unknown): string
-  csvField(v: unknown): string
-  csvRecord(values: readonly unknown[]): string
-  toCsv(header: readonly string[], rows: Iterable<readonly unknown[]>): string
-}
-
-export interface AuditExportModule {
-  EXPORT_CAP: number
-  AUDIT_CSV_COLUMNS: readonly string[]
-  auditCsvRecord(e: AuditEntryDto): string
-  exportAudit(
-    format: 'csv' | 'json',
-    fetchPage: (before: string | undefined, limit: number) => Promise<AuditPage>,
-    opts?: { cap?: number; pageSize?: number; onProgress?: (rows: number) => void; signal?: AbortSignal }
-  ): Promise<{ parts: string[]; rows: number; truncated: boolean; cancelled: boolean }>
-  exportFileName(format: 'csv' | 'json', now?: Date): string
 }
 
 export interface GridLayout {
@@ -101,8 +79,6 @@ export interface FormatNumModule {
 }
 
 export const loadFormatNum = (): Promise<FormatNumModule> => load('format-num')
-export const loadCsv = (): Promise<CsvModule> => load('csv')
-export const loadAuditExport = (): Promise<AuditExportModule> => load('auditExport')
 export const loadSubnet = (): Promise<SubnetModule> => load('subnet')
 export const loadDiff = (): Promise<DiffModule> => load('diff')
 export const loadErrors = (): Promise<ErrorsModule> => load('errors')

@@ -14,6 +14,7 @@ import { OfflineQueue } from '../core/offline/queue'
 import { replayQueue } from '../core/offline/replay'
 import { HealthMonitor } from '../core/offline/health'
 import type { BackendState } from '../../shared/offline'
+import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -23,8 +24,9 @@ declare const __APP_VERSION__: string | undefined
 /** Channels that act as the signed-in person (see AuthService.requestContext). */
 const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
-export function createHandlers(core: Core): HandlerTable {
-  const table = baseHandlers(core)
+/** `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in). */
+export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs): HandlerTable {
+  const table = baseHandlers(core, dialogs)
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
@@ -33,7 +35,8 @@ export function createHandlers(core: Core): HandlerTable {
   return table
 }
 
-function baseHandlers(core: Core): HandlerTable {
+function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
+  const exports = new AuditExports(core, dialogs)
   return {
     'app:info': async () => ({
       version: typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : (process.env.npm_package_version ?? '0.0.0'),
@@ -68,6 +71,10 @@ function baseHandlers(core: Core): HandlerTable {
     'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
     'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
+    'audit:export': (a, ctx) => exports.run(ctx, a),
+    'audit:export:progress': async (a, ctx) => exports.progress(ctx, a.runId),
+    'audit:export:cancel': async (a, ctx) => exports.cancel(ctx, a.runId),
+    'dialog:open-file': (a) => chooseOpenFile(dialogs, a.purpose),
 
     // Directory: profiles are this machine's configuration (admin of the caller, see AuthService.configContext);
     // users and groups run in the signed-in session's scope, under its bind and its role.
