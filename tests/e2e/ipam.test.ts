@@ -52,11 +52,18 @@ describe.skipIf(!hasChromium)('the IPAM screens', () => {
     await dialog.getByLabel('Site').fill('hq')
     await dialog.getByLabel('Environment').fill('lab')
     await dialog.getByLabel('Description').fill('Lab hosts')
+    // DNS servers: a list of addresses, each checked, the bad one named with its position.
+    await dialog.getByLabel('DNS servers').fill('10.1.2.53, 10.1.2.300')
+    await dialog.getByLabel('Description').click()
+    await dialog.getByText('entry 2 "10.1.2.300" is not a valid IPv4 address').waitFor()
+    expect(await dialog.getByLabel('DNS servers').getAttribute('aria-invalid')).toBe('true')
+    await dialog.getByLabel('DNS servers').fill('10.1.2.53, 2001:db8::53')
     await dialog.getByRole('button', { name: 'Create pool' }).click()
     await page.getByRole('heading', { level: 1, name: 'lab-net' }).waitFor()
     await toast('Created pool lab-net (10.1.2.0/24).').waitFor()
+    expect(await page.getByTestId('pool-dns').textContent()).toBe('10.1.2.53, 2001:db8::53')
     pool = (await invoke(s.harness, 'ipam:pool:get', { pool: 'lab-net' }))!
-    expect(pool).toMatchObject({ network: '10.1.2.0/24', gateway: '10.1.2.254', vlanId: 120, site: 'hq', environment: 'lab' })
+    expect(pool).toMatchObject({ network: '10.1.2.0/24', gateway: '10.1.2.254', dnsServers: ['10.1.2.53', '2001:db8::53'], vlanId: 120, site: 'hq', environment: 'lab' })
     // The core refuses what only it can know (a taken name), and the dialog puts it on the field.
     await page.getByRole('button', { name: 'Pools', exact: true }).click()
     await page.getByRole('button', { name: 'New pool' }).click()
