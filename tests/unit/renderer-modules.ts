@@ -54,6 +54,22 @@ export interface SubnetModule {
     gateway: string | null
   ): TileSummary[]
   statesForTile(tileFirst: number, allocations: Pick<AllocationDto, 'ip' | 'status' | 'expired'>[], pool: { network: string; gateway: string | null }): Uint8Array
+  ROW_LABEL_LINE: number
+  ROW_LABEL_MIN_GAP: number
+  rowLabelPositions(layout: GridLayout): { row: number; top: number }[]
+}
+
+export interface ToastNotice {
+  id: number
+  text: string
+  tone: 'ok' | 'bad' | 'warn'
+  count: number
+}
+
+export interface ToastsModule {
+  MAX_TOASTS: number
+  NOTICE_MS: Record<'ok' | 'bad' | 'warn', number>
+  pushNotice(items: readonly ToastNotice[], text: string, tone: 'ok' | 'bad' | 'warn', nextId: number): { items: ToastNotice[]; notice: ToastNotice; dropped: ToastNotice[] }
 }
 
 export interface DiffModule {
@@ -79,6 +95,7 @@ export interface FormatNumModule {
 }
 
 export const loadFormatNum = (): Promise<FormatNumModule> => load('format-num')
+export const loadToasts = (): Promise<ToastsModule> => load('toasts')
 export const loadSubnet = (): Promise<SubnetModule> => load('subnet')
 export const loadDiff = (): Promise<DiffModule> => load('diff')
 export const loadErrors = (): Promise<ErrorsModule> => load('errors')
