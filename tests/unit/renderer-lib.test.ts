@@ -227,7 +227,7 @@ describe('error wording', () => {
   })
 
   it('adds what to do for errors about no field', () => {
-    expect(userMessage(new AppError('UNAVAILABLE', 'the database is not open'))).toMatch(/Check the database connection/)
+    expect(userMessage(new AppError('UNAVAILABLE', 'the database is not open'))).toMatch(/^The database is not open\. Check the database connection/)
     expect(userMessage(new AppError('CONFLICT', 'ip: taken'))).toBe('ip: taken')
   })
 
