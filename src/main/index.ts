@@ -14,6 +14,7 @@ import { toAppError } from './core/db/errors'
 import { resolveDataDir } from './core/paths'
 import { CoreHost } from './ipc/degraded'
 import { dispatch } from './ipc/handlers'
+import { nativeFileDialogs } from './shell/dialogs'
 import { buildAppMenu } from './shell/menu'
 import { guardWebContents, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
 import { loadWindowState, MIN_HEIGHT, MIN_WIDTH, trackWindowState, windowStateFile } from './shell/window-state'
@@ -133,7 +134,8 @@ function main(): void {
   app.setAboutPanelOptions({ applicationName: 'Netkeeper', applicationVersion: __APP_VERSION__ })
 
   // Start opening the database now; the window opens at once and shows progress, then health or the error.
-  const coreHost = CoreHost.start({ dataDir: resolveDataDir(app.getPath('userData')), migrate: true })
+  const dialogs = nativeFileDialogs(() => BrowserWindow.getFocusedWindow() ?? mainWindow)
+  const coreHost = CoreHost.start({ dataDir: resolveDataDir(app.getPath('userData')), migrate: true }, dialogs)
   host = coreHost
   registerIpc(coreHost)
 

@@ -37,6 +37,14 @@ import {
   type RetentionPolicyDto,
   type VerifyReport
 } from './audit'
+import {
+  auditExportSchema,
+  exportRunRefSchema,
+  openFileSchema,
+  type AuditExportProgress,
+  type AuditExportResult,
+  type OpenFileResult
+} from './files'
 import { queueIdSchema, queueListSchema, queueRetrySchema, type OfflineStateDto, type OrQueued, type QueueEntryDto, type ReplayReport } from './offline'
 import {
   importAnalyseSchema,
@@ -125,6 +133,14 @@ export const contract = {
   'audit:policy:set': { args: policySetSchema, result: result<RetentionPolicyDto>() },
   'audit:policy:remove': { args: z.object({ resourceType: z.string().trim().min(1).max(64) }).strict(), result: result<{ removed: boolean }>() },
   'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() },
+  // Export to a file: a native save dialog in the app (a download in the browser harness), then the rows
+  // streamed to it; poll progress and cancel with the caller's runId while audit:export is pending.
+  'audit:export': { args: auditExportSchema, result: result<AuditExportResult>() },
+  'audit:export:progress': { args: exportRunRefSchema, result: result<AuditExportProgress | null>() },
+  'audit:export:cancel': { args: exportRunRefSchema, result: result<{ cancelled: boolean }>() },
+
+  // A native "choose a file" dialog (the import wizard); where none exists it fails with UNAVAILABLE.
+  'dialog:open-file': { args: openFileSchema, result: result<OpenFileResult>() },
 
   // The directory: LDAP profiles (no secrets cross back), sign-in, and users and groups of the signed-in
   // session. Listings page with a cursor (RFC 2696 underneath): pass nextCursor back for the next page.

@@ -29,7 +29,9 @@ export const poolCreateSchema = z
     site: optText(100),
     environment: optText(50),
     description: optText(2000),
-    isActive: z.boolean().optional()
+    isActive: z.boolean().optional(),
+    /** Resolvers handed to the pool's hosts, in order (checked in the core: see parseDnsServers in net.ts). null or [] clears them. */
+    dnsServers: z.array(z.string().max(64, 'each entry must be at most 64 characters'), { error: 'must be a list of IP addresses' }).max(64).nullish()
   })
   .strict()
 export type PoolCreateInput = z.input<typeof poolCreateSchema>
@@ -119,6 +121,8 @@ export interface PoolDto {
   family: 4 | 6
   prefix: number
   gateway: string | null
+  /** The DNS servers of the pool, in order; empty when none are set. */
+  dnsServers: string[]
   vlanId: number | null
   site: string | null
   environment: string | null

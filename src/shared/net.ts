@@ -165,3 +165,30 @@ export function normalizeHostname(input: string, field = 'hostname'): string {
   }
   return s.toLowerCase()
 }
+
+/** How many DNS servers a pool may list (resolv.conf uses three; DHCP option 6 carries more). */
+export const MAX_DNS_SERVERS = 8
+
+/**
+ * A pool's DNS servers: single addresses, IPv4 or IPv6 whatever the pool's family, none twice, at most
+ * MAX_DNS_SERVERS. Returns their canonical texts in the given order; errors name the field, the entry and
+ * the reason (`dnsServers: entry 2 "10.0.0.300" is not a valid IPv4 address ...`).
+ */
+export function parseDnsServers(list: readonly string[], field = 'dnsServers'): string[] {
+  if (list.length > MAX_DNS_SERVERS) throw validationError(field, `at most ${MAX_DNS_SERVERS} servers (got ${list.length})`)
+  const out: string[] = []
+  list.forEach((raw, i) => {
+    const s = String(raw ?? '').trim()
+    if (!s) throw validationError(field, `entry ${i + 1} is empty`)
+    let text: string
+    try {
+      text = parseIp(s, field).text
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e)
+      throw validationError(field, `entry ${i + 1} ${msg.startsWith(`${field}: `) ? msg.slice(field.length + 2) : msg}`)
+    }
+    if (out.includes(text)) throw validationError(field, `${text} is listed twice`)
+    out.push(text)
+  })
+  return out
+}

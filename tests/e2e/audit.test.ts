@@ -1,7 +1,8 @@
 /**
  * The audit viewer, the dashboard and the retention settings in a real Chromium over the web harness and a
  * real PostgreSQL: newest-first keyset infinite scroll, filters with inline errors, the before/after diff,
- * chain verification (intact, then after tampering), client-side CSV and JSON export that parses back, the
+ * chain verification (intact, then after tampering), CSV and JSON export (streamed by the main process; the
+ * harness hands the file back as a download) that parses back, the
  * activity chart, and retention policies with a purge preview. Screenshots go to test-results/.
  */
 import fs from 'node:fs'
@@ -116,12 +117,21 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     expect(JSON.parse(update.details!)).toMatchObject({ before: { hostname: 'app01' }, after: { hostname: 'app02' } })
     await s.page.getByTestId('toast').filter({ hasText: `Saved ${expected} entries to` }).waitFor()
 
-    const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()])
+    const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON', exact: true }).click()])
     const jsonFile = path.join(resultsDir, 'audit-export.json')
     await jsonDownload.saveAs(jsonFile)
     const entries = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as AuditEntryDto[]
     expect(entries).toHaveLength(expected)
     expect(entries.map((e) => e.seq)).toEqual(records.map((r) => r.seq))
+
+    const [jsonlDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON Lines' }).click()])
+    expect(jsonlDownload.suggestedFilename()).toMatch(/^netkeeper-audit-\d{8}-\d{6}\.jsonl$/)
+    const jsonlFile = path.join(resultsDir, 'audit-export.jsonl')
+    await jsonlDownload.saveAs(jsonlFile)
+    const lines = fs.readFileSync(jsonlFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEntryDto)
+    expect(lines.map((e) => e.seq)).toEqual(records.map((r) => r.seq))
+    // Each link works once: the harness removed the file after handing it over.
+    expect((await fetch(jsonlDownload.url())).status).toBe(404)
     await page.getByRole('button', { name: 'Clear filters' }).first().click()
   })
 

@@ -1,7 +1,7 @@
 /**
  * The legacy import wizard in a real Chromium over the web harness and a real PostgreSQL, on the shared
- * sample file (copied to a temporary folder first: the fixture is read-only): a wrong path refused on the
- * field, the analysis with its problem rows, a choice applied, the dry run, the import with progress, and
+ * sample file (copied to a temporary folder first: the fixture is read-only): "Choose file…" explaining that
+ * the harness has no file chooser, a wrong path refused on the field, the analysis with its problem rows, a choice applied, the dry run, the import with progress, and
  * the summary with the report downloaded as CSV and JSON. Screenshots go to test-results/.
  */
 import fs from 'node:fs'
@@ -40,6 +40,10 @@ describe.skipIf(!hasChromium || !FIXTURE)('the import wizard', () => {
     await goTo(page, 'IPAM')
     await page.getByRole('tab', { name: 'Import' }).click()
     const wizard = page.getByTestId('import-wizard')
+    // The browser harness has no native file chooser: the button says so and the path is typed instead.
+    await wizard.getByRole('button', { name: 'Choose file…' }).click()
+    await wizard.getByTestId('import-file-hint').filter({ hasText: 'has no file chooser' }).waitFor()
+    expect(await wizard.getByTestId('import-file-hint').textContent()).toContain('type the path of the file instead')
     await wizard.getByRole('button', { name: 'Analyse' }).click()
     await wizard.getByText('Enter the path of the legacy SQLite file').waitFor()
     await wizard.getByLabel('Path of the legacy file').fill(path.join(tmp, 'missing.db'))

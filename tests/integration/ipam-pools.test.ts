@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
+import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 
 let core: Core
+let url: string
 const admin = ctxAs('admin', 'alice')
 
 beforeAll(async () => {
-  ;({ core } = await openCore('pools'))
+  ;({ core, url } = await openCore('pools'))
 })
 afterAll(async () => {
   await core?.close()
@@ -21,7 +23,7 @@ describe('pool create', () => {
     const rows = await auditRows(core, seq)
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({ action: 'create', resource_type: 'ip_pool', resource_id: String(p.id), resource_name: 'office', user_id: 'alice', status: 'success', source: 'ui', request_id: admin.requestId })
-    expect(rows[0]!.details.after).toEqual({ name: 'office', network: '10.10.0.0/24', gateway: '10.10.0.1', vlanId: 100, site: 'ams', environment: 'prod', description: 'main office', isActive: true })
+    expect(rows[0]!.details.after).toEqual({ name: 'office', network: '10.10.0.0/24', gateway: '10.10.0.1', dnsServers: [], vlanId: 100, site: 'ams', environment: 'prod', description: 'main office', isActive: true })
   })
 
   it.each([
@@ -161,5 +163,77 @@ describe('gateway and lapsed holds', () => {
     const err = await core.ipam.updatePool(admin, 'gwtest', { gateway: '10.210.0.1' }).catch((e) => e)
     expect(err).toMatchObject({ code: 'CONFLICT', details: { field: 'gateway' } })
     expect(err.message).toContain('lapsed reservation')
+  })
+})
+
+describe('DNS servers', () => {
+  it('keeps them in order and canonical, shows them on get and list, and audits a change with before and after', async () => {
+    const p = await core.ipam.createPool(admin, { name: 'dns-net', network: '10.61.0.0/24', dnsServers: ['10.61.0.53', ' 2001:DB8:0:0::53 '] })
+    expect(p.dnsServers).toEqual(['10.61.0.53', '2001:db8::53'])
+    expect((await core.ipam.getPool(admin, 'dns-net')).dnsServers).toEqual(['10.61.0.53', '2001:db8::53'])
+    const listed = await core.ipam.listPools(admin, { search: 'dns-net' })
+    expect(listed.items.map((x) => x.dnsServers)).toEqual([['10.61.0.53', '2001:db8::53']])
+
+    const seq = await lastSeq(core)
+    const u = await core.ipam.updatePool(admin, 'dns-net', { dnsServers: ['9.9.9.9', '10.61.0.53'] })
+    expect(u.dnsServers).toEqual(['9.9.9.9', '10.61.0.53'])
+    const rows = await auditRows(core, seq)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]!.details).toMatchObject({
+      before: { dnsServers: ['10.61.0.53', '2001:db8::53'] },
+      after: { dnsServers: ['9.9.9.9', '10.61.0.53'] },
+      context: { changed: ['dnsServers'] }
+    })
+
+    // The same list again is a no-op: no audit row. Leaving the field out keeps it.
+    const again = await lastSeq(core)
+    await core.ipam.updatePool(admin, 'dns-net', { dnsServers: ['9.9.9.9', '10.61.0.53'] })
+    expect((await core.ipam.updatePool(admin, 'dns-net', { site: 'lab' })).dnsServers).toEqual(['9.9.9.9', '10.61.0.53'])
+    expect((await auditRows(core, again)).map((r) => r.details.context?.changed)).toEqual([['site']])
+
+    // An empty list clears them, and stores NULL as an imported pool without servers has.
+    expect((await core.ipam.updatePool(admin, 'dns-net', { dnsServers: [] })).dnsServers).toEqual([])
+    const stored = await core.db.knex.raw<{ rows: { dns_servers: unknown }[] }>(`select dns_servers from ip_pools where name = 'dns-net'`)
+    expect(stored.rows[0]!.dns_servers).toBeNull()
+  })
+
+  it.each([
+    [['10.0.0.300'], 'entry 1 "10.0.0.300" is not a valid IPv4 address'],
+    [['10.0.0.53', ''], 'entry 2 is empty'],
+    [['10.0.0.0/24'], 'entry 1 "10.0.0.0/24" is a network'],
+    [['10.0.0.53', '10.0.0.53'], '10.0.0.53 is listed twice'],
+    [Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}`), 'at most 8 servers (got 9)']
+  ])('refuses %j naming dnsServers and the reason', async (dnsServers, reason) => {
+    const err = await core.ipam.createPool(admin, { name: 'dns-bad', network: '10.62.0.0/24', dnsServers }).catch((e) => e)
+    expect(err).toMatchObject({ code: 'VALIDATION', details: { field: 'dnsServers' } })
+    expect(err.message.startsWith(`dnsServers: ${reason}`)).toBe(true)
+    await expect(core.ipam.getPool(admin, 'dns-bad')).rejects.toMatchObject({ code: 'NOT_FOUND' })
+  })
+
+  it('refuses a bad entry on update too, leaving the pool as it was', async () => {
+    await core.ipam.createPool(admin, { name: 'dns-upd', network: '10.63.0.0/24', dnsServers: ['10.63.0.53'] })
+    await expect(core.ipam.updatePool(admin, 'dns-upd', { dnsServers: ['10.63.0.53', 'resolver.example'] })).rejects.toMatchObject({
+      code: 'VALIDATION',
+      message: 'dnsServers: entry 2 "resolver.example" is not a valid IPv4 address (four decimal numbers 0-255, no leading zeros)'
+    })
+    expect((await core.ipam.getPool(admin, 'dns-upd')).dnsServers).toEqual(['10.63.0.53'])
+  })
+
+  it('sets and clears them from the command line, refusing a bad entry with exit code 1', async () => {
+    const created = await cli(['--database-url', url, 'pool', 'create', '--name', 'dns-cli', '--network', '10.65.0.0/24', '--dns', '10.65.0.53, 10.65.0.54', '--json'])
+    expect(created.code).toBe(0)
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'dns-cli', dnsServers: ['10.65.0.53', '10.65.0.54'] })
+    const bad = await cli(['--database-url', url, 'pool', 'update', 'dns-cli', '--dns', '10.65.0.53,10.65.0.999'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('dnsServers: entry 2 "10.65.0.999" is not a valid IPv4 address')
+    const cleared = await cli(['--database-url', url, 'pool', 'update', 'dns-cli', '--dns', ''])
+    expect(cleared.code).toBe(0)
+    expect(cleared.stdout).toContain('dns:         -')
+  })
+
+  it('shows the servers an imported pool kept', async () => {
+    await core.db.knex.raw(`insert into ip_pools (name, network, dns_servers, created_by) values ('dns-legacy', '10.64.0.0/24', '{10.64.0.2,10.64.0.3}', 'import')`)
+    await core.db.knex.raw(`select ipam_rebuild_free_ranges(id) from ip_pools where name = 'dns-legacy'`)
+    expect((await core.ipam.getPool(admin, 'dns-legacy')).dnsServers).toEqual(['10.64.0.2', '10.64.0.3'])
   })
 })

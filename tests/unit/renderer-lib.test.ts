@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/shared/errors'
 import { parseCidr } from '../../src/shared/net'
-import { loadDiff, loadErrors, loadFormatNum, loadSubnet, loadTime } from './renderer-modules'
+import { loadDiff, loadErrors, loadFormatNum, loadSubnet, loadTime, loadToasts, type ToastNotice } from './renderer-modules'
 
 const { diffValues, displayValue } = await loadDiff()
 const { check, fieldOf, reasonOf, userMessage } = await loadErrors()
@@ -18,11 +18,82 @@ const {
   intToIpv4,
   ipv4ToInt,
   moveFocus,
+  ROW_LABEL_LINE,
+  ROW_LABEL_MIN_GAP,
+  rowLabelPositions,
   STATE_CODE,
   statesForTile,
   tileGridLayout,
   tilesFromServer
 } = await loadSubnet()
+
+const { MAX_TOASTS, pushNotice } = await loadToasts()
+
+describe('row labels of the subnet map', () => {
+  it.each([
+    ['a /16 as 65,536 addresses', () => addressGridLayout(65536)],
+    ['a /22', () => addressGridLayout(1024)],
+    ['a /24', () => addressGridLayout(256)],
+    ['a /8 as 65,536 tiles', () => tileGridLayout(65536)],
+    ['a /12 as 4,096 tiles', () => tileGridLayout(4096)]
+  ])('spaces the labels of %s evenly, a line and a gap apart, starting with the first row', (_name, make) => {
+    const layout = make()
+    const labels = rowLabelPositions(layout)
+    expect(labels[0]!.row).toBe(0)
+    expect(labels[0]!.top).toBeGreaterThanOrEqual(0)
+    const gaps = labels.slice(1).map((l, i) => l.top - labels[i]!.top)
+    expect(gaps.length).toBeGreaterThan(0)
+    expect(new Set(gaps).size).toBe(1) // the first two no closer than the rest
+    expect(gaps[0]).toBeGreaterThanOrEqual(ROW_LABEL_LINE + ROW_LABEL_MIN_GAP)
+    expect(labels.every((l) => l.top + ROW_LABEL_LINE <= layout.height + layout.pitch)).toBe(true)
+  })
+
+  it('labels the /16 every 8th row (every 8th /24: 10.20.0.0, 10.20.8.0, ...)', () => {
+    expect(rowLabelPositions(addressGridLayout(65536)).slice(0, 3)).toEqual([
+      { row: 0, top: 0 },
+      { row: 8, top: 24 },
+      { row: 16, top: 48 }
+    ])
+  })
+})
+
+describe('the toast stack', () => {
+  const push = (items: ToastNotice[], text: string, tone: 'ok' | 'bad' | 'warn' = 'ok', id = items.length + 100) => pushNotice(items, text, tone, id)
+
+  it('merges an identical message into one toast with a count, moved to the newest place', () => {
+    let items: ToastNotice[] = []
+    items = push(items, 'Saved.', 'ok', 1).items
+    items = push(items, 'Other.', 'ok', 2).items
+    const r = push(items, 'Saved.', 'ok', 3)
+    expect(r.items.map((n) => [n.id, n.text, n.count])).toEqual([
+      [2, 'Other.', 1],
+      [1, 'Saved.', 2]
+    ])
+    expect(r.notice).toMatchObject({ id: 1, count: 2 })
+    expect(r.dropped).toEqual([])
+    // Same words in another tone are a different message.
+    expect(push(r.items, 'Saved.', 'bad', 4).items).toHaveLength(3)
+  })
+
+  it('keeps at most MAX_TOASTS, pushing out the oldest confirmation before any error', () => {
+    let items: ToastNotice[] = []
+    items = push(items, 'Failed A.', 'bad', 1).items
+    items = push(items, 'Done B.', 'ok', 2).items
+    items = push(items, 'Done C.', 'ok', 3).items
+    const r = push(items, 'Done D.', 'warn', 4)
+    expect(r.items).toHaveLength(MAX_TOASTS)
+    expect(r.items.map((n) => n.text)).toEqual(['Failed A.', 'Done C.', 'Done D.'])
+    expect(r.dropped.map((n) => n.text)).toEqual(['Done B.'])
+  })
+
+  it('drops the oldest error only when every toast is an error, never the one just raised', () => {
+    let items: ToastNotice[] = []
+    for (let i = 1; i <= MAX_TOASTS; i++) items = push(items, `Failed ${i}.`, 'bad', i).items
+    const r = push(items, 'Failed new.', 'bad', 99)
+    expect(r.items.map((n) => n.text)).toEqual(['Failed 2.', 'Failed 3.', 'Failed new.'])
+    expect(r.dropped.map((n) => n.id)).toEqual([1])
+  })
+})
 
 describe('subnet map helpers', () => {
   it('converts IPv4 text and numbers both ways, including the top of the range', () => {
@@ -156,7 +227,7 @@ describe('error wording', () => {
   })
 
   it('adds what to do for errors about no field', () => {
-    expect(userMessage(new AppError('UNAVAILABLE', 'the database is not open'))).toMatch(/Check the database connection/)
+    expect(userMessage(new AppError('UNAVAILABLE', 'the database is not open'))).toMatch(/^The database is not open\. Check the database connection/)
     expect(userMessage(new AppError('CONFLICT', 'ip: taken'))).toBe('ip: taken')
   })
 

@@ -8,34 +8,12 @@
  */
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { AuditEntryDto, AuditPage } from '../../src/shared/audit'
 import type { AllocationDto } from '../../src/shared/ipam'
 
 const libDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/renderer/src/lib')
 
 async function load<T>(name: string): Promise<T> {
   return (await import(/* @vite-ignore */ path.join(libDir, `${name}.ts`))) as T
-}
-
-export interface CsvModule {
-  CSV_RECORD_DELIMITER: string
-  neutraliseFormula(v: string): string
-  cellText(v: unknown): string
-  csvField(v: unknown): string
-  csvRecord(values: readonly unknown[]): string
-  toCsv(header: readonly string[], rows: Iterable<readonly unknown[]>): string
-}
-
-export interface AuditExportModule {
-  EXPORT_CAP: number
-  AUDIT_CSV_COLUMNS: readonly string[]
-  auditCsvRecord(e: AuditEntryDto): string
-  exportAudit(
-    format: 'csv' | 'json',
-    fetchPage: (before: string | undefined, limit: number) => Promise<AuditPage>,
-    opts?: { cap?: number; pageSize?: number; onProgress?: (rows: number) => void; signal?: AbortSignal }
-  ): Promise<{ parts: string[]; rows: number; truncated: boolean; cancelled: boolean }>
-  exportFileName(format: 'csv' | 'json', now?: Date): string
 }
 
 export interface GridLayout {
@@ -76,6 +54,22 @@ export interface SubnetModule {
     gateway: string | null
   ): TileSummary[]
   statesForTile(tileFirst: number, allocations: Pick<AllocationDto, 'ip' | 'status' | 'expired'>[], pool: { network: string; gateway: string | null }): Uint8Array
+  ROW_LABEL_LINE: number
+  ROW_LABEL_MIN_GAP: number
+  rowLabelPositions(layout: GridLayout): { row: number; top: number }[]
+}
+
+export interface ToastNotice {
+  id: number
+  text: string
+  tone: 'ok' | 'bad' | 'warn'
+  count: number
+}
+
+export interface ToastsModule {
+  MAX_TOASTS: number
+  NOTICE_MS: Record<'ok' | 'bad' | 'warn', number>
+  pushNotice(items: readonly ToastNotice[], text: string, tone: 'ok' | 'bad' | 'warn', nextId: number): { items: ToastNotice[]; notice: ToastNotice; dropped: ToastNotice[] }
 }
 
 export interface DiffModule {
@@ -101,8 +95,7 @@ export interface FormatNumModule {
 }
 
 export const loadFormatNum = (): Promise<FormatNumModule> => load('format-num')
-export const loadCsv = (): Promise<CsvModule> => load('csv')
-export const loadAuditExport = (): Promise<AuditExportModule> => load('auditExport')
+export const loadToasts = (): Promise<ToastsModule> => load('toasts')
 export const loadSubnet = (): Promise<SubnetModule> => load('subnet')
 export const loadDiff = (): Promise<DiffModule> => load('diff')
 export const loadErrors = (): Promise<ErrorsModule> => load('errors')

@@ -16,6 +16,7 @@ import { Core, type CoreOptions } from '../core'
 import { isUnreachable, toAppError } from '../core/db/errors'
 import { describeTarget, redactUrl, resolveConnection } from '../core/db/target'
 import { resolveDataDir } from '../core/paths'
+import type { FileDialogs } from './file-export'
 import { createHandlers, degradedOfflineHandlers, offlineHandlers, offlineRuntime, settingsHandlers, type Handler, type HandlerTable } from './handlers'
 
 declare const __APP_VERSION__: string | undefined
@@ -85,20 +86,22 @@ export class CoreHost {
   private constructor(
     private readonly options: CoreOptions,
     /** False when the caller handed in its own core: it stays the caller's to close. */
-    private readonly owned: boolean
+    private readonly owned: boolean,
+    /** The shell's file dialogs, handed to the live table (see createHandlers). */
+    private readonly dialogs?: FileDialogs
   ) {}
 
   /** Starts opening the core in the background; `handlers()` waits for the outcome. */
-  static start(options: CoreOptions): CoreHost {
-    const host = new CoreHost(options, true)
+  static start(options: CoreOptions, dialogs?: FileDialogs): CoreHost {
+    const host = new CoreHost(options, true, dialogs)
     host.attempt = host.tryOpen().finally(() => (host.attempt = undefined))
     return host
   }
 
   /** Serves an already open core (tests, the harness with an injected core). */
-  static fromCore(core: Core): CoreHost {
-    const host = new CoreHost({ dataDir: core.dataDir }, false)
-    host.state = { kind: 'open', core, table: createHandlers(core) }
+  static fromCore(core: Core, dialogs?: FileDialogs): CoreHost {
+    const host = new CoreHost({ dataDir: core.dataDir }, false, dialogs)
+    host.state = { kind: 'open', core, table: createHandlers(core, dialogs) }
     return host
   }
 
@@ -127,7 +130,7 @@ export class CoreHost {
         await core.close()
         return
       }
-      this.state = { kind: 'open', core, table: createHandlers(core) }
+      this.state = { kind: 'open', core, table: createHandlers(core, this.dialogs) }
       // A long-running host keeps the audit log within its retention: a purge now and then daily.
       core.startMaintenance()
       // ...and watches the database: edits queue while it is down, replay when it is back (and now, for

@@ -14,6 +14,7 @@ import type { OfflineQueue } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
 import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
 import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
+import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -23,8 +24,9 @@ declare const __APP_VERSION__: string | undefined
 /** Channels that act as the signed-in person (see AuthService.requestContext). */
 const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
-export function createHandlers(core: Core): HandlerTable {
-  const table = withDirectoryQueue(withOffline(baseHandlers(core), offlineRuntime(core)), offlineRuntime(core))
+/** `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in). */
+export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs): HandlerTable {
+  const table = withDirectoryQueue(withOffline(baseHandlers(core, dialogs), offlineRuntime(core)), offlineRuntime(core))
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
@@ -164,7 +166,8 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
   return table
 }
 
-function baseHandlers(core: Core): HandlerTable {
+function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
+  const exports = new AuditExports(core, dialogs)
   return {
     'app:info': async () => ({
       version: typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : (process.env.npm_package_version ?? '0.0.0'),
@@ -199,6 +202,10 @@ function baseHandlers(core: Core): HandlerTable {
     'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
     'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
+    'audit:export': (a, ctx) => exports.run(ctx, a),
+    'audit:export:progress': async (a, ctx) => exports.progress(ctx, a.runId),
+    'audit:export:cancel': async (a, ctx) => exports.cancel(ctx, a.runId),
+    'dialog:open-file': (a) => chooseOpenFile(dialogs, a.purpose),
 
     // Directory: profiles are this machine's configuration (admin of the caller, see AuthService.configContext);
     // users and groups run in the signed-in session's scope, under its bind and its role.

@@ -22,7 +22,9 @@ import { makeContext, type RequestContext } from '../core/context'
 import { toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
 import { CoreHost } from '../ipc/degraded'
+import type { FileDialogs, SaveTarget } from '../ipc/file-export'
 import { dispatch } from '../ipc/handlers'
+import { AppError } from '../../shared/errors'
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DEFAULT_RENDERER_DIR = path.join(projectRoot, 'out/renderer')
@@ -160,6 +162,42 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/**
+ * A browser has no native file dialogs. A save goes to a private temporary folder and is offered to the
+ * page as a one-time download link (an unguessable id; served once the file is complete, then removed),
+ * which the page turns into a download; choosing a file to open is refused with what to do instead.
+ */
+function harnessFileDialogs(): FileDialogs & { serve(id: string): { file: string; name: string } | undefined; close(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-harness-downloads-'))
+  const files = new Map<string, { file: string; name: string; ready: boolean }>()
+  return {
+    async chooseSaveFile({ defaultName }) {
+      const id = randomBytes(16).toString('hex')
+      const name = path.basename(defaultName)
+      const file = path.join(dir, `${id}-${name}`)
+      files.set(id, { file, name, ready: false })
+      return { file, download: { url: `${BRIDGE_PREFIX}download/${id}`, name } }
+    },
+    async chooseOpenFile() {
+      throw new AppError('UNAVAILABLE', 'file: this browser window has no file chooser (the desktop app has one); type the path of the file instead')
+    },
+    saved(target: SaveTarget) {
+      const id = target.download?.url.split('/').pop()
+      const entry = id ? files.get(id) : undefined
+      if (entry) entry.ready = true
+    },
+    serve(id: string) {
+      const entry = files.get(id)
+      if (!entry?.ready) return undefined
+      files.delete(id)
+      return entry
+    },
+    close() {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
 export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<WebHarness> {
   const host = opts.host ?? '127.0.0.1'
   if (!isLoopbackHost(host)) {
@@ -174,10 +212,11 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
   provideAppVersion()
   const token = randomBytes(24).toString('hex')
   const tokenBuf = Buffer.from(token)
+  const dialogs = harnessFileDialogs()
   const coreHost = opts.core
-    ? CoreHost.fromCore(opts.core)
+    ? CoreHost.fromCore(opts.core, dialogs)
     : // NETKEEPER_DATABASE_URL is left to the core, so the UI reports it as coming from the environment.
-      CoreHost.start({ databaseUrl: opts.databaseUrl, dataDir: resolveDataDir(), migrate: true })
+      CoreHost.start({ databaseUrl: opts.databaseUrl, dataDir: resolveDataDir(), migrate: true }, dialogs)
   // "Ready" means the database is open (or known to be unreachable), so the first page load shows a state.
   await coreHost.ready()
 
@@ -226,6 +265,7 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
       if (!tokenMatches(tokenBuf, url.searchParams.get('token') ?? undefined)) return sendJson(res, 403, { error: 'bad token' })
       return send(res, 200, shimSource(token), { 'Content-Type': CONTENT_TYPES['.js'], 'Cache-Control': 'no-store' })
     }
+    if (rest.startsWith('download/') && (req.method === 'GET' || req.method === 'HEAD')) return serveDownload(res, rest.slice('download/'.length))
     if (!rest.startsWith('invoke/')) return sendJson(res, 404, { error: 'not found' })
     if (req.method !== 'POST') return send(res, 405, 'method not allowed', { Allow: 'POST' })
     if (req.headers.origin !== undefined && !origins.has(req.headers.origin)) return sendJson(res, 403, { error: 'foreign origin' })
@@ -254,6 +294,35 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
     } catch (e) {
       return sendJson(res, 200, { ok: false, error: toAppError(e).toPayload() })
     }
+  }
+
+  /** A finished export, once: the link is the capability (128 random bits), like a one-time URL. */
+  function serveDownload(res: http.ServerResponse, id: string): void {
+    const entry = /^[0-9a-f]{32}$/.test(id) ? dialogs.serve(id) : undefined
+    if (!entry) return sendJson(res, 404, { error: 'no such download (each link works once)' })
+    const type = entry.name.endsWith('.csv') ? 'text/csv; charset=utf-8' : entry.name.endsWith('.jsonl') ? 'application/jsonl' : 'application/json'
+    let size: number
+    try {
+      size = fs.statSync(entry.file).size
+    } catch {
+      return sendJson(res, 404, { error: 'the exported file is gone' })
+    }
+    // Streamed: an export can be far larger than memory should hold. Removed once sent (or abandoned).
+    res.writeHead(200, {
+      ...BASE_HEADERS,
+      'Content-Type': type,
+      'Content-Length': size,
+      'Content-Disposition': `attachment; filename="${entry.name.replace(/["\\\r\n]/g, '_')}"`,
+      'Cache-Control': 'no-store'
+    })
+    const stream = fs.createReadStream(entry.file)
+    const cleanup = (): void => void fs.promises.rm(entry.file, { force: true })
+    stream.on('error', () => res.destroy())
+    res.on('close', () => {
+      stream.destroy()
+      cleanup()
+    })
+    stream.pipe(res)
   }
 
   function serveStatic(res: http.ServerResponse, pathname: string): void {
@@ -290,6 +359,7 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
     })
   } catch (e) {
     await coreHost.close()
+    dialogs.close()
     throw e
   }
   const address = server.address()
@@ -310,6 +380,7 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
           server.closeAllConnections()
         })
         await coreHost.close()
+        dialogs.close()
       })())
   }
 }

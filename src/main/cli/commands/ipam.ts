@@ -24,12 +24,16 @@ function poolLine(p: PoolDto): Record<string, unknown> {
   }
 }
 
+/** "10.0.0.53, 10.0.0.54" (commas and/or spaces) -> the list; "" -> none. The core checks each entry. */
+const dnsList = (v: string): string[] => v.split(/[\s,]+/).filter(Boolean)
+
 function poolText(p: PoolDto): string {
   const u = p.utilization
   return [
     `pool ${p.name} (#${p.id})`,
     `  network:     ${p.network}`,
     `  gateway:     ${p.gateway ?? '-'}`,
+    `  dns:         ${p.dnsServers.length ? p.dnsServers.join(', ') : '-'}`,
     `  vlan:        ${p.vlanId ?? '-'}`,
     `  site:        ${p.site ?? '-'}`,
     `  environment: ${p.environment ?? '-'}`,
@@ -114,17 +118,19 @@ export function poolCommand(): Command {
     .requiredOption('--name <name>', 'unique name')
     .requiredOption('--network <cidr>', 'network in canonical CIDR form, e.g. 10.1.2.0/24 or 2001:db8::/64')
     .option('--gateway <ip>', 'gateway address inside the network')
+    .option('--dns <ips>', 'DNS servers, comma-separated, in order of preference (at most 8)')
     .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
     .option('--site <site>')
     .option('--environment <env>')
     .option('--description <text>')
     .option('--inactive', 'create it inactive (no allocations until activated)')
     .action(
-      action(async (o: { name: string; network: string; gateway?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
+      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
         const input = {
           name: o.name,
           network: o.network,
           gateway: o.gateway,
+          ...(o.dns !== undefined ? { dnsServers: dnsList(o.dns) } : {}),
           vlanId: o.vlan,
           site: o.site,
           environment: o.environment,
@@ -212,6 +218,7 @@ export function poolCommand(): Command {
     .option('--name <name>')
     .option('--network <cidr>')
     .option('--gateway <ip>', 'new gateway ("" to clear)')
+    .option('--dns <ips>', 'DNS servers, comma-separated, replacing the list ("" to clear)')
     .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
     .option('--no-vlan', 'clear the VLAN')
     .option('--site <site>')
@@ -219,12 +226,13 @@ export function poolCommand(): Command {
     .option('--description <text>')
     .addOption(new Option('--active <yes|no>').choices(['yes', 'no']))
     .action(
-      action(async (ref: string, o: { name?: string; network?: string; gateway?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
+      action(async (ref: string, o: { name?: string; network?: string; gateway?: string; dns?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
         {
           const changes = {
             ...(o.name !== undefined ? { name: o.name } : {}),
             ...(o.network !== undefined ? { network: o.network } : {}),
             ...(o.gateway !== undefined ? { gateway: o.gateway || null } : {}),
+            ...(o.dns !== undefined ? { dnsServers: dnsList(o.dns) } : {}),
             ...(o.vlan === false ? { vlanId: null } : o.vlan !== undefined ? { vlanId: o.vlan } : {}),
             ...(o.site !== undefined ? { site: o.site } : {}),
             ...(o.environment !== undefined ? { environment: o.environment } : {}),

@@ -32,7 +32,7 @@ import {
   type Utilization
 } from '../../../shared/ipam'
 import { describeIssue } from '../../../shared/schemas'
-import { bigIntToIp, cidrLast, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
+import { bigIntToIp, cidrLast, normalizeHostname, normalizeMac, parseCidr, parseDnsServers, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
 import type { z } from 'zod'
 import { appendAudit, appendAudits, auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
@@ -48,6 +48,7 @@ interface PoolRow {
   description: string | null
   network: string
   gateway: string | null
+  dns_servers: string[] | null
   vlan_id: number | null
   site: string | null
   environment: string | null
@@ -79,7 +80,11 @@ interface AllocRow {
 }
 
 const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as network, host(p.gateway) as gateway, p.vlan_id, p.site,
-  p.environment, p.is_active, p.created_at, p.updated_at, p.created_by`
+  p.environment, p.is_active, p.created_at, p.updated_at, p.created_by,
+  array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers`
+
+/** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
+const inetArrayLiteral = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
 
 const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
@@ -144,6 +149,7 @@ function poolSnapshot(p: PoolDto): Record<string, unknown> {
     name: p.name,
     network: p.network,
     gateway: p.gateway,
+    dnsServers: p.dnsServers,
     vlanId: p.vlanId,
     site: p.site,
     environment: p.environment,
@@ -298,6 +304,7 @@ export class IpamService {
         family: c.family,
         prefix: c.prefix,
         gateway: r.gateway,
+        dnsServers: r.dns_servers ?? [],
         vlanId: r.vlan_id,
         site: r.site,
         environment: r.environment,
@@ -350,14 +357,15 @@ export class IpamService {
       const v = parse(poolCreateSchema, input)
       const net = parseCidr(v.network, 'network')
       const gateway = this.checkGateway(net, v.gateway)
+      const dns = parseDnsServers(v.dnsServers ?? [])
       const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ?`, [v.name])
       if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists`, { field: 'name' })
       const over = await this.overlapping(trx, net.text)
       if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
       const ins = await trx.raw<Rows<PoolRow>>(
-        `insert into ip_pools as p (name, description, network, gateway, vlan_id, site, environment, is_active, created_by)
-         values (?, ?, ?::cidr, ?::inet, ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
-        [v.name, v.description ?? null, net.text, gateway, v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor]
+        `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by)
+         values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
+        [v.name, v.description ?? null, net.text, gateway, inetArrayLiteral(dns), v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor]
       )
       const row = ins.rows[0]!
       await rebuildFreeRanges(trx, row.id)
@@ -438,6 +446,7 @@ export class IpamService {
       const before = await this.poolDto(trx, row)
       const net = v.network !== undefined ? parseCidr(v.network, 'network') : parseCidr(row.network)
       const gateway = v.gateway !== undefined ? this.checkGateway(net, v.gateway) : row.gateway ? this.checkGateway(net, row.gateway) : null
+      const dns = v.dnsServers !== undefined ? parseDnsServers(v.dnsServers ?? []) : (row.dns_servers ?? [])
       const name = v.name ?? row.name
       if (name !== row.name) {
         const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and id <> ?`, [name, row.id])
@@ -479,14 +488,15 @@ export class IpamService {
         }
       }
       const upd = await trx.raw<Rows<PoolRow>>(
-        `update ip_pools as p set name = ?, description = ?, network = ?::cidr, gateway = ?::inet, vlan_id = ?, site = ?, environment = ?,
-                is_active = ?, updated_at = now()
+        `update ip_pools as p set name = ?, description = ?, network = ?::cidr, gateway = ?::inet, dns_servers = ?::inet[], vlan_id = ?, site = ?,
+                environment = ?, is_active = ?, updated_at = now()
           where p.id = ? returning ${POOL_COLUMNS}`,
         [
           name,
           v.description !== undefined ? v.description : row.description,
           net.text,
           gateway,
+          inetArrayLiteral(dns),
           v.vlanId !== undefined ? v.vlanId : row.vlan_id,
           v.site !== undefined ? v.site || null : row.site,
           v.environment !== undefined ? v.environment || null : row.environment,

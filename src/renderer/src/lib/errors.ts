@@ -21,16 +21,19 @@ export function reasonOf(e: unknown): string {
   return m ? m[1]! : msg
 }
 
+/** "the database is not open: ..." -> "The database is not open: ...", for a message that becomes a sentence. */
+const sentence = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
+
 /** A message for a banner or a toast: the core's reason, plus what to do when the code says more. */
 export function userMessage(e: unknown): string {
   if (!(e instanceof AppError)) return e instanceof Error ? e.message : String(e)
   switch (e.code) {
     case 'UNAVAILABLE':
-      return `${e.message}. Check the database connection (status bar, or Settings › Check connection) and try again.`
+      return `${sentence(e.message)}. Check the database connection (status bar, or Settings › Check connection) and try again.`
     case 'FORBIDDEN':
-      return `${e.message}. Ask an administrator for the role this needs.`
+      return `${sentence(e.message)}. Ask an administrator for the role this needs.`
     case 'INTERNAL':
-      return `${e.message}. Try again; if it keeps happening, the application log has the details.`
+      return `${sentence(e.message)}. Try again; if it keeps happening, the application log has the details.`
     default:
       return e.message
   }

@@ -286,3 +286,23 @@ export function statesForTile(
 export function addresses(n: number): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? 'address' : 'addresses'}`
 }
+
+/** Line height of a map row label (CSS pixels) and the least room between two labels. */
+export const ROW_LABEL_LINE = 12
+export const ROW_LABEL_MIN_GAP = 4
+
+/**
+ * Which rows get a label, and where each label's top sits. Every 2^k-th row (so labels fall on round
+ * addresses: 10.20.0.0, 10.20.8.0, ...), far enough apart that the line plus ROW_LABEL_MIN_GAP fits, and
+ * all at the same offset from their row: centred on a row taller than the text, at the row's top
+ * otherwise. (Centring small rows and clamping the first label at 0 put the first two labels closer
+ * together than the rest, so they crowded each other.)
+ */
+export function rowLabelPositions(layout: GridLayout): { row: number; top: number }[] {
+  let step = 1
+  while (step * layout.pitch < ROW_LABEL_LINE + ROW_LABEL_MIN_GAP) step *= 2
+  const offset = Math.max(0, (layout.cell - ROW_LABEL_LINE) / 2)
+  const out: { row: number; top: number }[] = []
+  for (let r = 0; r < layout.rows; r += step) out.push({ row: r, top: r * layout.pitch + offset })
+  return out
+}

@@ -3,7 +3,7 @@
  * together after every change made from the map or the list.
  */
 import { defineStore } from 'pinia'
-import { ref } from 'vue'
+import { ref, shallowRef } from 'vue'
 import type { AllocationDto, Page, PoolDto, PoolMap, StaleMark } from '@shared/ipam'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
@@ -11,7 +11,9 @@ import { userMessage } from '@renderer/lib/errors'
 export const usePoolStore = defineStore('pool', () => {
   const id = ref<number | null>(null)
   const pool = ref<PoolDto & { stale?: StaleMark }>()
-  const map = ref<PoolMap>()
+  // Shallow: a wide pool's map holds thousands of tiles, replaced whole on every reload; deep proxies
+  // over them would only slow every read of the map.
+  const map = shallowRef<PoolMap>()
   const allocations = ref<Page<AllocationDto>>()
   const allocPage = ref(1)
   const allocPageSize = ref(50)

@@ -10,7 +10,8 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import type { LdapProfileDto, SessionDto } from '@shared/directory'
-import { api, errorMessage } from '@renderer/api'
+import { api } from '@renderer/api'
+import { userMessage } from '@renderer/lib/errors'
 
 export const SESSION_POLL_MS = 20_000
 
@@ -62,7 +63,7 @@ export const useSessionStore = defineStore('session', () => {
       profiles.value = await api['directory:profile:list']({})
       profilesError.value = undefined
     } catch (e) {
-      profilesError.value = errorMessage(e)
+      profilesError.value = userMessage(e)
     } finally {
       profilesLoaded.value = true
     }
