@@ -9,6 +9,7 @@ import { Migration20261127140000_legacy_import } from './Migration20261127140000
 import { Migration20261127150000_directory } from './Migration20261127150000_directory'
 import { Migration20261127170000_function_search_path } from './Migration20261127170000_function_search_path'
 import { Migration20261127180000_offline } from './Migration20261127180000_offline'
+import { Migration20261127200000_offline_perf } from './Migration20261127200000_offline_perf'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -16,5 +17,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127140000_legacy_import', class: Migration20261127140000_legacy_import },
   { name: 'Migration20261127150000_directory', class: Migration20261127150000_directory },
   { name: 'Migration20261127170000_function_search_path', class: Migration20261127170000_function_search_path },
-  { name: 'Migration20261127180000_offline', class: Migration20261127180000_offline }
+  { name: 'Migration20261127180000_offline', class: Migration20261127180000_offline },
+  { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf }
 ]

@@ -207,6 +207,7 @@ function prepareAllocation(input: AllocateInput) {
  */
 const ID_PLACEHOLDER = '\u0001netkeeper:id\u0001'
 const IP_PLACEHOLDER = '\u0001netkeeper:ip\u0001'
+const POOL_PLACEHOLDER = '\u0001netkeeper:pool\u0001'
 
 /**
  * Extra work a caller needs in the change's own transaction (the offline replay records the edit's
@@ -215,8 +216,36 @@ const IP_PLACEHOLDER = '\u0001netkeeper:ip\u0001'
  */
 export type TransactionHook = (trx: Knex.Transaction, result: unknown) => Promise<void>
 
+/** The offline replay's record of an edit (offline/replay.ts), for the one-statement next-free path. */
+export interface ReplayRecord {
+  /** The idempotency key; the statement raises NK002 (AppError CONFLICT, reason 'already-applied') if it is taken. */
+  key: string
+  operation: string
+  actor: string
+  queuedAt: string
+}
+
+/** The locked pool row, as a before-change check sees it (updatedAt in ISO-8601, as in PoolDto). */
+export interface LockedPool {
+  id: number
+  name: string
+  updatedAt: string
+}
+
 export interface MutationOptions {
   inTransaction?: TransactionHook
+  /**
+   * With inTransaction, lets next-free allocation keep its one-statement fast path: the statement records
+   * the key itself (ipam_allocate_next_keyed) and the hook is not called; when the general path has to
+   * run instead, the hook is. Like every replayed change it commits without waiting for the WAL flush
+   * (synchronous_commit off): the replayer confirms durability before it relies on the change.
+   */
+  replay?: ReplayRecord
+  /**
+   * Pool update and delete: called in the change's transaction with the pool row locked (FOR UPDATE),
+   * before anything changes; throwing refuses the change (the offline replay's staleness check).
+   */
+  beforeChange?: (trx: Knex.Transaction, pool: LockedPool) => Promise<void>
 }
 
 export class IpamService {
@@ -436,6 +465,7 @@ export class IpamService {
       const row = await this.findPoolRow(trx, ref, true)
       entry.resourceId = row.id
       entry.resourceName = row.name
+      await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
       const before = await this.poolDto(trx, row)
       const net = v.network !== undefined ? parseCidr(v.network, 'network') : parseCidr(row.network)
       const gateway = v.gateway !== undefined ? this.checkGateway(net, v.gateway) : row.gateway ? this.checkGateway(net, row.gateway) : null
@@ -523,6 +553,7 @@ export class IpamService {
       const row = await this.findPoolRow(trx, ref, true)
       entry.resourceId = row.id
       entry.resourceName = row.name
+      await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
       const before = await this.poolDto(trx, row)
       const n = await trx.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [row.id])
       const count = n.rows[0]!.n
@@ -565,9 +596,10 @@ export class IpamService {
       await recordFailure(this.knex, ctx, entry, err)
       throw err
     }
-    // The fast path is one autocommit statement: a caller's transaction hook needs the general path.
-    if (!prepared.v.ip && !opts.inTransaction) {
-      const fast = await this.allocateNextFast(ctx, prepared, operation, entry)
+    // The fast path is one autocommit statement: a caller's transaction hook needs the general path, unless
+    // the hook's work is the replay's key record, which the statement does itself.
+    if (!prepared.v.ip && (!opts.inTransaction || opts.replay)) {
+      const fast = await this.allocateNextFast(ctx, prepared, operation, entry, opts.replay)
       if (fast) return fast
     }
     return this.mutate(ctx, entry, async (trx) => {
@@ -693,42 +725,51 @@ export class IpamService {
   }
 
   /**
-   * Next-free in one autocommit statement (ipam_allocate_next): the pool's lock is held only inside the
-   * server. Returns null when the general path must run instead (lapsed holds to reuse).
+   * Next-free in one autocommit statement (ipam_allocate_next_keyed): the pool is resolved and locked, the
+   * addresses taken, inserted and audited, and a replayed edit's key recorded, all inside the server, so the
+   * pool's lock is held for no client round trip at all. Returns null when the general path must run
+   * instead (lapsed holds to reuse).
    */
   private async allocateNextFast(
     ctx: RequestContext,
     { v, until, fields }: ReturnType<typeof prepareAllocation>,
     operation: string,
-    entry: AuditEntry
+    entry: AuditEntry,
+    replay?: ReplayRecord
   ): Promise<AllocationDto[] | null> {
     const ref = String(v.pool).trim()
     const byId = typeof v.pool === 'number' || /^\d+$/.test(ref)
     const want = v.count ?? 1
     const createdAt = new Date().toISOString()
     type Out = { outcome: string; pool_id: number | null; pool_name: string | null; id: number | null; ip: string | null; created_at: Date | null; updated_at: Date | null; version: number | null }
-    const run = async (poolId: number, poolName: string): Promise<Out[]> => {
-      const snapshot = {
-        pool: poolName,
-        ip: IP_PLACEHOLDER,
-        status: v.status,
-        hostname: fields.hostname,
-        mac: fields.mac,
-        owner: fields.owner,
-        purpose: fields.purpose,
-        description: fields.description,
-        dnsManaged: fields.dnsManaged,
-        dhcpManaged: fields.dhcpManaged,
-        reservedUntil: until ? until.toISOString() : null,
-        allocatedBy: ctx.actor
-      }
-      const details = { after: snapshot, context: { operation, pool: poolName, mode: 'next' } }
-      const body = auditBody(ctx, createdAt, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
+    // The audit body and details are serialised once, with placeholders for the row id, the address and the
+    // pool's name (the server fills in the name of the pool it locked: no read of the pool beforehand).
+    const snapshot = {
+      pool: POOL_PLACEHOLDER,
+      ip: IP_PLACEHOLDER,
+      status: v.status,
+      hostname: fields.hostname,
+      mac: fields.mac,
+      owner: fields.owner,
+      purpose: fields.purpose,
+      description: fields.description,
+      dnsManaged: fields.dnsManaged,
+      dhcpManaged: fields.dhcpManaged,
+      reservedUntil: until ? until.toISOString() : null,
+      allocatedBy: ctx.actor
+    }
+    const details = { after: snapshot, context: { operation, pool: POOL_PLACEHOLDER, mode: 'next' } }
+    const body = auditBody(ctx, createdAt, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
+    // A replayed edit commits without waiting for the WAL flush (set_config(..., true) lasts until the end of
+    // this statement's own transaction); the replayer confirms durability before it marks the edit applied.
+    const asyncCommit = replay ? `set_config('synchronous_commit', 'off', true) as async_commit, ` : ''
+    try {
       const r = await this.knex.raw<Rows<Out>>(
-        `select * from ipam_allocate_next(?, ?, ?, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?, ?::timestamptz, ?, ?::inet, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `select ${asyncCommit}f.* from ipam_allocate_next_keyed(?, ?, ?, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?, ?::timestamptz, ?, ?::inet, ?, ?, ?,
+                                                              ?, ?, ?, ?, ?, ?, ?, ?::uuid, ?, ?, ?::timestamptz) f`,
         [
-          poolId,
-          poolName,
+          byId ? Number(ref) : null,
+          ref,
           want,
           fields.hostname,
           fields.mac,
@@ -751,32 +792,24 @@ export class IpamService {
           canonicalBody(body),
           JSON.stringify(body.details),
           JSON.stringify(ID_PLACEHOLDER),
-          JSON.stringify(IP_PLACEHOLDER)
+          JSON.stringify(IP_PLACEHOLDER),
+          JSON.stringify(POOL_PLACEHOLDER),
+          replay?.key ?? null,
+          replay?.operation ?? null,
+          replay?.actor ?? null,
+          replay?.queuedAt ?? null
         ]
       )
-      return r.rows
-    }
-    try {
-      // The audit body names the pool, so resolve the name the caller used (id or name) first: a plain
-      // read; the locked call below re-checks it and reports 'not_found' if it vanished meanwhile.
-      const found = await this.knex.raw<Rows<{ id: number; name: string }>>(
-        // Same rule as findPoolRow: a number is an id first, a name second.
-        `select id, name from ip_pools where ${byId ? 'id = ? or name = ?' : 'name = ?'} order by ${byId ? '(id = ?) desc' : 'id'} limit 1`,
-        byId ? [Number(ref), ref, Number(ref)] : [ref]
-      )
-      const p = found.rows[0]
-      if (!p) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
-      const rows = await run(p.id, p.name)
+      const rows = r.rows
       const head = rows[0]
       if (!head || head.outcome === 'not_found') throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
-      if (head.outcome === 'inactive') throw new AppError('CONFLICT', `pool: "${p.name}" is inactive; activate it before allocating from it`, { field: 'pool' })
+      if (head.outcome === 'inactive') throw new AppError('CONFLICT', `pool: "${head.pool_name}" is inactive; activate it before allocating from it`, { field: 'pool' })
       if (head.outcome === 'slow') return null
-      if (head.pool_name !== p.name) return null // renamed in between: let the general path sort it out
       return rows.map((r) =>
         toAllocationDto({
           id: r.id!,
           pool_id: r.pool_id!,
-          pool_name: p.name,
+          pool_name: r.pool_name!,
           ip: r.ip!,
           mac: fields.mac,
           hostname: fields.hostname,
@@ -796,6 +829,8 @@ export class IpamService {
       )
     } catch (e) {
       const pgErr = e as { code?: string; detail?: string }
+      // Not a refusal: the edit is in already (another replayer), so nothing to audit.
+      if (pgErr?.code === 'NK002') throw new AppError('CONFLICT', `offline edit ${replay?.key} was already applied`, { reason: 'already-applied' })
       let err: AppError
       if (pgErr?.code === 'NK001') {
         const free = Number(pgErr.detail ?? 0)

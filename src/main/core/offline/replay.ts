@@ -22,7 +22,7 @@ import type { OfflineEdit, QueueConflict, QueueEntryDto, ReplayReport } from '..
 import type { Core } from '..'
 import { makeContext, type RequestContext, type Role } from '../context'
 import { isUnreachable, toAppError } from '../db/errors'
-import type { TransactionHook } from '../ipam/service'
+import type { LockedPool, MutationOptions, TransactionHook } from '../ipam/service'
 import type { AppliedMark, OfflineQueue } from './queue'
 
 export interface ReplayOptions {
@@ -109,11 +109,10 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
   }
 }
 
-async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: TransactionHook): Promise<unknown> {
+async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, opts: MutationOptions): Promise<unknown> {
   // The arguments were checked against the operation's schema when queued (and re-targeted); the
   // service validates them again.
   const edit = { operation: e.operation, args: e.args } as OfflineEdit
-  const opts = { inTransaction: hook }
   switch (edit.operation) {
     case 'ipam.allocate':
       return core.ipam.allocate(ctx, edit.args, opts)
@@ -124,28 +123,26 @@ async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: Tr
     case 'ipam.pool.create':
       return core.ipam.createPool(ctx, edit.args, opts)
     case 'ipam.pool.update':
-      await checkPoolBasis(core, e, ctx)
       return core.ipam.updatePool(ctx, edit.args.pool, edit.args.changes, opts)
     case 'ipam.pool.delete':
-      await checkPoolBasis(core, e, ctx)
       return core.ipam.deletePool(ctx, edit.args.pool, { force: edit.args.force, ...opts })
   }
 }
 
 /**
  * Pools carry no version: a pool edit made against a known state is refused when the pool changed since
- * (its updated_at moved). The check reads before the change's transaction; the window between the two is
- * a few milliseconds of this process, against a person's edit made offline minutes or hours earlier.
+ * (its updated_at moved, or it is another pool under that name). The service calls this with the pool row
+ * locked FOR UPDATE in the change's own transaction, so the check and the change are atomic.
  */
-async function checkPoolBasis(core: Core, e: QueueEntryDto, ctx: RequestContext): Promise<void> {
+function poolBasisCheck(e: QueueEntryDto): MutationOptions['beforeChange'] {
   const b = e.basedOn
-  if (!b.poolUpdatedAt) return
-  const ref = (e.args as { pool: string | number }).pool
-  const now = await core.ipam.getPool(ctx, ref)
-  if (now.updatedAt !== b.poolUpdatedAt || (b.poolId !== undefined && now.id !== b.poolId)) {
-    throw new AppError('CONFLICT', `pool: "${now.name}" was changed at ${now.updatedAt}, after the state this edit was made against (${b.poolUpdatedAt})`, {
-      field: 'pool'
-    })
+  if (!b.poolUpdatedAt) return undefined
+  return async (_trx, now: LockedPool) => {
+    if (now.updatedAt !== b.poolUpdatedAt || (b.poolId !== undefined && now.id !== b.poolId)) {
+      throw new AppError('CONFLICT', `pool: "${now.name}" was changed at ${now.updatedAt}, after the state this edit was made against (${b.poolUpdatedAt})`, {
+        field: 'pool'
+      })
+    }
   }
 }
 
@@ -180,9 +177,39 @@ async function appliedKeys(knex: Knex, keys: string[]): Promise<Map<string, { re
   return new Map(r.rows.map((x) => [x.k, { result: x.result, appliedAt: new Date(x.applied_at).toISOString() }]))
 }
 
+/**
+ * Confirms that what `keys` stand for is durable on the server, and returns the keys it holds.
+ *
+ * Replayed changes commit with synchronous_commit off (their commit does not wait for the WAL flush, which
+ * is most of a commit's time on a real disk): each is still one atomic transaction with its key, and a
+ * replayer killed at any point leaves the server with every change it committed. A *server* crash could
+ * lose the last of them, though, so no entry is marked applied locally before this: one statement that
+ * writes (an UPDATE of one of the rows always writes WAL) and commits synchronously, which flushes the WAL
+ * up to its own commit record and so every commit before it, ours included; it reads which keys the server
+ * holds in the same statement. A key it does not hold was lost with a server crash: its entry stays queued.
+ */
+async function confirmDurable(knex: Knex, keys: string[]): Promise<Set<string>> {
+  const r = await knex.raw<{ rows: { k: string }[] }>(
+    `with present as (select idempotency_key from offline_applied where idempotency_key = any(?::uuid[])),
+          flush as (update offline_applied set applied_at = applied_at where idempotency_key = (select idempotency_key from present limit 1))
+     select idempotency_key::text as k from present`,
+    [keys]
+  )
+  return new Set(r.rows.map((x) => x.k))
+}
+
+/** True when a rebase among the marks may change this entry's arguments or basis (markApplied's rules, widened). */
+function rebasedBy(marks: AppliedMark[], e: QueueEntryDto): boolean {
+  const ip = (e.args as { ip?: unknown }).ip
+  return marks.some((m) => m.rebase && ((m.rebase.ip !== undefined && m.rebase.ip === ip) || (m.rebase.poolId !== undefined && m.rebase.poolId === e.basedOn.poolId)))
+}
+
+const alreadyApplied = (err: unknown): boolean => err instanceof AppError && err.details?.reason === 'already-applied'
+
 export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const started = performance.now()
   const target = core.db.target.label
+  const knex = core.db.knex
   const batchSize = opts.batchSize ?? 200
   const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), stopped: null, remaining: 0, ms: 0 }
   const release = takeLock(core.dataDir)
@@ -192,26 +219,46 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
       const batch = queue.pending(target, batchSize, afterId)
       if (!batch.length) break
       const known = await appliedKeys(
-        core.db.knex,
+        knex,
         batch.map((e) => e.idempotencyKey)
       )
-      const marks: AppliedMark[] = []
-      const flush = (): void => {
-        queue.markApplied(marks.splice(0))
+      type Mark = AppliedMark & { key: string; outcome: 'applied' | 'already' }
+      const marks: Mark[] = []
+      /** Confirms the marks' keys durable on the server, then commits the marks locally; false: stop the run. */
+      const flush = async (): Promise<boolean> => {
+        const ready = marks.splice(0)
+        if (!ready.length) return true
+        let present: Set<string>
+        try {
+          present = await confirmDurable(
+            knex,
+            ready.map((m) => m.key)
+          )
+        } catch (err) {
+          // Nothing is marked: the next run finds the committed keys by their look-up.
+          report.stopped ??= `the database became unreachable while confirming edits up to #${ready.at(-1)!.id}: ${toAppError(err).message}`
+          return false
+        }
+        const lost = ready.filter((m) => !present.has(m.key))
+        queue.markApplied(lost.length ? ready.filter((m) => present.has(m.key)) : ready)
+        if (!lost.length) return true
+        for (const m of lost) report[m.outcome === 'applied' ? 'applied' : 'alreadyApplied']--
+        report.stopped = `the database no longer holds ${lost.length} edit(s) this run applied (from #${lost[0]!.id}; did the server restart?): they stay queued`
+        return false
       }
       for (const e of batch) {
         afterId = e.id
         const done = known.get(e.idempotencyKey)
         if (done) {
           const rebase = done.result?.rebase as AppliedMark['rebase'] | undefined
-          marks.push({ id: e.id, result: done.result, appliedAt: done.appliedAt, rebase })
+          marks.push({ id: e.id, key: e.idempotencyKey, result: done.result, appliedAt: done.appliedAt, rebase, outcome: 'already' })
           report.alreadyApplied++
           opts.onEntry?.(e, 'already')
           continue
         }
         // A rebase from an earlier entry of this batch changes this one's arguments: commit the marks first.
-        if (marks.some((m) => m.rebase)) {
-          flush()
+        if (rebasedBy(marks, e)) {
+          if (!(await flush())) break outer
           Object.assign(e, queue.get(e.id))
           if (e.state !== 'queued') continue
         }
@@ -221,9 +268,10 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
         let summary: ReturnType<typeof summarize> | undefined
         const hook: TransactionHook = async (trx, result) => {
           summary = summarize(e, result)
+          // Committed without waiting for the WAL flush, like the fast path (see confirmDurable).
           const ins = await trx.raw<{ rows: unknown[] }>(
             `insert into offline_applied (idempotency_key, operation, actor, queued_at, result) values (?::uuid, ?, ?, ?::timestamptz, ?::jsonb)
-             on conflict (idempotency_key) do nothing returning idempotency_key`,
+             on conflict (idempotency_key) do nothing returning idempotency_key, set_config('synchronous_commit', 'off', true) as async_commit`,
             [e.idempotencyKey, e.operation, e.actor, e.createdAt, JSON.stringify(summary.result)]
           )
           if (!ins.rows.length) {
@@ -232,27 +280,34 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
             throw new Error(`offline edit ${e.idempotencyKey} was applied by another replayer`)
           }
         }
+        const mutation: MutationOptions = {
+          inTransaction: hook,
+          // Next-free allocation records the key inside its one statement instead of calling the hook.
+          replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt },
+          beforeChange: poolBasisCheck(e)
+        }
         try {
-          await apply(core, e, ctx, hook)
-          marks.push({ id: e.id, result: summary!.result, appliedAt: new Date().toISOString(), rebase: summary!.rebase })
+          const result = await apply(core, e, ctx, mutation)
+          summary ??= summarize(e, result)
+          marks.push({ id: e.id, key: e.idempotencyKey, result: summary.result, appliedAt: new Date().toISOString(), rebase: summary.rebase, outcome: 'applied' })
           report.applied++
           opts.onEntry?.(e, 'applied')
         } catch (err) {
-          if (duplicate) {
-            const again = (await appliedKeys(core.db.knex, [e.idempotencyKey])).get(e.idempotencyKey)
-            marks.push({ id: e.id, result: again?.result ?? null, appliedAt: again?.appliedAt ?? new Date().toISOString() })
+          if (duplicate || alreadyApplied(err)) {
+            const again = (await appliedKeys(knex, [e.idempotencyKey])).get(e.idempotencyKey)
+            marks.push({ id: e.id, key: e.idempotencyKey, result: again?.result ?? null, appliedAt: again?.appliedAt ?? new Date().toISOString(), outcome: 'already' })
             report.alreadyApplied++
             opts.onEntry?.(e, 'already')
             continue
           }
           if (isUnreachable(err) || (err instanceof AppError && err.code === 'UNAVAILABLE')) {
-            flush()
+            await flush()
             queue.noteAttempt(e.id)
             report.stopped = `the database became unreachable at edit #${e.id}: ${toAppError(err).message}`
             break outer
           }
           const appErr = toAppError(err)
-          flush()
+          const flushed = await flush()
           const conflict: QueueConflict = {
             code: appErr.code,
             message: appErr.message,
@@ -264,14 +319,15 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           queue.markConflict(e.id, conflict)
           report.conflicts++
           opts.onEntry?.(e, 'conflict')
+          if (!flushed) break outer
         }
       }
-      flush()
+      if (!(await flush())) break
     }
   } finally {
     release()
   }
-  report.remaining = queue.pending(target, 1_000_000).length
+  report.remaining = queue.countPending(target)
   if (opts.refreshSnapshot !== false && !report.stopped) await refreshSnapshot(core, queue).catch(() => undefined)
   report.ms = Math.round(performance.now() - started)
   return report
