@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations'
 
 const SIGNATURE = `int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text,
-  text, text, text, text, text, text, text, uuid, text, text, timestamptz`
+  text, text, text, text, text, text, text, uuid, text, text, timestamptz, boolean`
 
 /**
  * Next-free allocation in one statement, with two changes from ipam_allocate_next (which stays, unused,
@@ -17,6 +17,8 @@ const SIGNATURE = `int, text, int, text, macaddr, text, text, text, text, boolea
  *
  * Outcomes as before: 'ok' with the rows; 'not_found'; 'inactive'; 'slow' (lapsed holds exist: the caller
  * takes the general path, nothing changed); a shortage raises NK001 with the number of free addresses.
+ * With p_strict, every outcome but 'ok' raises (NK003, the outcome in the detail): replay sends runs of
+ * these calls in one round trip, each in its own transaction, and an error is what stops such a run.
  * p_pool_name is the reference as given (the name, or the digits of an id when p_pool_id is set).
  */
 export class Migration20261127200000_offline_perf extends Migration {
@@ -28,7 +30,7 @@ export class Migration20261127200000_offline_perf extends Migration {
         p_dns boolean, p_dhcp boolean, p_until timestamptz, p_by text,
         p_created_at timestamptz, p_user_id text, p_user_ip inet, p_user_agent text, p_request_id text, p_source text,
         p_action text, p_resource_type text, p_body_tpl text, p_details_tpl text, p_id_ph text, p_ip_ph text, p_pool_ph text,
-        p_key uuid, p_key_operation text, p_key_actor text, p_key_queued_at timestamptz)
+        p_key uuid, p_key_operation text, p_key_actor text, p_key_queued_at timestamptz, p_strict boolean)
       returns table ("outcome" text, "pool_id" int, "pool_name" text, "id" int, "ip" text, "created_at" timestamptz,
                      "updated_at" timestamptz, "version" int)
       language plpgsql as $$
@@ -46,13 +48,21 @@ export class Migration20261127200000_offline_perf extends Migration {
           select p."id", p."name", p."is_active" into pool from "ip_pools" p where p."name" = p_pool_name for update;
           have_pool := found;
         end if;
-        if not have_pool then outcome := 'not_found'; return next; return; end if;
-        pool_id := pool."id"; pool_name := pool."name";
-        if not pool."is_active" then outcome := 'inactive'; return next; return; end if;
-        perform 1 from "ip_allocations" l
-          where l."pool_id" = pool."id" and l."status" = 'reserved' and l."reserved_until" is not null and l."reserved_until" <= now()
-          limit 1;
-        if found then outcome := 'slow'; return next; return; end if;
+        if have_pool then pool_id := pool."id"; pool_name := pool."name"; else outcome := 'not_found'; end if;
+        if outcome is null then
+          if not pool."is_active" then outcome := 'inactive'; end if;
+        end if;
+        if outcome is null then
+          perform 1 from "ip_allocations" l
+            where l."pool_id" = pool."id" and l."status" = 'reserved' and l."reserved_until" is not null and l."reserved_until" <= now()
+            limit 1;
+          if found then outcome := 'slow'; end if;
+        end if;
+        if outcome is not null then
+          -- Strict (a run of replayed edits sent together): stop the run here; the caller retries this one alone.
+          if p_strict then raise exception 'next-free allocation needs the caller: %', outcome using errcode = 'NK003', detail = outcome; end if;
+          return next; return;
+        end if;
 
         for r in select f."first_ip", f."last_ip" from "ip_free_ranges" f where f."pool_id" = pool."id" order by f."first_ip" limit p_count loop
           x := r."first_ip";

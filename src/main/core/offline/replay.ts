@@ -17,7 +17,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
-import type { AllocationDto, PoolDto } from '../../../shared/ipam'
+import type { AllocateInput, AllocationDto, PoolDto } from '../../../shared/ipam'
 import type { OfflineEdit, QueueConflict, QueueEntryDto, ReplayReport } from '../../../shared/offline'
 import type { Core } from '..'
 import { makeContext, type RequestContext, type Role } from '../context'
@@ -198,6 +198,64 @@ async function confirmDurable(knex: Knex, keys: string[]): Promise<Set<string>> 
   return new Set(r.rows.map((x) => x.k))
 }
 
+/** Longest run of next-free allocations replayRun sends in one round trip. */
+const RUN_MAX = 100
+
+const isNextFree = (e: QueueEntryDto): boolean => e.operation === 'ipam.allocate' && !(e.args as { ip?: unknown }).ip
+
+/** The queued next-free allocations from batch[i] on, in a row, not known to be applied yet; none unless two or more. */
+function runFrom(batch: QueueEntryDto[], i: number, known: Map<string, unknown>, max: number): QueueEntryDto[] {
+  let j = i
+  while (j < batch.length && j - i < max && isNextFree(batch[j]!) && !known.has(batch[j]!.idempotencyKey)) j++
+  return j - i >= 2 ? batch.slice(i, j) : []
+}
+
+/**
+ * Replays a run of next-free allocations in one round trip (IpamService.allocateNextRun): each is still its
+ * own transaction with its audit row and key, in queue order, through the same SQL function and checks as
+ * when replayed alone. Calls `applied` for each entry applied, in order, and returns those entries: a prefix
+ * of the run, empty when the run applied nothing. When the server stops the run with an error, the entries
+ * before the failing one are committed: found by their keys (with the result stored there). Throws when
+ * the database is unreachable (nothing is marked then: the next run looks the keys up).
+ */
+async function replayRun(
+  core: Core,
+  run: QueueEntryDto[],
+  applied: (e: QueueEntryDto, mark: Pick<AppliedMark, 'result' | 'appliedAt' | 'rebase'>) => void
+): Promise<QueueEntryDto[]> {
+  if (!run.length) return []
+  const replayedAt = new Date().toISOString()
+  const items = run.map((e) => ({
+    ctx: replayContext(e, replayedAt),
+    input: e.args as AllocateInput,
+    replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt }
+  }))
+  try {
+    const results = await core.ipam.allocateNextRun(items)
+    const at = new Date().toISOString()
+    results.forEach((r, i) => {
+      const s = summarize(run[i]!, r)
+      applied(run[i]!, { result: s.result, appliedAt: at, rebase: s.rebase })
+    })
+    return run.slice(0, results.length)
+  } catch (err) {
+    if (isUnreachable(err)) throw err
+    const found = await appliedKeys(
+      core.db.knex,
+      run.map((e) => e.idempotencyKey)
+    )
+    const done: QueueEntryDto[] = []
+    for (const e of run) {
+      const f = found.get(e.idempotencyKey)
+      if (!f) break
+      // The stored result is the one summarize() gives for an allocation (see ipam_allocate_next_keyed).
+      applied(e, { result: f.result, appliedAt: f.appliedAt })
+      done.push(e)
+    }
+    return done
+  }
+}
+
 /** True when a rebase among the marks may change this entry's arguments or basis (markApplied's rules, widened). */
 function rebasedBy(marks: AppliedMark[], e: QueueEntryDto): boolean {
   const ip = (e.args as { ip?: unknown }).ip
@@ -246,7 +304,9 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
         report.stopped = `the database no longer holds ${lost.length} edit(s) this run applied (from #${lost[0]!.id}; did the server restart?): they stay queued`
         return false
       }
-      for (const e of batch) {
+      let solo = -1
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]!
         afterId = e.id
         const done = known.get(e.idempotencyKey)
         if (done) {
@@ -255,6 +315,30 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           report.alreadyApplied++
           opts.onEntry?.(e, 'already')
           continue
+        }
+        // Queued next-free allocations in a row go to the server together (see replayRun); the one that stops
+        // a run is replayed alone below.
+        if (e.id !== solo) {
+          const planned = runFrom(batch, i, known, RUN_MAX)
+          let run: QueueEntryDto[]
+          try {
+            run = await replayRun(core, planned, (entry, mark) => {
+              marks.push({ id: entry.id, key: entry.idempotencyKey, ...mark, outcome: 'applied' })
+              report.applied++
+              opts.onEntry?.(entry, 'applied')
+            })
+          } catch (err) {
+            await flush()
+            queue.noteAttempt(e.id)
+            report.stopped = `replay stopped at edit #${e.id}: ${toAppError(err).message}`
+            break outer
+          }
+          if (run.length) {
+            i += run.length - 1
+            afterId = batch[i]!.id
+            if (run.length < planned.length) solo = batch[i + 1]!.id
+            continue
+          }
         }
         // A rebase from an earlier entry of this batch changes this one's arguments: commit the marks first.
         if (rebasedBy(marks, e)) {
