@@ -9,9 +9,11 @@
  *   taken and rolls its whole change back.
  *
  * Local "applied" marks are therefore batched (one SQLite transaction per batch): losing them costs a
- * look-up, never a second application. A refusal (version moved, address taken, pool gone...) moves the
- * entry to the conflicts list with both sides; nothing is overwritten. An unreachable server stops the run
- * and leaves the rest queued.
+ * look-up, never a second application. Replayed transactions commit without waiting for the WAL flush;
+ * the marks are written only after confirmDurable has flushed it and checked the keys are there. Queued
+ * next-free allocations in a row go to the server in runs, one round trip each (replayRun). A refusal
+ * (version moved, address taken, pool gone...) moves the entry to the conflicts list with both sides;
+ * nothing is overwritten. An unreachable server stops the run and leaves the rest queued.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -26,7 +28,7 @@ import type { LockedPool, MutationOptions, TransactionHook } from '../ipam/servi
 import type { AppliedMark, OfflineQueue } from './queue'
 
 export interface ReplayOptions {
-  /** Entries per batch: one key look-up and one local commit of "applied" marks per batch. */
+  /** Entries per batch: one key look-up, one durability confirmation and one local commit of "applied" marks per batch. */
   batchSize?: number
   /** Refresh the last-known snapshot after the run (default true). */
   refreshSnapshot?: boolean
