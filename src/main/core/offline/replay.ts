@@ -194,7 +194,10 @@ async function confirmDurable(knex: Knex, keys: string[]): Promise<Set<string>> 
   const r = await knex.raw<{ rows: { k: string }[] }>(
     `with present as (select idempotency_key from offline_applied where idempotency_key = any(?::uuid[])),
           flush as (update offline_applied set applied_at = applied_at where idempotency_key = (select idempotency_key from present limit 1))
-     select idempotency_key::text as k from present`,
+     -- Flushed even where synchronous_commit is off for the whole server ('local': this server's WAL).
+     select idempotency_key::text as k,
+            case when current_setting('synchronous_commit') = 'off' then set_config('synchronous_commit', 'local', true) end as sync_commit
+       from present`,
     [keys]
   )
   return new Set(r.rows.map((x) => x.k))
