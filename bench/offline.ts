@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- offline`: replay of 10,000 queued allocations (next-free, each in its own durable
- * transaction with its audit row and idempotency key), goal <= 30 s.
+ * `npm run bench -- offline`: replay of 10,000 queued allocations (next-free, each in its own transaction
+ * with its audit row and idempotency key, made durable before it is marked applied), goal <= 30 s.
  */
 import fs from 'node:fs'
 import os from 'node:os'

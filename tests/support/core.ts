@@ -26,10 +26,11 @@ export interface AuditRow {
   details: { before?: Record<string, unknown>; after?: Record<string, unknown>; error?: { code: string; message: string }; context?: Record<string, unknown> }
 }
 
+/** Audit rows after `afterSeq`, in chain order (by the bigint column, not the text alias: 10 after 9). */
 export async function auditRows(core: Core, afterSeq = '0'): Promise<AuditRow[]> {
   const r = await core.db.knex.raw<{ rows: AuditRow[] }>(
     `select seq::text, action, resource_type, resource_id, resource_name, user_id, status, source, request_id, details
-       from audit_logs where seq > ?::bigint order by seq`,
+       from audit_logs where seq > ?::bigint order by audit_logs.seq`,
     [afterSeq]
   )
   return r.rows

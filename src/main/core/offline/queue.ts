@@ -289,6 +289,11 @@ export class OfflineQueue {
     return c
   }
 
+  /** How many entries are queued for `target`. */
+  countPending(target: string): number {
+    return (this.db.prepare(`select count(*) as n from queue_entries where state = 'queued' and target = ?`).get(target) as { n: number }).n
+  }
+
   /** Queued entries meant for another database than `target`. */
   countOtherTargets(target: string): number {
     return (this.db.prepare(`select count(*) as n from queue_entries where state = 'queued' and target <> ?`).get(target) as { n: number }).n

@@ -9,27 +9,29 @@
  *   taken and rolls its whole change back.
  *
  * Local "applied" marks are therefore batched (one SQLite transaction per batch): losing them costs a
- * look-up, never a second application. A refusal (version moved, address taken, pool gone...) moves the
- * entry to the conflicts list with both sides; nothing is overwritten. An unreachable server stops the run
- * and leaves the rest queued.
+ * look-up, never a second application. Replayed transactions commit without waiting for the WAL flush;
+ * the marks are written only after confirmDurable has flushed it and checked the keys are there. Queued
+ * next-free allocations in a row go to the server in runs, one round trip each (replayRun). A refusal
+ * (version moved, address taken, pool gone...) moves the entry to the conflicts list with both sides;
+ * nothing is overwritten. An unreachable server stops the run and leaves the rest queued.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
-import type { AllocationDto, PoolDto } from '../../../shared/ipam'
+import type { AllocateInput, AllocationDto, PoolDto } from '../../../shared/ipam'
 import type { OfflineEdit, QueueConflict, QueueEntryDto, ReplayReport } from '../../../shared/offline'
 import type { Core } from '..'
 import { makeContext, type RequestContext, type Role } from '../context'
 import { isUnreachable, toAppError } from '../db/errors'
-import type { TransactionHook } from '../ipam/service'
+import type { LockedPool, MutationOptions, TransactionHook } from '../ipam/service'
 import type { AppliedMark, OfflineQueue } from './queue'
 import type { DirectoryScope } from '../directory/scope'
 import { applyDirectoryEdit, directoryServerSide, summarizeDirectory } from './directory-edits'
 import { isDirectoryOperation, type DirectoryEdit } from '../../../shared/offline'
 
 export interface ReplayOptions {
-  /** Entries per batch: one key look-up and one local commit of "applied" marks per batch. */
+  /** Entries per batch: one key look-up, one durability confirmation and one local commit of "applied" marks per batch. */
   batchSize?: number
   /** Refresh the last-known snapshot after the run (default true). */
   refreshSnapshot?: boolean
@@ -119,17 +121,16 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
   }
 }
 
-async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: TransactionHook, scope: DirectoryScope | null): Promise<unknown> {
+async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, opts: MutationOptions, scope: DirectoryScope | null): Promise<unknown> {
   // The arguments were checked against the operation's schema when queued (and re-targeted); the
   // service validates them again.
   const edit = { operation: e.operation, args: e.args } as OfflineEdit
   if (isDirectoryOperation(edit.operation)) {
     // Under the session's bind, audited as this replay; the key is recorded once the directory took it.
     const r = await applyDirectoryEdit(core, { ...scope!, ctx: { ...ctx, actor: scope!.ctx.actor, roles: scope!.ctx.roles } }, edit as DirectoryEdit)
-    await hook(core.db.knex as unknown as Parameters<TransactionHook>[0], r)
+    await opts.inTransaction!(core.db.knex as unknown as Parameters<TransactionHook>[0], r)
     return r
   }
-  const opts = { inTransaction: hook }
   switch (edit.operation) {
     case 'ipam.allocate':
       return core.ipam.allocate(ctx, edit.args, opts)
@@ -140,28 +141,26 @@ async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, hook: Tr
     case 'ipam.pool.create':
       return core.ipam.createPool(ctx, edit.args, opts)
     case 'ipam.pool.update':
-      await checkPoolBasis(core, e, ctx)
       return core.ipam.updatePool(ctx, edit.args.pool, edit.args.changes, opts)
     case 'ipam.pool.delete':
-      await checkPoolBasis(core, e, ctx)
       return core.ipam.deletePool(ctx, edit.args.pool, { force: edit.args.force, ...opts })
   }
 }
 
 /**
  * Pools carry no version: a pool edit made against a known state is refused when the pool changed since
- * (its updated_at moved). The check reads before the change's transaction; the window between the two is
- * a few milliseconds of this process, against a person's edit made offline minutes or hours earlier.
+ * (its updated_at moved, or it is another pool under that name). The service calls this with the pool row
+ * locked FOR UPDATE in the change's own transaction, so the check and the change are atomic.
  */
-async function checkPoolBasis(core: Core, e: QueueEntryDto, ctx: RequestContext): Promise<void> {
+function poolBasisCheck(e: QueueEntryDto): MutationOptions['beforeChange'] {
   const b = e.basedOn
-  if (!b.poolUpdatedAt) return
-  const ref = (e.args as { pool: string | number }).pool
-  const now = await core.ipam.getPool(ctx, ref)
-  if (now.updatedAt !== b.poolUpdatedAt || (b.poolId !== undefined && now.id !== b.poolId)) {
-    throw new AppError('CONFLICT', `pool: "${now.name}" was changed at ${now.updatedAt}, after the state this edit was made against (${b.poolUpdatedAt})`, {
-      field: 'pool'
-    })
+  if (!b.poolUpdatedAt) return undefined
+  return async (_trx, now: LockedPool) => {
+    if (now.updatedAt !== b.poolUpdatedAt || (b.poolId !== undefined && now.id !== b.poolId)) {
+      throw new AppError('CONFLICT', `pool: "${now.name}" was changed at ${now.updatedAt}, after the state this edit was made against (${b.poolUpdatedAt})`, {
+        field: 'pool'
+      })
+    }
   }
 }
 
@@ -197,9 +196,100 @@ async function appliedKeys(knex: Knex, keys: string[]): Promise<Map<string, { re
   return new Map(r.rows.map((x) => [x.k, { result: x.result, appliedAt: new Date(x.applied_at).toISOString() }]))
 }
 
+/**
+ * Confirms that what `keys` stand for is durable on the server, and returns the keys it holds.
+ *
+ * Replayed changes commit with synchronous_commit off (their commit does not wait for the WAL flush, which
+ * is most of a commit's time on a real disk): each is still one atomic transaction with its key, and a
+ * replayer killed at any point leaves the server with every change it committed. A *server* crash could
+ * lose the last of them, though, so no entry is marked applied locally before this: one statement that
+ * writes (an UPDATE of one of the rows always writes WAL) and commits synchronously, which flushes the WAL
+ * up to its own commit record and so every commit before it, ours included; it reads which keys the server
+ * holds in the same statement. A key it does not hold was lost with a server crash: its entry stays queued.
+ */
+async function confirmDurable(knex: Knex, keys: string[]): Promise<Set<string>> {
+  const r = await knex.raw<{ rows: { k: string }[] }>(
+    `with present as (select idempotency_key from offline_applied where idempotency_key = any(?::uuid[])),
+          flush as (update offline_applied set applied_at = applied_at where idempotency_key = (select idempotency_key from present limit 1))
+     -- Flushed even where synchronous_commit is off for the whole server ('local': this server's WAL).
+     select idempotency_key::text as k,
+            case when current_setting('synchronous_commit') = 'off' then set_config('synchronous_commit', 'local', true) end as sync_commit
+       from present`,
+    [keys]
+  )
+  return new Set(r.rows.map((x) => x.k))
+}
+
+/** Longest run of next-free allocations replayRun sends in one round trip. */
+const RUN_MAX = 100
+
+const isNextFree = (e: QueueEntryDto): boolean => e.operation === 'ipam.allocate' && !(e.args as { ip?: unknown }).ip
+
+/** The queued next-free allocations from batch[i] on, in a row, not known to be applied yet; none unless two or more. */
+function runFrom(batch: QueueEntryDto[], i: number, known: Map<string, unknown>, max: number): QueueEntryDto[] {
+  let j = i
+  while (j < batch.length && j - i < max && isNextFree(batch[j]!) && !known.has(batch[j]!.idempotencyKey)) j++
+  return j - i >= 2 ? batch.slice(i, j) : []
+}
+
+/**
+ * Replays a run of next-free allocations in one round trip (IpamService.allocateNextRun): each is still its
+ * own transaction with its audit row and key, in queue order, through the same SQL function and checks as
+ * when replayed alone. Calls `applied` for each entry applied, in order, and returns those entries: a prefix
+ * of the run, empty when the run applied nothing. When the server stops the run with an error, the entries
+ * before the failing one are committed: found by their keys (with the result stored there). Throws when
+ * the database is unreachable (nothing is marked then: the next run looks the keys up).
+ */
+async function replayRun(
+  core: Core,
+  run: QueueEntryDto[],
+  applied: (e: QueueEntryDto, mark: Pick<AppliedMark, 'result' | 'appliedAt' | 'rebase'>) => void
+): Promise<QueueEntryDto[]> {
+  if (!run.length) return []
+  const replayedAt = new Date().toISOString()
+  const items = run.map((e) => ({
+    ctx: replayContext(e, replayedAt),
+    input: e.args as AllocateInput,
+    replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt }
+  }))
+  try {
+    const results = await core.ipam.allocateNextRun(items)
+    const at = new Date().toISOString()
+    results.forEach((r, i) => {
+      const s = summarize(run[i]!, r)
+      applied(run[i]!, { result: s.result, appliedAt: at, rebase: s.rebase })
+    })
+    return run.slice(0, results.length)
+  } catch (err) {
+    if (isUnreachable(err)) throw err
+    const found = await appliedKeys(
+      core.db.knex,
+      run.map((e) => e.idempotencyKey)
+    )
+    const done: QueueEntryDto[] = []
+    for (const e of run) {
+      const f = found.get(e.idempotencyKey)
+      if (!f) break
+      // The stored result is the one summarize() gives for an allocation (see ipam_allocate_next_keyed).
+      applied(e, { result: f.result, appliedAt: f.appliedAt })
+      done.push(e)
+    }
+    return done
+  }
+}
+
+/** True when a rebase among the marks may change this entry's arguments or basis (markApplied's rules, widened). */
+function rebasedBy(marks: AppliedMark[], e: QueueEntryDto): boolean {
+  const ip = (e.args as { ip?: unknown }).ip
+  return marks.some((m) => m.rebase && ((m.rebase.ip !== undefined && m.rebase.ip === ip) || (m.rebase.poolId !== undefined && m.rebase.poolId === e.basedOn.poolId)))
+}
+
+const alreadyApplied = (err: unknown): boolean => err instanceof AppError && err.details?.reason === 'already-applied'
+
 export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const started = performance.now()
   const target = core.db.target.label
+  const knex = core.db.knex
   const batchSize = opts.batchSize ?? 200
   const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), waiting: 0, stopped: null, remaining: 0, ms: 0 }
   /** Why directory edits wait this run (no session, the directory is unreachable), once known. */
@@ -211,26 +301,72 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
       const batch = queue.pending(target, batchSize, afterId)
       if (!batch.length) break
       const known = await appliedKeys(
-        core.db.knex,
+        knex,
         batch.map((e) => e.idempotencyKey)
       )
-      const marks: AppliedMark[] = []
-      const flush = (): void => {
-        queue.markApplied(marks.splice(0))
+      type Mark = AppliedMark & { key: string; outcome: 'applied' | 'already' }
+      const marks: Mark[] = []
+      /** Confirms the marks' keys durable on the server, then commits the marks locally; false: stop the run. */
+      const flush = async (): Promise<boolean> => {
+        const ready = marks.splice(0)
+        if (!ready.length) return true
+        let present: Set<string>
+        try {
+          present = await confirmDurable(
+            knex,
+            ready.map((m) => m.key)
+          )
+        } catch (err) {
+          // Nothing is marked: the next run finds the committed keys by their look-up.
+          report.stopped ??= `the database became unreachable while confirming edits up to #${ready.at(-1)!.id}: ${toAppError(err).message}`
+          return false
+        }
+        const lost = ready.filter((m) => !present.has(m.key))
+        queue.markApplied(lost.length ? ready.filter((m) => present.has(m.key)) : ready)
+        if (!lost.length) return true
+        for (const m of lost) report[m.outcome === 'applied' ? 'applied' : 'alreadyApplied']--
+        report.stopped = `the database no longer holds ${lost.length} edit(s) this run applied (from #${lost[0]!.id}; did the server restart?): they stay queued`
+        return false
       }
-      for (const e of batch) {
+      let solo = -1
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i]!
         afterId = e.id
         const done = known.get(e.idempotencyKey)
         if (done) {
           const rebase = done.result?.rebase as AppliedMark['rebase'] | undefined
-          marks.push({ id: e.id, result: done.result, appliedAt: done.appliedAt, rebase })
+          marks.push({ id: e.id, key: e.idempotencyKey, result: done.result, appliedAt: done.appliedAt, rebase, outcome: 'already' })
           report.alreadyApplied++
           opts.onEntry?.(e, 'already')
           continue
         }
+        // Queued next-free allocations in a row go to the server together (see replayRun); the one that stops
+        // a run is replayed alone below.
+        if (e.id !== solo) {
+          const planned = runFrom(batch, i, known, RUN_MAX)
+          let run: QueueEntryDto[]
+          try {
+            run = await replayRun(core, planned, (entry, mark) => {
+              marks.push({ id: entry.id, key: entry.idempotencyKey, ...mark, outcome: 'applied' })
+              report.applied++
+              opts.onEntry?.(entry, 'applied')
+            })
+          } catch (err) {
+            await flush()
+            queue.noteAttempt(e.id)
+            report.stopped = `replay stopped at edit #${e.id}: ${toAppError(err).message}`
+            break outer
+          }
+          if (run.length) {
+            i += run.length - 1
+            afterId = batch[i]!.id
+            if (run.length < planned.length) solo = batch[i + 1]!.id
+            continue
+          }
+        }
         // A rebase from an earlier entry of this batch changes this one's arguments: commit the marks first.
-        if (marks.some((m) => m.rebase)) {
-          flush()
+        if (rebasedBy(marks, e)) {
+          if (!(await flush())) break outer
           Object.assign(e, queue.get(e.id))
           if (e.state !== 'queued') continue
         }
@@ -249,9 +385,10 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
         let summary: ReturnType<typeof summarize> | undefined
         const hook: TransactionHook = async (trx, result) => {
           summary = summarize(e, result)
+          // Committed without waiting for the WAL flush, like the fast path (see confirmDurable).
           const ins = await trx.raw<{ rows: unknown[] }>(
             `insert into offline_applied (idempotency_key, operation, actor, queued_at, result) values (?::uuid, ?, ?, ?::timestamptz, ?::jsonb)
-             on conflict (idempotency_key) do nothing returning idempotency_key`,
+             on conflict (idempotency_key) do nothing returning idempotency_key, set_config('synchronous_commit', 'off', true) as async_commit`,
             [e.idempotencyKey, e.operation, e.actor, e.createdAt, JSON.stringify(summary.result)]
           )
           if (!ins.rows.length) {
@@ -260,21 +397,28 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
             throw new Error(`offline edit ${e.idempotencyKey} was applied by another replayer`)
           }
         }
+        const mutation: MutationOptions = {
+          inTransaction: hook,
+          // Next-free allocation records the key inside its one statement instead of calling the hook.
+          replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt },
+          beforeChange: poolBasisCheck(e)
+        }
         try {
-          await apply(core, e, ctx, hook, scope)
-          marks.push({ id: e.id, result: summary!.result, appliedAt: new Date().toISOString(), rebase: summary!.rebase })
+          const result = await apply(core, e, ctx, mutation, scope)
+          summary ??= summarize(e, result)
+          marks.push({ id: e.id, key: e.idempotencyKey, result: summary.result, appliedAt: new Date().toISOString(), rebase: summary.rebase, outcome: 'applied' })
           report.applied++
           opts.onEntry?.(e, 'applied')
         } catch (err) {
-          if (duplicate) {
-            const again = (await appliedKeys(core.db.knex, [e.idempotencyKey])).get(e.idempotencyKey)
-            marks.push({ id: e.id, result: again?.result ?? null, appliedAt: again?.appliedAt ?? new Date().toISOString() })
+          if (duplicate || alreadyApplied(err)) {
+            const again = (await appliedKeys(knex, [e.idempotencyKey])).get(e.idempotencyKey)
+            marks.push({ id: e.id, key: e.idempotencyKey, result: again?.result ?? null, appliedAt: again?.appliedAt ?? new Date().toISOString(), outcome: 'already' })
             report.alreadyApplied++
             opts.onEntry?.(e, 'already')
             continue
           }
           if (isUnreachable(err) || (err instanceof AppError && err.code === 'UNAVAILABLE')) {
-            flush()
+            await flush()
             queue.noteAttempt(e.id)
             report.stopped = `the database became unreachable at edit #${e.id}: ${toAppError(err).message}`
             break outer
@@ -288,7 +432,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
             report.waiting++
             continue
           }
-          flush()
+          const flushed = await flush()
           const conflict: QueueConflict = {
             code: appErr.code,
             message: appErr.message,
@@ -300,14 +444,15 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           queue.markConflict(e.id, conflict)
           report.conflicts++
           opts.onEntry?.(e, 'conflict')
+          if (!flushed) break outer
         }
       }
-      flush()
+      if (!(await flush())) break
     }
   } finally {
     release()
   }
-  report.remaining = queue.pending(target, 1_000_000).length
+  report.remaining = queue.countPending(target)
   if (opts.refreshSnapshot !== false && !report.stopped) await refreshSnapshot(core, queue).catch(() => undefined)
   report.ms = Math.round(performance.now() - started)
   return report
