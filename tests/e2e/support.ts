@@ -68,7 +68,8 @@ export async function ensureRendererBuilt(): Promise<void> {
   try {
     if (!isStale()) return
     console.warn('[e2e] the renderer sources changed: running `npx electron-vite build`')
-    execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'inherit' })
+    // Build output goes to stderr: stdout stays clean for the bench, which prints its JSON there.
+    execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
   } finally {
     fs.rmSync(LOCK, { recursive: true, force: true })
   }
