@@ -18,6 +18,7 @@ import { isQueued, type QueuedEdit } from '../../src/shared/offline'
 import type { AllocationDto, PoolDto } from '../../src/shared/ipam'
 import { startPostgres, type PgServer } from '../support/postgres'
 import { auditRows, lastSeq } from '../support/core'
+import { until } from '../support/until'
 import { cli } from '../support/cli'
 
 let srv: PgServer
@@ -38,16 +39,6 @@ async function call<C extends Channel>(table: HandlerTable, channel: C, args: Ar
 async function stopServer(): Promise<void> {
   srv.pause!()
   await new Promise((r) => setTimeout(r, 250))
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
 }
 
 beforeAll(async () => {

@@ -18,6 +18,7 @@ import { ldapProfileSchema, type UserDto } from '../../src/shared/directory'
 import type { ArgsOf, Channel, ResultOf } from '../../src/shared/contract'
 import { isQueued, type QueuedEdit } from '../../src/shared/offline'
 import { auditRows, lastSeq } from '../support/core'
+import { until } from '../support/until'
 import { freshDatabase } from '../support/db'
 import { baseProfile, slapdMissing } from '../support/directory'
 import { SEED_PASSWORDS, startSlapd, type SlapdServer } from '../support/slapd'
@@ -36,16 +37,6 @@ async function call<C extends Channel>(channel: C, args: ArgsOf<C>): Promise<Res
   const r = await dispatch(table, channel, args, ui)
   if (!r.ok) throw Object.assign(new Error(`${r.error.code}: ${r.error.message}`), { payload: r.error })
   return r.value
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
 }
 
 beforeAll(async () => {
