@@ -74,7 +74,7 @@ describe('the app while the database is unreachable', () => {
       const next = await call(table, 'ipam:allocate', { pool: 'app-lan', next: true, hostname: 'laptop-7' })
       expect(isQueued(next)).toBe(true)
       const q1 = next as QueuedEdit
-      expect(q1.message).toMatch(/^Queued as #\d+, not done yet: allocate the next free address in pool app-lan\. The database is unreachable \(.+\); the edit is applied when it is back\.$/)
+      expect(q1.message).toMatch(/^Queued as #\d+, not done yet: allocate the next free address in pool app-lan; it will take whatever address is free at replay\. The database is unreachable \(.+\); the edit is applied when it is back\.$/)
       expect(q1.entry.note).toContain('whatever address is free at replay')
       expect(rt.monitor.online).toBe(false)
 

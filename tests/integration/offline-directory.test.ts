@@ -69,7 +69,7 @@ describe.skipIf(skip)('directory edits while slapd is down', () => {
     const created = await call('directory:user:create', { uid: 'offline-new', sn: 'Queued', mail: 'offline-new@example.test' })
     expect(isQueued(created)).toBe(true)
     const q = created as QueuedEdit
-    expect(q.message).toMatch(/^Queued as #\d+, not done yet: create user offline-new \(directory corp\)\. The directory is unreachable/)
+    expect(q.message).toMatch(/^Queued as #\d+, not done yet: create user offline-new \(directory corp\); applied under your corp directory session once the directory answers\. The directory is unreachable/)
     expect(q.entry).toMatchObject({ actor: 'alice', operation: 'directory.user.create', basedOn: { profile: 'corp' } })
 
     const withPassword = await dispatch(table, 'directory:user:create', { uid: 'offline-pw', sn: 'Secret', password: 'not-on-disk-1' }, ui)

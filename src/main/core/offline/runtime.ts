@@ -14,7 +14,7 @@ import type { Core } from '..'
 import { makeContext, type RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { HealthMonitor, type HealthMonitorOptions } from './health'
-import { describeEdit, OfflineQueue } from './queue'
+import { OfflineQueue } from './queue'
 import { refreshSnapshot, replayQueue } from './replay'
 
 export interface OfflineRuntimeOptions {
@@ -47,7 +47,8 @@ export function queuedReply(
   const entry = q.enqueue(ctx, edit, target, extra)
   return {
     status: 'queued',
-    message: `Queued as #${entry.id}, not done yet: ${describeEdit(entry, entry.basedOn)}. The ${backend} is unreachable (${why}); the edit is applied when it is back.`,
+    // The note names the edit and its caveats (a next-free request takes whatever is free at replay...).
+    message: `Queued as #${entry.id}, not done yet: ${entry.note.replace(/^queued, not done: /, '')}. The ${backend} is unreachable (${why}); the edit is applied when it is back.`,
     entry
   }
 }
