@@ -73,7 +73,7 @@ export const useOfflineStore = defineStore('offline', () => {
     await loadEntries()
   }
 
-  /** Runs an action on the queue, then refreshes the state and the list. Errors become a toast. */
+  /** Runs an action on the queue, then refreshes the state (and the list, the drawer being open). Errors become a toast. */
   async function act<T>(fn: () => Promise<T>, ok: (r: T) => string): Promise<void> {
     busy.value = true
     const notices = useNoticesStore()
@@ -85,7 +85,6 @@ export const useOfflineStore = defineStore('offline', () => {
     } finally {
       busy.value = false
       await refresh()
-      await loadEntries()
     }
   }
 
