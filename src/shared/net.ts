@@ -59,6 +59,16 @@ export function parseIp(input: string, field = 'ip'): ParsedIp {
   throw validationError(field, `"${s}" is not an IP address`)
 }
 
+/** Orders two numeric address values (for sort). */
+export function compareValues(x: bigint, y: bigint): number {
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+/** Orders two addresses by value (10.0.0.9 before 10.0.0.10), for sort; throws on a malformed one. */
+export function compareIp(a: string, b: string): number {
+  return compareValues(parseIp(a).value, parseIp(b).value)
+}
+
 /**
  * Parses a network in CIDR form and insists it is canonical: `10.1.2.3/24` is refused with a message that
  * suggests `10.1.2.0/24`.

@@ -3,7 +3,7 @@
  * rows from PostgreSQL, the offline reads feed it the last-known snapshot, and both draw the same map.
  */
 import { MAP_STATES, type AllocationDto, type MapState, type PoolMap } from '../../../shared/ipam'
-import { bigIntToIp, cidrLast, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
+import { bigIntToIp, cidrLast, compareValues, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
 
 /** One allocation as the map needs it: its offset from the network address, its status, a lapsed hold. */
 export interface MapRow {
@@ -37,20 +37,18 @@ export function cellsMap(pool: { name: string; gateway: string | null }, net: Pa
  */
 export function mapFromAllocations(pool: { name: string; network: string; gateway: string | null }, allocations: AllocationDto[], now = Date.now()): PoolMap {
   const net = parseCidr(pool.network)
-  const sorted = [...allocations].sort((a, b) => {
-    const x = parseIp(a.ip).value
-    const y = parseIp(b.ip).value
-    return x < y ? -1 : x > y ? 1 : 0
-  })
+  // Each address parsed once; only the IPv6 list and the tiles need an order (cells are placed by offset).
+  const items = allocations.map((a) => ({ a, v: parseIp(a.ip).value }))
   const lapsed = (a: AllocationDto): boolean => a.status === 'reserved' && a.reservedUntil !== null && Date.parse(a.reservedUntil) <= now
   if (net.family === 6) {
     const subnets64 = net.prefix <= 64 ? 1n << BigInt(64 - net.prefix) : 1n
-    const used = new Set(sorted.map((a) => parseIp(a.ip).value >> 64n))
+    const used = new Set(items.map((x) => x.v >> 64n))
+    const sorted = items.sort((x, y) => compareValues(x.v, y.v))
     return {
       kind: 'v6',
       pool: pool.name,
       network: net.text,
-      allocations: sorted.slice(0, 1000),
+      allocations: sorted.slice(0, 1000).map((x) => x.a),
       total: sorted.length,
       subnets64: subnets64.toString(),
       used64: used.size,
@@ -59,19 +57,20 @@ export function mapFromAllocations(pool: { name: string; network: string; gatewa
   }
   if (net.prefix < 16) {
     const tiles = new Map<bigint, { network: string; used: number; reserved: number; blocked: number }>()
-    for (const a of sorted) {
-      const key = (parseIp(a.ip).value >> 8n) << 8n
+    for (const { a, v } of items) {
+      const key = (v >> 8n) << 8n
       let t = tiles.get(key)
       if (!t) tiles.set(key, (t = { network: `${bigIntToIp(key, 4)}/24`, used: 0, reserved: 0, blocked: 0 }))
       if (a.status === 'allocated') t.used++
       else if (a.status === 'reserved' && !lapsed(a)) t.reserved++
       else if (a.status === 'blocked') t.blocked++
     }
-    return { kind: 'tiles', pool: pool.name, network: net.text, tileCount: 2 ** (24 - net.prefix), tiles: [...tiles.values()] }
+    const ordered = [...tiles.entries()].sort(([x], [y]) => compareValues(x, y)).map(([, t]) => t)
+    return { kind: 'tiles', pool: pool.name, network: net.text, tileCount: 2 ** (24 - net.prefix), tiles: ordered }
   }
   return cellsMap(
     pool,
     net,
-    sorted.map((a) => ({ off: Number(parseIp(a.ip).value - net.network), status: a.status, expired: lapsed(a) }))
+    items.map(({ a, v }) => ({ off: Number(v - net.network), status: a.status, expired: lapsed(a) }))
   )
 }

@@ -6,7 +6,7 @@
  */
 import { AppError } from '../../../shared/errors'
 import { poolListSchema, type AllocationDto, type Page, type PoolDto, type PoolListInput, type PoolMap, type PoolRef, type StaleMark } from '../../../shared/ipam'
-import { parseIp } from '../../../shared/net'
+import { compareIp } from '../../../shared/net'
 import { mapFromAllocations } from '../ipam/map'
 import type { OfflineQueue } from './queue'
 
@@ -16,12 +16,6 @@ function mark(asOf: string, why: string): StaleMark {
 
 function noSnapshot(why: string): AppError {
   return new AppError('UNAVAILABLE', `the database is unreachable (${why}) and there is no last-known copy of this data on this computer yet`, { reason: 'unreachable' })
-}
-
-function compareIp(a: string, b: string): number {
-  const x = parseIp(a).value
-  const y = parseIp(b).value
-  return x < y ? -1 : x > y ? 1 : 0
 }
 
 export function stalePoolList(q: OfflineQueue, input: PoolListInput, why: string): Page<PoolDto> {
