@@ -26,7 +26,8 @@ const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
 /** `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in). */
 export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs): HandlerTable {
-  const table = withDirectoryQueue(withOffline(baseHandlers(core, dialogs), offlineRuntime(core)), offlineRuntime(core))
+  const rt = offlineRuntime(core)
+  const table = withDirectoryQueue(withOffline(baseHandlers(core, dialogs), rt), rt)
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
@@ -310,21 +311,15 @@ export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?:
  * queued for the intended database and the reads come from the last-known snapshot.
  */
 export function degradedOfflineHandlers(dataDir: string, target: string, why: string): Pick<HandlerTable, QueueableChannel | StaleChannel> {
-  const queue = <C extends QueueableChannel>(c: C): Handler<C> => async (a, ctx) => withQueueAt(dataDir, (q) => queuedReply(q, ctx, QUEUEABLE[c](a), target, why)) as ResultOf<C>
-  const read = <C extends StaleChannel>(c: C): Handler<C> => async (a) => withQueueAt(dataDir, (q) => STALE[c](q, a, why))
-  return {
-    'ipam:allocate': queue('ipam:allocate'),
-    'ipam:allocation:update': queue('ipam:allocation:update'),
-    'ipam:release': queue('ipam:release'),
-    'ipam:pool:create': queue('ipam:pool:create'),
-    'ipam:pool:update': queue('ipam:pool:update'),
-    'ipam:pool:delete': queue('ipam:pool:delete'),
-    'ipam:pool:list': read('ipam:pool:list'),
-    'ipam:pool:get': read('ipam:pool:get'),
-    'ipam:pool:allocations': read('ipam:pool:allocations'),
-    'ipam:pool:map': read('ipam:pool:map'),
-    'ipam:allocation:get': read('ipam:allocation:get')
-  }
+  const queued = Object.entries(QUEUEABLE).map(([c, toEdit]): [string, Handler<Channel>] => [
+    c,
+    async (a, ctx) => withQueueAt(dataDir, (q) => queuedReply(q, ctx, (toEdit as (a: unknown) => OfflineEdit)(a), target, why)) as never
+  ])
+  const reads = Object.entries(STALE).map(([c, read]): [string, Handler<Channel>] => [
+    c,
+    async (a) => withQueueAt(dataDir, (q) => (read as (q: OfflineQueue, a: unknown, why: string) => unknown)(q, a, why)) as never
+  ])
+  return Object.fromEntries([...queued, ...reads]) as Pick<HandlerTable, QueueableChannel | StaleChannel>
 }
 
 export async function dispatch<C extends Channel>(
