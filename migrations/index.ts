@@ -11,6 +11,7 @@ import { Migration20261127170000_function_search_path } from './Migration2026112
 import { Migration20261127180000_offline } from './Migration20261127180000_offline'
 import { Migration20261127190000_audit_perf } from './Migration20261127190000_audit_perf'
 import { Migration20261127200000_offline_perf } from './Migration20261127200000_offline_perf'
+import { Migration20261127210000_import_perf } from './Migration20261127210000_import_perf'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -20,5 +21,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127170000_function_search_path', class: Migration20261127170000_function_search_path },
   { name: 'Migration20261127180000_offline', class: Migration20261127180000_offline },
   { name: 'Migration20261127190000_audit_perf', class: Migration20261127190000_audit_perf },
-  { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf }
+  { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf },
+  { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf }
 ]

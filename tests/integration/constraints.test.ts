@@ -101,6 +101,22 @@ describe('constraints', () => {
     expect(await refused(`insert into ip_allocations (pool_id, ip_address) values ($1, '2001:db9::1')`, [v6])).toEqual({ code: '23514', constraint: 'ip_allocations_in_pool' })
   })
 
+  it('checks every row of a bulk insert and every update against its pool (once per statement)', async () => {
+    const lan = await pool('lan')
+    const v6 = await pool('v6')
+    // One bad row among many refuses the whole statement.
+    expect(
+      await refused(`insert into ip_allocations (pool_id, ip_address) select $1::int, ('10.0.0.' || i)::inet from generate_series(40, 49) i union all select $1::int, '10.0.1.1'::inet`, [lan])
+    ).toEqual({ code: '23514', constraint: 'ip_allocations_in_pool' })
+    expect((await client.query(`select count(*)::int as n from ip_allocations where pool_id = $1 and ip_address <<= '10.0.0.32/27'`, [lan])).rows[0].n).toBe(0)
+    const ok = await client.query(`insert into ip_allocations (pool_id, ip_address) values ($1, '10.0.0.50') returning id`, [lan])
+    const id = ok.rows[0].id
+    expect(await refused(`update ip_allocations set ip_address = '10.0.2.50' where id = $1`, [id])).toEqual({ code: '23514', constraint: 'ip_allocations_in_pool' })
+    expect(await refused(`update ip_allocations set pool_id = $2 where id = $1`, [id, v6])).toEqual({ code: '23514', constraint: 'ip_allocations_in_pool' })
+    await client.query(`update ip_allocations set hostname = 'still-inside' where id = $1`, [id])
+    expect((await client.query(`select host(ip_address) as ip, hostname from ip_allocations where id = $1`, [id])).rows[0]).toEqual({ ip: '10.0.0.50', hostname: 'still-inside' })
+  })
+
   it('cascades a pool delete to its allocations', async () => {
     const lan = await pool('lan')
     await client.query(`delete from ip_pools where id = $1`, [lan])

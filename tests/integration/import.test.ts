@@ -678,3 +678,79 @@ describe('generated files with other damage', () => {
     expect(await core.audit.verify(admin)).toMatchObject({ ok: true })
   })
 })
+
+describe('text search of imported audit rows', () => {
+  /** What a search must find: the rows whose details hold the text, by brute force. */
+  const truth = async (core: Core, text: string): Promise<string[]> =>
+    (
+      await core.db.knex.raw<{ rows: { seq: string }[] }>(`select seq::text as seq from audit_logs where strpos(lower(details::text), lower(?)) > 0 order by audit_logs.seq desc`, [text])
+    ).rows.map((r) => r.seq)
+  const found = async (core: Core, text: string): Promise<string[]> => {
+    const seqs: string[] = []
+    let before: string | undefined
+    for (;;) {
+      const page = await core.audit.list(admin, { text, limit: 500, ...(before ? { before } : {}) })
+      seqs.push(...page.items.map((e) => e.seq))
+      if (!page.nextCursor) break
+      before = page.nextCursor
+    }
+    expect((await core.audit.counts(admin, { text })).total).toBe(seqs.length)
+    return seqs
+  }
+  // A hostname, a legacy id, a MAC, a key with its value, a word in every imported allocation row, a word
+  // only outside the import, and a text found both in and outside it.
+  const TEXTS = ['host-1007.example', 'alloc-33"', '02:9b:57', '"legacyType": "dhcp"', 'allocatedBy', 'not-imported-marker', 'import']
+
+  it('finds the same rows before the background indexer has run and after (two at once); a purge takes the copies along', async () => {
+    const { core } = await fresh('imp_search')
+    await core.ipam.createPool(admin, { name: 'not-imported-marker', network: '192.168.77.0/24' })
+    // Stopped first, so the import leaves its rows in the backlog and the first searches go through it.
+    await core.auditSearch.close()
+    const file = writeCleanLegacyFile(path.join(dir, 'search.db'), 12, 100)
+    const r = await core.importer.run(admin, { file })
+    expect(r.created).toEqual({ pools: 12, allocations: 1200 })
+    const imported = Number((await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_logs where source = 'import'`)).rows[0]!.n)
+    expect(imported).toBe(12 + 1200 + 1)
+    expect(await core.auditSearch.remaining()).toBe(imported)
+    for (const t of TEXTS) {
+      const want = await truth(core, t)
+      expect(want.length, t).toBeGreaterThan(0)
+      expect(await found(core, t), t).toEqual(want)
+    }
+
+    // Two indexers at once (the app and a CLI, say) share the backlog without copying a row twice.
+    const { ImportSearchIndexer } = await import('../../src/main/core/audit/search-index')
+    const second = new ImportSearchIndexer(core.db.knex)
+    const [a, b] = await Promise.all([core.auditSearch.drain(), second.drain()])
+    expect(a.complete && b.complete).toBe(true)
+    expect(a.indexed + b.indexed).toBe(imported)
+    expect(await core.auditSearch.remaining()).toBe(0)
+    const copies = (await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_import_search`)).rows[0]!.n
+    expect(Number(copies)).toBe(imported)
+    for (const t of TEXTS) expect(await found(core, t), t).toEqual(await truth(core, t))
+
+    // Retention removes the copies of the rows it removes.
+    const purged = await core.audit.purge(admin, { now: new Date(Date.now() + 3 * 365 * 86400_000) })
+    expect(purged.rows).toBeGreaterThan(imported)
+    expect(Number((await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_import_search`)).rows[0]!.n)).toBe(0)
+    expect(await found(core, 'host-1007.example')).toEqual([])
+    expect(await core.audit.verify(admin)).toMatchObject({ ok: true })
+  })
+})
+
+describe('text search of imported audit rows from the CLI', () => {
+  it('the CLI builds the index before it exits (saying so on stderr, silent with --json)', async () => {
+    const { core, url } = await fresh('imp_search_cli')
+    const c = await cli(['--database-url', url, 'import', 'sqlite', writeCleanLegacyFile(path.join(dir, 'search-cli.db'), 2, 10)])
+    expect(c.code).toBe(0)
+    expect(c.stdout).toContain('imported')
+    expect(c.stderr).toMatch(/^indexing 23 imported audit row\(s\) for text search .*\nindexed 23 row\(s\) in \d+\.\d s\n$/)
+    expect(await core.auditSearch.remaining()).toBe(0)
+    const j = await cli(['--database-url', url, '--json', 'import', 'sqlite', writeCleanLegacyFile(path.join(dir, 'search-cli2.db'), 3, 10)])
+    expect(j.code).toBe(0)
+    expect(j.stderr).toBe('')
+    expect(j.json()).toMatchObject({ outcome: 'imported', created: { pools: 1, allocations: 10 } })
+    expect(await core.auditSearch.remaining()).toBe(0)
+    expect((await core.audit.list(admin, { text: 'alloc-7"' })).items.map((e) => e.resourceName)).toHaveLength(1)
+  })
+})

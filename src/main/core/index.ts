@@ -6,6 +6,7 @@ import { Database } from './db/database'
 import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
+import { ImportSearchIndexer } from './audit/search-index'
 import { AuditService } from './audit/service'
 import { ImporterService } from './importer/service'
 import { makeContext } from './context'
@@ -23,6 +24,8 @@ export class Core {
   readonly ipam: IpamService
   readonly audit: AuditService
   readonly importer: ImporterService
+  /** Builds the text-search index of imported audit rows after each import commits (audit/search-index.ts). */
+  readonly auditSearch: ImportSearchIndexer
   /** LDAP profiles, users and groups (core/directory). */
   readonly directory: DirectoryService
   /** Directory sign-in, sessions and command scopes (core/auth). */
@@ -37,12 +40,14 @@ export class Core {
     this.audit = new AuditService(db.knex)
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory)
-    this.importer = new ImporterService(db.knex)
+    this.auditSearch = new ImportSearchIndexer(db.knex)
+    this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
   }
 
   /**
    * Background upkeep for long-running hosts (the app, the web harness): the audit retention purge, once
-   * at start and then daily. Errors are logged, never thrown: upkeep must not take the app down.
+   * at start and then daily, and the text-search index of imported audit rows left behind by another
+   * process (a CLI import, say) at start. Errors are logged, never thrown: upkeep must not take the app down.
    */
   startMaintenance(intervalMs = 24 * 3600_000): void {
     if (this.maintenance) return
@@ -56,6 +61,7 @@ export class Core {
       }
     }
     void run()
+    this.auditSearch.kick()
     this.maintenance = setInterval(() => void run(), intervalMs)
     this.maintenance.unref()
   }
@@ -76,6 +82,7 @@ export class Core {
 
   async close(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
+    await this.auditSearch.close()
     // Sign the directory session out (audited) while the audit store is still open.
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
     await this.db.close()

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS, type ConflictMode, type ImportProgress, type ImportReport, type ReportFormat, type TypeTarget } from '../../../shared/importer'
 import { formatFor, formatReport } from '../../core/importer/report'
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
+import type { Core } from '../../core'
 
 const SHOWN = 50
 
@@ -61,6 +62,26 @@ function writeReport(r: ImportReport, file: string, format: ReportFormat): strin
   return target
 }
 
+/**
+ * After an import: builds the text-search index of its audit rows (audit/search-index.ts) before the process
+ * ends, so the next search is fast. The import is committed and its rows are found by searches already;
+ * Ctrl-C stops this, and the app finishes what is left when it next starts. Silent with --json.
+ */
+async function indexImported(core: Core, quiet: boolean): Promise<void> {
+  const remaining = await core.auditSearch.remaining()
+  if (!remaining) return
+  const say = (m: string): void => void (quiet || process.stderr.write(m))
+  say(`indexing ${remaining} imported audit row(s) for text search (Ctrl-C leaves the rest to the app)...\n`)
+  const stop = (): void => void core.auditSearch.close()
+  process.once('SIGINT', stop)
+  try {
+    const d = await core.auditSearch.drain()
+    say(d.complete ? `indexed ${d.indexed} row(s) in ${(d.ms / 1000).toFixed(1)} s\n` : `stopped after ${d.indexed} row(s); the app indexes the rest\n`)
+  } finally {
+    process.off('SIGINT', stop)
+  }
+}
+
 export function importCommand(): Command {
   const imp = new Command('import').description('bring data across from other tools')
 
@@ -83,6 +104,8 @@ export function importCommand(): Command {
         ) => {
           await withCore(cmd, { migrate: true }, async (core) => {
             const input = { file, choices: { onConflict: o.onConflict, fix: !!o.fix, typeMap: o.mapType ?? {} } }
+            // The search index of the imported rows is built below, after the result is out.
+            core.auditSearch.background = false
             const tty = process.stderr.isTTY && !globals(cmd).json
             let shown = 0
             const onProgress = (p: ImportProgress): void => {
@@ -109,6 +132,7 @@ export function importCommand(): Command {
             const reportPath = o.report ? writeReport(r, o.report, o.reportFormat ?? formatFor(o.report)) : undefined
             emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r) + (reportPath ? `\nreport written to ${reportPath}` : ''))
             if (r.outcome === 'cancelled') process.exitCode = 1
+            if (r.outcome === 'imported') await indexImported(core, !!globals(cmd).json)
           })
         }
       )

@@ -31,6 +31,7 @@ import { describeIssue } from '../../../shared/schemas'
 import { requireRole, type RequestContext } from '../context'
 import { canonicalBody, GENESIS_HASH, rowHash } from './canonical'
 import { appendAudit, recordFailure } from './writer'
+import { backlogRanges, SEARCH_LOCK_SQL } from './search-index'
 
 type Rows<T> = { rows: T[] }
 
@@ -153,7 +154,40 @@ export function rareWords(text: string, sample: TextSample['texts']): string[] |
 }
 
 /** Builds the WHERE clause shared by the list, the counts and the export. */
-function whereClause(f: z.output<typeof auditFilterSchema>, textWords: string[] | null = null): { sql: string; bindings: Knex.Value[] } {
+/**
+ * The text filter: the sequence numbers of matching rows, gathered from three places (docs/audit.md#text-search):
+ * - rows not written by an import: the trigram index on details::text (partial: source <> 'import');
+ * - import rows the background indexer has copied: the trigram index of audit_import_search;
+ * - import rows still in its backlog (`backlog`, read just before): tested directly, by sequence range.
+ * With `words` (see rareWords) each index gets the rare words and the whole text is tested through an
+ * expression no index covers. Every part tests the whole text, so the rows found are those whose details
+ * hold it, whichever part finds them. The set is joined to the other filters as a semi-join (`seq in`), so
+ * a search matching many rows is hashed once rather than probed row by row.
+ */
+function textClause(text: string, words: string[] | null, backlog: Array<[string, string]>): { sql: string; bindings: Knex.Value[] } {
+  const whole = `%${escapeLike(text)}%`
+  const match = (expr: string): { sql: string; bindings: Knex.Value[] } =>
+    words
+      ? { sql: [...words.map(() => `${expr} ilike ?`), `(${expr} || '') ilike ? escape '\\'`].join(' and '), bindings: [...words.map((x) => `%${x}%`), whole] }
+      : { sql: `${expr} ilike ? escape '\\'`, bindings: [whole] }
+  const logged = match('t.details::text')
+  const copied = match('s.doc')
+  const parts = [`select t.seq from audit_logs t where t.source <> 'import' and ${logged.sql}`, `select s.seq from audit_import_search s where ${copied.sql}`]
+  const b: Knex.Value[] = [...logged.bindings, ...copied.bindings]
+  // Many separate ranges (several imports waiting) become one: the text test keeps the result the same.
+  const ranges = backlog.length > 8 ? [[backlog[0]![0], backlog[backlog.length - 1]![1]] as [string, string]] : backlog
+  for (const [first, last] of ranges) {
+    parts.push(`select t.seq from audit_logs t where t.seq between ?::bigint and ?::bigint and t.source = 'import' and t.details::text ilike ? escape '\\'`)
+    b.push(first, last, whole)
+  }
+  return { sql: `audit_logs.seq in (${parts.join(' union all ')})`, bindings: b }
+}
+
+function whereClause(
+  f: z.output<typeof auditFilterSchema>,
+  textWords: string[] | null = null,
+  backlog: Array<[string, string]> = []
+): { sql: string; bindings: Knex.Value[] } {
   const w: string[] = []
   const b: Knex.Value[] = []
   if (f.from) {
@@ -206,17 +240,10 @@ function whereClause(f: z.output<typeof auditFilterSchema>, textWords: string[] 
     w.push('request_id = ?')
     b.push(f.requestId)
   }
-  if (f.text && textWords) {
-    // See rareWords: the index gets the rare words, the whole text is tested through an expression it does not cover.
-    for (const word of textWords) {
-      w.push(`details::text ilike ?`)
-      b.push(`%${word}%`)
-    }
-    w.push(`(details::text || '') ilike ? escape '\\'`)
-    b.push(`%${escapeLike(f.text)}%`)
-  } else if (f.text) {
-    w.push(`details::text ilike ? escape '\\'`)
-    b.push(`%${escapeLike(f.text)}%`)
+  if (f.text) {
+    const t = textClause(f.text, textWords, backlog)
+    w.push(t.sql)
+    b.push(...t.bindings)
   }
   return { sql: w.length ? w.join(' and ') : 'true', bindings: b }
 }
@@ -244,7 +271,11 @@ export class AuditService {
 
   /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
   private async where(f: z.output<typeof auditFilterSchema>): Promise<{ sql: string; bindings: Knex.Value[] }> {
-    return whereClause(f, f.text ? rareWords(f.text, await this.detailsSample()) : null)
+    if (!f.text) return whereClause(f)
+    // The backlog is read just before the query. An import that commits in between is missed by this one
+    // search as a whole (its rows are all import rows), as if the search had run a moment earlier.
+    const [sample, backlog] = await Promise.all([this.detailsSample(), backlogRanges(this.knex)])
+    return whereClause(f, rareWords(f.text, sample), backlog)
   }
 
   /**
@@ -539,9 +570,13 @@ export class AuditService {
         return { dryRun: !!opts.dryRun, byType, rows, ranges: runs.length, cutoffs, purgeSeq: null }
       }
       await trx.raw(`set local netkeeper.audit_purge = 'on'`)
+      // The search indexer's steps hold this lock shared: none is copying a row while it goes.
+      await trx.raw(`select pg_advisory_xact_lock(${SEARCH_LOCK_SQL})`)
       // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
       for (const run of runs) {
         await trx.raw(`delete from audit_logs where seq between ?::bigint and ?::bigint`, [run.first_seq, run.last_seq])
+        // The search copies of removed import rows go with them.
+        await trx.raw(`delete from audit_import_search where seq between ?::bigint and ?::bigint`, [run.first_seq, run.last_seq])
       }
       await trx.raw(`set local netkeeper.audit_purge = 'off'`)
       const appended = await appendAudit(trx, ctx, {

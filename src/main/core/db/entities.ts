@@ -105,10 +105,8 @@ export const IpAllocationSchema = new EntitySchema<IpAllocation>({
   class: IpAllocation,
   tableName: 'ip_allocations',
   indexes: [
-    { name: 'ip_allocations_pool_id_idx', properties: ['pool'] },
     { name: 'ip_allocations_pool_id_status_idx', properties: ['pool', 'status'] },
-    { name: 'ip_allocations_mac_address_idx', properties: ['macAddress'] },
-    { name: 'ip_allocations_hostname_idx', properties: ['hostname'] }
+    { name: 'ip_allocations_mac_address_idx', properties: ['macAddress'] }
   ],
   properties: {
     id: { type: 'integer', primary: true, autoincrement: true },

@@ -95,7 +95,11 @@ export class ImporterService {
   private readonly jobs = new Map<string, { controller: AbortController; progress: ImportProgress; actor: string }>()
   private readonly reports = new Map<string, ImportReport>()
 
-  constructor(private readonly knex: Knex) {}
+  /** `committed` runs after each import commits (the Core starts the audit search indexer with it). */
+  constructor(
+    private readonly knex: Knex,
+    private readonly committed: () => void = () => undefined
+  ) {}
 
   // ---------------------------------------------------------------- the steps
 
@@ -195,6 +199,7 @@ export class ImporterService {
         return r
       })
       d.close()
+      this.committed()
       this.emit(opts, 'done', 1, 1, false)
       report.finishedAt = new Date().toISOString()
       report.durationMs = Date.now() - started.getTime()
