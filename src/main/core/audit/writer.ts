@@ -211,6 +211,18 @@ export async function recordFailure(knex: Knex, ctx: RequestContext, entry: Audi
  * next batch while PostgreSQL stores the previous one is safe: the chain state lives here and the head stays
  * locked until the transaction ends. `audit verify` checks these rows like any other.
  */
+/**
+ * The INSERT a prepared batch goes in with, its one placeholder the batch's payload. Callers may end a
+ * statement of their own with it (the importer writes a batch of allocations and their audit rows in one).
+ */
+export const BULK_AUDIT_INSERT = `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                                 details, request_id, source, prev_hash, row_hash)
+         select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                details, request_id, source, prev_hash, row_hash
+           from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
+                resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
+                prev_hash text, row_hash text)`
+
 export interface BulkAudit {
   /** Serialises and hashes a batch, advancing the chain; send the result with write(), in the same order. */
   prepare(entries: AuditEntry[]): PreparedAudits
@@ -265,16 +277,7 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
     },
     async write(batch) {
       if (!batch.rows) return
-      await trx.raw(
-        `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                                 details, request_id, source, prev_hash, row_hash)
-         select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                details, request_id, source, prev_hash, row_hash
-           from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
-                resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
-                prev_hash text, row_hash text)`,
-        [batch.payload]
-      )
+      await trx.raw(BULK_AUDIT_INSERT, [batch.payload])
     },
     async finish() {
       if (seq === start) return
