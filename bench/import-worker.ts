@@ -7,6 +7,9 @@ import { benchCtx, openCore } from './util'
 
 const [url, file, mode] = process.argv.slice(2)
 const core = await openCore(url!)
+// The text-search index of the imported audit rows is built after the commit (src/main/core/audit/search-index.ts);
+// here it is timed on its own, after the import's figures are taken.
+core.auditSearch.background = false
 const lsn = async (): Promise<string> => (await core.db.knex.raw<{ rows: { l: string }[] }>(`select pg_current_wal_lsn()::text as l`)).rows[0]!.l
 const walBefore = await lsn()
 const phases: Partial<Record<ImportPhase, number>> = {}
@@ -19,6 +22,8 @@ const r = mode === 'dry-run' ? await core.importer.dryRun(benchCtx(), input, { o
 const seconds = (performance.now() - started) / 1000
 // Write-ahead log the import produced: the server's I/O, which a shared disk makes the slowest part.
 const wal = await core.db.knex.raw<{ rows: { m: string }[] }>(`select round(pg_wal_lsn_diff(pg_current_wal_lsn(), ?::pg_lsn) / 1048576.0)::text as m`, [walBefore])
+const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024)
+const drained = mode === 'dry-run' ? null : await core.auditSearch.drain()
 await core.close()
 // Each phase's share of the wall time: from its first progress report to the next phase's.
 const order = Object.entries(phases).sort((a, b) => a[1] - b[1])
@@ -33,6 +38,7 @@ process.send!({
   seconds: Math.round(seconds * 100) / 100,
   walMiB: Number(wal.rows[0]!.m),
   phaseSeconds,
-  maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024)
+  maxRssMiB,
+  ...(drained ? { afterCommit: { auditSearchIndexed: drained.indexed, auditSearchIndexSeconds: Math.round(drained.ms / 10) / 100 } } : {})
 })
 process.exit(0)

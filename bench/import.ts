@@ -1,8 +1,10 @@
 /**
  * `npm run bench -- import`: a LDAP Web Manager v2.0 file of 1,000 pools and 200,000 allocations, generated
  * with better-sqlite3 in a temporary folder, imported end to end (read, check, one transaction with pools,
- * allocations, legacy id map, free space and 200,001 audit rows, commit) in a separate process that reports
- * its wall time and peak memory; then the same file again (nothing to import) and a dry run.
+ * allocations, legacy id map, free space and 201,001 audit rows, commit) in a separate process that reports
+ * its wall time and peak memory; then the same file again (nothing to import) and a dry run. The text-search
+ * index of the imported audit rows, built after the commit (docs/audit.md#text-search), is timed apart
+ * (`afterCommit`): the import is complete, and found by searches, without it.
  */
 import { fork } from 'node:child_process'
 import fs from 'node:fs'
@@ -46,7 +48,8 @@ export async function benchImport(srv: BenchServer): Promise<Record<string, unkn
       import: {
         ...first,
         loadAverage1m: { before: round(loadBefore!, 2), after: round(loadAfter!, 2) },
-        goal: '1,000 pools and 200,000 allocations <= 15 s end to end, peak memory <= 300 MB'
+        goal: '1,000 pools and 200,000 allocations <= 15 s end to end, peak memory <= 300 MB',
+        met: (first.seconds as number) <= 15 && (first.maxRssMiB as number) <= 300
       },
       sameFileAgain: again,
       dryRunEmptyTarget: dry
