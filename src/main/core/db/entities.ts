@@ -135,6 +135,7 @@ export const AuditLogSchema = new EntitySchema<AuditLog>({
   indexes: [
     { name: 'audit_logs_action_idx', properties: ['action'] },
     { name: 'audit_logs_user_id_idx', properties: ['userId'] },
+    // Partial in the database (where user_ip is not null: Migration20261127210000_import_perf).
     { name: 'audit_logs_user_ip_idx', properties: ['userIp'] }
   ],
   properties: {

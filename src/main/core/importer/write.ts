@@ -257,6 +257,10 @@ export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan:
       // await above (or below) still sees it.
       batch.catch(() => undefined)
       inflight = batch
+      // The query is sent by promise callbacks (knex, then the driver), which run only when this function
+      // yields; without this turn of the event loop the next batch would be read and hashed first, and the
+      // server would wait for it instead of working alongside.
+      await new Promise<void>((resolve) => setImmediate(resolve))
     }
     if (inflight) {
       done += await inflight
