@@ -47,6 +47,12 @@ export class Migration20261127210000_import_perf extends Migration {
           execute 'create index "audit_logs_details_trgm_idx" on "audit_logs" using gin ((details::text) gin_trgm_ops) where "source" <> ''import''';
           execute 'create index "audit_import_search_doc_trgm_idx" on "audit_import_search" using gin ("doc" gin_trgm_ops)';
         end if;
+        -- The planner takes no statistics from a partial index, and without them it guesses how many rows a
+        -- text matches (a few hundred), and would go through the index for a text half the log holds. The
+        -- same statistics as an object of their own (PostgreSQL 14 and later; 13 plans with the guess).
+        if current_setting('server_version_num')::int >= 140000 then
+          execute 'create statistics "audit_logs_details_text_stats" on ((details::text)) from "audit_logs"';
+        end if;
       end $$;`)
     this.addSql(`
       create function "audit_logs_defer_import_search"() returns trigger language plpgsql as $$
@@ -111,6 +117,7 @@ export class Migration20261127210000_import_perf extends Migration {
       create trigger "ip_allocations_in_pool" before insert or update of "ip_address", "pool_id"
       on "ip_allocations" for each row execute function "ip_allocations_in_pool"();`)
 
+    this.addSql(`drop statistics if exists "audit_logs_details_text_stats";`)
     this.addSql(`drop trigger if exists "audit_logs_defer_import_search" on "audit_logs";`)
     this.addSql(`drop function if exists "audit_logs_defer_import_search"();`)
     this.addSql(`

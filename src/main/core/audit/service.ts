@@ -155,39 +155,56 @@ export function rareWords(text: string, sample: TextSample['texts']): string[] |
 
 /** Builds the WHERE clause shared by the list, the counts and the export. */
 /**
- * The text filter: the sequence numbers of matching rows, gathered from three places (docs/audit.md#text-search):
- * - rows not written by an import: the trigram index on details::text (partial: source <> 'import');
- * - import rows the background indexer has copied: the trigram index of audit_import_search;
- * - import rows still in its backlog (`backlog`, read just before): tested directly, by sequence range.
- * With `words` (see rareWords) each index gets the rare words and the whole text is tested through an
- * expression no index covers. Every part tests the whole text, so the rows found are those whose details
- * hold it, whichever part finds them. The set is joined to the other filters as a semi-join (`seq in`), so
- * a search matching many rows is hashed once rather than probed row by row.
+ * The rows a text search looks at, as a derived table named audit_logs (docs/audit.md#text-search): the
+ * union of
+ * - rows not written by an import, tested on details::text (the partial trigram index covers them);
+ * - import rows the background indexer has copied, tested on their copy in audit_import_search (which has
+ *   its own trigram index);
+ * - import rows still in its backlog (`backlog`, read just before), tested on details::text by sequence range.
+ * The three are disjoint, and each tests the whole text, so the rows are those whose details hold it. Each
+ * part is planned on its own with the other filters pushed into it, so PostgreSQL can walk the newest rows
+ * when the text is common and go through an index when it is rare, as it did with one index. With `words`
+ * (see rareWords) each index gets the rare words and the whole text is tested through an expression no
+ * index covers.
  */
-function textClause(text: string, words: string[] | null, backlog: Array<[string, string]>): { sql: string; bindings: Knex.Value[] } {
+function textSource(text: string, words: string[] | null, backlog: Array<[string, string]>): Array<{ sql: string; bindings: Knex.Value[] }> {
   const whole = `%${escapeLike(text)}%`
   const match = (expr: string): { sql: string; bindings: Knex.Value[] } =>
     words
       ? { sql: [...words.map(() => `${expr} ilike ?`), `(${expr} || '') ilike ? escape '\\'`].join(' and '), bindings: [...words.map((x) => `%${x}%`), whole] }
       : { sql: `${expr} ilike ? escape '\\'`, bindings: [whole] }
-  const logged = match('t.details::text')
-  const copied = match('s.doc')
-  const parts = [`select t.seq from audit_logs t where t.source <> 'import' and ${logged.sql}`, `select s.seq from audit_import_search s where ${copied.sql}`]
-  const b: Knex.Value[] = [...logged.bindings, ...copied.bindings]
   // Many separate ranges (several imports waiting) become one: the text test keeps the result the same.
   const ranges = backlog.length > 8 ? [[backlog[0]![0], backlog[backlog.length - 1]![1]] as [string, string]] : backlog
-  for (const [first, last] of ranges) {
-    parts.push(`select t.seq from audit_logs t where t.seq between ?::bigint and ?::bigint and t.source = 'import' and t.details::text ilike ? escape '\\'`)
-    b.push(first, last, whole)
-  }
-  return { sql: `audit_logs.seq in (${parts.join(' union all ')})`, bindings: b }
+  const logged = match('t.details::text')
+  const copied = match('s.doc')
+  const outside = ranges.map(() => ` and t.seq not between ?::bigint and ?::bigint`).join('')
+  return [
+    { sql: `select t.* from audit_logs t where t.source <> 'import' and ${logged.sql}`, bindings: logged.bindings },
+    {
+      sql: `select t.* from audit_logs t where t.source = 'import'${outside} and exists (select 1 from audit_import_search s where s.seq = t.seq and ${copied.sql})`,
+      bindings: [...ranges.flat(), ...copied.bindings]
+    },
+    ...ranges.map(([first, last]) => ({
+      sql: `select t.* from audit_logs t where t.seq between ?::bigint and ?::bigint and t.source = 'import' and t.details::text ilike ? escape '\\'`,
+      bindings: [first, last, whole]
+    }))
+  ]
 }
 
-function whereClause(
-  f: z.output<typeof auditFilterSchema>,
-  textWords: string[] | null = null,
-  backlog: Array<[string, string]> = []
-): { sql: string; bindings: Knex.Value[] } {
+interface Where {
+  /** What to select from: audit_logs, or the derived table of a text search (also named audit_logs). */
+  from: string
+  /** The other filters, over `from`. */
+  sql: string
+  /** from's bindings, then sql's. */
+  bindings: Knex.Value[]
+  /** A text search's parts (textSource), for queries that run them one by one. */
+  parts?: Array<{ sql: string; bindings: Knex.Value[] }>
+  filter?: { sql: string; bindings: Knex.Value[] }
+}
+
+/** The filters but the text (see textSource). */
+function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } {
   const w: string[] = []
   const b: Knex.Value[] = []
   if (f.from) {
@@ -240,11 +257,6 @@ function whereClause(
     w.push('request_id = ?')
     b.push(f.requestId)
   }
-  if (f.text) {
-    const t = textClause(f.text, textWords, backlog)
-    w.push(t.sql)
-    b.push(...t.bindings)
-  }
   return { sql: w.length ? w.join(' and ') : 'true', bindings: b }
 }
 
@@ -270,13 +282,23 @@ export class AuditService {
   constructor(private readonly knex: Knex) {}
 
   /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
-  private async where(f: z.output<typeof auditFilterSchema>): Promise<{ sql: string; bindings: Knex.Value[] }> {
-    if (!f.text) return whereClause(f)
+  private async where(f: z.output<typeof auditFilterSchema>): Promise<Where> {
+    const w = whereClause(f)
+    if (!f.text) return { from: 'audit_logs', ...w }
     // The backlog is read just before the query. An import that commits in between is missed by this one
     // search as a whole (its rows are all import rows), as if the search had run a moment earlier.
     const [sample, backlog] = await Promise.all([this.detailsSample(), backlogRanges(this.knex)])
-    return whereClause(f, rareWords(f.text, sample), backlog)
+    const parts = textSource(f.text, rareWords(f.text, sample), backlog)
+    return {
+      from: `(${parts.map((p) => p.sql).join(' union all ')}) as audit_logs`,
+      sql: w.sql,
+      bindings: [...parts.flatMap((p) => p.bindings), ...w.bindings],
+      parts,
+      filter: w
+    }
   }
+
+
 
   /**
    * Sampled details texts, as ANALYZE keeps them for the trigram index's expression (pg_stats: the most
@@ -313,10 +335,23 @@ export class AuditService {
     const v = parse(auditListSchema, input)
     const { before, limit, ...filters } = v
     const w = await this.where(filters)
-    const r = await this.knex.raw<Rows<AuditRow>>(
-      `select ${COLUMNS} from audit_logs where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`,
-      [...w.bindings, ...(before ? [before] : []), limit + 1]
-    )
+    const page = (from: string, bindings: Knex.Value[]) =>
+      this.knex
+        .raw<Rows<AuditRow>>(`select ${COLUMNS} from ${from} where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`, [
+          ...bindings,
+          ...(before ? [before] : []),
+          limit + 1
+        ])
+        .then((r) => r.rows)
+    // A text search pages each part on its own and merges them: planned apart, each part can walk the newest
+    // rows when the text is common and use its index when it is rare (one query over their union cannot).
+    const rows = w.parts
+      ? (await Promise.all(w.parts.map((p) => page(`(${p.sql}) as audit_logs`, [...p.bindings, ...w.filter!.bindings]))))
+          .flat()
+          .sort((a, b) => (BigInt(b.seq) > BigInt(a.seq) ? 1 : BigInt(b.seq) < BigInt(a.seq) ? -1 : 0))
+          .slice(0, limit + 1)
+      : await page(w.from, w.bindings)
+    const r = { rows }
     const items = r.rows.slice(0, limit).map(toEntryDto)
     return { items, nextCursor: r.rows.length > limit ? items[items.length - 1]!.seq : null }
   }
@@ -334,7 +369,7 @@ export class AuditService {
     const w = await this.where(f)
     const r = await this.knex.raw<Rows<{ day: string; action: string; count: number }>>(
       `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, action, count(*)::int as count
-         from audit_logs where ${w.sql} group by 1, 2 order by 1, 2`,
+         from ${w.from} where ${w.sql} group by 1, 2 order by 1, 2`,
       w.bindings
     )
     return { days: r.rows, total: r.rows.reduce((n, x) => n + x.count, 0) }
@@ -638,14 +673,14 @@ export class AuditService {
       wait = !out.write(piece) || wait
       if (wait && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
     }
-    const total = onProgress ? (await this.knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from audit_logs where ${w.sql}`, w.bindings)).rows[0]!.n : 0
+    const total = onProgress ? (await this.knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ${w.from} where ${w.sql}`, w.bindings)).rows[0]!.n : 0
     // The cursor walks the rows newest first by seq. With a time filter it would go on past the oldest match
     // to the first row, testing each one; the lowest matching seq (found through the time index) ends it there.
     // The bound only restates the filter, so the rows are the same.
     const time = timeClause(f)
     const bound = time ? { sql: ` and audit_logs.seq >= (select min(seq + 0) from audit_logs where ${time.sql})`, bindings: time.bindings } : { sql: '', bindings: [] }
     await this.knex.transaction(async (trx) => {
-      await trx.raw(`declare audit_export no scroll cursor for select ${exportLineSql(format)} as line from audit_logs where ${w.sql}${bound.sql} order by audit_logs.seq desc`, [
+      await trx.raw(`declare audit_export no scroll cursor for select ${exportLineSql(format)} as line from ${w.from} where ${w.sql}${bound.sql} order by audit_logs.seq desc`, [
         ...w.bindings,
         ...bound.bindings
       ])
