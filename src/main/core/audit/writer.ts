@@ -9,7 +9,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { RequestContext } from '../context'
 import { parseIp } from '../../../shared/net'
-import { canonicalBody, redact, rowHash, type AuditBody } from './canonical'
+import { canonicalBody, canonicalJson, redact, redactedCanonicalJson, rowHash, type AuditBody } from './canonical'
 
 export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
@@ -36,12 +36,31 @@ export interface AppendedAudit {
 
 const clip = (s: string | null | undefined, n: number): string | null => (s === null || s === undefined ? null : s.length > n ? s.slice(0, n) : s)
 
+const EMPTY = Object.freeze({})
+
+/** `,key:value` of a canonical body, or nothing for an undefined value. */
+const canonField = (key: string, v: unknown): string => (v === undefined ? '' : ',' + key + ':' + canonicalJson(v))
+
+/** `,key:value` as JSON.stringify writes an object's field, or nothing when the value has no JSON form. */
+function jsonField(key: string, v: unknown): string {
+  const j = JSON.stringify(v) as string | undefined
+  return j === undefined ? '' : ',' + key + ':' + j
+}
+
 export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestContext, entry: AuditEntry): Promise<AppendedAudit> {
   return (await appendAudits(trx, ctx, [entry]))[0]!
 }
 
-/** The stored fields of an audit row, as hashed (see canonical.ts). */
-export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+/** The fields of an audit row that come from the request context: the same for every row it appends. */
+interface ContextFields {
+  userId: string | null
+  userIp: string | null
+  userAgent: string | null
+  requestId: string | null
+  source: RequestContext['source']
+}
+
+function contextFields(ctx: RequestContext): ContextFields {
   let userIp: string | null = null
   if (ctx.ip) {
     try {
@@ -53,25 +72,36 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
       userIp = null
     }
   }
+  return { userId: clip(ctx.actor, 255), userIp, userAgent: clip(ctx.userAgent ?? null, 512), requestId: clip(ctx.requestId, 64), source: ctx.source }
+}
+
+/** An entry's details as recorded, before redaction: a replayed offline edit says when it was made and when it was applied. */
+function entryDetails(ctx: RequestContext, entry: AuditEntry): Record<string, unknown> {
+  return ctx.replay ? { ...(entry.details ?? {}), context: { ...(entry.details?.context ?? {}), ...ctx.replay } } : { ...(entry.details ?? {}) }
+}
+
+const resourceIdOf = (entry: AuditEntry): string | null => (entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255))
+
+function bodyOf(c: ContextFields, ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
   return {
     createdAt,
     action: entry.action,
     resourceType: entry.resourceType,
-    resourceId: entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255),
+    resourceId: resourceIdOf(entry),
     resourceName: clip(entry.resourceName ?? null, 255),
-    userId: clip(ctx.actor, 255),
-    userIp,
-    userAgent: clip(ctx.userAgent ?? null, 512),
+    userId: c.userId,
+    userIp: c.userIp,
+    userAgent: c.userAgent,
     status: entry.status ?? 'success',
-    details: redact(
-      ctx.replay
-        ? // A replayed offline edit: the audit row says when it was made and when it was applied.
-          { ...(entry.details ?? {}), context: { ...(entry.details?.context ?? {}), ...ctx.replay } }
-        : { ...(entry.details ?? {}) }
-    ),
-    requestId: clip(ctx.requestId, 64),
-    source: ctx.source
+    details: redact(entryDetails(ctx, entry)),
+    requestId: c.requestId,
+    source: c.source
   }
+}
+
+/** The stored fields of an audit row, as hashed (see canonical.ts). */
+export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+  return bodyOf(contextFields(ctx), ctx, createdAt, entry)
 }
 
 /**
@@ -85,7 +115,8 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
 export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
   if (!entries.length) return []
   const createdAt = new Date().toISOString()
-  const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
+  const c = contextFields(ctx)
+  const bodies: AuditBody[] = entries.map((entry) => bodyOf(c, ctx, createdAt, entry))
   if ((trx as Knex.Transaction).isTransaction) return callAppend(trx, bodies)
   return groupCommit(trx as Knex).append(bodies)
 }
@@ -234,34 +265,85 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
   return {
     prepare(entries) {
       const createdAt = new Date().toISOString()
-      const rows = entries.map((entry) => {
-        const b = auditBody(ctx, createdAt, entry)
+      const c = contextFields(ctx)
+      // The text of the fields every row of the batch shares, for the canonical body and for the payload.
+      const canonCreated = canonicalJson(createdAt)
+      const canonCtx = { requestId: canonicalJson(c.requestId), source: c.source === undefined ? undefined : canonicalJson(c.source) }
+      const canonUser = canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp)
+      const shared =
+        jsonField('"created_at"', createdAt) +
+        jsonField('"user_id"', c.userId) +
+        jsonField('"user_ip"', c.userIp) +
+        jsonField('"user_agent"', c.userAgent) +
+        jsonField('"request_id"', c.requestId) +
+        jsonField('"source"', c.source)
+      let prevJson = JSON.stringify(prev)
+      let payload = '['
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!
+        const resourceId = resourceIdOf(entry)
+        const resourceName = clip(entry.resourceName ?? null, 255)
+        const status = entry.status ?? 'success'
+        // Details as canonical JSON, redacted on the way (redactedCanonicalJson); the same text goes in the
+        // payload (jsonb keeps no key order). Anything but plain JSON data takes the general path.
+        const raw: unknown = ctx.replay ? entryDetails(ctx, entry) : (entry.details ?? EMPTY)
+        let canonDetails = typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Date) ? redactedCanonicalJson(raw) : null
+        let jsonDetails = canonDetails
+        if (canonDetails === null) {
+          const d = redact(entryDetails(ctx, entry))
+          canonDetails = canonicalJson(d)
+          jsonDetails = JSON.stringify(d)
+        }
+        // canonicalJson of the body (bodyOf), its keys in sorted order; an undefined field is left out.
+        const body =
+          '{' +
+          (canonField('"action"', entry.action) +
+            ',"createdAt":' +
+            canonCreated +
+            ',"details":' +
+            canonDetails +
+            ',"requestId":' +
+            canonCtx.requestId +
+            ',"resourceId":' +
+            canonicalJson(resourceId) +
+            ',"resourceName":' +
+            canonicalJson(resourceName) +
+            canonField('"resourceType"', entry.resourceType) +
+            (canonCtx.source === undefined ? '' : ',"source":' + canonCtx.source) +
+            ',"status":' +
+            canonicalJson(status) +
+            ',"userAgent":' +
+            canonUser
+          ).slice(1) +
+          '}'
         seq++
         const s = seq.toString()
-        const hash = rowHash(prev, s, canonicalBody(b))
-        const row = {
-          seq: s,
-          created_at: b.createdAt,
-          action: b.action,
-          resource_type: b.resourceType,
-          resource_id: b.resourceId,
-          resource_name: b.resourceName,
-          user_id: b.userId,
-          user_ip: b.userIp,
-          user_agent: b.userAgent,
-          status: b.status,
-          details: b.details,
-          request_id: b.requestId,
-          source: b.source,
-          prev_hash: prev,
-          row_hash: hash
-        }
+        const hash = rowHash(prev, s, body)
+        // The row as JSON.stringify would write it, field by field (a field without a JSON value is left out);
+        // the fields every row shares last. seq and the hashes are digits and hex, which JSON writes as they are.
+        payload +=
+          (i ? ',{"seq":"' : '{"seq":"') +
+          s +
+          '","prev_hash":' +
+          prevJson +
+          ',"row_hash":"' +
+          hash +
+          '"' +
+          jsonField('"action"', entry.action) +
+          jsonField('"resource_type"', entry.resourceType) +
+          jsonField('"resource_id"', resourceId) +
+          jsonField('"resource_name"', resourceName) +
+          jsonField('"status"', status) +
+          ',"details":' +
+          jsonDetails +
+          shared +
+          '}'
         prev = hash
-        return row
-      })
+        prevJson = '"' + hash + '"'
+      }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
-      return { rows: rows.length, payload: JSON.stringify(rows) }
+      return { rows: entries.length, payload: payload + ']' }
     },
     async write(batch) {
       if (!batch.rows) return
