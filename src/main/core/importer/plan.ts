@@ -250,8 +250,22 @@ function overlaps(a: ParsedCidr, b: ParsedCidr): boolean {
   return a.family === b.family && a.network <= cidrLast(b) && b.network <= cidrLast(a)
 }
 
+/** The last address of each network (checked for every row: computed once). */
+const lastAddress = new WeakMap<ParsedCidr, bigint>()
+
+function lastOf(c: ParsedCidr): bigint {
+  let last = lastAddress.get(c)
+  if (last === undefined) lastAddress.set(c, (last = cidrLast(c)))
+  return last
+}
+
 function contains(c: ParsedCidr, ip: ParsedIp): boolean {
-  return c.family === ip.family && ip.value >= c.network && ip.value <= cidrLast(c)
+  return c.family === ip.family && ip.value >= c.network && ip.value <= lastOf(c)
+}
+
+/** unusableReason for an address `c` contains: only its first and last addresses can be refused. */
+function unusableInside(c: ParsedCidr, ip: ParsedIp): string | null {
+  return ip.value === c.network || ip.value === lastOf(c) ? unusableReason(c, ip) : null
 }
 
 const rowKey = (table: LegacyTable, legacyId: string | null): string => `${table}\u0000${legacyId ?? ''}`
@@ -537,7 +551,9 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   // Addresses kept so far -> the row (place in file order) holding it. IPv4 keys are numbers (smaller).
   const keptIps = new Map<number | string, number>()
   const keyOf = (ip: ParsedIp): number | string => (ip.family === 4 ? Number(ip.value) : ip.text)
-  const holderOf = new Map<number, { legacyId: string; row: number }>()
+  // A duplicate address names the row that keeps it. Which row that is (its place in file order) is all that
+  // is kept per address; its id and rowid are read back once the rows are judged (see named below).
+  const duplicates: { problem: ImportProblem; ip: string; holder: number }[] = []
   const tryIp = (v: string | null): ParsedIp | null => {
     try {
       return parseIp(v ?? '', 'ip_address')
@@ -557,10 +573,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       const ip = tryIp(a.ip)
       const id = clean(a.id).value
       if (ip && id && target.allocMap.has(id)) {
-        if (!keptIps.has(keyOf(ip))) {
-          keptIps.set(keyOf(ip), i)
-          holderOf.set(i, { legacyId: id, row: a.row })
-        }
+        if (!keptIps.has(keyOf(ip))) keptIps.set(keyOf(ip), i)
       } else if (ip && existingIds.size) {
         const pp = poolsById.get(clean(a.poolId).value ?? '')
         if (!pp || pp.action === 'already' || pp.action === 'merge' || !pp.net || !contains(pp.net, ip)) candidates.push(ip.text)
@@ -578,6 +591,29 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   const movable = (ip: ParsedIp, except: PoolPlan | null): PoolPlan | undefined =>
     kept.find((k) => k !== except && (k.action === 'create' || k.action === 'rename' || k.action === 'already') && k.net && contains(k.net, ip))
 
+  // The row being judged, for add (one function for every row).
+  let rowSrc: LegacyAllocation | undefined
+  let rowLegacyId: string | null = null
+  let rowPool: PoolPlan | null = null
+  let rowProblems: ImportProblem[] = []
+  const add: AddProblem = (kind, field, value, message, fix, severity = 'error') => {
+    const pr: ImportProblem = {
+      table: 'ip_allocations',
+      legacyId: rowLegacyId,
+      row: rowSrc!.row,
+      kind,
+      severity,
+      field,
+      value,
+      message,
+      outcome: severity === 'warning' ? 'imported' : 'skipped',
+      pool: rowPool?.legacyName ?? null
+    }
+    if (fix) pr.fix = fix
+    rowProblems.push(pr)
+    return pr
+  }
+
   let i = -1
   for (const src of data.allocations()) {
     i++
@@ -591,13 +627,10 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       continue
     }
     const pp = poolsById.get(clean(src.poolId).value ?? '') ?? null
-    const rowProblems: ImportProblem[] = []
-    const add = (kind: ProblemKind, field: string, value: string | null, message: string, fix?: ImportProblem['fix'], severity: 'error' | 'warning' = 'error'): ImportProblem => {
-      const pr: ImportProblem = { table: 'ip_allocations', legacyId, row: src.row, kind, severity, field, value, message, outcome: severity === 'warning' ? 'imported' : 'skipped', pool: pp?.legacyName ?? null }
-      if (fix) pr.fix = fix
-      rowProblems.push(pr)
-      return pr
-    }
+    rowSrc = src
+    rowLegacyId = legacyId
+    rowPool = pp
+    rowProblems = []
     if (!legacyId) add('missing_id', 'id', src.id, 'the allocation has no id; a second run could not tell it was imported, so it is not imported')
     const v = checkValues(src, typeMap, add)
     const ip = v.ip
@@ -628,7 +661,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       }
       // The legacy pool's own network and gateway first; an existing pool it goes into is checked below as well.
       if (to && to.net && contains(to.net, ip)) {
-        const why = unusableReason(to.net, ip)
+        const why = unusableInside(to.net, ip)
         if (why) add('network_or_broadcast_address', 'ip_address', src.ip, `${why} (pool "${to.legacyName}")`)
         else if (to.gateway === ip.text) add('gateway_address', 'ip_address', src.ip, `${ip.text} is the gateway of pool "${to.legacyName}"; the gateway stays on the pool`)
       }
@@ -636,10 +669,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
         add('pool_skipped', 'pool_id', src.poolId, `pool "${pp.legacyName ?? pp.legacyId}" is not imported${pp.reason ? ` (${pp.reason.kind}: ${pp.reason.message})` : ''}`)
       }
       const h = keptIps.get(keyOf(ip))
-      if (h !== undefined) {
-        const holder = holderOf.get(h)!
-        add('duplicate_ip', 'ip_address', src.ip, `${ip.text} is also held by allocation ${holder.legacyId} (row ${holder.row}), which keeps it: one address, one holder`)
-      }
+      if (h !== undefined) duplicates.push({ problem: add('duplicate_ip', 'ip_address', src.ip, ''), ip: ip.text, holder: h })
     } else if (!pp) {
       add('orphan_allocation', 'pool_id', src.poolId, `pool "${src.poolId ?? ''}" does not exist in the file`)
     }
@@ -701,7 +731,6 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       }
       if (fixed) counts.allocations.fixed++
       keptIps.set(keyOf(ip), i)
-      holderOf.set(i, { legacyId, row: src.row })
       to.allocations++
       fate[i] = FATE_CREATE
       if (existing) {
@@ -715,6 +744,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
     }
     if (rowProblems.length) problems.push(...rowProblems)
   }
+  if (duplicates.length) named(data, duplicates, hooks.signal)
   hooks.onProgress?.(total, total)
 
   refused.unshift(...refusedPools)
@@ -734,6 +764,28 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
     .sort((a, b) => b.count - a.count || a.type.localeCompare(b.type))
 
   return { pools, fate, dest, drop, typeMap, existingNames, problems, fixes, counts, types, refusal, existingPoolIds: [...existingPoolIds], skippedValues }
+}
+
+/**
+ * Completes the duplicate_ip problems with the id and rowid of the row that keeps the address: one more pass
+ * over the rows, only when the file has duplicates (keeping them for every row would hold the whole file).
+ */
+function named(data: PlanSource, duplicates: { problem: ImportProblem; ip: string; holder: number }[], signal?: AbortSignal): void {
+  const holders = new Map<number, { legacyId: string | null; row: number }>()
+  for (const d of duplicates) holders.set(d.holder, { legacyId: null, row: 0 })
+  let i = 0
+  for (const a of data.allocations()) {
+    if (i % 10_000 === 0) signal?.throwIfAborted()
+    const h = holders.get(i++)
+    if (h) {
+      h.legacyId = clean(a.id).value
+      h.row = a.row
+    }
+  }
+  for (const d of duplicates) {
+    const h = holders.get(d.holder)!
+    d.problem.message = `${d.ip} is also held by allocation ${h.legacyId} (row ${h.row}), which keeps it: one address, one holder`
+  }
 }
 
 type AddProblem = (kind: ProblemKind, field: string, value: string | null, message: string, fix?: ImportProblem['fix'], severity?: 'error' | 'warning') => ImportProblem
