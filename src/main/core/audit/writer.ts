@@ -278,7 +278,9 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
         jsonField('"request_id"', c.requestId) +
         jsonField('"source"', c.source)
       let prevJson = JSON.stringify(prev)
-      let payload = '['
+      // The rows' texts, joined at the end: join writes one flat string, where += would leave a tree of every
+      // piece, kept alive until PostgreSQL has the batch.
+      const rows: string[] = new Array<string>(entries.length)
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!
         const resourceId = resourceIdOf(entry)
@@ -321,8 +323,8 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
         const hash = rowHash(prev, s, body)
         // The row as JSON.stringify would write it, field by field (a field without a JSON value is left out);
         // the fields every row shares last. seq and the hashes are digits and hex, which JSON writes as they are.
-        payload +=
-          (i ? ',{"seq":"' : '{"seq":"') +
+        rows[i] =
+          '{"seq":"' +
           s +
           '","prev_hash":' +
           prevJson +
@@ -343,7 +345,7 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
       }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
-      return { rows: entries.length, payload: payload + ']' }
+      return { rows: entries.length, payload: `[${rows.join(',')}]` }
     },
     async write(batch) {
       if (!batch.rows) return
