@@ -149,9 +149,13 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g
 const NAME_MAX = 100
 const BY_MAX = 255
 
+// The same characters, to test for them (no g flag: no lastIndex to carry between calls).
+// eslint-disable-next-line no-control-regex
+const HAS_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+
 function clean(v: string | null, max?: number): { value: string | null; changed: boolean } {
   if (v === null) return { value: null, changed: false }
-  let s = v.replace(CONTROL, '')
+  let s = HAS_CONTROL.test(v) ? v.replace(CONTROL, '') : v
   let changed = s.length !== v.length
   s = s.trim()
   if (max !== undefined && s.length > max) {
@@ -159,6 +163,98 @@ function clean(v: string | null, max?: number): { value: string | null; changed:
     changed = true
   }
   return { value: s === '' ? null : s, changed }
+}
+
+/** clean(v, max).value, without the object. */
+function cleaned(v: string | null, max?: number): string | null {
+  if (v === null) return null
+  let s = (HAS_CONTROL.test(v) ? v.replace(CONTROL, '') : v).trim()
+  if (max !== undefined && s.length > max) s = s.slice(0, max)
+  return s === '' ? null : s
+}
+
+/**
+ * parseIp for the common case, a dotted quad exactly as written (no spaces, no leading zeros): the same
+ * ParsedIp, without the general parser's intermediate strings. Null for anything else (parseIp decides).
+ */
+export function plainIpv4(s: string): ParsedIp | null {
+  const n = s.length
+  if (n < 7 || n > 15) return null
+  let value = 0
+  let octet = 0
+  let digits = 0
+  let dots = 0
+  let lead = 0
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0) return null
+      value = value * 256 + octet
+      dots++
+      octet = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 0) lead = c
+      else if (lead === 48) return null
+      octet = octet * 10 + (c - 48)
+      if (++digits > 3 || octet > 255) return null
+    } else return null
+  }
+  if (digits === 0 || dots !== 3) return null
+  return { family: 4, text: s, value: BigInt(value * 256 + octet) }
+}
+
+/** parseIp(v), the common case first. Throws as parseIp does. */
+const readIp = (v: string | null): ParsedIp => (v !== null && plainIpv4(v)) || parseIp(v ?? '', 'ip_address')
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
+
+/**
+ * normalizeMac for the spellings aa:bb:cc:dd:ee:ff and AA-BB-CC-DD-EE-FF (any case): the same text, without
+ * the general reader's intermediate strings. Null for anything else (normalizeMac decides).
+ */
+export function plainMac(s: string): string | null {
+  if (s.length !== 17) return null
+  const sep = s.charCodeAt(2)
+  if (sep !== 58 && sep !== 45) return null
+  let lower = true
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i)
+    if (i % 3 === 2) {
+      if (c !== sep) return null
+    } else if (!isHex(c)) return null
+    else if (c >= 65 && c <= 70) lower = false
+  }
+  const t = lower ? s : s.toLowerCase()
+  return sep === 58 ? t : t.replaceAll('-', ':')
+}
+
+/**
+ * normalizeHostname for a name without a trailing dot or spaces: letters, digits and inner hyphens in labels
+ * of 1 to 63, at most 253 in all. The same text, lower-cased. Null for anything else (normalizeHostname decides).
+ */
+export function plainHostname(s: string): string | null {
+  const n = s.length
+  if (n === 0 || n > 253) return null
+  let label = 0
+  let prev = 46
+  let lower = true
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 46) {
+      if (label === 0 || prev === 45) return null
+      label = 0
+    } else {
+      if (c === 45) {
+        if (label === 0) return null
+      } else if (c >= 65 && c <= 90) lower = false
+      else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) return null
+      if (++label > 63) return null
+    }
+    prev = c
+  }
+  if (label === 0 || prev === 45) return null
+  return lower ? s : s.toLowerCase()
 }
 
 const TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i
@@ -556,7 +652,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   const duplicates: { problem: ImportProblem; ip: string; holder: number }[] = []
   const tryIp = (v: string | null): ParsedIp | null => {
     try {
-      return parseIp(v ?? '', 'ip_address')
+      return readIp(v)
     } catch {
       return null
     }
@@ -571,11 +667,11 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
     for (const a of data.allocations()) {
       tick(i)
       const ip = tryIp(a.ip)
-      const id = clean(a.id).value
+      const id = cleaned(a.id)
       if (ip && id && target.allocMap.has(id)) {
         if (!keptIps.has(keyOf(ip))) keptIps.set(keyOf(ip), i)
       } else if (ip && existingIds.size) {
-        const pp = poolsById.get(clean(a.poolId).value ?? '')
+        const pp = poolsById.get(cleaned(a.poolId) ?? '')
         if (!pp || pp.action === 'already' || pp.action === 'merge' || !pp.net || !contains(pp.net, ip)) candidates.push(ip.text)
       }
       i++
@@ -618,7 +714,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   for (const src of data.allocations()) {
     i++
     tick(i)
-    const legacyId = clean(src.id).value
+    const legacyId = cleaned(src.id)
     const type = (src.type ?? '').trim().toLowerCase()
     typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1)
     if (legacyId && target.allocMap.has(legacyId)) {
@@ -626,7 +722,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       counts.allocations.alreadyImported++
       continue
     }
-    const pp = poolsById.get(clean(src.poolId).value ?? '') ?? null
+    const pp = poolsById.get(cleaned(src.poolId) ?? '') ?? null
     rowSrc = src
     rowLegacyId = legacyId
     rowPool = pp
@@ -778,7 +874,7 @@ function named(data: PlanSource, duplicates: { problem: ImportProblem; ip: strin
     if (i % 10_000 === 0) signal?.throwIfAborted()
     const h = holders.get(i++)
     if (h) {
-      h.legacyId = clean(a.id).value
+      h.legacyId = cleaned(a.id)
       h.row = a.row
     }
   }
@@ -797,7 +893,7 @@ type AddProblem = (kind: ProblemKind, field: string, value: string | null, messa
 function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, add: AddProblem): { ip: ParsedIp | null; mapping: TypeTarget | undefined } {
   let ip: ParsedIp | null = null
   try {
-    ip = parseIp(src.ip ?? '', 'ip_address')
+    ip = readIp(src.ip)
   } catch (e) {
     add('invalid_ip', 'ip_address', src.ip, reasonOf(e, `"${src.ip ?? ''}" is not a valid IP address`))
   }
@@ -809,16 +905,16 @@ function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, ad
     add('type_skipped', 'allocation_type', src.type, `allocation type "${type}" is mapped to skip`)
     mapping = undefined
   }
-  const mac0 = clean(src.mac).value
-  if (mac0) {
+  const mac0 = cleaned(src.mac)
+  if (mac0 && plainMac(mac0) === null) {
     try {
       normalizeMac(mac0, 'mac_address')
     } catch (e) {
       add('invalid_mac', 'mac_address', src.mac, reasonOf(e, `"${mac0}" is not a MAC address`), { description: 'import the address without the MAC', value: null })
     }
   }
-  const host0 = clean(src.hostname).value
-  if (host0) {
+  const host0 = cleaned(src.hostname)
+  if (host0 && plainHostname(host0) === null) {
     try {
       normalizeHostname(host0, 'hostname')
     } catch (e) {
@@ -839,18 +935,18 @@ function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, ad
 export function allocationValues(src: LegacyAllocation, dropBits: number, typeMap: Map<string, TypeTarget>): AllocationValues {
   const type = (src.type ?? '').trim().toLowerCase()
   const mapping = typeMap.get(type)!
-  const mac0 = dropBits & DROP_MAC ? null : clean(src.mac).value
-  const host0 = dropBits & DROP_HOSTNAME ? null : clean(src.hostname).value
+  const mac0 = dropBits & DROP_MAC ? null : cleaned(src.mac)
+  const host0 = dropBits & DROP_HOSTNAME ? null : cleaned(src.hostname)
   const created = legacyTime(src.createdAt).iso
   return {
-    ip: parseIp(src.ip ?? '', 'ip_address').text,
-    mac: mac0 ? normalizeMac(mac0) : null,
-    hostname: host0 ? normalizeHostname(host0) : null,
+    ip: readIp(src.ip).text,
+    mac: mac0 ? (plainMac(mac0) ?? normalizeMac(mac0)) : null,
+    hostname: host0 ? (plainHostname(host0) ?? normalizeHostname(host0)) : null,
     status: mapping === 'dhcp' ? 'allocated' : (mapping as 'allocated' | 'reserved' | 'blocked'),
     dhcpManaged: mapping === 'dhcp',
     purpose: type === 'infrastructure' ? 'infrastructure' : null,
-    description: clean(src.description).value,
-    allocatedBy: clean(src.allocatedBy, BY_MAX).value,
+    description: cleaned(src.description),
+    allocatedBy: cleaned(src.allocatedBy, BY_MAX),
     createdAt: created,
     updatedAt: legacyTime(src.modifiedAt).iso ?? created,
     legacyType: type
