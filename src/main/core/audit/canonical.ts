@@ -42,21 +42,22 @@ export function canonicalJson(value: unknown): string {
   let out = '{'
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!
-    if (i) out += ','
-    out += quoteKey(k) + ':' + canonicalJson(obj[k])
+    out += keyText(k, i) + canonicalJson(obj[k])
   }
   return out + '}'
 }
 
 /** The keys of `obj` whose value is not undefined, sorted in JavaScript's default order (UTF-16 code units). */
 function definedKeys(obj: Record<string, unknown>): string[] {
-  const all = Object.keys(obj)
-  const keys: string[] = []
-  for (let i = 0; i < all.length; i++) {
-    const k = all[i]!
-    if (obj[k] !== undefined) keys.push(k)
+  // Object.keys gives a fresh array: filtered and sorted in place.
+  const keys = Object.keys(obj)
+  let n = 0
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    if (obj[k] !== undefined) keys[n++] = k
   }
-  if (keys.length > 12) return keys.sort()
+  keys.length = n
+  if (n > 12) return keys.sort()
   // Insertion sort: most objects here have a handful of keys. Keys are distinct, so `>` orders them as sort() does.
   for (let i = 1; i < keys.length; i++) {
     const k = keys[i]!
@@ -73,6 +74,23 @@ function definedKeys(obj: Record<string, unknown>): string[] {
 // The same few keys come back row after row: their JSON text is kept (a bounded cache).
 const KEY_CACHE_MAX = 4096
 const quotedKeys = new Map<string, string>()
+
+const firstKeys = new Map<string, string>()
+const nextKeys = new Map<string, string>()
+
+/** `"key":`, with a comma before it unless it is the object's first key (kept for the keys that come back). */
+function keyText(k: string, i: number): string {
+  const cache = i ? nextKeys : firstKeys
+  let t = cache.get(k)
+  if (t === undefined) {
+    t = (i ? ',' : '') + JSON.stringify(k) + ':'
+    if (cache.size < KEY_CACHE_MAX) cache.set(k, t)
+  }
+  return t
+}
+
+/** JSON.stringify of a string, kept for the few that come back row after row (keys, actions, types). */
+export const jsonString = (s: string): string => quoteKey(s)
 
 function quoteKey(k: string): string {
   let q = quotedKeys.get(k)
@@ -196,8 +214,7 @@ function redactedJson(value: unknown): string {
     const k = keys[i]!
     if (k === '__proto__') bailed = true
     const v = obj[k]
-    if (i) out += ','
-    out += quoteKey(k) + ':' + (v !== null && v !== '' && isSecretKey(k) ? '"[redacted]"' : redactedJson(v))
+    out += keyText(k, i) + (v !== null && v !== '' && isSecretKey(k) ? '"[redacted]"' : redactedJson(v))
   }
   return out + '}'
 }

@@ -9,7 +9,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { RequestContext } from '../context'
 import { parseIp } from '../../../shared/net'
-import { canonicalBody, canonicalJson, redact, redactedCanonicalJson, rowHash, type AuditBody } from './canonical'
+import { canonicalBody, canonicalJson, jsonString, redact, redactedCanonicalJson, rowHash, type AuditBody } from './canonical'
 
 export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
@@ -38,8 +38,6 @@ const clip = (s: string | null | undefined, n: number): string | null => (s === 
 
 const EMPTY = Object.freeze({})
 
-/** `,key:value` of a canonical body, or nothing for an undefined value. */
-const canonField = (key: string, v: unknown): string => (v === undefined ? '' : ',' + key + ':' + canonicalJson(v))
 
 /** `,key:value` as JSON.stringify writes an object's field, or nothing when the value has no JSON form. */
 function jsonField(key: string, v: unknown): string {
@@ -266,18 +264,20 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
     prepare(entries) {
       const createdAt = new Date().toISOString()
       const c = contextFields(ctx)
-      // The text of the fields every row of the batch shares, for the canonical body and for the payload.
-      const canonCreated = canonicalJson(createdAt)
-      const canonCtx = { requestId: canonicalJson(c.requestId), source: c.source === undefined ? undefined : canonicalJson(c.source) }
-      const canonUser = canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp)
+      // The text every row of the batch shares: parts of the canonical body (keys in sorted order), and the
+      // payload's fields that come from the context.
+      const afterAction = ',"createdAt":' + canonicalJson(createdAt) + ',"details":'
+      const afterDetails = ',"requestId":' + canonicalJson(c.requestId) + ',"resourceId":'
+      const afterType = (c.source === undefined ? '' : ',"source":' + canonicalJson(c.source)) + ',"status":'
+      const afterStatus = ',"userAgent":' + canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp) + '}'
       const shared =
         jsonField('"created_at"', createdAt) +
         jsonField('"user_id"', c.userId) +
         jsonField('"user_ip"', c.userIp) +
         jsonField('"user_agent"', c.userAgent) +
         jsonField('"request_id"', c.requestId) +
-        jsonField('"source"', c.source)
-      let prevJson = JSON.stringify(prev)
+        jsonField('"source"', c.source) +
+        '}'
       // The rows' texts, joined at the end: join writes one flat string, where += would leave a tree of every
       // piece, kept alive until PostgreSQL has the batch.
       const rows: string[] = new Array<string>(entries.length)
@@ -287,61 +287,46 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
         const resourceName = clip(entry.resourceName ?? null, 255)
         const status = entry.status ?? 'success'
         // Details as canonical JSON, redacted on the way (redactedCanonicalJson); the same text goes in the
-        // payload (jsonb keeps no key order). Anything but plain JSON data takes the general path.
+        // payload (jsonb keeps no key order).
         const raw: unknown = ctx.replay ? entryDetails(ctx, entry) : (entry.details ?? EMPTY)
-        let canonDetails = typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Date) ? redactedCanonicalJson(raw) : null
-        let jsonDetails = canonDetails
-        if (canonDetails === null) {
-          const d = redact(entryDetails(ctx, entry))
-          canonDetails = canonicalJson(d)
-          jsonDetails = JSON.stringify(d)
-        }
-        // canonicalJson of the body (bodyOf), its keys in sorted order; an undefined field is left out.
-        const body =
-          '{' +
-          (canonField('"action"', entry.action) +
-            ',"createdAt":' +
-            canonCreated +
-            ',"details":' +
-            canonDetails +
-            ',"requestId":' +
-            canonCtx.requestId +
-            ',"resourceId":' +
-            canonicalJson(resourceId) +
-            ',"resourceName":' +
-            canonicalJson(resourceName) +
-            canonField('"resourceType"', entry.resourceType) +
-            (canonCtx.source === undefined ? '' : ',"source":' + canonCtx.source) +
-            ',"status":' +
-            canonicalJson(status) +
-            ',"userAgent":' +
-            canonUser
-          ).slice(1) +
-          '}'
+        const details = typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Date) ? redactedCanonicalJson(raw) : null
         seq++
         const s = seq.toString()
-        const hash = rowHash(prev, s, body)
-        // The row as JSON.stringify would write it, field by field (a field without a JSON value is left out);
-        // the fields every row shares last. seq and the hashes are digits and hex, which JSON writes as they are.
-        rows[i] =
-          '{"seq":"' +
-          s +
-          '","prev_hash":' +
-          prevJson +
-          ',"row_hash":"' +
-          hash +
-          '"' +
-          jsonField('"action"', entry.action) +
-          jsonField('"resource_type"', entry.resourceType) +
-          jsonField('"resource_id"', resourceId) +
-          jsonField('"resource_name"', resourceName) +
-          jsonField('"status"', status) +
-          ',"details":' +
-          jsonDetails +
-          shared +
-          '}'
+        let hash: string
+        if (details !== null && typeof entry.action === 'string' && typeof entry.resourceType === 'string' && typeof status === 'string' && (resourceName === null || typeof resourceName === 'string')) {
+          // Every field a string or null: its canonical text is its JSON text, written once for both.
+          const action = jsonString(entry.action)
+          const type = jsonString(entry.resourceType)
+          const st = jsonString(status)
+          const id = resourceId === null ? 'null' : JSON.stringify(resourceId)
+          const name = resourceName === null ? 'null' : JSON.stringify(resourceName)
+          hash = rowHash(prev, s, '{"action":' + action + afterAction + details + afterDetails + id + ',"resourceName":' + name + ',"resourceType":' + type + afterType + st + afterStatus)
+          rows[i] =
+            '{"seq":"' + s + '","prev_hash":' + JSON.stringify(prev) + ',"row_hash":"' + hash + '","action":' + action + ',"resource_type":' + type +
+            ',"resource_id":' + id + ',"resource_name":' + name + ',"status":' + st + ',"details":' + details + shared
+        } else {
+          // Anything else: the body and the row exactly as the general definitions write them.
+          const b = bodyOf(c, ctx, createdAt, entry)
+          hash = rowHash(prev, s, canonicalBody(b))
+          rows[i] = JSON.stringify({
+            seq: s,
+            created_at: b.createdAt,
+            action: b.action,
+            resource_type: b.resourceType,
+            resource_id: b.resourceId,
+            resource_name: b.resourceName,
+            user_id: b.userId,
+            user_ip: b.userIp,
+            user_agent: b.userAgent,
+            status: b.status,
+            details: b.details,
+            request_id: b.requestId,
+            source: b.source,
+            prev_hash: prev,
+            row_hash: hash
+          })
+        }
         prev = hash
-        prevJson = '"' + hash + '"'
       }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
