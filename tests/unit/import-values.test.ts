@@ -5,8 +5,13 @@
 import fc from 'fast-check'
 import { isDeepStrictEqual } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { createRequire } from 'node:module'
 import { plainHostname, plainIpv4, plainMac } from '../../src/main/core/importer/plan'
+import { pgArray } from '../../src/main/core/importer/write'
 import { normalizeHostname, normalizeMac, parseIp } from '../../src/shared/net'
+
+// node-postgres's own serialisation of an array parameter.
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as { prepareValue: (v: unknown) => string }
 
 const attempt = <T>(f: () => T): T | string => {
   try {
@@ -72,5 +77,25 @@ describe('the importer fast readers', () => {
       { numRuns: 20_000 }
     )
     for (const s of ['host-1.example.org', 'HOST.Example.ORG', 'a', `${'a'.repeat(63)}.b`]) expect(plainHostname(s)).toBe(normalizeHostname(s))
+  })
+})
+
+describe('pgArray', () => {
+  it('writes the array literal node-postgres writes for the same array', () => {
+    const element = fc.oneof(
+      fc.string(),
+      fc.string({ unit: fc.constantFrom('a', '"', '\\', ',', '{', '}', ' ', 'N', 'U', 'L', '\u0000', '😀') }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constantFrom('NULL', '', '2024-01-01T08:00:00.000Z')
+    )
+    fc.assert(
+      fc.property(fc.array(element, { maxLength: 30 }), (items) => {
+        expect(pgArray(items, (v) => v)).toBe(prepareValue(items))
+      }),
+      { numRuns: 5_000 }
+    )
   })
 })

@@ -330,7 +330,11 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
       }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
-      return { rows: entries.length, payload: `[${rows.join(',')}]` }
+      // The brackets go on the first and last row, so that join's string is the whole payload, already flat.
+      if (!rows.length) return { rows: 0, payload: '[]' }
+      rows[0] = '[' + rows[0]!
+      rows[rows.length - 1] += ']'
+      return { rows: entries.length, payload: rows.join(',') }
     },
     async write(batch) {
       if (!batch.rows) return
