@@ -38,7 +38,6 @@ const clip = (s: string | null | undefined, n: number): string | null => (s === 
 
 const EMPTY = Object.freeze({})
 
-
 /** `,key:value` as JSON.stringify writes an object's field, or nothing when the value has no JSON form. */
 function jsonField(key: string, v: unknown): string {
   const j = JSON.stringify(v) as string | undefined
