@@ -201,6 +201,9 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
   }
 }
 
+/** Allocations read per query. */
+const PAGE = 1_000
+
 /** SQLite's page cache for a legacy file, in KiB. */
 const CACHE_KIB = 2048
 
@@ -219,17 +222,17 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
     // A read transaction: one consistent snapshot for every pass.
     db.exec('begin')
     const missingColumns: string[] = []
-    const select = (t: keyof typeof SCHEMA): string => {
+    const select = (t: keyof typeof SCHEMA, tail = ''): string => {
       const wanted = [...SCHEMA[t].required, ...SCHEMA[t].optional]
       const list = wanted.map((c) => {
         if (columns[t].has(c)) return quote(c)
         missingColumns.push(`${t}.${c}`)
         return `null as ${quote(c)}`
       })
-      return `select rowid as "__row", ${list.join(', ')} from ${quote(t)} order by rowid`
+      return `select rowid as "__row", ${list.join(', ')} from ${quote(t)}${tail}`
     }
     const pools: LegacyPool[] = []
-    for (const r of db.prepare(select('ip_pools')).raw(true).iterate() as IterableIterator<unknown[]>) {
+    for (const r of db.prepare(select('ip_pools', ' order by rowid')).raw(true).iterate() as IterableIterator<unknown[]>) {
       pools.push({
         row: Number(r[0]),
         id: text(r[1]),
@@ -244,7 +247,25 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
       })
     }
     const allocationCount = (db.prepare(`select count(*) as n from "ip_allocations"`).get() as { n: number }).n
-    const allocSelect = db.prepare(select('ip_allocations')).raw(true)
+    // Allocations are read a page at a time (all() costs less per row than iterate()), the next page after
+    // the last rowid read. A rowid beyond 2^53 cannot be passed back exactly: the pass then goes on with
+    // one statement over all rows, skipping those already read.
+    const firstPage = db.prepare(select('ip_allocations', ` order by rowid limit ${PAGE}`)).raw(true)
+    const nextPage = db.prepare(select('ip_allocations', ` where rowid > ? order by rowid limit ${PAGE}`)).raw(true)
+    const allocSelect = db.prepare(select('ip_allocations', ' order by rowid')).raw(true)
+    const allocation = (r: unknown[]): LegacyAllocation => ({
+      row: Number(r[0]),
+      id: text(r[1]),
+      poolId: text(r[2]),
+      ip: text(r[3]),
+      type: text(r[4]),
+      hostname: text(r[5]),
+      mac: text(r[6]),
+      description: text(r[7]),
+      allocatedBy: text(r[8]),
+      createdAt: text(r[9]),
+      modifiedAt: text(r[10])
+    })
     let closed = false
     return {
       file: info,
@@ -253,20 +274,20 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
       missingColumns,
       *allocations() {
         try {
+          let read = 0
+          let page = firstPage.all() as unknown[][]
+          for (;;) {
+            for (let i = 0; i < page.length; i++) yield allocation(page[i]!)
+            read += page.length
+            if (page.length < PAGE) return
+            const last = page[page.length - 1]![0]
+            if (typeof last !== 'number' || !Number.isSafeInteger(last)) break
+            page = nextPage.all(last) as unknown[][]
+          }
+          let skip = read
           for (const r of allocSelect.iterate() as IterableIterator<unknown[]>) {
-            yield {
-              row: Number(r[0]),
-              id: text(r[1]),
-              poolId: text(r[2]),
-              ip: text(r[3]),
-              type: text(r[4]),
-              hostname: text(r[5]),
-              mac: text(r[6]),
-              description: text(r[7]),
-              allocatedBy: text(r[8]),
-              createdAt: text(r[9]),
-              modifiedAt: text(r[10])
-            }
+            if (skip > 0) skip--
+            else yield allocation(r)
           }
         } catch (e) {
           throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(info.path, e)
