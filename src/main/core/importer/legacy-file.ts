@@ -222,17 +222,18 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
     // A read transaction: one consistent snapshot for every pass.
     db.exec('begin')
     const missingColumns: string[] = []
-    const select = (t: keyof typeof SCHEMA, tail = ''): string => {
+    // The select of a table's columns (a missing optional one reads as NULL and is listed once in missingColumns).
+    const select = (t: keyof typeof SCHEMA): ((tail: string) => string) => {
       const wanted = [...SCHEMA[t].required, ...SCHEMA[t].optional]
       const list = wanted.map((c) => {
         if (columns[t].has(c)) return quote(c)
         missingColumns.push(`${t}.${c}`)
         return `null as ${quote(c)}`
       })
-      return `select rowid as "__row", ${list.join(', ')} from ${quote(t)}${tail}`
+      return (tail) => `select rowid as "__row", ${list.join(', ')} from ${quote(t)}${tail}`
     }
     const pools: LegacyPool[] = []
-    for (const r of db.prepare(select('ip_pools', ' order by rowid')).raw(true).iterate() as IterableIterator<unknown[]>) {
+    for (const r of db.prepare(select('ip_pools')(' order by rowid')).raw(true).iterate() as IterableIterator<unknown[]>) {
       pools.push({
         row: Number(r[0]),
         id: text(r[1]),
@@ -250,9 +251,10 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
     // Allocations are read a page at a time (all() costs less per row than iterate()), the next page after
     // the last rowid read. A rowid beyond 2^53 cannot be passed back exactly: the pass then goes on with
     // one statement over all rows, skipping those already read.
-    const firstPage = db.prepare(select('ip_allocations', ` order by rowid limit ${PAGE}`)).raw(true)
-    const nextPage = db.prepare(select('ip_allocations', ` where rowid > ? order by rowid limit ${PAGE}`)).raw(true)
-    const allocSelect = db.prepare(select('ip_allocations', ' order by rowid')).raw(true)
+    const allocSql = select('ip_allocations')
+    const firstPage = db.prepare(allocSql(` order by rowid limit ${PAGE}`)).raw(true)
+    const nextPage = db.prepare(allocSql(` where rowid > ? order by rowid limit ${PAGE}`)).raw(true)
+    const allocSelect = db.prepare(allocSql(' order by rowid')).raw(true)
     const allocation = (r: unknown[]): LegacyAllocation => ({
       row: Number(r[0]),
       id: text(r[1]),
