@@ -3,24 +3,102 @@
  * level, no whitespace, timestamps as ISO-8601 UTC with milliseconds. Anyone holding an export can
  * recompute the chain with this definition (docs/audit.md).
  */
-import { createHash } from 'node:crypto'
+import crypto from 'node:crypto'
 
 export const GENESIS_HASH = '0'.repeat(64)
 
 export function canonicalJson(value: unknown): string {
   if (value === null || value === undefined) return 'null'
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`
-  if (value instanceof Date) return JSON.stringify(value.toISOString())
-  if (typeof value === 'object') {
-    const obj = value as Record<string, unknown>
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort()
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value)
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null'
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'bigint':
+      return JSON.stringify(value.toString())
+    case 'object':
+      break
+    default:
+      // Functions and symbols: what JSON.stringify gives them, as this definition always has.
+      return JSON.stringify(value)
   }
-  if (typeof value === 'number' && !Number.isFinite(value)) return 'null'
-  if (typeof value === 'bigint') return JSON.stringify(value.toString())
-  return JSON.stringify(value)
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      if (i) out += ','
+      // A hole, or an element without a JSON form, is written as nothing (the rule of Array.prototype.join).
+      if (i in value) {
+        const s = canonicalJson(value[i])
+        if (s !== undefined) out += s
+      }
+    }
+    return out + ']'
+  }
+  if (value instanceof Date) return JSON.stringify(value.toISOString())
+  const obj = value as Record<string, unknown>
+  const keys = definedKeys(obj)
+  let out = '{'
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    out += keyText(k, i) + canonicalJson(obj[k])
+  }
+  return out + '}'
+}
+
+/** The keys of `obj` whose value is not undefined, sorted in JavaScript's default order (UTF-16 code units). */
+function definedKeys(obj: Record<string, unknown>): string[] {
+  // Object.keys gives a fresh array: filtered and sorted in place.
+  const keys = Object.keys(obj)
+  let n = 0
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    if (obj[k] !== undefined) keys[n++] = k
+  }
+  keys.length = n
+  if (n > 12) return keys.sort()
+  // Insertion sort: most objects here have a handful of keys. Keys are distinct, so `>` orders them as sort() does.
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!
+    let j = i
+    while (j > 0 && keys[j - 1]! > k) {
+      keys[j] = keys[j - 1]!
+      j--
+    }
+    keys[j] = k
+  }
+  return keys
+}
+
+// The same few keys come back row after row: their JSON text is kept (a bounded cache).
+const KEY_CACHE_MAX = 4096
+const quotedKeys = new Map<string, string>()
+
+const firstKeys = new Map<string, string>()
+const nextKeys = new Map<string, string>()
+
+/** `"key":`, with a comma before it unless it is the object's first key (kept for the keys that come back). */
+function keyText(k: string, i: number): string {
+  const cache = i ? nextKeys : firstKeys
+  let t = cache.get(k)
+  if (t === undefined) {
+    t = (i ? ',' : '') + JSON.stringify(k) + ':'
+    if (cache.size < KEY_CACHE_MAX) cache.set(k, t)
+  }
+  return t
+}
+
+/** JSON.stringify of a string, kept for the few that come back row after row (keys, actions, types). */
+export const jsonString = (s: string): string => quoteKey(s)
+
+function quoteKey(k: string): string {
+  let q = quotedKeys.get(k)
+  if (q === undefined) {
+    q = JSON.stringify(k)
+    if (quotedKeys.size < KEY_CACHE_MAX) quotedKeys.set(k, q)
+  }
+  return q
 }
 
 /** The fields of a row that its body covers, in the shape stored (timestamps as ISO strings). */
@@ -49,22 +127,94 @@ export function canonicalBody(b: AuditBody): string {
  * (the audit_append function), and verify recomputes it here.
  */
 export function rowHash(prevHash: string, seq: string, body: string): string {
-  return createHash('sha256').update(`${prevHash}\n${seq}\n${body}`, 'utf8').digest('hex')
+  const text = prevHash + '\n' + seq + '\n' + body
+  // crypto.hash (Node 20.12+): one call, no Hash object per row.
+  return typeof crypto.hash === 'function' ? crypto.hash('sha256', text, 'hex') : crypto.createHash('sha256').update(text, 'utf8').digest('hex')
 }
 
 const SECRET_KEY = /pass(word|wd|phrase)?$|^pw$|secret|token|credential|bindpw|userpassword|private.?key|authorization|cookie/i
 
-/** Replaces the value of every key that looks like a secret, at any depth. */
-export function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact)
-  if (value && typeof value === 'object' && !(value instanceof Date)) {
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = SECRET_KEY.test(k) && v !== null && v !== undefined && v !== '' ? '[redacted]' : redact(v)
-    }
-    return out
+/** Whether a key's value is redacted (a bounded cache: the same keys come back row after row). */
+const secretKeys = new Map<string, boolean>()
+
+function isSecretKey(k: string): boolean {
+  let secret = secretKeys.get(k)
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(k)
+    if (secretKeys.size < KEY_CACHE_MAX) secretKeys.set(k, secret)
   }
+  return secret
+}
+
+/** Replaces the value of every key that looks like a secret, at any depth. Returns a copy; the input is not changed. */
+export function redact(value: unknown): unknown {
   // PostgreSQL's jsonb cannot hold NUL characters.
-  if (typeof value === 'string') return value.split(String.fromCharCode(0)).join('')
-  return value
+  if (typeof value === 'string') return value.indexOf('\u0000') < 0 ? value : value.split('\u0000').join('')
+  if (!value || typeof value !== 'object') return value
+  if (Array.isArray(value)) return value.map(redact)
+  if (value instanceof Date) return value
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  const out: Record<string, unknown> = {}
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    const v = obj[k]
+    out[k] = v !== null && v !== undefined && v !== '' && isSecretKey(k) ? '[redacted]' : redact(v)
+  }
+  return out
+}
+
+/**
+ * canonicalJson(redact(value)) for plain JSON data (objects, arrays, strings, finite or non-finite numbers,
+ * booleans, null), without building the redacted copy; the text is also the value as JSON.stringify(redact(value))
+ * would store it (only the order of keys differs). Returns null when `value` holds anything else (a Date, a
+ * bigint, a function, an array hole, a __proto__ key): the caller then takes the general path.
+ */
+export function redactedCanonicalJson(value: unknown): string | null {
+  bailed = false
+  const s = redactedJson(value)
+  return bailed ? null : s
+}
+
+let bailed = false
+
+function redactedJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null'
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.indexOf('\u0000') < 0 ? value : value.split('\u0000').join(''))
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null'
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'object':
+      break
+    default:
+      bailed = true
+      return ''
+  }
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      if (i) out += ','
+      if (!(i in value)) bailed = true
+      // An undefined element is null in both serialisations.
+      out += redactedJson(value[i])
+    }
+    return out + ']'
+  }
+  if (value instanceof Date) {
+    bailed = true
+    return ''
+  }
+  const obj = value as Record<string, unknown>
+  const keys = definedKeys(obj)
+  let out = '{'
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    if (k === '__proto__') bailed = true
+    const v = obj[k]
+    out += keyText(k, i) + (v !== null && v !== '' && isSecretKey(k) ? '"[redacted]"' : redactedJson(v))
+  }
+  return out + '}'
 }

@@ -9,7 +9,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { RequestContext } from '../context'
 import { parseIp } from '../../../shared/net'
-import { canonicalBody, redact, rowHash, type AuditBody } from './canonical'
+import { canonicalBody, canonicalJson, jsonString, redact, redactedCanonicalJson, rowHash, type AuditBody } from './canonical'
 
 export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
 export type AuditAction = (typeof AUDIT_ACTIONS)[number]
@@ -36,12 +36,28 @@ export interface AppendedAudit {
 
 const clip = (s: string | null | undefined, n: number): string | null => (s === null || s === undefined ? null : s.length > n ? s.slice(0, n) : s)
 
+const EMPTY = Object.freeze({})
+
+/** `,key:value` as JSON.stringify writes an object's field, or nothing when the value has no JSON form. */
+function jsonField(key: string, v: unknown): string {
+  const j = JSON.stringify(v) as string | undefined
+  return j === undefined ? '' : ',' + key + ':' + j
+}
+
 export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestContext, entry: AuditEntry): Promise<AppendedAudit> {
   return (await appendAudits(trx, ctx, [entry]))[0]!
 }
 
-/** The stored fields of an audit row, as hashed (see canonical.ts). */
-export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+/** The fields of an audit row that come from the request context: the same for every row it appends. */
+interface ContextFields {
+  userId: string | null
+  userIp: string | null
+  userAgent: string | null
+  requestId: string | null
+  source: RequestContext['source']
+}
+
+function contextFields(ctx: RequestContext): ContextFields {
   let userIp: string | null = null
   if (ctx.ip) {
     try {
@@ -53,25 +69,36 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
       userIp = null
     }
   }
+  return { userId: clip(ctx.actor, 255), userIp, userAgent: clip(ctx.userAgent ?? null, 512), requestId: clip(ctx.requestId, 64), source: ctx.source }
+}
+
+/** An entry's details as recorded, before redaction: a replayed offline edit says when it was made and when it was applied. */
+function entryDetails(ctx: RequestContext, entry: AuditEntry): Record<string, unknown> {
+  return ctx.replay ? { ...(entry.details ?? {}), context: { ...(entry.details?.context ?? {}), ...ctx.replay } } : { ...(entry.details ?? {}) }
+}
+
+const resourceIdOf = (entry: AuditEntry): string | null => (entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255))
+
+function bodyOf(c: ContextFields, ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
   return {
     createdAt,
     action: entry.action,
     resourceType: entry.resourceType,
-    resourceId: entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255),
+    resourceId: resourceIdOf(entry),
     resourceName: clip(entry.resourceName ?? null, 255),
-    userId: clip(ctx.actor, 255),
-    userIp,
-    userAgent: clip(ctx.userAgent ?? null, 512),
+    userId: c.userId,
+    userIp: c.userIp,
+    userAgent: c.userAgent,
     status: entry.status ?? 'success',
-    details: redact(
-      ctx.replay
-        ? // A replayed offline edit: the audit row says when it was made and when it was applied.
-          { ...(entry.details ?? {}), context: { ...(entry.details?.context ?? {}), ...ctx.replay } }
-        : { ...(entry.details ?? {}) }
-    ),
-    requestId: clip(ctx.requestId, 64),
-    source: ctx.source
+    details: redact(entryDetails(ctx, entry)),
+    requestId: c.requestId,
+    source: c.source
   }
+}
+
+/** The stored fields of an audit row, as hashed (see canonical.ts). */
+export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+  return bodyOf(contextFields(ctx), ctx, createdAt, entry)
 }
 
 /**
@@ -85,7 +112,8 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
 export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
   if (!entries.length) return []
   const createdAt = new Date().toISOString()
-  const bodies: AuditBody[] = entries.map((entry) => auditBody(ctx, createdAt, entry))
+  const c = contextFields(ctx)
+  const bodies: AuditBody[] = entries.map((entry) => bodyOf(c, ctx, createdAt, entry))
   if ((trx as Knex.Transaction).isTransaction) return callAppend(trx, bodies)
   return groupCommit(trx as Knex).append(bodies)
 }
@@ -246,34 +274,78 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
   return {
     prepare(entries) {
       const createdAt = new Date().toISOString()
-      const rows = entries.map((entry) => {
-        const b = auditBody(ctx, createdAt, entry)
+      const c = contextFields(ctx)
+      // The text every row of the batch shares: parts of the canonical body (keys in sorted order), and the
+      // payload's fields that come from the context.
+      const afterAction = ',"createdAt":' + canonicalJson(createdAt) + ',"details":'
+      const afterDetails = ',"requestId":' + canonicalJson(c.requestId) + ',"resourceId":'
+      const afterType = (c.source === undefined ? '' : ',"source":' + canonicalJson(c.source)) + ',"status":'
+      const afterStatus = ',"userAgent":' + canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp) + '}'
+      const shared =
+        jsonField('"created_at"', createdAt) +
+        jsonField('"user_id"', c.userId) +
+        jsonField('"user_ip"', c.userIp) +
+        jsonField('"user_agent"', c.userAgent) +
+        jsonField('"request_id"', c.requestId) +
+        jsonField('"source"', c.source) +
+        '}'
+      // The rows' texts, joined at the end: join writes one flat string, where += would leave a tree of every
+      // piece, kept alive until PostgreSQL has the batch.
+      const rows: string[] = new Array<string>(entries.length)
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!
+        const resourceId = resourceIdOf(entry)
+        const resourceName = clip(entry.resourceName ?? null, 255)
+        const status = entry.status ?? 'success'
+        // Details as canonical JSON, redacted on the way (redactedCanonicalJson); the same text goes in the
+        // payload (jsonb keeps no key order).
+        const raw: unknown = ctx.replay ? entryDetails(ctx, entry) : (entry.details ?? EMPTY)
+        const details = typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Date) ? redactedCanonicalJson(raw) : null
         seq++
         const s = seq.toString()
-        const hash = rowHash(prev, s, canonicalBody(b))
-        const row = {
-          seq: s,
-          created_at: b.createdAt,
-          action: b.action,
-          resource_type: b.resourceType,
-          resource_id: b.resourceId,
-          resource_name: b.resourceName,
-          user_id: b.userId,
-          user_ip: b.userIp,
-          user_agent: b.userAgent,
-          status: b.status,
-          details: b.details,
-          request_id: b.requestId,
-          source: b.source,
-          prev_hash: prev,
-          row_hash: hash
+        let hash: string
+        if (details !== null && typeof entry.action === 'string' && typeof entry.resourceType === 'string' && typeof status === 'string' && (resourceName === null || typeof resourceName === 'string')) {
+          // Every field a string or null: its canonical text is its JSON text, written once for both.
+          const action = jsonString(entry.action)
+          const type = jsonString(entry.resourceType)
+          const st = jsonString(status)
+          const id = resourceId === null ? 'null' : JSON.stringify(resourceId)
+          const name = resourceName === null ? 'null' : JSON.stringify(resourceName)
+          hash = rowHash(prev, s, '{"action":' + action + afterAction + details + afterDetails + id + ',"resourceName":' + name + ',"resourceType":' + type + afterType + st + afterStatus)
+          rows[i] =
+            '{"seq":"' + s + '","prev_hash":' + JSON.stringify(prev) + ',"row_hash":"' + hash + '","action":' + action + ',"resource_type":' + type +
+            ',"resource_id":' + id + ',"resource_name":' + name + ',"status":' + st + ',"details":' + details + shared
+        } else {
+          // Anything else: the body and the row exactly as the general definitions write them.
+          const b = bodyOf(c, ctx, createdAt, entry)
+          hash = rowHash(prev, s, canonicalBody(b))
+          rows[i] = JSON.stringify({
+            seq: s,
+            created_at: b.createdAt,
+            action: b.action,
+            resource_type: b.resourceType,
+            resource_id: b.resourceId,
+            resource_name: b.resourceName,
+            user_id: b.userId,
+            user_ip: b.userIp,
+            user_agent: b.userAgent,
+            status: b.status,
+            details: b.details,
+            request_id: b.requestId,
+            source: b.source,
+            prev_hash: prev,
+            row_hash: hash
+          })
         }
         prev = hash
-        return row
-      })
+      }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
-      return { rows: rows.length, payload: JSON.stringify(rows) }
+      // The brackets go on the first and last row, so that join's string is the whole payload, already flat.
+      if (!rows.length) return { rows: 0, payload: '[]' }
+      rows[0] = '[' + rows[0]!
+      rows[rows.length - 1] += ']'
+      return { rows: entries.length, payload: rows.join(',') }
     },
     async write(batch) {
       if (!batch.rows) return

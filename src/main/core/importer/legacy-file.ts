@@ -92,16 +92,24 @@ async function loadSqlite(): Promise<typeof Database> {
 
 const quote = (ident: string): string => `"${ident.replace(/"/g, '""')}"`
 
+/** SHA-256 of the file, read through one buffer (a read stream's fresh chunk per read left tens of MB behind). */
 async function fingerprint(file: string): Promise<string> {
   const hash = createHash('sha256')
-  await new Promise<void>((resolve, reject) => {
-    fs.createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve())
-      .on('error', reject)
-  })
+  const fh = await fs.promises.open(file, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(FINGERPRINT_CHUNK)
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      if (!bytesRead) break
+      hash.update(buf.subarray(0, bytesRead))
+    }
+  } finally {
+    await fh.close()
+  }
   return hash.digest('hex')
 }
+
+const FINGERPRINT_CHUNK = 1 << 20
 
 function sqliteError(file: string, e: unknown): AppError {
   const err = e as { code?: string; message?: string }
@@ -193,6 +201,12 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
   }
 }
 
+/** Allocations read per query. */
+const PAGE = 1_000
+
+/** SQLite's page cache for a legacy file, in KiB. */
+const CACHE_KIB = 2048
+
 export interface ReadOptions {
   signal?: AbortSignal
 }
@@ -202,20 +216,24 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
   const { db, info, columns } = await openLegacyFile(input)
   try {
     opts.signal?.throwIfAborted()
+    // Every pass reads the tables from start to end, so a page cache (better-sqlite3 makes it 16 MB) only
+    // holds pages the next pass meets again after reading the rest: a small one does as well, in less memory.
+    db.pragma(`cache_size = -${CACHE_KIB}`)
     // A read transaction: one consistent snapshot for every pass.
     db.exec('begin')
     const missingColumns: string[] = []
-    const select = (t: keyof typeof SCHEMA): string => {
+    // The select of a table's columns (a missing optional one reads as NULL and is listed once in missingColumns).
+    const select = (t: keyof typeof SCHEMA): ((tail: string) => string) => {
       const wanted = [...SCHEMA[t].required, ...SCHEMA[t].optional]
       const list = wanted.map((c) => {
         if (columns[t].has(c)) return quote(c)
         missingColumns.push(`${t}.${c}`)
         return `null as ${quote(c)}`
       })
-      return `select rowid as "__row", ${list.join(', ')} from ${quote(t)} order by rowid`
+      return (tail) => `select rowid as "__row", ${list.join(', ')} from ${quote(t)}${tail}`
     }
     const pools: LegacyPool[] = []
-    for (const r of db.prepare(select('ip_pools')).raw(true).iterate() as IterableIterator<unknown[]>) {
+    for (const r of db.prepare(select('ip_pools')(' order by rowid')).raw(true).iterate() as IterableIterator<unknown[]>) {
       pools.push({
         row: Number(r[0]),
         id: text(r[1]),
@@ -230,7 +248,26 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
       })
     }
     const allocationCount = (db.prepare(`select count(*) as n from "ip_allocations"`).get() as { n: number }).n
-    const allocSelect = db.prepare(select('ip_allocations')).raw(true)
+    // Allocations are read a page at a time (all() costs less per row than iterate()), the next page after
+    // the last rowid read. A rowid beyond 2^53 cannot be passed back exactly: the pass then goes on with
+    // one statement over all rows, skipping those already read.
+    const allocSql = select('ip_allocations')
+    const firstPage = db.prepare(allocSql(` order by rowid limit ${PAGE}`)).raw(true)
+    const nextPage = db.prepare(allocSql(` where rowid > ? order by rowid limit ${PAGE}`)).raw(true)
+    const allocSelect = db.prepare(allocSql(' order by rowid')).raw(true)
+    const allocation = (r: unknown[]): LegacyAllocation => ({
+      row: Number(r[0]),
+      id: text(r[1]),
+      poolId: text(r[2]),
+      ip: text(r[3]),
+      type: text(r[4]),
+      hostname: text(r[5]),
+      mac: text(r[6]),
+      description: text(r[7]),
+      allocatedBy: text(r[8]),
+      createdAt: text(r[9]),
+      modifiedAt: text(r[10])
+    })
     let closed = false
     return {
       file: info,
@@ -239,20 +276,20 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
       missingColumns,
       *allocations() {
         try {
+          let read = 0
+          let page = firstPage.all() as unknown[][]
+          for (;;) {
+            for (let i = 0; i < page.length; i++) yield allocation(page[i]!)
+            read += page.length
+            if (page.length < PAGE) return
+            const last = page[page.length - 1]![0]
+            if (typeof last !== 'number' || !Number.isSafeInteger(last)) break
+            page = nextPage.all(last) as unknown[][]
+          }
+          let skip = read
           for (const r of allocSelect.iterate() as IterableIterator<unknown[]>) {
-            yield {
-              row: Number(r[0]),
-              id: text(r[1]),
-              poolId: text(r[2]),
-              ip: text(r[3]),
-              type: text(r[4]),
-              hostname: text(r[5]),
-              mac: text(r[6]),
-              description: text(r[7]),
-              allocatedBy: text(r[8]),
-              createdAt: text(r[9]),
-              modifiedAt: text(r[10])
-            }
+            if (skip > 0) skip--
+            else yield allocation(r)
           }
         } catch (e) {
           throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(info.path, e)

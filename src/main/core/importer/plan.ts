@@ -149,9 +149,13 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g
 const NAME_MAX = 100
 const BY_MAX = 255
 
+// The same characters, to test for them (no g flag: no lastIndex to carry between calls).
+// eslint-disable-next-line no-control-regex
+const HAS_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
+
 function clean(v: string | null, max?: number): { value: string | null; changed: boolean } {
   if (v === null) return { value: null, changed: false }
-  let s = v.replace(CONTROL, '')
+  let s = HAS_CONTROL.test(v) ? v.replace(CONTROL, '') : v
   let changed = s.length !== v.length
   s = s.trim()
   if (max !== undefined && s.length > max) {
@@ -161,12 +165,162 @@ function clean(v: string | null, max?: number): { value: string | null; changed:
   return { value: s === '' ? null : s, changed }
 }
 
+/** clean(v, max).value, without the object. */
+function cleaned(v: string | null, max?: number): string | null {
+  if (v === null) return null
+  let s = (HAS_CONTROL.test(v) ? v.replace(CONTROL, '') : v).trim()
+  if (max !== undefined && s.length > max) s = s.slice(0, max)
+  return s === '' ? null : s
+}
+
+/**
+ * parseIp for the common case, a dotted quad exactly as written (no spaces, no leading zeros): the same
+ * ParsedIp, without the general parser's intermediate strings. Null for anything else (parseIp decides).
+ */
+export function plainIpv4(s: string): ParsedIp | null {
+  const n = s.length
+  if (n < 7 || n > 15) return null
+  let value = 0
+  let octet = 0
+  let digits = 0
+  let dots = 0
+  let lead = 0
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0) return null
+      value = value * 256 + octet
+      dots++
+      octet = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 0) lead = c
+      else if (lead === 48) return null
+      octet = octet * 10 + (c - 48)
+      if (++digits > 3 || octet > 255) return null
+    } else return null
+  }
+  if (digits === 0 || dots !== 3) return null
+  return { family: 4, text: s, value: BigInt(value * 256 + octet) }
+}
+
+/** parseIp(v), the common case first. Throws as parseIp does. */
+const readIp = (v: string | null): ParsedIp => (v !== null && plainIpv4(v)) || parseIp(v ?? '', 'ip_address')
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70)
+
+/**
+ * normalizeMac for the spellings aa:bb:cc:dd:ee:ff and AA-BB-CC-DD-EE-FF (any case): the same text, without
+ * the general reader's intermediate strings. Null for anything else (normalizeMac decides).
+ */
+export function plainMac(s: string): string | null {
+  if (s.length !== 17) return null
+  const sep = s.charCodeAt(2)
+  if (sep !== 58 && sep !== 45) return null
+  let lower = true
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i)
+    if (i % 3 === 2) {
+      if (c !== sep) return null
+    } else if (!isHex(c)) return null
+    else if (c >= 65 && c <= 70) lower = false
+  }
+  const t = lower ? s : s.toLowerCase()
+  return sep === 58 ? t : t.replaceAll('-', ':')
+}
+
+/**
+ * normalizeHostname for a name without a trailing dot or spaces: letters, digits and inner hyphens in labels
+ * of 1 to 63, at most 253 in all. The same text, lower-cased. Null for anything else (normalizeHostname decides).
+ */
+export function plainHostname(s: string): string | null {
+  const n = s.length
+  if (n === 0 || n > 253) return null
+  let label = 0
+  let prev = 46
+  let lower = true
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 46) {
+      if (label === 0 || prev === 45) return null
+      label = 0
+    } else {
+      if (c === 45) {
+        if (label === 0) return null
+      } else if (c >= 65 && c <= 90) lower = false
+      else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) return null
+      if (++label > 63) return null
+    }
+    prev = c
+  }
+  if (label === 0 || prev === 45) return null
+  return lower ? s : s.toLowerCase()
+}
+
 const TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i
 
 /** A legacy timestamp as ISO-8601 UTC. SQLite's CURRENT_TIMESTAMP is UTC without a zone. `bad` when unreadable. */
 export function legacyTime(v: string | null): { iso: string | null; bad: boolean } {
   const s = (v ?? '').trim()
   if (!s) return { iso: null, bad: false }
+  if (s === lastTimeIn) return { iso: lastTimeOut, bad: false }
+  const iso = plainTime(s)
+  if (iso !== null) {
+    lastTimeIn = s
+    lastTimeOut = iso
+    return { iso, bad: false }
+  }
+  return anyTime(s)
+}
+
+// Rows of a file mostly share a few timestamps: the last one read is kept.
+let lastTimeIn = ''
+let lastTimeOut = ''
+
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** Two decimal digits at s[i], or -1. */
+function digits2(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48
+  const b = s.charCodeAt(i + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+/**
+ * The common shapes, read without the general pattern: `YYYY-MM-DD HH:MM:SS` (or with T), optionally with
+ * `.mmm` and `Z`, a valid UTC date and time from the year 100 on. Null for anything else (anyTime decides).
+ */
+function plainTime(s: string): string | null {
+  const n = s.length
+  if (n !== 19 && n !== 20 && n !== 23 && n !== 24) return null
+  const sep = s.charCodeAt(10)
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || (sep !== 32 && sep !== 84 && sep !== 116) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return null
+  let end = 19
+  if (n >= 23) {
+    if (s.charCodeAt(19) !== 46 || digits2(s, 20) < 0 || digits2(s, 21) < 0) return null
+    end = 23
+  }
+  if (n === end + 1) {
+    const z = s.charCodeAt(end)
+    if (z !== 90 && z !== 122) return null
+  } else if (n !== end) return null
+  const c = digits2(s, 0)
+  const y2 = digits2(s, 2)
+  const mo = digits2(s, 5)
+  const d = digits2(s, 8)
+  const h = digits2(s, 11)
+  const mi = digits2(s, 14)
+  const sec = digits2(s, 17)
+  // Years before 100 are left to Date.UTC's own reading (anyTime).
+  if (c < 1 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return null
+  const y = c * 100 + y2
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+  if (d > (mo === 2 && leap ? 29 : DAYS[mo - 1]!)) return null
+  return s.slice(0, 10) + 'T' + s.slice(11, 19) + (end === 23 ? s.slice(19, 23) : '.000') + 'Z'
+}
+
+/** Every shape legacyTime accepts: the general pattern, epoch seconds, offsets. */
+function anyTime(s: string): { iso: string | null; bad: boolean } {
   if (/^\d{9,10}(\.\d+)?$/.test(s)) return { iso: new Date(Number(s) * 1000).toISOString(), bad: false }
   const m = TIME.exec(s)
   if (!m) return { iso: null, bad: true }
@@ -192,8 +346,22 @@ function overlaps(a: ParsedCidr, b: ParsedCidr): boolean {
   return a.family === b.family && a.network <= cidrLast(b) && b.network <= cidrLast(a)
 }
 
+/** The last address of each network (checked for every row: computed once). */
+const lastAddress = new WeakMap<ParsedCidr, bigint>()
+
+function lastOf(c: ParsedCidr): bigint {
+  let last = lastAddress.get(c)
+  if (last === undefined) lastAddress.set(c, (last = cidrLast(c)))
+  return last
+}
+
 function contains(c: ParsedCidr, ip: ParsedIp): boolean {
-  return c.family === ip.family && ip.value >= c.network && ip.value <= cidrLast(c)
+  return c.family === ip.family && ip.value >= c.network && ip.value <= lastOf(c)
+}
+
+/** unusableReason for an address `c` contains: only its first and last addresses can be refused. */
+function unusableInside(c: ParsedCidr, ip: ParsedIp): string | null {
+  return ip.value === c.network || ip.value === lastOf(c) ? unusableReason(c, ip) : null
 }
 
 const rowKey = (table: LegacyTable, legacyId: string | null): string => `${table}\u0000${legacyId ?? ''}`
@@ -479,10 +647,12 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   // Addresses kept so far -> the row (place in file order) holding it. IPv4 keys are numbers (smaller).
   const keptIps = new Map<number | string, number>()
   const keyOf = (ip: ParsedIp): number | string => (ip.family === 4 ? Number(ip.value) : ip.text)
-  const holderOf = new Map<number, { legacyId: string; row: number }>()
+  // A duplicate address names the row that keeps it. Which row that is (its place in file order) is all that
+  // is kept per address; its id and rowid are read back once the rows are judged (see named below).
+  const duplicates: { problem: ImportProblem; ip: string; holder: number }[] = []
   const tryIp = (v: string | null): ParsedIp | null => {
     try {
-      return parseIp(v ?? '', 'ip_address')
+      return readIp(v)
     } catch {
       return null
     }
@@ -497,14 +667,11 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
     for (const a of data.allocations()) {
       tick(i)
       const ip = tryIp(a.ip)
-      const id = clean(a.id).value
+      const id = cleaned(a.id)
       if (ip && id && target.allocMap.has(id)) {
-        if (!keptIps.has(keyOf(ip))) {
-          keptIps.set(keyOf(ip), i)
-          holderOf.set(i, { legacyId: id, row: a.row })
-        }
+        if (!keptIps.has(keyOf(ip))) keptIps.set(keyOf(ip), i)
       } else if (ip && existingIds.size) {
-        const pp = poolsById.get(clean(a.poolId).value ?? '')
+        const pp = poolsById.get(cleaned(a.poolId) ?? '')
         if (!pp || pp.action === 'already' || pp.action === 'merge' || !pp.net || !contains(pp.net, ip)) candidates.push(ip.text)
       }
       i++
@@ -520,11 +687,34 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   const movable = (ip: ParsedIp, except: PoolPlan | null): PoolPlan | undefined =>
     kept.find((k) => k !== except && (k.action === 'create' || k.action === 'rename' || k.action === 'already') && k.net && contains(k.net, ip))
 
+  // The row being judged, for add (one function for every row).
+  let rowSrc: LegacyAllocation | undefined
+  let rowLegacyId: string | null = null
+  let rowPool: PoolPlan | null = null
+  let rowProblems: ImportProblem[] = []
+  const add: AddProblem = (kind, field, value, message, fix, severity = 'error') => {
+    const pr: ImportProblem = {
+      table: 'ip_allocations',
+      legacyId: rowLegacyId,
+      row: rowSrc!.row,
+      kind,
+      severity,
+      field,
+      value,
+      message,
+      outcome: severity === 'warning' ? 'imported' : 'skipped',
+      pool: rowPool?.legacyName ?? null
+    }
+    if (fix) pr.fix = fix
+    rowProblems.push(pr)
+    return pr
+  }
+
   let i = -1
   for (const src of data.allocations()) {
     i++
     tick(i)
-    const legacyId = clean(src.id).value
+    const legacyId = cleaned(src.id)
     const type = (src.type ?? '').trim().toLowerCase()
     typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1)
     if (legacyId && target.allocMap.has(legacyId)) {
@@ -532,14 +722,11 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       counts.allocations.alreadyImported++
       continue
     }
-    const pp = poolsById.get(clean(src.poolId).value ?? '') ?? null
-    const rowProblems: ImportProblem[] = []
-    const add = (kind: ProblemKind, field: string, value: string | null, message: string, fix?: ImportProblem['fix'], severity: 'error' | 'warning' = 'error'): ImportProblem => {
-      const pr: ImportProblem = { table: 'ip_allocations', legacyId, row: src.row, kind, severity, field, value, message, outcome: severity === 'warning' ? 'imported' : 'skipped', pool: pp?.legacyName ?? null }
-      if (fix) pr.fix = fix
-      rowProblems.push(pr)
-      return pr
-    }
+    const pp = poolsById.get(cleaned(src.poolId) ?? '') ?? null
+    rowSrc = src
+    rowLegacyId = legacyId
+    rowPool = pp
+    rowProblems = []
     if (!legacyId) add('missing_id', 'id', src.id, 'the allocation has no id; a second run could not tell it was imported, so it is not imported')
     const v = checkValues(src, typeMap, add)
     const ip = v.ip
@@ -570,7 +757,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       }
       // The legacy pool's own network and gateway first; an existing pool it goes into is checked below as well.
       if (to && to.net && contains(to.net, ip)) {
-        const why = unusableReason(to.net, ip)
+        const why = unusableInside(to.net, ip)
         if (why) add('network_or_broadcast_address', 'ip_address', src.ip, `${why} (pool "${to.legacyName}")`)
         else if (to.gateway === ip.text) add('gateway_address', 'ip_address', src.ip, `${ip.text} is the gateway of pool "${to.legacyName}"; the gateway stays on the pool`)
       }
@@ -578,10 +765,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
         add('pool_skipped', 'pool_id', src.poolId, `pool "${pp.legacyName ?? pp.legacyId}" is not imported${pp.reason ? ` (${pp.reason.kind}: ${pp.reason.message})` : ''}`)
       }
       const h = keptIps.get(keyOf(ip))
-      if (h !== undefined) {
-        const holder = holderOf.get(h)!
-        add('duplicate_ip', 'ip_address', src.ip, `${ip.text} is also held by allocation ${holder.legacyId} (row ${holder.row}), which keeps it: one address, one holder`)
-      }
+      if (h !== undefined) duplicates.push({ problem: add('duplicate_ip', 'ip_address', src.ip, ''), ip: ip.text, holder: h })
     } else if (!pp) {
       add('orphan_allocation', 'pool_id', src.poolId, `pool "${src.poolId ?? ''}" does not exist in the file`)
     }
@@ -643,7 +827,6 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
       }
       if (fixed) counts.allocations.fixed++
       keptIps.set(keyOf(ip), i)
-      holderOf.set(i, { legacyId, row: src.row })
       to.allocations++
       fate[i] = FATE_CREATE
       if (existing) {
@@ -657,6 +840,7 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
     }
     if (rowProblems.length) problems.push(...rowProblems)
   }
+  if (duplicates.length) named(data, duplicates, hooks.signal)
   hooks.onProgress?.(total, total)
 
   refused.unshift(...refusedPools)
@@ -678,6 +862,28 @@ export async function makePlan(data: PlanSource, target: TargetState, choices: I
   return { pools, fate, dest, drop, typeMap, existingNames, problems, fixes, counts, types, refusal, existingPoolIds: [...existingPoolIds], skippedValues }
 }
 
+/**
+ * Completes the duplicate_ip problems with the id and rowid of the row that keeps the address: one more pass
+ * over the rows, only when the file has duplicates (keeping them for every row would hold the whole file).
+ */
+function named(data: PlanSource, duplicates: { problem: ImportProblem; ip: string; holder: number }[], signal?: AbortSignal): void {
+  const holders = new Map<number, { legacyId: string | null; row: number }>()
+  for (const d of duplicates) holders.set(d.holder, { legacyId: null, row: 0 })
+  let i = 0
+  for (const a of data.allocations()) {
+    if (i % 10_000 === 0) signal?.throwIfAborted()
+    const h = holders.get(i++)
+    if (h) {
+      h.legacyId = cleaned(a.id)
+      h.row = a.row
+    }
+  }
+  for (const d of duplicates) {
+    const h = holders.get(d.holder)!
+    d.problem.message = `${d.ip} is also held by allocation ${h.legacyId} (row ${h.row}), which keeps it: one address, one holder`
+  }
+}
+
 type AddProblem = (kind: ProblemKind, field: string, value: string | null, message: string, fix?: ImportProblem['fix'], severity?: 'error' | 'warning') => ImportProblem
 
 /**
@@ -687,7 +893,7 @@ type AddProblem = (kind: ProblemKind, field: string, value: string | null, messa
 function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, add: AddProblem): { ip: ParsedIp | null; mapping: TypeTarget | undefined } {
   let ip: ParsedIp | null = null
   try {
-    ip = parseIp(src.ip ?? '', 'ip_address')
+    ip = readIp(src.ip)
   } catch (e) {
     add('invalid_ip', 'ip_address', src.ip, reasonOf(e, `"${src.ip ?? ''}" is not a valid IP address`))
   }
@@ -699,16 +905,16 @@ function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, ad
     add('type_skipped', 'allocation_type', src.type, `allocation type "${type}" is mapped to skip`)
     mapping = undefined
   }
-  const mac0 = clean(src.mac).value
-  if (mac0) {
+  const mac0 = cleaned(src.mac)
+  if (mac0 && plainMac(mac0) === null) {
     try {
       normalizeMac(mac0, 'mac_address')
     } catch (e) {
       add('invalid_mac', 'mac_address', src.mac, reasonOf(e, `"${mac0}" is not a MAC address`), { description: 'import the address without the MAC', value: null })
     }
   }
-  const host0 = clean(src.hostname).value
-  if (host0) {
+  const host0 = cleaned(src.hostname)
+  if (host0 && plainHostname(host0) === null) {
     try {
       normalizeHostname(host0, 'hostname')
     } catch (e) {
@@ -729,18 +935,18 @@ function checkValues(src: LegacyAllocation, typeMap: Map<string, TypeTarget>, ad
 export function allocationValues(src: LegacyAllocation, dropBits: number, typeMap: Map<string, TypeTarget>): AllocationValues {
   const type = (src.type ?? '').trim().toLowerCase()
   const mapping = typeMap.get(type)!
-  const mac0 = dropBits & DROP_MAC ? null : clean(src.mac).value
-  const host0 = dropBits & DROP_HOSTNAME ? null : clean(src.hostname).value
+  const mac0 = dropBits & DROP_MAC ? null : cleaned(src.mac)
+  const host0 = dropBits & DROP_HOSTNAME ? null : cleaned(src.hostname)
   const created = legacyTime(src.createdAt).iso
   return {
-    ip: parseIp(src.ip ?? '', 'ip_address').text,
-    mac: mac0 ? normalizeMac(mac0) : null,
-    hostname: host0 ? normalizeHostname(host0) : null,
+    ip: readIp(src.ip).text,
+    mac: mac0 ? (plainMac(mac0) ?? normalizeMac(mac0)) : null,
+    hostname: host0 ? (plainHostname(host0) ?? normalizeHostname(host0)) : null,
     status: mapping === 'dhcp' ? 'allocated' : (mapping as 'allocated' | 'reserved' | 'blocked'),
     dhcpManaged: mapping === 'dhcp',
     purpose: type === 'infrastructure' ? 'infrastructure' : null,
-    description: clean(src.description).value,
-    allocatedBy: clean(src.allocatedBy, BY_MAX).value,
+    description: cleaned(src.description),
+    allocatedBy: cleaned(src.allocatedBy, BY_MAX),
     createdAt: created,
     updatedAt: legacyTime(src.modifiedAt).iso ?? created,
     legacyType: type

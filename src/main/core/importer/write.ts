@@ -99,6 +99,27 @@ function parseIds(text: string, count: number): Int32Array {
   return out
 }
 
+/**
+ * A PostgreSQL array literal of primitive values, exactly as node-postgres writes an array parameter (its
+ * arrayString): NULL for null, every other element quoted, with backslashes and double quotes escaped.
+ */
+export function pgArray<T>(items: readonly T[], value: (item: T, j: number) => string | number | boolean | null): string {
+  const parts = new Array<string>(items.length)
+  for (let j = 0; j < items.length; j++) {
+    const v = value(items[j]!, j)
+    if (v === null || v === undefined) parts[j] = 'NULL'
+    else {
+      const t = String(v)
+      parts[j] = t.includes('\\') || t.includes('"') ? `"${t.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : `"${t}"`
+    }
+  }
+  if (!parts.length) return '{}'
+  // The braces go on the first and last element: join's string is then the literal, already flat.
+  parts[0] = '{' + parts[0]!
+  parts[parts.length - 1] += '}'
+  return parts.join(',')
+}
+
 /** dns_servers as a PostgreSQL array literal: the addresses are canonical, so no quoting is needed. */
 const inetArray = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
 
@@ -196,20 +217,22 @@ export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan:
       const first = next
       const rows = chunk.length
       next += rows
+      // Each column as the array literal node-postgres would write for it, built here in one string (its own
+      // element-by-element concatenation was a quarter of the import's garbage).
       const params = [
-        chunk.map((_, j) => ids[first + j]!),
-        chunk.map((c) => c.legacyId),
-        chunk.map((c) => poolIdOf(c.at)),
-        chunk.map((c) => c.values.ip),
-        chunk.map((c) => c.values.mac),
-        chunk.map((c) => c.values.hostname),
-        chunk.map((c) => c.values.status),
-        chunk.map((c) => c.values.dhcpManaged),
-        chunk.map((c) => c.values.purpose),
-        chunk.map((c) => c.values.description),
-        chunk.map((c) => c.values.allocatedBy),
-        chunk.map((c) => c.values.createdAt),
-        chunk.map((c) => c.values.updatedAt),
+        pgArray(chunk, (_, j) => ids[first + j]!),
+        pgArray(chunk, (c) => c.legacyId),
+        pgArray(chunk, (c) => poolIdOf(c.at)),
+        pgArray(chunk, (c) => c.values.ip),
+        pgArray(chunk, (c) => c.values.mac),
+        pgArray(chunk, (c) => c.values.hostname),
+        pgArray(chunk, (c) => c.values.status),
+        pgArray(chunk, (c) => c.values.dhcpManaged),
+        pgArray(chunk, (c) => c.values.purpose),
+        pgArray(chunk, (c) => c.values.description),
+        pgArray(chunk, (c) => c.values.allocatedBy),
+        pgArray(chunk, (c) => c.values.createdAt),
+        pgArray(chunk, (c) => c.values.updatedAt),
         importId
       ]
       const audits = audit.prepare(
