@@ -73,8 +73,9 @@ function definedKeys(obj: Record<string, unknown>): string[] {
 
 // The same few keys come back row after row: their JSON text is kept (a bounded cache).
 const KEY_CACHE_MAX = 4096
-const quotedKeys = new Map<string, string>()
-
+/** Longer keys are not kept (a cache must not hold large strings). */
+const KEY_CACHE_LENGTH = 64
+const cacheable = (cache: Map<string, unknown>, k: string): boolean => cache.size < KEY_CACHE_MAX && k.length <= KEY_CACHE_LENGTH
 const firstKeys = new Map<string, string>()
 const nextKeys = new Map<string, string>()
 
@@ -84,7 +85,7 @@ function keyText(k: string, i: number): string {
   let t = cache.get(k)
   if (t === undefined) {
     t = (i ? ',' : '') + JSON.stringify(k) + ':'
-    if (cache.size < KEY_CACHE_MAX) cache.set(k, t)
+    if (cacheable(cache, k)) cache.set(k, t)
   }
   return t
 }
@@ -92,11 +93,13 @@ function keyText(k: string, i: number): string {
 /** JSON.stringify of a string, kept for the few that come back row after row (keys, actions, types). */
 export const jsonString = (s: string): string => quoteKey(s)
 
+const quotedKeys = new Map<string, string>()
+
 function quoteKey(k: string): string {
   let q = quotedKeys.get(k)
   if (q === undefined) {
     q = JSON.stringify(k)
-    if (quotedKeys.size < KEY_CACHE_MAX) quotedKeys.set(k, q)
+    if (cacheable(quotedKeys, k)) quotedKeys.set(k, q)
   }
   return q
 }
@@ -141,7 +144,7 @@ function isSecretKey(k: string): boolean {
   let secret = secretKeys.get(k)
   if (secret === undefined) {
     secret = SECRET_KEY.test(k)
-    if (secretKeys.size < KEY_CACHE_MAX) secretKeys.set(k, secret)
+    if (cacheable(secretKeys, k)) secretKeys.set(k, secret)
   }
   return secret
 }
