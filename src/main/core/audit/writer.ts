@@ -233,24 +233,33 @@ export async function recordFailure(knex: Knex, ctx: RequestContext, entry: Audi
 }
 
 /**
+ * The INSERT a prepared batch goes in with (its placeholders: bulkAuditBindings). Callers may end a
+ * statement of their own with it (the importer writes a batch of allocations and their audit rows in one).
+ * The payload holds only what differs from row to row; the rest is bound once per batch: the first row's
+ * sequence number (each next row's is one more), the previous hash of the first row (each next row's is the
+ * row before's hash), the time and the context's fields. Those are the values the rows were hashed with.
+ */
+export const BULK_AUDIT_INSERT = `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
+                                 details, request_id, source, prev_hash, row_hash)
+         select b.first + r.o - 1, b.created_at, r.a, r.t, r.i, r.n, b.user_id, b.user_ip, b.user_agent, r.s, r.d, b.request_id, b.source,
+                coalesce(lag(r.h) over (order by r.o), b.prev), r.h
+           from (select ?::bigint as first, ?::timestamptz as created_at, ?::text as user_id, ?::inet as user_ip, ?::text as user_agent,
+                        ?::text as request_id, ?::text as source, ?::text as prev) b,
+                rows from (jsonb_to_recordset(?::jsonb) as (a text, t text, i text, n text, s text, d jsonb, h text)) with ordinality
+                  as r(a, t, i, n, s, d, h, o)`
+
+/** The values for BULK_AUDIT_INSERT's placeholders, in order. */
+export function bulkAuditBindings(batch: PreparedAudits): Array<string | null> {
+  return [batch.first, batch.createdAt, batch.userId, batch.userIp, batch.userAgent, batch.requestId, batch.source, batch.prev, batch.payload]
+}
+
+/**
  * Bulk appends (imports: hundreds of thousands of rows in one transaction). The chain head is locked and
  * read once; each batch is hashed here with the same definition audit_append uses (rowHash in
  * canonical.ts) and goes in as one set-based INSERT; finish() moves the head to the last row. Hashing the
  * next batch while PostgreSQL stores the previous one is safe: the chain state lives here and the head stays
  * locked until the transaction ends. `audit verify` checks these rows like any other.
  */
-/**
- * The INSERT a prepared batch goes in with, its one placeholder the batch's payload. Callers may end a
- * statement of their own with it (the importer writes a batch of allocations and their audit rows in one).
- */
-export const BULK_AUDIT_INSERT = `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                                 details, request_id, source, prev_hash, row_hash)
-         select seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                details, request_id, source, prev_hash, row_hash
-           from jsonb_to_recordset(?::jsonb) as r(seq bigint, created_at timestamptz, action text, resource_type text, resource_id text,
-                resource_name text, user_id text, user_ip inet, user_agent text, status text, details jsonb, request_id text, source text,
-                prev_hash text, row_hash text)`
-
 export interface BulkAudit {
   /** Serialises and hashes a batch, advancing the chain; send the result with write(), in the same order. */
   prepare(entries: AuditEntry[]): PreparedAudits
@@ -261,7 +270,17 @@ export interface BulkAudit {
 
 export interface PreparedAudits {
   rows: number
+  /** JSON array, a row each: {a: action, t: resource type, i: resource id, n: resource name, s: status, d: details, h: row hash}. */
   payload: string
+  /** The first row's sequence number, and the hash it follows. */
+  first: string
+  prev: string
+  createdAt: string
+  userId: string | null
+  userIp: string | null
+  userAgent: string | null
+  requestId: string | null
+  source: string
 }
 
 export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext): Promise<BulkAudit> {
@@ -275,20 +294,13 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
     prepare(entries) {
       const createdAt = new Date().toISOString()
       const c = contextFields(ctx)
+      const batch = { first: (seq + 1n).toString(), prev, createdAt, ...c }
       // The text every row of the batch shares: parts of the canonical body (keys in sorted order), and the
       // payload's fields that come from the context.
       const afterAction = ',"createdAt":' + canonicalJson(createdAt) + ',"details":'
       const afterDetails = ',"requestId":' + canonicalJson(c.requestId) + ',"resourceId":'
       const afterType = (c.source === undefined ? '' : ',"source":' + canonicalJson(c.source)) + ',"status":'
       const afterStatus = ',"userAgent":' + canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp) + '}'
-      const shared =
-        jsonField('"created_at"', createdAt) +
-        jsonField('"user_id"', c.userId) +
-        jsonField('"user_ip"', c.userIp) +
-        jsonField('"user_agent"', c.userAgent) +
-        jsonField('"request_id"', c.requestId) +
-        jsonField('"source"', c.source) +
-        '}'
       // The rows' texts, joined at the end: join writes one flat string, where += would leave a tree of every
       // piece, kept alive until PostgreSQL has the batch.
       const rows: string[] = new Array<string>(entries.length)
@@ -312,44 +324,26 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
           const id = resourceId === null ? 'null' : JSON.stringify(resourceId)
           const name = resourceName === null ? 'null' : JSON.stringify(resourceName)
           hash = rowHash(prev, s, '{"action":' + action + afterAction + details + afterDetails + id + ',"resourceName":' + name + ',"resourceType":' + type + afterType + st + afterStatus)
-          rows[i] =
-            '{"seq":"' + s + '","prev_hash":' + JSON.stringify(prev) + ',"row_hash":"' + hash + '","action":' + action + ',"resource_type":' + type +
-            ',"resource_id":' + id + ',"resource_name":' + name + ',"status":' + st + ',"details":' + details + shared
+          rows[i] = '{"a":' + action + ',"t":' + type + ',"i":' + id + ',"n":' + name + ',"s":' + st + ',"d":' + details + ',"h":"' + hash + '"}'
         } else {
           // Anything else: the body and the row exactly as the general definitions write them.
           const b = bodyOf(c, ctx, createdAt, entry)
           hash = rowHash(prev, s, canonicalBody(b))
-          rows[i] = JSON.stringify({
-            seq: s,
-            created_at: b.createdAt,
-            action: b.action,
-            resource_type: b.resourceType,
-            resource_id: b.resourceId,
-            resource_name: b.resourceName,
-            user_id: b.userId,
-            user_ip: b.userIp,
-            user_agent: b.userAgent,
-            status: b.status,
-            details: b.details,
-            request_id: b.requestId,
-            source: b.source,
-            prev_hash: prev,
-            row_hash: hash
-          })
+          rows[i] = JSON.stringify({ a: b.action, t: b.resourceType, i: b.resourceId, n: b.resourceName, s: b.status, d: b.details, h: hash })
         }
         prev = hash
       }
       // One JSON document per batch: PostgreSQL parses it in C and details go in as jsonb without a second
       // layer of text escaping.
       // The brackets go on the first and last row, so that join's string is the whole payload, already flat.
-      if (!rows.length) return { rows: 0, payload: '[]' }
+      if (!rows.length) return { rows: 0, payload: '[]', ...batch }
       rows[0] = '[' + rows[0]!
       rows[rows.length - 1] += ']'
-      return { rows: entries.length, payload: rows.join(',') }
+      return { rows: entries.length, payload: rows.join(','), ...batch }
     },
     async write(batch) {
       if (!batch.rows) return
-      await trx.raw(BULK_AUDIT_INSERT, [batch.payload])
+      await trx.raw(BULK_AUDIT_INSERT, bulkAuditBindings(batch))
     },
     async finish() {
       if (seq === start) return

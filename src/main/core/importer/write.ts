@@ -11,7 +11,7 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import type { ImportPhase } from '../../../shared/importer'
-import { BULK_AUDIT_INSERT, openBulkAudit, type AuditEntry } from '../audit/writer'
+import { BULK_AUDIT_INSERT, bulkAuditBindings, openBulkAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { allocationValues, FATE_CREATE, type AllocationValues, type Plan, type PlanSource, type PoolPlan } from './plan'
 
@@ -273,7 +273,7 @@ export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan:
              select 'ip_allocations', legacy_id, id, 'created', ?::uuid from src
            )
            ${BULK_AUDIT_INSERT}`,
-          [...params, audits.payload] as unknown as Knex.RawBinding[]
+          [...params, ...bulkAuditBindings(audits)] as unknown as Knex.RawBinding[]
         )
         .then(() => rows)
       // Observed at once, so a failure while the next batch is being prepared is never "unhandled"; the
