@@ -38,11 +38,6 @@ const clip = (s: string | null | undefined, n: number): string | null => (s === 
 
 const EMPTY = Object.freeze({})
 
-/** `,key:value` as JSON.stringify writes an object's field, or nothing when the value has no JSON form. */
-function jsonField(key: string, v: unknown): string {
-  const j = JSON.stringify(v) as string | undefined
-  return j === undefined ? '' : ',' + key + ':' + j
-}
 
 export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestContext, entry: AuditEntry): Promise<AppendedAudit> {
   return (await appendAudits(trx, ctx, [entry]))[0]!
