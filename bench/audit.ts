@@ -45,6 +45,8 @@ export async function benchAudit(srv: BenchServer): Promise<Record<string, unkno
     // them after an import (docs/audit.md#text-search), so the viewer is measured in the steady state.
     const [indexed, indexMs] = await time(() => core.auditSearch.drain())
     await core.db.knex.raw(`analyze audit_import_search`)
+    // Flushed now, so the checkpoint the seeding and indexing call for does not run under the measurements.
+    await core.db.knex.raw(`checkpoint`)
     log(`indexed ${indexed.indexed} imported rows for text search in ${round(indexMs / 1000, 1)} s`)
     out.importRowsSearchIndex = { rows: indexed.indexed, seconds: round(indexMs / 1000, 1) }
     const monthAgo = new Date(Date.now() - 30 * 86400_000).toISOString()
