@@ -153,10 +153,9 @@ export function rareWords(text: string, sample: TextSample['texts']): string[] |
   return rare.length && rare.length < words.length ? rare : null
 }
 
-/** Builds the WHERE clause shared by the list, the counts and the export. */
 /**
- * The rows a text search looks at, as a derived table named audit_logs (docs/audit.md#text-search): the
- * union of
+ * The rows a text search looks at (docs/audit.md#text-search), in three parts; the list pages each apart,
+ * the counts and the export read their union as a derived table named audit_logs:
  * - rows not written by an import, tested on details::text (the partial trigram index covers them);
  * - import rows the background indexer has copied, tested on their copy in audit_import_search (which has
  *   its own trigram index);
@@ -203,7 +202,7 @@ interface Where {
   filter?: { sql: string; bindings: Knex.Value[] }
 }
 
-/** The filters but the text (see textSource). */
+/** The WHERE clause of every filter but the text (see textSource), shared by the list, the counts and the export. */
 function whereClause(f: z.output<typeof auditFilterSchema>): { sql: string; bindings: Knex.Value[] } {
   const w: string[] = []
   const b: Knex.Value[] = []
