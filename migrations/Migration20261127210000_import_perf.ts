@@ -9,11 +9,11 @@ import { Migration } from '@mikro-orm/migrations'
  *    - audit_logs_details_trgm_idx covers the rows whose source is not 'import' (a partial index);
  *    - rows with source 'import' get their details text copied into audit_import_search, which has the same
  *      trigram index, by a background indexer (src/main/core/audit/search-index.ts) after the import commits;
- *    - a statement trigger records the sequence numbers of every statement's import rows in
- *      audit_import_search_backlog in the same transaction, and the indexer works that backlog off in small
- *      transactions. A search reads the backlog first and tests the rows still in it directly, so it finds
- *      the same rows whether the indexer has caught up or not (docs/audit.md#text-search).
- *    Import rows already in the log are put into the backlog here.
+ *    - the indexer works in sequence order and keeps how far it got in audit_import_search_state; the import
+ *      rows above that point are found through audit_logs_import_seq_idx (a partial index that only import
+ *      rows enter, so other appends pay nothing for it). A search tests those rows directly, so it finds the
+ *      same rows whether the indexer has caught up or not (docs/audit.md#text-search).
+ *    Import rows already in the log start above the point (0) and are indexed in the background.
  * 2. The in-pool check on ip_allocations runs once per statement over the rows it wrote (a transition table
  *    joined to ip_pools) instead of once per row in PL/pgSQL. Same rule, same SQLSTATE 23514 and constraint
  *    name, for every path that writes the table.
@@ -35,11 +35,13 @@ export class Migration20261127210000_import_perf extends Migration {
         "doc" text not null
       );`)
     this.addSql(`
-      create table "audit_import_search_backlog" (
-        "first_seq" bigint primary key,
-        "last_seq" bigint not null,
-        constraint "audit_import_search_backlog_range" check ("first_seq" <= "last_seq")
+      create table "audit_import_search_state" (
+        "id" smallint primary key default 1 check ("id" = 1),
+        -- Every import row up to this sequence number has its copy (or was purged).
+        "last_seq" bigint not null
       );`)
+    this.addSql(`insert into "audit_import_search_state" ("id", "last_seq") values (1, 0);`)
+    this.addSql(`create index "audit_logs_import_seq_idx" on "audit_logs" ("seq") where "source" = 'import';`)
     this.addSql(`
       do $$ begin
         if exists (select 1 from pg_extension where extname = 'pg_trgm') then
@@ -54,20 +56,6 @@ export class Migration20261127210000_import_perf extends Migration {
           execute 'create statistics "audit_logs_details_text_stats" on ((details::text)) from "audit_logs"';
         end if;
       end $$;`)
-    this.addSql(`
-      create function "audit_logs_defer_import_search"() returns trigger language plpgsql as $$
-      begin
-        insert into "audit_import_search_backlog" ("first_seq", "last_seq")
-        select min("seq"), max("seq") from "new_rows" where "source" = 'import' having count(*) > 0;
-        return null;
-      end $$;`)
-    this.addSql(`alter function "audit_logs_defer_import_search"() set search_path from current;`)
-    this.addSql(`
-      create trigger "audit_logs_defer_import_search" after insert on "audit_logs" referencing new table as "new_rows"
-      for each statement execute function "audit_logs_defer_import_search"();`)
-    this.addSql(`
-      insert into "audit_import_search_backlog" ("first_seq", "last_seq")
-      select min("seq"), max("seq") from "audit_logs" where "source" = 'import' having count(*) > 0;`)
 
     // 2. The in-pool check, once per statement.
     this.addSql(`
@@ -118,8 +106,7 @@ export class Migration20261127210000_import_perf extends Migration {
       on "ip_allocations" for each row execute function "ip_allocations_in_pool"();`)
 
     this.addSql(`drop statistics if exists "audit_logs_details_text_stats";`)
-    this.addSql(`drop trigger if exists "audit_logs_defer_import_search" on "audit_logs";`)
-    this.addSql(`drop function if exists "audit_logs_defer_import_search"();`)
+    this.addSql(`drop index if exists "audit_logs_import_seq_idx";`)
     this.addSql(`
       do $$ begin
         if exists (select 1 from pg_extension where extname = 'pg_trgm') then
@@ -127,7 +114,7 @@ export class Migration20261127210000_import_perf extends Migration {
           execute 'create index "audit_logs_details_trgm_idx" on "audit_logs" using gin ((details::text) gin_trgm_ops)';
         end if;
       end $$;`)
-    this.addSql(`drop table if exists "audit_import_search_backlog";`)
+    this.addSql(`drop table if exists "audit_import_search_state";`)
     this.addSql(`drop table if exists "audit_import_search";`)
   }
 }

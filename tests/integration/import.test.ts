@@ -701,10 +701,10 @@ describe('text search of imported audit rows', () => {
   // only outside the import, and a text found both in and outside it.
   const TEXTS = ['host-1007.example', 'alloc-33"', '02:9b:57', '"legacyType": "dhcp"', 'allocatedBy', 'not-imported-marker', 'import']
 
-  it('finds the same rows before the background indexer has run and after (two at once); a purge takes the copies along', async () => {
+  it('finds the same rows before the background indexer has run, half-way and after (two at once); a purge takes the copies along', async () => {
     const { core } = await fresh('imp_search')
     await core.ipam.createPool(admin, { name: 'not-imported-marker', network: '192.168.77.0/24' })
-    // Stopped first, so the import leaves its rows in the backlog and the first searches go through it.
+    // Stopped first, so the import's rows wait above the indexed point and the first searches test them directly.
     await core.auditSearch.close()
     const file = writeCleanLegacyFile(path.join(dir, 'search.db'), 12, 100)
     const r = await core.importer.run(admin, { file })
@@ -718,7 +718,7 @@ describe('text search of imported audit rows', () => {
       expect(await found(core, t), t).toEqual(want)
     }
 
-    // Two indexers at once (the app and a CLI, say) share the backlog without copying a row twice.
+    // Two indexers at once (the app and a CLI, say) take turns without copying a row twice.
     const { ImportSearchIndexer } = await import('../../src/main/core/audit/search-index')
     const second = new ImportSearchIndexer(core.db.knex)
     const [a, b] = await Promise.all([core.auditSearch.drain(), second.drain()])
@@ -728,6 +728,14 @@ describe('text search of imported audit rows', () => {
     const copies = (await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_import_search`)).rows[0]!.n
     expect(Number(copies)).toBe(imported)
     for (const t of TEXTS) expect(await found(core, t), t).toEqual(await truth(core, t))
+    // Half-way: the rows above the point are tested directly, those below through their copies, none twice
+    // (copies above the point, as a step that has not committed its point would leave, are not counted).
+    const mid = (await core.db.knex.raw<{ rows: { s: string }[] }>(`select (min(seq) + 600)::text as s from audit_logs where source = 'import'`)).rows[0]!.s
+    await core.db.knex.raw(`update audit_import_search_state set last_seq = ?::bigint`, [mid])
+    expect(await core.auditSearch.remaining()).toBeGreaterThan(500)
+    for (const t of TEXTS) expect(await found(core, t), t).toEqual(await truth(core, t))
+    expect((await core.auditSearch.drain()).indexed).toBe(imported - 601)
+    expect(await core.auditSearch.remaining()).toBe(0)
 
     // Retention removes the copies of the rows it removes.
     const purged = await core.audit.purge(admin, { now: new Date(Date.now() + 3 * 365 * 86400_000) })

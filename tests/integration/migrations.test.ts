@@ -82,7 +82,8 @@ describe('migrations on a PostgreSQL server', () => {
       'audit_logs_user_ip_idx',
       'audit_logs_seq_key',
       'audit_logs_details_trgm_idx',
-      'audit_import_search_doc_trgm_idx'
+      'audit_import_search_doc_trgm_idx',
+      'audit_logs_import_seq_idx'
     ]) {
       expect(idx).toContain(name)
     }

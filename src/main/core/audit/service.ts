@@ -31,7 +31,7 @@ import { describeIssue } from '../../../shared/schemas'
 import { requireRole, type RequestContext } from '../context'
 import { canonicalBody, GENESIS_HASH, rowHash } from './canonical'
 import { appendAudit, recordFailure } from './writer'
-import { backlogRanges, SEARCH_LOCK_SQL } from './search-index'
+import { indexedUpTo, SEARCH_LOCK_SQL } from './search-index'
 
 type Rows<T> = { rows: T[] }
 
@@ -157,36 +157,34 @@ export function rareWords(text: string, sample: TextSample['texts']): string[] |
  * The rows a text search looks at (docs/audit.md#text-search), in three parts; the list pages each apart,
  * the counts and the export read their union as a derived table named audit_logs:
  * - rows not written by an import, tested on details::text (the partial trigram index covers them);
- * - import rows the background indexer has copied, tested on their copy in audit_import_search (which has
- *   its own trigram index);
- * - import rows still in its backlog (`backlog`, read just before), tested on details::text by sequence range.
+ * - import rows up to `upTo`, which the background indexer has copied, tested on their copy in
+ *   audit_import_search (which has its own trigram index);
+ * - import rows above `upTo` (read just before), tested on details::text (audit_logs_import_seq_idx finds them).
  * The three are disjoint, and each tests the whole text, so the rows are those whose details hold it. Each
  * part is planned on its own with the other filters pushed into it, so PostgreSQL can walk the newest rows
  * when the text is common and go through an index when it is rare, as it did with one index. With `words`
  * (see rareWords) each index gets the rare words and the whole text is tested through an expression no
  * index covers.
  */
-function textSource(text: string, words: string[] | null, backlog: Array<[string, string]>): Array<{ sql: string; bindings: Knex.Value[] }> {
+function textSource(text: string, words: string[] | null, upTo: string): Array<{ sql: string; bindings: Knex.Value[] }> {
   const whole = `%${escapeLike(text)}%`
   const match = (expr: string): { sql: string; bindings: Knex.Value[] } =>
     words
       ? { sql: [...words.map(() => `${expr} ilike ?`), `(${expr} || '') ilike ? escape '\\'`].join(' and '), bindings: [...words.map((x) => `%${x}%`), whole] }
       : { sql: `${expr} ilike ? escape '\\'`, bindings: [whole] }
-  // Many separate ranges (several imports waiting) become one: the text test keeps the result the same.
-  const ranges = backlog.length > 8 ? [[backlog[0]![0], backlog[backlog.length - 1]![1]] as [string, string]] : backlog
   const logged = match('t.details::text')
   const copied = match('s.doc')
-  const outside = ranges.map(() => ` and t.seq not between ?::bigint and ?::bigint`).join('')
   return [
     { sql: `select t.* from audit_logs t where t.source <> 'import' and ${logged.sql}`, bindings: logged.bindings },
     {
-      sql: `select t.* from audit_logs t where t.source = 'import'${outside} and exists (select 1 from audit_import_search s where s.seq = t.seq and ${copied.sql})`,
-      bindings: [...ranges.flat(), ...copied.bindings]
+      sql: `select t.* from audit_logs t where t.source = 'import' and t.seq <= ?::bigint
+              and exists (select 1 from audit_import_search s where s.seq = t.seq and ${copied.sql})`,
+      bindings: [upTo, ...copied.bindings]
     },
-    ...ranges.map(([first, last]) => ({
-      sql: `select t.* from audit_logs t where t.seq between ?::bigint and ?::bigint and t.source = 'import' and t.details::text ilike ? escape '\\'`,
-      bindings: [first, last, whole]
-    }))
+    {
+      sql: `select t.* from audit_logs t where t.source = 'import' and t.seq > ?::bigint and t.details::text ilike ? escape '\\'`,
+      bindings: [upTo, whole]
+    }
   ]
 }
 
@@ -284,10 +282,10 @@ export class AuditService {
   private async where(f: z.output<typeof auditFilterSchema>): Promise<Where> {
     const w = whereClause(f)
     if (!f.text) return { from: 'audit_logs', ...w }
-    // The backlog is read just before the query. An import that commits in between is missed by this one
-    // search as a whole (its rows are all import rows), as if the search had run a moment earlier.
-    const [sample, backlog] = await Promise.all([this.detailsSample(), backlogRanges(this.knex)])
-    const parts = textSource(f.text, rareWords(f.text, sample), backlog)
+    // How far the indexer got is read just before the query; the indexer only ever moves it up, over rows it
+    // has copied, so the parts stay disjoint and together hold every row, whatever it does meanwhile.
+    const [sample, upTo] = await Promise.all([this.detailsSample(), indexedUpTo(this.knex)])
+    const parts = textSource(f.text, rareWords(f.text, sample), upTo)
     return {
       from: `(${parts.map((p) => p.sql).join(' union all ')}) as audit_logs`,
       sql: w.sql,
