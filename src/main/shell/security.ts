@@ -44,8 +44,10 @@ export function isAppUrl(raw: string, where: RendererLocation): boolean {
     return false
   }
   if (where.devUrl) return u.origin === new URL(where.devUrl).origin
-  // Compare the path only: a #fragment or ?query on our own page is still our page.
-  return u.protocol === 'file:' && u.pathname === pathToFileURL(where.indexHtml).pathname
+  // Host and path, not the #fragment or ?query: those on our own page are still our page. The host counts:
+  // file://some.host/<our path> is another machine's file (a UNC share on Windows), not ours.
+  const own = pathToFileURL(where.indexHtml)
+  return u.protocol === 'file:' && u.host === own.host && u.pathname === own.pathname
 }
 
 export function isAllowedExternalLink(raw: string): boolean {
