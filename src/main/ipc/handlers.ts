@@ -7,6 +7,7 @@ import { contract, type Channel, type Envelope, type ParsedArgsOf, type ResultOf
 import { AppError } from '../../shared/errors'
 import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
+import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
 import { isConnectFailure, toAppError } from '../core/db/errors'
@@ -178,7 +179,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     }),
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
-    ...settingsHandlers(core.dataDir),
+    ...settingsHandlers(core.dataDir, core.auth),
     ...offlineHandlers(core.dataDir, offlineRuntime(core)),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
@@ -248,19 +249,29 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
 
 /**
  * The database profile can be read, tested and saved whether or not a database is open: it is how a
- * person fixes a connection that fails. Shared by the live and the degraded table.
+ * person fixes a connection that fails. Shared by the live and the degraded table. Testing, saving and
+ * clearing are admin actions: of the desktop user, or, while someone is signed in to the directory, of
+ * that person (`auth`, the live table's AuthService; the degraded table has no session).
  */
-export function settingsHandlers(dataDir: string): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
+export function settingsHandlers(
+  dataDir: string,
+  auth?: Pick<AuthService, 'configContext'>
+): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
   const svc = new DbProfileService(dataDir)
+  const as = (ctx: RequestContext): RequestContext => (auth ? auth.configContext(ctx) : ctx)
   return {
     'settings:db:get': async () => svc.get(),
-    'settings:db:test': async (a) => svc.test(a.profile, a.password),
+    'settings:db:test': async (a, ctx) => {
+      requireRole(as(ctx), 'admin', 'testing a database connection')
+      return svc.test(a.profile, a.password)
+    },
     'settings:db:save': async (a, ctx) => {
-      requireRole(ctx, 'admin', 'changing the database profile')
-      return svc.save(ctx, a.profile, a.password)
+      const who = as(ctx)
+      requireRole(who, 'admin', 'changing the database profile')
+      return svc.save(who, a.profile, a.password)
     },
     'settings:db:clear': async (_a, ctx) => {
-      requireRole(ctx, 'admin', 'removing the database profile')
+      requireRole(as(ctx), 'admin', 'removing the database profile')
       return svc.clear()
     }
   }
