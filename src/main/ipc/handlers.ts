@@ -214,7 +214,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'directory:profile:list': (_a, ctx) => core.directory.listProfiles(ctx),
     'directory:profile:save': (a, ctx) => core.directory.saveProfile(core.auth.configContext(ctx), a),
     'directory:profile:remove': (a, ctx) => core.directory.removeProfile(core.auth.configContext(ctx), a.name),
-    'directory:profile:test': (a, ctx) => core.directory.testProfile(ctx, a.name, a.password),
+    'directory:profile:test': (a, ctx) => core.directory.testProfile(core.auth.configContext(ctx), a.name, a.password),
     'auth:session': async () => core.auth.status(),
     'auth:signin': (a, ctx) => core.auth.signIn(ctx, a),
     'auth:signout': (_a, ctx) => core.auth.signOut(ctx),

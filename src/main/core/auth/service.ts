@@ -139,7 +139,7 @@ export class AuthService {
     let secret: string | null = null
     if (p.bindDn) {
       try {
-        secret = await this.directory.storedSecret(p.name)
+        secret = await this.directory.storedSecret(p)
       } catch {
         secret = null // no keychain here: look up anonymously, or build the DN
       }
@@ -166,7 +166,7 @@ export class AuthService {
     if (!p.bindDn) return 'invalid-credentials'
     let conn: LdapConnection | null = null
     try {
-      const secret = await this.directory.storedSecret(p.name)
+      const secret = await this.directory.storedSecret(p)
       if (!secret) return 'invalid-credentials'
       conn = new LdapConnection(p, { dn: p.bindDn, password: secret })
       const e = await conn.readEntry(dn, ['pwdAccountLockedTime', 'shadowExpire'])
@@ -466,7 +466,7 @@ export class AuthService {
     if (!dn) throw new AppError('VALIDATION', `bindDn: profile ${p.name} has no bind DN; give one (--bind-dn) or add it to the profile`, { field: 'bindDn' })
     if (!looksLikeDn(dn)) throw new AppError('VALIDATION', `bindDn: "${dn}" is not a distinguished name`, { field: 'bindDn' })
     let password = opts.password ?? null
-    if (password === null && dn === p.bindDn) password = await this.directory.storedSecret(p.name)
+    if (password === null && dn === p.bindDn) password = await this.directory.storedSecret(p)
     if (password === null || password === '') {
       const err = new AppError(
         'NOT_FOUND',
