@@ -201,6 +201,7 @@ export class DirectoryService {
       ok: false,
       url: p.url,
       tls: conn.tls,
+      allowInsecure: p.allowInsecure,
       boundAs: p.bindDn ?? null,
       latencyMs: 0,
       vendor: null,
@@ -211,7 +212,8 @@ export class DirectoryService {
     try {
       await conn.open()
       report.latencyMs = Math.round((performance.now() - t0) * 10) / 10
-      checks.push({ name: 'connect', ok: true, detail: `${conn.tls === 'none' ? 'plain LDAP (no TLS: use StartTLS or ldaps:// outside a lab)' : conn.tls === 'ldaps' ? 'TLS (ldaps)' : 'TLS (StartTLS)'}, bound as ${p.bindDn ?? 'anonymous'}` })
+      const plain = p.allowInsecure ? 'plain LDAP allowed by allowInsecure (passwords cross the network in clear: use StartTLS or ldaps:// outside a lab)' : 'plain LDAP (no TLS: use StartTLS or ldaps:// outside a lab)'
+      checks.push({ name: 'connect', ok: true, detail: `${conn.tls === 'none' ? plain : conn.tls === 'ldaps' ? 'TLS (ldaps)' : 'TLS (StartTLS)'}, bound as ${p.bindDn ?? 'anonymous'}` })
       const dse = await conn.rootDse()
       report.vendor = dse.vendor
       report.passwordModify = dse.supportedExtension.includes(OID_PASSWORD_MODIFY)
