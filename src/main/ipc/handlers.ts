@@ -307,12 +307,13 @@ export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?:
     },
     'offline:queue:retry': async (a, ctx) => {
       requireRole(ctx, 'operator', 'retrying a queued edit')
-      return withQueue((q) => q.retry(a.id, a.args))
+      // Re-stamped with the person retrying (ctx is the signed-in person when there is one): it replays as them.
+      return withQueue((q) => q.retry(a.id, ctx, a.args))
     },
     'offline:queue:replay': async (_a, ctx) => {
       requireRole(ctx, 'operator', 'replaying queued edits')
       if (!rt) throw new AppError('UNAVAILABLE', `the database is not open: ${degraded?.error ?? 'unknown reason'}; queued edits stay queued`)
-      return rt.replay('manual')
+      return rt.replay('manual', ctx)
     }
   }
 }
