@@ -95,6 +95,11 @@ export const ldapProfileSchema = z
     url: ldapUrl,
     /** Upgrade an ldap:// connection with StartTLS before binding. */
     startTls: z.boolean().default(false),
+    /**
+     * Allow simple binds and password changes over plain ldap:// (no StartTLS) to a host that is not this
+     * machine: passwords then cross the network in clear. Off by default; for a lab only.
+     */
+    allowInsecure: z.boolean().default(false),
     /** PEM file with the CA certificate(s) that signed the server's certificate (default: Node's bundled roots). */
     caFile: z.string().trim().min(1).max(4096).optional(),
     baseDn: dnString,
@@ -182,6 +187,8 @@ export interface ProfileTestReport {
   ok: boolean
   url: string
   tls: 'ldaps' | 'starttls' | 'none'
+  /** The profile lets binds and password changes go over plain LDAP to another machine (see allowInsecure). */
+  allowInsecure: boolean
   boundAs: string | null
   latencyMs: number
   vendor: string | null

@@ -180,6 +180,11 @@ export interface ReplayReport {
   otherTarget: number
   /** Directory edits left queued: no directory session of the person who made them here, or the directory is unreachable. */
   waiting: number
+  /**
+   * Edits left queued because they need a role the person replaying does not have (a replay never runs with
+   * more than that person's role); a replay by someone who has it applies them.
+   */
+  heldForRole: number
   /** Why replay stopped early (the server went away again), if it did. */
   stopped: string | null
   remaining: number

@@ -12,7 +12,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntryDto } from '../../src/shared/audit'
 import { freshDatabase, withClient } from '../support/db'
-import { goTo, hasChromium, invoke, openSession, resultsDir, shot, type Session } from './support'
+import { goTo, harnessFetch, hasChromium, invoke, openSession, resultsDir, shot, type Session } from './support'
 
 if (!hasChromium) console.warn('[e2e] skipping the audit screen tests: /usr/bin/chromium is not installed (apt-get install chromium)')
 
@@ -130,8 +130,10 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     await jsonlDownload.saveAs(jsonlFile)
     const lines = fs.readFileSync(jsonlFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEntryDto)
     expect(lines.map((e) => e.seq)).toEqual(records.map((r) => r.seq))
-    // Each link works once: the harness removed the file after handing it over.
-    expect((await fetch(jsonlDownload.url())).status).toBe(404)
+    // Each link works once: the harness removed the file after handing it over (and without the session
+    // cookie nothing is served at all).
+    expect((await harnessFetch(s.harness, jsonlDownload.url())).status).toBe(404)
+    expect((await fetch(jsonlDownload.url())).status).toBe(401)
     await page.getByRole('button', { name: 'Clear filters' }).first().click()
   })
 

@@ -10,11 +10,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ArgsOf, Channel, Envelope, ResultOf } from '../../src/shared/contract'
 import { VIEWS } from '../../src/shared/navigation'
 import { startWebHarness, type WebHarness } from '../../src/main/web/server'
 import { createBridge } from '../../src/preload/bridge'
-import { ensureRendererBuilt } from './support'
+import { ensureRendererBuilt, invoke } from './support'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const resultsDir = path.join(root, 'test-results')
@@ -24,18 +23,6 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-ne
 
 const hasChromium = fs.existsSync(CHROMIUM)
 if (!hasChromium) console.warn(`[e2e] skipping the renderer shell tests: ${CHROMIUM} is not installed (apt-get install chromium)`)
-
-/** Calls the harness bridge the way the page's shim does. */
-async function invoke<C extends Channel>(h: WebHarness, channel: C, args: ArgsOf<C>): Promise<ResultOf<C>> {
-  const res = await fetch(`${h.url}__bridge/invoke/${encodeURIComponent(channel)}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-netkeeper-token': h.token },
-    body: JSON.stringify(args)
-  })
-  const envelope = (await res.json()) as Envelope<ResultOf<C>>
-  if (!envelope.ok) throw new Error(`${channel}: ${envelope.error.message}`)
-  return envelope.value
-}
 
 
 describe('the renderer shell in Chromium, over the web harness', () => {
@@ -61,7 +48,8 @@ describe('the renderer shell in Chromium, over the web harness', () => {
       if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location().url})`)
     })
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-    await page.goto(harness.url)
+    // Signed in as a person would: the one-time URL sets the session cookie and lands on the clean URL.
+    await page.goto(harness.loginUrl())
   })
 
   afterAll(async () => {
@@ -156,25 +144,77 @@ describe('the renderer shell in Chromium, over the web harness', () => {
     expect(refused).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } })
   })
 
-  it.skipIf(!hasChromium)('refuses bridge calls without the token, from another origin or another host name', async () => {
-    const url = `${harness.url}__bridge/invoke/${encodeURIComponent('app:info')}`
-    const post = (headers: Record<string, string>): Promise<Response> =>
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' })
-    expect((await post({})).status).toBe(403)
-    expect((await post({ 'x-netkeeper-token': 'wrong' })).status).toBe(403)
-    expect((await post({ 'x-netkeeper-token': harness.token, origin: 'http://evil.example' })).status).toBe(403)
-    expect((await post({ 'x-netkeeper-token': harness.token })).status).toBe(200)
-    expect((await fetch(`${harness.url}__bridge/shim.js`)).status).toBe(403)
-    // DNS rebinding: our address, but a Host header naming someone else's site (fetch cannot set Host).
-    const status = await new Promise<number | undefined>((resolve, reject) => {
-      const req = http.request(harness.url, { headers: { host: 'evil.example' } }, (res) => {
-        res.resume()
-        resolve(res.statusCode)
+  it.skipIf(!hasChromium)('keeps the page free of secrets: the session is an HttpOnly cookie the one-time URL set', async () => {
+    expect(page.url()).toBe(harness.url)
+    expect(await page.evaluate('document.cookie')).toBe('')
+    const cookies = await page.context().cookies()
+    expect(cookies).toMatchObject([{ name: harness.cookieName, httpOnly: true, sameSite: 'Strict', path: '/' }])
+    const html = await page.content()
+    expect(html).toContain('/__bridge/shim.js"')
+    expect(html).not.toContain(cookies[0]!.value)
+    expect(html).not.toMatch(/token=/)
+  })
+
+  it.skipIf(!hasChromium)('trades a one-time URL once for a cookie, and refuses requests without it, from another origin or another host name', async () => {
+    const login = harness.loginUrl()
+    const token = new URL(login).searchParams.get('token')!
+    /** A request with the Host header we choose (fetch cannot set Host). */
+    const raw = (pathAndQuery: string, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = http.request(new URL(pathAndQuery, harness.url), { headers }, (res) => {
+          let body = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (body += c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        })
+        req.on('error', reject)
+        req.end()
       })
-      req.on('error', reject)
-      req.end()
-    })
-    expect(status).toBe(421)
+    const port = new URL(harness.url).port
+
+    // The Host header is checked first, even on the sign-in URL: a foreign name or another port is refused
+    // (421), and the token is not used up by it.
+    expect((await raw(`/__bridge/login?token=${token}`, { host: 'evil.example' })).status).toBe(421)
+    expect((await raw(`/__bridge/login?token=${token}`, { host: `127.0.0.1:${Number(port) + 1}` })).status).toBe(421)
+    expect((await raw(`/__bridge/login?token=${token}`, { host: `evil.example:${port}` })).status).toBe(421)
+
+    // Once: a 303 to the clean URL with the session cookie, HttpOnly and SameSite=Strict.
+    const first = await fetch(login, { redirect: 'manual' })
+    expect(first.status).toBe(303)
+    expect(first.headers.get('location')).toBe('/')
+    const setCookie = first.headers.get('set-cookie') ?? ''
+    expect(setCookie).toMatch(new RegExp(`^${harness.cookieName}=[0-9a-f]{48}; Path=/; HttpOnly; SameSite=Strict$`))
+    const cookie = setCookie.split(';')[0]!
+    // Twice: refused, no cookie.
+    const again = await fetch(login, { redirect: 'manual' })
+    expect(again.status).toBe(403)
+    expect(again.headers.get('set-cookie')).toBeNull()
+    expect((await fetch(`${harness.url}__bridge/login?token=${'0'.repeat(48)}`, { redirect: 'manual' })).status).toBe(403)
+
+    // The page and the shim hold no secret (neither the token nor the session).
+    const html = await (await fetch(harness.url, { headers: { cookie } })).text()
+    const shim = await (await fetch(`${harness.url}__bridge/shim.js`, { headers: { cookie } })).text()
+    for (const body of [html, shim]) {
+      expect(body).not.toContain(token)
+      expect(body).not.toContain(cookie.split('=')[1]!)
+    }
+    expect(shim).not.toMatch(/token/i)
+
+    // Without the cookie (or with a made-up one) nothing is served: the page, its assets, the shim, the bridge.
+    const asset = /src="\.?(\/assets\/[^"]+\.js)"/.exec(html)?.[1]
+    expect(asset).toBeTruthy()
+    const invokeUrl = `${harness.url}__bridge/invoke/${encodeURIComponent('app:info')}`
+    const post = (headers: Record<string, string>): Promise<Response> => fetch(invokeUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' })
+    for (const headers of [{} as Record<string, string>, { cookie: `${harness.cookieName}=${'0'.repeat(48)}` }, { cookie: `netkeeper_harness_1=${cookie.split('=')[1]}` }]) {
+      for (const url of [harness.url, `${harness.url}${asset!.slice(1)}`, `${harness.url}__bridge/shim.js`]) expect((await fetch(url, { headers })).status, url).toBe(401)
+      expect((await post(headers)).status).toBe(401)
+    }
+    expect((await raw('/', {})).body).toContain('one-time sign-in URL')
+    expect((await post({ cookie })).status).toBe(200)
+    // With the cookie, still only from this server's own pages and under its own names.
+    expect((await post({ cookie, origin: 'http://evil.example' })).status).toBe(403)
+    expect((await raw('/', { cookie, host: `localhost:${port}` })).status).toBe(200)
+    expect((await raw('/', { cookie, host: 'evil.example' })).status).toBe(421)
   })
 })
 
@@ -210,7 +250,7 @@ describe('the renderer shell when the database is unreachable', () => {
 
   it.skipIf(!hasChromium)('still opens, and says the database is unreachable and why', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
-    await page.goto(harness.url)
+    await page.goto(harness.loginUrl())
     const status = page.getByRole('contentinfo', { name: 'Status' })
     await status.getByText('Database unreachable').waitFor()
     expect(await status.getByTestId('db-kind').textContent()).toBe('PostgreSQL server')

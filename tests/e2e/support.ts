@@ -1,7 +1,9 @@
 /**
  * Shared set-up for the renderer's end-to-end tests: builds the renderer once (when a source file is newer
  * than the build, under a lock so two test files running at once do not build over each other), starts
- * the web harness on a database, and drives Debian's Chromium through playwright-core.
+ * the web harness on a database, and drives Debian's Chromium through playwright-core. The browser signs
+ * in the way a person does, through a one-time sign-in URL; direct bridge calls use a session of their own,
+ * got the same way (harnessCookie).
  */
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -75,11 +77,33 @@ export async function ensureRendererBuilt(): Promise<void> {
   }
 }
 
+const cookies = new WeakMap<WebHarness, Promise<string>>()
+
+/** Trades a one-time sign-in URL for the session cookie, as a browser does; returns the Cookie header. */
+export async function signInToHarness(h: WebHarness): Promise<string> {
+  const res = await fetch(h.loginUrl(), { redirect: 'manual' })
+  const set = res.headers.get('set-cookie') ?? ''
+  if (res.status !== 303 || !set.startsWith(`${h.cookieName}=`)) throw new Error(`the harness sign-in answered ${res.status} ${set}`)
+  return set.split(';')[0]!
+}
+
+/** A Cookie header of a session of this harness (one per harness, for direct calls from the tests). */
+export function harnessCookie(h: WebHarness): Promise<string> {
+  let c = cookies.get(h)
+  if (!c) cookies.set(h, (c = signInToHarness(h)))
+  return c
+}
+
+/** fetch with the tests' session cookie of the harness. */
+export async function harnessFetch(h: WebHarness, url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), cookie: await harnessCookie(h) } })
+}
+
 /** Calls the harness bridge the way the page's shim does. */
 export async function invoke<C extends Channel>(h: WebHarness, channel: C, args: ArgsOf<C>): Promise<ResultOf<C>> {
-  const res = await fetch(`${h.url}__bridge/invoke/${encodeURIComponent(channel)}`, {
+  const res = await harnessFetch(h, `${h.url}__bridge/invoke/${encodeURIComponent(channel)}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-netkeeper-token': h.token },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(args)
   })
   const envelope = (await res.json()) as Envelope<ResultOf<C>>
@@ -113,7 +137,9 @@ export async function openSession(databaseUrl: string, prefix: string): Promise<
     if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location().url})`)
   })
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
-  await page.goto(harness.url)
+  // The one-time URL sets the session cookie and lands on the clean URL; later page.goto(harness.url) works.
+  await page.goto(harness.loginUrl())
+  if (page.url() !== harness.url) throw new Error(`signing in to the harness ended at ${page.url()}, not ${harness.url}`)
   await page.getByRole('contentinfo', { name: 'Status' }).getByText('Database reachable').waitFor()
   return {
     harness,

@@ -12,6 +12,7 @@ import { freshDatabase } from '../support/db'
 import { baseProfile, hasSecretService, openDirectory, slapdMissing, type DirectoryFixture } from '../support/directory'
 import { SEED_PASSWORDS, startSlapd, type SlapdServer } from '../support/slapd'
 import { createHandlers, dispatch } from '../../src/main/ipc/handlers'
+import { fakeLdap } from '../support/fake-servers'
 
 const skip = slapdMissing()
 const ui = () => makeContext({ actor: 'desktop-user', roles: ['admin'], source: 'ui' })
@@ -159,6 +160,11 @@ describe.skipIf(skip)('over the IPC handler table', () => {
     expect(await dispatch(table, 'directory:user:create', { uid: 'byviewer', sn: 'V' }, ui())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } })
     const profile = ldapProfileSchema.parse({ ...fx.profile, roles: { admin: ['netkeeper-viewers'], operator: [], viewer: [] } })
     expect(await dispatch(table, 'directory:profile:save', { profile, replace: true }, ui())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } })
+    // Nor test or save a database connection (admin actions while a directory session exists).
+    const db = { name: 'x', host: '127.0.0.1', port: 1, database: 'x', user: 'x', sslMode: 'disable' as const }
+    for (const channel of ['settings:db:test', 'settings:db:save'] as const) {
+      expect(await dispatch(table, channel, { profile: db }, ui())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN', message: expect.stringContaining('victor has viewer') } })
+    }
     expect(await dispatch(table, 'auth:session', {}, ui())).toMatchObject({ ok: true, value: { signedIn: true, login: 'victor', role: 'viewer' } })
     // IPAM and the audit trail run as the signed-in person too: a viewer reads, but may not change pools.
     expect(await dispatch(table, 'ipam:pool:list', {}, ui())).toMatchObject({ ok: true })
@@ -257,6 +263,60 @@ describe.skipIf(skip || !hasSecretService)('with the bind secret in the OS keych
     } finally {
       await fx.core.directory.removeProfile(ui(), name)
       await expect(fx.core.directory.secrets.get(ldapAccount(name))).resolves.toBeNull()
+    }
+  })
+
+  it('drops the stored secret when the URL or bind DN changes, and never sends it to another server', async () => {
+    const fake = await fakeLdap()
+    const fakeUrl = `ldap://127.0.0.1:${fake.port}`
+    const secret = fx.info.adminPassword
+    const name = `${fx.profileName}-moved`
+    const profile = ldapProfileSchema.parse({ ...fx.profile, name, timeoutMs: 2000, connectTimeoutMs: 1000 })
+    const store = new ProfileStore(fx.dataDir)
+    const pointAt = (url: string): void => {
+      const f = store.read()
+      store.write({ ...f, profiles: f.profiles.map((p) => (p.name === name ? { ...p, url } : p)) })
+    }
+    const noSecret = { code: 'NOT_FOUND', details: { field: 'password' } }
+    await fx.core.directory.saveProfile(ui(), { profile, password: secret })
+    try {
+      // The control: the stored secret binds at the server it was saved for.
+      expect((await fx.core.directory.testProfile(ui(), name)).ok).toBe(true)
+
+      // The file edited by hand to point at another server: the secret stays behind, nothing is sent.
+      pointAt(fakeUrl)
+      await expect(fx.core.directory.testProfile(ui(), name)).rejects.toMatchObject(noSecret)
+      await expect(fx.core.auth.commandScope(ui(), { profile: name })).rejects.toMatchObject(noSecret)
+      expect((await fx.core.directory.listProfiles(ui())).find((p) => p.name === name)?.hasSecret).toBe(false)
+      pointAt(profile.url)
+      expect((await fx.core.directory.listProfiles(ui())).find((p) => p.name === name)?.hasSecret).toBe(true)
+
+      // Saved with a new URL (and no new secret): the secret is deleted from the keychain, and saving the old
+      // URL back does not bring it back.
+      const moved = await fx.core.directory.saveProfile(ui(), { profile: { ...profile, url: fakeUrl }, replace: true })
+      expect(moved.hasSecret).toBe(false)
+      await expect(fx.core.directory.secrets.get(ldapAccount(name))).resolves.toBeNull()
+      await expect(fx.core.directory.testProfile(ui(), name)).rejects.toMatchObject(noSecret)
+      await fx.core.directory.saveProfile(ui(), { profile, replace: true })
+      await expect(fx.core.directory.testProfile(ui(), name)).rejects.toMatchObject(noSecret)
+
+      // Same for a new bind DN.
+      await fx.core.directory.saveProfile(ui(), { profile, password: secret, replace: true })
+      const rebound = await fx.core.directory.saveProfile(ui(), { profile: { ...profile, bindDn: dnOf('alice') }, replace: true })
+      expect(rebound.hasSecret).toBe(false)
+      await expect(fx.core.directory.secrets.get(ldapAccount(name))).resolves.toBeNull()
+
+      // The fake server heard from nobody so far; a secret typed for it does go there (the fake records the
+      // bind request), so it would have seen the stored one had it been sent.
+      expect(fake.connections).toBe(0)
+      await fx.core.directory.saveProfile(ui(), { profile: { ...profile, url: fakeUrl }, replace: true })
+      const typed = await fx.core.directory.testProfile(ui(), name, 'typed-for-the-fake')
+      expect(typed.ok).toBe(false)
+      expect(fake.saw('typed-for-the-fake')).toBe(true)
+      expect(fake.saw(secret)).toBe(false)
+    } finally {
+      await fx.core.directory.removeProfile(ui(), name)
+      await fake.close()
     }
   })
 })

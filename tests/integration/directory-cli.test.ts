@@ -116,6 +116,23 @@ describe.skipIf(skip)('netkeeper profile, user and group', () => {
     expect((await cli(['group', 'frobnicate'], env())).code).toBe(2)
   })
 
+  it('refuses a plain ldap:// bind to another machine unless the profile allows it, and warns when it does', async () => {
+    const info = slapdInfo()
+    // 192.0.2.1 (TEST-NET-1) is never contacted: the refusal comes before any connection.
+    const far = ['--url', 'ldap://192.0.2.1', '--base-dn', info.baseDn, '--bind-dn', info.adminDn, '--timeout-ms', '1000']
+    expect((await cli(['profile', 'add', 'far', ...far], env())).code).toBe(0)
+    const refused = await cli(['user', 'list', '--profile', 'far'], withSecret())
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('forbidden: url: a bind as cn=admin')
+    expect(refused.stderr).toContain('set allowInsecure on profile far')
+    const lab = await cli(['profile', 'add', 'far', ...far, '--allow-insecure', '--replace'], env())
+    expect(lab.code, lab.stderr).toBe(0)
+    expect(lab.stdout).toContain('warning: profile far has allowInsecure: binds and password changes to ldap://192.0.2.1 go over plain LDAP, passwords in clear')
+    expect((await cli(['profile', 'list'], env())).stdout).toContain('warning: profile far has allowInsecure')
+    expect((await cli(['profile', 'list', '--json'], env())).json().find((p: { name: string }) => p.name === 'far')).toMatchObject({ allowInsecure: true })
+    expect((await cli(['profile', 'remove', 'far'], env())).code).toBe(0)
+  })
+
   it('says clearly when there is no Secret Service, and saves nothing', async () => {
     const info = slapdInfo()
     const r = await cli(['profile', 'add', 'nokc', '--url', info.url, '--base-dn', info.baseDn, '--bind-dn', info.adminDn, '--password-stdin'], env({ DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' }), 'kept-nowhere\n')

@@ -13,6 +13,7 @@ import { OfflineQueue } from '../../src/main/core/offline/queue'
 import { refreshSnapshot, replayQueue } from '../../src/main/core/offline/replay'
 import { HealthMonitor } from '../../src/main/core/offline/health'
 import { describeTarget, resolveConnection } from '../../src/main/core/db/target'
+import { createHandlers, dispatch, offlineHandlers, type HandlerTable } from '../../src/main/ipc/handlers'
 import { startPostgres, type PgServer } from '../support/postgres'
 import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq } from '../support/core'
@@ -284,6 +285,50 @@ describe('offline queue', () => {
       expect(await core.ipam.getPool(admin, 'basis')).toMatchObject({ site: 'mine' })
     })
     expect((await withQueue((q) => q.get(fresh.id))).state).toBe('applied')
+  })
+
+  it('re-stamps a retried or re-targeted edit with the person doing it, and never replays with more than the replaying person\'s role', async () => {
+    const ada = ctxAs('admin', 'ada')
+    const oscar = ctxAs('operator', 'oscar')
+    await withCore(async (core) => {
+      await core.ipam.createPool(admin, { name: 'keep-me', network: '10.4.0.0/24' })
+      await core.ipam.createPool(admin, { name: 'drop-me', network: '10.4.1.0/24' })
+    })
+    // Ada (admin) queued the delete of a pool that is not there: a conflict at replay.
+    const del = await withQueue((q) => q.enqueue(ada, { operation: 'ipam.pool.delete', args: { pool: 'no-such-pool' } }, target))
+    await withCore(async (core) => {
+      expect(await withQueue((q) => replayQueue(core, q, { replayer: ada }))).toMatchObject({ conflicts: 1 })
+    })
+    // Oscar (operator) re-targets Ada's delete at a real pool, through the handler table the app serves.
+    const offline = offlineHandlers(dataDir) as HandlerTable
+    const retried = await dispatch(offline, 'offline:queue:retry', { id: del.id, args: { pool: 'keep-me' } }, oscar)
+    expect(retried).toMatchObject({ ok: true, value: { state: 'queued', actor: 'oscar', roles: ['operator'], args: { pool: 'keep-me' } } })
+    // Replayed even by Ada, it is Oscar's edit now and runs with his rights: refused, keep-me stays.
+    await withCore(async (core) => {
+      const seq = await lastSeq(core)
+      expect(await withQueue((q) => replayQueue(core, q, { replayer: ada }))).toMatchObject({ applied: 0, conflicts: 1 })
+      expect(await core.ipam.getPool(admin, 'keep-me')).toMatchObject({ name: 'keep-me' })
+      const rows = await auditRows(core, seq)
+      expect(rows.map((x) => [x.action, x.resource_type, x.status, x.source, x.user_id, x.request_id])).toEqual([['authorize', 'ip_pool', 'failure', 'replay', 'oscar', del.idempotencyKey]])
+    })
+    expect((await withQueue((q) => q.get(del.id))).conflict).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('deleting a pool needs the admin role; oscar has operator') })
+
+    // Ada re-targets it at drop-me: hers again.
+    expect(await dispatch(offline, 'offline:queue:retry', { id: del.id, args: { pool: 'drop-me' } }, ada)).toMatchObject({ ok: true, value: { actor: 'ada', roles: ['admin'] } })
+    await withCore(async (core) => {
+      const table = createHandlers(core)
+      const seq = await lastSeq(core)
+      // A replay Oscar asks for does not lend him Ada's rights: her delete waits, untried and unaudited.
+      const byOscar = await dispatch(table, 'offline:queue:replay', {}, oscar)
+      expect(byOscar).toMatchObject({ ok: true, value: { applied: 0, conflicts: 0, heldForRole: 1, remaining: 1 } })
+      expect(await auditRows(core, seq)).toEqual([])
+      expect((await withQueue((q) => q.get(del.id))).state).toBe('queued')
+      // Ada's replay applies it, under her name.
+      expect(await dispatch(table, 'offline:queue:replay', {}, ada)).toMatchObject({ ok: true, value: { applied: 1, heldForRole: 0, remaining: 0 } })
+      const rows = await auditRows(core, seq)
+      expect(rows.map((x) => [x.action, x.resource_type, x.resource_name, x.status, x.source, x.user_id])).toEqual([['delete', 'ip_pool', 'drop-me', 'success', 'replay', 'ada']])
+      await expect(core.ipam.getPool(admin, 'drop-me')).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    })
   })
 
   it('applies every queued edit exactly once although the replayer is killed with SIGKILL 20 times', async () => {

@@ -25,8 +25,19 @@ export function makeContext(partial: Partial<RequestContext> & Pick<RequestConte
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
 
-export function hasRole(ctx: RequestContext, needed: Role): boolean {
+export function hasRole(ctx: Pick<RequestContext, 'roles'>, needed: Role): boolean {
   return ctx.roles.some((r) => rank[r] >= rank[needed])
+}
+
+/**
+ * `roles` narrowed to at most the highest role in `cap` (one role, or none): someone acting on another
+ * person's behalf (replaying their queued edit) never acts with more than their own role.
+ */
+export function capRoles(roles: readonly Role[], cap: readonly Role[]): Role[] {
+  const top = Math.max(-1, ...cap.map((r) => rank[r]))
+  const own = Math.max(-1, ...roles.map((r) => rank[r]))
+  const r = Math.min(top, own)
+  return r < 0 ? [] : [ROLES[r]!]
 }
 
 export function requireRole(ctx: RequestContext, needed: Role, what: string): void {

@@ -7,6 +7,7 @@ import { contract, type Channel, type Envelope, type ParsedArgsOf, type ResultOf
 import { AppError } from '../../shared/errors'
 import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
+import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
 import { isConnectFailure, toAppError } from '../core/db/errors'
@@ -178,7 +179,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     }),
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
-    ...settingsHandlers(core.dataDir),
+    ...settingsHandlers(core.dataDir, core.auth),
     ...offlineHandlers(core.dataDir, offlineRuntime(core)),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
@@ -213,7 +214,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'directory:profile:list': (_a, ctx) => core.directory.listProfiles(ctx),
     'directory:profile:save': (a, ctx) => core.directory.saveProfile(core.auth.configContext(ctx), a),
     'directory:profile:remove': (a, ctx) => core.directory.removeProfile(core.auth.configContext(ctx), a.name),
-    'directory:profile:test': (a, ctx) => core.directory.testProfile(ctx, a.name, a.password),
+    'directory:profile:test': (a, ctx) => core.directory.testProfile(core.auth.configContext(ctx), a.name, a.password),
     'auth:session': async () => core.auth.status(),
     'auth:signin': (a, ctx) => core.auth.signIn(ctx, a),
     'auth:signout': (_a, ctx) => core.auth.signOut(ctx),
@@ -248,19 +249,29 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
 
 /**
  * The database profile can be read, tested and saved whether or not a database is open: it is how a
- * person fixes a connection that fails. Shared by the live and the degraded table.
+ * person fixes a connection that fails. Shared by the live and the degraded table. Testing, saving and
+ * clearing are admin actions: of the desktop user, or, while someone is signed in to the directory, of
+ * that person (`auth`, the live table's AuthService; the degraded table has no session).
  */
-export function settingsHandlers(dataDir: string): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
+export function settingsHandlers(
+  dataDir: string,
+  auth?: Pick<AuthService, 'configContext'>
+): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
   const svc = new DbProfileService(dataDir)
+  const as = (ctx: RequestContext): RequestContext => (auth ? auth.configContext(ctx) : ctx)
   return {
     'settings:db:get': async () => svc.get(),
-    'settings:db:test': async (a) => svc.test(a.profile, a.password),
+    'settings:db:test': async (a, ctx) => {
+      requireRole(as(ctx), 'admin', 'testing a database connection')
+      return svc.test(a.profile, a.password)
+    },
     'settings:db:save': async (a, ctx) => {
-      requireRole(ctx, 'admin', 'changing the database profile')
-      return svc.save(ctx, a.profile, a.password)
+      const who = as(ctx)
+      requireRole(who, 'admin', 'changing the database profile')
+      return svc.save(who, a.profile, a.password)
     },
     'settings:db:clear': async (_a, ctx) => {
-      requireRole(ctx, 'admin', 'removing the database profile')
+      requireRole(as(ctx), 'admin', 'removing the database profile')
       return svc.clear()
     }
   }
@@ -296,12 +307,13 @@ export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?:
     },
     'offline:queue:retry': async (a, ctx) => {
       requireRole(ctx, 'operator', 'retrying a queued edit')
-      return withQueue((q) => q.retry(a.id, a.args))
+      // Re-stamped with the person retrying (ctx is the signed-in person when there is one): it replays as them.
+      return withQueue((q) => q.retry(a.id, ctx, a.args))
     },
     'offline:queue:replay': async (_a, ctx) => {
       requireRole(ctx, 'operator', 'replaying queued edits')
       if (!rt) throw new AppError('UNAVAILABLE', `the database is not open: ${degraded?.error ?? 'unknown reason'}; queued edits stay queued`)
-      return rt.replay('manual')
+      return rt.replay('manual', ctx)
     }
   }
 }

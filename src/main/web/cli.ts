@@ -1,7 +1,8 @@
 /**
  * `npm run web -- [--port N] [--host 127.0.0.1]`: serves the built renderer and the handler table to a
  * browser, for development and tests. Opens the database the way the CLI does (NETKEEPER_DATABASE_URL,
- * the saved profile, or the embedded database in NETKEEPER_DATA_DIR / the per-user data folder).
+ * the saved profile, or the embedded database in NETKEEPER_DATA_DIR / the per-user data folder). Prints
+ * the one-time sign-in URL that gives a browser its session cookie (server.ts).
  */
 import { parseArgs } from 'node:util'
 import { HarnessError, startWebHarness } from './server'
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
     process.exit(e instanceof HarnessError ? 2 : 1)
   }
   console.log(`Netkeeper web harness on ${harness.url}`)
+  // The token is the only way in: it goes to this console (its owner), never into a page.
+  console.log(`Open this one-time sign-in URL (it works once, then the browser keeps a session cookie):\n  ${harness.loginUrl()}`)
 
   let stopping = false
   const stop = (): void => {

@@ -4,12 +4,19 @@
  * real Chromium where Electron's binary is not available. Development and testing only: electron-vite
  * bundles just src/main/index.ts, so nothing here reaches the packaged app.
  *
- * What stands in for the preload: index.html gets `<script src="/__bridge/shim.js?token=...">` injected
- * before the app's own script; the shim defines `window.netkeeper` with the preload object's shape and calls
- * POST /__bridge/invoke/:channel. Every bridge request needs the per-process random token, a Host header
- * naming this server (against DNS rebinding) and, when the browser sends one, an Origin of this server.
+ * What stands in for the preload: index.html gets `<script src="/__bridge/shim.js">` injected before the
+ * app's own script; the shim defines `window.netkeeper` with the preload object's shape and calls
+ * POST /__bridge/invoke/:channel.
+ *
+ * Who may use it: the one who started it. The harness prints a one-time sign-in URL on its console
+ * (`/__bridge/login?token=...`, 192 random bits). Opening it trades the token, once, for a session cookie
+ * (HttpOnly, SameSite=Strict, this port's own name) and redirects to the clean URL. Every other request
+ * needs that cookie (else 401), so the page and the shim carry no secret another local user could fetch;
+ * a used token is refused (403). Every request also needs a Host header naming this server by a loopback
+ * name and its port (against DNS rebinding; else 421), and a bridge call, when the browser sends one, an
+ * Origin of this server (else 403).
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
@@ -47,9 +54,12 @@ export interface WebHarnessOptions {
 }
 
 export interface WebHarness {
+  /** The clean URL of the app (needs the session cookie). */
   url: string
-  /** The bridge token (tests use it to call the bridge directly). */
-  token: string
+  /** A new one-time sign-in URL: opening it sets the session cookie and redirects to `url`. Works once. */
+  loginUrl(): string
+  /** The name of the session cookie (port-specific: cookies do not tell ports apart). */
+  cookieName: string
   close(): Promise<void>
 }
 
@@ -119,10 +129,9 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown): voi
  * The browser-side stand-in for the preload object: same members as createBridge() in src/preload/bridge.ts
  * (`invoke`, `onNavigate`), with fetch as the transport. Plain ES2017 so no build step is needed.
  */
-function shimSource(token: string): string {
+function shimSource(): string {
   return `'use strict';
 (() => {
-  const token = ${JSON.stringify(token)};
   const known = new Set(${JSON.stringify(channels)});
   const fail = (code, message) => ({ ok: false, error: { code, message } });
   const bridge = {
@@ -130,7 +139,7 @@ function shimSource(token: string): string {
       if (!known.has(channel)) return fail('NOT_FOUND', 'unknown channel "' + String(channel) + '"');
       const res = await fetch(${JSON.stringify(`${BRIDGE_PREFIX}invoke/`)} + encodeURIComponent(channel), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-netkeeper-token': token },
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify(args === undefined ? {} : args)
       });
       if (!res.ok) return fail('UNAVAILABLE', 'the web harness answered HTTP ' + res.status);
@@ -145,10 +154,36 @@ function shimSource(token: string): string {
 `
 }
 
-function tokenMatches(expected: Buffer, given: string | string[] | undefined): boolean {
-  if (typeof given !== 'string') return false
-  const g = Buffer.from(given)
-  return g.length === expected.length && timingSafeEqual(g, expected)
+/**
+ * A set of random secrets (one-time sign-in tokens, session ids) looked up by their SHA-256, so the look-up
+ * takes the same time however much of a guess matches.
+ */
+class SecretSet {
+  private readonly hashes = new Set<string>()
+  private static hash(s: string): string {
+    return createHash('sha256').update(s).digest('hex')
+  }
+  /** A new secret, remembered. */
+  issue(): string {
+    const s = randomBytes(24).toString('hex')
+    this.hashes.add(SecretSet.hash(s))
+    return s
+  }
+  has(s: string | undefined): boolean {
+    return typeof s === 'string' && s.length > 0 && this.hashes.has(SecretSet.hash(s))
+  }
+  /** Forgets `s`; true when it was there (so a one-time token is taken exactly once). */
+  take(s: string | undefined): boolean {
+    return typeof s === 'string' && s.length > 0 && this.hashes.delete(SecretSet.hash(s))
+  }
+}
+
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
 }
 
 async function readBody(req: http.IncomingMessage): Promise<string> {
@@ -210,8 +245,8 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
   }
 
   provideAppVersion()
-  const token = randomBytes(24).toString('hex')
-  const tokenBuf = Buffer.from(token)
+  const loginTokens = new SecretSet()
+  const sessions = new SecretSet()
   const dialogs = harnessFileDialogs()
   const coreHost = opts.core
     ? CoreHost.fromCore(opts.core, dialogs)
@@ -220,8 +255,8 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
   // "Ready" means the database is open (or known to be unreachable), so the first page load shows a state.
   await coreHost.ready()
 
-  // index.html is small and fixed for the life of the process: inject the shim once.
-  const shimTag = `<script src="${BRIDGE_PREFIX}shim.js?token=${token}"></script>`
+  // index.html is small and fixed for the life of the process: inject the shim once. Neither carries a secret.
+  const shimTag = `<script src="${BRIDGE_PREFIX}shim.js"></script>`
   const rawIndex = fs.readFileSync(indexFile, 'utf8')
   const firstScript = rawIndex.indexOf('<script')
   const indexHtml =
@@ -229,6 +264,7 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
 
   let origins: Set<string> = new Set()
   let hosts: Set<string> = new Set()
+  let cookieName = 'netkeeper_harness'
 
   const server = http.createServer((req, res) => {
     void handle(req, res).catch((e) => {
@@ -245,6 +281,10 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
     }
     const url = new URL(req.url ?? '/', `http://${req.headers.host}`)
 
+    if (url.pathname === `${BRIDGE_PREFIX}login`) return login(req, res, url)
+    if (!sessions.has(cookieValue(req.headers.cookie, cookieName))) {
+      return send(res, 401, 'not signed in: open the one-time sign-in URL the web harness printed on its console\n', { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' })
+    }
     if (url.pathname.startsWith(BRIDGE_PREFIX)) return handleBridge(req, res, url)
 
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' })
@@ -258,18 +298,35 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
     return serveStatic(res, url.pathname)
   }
 
+  /** Trades a one-time token for a session cookie, then sends the browser to the clean URL. */
+  function login(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+    if (req.method !== 'GET') return send(res, 405, 'method not allowed', { Allow: 'GET' })
+    if (!loginTokens.take(url.searchParams.get('token') ?? undefined)) {
+      return send(res, 403, 'this sign-in URL is unknown or was already used (each works once); restart the web harness for a new one\n', {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Cache-Control': 'no-store'
+      })
+    }
+    const sid = sessions.issue()
+    res.writeHead(303, {
+      ...BASE_HEADERS,
+      Location: '/',
+      'Set-Cookie': `${cookieName}=${sid}; Path=/; HttpOnly; SameSite=Strict`,
+      'Cache-Control': 'no-store',
+      'Content-Length': 0
+    })
+    res.end()
+  }
+
   async function handleBridge(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const rest = url.pathname.slice(BRIDGE_PREFIX.length)
     if (rest === 'shim.js' && req.method === 'GET') {
-      // Asking for the shim already needs the token, so including the script from elsewhere reveals nothing.
-      if (!tokenMatches(tokenBuf, url.searchParams.get('token') ?? undefined)) return sendJson(res, 403, { error: 'bad token' })
-      return send(res, 200, shimSource(token), { 'Content-Type': CONTENT_TYPES['.js'], 'Cache-Control': 'no-store' })
+      return send(res, 200, shimSource(), { 'Content-Type': CONTENT_TYPES['.js'], 'Cache-Control': 'no-store' })
     }
     if (rest.startsWith('download/') && (req.method === 'GET' || req.method === 'HEAD')) return serveDownload(res, rest.slice('download/'.length))
     if (!rest.startsWith('invoke/')) return sendJson(res, 404, { error: 'not found' })
     if (req.method !== 'POST') return send(res, 405, 'method not allowed', { Allow: 'POST' })
     if (req.headers.origin !== undefined && !origins.has(req.headers.origin)) return sendJson(res, 403, { error: 'foreign origin' })
-    if (!tokenMatches(tokenBuf, req.headers['x-netkeeper-token'])) return sendJson(res, 403, { error: 'bad token' })
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return sendJson(res, 415, { error: 'expected application/json' })
 
     let channel: string
@@ -368,11 +425,13 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
   const url = `http://${hostInUrl}:${address.port}/`
   hosts = new Set([`${hostInUrl}:${address.port}`, `localhost:${address.port}`])
   origins = new Set([...hosts].map((h) => `http://${h}`))
+  cookieName = `netkeeper_harness_${address.port}`
 
   let closing: Promise<void> | undefined
   return {
     url,
-    token,
+    loginUrl: () => `${url}${BRIDGE_PREFIX.slice(1)}login?token=${loginTokens.issue()}`,
+    cookieName,
     close: () =>
       (closing ??= (async () => {
         await new Promise<void>((resolve) => {

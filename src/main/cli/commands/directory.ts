@@ -146,6 +146,14 @@ async function printListing<T>(
 
 // ------------------------------------------------------------------ profiles
 
+const tlsOf = (p: LdapProfileDto): string => (p.startTls ? 'starttls' : /^ldaps/i.test(p.url) ? 'ldaps' : 'none')
+
+/** The warning a profile that lets passwords go over plain LDAP gets in text output ('' when none). */
+function insecureWarning(p: LdapProfileDto): string {
+  if (!p.allowInsecure || tlsOf(p) !== 'none') return ''
+  return `warning: profile ${p.name} has allowInsecure: binds and password changes to ${p.url} go over plain LDAP, passwords in clear`
+}
+
 export function profileCommand(): Command {
   const profile = new Command('profile').description('LDAP connection profiles (secrets in the OS keychain, never on disk)')
 
@@ -159,6 +167,7 @@ export function profileCommand(): Command {
     .option('--groups-dn <dn>', 'groups container (default ou=groups,<base>)')
     .option('--bind-dn <dn>', 'DN the CLI binds as and sign-in looks uids up with')
     .option('--start-tls', 'upgrade ldap:// with StartTLS')
+    .option('--allow-insecure', 'allow binds and password changes over plain ldap:// to another machine (passwords in clear; a lab only)')
     .option('--ca-file <file>', "PEM file of the CA that signed the server's certificate")
     .addOption(new Option('--group-type <type>', 'kind of new groups').choices([...GROUP_TYPES]))
     .option('--admin-group <cn|dn>', 'group whose members are admin (repeatable)', collect)
@@ -189,6 +198,7 @@ export function profileCommand(): Command {
           groupsDn: o.groupsDn,
           bindDn: o.bindDn,
           startTls: o.startTls === true,
+          allowInsecure: o.allowInsecure === true,
           caFile: o.caFile,
           groupType: o.groupType,
           roles: { admin: o.adminGroup ?? [], operator: o.operatorGroup ?? [], viewer: o.viewerGroup ?? [] },
@@ -207,7 +217,11 @@ export function profileCommand(): Command {
         for (const k of Object.keys(p)) if (p[k] === undefined) delete p[k]
         await withCore(cmd, { migrate: true }, async (core) => {
           const saved = await core.directory.saveProfile(cliContext(), { profile: p, password, makeDefault: o.default === true, replace: o.replace === true })
-          emit(cmd, saved, () => `saved profile ${saved.name} (${saved.url})${saved.isDefault ? ', the default' : ''}${password ? '; bind secret stored in the OS keychain' : ''}`)
+          emit(cmd, saved, () =>
+            [`saved profile ${saved.name} (${saved.url})${saved.isDefault ? ', the default' : ''}${password ? '; bind secret stored in the OS keychain' : ''}`, insecureWarning(saved)]
+              .filter(Boolean)
+              .join('\n')
+          )
         })
       })
     )
@@ -221,10 +235,15 @@ export function profileCommand(): Command {
           const list = await core.directory.listProfiles(cliContext())
           const secret = (p: LdapProfileDto): string => (p.hasSecret === null ? `? (${p.keychainError})` : p.hasSecret ? 'yes' : 'no')
           emit(cmd, list, () =>
-            table(
-              list.map((p) => ({ name: `${p.name}${p.isDefault ? ' *' : ''}`, url: p.url, tls: p.startTls ? 'starttls' : /^ldaps/i.test(p.url) ? 'ldaps' : 'none', baseDn: p.baseDn, bindDn: p.bindDn ?? '', secret: secret(p) })),
-              ['name', 'url', 'tls', 'baseDn', 'bindDn', 'secret']
-            )
+            [
+              table(
+                list.map((p) => ({ name: `${p.name}${p.isDefault ? ' *' : ''}`, url: p.url, tls: tlsOf(p), baseDn: p.baseDn, bindDn: p.bindDn ?? '', secret: secret(p) })),
+                ['name', 'url', 'tls', 'baseDn', 'bindDn', 'secret']
+              ),
+              ...list.map(insecureWarning)
+            ]
+              .filter(Boolean)
+              .join('\n')
           )
         })
       })
@@ -257,6 +276,7 @@ export function profileCommand(): Command {
           emit(cmd, r, () =>
             [
               `profile ${r.profile}: ${r.ok ? 'OK' : 'PROBLEMS'}  (${r.url}, ${r.tls}, ${r.latencyMs} ms, ${r.vendor ?? 'unknown server'})`,
+              ...(r.allowInsecure && r.tls === 'none' ? [`  warning: allowInsecure is set: binds and password changes may cross the network in clear`] : []),
               ...r.checks.map((c) => `  [${c.ok ? 'ok' : '!!'}] ${c.name}: ${c.detail}`)
             ].join('\n')
           )

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { QUEUE_STATES, type QueueEntryDto, type QueueState } from '../../../shared/offline'
 import { replayQueue } from '../../core/offline/replay'
-import { action, emit, table, UsageError, withCore, withQueue } from '../runtime'
+import { action, cliContext, emit, table, UsageError, withCore, withQueue } from '../runtime'
 
 const positive = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive whole number`)
@@ -79,7 +79,7 @@ export function queueCommand(): Command {
 
   queue
     .command('retry <id>')
-    .description('put a conflicting edit back in the queue, as it was or re-targeted (another address, version or pool)')
+    .description('put a conflicting edit back in the queue, as it was or re-targeted (another address, version or pool); it then replays as you')
     .option('--ip <ip>', 're-target an explicit allocation to this address')
     .option('--pool <pool>', 're-target to this pool')
     .option('--if-version <n>', 'make an update or release against this version (e.g. the server\'s current one)', positive('--if-version'))
@@ -95,7 +95,7 @@ export function queueCommand(): Command {
           ...(o.anyVersion ? { version: null } : {})
         }
         await withQueue(cmd, (q) => {
-          const e = q.retry(n, Object.keys(changes).length ? changes : undefined)
+          const e = q.retry(n, cliContext(), Object.keys(changes).length ? changes : undefined)
           emit(cmd, e, () => `#${e.id} is queued again: ${e.note}`)
         })
       })
@@ -108,7 +108,7 @@ export function queueCommand(): Command {
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           await withQueue(cmd, async (q) => {
-            const r = await replayQueue(core, q)
+            const r = await replayQueue(core, q, { replayer: cliContext() })
             emit(cmd, r, () =>
               [
                 `applied ${r.applied} edit(s)${r.alreadyApplied ? ` (${r.alreadyApplied} had already been applied by an interrupted replay)` : ''} in ${r.ms} ms`,
@@ -117,6 +117,7 @@ export function queueCommand(): Command {
                 r.waiting
                   ? `${r.waiting} directory edit(s) wait in the queue: they are applied by the app, under the directory session of the person who made them, once the directory answers`
                   : '',
+                r.heldForRole ? `${r.heldForRole} edit(s) need a role you do not have and wait in the queue for a replay by someone who has it` : '',
                 r.stopped ? `stopped: ${r.stopped}; ${r.remaining} edit(s) still queued` : ''
               ]
                 .filter(Boolean)

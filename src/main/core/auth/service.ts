@@ -40,6 +40,7 @@ export type FailureKind =
   | 'no-role'
   | 'server-unavailable'
   | 'no-secret'
+  | 'insecure-transport'
 
 interface Session {
   profile: ResolvedProfile
@@ -69,6 +70,9 @@ interface Established {
 }
 
 const looksLikeDn = (s: string): boolean => s.includes('=') && isDn(s)
+
+/** The audit kind of a sign-in that failed before any credential was checked. */
+const unavailableKind = (e: unknown): FailureKind => (e instanceof AppError && e.details?.kind === 'insecure' ? 'insecure-transport' : 'server-unavailable')
 
 export class AuthService {
   private session: Session | null = null
@@ -139,7 +143,7 @@ export class AuthService {
     let secret: string | null = null
     if (p.bindDn) {
       try {
-        secret = await this.directory.storedSecret(p.name)
+        secret = await this.directory.storedSecret(p)
       } catch {
         secret = null // no keychain here: look up anonymously, or build the DN
       }
@@ -153,7 +157,7 @@ export class AuthService {
       if (service) return { dn: null, method: 'search', kind: 'unknown-user' }
     } catch (e) {
       const kind = e instanceof AppError ? e.details?.kind : undefined
-      if (kind === 'unreachable' || kind === 'tls' || kind === 'timeout') throw e
+      if (kind === 'unreachable' || kind === 'tls' || kind === 'timeout' || kind === 'insecure') throw e
       // A refused anonymous search or a stale stored secret: fall back to building the DN.
     } finally {
       await lookup.close()
@@ -166,7 +170,7 @@ export class AuthService {
     if (!p.bindDn) return 'invalid-credentials'
     let conn: LdapConnection | null = null
     try {
-      const secret = await this.directory.storedSecret(p.name)
+      const secret = await this.directory.storedSecret(p)
       if (!secret) return 'invalid-credentials'
       conn = new LdapConnection(p, { dn: p.bindDn, password: secret })
       const e = await conn.readEntry(dn, ['pwdAccountLockedTime', 'shadowExpire'])
@@ -217,7 +221,7 @@ export class AuthService {
         await this.recordFailure(ctx, who.login, action, p, who, kind, out, { ...extra, method: who.method, failures })
         throw out
       }
-      await this.recordFailure(ctx, who.login, action, p, who, 'server-unavailable', err, { ...extra, method: who.method })
+      await this.recordFailure(ctx, who.login, action, p, who, unavailableKind(err), err, { ...extra, method: who.method })
       throw err
     }
     try {
@@ -262,7 +266,7 @@ export class AuthService {
     try {
       located = await this.locate(p, login)
     } catch (e) {
-      await this.recordFailure(ctx, login, 'login', p, { login }, 'server-unavailable', e as AppError)
+      await this.recordFailure(ctx, login, 'login', p, { login }, unavailableKind(e), e as AppError)
       throw e
     }
     if (!located.dn) {
@@ -466,7 +470,7 @@ export class AuthService {
     if (!dn) throw new AppError('VALIDATION', `bindDn: profile ${p.name} has no bind DN; give one (--bind-dn) or add it to the profile`, { field: 'bindDn' })
     if (!looksLikeDn(dn)) throw new AppError('VALIDATION', `bindDn: "${dn}" is not a distinguished name`, { field: 'bindDn' })
     let password = opts.password ?? null
-    if (password === null && dn === p.bindDn) password = await this.directory.storedSecret(p.name)
+    if (password === null && dn === p.bindDn) password = await this.directory.storedSecret(p)
     if (password === null || password === '') {
       const err = new AppError(
         'NOT_FOUND',

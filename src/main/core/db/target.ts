@@ -1,7 +1,7 @@
 /**
  * Which database to use, in this order: an explicit URL (`--database-url`), `NETKEEPER_DATABASE_URL`, the
- * saved connection profile (password from the OS keychain), or the embedded PostgreSQL (PGlite) in the
- * data folder.
+ * saved connection profile (password from the OS keychain, used only for the endpoint it was saved with),
+ * or the embedded PostgreSQL (PGlite) in the data folder.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -9,7 +9,8 @@ import type { ConnectionOptions } from 'node:tls'
 import { AppError } from '../../../shared/errors'
 import { poolSettingsSchema, type DbProfile, type PoolSettings } from '../../../shared/schemas'
 import type { DatabaseTarget } from '../../../shared/types'
-import { dbAccount, keychain, type SecretStore } from '../credentials/keychain'
+import { savedDbPassword } from '../credentials/db-password'
+import { keychain, type SecretStore } from '../credentials/keychain'
 import { SettingsStore } from '../settings/store'
 
 export interface ServerSpec {
@@ -159,8 +160,17 @@ export async function resolveConnection(opts: ResolveOptions): Promise<Connectio
   }
   const profile = new SettingsStore(opts.dataDir).read().database
   if (profile) {
-    // Automation may hand the password over in the environment; otherwise it comes from the keychain.
-    const password = env.NETKEEPER_DB_PASSWORD ?? (await (opts.secrets ?? keychain).get(dbAccount(profile.name))) ?? undefined
+    // Automation may hand the password over in the environment; otherwise it comes from the keychain, and
+    // only when it was saved for this very endpoint (settings.json edited by hand to point elsewhere gets none).
+    let password = env.NETKEEPER_DB_PASSWORD
+    if (password === undefined) {
+      try {
+        password = await savedDbPassword(opts.secrets ?? keychain, profile, profile)
+      } catch (e) {
+        if (!(e instanceof AppError) || e.details?.field !== 'password') throw e
+        console.warn(`[db] ${e.message}`)
+      }
+    }
     return profileSpec(profile, password)
   }
   const pgDataDir = path.join(opts.dataDir, 'pgdata')

@@ -13,11 +13,17 @@
  *
  * The bind password is kept in memory only, for as long as the connection may need to bind again, and is
  * dropped by close().
+ *
+ * Transport: a simple bind, and a password change (Password Modify, or a userPassword sent by add or
+ * modify), over plain ldap:// without StartTLS to a host that is not this machine (127.0.0.0/8, ::1,
+ * localhost) is refused before any socket is opened, unless the profile says `allowInsecure`: the password
+ * would cross the network in clear.
  */
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
+import ipaddr from 'ipaddr.js'
 import { Client, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
 import { AppError } from '../../../shared/errors'
 import type { LdapProfile } from '../../../shared/directory'
@@ -106,6 +112,32 @@ function hostOf(url: string): string {
   return rest.split(':')[0]!
 }
 
+/** 127.0.0.0/8, ::1 (and ::ffff:127.x), or the name localhost: traffic that never leaves this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  if (h === 'localhost') return true
+  if (!ipaddr.isValid(h)) return false
+  return ipaddr.process(h).range() === 'loopback'
+}
+
+/**
+ * Why a password must not go over this profile's connection ("a bind", "a password change"), or null when
+ * it may: TLS (ldaps:// or StartTLS), a loopback host, or the profile's allowInsecure.
+ */
+export function insecureTransport(p: Pick<LdapProfile, 'url' | 'startTls' | 'allowInsecure' | 'name'>, what: string): AppError | null {
+  if (/^ldaps:/i.test(p.url) || p.startTls || p.allowInsecure) return null
+  const host = hostOf(p.url)
+  if (isLoopbackHost(host)) return null
+  return new AppError(
+    'FORBIDDEN',
+    `url: ${what} over plain ${p.url} would send the password in clear to ${host}, which is not this machine; ` +
+      `use ldaps:// or StartTLS (startTls), or set allowInsecure on profile ${p.name} (a lab only)`,
+    { field: 'url', kind: 'insecure' }
+  )
+}
+
+const carriesPassword = (attrs: Iterable<string>): boolean => [...attrs].some((a) => a.toLowerCase() === 'userpassword')
+
 export class LdapConnection {
   private client?: Client
   private establishing?: Promise<Client>
@@ -181,6 +213,11 @@ export class LdapConnection {
 
   private async establish(): Promise<Client> {
     const p = this.profile
+    // Before the Client exists: a refused bind never opens a socket.
+    if (this.credentials) {
+      const refused = insecureTransport(p, `a bind as ${this.credentials.dn}`)
+      if (refused) throw refused
+    }
     const secure = this.tls === 'ldaps'
     const client = new Client({ url: p.url, timeout: p.timeoutMs, connectTimeout: p.connectTimeoutMs, ...(secure ? { tlsOptions: this.tlsOptions() } : {}) })
     try {
@@ -322,11 +359,19 @@ export class LdapConnection {
     }
   }
 
+  /** Refuses to send a password over this connection when its transport does not allow it (see the module comment). */
+  private guardPassword(what: string): void {
+    const refused = insecureTransport(this.profile, what)
+    if (refused) throw refused
+  }
+
   async add(dn: string, attributes: Record<string, string | string[]>, field?: string): Promise<void> {
+    if (carriesPassword(Object.keys(attributes))) this.guardPassword(`a password sent with add ${dn}`)
     await this.write(`add ${dn}`, (c) => c.add(dn, attributes), field)
   }
 
   async modify(dn: string, changes: Change[], field?: string): Promise<void> {
+    if (carriesPassword(changes.map((c) => c.modification.type))) this.guardPassword(`a password change of ${dn}`)
     await this.write(`modify ${dn}`, (c) => c.modify(dn, changes), field)
   }
 
@@ -341,6 +386,7 @@ export class LdapConnection {
   }
 
   async exop(oid: string, value: Buffer, what: string, field?: string): Promise<void> {
+    if (oid === OID_PASSWORD_MODIFY) this.guardPassword(`a password change (${what})`)
     await this.write(what, (c) => c.exop(oid, value), field)
   }
 

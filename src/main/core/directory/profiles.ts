@@ -1,18 +1,46 @@
 /**
  * LDAP connection profiles, kept in `directory-profiles.json` in the data folder (its own file, so the
  * directory never rewrites someone else's settings). Never holds a secret: a profile's bind secret lives in
- * the OS keychain under the account `ldap:<profile name>`. Writes go to a temporary file renamed into
- * place, mode 0600.
+ * the OS keychain under the account `ldap:<profile name>`, bound to the URL and bind DN it was saved for
+ * (credentials/bound.ts): a profile pointed at another server or bind DN does not get it. Writes go to a
+ * temporary file renamed into place, mode 0600.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { dnEquals } from '../../../shared/dn'
 import { ldapProfileSchema, type LdapProfile } from '../../../shared/directory'
 import { AppError } from '../../../shared/errors'
 import { describeIssue } from '../../../shared/schemas'
+import { BoundSecrets } from '../credentials/bound'
+import type { SecretStore } from '../credentials/keychain'
 import type { ResolvedProfile } from './connection'
 
 export const ldapAccount = (profileName: string): string => `ldap:${profileName}`
+
+/** What a stored bind secret is bound to. */
+export interface LdapEndpoint {
+  [field: string]: string
+  url: string
+  bindDn: string
+}
+
+export const ldapEndpoint = (p: Pick<LdapProfile, 'url' | 'bindDn'>): LdapEndpoint => ({ url: p.url, bindDn: p.bindDn ?? '' })
+
+/** scheme://host:port, lower case, with the scheme's default port filled in: ldap://DC1 is ldap://dc1:389. */
+export function canonicalLdapUrl(url: string): string {
+  const m = /^(ldaps?):\/\/(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/i.exec(url.trim())
+  if (!m) return url.trim().toLowerCase()
+  const scheme = m[1]!.toLowerCase()
+  return `${scheme}://${m[2]!.toLowerCase()}:${Number(m[3] ?? (scheme === 'ldaps' ? 636 : 389))}`
+}
+
+export function ldapSecrets(store: SecretStore): BoundSecrets<LdapEndpoint> {
+  return new BoundSecrets<LdapEndpoint>(store, ['url', 'bindDn'], {
+    url: (a, b) => canonicalLdapUrl(String(a)) === canonicalLdapUrl(String(b)),
+    bindDn: (a, b) => a === b || (a !== '' && b !== '' && dnEquals(String(a), String(b)))
+  })
+}
 
 const fileSchema = z
   .object({

@@ -6,14 +6,14 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
 import { isUnderDn } from '../../../shared/dn'
-import { profileSaveSchema, type LdapProfileDto, type ProfileCheck, type ProfileTestReport } from '../../../shared/directory'
+import { profileSaveSchema, type LdapProfile, type LdapProfileDto, type ProfileCheck, type ProfileTestReport } from '../../../shared/directory'
 import { requireRole, type RequestContext } from '../context'
 import { keychain, type SecretStore } from '../credentials/keychain'
 import { DirectoryAudit } from './audited'
 import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedProfile } from './connection'
 import { GroupDirectory } from './groups'
 import type { IdPoolEvents } from './ids'
-import { ldapAccount, ProfileStore, resolveProfile } from './profiles'
+import { ldapAccount, ldapEndpoint, ldapSecrets, ProfileStore, resolveProfile } from './profiles'
 import { auditName, Guard, parseInput, type DirectoryScope } from './scope'
 import { UserDirectory } from './users'
 
@@ -48,9 +48,18 @@ export class DirectoryService {
     return resolveProfile(this.profiles.pick(name))
   }
 
-  /** The stored bind secret of a profile; null when none is stored. Throws UNAVAILABLE without a keychain. */
-  async storedSecret(profileName: string): Promise<string | null> {
-    return this.secrets.get(ldapAccount(profileName))
+  /**
+   * The stored bind secret of a profile, when it was stored for the profile's URL and bind DN as they are
+   * now; null when none is stored or it belongs to another URL or bind DN (directory-profiles.json edited to
+   * point elsewhere): a secret is never sent to a server it was not saved for. Throws UNAVAILABLE without a
+   * keychain.
+   */
+  async storedSecret(p: LdapProfile): Promise<string | null> {
+    if (!p.bindDn) return null
+    // A bare entry from before secrets were bound belongs to the profile as saved on disk.
+    const onDisk = this.profiles.read().profiles.find((x) => x.name === p.name)
+    const r = await ldapSecrets(this.secrets).lookup(ldapAccount(p.name), ldapEndpoint(p), onDisk ? ldapEndpoint(onDisk) : undefined)
+    return r && 'secret' in r ? r.secret : null
   }
 
   async listProfiles(_ctx: RequestContext): Promise<LdapProfileDto[]> {
@@ -62,7 +71,7 @@ export class DirectoryService {
       let keychainError: string | undefined
       if (p.bindDn) {
         try {
-          hasSecret = (await this.secrets.get(ldapAccount(p.name))) !== null
+          hasSecret = (await this.storedSecret(p)) !== null
         } catch (e) {
           keychainError = (e as Error).message
         }
@@ -106,12 +115,13 @@ export class DirectoryService {
         await this.audit.refused(ctx, entry, err)
         throw err
       }
-      await this.secrets.set(ldapAccount(v.profile.name), v.password)
+      await ldapSecrets(this.secrets).save(ldapAccount(v.profile.name), ldapEndpoint(v.profile), v.password)
     }
     const profile = v.profile
-    // A stored secret belongs to the bind DN it was saved for: a new bind DN without a new secret drops it.
+    // A stored secret belongs to the URL and bind DN it was saved for: a new URL or bind DN without a new
+    // secret drops it from the keychain, so it can never be sent to the new server.
     let secretDropped = false
-    if (existing && v.password === undefined && existing.bindDn && existing.bindDn !== profile.bindDn) {
+    if (existing && v.password === undefined && ldapSecrets(this.secrets).changed(ldapEndpoint(existing), ldapEndpoint(profile)).length) {
       secretDropped = await this.secrets.delete(ldapAccount(profile.name)).catch(() => false)
     }
     const next = {
@@ -170,13 +180,19 @@ export class DirectoryService {
    * paged results, the Password Modify operation, the id pool.
    */
   async testProfile(ctx: RequestContext, name: string | undefined, password?: string): Promise<ProfileTestReport> {
-    requireRole(ctx, 'viewer', 'testing an LDAP profile')
+    requireRole(ctx, 'admin', 'testing an LDAP profile')
     const p = this.profile(name)
     const checks: ProfileCheck[] = []
     let secret: string | null = password ?? null
     if (p.bindDn && secret === null) {
-      secret = await this.storedSecret(p.name)
-      if (secret === null) throw new AppError('NOT_FOUND', `password: no secret stored for profile ${p.name}; pass one (--password-stdin or NETKEEPER_LDAP_PASSWORD) or save it with the profile`, { field: 'password' })
+      secret = await this.storedSecret(p)
+      if (secret === null) {
+        throw new AppError(
+          'NOT_FOUND',
+          `password: no secret stored for profile ${p.name} at ${p.url} as ${p.bindDn} (one stored for another URL or bind DN is never sent here); pass one (--password-stdin or NETKEEPER_LDAP_PASSWORD) or save it with the profile`,
+          { field: 'password' }
+        )
+      }
     }
     const conn = new LdapConnection(p, p.bindDn ? { dn: p.bindDn, password: secret! } : null)
     const t0 = performance.now()
@@ -185,6 +201,7 @@ export class DirectoryService {
       ok: false,
       url: p.url,
       tls: conn.tls,
+      allowInsecure: p.allowInsecure,
       boundAs: p.bindDn ?? null,
       latencyMs: 0,
       vendor: null,
@@ -195,7 +212,8 @@ export class DirectoryService {
     try {
       await conn.open()
       report.latencyMs = Math.round((performance.now() - t0) * 10) / 10
-      checks.push({ name: 'connect', ok: true, detail: `${conn.tls === 'none' ? 'plain LDAP (no TLS: use StartTLS or ldaps:// outside a lab)' : conn.tls === 'ldaps' ? 'TLS (ldaps)' : 'TLS (StartTLS)'}, bound as ${p.bindDn ?? 'anonymous'}` })
+      const plain = p.allowInsecure ? 'plain LDAP allowed by allowInsecure (passwords cross the network in clear: use StartTLS or ldaps:// outside a lab)' : 'plain LDAP (no TLS: use StartTLS or ldaps:// outside a lab)'
+      checks.push({ name: 'connect', ok: true, detail: `${conn.tls === 'none' ? plain : conn.tls === 'ldaps' ? 'TLS (ldaps)' : 'TLS (StartTLS)'}, bound as ${p.bindDn ?? 'anonymous'}` })
       const dse = await conn.rootDse()
       report.vendor = dse.vendor
       report.passwordModify = dse.supportedExtension.includes(OID_PASSWORD_MODIFY)

@@ -313,8 +313,10 @@ export class OfflineQueue {
   /**
    * Puts a conflicting entry back in the queue, as it was (retry) or with new arguments (re-target: another
    * address, the server's current version...). The idempotency key stays: the conflict was never applied.
+   * The entry is stamped anew with the actor and roles of `by`, the person retrying: from now on it is their
+   * edit and replays with their rights (never with those of whoever queued it first).
    */
-  retry(id: number, newArgs?: Record<string, unknown>): QueueEntryDto {
+  retry(id: number, by: Pick<RequestContext, 'actor' | 'roles'>, newArgs?: Record<string, unknown>): QueueEntryDto {
     const e = this.get(id)
     if (e.state !== 'conflict') throw new AppError('CONFLICT', `id: edit #${id} is ${e.state}; only conflicts can be retried`, { field: 'id' })
     let args = e.args as Record<string, unknown>
@@ -330,8 +332,8 @@ export class OfflineQueue {
       }
     }
     this.db
-      .prepare(`update queue_entries set state = 'queued', args = ?, based_on = ?, conflict = null where id = ? and state = 'conflict'`)
-      .run(JSON.stringify(args), JSON.stringify(basedOn), id)
+      .prepare(`update queue_entries set state = 'queued', actor = ?, roles = ?, args = ?, based_on = ?, conflict = null where id = ? and state = 'conflict'`)
+      .run(by.actor, JSON.stringify(by.roles), JSON.stringify(args), JSON.stringify(basedOn), id)
     return this.get(id)
   }
 

@@ -14,6 +14,12 @@
  * next-free allocations in a row go to the server in runs, one round trip each (replayRun). A refusal
  * (version moved, address taken, pool gone...) moves the entry to the conflicts list with both sides;
  * nothing is overwritten. An unreachable server stops the run and leaves the rest queued.
+ *
+ * Rights: an entry runs as the person stamped on it (who queued it, or who last retried or re-targeted
+ * it: queue.ts), with their roles narrowed to the current role of the person replaying (`replayer`), never
+ * more. An IPAM edit that needs more than that narrowed role but not more than its own stays queued for a
+ * replay by someone who has the role (counted in heldForRole); one its own person lacks the role for is
+ * refused by the service like any edit, and lands in the conflicts list.
  */
 import fs from 'node:fs'
 import path from 'node:path'
@@ -22,7 +28,7 @@ import { AppError } from '../../../shared/errors'
 import type { AllocateInput, AllocationDto, PoolDto } from '../../../shared/ipam'
 import type { OfflineEdit, QueueConflict, QueueEntryDto, ReplayReport } from '../../../shared/offline'
 import type { Core } from '..'
-import { makeContext, type RequestContext, type Role } from '../context'
+import { capRoles, hasRole, makeContext, type RequestContext, type Role } from '../context'
 import { isUnreachable, toAppError } from '../db/errors'
 import type { LockedPool, MutationOptions, TransactionHook } from '../ipam/service'
 import type { AppliedMark, OfflineQueue } from './queue'
@@ -42,6 +48,31 @@ export interface ReplayOptions {
   directoryScope?: (e: QueueEntryDto) => Promise<DirectoryScope | null>
   /** Called after each entry (progress; the crash test uses it to be killed at random points). */
   onEntry?: (entry: QueueEntryDto, outcome: 'applied' | 'already' | 'conflict') => void
+  /**
+   * Who runs this replay, with their current roles: entries run with at most these roles. Absent when no
+   * person asked (the app's replay at start or reconnect with nobody signed in): entries run with their own.
+   */
+  replayer?: { actor: string; roles: readonly Role[] }
+}
+
+/** The role each IPAM edit needs (IpamService's checks); directory edits run under their person's own session. */
+const NEEDED: Partial<Record<QueueEntryDto['operation'], Role>> = {
+  'ipam.allocate': 'operator',
+  'ipam.update': 'operator',
+  'ipam.release': 'operator',
+  'ipam.pool.create': 'admin',
+  'ipam.pool.update': 'admin',
+  'ipam.pool.delete': 'admin'
+}
+
+/** The roles an entry runs with: its own, narrowed to the replayer's. */
+const entryRoles = (e: QueueEntryDto, replayer: ReplayOptions['replayer']): Role[] => (replayer ? capRoles(e.roles as Role[], replayer.roles) : (e.roles as Role[]))
+
+/** True when the entry's own roles allow it but the replayer's narrow them below what it needs: it waits. */
+function heldForRole(e: QueueEntryDto, replayer: ReplayOptions['replayer']): boolean {
+  const needed = NEEDED[e.operation]
+  if (!needed || !replayer) return false
+  return hasRole({ roles: e.roles as Role[] }, needed) && !hasRole({ roles: entryRoles(e, replayer) }, needed)
 }
 
 /** The only replayer on this data folder: a lock file holding the pid, taken over when that process is gone. */
@@ -71,10 +102,10 @@ function takeLock(dataDir: string): () => void {
   throw new AppError('CONFLICT', 'could not take the offline replay lock')
 }
 
-function replayContext(e: QueueEntryDto, replayedAt: string): RequestContext {
+function replayContext(e: QueueEntryDto, replayedAt: string, replayer: ReplayOptions['replayer']): RequestContext {
   return makeContext({
     actor: e.actor,
-    roles: e.roles as Role[],
+    roles: entryRoles(e, replayer),
     source: 'replay',
     // The key doubles as the request id: every audit row of this edit, success or refusal, carries it.
     requestId: e.idempotencyKey,
@@ -226,9 +257,9 @@ const RUN_MAX = 100
 const isNextFree = (e: QueueEntryDto): boolean => e.operation === 'ipam.allocate' && !(e.args as { ip?: unknown }).ip
 
 /** The queued next-free allocations from batch[i] on, in a row, not known to be applied yet; none unless two or more. */
-function runFrom(batch: QueueEntryDto[], i: number, known: Map<string, unknown>, max: number): QueueEntryDto[] {
+function runFrom(batch: QueueEntryDto[], i: number, known: Map<string, unknown>, max: number, replayer: ReplayOptions['replayer']): QueueEntryDto[] {
   let j = i
-  while (j < batch.length && j - i < max && isNextFree(batch[j]!) && !known.has(batch[j]!.idempotencyKey)) j++
+  while (j < batch.length && j - i < max && isNextFree(batch[j]!) && !known.has(batch[j]!.idempotencyKey) && !heldForRole(batch[j]!, replayer)) j++
   return j - i >= 2 ? batch.slice(i, j) : []
 }
 
@@ -243,12 +274,13 @@ function runFrom(batch: QueueEntryDto[], i: number, known: Map<string, unknown>,
 async function replayRun(
   core: Core,
   run: QueueEntryDto[],
+  replayer: ReplayOptions['replayer'],
   applied: (e: QueueEntryDto, mark: Pick<AppliedMark, 'result' | 'appliedAt' | 'rebase'>) => void
 ): Promise<QueueEntryDto[]> {
   if (!run.length) return []
   const replayedAt = new Date().toISOString()
   const items = run.map((e) => ({
-    ctx: replayContext(e, replayedAt),
+    ctx: replayContext(e, replayedAt, replayer),
     input: e.args as AllocateInput,
     replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt }
   }))
@@ -291,7 +323,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
   const target = core.db.target.label
   const knex = core.db.knex
   const batchSize = opts.batchSize ?? 200
-  const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), waiting: 0, stopped: null, remaining: 0, ms: 0 }
+  const report: ReplayReport = { applied: 0, alreadyApplied: 0, conflicts: 0, otherTarget: queue.countOtherTargets(target), waiting: 0, heldForRole: 0, stopped: null, remaining: 0, ms: 0 }
   /** Why directory edits wait this run (no session, the directory is unreachable), once known. */
   let directoryDown: string | null = null
   const release = takeLock(core.dataDir)
@@ -340,13 +372,18 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           opts.onEntry?.(e, 'already')
           continue
         }
+        if (heldForRole(e, opts.replayer)) {
+          // Needs a role the person replaying does not have: left queued, not tried (no refusal recorded).
+          report.heldForRole++
+          continue
+        }
         // Queued next-free allocations in a row go to the server together (see replayRun); the one that stops
         // a run is replayed alone below.
         if (e.id !== solo) {
-          const planned = runFrom(batch, i, known, RUN_MAX)
+          const planned = runFrom(batch, i, known, RUN_MAX, opts.replayer)
           let run: QueueEntryDto[]
           try {
-            run = await replayRun(core, planned, (entry, mark) => {
+            run = await replayRun(core, planned, opts.replayer, (entry, mark) => {
               marks.push({ id: entry.id, key: entry.idempotencyKey, ...mark, outcome: 'applied' })
               report.applied++
               opts.onEntry?.(entry, 'applied')
@@ -380,7 +417,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
           }
         }
         const replayedAt = new Date().toISOString()
-        const ctx = replayContext(e, replayedAt)
+        const ctx = replayContext(e, replayedAt, opts.replayer)
         let duplicate = false
         let summary: ReturnType<typeof summarize> | undefined
         const hook: TransactionHook = async (trx, result) => {

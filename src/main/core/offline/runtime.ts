@@ -182,13 +182,20 @@ export class OfflineRuntime {
     return this.withQueue((q) => queuedReply(q, who, edit, this.target, why, { profile: s.profile }, 'directory'))
   }
 
-  /** One replay at a time in this process; a second caller shares the running one. */
-  replay(trigger: ReplayTrigger): Promise<ReplayReport> {
+  /**
+   * One replay at a time in this process; a second caller shares the running one. `by` is the person who
+   * asked for it (a manual replay); the automatic ones run for the signed-in person, when there is one.
+   * Either way entries run with at most that person's current role (replay.ts); with nobody, with their own.
+   */
+  replay(trigger: ReplayTrigger, by?: Pick<RequestContext, 'actor' | 'roles'>): Promise<ReplayReport> {
     if (this.closed) return Promise.reject(new AppError('UNAVAILABLE', 'the application is shutting down'))
+    const s = this.core.auth.sessionInfo()
+    const replayer = by ? { actor: by.actor, roles: by.roles } : s ? { actor: s.actor, roles: [s.role] } : undefined
     this.running ??= (async () => {
       const q = OfflineQueue.open(this.core.dataDir)
       try {
         const r = await replayQueue(this.core, q, {
+          replayer,
           directoryScope: async (e) =>
             this.core.auth.replayScope(e.actor, e.basedOn.profile, makeContext({ actor: e.actor, roles: ['viewer'], source: 'replay' }))
         })
