@@ -160,7 +160,8 @@ export class Migration20261203100000_server_roles extends Migration {
                                   "user_agent", "status", "details", "request_id", "source", "prev_hash", "row_hash", "db_user")
         select p_first + r.o - 1, ${NOW_MS}, r.a, r.t, r.i, r.n, p_user_id, p_user_ip, p_user_agent, r.s, r.d, p_request_id, p_source,
                coalesce(lag(r.h) over (order by r.o), p_prev), r.h, session_user
-          from jsonb_to_recordset(p_payload) with ordinality as r(a text, t text, i text, n text, s text, d jsonb, h text, o bigint);
+          from rows from (jsonb_to_recordset(p_payload) as (a text, t text, i text, n text, s text, d jsonb, h text)) with ordinality
+                 as r(a, t, i, n, s, d, h, o);
         get diagnostics n = row_count;
         return n;
       end $$;`)
@@ -351,6 +352,22 @@ export class Migration20261203100000_server_roles extends Migration {
         update "audit_chain_head" set "last_seq" = s, "last_hash" = prev where "audit_chain_head"."id" = 1;
       end $$;`)
     this.addSql(`alter function ${OLD_APPEND} set search_path from current;`)
+    // The fast path back to the client's time and no login (the reverse of the rewrite in up()).
+    this.addSql(`
+      do $$
+      declare src text;
+      begin
+        select pg_get_functiondef('ipam_allocate_next_keyed(int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text, text, text, text, text, text, text, text, uuid, text, text, timestamptz, boolean)'::regprocedure) into src;
+        src := replace(src, 'body_tpl := "audit_stamp_body"(replace(p_body_tpl, p_pool_ph, to_json(pool."name"::text)::text), ${NOW_TEXT.replace(/'/g, "''")}, session_user);',
+                       'body_tpl := replace(p_body_tpl, p_pool_ph, to_json(pool."name"::text)::text);');
+        src := replace(src, '"request_id", "source", "prev_hash", "row_hash", "db_user")', '"request_id", "source", "prev_hash", "row_hash")');
+        src := replace(src, 'p_request_id, p_source, prev, hash, session_user);', 'p_request_id, p_source, prev, hash);');
+        src := replace(src, 'values (s, ${NOW_MS.replace(/'/g, "''")}, p_action,', 'values (s, p_created_at, p_action,');
+        src := replace(src, '${requireRole('operator', 'allocating addresses').replace(/'/g, "''")}
+', '');
+        execute src;
+      end $$;`)
+    this.addSql(`alter function ${KEYED} security invoker;`)
     this.addSql(`drop function if exists "audit_stamp_body"(text, text, text);`)
     this.addSql(`alter table "audit_logs" drop column if exists "db_user";`)
   }

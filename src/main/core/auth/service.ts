@@ -20,7 +20,7 @@ import { AppError } from '../../../shared/errors'
 import { childDn, isDn } from '../../../shared/dn'
 import { signInSchema, type DirectoryRole, type SessionDto } from '../../../shared/directory'
 import type { AuditEntry } from '../audit/writer'
-import type { RequestContext } from '../context'
+import type { RequestContext, Role } from '../context'
 import { LdapConnection, type ResolvedProfile } from '../directory/connection'
 import { CursorRegistry } from '../directory/cursors'
 import { eq } from '../directory/filters'
@@ -79,9 +79,23 @@ export class AuthService {
 
   constructor(
     knex: Knex,
-    private readonly directory: DirectoryService
+    private readonly directory: DirectoryService,
+    /**
+     * The Netkeeper role the database server grants this login (null: none; 'owner' counts as admin). The
+     * roles of a request never exceed it: a directory role may lower what the server grants, never raise it.
+     */
+    private readonly serverRole: 'owner' | 'admin' | 'operator' | 'viewer' | null = 'owner'
   ) {
     this.throttle = new SignInThrottle(knex)
+  }
+
+  /** The roles of `roles` that the server's grant allows, lowered to it where they go beyond it. */
+  private capped(ctx: RequestContext): RequestContext {
+    const top: Role | null = this.serverRole === 'owner' ? 'admin' : this.serverRole
+    if (top === 'admin') return ctx
+    const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
+    const roles = top === null ? [] : [...new Set(ctx.roles.map((r) => (rank[r] > rank[top] ? top : r)))]
+    return { ...ctx, roles }
   }
 
   private get audit() {
@@ -408,8 +422,8 @@ export class AuthService {
    */
   configContext(ctx: RequestContext): RequestContext {
     const s = this.session
-    if (!s || s.role === 'admin') return ctx
-    return { ...ctx, actor: s.actor, roles: [s.role] }
+    if (!s || s.role === 'admin') return this.capped(ctx)
+    return this.capped({ ...ctx, actor: s.actor, roles: [s.role] })
   }
 
   /**
@@ -419,13 +433,13 @@ export class AuthService {
    */
   async requestContext(ctx: RequestContext): Promise<RequestContext> {
     const s = this.session
-    if (!s) return ctx
+    if (!s) return this.capped(ctx)
     await this.lockIfIdle(ctx)
     if (s.locked) {
       throw new AppError('FORBIDDEN', `the session of ${s.login} is locked; enter the password to unlock`, { kind: 'locked' })
     }
     s.lastActivity = this.now()
-    return { ...ctx, actor: s.actor, roles: [s.role] }
+    return this.capped({ ...ctx, actor: s.actor, roles: [s.role] })
   }
 
   /** Who is signed in, on which profile and server (the offline queue and its directory probe), or null. */
