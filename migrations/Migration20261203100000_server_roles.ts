@@ -32,7 +32,6 @@ const OLD_APPEND = 'audit_append(timestamptz[], text[], text[], text[], text[], 
 const APPEND = 'audit_append(text[], text[], text[], text[], text[], inet[], text[], text[], jsonb[], text[], text[], text[])'
 const KEYED = `ipam_allocate_next_keyed(int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text,
   text, text, text, text, text, text, text, uuid, text, text, timestamptz, boolean)`
-const OLD_NEXT = 'ipam_allocate_next(int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text, text, text, text, text, text, text)'
 
 /** The placeholders the client writes where the server's values go (see src/main/core/audit/writer.ts). */
 const TIME_PH = `chr(1) || 'netkeeper:time' || chr(1)`
@@ -199,8 +198,8 @@ export class Migration20261203100000_server_roles extends Migration {
         end if;
         execute src;
       end $$;`)
-    // Unused since the keyed variant (Migration20261127200000): it would append unstamped rows.
-    this.addSql(`drop function if exists ${OLD_NEXT};`)
+    // ipam_allocate_next (unused since the keyed variant) stays for Migration20261127170000's down(); it runs as
+    // its caller, who has no INSERT on audit_logs, so only the owner could still append unstamped rows with it.
 
     // The search indexer's step, run by every role's app in the background.
     this.addSql(`
