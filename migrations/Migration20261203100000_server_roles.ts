@@ -301,6 +301,14 @@ export class Migration20261203100000_server_roles extends Migration {
           execute format('revoke all on function %s from public', r.f);
           execute format('grant execute on function %s to netkeeper_viewer', r.f);
         end loop;
+        -- What other roles were granted by hand before (an application role with DELETE on audit_logs and
+        -- UPDATE on the chain head, say) goes: from now on a login's rights come from one of the three groups.
+        for r in select distinct c.relname, a.grantee::regrole::text as grantee
+                   from pg_class c join pg_namespace n on n.oid = c.relnamespace, aclexplode(c.relacl) a
+                  where n.nspname = s and a.grantee <> 0
+                    and a.grantee::regrole::text not in ('netkeeper_owner', 'netkeeper_viewer', 'netkeeper_operator', 'netkeeper_admin') loop
+          execute format('revoke all on %I.%I from %s', s, r.relname, r.grantee);
+        end loop;
         execute format('grant usage on schema %I to netkeeper_viewer', s);
         execute format('grant select on all tables in schema %I to netkeeper_viewer', s);
         execute format('grant usage, select on all sequences in schema %I to netkeeper_operator', s);
