@@ -280,6 +280,16 @@ export class Migration20261203100000_server_roles extends Migration {
         select u.f, u.l, u.h, u.n, p_purge_seq from unnest(p_first, p_last, p_hash, p_rows) u(f, l, h, n);
       end $$;`)
 
+    // Settings every desktop on this database shares, decided by an admin (the first: whether a directory
+    // sign-in is required before the app shows anything).
+    this.addSql(`
+      create table "app_settings" (
+        "key" text primary key check ("key" ~ '^[a-z][a-z0-9_.]{0,62}$'),
+        "value" jsonb not null,
+        "updated_at" timestamptz not null default now(),
+        "updated_by" text not null default session_user
+      );`)
+
     // 4. Ownership and grants. Every Netkeeper function gets a pinned search_path (the definers above most of all).
     this.addSql(`
       do $$
@@ -321,12 +331,13 @@ export class Migration20261203100000_server_roles extends Migration {
     this.addSql(`grant update ("updated_at") on "ip_pools" to netkeeper_operator;`)
     this.addSql(`grant insert on "offline_applied" to netkeeper_operator;`)
     // Admins change pools, retention and the import map.
-    this.addSql(`grant insert, update, delete on "ip_pools", "audit_log_retention_policies", "legacy_import_map" to netkeeper_admin;`)
+    this.addSql(`grant insert, update, delete on "ip_pools", "audit_log_retention_policies", "legacy_import_map", "app_settings" to netkeeper_admin;`)
     this.addSql(`grant delete on "offline_applied" to netkeeper_admin;`)
   }
 
   override async down(): Promise<void> {
     // Ownership stays with netkeeper_owner (its members keep full rights); the functions go back to the old shapes.
+    this.addSql(`drop table if exists "app_settings";`)
     this.addSql(`drop function if exists "audit_purge_checkpoints"(bigint[], bigint[], text[], bigint[], bigint);`)
     this.addSql(`drop function if exists "audit_purge_runs"(timestamptz, int, boolean);`)
     this.addSql(`drop function if exists "audit_import_search_step"(int);`)

@@ -83,7 +83,10 @@ export class Core {
       await db.close()
       throw e
     }
-    return new Core(db, dataDir, role)
+    const core = new Core(db, dataDir, role)
+    // The shared sign-in policy, so the first status the app shows already knows it.
+    await core.auth.refreshPolicy(true)
+    return core
   }
 
   async close(): Promise<void> {

@@ -134,6 +134,18 @@ export function dbCommand(): Command {
         })
       })
     )
+  db.command('require-sign-in')
+    .description('show, or set with yes|no, whether the app requires a directory sign-in on this database (admin)')
+    .argument('[yes|no]')
+    .action(
+      action(async (value: string | undefined, _o: object, cmd: Command) => {
+        if (value !== undefined && value !== 'yes' && value !== 'no') throw new UsageError(`require-sign-in: "${value}" is not yes or no`)
+        await withCore(cmd, { migrate: false }, async (core) => {
+          const r = value === undefined ? await core.auth.refreshPolicy(true) : await core.auth.setSignInPolicy(cliContext(), { requireSignIn: value === 'yes' })
+          emit(cmd, r, () => `directory sign-in ${r.requireSignIn ? 'required' : 'not required'} on ${core.db.target.label}`)
+        })
+      })
+    )
   const profile = db.command('profile').description('the saved connection to a shared PostgreSQL server (password in the OS keychain)')
   profile
     .command('show')
