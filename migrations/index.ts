@@ -12,6 +12,7 @@ import { Migration20261127180000_offline } from './Migration20261127180000_offli
 import { Migration20261127190000_audit_perf } from './Migration20261127190000_audit_perf'
 import { Migration20261127200000_offline_perf } from './Migration20261127200000_offline_perf'
 import { Migration20261127210000_import_perf } from './Migration20261127210000_import_perf'
+import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -22,5 +23,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127180000_offline', class: Migration20261127180000_offline },
   { name: 'Migration20261127190000_audit_perf', class: Migration20261127190000_audit_perf },
   { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf },
-  { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf }
+  { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf },
+  { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles }
 ]

@@ -48,6 +48,9 @@ export interface AuditEntryDto {
   resourceType: string
   resourceId: string | null
   resourceName: string | null
+  /** The database login that wrote the row, taken by the server (null on rows older than the server roles). */
+  dbUser: string | null
+  /** Who the app says acted (a directory identity or the desktop user): a claim beside dbUser. */
   userId: string | null
   userIp: string | null
   userAgent: string | null
@@ -125,6 +128,7 @@ export const AUDIT_CSV_COLUMNS = [
   'resourceType',
   'resourceId',
   'resourceName',
+  'dbUser',
   'userId',
   'userIp',
   'userAgent',

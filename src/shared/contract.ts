@@ -104,6 +104,9 @@ export const contract = {
     result: result<DbProfileView>()
   },
   'settings:db:clear': { args: noArgs, result: result<{ removed: boolean }>() },
+  /** Shared by every desktop on the database (app_settings); setting it is an admin's, in the server too. */
+  'settings:security:get': { args: noArgs, result: result<{ requireSignIn: boolean }>() },
+  'settings:security:set': { args: z.object({ requireSignIn: z.boolean() }).strict(), result: result<{ requireSignIn: boolean }>() },
 
   'ipam:pool:list': { args: poolListSchema, result: result<Page<PoolDto>>() },
   'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<Stale<PoolDto>>() },

@@ -223,6 +223,16 @@ export interface SessionDto {
   idleLockMinutes: number | null
   /** The groups the role came from. */
   viaGroups: string[]
+  /**
+   * Set by an admin in the database (app_settings): nothing but the sign-in screen until someone signs
+   * in. The app shows only SignInPanel while this is true and signedIn is false.
+   */
+  signInRequired: boolean
+  /**
+   * The role requests run with while nobody is signed in: the database login's role, lowered to the role
+   * of the last session that ended since the app started (signing out never raises a role).
+   */
+  roleWithoutSession: DirectoryRole | null
 }
 
 // ------------------------------------------------------------------ users

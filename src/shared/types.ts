@@ -25,6 +25,9 @@ export interface HealthReport {
   latencyMs?: number
   pool?: { size: number; used: number; free: number; pendingAcquires: number; max: number }
   migrations?: MigrationState
+  /** The database login (session_user) and the Netkeeper role the server grants it (docs/postgresql-setup.md#roles). */
+  login?: string
+  serverRole?: 'owner' | 'admin' | 'operator' | 'viewer' | null
   error?: string
   checkedAt: string
 }

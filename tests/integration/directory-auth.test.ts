@@ -173,7 +173,10 @@ describe.skipIf(skip)('over the IPC handler table', () => {
     const last = await dispatch(table, 'audit:list', { limit: 1, resourceType: 'ip_pool' }, ui())
     expect(last).toMatchObject({ ok: true, value: { items: [expect.objectContaining({ action: 'authorize', status: 'failure', userId: expect.stringContaining('victor') })] } })
     expect(await dispatch(table, 'auth:signout', {}, ui())).toMatchObject({ ok: true, value: { signedIn: false } })
-    // Signed out, the desktop user is the admin again.
+    // Signed out, the app keeps the viewer's rights: signing out never raises a role (an admin's sign-in does).
+    expect(await dispatch(table, 'ipam:pool:create', { name: 'by-desktop', network: '10.250.0.0/24' }, ui())).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } })
+    await dispatch(table, 'auth:signin', { profile: fx.profileName, user: 'alice', password: SEED_PASSWORDS.alice }, ui())
+    await dispatch(table, 'auth:signout', {}, ui())
     expect(await dispatch(table, 'ipam:pool:create', { name: 'by-desktop', network: '10.250.0.0/24' }, ui())).toMatchObject({ ok: true })
   })
 })

@@ -46,9 +46,13 @@ function referenceRedact(value: unknown): unknown {
   return value
 }
 
+/** The server's stamp the fake chain head hands out. */
+const FAKE_TIME = '2026-12-03T10:00:00.123Z'
+const FAKE_LOGIN = 'alice'
+
 const clip = (s: string | null | undefined, n: number): string | null => (s === null || s === undefined ? null : s.length > n ? s.slice(0, n) : s)
 
-function referenceAuditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+function referenceAuditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry, dbUser = FAKE_LOGIN): AuditBody {
   let userIp: string | null = null
   if (ctx.ip) {
     try {
@@ -60,6 +64,7 @@ function referenceAuditBody(ctx: RequestContext, createdAt: string, entry: Audit
   }
   return {
     createdAt,
+    dbUser,
     action: entry.action,
     resourceType: entry.resourceType,
     resourceId: entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255),
@@ -311,8 +316,9 @@ function expand(p: PreparedAudits): Record<string, unknown>[] {
   }))
 }
 
+/** What audit_bulk_open gives: the chain head and the server's stamp (time and login). */
 function fakeTrx(): Knex.Transaction {
-  return { raw: async () => ({ rows: [{ last_seq: '41', last_hash: 'f'.repeat(64) }] }) } as unknown as Knex.Transaction
+  return { raw: async () => ({ rows: [{ last_seq: '41', last_hash: 'f'.repeat(64), created_at: FAKE_TIME, db_user: FAKE_LOGIN }] }) } as unknown as Knex.Transaction
 }
 
 const entries = fc.array(
@@ -381,10 +387,11 @@ describe('openBulkAudit prepare', () => {
     const bulk = await openBulkAudit(fakeTrx(), ctx)
     const entry: AuditEntry = { action: 'create', resourceType: 'ip_allocation', resourceId: 7, resourceName: '10.0.0.9', details: { after: { ip: '10.0.0.9', password: 'x' }, context: { legacyId: 'a-1' } } }
     const [row] = expand(bulk.prepare([entry])) as { created_at: string; row_hash: string; seq: string }[]
-    const body = canonicalBody(auditBody(ctx, row!.created_at, entry))
+    expect(row!.created_at).toBe(FAKE_TIME)
+    const body = canonicalBody({ ...auditBody(ctx, entry), createdAt: FAKE_TIME, dbUser: FAKE_LOGIN })
     expect(body).toBe(referenceCanonicalJson(referenceAuditBody(ctx, row!.created_at, entry)))
     expect(body).toBe(
-      `{"action":"create","createdAt":"${row!.created_at}","details":{"after":{"ip":"10.0.0.9","password":"[redacted]"},"context":{"legacyId":"a-1"}},"requestId":"r-1",` +
+      `{"action":"create","createdAt":"${FAKE_TIME}","dbUser":"${FAKE_LOGIN}","details":{"after":{"ip":"10.0.0.9","password":"[redacted]"},"context":{"legacyId":"a-1"}},"requestId":"r-1",` +
         `"resourceId":"7","resourceName":"10.0.0.9","resourceType":"ip_allocation","source":"import","status":"success","userAgent":null,"userId":"admin","userIp":"10.0.0.7"}`
     )
     expect(row!.seq).toBe('42')

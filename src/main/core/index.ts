@@ -2,7 +2,7 @@
  * The core: every capability of Netkeeper behind one object, with no Electron import. The Electron main
  * process, the CLI, the browser test bridge and the tests all build it the same way.
  */
-import { Database } from './db/database'
+import { Database, type ServerRole } from './db/database'
 import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
@@ -34,12 +34,14 @@ export class Core {
 
   private constructor(
     readonly db: Database,
-    readonly dataDir: string
+    readonly dataDir: string,
+    /** What the server grants this login; the app's roles may narrow it, never widen it. */
+    readonly serverRole: ServerRole | null
   ) {
     this.ipam = new IpamService(db.knex)
     this.audit = new AuditService(db.knex)
     this.directory = new DirectoryService(db.knex, dataDir)
-    this.auth = new AuthService(db.knex, this.directory)
+    this.auth = new AuthService(db.knex, this.directory, serverRole)
     this.auditSearch = new ImportSearchIndexer(db.knex)
     this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
   }
@@ -52,6 +54,8 @@ export class Core {
   startMaintenance(intervalMs = 24 * 3600_000): void {
     if (this.maintenance) return
     const run = async (): Promise<void> => {
+      // Purging is an admin's right on the server: other logins leave it to someone who has it.
+      if (this.serverRole !== 'owner' && this.serverRole !== 'admin') return
       try {
         const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
         const r = await this.audit.purge(ctx)
@@ -70,14 +74,19 @@ export class Core {
     const dataDir = opts.dataDir ?? resolveDataDir()
     const spec: ConnectionSpec = await resolveConnection({ databaseUrl: opts.databaseUrl, dataDir })
     const db = await Database.open(spec)
+    let role: ServerRole | null
     try {
       if (opts.migrate) await db.migrate()
       else await db.assertNotNewer()
+      role = await db.serverRole()
     } catch (e) {
       await db.close()
       throw e
     }
-    return new Core(db, dataDir)
+    const core = new Core(db, dataDir, role)
+    // The shared sign-in policy, so the first status the app shows already knows it.
+    await core.auth.refreshPolicy(true)
+    return core
   }
 
   async close(): Promise<void> {

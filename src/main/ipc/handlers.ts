@@ -215,7 +215,12 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'directory:profile:save': (a, ctx) => core.directory.saveProfile(core.auth.configContext(ctx), a),
     'directory:profile:remove': (a, ctx) => core.directory.removeProfile(core.auth.configContext(ctx), a.name),
     'directory:profile:test': (a, ctx) => core.directory.testProfile(core.auth.configContext(ctx), a.name, a.password),
-    'auth:session': async () => core.auth.status(),
+    'auth:session': async () => {
+      await core.auth.refreshPolicy()
+      return core.auth.status()
+    },
+    'settings:security:get': async () => core.auth.refreshPolicy(),
+    'settings:security:set': (a, ctx) => core.auth.setSignInPolicy(ctx, a),
     'auth:signin': (a, ctx) => core.auth.signIn(ctx, a),
     'auth:signout': (_a, ctx) => core.auth.signOut(ctx),
     'auth:lock': (_a, ctx) => core.auth.lock(ctx),

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { SSL_MODES } from '../../../shared/schemas'
 import { resolveDataDir } from '../../core/paths'
 import { DbProfileService } from '../../core/settings/db-profile'
+import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
 import { action, cliContext, emit, globals, withCore, UsageError } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
@@ -89,12 +90,59 @@ export function dbCommand(): Command {
               h.serverVersion ? `version:    PostgreSQL ${h.serverVersion}` : '',
               h.latencyMs !== undefined ? `latency:    ${h.latencyMs} ms` : '',
               h.pool ? `pool:       ${h.pool.used} used, ${h.pool.free} idle, max ${h.pool.max}` : '',
-              h.migrations ? `migrations: ${h.migrations.applied.length} applied, ${h.migrations.pending.length} pending` : ''
+              h.migrations ? `migrations: ${h.migrations.applied.length} applied, ${h.migrations.pending.length} pending` : '',
+              h.login ? `login:      ${h.login} (${h.serverRole ?? 'no Netkeeper role'})` : ''
             ]
               .filter(Boolean)
               .join('\n')
           )
           if (!h.reachable) process.exitCode = 1
+        })
+      })
+    )
+  // Roles the server enforces (docs/postgresql-setup.md#roles): owner only.
+  db.command('grant')
+    .description('give a login one Netkeeper role on this server (viewer, operator or admin); owner only')
+    .requiredOption('--login <name>', 'the PostgreSQL login of a person')
+    .addOption(new Option('--role <role>').choices([...GRANTABLE_ROLES]).makeOptionMandatory())
+    .action(
+      action(async (o: { login: string; role: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: false }, async (core) => {
+          const r = await grantRole(core.db, cliContext(), o.login, o.role)
+          emit(cmd, r, () => (r.before === r.after ? `${r.login} already has ${r.after}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after}`))
+        })
+      })
+    )
+  db.command('revoke')
+    .description('take every Netkeeper role a login holds on this server; owner only')
+    .requiredOption('--login <name>', 'the PostgreSQL login of a person')
+    .action(
+      action(async (o: { login: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: false }, async (core) => {
+          const r = await revokeRoles(core.db, cliContext(), o.login)
+          emit(cmd, r, () => (r.before === r.after ? `${r.login} holds no Netkeeper role of its own${r.after ? ` (still ${r.after} through another role)` : ''}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after ?? 'no role'}`))
+        })
+      })
+    )
+  db.command('roles')
+    .description('list the logins with a Netkeeper role on this server; owner only')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: false }, async (core) => {
+          const rows = await listRoles(core.db)
+          emit(cmd, rows, () => (rows.length ? rows.map((r) => `${r.login.padEnd(24)} ${r.role ?? '-'}${r.canLogin ? '' : ' (cannot log in)'}`).join('\n') : 'no login holds a Netkeeper role'))
+        })
+      })
+    )
+  db.command('require-sign-in')
+    .description('show, or set with yes|no, whether the app requires a directory sign-in on this database (admin)')
+    .argument('[yes|no]')
+    .action(
+      action(async (value: string | undefined, _o: object, cmd: Command) => {
+        if (value !== undefined && value !== 'yes' && value !== 'no') throw new UsageError(`require-sign-in: "${value}" is not yes or no`)
+        await withCore(cmd, { migrate: false }, async (core) => {
+          const r = value === undefined ? await core.auth.refreshPolicy(true) : await core.auth.setSignInPolicy(cliContext(), { requireSignIn: value === 'yes' })
+          emit(cmd, r, () => `directory sign-in ${r.requireSignIn ? 'required' : 'not required'} on ${core.db.target.label}`)
         })
       })
     )

@@ -107,6 +107,11 @@ function quoteKey(k: string): string {
 /** The fields of a row that its body covers, in the shape stored (timestamps as ISO strings). */
 export interface AuditBody {
   createdAt: string
+  /**
+   * The database login that wrote the row, taken by the server (session_user). Rows written before
+   * Migration20261203100000_server_roles have none, and their bodies leave the key out.
+   */
+  dbUser?: string
   action: string
   resourceType: string
   resourceId: string | null

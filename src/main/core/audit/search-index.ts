@@ -102,26 +102,15 @@ export class ImportSearchIndexer {
     }
   }
 
-  /** One transaction: the next STEP_ROWS import rows above the point copied, and the point moved past them. Null when none is left. */
+  /**
+   * One transaction: the next STEP_ROWS import rows above the point copied, and the point moved past them
+   * (audit_import_search_step, owned by netkeeper_owner, so no role needs to write the search tables). Null
+   * when none is left.
+   */
   private async step(): Promise<number | null> {
-    return this.knex.transaction(async (trx) => {
-      await trx.raw(`select pg_advisory_xact_lock_shared(${SEARCH_LOCK_SQL})`)
-      // Another indexer's step holds this row until it commits; this one then goes on from where that one got.
-      const state = await trx.raw<Rows<{ last_seq: string }>>(`select last_seq::text as last_seq from audit_import_search_state where id = 1 for update`)
-      const from = state.rows[0]!.last_seq
-      const r = await trx.raw<Rows<{ n: number; last: string | null }>>(
-        `with picked as (
-           select seq, details::text as doc from audit_logs where source = 'import' and seq > ?::bigint order by seq limit ${STEP_ROWS}
-         ), ins as (
-           insert into audit_import_search (seq, doc) select seq, doc from picked on conflict (seq) do nothing
-         )
-         select count(*)::int as n, max(seq)::text as last from picked`,
-        [from]
-      )
-      const { n, last } = r.rows[0]!
-      if (!n || last === null) return null
-      await trx.raw(`update audit_import_search_state set last_seq = ?::bigint where id = 1`, [last])
-      return n
-    })
+    const r = await this.knex.raw<Rows<{ n: number; last: string | null }>>(`select n, last::text as last from audit_import_search_step(${STEP_ROWS})`)
+    const { n, last } = r.rows[0]!
+    if (!n || last === null) return null
+    return n
   }
 }

@@ -31,7 +31,7 @@ import { describeIssue } from '../../../shared/schemas'
 import { requireRole, type RequestContext } from '../context'
 import { canonicalBody, GENESIS_HASH, rowHash } from './canonical'
 import { appendAudit, recordFailure } from './writer'
-import { indexedUpTo, SEARCH_LOCK_SQL } from './search-index'
+import { indexedUpTo } from './search-index'
 
 type Rows<T> = { rows: T[] }
 
@@ -43,6 +43,7 @@ interface AuditRow {
   resource_type: string
   resource_id: string | null
   resource_name: string | null
+  db_user: string | null
   user_id: string | null
   user_ip: string | null
   user_agent: string | null
@@ -54,7 +55,7 @@ interface AuditRow {
   row_hash: string
 }
 
-const COLUMNS = `id, seq::text as seq, created_at, action, resource_type, resource_id, resource_name, user_id, host(user_ip) as user_ip,
+const COLUMNS = `id, seq::text as seq, created_at, action, resource_type, resource_id, resource_name, db_user, user_id, host(user_ip) as user_ip,
   user_agent, status, details, request_id, source, prev_hash, row_hash`
 
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
@@ -75,6 +76,7 @@ export function toEntryDto(r: AuditRow): AuditEntryDto {
     resourceType: r.resource_type,
     resourceId: r.resource_id,
     resourceName: r.resource_name,
+    dbUser: r.db_user,
     userId: r.user_id,
     userIp: r.user_ip,
     userAgent: r.user_agent,
@@ -92,7 +94,7 @@ export function toEntryDto(r: AuditRow): AuditEntryDto {
  * timestamps into Dates and back costs more than hashing them).
  */
 const VERIFY_COLUMNS = `seq::text as seq, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, action,
-  resource_type, resource_id, resource_name, user_id, host(user_ip) as user_ip, user_agent, status, details, request_id, source,
+  resource_type, resource_id, resource_name, db_user, user_id, host(user_ip) as user_ip, user_agent, status, details, request_id, source,
   prev_hash, row_hash`
 
 /** A row as verify reads it (VERIFY_COLUMNS): the time already in ISO form. */
@@ -102,6 +104,8 @@ type VerifyRow = Omit<AuditRow, 'created_at'> & { created_at: string }
 function bodyOf(r: VerifyRow): string {
   return canonicalBody({
     createdAt: r.created_at,
+    // Rows written before the server stamped the login have no dbUser key in their body.
+    dbUser: r.db_user ?? undefined,
     action: r.action,
     resourceType: r.resource_type,
     resourceId: r.resource_id,
@@ -572,56 +576,40 @@ export class AuditService {
    */
   async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
     await this.authorize(ctx, 'purging the audit log', 'audit_log', 'retention purge')
-    const now = (opts.now ?? new Date()).toISOString()
-    const doomedSql = `
-      select a.seq, a.row_hash, a.resource_type from audit_logs a
-        left join audit_log_retention_policies p on p.resource_type = a.resource_type and p.is_active
-       where a.resource_type <> 'audit_log'
-         and case when p.resource_type is null then a.created_at < ?::timestamptz - make_interval(days => ${DEFAULT_RETENTION_DAYS})
-                  when p.retention_days is null then false
-                  else a.created_at < ?::timestamptz - make_interval(days => p.retention_days) end`
-    const policies = await this.listPolicies(ctx)
-    const cutoffs: Record<string, string | null> = { '*': new Date(Date.parse(now) - DEFAULT_RETENTION_DAYS * 86400_000).toISOString() }
-    for (const p of policies.filter((x) => x.isActive)) cutoffs[p.resourceType] = p.retentionDays === null ? null : new Date(Date.parse(now) - p.retentionDays * 86400_000).toISOString()
-
     return this.knex.transaction(async (trx) => {
-      // Hold the chain head so no row is appended between choosing the runs and recording them.
-      await trx.raw(`select 1 from audit_chain_head where id = 1 for update`)
-      const byTypeRows = await trx.raw<Rows<{ resource_type: string; n: number }>>(`select resource_type, count(*)::int as n from (${doomedSql}) d group by 1 order by 1`, [now, now])
-      const byType = Object.fromEntries(byTypeRows.rows.map((r) => [r.resource_type, r.n]))
-      const rows = byTypeRows.rows.reduce((n, r) => n + r.n, 0)
-      const runs = (
-        await trx.raw<Rows<{ first_seq: string; last_seq: string; last_hash: string; n: string }>>(
-          `select min(seq)::text as first_seq, max(seq)::text as last_seq, (array_agg(row_hash order by seq desc))[1] as last_hash, count(*)::text as n
-             from (select seq, row_hash, seq - row_number() over (order by seq) as g from (${doomedSql}) d) x
-            group by g order by min(seq)`,
-          [now, now]
+      // The server chooses the rows by its own clock (a later `now` is the owner's test hook), holds the chain
+      // head so nothing is appended between choosing the runs and recording them, and removes them unless this
+      // is a dry run (audit_purge_runs, owned by netkeeper_owner: no other role may delete audit rows).
+      const out = (
+        await trx.raw<Rows<{ first_seq: string | null; last_seq: string | null; last_hash: string | null; n: string | null; by_type: Record<string, number> | null; cutoff: Date }>>(
+          `select first_seq::text as first_seq, last_seq::text as last_seq, last_hash, n::text as n, by_type, cutoff from audit_purge_runs(?::timestamptz, ?::int, ?::boolean)`,
+          [opts.now ? opts.now.toISOString() : null, DEFAULT_RETENTION_DAYS, !!opts.dryRun]
         )
       ).rows
+      const runs = out.filter((r) => r.first_seq !== null) as Array<{ first_seq: string; last_seq: string; last_hash: string; n: string }>
+      const byType = Object.fromEntries(Object.entries(out.find((r) => r.first_seq === null)?.by_type ?? {}).map(([k, v]) => [k, Number(v)]))
+      const rows = Object.values(byType).reduce((n, v) => n + v, 0)
+      const at = Date.parse(new Date(out[0]!.cutoff).toISOString())
+      const policies = (await trx.raw<Rows<{ resource_type: string; retention_days: number | null }>>(`select resource_type, retention_days from audit_log_retention_policies where is_active order by resource_type`)).rows
+      const cutoffs: Record<string, string | null> = { '*': new Date(at - DEFAULT_RETENTION_DAYS * 86400_000).toISOString() }
+      for (const p of policies) cutoffs[p.resource_type] = p.retention_days === null ? null : new Date(at - p.retention_days * 86400_000).toISOString()
       if (opts.dryRun || rows === 0) {
         return { dryRun: !!opts.dryRun, byType, rows, ranges: runs.length, cutoffs, purgeSeq: null }
       }
-      await trx.raw(`set local netkeeper.audit_purge = 'on'`)
-      // The search indexer's steps hold this lock shared: none is copying a row while it goes.
-      await trx.raw(`select pg_advisory_xact_lock(${SEARCH_LOCK_SQL})`)
-      // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
-      for (const run of runs) {
-        await trx.raw(`delete from audit_logs where seq between ?::bigint and ?::bigint`, [run.first_seq, run.last_seq])
-        // The search copies of removed import rows go with them.
-        await trx.raw(`delete from audit_import_search where seq between ?::bigint and ?::bigint`, [run.first_seq, run.last_seq])
-      }
-      await trx.raw(`set local netkeeper.audit_purge = 'off'`)
       const appended = await appendAudit(trx, ctx, {
         action: 'delete',
         resourceType: 'audit_log',
         resourceName: 'retention purge',
         details: { context: { rows, byType, cutoffs, runs: runs.map((r) => [r.first_seq, r.last_seq, r.last_hash]) } }
       })
-      await trx.raw(
-        `insert into audit_checkpoints (first_seq, last_seq, last_hash, rows, purge_seq)
-         select * from unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[])`,
-        [runs.map((r) => r.first_seq), runs.map((r) => r.last_seq), runs.map((r) => r.last_hash), runs.map((r) => r.n), runs.map(() => appended.seq)] as unknown as Knex.RawBinding[]
-      )
+      // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
+      await trx.raw(`select audit_purge_checkpoints(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint)`, [
+        runs.map((r) => r.first_seq),
+        runs.map((r) => r.last_seq),
+        runs.map((r) => r.last_hash),
+        runs.map((r) => r.n),
+        appended.seq
+      ] as unknown as Knex.RawBinding[])
       return { dryRun: false, byType, rows, ranges: runs.length, cutoffs, purgeSeq: appended.seq }
     })
   }
@@ -719,6 +707,7 @@ const EXPORT_VALUE: Record<(typeof CSV_COLUMNS)[number], string> = {
   resourceType: `resource_type`,
   resourceId: `resource_id`,
   resourceName: `resource_name`,
+  dbUser: `db_user`,
   userId: `user_id`,
   userIp: `host(user_ip)`,
   userAgent: `user_agent`,

@@ -38,6 +38,15 @@ const clip = (s: string | null | undefined, n: number): string | null => (s === 
 
 const EMPTY = Object.freeze({})
 
+/**
+ * Where the server's values go in a body (Migration20261203100000_server_roles): the row's time and the
+ * database login are the server's, never the client's. audit_append and ipam_allocate_next_keyed put them in
+ * place of these before hashing; control characters, which no serialised value holds unescaped, keep them
+ * apart from data (the server replaces the first occurrence of each key, the top-level one).
+ */
+export const TIME_PLACEHOLDER = '\u0001netkeeper:time\u0001'
+export const USER_PLACEHOLDER = '\u0001netkeeper:user\u0001'
+
 
 export async function appendAudit(trx: Knex.Transaction | Knex, ctx: RequestContext, entry: AuditEntry): Promise<AppendedAudit> {
   return (await appendAudits(trx, ctx, [entry]))[0]!
@@ -74,9 +83,10 @@ function entryDetails(ctx: RequestContext, entry: AuditEntry): Record<string, un
 
 const resourceIdOf = (entry: AuditEntry): string | null => (entry.resourceId === undefined || entry.resourceId === null ? null : clip(String(entry.resourceId), 255))
 
-function bodyOf(c: ContextFields, ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
+function bodyOf(c: ContextFields, ctx: RequestContext, createdAt: string, dbUser: string, entry: AuditEntry): AuditBody {
   return {
     createdAt,
+    dbUser,
     action: entry.action,
     resourceType: entry.resourceType,
     resourceId: resourceIdOf(entry),
@@ -91,9 +101,12 @@ function bodyOf(c: ContextFields, ctx: RequestContext, createdAt: string, entry:
   }
 }
 
-/** The stored fields of an audit row, as hashed (see canonical.ts). */
-export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEntry): AuditBody {
-  return bodyOf(contextFields(ctx), ctx, createdAt, entry)
+/**
+ * The stored fields of an audit row, as hashed (see canonical.ts), with the placeholders the server fills in
+ * for the time and the login (TIME_PLACEHOLDER, USER_PLACEHOLDER).
+ */
+export function auditBody(ctx: RequestContext, entry: AuditEntry): AuditBody {
+  return bodyOf(contextFields(ctx), ctx, TIME_PLACEHOLDER, USER_PLACEHOLDER, entry)
 }
 
 /**
@@ -106,9 +119,8 @@ export function auditBody(ctx: RequestContext, createdAt: string, entry: AuditEn
  */
 export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestContext, entries: AuditEntry[]): Promise<AppendedAudit[]> {
   if (!entries.length) return []
-  const createdAt = new Date().toISOString()
   const c = contextFields(ctx)
-  const bodies: AuditBody[] = entries.map((entry) => bodyOf(c, ctx, createdAt, entry))
+  const bodies: AuditBody[] = entries.map((entry) => bodyOf(c, ctx, TIME_PLACEHOLDER, USER_PLACEHOLDER, entry))
   if ((trx as Knex.Transaction).isTransaction) return callAppend(trx, bodies)
   return groupCommit(trx as Knex).append(bodies)
 }
@@ -117,10 +129,9 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
 async function callAppend(q: Knex.Transaction | Knex, bodies: AuditBody[]): Promise<AppendedAudit[]> {
   const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
   const res = await q.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
-    `select id, seq::text, row_hash from audit_append(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
+    `select id, seq::text, row_hash from audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
                                                      ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
     [
-      col('createdAt'),
       col('action'),
       col('resourceType'),
       col('resourceId'),
@@ -228,24 +239,19 @@ export async function recordFailure(knex: Knex, ctx: RequestContext, entry: Audi
 }
 
 /**
- * The INSERT a prepared batch goes in with (its placeholders: bulkAuditBindings). Callers may end a
+ * The statement a prepared batch goes in with (its placeholders: bulkAuditBindings). Callers may end a
  * statement of their own with it (the importer writes a batch of allocations and their audit rows in one).
  * The payload holds only what differs from row to row; the rest is bound once per batch: the first row's
  * sequence number (each next row's is one more), the previous hash of the first row (each next row's is the
- * row before's hash), the time and the context's fields. Those are the values the rows were hashed with.
+ * row before's hash), the server's time and login (from audit_bulk_open) and the context's fields. Those are
+ * the values the rows were hashed with. audit_bulk_insert (owned by netkeeper_owner) checks that the batch
+ * carries the server's stamp and continues the chain before it inserts.
  */
-export const BULK_AUDIT_INSERT = `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent, status,
-                                 details, request_id, source, prev_hash, row_hash)
-         select b.first + r.o - 1, b.created_at, r.a, r.t, r.i, r.n, b.user_id, b.user_ip, b.user_agent, r.s, r.d, b.request_id, b.source,
-                coalesce(lag(r.h) over (order by r.o), b.prev), r.h
-           from (select ?::bigint as first, ?::timestamptz as created_at, ?::text as user_id, ?::inet as user_ip, ?::text as user_agent,
-                        ?::text as request_id, ?::text as source, ?::text as prev) b,
-                rows from (jsonb_to_recordset(?::jsonb) as (a text, t text, i text, n text, s text, d jsonb, h text)) with ordinality
-                  as r(a, t, i, n, s, d, h, o)`
+export const BULK_AUDIT_INSERT = `select audit_bulk_insert(?::bigint, ?::text, ?::text, ?::inet, ?::text, ?::text, ?::text, ?::text, ?::jsonb, ?::text)`
 
 /** The values for BULK_AUDIT_INSERT's placeholders, in order. */
 export function bulkAuditBindings(batch: PreparedAudits): Array<string | null> {
-  return [batch.first, batch.createdAt, batch.userId, batch.userIp, batch.userAgent, batch.requestId, batch.source, batch.prev, batch.payload]
+  return [batch.first, batch.createdAt, batch.userId, batch.userIp, batch.userAgent, batch.requestId, batch.source, batch.prev, batch.payload, batch.dbUser]
 }
 
 /**
@@ -270,7 +276,9 @@ export interface PreparedAudits {
   /** The first row's sequence number, and the hash it follows. */
   first: string
   prev: string
+  /** The server's time and login, as audit_bulk_open gave them. */
   createdAt: string
+  dbUser: string
   userId: string | null
   userIp: string | null
   userAgent: string | null
@@ -279,20 +287,21 @@ export interface PreparedAudits {
 }
 
 export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext): Promise<BulkAudit> {
-  const head = await trx.raw<{ rows: { last_seq: string; last_hash: string }[] }>(
-    `select last_seq::text as last_seq, last_hash from audit_chain_head where id = 1 for update`
+  // Locks the chain head for this transaction and gives the server's time and login for every row.
+  const head = await trx.raw<{ rows: { last_seq: string; last_hash: string; created_at: string; db_user: string }[] }>(
+    `select last_seq::text as last_seq, last_hash, created_at, db_user from audit_bulk_open()`
   )
   let seq = BigInt(head.rows[0]!.last_seq)
   let prev = head.rows[0]!.last_hash
+  const { created_at: createdAt, db_user: dbUser } = head.rows[0]!
   const start = seq
   return {
     prepare(entries) {
-      const createdAt = new Date().toISOString()
       const c = contextFields(ctx)
-      const batch = { first: (seq + 1n).toString(), prev, createdAt, ...c }
+      const batch = { first: (seq + 1n).toString(), prev, createdAt, dbUser, ...c }
       // The text every row of the batch shares: parts of the canonical body (keys in sorted order), and the
       // payload's fields that come from the context.
-      const afterAction = ',"createdAt":' + canonicalJson(createdAt) + ',"details":'
+      const afterAction = ',"createdAt":' + canonicalJson(createdAt) + ',"dbUser":' + canonicalJson(dbUser) + ',"details":'
       const afterDetails = ',"requestId":' + canonicalJson(c.requestId) + ',"resourceId":'
       const afterType = (c.source === undefined ? '' : ',"source":' + canonicalJson(c.source)) + ',"status":'
       const afterStatus = ',"userAgent":' + canonicalJson(c.userAgent) + ',"userId":' + canonicalJson(c.userId) + ',"userIp":' + canonicalJson(c.userIp) + '}'
@@ -322,7 +331,7 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
           rows[i] = '{"a":' + action + ',"t":' + type + ',"i":' + id + ',"n":' + name + ',"s":' + st + ',"d":' + details + ',"h":"' + hash + '"}'
         } else {
           // Anything else: the body and the row exactly as the general definitions write them.
-          const b = bodyOf(c, ctx, createdAt, entry)
+          const b = bodyOf(c, ctx, createdAt, dbUser, entry)
           hash = rowHash(prev, s, canonicalBody(b))
           rows[i] = JSON.stringify({ a: b.action, t: b.resourceType, i: b.resourceId, n: b.resourceName, s: b.status, d: b.details, h: hash })
         }
@@ -342,7 +351,8 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
     },
     async finish() {
       if (seq === start) return
-      await trx.raw(`update audit_chain_head set last_seq = ?::bigint, last_hash = ? where id = 1`, [seq.toString(), prev])
+      // The server moves the head to the last row written (it reads it back, never takes it from here).
+      await trx.raw(`select audit_bulk_close()`)
     }
   }
 }

@@ -19,8 +19,8 @@ import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
 import { childDn, isDn } from '../../../shared/dn'
 import { signInSchema, type DirectoryRole, type SessionDto } from '../../../shared/directory'
-import type { AuditEntry } from '../audit/writer'
-import type { RequestContext } from '../context'
+import { appendAudit, type AuditEntry } from '../audit/writer'
+import { requireRole, type RequestContext, type Role } from '../context'
 import { LdapConnection, type ResolvedProfile } from '../directory/connection'
 import { CursorRegistry } from '../directory/cursors'
 import { eq } from '../directory/filters'
@@ -69,6 +69,10 @@ interface Established {
   via: string[]
 }
 
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
+/** How long the database's sign-in policy is taken as read. */
+const POLICY_TTL_MS = 10_000
+
 const looksLikeDn = (s: string): boolean => s.includes('=') && isDn(s)
 
 /** The audit kind of a sign-in that failed before any credential was checked. */
@@ -81,11 +85,83 @@ export class AuthService {
   /** The clock; tests move it forward to exercise the idle lock. */
   now: () => number = () => Date.now()
 
+  /** The database's sign-in policy as last read (app_settings), and when. */
+  private policy = { requireSignIn: false, readAt: 0 }
+  /**
+   * The role of the last session that ended since start: requests without a session never go above it, so
+   * signing out never raises a role (a viewer who signs out leaves a viewer's app, not the desktop admin's).
+   */
+  private floor: Role | null = null
+
   constructor(
-    knex: Knex,
-    private readonly directory: DirectoryService
+    private readonly knex: Knex,
+    private readonly directory: DirectoryService,
+    /**
+     * The Netkeeper role the database server grants this login (null: none; 'owner' counts as admin). The
+     * roles of a request never exceed it: a directory role may lower what the server grants, never raise it.
+     */
+    private readonly serverRole: 'owner' | 'admin' | 'operator' | 'viewer' | null = 'owner'
   ) {
     this.throttle = new SignInThrottle(knex)
+  }
+
+  /** The highest role a request may have: the server's grant ('owner' counts as admin). */
+  private get top(): Role | null {
+    return this.serverRole === 'owner' ? 'admin' : this.serverRole
+  }
+
+  /** The roles of `ctx` lowered to `top` where they go beyond it (none when top is null). */
+  private capped(ctx: RequestContext, top: Role | null = this.top): RequestContext {
+    if (top === 'admin') return ctx
+    const roles = top === null ? [] : [...new Set(ctx.roles.map((r) => (RANK[r] > RANK[top] ? top : r)))]
+    return { ...ctx, roles }
+  }
+
+  /** The role requests run with while nobody is signed in (SessionDto.roleWithoutSession). */
+  private get withoutSession(): Role | null {
+    const top = this.top
+    if (top === null || this.floor === null) return top
+    return RANK[this.floor] < RANK[top] ? this.floor : top
+  }
+
+  /**
+   * The database's sign-in policy (app_settings.require_directory_sign_in), read again when older than
+   * POLICY_TTL_MS, so a change by an admin on another desktop reaches this one within seconds.
+   */
+  async refreshPolicy(force = false): Promise<{ requireSignIn: boolean }> {
+    if (force || this.now() - this.policy.readAt > POLICY_TTL_MS) {
+      try {
+        const r = await this.knex.raw<{ rows: { value: unknown }[] }>(`select value from app_settings where key = 'require_directory_sign_in'`)
+        this.policy = { requireSignIn: r.rows[0]?.value === true, readAt: this.now() }
+      } catch (e) {
+        // A database from before the setting existed, or one that cannot be reached: keep the last answer.
+        if (!/app_settings/.test((e as Error).message)) console.error('[auth] could not read the sign-in policy:', (e as Error).message)
+        this.policy = { ...this.policy, readAt: this.now() }
+      }
+    }
+    return { requireSignIn: this.policy.requireSignIn }
+  }
+
+  /** Sets whether a directory sign-in is required on this database (admin; audited; the server checks the grant too). */
+  async setSignInPolicy(ctx: RequestContext, input: { requireSignIn: boolean }): Promise<{ requireSignIn: boolean }> {
+    if (typeof input?.requireSignIn !== 'boolean') throw new AppError('VALIDATION', 'requireSignIn: must be true or false', { field: 'requireSignIn' })
+    const c = await this.requestContext(ctx, { allowWithoutSignIn: true })
+    requireRole(c, 'admin', 'changing the sign-in policy')
+    if (input.requireSignIn && !this.session && c.source === 'ui') {
+      throw new AppError('VALIDATION', 'requireSignIn: sign in to the directory first, so that requiring it cannot lock this app out', { field: 'requireSignIn' })
+    }
+    await this.knex.transaction(async (trx) => {
+      const before = await trx.raw<{ rows: { value: unknown }[] }>(`select value from app_settings where key = 'require_directory_sign_in' for update`)
+      const was = before.rows[0]?.value === true
+      if (was === input.requireSignIn) return
+      await trx.raw(
+        `insert into app_settings (key, value) values ('require_directory_sign_in', ?::jsonb)
+         on conflict (key) do update set value = excluded.value, updated_at = now(), updated_by = session_user`,
+        [JSON.stringify(input.requireSignIn)]
+      )
+      await appendAudit(trx, c, { action: 'update', resourceType: 'security_policy', resourceName: 'require_directory_sign_in', details: { before: { requireSignIn: was }, after: { requireSignIn: input.requireSignIn } } })
+    })
+    return this.refreshPolicy(true)
   }
 
   private get audit() {
@@ -94,7 +170,8 @@ export class AuthService {
 
   status(): SessionDto {
     const s = this.session
-    if (!s) return { signedIn: false, profile: null, dn: null, login: null, role: null, locked: false, startedAt: null, lastActivityAt: null, idleLockMinutes: null, viaGroups: [] }
+    const common = { signInRequired: this.policy.requireSignIn, roleWithoutSession: this.withoutSession }
+    if (!s) return { signedIn: false, profile: null, dn: null, login: null, role: null, locked: false, startedAt: null, lastActivityAt: null, idleLockMinutes: null, viaGroups: [], ...common }
     return {
       signedIn: true,
       profile: s.profile.name,
@@ -105,7 +182,8 @@ export class AuthService {
       startedAt: new Date(s.startedAt).toISOString(),
       lastActivityAt: new Date(s.lastActivity).toISOString(),
       idleLockMinutes: s.profile.idleLockMinutes,
-      viaGroups: s.via
+      viaGroups: s.via,
+      ...common
     }
   }
 
@@ -326,6 +404,8 @@ export class AuthService {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
     if (!s) return
+    // Signing out never raises a role: requests without a session stay at or below the one that ended.
+    this.floor = s.role
     await s.cursors.closeAll().catch(() => undefined)
     await s.conn?.close()
     if (audit) {
@@ -412,8 +492,9 @@ export class AuthService {
    */
   configContext(ctx: RequestContext): RequestContext {
     const s = this.session
-    if (!s || s.role === 'admin') return ctx
-    return { ...ctx, actor: s.actor, roles: [s.role] }
+    if (!s) return this.capped(ctx, this.withoutSession)
+    if (s.role === 'admin') return this.capped(ctx)
+    return this.capped({ ...ctx, actor: s.actor, roles: [s.role] })
   }
 
   /**
@@ -421,15 +502,20 @@ export class AuthService {
    * is signed in to the directory, that person with their role (a viewer stays read-only everywhere);
    * refused while their session is locked; when nobody is signed in, the desktop user as given.
    */
-  async requestContext(ctx: RequestContext): Promise<RequestContext> {
+  async requestContext(ctx: RequestContext, opts: { allowWithoutSignIn?: boolean } = {}): Promise<RequestContext> {
     const s = this.session
-    if (!s) return ctx
+    if (!s) {
+      if (!opts.allowWithoutSignIn && (await this.refreshPolicy()).requireSignIn) {
+        throw new AppError('FORBIDDEN', 'this database requires a directory sign-in: sign in first', { kind: 'sign-in-required' })
+      }
+      return this.capped(ctx, this.withoutSession)
+    }
     await this.lockIfIdle(ctx)
     if (s.locked) {
       throw new AppError('FORBIDDEN', `the session of ${s.login} is locked; enter the password to unlock`, { kind: 'locked' })
     }
     s.lastActivity = this.now()
-    return { ...ctx, actor: s.actor, roles: [s.role] }
+    return this.capped({ ...ctx, actor: s.actor, roles: [s.role] })
   }
 
   /** Who is signed in, on which profile and server (the offline queue and its directory probe), or null. */

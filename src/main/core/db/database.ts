@@ -16,6 +16,9 @@ import { acquireEmbeddedLock } from './embedded-lock'
 import { toAppError } from './errors'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
+
+/** What the server lets a login do in Netkeeper (docs/postgresql-setup.md#roles). */
+export type ServerRole = 'owner' | 'admin' | 'operator' | 'viewer'
 const knownMigrations = new Set(migrationsList.map((m) => m.name))
 
 /** Knex pool internals we read for the health report (tarn). */
@@ -198,9 +201,38 @@ export class Database {
     return state
   }
 
+  /**
+   * The Netkeeper role the server grants this login (Migration20261203100000_server_roles): 'owner' for a
+   * member of netkeeper_owner or a superuser (the embedded store's one local user), then admin, operator,
+   * viewer; null when it grants none. Before that migration has run, every login that can reach the
+   * tables counts as owner, as it always did.
+   */
+  async serverRole(): Promise<ServerRole | null> {
+    const r = await this.knex.raw<{ rows: { owner: boolean | null; admin: boolean | null; operator: boolean | null; viewer: boolean | null; has_roles: boolean }[] }>(
+      `select exists (select 1 from pg_roles where rolname = 'netkeeper_owner') as has_roles,
+              case when to_regrole('netkeeper_owner') is not null then pg_has_role(current_user, 'netkeeper_owner', 'USAGE') end as owner,
+              case when to_regrole('netkeeper_admin') is not null then pg_has_role(current_user, 'netkeeper_admin', 'USAGE') end as admin,
+              case when to_regrole('netkeeper_operator') is not null then pg_has_role(current_user, 'netkeeper_operator', 'USAGE') end as operator,
+              case when to_regrole('netkeeper_viewer') is not null then pg_has_role(current_user, 'netkeeper_viewer', 'USAGE') end as viewer`
+    )
+    const g = r.rows[0]!
+    if (!g.has_roles || g.owner) return 'owner'
+    return g.admin ? 'admin' : g.operator ? 'operator' : g.viewer ? 'viewer' : null
+  }
+
   /** Applies every pending migration in one transaction; returns the names applied. */
   async migrate(): Promise<string[]> {
-    await this.assertNotNewer()
+    const state = await this.assertNotNewer()
+    if (state.pending.length && (await this.serverRole()) !== 'owner') {
+      // The schema belongs to netkeeper_owner: an application login may use it, never change it.
+      const login = (await this.knex.raw<{ rows: { u: string }[] }>(`select session_user as u`)).rows[0]!.u
+      throw new AppError(
+        'UNAVAILABLE',
+        `the database at ${this.target.label} needs ${state.pending.length} migration(s) (${state.pending.join(', ')}) that the login ` +
+          `"${login}" may not run: a member of netkeeper_owner (the DBA) must run \`netkeeper db migrate\` first; see docs/postgresql-setup.md#roles`,
+        { pendingMigrations: state.pending, login }
+      )
+    }
     try {
       const done = await this.migrator.up()
       return done.map((m) => m.name)
@@ -246,6 +278,8 @@ export class Database {
       report.serverVersion = res.rows[0]?.server_version
       report.pool = this.poolStats()
       report.migrations = await this.migrationState()
+      report.login = (await this.knex.raw<{ rows: { u: string }[] }>(`select session_user as u`)).rows[0]!.u
+      report.serverRole = await this.serverRole()
     } catch (e) {
       report.error = toAppError(e, this.spec).message
     }

@@ -100,6 +100,9 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
     case '40001':
     case '40P01':
       return new AppError('CONFLICT', `concurrent change, try again: ${msg}`)
+    case '42501':
+      // The server decides what a login may do (docs/postgresql-setup.md#roles).
+      return new AppError('FORBIDDEN', `the database server refused this for the login's role: ${msg}`, { sqlstate: '42501' })
   }
   return new AppError('INTERNAL', msg)
 }

@@ -309,7 +309,7 @@ function nextCall(ctx: RequestContext, { v, until, fields }: ReturnType<typeof p
     allocatedBy: ctx.actor
   }
   const details = { after: snapshot, context: { operation, pool: POOL_PLACEHOLDER, mode: 'next' } }
-  const body = auditBody(ctx, createdAt, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
+  const body = auditBody(ctx, { action: 'create', resourceType: 'ip_allocation', resourceId: ID_PLACEHOLDER, resourceName: IP_PLACEHOLDER, details })
   const params = [
     byId ? Number(ref) : null,
     ref,

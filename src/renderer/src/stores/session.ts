@@ -16,6 +16,8 @@ import { userMessage } from '@renderer/lib/errors'
 export const SESSION_POLL_MS = 20_000
 
 const SIGNED_OUT: SessionDto = {
+  signInRequired: false,
+  roleWithoutSession: null,
   signedIn: false,
   profile: null,
   dn: null,
