@@ -19,19 +19,82 @@ export const poolSettingsSchema = z
   .strict()
 export type PoolSettings = z.output<typeof poolSettingsSchema>
 
+/** The name under which the embedded store is listed among the connections; no server connection may take it. */
+export const EMBEDDED_CONNECTION = 'embedded'
+
+/**
+ * One host, or several separated by commas (`db1.example.com,db2.example.com`), tried in order at open as
+ * libpq does with a host list. Stored without spaces around the commas.
+ */
+export const hostListSchema = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .max(1024, 'must be at most 1024 characters')
+  .transform((v) => v.split(',').map((h) => h.trim()))
+  .superRefine((hosts, ctx) => {
+    for (const h of hosts) {
+      if (!h) ctx.addIssue({ code: 'custom', message: 'has an empty entry in its comma-separated list' })
+      else if (h.length > 255) ctx.addIssue({ code: 'custom', message: `"${h.slice(0, 32)}…" is longer than 255 characters` })
+      else if (/[\s/@?#]/.test(h)) ctx.addIssue({ code: 'custom', message: `"${h}" is not a host name or address` })
+    }
+    if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) ctx.addIssue({ code: 'custom', message: 'names the same host twice' })
+  })
+  .transform((hosts) => hosts.join(','))
+
+/** The hosts of a (validated) host field, in the order they are tried. */
+export const hostsOf = (host: string): string[] => host.split(',').map((h) => h.trim()).filter(Boolean)
+
+export const connectionNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'is required')
+  .max(64, 'must be at most 64 characters')
+  .refine((n) => n.toLowerCase() !== EMBEDDED_CONNECTION, { message: `"${EMBEDDED_CONNECTION}" is the name of the embedded store; choose another` })
+
+/**
+ * A saved connection to a PostgreSQL server. A new one verifies the server's certificate and host name
+ * (verify-full) unless a weaker mode is chosen explicitly; the weaker modes carry a warning (sslWarning).
+ */
 export const dbProfileSchema = z
   .object({
-    name: z.string().trim().min(1, 'is required').max(64, 'must be at most 64 characters').default('default'),
-    host: z.string().trim().min(1, 'is required').max(255),
+    name: connectionNameSchema.default('default'),
+    host: hostListSchema,
     port: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(5432),
     database: z.string().trim().min(1, 'is required').max(63),
     user: z.string().trim().min(1, 'is required').max(63),
-    sslMode: z.enum(SSL_MODES).default('prefer'),
+    sslMode: z.enum(SSL_MODES).default('verify-full'),
     caFile: z.string().trim().min(1).optional(),
     pool: poolSettingsSchema.default(poolSettingsSchema.parse({}))
   })
   .strict()
 export type DbProfile = z.output<typeof dbProfileSchema>
+
+/**
+ * The single `database` profile of a settings.json written before connections: its sslMode default was
+ * `prefer`, and a file that left it out keeps meaning that (with the warning it now carries).
+ */
+export const legacyDbProfileSchema = dbProfileSchema.extend({ sslMode: z.enum(SSL_MODES).default('prefer') })
+
+/** How strong each TLS mode is: a saved password is not sent with a weaker mode than it was saved with. */
+export const SSL_STRENGTH: Record<SslMode, number> = { disable: 0, prefer: 1, require: 2, 'verify-ca': 3, 'verify-full': 4 }
+
+/** The modes that do not verify who the server is (or do not encrypt at all). */
+export const WEAK_SSL_MODES: readonly SslMode[] = ['disable', 'prefer', 'require']
+
+/** The warning a connection with a weak TLS mode carries wherever it is named; null for verify-ca and verify-full. */
+export function sslWarning(mode: SslMode): string | null {
+  switch (mode) {
+    case 'disable':
+      return 'TLS is off (sslMode disable): the password and all data cross the network in clear text'
+    case 'prefer':
+      return 'TLS is optional and unverified (sslMode prefer): the connection falls back to clear text, and an impostor server is not detected'
+    case 'require':
+      return 'TLS is not verified (sslMode require): the connection is encrypted, but an impostor server is not detected'
+    default:
+      return null
+  }
+}
 
 /** Turn the first zod issue into "field: reason", the form every refusal takes. */
 export function describeIssue(err: z.ZodError): { field: string; reason: string } {

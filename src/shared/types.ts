@@ -1,5 +1,5 @@
 /** DTOs that cross the IPC boundary. Plain data only: no classes, no Dates (ISO strings instead). */
-import type { DbProfile } from './schemas'
+import type { DbProfile, SslMode } from './schemas'
 
 export type DatabaseKind = 'embedded' | 'postgresql'
 
@@ -9,6 +9,29 @@ export interface DatabaseTarget {
   origin: 'flag' | 'env' | 'profile' | 'embedded'
   /** A human label without any secret: `postgres://netkeeper@db.example:5432/ipam` or the embedded folder. */
   label: string
+  /** The saved connection's name (origin profile), or `embedded`. */
+  connection?: string
+  /** A saved connection's weak TLS mode, said wherever it is named (schemas.ts sslWarning). */
+  tlsWarning?: string
+}
+
+/** TLS on the connection a health check used. */
+export interface TlsReport {
+  /** False when the connection is not encrypted (sslMode disable, or prefer against a server without TLS). */
+  inUse: boolean
+  sslMode?: SslMode
+  protocol?: string
+  cipher?: string
+  /** The server certificate's subject and issuer (`CN=db.example.com, O=Example`), its validity and SHA-256 fingerprint. */
+  subject?: string
+  issuer?: string
+  subjectAltName?: string
+  validTo?: string
+  fingerprint256?: string
+  /** What was checked, in words: the chain (against which CAs) and the host name, or nothing. */
+  verification: string
+  /** Why the certificate would not have passed verification, when the mode did not verify it. */
+  unverifiedReason?: string
 }
 
 export interface MigrationState {
@@ -28,6 +51,11 @@ export interface HealthReport {
   /** The database login (session_user) and the Netkeeper role the server grants it (docs/postgresql-setup.md#roles). */
   login?: string
   serverRole?: 'owner' | 'admin' | 'operator' | 'viewer' | null
+  /** Server connections: TLS in use, the certificate and the verification done. */
+  tls?: TlsReport
+  /** With several hosts: the one that answered, and those tried before it with why they did not. */
+  host?: string
+  hostsSkipped?: { host: string; error: string }[]
   error?: string
   checkedAt: string
 }
@@ -44,4 +72,46 @@ export interface DbProfileView {
   profile: DbProfile
   /** null when the keychain could not be asked. */
   passwordStored: boolean | null
+}
+
+/** One entry of the Connections list: the embedded store, or a saved server connection (never its password). */
+export type ConnectionView =
+  | { kind: 'embedded'; name: 'embedded'; label: string; active: boolean; inUse: boolean }
+  | {
+      kind: 'server'
+      name: string
+      profile: DbProfile
+      label: string
+      /** null when the keychain could not be asked. */
+      passwordStored: boolean | null
+      /** The weak TLS mode's warning (prefer, require, disable). */
+      tlsWarning: string | null
+      /** The connection the app opens at start (settings.json activeConnection). */
+      active: boolean
+      /** The connection the running app (or this CLI run) is on. */
+      inUse: boolean
+    }
+
+export type ServerConnectionView = Extract<ConnectionView, { kind: 'server' }>
+
+export interface RemoveConnectionResult {
+  removed: boolean
+  secretRemoved: boolean
+  /** It was the active connection: the embedded store is active now. */
+  wasActive: boolean
+}
+
+export interface ConnectionList {
+  /** The name of the active connection, `embedded` when none is saved as active. */
+  active: string
+  /** The embedded store first, then the saved connections by name. */
+  connections: ConnectionView[]
+  /** Set when a URL (--database-url, NETKEEPER_DATABASE_URL) or NETKEEPER_PROFILE decides instead of the active connection. */
+  overriddenBy?: string
+}
+
+/** The reply to a switch: where the app is now, and that database's health. */
+export interface SwitchResult {
+  target: DatabaseTarget
+  health: HealthReport
 }

@@ -38,7 +38,7 @@ describe.skipIf(!hasSecretService)('OS keychain', () => {
       expect(spec).toMatchObject({ origin: 'profile', password: 'kept-in-keychain' })
       // A bare entry (saved before passwords were bound to their endpoint) is now bound to the saved profile.
       expect(decodeBound((await keychain.get(dbAccount('team')))!)).toEqual({
-        endpoint: { host: admin.hostname, port: Number(admin.port), database: 'postgres', user: 'postgres' },
+        endpoint: { host: admin.hostname, port: Number(admin.port), database: 'postgres', user: 'postgres', sslMode: 'disable' },
         secret: 'kept-in-keychain'
       })
       const db = await Database.open(spec)

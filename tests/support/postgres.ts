@@ -23,6 +23,8 @@ export interface PgServer {
   /** pg_ctl stop / start, for the offline tests. */
   pause?(): void
   resume?(): void
+  /** With `tls`: the CA that signed the server's certificate (CN=localhost, SAN localhost and 127.0.0.1). */
+  caFile?: string
 }
 
 export function findPgBin(): string {
@@ -72,6 +74,20 @@ async function query(url: string, sql: string): Promise<void> {
 export interface StartOptions {
   /** Keep fsync and full-page writes on (benchmarks measure durable commits; tests do not need them). */
   durable?: boolean
+  /** Serve TLS as well as plain connections, with a certificate from a throwaway CA (caFile). */
+  tls?: boolean
+}
+
+/** A throwaway CA and a server certificate for localhost / 127.0.0.1 signed by it, made with openssl in `dir`. */
+function makeServerCert(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const o = (args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  }
+  o(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3', '-subj', '/CN=Netkeeper Test PostgreSQL CA'])
+  o(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost/O=Netkeeper tests'])
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n')
+  o(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '3', '-extfile', 'server.ext'])
+  return { caFile: path.join(dir, 'ca.crt'), certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key') }
 }
 
 export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> {
@@ -99,6 +115,16 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   fs.chmodSync(root, 0o755)
   run(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync'])
   const port = await freePort()
+  let tls: ReturnType<typeof makeServerCert> | undefined
+  if (opts.tls) {
+    const certDir = path.join(root, 'tls')
+    fs.mkdirSync(certDir)
+    tls = makeServerCert(certDir)
+    // The server insists on a key only its own user can read.
+    fs.chmodSync(tls.keyFile, 0o600)
+    if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', certDir])
+    fs.chmodSync(tls.caFile, 0o644)
+  }
   const conf = [
     `listen_addresses = '127.0.0.1'`,
     `port = ${port}`,
@@ -106,7 +132,8 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     ...(opts.durable ? [] : [`fsync = off`, `full_page_writes = off`, `synchronous_commit = off`]),
     `max_connections = 200`,
     `shared_buffers = 256MB`,
-    `log_min_messages = warning`
+    `log_min_messages = warning`,
+    ...(tls ? [`ssl = on`, `ssl_cert_file = '${tls.certFile}'`, `ssl_key_file = '${tls.keyFile}'`] : [])
   ].join('\n')
   fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), `\n${conf}\n`)
   const pgCtl = path.join(binDir, 'pg_ctl')
@@ -129,6 +156,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
       await query(url, `create database "${name}"`)
       return `postgres://postgres@127.0.0.1:${port}/${name}`
     },
+    ...(tls ? { caFile: tls.caFile } : {}),
     pause: () => stopServer('fast'),
     resume: () => start(),
     async stop() {

@@ -15,6 +15,8 @@ import { AuthService } from './auth/service'
 
 export interface CoreOptions {
   databaseUrl?: string
+  /** A saved connection by name, or `embedded` (--profile; see db/target.ts for what outranks it). */
+  profile?: string
   dataDir?: string
   /** Apply pending migrations on open (the app and most CLI commands do; `db status` does not). */
   migrate?: boolean
@@ -72,7 +74,7 @@ export class Core {
 
   static async open(opts: CoreOptions = {}): Promise<Core> {
     const dataDir = opts.dataDir ?? resolveDataDir()
-    const spec: ConnectionSpec = await resolveConnection({ databaseUrl: opts.databaseUrl, dataDir })
+    const spec: ConnectionSpec = await resolveConnection({ databaseUrl: opts.databaseUrl, profile: opts.profile, dataDir })
     const db = await Database.open(spec)
     let role: ServerRole | null
     try {

@@ -45,7 +45,10 @@ export class BoundSecrets<E extends Endpoint> {
     private readonly store: SecretStore,
     /** The endpoint's fields, in the order a message names them. */
     private readonly fields: readonly (keyof E & string)[],
-    /** Per-field equality where plain === is too strict (host names, DNs). */
+    /**
+     * Per-field comparison where plain === is too strict (host names, DNs), called as (saved, now): it may be
+     * one-sided, e.g. a TLS mode at least as strong as the saved one, a host list within the saved one.
+     */
     private readonly same: Partial<Record<keyof E & string, (a: unknown, b: unknown) => boolean>> = {}
   ) {}
 
@@ -62,7 +65,15 @@ export class BoundSecrets<E extends Endpoint> {
     const raw = await this.store.get(account)
     if (raw === null) return null
     const v = decodeBound<E>(raw)
-    if (!('bare' in v)) return v
+    if (!('bare' in v)) {
+      // An entry bound before a field joined the binding (a database password's sslMode) takes that field
+      // from the profile saved under its name, as a bare entry does, and is rewritten so.
+      const missing = this.fields.filter((f) => !(f in v.endpoint))
+      if (!missing.length || !adopt) return v
+      const endpoint = { ...v.endpoint, ...Object.fromEntries(missing.map((f) => [f, adopt[f]])) } as E
+      await this.store.set(account, encodeBound(endpoint, v.secret)).catch(() => undefined)
+      return { endpoint, secret: v.secret }
+    }
     if (!adopt) return null
     // Best effort: when the rewrite fails the bare entry stays, and is adopted again next time.
     await this.store.set(account, encodeBound(adopt, v.bare)).catch(() => undefined)

@@ -4,16 +4,17 @@
  * and a health check.
  */
 import fs from 'node:fs'
+import type { TLSSocket } from 'node:tls'
 import { MikroORM, type Options } from '@mikro-orm/core'
 import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { AppError } from '../../../shared/errors'
-import type { HealthReport, MigrationState } from '../../../shared/types'
+import type { HealthReport, MigrationState, TlsReport } from '../../../shared/types'
 import { migrationsList } from '../../../../migrations'
 import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock } from './embedded-lock'
-import { toAppError } from './errors'
+import { isUnreachable, toAppError } from './errors'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -51,14 +52,15 @@ function baseOptions(): Options {
   }
 }
 
-function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl']): Options {
+/** `host`: the one host of the spec's list being tried. */
+function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl'], host: string | undefined): Options {
   const lifetime = spec.pool.maxLifetimeMs
   return {
     ...baseOptions(),
     driver: PostgreSqlDriver,
     ...(spec.url
       ? { clientUrl: spec.url }
-      : { host: spec.host, port: spec.port, dbName: spec.database, user: spec.user, password: spec.password }),
+      : { host: host ?? spec.host, port: spec.port, dbName: spec.database, user: spec.user, password: spec.password }),
     pool: {
       min: 0,
       max: spec.pool.max,
@@ -113,7 +115,18 @@ async function embeddedOptions(spec: EmbeddedSpec): Promise<{ options: Options; 
   }
 }
 
+/** A certificate name object (`{ CN: 'db', O: 'Example' }`) as `CN=db, O=Example`. */
+function dn(name: Record<string, string | string[]> | undefined): string | undefined {
+  if (!name) return undefined
+  const parts = Object.entries(name).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+  return parts.length ? parts.join(', ') : undefined
+}
+
 export class Database {
+  /** With several hosts: the one that answered at open, and those tried before it. */
+  answeredHost?: string
+  hostsSkipped: { host: string; error: string }[] = []
+
   private constructor(
     readonly orm: MikroORM,
     readonly spec: ConnectionSpec,
@@ -135,8 +148,8 @@ export class Database {
         throw toAppError(e, spec)
       }
     }
-    const tryOpen = async (ssl: ServerSpec['ssl']): Promise<Database> => {
-      const orm = await MikroORM.init(serverOptions(spec, ssl))
+    const tryOpen = async (host: string | undefined, ssl: ServerSpec['ssl']): Promise<Database> => {
+      const orm = await MikroORM.init(serverOptions(spec, ssl, host))
       const db = new Database(orm, spec, async () => undefined)
       try {
         await db.knex.raw('select 1')
@@ -146,16 +159,40 @@ export class Database {
       }
       return db
     }
-    try {
-      return await tryOpen(spec.ssl)
-    } catch (e) {
-      if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) {
-        return tryOpen(false).catch((e2) => {
-          throw toAppError(e2, spec)
-        })
+    const openHost = async (host: string | undefined): Promise<Database> => {
+      try {
+        return await tryOpen(host, spec.ssl)
+      } catch (e) {
+        if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return tryOpen(host, false)
+        throw e
       }
-      throw toAppError(e, spec)
     }
+    // Several hosts: tried in order, as libpq does; the first that answers is used for the life of this
+    // handle. Only a host that cannot be reached passes the turn: one that answers and refuses the login or
+    // fails TLS verification stops here (an impostor is not a reason to try the next one).
+    const hosts = spec.hosts && spec.hosts.length > 1 ? spec.hosts : [undefined]
+    const skipped: { host: string; error: string }[] = []
+    for (const [i, host] of hosts.entries()) {
+      try {
+        const db = await openHost(host)
+        if (host !== undefined) {
+          db.answeredHost = host
+          db.hostsSkipped = skipped
+          if (skipped.length) console.info(`[db] ${host} answered for ${spec.label}; ${skipped.map((h) => h.host).join(', ')} did not`)
+        }
+        return db
+      } catch (e) {
+        const err = toAppError(e, spec)
+        if (host !== undefined && isUnreachable(e) && i < hosts.length - 1) {
+          skipped.push({ host, error: err.message })
+          continue
+        }
+        if (host === undefined || hosts.length < 2) throw err
+        const tried = [...skipped.map((h) => `${h.host}: ${h.error}`), `${host}: ${err.message}`]
+        throw new AppError(err.code, skipped.length === hosts.length - 1 && isUnreachable(e) ? `none of the hosts answered (${tried.join('; ')})` : `${err.message} (on ${host}, after ${skipped.map((h) => h.host).join(', ') || 'no other host'})`, err.details)
+      }
+    }
+    throw new AppError('INTERNAL', 'no host to connect to')
   }
 
   get target() {
@@ -280,10 +317,58 @@ export class Database {
       report.migrations = await this.migrationState()
       report.login = (await this.knex.raw<{ rows: { u: string }[] }>(`select session_user as u`)).rows[0]!.u
       report.serverRole = await this.serverRole()
+      if (this.spec.kind === 'postgresql') {
+        report.tls = await this.tlsReport()
+        if (this.answeredHost) report.host = this.answeredHost
+        if (this.hostsSkipped.length) report.hostsSkipped = this.hostsSkipped
+      }
     } catch (e) {
       report.error = toAppError(e, this.spec).message
     }
     return report
+  }
+
+  /**
+   * TLS as one pooled connection of this handle has it: whether it is encrypted, the server's certificate,
+   * and what was verified (from the TLS mode and the socket's own verdict).
+   */
+  async tlsReport(): Promise<TlsReport | undefined> {
+    const spec = this.spec
+    if (spec.kind !== 'postgresql') return undefined
+    const client = this.knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<unknown> }
+    const conn = (await client.acquireConnection()) as { connection?: { stream?: unknown } }
+    try {
+      const stream = conn.connection?.stream as Partial<TLSSocket> | undefined
+      const mode = spec.sslMode
+      if (!stream?.encrypted || typeof stream.getPeerCertificate !== 'function') {
+        return { inUse: false, ...(mode ? { sslMode: mode } : {}), verification: 'none: the connection is not encrypted' }
+      }
+      const cert = stream.getPeerCertificate()
+      const host = this.answeredHost ?? spec.host ?? (spec.url ? new URL(spec.url).hostname : '')
+      const against = spec.caFile ? `the CA file ${spec.caFile}` : 'the system CAs'
+      const verification =
+        mode === 'verify-full'
+          ? `certificate chain verified against ${against}; host name ${host} matched`
+          : mode === 'verify-ca'
+            ? `certificate chain verified against ${against}; host name not checked (verify-ca)`
+            : `none: the certificate was not checked (sslMode ${mode ?? 'require'}); encrypted, but the server's identity is not verified`
+      const unverified = mode !== 'verify-full' && mode !== 'verify-ca' && !stream.authorized && stream.authorizationError
+      return {
+        inUse: true,
+        ...(mode ? { sslMode: mode } : {}),
+        protocol: stream.getProtocol?.() ?? undefined,
+        cipher: stream.getCipher?.()?.name,
+        subject: dn(cert?.subject as unknown as Record<string, string>),
+        issuer: dn(cert?.issuer as unknown as Record<string, string>),
+        ...(cert?.subjectaltname ? { subjectAltName: cert.subjectaltname } : {}),
+        ...(cert?.valid_to ? { validTo: new Date(cert.valid_to).toISOString() } : {}),
+        ...(cert?.fingerprint256 ? { fingerprint256: cert.fingerprint256 } : {}),
+        verification,
+        ...(unverified ? { unverifiedReason: String(unverified) } : {})
+      }
+    } finally {
+      await client.releaseConnection(conn)
+    }
   }
 
   async close(): Promise<void> {

@@ -67,6 +67,14 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL/.test(tlsCode)) {
     return new AppError('UNAVAILABLE', `TLS verification of the server failed${where} (${tlsCode}): ${msg}. Check caFile / sslrootcert and the host name.`)
   }
+  if (/The server does not support SSL connections/i.test(msg)) {
+    return new AppError(
+      'UNAVAILABLE',
+      `the server does not offer TLS${where}, and this connection's sslMode requires it: turn ssl on in the server's postgresql.conf, ` +
+        'or choose sslMode prefer or disable explicitly (then the password and the data cross the network unencrypted)',
+      { reason: 'no-tls' }
+    )
+  }
   if (/no pg_hba\.conf entry/i.test(msg)) {
     return new AppError('UNAVAILABLE', `the server's pg_hba.conf refuses this connection${where}: ${msg}. It may require TLS (sslMode) or not know this host or user.`)
   }

@@ -1,25 +1,34 @@
 /**
- * Which database to use, in this order: an explicit URL (`--database-url`), `NETKEEPER_DATABASE_URL`, the
- * saved connection profile (password from the OS keychain, used only for the endpoint it was saved with),
- * or the embedded PostgreSQL (PGlite) in the data folder.
+ * Which database to use, in this order: an explicit URL (`--database-url`), `NETKEEPER_DATABASE_URL`, a
+ * saved connection named by `--profile` or `NETKEEPER_PROFILE`, the active saved connection
+ * (settings.json), or the embedded PostgreSQL (PGlite) in the data folder. A saved connection's password
+ * comes from the OS keychain, and only for the endpoint and TLS mode it was saved with.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
 import { AppError } from '../../../shared/errors'
-import { poolSettingsSchema, type DbProfile, type PoolSettings } from '../../../shared/schemas'
+import { EMBEDDED_CONNECTION, hostsOf, poolSettingsSchema, sslWarning, type DbProfile, type PoolSettings, type SslMode } from '../../../shared/schemas'
 import type { DatabaseTarget } from '../../../shared/types'
 import { savedDbPassword } from '../credentials/db-password'
 import { keychain, type SecretStore } from '../credentials/keychain'
-import { SettingsStore } from '../settings/store'
+import { SettingsStore, type Settings } from '../settings/store'
 
 export interface ServerSpec {
   kind: 'postgresql'
   origin: 'flag' | 'env' | 'profile'
   label: string
+  /** The saved connection's name (origin profile). */
+  connection?: string
+  /** The TLS mode (a saved connection's, or a URL's sslmode with libpq's default) and its CA file. */
+  sslMode?: SslMode
+  caFile?: string
   /** Either a URL or discrete fields (profile). */
   url?: string
+  /** The host field as saved: one host, or a comma-separated list (see `hosts`). */
   host?: string
+  /** The hosts to try in order (profile): the first that answers is used, as libpq does with a host list. */
+  hosts?: string[]
   port?: number
   database?: string
   user?: string
@@ -41,7 +50,16 @@ export interface EmbeddedSpec {
 export type ConnectionSpec = ServerSpec | EmbeddedSpec
 
 export function describeTarget(spec: ConnectionSpec): DatabaseTarget {
-  return { kind: spec.kind, origin: spec.origin, label: spec.label }
+  if (spec.kind === 'embedded') return { kind: spec.kind, origin: spec.origin, label: spec.label, connection: EMBEDDED_CONNECTION }
+  // Saved connections carry their weak TLS mode's warning wherever they are named.
+  const warning = spec.origin === 'profile' && spec.sslMode ? sslWarning(spec.sslMode) : null
+  return {
+    kind: spec.kind,
+    origin: spec.origin,
+    label: spec.label,
+    ...(spec.connection ? { connection: spec.connection } : {}),
+    ...(warning ? { tlsWarning: warning } : {})
+  }
 }
 
 /** A URL with its password removed, for display and logs. */
@@ -70,7 +88,7 @@ function checkUrl(url: string, field: string): void {
   }
 }
 
-export function sslOptions(profile: Pick<DbProfile, 'sslMode' | 'caFile' | 'host'>): { ssl: false | ConnectionOptions; fallback: boolean } {
+export function sslOptions(profile: Pick<DbProfile, 'sslMode' | 'caFile'>): { ssl: false | ConnectionOptions; fallback: boolean } {
   const ca = (): string | undefined => {
     if (!profile.caFile) return undefined
     try {
@@ -95,9 +113,18 @@ export function sslOptions(profile: Pick<DbProfile, 'sslMode' | 'caFile' | 'host
       return { ssl: { ca: caText, rejectUnauthorized: true, checkServerIdentity: () => undefined }, fallback: false }
     }
     case 'verify-full':
-      return { ssl: { ca: ca(), rejectUnauthorized: true, servername: profile.host }, fallback: false }
+      // The host name is checked against the host being connected to (node-postgres passes it on to
+      // tls.connect, as SNI too when it is a name), so each host of a list is checked as itself.
+      return { ssl: { ca: ca(), rejectUnauthorized: true }, fallback: false }
   }
 }
+
+/**
+ * The label of a saved connection. It is also the key of that connection's offline queue entries and
+ * last-known snapshot (offline/queue.ts), so its form stays as it was when connections were "profiles".
+ */
+export const profileLabel = (profile: Pick<DbProfile, 'user' | 'host' | 'port' | 'database' | 'name'>): string =>
+  `postgres://${profile.user}@${profile.host}:${profile.port}/${profile.database} (profile ${profile.name})`
 
 /** The connection a saved (or proposed) profile describes. */
 export function profileSpec(profile: DbProfile, password: string | undefined): ServerSpec {
@@ -105,8 +132,12 @@ export function profileSpec(profile: DbProfile, password: string | undefined): S
   return {
     kind: 'postgresql',
     origin: 'profile',
-    label: `postgres://${profile.user}@${profile.host}:${profile.port}/${profile.database} (profile ${profile.name})`,
+    label: profileLabel(profile),
+    connection: profile.name,
+    sslMode: profile.sslMode,
+    ...(profile.caFile ? { caFile: profile.caFile } : {}),
     host: profile.host,
+    hosts: hostsOf(profile.host),
     port: profile.port,
     database: profile.database,
     user: profile.user,
@@ -121,7 +152,7 @@ export function profileSpec(profile: DbProfile, password: string | undefined): S
  * TLS for a URL, from its sslmode and sslrootcert parameters, with libpq's meaning (the driver on its own
  * would ignore them once MikroORM splits the URL). No sslmode means prefer, as in libpq.
  */
-export function urlSsl(url: string, field: string): { ssl: false | ConnectionOptions; sslFallback: boolean } {
+export function urlSsl(url: string, field: string): { ssl: false | ConnectionOptions; sslFallback: boolean; sslMode: SslMode; caFile?: string } {
   const q = new URL(url).searchParams
   const mode = q.get('sslmode') ?? 'prefer'
   const known = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']
@@ -129,15 +160,56 @@ export function urlSsl(url: string, field: string): { ssl: false | ConnectionOpt
     throw new AppError('VALIDATION', `${field}: sslmode "${mode}" is not one of ${known.join(', ')}`, { field })
   }
   const sslMode = (mode === 'allow' ? 'prefer' : mode === 'no-verify' ? 'require' : mode) as DbProfile['sslMode']
-  const { ssl, fallback } = sslOptions({ sslMode, caFile: q.get('sslrootcert') ?? undefined, host: new URL(url).hostname })
-  return { ssl, sslFallback: fallback }
+  const caFile = q.get('sslrootcert') ?? undefined
+  const { ssl, fallback } = sslOptions({ sslMode, caFile })
+  return { ssl, sslFallback: fallback, sslMode, ...(caFile ? { caFile } : {}) }
 }
 
 export interface ResolveOptions {
   databaseUrl?: string
+  /** `--profile NAME`: a saved connection, or `embedded` (outranks NETKEEPER_PROFILE and the active connection). */
+  profile?: string
   dataDir: string
   secrets?: SecretStore
   env?: NodeJS.ProcessEnv
+  /** Where it points only, without looking up a password (labels, the offline queue's key). */
+  labelOnly?: boolean
+}
+
+/** The embedded store in the data folder. */
+export function embeddedSpec(dataDir: string): EmbeddedSpec {
+  const pgDataDir = path.join(dataDir, 'pgdata')
+  return { kind: 'embedded', origin: 'embedded', label: `embedded PostgreSQL (PGlite) in ${pgDataDir}`, pgDataDir }
+}
+
+/**
+ * Which saved connection a name given by --profile or NETKEEPER_PROFILE means: `embedded`, or a saved
+ * connection (names compare without regard to case); anything else is refused naming the source.
+ */
+export function namedConnection(settings: Settings, name: string, field: string): DbProfile | 'embedded' {
+  if (name.trim().toLowerCase() === EMBEDDED_CONNECTION) return 'embedded'
+  const p = SettingsStore.find(settings, name.trim())
+  if (p) return p
+  const known = [...settings.connections.map((c) => c.name), EMBEDDED_CONNECTION].join(', ')
+  throw new AppError('VALIDATION', `${field}: no saved connection is named "${name}" (saved: ${known}); see \`netkeeper db profile list\``, { field })
+}
+
+/** The spec of a saved connection, with its password from NETKEEPER_DB_PASSWORD or the keychain (bound). */
+export async function savedConnectionSpec(profile: DbProfile, opts: Pick<ResolveOptions, 'secrets' | 'env' | 'labelOnly'> = {}): Promise<ServerSpec> {
+  const env = opts.env ?? process.env
+  // Automation may hand the password over in the environment; otherwise it comes from the keychain, and
+  // only when it was saved for this very endpoint and TLS mode (settings.json edited by hand to point
+  // elsewhere, or to weaken TLS, gets none).
+  let password = opts.labelOnly ? undefined : env.NETKEEPER_DB_PASSWORD
+  if (password === undefined && !opts.labelOnly) {
+    try {
+      password = await savedDbPassword(opts.secrets ?? keychain, profile, profile)
+    } catch (e) {
+      if (!(e instanceof AppError) || e.details?.field !== 'password') throw e
+      console.warn(`[db] ${e.message}`)
+    }
+  }
+  return profileSpec(profile, password)
 }
 
 export async function resolveConnection(opts: ResolveOptions): Promise<ConnectionSpec> {
@@ -158,23 +230,21 @@ export async function resolveConnection(opts: ResolveOptions): Promise<Connectio
       ...urlSsl(env.NETKEEPER_DATABASE_URL, 'NETKEEPER_DATABASE_URL')
     }
   }
-  const profile = new SettingsStore(opts.dataDir).read().database
-  if (profile) {
-    // Automation may hand the password over in the environment; otherwise it comes from the keychain, and
-    // only when it was saved for this very endpoint (settings.json edited by hand to point elsewhere gets none).
-    let password = env.NETKEEPER_DB_PASSWORD
-    if (password === undefined) {
-      try {
-        password = await savedDbPassword(opts.secrets ?? keychain, profile, profile)
-      } catch (e) {
-        if (!(e instanceof AppError) || e.details?.field !== 'password') throw e
-        console.warn(`[db] ${e.message}`)
-      }
-    }
-    return profileSpec(profile, password)
-  }
-  const pgDataDir = path.join(opts.dataDir, 'pgdata')
-  return { kind: 'embedded', origin: 'embedded', label: `embedded PostgreSQL (PGlite) in ${pgDataDir}`, pgDataDir }
+  const settings = new SettingsStore(opts.dataDir).read()
+  const named = opts.profile ? { name: opts.profile, field: '--profile' } : env.NETKEEPER_PROFILE ? { name: env.NETKEEPER_PROFILE, field: 'NETKEEPER_PROFILE' } : undefined
+  const chosen = named ? namedConnection(settings, named.name, named.field) : (SettingsStore.active(settings) ?? 'embedded')
+  if (chosen === 'embedded') return embeddedSpec(opts.dataDir)
+  return savedConnectionSpec(chosen, opts)
+}
+
+/** What decides the connection instead of the active one, when something does (for the Connections list). */
+export function connectionOverride(opts: Pick<ResolveOptions, 'databaseUrl' | 'profile' | 'env'>): string | undefined {
+  const env = opts.env ?? process.env
+  if (opts.databaseUrl) return '--database-url'
+  if (env.NETKEEPER_DATABASE_URL) return 'NETKEEPER_DATABASE_URL'
+  if (opts.profile) return `--profile ${opts.profile}`
+  if (env.NETKEEPER_PROFILE) return `NETKEEPER_PROFILE=${env.NETKEEPER_PROFILE}`
+  return undefined
 }
 
 /** NETKEEPER_POOL_MAX and friends override the pool defaults for URL connections. */
