@@ -95,7 +95,7 @@ describe('offline queue', () => {
     expect(list.code, list.stderr).toBe(0)
     expect(list.json().items).toHaveLength(4)
     // Reads while offline come from the snapshot, marked stale.
-    expect(await withQueue((q) => q.snapshotPools())).toMatchObject({ stale: true, data: [{ name: 'lan' }] })
+    expect(await withQueue((q) => q.snapshot(target).pools())).toMatchObject({ stale: true, data: [{ name: 'lan' }] })
 
     srv.resume!()
     expect(await monitor.check()).toBe(true)

@@ -11,7 +11,7 @@ import { toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
 import { describeTarget, resolveConnection } from '../core/db/target'
 import { isUnreachable } from '../core/db/errors'
-import { OfflineQueue } from '../core/offline/queue'
+import { OfflineQueue, type TargetSnapshot } from '../core/offline/queue'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 
 export const EXIT_OK = 0
@@ -48,10 +48,10 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
 
 /**
  * A read that falls back on the last-known snapshot when the database server is unreachable: `stale` gets
- * the queue file and the reason, and its answer carries `stale: { asOf, reason }` (docs/offline.md). Text
- * output says so on stderr first. Without a snapshot the original error stands.
+ * that database's snapshot and the reason, and its answer carries `stale: { asOf, reason }`
+ * (docs/offline.md). Text output says so on stderr first. Without a snapshot the original error stands.
  */
-export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (q: OfflineQueue, why: string) => void): Promise<void> {
+export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (snapshot: TargetSnapshot, why: string) => void): Promise<void> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
   let core: Core
@@ -60,11 +60,13 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
   } catch (e) {
     if (!isUnreachable(e)) throw e
     const why = (e as Error).message
+    const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), labelOnly: true })).label
     await withQueue(cmd, (q) => {
-      const at = q.snapshotAt()
+      const snap = q.snapshot(target)
+      const at = snap.at()
       if (!at) throw e
       if (!g.json) process.stderr.write(`Last-known data from ${at}: ${why}\n`)
-      stale(q, why)
+      stale(snap, why)
     })
     return
   }

@@ -51,7 +51,7 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
     ...table,
     ...settingsHandlers(state.dataDir),
     // Queued edits can be listed, cancelled and retried while the database is down (replay refuses).
-    ...offlineHandlers(state.dataDir, undefined, { error: state.error.message }),
+    ...offlineHandlers(state.dataDir, undefined, { error: state.error.message, target: state.target.label }),
     // Unreachable (not refused, not misconfigured): IPAM edits queue for that database, reads show the
     // last-known data, marked stale.
     ...(isUnreachable(state.error) ? degradedOfflineHandlers(state.dataDir, state.target.label, state.error.message) : {}),
@@ -64,7 +64,7 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
 export async function describeIntendedTarget(opts: CoreOptions): Promise<DatabaseTarget> {
   const dataDir = opts.dataDir ?? resolveDataDir()
   try {
-    return describeTarget(await resolveConnection({ databaseUrl: opts.databaseUrl, dataDir }))
+    return describeTarget(await resolveConnection({ databaseUrl: opts.databaseUrl, dataDir, labelOnly: true }))
   } catch {
     // The settings themselves are broken (bad URL, unreadable profile): say where they came from.
     const url = opts.databaseUrl ?? process.env.NETKEEPER_DATABASE_URL

@@ -11,7 +11,7 @@ import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
 import { isConnectFailure, toAppError } from '../core/db/errors'
-import type { OfflineQueue } from '../core/offline/queue'
+import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
 import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
 import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
@@ -58,9 +58,9 @@ const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit 
   'ipam:pool:delete': (a) => ({ operation: 'ipam.pool.delete', args: { pool: a.pool, ...(a.force ? { force: true } : {}) } })
 }
 
-/** The IPAM reads answered from the last-known snapshot while the database cannot be reached. */
+/** The IPAM reads answered from the database's last-known snapshot while it cannot be reached. */
 type StaleChannel = 'ipam:pool:list' | 'ipam:pool:get' | 'ipam:pool:allocations' | 'ipam:pool:map' | 'ipam:allocation:get'
-const STALE: { [C in StaleChannel]: (q: OfflineQueue, a: ParsedArgsOf<C>, why: string) => ResultOf<C> } = {
+const STALE: { [C in StaleChannel]: (q: TargetSnapshot, a: ParsedArgsOf<C>, why: string) => ResultOf<C> } = {
   'ipam:pool:list': (q, a, why) => stalePoolList(q, a, why),
   'ipam:pool:get': (q, a, why) => stalePool(q, a.pool, why),
   'ipam:pool:allocations': (q, a, why) => staleAllocations(q, a.pool, a, why),
@@ -134,7 +134,7 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
     if (!DATABASE_BACKED.test(channel)) continue
     const inner = t[channel]
     const toEdit = (QUEUEABLE as Partial<Record<Channel, (a: unknown) => OfflineEdit>>)[channel]
-    const stale = (STALE as Partial<Record<Channel, (q: OfflineQueue, a: unknown, why: string) => unknown>>)[channel]
+    const stale = (STALE as Partial<Record<Channel, (q: TargetSnapshot, a: unknown, why: string) => unknown>>)[channel]
     t[channel] = async (args, ctx) => {
       // A started monitor probes on its own: while it says the database is down, do not wait for a timeout.
       if (toEdit && rt.monitor.online === false && rt.monitor.active) return rt.enqueue(ctx, toEdit(args)) as never
@@ -155,7 +155,7 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
         if (stale) {
           const why = toAppError(e).message
           try {
-            return rt.withQueue((q) => stale(q, args, why)) as never
+            return rt.withQueue((q) => stale(q.snapshot(rt.target), args, why)) as never
           } catch (e2) {
             if (e2 instanceof AppError && e2.code === 'NOT_FOUND') throw e2
             throw e
@@ -289,7 +289,7 @@ type OfflineChannels = 'offline:state' | 'offline:queue:list' | 'offline:queue:c
  * and the degraded table share these); replay needs the open core's runtime. Without one the database
  * state is offline with the reason the core could not open.
  */
-export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?: { error: string }): Pick<HandlerTable, OfflineChannels> {
+export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?: { error: string; target: string }): Pick<HandlerTable, OfflineChannels> {
   const withQueue = <T>(fn: (q: OfflineQueue) => T): Promise<T> => (async () => withQueueAt(dataDir, fn))()
   const degradedState = (): OfflineStateDto => {
     const database: BackendState = {
@@ -300,7 +300,7 @@ export function offlineHandlers(dataDir: string, rt?: OfflineRuntime, degraded?:
       nextProbeAt: null,
       failures: 1
     }
-    return withQueueAt(dataDir, (q) => ({ database, directory: null, queue: q.counts(), snapshotAt: q.snapshotAt(), replaying: false, lastReplay: null, lastReplayError: null }))
+    return withQueueAt(dataDir, (q) => ({ database, directory: null, queue: q.counts(), snapshotAt: degraded ? q.snapshot(degraded.target).at() : null, replaying: false, lastReplay: null, lastReplayError: null }))
   }
   return {
     'offline:state': async () => (rt ? rt.state() : degradedState()),
@@ -334,7 +334,7 @@ export function degradedOfflineHandlers(dataDir: string, target: string, why: st
   ])
   const reads = Object.entries(STALE).map(([c, read]): [string, Handler<Channel>] => [
     c,
-    async (a) => withQueueAt(dataDir, (q) => (read as (q: OfflineQueue, a: unknown, why: string) => unknown)(q, a, why)) as never
+    async (a) => withQueueAt(dataDir, (q) => (read as (q: TargetSnapshot, a: unknown, why: string) => unknown)(q.snapshot(target), a, why)) as never
   ])
   return Object.fromEntries([...queued, ...reads]) as Pick<HandlerTable, QueueableChannel | StaleChannel>
 }

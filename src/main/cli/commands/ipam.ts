@@ -177,7 +177,7 @@ export function poolCommand(): Command {
             const r = await core.ipam.listPools(cliContext(), input)
             show(r)
             // What was read is remembered as last known, for reads while the server is unreachable.
-            await withQueue(cmd, (q) => q.rememberPools(r.items)).catch(() => undefined)
+            await withQueue(cmd, (q) => q.snapshot(core.db.target.label).rememberPools(r.items)).catch(() => undefined)
           },
           (q, why) => show(stalePoolList(q, input, why))
         )
@@ -200,8 +200,9 @@ export function poolCommand(): Command {
             show(p, allocs)
             const complete = allocs.total <= allocs.items.length
             await withQueue(cmd, (q) => {
-              q.rememberPools([p], complete ? new Map([[p.name, allocs.items]]) : undefined)
-              if (!complete) q.rememberAllocations(allocs.items)
+              const snap = q.snapshot(core.db.target.label)
+              snap.rememberPools([p], complete ? new Map([[p.name, allocs.items]]) : undefined)
+              if (!complete) snap.rememberAllocations(allocs.items)
             }).catch(() => undefined)
           },
           (q, why) => {

@@ -2,7 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { QUEUE_STATES, type QueueEntryDto, type QueueState } from '../../../shared/offline'
 import { replayQueue } from '../../core/offline/replay'
-import { action, cliContext, emit, table, UsageError, withCore, withQueue } from '../runtime'
+import { describeTarget, resolveConnection } from '../../core/db/target'
+import { resolveDataDir } from '../../core/paths'
+import { action, cliContext, emit, globals, table, UsageError, withCore, withQueue } from '../runtime'
 
 const positive = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive whole number`)
@@ -42,10 +44,17 @@ export function queueCommand(): Command {
     .option('--limit <n>', 'at most this many', positive('--limit'), 1000)
     .action(
       action(async (o: { state?: QueueState; limit: number }, cmd: Command) => {
+        // The snapshot of the database this run points at (each connection has its own); none when the settings cannot say.
+        const g = globals(cmd)
+        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+        const target = await resolveConnection({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), labelOnly: true }).then(
+          (t) => describeTarget(t).label,
+          () => undefined
+        )
         await withQueue(cmd, (q) => {
           const items = q.list({ state: o.state, limit: o.limit })
           const counts = q.counts()
-          emit(cmd, { items, counts, snapshotAt: q.snapshotAt() }, () =>
+          emit(cmd, { items, counts, snapshotAt: target === undefined ? null : q.snapshot(target).at() }, () =>
             `${table(items.map(line), cols)}\n(${counts.queued} queued, not done; ${counts.conflict} conflict(s); ${counts.applied} applied; ${counts.cancelled} cancelled)`
           )
         })

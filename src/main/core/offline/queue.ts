@@ -3,6 +3,10 @@
  * SQLite file in the data folder (offline-queue.sqlite). It works whether or not the database is up: the
  * CLI and the app open it without a Core.
  *
+ * Both are kept per database (per connection): each entry records the target it was made for (the
+ * connection's label, db/target.ts) and replays only there; each target has its own snapshot
+ * (`queue.snapshot(target)`), so switching connections never shows one database's pools as another's.
+ *
  * WAL with synchronous=FULL: an edit the CLI reported as queued survives a crash or a power cut. Entries
  * are replayed in id order (replay.ts); a replayed entry's idempotency key is recorded in PostgreSQL in
  * the same transaction as the change, so this file only has to catch up, never to be exact.
@@ -79,10 +83,15 @@ create table if not exists queue_entries (
   conflict text
 );
 create index if not exists queue_entries_state on queue_entries (state, id);
-create table if not exists snapshot_pools (name text primary key, id integer not null, data text not null, saved_at text not null);
-create table if not exists snapshot_allocations (ip text primary key, pool text not null, data text not null, saved_at text not null);
-create index if not exists snapshot_allocations_pool on snapshot_allocations (pool, ip);
-create table if not exists snapshot_meta (name text primary key, value text not null);
+-- The last-known snapshot, one per target. The tables of the first version had no target: that snapshot
+-- cannot be told apart from another database's, so it goes (the next refresh of each connection makes its own).
+drop table if exists snapshot_pools;
+drop table if exists snapshot_allocations;
+drop table if exists snapshot_meta;
+create table if not exists target_snapshot_pools (target text not null, name text not null, id integer not null, data text not null, saved_at text not null, primary key (target, name));
+create table if not exists target_snapshot_allocations (target text not null, ip text not null, pool text not null, data text not null, saved_at text not null, primary key (target, ip));
+create index if not exists target_snapshot_allocations_pool on target_snapshot_allocations (target, pool, ip);
+create table if not exists target_snapshot_meta (target text not null, name text not null, value text not null, primary key (target, name));
 `
 
 /** better-sqlite3 is native: loaded on first use so a broken build fails with a message, not at import. */
@@ -189,27 +198,28 @@ export class OfflineQueue {
       // Directory edits: made against the entry's version when the caller gave one (the dialogs do).
       basis = { from: typeof args.version === 'string' ? 'caller' : 'none', ...extra, ...(typeof args.version === 'string' ? { entryVersion: args.version } : {}) }
     }
-    const snapAt = this.snapshotAt() ?? undefined
+    const snap = this.snapshot(target)
+    const snapAt = snap.at() ?? undefined
     if (edit.operation === 'ipam.update' || edit.operation === 'ipam.release') {
       // Canonical text, so later entries for the same address can be rebased on this one (markApplied).
       args.ip = parseIp(String(args.ip), 'ip').text
       if (typeof args.version === 'number') basis = { version: args.version, from: 'caller' }
       else {
-        const known = this.snapshotAllocation(String(args.ip))
+        const known = snap.allocation(String(args.ip))
         if (known) {
           args.version = known.data.version
           basis = { version: known.data.version, from: 'snapshot', snapshotAt: known.asOf }
         }
       }
     } else if (edit.operation === 'ipam.pool.update' || edit.operation === 'ipam.pool.delete') {
-      const known = this.snapshotPool(args.pool as string | number)
+      const known = snap.pool(args.pool as string | number)
       if (known) basis = { poolId: known.data.id, poolUpdatedAt: known.data.updatedAt, from: 'snapshot', snapshotAt: known.asOf }
     } else if (snapAt && !edit.operation.startsWith('directory.')) {
       basis = { from: 'none', snapshotAt: snapAt }
     }
     // A pool given by id (the app does that) is named in the notes, from the last-known data.
     if (typeof args.pool === 'number' && !basis.poolName) {
-      const p = this.snapshotPool(args.pool)
+      const p = snap.pool(args.pool)
       if (p) basis = { ...basis, poolName: p.data.name }
     }
     const key = randomUUID()
@@ -375,89 +385,112 @@ export class OfflineQueue {
 
   // ---------------------------------------------------------------- last-known snapshot
 
+  /** The last-known snapshot of one database (a connection's target label). */
+  snapshot(target: string): TargetSnapshot {
+    return new TargetSnapshot(this.db, target)
+  }
+}
+
+/** The last-known pools and allocations of one target, read while that database is unreachable (stale.ts). */
+export class TargetSnapshot {
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    readonly target: string
+  ) {}
+
   /** Saves pools (and, when given, replaces the allocations of those pools) as last known now. */
   rememberPools(pools: PoolDto[], allocations?: Map<string, AllocationDto[]>): void {
     const now = new Date().toISOString()
-    const putPool = this.db.prepare(`insert into snapshot_pools (name, id, data, saved_at) values (?, ?, ?, ?)
-                                     on conflict (name) do update set id = excluded.id, data = excluded.data, saved_at = excluded.saved_at`)
-    const dropAllocs = this.db.prepare(`delete from snapshot_allocations where pool = ?`)
-    const putAlloc = this.db.prepare(`insert into snapshot_allocations (ip, pool, data, saved_at) values (?, ?, ?, ?)
-                                      on conflict (ip) do update set pool = excluded.pool, data = excluded.data, saved_at = excluded.saved_at`)
+    const t = this.target
+    const putPool = this.db.prepare(`insert into target_snapshot_pools (target, name, id, data, saved_at) values (?, ?, ?, ?, ?)
+                                     on conflict (target, name) do update set id = excluded.id, data = excluded.data, saved_at = excluded.saved_at`)
+    const dropAllocs = this.db.prepare(`delete from target_snapshot_allocations where target = ? and pool = ?`)
+    const putAlloc = this.db.prepare(`insert into target_snapshot_allocations (target, ip, pool, data, saved_at) values (?, ?, ?, ?, ?)
+                                      on conflict (target, ip) do update set pool = excluded.pool, data = excluded.data, saved_at = excluded.saved_at`)
     this.db.transaction(() => {
       for (const p of pools) {
         // A pool renamed since: its old name goes.
-        this.db.prepare(`delete from snapshot_pools where id = ? and name <> ?`).run(p.id, p.name)
-        putPool.run(p.name, p.id, JSON.stringify(p), now)
+        this.db.prepare(`delete from target_snapshot_pools where target = ? and id = ? and name <> ?`).run(t, p.id, p.name)
+        putPool.run(t, p.name, p.id, JSON.stringify(p), now)
         const list = allocations?.get(p.name)
         if (list) {
-          dropAllocs.run(p.name)
-          for (const a of list) putAlloc.run(a.ip, a.poolName, JSON.stringify(a), now)
+          dropAllocs.run(t, p.name)
+          for (const a of list) putAlloc.run(t, a.ip, a.poolName, JSON.stringify(a), now)
         }
       }
-      this.db.prepare(`insert into snapshot_meta (name, value) values ('saved_at', ?) on conflict (name) do update set value = excluded.value`).run(now)
+      this.db
+        .prepare(`insert into target_snapshot_meta (target, name, value) values (?, 'saved_at', ?) on conflict (target, name) do update set value = excluded.value`)
+        .run(t, now)
     })()
   }
 
-  /** Replaces the whole snapshot (after a replay or a full refresh). */
-  replaceSnapshot(pools: PoolDto[], allocations: Map<string, AllocationDto[]>): void {
+  /** Replaces the whole snapshot of this target (after a replay or a full refresh). */
+  replace(pools: PoolDto[], allocations: Map<string, AllocationDto[]>): void {
     this.db.transaction(() => {
-      this.db.exec(`delete from snapshot_pools; delete from snapshot_allocations;`)
+      this.db.prepare(`delete from target_snapshot_pools where target = ?`).run(this.target)
+      this.db.prepare(`delete from target_snapshot_allocations where target = ?`).run(this.target)
       this.rememberPools(pools, allocations)
     })()
   }
 
   rememberAllocations(items: AllocationDto[]): void {
     const now = new Date().toISOString()
-    const put = this.db.prepare(`insert into snapshot_allocations (ip, pool, data, saved_at) values (?, ?, ?, ?)
-                                 on conflict (ip) do update set pool = excluded.pool, data = excluded.data, saved_at = excluded.saved_at`)
+    const put = this.db.prepare(`insert into target_snapshot_allocations (target, ip, pool, data, saved_at) values (?, ?, ?, ?, ?)
+                                 on conflict (target, ip) do update set pool = excluded.pool, data = excluded.data, saved_at = excluded.saved_at`)
     this.db.transaction(() => {
-      for (const a of items) put.run(a.ip, a.poolName, JSON.stringify(a), now)
+      for (const a of items) put.run(this.target, a.ip, a.poolName, JSON.stringify(a), now)
     })()
   }
 
   forgetAllocation(ip: string): void {
-    this.db.prepare(`delete from snapshot_allocations where ip = ?`).run(ip)
+    this.db.prepare(`delete from target_snapshot_allocations where target = ? and ip = ?`).run(this.target, ip)
   }
 
-  snapshotAt(): string | null {
-    const r = this.db.prepare(`select value from snapshot_meta where name = 'saved_at'`).get() as { value: string } | undefined
+  /** When this target's snapshot was last saved; null when it has none. */
+  at(): string | null {
+    const r = this.db.prepare(`select value from target_snapshot_meta where target = ? and name = 'saved_at'`).get(this.target) as { value: string } | undefined
     return r?.value ?? null
   }
 
-  snapshotPools(): StaleSnapshot<PoolDto[]> | null {
-    const rows = this.db.prepare(`select data, saved_at from snapshot_pools order by name`).all() as { data: string; saved_at: string }[]
-    const at = this.snapshotAt()
+  pools(): StaleSnapshot<PoolDto[]> | null {
+    const rows = this.db.prepare(`select data, saved_at from target_snapshot_pools where target = ? order by name`).all(this.target) as { data: string; saved_at: string }[]
+    const at = this.at()
     if (!at) return null
     return { stale: true, asOf: at, data: rows.map((r) => JSON.parse(r.data) as PoolDto) }
   }
 
-  snapshotPool(ref: string | number): StaleSnapshot<PoolDto> | null {
+  pool(ref: string | number): StaleSnapshot<PoolDto> | null {
+    const t = this.target
     const r = (
       typeof ref === 'number' || /^\d+$/.test(String(ref))
-        ? (this.db.prepare(`select data, saved_at from snapshot_pools where id = ? or name = ? order by (id = ?) desc limit 1`).get(Number(ref), String(ref), Number(ref)) as
+        ? (this.db
+            .prepare(`select data, saved_at from target_snapshot_pools where target = ? and (id = ? or name = ?) order by (id = ?) desc limit 1`)
+            .get(t, Number(ref), String(ref), Number(ref)) as { data: string; saved_at: string } | undefined)
+        : (this.db.prepare(`select data, saved_at from target_snapshot_pools where target = ? and name = ?`).get(t, String(ref).trim()) as
             | { data: string; saved_at: string }
             | undefined)
-        : (this.db.prepare(`select data, saved_at from snapshot_pools where name = ?`).get(String(ref).trim()) as { data: string; saved_at: string } | undefined)
     )
     return r ? { stale: true, asOf: r.saved_at, data: JSON.parse(r.data) as PoolDto } : null
   }
 
-  snapshotAllocations(pool: string): StaleSnapshot<AllocationDto[]> | null {
-    const p = this.snapshotPool(pool)
+  allocations(pool: string): StaleSnapshot<AllocationDto[]> | null {
+    const p = this.pool(pool)
     if (!p) return null
-    const rows = this.db.prepare(`select data from snapshot_allocations where pool = ?`).all(p.data.name) as { data: string }[]
+    const rows = this.db.prepare(`select data from target_snapshot_allocations where target = ? and pool = ?`).all(this.target, p.data.name) as { data: string }[]
     const items = rows.map((r) => JSON.parse(r.data) as AllocationDto)
     return { stale: true, asOf: p.asOf, data: items }
   }
 
-  snapshotAllocation(ip: string): StaleSnapshot<AllocationDto> | null {
+  allocation(ip: string): StaleSnapshot<AllocationDto> | null {
     let key = ip.trim().toLowerCase()
     try {
       key = parseIp(key).text
     } catch {
       return null
     }
-    const r = this.db.prepare(`select data, saved_at from snapshot_allocations where ip = ?`).get(key) as { data: string; saved_at: string } | undefined
+    const r = this.db.prepare(`select data, saved_at from target_snapshot_allocations where target = ? and ip = ?`).get(this.target, key) as
+      | { data: string; saved_at: string }
+      | undefined
     return r ? { stale: true, asOf: r.saved_at, data: JSON.parse(r.data) as AllocationDto } : null
   }
 }

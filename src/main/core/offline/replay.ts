@@ -520,6 +520,6 @@ export async function refreshSnapshot(core: Core, queue: OfflineQueue, maxAlloca
     }
     allocations.set(p.name, list)
   }
-  queue.replaceSnapshot(pools, allocations)
+  queue.snapshot(core.db.target.label).replace(pools, allocations)
   return { pools: pools.length, allocations: [...allocations.values()].reduce((n, l) => n + l.length, 0) }
 }

@@ -155,7 +155,7 @@ export class OfflineRuntime {
       database: this.monitor.state(),
       directory: this.core.auth.sessionInfo() ? this.directory.state() : null,
       queue: q.counts(),
-      snapshotAt: q.snapshotAt(),
+      snapshotAt: q.snapshot(this.target).at(),
       replaying: !!this.running,
       lastReplay: this.last,
       lastReplayError: this.lastError

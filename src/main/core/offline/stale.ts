@@ -1,14 +1,14 @@
 /**
  * Reading while offline: the IPAM reads the app needs (pool list, one pool, a pool's allocations and map,
- * one address), answered from the last-known snapshot in the offline queue file when the database cannot
- * be reached. Every answer carries `stale: { asOf, reason }` so the interface marks it as such; without a
+ * one address), answered from the last-known snapshot of that database (its target's, in the offline
+ * queue file) when the database cannot be reached. Every answer carries `stale: { asOf, reason }` so the interface marks it as such; without a
  * snapshot the caller gets the original "unreachable" error.
  */
 import { AppError } from '../../../shared/errors'
 import { poolListSchema, type AllocationDto, type Page, type PoolDto, type PoolListInput, type PoolMap, type PoolRef, type StaleMark } from '../../../shared/ipam'
 import { compareIp } from '../../../shared/net'
 import { mapFromAllocations } from '../ipam/map'
-import type { OfflineQueue } from './queue'
+import type { TargetSnapshot } from './queue'
 
 function mark(asOf: string, why: string): StaleMark {
   return { asOf, reason: `the database is unreachable (${why}); showing the last-known data from ${asOf}` }
@@ -18,8 +18,8 @@ function noSnapshot(why: string): AppError {
   return new AppError('UNAVAILABLE', `the database is unreachable (${why}) and there is no last-known copy of this data on this computer yet`, { reason: 'unreachable' })
 }
 
-export function stalePoolList(q: OfflineQueue, input: PoolListInput, why: string): Page<PoolDto> {
-  const snap = q.snapshotPools()
+export function stalePoolList(q: TargetSnapshot, input: PoolListInput, why: string): Page<PoolDto> {
+  const snap = q.pools()
   if (!snap) throw noSnapshot(why)
   const o = poolListSchema.parse(input)
   const needle = o.search?.toLowerCase()
@@ -57,36 +57,36 @@ export function stalePoolList(q: OfflineQueue, input: PoolListInput, why: string
   return { items: items.slice(start, start + o.pageSize), page: o.page, pageSize: o.pageSize, total: items.length, stale: mark(snap.asOf, why) }
 }
 
-function pool(q: OfflineQueue, ref: PoolRef, why: string): { data: PoolDto; asOf: string } {
-  const p = q.snapshotPool(ref)
+function pool(q: TargetSnapshot, ref: PoolRef, why: string): { data: PoolDto; asOf: string } {
+  const p = q.pool(ref)
   if (p) return p
-  if (!q.snapshotAt()) throw noSnapshot(why)
+  if (!q.at()) throw noSnapshot(why)
   throw new AppError('NOT_FOUND', `pool: no pool "${String(ref)}" in the last-known data (the database is unreachable: ${why})`, { field: 'pool' })
 }
 
-export function stalePool(q: OfflineQueue, ref: PoolRef, why: string): PoolDto & { stale: StaleMark } {
+export function stalePool(q: TargetSnapshot, ref: PoolRef, why: string): PoolDto & { stale: StaleMark } {
   const p = pool(q, ref, why)
   return { ...p.data, stale: mark(p.asOf, why) }
 }
 
-export function staleAllocations(q: OfflineQueue, ref: PoolRef, opts: { page?: number; pageSize?: number }, why: string): Page<AllocationDto> {
+export function staleAllocations(q: TargetSnapshot, ref: PoolRef, opts: { page?: number; pageSize?: number }, why: string): Page<AllocationDto> {
   const p = pool(q, ref, why)
-  const all = (q.snapshotAllocations(p.data.name)?.data ?? []).sort((a, b) => compareIp(a.ip, b.ip))
+  const all = (q.allocations(p.data.name)?.data ?? []).sort((a, b) => compareIp(a.ip, b.ip))
   const page = Math.max(1, opts.page ?? 1)
   const pageSize = Math.min(65536, Math.max(1, opts.pageSize ?? 1000))
   const start = (page - 1) * pageSize
   return { items: all.slice(start, start + pageSize), page, pageSize, total: all.length, stale: mark(p.asOf, why) }
 }
 
-export function staleMap(q: OfflineQueue, ref: PoolRef, why: string): PoolMap {
+export function staleMap(q: TargetSnapshot, ref: PoolRef, why: string): PoolMap {
   const p = pool(q, ref, why)
-  const all = q.snapshotAllocations(p.data.name)?.data ?? []
+  const all = q.allocations(p.data.name)?.data ?? []
   return { ...mapFromAllocations(p.data, all), stale: mark(p.asOf, why) }
 }
 
-export function staleAllocation(q: OfflineQueue, ip: string, why: string): AllocationDto & { stale: StaleMark } {
-  const a = q.snapshotAllocation(ip)
+export function staleAllocation(q: TargetSnapshot, ip: string, why: string): AllocationDto & { stale: StaleMark } {
+  const a = q.allocation(ip)
   if (a) return { ...a.data, stale: mark(a.asOf, why) }
-  if (!q.snapshotAt()) throw noSnapshot(why)
+  if (!q.at()) throw noSnapshot(why)
   throw new AppError('NOT_FOUND', `ip: ${ip} is not allocated in the last-known data (the database is unreachable: ${why})`, { field: 'ip' })
 }
