@@ -8,8 +8,8 @@
  */
 import { z } from 'zod'
 import type { ErrorPayload } from './errors'
-import type { AppInfo, DbProfileView, HealthReport, MigrationState } from './types'
-import { dbProfileSchema } from './schemas'
+import type { AppInfo, ConnectionList, DbProfileView, HealthReport, MigrationState, RemoveConnectionResult, ServerConnectionView, SwitchResult } from './types'
+import { connectionNameSchema, dbProfileSchema } from './schemas'
 import {
   allocateSchema,
   allocationUpdateSchema,
@@ -104,6 +104,26 @@ export const contract = {
     result: result<DbProfileView>()
   },
   'settings:db:clear': { args: noArgs, result: result<{ removed: boolean }>() },
+  // Connections (Settings › Connections): the embedded store and saved servers. Testing, saving, removing
+  // and switching are admin actions (of the signed-in person when there is one); a saved password is sent
+  // only to the endpoint and TLS mode it was saved for. `previousName`: the saved connection being edited.
+  'settings:connection:list': { args: noArgs, result: result<ConnectionList>() },
+  'settings:connection:test': {
+    args: z.object({ profile: dbProfileSchema, password: z.string().max(1024).optional(), previousName: connectionNameSchema.optional() }).strict(),
+    result: result<HealthReport>()
+  },
+  'settings:connection:save': {
+    args: z
+      .object({ profile: dbProfileSchema, password: z.string().max(1024).optional(), previousName: connectionNameSchema.optional(), create: z.boolean().optional() })
+      .strict(),
+    result: result<ServerConnectionView>()
+  },
+  'settings:connection:remove': { args: z.object({ name: connectionNameSchema }).strict(), result: result<RemoveConnectionResult>() },
+  /** Reopens the app on a saved connection (or `embedded`) without a restart; it is active from then on. */
+  'settings:connection:switch': {
+    args: z.object({ name: z.string().trim().min(1, 'is required').max(64, 'must be at most 64 characters') }).strict(),
+    result: result<SwitchResult>()
+  },
   /** Shared by every desktop on the database (app_settings); setting it is an admin's, in the server too. */
   'settings:security:get': { args: noArgs, result: result<{ requireSignIn: boolean }>() },
   'settings:security:set': { args: z.object({ requireSignIn: z.boolean() }).strict(), result: result<{ requireSignIn: boolean }>() },

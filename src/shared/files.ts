@@ -53,7 +53,7 @@ export interface AuditExportResult {
 }
 
 /** What a native open dialog is for; each purpose has its own title and file-type filters. */
-export const OPEN_FILE_PURPOSES = ['legacy-import'] as const
+export const OPEN_FILE_PURPOSES = ['legacy-import', 'ca-certificate'] as const
 export type OpenFilePurpose = (typeof OPEN_FILE_PURPOSES)[number]
 
 export const openFileSchema = z.object({ purpose: z.enum(OPEN_FILE_PURPOSES) }).strict()
@@ -74,6 +74,13 @@ export const OPEN_FILE_DIALOGS: Record<OpenFilePurpose, { title: string; filters
     title: 'Choose the LDAP Web Manager IPAM database',
     filters: [
       { name: 'SQLite databases (.sqlite, .db)', extensions: ['sqlite', 'sqlite3', 'db'] },
+      { name: 'All files', extensions: ['*'] }
+    ]
+  },
+  'ca-certificate': {
+    title: 'Choose the CA certificate that signed the database server’s certificate',
+    filters: [
+      { name: 'PEM certificates (.pem, .crt, .cer)', extensions: ['pem', 'crt', 'cer'] },
       { name: 'All files', extensions: ['*'] }
     ]
   }

@@ -7,17 +7,24 @@
  *   connection can be fixed from the app) and refuses everything else as UNAVAILABLE;
  * - `CoreHost`: owns the core for a transport (Electron IPC or the browser harness), hands out the live or
  *   the degraded table, and retries opening the core when someone asks for `db:health` while degraded, so
- *   "Check connection" recovers once the server is back without restarting the app.
+ *   "Check connection" recovers once the server is back without restarting the app; and reopens the core
+ *   on another saved connection when asked (`switchTo`, reached from the settings handlers through the
+ *   HostControl it hands them), also without a restart.
  */
 import { channels } from '../../shared/contract'
 import { AppError } from '../../shared/errors'
-import type { DatabaseTarget, HealthReport } from '../../shared/types'
+import { EMBEDDED_CONNECTION } from '../../shared/schemas'
+import type { DatabaseTarget, HealthReport, SwitchResult } from '../../shared/types'
 import { Core, type CoreOptions } from '../core'
 import { isUnreachable, toAppError } from '../core/db/errors'
-import { describeTarget, redactUrl, resolveConnection } from '../core/db/target'
+import { connectionOverride, describeTarget, redactUrl, resolveConnection } from '../core/db/target'
+import { savedDbPassword } from '../core/credentials/db-password'
+import { keychain } from '../core/credentials/keychain'
 import { resolveDataDir } from '../core/paths'
-import type { FileDialogs } from './file-export'
-import { createHandlers, degradedOfflineHandlers, offlineHandlers, offlineRuntime, settingsHandlers, type Handler, type HandlerTable } from './handlers'
+import { ConnectionService } from '../core/settings/connections'
+import { chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
+import { createHandlers, degradedOfflineHandlers, offlineHandlers, offlineRuntime, type Handler, type HandlerTable } from './handlers'
+import { settingsHandlers, type HostControl } from './settings'
 
 declare const __APP_VERSION__: string | undefined
 
@@ -39,9 +46,10 @@ export function unreachableReport(state: DegradedState): HealthReport {
 
 /**
  * `retry` is tried on `db:health`: it returns the report to answer with (live once the core opened, or
- * unreachable with the latest error).
+ * unreachable with the latest error). `host` lets the Connections screen switch to another connection;
+ * `dialogs` its "Choose…" for a CA file.
  */
-export function createDegradedHandlers(state: DegradedState, retry?: () => Promise<HealthReport>): HandlerTable {
+export function createDegradedHandlers(state: DegradedState, retry?: () => Promise<HealthReport>, host?: HostControl, dialogs: FileDialogs = noFileDialogs): HandlerTable {
   const refuse: Handler<never> = async () => {
     throw new AppError('UNAVAILABLE', `the database is not open: ${state.error.message}`)
   }
@@ -49,14 +57,16 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
   const table = Object.fromEntries(channels.map((c) => [c, refuse])) as unknown as HandlerTable
   return {
     ...table,
-    ...settingsHandlers(state.dataDir),
+    ...settingsHandlers(state.dataDir, undefined, host),
     // Queued edits can be listed, cancelled and retried while the database is down (replay refuses).
     ...offlineHandlers(state.dataDir, undefined, { error: state.error.message, target: state.target.label }),
     // Unreachable (not refused, not misconfigured): IPAM edits queue for that database, reads show the
     // last-known data, marked stale.
     ...(isUnreachable(state.error) ? degradedOfflineHandlers(state.dataDir, state.target.label, state.error.message) : {}),
     'app:info': async () => ({ version: appVersion(), platform: process.platform, dataDir: state.dataDir, target: state.target }),
-    'db:health': async () => (retry ? retry() : unreachableReport(state))
+    'db:health': async () => (retry ? retry() : unreachableReport(state)),
+    // A connection's CA file can be chosen while fixing it.
+    'dialog:open-file': (a) => chooseOpenFile(dialogs, a.purpose)
   }
 }
 
@@ -64,7 +74,7 @@ export function createDegradedHandlers(state: DegradedState, retry?: () => Promi
 export async function describeIntendedTarget(opts: CoreOptions): Promise<DatabaseTarget> {
   const dataDir = opts.dataDir ?? resolveDataDir()
   try {
-    return describeTarget(await resolveConnection({ databaseUrl: opts.databaseUrl, dataDir, labelOnly: true }))
+    return describeTarget(await resolveConnection({ databaseUrl: opts.databaseUrl, profile: opts.profile, dataDir, labelOnly: true }))
   } catch {
     // The settings themselves are broken (bad URL, unreadable profile): say where they came from.
     const url = opts.databaseUrl ?? process.env.NETKEEPER_DATABASE_URL
@@ -81,12 +91,20 @@ type HostState =
 export class CoreHost {
   private state: HostState = { kind: 'opening' }
   private attempt?: Promise<void>
+  private switching?: Promise<SwitchResult>
   private closed = false
+  /** Handed to the tables: what the settings handlers may ask of this host. */
+  private readonly control: HostControl = {
+    current: () => this.currentConnection(),
+    pinnedBy: () => this.pinnedBy(),
+    overriddenBy: () => this.pinnedBy() ?? (this.options.profile ? undefined : connectionOverride({})),
+    switchTo: (name) => this.switchTo(name)
+  }
 
   private constructor(
-    private readonly options: CoreOptions,
+    private options: CoreOptions,
     /** False when the caller handed in its own core: it stays the caller's to close. */
-    private readonly owned: boolean,
+    private owned: boolean,
     /** The shell's file dialogs, handed to the live table (see createHandlers). */
     private readonly dialogs?: FileDialogs
   ) {}
@@ -100,8 +118,8 @@ export class CoreHost {
 
   /** Serves an already open core (tests, the harness with an injected core). */
   static fromCore(core: Core, dialogs?: FileDialogs): CoreHost {
-    const host = new CoreHost({ dataDir: core.dataDir }, false, dialogs)
-    host.state = { kind: 'open', core, table: createHandlers(core, dialogs) }
+    const host = new CoreHost({ dataDir: core.dataDir, migrate: true }, false, dialogs)
+    host.state = { kind: 'open', core, table: createHandlers(core, dialogs, host.control) }
     return host
   }
 
@@ -123,6 +141,23 @@ export class CoreHost {
     return this.state.kind === 'degraded' ? this.state.info.error : undefined
   }
 
+  /** The open core, if there is one (tests). */
+  get core(): Core | undefined {
+    return this.state.kind === 'open' ? this.state.core : undefined
+  }
+
+  private currentConnection(): string | undefined {
+    const target = this.state.kind === 'open' ? this.state.core.db.target : this.state.kind === 'degraded' ? this.state.info.target : undefined
+    return target?.connection
+  }
+
+  /** A URL decides where this host connects (flag or environment): saved connections do not. */
+  private pinnedBy(): string | undefined {
+    if (this.options.databaseUrl) return '--database-url'
+    if (process.env.NETKEEPER_DATABASE_URL) return 'NETKEEPER_DATABASE_URL'
+    return undefined
+  }
+
   private async tryOpen(): Promise<void> {
     try {
       const core = await Core.open(this.options)
@@ -130,12 +165,7 @@ export class CoreHost {
         await core.close()
         return
       }
-      this.state = { kind: 'open', core, table: createHandlers(core, this.dialogs) }
-      // A long-running host keeps the audit log within its retention: a purge now and then daily.
-      core.startMaintenance()
-      // ...and watches the database: edits queue while it is down, replay when it is back (and now, for
-      // edits queued by the CLI or while this window was degraded), reads fall back on the snapshot.
-      offlineRuntime(core).start()
+      this.serve(core)
     } catch (e) {
       const error = toAppError(e)
       console.error(`[core] could not open the database: ${error.message}`)
@@ -144,8 +174,19 @@ export class CoreHost {
         target: await describeIntendedTarget(this.options),
         error
       }
-      this.state = { kind: 'degraded', info, table: createDegradedHandlers(info, () => this.retry()) }
+      this.state = { kind: 'degraded', info, table: createDegradedHandlers(info, () => this.retry(), this.control, this.dialogs) }
     }
+  }
+
+  /** Serves an open core: its live table, its upkeep and its offline runtime. */
+  private serve(core: Core): void {
+    this.state = { kind: 'open', core, table: createHandlers(core, this.dialogs, this.control) }
+    // A long-running host keeps the audit log within its retention: a purge now and then daily.
+    core.startMaintenance()
+    // ...and watches the database: edits queue while it is down, replay when it is back (and now, for
+    // edits queued by the CLI or while this window was degraded), reads fall back on the snapshot. Each
+    // connection has its own queue entries and snapshot (keyed by its target label).
+    offlineRuntime(core).start()
   }
 
   /** One reopen attempt at a time; every caller waiting on it gets the same outcome. */
@@ -160,9 +201,69 @@ export class CoreHost {
     throw new AppError('INTERNAL', 'the core was never opened')
   }
 
+  /**
+   * Reopens the core on the saved connection `name` (or `embedded`) without restarting the app, and makes
+   * it the active connection. The new one is opened (and migrated) before the current one closes: when it
+   * cannot be opened the app stays where it was and the error says why. One switch at a time; requests
+   * that arrive meanwhile are served by the current core until the new one takes over.
+   */
+  switchTo(name: string): Promise<SwitchResult> {
+    const run = async (): Promise<SwitchResult> => {
+      await this.ready()
+      await this.attempt?.catch(() => undefined)
+      if (this.closed) throw new AppError('UNAVAILABLE', 'the application is shutting down')
+      const pinned = this.pinnedBy()
+      if (pinned) {
+        throw new AppError('CONFLICT', `this app was started with ${pinned}, which comes before saved connections; start it without ${pinned} to switch`, {
+          pinnedBy: pinned
+        })
+      }
+      const dataDir = this.options.dataDir ?? resolveDataDir()
+      const connections = new ConnectionService(dataDir)
+      // A name that is not saved is refused before anything is closed.
+      const saved = name.toLowerCase() === EMBEDDED_CONNECTION ? undefined : (await connections.get(name)).profile
+      const canonical = saved?.name ?? EMBEDDED_CONNECTION
+      // A saved password that would not be sent (another endpoint, a weaker TLS mode) is said as such, before
+      // anything connects: the person enters it again in the connection's form.
+      if (saved && process.env.NETKEEPER_DB_PASSWORD === undefined) await savedDbPassword(keychain, saved, saved)
+      const before = this.state
+      if (before.kind === 'open' && before.core.db.target.connection === canonical) {
+        connections.use(canonical)
+        return { target: before.core.db.target, health: await before.core.db.health() }
+      }
+      const next: CoreOptions = { ...this.options, profile: canonical }
+      const core = await Core.open(next)
+      try {
+        connections.use(canonical)
+      } catch (e) {
+        await core.close().catch(() => undefined)
+        throw e
+      }
+      this.options = next
+      const wasOwned = this.owned
+      this.serve(core)
+      this.owned = true
+      console.info(`[core] switched to ${core.db.target.label}`)
+      if (before.kind === 'open' && wasOwned) {
+        await offlineRuntime(before.core)
+          .close()
+          .catch(() => undefined)
+        await before.core.close().catch((e) => console.error('[core] closing the previous database failed:', toAppError(e).message))
+      }
+      return { target: core.db.target, health: await core.db.health() }
+    }
+    const p = (this.switching ?? Promise.resolve()).catch(() => undefined).then(run)
+    this.switching = p
+    void p.finally(() => {
+      if (this.switching === p) this.switching = undefined
+    }).catch(() => undefined)
+    return p
+  }
+
   async close(): Promise<void> {
     this.closed = true
     await this.attempt?.catch(() => undefined)
+    await this.switching?.catch(() => undefined)
     if (this.state.kind === 'open' && this.owned) {
       await offlineRuntime(this.state.core).close()
       await this.state.core.close()

@@ -7,15 +7,16 @@ import { contract, type Channel, type Envelope, type ParsedArgsOf, type ResultOf
 import { AppError } from '../../shared/errors'
 import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
-import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
-import { DbProfileService } from '../core/settings/db-profile'
 import { isConnectFailure, toAppError } from '../core/db/errors'
 import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
 import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
 import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
 import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
+import { settingsHandlers, type HostControl } from './settings'
+
+export { settingsHandlers, type HostControl } from './settings'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -25,10 +26,13 @@ declare const __APP_VERSION__: string | undefined
 /** Channels that act as the signed-in person (see AuthService.requestContext). */
 const SESSION_SCOPED = /^(ipam|audit|import|offline):/
 
-/** `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in). */
-export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs): HandlerTable {
+/**
+ * `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in); `host`: the
+ * host that owns the core, for switching connections (absent where nothing can reopen it: tests, the CLI).
+ */
+export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs, host?: HostControl): HandlerTable {
   const rt = offlineRuntime(core)
-  const table = withDirectoryQueue(withOffline(baseHandlers(core, dialogs), rt), rt)
+  const table = withDirectoryQueue(withOffline(baseHandlers(core, dialogs, host), rt), rt)
   for (const channel of Object.keys(table) as Channel[]) {
     if (!SESSION_SCOPED.test(channel)) continue
     const inner = table[channel] as Handler<Channel>
@@ -168,7 +172,7 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
   return table
 }
 
-function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
+function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): HandlerTable {
   const exports = new AuditExports(core, dialogs)
   return {
     'app:info': async () => ({
@@ -179,7 +183,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     }),
     'db:health': async () => core.db.health(),
     'db:status': async () => core.db.migrationState(),
-    ...settingsHandlers(core.dataDir, core.auth),
+    ...settingsHandlers(core.dataDir, core.auth, host),
     ...offlineHandlers(core.dataDir, offlineRuntime(core)),
 
     'ipam:pool:list': (a, ctx) => core.ipam.listPools(ctx, a),
@@ -249,36 +253,6 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'import:progress': async (a, ctx) => core.importer.progress(ctx, a.runId),
     'import:cancel': async (a, ctx) => core.importer.cancel(ctx, a.runId),
     'import:report': async (a, ctx) => core.importer.reportFile(ctx, a.reportId, a.format)
-  }
-}
-
-/**
- * The database profile can be read, tested and saved whether or not a database is open: it is how a
- * person fixes a connection that fails. Shared by the live and the degraded table. Testing, saving and
- * clearing are admin actions: of the desktop user, or, while someone is signed in to the directory, of
- * that person (`auth`, the live table's AuthService; the degraded table has no session).
- */
-export function settingsHandlers(
-  dataDir: string,
-  auth?: Pick<AuthService, 'configContext'>
-): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
-  const svc = new DbProfileService(dataDir)
-  const as = (ctx: RequestContext): RequestContext => (auth ? auth.configContext(ctx) : ctx)
-  return {
-    'settings:db:get': async () => svc.get(),
-    'settings:db:test': async (a, ctx) => {
-      requireRole(as(ctx), 'admin', 'testing a database connection')
-      return svc.test(a.profile, a.password)
-    },
-    'settings:db:save': async (a, ctx) => {
-      const who = as(ctx)
-      requireRole(who, 'admin', 'changing the database profile')
-      return svc.save(who, a.profile, a.password)
-    },
-    'settings:db:clear': async (_a, ctx) => {
-      requireRole(as(ctx), 'admin', 'removing the database profile')
-      return svc.clear()
-    }
   }
 }
 
