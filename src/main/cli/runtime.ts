@@ -12,6 +12,7 @@ import { resolveDataDir } from '../core/paths'
 import { describeTarget, resolveConnection } from '../core/db/target'
 import { isUnreachable } from '../core/db/errors'
 import { OfflineQueue, type TargetSnapshot } from '../core/offline/queue'
+import type { DatabaseTarget } from '../../shared/types'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 
 export const EXIT_OK = 0
@@ -20,6 +21,8 @@ export const EXIT_USAGE = 2
 
 export interface GlobalOptions {
   databaseUrl?: string
+  /** --db-profile NAME: a saved database connection, or `embedded` (see core/db/target.ts for the order). */
+  dbProfile?: string
   dataDir?: string
   json?: boolean
   /** false with --no-queue: an unreachable database fails the command instead of queueing the edit. */
@@ -35,10 +38,70 @@ export function cliContext(): RequestContext {
   return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli' })
 }
 
-export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
+/** The commands whose own `--profile` names the database connection (not the LDAP profile). */
+const connectionOptionOn = new WeakSet<Command>()
+
+/** Gives every command under `top` a `--profile <name>` for the saved database connection to use. */
+export function addConnectionOption(top: Command): void {
+  const leaves = (c: Command): Command[] => (c.commands.length ? c.commands.flatMap(leaves) : [c])
+  for (const c of leaves(top)) {
+    c.option('--profile <name>', 'saved database connection to use, or "embedded" (after --database-url and NETKEEPER_DATABASE_URL; before NETKEEPER_PROFILE and the active connection)')
+    connectionOptionOn.add(c)
+  }
+}
+
+/** The saved connection this run was asked for: --db-profile, or --profile where it means the database. */
+export function profileOption(cmd: Command): string | undefined {
+  const own = connectionOptionOn.has(cmd) ? (cmd.opts() as { profile?: string }).profile : undefined
+  return globals(cmd).dbProfile ?? own
+}
+
+/** Where this run connects, as resolution options (flags, then the environment, see core/db/target.ts). */
+export function connectionOptions(cmd: Command): { databaseUrl?: string; profile?: string; dataDir: string } {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
-  const core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
+  return { databaseUrl: g.databaseUrl, profile: profileOption(cmd), dataDir: resolveDataDir() }
+}
+
+const warned = new WeakSet<Command>()
+
+/**
+ * A saved connection with a weak TLS mode is named with its warning, on stderr (stdout stays the result),
+ * once per run; so is a --profile that a database URL outranks.
+ */
+export function warnAboutTarget(cmd: Command, target: DatabaseTarget): void {
+  const root = rootOf(cmd)
+  if (warned.has(root)) return
+  warned.add(root)
+  const asked = profileOption(cmd)
+  if (asked && (target.origin === 'flag' || target.origin === 'env')) {
+    process.stderr.write(`netkeeper: warning: --profile ${asked} is ignored: ${target.origin === 'flag' ? '--database-url' : 'NETKEEPER_DATABASE_URL'} comes first\n`)
+  }
+  if (target.tlsWarning) process.stderr.write(`netkeeper: warning: connection ${target.connection ?? target.label}: ${target.tlsWarning}\n`)
+}
+
+function rootOf(cmd: Command): Command {
+  let c = cmd
+  while (c.parent) c = c.parent
+  return c
+}
+
+/** Opens the core on this run's connection (and warns about it, see warnAboutTarget). */
+export async function openCore(cmd: Command, opts: { migrate: boolean }): Promise<Core> {
+  const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate })
+  warnAboutTarget(cmd, core.db.target)
+  return core
+}
+
+/** This run's connection without its password: the offline queue's key for it, its label, its warning. */
+export async function intendedTarget(cmd: Command): Promise<DatabaseTarget> {
+  const target = describeTarget(await resolveConnection({ ...connectionOptions(cmd), labelOnly: true }))
+  warnAboutTarget(cmd, target)
+  return target
+}
+
+export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
+  const core = await openCore(cmd, opts)
   try {
     return await fn(core)
   } finally {
@@ -53,14 +116,13 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
  */
 export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (snapshot: TargetSnapshot, why: string) => void): Promise<void> {
   const g = globals(cmd)
-  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
   let core: Core
   try {
-    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: true })
+    core = await openCore(cmd, { migrate: true })
   } catch (e) {
     if (!isUnreachable(e)) throw e
     const why = (e as Error).message
-    const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), labelOnly: true })).label
+    const target = (await intendedTarget(cmd)).label
     await withQueue(cmd, (q) => {
       const snap = q.snapshot(target)
       const at = snap.at()
@@ -112,14 +174,12 @@ export interface QueuedReply {
  */
 export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>): Promise<void> {
   const g = globals(cmd)
-  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
-  const dataDir = resolveDataDir()
   let core: Core
   try {
-    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir, migrate: true })
+    core = await openCore(cmd, { migrate: true })
   } catch (e) {
     if (g.queue === false || !isUnreachable(e)) throw e
-    const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir })).label
+    const target = (await intendedTarget(cmd)).label
     const entry = await withQueue(cmd, (q) => q.enqueue(cliContext(), edit, target))
     const reply: QueuedReply = {
       status: 'queued',

@@ -1,10 +1,13 @@
-/** `netkeeper db ...`: migrations and health of the configured database. */
+/** `netkeeper db ...`: migrations and health of the configured database, and the saved connections. */
+import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { SSL_MODES } from '../../../shared/schemas'
-import { resolveDataDir } from '../../core/paths'
+import { EMBEDDED_CONNECTION, SSL_MODES, sslWarning, type DbProfile } from '../../../shared/schemas'
+import type { ConnectionView, HealthReport, ServerConnectionView } from '../../../shared/types'
+import { connectionOverride, describeTarget, resolveConnection } from '../../core/db/target'
+import { ConnectionService } from '../../core/settings/connections'
 import { DbProfileService } from '../../core/settings/db-profile'
 import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
-import { action, cliContext, emit, globals, withCore, UsageError } from '../runtime'
+import { action, cliContext, connectionOptions, emit, withCore, UsageError } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -21,9 +24,49 @@ export async function readStdinSecret(): Promise<string> {
 }
 
 function profileService(cmd: Command): DbProfileService {
-  const g = globals(cmd)
-  if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
-  return new DbProfileService(resolveDataDir())
+  return new DbProfileService(connectionOptions(cmd).dataDir)
+}
+
+function connectionService(cmd: Command): ConnectionService {
+  return new ConnectionService(connectionOptions(cmd).dataDir)
+}
+
+/** The health report as text: `db health` and `db profile test`. */
+export function healthText(h: HealthReport): string {
+  const t = h.tls
+  return [
+    `database:   ${h.target.label}`,
+    `reachable:  ${h.reachable ? 'yes' : 'no'}${h.error ? ` (${h.error})` : ''}`,
+    h.host ? `host:       ${h.host} answered${h.hostsSkipped?.length ? ` (not: ${h.hostsSkipped.map((s) => `${s.host}: ${s.error}`).join('; ')})` : ''}` : '',
+    h.serverVersion ? `version:    PostgreSQL ${h.serverVersion}` : '',
+    h.latencyMs !== undefined ? `latency:    ${h.latencyMs} ms` : '',
+    t ? `tls:        ${t.inUse ? `yes, ${[t.protocol, t.cipher].filter(Boolean).join(' ')}` : 'no'}${t.sslMode ? ` (sslMode ${t.sslMode})` : ''}` : '',
+    t?.subject ? `cert:       ${t.subject}${t.issuer ? `, issued by ${t.issuer}` : ''}${t.validTo ? `, valid to ${t.validTo}` : ''}` : '',
+    t ? `verified:   ${t.verification}${t.unverifiedReason ? ` (it would not have verified: ${t.unverifiedReason})` : ''}` : '',
+    h.pool ? `pool:       ${h.pool.used} used, ${h.pool.free} idle, max ${h.pool.max}` : '',
+    h.migrations ? `migrations: ${h.migrations.applied.length} applied, ${h.migrations.pending.length} pending` : '',
+    h.login ? `login:      ${h.login} (${h.serverRole ?? 'no Netkeeper role'})` : '',
+    h.target.tlsWarning ? `warning:    ${h.target.tlsWarning}` : ''
+  ]
+    .filter(Boolean)
+    .join('\n')
+}
+
+/** A saved connection in one line: `office: postgres://nk@db:5432/ipam sslmode=verify-full`. */
+function connectionLine(p: DbProfile): string {
+  return `postgres://${p.user}@${p.host}:${p.port}/${p.database} sslmode=${p.sslMode}${p.caFile ? ` ca=${p.caFile}` : ''}`
+}
+
+function connectionText(v: ServerConnectionView): string {
+  const p = v.profile
+  return [
+    `connection ${v.name}${v.active ? ' (active)' : ''}: ${connectionLine(p)}`,
+    `password in keychain: ${v.passwordStored === null ? 'unknown (keychain unavailable)' : v.passwordStored ? 'yes' : 'no'}`,
+    `pool: max ${p.pool.max}, acquire timeout ${p.pool.acquireTimeoutMs} ms, idle timeout ${p.pool.idleTimeoutMs} ms, lifetime ${p.pool.maxLifetimeMs} ms`,
+    v.tlsWarning ? `warning: ${v.tlsWarning}` : ''
+  ]
+    .filter(Boolean)
+    .join('\n')
 }
 
 export function dbCommand(): Command {
@@ -83,19 +126,7 @@ export function dbCommand(): Command {
       action(async (_opts: object, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
           const h = await core.db.health()
-          emit(cmd, h, () =>
-            [
-              `database:   ${h.target.label}`,
-              `reachable:  ${h.reachable ? 'yes' : 'no'}${h.error ? ` (${h.error})` : ''}`,
-              h.serverVersion ? `version:    PostgreSQL ${h.serverVersion}` : '',
-              h.latencyMs !== undefined ? `latency:    ${h.latencyMs} ms` : '',
-              h.pool ? `pool:       ${h.pool.used} used, ${h.pool.free} idle, max ${h.pool.max}` : '',
-              h.migrations ? `migrations: ${h.migrations.applied.length} applied, ${h.migrations.pending.length} pending` : '',
-              h.login ? `login:      ${h.login} (${h.serverRole ?? 'no Netkeeper role'})` : ''
-            ]
-              .filter(Boolean)
-              .join('\n')
-          )
+          emit(cmd, h, () => healthText(h))
           if (!h.reachable) process.exitCode = 1
         })
       })
@@ -146,78 +177,182 @@ export function dbCommand(): Command {
         })
       })
     )
-  const profile = db.command('profile').description('the saved connection to a shared PostgreSQL server (password in the OS keychain)')
+  const profile = db
+    .command('profile')
+    .description('the saved connections to PostgreSQL servers (passwords in the OS keychain) and which one is used')
+
   profile
-    .command('show')
-    .description('show the saved profile (never the password)')
+    .command('list')
+    .description('the embedded store and every saved connection; * marks the active one, > the one this run uses')
     .action(
       action(async (_o: object, cmd: Command) => {
-        const v = await profileService(cmd).get()
-        emit(cmd, v, () =>
-          v
-            ? `profile ${v.profile.name}: postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database} sslmode=${v.profile.sslMode}` +
-              `${v.profile.caFile ? ` ca=${v.profile.caFile}` : ''}\npassword in keychain: ${v.passwordStored === null ? 'unknown (keychain unavailable)' : v.passwordStored ? 'yes' : 'no'}` +
-              `\npool: max ${v.profile.pool.max}, acquire timeout ${v.profile.pool.acquireTimeoutMs} ms, idle timeout ${v.profile.pool.idleTimeoutMs} ms, lifetime ${v.profile.pool.maxLifetimeMs} ms`
-            : 'no saved profile: the embedded database is used unless NETKEEPER_DATABASE_URL or --database-url is given'
+        const opts = connectionOptions(cmd)
+        const inUse = await resolveConnection({ ...opts, labelOnly: true }).then(
+          (spec) => describeTarget(spec).connection,
+          () => undefined
+        )
+        const r = await connectionService(cmd).list({ inUse, overriddenBy: connectionOverride(opts) })
+        const row = (c: ConnectionView): string => {
+          const mark = `${c.active ? '*' : ' '}${c.inUse ? '>' : ' '}`
+          if (c.kind === 'embedded') return `${mark} ${c.name.padEnd(16)} ${c.label}`
+          const pw = c.passwordStored === null ? 'keychain unavailable' : c.passwordStored ? 'password saved' : 'no password saved'
+          return `${mark} ${c.name.padEnd(16)} ${connectionLine(c.profile)}  (${pw})${c.tlsWarning ? `\n     warning: ${c.tlsWarning}` : ''}`
+        }
+        emit(cmd, r, () =>
+          [
+            ...r.connections.map(row),
+            r.overriddenBy && r.connections.some((c) => c.active && !c.inUse) ? `(${r.overriddenBy} decides this run instead of the active connection)` : ''
+          ]
+            .filter(Boolean)
+            .join('\n')
         )
       })
     )
-  const withProfileOptions = (c: Command): Command =>
-    c
-      .option('--name <name>', 'profile name', 'default')
-      .requiredOption('--host <host>')
-      .option('--port <port>', 'port', int('--port'), 5432)
-      .requiredOption('--database <name>')
-      .requiredOption('--user <user>')
-      .addOption(new Option('--ssl-mode <mode>').choices([...SSL_MODES]).default('prefer'))
-      .option('--ca-file <file>', 'CA certificate for verify-ca / verify-full')
-      .option('--pool-max <n>', 'connections at most', int('--pool-max'), 4)
-      .option('--password-stdin', 'read the password from standard input (`set` stores it in the OS keychain; `test` only uses it)')
-  interface ProfileOpts {
-    name: string
-    host: string
-    port: number
-    database: string
-    user: string
-    sslMode: string
-    caFile?: string
-    poolMax: number
-    passwordStdin?: boolean
-  }
-  const toProfile = (o: ProfileOpts) => ({
-    name: o.name,
-    host: o.host,
-    port: o.port,
-    database: o.database,
-    user: o.user,
-    sslMode: o.sslMode,
-    caFile: o.caFile,
-    pool: { max: o.poolMax, acquireTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxLifetimeMs: 1_800_000 }
-  })
-  withProfileOptions(profile.command('test').description('try a connection without saving it')).action(
-    action(async (o: ProfileOpts, cmd: Command) => {
-      const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
-      const h = await profileService(cmd).test(toProfile(o), password)
-      emit(cmd, h, () => (h.reachable ? `reachable: PostgreSQL ${h.serverVersion}, ${h.latencyMs} ms` : `unreachable: ${h.error}`))
-      if (!h.reachable) process.exitCode = 1
-    })
-  )
-  withProfileOptions(profile.command('set').description('test, then save the profile; the password goes to the OS keychain'))
-    .option('--skip-test', 'save without connecting first')
+
+  profile
+    .command('show')
+    .description('show a saved connection (default: the active one), never its password')
+    .argument('[name]', 'connection name')
     .action(
-      action(async (o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
-        const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
-        const v = await profileService(cmd).save(cliContext(), toProfile(o), password, { skipTest: o.skipTest })
-        emit(cmd, v, () => `saved profile ${v.profile.name} (postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database}); it is used from the next start`)
+      action(async (name: string | undefined, _o: object, cmd: Command) => {
+        if (name === undefined) {
+          // As before connections: the active one, or null (JSON) when the embedded store is active.
+          const v = await profileService(cmd).get()
+          const full = v ? await connectionService(cmd).get(v.profile.name) : null
+          emit(cmd, full, () => (full ? connectionText(full) : 'no saved connection is active: the embedded database is used unless NETKEEPER_DATABASE_URL or --database-url is given'))
+          return
+        }
+        const v = await connectionService(cmd).get(name)
+        emit(cmd, v, () => connectionText(v))
       })
     )
+
+  const withProfileOptions = (c: Command): Command =>
+    c
+      .option('--name <name>', 'connection name (or give it as the argument)')
+      .option('--host <host>', 'host name or address; several, comma-separated, are tried in order')
+      .option('--port <port>', 'port (default 5432)', int('--port'))
+      .option('--database <name>')
+      .option('--user <user>')
+      .addOption(new Option('--ssl-mode <mode>', 'TLS mode (default verify-full; prefer, require and disable must be chosen and are warned about)').choices([...SSL_MODES]))
+      .option('--ca-file <file>', 'CA certificate for verify-ca / verify-full (PEM)')
+      .option('--pool-max <n>', 'connections at most (default 4)', int('--pool-max'))
+      .option('--pool-acquire-timeout-ms <ms>', 'wait at most this long for a connection, also the connect timeout (default 10000)', int('--pool-acquire-timeout-ms'))
+      .option('--pool-idle-timeout-ms <ms>', 'close a connection idle this long (default 30000)', int('--pool-idle-timeout-ms'))
+      .option('--pool-max-lifetime-ms <ms>', 'replace a connection after this long (default 1800000)', int('--pool-max-lifetime-ms'))
+      .option('--password-stdin', 'read the password from standard input (`add` and `set` store it in the OS keychain; `test` only uses it)')
+  interface ProfileOpts {
+    name?: string
+    host?: string
+    port?: number
+    database?: string
+    user?: string
+    sslMode?: string
+    caFile?: string
+    poolMax?: number
+    poolAcquireTimeoutMs?: number
+    poolIdleTimeoutMs?: number
+    poolMaxLifetimeMs?: number
+    passwordStdin?: boolean
+  }
+  const toProfile = (o: ProfileOpts, name: string | undefined) => {
+    for (const f of ['host', 'database', 'user'] as const) if (!o[f]) throw new UsageError(`--${f} is required`)
+    if (name !== undefined && o.name !== undefined && name !== o.name) throw new UsageError(`the name is given twice (${name} and --name ${o.name})`)
+    return {
+      name: name ?? o.name ?? 'default',
+      host: o.host,
+      ...(o.port !== undefined ? { port: o.port } : {}),
+      database: o.database,
+      user: o.user,
+      ...(o.sslMode !== undefined ? { sslMode: o.sslMode } : {}),
+      // The app reads the file later, from another folder: keep where it is, not where this shell is.
+      ...(o.caFile !== undefined ? { caFile: path.resolve(o.caFile) } : {}),
+      pool: {
+        max: o.poolMax ?? 4,
+        acquireTimeoutMs: o.poolAcquireTimeoutMs ?? 10_000,
+        idleTimeoutMs: o.poolIdleTimeoutMs ?? 30_000,
+        maxLifetimeMs: o.poolMaxLifetimeMs ?? 1_800_000
+      }
+    }
+  }
+  const password = async (o: ProfileOpts): Promise<string | undefined> => (o.passwordStdin ? readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD || undefined)
+  const savedText = (v: ServerConnectionView, verb: string, tail: string): string =>
+    `${verb} connection ${v.name} (postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database}, sslmode=${v.profile.sslMode})${tail}` +
+    (v.tlsWarning ? `\nwarning: ${v.tlsWarning}` : '')
+
+  withProfileOptions(profile.command('test').description('try a connection without saving it: the options, or a saved connection by name'))
+    .argument('[name]', 'a saved connection (without --host), or the name of the one whose saved password may be used')
+    .action(
+      action(async (name: string | undefined, o: ProfileOpts, cmd: Command) => {
+        const pw = await password(o)
+        let h: HealthReport
+        if (o.host === undefined && name !== undefined) {
+          const svc = connectionService(cmd)
+          h = await svc.test((await svc.get(name)).profile, pw)
+        } else {
+          h = await profileService(cmd).test(toProfile(o, name), pw)
+        }
+        emit(cmd, h, () => (h.reachable ? `reachable: PostgreSQL ${h.serverVersion}, ${h.latencyMs} ms\n${healthText(h)}` : `unreachable: ${h.error}`))
+        if (!h.reachable) process.exitCode = 1
+      })
+    )
+
+  withProfileOptions(profile.command('add').description('test, then save a connection (or replace the one of that name); the password goes to the OS keychain'))
+    .argument('[name]', 'connection name (default: --name, else "default")')
+    .option('--skip-test', 'save without connecting first')
+    .action(
+      action(async (name: string | undefined, o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
+        const v = await connectionService(cmd).save(cliContext(), toProfile(o, name), await password(o), { skipTest: o.skipTest })
+        emit(cmd, v, () => savedText(v, 'saved', v.active ? '; it is the active connection' : `; use it with --profile ${v.name} or \`netkeeper db profile use ${v.name}\``))
+      })
+    )
+
+  withProfileOptions(profile.command('set').description('test, then save a connection and make it the active one (add + use)'))
+    .argument('[name]', 'connection name (default: --name, else "default")')
+    .option('--skip-test', 'save without connecting first')
+    .action(
+      action(async (name: string | undefined, o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
+        const svc = profileService(cmd)
+        const r = await svc.save(cliContext(), toProfile(o, name), await password(o), { skipTest: o.skipTest })
+        const v = await svc.connections.get(r.profile.name)
+        emit(cmd, v, () => savedText(v, 'saved', '; it is the active connection, used from the next start'))
+      })
+    )
+
+  profile
+    .command('use')
+    .description('make a saved connection, or "embedded", the active one (opened by the app and the CLI from now on)')
+    .argument('<name>', `connection name, or ${EMBEDDED_CONNECTION}`)
+    .action(
+      action(async (name: string, _o: object, cmd: Command) => {
+        const svc = connectionService(cmd)
+        const r = svc.use(name)
+        const v = r.active === EMBEDDED_CONNECTION ? undefined : await svc.get(r.active)
+        const warning = v ? sslWarning(v.profile.sslMode) : null
+        emit(cmd, { ...r, ...(warning ? { tlsWarning: warning } : {}) }, () =>
+          `the active connection is now ${r.active}${v ? ` (${connectionLine(v.profile)})` : ' (the embedded database)'}${warning ? `\nwarning: ${warning}` : ''}`
+        )
+      })
+    )
+
+  profile
+    .command('remove')
+    .description('remove a saved connection and its password (the embedded store becomes active if it was)')
+    .argument('<name>', 'connection name')
+    .action(
+      action(async (name: string, _o: object, cmd: Command) => {
+        const r = await connectionService(cmd).remove(name)
+        emit(cmd, r, () => `removed connection ${name}${r.secretRemoved ? ' and its password' : ''}${r.wasActive ? '; the embedded database is active now' : ''}`)
+      })
+    )
+
   profile
     .command('clear')
-    .description('remove the saved profile and its password (back to the embedded database)')
+    .description('remove the active connection and its password (back to the embedded database)')
     .action(
       action(async (_o: object, cmd: Command) => {
         const r = await profileService(cmd).clear()
-        emit(cmd, r, () => (r.removed ? 'removed the saved profile' : 'there was no saved profile'))
+        emit(cmd, r, () => (r.removed ? 'removed the active connection: the embedded database is used from now on' : 'no saved connection was active'))
       })
     )
   return db

@@ -2,9 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { QUEUE_STATES, type QueueEntryDto, type QueueState } from '../../../shared/offline'
 import { replayQueue } from '../../core/offline/replay'
-import { describeTarget, resolveConnection } from '../../core/db/target'
-import { resolveDataDir } from '../../core/paths'
-import { action, cliContext, emit, globals, table, UsageError, withCore, withQueue } from '../runtime'
+import { action, cliContext, emit, intendedTarget, table, UsageError, withCore, withQueue } from '../runtime'
 
 const positive = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive whole number`)
@@ -45,10 +43,8 @@ export function queueCommand(): Command {
     .action(
       action(async (o: { state?: QueueState; limit: number }, cmd: Command) => {
         // The snapshot of the database this run points at (each connection has its own); none when the settings cannot say.
-        const g = globals(cmd)
-        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
-        const target = await resolveConnection({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), labelOnly: true }).then(
-          (t) => describeTarget(t).label,
+        const target = await intendedTarget(cmd).then(
+          (t) => t.label,
           () => undefined
         )
         await withQueue(cmd, (q) => {
