@@ -1,5 +1,8 @@
-/** Display helpers shared by the views and the status bar. */
-import type { DatabaseTarget } from '@shared/types'
+/**
+ * Display helpers shared by the views and the status bar. Shared types by relative path, as everywhere in
+ * lib/ (unit tests load these files without the renderer's aliases).
+ */
+import type { DatabaseTarget } from '../../../shared/types'
 
 export function kindLabel(kind: DatabaseTarget['kind']): string {
   return kind === 'embedded' ? 'Embedded PostgreSQL' : 'PostgreSQL server'

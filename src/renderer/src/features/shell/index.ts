@@ -6,7 +6,7 @@
  */
 export { useAppStore } from './appStore'
 export { useNavigationStore } from './navigationStore'
-export { useNoticesStore, type Notice } from './noticesStore'
+export { useNoticesStore } from './noticesStore'
 export { default as NavBar } from './NavBar.vue'
 export { default as StatusBar } from './StatusBar.vue'
 export { default as SessionMenu } from './SessionMenu.vue'
