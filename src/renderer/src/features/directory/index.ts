@@ -2,3 +2,4 @@
 export { useSessionStore } from './sessionStore'
 export { default as DirectoryView } from './DirectoryView.vue'
 export { default as LockScreen } from './LockScreen.vue'
+export { default as SignInPanel } from './SignInPanel.vue'

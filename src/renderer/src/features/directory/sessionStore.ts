@@ -4,8 +4,8 @@
  * directory request); this store asks for the status every 20 s while signed in so the lock screen appears
  * without waiting for the next directory call to be refused.
  *
- * IPAM and the audit log do not need a directory sign-in (the desktop user configures the app): only the
- * Directory screen does.
+ * IPAM and the audit log do not need a directory sign-in (the desktop user configures the app), unless an
+ * admin has required one on the database (`gated`: App.vue then shows only the sign-in screen).
  */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
@@ -42,14 +42,17 @@ export const useSessionStore = defineStore('session', () => {
   const locked = computed(() => session.value.signedIn && session.value.locked)
   const active = computed(() => session.value.signedIn && !session.value.locked)
   const canWrite = computed(() => active.value && (session.value.role === 'admin' || session.value.role === 'operator'))
+  /** The database requires a directory sign-in and nobody is signed in: the app shows only the sign-in screen. */
+  const gated = computed(() => session.value.signInRequired && !session.value.signedIn)
   const defaultProfile = computed(() => profiles.value.find((p) => p.isDefault)?.name ?? profiles.value[0]?.name)
 
   function set(s: SessionDto): void {
     const changed = s.signedIn !== session.value.signedIn || s.locked !== session.value.locked || s.login !== session.value.login
     session.value = s
     if (changed) generation.value++
-    if (s.signedIn) startPolling()
-    else stopPolling()
+    // Polled all along: the idle lock while signed in; signed out, whether an admin has meanwhile required a
+    // sign-in on the database (auth:session is answered by this app's own core, no directory traffic).
+    startPolling()
   }
 
   async function refresh(): Promise<void> {
@@ -95,7 +98,7 @@ export const useSessionStore = defineStore('session', () => {
    */
   async function handleRefusal(e: unknown): Promise<boolean> {
     const kind = (e as { details?: { kind?: unknown } })?.details?.kind
-    if (kind === 'locked' || kind === 'no-session') {
+    if (kind === 'locked' || kind === 'no-session' || kind === 'sign-in-required') {
       await refresh()
       return true
     }
@@ -124,6 +127,7 @@ export const useSessionStore = defineStore('session', () => {
     locked,
     active,
     canWrite,
+    gated,
     defaultProfile,
     refresh,
     loadProfiles,
@@ -132,6 +136,7 @@ export const useSessionStore = defineStore('session', () => {
     lock,
     unlock,
     handleRefusal,
+    startPolling,
     stopPolling
   }
 })
