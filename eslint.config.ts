@@ -44,6 +44,33 @@ function roomRules(room: string, depth: number): ImportPattern[] {
   ]
 }
 
+const noElectronInCore = { group: ['electron', 'electron/*'], message: 'the core must stay free of Electron (see docs/architecture.md)' }
+
+/**
+ * The core's domains serve the doors and never import them (guide principle 12): nothing under
+ * src/main/core may import src/main/ipc, cli, web or shell, nor src/main/index.ts. The patterns see the
+ * import text, not the resolved file: a door is a relative path whose first named folder is ipc, cli, web
+ * or shell (the core has no folder of those names), and src/main/index is exactly one "../" more than the
+ * file is deep below src/main/core (from a domain, ".." or "../index" is the core's own index, which
+ * stays allowed). Hence one object per depth. Each repeats the Electron rule, because a later
+ * no-restricted-imports replaces an earlier one for the same file instead of adding to it.
+ */
+const coreKeepsOutOfTheDoors = (depth: number): Linter.Config => ({
+  files: [`src/main/core/${'*/'.repeat(depth)}*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          noElectronInCore,
+          { regex: '^(\\.\\./)+(ipc|cli|web|shell)(/.*)?$', message: 'the core must not import the ipc, cli, web or shell doors; they call the core, not the other way round (see docs/architecture.md)' },
+          { regex: `^${'\\.\\./'.repeat(depth)}\\.\\.(/index(\\.[jt]s)?)?/?$`, message: 'the core must not import src/main/index.ts, the Electron bootstrap (see docs/architecture.md)' }
+        ]
+      }
+    ]
+  }
+})
+
 export default tseslint.config(
   { ignores: ['out/**', 'dist/**', 'node_modules/**', 'release/**', '.tmp/**', 'migrations/.snapshot-*.json'] },
   js.configs.recommended,
@@ -132,8 +159,12 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['electron', 'electron/*'], message: 'the core must stay free of Electron (see docs/architecture.md)' }] }
+        { patterns: [noElectronInCore] }
       ]
     }
-  }
+  },
+  // The core keeps out of the doors (ipc, cli, web, shell, src/main/index.ts): see coreKeepsOutOfTheDoors above.
+  // One object per depth below src/main/core: core/*.ts, core/<domain>/*.ts, core/importer/plan/*.ts, and one
+  // spare; a folder nested deeper than that needs its depth added here.
+  ...[0, 1, 2, 3].map(coreKeepsOutOfTheDoors)
 )
