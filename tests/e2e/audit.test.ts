@@ -16,7 +16,7 @@ import { goTo, harnessFetch, hasChromium, invoke, openSession, resultsDir, shot,
 
 if (!hasChromium) console.warn('[e2e] skipping the audit screen tests: /usr/bin/chromium is not installed (apt-get install chromium)')
 
-const CSV_COLUMNS = ['seq', 'createdAt', 'action', 'resourceType', 'resourceId', 'resourceName', 'userId', 'userIp', 'userAgent', 'status', 'source', 'requestId', 'details', 'prevHash', 'rowHash', 'id']
+const CSV_COLUMNS = ['seq', 'createdAt', 'action', 'resourceType', 'resourceId', 'resourceName', 'dbUser', 'userId', 'userIp', 'userAgent', 'status', 'source', 'requestId', 'details', 'prevHash', 'rowHash', 'id']
 
 describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention settings', () => {
   let s: Session

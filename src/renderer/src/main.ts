@@ -1,6 +1,6 @@
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import App from './App.vue'
-import './assets/main.css'
+import './ui/styles/main.css'
 
 createApp(App).use(createPinia()).mount('#app')

@@ -13,34 +13,21 @@
  * Every sign-in, failed sign-in (with the kind of failure, never the password), lock, unlock and sign-out
  * is audited (resource type `session`; `login`/`logout` for sessions, `authenticate` for command binds).
  * Repeated failures slow further attempts down (throttle.ts). A person is told only "wrong name or
- * password, or locked": the audit log keeps which.
+ * password, or locked": the audit log keeps which. Opening a bind (throttle, locate, bind, role, each
+ * outcome audited) is bind.ts; this file holds the session it belongs to.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
-import { childDn, isDn } from '../../../shared/dn'
 import { signInSchema, type DirectoryRole, type SessionDto } from '../../../shared/directory'
-import { appendAudit, type AuditEntry } from '../audit/writer'
+import { appendAudit } from '../audit/writer'
 import { requireRole, type RequestContext, type Role } from '../context'
-import { LdapConnection, type ResolvedProfile } from '../directory/connection'
+import type { LdapConnection, ResolvedProfile } from '../directory/connection'
 import { CursorRegistry } from '../directory/cursors'
-import { eq } from '../directory/filters'
 import { auditName, parseInput, type DirectoryScope } from '../directory/scope'
 import type { DirectoryService } from '../directory/service'
-import { resolveRole } from './roles'
-import { SignInThrottle } from './throttle'
+import { Binder, looksLikeDn, unavailableKind } from './bind'
 
-export type FailureKind =
-  | 'invalid-input'
-  | 'empty-password'
-  | 'throttled'
-  | 'unknown-user'
-  | 'ambiguous-user'
-  | 'invalid-credentials'
-  | 'account-locked'
-  | 'no-role'
-  | 'server-unavailable'
-  | 'no-secret'
-  | 'insecure-transport'
+export type { FailureKind } from './bind'
 
 interface Session {
   profile: ResolvedProfile
@@ -62,26 +49,15 @@ export interface CommandScope extends DirectoryScope {
   close(): Promise<void>
 }
 
-interface Established {
-  conn: LdapConnection
-  uid: string | null
-  role: DirectoryRole
-  via: string[]
-}
-
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 }
 /** How long the database's sign-in policy is taken as read. */
 const POLICY_TTL_MS = 10_000
 
-const looksLikeDn = (s: string): boolean => s.includes('=') && isDn(s)
-
-/** The audit kind of a sign-in that failed before any credential was checked. */
-const unavailableKind = (e: unknown): FailureKind => (e instanceof AppError && e.details?.kind === 'insecure' ? 'insecure-transport' : 'server-unavailable')
-
 export class AuthService {
   private session: Session | null = null
   private timer?: NodeJS.Timeout
-  private readonly throttle: SignInThrottle
+  /** Throttle, bind and role for sign-in, unlock and command scopes, each outcome audited (bind.ts). */
+  private readonly binder: Binder
   /** The clock; tests move it forward to exercise the idle lock. */
   now: () => number = () => Date.now()
 
@@ -102,7 +78,7 @@ export class AuthService {
      */
     private readonly serverRole: 'owner' | 'admin' | 'operator' | 'viewer' | null = 'owner'
   ) {
-    this.throttle = new SignInThrottle(knex)
+    this.binder = new Binder(knex, directory)
   }
 
   /** The highest role a request may have: the server's grant ('owner' counts as admin). */
@@ -164,10 +140,6 @@ export class AuthService {
     return this.refreshPolicy(true)
   }
 
-  private get audit() {
-    return this.directory.audit
-  }
-
   status(): SessionDto {
     const s = this.session
     const common = { signInRequired: this.policy.requireSignIn, roleWithoutSession: this.withoutSession }
@@ -191,137 +163,6 @@ export class AuthService {
     return this.now() - s.lastActivity >= s.profile.idleLockMinutes * 60_000
   }
 
-  private async record(ctx: RequestContext, actor: string, entry: AuditEntry): Promise<void> {
-    await this.audit.event({ ...ctx, actor }, entry)
-  }
-
-  private async recordFailure(ctx: RequestContext, actor: string, action: 'login' | 'authenticate', p: { name: string } | null, who: { dn?: string | null; login: string }, kind: FailureKind, err: AppError, extra: Record<string, unknown> = {}): Promise<void> {
-    try {
-      await this.record(ctx, actor, {
-        action,
-        resourceType: 'session',
-        resourceId: auditName(who.dn ?? null),
-        resourceName: auditName(who.login),
-        status: 'failure',
-        details: { error: { code: err.code, message: err.message }, context: { profile: p?.name ?? null, kind, ...extra } }
-      })
-    } catch (e) {
-      console.error('[auth] could not record a failed sign-in:', (e as Error).message)
-    }
-  }
-
-  /** The person-facing refusal for wrong name, wrong password and locked account alike (no enumeration). */
-  private credentialsError(p: ResolvedProfile, login: string): AppError {
-    return new AppError('FORBIDDEN', `sign-in failed for "${login}" on profile ${p.name}: the user name or password is wrong, or the account is locked`, { kind: 'credentials' })
-  }
-
-  /** Finds the DN to bind as for a login name (see the module comment). */
-  private async locate(p: ResolvedProfile, login: string): Promise<{ dn: string | null; method: 'dn' | 'search' | 'template'; kind?: FailureKind }> {
-    if (looksLikeDn(login)) return { dn: login.trim(), method: 'dn' }
-    let secret: string | null = null
-    if (p.bindDn) {
-      try {
-        secret = await this.directory.storedSecret(p)
-      } catch {
-        secret = null // no keychain here: look up anonymously, or build the DN
-      }
-    }
-    const service = secret !== null
-    const lookup = new LdapConnection(p, service ? { dn: p.bindDn!, password: secret! } : null)
-    try {
-      const r = await lookup.search(p.baseDn, { filter: eq(p.loginAttribute, login), attributes: ['1.1'], sizeLimit: 2 }, `look up ${p.loginAttribute} ${JSON.stringify(login)}`)
-      if (r.length === 1) return { dn: r[0]!.dn, method: 'search' }
-      if (r.length > 1) return { dn: null, method: 'search', kind: 'ambiguous-user' }
-      if (service) return { dn: null, method: 'search', kind: 'unknown-user' }
-    } catch (e) {
-      const kind = e instanceof AppError ? e.details?.kind : undefined
-      if (kind === 'unreachable' || kind === 'tls' || kind === 'timeout' || kind === 'insecure') throw e
-      // A refused anonymous search or a stale stored secret: fall back to building the DN.
-    } finally {
-      await lookup.close()
-    }
-    return { dn: childDn(p.loginAttribute, login, p.usersDn), method: 'template' }
-  }
-
-  /** Why a bind with valid-looking input failed, for the audit log only. */
-  private async credentialKind(p: ResolvedProfile, dn: string): Promise<FailureKind> {
-    if (!p.bindDn) return 'invalid-credentials'
-    let conn: LdapConnection | null = null
-    try {
-      const secret = await this.directory.storedSecret(p)
-      if (!secret) return 'invalid-credentials'
-      conn = new LdapConnection(p, { dn: p.bindDn, password: secret })
-      const e = await conn.readEntry(dn, ['pwdAccountLockedTime', 'shadowExpire'])
-      if (!e) return 'unknown-user'
-      const exp = e.int('shadowExpire')
-      if (e.has('pwdAccountLockedTime') || (exp !== null && exp <= Math.floor(Date.now() / 86_400_000))) return 'account-locked'
-      return 'invalid-credentials'
-    } catch {
-      return 'invalid-credentials'
-    } finally {
-      await conn?.close()
-    }
-  }
-
-  /**
-   * Throttle -> bind -> role, with every outcome audited. Returns the bound connection; throws the
-   * person-facing error.
-   */
-  private async establish(
-    ctx: RequestContext,
-    action: 'login' | 'authenticate',
-    p: ResolvedProfile,
-    who: { dn: string; login: string; method: string },
-    password: string,
-    extra: Record<string, unknown>
-  ): Promise<Established> {
-    const claim = await this.throttle.claim(p.name, who.login)
-    if (!claim.allowed) {
-      const secs = Math.max(1, Math.ceil(claim.retryAfterMs / 1000))
-      const err = new AppError('FORBIDDEN', `sign-in for "${who.login}" on profile ${p.name} is paused for ${secs} s after ${claim.failures} failed attempts; try again then`, {
-        kind: 'throttled',
-        retryAfterMs: claim.retryAfterMs
-      })
-      await this.recordFailure(ctx, who.login, action, p, who, 'throttled', err, { ...extra, failures: claim.failures, retryAfterMs: claim.retryAfterMs })
-      throw err
-    }
-    const conn = new LdapConnection(p, { dn: who.dn, password })
-    try {
-      await conn.open()
-    } catch (e) {
-      await conn.close()
-      const err = e as AppError
-      const code = err.details?.ldapCode
-      if (code === 49 || code === 32 || code === 34) {
-        const kind = code === 34 ? 'unknown-user' : await this.credentialKind(p, who.dn)
-        const failures = await this.throttle.failed(p.name, who.login)
-        const out = this.credentialsError(p, who.login)
-        await this.recordFailure(ctx, who.login, action, p, who, kind, out, { ...extra, method: who.method, failures })
-        throw out
-      }
-      await this.recordFailure(ctx, who.login, action, p, who, unavailableKind(err), err, { ...extra, method: who.method })
-      throw err
-    }
-    try {
-      const self = await conn.readEntry(who.dn, ['uid']).catch(() => null)
-      const uid = self?.first('uid') ?? null
-      const r = await resolveRole(conn, { dn: who.dn, uid })
-      if (!r.role) {
-        const mapped = (['admin', 'operator', 'viewer'] as const).map((k) => `${k}: ${p.roles[k].join(', ') || '-'}`).join('; ')
-        const err = new AppError('FORBIDDEN', `${who.login} signed in to ${p.name} but is not a member of any group mapped to a Netkeeper role (${mapped}); ask an administrator to add you to one`, {
-          kind: 'no-role'
-        })
-        await this.throttle.succeeded(p.name, who.login)
-        await this.recordFailure(ctx, who.login, action, p, who, 'no-role', err, { ...extra, method: who.method, groups: r.groups })
-        throw err
-      }
-      await this.throttle.succeeded(p.name, who.login)
-      return { conn, uid, role: r.role, via: r.via }
-    } catch (e) {
-      await conn.close()
-      throw e
-    }
-  }
 
   async signIn(ctx: RequestContext, input: unknown): Promise<SessionDto> {
     const raw = input as { user?: unknown; profile?: unknown } | undefined
@@ -330,32 +171,32 @@ export class AuthService {
     try {
       v = parseInput(signInSchema, input)
     } catch (e) {
-      await this.recordFailure(ctx, auditName(rawLogin) ?? '(unknown)', 'login', null, { login: rawLogin }, 'invalid-input', e as AppError)
+      await this.binder.recordFailure(ctx, auditName(rawLogin) ?? '(unknown)', 'login', null, { login: rawLogin }, 'invalid-input', e as AppError)
       throw e
     }
     const p = this.directory.profile(v.profile)
     const login = v.user.trim()
     if (!v.password) {
       const err = new AppError('VALIDATION', 'password: is required (an empty password makes an anonymous bind, which proves nothing)', { field: 'password' })
-      await this.recordFailure(ctx, login, 'login', p, { login }, 'empty-password', err)
+      await this.binder.recordFailure(ctx, login, 'login', p, { login }, 'empty-password', err)
       throw err
     }
     let located
     try {
-      located = await this.locate(p, login)
+      located = await this.binder.locate(p, login)
     } catch (e) {
-      await this.recordFailure(ctx, login, 'login', p, { login }, unavailableKind(e), e as AppError)
+      await this.binder.recordFailure(ctx, login, 'login', p, { login }, unavailableKind(e), e as AppError)
       throw e
     }
     if (!located.dn) {
       // Unknown or ambiguous: counts as a failure like a wrong password, and says the same.
-      const claim = await this.throttle.claim(p.name, login)
-      const err = claim.allowed ? this.credentialsError(p, login) : new AppError('FORBIDDEN', `sign-in for "${login}" on profile ${p.name} is paused after ${claim.failures} failed attempts; try again later`, { kind: 'throttled', retryAfterMs: claim.retryAfterMs })
-      const failures = claim.allowed ? await this.throttle.failed(p.name, login) : claim.failures
-      await this.recordFailure(ctx, login, 'login', p, { login }, claim.allowed ? located.kind! : 'throttled', err, { method: located.method, failures })
+      const claim = await this.binder.throttle.claim(p.name, login)
+      const err = claim.allowed ? this.binder.credentialsError(p, login) : new AppError('FORBIDDEN', `sign-in for "${login}" on profile ${p.name} is paused after ${claim.failures} failed attempts; try again later`, { kind: 'throttled', retryAfterMs: claim.retryAfterMs })
+      const failures = claim.allowed ? await this.binder.throttle.failed(p.name, login) : claim.failures
+      await this.binder.recordFailure(ctx, login, 'login', p, { login }, claim.allowed ? located.kind! : 'throttled', err, { method: located.method, failures })
       throw err
     }
-    const est = await this.establish(ctx, 'login', p, { dn: located.dn, login, method: located.method }, v.password, { profile: p.name })
+    const est = await this.binder.establish(ctx, 'login', p, { dn: located.dn, login, method: located.method }, v.password, { profile: p.name })
     if (this.session) await this.endSession(ctx, 'replaced')
     const now = this.now()
     const actor = est.uid ?? located.dn
@@ -374,7 +215,7 @@ export class AuthService {
       cursors: new CursorRegistry()
     }
     this.startTimer()
-    await this.record(ctx, actor, {
+    await this.binder.record(ctx, actor, {
       action: 'login',
       resourceType: 'session',
       resourceId: auditName(located.dn),
@@ -409,7 +250,7 @@ export class AuthService {
     await s.cursors.closeAll().catch(() => undefined)
     await s.conn?.close()
     if (audit) {
-      await this.record(ctx, s.actor, {
+      await this.binder.record(ctx, s.actor, {
         action: 'logout',
         resourceType: 'session',
         resourceId: auditName(s.dn),
@@ -434,7 +275,7 @@ export class AuthService {
     const conn = s.conn
     s.conn = null
     await conn?.close()
-    await this.record(ctx, s.actor, {
+    await this.binder.record(ctx, s.actor, {
       action: 'logout',
       resourceType: 'session',
       resourceId: auditName(s.dn),
@@ -461,10 +302,10 @@ export class AuthService {
     const password = typeof (input as { password?: unknown })?.password === 'string' ? (input as { password: string }).password : ''
     if (!password) {
       const err = new AppError('VALIDATION', 'password: is required to unlock', { field: 'password' })
-      await this.recordFailure(ctx, s.actor, 'login', s.profile, { dn: s.dn, login: s.login }, 'empty-password', err, { reason: 'unlock' })
+      await this.binder.recordFailure(ctx, s.actor, 'login', s.profile, { dn: s.dn, login: s.login }, 'empty-password', err, { reason: 'unlock' })
       throw err
     }
-    const est = await this.establish(ctx, 'login', s.profile, { dn: s.dn, login: s.login, method: 'unlock' }, password, { profile: s.profile.name, reason: 'unlock' })
+    const est = await this.binder.establish(ctx, 'login', s.profile, { dn: s.dn, login: s.login, method: 'unlock' }, password, { profile: s.profile.name, reason: 'unlock' })
     if (this.session !== s) {
       await est.conn.close()
       return this.status()
@@ -474,7 +315,7 @@ export class AuthService {
     s.via = est.via
     s.locked = false
     s.lastActivity = this.now()
-    await this.record(ctx, s.actor, {
+    await this.binder.record(ctx, s.actor, {
       action: 'login',
       resourceType: 'session',
       resourceId: auditName(s.dn),
@@ -563,12 +404,12 @@ export class AuthService {
         `password: no secret for ${dn}: pass it with --password-stdin or NETKEEPER_LDAP_PASSWORD${dn === p.bindDn ? `, or store it in the keychain (netkeeper profile add ${p.name} ... --password-stdin --replace)` : ''}`,
         { field: 'password' }
       )
-      await this.recordFailure(ctx, dn, 'authenticate', p, { dn, login: dn }, password === '' ? 'empty-password' : 'no-secret', err, { purpose: 'command' })
+      await this.binder.recordFailure(ctx, dn, 'authenticate', p, { dn, login: dn }, password === '' ? 'empty-password' : 'no-secret', err, { purpose: 'command' })
       throw err
     }
-    const est = await this.establish(ctx, 'authenticate', p, { dn, login: dn, method: 'dn' }, password, { profile: p.name, purpose: 'command' })
+    const est = await this.binder.establish(ctx, 'authenticate', p, { dn, login: dn, method: 'dn' }, password, { profile: p.name, purpose: 'command' })
     const actor = est.uid ?? dn
-    await this.record(ctx, actor, {
+    await this.binder.record(ctx, actor, {
       action: 'authenticate',
       resourceType: 'session',
       resourceId: auditName(dn),

@@ -16,7 +16,17 @@ import { AppError } from '../../../shared/errors'
 import { appendAudit, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { toDirectoryError } from './errors'
-import { markRecorded } from './scope'
+
+/**
+ * Errors already written to the audit log (by DirectoryAudit.change), so the guard (scope.ts) does not record
+ * them twice.
+ */
+const recorded = new WeakSet<object>()
+const markRecorded = (e: unknown): unknown => {
+  if (e && typeof e === 'object') recorded.add(e)
+  return e
+}
+export const wasRecorded = (e: unknown): boolean => !!e && typeof e === 'object' && recorded.has(e)
 
 export class DirectoryAudit {
   constructor(private readonly knex: Knex) {}

@@ -29,12 +29,10 @@ import type { Change } from 'ldapts'
 import type { AuditEntry } from '../audit/writer'
 import type { DirectoryAudit } from './audited'
 import type { LdapConnection, LdapEntry } from './connection'
+import { attributeChanges, GROUP_ATTRS, groupSnapshot, groupType, toGroupDto } from './entries'
 import { and, change, contains, eq, GROUP_CLASSES, isClass, or, USER_CLASS } from './filters'
 import { allocateId, numberInUse, type IdPoolEvents } from './ids'
 import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
-import { attributeChanges } from './users'
-
-export const GROUP_ATTRS = ['objectClass', 'cn', 'gidNumber', 'description', 'memberUid', 'member', 'uniqueMember', 'entryCSN', 'modifyTimestamp']
 
 /** Values per modify in bulk membership changes: big groups change in several bounded operations. */
 const CHUNK = 1000
@@ -43,32 +41,6 @@ const LOOKUP_CHUNK = 200
 /** Members listed in one audit row before the list is cut (the count is always complete). */
 const AUDIT_LIST_MAX = 10_000
 const NEST_DEPTH = 8
-
-export function groupType(e: LdapEntry): GroupDto['type'] {
-  const posix = e.hasClass('posixGroup')
-  const names = e.hasClass('groupOfNames')
-  if (posix && names) return 'rfc2307bis'
-  if (posix) return 'posixGroup'
-  if (names) return 'groupOfNames'
-  return 'other'
-}
-
-export function toGroupDto(e: LdapEntry): GroupDto {
-  return {
-    dn: e.dn,
-    cn: e.first('cn') ?? '',
-    type: groupType(e),
-    gidNumber: e.int('gidNumber'),
-    description: e.first('description'),
-    memberUids: e.all('memberUid'),
-    memberDns: [...e.all('member'), ...e.all('uniqueMember')],
-    version: e.first('entryCSN') ?? e.first('modifyTimestamp')
-  }
-}
-
-function groupSnapshot(g: GroupDto): Record<string, unknown> {
-  return { dn: g.dn, cn: g.cn, type: g.type, gidNumber: g.gidNumber, description: g.description, memberUids: g.memberUids.length, memberDns: g.memberDns.length }
-}
 
 const chunks = <T>(xs: T[], n: number): T[][] => {
   const out: T[][] = []

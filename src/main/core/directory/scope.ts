@@ -10,7 +10,7 @@ import { controlChar } from '../../../shared/directory'
 import { describeIssue } from '../../../shared/schemas'
 import type { AuditEntry } from '../audit/writer'
 import { requireRole, type RequestContext, type Role } from '../context'
-import type { DirectoryAudit } from './audited'
+import { wasRecorded, type DirectoryAudit } from './audited'
 import type { LdapConnection } from './connection'
 import type { CursorRegistry } from './cursors'
 import { toDirectoryError } from './errors'
@@ -38,13 +38,6 @@ export function auditName(v: unknown): string | null {
   return out.slice(0, 255)
 }
 
-/** Errors already written to the audit log (by DirectoryAudit.change), so the guard does not record them twice. */
-const recorded = new WeakSet<object>()
-export const markRecorded = (e: unknown): unknown => {
-  if (e && typeof e === 'object') recorded.add(e)
-  return e
-}
-
 export class Guard {
   constructor(private readonly audit: DirectoryAudit) {}
 
@@ -59,7 +52,7 @@ export class Guard {
       return await fn()
     } catch (e) {
       const err = e instanceof AppError ? e : toDirectoryError(e, what)
-      if (!recorded.has(e as object) && !recorded.has(err) && err.details?.kind !== 'audit-unavailable') await this.audit.refused(scope.ctx, entry, err)
+      if (!wasRecorded(e) && !wasRecorded(err) && err.details?.kind !== 'audit-unavailable') await this.audit.refused(scope.ctx, entry, err)
       throw err
     }
   }

@@ -25,6 +25,7 @@ import {
 import type { AuditEntry } from '../audit/writer'
 import type { DirectoryAudit } from './audited'
 import { OID_PASSWORD_MODIFY, type LdapConnection, type LdapEntry } from './connection'
+import { attributeChanges, toUserDto, USER_ATTRS, userSnapshot } from './entries'
 import { and, change, contains, eq, or, USER_CLASS } from './filters'
 import type { GroupDirectory } from './groups'
 import { allocateId, numberInUse, type IdPoolEvents } from './ids'
@@ -32,83 +33,11 @@ import { epochDays, generatePassword, passwordModifyValue, sshaHash } from './pa
 import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
 import type { Change } from 'ldapts'
 
-export const USER_ATTRS = [
-  'objectClass',
-  'uid',
-  'cn',
-  'sn',
-  'givenName',
-  'mail',
-  'uidNumber',
-  'gidNumber',
-  'homeDirectory',
-  'loginShell',
-  'gecos',
-  'description',
-  'shadowExpire',
-  'shadowLastChange',
-  'pwdAccountLockedTime',
-  'entryCSN',
-  'modifyTimestamp'
-]
-
 /** shadowExpire = 1 (a day in 1970) is how the "shadow" lock method marks a locked account. */
 const SHADOW_LOCKED = '1'
 
-export function toUserDto(e: LdapEntry): UserDto {
-  const shadowExpire = e.int('shadowExpire')
-  return {
-    dn: e.dn,
-    uid: e.first('uid') ?? '',
-    cn: e.first('cn') ?? '',
-    sn: e.first('sn'),
-    givenName: e.first('givenName'),
-    mail: e.first('mail'),
-    uidNumber: e.int('uidNumber'),
-    gidNumber: e.int('gidNumber'),
-    homeDirectory: e.first('homeDirectory'),
-    loginShell: e.first('loginShell'),
-    gecos: e.first('gecos'),
-    description: e.first('description'),
-    locked: e.has('pwdAccountLockedTime') || (shadowExpire !== null && shadowExpire <= epochDays()),
-    objectClasses: e.all('objectClass'),
-    version: e.first('entryCSN') ?? e.first('modifyTimestamp')
-  }
-}
-
-/** The audit snapshot of a user: what a person cares about, no bookkeeping, never a password. */
-export function userSnapshot(u: UserDto): Record<string, unknown> {
-  return {
-    dn: u.dn,
-    uid: u.uid,
-    cn: u.cn,
-    sn: u.sn,
-    givenName: u.givenName,
-    mail: u.mail,
-    uidNumber: u.uidNumber,
-    gidNumber: u.gidNumber,
-    homeDirectory: u.homeDirectory,
-    loginShell: u.loginShell,
-    gecos: u.gecos,
-    description: u.description,
-    locked: u.locked
-  }
-}
-
 const EDITABLE = ['cn', 'sn', 'givenName', 'mail', 'gidNumber', 'homeDirectory', 'loginShell', 'gecos', 'description'] as const
 type Editable = (typeof EDITABLE)[number]
-
-/**
- * The modify for one attribute going from `current` values to `next` (null removes it). An attribute with
- * exactly one value is changed as delete-that-value + add-the-new-one, so a concurrent change by someone
- * else makes the whole modify fail (noSuchAttribute -> CONFLICT) instead of being overwritten.
- */
-export function attributeChanges(type: string, current: string[], next: string | null): Change[] {
-  if (next === null) return current.length ? [change('delete', type, [])] : []
-  if (current.length === 1) return current[0] === next ? [] : [change('delete', type, [current[0]!]), change('add', type, [next])]
-  if (current.length === 0) return [change('add', type, [next])]
-  return [change('replace', type, [next])]
-}
 
 const isAscii = (s: string): boolean => [...s].every((c) => c.codePointAt(0)! < 0x80)
 

@@ -1,6 +1,6 @@
 /**
  * Reads a LDAP Web Manager v2.0 IPAM file: recognises it, then loads its rows as text, exactly as found.
- * The file is opened read-only and never changed. Nothing is judged here (plan.ts does that), except
+ * The file is opened read-only and never changed. Nothing is judged here (plan/ does that), except
  * whether the file is a legacy IPAM database at all, which is refused with a reason naming the file.
  */
 import { createHash } from 'node:crypto'

@@ -1,8 +1,8 @@
 /**
  * The free space of a pool, kept as ranges in ip_free_ranges. Every function here runs inside a
- * transaction that holds the pool's row lock (see service.ts), so the ranges and the allocations never
- * disagree. Address arithmetic is done here with BigInt, so SQL never computes past the ends of the
- * address space.
+ * transaction that holds the pool's row lock (see pools.ts and allocations.ts), so the ranges and the
+ * allocations never disagree. Address arithmetic is done here with BigInt, so SQL never computes past the
+ * ends of the address space.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { bigIntToIp, parseIp, type Family } from '../../../shared/net'

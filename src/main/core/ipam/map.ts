@@ -1,9 +1,59 @@
 /**
- * Builds the subnet map's data (PoolMap) from a pool and its allocations. Pure: the IPAM service feeds it
- * rows from PostgreSQL, the offline reads feed it the last-known snapshot, and both draw the same map.
+ * The subnet map's data (PoolMap). poolMap reads a pool's rows from PostgreSQL; the builders below it are
+ * pure: poolMap feeds cellsMap the database's rows, the offline reads feed mapFromAllocations the last-known
+ * snapshot, and both draw the same map.
  */
-import { MAP_STATES, type AllocationDto, type MapState, type PoolMap } from '../../../shared/ipam'
+import type { Knex } from '@mikro-orm/postgresql'
+import { MAP_STATES, type AllocationDto, type MapState, type PoolMap, type PoolRef } from '../../../shared/ipam'
 import { bigIntToIp, cidrLast, compareValues, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
+import { ALLOC_COLUMNS, findPoolRow, toAllocationDto, type AllocRow, type Rows } from './rows'
+
+/** The data the subnet map draws, compact enough for a /16 in one reply (see PoolMap). */
+export async function poolMap(knex: Knex, ref: PoolRef): Promise<PoolMap> {
+  const pool = await findPoolRow(knex, ref, false)
+  const net = parseCidr(pool.network)
+  if (net.family === 6) {
+    const total = await knex.raw<Rows<{ n: number; used64: number }>>(
+      `select count(*)::int as n, count(distinct set_masklen(ip_address, 64)::cidr)::int as used64 from ip_allocations where pool_id = ?`,
+      [pool.id]
+    )
+    const rows = await knex.raw<Rows<AllocRow>>(
+      `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.pool_id = ? order by a.ip_address limit 1000`,
+      [pool.id]
+    )
+    const subnets64 = net.prefix <= 64 ? 1n << BigInt(64 - net.prefix) : 1n
+    const used64 = total.rows[0]!.used64
+    return {
+      kind: 'v6',
+      pool: pool.name,
+      network: net.text,
+      allocations: rows.rows.map(toAllocationDto),
+      total: total.rows[0]!.n,
+      subnets64: subnets64.toString(),
+      used64,
+      free64: (subnets64 - BigInt(used64)).toString()
+    }
+  }
+  if (net.prefix < 16) {
+    const tiles = await knex.raw<Rows<{ network: string; used: number; reserved: number; blocked: number }>>(
+      `select t.tile::text as network, used, reserved, blocked from (
+       select network(set_masklen(ip_address, 24)) as tile,
+              count(*) filter (where status = 'allocated')::int as used,
+              count(*) filter (where status = 'reserved' and (reserved_until is null or reserved_until > now()))::int as reserved,
+              count(*) filter (where status = 'blocked')::int as blocked
+         from ip_allocations where pool_id = ? group by 1) t order by t.tile`,
+      [pool.id]
+    )
+    return { kind: 'tiles', pool: pool.name, network: net.text, tileCount: 2 ** (24 - net.prefix), tiles: tiles.rows }
+  }
+  const rows = await knex.raw<Rows<MapRow>>(
+    `select (ip_address - ?::inet)::int as off, status,
+            (status = 'reserved' and reserved_until is not null and reserved_until <= now()) as expired
+       from ip_allocations where pool_id = ?`,
+    [bigIntToIp(net.network, 4), pool.id]
+  )
+  return cellsMap(pool, net, rows.rows)
+}
 
 /** One allocation as the map needs it: its offset from the network address, its status, a lapsed hold. */
 export interface MapRow {

@@ -20,6 +20,10 @@
  * more. An IPAM edit that needs more than that narrowed role but not more than its own stays queued for a
  * replay by someone who has the role (counted in heldForRole); one its own person lacks the role for is
  * refused by the service like any edit, and lands in the conflicts list.
+ *
+ * One file past ~500 lines on purpose: the run loop, the batched next-free runs, the durability check and
+ * the rights rule share the run's state (marks not yet written, the replayer, the report being built), and
+ * each is only correct together with the others' ordering; split apart they would pass that state around.
  */
 import fs from 'node:fs'
 import path from 'node:path'

@@ -1,0 +1,293 @@
+/**
+ * IPAM allocations: allocate, reserve or block an explicit address, the next free one or the next N; change
+ * one; release one; list a pool's. A next-free request goes to the one-statement path (next-free.ts) first;
+ * the general path here runs one transaction that holds the pool's row lock, keeps its free ranges in step
+ * (free-ranges.ts) and appends the audit rows last.
+ */
+import type { Knex } from '@mikro-orm/postgresql'
+import { AppError, validationError } from '../../../shared/errors'
+import { allocationUpdateSchema, type AllocateInput, type AllocationDto, type AllocationUpdateInput, type Page, type PoolRef } from '../../../shared/ipam'
+import { bigIntToIp, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
+import { appendAudit, appendAudits, recordFailure, type AuditEntry } from '../audit/writer'
+import type { RequestContext } from '../context'
+import { toAppError } from '../db/errors'
+import { parseUntil, prepareAllocation, type PreparedAllocation } from './allocation-input'
+import { giveAddress, rangeHolding, takeAddress } from './free-ranges'
+import { authorize, mutate, type MutationOptions } from './mutation'
+import { allocateNextFast } from './next-free'
+import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
+
+/** The audit snapshot of an allocation: the fields a person cares about, no bookkeeping. */
+function allocSnapshot(a: AllocationDto): Record<string, unknown> {
+  return {
+    pool: a.poolName,
+    ip: a.ip,
+    status: a.status,
+    hostname: a.hostname,
+    mac: a.mac,
+    owner: a.owner,
+    purpose: a.purpose,
+    description: a.description,
+    dnsManaged: a.dnsManaged,
+    dhcpManaged: a.dhcpManaged,
+    reservedUntil: a.reservedUntil,
+    allocatedBy: a.allocatedBy
+  }
+}
+
+/**
+ * Allocates, reserves or blocks an explicit address, the next free one, or the next N. Returns the
+ * rows written, lowest address first.
+ */
+export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateInput, opts: MutationOptions = {}): Promise<AllocationDto[]> {
+  const raw = (input ?? {}) as Partial<AllocateInput>
+  const operation = raw.status === 'reserved' ? 'reserve' : raw.status === 'blocked' ? 'block' : 'allocate'
+  const entry: AuditEntry = {
+    action: 'create',
+    resourceType: 'ip_allocation',
+    resourceName: raw.ip ?? null,
+    details: { after: { ...raw }, context: { operation, pool: raw.pool } }
+  }
+  await authorize(knex, ctx, 'operator', `${operation === 'allocate' ? 'allocating' : operation === 'reserve' ? 'reserving' : 'blocking'} an address`, entry)
+  let prepared: PreparedAllocation
+  try {
+    prepared = prepareAllocation(input)
+  } catch (e) {
+    const err = toAppError(e)
+    await recordFailure(knex, ctx, entry, err)
+    throw err
+  }
+  // The fast path is one autocommit statement: a caller's transaction hook needs the general path, unless
+  // the hook's work is the replay's key record, which the statement does itself.
+  if (!prepared.v.ip && (!opts.inTransaction || opts.replay)) {
+    const fast = await allocateNextFast(knex, ctx, prepared, operation, entry, opts.replay)
+    if (fast) return fast
+  }
+  return mutate(knex, ctx, entry, async (trx) => {
+    const { v, until, fields } = prepared
+    type Pick = { ip: bigint; reuse: boolean; id?: number }
+    const picks: Pick[] = []
+    let pool: { id: number; name: string; network: string; gateway: string | null }
+    let net: ParsedCidr
+    const inactive = (name: string) => new AppError('CONFLICT', `pool: "${name}" is inactive; activate it before allocating from it`, { field: 'pool' })
+    if (v.ip) {
+      const row = await findPoolRow(trx, v.pool, true)
+      if (!row.is_active) throw inactive(row.name)
+      pool = row
+      net = parseCidr(row.network)
+      const ip = parseIp(v.ip, 'ip')
+      if (ip.family !== net.family) throw validationError('ip', `${ip.text} is IPv${ip.family}; pool "${pool.name}" is ${net.text}`)
+      const why = unusableReason(net, ip)
+      if (why) throw validationError('ip', why.includes('outside') ? `${why} (pool "${pool.name}")` : why)
+      if (pool.gateway && parseIp(pool.gateway).value === ip.value) throw validationError('ip', `${ip.text} is the gateway of pool "${pool.name}"`)
+      const range = await rangeHolding(trx, pool.id, ip.text)
+      if (range) {
+        await takeAddress(trx, pool.id, net.family, range, ip.value)
+        const existing = await allocationByIp(trx, ip.text, true)
+        picks.push({ ip: ip.value, reuse: !!existing })
+      } else {
+        const holder = await allocationByIp(trx, ip.text, true)
+        if (holder && holder.expired) {
+          picks.push({ ip: ip.value, reuse: true })
+        } else if (holder) {
+          const who = holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'
+          throw new AppError('CONFLICT', `ip: ${ip.text} is already ${holder.status} to ${who} (pool "${holder.pool_name}")`, {
+            field: 'ip',
+            holder: { hostname: holder.hostname, owner: holder.owner, allocatedBy: holder.allocated_by, status: holder.status }
+          })
+        } else {
+          throw new AppError('CONFLICT', `ip: ${ip.text} is not free in pool "${pool.name}"`, { field: 'ip' })
+        }
+      }
+    } else {
+      // The hot path: lock, find and take in one call (see the ipam_next function).
+      const want = v.count ?? 1
+      const byId = typeof v.pool === 'number' || /^\d+$/.test(String(v.pool))
+      type NextRow = { pool_id: number; pool_name: string; network: string; gateway: string | null; is_active: boolean; ip: string | null; reuse: boolean | null; new_id: number | null }
+      const next = (id: number | null, name: string) =>
+        trx.raw<Rows<NextRow>>(`select pool_id, pool_name, network, gateway, is_active, host(ip) as ip, reuse, new_id from ipam_next(?, ?, ?)`, [id, name, want])
+      const ref = String(v.pool).trim()
+      let taken = await next(byId ? Number(ref) : null, ref)
+      // A pool may be named with digits only.
+      if (!taken.rows[0] && byId) taken = await next(null, ref)
+      const first = taken.rows[0]
+      if (!first) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+      if (!first.is_active) throw inactive(first.pool_name)
+      pool = { id: first.pool_id, name: first.pool_name, network: first.network, gateway: first.gateway }
+      net = parseCidr(pool.network)
+      picks.push(...taken.rows.filter((r) => r.ip !== null).map((r) => ({ ip: parseIp(r.ip!).value, reuse: !!r.reuse, id: r.new_id ?? undefined })))
+      if (picks.length < want) {
+        throw new AppError(
+          'CONFLICT',
+          picks.length === 0 ? `pool: "${pool.name}" (${net.text}) has no free address` : `count: pool "${pool.name}" has only ${picks.length} free address(es), ${want} asked`,
+          { field: picks.length === 0 ? 'pool' : 'count', free: picks.length }
+        )
+      }
+    }
+
+    const fresh = picks.filter((p) => !p.reuse).map((p) => bigIntToIp(p.ip, net.family))
+    const reused = picks.filter((p) => p.reuse).map((p) => bigIntToIp(p.ip, net.family))
+    const params = [fields.hostname, fields.mac, fields.owner, fields.purpose, fields.description, v.status, fields.dnsManaged, fields.dhcpManaged, until, ctx.actor]
+    const before = new Map<string, AllocationDto>()
+    const written: AllocRow[] = []
+    if (reused.length) {
+      const prev = await trx.raw<Rows<AllocRow>>(
+        `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[])`,
+        [reused]
+      )
+      for (const r of prev.rows) before.set(r.ip, toAllocationDto(r))
+      const upd = await trx.raw<Rows<AllocRow>>(
+        `update ip_allocations as a set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
+                dns_managed = ?, dhcp_managed = ?, reserved_until = ?, allocated_by = ?, version = version + 1, updated_at = now(),
+                pool_id = ?
+          where ip_address = any(?::inet[]) returning ${ALLOC_FIELDS}`,
+        [...params, pool.id, reused]
+      )
+      written.push(...upd.rows)
+    }
+    if (fresh.length) {
+      // ipam_next drew ids for next-free rows; explicit rows take the sequence's next value.
+      const freshPicks = picks.filter((p) => !p.reuse)
+      const ins = await trx.raw<Rows<AllocRow>>(
+        `insert into ip_allocations as a (id, pool_id, ip_address, hostname, mac_address, owner, purpose, description, status, dns_managed, dhcp_managed, reserved_until, allocated_by)
+         select coalesce(u.i, nextval('ip_allocations_id_seq')), ?, u.x, ?, ?::macaddr, ?, ?, ?, ?, ?, ?, ?::timestamptz, ?
+           from unnest(?::int[], ?::inet[]) as u(i, x) returning ${ALLOC_FIELDS}`,
+        [pool.id, ...params, freshPicks.map((p) => p.id ?? null), fresh] as unknown as Knex.RawBinding[]
+      )
+      written.push(...ins.rows)
+    }
+    const results = written
+      .map((r) => toAllocationDto({ ...r, pool_name: pool.name }))
+      .sort((x, y) => {
+        const a1 = parseIp(x.ip).value
+        const b1 = parseIp(y.ip).value
+        return a1 < b1 ? -1 : a1 > b1 ? 1 : 0
+      })
+    await appendAudits(
+      trx,
+      ctx,
+      results.map((dto) => {
+        const prev = before.get(dto.ip)
+        return {
+          action: 'create',
+          resourceType: 'ip_allocation',
+          resourceId: dto.id,
+          resourceName: dto.ip,
+          details: {
+            ...(prev ? { before: allocSnapshot(prev) } : {}),
+            after: allocSnapshot(dto),
+            context: { operation, pool: pool.name, mode: v.ip ? 'explicit' : 'next', ...(prev ? { reusedLapsedHold: prev.expired } : {}) }
+          }
+        }
+      })
+    )
+    return results
+  }, opts.inTransaction)
+}
+
+export async function getAllocation(knex: Knex, ip: string): Promise<AllocationDto> {
+  const p = parseIp(ip, 'ip')
+  const row = await allocationByIp(knex, p.text)
+  if (!row) throw new AppError('NOT_FOUND', `ip: ${p.text} is not allocated`, { field: 'ip' })
+  return toAllocationDto(row)
+}
+
+export async function updateAllocation(knex: Knex, ctx: RequestContext, input: AllocationUpdateInput, opts: MutationOptions = {}): Promise<AllocationDto> {
+  const raw = (input ?? {}) as Partial<AllocationUpdateInput>
+  const entry: AuditEntry = { action: 'update', resourceType: 'ip_allocation', resourceName: raw.ip ?? null, details: { after: { ...raw } } }
+  await authorize(knex, ctx, 'operator', 'changing an allocation', entry)
+  return mutate(knex, ctx, entry, async (trx) => {
+    const v = parse(allocationUpdateSchema, input)
+    const ip = parseIp(v.ip, 'ip')
+    const current = await allocationByIp(trx, ip.text)
+    if (!current) throw new AppError('NOT_FOUND', `ip: ${ip.text} is not allocated`, { field: 'ip' })
+    await findPoolRow(trx, current.pool_id, true)
+    const row = (await allocationByIp(trx, ip.text, true))!
+    entry.resourceId = row.id
+    if (v.version !== undefined && v.version !== row.version) {
+      throw new AppError('CONFLICT', `version: ${ip.text} was changed by someone else (you have version ${v.version}, it is now ${row.version}); reload and try again`, {
+        field: 'version',
+        current: toAllocationDto(row)
+      })
+    }
+    if (v.status === 'available') throw validationError('status', 'use release to free an address')
+    const status = v.status ?? row.status
+    let until = v.until !== undefined ? parseUntil(v.until) : row.reserved_until
+    if (status !== 'reserved') {
+      if (v.until) throw validationError('until', 'only reservations can expire')
+      until = null
+    }
+    const before = toAllocationDto(row)
+    const next = {
+      hostname: v.hostname !== undefined ? (v.hostname ? normalizeHostname(v.hostname) : null) : row.hostname,
+      mac: v.mac !== undefined ? (v.mac ? normalizeMac(v.mac) : null) : row.mac,
+      owner: v.owner !== undefined ? v.owner || null : row.owner,
+      purpose: v.purpose !== undefined ? v.purpose || null : row.purpose,
+      description: v.description !== undefined ? v.description || null : row.description,
+      dnsManaged: v.dnsManaged ?? row.dns_managed,
+      dhcpManaged: v.dhcpManaged ?? row.dhcp_managed
+    }
+    const probe = { ...allocSnapshot(before), ...next, status, reservedUntil: iso(until) }
+    const changed = changedKeys(allocSnapshot(before), probe)
+    if (!changed.length) return before
+    const upd = await trx.raw<Rows<{ id: number }>>(
+      `update ip_allocations set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
+              dns_managed = ?, dhcp_managed = ?, reserved_until = ?, version = version + 1, updated_at = now()
+        where id = ? and version = ? returning id`,
+      [next.hostname, next.mac, next.owner, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, row.id, row.version]
+    )
+    if (!upd.rows[0]) throw new AppError('CONFLICT', `version: ${ip.text} changed while being updated; reload and try again`, { field: 'version' })
+    const after = toAllocationDto((await allocationByIp(trx, ip.text))!)
+    const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(changed.map((k) => [k, o[k] ?? null]))
+    await appendAudit(trx, ctx, {
+      action: 'update',
+      resourceType: 'ip_allocation',
+      resourceId: row.id,
+      resourceName: ip.text,
+      details: { before: pick(allocSnapshot(before)), after: pick(allocSnapshot(after)), context: { changed, pool: row.pool_name, version: after.version } }
+    })
+    return after
+  }, opts.inTransaction)
+}
+
+/** Frees an address. The audit row keeps who held it. */
+export async function release(knex: Knex, ctx: RequestContext, ipText: string, opts: { version?: number } & MutationOptions = {}): Promise<AllocationDto> {
+  const entry: AuditEntry = { action: 'delete', resourceType: 'ip_allocation', resourceName: String(ipText ?? ''), details: { context: { operation: 'release' } } }
+  await authorize(knex, ctx, 'operator', 'releasing an address', entry)
+  return mutate(knex, ctx, entry, async (trx) => {
+    const ip = parseIp(ipText, 'ip')
+    const current = await allocationByIp(trx, ip.text)
+    if (!current) throw new AppError('NOT_FOUND', `ip: ${ip.text} is not allocated`, { field: 'ip' })
+    const pool = await findPoolRow(trx, current.pool_id, true)
+    const row = (await allocationByIp(trx, ip.text, true))!
+    entry.resourceId = row.id
+    if (opts.version !== undefined && opts.version !== row.version) {
+      throw new AppError('CONFLICT', `version: ${ip.text} was changed by someone else (you have version ${opts.version}, it is now ${row.version})`, { field: 'version' })
+    }
+    await trx.raw(`delete from ip_allocations where id = ?`, [row.id])
+    const net = parseCidr(pool.network)
+    await giveAddress(trx, pool.id, net.family, ip.value, usableRange(net))
+    const before = toAllocationDto(row)
+    await appendAudit(trx, ctx, {
+      action: 'delete',
+      resourceType: 'ip_allocation',
+      resourceId: row.id,
+      resourceName: ip.text,
+      details: { before: allocSnapshot(before), context: { operation: 'release', pool: pool.name } }
+    })
+    return before
+  }, opts.inTransaction)
+}
+
+/** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */
+export async function listAllocations(knex: Knex, ref: PoolRef, opts: { page?: number; pageSize?: number } = {}): Promise<Page<AllocationDto>> {
+  const pool = await findPoolRow(knex, ref, false)
+  const page = Math.max(1, opts.page ?? 1)
+  const pageSize = Math.min(65536, Math.max(1, opts.pageSize ?? 1000))
+  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [pool.id])
+  const r = await knex.raw<Rows<AllocRow>>(
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.pool_id = ? order by a.ip_address limit ? offset ?`,
+    [pool.id, pageSize, (page - 1) * pageSize]
+  )
+  return { items: r.rows.map(toAllocationDto), page, pageSize, total: total.rows[0]!.n }
+}

@@ -1,0 +1,308 @@
+/** IPAM pools: create, read, list, change and delete, each change in one transaction with its audit row. */
+import type { Knex } from '@mikro-orm/postgresql'
+import { AppError, validationError } from '../../../shared/errors'
+import {
+  poolCreateSchema,
+  poolListSchema,
+  poolUpdateSchema,
+  type Page,
+  type PoolCreateInput,
+  type PoolDeleteResult,
+  type PoolDto,
+  type PoolListInput,
+  type PoolRef,
+  type PoolUpdateInput
+} from '../../../shared/ipam'
+import { bigIntToIp, cidrLast, parseCidr, parseDnsServers, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
+import { appendAudit, type AuditEntry } from '../audit/writer'
+import type { RequestContext } from '../context'
+import { rebuildFreeRanges } from './free-ranges'
+import { authorize, mutate, type MutationOptions } from './mutation'
+import { allocationByIp, changedKeys, findPoolRow, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { utilization } from './utilization'
+
+/** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
+const inetArrayLiteral = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
+
+function poolSnapshot(p: PoolDto): Record<string, unknown> {
+  return {
+    name: p.name,
+    network: p.network,
+    gateway: p.gateway,
+    dnsServers: p.dnsServers,
+    vlanId: p.vlanId,
+    site: p.site,
+    environment: p.environment,
+    description: p.description,
+    isActive: p.isActive
+  }
+}
+
+/** Allocated, reserved (not lapsed) and blocked rows per pool. */
+async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, { allocated: number; reserved: number; blocked: number }>> {
+  const m = new Map<number, { allocated: number; reserved: number; blocked: number }>()
+  if (!ids.length) return m
+  const r = await q.raw<Rows<{ pool_id: number; allocated: number; reserved: number; blocked: number }>>(
+    `select pool_id,
+            count(*) filter (where status = 'allocated')::int as allocated,
+            count(*) filter (where status = 'reserved' and (reserved_until is null or reserved_until > now()))::int as reserved,
+            count(*) filter (where status = 'blocked')::int as blocked
+       from ip_allocations where pool_id = any(?::int[]) group by pool_id`,
+    [ids]
+  )
+  for (const row of r.rows) m.set(row.pool_id, { allocated: row.allocated, reserved: row.reserved, blocked: row.blocked })
+  return m
+}
+
+async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): Promise<PoolDto[]> {
+  const counts = await poolCounts(
+    q,
+    rows.map((r) => r.id)
+  )
+  return rows.map((r) => {
+    const c = parseCidr(r.network)
+    return {
+      id: r.id,
+      name: r.name,
+      description: r.description,
+      network: c.text,
+      family: c.family,
+      prefix: c.prefix,
+      gateway: r.gateway,
+      dnsServers: r.dns_servers ?? [],
+      vlanId: r.vlan_id,
+      site: r.site,
+      environment: r.environment,
+      isActive: r.is_active,
+      createdAt: iso(r.created_at)!,
+      updatedAt: iso(r.updated_at)!,
+      createdBy: r.created_by,
+      utilization: utilization(r.network, r.gateway, counts.get(r.id) ?? { allocated: 0, reserved: 0, blocked: 0 })
+    }
+  })
+}
+
+async function poolDto(q: Knex | Knex.Transaction, row: PoolRow): Promise<PoolDto> {
+  return (await toPoolDtos(q, [row]))[0]!
+}
+
+/** Finds the pool with the given network overlapping `network`, if any (other than `exceptId`). */
+async function overlapping(q: Knex | Knex.Transaction, network: string, exceptId?: number): Promise<{ name: string; network: string } | undefined> {
+  const r = await q.raw<Rows<{ name: string; network: string }>>(
+    `select name, network::text as network from ip_pools where network && ?::cidr and id <> ? limit 1`,
+    [network, exceptId ?? -1]
+  )
+  return r.rows[0]
+}
+
+/** Checks a gateway against its network; returns the canonical text. */
+function checkGateway(net: ParsedCidr, gateway: string | null | undefined): string | null {
+  if (gateway === undefined || gateway === null || gateway === '') return null
+  const g = parseIp(gateway, 'gateway')
+  if (g.family !== net.family) throw validationError('gateway', `${g.text} is IPv${g.family} but the network ${net.text} is IPv${net.family}`)
+  const why = unusableReason(net, g)
+  if (why) throw validationError('gateway', why)
+  return g.text
+}
+
+export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCreateInput, opts: MutationOptions = {}): Promise<PoolDto> {
+  const entry: AuditEntry = { action: 'create', resourceType: 'ip_pool', resourceName: (input as { name?: string })?.name ?? null, details: { after: input } }
+  await authorize(knex, ctx, 'admin', 'creating a pool', entry)
+  return mutate(knex, ctx, entry, async (trx) => {
+    const v = parse(poolCreateSchema, input)
+    const net = parseCidr(v.network, 'network')
+    const gateway = checkGateway(net, v.gateway)
+    const dns = parseDnsServers(v.dnsServers ?? [])
+    const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ?`, [v.name])
+    if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists`, { field: 'name' })
+    const over = await overlapping(trx, net.text)
+    if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
+    const ins = await trx.raw<Rows<PoolRow>>(
+      `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by)
+       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
+      [v.name, v.description ?? null, net.text, gateway, inetArrayLiteral(dns), v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor]
+    )
+    const row = ins.rows[0]!
+    await rebuildFreeRanges(trx, row.id)
+    const dto = await poolDto(trx, row)
+    await appendAudit(trx, ctx, { action: 'create', resourceType: 'ip_pool', resourceId: row.id, resourceName: row.name, details: { after: poolSnapshot(dto) } })
+    return dto
+  }, opts.inTransaction)
+}
+
+export async function getPool(knex: Knex, ref: PoolRef): Promise<PoolDto> {
+  return poolDto(knex, await findPoolRow(knex, ref, false))
+}
+
+export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<Page<PoolDto>> {
+  const v = parse(poolListSchema, input)
+  const where: string[] = []
+  const b: Knex.Value[] = []
+  if (v.site) {
+    where.push('p.site = ?')
+    b.push(v.site)
+  }
+  if (v.environment) {
+    where.push('p.environment = ?')
+    b.push(v.environment)
+  }
+  if (v.active !== undefined) {
+    where.push('p.is_active = ?')
+    b.push(v.active)
+  }
+  if (v.vlanId !== undefined) {
+    where.push('p.vlan_id = ?')
+    b.push(v.vlanId)
+  }
+  if (v.search) {
+    const like = `%${v.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    let ipClause = ''
+    try {
+      const ip = parseIp(v.search)
+      ipClause = ` or p.network >>= ?::inet`
+      b.push(like, like, like, like, ip.text)
+    } catch {
+      b.push(like, like, like, like)
+    }
+    where.push(`(p.name ilike ? or p.description ilike ? or p.site ilike ? or p.network::text like ?${ipClause})`)
+  }
+  const whereSql = where.length ? `where ${where.join(' and ')}` : ''
+  const dir = v.order === 'desc' ? 'desc' : 'asc'
+  const usedExpr = `(select count(*) from ip_allocations a where a.pool_id = p.id and (a.status in ('allocated', 'blocked')
+                      or (a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now()))))`
+  const sizeExpr = `power(2::numeric, (case family(p.network) when 4 then 32 else 128 end) - masklen(p.network))`
+  const orderSql = {
+    name: `p.name ${dir}`,
+    network: `p.network ${dir}`,
+    site: `p.site ${dir} nulls last, p.name`,
+    environment: `p.environment ${dir} nulls last, p.name`,
+    vlan: `p.vlan_id ${dir} nulls last, p.name`,
+    created: `p.created_at ${dir}, p.id ${dir}`,
+    // Sorting by utilization has to count every pool's rows; the other sorts count only the page's.
+    utilization: `${usedExpr}::numeric / greatest(${sizeExpr}, 1) ${dir}, p.name`
+  }[v.sort]
+  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_pools p ${whereSql}`, b)
+  const rows = await knex.raw<Rows<PoolRow>>(`select ${POOL_COLUMNS} from ip_pools p ${whereSql} order by ${orderSql} limit ? offset ?`, [
+    ...b,
+    v.pageSize,
+    (v.page - 1) * v.pageSize
+  ])
+  return { items: await toPoolDtos(knex, rows.rows), page: v.page, pageSize: v.pageSize, total: total.rows[0]!.n }
+}
+
+export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, input: PoolUpdateInput, opts: MutationOptions = {}): Promise<PoolDto> {
+  const entry: AuditEntry = { action: 'update', resourceType: 'ip_pool', resourceName: String(ref), details: { after: input } }
+  await authorize(knex, ctx, 'admin', 'changing a pool', entry)
+  return mutate(knex, ctx, entry, async (trx) => {
+    const v = parse(poolUpdateSchema, input)
+    const row = await findPoolRow(trx, ref, true)
+    entry.resourceId = row.id
+    entry.resourceName = row.name
+    await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
+    const before = await poolDto(trx, row)
+    const net = v.network !== undefined ? parseCidr(v.network, 'network') : parseCidr(row.network)
+    const gateway = v.gateway !== undefined ? checkGateway(net, v.gateway) : row.gateway ? checkGateway(net, row.gateway) : null
+    const dns = v.dnsServers !== undefined ? parseDnsServers(v.dnsServers ?? []) : (row.dns_servers ?? [])
+    const name = v.name ?? row.name
+    if (name !== row.name) {
+      const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and id <> ?`, [name, row.id])
+      if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${name}" already exists`, { field: 'name' })
+    }
+    const networkChanged = net.text !== parseCidr(row.network).text
+    if (networkChanged) {
+      const over = await overlapping(trx, net.text, row.id)
+      if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
+      // Every allocation must still fit, and not land on the new network or broadcast address.
+      const misfit = await trx.raw<Rows<{ ip: string; hostname: string | null }>>(
+        `select host(ip_address) as ip, hostname from ip_allocations where pool_id = ? and status <> 'available' and not (ip_address <<= ?::cidr)
+         order by ip_address limit 1`,
+        [row.id, net.text]
+      )
+      const m = misfit.rows[0]
+      if (m) throw validationError('network', `${net.text} would leave out ${m.ip}${m.hostname ? ` (${m.hostname})` : ''}; release or move it first`, { ip: m.ip })
+      // ...nor land on the new network's network, broadcast or subnet-router anycast address.
+      const u = usableRange(net)
+      const edges = [net.network, cidrLast(net)].filter((x) => x < u.first || x > u.last).map((x) => bigIntToIp(x, net.family))
+      if (edges.length) {
+        const hit = await trx.raw<Rows<{ ip: string }>>(
+          `select host(ip_address) as ip from ip_allocations where pool_id = ? and ip_address = any(?::inet[]) limit 1`,
+          [row.id, edges]
+        )
+        const h = hit.rows[0]
+        if (h) throw validationError('network', `${net.text} would make allocated ${unusableReason(net, parseIp(h.ip))}`, { ip: h.ip })
+      }
+    }
+    if (gateway && gateway !== row.gateway) {
+      const holder = await allocationByIp(trx, gateway)
+      // Any row at that address, even a lapsed hold, would let next-free hand out the gateway later.
+      if (holder) {
+        throw new AppError(
+          'CONFLICT',
+          `gateway: ${gateway} is ${holder.expired ? 'held by a lapsed reservation of' : `${holder.status} to`} ${holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'}; release it first`,
+          { field: 'gateway' }
+        )
+      }
+    }
+    const upd = await trx.raw<Rows<PoolRow>>(
+      `update ip_pools as p set name = ?, description = ?, network = ?::cidr, gateway = ?::inet, dns_servers = ?::inet[], vlan_id = ?, site = ?,
+              environment = ?, is_active = ?, updated_at = now()
+        where p.id = ? returning ${POOL_COLUMNS}`,
+      [
+        name,
+        v.description !== undefined ? v.description : row.description,
+        net.text,
+        gateway,
+        inetArrayLiteral(dns),
+        v.vlanId !== undefined ? v.vlanId : row.vlan_id,
+        v.site !== undefined ? v.site || null : row.site,
+        v.environment !== undefined ? v.environment || null : row.environment,
+        v.isActive ?? row.is_active,
+        row.id
+      ]
+    )
+    const updated = upd.rows[0]!
+    const after = await poolDto(trx, updated)
+    const changed = changedKeys(poolSnapshot(before), poolSnapshot(after))
+    if (!changed.length) {
+      // A no-op edit: undo the updated_at bump and write no audit row.
+      await trx.raw(`update ip_pools set updated_at = ? where id = ?`, [row.updated_at, row.id])
+      return before
+    }
+    if (networkChanged || gateway !== row.gateway) await rebuildFreeRanges(trx, row.id)
+    const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(changed.map((k) => [k, o[k] ?? null]))
+    await appendAudit(trx, ctx, {
+      action: 'update',
+      resourceType: 'ip_pool',
+      resourceId: row.id,
+      resourceName: updated.name,
+      details: { before: pick(poolSnapshot(before)), after: pick(poolSnapshot(after)), context: { changed } }
+    })
+    return after
+  }, opts.inTransaction)
+}
+
+export async function deletePool(knex: Knex, ctx: RequestContext, ref: PoolRef, opts: { force?: boolean } & MutationOptions = {}): Promise<PoolDeleteResult> {
+  const entry: AuditEntry = { action: 'delete', resourceType: 'ip_pool', resourceName: String(ref), details: { context: { force: !!opts.force } } }
+  await authorize(knex, ctx, 'admin', 'deleting a pool', entry)
+  return mutate(knex, ctx, entry, async (trx) => {
+    const row = await findPoolRow(trx, ref, true)
+    entry.resourceId = row.id
+    entry.resourceName = row.name
+    await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
+    const before = await poolDto(trx, row)
+    const n = await trx.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [row.id])
+    const count = n.rows[0]!.n
+    if (count > 0 && !opts.force) {
+      throw new AppError('CONFLICT', `pool: "${row.name}" still holds ${count} allocation(s); release them or delete with --force`, { field: 'pool', allocations: count })
+    }
+    await trx.raw(`delete from ip_pools where id = ?`, [row.id])
+    await appendAudit(trx, ctx, {
+      action: 'delete',
+      resourceType: 'ip_pool',
+      resourceId: row.id,
+      resourceName: row.name,
+      details: { before: poolSnapshot(before), context: { force: !!opts.force, allocationsRemoved: count } }
+    })
+    return { pool: before, allocationsRemoved: count }
+  }, opts.inTransaction)
+}

@@ -1,0 +1,120 @@
+/**
+ * The rows IPAM reads from ip_pools and ip_allocations, the columns it selects for them, the DTOs built from
+ * them, and the look-ups every part of IPAM shares (a pool by id or name, an allocation by address).
+ */
+import type { Knex } from '@mikro-orm/postgresql'
+import type { z } from 'zod'
+import { AppError, validationError } from '../../../shared/errors'
+import type { AllocationDto, PoolRef } from '../../../shared/ipam'
+import { describeIssue } from '../../../shared/schemas'
+
+export type Rows<T> = { rows: T[] }
+
+export interface PoolRow {
+  id: number
+  name: string
+  description: string | null
+  network: string
+  gateway: string | null
+  dns_servers: string[] | null
+  vlan_id: number | null
+  site: string | null
+  environment: string | null
+  is_active: boolean
+  created_at: Date
+  updated_at: Date
+  created_by: string | null
+}
+
+export interface AllocRow {
+  id: number
+  pool_id: number
+  pool_name: string
+  ip: string
+  mac: string | null
+  hostname: string | null
+  owner: string | null
+  purpose: string | null
+  description: string | null
+  status: AllocationDto['status']
+  dns_managed: boolean
+  dhcp_managed: boolean
+  reserved_until: Date | null
+  expired: boolean
+  created_at: Date
+  updated_at: Date
+  allocated_by: string | null
+  version: number
+}
+
+export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as network, host(p.gateway) as gateway, p.vlan_id, p.site,
+  p.environment, p.is_active, p.created_at, p.updated_at, p.created_by,
+  array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers`
+
+export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
+  a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
+  (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
+  a.created_at, a.updated_at, a.allocated_by, a.version`
+export const ALLOC_COLUMNS = `${ALLOC_FIELDS}, p.name as pool_name`
+
+export const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString())
+
+export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input ?? {})
+  if (!r.success) {
+    const { field, reason } = describeIssue(r.error)
+    throw validationError(field, reason)
+  }
+  return r.data
+}
+
+export function toAllocationDto(r: AllocRow): AllocationDto {
+  return {
+    id: r.id,
+    poolId: r.pool_id,
+    poolName: r.pool_name,
+    ip: r.ip,
+    mac: r.mac,
+    hostname: r.hostname,
+    owner: r.owner,
+    purpose: r.purpose,
+    description: r.description,
+    status: r.status,
+    dnsManaged: r.dns_managed,
+    dhcpManaged: r.dhcp_managed,
+    reservedUntil: iso(r.reserved_until),
+    expired: r.expired,
+    createdAt: iso(r.created_at)!,
+    updatedAt: iso(r.updated_at)!,
+    allocatedBy: r.allocated_by,
+    version: r.version
+  }
+}
+
+/** Fields of `after` that differ from `before`; empty when nothing changed. */
+export function changedKeys(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  return Object.keys(after).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null))
+}
+
+export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean): Promise<PoolRow> {
+  const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
+  const r = await q.raw<Rows<PoolRow>>(
+    `select ${POOL_COLUMNS} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
+    [byId ? Number(ref) : String(ref).trim()]
+  )
+  // A pool may also be named with digits only: fall back to the name.
+  if (!r.rows[0] && byId) {
+    const byName = await q.raw<Rows<PoolRow>>(`select ${POOL_COLUMNS} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
+    if (byName.rows[0]) return byName.rows[0]
+  }
+  if (!r.rows[0]) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+  return r.rows[0]
+}
+
+export async function allocationByIp(q: Knex | Knex.Transaction, ip: string, lock = false): Promise<AllocRow | undefined> {
+  const r = await q.raw<Rows<AllocRow>>(
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = ?::inet ${lock ? 'for update of a' : ''}`,
+    [ip]
+  )
+  return r.rows[0]
+}
