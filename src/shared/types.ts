@@ -11,7 +11,8 @@ export interface DatabaseTarget {
   label: string
   /** The saved connection's name (origin profile), or `embedded`. */
   connection?: string
-  /** A saved connection's weak TLS mode, said wherever it is named (schemas.ts sslWarning). */
+  /** A saved connection's TLS mode, and its warning when the mode is weak (schemas.ts sslWarning), said wherever it is named. */
+  sslMode?: SslMode
   tlsWarning?: string
 }
 
@@ -106,8 +107,10 @@ export interface ConnectionList {
   active: string
   /** The embedded store first, then the saved connections by name. */
   connections: ConnectionView[]
-  /** Set when a URL (--database-url, NETKEEPER_DATABASE_URL) or NETKEEPER_PROFILE decides instead of the active connection. */
+  /** Set when something decides instead of the active connection: a URL, --profile or NETKEEPER_PROFILE. */
   overriddenBy?: string
+  /** Set when a URL (--database-url, NETKEEPER_DATABASE_URL) pins the app to one database: no switching then. */
+  pinnedBy?: string
 }
 
 /** The reply to a switch: where the app is now, and that database's health. */

@@ -121,8 +121,11 @@ export interface Session {
   close(): Promise<void>
 }
 
-/** A harness on `databaseUrl` (with a throwaway data folder) and one Chromium page on it. */
-export async function openSession(databaseUrl: string, prefix: string): Promise<Session> {
+/**
+ * A harness on `databaseUrl` (with a throwaway data folder) and one Chromium page on it; without a URL the
+ * harness opens what the data folder's settings say (the embedded store in a fresh one).
+ */
+export async function openSession(databaseUrl: string | undefined, prefix: string): Promise<Session> {
   await ensureRendererBuilt()
   const saved = process.env.NETKEEPER_DATA_DIR
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `netkeeper-e2e-${prefix}-`))

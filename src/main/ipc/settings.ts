@@ -59,7 +59,7 @@ export function settingsHandlers(dataDir: string, auth?: Pick<AuthService, 'conf
       return profiles.clear()
     },
 
-    'settings:connection:list': async () => connections.list({ inUse: host?.current(), overriddenBy: host?.overriddenBy() }),
+    'settings:connection:list': async () => connections.list({ inUse: host?.current(), overriddenBy: host?.overriddenBy(), pinnedBy: host?.pinnedBy() }),
     'settings:connection:test': async (a, ctx) => {
       admin(ctx, 'testing a database connection')
       return connections.test(a.profile, a.password, { savedAs: a.previousName })

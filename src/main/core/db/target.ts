@@ -58,6 +58,7 @@ export function describeTarget(spec: ConnectionSpec): DatabaseTarget {
     origin: spec.origin,
     label: spec.label,
     ...(spec.connection ? { connection: spec.connection } : {}),
+    ...(spec.origin === 'profile' && spec.sslMode ? { sslMode: spec.sslMode } : {}),
     ...(warning ? { tlsWarning: warning } : {})
   }
 }

@@ -90,7 +90,7 @@ export class ConnectionService {
    * caller is on (the running app's, or the one this CLI run resolves to); `overriddenBy` what decides
    * instead of the active connection, if anything.
    */
-  async list(opts: { inUse?: string; overriddenBy?: string } = {}): Promise<ConnectionList> {
+  async list(opts: { inUse?: string; overriddenBy?: string; pinnedBy?: string } = {}): Promise<ConnectionList> {
     const s = this.settings()
     const active = SettingsStore.active(s)?.name ?? EMBEDDED_CONNECTION
     const servers = await Promise.all([...s.connections].sort((a, b) => a.name.localeCompare(b.name)).map((p) => this.view(p, s, opts.inUse)))
@@ -101,7 +101,12 @@ export class ConnectionService {
       active: active === EMBEDDED_CONNECTION,
       inUse: opts.inUse === EMBEDDED_CONNECTION
     }
-    return { active, connections: [embedded, ...servers], ...(opts.overriddenBy ? { overriddenBy: opts.overriddenBy } : {}) }
+    return {
+      active,
+      connections: [embedded, ...servers],
+      ...(opts.overriddenBy ? { overriddenBy: opts.overriddenBy } : {}),
+      ...(opts.pinnedBy ? { pinnedBy: opts.pinnedBy } : {})
+    }
   }
 
   /** One saved server connection; NOT_FOUND naming the ones there are. */

@@ -15,7 +15,7 @@ export function originLabel(origin: DatabaseTarget['origin']): string {
     case 'env':
       return 'the NETKEEPER_DATABASE_URL environment variable'
     case 'profile':
-      return 'the saved connection profile'
+      return 'a saved connection (Settings › Connections)'
     case 'embedded':
       return 'the default (nothing else configured)'
   }
