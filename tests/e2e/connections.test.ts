@@ -80,7 +80,7 @@ describe.skipIf(!hasChromium || !hasSecretService)('Settings › Connections', (
 
     // Switch: the app reopens on the server (migrating it); the page's app starts over on Settings and says
     // so. The page itself is not loaded again (the desktop shell refuses navigations): a marker survives.
-    await page.evaluate(() => Object.assign(window, { beforeSwitch: true }))
+    await page.evaluate(() => Object.assign(globalThis, { beforeSwitch: true }))
     await team.getByRole('button', { name: 'Switch to team' }).click()
     const confirm = page.getByRole('dialog', { name: 'Switch to team?' })
     expect(await confirm.textContent()).toContain('TLS is off')
@@ -88,7 +88,7 @@ describe.skipIf(!hasChromium || !hasSecretService)('Settings › Connections', (
     const switched = page.getByTestId('toast').filter({ hasText: /^Switched to connection team \(postgres@127\.0\.0\.1:\d+\/nk_e2e_conn_\w+\)\. Warning: TLS is off/ })
     await switched.waitFor({ timeout: 60_000 })
     await status.getByTestId('db-label').filter({ hasText: '(profile team)' }).waitFor()
-    expect(await page.evaluate(() => (window as unknown as { beforeSwitch?: boolean }).beforeSwitch)).toBe(true)
+    expect(await page.evaluate(() => (globalThis as { beforeSwitch?: boolean }).beforeSwitch)).toBe(true)
     await status.getByTestId('db-tls-warning').filter({ hasText: 'No TLS' }).waitFor()
     await page.getByTestId('settings-tls-warning').waitFor()
     await card.locator('[data-connection="team"]').getByTestId('in-use').waitFor()

@@ -172,6 +172,11 @@ describe.skipIf(!hasSecretService)('saved connections', () => {
       expect(await resolve({ databaseUrl: 'postgres://flag@h/flagdb', profile: 'beta', env: { NETKEEPER_DATABASE_URL: 'postgres://env@h/envdb' } })).toMatchObject({ origin: 'flag' })
       await expect(resolve({ profile: 'gamma' })).rejects.toMatchObject({ code: 'VALIDATION', details: { field: '--profile' }, message: expect.stringContaining('saved: alpha, beta, embedded') })
       await expect(resolve({ env: { NETKEEPER_PROFILE: 'gamma' } })).rejects.toMatchObject({ details: { field: 'NETKEEPER_PROFILE' } })
+      // Where a connection points (a label, the offline queue's key) needs no CA file; connecting does.
+      const store = new SettingsStore(dataDir)
+      store.write({ ...store.read(), connections: [a, b, { ...a, name: 'gone-ca', caFile: '/nonexistent/netkeeper-ca.pem' }] })
+      expect(await resolveConnection({ dataDir, secrets, env: {}, profile: 'gone-ca', labelOnly: true })).toMatchObject({ connection: 'gone-ca' })
+      await expect(resolve({ profile: 'gone-ca' })).rejects.toMatchObject({ code: 'VALIDATION', details: { field: 'caFile' } })
       new ConnectionService(dataDir, secrets).use('embedded')
       expect(await resolve({})).toMatchObject({ kind: 'embedded' })
 

@@ -127,9 +127,12 @@ export function sslOptions(profile: Pick<DbProfile, 'sslMode' | 'caFile'>): { ss
 export const profileLabel = (profile: Pick<DbProfile, 'user' | 'host' | 'port' | 'database' | 'name'>): string =>
   `postgres://${profile.user}@${profile.host}:${profile.port}/${profile.database} (profile ${profile.name})`
 
-/** The connection a saved (or proposed) profile describes. */
-export function profileSpec(profile: DbProfile, password: string | undefined): ServerSpec {
-  const { ssl, fallback } = sslOptions(profile)
+/**
+ * The connection a saved (or proposed) profile describes. `labelOnly`: where it points, for labels and
+ * the offline queue's key, without reading the CA file (a spec made so is never used to connect).
+ */
+export function profileSpec(profile: DbProfile, password: string | undefined, opts: { labelOnly?: boolean } = {}): ServerSpec {
+  const { ssl, fallback } = opts.labelOnly ? { ssl: false as const, fallback: false } : sslOptions(profile)
   return {
     kind: 'postgresql',
     origin: 'profile',
@@ -210,7 +213,7 @@ export async function savedConnectionSpec(profile: DbProfile, opts: Pick<Resolve
       console.warn(`[db] ${e.message}`)
     }
   }
-  return profileSpec(profile, password)
+  return profileSpec(profile, password, { labelOnly: opts.labelOnly })
 }
 
 export async function resolveConnection(opts: ResolveOptions): Promise<ConnectionSpec> {
