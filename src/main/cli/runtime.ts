@@ -41,9 +41,12 @@ export function cliContext(): RequestContext {
 /** The commands whose own `--profile` names the database connection (not the LDAP profile). */
 const connectionOptionOn = new WeakSet<Command>()
 
-/** Gives every command under `top` a `--profile <name>` for the saved database connection to use. */
+/**
+ * Gives every command under `top` a `--profile <name>` for the saved database connection to use, except
+ * `db profile ...`, which manages the connections themselves (names are its arguments there).
+ */
 export function addConnectionOption(top: Command): void {
-  const leaves = (c: Command): Command[] => (c.commands.length ? c.commands.flatMap(leaves) : [c])
+  const leaves = (c: Command): Command[] => (c.name() === 'profile' && c.parent?.name() === 'db' ? [] : c.commands.length ? c.commands.flatMap(leaves) : [c])
   for (const c of leaves(top)) {
     c.option('--profile <name>', 'saved database connection to use, or "embedded" (after --database-url and NETKEEPER_DATABASE_URL; before NETKEEPER_PROFILE and the active connection)')
     connectionOptionOn.add(c)

@@ -292,7 +292,7 @@ export function dbCommand(): Command {
         } else {
           h = await profileService(cmd).test(toProfile(o, name), pw)
         }
-        emit(cmd, h, () => (h.reachable ? `reachable: PostgreSQL ${h.serverVersion}, ${h.latencyMs} ms\n${healthText(h)}` : `unreachable: ${h.error}`))
+        emit(cmd, h, () => (h.reachable ? healthText(h) : `unreachable: ${h.error}`))
         if (!h.reachable) process.exitCode = 1
       })
     )

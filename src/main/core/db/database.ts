@@ -14,7 +14,7 @@ import { migrationsList } from '../../../../migrations'
 import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock } from './embedded-lock'
-import { isUnreachable, toAppError } from './errors'
+import { isUnreachable, scrub, toAppError } from './errors'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -178,17 +178,19 @@ export class Database {
         if (host !== undefined) {
           db.answeredHost = host
           db.hostsSkipped = skipped
-          if (skipped.length) console.info(`[db] ${host} answered for ${spec.label}; ${skipped.map((h) => h.host).join(', ')} did not`)
+          // stderr: the CLI's stdout is its result.
+          if (skipped.length) console.warn(`[db] ${host} answered for ${spec.label}; ${skipped.map((h) => h.host).join(', ')} did not`)
         }
         return db
       } catch (e) {
         const err = toAppError(e, spec)
         if (host !== undefined && isUnreachable(e) && i < hosts.length - 1) {
-          skipped.push({ host, error: err.message })
+          // The driver's own words (connect ECONNREFUSED ...): the host is named beside them.
+          skipped.push({ host, error: scrub((e as Error)?.message ?? err.message) })
           continue
         }
         if (host === undefined || hosts.length < 2) throw err
-        const tried = [...skipped.map((h) => `${h.host}: ${h.error}`), `${host}: ${err.message}`]
+        const tried = [...skipped.map((h) => `${h.host}: ${h.error}`), `${host}: ${scrub((e as Error)?.message ?? err.message)}`]
         throw new AppError(err.code, skipped.length === hosts.length - 1 && isUnreachable(e) ? `none of the hosts answered (${tried.join('; ')})` : `${err.message} (on ${host}, after ${skipped.map((h) => h.host).join(', ') || 'no other host'})`, err.details)
       }
     }
