@@ -75,8 +75,11 @@ export interface AuditCounts {
 
 export interface VerifyProblem {
   seq: string
-  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint'
+  /** archive: an archive file is missing, altered, overlaps another or is backed by no purge (verify --archives). */
+  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint' | 'archive'
   message: string
+  /** The archive file concerned, for kind archive. */
+  file?: string
 }
 
 export interface VerifyReport {
@@ -88,6 +91,8 @@ export interface VerifyReport {
   checkpoints: number
   problem: VerifyProblem | null
   seconds: number
+  /** With --archives: the folder, the archive files read and the rows they hold. */
+  archives?: { dir: string; files: number; rows: number }
 }
 
 export interface RetentionPolicyDto {
@@ -98,8 +103,6 @@ export interface RetentionPolicyDto {
   createdAt: string
   updatedAt: string
 }
-
-export const DEFAULT_RETENTION_DAYS = 365
 
 export const policySetSchema = z
   .object({
@@ -112,12 +115,52 @@ export type PolicySetInput = z.input<typeof policySetSchema>
 
 export interface PurgeReport {
   dryRun: boolean
-  /** Rows removed (or that would be), per resource type. */
+  /** Rows removed (or that would be), per resource type. Only types with an active policy ever appear. */
   byType: Record<string, number>
   rows: number
   ranges: number
+  /** The cutoff of each active policy (null: kept forever); rows older than it go. */
   cutoffs: Record<string, string | null>
   purgeSeq: string | null
+  /** The time the rows were chosen by (the server's clock). */
+  asOf?: string
+  /** The archive the removed rows were written to first (null for a dry run or when nothing was due). */
+  archive?: ArchiveSummary | null
+}
+
+/** An archive file of audit rows (gzipped JSON Lines) and its manifest, as a purge or `audit archive` wrote them. */
+export interface ArchiveSummary {
+  dir: string
+  file: string
+  manifest: string
+  sha256: string
+  bytes: number
+  rows: number
+  firstSeq: string
+  lastSeq: string
+}
+
+/** This installation's archive folder (settings.json `audit.archiveDir`, or the default in the data folder). */
+export interface ArchiveSettings {
+  archiveDir: string
+  isDefault: boolean
+  defaultDir: string
+}
+
+export const archiveDirSchema = z
+  .object({ archiveDir: z.string().trim().min(1, 'give a folder, or null for the default').max(4096).nullable() })
+  .strict()
+
+/** What the next automatic purge will remove, and when (Settings). */
+export interface PurgeOutlook {
+  /** When this app runs its next purge; null when it runs none (no admin right on the server, or not started). */
+  nextRunAt: string | null
+  /** Why there is no next run, when nextRunAt is null. */
+  reason?: string
+  /** The folder purged rows are archived to first. */
+  archiveDir: string
+  /** The rows due at nextRunAt (or now, when there is no next run). */
+  report: PurgeReport
 }
 
 /** The columns of a CSV export, in order: the core's streaming export and the viewer's export alike. */

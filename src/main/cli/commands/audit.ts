@@ -1,9 +1,11 @@
-/** `netkeeper audit ...`: list, export, verify, purge and retention policies. */
+/** `netkeeper audit ...`: list, export, verify, purge with its archives, and retention policies. */
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat } from '../../../shared/audit'
-import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
+import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
+import { resolveDataDir } from '../../core/paths'
+import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -119,13 +121,15 @@ export function auditCommand(): Command {
   audit
     .command('verify')
     .description('walk the hash chain; exit 1 naming the first altered, missing or reordered entry')
+    .option('--archives <dir>', 'also prove the purged rows from the archives in this folder: the whole history from the first row')
     .action(
-      action(async (_o: object, cmd: Command) => {
+      action(async (o: { archives?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.audit.verify(cliContext())
+          const r = await core.audit.verify(cliContext(), undefined, { archives: o.archives })
+          const held = r.archives ? `; ${r.archives.files} archive(s) in ${r.archives.dir} hold the ${r.archives.rows} purged row(s)` : ''
           emit(cmd, r, () =>
             r.ok
-              ? `audit chain intact: ${r.checked} entries checked (seq ${r.firstSeq ?? '-'} to ${r.lastSeq ?? '-'}), ${r.checkpoints} purge checkpoint(s), ${r.seconds} s`
+              ? `audit chain intact: ${r.checked} entries checked (seq ${r.firstSeq ?? '-'} to ${r.lastSeq ?? '-'}), ${r.checkpoints} purge checkpoint(s)${held}, ${r.seconds} s`
               : `AUDIT CHAIN BROKEN at seq ${r.problem!.seq} (${r.problem!.kind}): ${r.problem!.message}`
           )
           if (!r.ok) process.exitCode = 1
@@ -135,26 +139,60 @@ export function auditCommand(): Command {
 
   audit
     .command('purge')
-    .description('remove entries older than their retention (365 days by default); the purge is audited')
+    .description('remove entries older than their type\'s retention policy (types without one are kept forever), archiving them first; the purge is audited')
     .option('--dry-run', 'only report what would be removed')
+    .option('--archive-dir <dir>', 'archive to this folder (it must exist) instead of the configured one')
     .action(
-      action(async (o: { dryRun?: boolean }, cmd: Command) => {
+      action(async (o: { dryRun?: boolean; archiveDir?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.audit.purge(cliContext(), { dryRun: o.dryRun })
+          const r = await core.audit.purge(cliContext(), { dryRun: o.dryRun, archiveDir: o.archiveDir })
           emit(cmd, r, () =>
             `${r.dryRun ? 'would remove' : 'removed'} ${r.rows} entr${r.rows === 1 ? 'y' : 'ies'} in ${r.ranges} run(s)` +
             Object.entries(r.byType)
               .map(([t, n]) => `\n  ${t}: ${n}`)
-              .join('')
+              .join('') +
+            (r.archive ? `\narchived first to ${r.archive.file} (SHA-256 ${r.archive.sha256}); purge record seq ${r.purgeSeq}` : '') +
+            (!r.rows && !Object.keys(r.cutoffs).length ? '\n(no retention policy is set: every entry is kept)' : '')
           )
         })
+      })
+    )
+
+  audit
+    .command('archive')
+    .description('copy the entries still in the log that the archive folder does not hold yet into a new archive there (before a rollback, say)')
+    .option('--archive-dir <dir>', 'this folder (it must exist) instead of the configured one')
+    .action(
+      action(async (o: { archiveDir?: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.audit.archiveLiveRows(cliContext(), { archiveDir: o.archiveDir })
+          emit(cmd, { archive: r }, () =>
+            r ? `archived ${r.rows} entries (seq ${r.firstSeq} to ${r.lastSeq}) to ${r.file} (SHA-256 ${r.sha256})` : 'nothing to archive: the folder holds every entry already'
+          )
+        })
+      })
+    )
+
+  audit
+    .command('archive-dir')
+    .description('show, or set, the folder purges archive to (this installation\'s setting)')
+    .argument('[dir]', 'an existing folder to use from now on')
+    .option('--default', 'go back to the default, <data folder>/audit-archive')
+    .action(
+      action(async (dir: string | undefined, o: { default?: boolean }, cmd: Command) => {
+        if (dir && o.default) throw new UsageError('archive-dir: give a folder or --default, not both')
+        const g = globals(cmd)
+        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+        const dataDir = resolveDataDir()
+        const r = dir || o.default ? setArchiveDir(dataDir, o.default ? null : dir!) : archiveSettings(dataDir)
+        emit(cmd, r, () => `${r.archiveDir}${r.isDefault ? ' (the default)' : ''}`)
       })
     )
 
   const policy = audit.command('policy').description('retention policies per resource type')
   policy
     .command('list')
-    .description('list policies (types without one keep 365 days)')
+    .description('list policies (types without an active one are kept forever)')
     .action(
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
@@ -179,7 +217,7 @@ export function auditCommand(): Command {
     )
   policy
     .command('remove <resource-type>')
-    .description('remove a policy (the type then keeps 365 days)')
+    .description('remove a policy (the type is then kept forever)')
     .action(
       action(async (type: string, _o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {

@@ -125,7 +125,7 @@ const CSV_PLAIN = new Set<(typeof CSV_COLUMNS)[number]>(['seq', 'createdAt', 'ac
  * quotes). Each value is tested once on the common path (one regular expression); only a value that needs
  * a guard or quotes takes the longer one. JSON and JSON Lines: the same object the viewer gets.
  */
-function exportLineSql(format: ExportFormat): string {
+export function exportLineSql(format: ExportFormat): string {
   if (format === 'csv') {
     const full = (e: string): string => {
       const v = `coalesce(${e}, '')`

@@ -1,12 +1,13 @@
 /**
  * The audit trail: the viewer's queries (filters, keyset pagination, counts for the chart), verification
- * of the hash chain, retention policies with the purge, and streaming export as CSV, JSON or JSON Lines.
- * Appending lives in writer.ts, which every service uses.
+ * of the hash chain, retention policies with the purge and its archives, and streaming export as CSV, JSON
+ * or JSON Lines. Appending lives in writer.ts, which every service uses.
  *
  * This class is the face (`core.audit.x(...)`): it runs the viewer's queries itself, with the filters of
  * filters.ts, and hands the rest to the modules beside it: verify.ts (the chain), retention.ts (policies
- * and purge) and export.ts (streaming export). rows.ts holds the row and its DTO.
+ * and purge), archive.ts (archive files) and export.ts (streaming export). rows.ts holds the row and its DTO.
  */
+import path from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
@@ -19,6 +20,7 @@ import {
   type AuditFilter,
   type AuditListInput,
   type AuditPage,
+  type ArchiveSummary,
   type ExportFormat,
   type ExportReport,
   type PolicySetInput,
@@ -29,7 +31,8 @@ import {
 import type { RequestContext } from '../context'
 import { exportRows } from './export'
 import { rareWords, TEXT_SAMPLE_TTL_MS, textSource, whereClause, type TextSample, type Where } from './filters'
-import { listPolicies, purge, removePolicy, setPolicy } from './retention'
+import { copyLiveRows, readArchiveFolder } from './archive'
+import { listPolicies, preview, purge, removePolicy, setPolicy, type ArchiveTarget } from './retention'
 import { COLUMNS, parse, toEntryDto, type AuditRow, type Rows } from './rows'
 import { indexedUpTo } from './search-index'
 import { verify } from './verify'
@@ -41,7 +44,17 @@ export { toEntryDto } from './rows'
 export class AuditService {
   private textSample: TextSample | null = null
 
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    /** Where purges archive what they remove (the configured folder, or `<data folder>/audit-archive`). */
+    private readonly archiveTarget: () => ArchiveTarget
+  ) {}
+
+  /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
+  archiveFolder(dir?: string): ArchiveTarget {
+    const t = this.archiveTarget()
+    return dir ? { ...t, dir: path.resolve(dir), isDefault: false } : t
+  }
 
   /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
   private async where(f: z.output<typeof auditFilterSchema>): Promise<Where> {
@@ -137,9 +150,12 @@ export class AuditService {
 
   // ---------------------------------------------------------------- verification
 
-  /** Walks the chain and reports the first row altered, missing or out of order (see verify.ts). */
-  verify(_ctx: RequestContext, onProgress?: (checked: number) => void): Promise<VerifyReport> {
-    return verify(this.knex, onProgress)
+  /**
+   * Walks the chain and reports the first row altered, missing or out of order (see verify.ts). With
+   * `archives` (a folder), also proves the rows purges removed from the archives there.
+   */
+  async verify(_ctx: RequestContext, onProgress?: (checked: number) => void, opts: { archives?: string } = {}): Promise<VerifyReport> {
+    return verify(this.knex, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
   }
 
   // ---------------------------------------------------------------- retention
@@ -156,9 +172,22 @@ export class AuditService {
     return removePolicy(this.knex, ctx, resourceType)
   }
 
-  /** Removes rows older than their resource type's retention, leaving checkpoints (see retention.ts). */
-  purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
-    return purge(this.knex, ctx, opts)
+  /**
+   * Removes rows older than their resource type's active policy (nothing of a type without one), archiving
+   * them first and leaving checkpoints (see retention.ts). `archiveDir` overrides the configured folder.
+   */
+  purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date; archiveDir?: string } = {}): Promise<PurgeReport> {
+    return purge(this.knex, ctx, this.archiveFolder(opts.archiveDir), opts)
+  }
+
+  /** What a purge would remove `inMs` milliseconds from now by the server's clock (now when absent); a read. */
+  previewPurge(_ctx: RequestContext, inMs?: number): Promise<PurgeReport> {
+    return preview(this.knex, inMs)
+  }
+
+  /** Copies the rows still in the log that the archive folder does not hold yet into a new archive there. */
+  archiveLiveRows(_ctx: RequestContext, opts: { archiveDir?: string } = {}): Promise<ArchiveSummary | null> {
+    return copyLiveRows(this.knex, this.archiveFolder(opts.archiveDir))
   }
 
   // ---------------------------------------------------------------- export

@@ -10,7 +10,14 @@ import { AppError } from '../../../shared/errors'
 
 export const settingsSchema = z
   .object({
-    database: dbProfileSchema.optional()
+    database: dbProfileSchema.optional(),
+    /** This installation's audit settings: where purges archive the rows they remove (docs/audit.md#archives). */
+    audit: z
+      .object({
+        archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional()
+      })
+      .passthrough()
+      .optional()
   })
   .passthrough()
 export type Settings = z.output<typeof settingsSchema>
