@@ -16,7 +16,8 @@ import { goTo, harnessFetch, hasChromium, invoke, openSession, resultsDir, shot,
 
 if (!hasChromium) console.warn('[e2e] skipping the audit screen tests: /usr/bin/chromium is not installed (apt-get install chromium)')
 
-const CSV_COLUMNS = ['seq', 'createdAt', 'action', 'resourceType', 'resourceId', 'resourceName', 'userId', 'userIp', 'userAgent', 'status', 'source', 'requestId', 'details', 'prevHash', 'rowHash', 'id']
+// The columns as documented (docs/audit.md#export-formats), dbUser since the server stamps the login.
+const CSV_COLUMNS = ['seq', 'createdAt', 'action', 'resourceType', 'resourceId', 'resourceName', 'dbUser', 'userId', 'userIp', 'userAgent', 'status', 'source', 'requestId', 'details', 'prevHash', 'rowHash', 'id']
 
 describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention settings', () => {
   let s: Session
@@ -162,6 +163,22 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const row = page.getByTestId('retention-policies').locator('tr[data-type="ip_allocation"]')
     await row.filter({ hasText: '30 days' }).waitFor()
     expect(await invoke(s.harness, 'audit:policy:list', {})).toMatchObject([{ resourceType: 'ip_allocation', retentionDays: 30, isActive: true }])
+    // Before it happens: when the next scheduled purge runs and what it will remove (nothing is 30 days old yet).
+    await page.getByTestId('purge-next').filter({ hasText: /Next purge \d{4}-\d{2}-\d{2} .*nothing will be removed/ }).waitFor()
+    const next = await invoke(s.harness, 'audit:purge:next', {})
+    expect(next).toMatchObject({ archiveDir: path.join(s.dataDir, 'audit-archive'), report: { rows: 0, cutoffs: { ip_allocation: expect.any(String) } } })
+    expect(Date.parse(next.nextRunAt!)).toBeGreaterThan(Date.now())
+    expect(await page.getByTestId('archive-dir').textContent()).toBe(path.join(s.dataDir, 'audit-archive'))
+    // Another archive folder must exist: the error names the field's reason.
+    await page.getByLabel('Another folder').fill(path.join(s.dataDir, 'no-such-folder'))
+    await page.getByRole('button', { name: 'Use this folder' }).click()
+    await page.getByTestId('archive-folder').getByRole('alert').filter({ hasText: 'does not exist' }).waitFor()
+    fs.mkdirSync(path.join(s.dataDir, 'elsewhere'))
+    await page.getByLabel('Another folder').fill(path.join(s.dataDir, 'elsewhere'))
+    await page.getByRole('button', { name: 'Use this folder' }).click()
+    await page.getByTestId('archive-dir').filter({ hasText: path.join(s.dataDir, 'elsewhere') }).waitFor()
+    await page.getByRole('button', { name: 'Use the default' }).click()
+    await page.getByTestId('archive-dir').filter({ hasText: 'audit-archive' }).waitFor()
     await page.getByRole('button', { name: 'Preview purge' }).click()
     await page.getByTestId('purge-preview').filter({ hasText: 'Nothing is old enough to remove' }).waitFor()
     await page.getByRole('button', { name: 'Edit the policy for ip_allocation' }).click()

@@ -10,6 +10,7 @@ import type { Core } from '../core'
 import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
 import { DbProfileService } from '../core/settings/db-profile'
+import { archiveSettings, setArchiveDir } from '../core/audit/archive-settings'
 import { isConnectFailure, toAppError } from '../core/db/errors'
 import type { OfflineQueue } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
@@ -204,6 +205,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
     'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
+    'audit:purge:next': (_a, ctx) => core.purgeOutlook(ctx),
     'audit:export': (a, ctx) => exports.run(ctx, a),
     'audit:export:progress': async (a, ctx) => exports.progress(ctx, a.runId),
     'audit:export:cancel': async (a, ctx) => exports.cancel(ctx, a.runId),
@@ -261,7 +263,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
 export function settingsHandlers(
   dataDir: string,
   auth?: Pick<AuthService, 'configContext'>
-): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear'> {
+): Pick<HandlerTable, 'settings:db:get' | 'settings:db:test' | 'settings:db:save' | 'settings:db:clear' | 'settings:audit:get' | 'settings:audit:set'> {
   const svc = new DbProfileService(dataDir)
   const as = (ctx: RequestContext): RequestContext => (auth ? auth.configContext(ctx) : ctx)
   return {
@@ -278,6 +280,11 @@ export function settingsHandlers(
     'settings:db:clear': async (_a, ctx) => {
       requireRole(as(ctx), 'admin', 'removing the database profile')
       return svc.clear()
+    },
+    'settings:audit:get': async () => archiveSettings(dataDir),
+    'settings:audit:set': async (a, ctx) => {
+      requireRole(as(ctx), 'admin', 'changing the audit archive folder')
+      return setArchiveDir(dataDir, a.archiveDir)
     }
   }
 }
