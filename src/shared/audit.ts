@@ -192,4 +192,71 @@ export interface ExportReport {
   rows: number
   bytes: number
   file?: string
+  /** SHA-256 (hex) of the bytes written. */
+  sha256?: string
+  /** The lowest and highest sequence number exported (null when no row matched). */
+  firstSeq?: string | null
+  lastSeq?: string | null
+  /** The chain head when the export read the rows (the same snapshot). */
+  head?: { seq: string; hash: string }
+  /** The signed manifest written beside the file (FILE.manifest.json). */
+  manifest?: string
+  /** Why the manifest is not signed, when it is not (no key could be had from the OS keychain). */
+  unsigned?: string
+}
+
+/** FILE.manifest.json beside every export: what was exported, from which chain, signed (docs/audit.md#signed-exports). */
+export interface ExportManifest {
+  kind: 'netkeeper-audit-export'
+  version: 1
+  file: string
+  format: ExportFormat
+  filters: Record<string, unknown>
+  rows: number
+  bytes: number
+  sha256: string
+  firstSeq: string | null
+  lastSeq: string | null
+  chainHead: { seq: string; hash: string }
+  createdAt: string
+  createdBy: string
+  database: string
+  key: { algorithm: 'Ed25519'; fingerprint: string; publicKey: string } | null
+  /** Base64 Ed25519 signature over the canonical JSON of every other field; null when unsigned. */
+  signature: string | null
+  unsigned?: string
+}
+
+/** This installation's export signing key (its private half stays in the OS keychain). */
+export interface SigningKeyDto {
+  algorithm: 'Ed25519'
+  /** Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo. */
+  fingerprint: string
+  /** PEM (SPKI). */
+  publicKey: string
+  createdAt: string
+  installation: string
+  /** Whether this database's audit log records the public key. */
+  recorded: boolean
+}
+
+export interface ExportVerifyProblem {
+  kind: 'file' | 'manifest' | 'signature' | 'key' | 'row' | 'live'
+  message: string
+  seq?: string
+}
+
+export interface ExportVerifyReport {
+  ok: boolean
+  file: string
+  manifest: string
+  format: ExportFormat | null
+  rows: number
+  /** Where the public key came from: --public-key, or the manifest itself (then only its fingerprint vouches for it). */
+  keySource: 'given' | 'manifest' | null
+  fingerprint: string | null
+  /** With a database: every row compared with the live chain (purged rows are counted, not compared). */
+  live?: { compared: number; purged: number; keyRecorded: boolean }
+  problems: ExportVerifyProblem[]
+  seconds: number
 }

@@ -15,6 +15,7 @@ import { withClient } from '../support/db'
 
 let core: Core
 let url: string
+let dataDir: string
 let archiveDir: string
 const admin = ctxAs('admin', 'alice')
 
@@ -37,7 +38,7 @@ async function exportToString(format: 'csv' | 'json' | 'jsonl', filter = {}): Pr
 }
 
 beforeAll(async () => {
-  ;({ core, url } = await openCore('audit'))
+  ;({ core, url, dataDir } = await openCore('audit'))
   archiveDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-audit-archive-'))
 })
 afterAll(async () => {
@@ -184,7 +185,7 @@ describe('viewer queries', () => {
     )
     await core.db.knex.raw('analyze audit_logs')
     // A fresh service reads the statistics just gathered: "web" is in most rows, "123" in few.
-    const fresh = new AuditService(core.db.knex, () => core.audit.archiveFolder())
+    const fresh = new AuditService(core.db.knex, () => core.audit.archiveFolder(), core.audit.keys)
     // The narrowed path is the one taken here.
     expect(rareWords('WEB-123', await fresh['detailsSample']())).toEqual(['123'])
     const found = (await fresh.list(admin, { resourceType: 'text_search', text: 'WEB-123', limit: 100 })).items
@@ -248,12 +249,14 @@ describe('export', () => {
     expect(csv[0]!.userId).toBe(`'=HYPERLINK("http://evil")`)
   })
 
-  it('writes a file from the CLI with the viewer filters', async () => {
+  it('writes a file from the CLI with the viewer filters, and its signed manifest beside it', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nk-export-')), 'out.jsonl')
-    const r = await cli(['--database-url', url, 'audit', 'export', '--format', 'jsonl', '--out', file, '--resource-type', 'filter_me', '--json'])
+    const env = { NETKEEPER_DATA_DIR: dataDir }
+    const r = await cli(['--database-url', url, 'audit', 'export', '--format', 'jsonl', '--out', file, '--resource-type', 'filter_me', '--json'], env)
     expect(r.code, r.stderr).toBe(0)
-    expect(r.json()).toMatchObject({ rows: 7, format: 'jsonl', file })
+    expect(r.json()).toMatchObject({ rows: 7, format: 'jsonl', file, manifest: `${file}.manifest.json`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
     expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(7)
+    expect(JSON.parse(fs.readFileSync(`${file}.manifest.json`, 'utf8'))).toMatchObject({ rows: 7, filters: { resourceType: 'filter_me' }, sha256: r.json().sha256 })
     const bad = await cli(['--database-url', url, 'audit', 'export', '--format', 'xml', '--out', file])
     expect(bad.code).toBe(2)
   })

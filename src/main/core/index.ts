@@ -9,6 +9,8 @@ import { IpamService } from './ipam/service'
 import { ImportSearchIndexer } from './audit/search-index'
 import { AuditService } from './audit/service'
 import { archiveTarget } from './audit/archive-settings'
+import { AuditSigningKeys } from './audit/signing'
+import { keychain } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
 import type { RequestContext } from './context'
 import { ImporterService } from './importer/service'
@@ -44,7 +46,7 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.ipam = new IpamService(db.knex)
-    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label))
+    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain))
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
     this.auditSearch = new ImportSearchIndexer(db.knex)

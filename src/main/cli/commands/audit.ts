@@ -2,7 +2,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat } from '../../../shared/audit'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat, type ExportVerifyReport } from '../../../shared/audit'
+import { AppError } from '../../../shared/errors'
+import { verifyExport } from '../../core/audit/export-manifest'
 import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
 import { resolveDataDir } from '../../core/paths'
 import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
@@ -83,11 +85,12 @@ export function auditCommand(): Command {
       })
     )
 
-  addFilters(audit.command('export').description('export entries as CSV, JSON or JSON Lines, streamed in constant memory'))
+  addFilters(audit.command('export').description('export entries as CSV, JSON or JSON Lines, streamed in constant memory, with a signed FILE.manifest.json'))
     .addOption(new Option('--format <format>').choices([...EXPORT_FORMATS]).makeOptionMandatory())
     .requiredOption('--out <file>', 'where to write ("-" for standard output)')
+    .option('--manifest <file>', 'where the manifest goes (default: FILE.manifest.json; with --out - none unless given)')
     .action(
-      action(async (o: FilterOpts & { format: ExportFormat; out: string }, cmd: Command) => {
+      action(async (o: FilterOpts & { format: ExportFormat; out: string; manifest?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           const toStdout = o.out === '-'
           const file = toStdout ? undefined : path.resolve(o.out)
@@ -100,20 +103,82 @@ export function auditCommand(): Command {
             lastShown = Date.now()
             process.stderr.write(`\rexporting ${done}/${total}`)
           }
+          const ctx = cliContext()
           try {
-            const r = await core.audit.export(cliContext(), out, o.format, filters(o), progress)
+            const r = await core.audit.export(ctx, out, o.format, filters(o), progress)
             if (tmp && file) {
               await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())))
               fs.renameSync(tmp, file)
             }
+            // The manifest states the file's SHA-256, so it is written once the file is complete.
+            const m = file || o.manifest ? await core.audit.signExport(ctx, file ?? 'stdout', r, filters(o), o.manifest ? path.resolve(o.manifest) : undefined) : undefined
+            if (m?.unsigned) process.stderr.write(`netkeeper: warning: the manifest is not signed: ${m.unsigned}\n`)
             if (!toStdout) {
               if (process.stderr.isTTY) process.stderr.write('\r')
-              emit(cmd, { ...r, file }, () => `exported ${r.rows} entries (${r.bytes} bytes) to ${file}`)
+              emit(cmd, { ...r, file, ...m }, () => `exported ${r.rows} entries (${r.bytes} bytes) to ${file}\nmanifest: ${m!.manifest}${m!.unsigned ? ' (unsigned)' : ''}`)
             }
           } catch (e) {
             if (tmp) fs.rmSync(tmp, { force: true })
             throw e
           }
+        })
+      })
+    )
+
+  audit
+    .command('verify-export')
+    .description('check an export against its manifest and signature, with no database; with --live also every row against the live chain')
+    .argument('<file>', 'the exported file')
+    .option('--public-key <pem-file>', "this installation's public key (`audit key show`); without it the key the manifest names is used")
+    .option('--manifest <file>', 'the manifest (default: FILE.manifest.json)')
+    .option('--live', 'also compare every row with the chain of the configured database')
+    .action(
+      action(async (file: string, o: { publicKey?: string; manifest?: string; live?: boolean }, cmd: Command) => {
+        let publicKey: string | undefined
+        if (o.publicKey) {
+          try {
+            publicKey = fs.readFileSync(o.publicKey, 'utf8')
+          } catch (e) {
+            throw new AppError('VALIDATION', `publicKey: cannot read ${o.publicKey} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { field: 'publicKey' })
+          }
+        }
+        const show = (r: ExportVerifyReport): void => {
+          emit(cmd, r, () =>
+            r.ok
+              ? `export verified: ${r.file}, ${r.rows} entries, SHA-256 as its manifest states, signed by key ${r.fingerprint} (${r.keySource === 'given' ? 'the key given' : 'the key the manifest names'})` +
+                (r.live ? `; every row matches the live chain (${r.live.compared} compared, ${r.live.purged} purged since)` : '')
+              : `EXPORT NOT VERIFIED: ${r.file}\n${r.problems.map((p) => `  ${p.kind}: ${p.message}`).join('\n')}`
+          )
+          if (!r.ok) process.exitCode = 1
+        }
+        if (o.live) {
+          await withCore(cmd, { migrate: true }, async (core) => show(await core.audit.verifyExport(cliContext(), file, { manifest: o.manifest, publicKey, live: true })))
+        } else {
+          show(await verifyExport(path.resolve(file), { manifest: o.manifest ? path.resolve(o.manifest) : undefined, publicKey }))
+        }
+      })
+    )
+
+  const key = audit.command('key').description("this installation's Ed25519 key that signs exports (private key in the OS keychain)")
+  key
+    .command('show')
+    .description('the public key (PEM) and its fingerprint; made and recorded in the audit log if there is none yet')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const k = await core.audit.ensureSigningKey(cliContext())
+          emit(cmd, k, () => `fingerprint: ${k.fingerprint}\ncreated: ${k.createdAt}\ninstallation: ${k.installation}\n${k.publicKey.trimEnd()}`)
+        })
+      })
+    )
+  key
+    .command('rotate')
+    .description('replace the key; the new public key is recorded in the audit log (exports signed before still verify with the old one)')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.audit.rotateSigningKey(cliContext())
+          emit(cmd, r, () => `${r.before ? `replaced key ${r.before.fingerprint}` : 'made a key'}; now ${r.after.fingerprint}\n${r.after.publicKey.trimEnd()}`)
         })
       })
     )

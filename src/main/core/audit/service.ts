@@ -23,6 +23,8 @@ import {
   type ArchiveSummary,
   type ExportFormat,
   type ExportReport,
+  type ExportVerifyReport,
+  type SigningKeyDto,
   type PolicySetInput,
   type PurgeReport,
   type RetentionPolicyDto,
@@ -32,6 +34,8 @@ import type { RequestContext } from '../context'
 import { exportRows } from './export'
 import { rareWords, TEXT_SAMPLE_TTL_MS, textSource, whereClause, type TextSample, type Where } from './filters'
 import { copyLiveRows, readArchiveFolder } from './archive'
+import { verifyExport, writeExportManifest } from './export-manifest'
+import type { AuditSigningKeys } from './signing'
 import { listPolicies, preview, purge, removePolicy, setPolicy, type ArchiveTarget } from './retention'
 import { COLUMNS, parse, toEntryDto, type AuditRow, type Rows } from './rows'
 import { indexedUpTo } from './search-index'
@@ -47,7 +51,9 @@ export class AuditService {
   constructor(
     private readonly knex: Knex,
     /** Where purges archive what they remove (the configured folder, or `<data folder>/audit-archive`). */
-    private readonly archiveTarget: () => ArchiveTarget
+    private readonly archiveTarget: () => ArchiveTarget,
+    /** This installation's export signing key (in the OS keychain). */
+    readonly keys: AuditSigningKeys
   ) {}
 
   /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
@@ -191,6 +197,34 @@ export class AuditService {
   }
 
   // ---------------------------------------------------------------- export
+
+  /**
+   * Writes the signed manifest of an export just written to `file` (FILE.manifest.json, or `manifestFile`):
+   * see export-manifest.ts. Unsigned, saying why, where no signing key can be had.
+   */
+  signExport(ctx: RequestContext, file: string, report: ExportReport, filters: AuditFilter, manifestFile?: string): Promise<{ manifest: string; unsigned?: string }> {
+    return writeExportManifest(this.knex, this.keys, ctx, { file, manifestFile, report, filters, database: this.archiveTarget().database })
+  }
+
+  /** Checks an export against its manifest and signature; with `live`, every row against this database's chain. */
+  verifyExport(_ctx: RequestContext, file: string, opts: { manifest?: string; publicKey?: string; live?: boolean } = {}): Promise<ExportVerifyReport> {
+    return verifyExport(path.resolve(file), { manifest: opts.manifest, publicKey: opts.publicKey, knex: opts.live ? this.knex : undefined })
+  }
+
+  /** This installation's signing key (null before the first export made one). */
+  async signingKey(_ctx: RequestContext): Promise<SigningKeyDto | null> {
+    return this.keys.show(this.knex)
+  }
+
+  /** Makes the key when there is none yet (recording it), and returns it. */
+  async ensureSigningKey(ctx: RequestContext): Promise<SigningKeyDto> {
+    return (await this.keys.current(this.knex, ctx)).dto
+  }
+
+  /** Replaces the signing key; the new public key is recorded in the audit log (admin). */
+  rotateSigningKey(ctx: RequestContext): Promise<{ before: SigningKeyDto | null; after: SigningKeyDto }> {
+    return this.keys.rotate(this.knex, ctx)
+  }
 
   /** Streams the rows matching the filters, newest first, as CSV, JSON or JSON Lines (see export.ts). */
   export(_ctx: RequestContext, out: Writable, format: ExportFormat, input: AuditFilter = {}, onProgress?: (done: number, total: number) => void): Promise<ExportReport> {
