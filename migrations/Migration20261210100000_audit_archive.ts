@@ -16,6 +16,9 @@ import { Migration } from '@mikro-orm/migrations'
  * 3. `audit_purge_due(p_at)`: which rows a purge at p_at would take. An invoker's function (a viewer may read
  *    the log anyway): the plan uses it, and so does the preview in Settings, so both choose the same rows.
  *
+ * 4. `audit_chain_head.chain_id`: a random id of this chain, which anchors of its head carry (owner-only, as
+ *    the head is).
+ *
  * The server cannot see the archive folder: that the archive was written is the client's word, recorded in
  * the purge record (file, SHA-256), which the chain then holds; `audit verify --archives` checks the files.
  */
@@ -109,9 +112,14 @@ export class Migration20261210100000_audit_archive extends Migration {
       end $$;`)
 
     this.addSql(own(NEW_FUNCTIONS))
+
+    // This chain's identity, so records kept outside the database (anchors) can tell its heads from another's.
+    // On the head's row, which only the owner may change.
+    this.addSql(`alter table "audit_chain_head" add column "chain_id" uuid not null default gen_random_uuid();`)
   }
 
   override async down(): Promise<void> {
+    this.addSql(`alter table "audit_chain_head" drop column if exists "chain_id";`)
     this.addSql(`drop function if exists "audit_purge_delete"();`)
     this.addSql(`drop function if exists "audit_purge_plan"(timestamptz);`)
     this.addSql(`drop function if exists "audit_purge_due"(timestamptz);`)

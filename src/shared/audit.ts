@@ -75,8 +75,11 @@ export interface AuditCounts {
 
 export interface VerifyProblem {
   seq: string
-  /** archive: an archive file is missing, altered, overlaps another or is backed by no purge (verify --archives). */
-  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint' | 'archive'
+  /**
+   * archive: an archive file is missing, altered, overlaps another or is backed by no purge (verify --archives);
+   * anchor: a head anchored outside the database is no longer the chain's (verify --anchors).
+   */
+  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint' | 'archive' | 'anchor'
   message: string
   /** The archive file concerned, for kind archive. */
   file?: string
@@ -93,6 +96,8 @@ export interface VerifyReport {
   seconds: number
   /** With --archives: the folder, the archive files read and the rows they hold. */
   archives?: { dir: string; files: number; rows: number }
+  /** With --anchors: anchors compared with the chain, anchored rows purged since, anchors of other databases left aside. */
+  anchors?: { file: string; checked: number; purged: number; otherDatabase: number }
 }
 
 export interface RetentionPolicyDto {
@@ -126,6 +131,9 @@ export interface PurgeReport {
   asOf?: string
   /** The archive the removed rows were written to first (null for a dry run or when nothing was due). */
   archive?: ArchiveSummary | null
+  /** The chain head anchored after the purge (when an anchor file is set), or why that failed. */
+  anchor?: { at: string; seq: string; hash: string }
+  anchorError?: string
 }
 
 /** An archive file of audit rows (gzipped JSON Lines) and its manifest, as a purge or `audit archive` wrote them. */
@@ -150,6 +158,12 @@ export interface ArchiveSettings {
 export const archiveDirSchema = z
   .object({ archiveDir: z.string().trim().min(1, 'give a folder, or null for the default').max(4096).nullable() })
   .strict()
+
+/** Where this installation anchors the chain head (settings.json), and how often the app does. */
+export interface AnchorSettings {
+  file: string | null
+  everyMinutes: number
+}
 
 /** What the next automatic purge will remove, and when (Settings). */
 export interface PurgeOutlook {

@@ -9,6 +9,7 @@ import { IpamService } from './ipam/service'
 import { ImportSearchIndexer } from './audit/search-index'
 import { AuditService } from './audit/service'
 import { archiveTarget } from './audit/archive-settings'
+import { anchorSettings } from './audit/anchors'
 import { AuditSigningKeys } from './audit/signing'
 import { keychain } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
@@ -36,6 +37,7 @@ export class Core {
   /** Directory sign-in, sessions and command scopes (core/auth). */
   readonly auth: AuthService
   private maintenance?: NodeJS.Timeout
+  private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
   private nextPurgeAt: number | null = null
 
@@ -46,7 +48,7 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.ipam = new IpamService(db.knex)
-    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain))
+    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
     this.auditSearch = new ImportSearchIndexer(db.knex)
@@ -82,6 +84,36 @@ export class Core {
     this.auditSearch.kick()
     this.maintenance = setInterval(() => void run(), intervalMs)
     this.maintenance.unref()
+    this.startAnchoring()
+  }
+
+  /**
+   * Anchors the chain head to the configured file (settings.json `audit.anchorFile`) now and every
+   * `audit.anchorEveryMinutes` (10 by default), whenever it moved; purges anchor on their own.
+   */
+  private startAnchoring(): void {
+    let settings: ReturnType<typeof anchorSettings>
+    try {
+      settings = anchorSettings(this.dataDir)
+    } catch (e) {
+      console.error('[anchor] cannot read the anchor settings:', (e as Error).message)
+      return
+    }
+    if (!settings.file) return
+    let last: string | null = null
+    const run = async (): Promise<void> => {
+      try {
+        const head = (await this.db.knex.raw<{ rows: { h: string }[] }>(`select last_seq::text || ':' || last_hash as h from audit_chain_head where id = 1`)).rows[0]!.h
+        if (head === last) return
+        const a = await this.audit.anchor(makeContext({ actor: 'netkeeper (anchor)', source: 'ui' }))
+        last = `${a.seq}:${a.hash}`
+      } catch (e) {
+        console.error('[anchor] could not anchor the audit chain head:', (e as Error).message)
+      }
+    }
+    void run()
+    this.anchoring = setInterval(() => void run(), settings.everyMinutes * 60_000)
+    this.anchoring.unref()
   }
 
   /** What this app's next background purge will remove, and when (Settings shows it before it happens). */
@@ -117,6 +149,7 @@ export class Core {
 
   async close(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
+    if (this.anchoring) clearInterval(this.anchoring)
     await this.auditSearch.close()
     // Sign the directory session out (audited) while the audit store is still open.
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat, type ExportVerifyReport } from '../../../shared/audit'
 import { AppError } from '../../../shared/errors'
 import { verifyExport } from '../../core/audit/export-manifest'
+import { anchorSettings, setAnchorSettings } from '../../core/audit/anchors'
 import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
 import { resolveDataDir } from '../../core/paths'
 import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
@@ -159,6 +160,37 @@ export function auditCommand(): Command {
       })
     )
 
+  audit
+    .command('anchor')
+    .description('append the chain head to the anchor file now (for cron; the app does it every few minutes and after every purge)')
+    .option('--file <file>', 'this file instead of the configured one')
+    .action(
+      action(async (o: { file?: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const a = await core.audit.anchor(cliContext(), o.file)
+          emit(cmd, a, () => `anchored seq ${a.seq} (${a.hash}) at ${a.at}`)
+        })
+      })
+    )
+
+  audit
+    .command('anchors')
+    .description("show, or set, where this installation anchors the chain head and how often the app does")
+    .option('--file <file>', 'an append-only file of anchors (created when missing)')
+    .option('--off', 'stop anchoring')
+    .option('--every <minutes>', 'minutes between the app\'s anchors (default 10)', int('--every'))
+    .action(
+      action(async (o: { file?: string; off?: boolean; every?: number }, cmd: Command) => {
+        if (o.file && o.off) throw new UsageError('anchors: give --file or --off, not both')
+        if (o.every !== undefined && (o.every < 1 || o.every > 1440)) throw new UsageError('--every must be 1 to 1440 minutes')
+        const g = globals(cmd)
+        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+        const dataDir = resolveDataDir()
+        const r = o.file || o.off || o.every !== undefined ? setAnchorSettings(dataDir, { file: o.off ? null : o.file, everyMinutes: o.every }) : anchorSettings(dataDir)
+        emit(cmd, r, () => (r.file ? `anchoring to ${r.file} every ${r.everyMinutes} minute(s) and after every purge` : 'no anchor file is set'))
+      })
+    )
+
   const key = audit.command('key').description("this installation's Ed25519 key that signs exports (private key in the OS keychain)")
   key
     .command('show')
@@ -187,11 +219,14 @@ export function auditCommand(): Command {
     .command('verify')
     .description('walk the hash chain; exit 1 naming the first altered, missing or reordered entry')
     .option('--archives <dir>', 'also prove the purged rows from the archives in this folder: the whole history from the first row')
+    .option('--anchors <file>', 'also check the heads anchored in this file: catches removed newest rows')
     .action(
-      action(async (o: { archives?: string }, cmd: Command) => {
+      action(async (o: { archives?: string; anchors?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.audit.verify(cliContext(), undefined, { archives: o.archives })
-          const held = r.archives ? `; ${r.archives.files} archive(s) in ${r.archives.dir} hold the ${r.archives.rows} purged row(s)` : ''
+          const r = await core.audit.verify(cliContext(), undefined, { archives: o.archives, anchors: o.anchors })
+          const held =
+            (r.archives ? `; ${r.archives.files} archive(s) in ${r.archives.dir} hold the ${r.archives.rows} purged row(s)` : '') +
+            (r.anchors ? `; ${r.anchors.checked + r.anchors.purged} anchor(s) hold (${r.anchors.purged} of purged rows${r.anchors.otherDatabase ? `, ${r.anchors.otherDatabase} of other databases left aside` : ''})` : '')
           emit(cmd, r, () =>
             r.ok
               ? `audit chain intact: ${r.checked} entries checked (seq ${r.firstSeq ?? '-'} to ${r.lastSeq ?? '-'}), ${r.checkpoints} purge checkpoint(s)${held}, ${r.seconds} s`
@@ -217,6 +252,8 @@ export function auditCommand(): Command {
               .map(([t, n]) => `\n  ${t}: ${n}`)
               .join('') +
             (r.archive ? `\narchived first to ${r.archive.file} (SHA-256 ${r.archive.sha256}); purge record seq ${r.purgeSeq}` : '') +
+            (r.anchor ? `\nanchored the head (seq ${r.anchor.seq})` : '') +
+            (r.anchorError ? `\nwarning: the head was not anchored: ${r.anchorError}` : '') +
             (!r.rows && !Object.keys(r.cutoffs).length ? '\n(no retention policy is set: every entry is kept)' : '')
           )
         })

@@ -33,6 +33,7 @@ import {
 import type { RequestContext } from '../context'
 import { exportRows } from './export'
 import { rareWords, TEXT_SAMPLE_TTL_MS, textSource, whereClause, type TextSample, type Where } from './filters'
+import { checkAnchors, readAnchors, writeAnchor, type Anchor } from './anchors'
 import { copyLiveRows, readArchiveFolder } from './archive'
 import { verifyExport, writeExportManifest } from './export-manifest'
 import type { AuditSigningKeys } from './signing'
@@ -53,7 +54,9 @@ export class AuditService {
     /** Where purges archive what they remove (the configured folder, or `<data folder>/audit-archive`). */
     private readonly archiveTarget: () => ArchiveTarget,
     /** This installation's export signing key (in the OS keychain). */
-    readonly keys: AuditSigningKeys
+    readonly keys: AuditSigningKeys,
+    /** The file the chain head is anchored to after each purge (settings.json `audit.anchorFile`), or null. */
+    private readonly anchorFile: () => string | null = () => null
   ) {}
 
   /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
@@ -160,8 +163,21 @@ export class AuditService {
    * Walks the chain and reports the first row altered, missing or out of order (see verify.ts). With
    * `archives` (a folder), also proves the rows purges removed from the archives there.
    */
-  async verify(_ctx: RequestContext, onProgress?: (checked: number) => void, opts: { archives?: string } = {}): Promise<VerifyReport> {
-    return verify(this.knex, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
+  async verify(_ctx: RequestContext, onProgress?: (checked: number) => void, opts: { archives?: string; anchors?: string } = {}): Promise<VerifyReport> {
+    const anchors = opts.anchors ? readAnchors(path.resolve(opts.anchors)) : undefined
+    const r = await verify(this.knex, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
+    if (!anchors) return r
+    // After the walk: the stored hashes are then the chain's, and the anchors say whether its end is.
+    const a = await checkAnchors(this.knex, anchors, r.headSeq)
+    const anchorsReport = { file: path.resolve(opts.anchors!), checked: a.checked, purged: a.purged, otherDatabase: a.otherDatabase }
+    return { ...r, ok: r.ok && !a.problem, problem: r.problem ?? a.problem, anchors: anchorsReport }
+  }
+
+  /** Appends the chain head to the anchor file (`file`, or the configured one). */
+  anchor(_ctx: RequestContext, file?: string): Promise<Anchor> {
+    const target = file ? path.resolve(file) : this.anchorFile()
+    if (!target) throw new AppError('VALIDATION', 'anchorFile: no anchor file is set: give one (`netkeeper audit anchors --file FILE`)', { field: 'anchorFile' })
+    return writeAnchor(this.knex, target, this.archiveTarget().database)
   }
 
   // ---------------------------------------------------------------- retention
@@ -182,8 +198,18 @@ export class AuditService {
    * Removes rows older than their resource type's active policy (nothing of a type without one), archiving
    * them first and leaving checkpoints (see retention.ts). `archiveDir` overrides the configured folder.
    */
-  purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date; archiveDir?: string } = {}): Promise<PurgeReport> {
-    return purge(this.knex, ctx, this.archiveFolder(opts.archiveDir), opts)
+  async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date; archiveDir?: string } = {}): Promise<PurgeReport> {
+    const r = await purge(this.knex, ctx, this.archiveFolder(opts.archiveDir), opts)
+    // After every purge that removed rows, the head goes to the anchor file, when one is set.
+    const file = r.purgeSeq ? this.anchorFile() : null
+    if (file) {
+      try {
+        r.anchor = await writeAnchor(this.knex, file, this.archiveTarget().database)
+      } catch (e) {
+        r.anchorError = (e as Error).message
+      }
+    }
+    return r
   }
 
   /** What a purge would remove `inMs` milliseconds from now by the server's clock (now when absent); a read. */

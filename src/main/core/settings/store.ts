@@ -14,7 +14,11 @@ export const settingsSchema = z
     /** This installation's audit settings: where purges archive the rows they remove (docs/audit.md#archives). */
     audit: z
       .object({
-        archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional()
+        archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+        /** The append-only file the chain head is anchored to (docs/audit.md#anchoring-the-head). */
+        anchorFile: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+        /** Minutes between anchors written by the app (default 10). */
+        anchorEveryMinutes: z.number().int().min(1).max(1440).optional()
       })
       .passthrough()
       .optional()
