@@ -13,6 +13,7 @@ import { Migration20261127190000_audit_perf } from './Migration20261127190000_au
 import { Migration20261127200000_offline_perf } from './Migration20261127200000_offline_perf'
 import { Migration20261127210000_import_perf } from './Migration20261127210000_import_perf'
 import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
+import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -24,5 +25,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127190000_audit_perf', class: Migration20261127190000_audit_perf },
   { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf },
   { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf },
-  { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles }
+  { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
+  { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive }
 ]

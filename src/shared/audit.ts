@@ -75,8 +75,14 @@ export interface AuditCounts {
 
 export interface VerifyProblem {
   seq: string
-  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint'
+  /**
+   * archive: an archive file is missing, altered, overlaps another or is backed by no purge (verify --archives);
+   * anchor: a head anchored outside the database is no longer the chain's (verify --anchors).
+   */
+  kind: 'altered' | 'missing' | 'reordered' | 'checkpoint' | 'archive' | 'anchor'
   message: string
+  /** The archive file concerned, for kind archive. */
+  file?: string
 }
 
 export interface VerifyReport {
@@ -88,6 +94,10 @@ export interface VerifyReport {
   checkpoints: number
   problem: VerifyProblem | null
   seconds: number
+  /** With --archives: the folder, the archive files read and the rows they hold. */
+  archives?: { dir: string; files: number; rows: number }
+  /** With --anchors: anchors compared with the chain, anchored rows purged since, anchors of other databases left aside. */
+  anchors?: { file: string; checked: number; purged: number; otherDatabase: number }
 }
 
 export interface RetentionPolicyDto {
@@ -98,8 +108,6 @@ export interface RetentionPolicyDto {
   createdAt: string
   updatedAt: string
 }
-
-export const DEFAULT_RETENTION_DAYS = 365
 
 export const policySetSchema = z
   .object({
@@ -112,12 +120,61 @@ export type PolicySetInput = z.input<typeof policySetSchema>
 
 export interface PurgeReport {
   dryRun: boolean
-  /** Rows removed (or that would be), per resource type. */
+  /** Rows removed (or that would be), per resource type. Only types with an active policy ever appear. */
   byType: Record<string, number>
   rows: number
   ranges: number
+  /** The cutoff of each active policy (null: kept forever); rows older than it go. */
   cutoffs: Record<string, string | null>
   purgeSeq: string | null
+  /** The time the rows were chosen by (the server's clock). */
+  asOf?: string
+  /** The archive the removed rows were written to first (null for a dry run or when nothing was due). */
+  archive?: ArchiveSummary | null
+  /** The chain head anchored after the purge (when an anchor file is set), or why that failed. */
+  anchor?: { at: string; seq: string; hash: string }
+  anchorError?: string
+}
+
+/** An archive file of audit rows (gzipped JSON Lines) and its manifest, as a purge or `audit archive` wrote them. */
+export interface ArchiveSummary {
+  dir: string
+  file: string
+  manifest: string
+  sha256: string
+  bytes: number
+  rows: number
+  firstSeq: string
+  lastSeq: string
+}
+
+/** This installation's archive folder (settings.json `audit.archiveDir`, or the default in the data folder). */
+export interface ArchiveSettings {
+  archiveDir: string
+  isDefault: boolean
+  defaultDir: string
+}
+
+export const archiveDirSchema = z
+  .object({ archiveDir: z.string().trim().min(1, 'give a folder, or null for the default').max(4096).nullable() })
+  .strict()
+
+/** Where this installation anchors the chain head (settings.json), and how often the app does. */
+export interface AnchorSettings {
+  file: string | null
+  everyMinutes: number
+}
+
+/** What the next automatic purge will remove, and when (Settings). */
+export interface PurgeOutlook {
+  /** When this app runs its next purge; null when it runs none (no admin right on the server, or not started). */
+  nextRunAt: string | null
+  /** Why there is no next run, when nextRunAt is null. */
+  reason?: string
+  /** The folder purged rows are archived to first. */
+  archiveDir: string
+  /** The rows due at nextRunAt (or now, when there is no next run). */
+  report: PurgeReport
 }
 
 /** The columns of a CSV export, in order: the core's streaming export and the viewer's export alike. */
@@ -149,4 +206,71 @@ export interface ExportReport {
   rows: number
   bytes: number
   file?: string
+  /** SHA-256 (hex) of the bytes written. */
+  sha256?: string
+  /** The lowest and highest sequence number exported (null when no row matched). */
+  firstSeq?: string | null
+  lastSeq?: string | null
+  /** The chain head when the export read the rows (the same snapshot). */
+  head?: { seq: string; hash: string }
+  /** The signed manifest written beside the file (FILE.manifest.json). */
+  manifest?: string
+  /** Why the manifest is not signed, when it is not (no key could be had from the OS keychain). */
+  unsigned?: string
+}
+
+/** FILE.manifest.json beside every export: what was exported, from which chain, signed (docs/audit.md#signed-exports). */
+export interface ExportManifest {
+  kind: 'netkeeper-audit-export'
+  version: 1
+  file: string
+  format: ExportFormat
+  filters: Record<string, unknown>
+  rows: number
+  bytes: number
+  sha256: string
+  firstSeq: string | null
+  lastSeq: string | null
+  chainHead: { seq: string; hash: string }
+  createdAt: string
+  createdBy: string
+  database: string
+  key: { algorithm: 'Ed25519'; fingerprint: string; publicKey: string } | null
+  /** Base64 Ed25519 signature over the canonical JSON of every other field; null when unsigned. */
+  signature: string | null
+  unsigned?: string
+}
+
+/** This installation's export signing key (its private half stays in the OS keychain). */
+export interface SigningKeyDto {
+  algorithm: 'Ed25519'
+  /** Lowercase hex SHA-256 of the DER SubjectPublicKeyInfo. */
+  fingerprint: string
+  /** PEM (SPKI). */
+  publicKey: string
+  createdAt: string
+  installation: string
+  /** Whether this database's audit log records the public key. */
+  recorded: boolean
+}
+
+export interface ExportVerifyProblem {
+  kind: 'file' | 'manifest' | 'signature' | 'key' | 'row' | 'live'
+  message: string
+  seq?: string
+}
+
+export interface ExportVerifyReport {
+  ok: boolean
+  file: string
+  manifest: string
+  format: ExportFormat | null
+  rows: number
+  /** Where the public key came from: --public-key, or the manifest itself (then only its fingerprint vouches for it). */
+  keySource: 'given' | 'manifest' | null
+  fingerprint: string | null
+  /** With a database: every row compared with the live chain (purged rows are counted, not compared). */
+  live?: { compared: number; purged: number; keyRecorded: boolean }
+  problems: ExportVerifyProblem[]
+  seconds: number
 }

@@ -27,12 +27,15 @@ import {
   type StaleMark
 } from './ipam'
 import {
+  archiveDirSchema,
   auditFilterSchema,
   auditListSchema,
   policySetSchema,
+  type ArchiveSettings,
   type AuditCounts,
   type AuditEntryDto,
   type AuditPage,
+  type PurgeOutlook,
   type PurgeReport,
   type RetentionPolicyDto,
   type VerifyReport
@@ -127,6 +130,9 @@ export const contract = {
   /** Shared by every desktop on the database (app_settings); setting it is an admin's, in the server too. */
   'settings:security:get': { args: noArgs, result: result<{ requireSignIn: boolean }>() },
   'settings:security:set': { args: z.object({ requireSignIn: z.boolean() }).strict(), result: result<{ requireSignIn: boolean }>() },
+  /** This installation's audit archive folder (settings.json); setting it is an admin's. */
+  'settings:audit:get': { args: noArgs, result: result<ArchiveSettings>() },
+  'settings:audit:set': { args: archiveDirSchema, result: result<ArchiveSettings>() },
 
   'ipam:pool:list': { args: poolListSchema, result: result<Page<PoolDto>>() },
   'ipam:pool:get': { args: z.object({ pool: poolRef }).strict(), result: result<Stale<PoolDto>>() },
@@ -156,6 +162,8 @@ export const contract = {
   'audit:policy:set': { args: policySetSchema, result: result<RetentionPolicyDto>() },
   'audit:policy:remove': { args: z.object({ resourceType: z.string().trim().min(1).max(64) }).strict(), result: result<{ removed: boolean }>() },
   'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() },
+  /** What this app's next scheduled purge will remove, and when. */
+  'audit:purge:next': { args: noArgs, result: result<PurgeOutlook>() },
   // Export to a file: a native save dialog in the app (a download in the browser harness), then the rows
   // streamed to it; poll progress and cancel with the caller's runId while audit:export is pending.
   'audit:export': { args: auditExportSchema, result: result<AuditExportResult>() },

@@ -50,6 +50,11 @@ export interface AuditExportResult {
    * offered through this one-time link, which the page turns into a download named `name`.
    */
   download?: { url: string; name: string }
+  /** The signed manifest written beside the file (`<file>.manifest.json`), and in the harness its own link. */
+  manifest?: string
+  manifestDownload?: { url: string; name: string }
+  /** Why the manifest is not signed, when it is not (no key could be had from the OS keychain). */
+  unsigned?: string
 }
 
 /** What a native open dialog is for; each purpose has its own title and file-type filters. */

@@ -2,13 +2,13 @@
  * The audit viewer, the dashboard and the retention settings in a real Chromium over the web harness and a
  * real PostgreSQL: newest-first keyset infinite scroll, filters with inline errors, the before/after diff,
  * chain verification (intact, then after tampering), CSV and JSON export (streamed by the main process; the
- * harness hands the file back as a download) that parses back, the
+ * harness hands the file and its signed manifest back as downloads) that parses back and verifies, the
  * activity chart, and retention policies with a purge preview. Screenshots go to test-results/.
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import { parse } from 'csv-parse/sync'
-import type { Page } from 'playwright-core'
+import type { Download, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntryDto } from '../../src/shared/audit'
 import { freshDatabase, withClient } from '../support/db'
@@ -16,6 +16,7 @@ import { goTo, harnessFetch, hasChromium, invoke, openSession, resultsDir, shot,
 
 if (!hasChromium) console.warn('[e2e] skipping the audit screen tests: /usr/bin/chromium is not installed (apt-get install chromium)')
 
+// The columns as documented (docs/audit.md#export-formats), dbUser since the server stamps the login.
 const CSV_COLUMNS = ['seq', 'createdAt', 'action', 'resourceType', 'resourceId', 'resourceName', 'dbUser', 'userId', 'userIp', 'userAgent', 'status', 'source', 'requestId', 'details', 'prevHash', 'rowHash', 'id']
 
 describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention settings', () => {
@@ -105,10 +106,32 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const expected = (await invoke(s.harness, 'audit:counts', { resourceType: 'ip_allocation' })).total
     await summary(page).filter({ hasText: '100 newest entries loaded' }).waitFor()
 
-    const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
-    expect(csvDownload.suggestedFilename()).toMatch(/^netkeeper-audit-\d{8}-\d{6}\.csv$/)
+    /** Clicks an export button and takes both downloads it offers: the file, then its signed manifest. */
+    const exportBoth = async (button: string, exact = false) => {
+      const downloads: Download[] = []
+      const both = new Promise<void>((resolve) => {
+        const on = (d: Download): void => {
+          downloads.push(d)
+          if (downloads.length === 2) {
+            page.off('download', on)
+            resolve()
+          }
+        }
+        page.on('download', on)
+      })
+      await page.getByRole('button', { name: button, exact }).click()
+      await both
+      const file = downloads.find((d) => !d.suggestedFilename().endsWith('.manifest.json'))!
+      const manifest = downloads.find((d) => d.suggestedFilename().endsWith('.manifest.json'))!
+      expect(manifest.suggestedFilename()).toBe(`${file.suggestedFilename()}.manifest.json`)
+      return { file, manifest }
+    }
+
+    const csv = await exportBoth('Export CSV')
+    expect(csv.file.suggestedFilename()).toMatch(/^netkeeper-audit-\d{8}-\d{6}\.csv$/)
     const csvFile = path.join(resultsDir, 'audit-export.csv')
-    await csvDownload.saveAs(csvFile)
+    await csv.file.saveAs(csvFile)
+    await csv.manifest.saveAs(`${csvFile}.manifest.json`)
     const records = parse(fs.readFileSync(csvFile, 'utf8'), { columns: true }) as Record<string, string>[]
     expect(records).toHaveLength(expected)
     expect(Object.keys(records[0]!)).toEqual(CSV_COLUMNS)
@@ -116,15 +139,20 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const update = records.find((r) => r.action === 'update')!
     expect(JSON.parse(update.details!)).toMatchObject({ before: { hostname: 'app01' }, after: { hostname: 'app02' } })
     await s.page.getByTestId('toast').filter({ hasText: `Saved ${expected} entries to` }).waitFor()
+    // The manifest, saved beside it under its own name, proves the file (no database needed).
+    const { verifyExport } = await import('../../src/main/core/audit/export-manifest')
+    expect(await verifyExport(csvFile)).toMatchObject({ ok: true, rows: expected })
+    expect(JSON.parse(fs.readFileSync(`${csvFile}.manifest.json`, 'utf8'))).toMatchObject({ format: 'csv', filters: { resourceType: 'ip_allocation' }, rows: expected })
 
-    const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON', exact: true }).click()])
+    const json = await exportBoth('Export JSON', true)
     const jsonFile = path.join(resultsDir, 'audit-export.json')
-    await jsonDownload.saveAs(jsonFile)
+    await json.file.saveAs(jsonFile)
     const entries = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as AuditEntryDto[]
     expect(entries).toHaveLength(expected)
     expect(entries.map((e) => e.seq)).toEqual(records.map((r) => r.seq))
 
-    const [jsonlDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON Lines' }).click()])
+    const jsonl = await exportBoth('Export JSON Lines')
+    const jsonlDownload = jsonl.file
     expect(jsonlDownload.suggestedFilename()).toMatch(/^netkeeper-audit-\d{8}-\d{6}\.jsonl$/)
     const jsonlFile = path.join(resultsDir, 'audit-export.jsonl')
     await jsonlDownload.saveAs(jsonlFile)
@@ -162,6 +190,22 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const row = page.getByTestId('retention-policies').locator('tr[data-type="ip_allocation"]')
     await row.filter({ hasText: '30 days' }).waitFor()
     expect(await invoke(s.harness, 'audit:policy:list', {})).toMatchObject([{ resourceType: 'ip_allocation', retentionDays: 30, isActive: true }])
+    // Before it happens: when the next scheduled purge runs and what it will remove (nothing is 30 days old yet).
+    await page.getByTestId('purge-next').filter({ hasText: /Next purge \d{4}-\d{2}-\d{2} .*nothing will be removed/ }).waitFor()
+    const next = await invoke(s.harness, 'audit:purge:next', {})
+    expect(next).toMatchObject({ archiveDir: path.join(s.dataDir, 'audit-archive'), report: { rows: 0, cutoffs: { ip_allocation: expect.any(String) } } })
+    expect(Date.parse(next.nextRunAt!)).toBeGreaterThan(Date.now())
+    expect(await page.getByTestId('archive-dir').textContent()).toBe(path.join(s.dataDir, 'audit-archive'))
+    // Another archive folder must exist: the error names the field's reason.
+    await page.getByLabel('Another folder').fill(path.join(s.dataDir, 'no-such-folder'))
+    await page.getByRole('button', { name: 'Use this folder' }).click()
+    await page.getByTestId('archive-folder').getByRole('alert').filter({ hasText: 'does not exist' }).waitFor()
+    fs.mkdirSync(path.join(s.dataDir, 'elsewhere'))
+    await page.getByLabel('Another folder').fill(path.join(s.dataDir, 'elsewhere'))
+    await page.getByRole('button', { name: 'Use this folder' }).click()
+    await page.getByTestId('archive-dir').filter({ hasText: path.join(s.dataDir, 'elsewhere') }).waitFor()
+    await page.getByRole('button', { name: 'Use the default' }).click()
+    await page.getByTestId('archive-dir').filter({ hasText: 'audit-archive' }).waitFor()
     await page.getByRole('button', { name: 'Preview purge' }).click()
     await page.getByTestId('purge-preview').filter({ hasText: 'Nothing is old enough to remove' }).waitFor()
     await page.getByRole('button', { name: 'Edit the policy for ip_allocation' }).click()

@@ -1,8 +1,8 @@
 /**
  * The app's audit export (audit:export through the handler table): the shell's save dialog picks the
  * file, the core streams every matching entry into a partial file that is renamed into place when
- * complete, progress and cancel are reached by run id, and a closed dialog, a cancel or an unwritable
- * folder leave nothing behind. Electron's native dialog cannot run here, so `scriptedSaveDialog` stands in
+ * complete and writes its signed manifest beside it, progress and cancel are reached by run id, and a
+ * closed dialog, a cancel or an unwritable folder leave nothing behind. Electron's native dialog cannot run here, so `scriptedSaveDialog` stands in
  * for it (it answers with a path, or null as a closed dialog would).
  */
 import fs from 'node:fs'
@@ -60,11 +60,13 @@ describe('audit:export', () => {
     const r = await call(table, 'audit:export', { runId: randomUUID(), format: 'csv', filter: { resourceType: 'ip_allocation' } })
     expect(r).toMatchObject({ ok: true, value: { outcome: 'saved', format: 'csv', rows: 12, file } })
     expect(s.asked).toEqual([{ title: 'Export the audit log as CSV', defaultName: expect.stringMatching(/^netkeeper-audit-\d{8}-\d{6}\.csv$/), extensions: ['csv'] }])
-    expect(s.saved).toEqual([{ file }])
+    // The file, then its signed manifest beside it (audit-export-manifest.test.ts checks what it says).
+    expect(s.saved).toEqual([{ file }, { file: `${file}.manifest.json` }])
     const rows = parseCsv(fs.readFileSync(file, 'utf8'), { columns: true }) as Record<string, string>[]
     expect(rows).toHaveLength(12)
     expect(rows.every((x) => x.resourceType === 'ip_allocation' && x.action === 'create')).toBe(true)
-    expect(fs.readdirSync(dir)).toEqual(['allocations.csv'])
+    expect(fs.readdirSync(dir).sort()).toEqual(['allocations.csv', 'allocations.csv.manifest.json'])
+    expect(JSON.parse(fs.readFileSync(`${file}.manifest.json`, 'utf8'))).toMatchObject({ file: 'allocations.csv', rows: 12, filters: { resourceType: 'ip_allocation' } })
   })
 
   it('writes JSON Lines too, one entry per line, newest first', async () => {

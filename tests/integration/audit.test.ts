@@ -15,6 +15,8 @@ import { withClient } from '../support/db'
 
 let core: Core
 let url: string
+let dataDir: string
+let archiveDir: string
 const admin = ctxAs('admin', 'alice')
 
 async function seed(n: number, resourceType = 'test_item', ip?: string): Promise<void> {
@@ -36,10 +38,12 @@ async function exportToString(format: 'csv' | 'json' | 'jsonl', filter = {}): Pr
 }
 
 beforeAll(async () => {
-  ;({ core, url } = await openCore('audit'))
+  ;({ core, url, dataDir } = await openCore('audit'))
+  archiveDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-audit-archive-'))
 })
 afterAll(async () => {
   await core?.close()
+  fs.rmSync(archiveDir, { recursive: true, force: true })
 })
 
 describe('append-only table', () => {
@@ -181,7 +185,7 @@ describe('viewer queries', () => {
     )
     await core.db.knex.raw('analyze audit_logs')
     // A fresh service reads the statistics just gathered: "web" is in most rows, "123" in few.
-    const fresh = new AuditService(core.db.knex)
+    const fresh = new AuditService(core.db.knex, () => core.audit.archiveFolder(), core.audit.keys)
     // The narrowed path is the one taken here.
     expect(rareWords('WEB-123', await fresh['detailsSample']())).toEqual(['123'])
     const found = (await fresh.list(admin, { resourceType: 'text_search', text: 'WEB-123', limit: 100 })).items
@@ -245,19 +249,21 @@ describe('export', () => {
     expect(csv[0]!.userId).toBe(`'=HYPERLINK("http://evil")`)
   })
 
-  it('writes a file from the CLI with the viewer filters', async () => {
+  it('writes a file from the CLI with the viewer filters, and its signed manifest beside it', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nk-export-')), 'out.jsonl')
-    const r = await cli(['--database-url', url, 'audit', 'export', '--format', 'jsonl', '--out', file, '--resource-type', 'filter_me', '--json'])
+    const env = { NETKEEPER_DATA_DIR: dataDir }
+    const r = await cli(['--database-url', url, 'audit', 'export', '--format', 'jsonl', '--out', file, '--resource-type', 'filter_me', '--json'], env)
     expect(r.code, r.stderr).toBe(0)
-    expect(r.json()).toMatchObject({ rows: 7, format: 'jsonl', file })
+    expect(r.json()).toMatchObject({ rows: 7, format: 'jsonl', file, manifest: `${file}.manifest.json`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
     expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(7)
+    expect(JSON.parse(fs.readFileSync(`${file}.manifest.json`, 'utf8'))).toMatchObject({ rows: 7, filters: { resourceType: 'filter_me' }, sha256: r.json().sha256 })
     const bad = await cli(['--database-url', url, 'audit', 'export', '--format', 'xml', '--out', file])
     expect(bad.code).toBe(2)
   })
 })
 
 describe('retention', () => {
-  it('purges by policy (365 days by default, forever where set), leaves checkpoints, and verify still passes', async () => {
+  it('purges by policy only (a type without one is kept forever), archives first, leaves checkpoints, and verify still passes', async () => {
     // Age some rows by rewriting their time is tampering; instead purge "as of" a date in the future.
     await core.audit.setPolicy(admin, { resourceType: 'filter_me', retentionDays: 30 })
     await core.audit.setPolicy(admin, { resourceType: 'late_arrival', retentionDays: null })
@@ -275,25 +281,29 @@ describe('retention', () => {
     expect(dry).toMatchObject({ dryRun: true, rows: 7, byType: { filter_me: 7 } })
     expect(Number((await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from audit_logs`)).rows[0]!.n)).toBe(total)
 
-    const done = await core.audit.purge(admin, { now: in40days })
-    expect(done).toMatchObject({ dryRun: false, rows: 7, byType: { filter_me: 7 } })
+    const done = await core.audit.purge(admin, { now: in40days, archiveDir })
+    expect(done).toMatchObject({ dryRun: false, rows: 7, byType: { filter_me: 7 }, archive: { rows: 7 } })
     expect(done.purgeSeq).not.toBeNull()
     expect((await core.audit.list(admin, { resourceType: 'filter_me' })).items).toHaveLength(0)
     const rec = await core.audit.get(admin, done.purgeSeq!)
     expect(rec).toMatchObject({ action: 'delete', resourceType: 'audit_log', userId: 'alice' })
-    expect(rec.details.context).toMatchObject({ rows: 7 })
+    expect(rec.details.context).toMatchObject({ rows: 7, archive: { sha256: done.archive!.sha256 } })
     expect((await core.audit.verify(admin)).ok).toBe(true)
 
-    // A year and a half on, everything without a policy goes; late_arrival (forever) and purge records stay.
-    const later = await core.audit.purge(admin, { now: new Date(Date.now() + 550 * 86400_000) })
-    expect(later.rows).toBeGreaterThan(10)
-    expect(later.byType).not.toHaveProperty('late_arrival')
-    expect(later.byType).not.toHaveProperty('audit_log')
-    const v = await core.audit.verify(admin)
-    expect(v).toMatchObject({ ok: true })
+    // A year and a half on, nothing without a policy goes: only a type given a policy meanwhile.
+    const later = new Date(Date.now() + 550 * 86400_000)
+    expect(await core.audit.purge(admin, { now: later, archiveDir })).toMatchObject({ rows: 0, purgeSeq: null })
+    await core.audit.setPolicy(admin, { resourceType: 'test_item', retentionDays: 365 })
+    const byPolicy = await core.audit.purge(admin, { now: later, archiveDir })
+    expect(Object.keys(byPolicy.byType)).toEqual(['test_item'])
+    expect(byPolicy.rows).toBeGreaterThan(10)
+    const v = await core.audit.verify(admin, undefined, { archives: archiveDir })
+    expect(v).toMatchObject({ ok: true, archives: { files: 2 } })
     expect(v.checkpoints).toBeGreaterThanOrEqual(2)
     const left = await core.db.knex.raw<{ rows: { resource_type: string }[] }>(`select distinct resource_type from audit_logs order by 1`)
-    expect(left.rows.map((r) => r.resource_type)).toEqual(['audit_log', 'late_arrival'])
+    expect(left.rows.map((r) => r.resource_type)).toContain('late_arrival')
+    expect(left.rows.map((r) => r.resource_type)).toContain('ldap_profile')
+    expect(left.rows.map((r) => r.resource_type)).not.toContain('test_item')
   })
 
   it('notices a forged checkpoint', async () => {

@@ -737,8 +737,12 @@ describe('text search of imported audit rows', () => {
     expect((await core.auditSearch.drain()).indexed).toBe(imported - 601)
     expect(await core.auditSearch.remaining()).toBe(0)
 
-    // Retention removes the copies of the rows it removes.
-    const purged = await core.audit.purge(admin, { now: new Date(Date.now() + 3 * 365 * 86400_000) })
+    // Retention removes the copies of the rows it removes (a policy per type: without one nothing goes).
+    const types = (await core.db.knex.raw<{ rows: { t: string }[] }>(`select distinct resource_type as t from audit_logs where resource_type <> 'audit_log'`)).rows
+    for (const { t } of types) await core.audit.setPolicy(admin, { resourceType: t, retentionDays: 365 })
+    const archiveDir = path.join(dir, 'search-archive')
+    fs.mkdirSync(archiveDir)
+    const purged = await core.audit.purge(admin, { now: new Date(Date.now() + 3 * 365 * 86400_000), archiveDir })
     expect(purged.rows).toBeGreaterThan(imported)
     expect(Number((await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_import_search`)).rows[0]!.n)).toBe(0)
     expect(await found(core, 'host-1007.example')).toEqual([])

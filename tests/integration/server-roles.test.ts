@@ -151,9 +151,13 @@ describe('roles the server enforces', () => {
       const trunc = await psql(login, `truncate audit_logs`)
       expect(trunc.code).not.toBe(0)
       // The owner's purge function is an admin's door, by the server's clock only.
-      const purge = await psql(login, `select count(*) from audit_purge_runs(now() + interval '10 years', 365, false)`)
+      const purge = await psql(login, `select count(*) from audit_purge_plan(now() + interval '10 years')`)
       expect(purge.code).not.toBe(0)
       expect(purge.out).toMatch(login === logins.admin ? /only the owner may purge as of a later time/ : /needs the netkeeper_admin role/)
+      // The delete step removes only what a plan of the same transaction chose; the old default-days purge is gone.
+      const del2 = await psql(login, `select audit_purge_delete()`)
+      expect(del2.out).toMatch(login === logins.admin ? /needs audit_purge_plan in the same transaction/ : /needs the netkeeper_admin role/)
+      expect((await psql(login, `select count(*) from audit_purge_runs(now(), 1, false)`)).out).toMatch(/does not exist/)
     }
     // The owner (the suite's superuser login) can, inside a transaction it rolls back.
     const ownerLogin = new URL(url).username || 'postgres'

@@ -1,12 +1,27 @@
 /** Opens a migrated Core on a fresh database of the shared test server. */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { Core } from '../../src/main/core'
 import { makeContext, type RequestContext, type Role } from '../../src/main/core/context'
 import { freshDatabase } from './db'
 
-export async function openCore(prefix = 'core'): Promise<{ core: Core; url: string }> {
+/** Data folders made here, removed when the test process ends. */
+const dataDirs: string[] = []
+process.once('exit', () => {
+  for (const d of dataDirs) fs.rmSync(d, { recursive: true, force: true })
+})
+
+/**
+ * A data folder of its own for each core: what it writes there (the installation id its export signing key
+ * is filed under, the default audit archive folder) stays out of the way.
+ */
+export async function openCore(prefix = 'core'): Promise<{ core: Core; url: string; dataDir: string }> {
   const url = await freshDatabase(prefix)
-  const core = await Core.open({ databaseUrl: url, dataDir: '/nonexistent-netkeeper-test', migrate: true })
-  return { core, url }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `netkeeper-${prefix}-`))
+  dataDirs.push(dataDir)
+  const core = await Core.open({ databaseUrl: url, dataDir, migrate: true })
+  return { core, url, dataDir }
 }
 
 export function ctxAs(role: Role, actor = `${role}-user`): RequestContext {

@@ -8,6 +8,12 @@ import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
 import { ImportSearchIndexer } from './audit/search-index'
 import { AuditService } from './audit/service'
+import { archiveTarget } from './audit/archive-settings'
+import { anchorSettings } from './audit/anchors'
+import { AuditSigningKeys } from './audit/signing'
+import { keychain } from './credentials/keychain'
+import type { PurgeOutlook } from '../../shared/audit'
+import type { RequestContext } from './context'
 import { ImporterService } from './importer/service'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
@@ -33,6 +39,9 @@ export class Core {
   /** Directory sign-in, sessions and command scopes (core/auth). */
   readonly auth: AuthService
   private maintenance?: NodeJS.Timeout
+  private anchoring?: NodeJS.Timeout
+  /** When the background purge runs next (startMaintenance). */
+  private nextPurgeAt: number | null = null
 
   private constructor(
     readonly db: Database,
@@ -41,35 +50,84 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.ipam = new IpamService(db.knex)
-    this.audit = new AuditService(db.knex)
+    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
     this.auditSearch = new ImportSearchIndexer(db.knex)
     this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
   }
 
+  /** Purging is an admin's right on the server: other logins leave it to someone who has it. */
+  private get runsPurges(): boolean {
+    return this.serverRole === 'owner' || this.serverRole === 'admin'
+  }
+
   /**
    * Background upkeep for long-running hosts (the app, the web harness): the audit retention purge, once
    * at start and then daily, and the text-search index of imported audit rows left behind by another
-   * process (a CLI import, say) at start. Errors are logged, never thrown: upkeep must not take the app down.
+   * process (a CLI import, say) at start. The purge removes only rows of types with an active retention
+   * policy, and archives them first; without a policy it removes nothing. Errors are logged, never thrown:
+   * upkeep must not take the app down.
    */
   startMaintenance(intervalMs = 24 * 3600_000): void {
     if (this.maintenance) return
     const run = async (): Promise<void> => {
-      // Purging is an admin's right on the server: other logins leave it to someone who has it.
-      if (this.serverRole !== 'owner' && this.serverRole !== 'admin') return
+      this.nextPurgeAt = Date.now() + intervalMs
+      if (!this.runsPurges) return
       try {
         const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
         const r = await this.audit.purge(ctx)
-        if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s)`)
+        if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s), archived first to ${r.archive?.file}`)
       } catch (e) {
-        console.error('[retention] purge failed:', (e as Error).message)
+        console.error('[retention] purge failed (nothing was removed):', (e as Error).message)
       }
     }
     void run()
     this.auditSearch.kick()
     this.maintenance = setInterval(() => void run(), intervalMs)
     this.maintenance.unref()
+    this.startAnchoring()
+  }
+
+  /**
+   * Anchors the chain head to the configured file (settings.json `audit.anchorFile`) now and every
+   * `audit.anchorEveryMinutes` (10 by default), whenever it moved; purges anchor on their own.
+   */
+  private startAnchoring(): void {
+    let settings: ReturnType<typeof anchorSettings>
+    try {
+      settings = anchorSettings(this.dataDir)
+    } catch (e) {
+      console.error('[anchor] cannot read the anchor settings:', (e as Error).message)
+      return
+    }
+    if (!settings.file) return
+    let last: string | null = null
+    const run = async (): Promise<void> => {
+      try {
+        const head = (await this.db.knex.raw<{ rows: { h: string }[] }>(`select last_seq::text || ':' || last_hash as h from audit_chain_head where id = 1`)).rows[0]!.h
+        if (head === last) return
+        const a = await this.audit.anchor(makeContext({ actor: 'netkeeper (anchor)', source: 'ui' }))
+        last = `${a.seq}:${a.hash}`
+      } catch (e) {
+        console.error('[anchor] could not anchor the audit chain head:', (e as Error).message)
+      }
+    }
+    void run()
+    this.anchoring = setInterval(() => void run(), settings.everyMinutes * 60_000)
+    this.anchoring.unref()
+  }
+
+  /** What this app's next background purge will remove, and when (Settings shows it before it happens). */
+  async purgeOutlook(ctx: RequestContext): Promise<PurgeOutlook> {
+    const archiveDir = this.audit.archiveFolder().dir
+    const at = this.maintenance && this.runsPurges ? this.nextPurgeAt : null
+    const report = await this.audit.previewPurge(ctx, at === null ? undefined : Math.max(0, at - Date.now()))
+    if (at !== null) return { nextRunAt: new Date(at).toISOString(), archiveDir, report }
+    const reason = !this.runsPurges
+      ? `the database login has no admin right on the server, so this app purges nothing (an admin's app or \`netkeeper audit purge\` does)`
+      : 'this program runs no scheduled purge (`netkeeper audit purge` runs one)'
+    return { nextRunAt: null, reason, archiveDir, report }
   }
 
   static async open(opts: CoreOptions = {}): Promise<Core> {
@@ -93,6 +151,7 @@ export class Core {
 
   async close(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
+    if (this.anchoring) clearInterval(this.anchoring)
     await this.auditSearch.close()
     // Sign the directory session out (audited) while the audit store is still open.
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))

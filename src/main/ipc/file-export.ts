@@ -2,7 +2,8 @@
  * The audit export as the app runs it: ask the shell where to save (a native save dialog in Electron, a
  * temporary file offered as a download in the browser harness), then stream the core's export
  * (AuditService.export: a server-side cursor, constant memory) into `<file>.<pid>.partial` and rename it
- * into place once complete, so a failed or cancelled export never leaves a truncated file behind.
+ * into place once complete, so a failed or cancelled export never leaves a truncated file behind. Then
+ * its signed manifest goes beside it (`<file>.manifest.json`, AuditService.signExport).
  * Progress and cancel are keyed by a run id the caller picks, as for the import (import:progress).
  *
  * No Electron import: the dialogs come in through `FileDialogs`.
@@ -13,6 +14,7 @@ import type { Core } from '../core'
 import type { RequestContext } from '../core/context'
 import { AppError } from '../../shared/errors'
 import type { AuditFilter, ExportFormat } from '../../shared/audit'
+import { EXPORT_MANIFEST_SUFFIX } from '../core/audit/export-manifest'
 import {
   auditExportFileName,
   EXPORT_FILTERS,
@@ -37,6 +39,11 @@ export interface FileDialogs {
   chooseOpenFile(req: { title: string; filters: FileFilter[] }): Promise<string | null>
   /** Called once a saved file is complete (the harness then lets its download link serve it). */
   saved?(target: SaveTarget): void
+  /**
+   * Where a file that belongs beside a saved one goes (the export's manifest): `<file><suffix>`, and in
+   * the harness a download link of its own. Without it, `<file><suffix>` beside the file.
+   */
+  beside?(target: SaveTarget, suffix: string): SaveTarget
 }
 
 /** Refuses, naming why: used where no shell provides dialogs (tests calling the table directly). */
@@ -141,7 +148,20 @@ export class AuditExports {
         await sink.finish()
         await fs.promises.rename(partial, target.file)
         this.dialogs.saved?.(target)
-        return { outcome: 'saved', format, rows: r.rows, bytes: r.bytes, file: target.file, ...(target.download ? { download: target.download } : {}) }
+        const side = this.dialogs.beside?.(target, EXPORT_MANIFEST_SUFFIX) ?? { file: target.file + EXPORT_MANIFEST_SUFFIX }
+        const m = await this.core.audit.signExport(ctx, target.file, r, filter, side.file)
+        this.dialogs.saved?.(side)
+        return {
+          outcome: 'saved',
+          format,
+          rows: r.rows,
+          bytes: r.bytes,
+          file: target.file,
+          manifest: m.manifest,
+          ...(m.unsigned ? { unsigned: m.unsigned } : {}),
+          ...(target.download ? { download: target.download } : {}),
+          ...(side.download ? { manifestDownload: side.download } : {})
+        }
       } catch (e) {
         await sink.abort()
         await fs.promises.rm(partial, { force: true })

@@ -208,6 +208,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'audit:policy:set': (a, ctx) => core.audit.setPolicy(ctx, a),
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
     'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
+    'audit:purge:next': (_a, ctx) => core.purgeOutlook(ctx),
     'audit:export': (a, ctx) => exports.run(ctx, a),
     'audit:export:progress': async (a, ctx) => exports.progress(ctx, a.runId),
     'audit:export:cancel': async (a, ctx) => exports.cancel(ctx, a.runId),

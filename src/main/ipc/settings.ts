@@ -13,6 +13,7 @@ import type { AuthService } from '../core/auth/service'
 import { requireRole, type RequestContext } from '../core/context'
 import { ConnectionService } from '../core/settings/connections'
 import { DbProfileService } from '../core/settings/db-profile'
+import { archiveSettings, setArchiveDir } from '../core/audit/archive-settings'
 import type { HandlerTable } from './handlers'
 
 /** What the settings handlers may ask of the host that owns the core (CoreHost). */
@@ -37,6 +38,8 @@ export type SettingsChannel =
   | 'settings:connection:save'
   | 'settings:connection:remove'
   | 'settings:connection:switch'
+  | 'settings:audit:get'
+  | 'settings:audit:set'
 
 export function settingsHandlers(dataDir: string, auth?: Pick<AuthService, 'configContext'>, host?: HostControl): Pick<HandlerTable, SettingsChannel> {
   const profiles = new DbProfileService(dataDir)
@@ -57,6 +60,12 @@ export function settingsHandlers(dataDir: string, auth?: Pick<AuthService, 'conf
     'settings:db:clear': async (_a, ctx) => {
       admin(ctx, 'removing the database profile')
       return profiles.clear()
+    },
+    // This installation's audit archive folder (docs/audit.md#archives).
+    'settings:audit:get': async () => archiveSettings(dataDir),
+    'settings:audit:set': async (a, ctx) => {
+      admin(ctx, 'changing the audit archive folder')
+      return setArchiveDir(dataDir, a.archiveDir)
     },
 
     'settings:connection:list': async () => connections.list({ inUse: host?.current(), overriddenBy: host?.overriddenBy(), pinnedBy: host?.pinnedBy() }),

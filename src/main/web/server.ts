@@ -216,6 +216,13 @@ function harnessFileDialogs(): FileDialogs & { serve(id: string): { file: string
     async chooseOpenFile() {
       throw new AppError('UNAVAILABLE', 'file: this browser window has no file chooser (the desktop app has one); type the path of the file instead')
     },
+    beside(target: SaveTarget, suffix: string) {
+      const id = randomBytes(16).toString('hex')
+      const name = `${target.download?.name ?? path.basename(target.file)}${suffix}`
+      const file = path.join(dir, `${id}-${name}`)
+      files.set(id, { file, name, ready: false })
+      return { file, download: { url: `${BRIDGE_PREFIX}download/${id}`, name } }
+    },
     saved(target: SaveTarget) {
       const id = target.download?.url.split('/').pop()
       const entry = id ? files.get(id) : undefined

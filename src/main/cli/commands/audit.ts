@@ -1,9 +1,14 @@
-/** `netkeeper audit ...`: list, export, verify, purge and retention policies. */
+/** `netkeeper audit ...`: list, export, verify, purge with its archives, and retention policies. */
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat } from '../../../shared/audit'
-import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat, type ExportVerifyReport } from '../../../shared/audit'
+import { AppError } from '../../../shared/errors'
+import { verifyExport } from '../../core/audit/export-manifest'
+import { anchorSettings, setAnchorSettings } from '../../core/audit/anchors'
+import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
+import { resolveDataDir } from '../../core/paths'
+import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -81,11 +86,12 @@ export function auditCommand(): Command {
       })
     )
 
-  addFilters(audit.command('export').description('export entries as CSV, JSON or JSON Lines, streamed in constant memory'))
+  addFilters(audit.command('export').description('export entries as CSV, JSON or JSON Lines, streamed in constant memory, with a signed FILE.manifest.json'))
     .addOption(new Option('--format <format>').choices([...EXPORT_FORMATS]).makeOptionMandatory())
     .requiredOption('--out <file>', 'where to write ("-" for standard output)')
+    .option('--manifest <file>', 'where the manifest goes (default: FILE.manifest.json; with --out - none unless given)')
     .action(
-      action(async (o: FilterOpts & { format: ExportFormat; out: string }, cmd: Command) => {
+      action(async (o: FilterOpts & { format: ExportFormat; out: string; manifest?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           const toStdout = o.out === '-'
           const file = toStdout ? undefined : path.resolve(o.out)
@@ -98,15 +104,19 @@ export function auditCommand(): Command {
             lastShown = Date.now()
             process.stderr.write(`\rexporting ${done}/${total}`)
           }
+          const ctx = cliContext()
           try {
-            const r = await core.audit.export(cliContext(), out, o.format, filters(o), progress)
+            const r = await core.audit.export(ctx, out, o.format, filters(o), progress)
             if (tmp && file) {
               await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())))
               fs.renameSync(tmp, file)
             }
+            // The manifest states the file's SHA-256, so it is written once the file is complete.
+            const m = file || o.manifest ? await core.audit.signExport(ctx, file ?? 'stdout', r, filters(o), o.manifest ? path.resolve(o.manifest) : undefined) : undefined
+            if (m?.unsigned) process.stderr.write(`netkeeper: warning: the manifest is not signed: ${m.unsigned}\n`)
             if (!toStdout) {
               if (process.stderr.isTTY) process.stderr.write('\r')
-              emit(cmd, { ...r, file }, () => `exported ${r.rows} entries (${r.bytes} bytes) to ${file}`)
+              emit(cmd, { ...r, file, ...m }, () => `exported ${r.rows} entries (${r.bytes} bytes) to ${file}\nmanifest: ${m!.manifest}${m!.unsigned ? ' (unsigned)' : ''}`)
             }
           } catch (e) {
             if (tmp) fs.rmSync(tmp, { force: true })
@@ -117,15 +127,109 @@ export function auditCommand(): Command {
     )
 
   audit
-    .command('verify')
-    .description('walk the hash chain; exit 1 naming the first altered, missing or reordered entry')
+    .command('verify-export')
+    .description('check an export against its manifest and signature, with no database; with --live also every row against the live chain')
+    .argument('<file>', 'the exported file')
+    .option('--public-key <pem-file>', "this installation's public key (`audit key show`); without it the key the manifest names is used")
+    .option('--manifest <file>', 'the manifest (default: FILE.manifest.json)')
+    .option('--live', 'also compare every row with the chain of the configured database')
+    .action(
+      action(async (file: string, o: { publicKey?: string; manifest?: string; live?: boolean }, cmd: Command) => {
+        let publicKey: string | undefined
+        if (o.publicKey) {
+          try {
+            publicKey = fs.readFileSync(o.publicKey, 'utf8')
+          } catch (e) {
+            throw new AppError('VALIDATION', `publicKey: cannot read ${o.publicKey} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { field: 'publicKey' })
+          }
+        }
+        const show = (r: ExportVerifyReport): void => {
+          emit(cmd, r, () =>
+            r.ok
+              ? `export verified: ${r.file}, ${r.rows} entries, SHA-256 as its manifest states, signed by key ${r.fingerprint} (${r.keySource === 'given' ? 'the key given' : 'the key the manifest names'})` +
+                (r.live ? `; every row matches the live chain (${r.live.compared} compared, ${r.live.purged} purged since)` : '')
+              : `EXPORT NOT VERIFIED: ${r.file}\n${r.problems.map((p) => `  ${p.kind}: ${p.message}`).join('\n')}`
+          )
+          if (!r.ok) process.exitCode = 1
+        }
+        if (o.live) {
+          await withCore(cmd, { migrate: true }, async (core) => show(await core.audit.verifyExport(cliContext(), file, { manifest: o.manifest, publicKey, live: true })))
+        } else {
+          show(await verifyExport(path.resolve(file), { manifest: o.manifest ? path.resolve(o.manifest) : undefined, publicKey }))
+        }
+      })
+    )
+
+  audit
+    .command('anchor')
+    .description('append the chain head to the anchor file now (for cron; the app does it every few minutes and after every purge)')
+    .option('--file <file>', 'this file instead of the configured one')
+    .action(
+      action(async (o: { file?: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const a = await core.audit.anchor(cliContext(), o.file)
+          emit(cmd, a, () => `anchored seq ${a.seq} (${a.hash}) at ${a.at}`)
+        })
+      })
+    )
+
+  audit
+    .command('anchors')
+    .description("show, or set, where this installation anchors the chain head and how often the app does")
+    .option('--file <file>', 'an append-only file of anchors (created when missing)')
+    .option('--off', 'stop anchoring')
+    .option('--every <minutes>', 'minutes between the app\'s anchors (default 10)', int('--every'))
+    .action(
+      action(async (o: { file?: string; off?: boolean; every?: number }, cmd: Command) => {
+        if (o.file && o.off) throw new UsageError('anchors: give --file or --off, not both')
+        if (o.every !== undefined && (o.every < 1 || o.every > 1440)) throw new UsageError('--every must be 1 to 1440 minutes')
+        const g = globals(cmd)
+        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+        const dataDir = resolveDataDir()
+        const r = o.file || o.off || o.every !== undefined ? setAnchorSettings(dataDir, { file: o.off ? null : o.file, everyMinutes: o.every }) : anchorSettings(dataDir)
+        emit(cmd, r, () => (r.file ? `anchoring to ${r.file} every ${r.everyMinutes} minute(s) and after every purge` : 'no anchor file is set'))
+      })
+    )
+
+  const key = audit.command('key').description("this installation's Ed25519 key that signs exports (private key in the OS keychain)")
+  key
+    .command('show')
+    .description('the public key (PEM) and its fingerprint; made and recorded in the audit log if there is none yet')
     .action(
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.audit.verify(cliContext())
+          const k = await core.audit.ensureSigningKey(cliContext())
+          emit(cmd, k, () => `fingerprint: ${k.fingerprint}\ncreated: ${k.createdAt}\ninstallation: ${k.installation}\n${k.publicKey.trimEnd()}`)
+        })
+      })
+    )
+  key
+    .command('rotate')
+    .description('replace the key; the new public key is recorded in the audit log (exports signed before still verify with the old one)')
+    .action(
+      action(async (_o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.audit.rotateSigningKey(cliContext())
+          emit(cmd, r, () => `${r.before ? `replaced key ${r.before.fingerprint}` : 'made a key'}; now ${r.after.fingerprint}\n${r.after.publicKey.trimEnd()}`)
+        })
+      })
+    )
+
+  audit
+    .command('verify')
+    .description('walk the hash chain; exit 1 naming the first altered, missing or reordered entry')
+    .option('--archives <dir>', 'also prove the purged rows from the archives in this folder: the whole history from the first row')
+    .option('--anchors <file>', 'also check the heads anchored in this file: catches removed newest rows')
+    .action(
+      action(async (o: { archives?: string; anchors?: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.audit.verify(cliContext(), undefined, { archives: o.archives, anchors: o.anchors })
+          const held =
+            (r.archives ? `; ${r.archives.files} archive(s) in ${r.archives.dir} hold the ${r.archives.rows} purged row(s)` : '') +
+            (r.anchors ? `; ${r.anchors.checked + r.anchors.purged} anchor(s) hold (${r.anchors.purged} of purged rows${r.anchors.otherDatabase ? `, ${r.anchors.otherDatabase} of other databases left aside` : ''})` : '')
           emit(cmd, r, () =>
             r.ok
-              ? `audit chain intact: ${r.checked} entries checked (seq ${r.firstSeq ?? '-'} to ${r.lastSeq ?? '-'}), ${r.checkpoints} purge checkpoint(s), ${r.seconds} s`
+              ? `audit chain intact: ${r.checked} entries checked (seq ${r.firstSeq ?? '-'} to ${r.lastSeq ?? '-'}), ${r.checkpoints} purge checkpoint(s)${held}, ${r.seconds} s`
               : `AUDIT CHAIN BROKEN at seq ${r.problem!.seq} (${r.problem!.kind}): ${r.problem!.message}`
           )
           if (!r.ok) process.exitCode = 1
@@ -135,26 +239,62 @@ export function auditCommand(): Command {
 
   audit
     .command('purge')
-    .description('remove entries older than their retention (365 days by default); the purge is audited')
+    .description('remove entries older than their type\'s retention policy (types without one are kept forever), archiving them first; the purge is audited')
     .option('--dry-run', 'only report what would be removed')
+    .option('--archive-dir <dir>', 'archive to this folder (it must exist) instead of the configured one')
     .action(
-      action(async (o: { dryRun?: boolean }, cmd: Command) => {
+      action(async (o: { dryRun?: boolean; archiveDir?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.audit.purge(cliContext(), { dryRun: o.dryRun })
+          const r = await core.audit.purge(cliContext(), { dryRun: o.dryRun, archiveDir: o.archiveDir })
           emit(cmd, r, () =>
             `${r.dryRun ? 'would remove' : 'removed'} ${r.rows} entr${r.rows === 1 ? 'y' : 'ies'} in ${r.ranges} run(s)` +
             Object.entries(r.byType)
               .map(([t, n]) => `\n  ${t}: ${n}`)
-              .join('')
+              .join('') +
+            (r.archive ? `\narchived first to ${r.archive.file} (SHA-256 ${r.archive.sha256}); purge record seq ${r.purgeSeq}` : '') +
+            (r.anchor ? `\nanchored the head (seq ${r.anchor.seq})` : '') +
+            (r.anchorError ? `\nwarning: the head was not anchored: ${r.anchorError}` : '') +
+            (!r.rows && !Object.keys(r.cutoffs).length ? '\n(no retention policy is set: every entry is kept)' : '')
           )
         })
+      })
+    )
+
+  audit
+    .command('archive')
+    .description('copy the entries still in the log that the archive folder does not hold yet into a new archive there (before a rollback, say)')
+    .option('--archive-dir <dir>', 'this folder (it must exist) instead of the configured one')
+    .action(
+      action(async (o: { archiveDir?: string }, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.audit.archiveLiveRows(cliContext(), { archiveDir: o.archiveDir })
+          emit(cmd, { archive: r }, () =>
+            r ? `archived ${r.rows} entries (seq ${r.firstSeq} to ${r.lastSeq}) to ${r.file} (SHA-256 ${r.sha256})` : 'nothing to archive: the folder holds every entry already'
+          )
+        })
+      })
+    )
+
+  audit
+    .command('archive-dir')
+    .description('show, or set, the folder purges archive to (this installation\'s setting)')
+    .argument('[dir]', 'an existing folder to use from now on')
+    .option('--default', 'go back to the default, <data folder>/audit-archive')
+    .action(
+      action(async (dir: string | undefined, o: { default?: boolean }, cmd: Command) => {
+        if (dir && o.default) throw new UsageError('archive-dir: give a folder or --default, not both')
+        const g = globals(cmd)
+        if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+        const dataDir = resolveDataDir()
+        const r = dir || o.default ? setArchiveDir(dataDir, o.default ? null : dir!) : archiveSettings(dataDir)
+        emit(cmd, r, () => `${r.archiveDir}${r.isDefault ? ' (the default)' : ''}`)
       })
     )
 
   const policy = audit.command('policy').description('retention policies per resource type')
   policy
     .command('list')
-    .description('list policies (types without one keep 365 days)')
+    .description('list policies (types without an active one are kept forever)')
     .action(
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
@@ -179,7 +319,7 @@ export function auditCommand(): Command {
     )
   policy
     .command('remove <resource-type>')
-    .description('remove a policy (the type then keeps 365 days)')
+    .description('remove a policy (the type is then kept forever)')
     .action(
       action(async (type: string, _o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {

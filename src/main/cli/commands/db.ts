@@ -89,12 +89,14 @@ export function dbCommand(): Command {
   db.command('rollback')
     .description('roll back the last migration, or every migration after --to (0 rolls back all)')
     .option('--to <migration>', 'roll back down to this migration (exclusive); 0 for all')
+    .option('--archive-dir <dir>', 'the archive folder that must hold every audit row before the log is dropped (default: the configured one)')
+    .option('--discard-audit', 'drop a non-empty audit log even though no archive holds every row')
     .action(
-      action(async (opts: { to?: string }, cmd: Command) => {
+      action(async (opts: { to?: string; archiveDir?: string; discardAudit?: boolean }, cmd: Command) => {
         if (opts.to !== undefined && !opts.to.trim()) throw new UsageError('--to needs a migration name or 0')
         const to = opts.to === undefined ? undefined : opts.to === '0' ? 0 : opts.to
         await withCore(cmd, { migrate: false }, async (core) => {
-          const reverted = await core.db.rollback(to)
+          const reverted = await core.db.rollback(to, { discardAudit: opts.discardAudit, archiveDir: core.audit.archiveFolder(opts.archiveDir).dir })
           const state = await core.db.migrationState()
           emit(cmd, { target: core.db.target, reverted, state }, () =>
             reverted.length ? `rolled back ${reverted.length} migration(s):\n  ${reverted.join('\n  ')}` : 'nothing to roll back'

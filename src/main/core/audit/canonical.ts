@@ -226,3 +226,48 @@ function redactedJson(value: unknown): string {
   }
   return out + '}'
 }
+
+/** A row as the JSON and JSON Lines exports and the archives write it: the 17 keys of the CSV header. */
+export interface ExportedRow {
+  seq: string
+  createdAt: string
+  action: string
+  resourceType: string
+  resourceId: string | null
+  resourceName: string | null
+  dbUser: string | null
+  userId: string | null
+  userIp: string | null
+  userAgent: string | null
+  status: string
+  source: string
+  requestId: string | null
+  details: unknown
+  prevHash: string
+  rowHash: string
+  id: string
+}
+
+/** The hash an exported or archived row must carry: recomputed from its fields, as verify does from the table. */
+export function hashOfExportedRow(r: ExportedRow): string {
+  return rowHash(
+    r.prevHash,
+    r.seq,
+    canonicalBody({
+      createdAt: r.createdAt,
+      // Rows written before the server stamped the login have no dbUser key in their body.
+      dbUser: r.dbUser ?? undefined,
+      action: r.action,
+      resourceType: r.resourceType,
+      resourceId: r.resourceId,
+      resourceName: r.resourceName,
+      userId: r.userId,
+      userIp: r.userIp,
+      userAgent: r.userAgent,
+      status: r.status,
+      details: r.details,
+      requestId: r.requestId,
+      source: r.source
+    })
+  )
+}

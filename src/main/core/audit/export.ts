@@ -1,7 +1,10 @@
 /**
  * Streaming export of the rows matching the viewer's filters as CSV, JSON or JSON Lines, in constant
- * memory, each line formatted by PostgreSQL.
+ * memory, each line formatted by PostgreSQL. The report carries what the signed manifest states (see
+ * export-manifest.ts): the SHA-256 of the bytes written, the sequence range and the chain head of the same
+ * snapshot as the rows.
  */
+import crypto from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
@@ -29,8 +32,13 @@ export async function exportRows(
   const w = await where(f)
   let bytes = 0
   let rows = 0
+  const sha = crypto.createHash('sha256')
+  let firstSeq: string | null = null
+  let lastSeq: string | null = null
+  let head = { seq: '0', hash: '' }
   const write = (chunk: string): Promise<void> | void => {
     bytes += Buffer.byteLength(chunk)
+    sha.update(chunk, 'utf8')
     if (!out.write(chunk)) return new Promise((resolve) => out.once('drain', resolve))
   }
   /**
@@ -45,12 +53,14 @@ export async function exportRows(
       piece += i === 0 ? lines[i] : sep + lines[i]
       if (piece.length >= 65536) {
         bytes += Buffer.byteLength(piece)
+        sha.update(piece, 'utf8')
         wait = !out.write(piece) || wait
         piece = ''
       }
     }
     piece += tail
     bytes += Buffer.byteLength(piece)
+    sha.update(piece, 'utf8')
     wait = !out.write(piece) || wait
     if (wait && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
   }
@@ -61,11 +71,15 @@ export async function exportRows(
   const time = timeClause(f)
   const bound = time ? { sql: ` and audit_logs.seq >= (select min(seq + 0) from audit_logs where ${time.sql})`, bindings: time.bindings } : { sql: '', bindings: [] }
   await knex.transaction(async (trx) => {
-    await trx.raw(`declare audit_export no scroll cursor for select ${exportLineSql(format)} as line from ${w.from} where ${w.sql}${bound.sql} order by audit_logs.seq desc`, [
-      ...w.bindings,
-      ...bound.bindings
-    ])
-    const fetchNext = () => trx.raw<Rows<{ line: string }>>(`fetch ${EXPORT_BATCH} from audit_export`).then((r) => r.rows)
+    // One snapshot for the head and the rows, so the manifest's head is the chain the rows were read from.
+    await trx.raw(`set transaction isolation level repeatable read`)
+    const h = (await trx.raw<Rows<{ seq: string; hash: string }>>(`select last_seq::text as seq, last_hash as hash from audit_chain_head where id = 1`)).rows[0]
+    if (h) head = h
+    await trx.raw(
+      `declare audit_export no scroll cursor for select audit_logs.seq::text as seq, ${exportLineSql(format)} as line from ${w.from} where ${w.sql}${bound.sql} order by audit_logs.seq desc`,
+      [...w.bindings, ...bound.bindings]
+    )
+    const fetchNext = () => trx.raw<Rows<{ seq: string; line: string }>>(`fetch ${EXPORT_BATCH} from audit_export`).then((r) => r.rows)
     if (format === 'csv') await write(CSV_COLUMNS.join(',') + '\r\n')
     if (format === 'json') await write('[')
     let pending = fetchNext()
@@ -74,6 +88,9 @@ export async function exportRows(
         const batch = await pending
         if (!batch.length) break
         pending = fetchNext()
+        // Newest first: the first row is the highest sequence number, the last the lowest.
+        lastSeq ??= batch[0]!.seq
+        firstSeq = batch[batch.length - 1]!.seq
         const lines = batch.map((r) => r.line)
         if (format === 'csv') await writeLines(lines, '\r\n', '', '\r\n')
         else if (format === 'jsonl') await writeLines(lines, '\n', '', '\n')
@@ -88,7 +105,7 @@ export async function exportRows(
     await trx.raw(`close audit_export`)
   })
   if (format === 'json') await write(rows ? '\n]\n' : ']\n')
-  return { format, rows, bytes }
+  return { format, rows, bytes, sha256: sha.digest('hex'), firstSeq, lastSeq, head }
 }
 
 /** Rows per fetch of the export cursor: about 1 MB of CSV; two batches are in memory at most. */
@@ -125,7 +142,7 @@ const CSV_PLAIN = new Set<(typeof CSV_COLUMNS)[number]>(['seq', 'createdAt', 'ac
  * quotes). Each value is tested once on the common path (one regular expression); only a value that needs
  * a guard or quotes takes the longer one. JSON and JSON Lines: the same object the viewer gets.
  */
-function exportLineSql(format: ExportFormat): string {
+export function exportLineSql(format: ExportFormat): string {
   if (format === 'csv') {
     const full = (e: string): string => {
       const v = `coalesce(${e}, '')`

@@ -1,14 +1,23 @@
 /**
- * Retention: the policies (days to keep per resource type; 365 where none is set; purge records forever)
- * and the purge, which leaves a checkpoint per run of removed rows and is itself audited, so verify still
- * holds and can prove what was removed.
+ * Retention: the policies (days to keep per resource type; a type without an active policy is kept forever,
+ * and so are purge records) and the purge, which archives what it removes before removing it, leaves a
+ * checkpoint per run of removed rows and is itself audited, so verify still holds and can prove what was
+ * removed, and `verify --archives` can show it.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError, validationError } from '../../../shared/errors'
-import { DEFAULT_RETENTION_DAYS, policySetSchema, type PolicySetInput, type PurgeReport, type RetentionPolicyDto } from '../../../shared/audit'
+import { policySetSchema, type PolicySetInput, type PurgeReport, type RetentionPolicyDto } from '../../../shared/audit'
 import { requireRole, type RequestContext } from '../context'
+import { prepareArchiveDir, removeArchive, writeArchiveData, writeArchiveManifest, type PendingArchive } from './archive'
 import { parse, type Rows } from './rows'
 import { appendAudit, recordFailure } from './writer'
+
+/** Where a purge writes its archive: the folder, whether it is the default (then it is created), and the database's name for the manifest. */
+export interface ArchiveTarget {
+  dir: string
+  isDefault: boolean
+  database: string
+}
 
 export async function listPolicies(knex: Knex): Promise<RetentionPolicyDto[]> {
   const r = await knex.raw<Rows<{ resource_type: string; retention_days: number | null; is_active: boolean; created_at: Date; updated_at: Date }>>(
@@ -78,58 +87,127 @@ export async function removePolicy(knex: Knex, ctx: RequestContext, resourceType
       action: 'delete',
       resourceType: 'audit_retention_policy',
       resourceName: resourceType,
-      details: { before: { retentionDays: before.retention_days, isActive: before.is_active }, context: { nowUses: `${DEFAULT_RETENTION_DAYS} days (the default)` } }
+      details: { before: { retentionDays: before.retention_days, isActive: before.is_active }, context: { nowKept: 'forever (no policy)' } }
     })
     return { removed: true }
   })
 }
 
+/** The cutoff of each active policy at `at` (null: kept forever). Types without an active policy have none: nothing of theirs goes. */
+async function cutoffsAt(knex: Knex, at: number): Promise<Record<string, string | null>> {
+  const policies = (
+    await knex.raw<Rows<{ resource_type: string; retention_days: number | null }>>(
+      `select resource_type, retention_days from audit_log_retention_policies where is_active order by resource_type`
+    )
+  ).rows
+  const cutoffs: Record<string, string | null> = {}
+  for (const p of policies) cutoffs[p.resource_type] = p.retention_days === null ? null : new Date(at - p.retention_days * 86400_000).toISOString()
+  return cutoffs
+}
+
+type PlanRow = { first_seq: string | null; last_seq: string | null; last_hash: string | null; n: string | null; by_type: Record<string, number> | null; cutoff: Date }
+type Run = { first_seq: string; last_seq: string; last_hash: string; n: string }
+
+function summarise(out: PlanRow[]): { runs: Run[]; byType: Record<string, number>; rows: number; at: number } {
+  const runs = out.filter((r) => r.first_seq !== null) as Run[]
+  const byType = Object.fromEntries(Object.entries(out.find((r) => r.first_seq === null)?.by_type ?? {}).map(([k, v]) => [k, Number(v)]))
+  return { runs, byType, rows: Object.values(byType).reduce((n, v) => n + v, 0), at: Date.parse(new Date(out[0]!.cutoff).toISOString()) }
+}
+
 /**
- * Removes rows older than their resource type's retention (365 days where no policy is set; purge records
- * are kept forever). Each run of consecutive removed rows leaves a checkpoint, and the purge itself is
- * audited with the list of runs, so `verify` still holds and can prove what was removed.
+ * What a purge `inMs` milliseconds from now (by the server's clock) would remove, read without locking anything: the
+ * same rows the purge itself chooses (both ask audit_purge_due). Any role may look; Settings shows it.
  */
-export async function purge(knex: Knex, ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
+export async function preview(knex: Knex, inMs?: number): Promise<PurgeReport> {
+  const out = (
+    await knex.raw<Rows<PlanRow>>(
+      `with t as (select now() + ?::double precision * interval '1 millisecond' as at),
+            d as (select d.* from t, audit_purge_due(t.at) d),
+            g as (select d.seq, d.row_hash, d.seq - row_number() over (order by d.seq) as g from d)
+       select min(seq)::text as first_seq, max(seq)::text as last_seq, (array_agg(row_hash order by seq desc))[1] as last_hash, count(*)::text as n,
+              null::jsonb as by_type, (select at from t) as cutoff
+         from g group by g.g
+       union all
+       select null, null, null, null, coalesce((select jsonb_object_agg(x.resource_type, x.c) from (select resource_type, count(*) as c from d group by 1) x), '{}'::jsonb),
+              (select at from t)`,
+      [Math.max(0, inMs ?? 0)]
+    )
+  ).rows
+  const s = summarise(out)
+  return { dryRun: true, byType: s.byType, rows: s.rows, ranges: s.runs.length, cutoffs: await cutoffsAt(knex, s.at), purgeSeq: null, asOf: new Date(s.at).toISOString(), archive: null }
+}
+
+/**
+ * Removes the rows older than their resource type's active policy; a type without one is kept forever, and
+ * purge records always are. In one transaction: the server chooses the rows and locks the chain head
+ * (audit_purge_plan), the rows are written to an archive in `target.dir` and synced to disk, the server
+ * removes them (audit_purge_delete), the purge is audited with its runs and the archive's name and SHA-256,
+ * a checkpoint is left per run, and the archive's manifest (naming the purge record) is written and synced.
+ * If the archive cannot be written, nothing is removed; if the transaction fails, the archive is removed.
+ */
+export async function purge(knex: Knex, ctx: RequestContext, target: ArchiveTarget, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
   await authorize(knex, ctx, 'purging the audit log', 'audit_log', 'retention purge')
-  return knex.transaction(async (trx) => {
-    // The server chooses the rows by its own clock (a later `now` is the owner's test hook), holds the chain
-    // head so nothing is appended between choosing the runs and recording them, and removes them unless this
-    // is a dry run (audit_purge_runs, owned by netkeeper_owner: no other role may delete audit rows). The
-    // search indexer's steps hold the search lock shared: the function takes it before deleting.
-    const out = (
-      await trx.raw<Rows<{ first_seq: string | null; last_seq: string | null; last_hash: string | null; n: string | null; by_type: Record<string, number> | null; cutoff: Date }>>(
-        `select first_seq::text as first_seq, last_seq::text as last_seq, last_hash, n::text as n, by_type, cutoff from audit_purge_runs(?::timestamptz, ?::int, ?::boolean)`,
-        [opts.now ? opts.now.toISOString() : null, DEFAULT_RETENTION_DAYS, !!opts.dryRun]
+  if (!opts.dryRun) prepareArchiveDir(target.dir, target.isDefault)
+  const written: { archive?: PendingArchive } = {}
+  try {
+    return await knex.transaction(async (trx) => {
+      // The server chooses the rows by its own clock (a later `now` is the owner's test hook) and holds the chain
+      // head until this transaction ends, so nothing is appended between choosing the runs and recording them.
+      const s = summarise(
+        (
+          await trx.raw<Rows<PlanRow>>(
+            `select first_seq::text as first_seq, last_seq::text as last_seq, last_hash, n::text as n, by_type, cutoff from audit_purge_plan(?::timestamptz)`,
+            [opts.now ? opts.now.toISOString() : null]
+          )
+        ).rows
       )
-    ).rows
-    const runs = out.filter((r) => r.first_seq !== null) as Array<{ first_seq: string; last_seq: string; last_hash: string; n: string }>
-    const byType = Object.fromEntries(Object.entries(out.find((r) => r.first_seq === null)?.by_type ?? {}).map(([k, v]) => [k, Number(v)]))
-    const rows = Object.values(byType).reduce((n, v) => n + v, 0)
-    const at = Date.parse(new Date(out[0]!.cutoff).toISOString())
-    const policies = (
-      await trx.raw<Rows<{ resource_type: string; retention_days: number | null }>>(
-        `select resource_type, retention_days from audit_log_retention_policies where is_active order by resource_type`
-      )
-    ).rows
-    const cutoffs: Record<string, string | null> = { '*': new Date(at - DEFAULT_RETENTION_DAYS * 86400_000).toISOString() }
-    for (const p of policies) cutoffs[p.resource_type] = p.retention_days === null ? null : new Date(at - p.retention_days * 86400_000).toISOString()
-    if (opts.dryRun || rows === 0) {
-      return { dryRun: !!opts.dryRun, byType, rows, ranges: runs.length, cutoffs, purgeSeq: null }
-    }
-    const appended = await appendAudit(trx, ctx, {
-      action: 'delete',
-      resourceType: 'audit_log',
-      resourceName: 'retention purge',
-      details: { context: { rows, byType, cutoffs, runs: runs.map((r) => [r.first_seq, r.last_seq, r.last_hash]) } }
+      const cutoffs = await cutoffsAt(trx, s.at)
+      const asOf = new Date(s.at).toISOString()
+      if (opts.dryRun || s.rows === 0) {
+        return { dryRun: !!opts.dryRun, byType: s.byType, rows: s.rows, ranges: s.runs.length, cutoffs, purgeSeq: null, asOf, archive: null }
+      }
+      const archive = await writeArchiveData(trx, target.dir, {
+        from: `audit_logs join unnest(?::bigint[], ?::bigint[]) as r(f, l) on audit_logs.seq between r.f and r.l`,
+        bindings: [s.runs.map((r) => r.first_seq), s.runs.map((r) => r.last_seq)] as unknown as Knex.RawBinding[]
+      })
+      if (archive) written.archive = archive
+      // The archive must hold exactly the planned runs (the head is locked: nothing can have changed).
+      const same =
+        archive !== null &&
+        archive.rows === s.rows &&
+        archive.runs.length === s.runs.length &&
+        archive.runs.every((r, i) => r.firstSeq === s.runs[i]!.first_seq && r.lastSeq === s.runs[i]!.last_seq && r.lastHash === s.runs[i]!.last_hash)
+      if (!same) throw new AppError('INTERNAL', 'the archive does not hold the rows the purge chose; nothing was removed')
+      const deleted = Number((await trx.raw<Rows<{ n: string }>>(`select audit_purge_delete()::text as n`)).rows[0]!.n)
+      if (deleted !== s.rows) throw new AppError('INTERNAL', `the purge chose ${s.rows} rows but removed ${deleted}; nothing was removed`)
+      const appended = await appendAudit(trx, ctx, {
+        action: 'delete',
+        resourceType: 'audit_log',
+        resourceName: 'retention purge',
+        details: {
+          context: {
+            rows: s.rows,
+            byType: s.byType,
+            cutoffs,
+            runs: s.runs.map((r) => [r.first_seq, r.last_seq, r.last_hash]),
+            archive: { file: archive!.name, sha256: archive!.sha256, bytes: archive!.bytes, rows: archive!.rows }
+          }
+        }
+      })
+      // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
+      await trx.raw(`select audit_purge_checkpoints(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint)`, [
+        s.runs.map((r) => r.first_seq),
+        s.runs.map((r) => r.last_seq),
+        s.runs.map((r) => r.last_hash),
+        s.runs.map((r) => r.n),
+        appended.seq
+      ] as unknown as Knex.RawBinding[])
+      const summary = await writeArchiveManifest(archive!, { purpose: 'purge', purgeSeq: appended.seq, purgeRowHash: appended.rowHash, database: target.database })
+      return { dryRun: false, byType: s.byType, rows: s.rows, ranges: s.runs.length, cutoffs, purgeSeq: appended.seq, asOf, archive: summary }
     })
-    // A run may continue one left by an earlier purge: checkpoints are kept per run, verify chains them.
-    await trx.raw(`select audit_purge_checkpoints(?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint)`, [
-      runs.map((r) => r.first_seq),
-      runs.map((r) => r.last_seq),
-      runs.map((r) => r.last_hash),
-      runs.map((r) => r.n),
-      appended.seq
-    ] as unknown as Knex.RawBinding[])
-    return { dryRun: false, byType, rows, ranges: runs.length, cutoffs, purgeSeq: appended.seq }
-  })
+  } catch (e) {
+    // Nothing was removed (the transaction rolled back): an archive of rows still in the log must not stay.
+    if (written.archive) await removeArchive(written.archive)
+    throw e
+  }
 }

@@ -1,12 +1,13 @@
 /**
  * The audit trail: the viewer's queries (filters, keyset pagination, counts for the chart), verification
- * of the hash chain, retention policies with the purge, and streaming export as CSV, JSON or JSON Lines.
- * Appending lives in writer.ts, which every service uses.
+ * of the hash chain, retention policies with the purge and its archives, and streaming export as CSV, JSON
+ * or JSON Lines. Appending lives in writer.ts, which every service uses.
  *
  * This class is the face (`core.audit.x(...)`): it runs the viewer's queries itself, with the filters of
  * filters.ts, and hands the rest to the modules beside it: verify.ts (the chain), retention.ts (policies
- * and purge) and export.ts (streaming export). rows.ts holds the row and its DTO.
+ * and purge), archive.ts (archive files) and export.ts (streaming export). rows.ts holds the row and its DTO.
  */
+import path from 'node:path'
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
@@ -19,8 +20,11 @@ import {
   type AuditFilter,
   type AuditListInput,
   type AuditPage,
+  type ArchiveSummary,
   type ExportFormat,
   type ExportReport,
+  type ExportVerifyReport,
+  type SigningKeyDto,
   type PolicySetInput,
   type PurgeReport,
   type RetentionPolicyDto,
@@ -29,7 +33,11 @@ import {
 import type { RequestContext } from '../context'
 import { exportRows } from './export'
 import { rareWords, TEXT_SAMPLE_TTL_MS, textSource, whereClause, type TextSample, type Where } from './filters'
-import { listPolicies, purge, removePolicy, setPolicy } from './retention'
+import { checkAnchors, readAnchors, writeAnchor, type Anchor } from './anchors'
+import { copyLiveRows, readArchiveFolder } from './archive'
+import { verifyExport, writeExportManifest } from './export-manifest'
+import type { AuditSigningKeys } from './signing'
+import { listPolicies, preview, purge, removePolicy, setPolicy, type ArchiveTarget } from './retention'
 import { COLUMNS, parse, toEntryDto, type AuditRow, type Rows } from './rows'
 import { indexedUpTo } from './search-index'
 import { verify } from './verify'
@@ -41,7 +49,21 @@ export { toEntryDto } from './rows'
 export class AuditService {
   private textSample: TextSample | null = null
 
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    /** Where purges archive what they remove (the configured folder, or `<data folder>/audit-archive`). */
+    private readonly archiveTarget: () => ArchiveTarget,
+    /** This installation's export signing key (in the OS keychain). */
+    readonly keys: AuditSigningKeys,
+    /** The file the chain head is anchored to after each purge (settings.json `audit.anchorFile`), or null. */
+    private readonly anchorFile: () => string | null = () => null
+  ) {}
+
+  /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
+  archiveFolder(dir?: string): ArchiveTarget {
+    const t = this.archiveTarget()
+    return dir ? { ...t, dir: path.resolve(dir), isDefault: false } : t
+  }
 
   /** whereClause, with the words of a text search chosen from the statistics (rareWords). */
   private async where(f: z.output<typeof auditFilterSchema>): Promise<Where> {
@@ -137,9 +159,25 @@ export class AuditService {
 
   // ---------------------------------------------------------------- verification
 
-  /** Walks the chain and reports the first row altered, missing or out of order (see verify.ts). */
-  verify(_ctx: RequestContext, onProgress?: (checked: number) => void): Promise<VerifyReport> {
-    return verify(this.knex, onProgress)
+  /**
+   * Walks the chain and reports the first row altered, missing or out of order (see verify.ts). With
+   * `archives` (a folder), also proves the rows purges removed from the archives there.
+   */
+  async verify(_ctx: RequestContext, onProgress?: (checked: number) => void, opts: { archives?: string; anchors?: string } = {}): Promise<VerifyReport> {
+    const anchors = opts.anchors ? readAnchors(path.resolve(opts.anchors)) : undefined
+    const r = await verify(this.knex, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
+    if (!anchors) return r
+    // After the walk: the stored hashes are then the chain's, and the anchors say whether its end is.
+    const a = await checkAnchors(this.knex, anchors, r.headSeq)
+    const anchorsReport = { file: path.resolve(opts.anchors!), checked: a.checked, purged: a.purged, otherDatabase: a.otherDatabase }
+    return { ...r, ok: r.ok && !a.problem, problem: r.problem ?? a.problem, anchors: anchorsReport }
+  }
+
+  /** Appends the chain head to the anchor file (`file`, or the configured one). */
+  anchor(_ctx: RequestContext, file?: string): Promise<Anchor> {
+    const target = file ? path.resolve(file) : this.anchorFile()
+    if (!target) throw new AppError('VALIDATION', 'anchorFile: no anchor file is set: give one (`netkeeper audit anchors --file FILE`)', { field: 'anchorFile' })
+    return writeAnchor(this.knex, target, this.archiveTarget().database)
   }
 
   // ---------------------------------------------------------------- retention
@@ -156,12 +194,63 @@ export class AuditService {
     return removePolicy(this.knex, ctx, resourceType)
   }
 
-  /** Removes rows older than their resource type's retention, leaving checkpoints (see retention.ts). */
-  purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date } = {}): Promise<PurgeReport> {
-    return purge(this.knex, ctx, opts)
+  /**
+   * Removes rows older than their resource type's active policy (nothing of a type without one), archiving
+   * them first and leaving checkpoints (see retention.ts). `archiveDir` overrides the configured folder.
+   */
+  async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date; archiveDir?: string } = {}): Promise<PurgeReport> {
+    const r = await purge(this.knex, ctx, this.archiveFolder(opts.archiveDir), opts)
+    // After every purge that removed rows, the head goes to the anchor file, when one is set.
+    const file = r.purgeSeq ? this.anchorFile() : null
+    if (file) {
+      try {
+        r.anchor = await writeAnchor(this.knex, file, this.archiveTarget().database)
+      } catch (e) {
+        r.anchorError = (e as Error).message
+      }
+    }
+    return r
+  }
+
+  /** What a purge would remove `inMs` milliseconds from now by the server's clock (now when absent); a read. */
+  previewPurge(_ctx: RequestContext, inMs?: number): Promise<PurgeReport> {
+    return preview(this.knex, inMs)
+  }
+
+  /** Copies the rows still in the log that the archive folder does not hold yet into a new archive there. */
+  archiveLiveRows(_ctx: RequestContext, opts: { archiveDir?: string } = {}): Promise<ArchiveSummary | null> {
+    return copyLiveRows(this.knex, this.archiveFolder(opts.archiveDir))
   }
 
   // ---------------------------------------------------------------- export
+
+  /**
+   * Writes the signed manifest of an export just written to `file` (FILE.manifest.json, or `manifestFile`):
+   * see export-manifest.ts. Unsigned, saying why, where no signing key can be had.
+   */
+  signExport(ctx: RequestContext, file: string, report: ExportReport, filters: AuditFilter, manifestFile?: string): Promise<{ manifest: string; unsigned?: string }> {
+    return writeExportManifest(this.knex, this.keys, ctx, { file, manifestFile, report, filters, database: this.archiveTarget().database })
+  }
+
+  /** Checks an export against its manifest and signature; with `live`, every row against this database's chain. */
+  verifyExport(_ctx: RequestContext, file: string, opts: { manifest?: string; publicKey?: string; live?: boolean } = {}): Promise<ExportVerifyReport> {
+    return verifyExport(path.resolve(file), { manifest: opts.manifest, publicKey: opts.publicKey, knex: opts.live ? this.knex : undefined })
+  }
+
+  /** This installation's signing key (null before the first export made one). */
+  async signingKey(_ctx: RequestContext): Promise<SigningKeyDto | null> {
+    return this.keys.show(this.knex)
+  }
+
+  /** Makes the key when there is none yet (recording it), and returns it. */
+  async ensureSigningKey(ctx: RequestContext): Promise<SigningKeyDto> {
+    return (await this.keys.current(this.knex, ctx)).dto
+  }
+
+  /** Replaces the signing key; the new public key is recorded in the audit log (admin). */
+  rotateSigningKey(ctx: RequestContext): Promise<{ before: SigningKeyDto | null; after: SigningKeyDto }> {
+    return this.keys.rotate(this.knex, ctx)
+  }
 
   /** Streams the rows matching the filters, newest first, as CSV, JSON or JSON Lines (see export.ts). */
   export(_ctx: RequestContext, out: Writable, format: ExportFormat, input: AuditFilter = {}, onProgress?: (done: number, total: number) => void): Promise<ExportReport> {

@@ -15,8 +15,19 @@ import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock } from './embedded-lock'
 import { isUnreachable, scrub, toAppError } from './errors'
+import { coversHistory, readArchiveFolder } from '../audit/archive'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
+
+/**
+ * Migrations whose down() loses audit data, and what it loses: rolling one back over a non-empty audit log
+ * needs an archive of every row, or --discard-audit (docs/cli.md#db).
+ */
+export const AUDIT_LOSING_MIGRATIONS: Record<string, string> = {
+  Migration20261127120000_initial: 'drops the audit log (audit_logs)',
+  Migration20261127130000_ipam_audit: 'drops the chain head and the purge checkpoints',
+  Migration20261203100000_server_roles: 'drops the database login (db_user) that the hashes of the rows written since cover'
+}
 
 /** What the server lets a login do in Netkeeper (docs/postgresql-setup.md#roles). */
 export type ServerRole = 'owner' | 'admin' | 'operator' | 'viewer'
@@ -284,19 +295,70 @@ export class Database {
    * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
    * Returns the names rolled back, newest first.
    */
-  async rollback(to?: string | 0): Promise<string[]> {
-    await this.assertNotNewer()
+  async rollback(to?: string | 0, opts: { discardAudit?: boolean; archiveDir?: string } = {}): Promise<string[]> {
+    const state = await this.assertNotNewer()
     if (typeof to === 'string' && !knownMigrations.has(to)) {
       throw new AppError('VALIDATION', `--to: unknown migration "${to}"; known: 0, ${[...knownMigrations].join(', ')}`, {
         field: 'to'
       })
     }
+    const reverting = this.reverting(state.applied, to)
+    if (!reverting.length) return []
+    if (!opts.discardAudit) await this.guardAuditLog(reverting, opts.archiveDir)
     try {
-      const done = await this.migrator.down(to === undefined ? undefined : { to })
+      // The migrator's `to` is inclusive; ours keeps `to` applied: down to the oldest one that goes.
+      const done = await this.migrator.down(to === undefined ? undefined : { to: to === 0 ? 0 : reverting[reverting.length - 1]! })
       return done.map((m) => m.name)
     } catch (e) {
       throw toAppError(e, this.spec)
     }
+  }
+
+  /** The applied migrations a rollback to `to` would revert, newest first. */
+  private reverting(applied: string[], to?: string | 0): string[] {
+    const order = migrationsList.map((m) => m.name)
+    const sorted = [...applied].sort((a, b) => order.indexOf(a) - order.indexOf(b))
+    if (to === undefined) return sorted.slice(-1)
+    const keep = to === 0 ? -1 : order.indexOf(to)
+    return sorted.filter((n) => order.indexOf(n) > keep).reverse()
+  }
+
+  /**
+   * Refuses a rollback whose migrations would lose audit data while the log holds any (its head is past 0),
+   * unless `archiveDir` holds an archive of every row up to the head, intact and linked from the first row.
+   */
+  private async guardAuditLog(reverting: string[], archiveDir?: string): Promise<void> {
+    const losing = reverting.filter((n) => AUDIT_LOSING_MIGRATIONS[n])
+    if (!losing.length) return
+    const tables = (
+      await this.knex.raw<{ rows: { log: boolean; head: boolean }[] }>(
+        `select to_regclass('audit_logs') is not null as log, to_regclass('audit_chain_head') is not null as head`
+      )
+    ).rows[0]!
+    if (!tables.log) return
+    const rows = (await this.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from audit_logs`)).rows[0]!.n
+    // The history's end: the chain head, or (once a rollback dropped it) the newest row left.
+    const head = (
+      await this.knex.raw<{ rows: { seq: string; hash: string }[] }>(
+        tables.head
+          ? `select last_seq::text as seq, last_hash as hash from audit_chain_head where id = 1`
+          : `select seq::text as seq, row_hash as hash from audit_logs order by seq desc limit 1`
+      )
+    ).rows[0]
+    if (!head || head.seq === '0') return
+    let why = 'no archive folder was given'
+    if (archiveDir) {
+      const covered = fs.existsSync(archiveDir) ? coversHistory(await readArchiveFolder(archiveDir), head) : { ok: false as const, reason: `the archive folder ${archiveDir} does not exist` }
+      if (covered.ok) return
+      why = covered.reason
+    }
+    throw new AppError(
+      'CONFLICT',
+      `rolling back ${losing.join(', ')} ${losing.map((n) => AUDIT_LOSING_MIGRATIONS[n]).join('; ')}, and the audit log holds ${rows} row(s) ` +
+        `(history up to seq ${head.seq}) that no archive holds in full (${why}). Archive every row first ` +
+        `(\`netkeeper audit archive\` copies the rows still in the log${archiveDir ? ` to ${archiveDir}` : ''}), or pass --discard-audit to lose them.`,
+      { field: 'discardAudit', rows: Number(rows), headSeq: head.seq, migrations: losing }
+    )
   }
 
   poolStats(): HealthReport['pool'] {

@@ -18,15 +18,32 @@ const fileSchema = z
     connections: z.array(dbProfileSchema).optional(),
     activeConnection: z.string().trim().min(1).max(64).optional(),
     /** Before connections: the one saved profile. Folded into `connections` on read. */
-    database: legacyDbProfileSchema.optional()
+    database: legacyDbProfileSchema.optional(),
+    /** This installation's audit settings: where purges archive the rows they remove (docs/audit.md#archives). */
+    audit: z
+      .object({
+        archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+        /** The append-only file the chain head is anchored to (docs/audit.md#anchoring-the-head). */
+        anchorFile: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+        /** Minutes between anchors written by the app (default 10). */
+        anchorEveryMinutes: z.number().int().min(1).max(1440).optional()
+      })
+      .passthrough()
+      .optional()
   })
   .passthrough()
+
+/** This installation's audit settings (archive folder, head anchoring). */
+export type AuditSettings = NonNullable<z.output<typeof fileSchema>['audit']>
 
 /** The settings as the rest of the app sees them: always the new shape. */
 export interface Settings {
   connections: DbProfile[]
   /** A saved connection's name, or `embedded`; absent means embedded. */
   activeConnection?: string
+  audit?: AuditSettings
+  /** This installation's id (made on first use by the export signing key, audit/signing.ts). */
+  installationId?: string
   /** Keys this version does not know (a newer one wrote them): kept as they are. */
   other?: Record<string, unknown>
 }
@@ -35,6 +52,8 @@ export interface Settings {
 export interface SettingsInput {
   connections?: DbProfile[]
   activeConnection?: string
+  audit?: AuditSettings
+  installationId?: string
   database?: DbProfile
   other?: Record<string, unknown>
 }
@@ -50,13 +69,24 @@ function normalize(input: SettingsInput): Settings {
     if (!list.some((c) => same(c.name, legacy.name))) list.push(legacy)
     active ??= legacy.name
   }
-  return { connections: list, ...(active !== undefined ? { activeConnection: active } : {}), ...(input.other && Object.keys(input.other).length ? { other: input.other } : {}) }
+  return {
+    connections: list,
+    ...(active !== undefined ? { activeConnection: active } : {}),
+    ...(input.audit !== undefined ? { audit: input.audit } : {}),
+    ...(input.installationId !== undefined ? { installationId: input.installationId } : {}),
+    ...(input.other && Object.keys(input.other).length ? { other: input.other } : {}) }
 }
 
 /** The parsed file split into the keys this version knows and the others. */
 function fromFile(data: z.output<typeof fileSchema>): SettingsInput {
-  const { connections, activeConnection, database, ...other } = data as { connections?: DbProfile[]; activeConnection?: string; database?: DbProfile } & Record<string, unknown>
-  return { connections, activeConnection, database, other }
+  const { connections, activeConnection, database, audit, installationId, ...other } = data as {
+    connections?: DbProfile[]
+    activeConnection?: string
+    database?: DbProfile
+    audit?: AuditSettings
+    installationId?: unknown
+  } & Record<string, unknown>
+  return { connections, activeConnection, database, audit, ...(typeof installationId === 'string' ? { installationId } : {}), other }
 }
 
 /** Names are unique (case-insensitively: they name keychain entries); the active one exists. */
