@@ -1,13 +1,15 @@
 /**
  * `npm run bench -- audit`: with 5,000,000 rows, viewer pages of 100 under six filter combinations;
  * export of 1,000,000 rows as CSV (time and the exporting process's peak memory); verification of a
- * 1,000,000-row chain; appends from 8 concurrent writers.
+ * 1,000,000-row chain; appends from 8 concurrent writers; and (`trail`, audit-trail.ts) the signed export,
+ * verify-export and the archive before a purge of a 1,000,000-row chain.
  */
 import { fork } from 'node:child_process'
 import path from 'node:path'
 import type { AuditFilter } from '../src/shared/audit'
 import { appendAudit, appendAudits, type AuditEntry } from '../src/main/core/audit/writer'
 import { makeContext } from '../src/main/core/context'
+import { benchAuditTrail } from './audit-trail'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -159,5 +161,6 @@ export async function benchAudit(srv: BenchServer): Promise<Record<string, unkno
     log(`appendsOneTransactionEach ${JSON.stringify(out.appendsOneTransactionEach)}`)
     await writer.close()
   }
+  out.trail = await benchAuditTrail(srv)
   return out
 }

@@ -4,6 +4,7 @@
  */
 import os from 'node:os'
 import { benchAudit } from './audit'
+import { benchAuditTrail } from './audit-trail'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
@@ -14,6 +15,7 @@ import { benchServer, log } from './util'
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
   audit: benchAudit,
+  'audit-trail': benchAuditTrail,
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,

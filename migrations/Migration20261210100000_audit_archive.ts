@@ -77,10 +77,14 @@ export class Migration20261210100000_audit_archive extends Migration {
         create temporary table if not exists "pg_temp"."netkeeper_doomed" ("seq" bigint, "row_hash" text, "resource_type" text) on commit drop;
         truncate "pg_temp"."netkeeper_doomed";
         insert into "pg_temp"."netkeeper_doomed" select d."seq", d."row_hash", d."resource_type" from "audit_purge_due"(at) d;
+        -- Runs of consecutive rows; the last row's hash looked up by seq (not aggregated: a run may be millions long).
         for r in
-          select min(x."seq") as f, max(x."seq") as l, (array_agg(x."row_hash" order by x."seq" desc))[1] as h, count(*) as c
-            from (select d."seq", d."row_hash", d."seq" - row_number() over (order by d."seq") as g from "pg_temp"."netkeeper_doomed" d) x
-           group by x.g order by min(x."seq")
+          select x.f, x.l, x.c, d."row_hash" as h
+            from (select min(y."seq") as f, max(y."seq") as l, count(*) as c
+                    from (select d."seq", d."seq" - row_number() over (order by d."seq") as g from "pg_temp"."netkeeper_doomed" d) y
+                   group by y.g) x
+            join "pg_temp"."netkeeper_doomed" d on d."seq" = x.l
+           order by x.f
         loop
           first_seq := r.f; last_seq := r.l; last_hash := r.h; n := r.c; by_type := null; cutoff := at;
           return next;

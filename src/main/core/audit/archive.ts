@@ -113,16 +113,29 @@ export interface PendingArchive {
 }
 
 /**
- * Streams the rows `source` selects (`from` joined with audit_logs as needed, an optional `where`), oldest
- * first, through a server-side cursor of `trx` into a gzipped JSON Lines file in `dir`, then syncs it to
- * disk. Returns null (and leaves nothing) when no row matched. Any failure leaves no file behind and throws,
- * naming the folder.
+ * The runs of consecutive rows `where` selects (in `trx`'s snapshot), with the hash before each and of its
+ * last row: computed by the server, so the archive's cursor only moves each row's text.
  */
-export async function writeArchiveData(
-  trx: Knex.Transaction,
-  dir: string,
-  source: { from: string; where?: string; bindings: Knex.RawBinding[] }
-): Promise<PendingArchive | null> {
+export async function runsWhere(trx: Knex.Transaction, where: string, bindings: Knex.RawBinding[]): Promise<ArchiveRun[]> {
+  const r = await trx.raw<Rows<{ f: string; l: string; n: string; before: string; last: string }>>(
+    `with g as (select min(seq) as f, max(seq) as l, count(*) as n
+                  from (select seq, seq - row_number() over (order by seq) as g from audit_logs where ${where}) x group by x.g)
+     select g.f::text as f, g.l::text as l, g.n::text as n, a.prev_hash as before, b.row_hash as last
+       from g join audit_logs a on a.seq = g.f join audit_logs b on b.seq = g.l order by g.f`,
+    bindings
+  )
+  return r.rows.map((x) => ({ firstSeq: x.f, lastSeq: x.l, rows: Number(x.n), hashBefore: x.before, lastHash: x.last }))
+}
+
+/**
+ * Streams the rows of `runs`, oldest first, through a server-side cursor of `trx` into a gzipped JSON Lines
+ * file in `dir` (each line formatted by PostgreSQL, as the JSON Lines export), then syncs it to disk. The
+ * runs come from the caller (the purge's plan, or runsWhere) in the same snapshot; the rows streamed must
+ * be as many as they hold. Returns null (and leaves nothing) when there are none. Any failure leaves no
+ * file behind and throws, naming the folder.
+ */
+export async function writeArchiveData(trx: Knex.Transaction, dir: string, runs: ArchiveRun[]): Promise<PendingArchive | null> {
+  if (!runs.length) return null
   const partial = path.join(dir, `.audit-archive-${process.pid}-${crypto.randomBytes(4).toString('hex')}.partial`)
   let fh: fs.promises.FileHandle
   try {
@@ -130,32 +143,43 @@ export async function writeArchiveData(
   } catch (e) {
     throw folderError(dir, e, 'nothing was archived or removed')
   }
-  const runs: ArchiveRun[] = []
   let rows = 0
-  let last = -1n
   const hash = crypto.createHash('sha256')
   let bytes = 0
   async function* lines(): AsyncGenerator<string> {
-    await trx.raw(`declare audit_archive no scroll cursor for select seq::text as seq, prev_hash, row_hash, ${exportLineSql('jsonl')} as line
-                     from ${source.from} where ${source.where ?? 'true'} order by audit_logs.seq`, source.bindings)
+    // One index range scan per run, in the runs' order: rows come out in sequence order without a sort (a
+    // join of the runs with the log would sort every row's text first, spilling hundreds of MB to disk).
+    // The order is checked as the rows arrive.
+    await trx.raw(
+      `declare audit_archive no scroll cursor for
+         select x.seq::text as seq, x.line from unnest(?::bigint[], ?::bigint[]) as r(f, l)
+         cross join lateral (select audit_logs.seq, ${exportLineSql('jsonl')} as line from audit_logs
+                              where audit_logs.seq between r.f and r.l order by audit_logs.seq) as x`,
+      [runs.map((r) => r.firstSeq), runs.map((r) => r.lastSeq)] as unknown as Knex.RawBinding[]
+    )
+    const fetchNext = () => trx.raw<Rows<{ seq: string; line: string }>>(`fetch 2000 from audit_archive`).then((r) => r.rows)
+    let last = 0n
+    // Ask for the next batch before compressing this one, so the server reads while this process writes.
+    let pending = fetchNext()
     for (;;) {
-      const batch = (await trx.raw<Rows<{ seq: string; prev_hash: string; row_hash: string; line: string }>>(`fetch 5000 from audit_archive`)).rows
+      const batch = await pending
       if (!batch.length) break
+      pending = fetchNext()
+      // Pieces of about 64 kB: strings that size are reclaimed young; one string per batch (megabytes) would
+      // sit in the large-object space until a full collection and make the process grow (as in export.ts).
       let text = ''
       for (const r of batch) {
         const seq = BigInt(r.seq)
-        const run = runs[runs.length - 1]
-        if (!run || seq !== last + 1n) runs.push({ firstSeq: r.seq, lastSeq: r.seq, rows: 1, hashBefore: r.prev_hash, lastHash: r.row_hash })
-        else {
-          run.lastSeq = r.seq
-          run.rows++
-          run.lastHash = r.row_hash
-        }
+        if (seq <= last) throw new AppError('INTERNAL', `the archive got row ${r.seq} after row ${last}; nothing was removed`)
         last = seq
         rows++
         text += r.line + '\n'
+        if (text.length >= 65536) {
+          yield text
+          text = ''
+        }
       }
-      yield text
+      if (text) yield text
     }
     await trx.raw(`close audit_archive`)
   }
@@ -186,9 +210,10 @@ export async function writeArchiveData(
     // A cursor left open by a failed write goes with the transaction, which the caller rolls back.
     throw failedOnDisk ? folderError(dir, e, 'nothing was removed') : e
   }
-  if (!rows) {
+  const expected = runs.reduce((n, r) => n + r.rows, 0)
+  if (rows !== expected) {
     await fs.promises.rm(partial, { force: true })
-    return null
+    throw new AppError('INTERNAL', `the archive got ${rows} rows where its runs hold ${expected}; nothing was removed`)
   }
   const name = `audit-${pad(runs[0]!.firstSeq)}-${pad(runs[runs.length - 1]!.lastSeq)}-${crypto.randomBytes(4).toString('hex')}${DATA_SUFFIX}`
   try {
@@ -259,7 +284,7 @@ export async function copyLiveRows(knex: Knex, target: { dir: string; isDefault:
   try {
     const p = await knex.transaction(async (trx) => {
       await trx.raw(`set transaction isolation level repeatable read`)
-      return writeArchiveData(trx, target.dir, { from: 'audit_logs', where: 'audit_logs.seq > ?::bigint', bindings: [from] })
+      return writeArchiveData(trx, target.dir, await runsWhere(trx, 'seq > ?::bigint', [from]))
     })
     if (!p) return null
     written.p = p

@@ -124,7 +124,7 @@ export async function preview(knex: Knex, inMs?: number): Promise<PurgeReport> {
       `with t as (select now() + ?::double precision * interval '1 millisecond' as at),
             d as (select d.* from t, audit_purge_due(t.at) d),
             g as (select d.seq, d.row_hash, d.seq - row_number() over (order by d.seq) as g from d)
-       select min(seq)::text as first_seq, max(seq)::text as last_seq, (array_agg(row_hash order by seq desc))[1] as last_hash, count(*)::text as n,
+       select min(seq)::text as first_seq, max(seq)::text as last_seq, null::text as last_hash, count(*)::text as n,
               null::jsonb as by_type, (select at from t) as cutoff
          from g group by g.g
        union all
@@ -166,18 +166,21 @@ export async function purge(knex: Knex, ctx: RequestContext, target: ArchiveTarg
       if (opts.dryRun || s.rows === 0) {
         return { dryRun: !!opts.dryRun, byType: s.byType, rows: s.rows, ranges: s.runs.length, cutoffs, purgeSeq: null, asOf, archive: null }
       }
-      const archive = await writeArchiveData(trx, target.dir, {
-        from: `audit_logs join unnest(?::bigint[], ?::bigint[]) as r(f, l) on audit_logs.seq between r.f and r.l`,
-        bindings: [s.runs.map((r) => r.first_seq), s.runs.map((r) => r.last_seq)] as unknown as Knex.RawBinding[]
-      })
-      if (archive) written.archive = archive
-      // The archive must hold exactly the planned runs (the head is locked: nothing can have changed).
-      const same =
-        archive !== null &&
-        archive.rows === s.rows &&
-        archive.runs.length === s.runs.length &&
-        archive.runs.every((r, i) => r.firstSeq === s.runs[i]!.first_seq && r.lastSeq === s.runs[i]!.last_seq && r.lastHash === s.runs[i]!.last_hash)
-      if (!same) throw new AppError('INTERNAL', 'the archive does not hold the rows the purge chose; nothing was removed')
+      // The planned runs, with the hash before each (the previous row's, still in the log: the head is locked).
+      const before = new Map(
+        (
+          await trx.raw<Rows<{ seq: string; prev_hash: string }>>(`select seq::text as seq, prev_hash from audit_logs where seq = any(?::bigint[])`, [
+            s.runs.map((r) => r.first_seq)
+          ] as unknown as Knex.RawBinding[])
+        ).rows.map((r) => [r.seq, r.prev_hash])
+      )
+      const archive = await writeArchiveData(
+        trx,
+        target.dir,
+        s.runs.map((r) => ({ firstSeq: r.first_seq, lastSeq: r.last_seq, rows: Number(r.n), hashBefore: before.get(r.first_seq)!, lastHash: r.last_hash }))
+      )
+      if (!archive) throw new AppError('INTERNAL', 'the purge chose rows but archived none; nothing was removed')
+      written.archive = archive
       const deleted = Number((await trx.raw<Rows<{ n: string }>>(`select audit_purge_delete()::text as n`)).rows[0]!.n)
       if (deleted !== s.rows) throw new AppError('INTERNAL', `the purge chose ${s.rows} rows but removed ${deleted}; nothing was removed`)
       const appended = await appendAudit(trx, ctx, {
