@@ -5,7 +5,6 @@
  * in the way a person does, through a one-time sign-in URL; direct bridge calls use a session of their own,
  * got the same way (harnessCookie).
  */
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core'
 import type { ArgsOf, Channel, Envelope, ResultOf } from '../../src/shared/contract'
 import { startWebHarness, type WebHarness } from '../../src/main/web/server'
+import { ensureBuilt } from '../support/build'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const resultsDir = path.join(root, 'test-results')
@@ -21,61 +21,8 @@ export const CHROMIUM = '/usr/bin/chromium'
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 export const hasChromium = fs.existsSync(CHROMIUM)
 
-const BUILT = path.join(root, 'out/renderer/index.html')
-const LOCK = path.join(root, 'out/.renderer-build.lock')
-const SOURCES = [path.join(root, 'src/renderer'), path.join(root, 'src/shared'), path.join(root, 'electron.vite.config.ts')]
-
-function newestMtime(p: string): number {
-  let st: fs.Stats
-  try {
-    st = fs.statSync(p)
-  } catch {
-    return 0
-  }
-  if (!st.isDirectory()) return st.mtimeMs
-  let newest = st.mtimeMs
-  for (const name of fs.readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, name)))
-  return newest
-}
-
-function isStale(): boolean {
-  if (!fs.existsSync(BUILT)) return true
-  const built = fs.statSync(BUILT).mtimeMs
-  return SOURCES.some((s) => newestMtime(s) > built)
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-/** Builds the renderer when its sources changed since the last build; one builder at a time. */
-export async function ensureRendererBuilt(): Promise<void> {
-  if (!isStale()) return
-  fs.mkdirSync(path.dirname(LOCK), { recursive: true })
-  const deadline = Date.now() + 180_000
-  for (;;) {
-    try {
-      fs.mkdirSync(LOCK)
-      break
-    } catch {
-      // Another test file is building: wait for it, then look again. A lock left by a dead run goes after 2 minutes.
-      try {
-        if (Date.now() - fs.statSync(LOCK).mtimeMs > 120_000) fs.rmSync(LOCK, { recursive: true, force: true })
-      } catch {
-        /* gone meanwhile */
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`)
-      await sleep(250)
-      if (!isStale()) return
-    }
-  }
-  try {
-    if (!isStale()) return
-    console.warn('[e2e] the renderer sources changed: running `npx electron-vite build`')
-    // Build output goes to stderr: stdout stays clean for the bench, which prints its JSON there.
-    execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
-  } finally {
-    fs.rmSync(LOCK, { recursive: true, force: true })
-  }
-}
+/** Builds the renderer when its sources changed since the last build; one builder at a time (tests/support/build.ts). */
+export const ensureRendererBuilt = (): Promise<void> => ensureBuilt('renderer')
 
 const cookies = new WeakMap<WebHarness, Promise<string>>()
 

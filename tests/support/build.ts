@@ -1,9 +1,9 @@
 /**
  * Tests of the built app (out/main, out/preload, out/renderer) call `ensureBuilt()` first. CI builds before
  * `npm test` (.ci/run), so there it only checks. Locally, when out/ is missing or any source is newer than
- * the oldest output, it runs `npx electron-vite build` once: under the same lock folder as the renderer
- * tests' build (tests/e2e/support.ts), so two test files never build over each other, and a file that waited
- * looks again before building. The build covers every source, so either helper leaves both content.
+ * the oldest output, it runs `npx electron-vite build` once, under one lock folder, so two test files never
+ * build over each other, and a file that waited looks again before building. The browser tests ask only for
+ * the renderer (scope 'renderer', through tests/e2e/support.ts); the build covers every source either way.
  */
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -20,6 +20,19 @@ export const BUILT = {
 }
 const SOURCES = [path.join(root, 'src'), path.join(root, 'electron.vite.config.ts'), path.join(root, 'package.json')]
 
+/**
+ * What a test needs current: the whole app, or only the renderer (the browser harness runs the main-process
+ * code from source, so only out/renderer matters to it).
+ */
+export type BuildScope = 'app' | 'renderer'
+const SCOPES: Record<BuildScope, { outputs: string[]; sources: string[] }> = {
+  app: { outputs: Object.values(BUILT), sources: SOURCES },
+  renderer: {
+    outputs: [BUILT.renderer],
+    sources: [path.join(root, 'src/renderer'), path.join(root, 'src/shared'), path.join(root, 'electron.vite.config.ts')]
+  }
+}
+
 function newestMtime(p: string): number {
   let st: fs.Stats
   try {
@@ -33,20 +46,20 @@ function newestMtime(p: string): number {
   return newest
 }
 
-/** Why the build is out of date, or undefined when it is current. */
-export function staleReason(): string | undefined {
-  const outputs = Object.values(BUILT)
+/** Why the build is out of date for `scope`, or undefined when it is current. */
+export function staleReason(scope: BuildScope = 'app'): string | undefined {
+  const { outputs, sources } = SCOPES[scope]
   const missing = outputs.find((f) => !fs.existsSync(f))
   if (missing) return `${path.relative(root, missing)} is missing`
   const oldest = Math.min(...outputs.map((f) => fs.statSync(f).mtimeMs))
-  const newer = SOURCES.find((s) => newestMtime(s) > oldest)
+  const newer = sources.find((s) => newestMtime(s) > oldest)
   return newer ? `${path.relative(root, newer)} changed after the last build` : undefined
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-export async function ensureBuilt(): Promise<void> {
-  if (!staleReason()) return
+export async function ensureBuilt(scope: BuildScope = 'app'): Promise<void> {
+  if (!staleReason(scope)) return
   fs.mkdirSync(path.dirname(LOCK), { recursive: true })
   const deadline = Date.now() + 180_000
   for (;;) {
@@ -62,13 +75,14 @@ export async function ensureBuilt(): Promise<void> {
       }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`)
       await sleep(250)
-      if (!staleReason()) return
+      if (!staleReason(scope)) return
     }
   }
   try {
-    const reason = staleReason()
+    const reason = staleReason(scope)
     if (!reason) return
     console.warn(`[build] ${reason}: running \`npx electron-vite build\``)
+    // Build output goes to stderr: stdout stays clean for the bench, which prints its JSON there.
     try {
       execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
     } catch (e) {
