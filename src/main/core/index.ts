@@ -143,10 +143,9 @@ export class Core {
       await db.close()
       throw e
     }
-    const core = new Core(db, dataDir, role)
-    // The shared sign-in policy, so the first status the app shows already knows it.
-    await core.auth.refreshPolicy(true)
-    return core
+    // The shared sign-in policy is read when a request first needs it (auth:session, a session-scoped
+    // request), not here: the CLI, which it does not gate, opens a core for every command.
+    return new Core(db, dataDir, role)
   }
 
   async close(): Promise<void> {
