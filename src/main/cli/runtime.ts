@@ -13,6 +13,8 @@ import { describeTarget, resolveConnection } from '../core/db/target'
 import { isUnreachable } from '../core/db/errors'
 import { OfflineQueue } from '../core/offline/queue'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
+import { trackCore } from './interrupt'
+import { ConfirmationNeeded, Declined, TypingInterrupted } from './terminal'
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -39,10 +41,12 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
   const core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
+  const untrack = trackCore(core)
   try {
     return await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -68,10 +72,12 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
     })
     return
   }
+  const untrack = trackCore(core)
   try {
     await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -106,9 +112,9 @@ export interface QueuedReply {
  * (connection refused, timeout, host down) the edit is queued in the data folder instead and the command
  * exits 0 saying "queued, not done" (JSON: status "queued"). --no-queue makes it fail UNAVAILABLE as before.
  * Only a failure to connect queues: an error half-way through a command is reported as is, because the
- * change may or may not have committed.
+ * change may or may not have committed. `beforeQueue` runs before an edit is queued (a confirmation).
  */
-export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>): Promise<void> {
+export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>, beforeQueue?: () => Promise<void>): Promise<void> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
   const dataDir = resolveDataDir()
@@ -118,6 +124,8 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
   } catch (e) {
     if (g.queue === false || !isUnreachable(e)) throw e
     const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir })).label
+    // A destructive edit asks (or needs --yes) before it is queued too.
+    await beforeQueue?.()
     const entry = await withQueue(cmd, (q) => q.enqueue(cliContext(), edit, target))
     const reply: QueuedReply = {
       status: 'queued',
@@ -140,10 +148,12 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
     )
     return
   }
+  const untrack = trackCore(core)
   try {
     await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -172,9 +182,14 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args)
     } catch (e) {
-      if (e instanceof UsageError) {
+      if (e instanceof UsageError || e instanceof ConfirmationNeeded) {
         process.stderr.write(`netkeeper: usage: ${e.message}\n`)
         process.exitCode = EXIT_USAGE
+        return
+      }
+      if (e instanceof Declined || e instanceof TypingInterrupted) {
+        process.stderr.write(`netkeeper: cancelled: ${e.message}\n`)
+        process.exitCode = e instanceof Declined ? EXIT_FAILED : 130
         return
       }
       process.exitCode = fail(cmd, e)

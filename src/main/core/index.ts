@@ -96,4 +96,15 @@ export class Core {
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
     await this.db.close()
   }
+
+  /**
+   * Stops at once on a signal (the CLI's Ctrl-C): no more upkeep, and every database session ended, so what
+   * is in flight rolls back and the embedded store is released. The directory session is not signed out:
+   * that would need the database this gives up.
+   */
+  async interrupt(): Promise<void> {
+    if (this.maintenance) clearInterval(this.maintenance)
+    void this.auditSearch.close()
+    await this.db.interrupt()
+  }
 }

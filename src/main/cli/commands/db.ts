@@ -4,20 +4,53 @@ import { SSL_MODES } from '../../../shared/schemas'
 import { resolveDataDir } from '../../core/paths'
 import { DbProfileService } from '../../core/settings/db-profile'
 import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
+import { MIGRATIONS_TABLE } from '../../core/db/database'
+import type { Core } from '../../core'
 import { action, cliContext, emit, globals, withCore, UsageError } from '../runtime'
+import { confirmRemoval, readHidden } from '../terminal'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
   return Number(v)
 }
 
-/** Reads a secret from standard input (all of it, one trailing newline dropped); never echoed or logged. */
+/**
+ * Reads a secret from standard input (all of it, one trailing newline dropped); never echoed or logged.
+ * On a terminal it asks for it with the echo off.
+ */
 export async function readStdinSecret(): Promise<string> {
+  if (process.stdin.isTTY) {
+    const typed = await readHidden('Password (not shown): ')
+    if (!typed) throw new UsageError('--password-stdin: no password was typed')
+    return typed
+  }
   const chunks: Buffer[] = []
   for await (const c of process.stdin) chunks.push(c as Buffer)
   const s = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
   if (!s) throw new UsageError('--password-stdin: standard input was empty')
   return s
+}
+
+/**
+ * What rolling back `plan` removes, for the confirmation. Reverting the first migration drops every table:
+ * each is named with its row count. A partial rollback names the migrations (their tables, columns and
+ * functions go with what they hold).
+ */
+async function describeRollback(core: Core, plan: string[]): Promise<string[]> {
+  const lines = plan.map((m) => `migration ${m}`)
+  const { applied } = await core.db.migrationState()
+  if (!applied.length || !plan.includes(applied[0]!)) return [...lines, 'and whatever the tables, columns and functions these migrations created hold']
+  const tables = await core.db.knex.raw<{ rows: { name: string }[] }>(
+    `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'p') and c.relname <> ? order by 1`,
+    [MIGRATIONS_TABLE]
+  )
+  const counts: string[] = []
+  for (const { name } of tables.rows) {
+    const n = (await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from ??`, [name])).rows[0]!.n
+    counts.push(`table ${name} (${n} row${n === '1' ? '' : 's'})${name === 'audit_logs' ? ': the whole audit log' : ''}`)
+  }
+  return [...lines, 'every Netkeeper table, with its rows:', ...counts.map((c) => `  ${c}`)]
 }
 
 function profileService(cmd: Command): DbProfileService {
@@ -46,11 +79,14 @@ export function dbCommand(): Command {
   db.command('rollback')
     .description('roll back the last migration, or every migration after --to (0 rolls back all)')
     .option('--to <migration>', 'roll back down to this migration (exclusive); 0 for all')
+    .option('-y, --yes', 'do not ask before dropping tables and their data (needed without a terminal)')
     .action(
-      action(async (opts: { to?: string }, cmd: Command) => {
+      action(async (opts: { to?: string; yes?: boolean }, cmd: Command) => {
         if (opts.to !== undefined && !opts.to.trim()) throw new UsageError('--to needs a migration name or 0')
         const to = opts.to === undefined ? undefined : opts.to === '0' ? 0 : opts.to
         await withCore(cmd, { migrate: false }, async (core) => {
+          const plan = await core.db.rollbackPlan(to)
+          if (plan.length) await confirmRemoval(`db rollback on ${core.db.target.label}`, await describeRollback(core, plan), opts.yes)
           const reverted = await core.db.rollback(to)
           const state = await core.db.migrationState()
           emit(cmd, { target: core.db.target, reverted, state }, () =>
@@ -104,7 +140,7 @@ export function dbCommand(): Command {
   db.command('grant')
     .description('give a login one Netkeeper role on this server (viewer, operator or admin); owner only')
     .requiredOption('--login <name>', 'the PostgreSQL login of a person')
-    .addOption(new Option('--role <role>').choices([...GRANTABLE_ROLES]).makeOptionMandatory())
+    .addOption(new Option('--role <role>', 'the role to give').choices([...GRANTABLE_ROLES]).makeOptionMandatory())
     .action(
       action(async (o: { login: string; role: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
@@ -136,7 +172,7 @@ export function dbCommand(): Command {
     )
   db.command('require-sign-in')
     .description('show, or set with yes|no, whether the app requires a directory sign-in on this database (admin)')
-    .argument('[yes|no]')
+    .argument('[yes|no]', 'yes to require a sign-in, no to stop requiring one; nothing to show the setting')
     .action(
       action(async (value: string | undefined, _o: object, cmd: Command) => {
         if (value !== undefined && value !== 'yes' && value !== 'no') throw new UsageError(`require-sign-in: "${value}" is not yes or no`)
@@ -165,14 +201,14 @@ export function dbCommand(): Command {
   const withProfileOptions = (c: Command): Command =>
     c
       .option('--name <name>', 'profile name', 'default')
-      .requiredOption('--host <host>')
+      .requiredOption('--host <host>', 'server host name or address')
       .option('--port <port>', 'port', int('--port'), 5432)
-      .requiredOption('--database <name>')
-      .requiredOption('--user <user>')
-      .addOption(new Option('--ssl-mode <mode>').choices([...SSL_MODES]).default('prefer'))
+      .requiredOption('--database <name>', 'database name')
+      .requiredOption('--user <user>', 'login (a PostgreSQL role that can log in)')
+      .addOption(new Option('--ssl-mode <mode>', 'TLS: as libpq sslmode').choices([...SSL_MODES]).default('prefer'))
       .option('--ca-file <file>', 'CA certificate for verify-ca / verify-full')
       .option('--pool-max <n>', 'connections at most', int('--pool-max'), 4)
-      .option('--password-stdin', 'read the password from standard input (`set` stores it in the OS keychain; `test` only uses it)')
+      .option('--password-stdin', 'read the password from standard input, or ask for it unechoed on a terminal (`set` stores it in the OS keychain; `test` only uses it)')
   interface ProfileOpts {
     name: string
     host: string
@@ -214,9 +250,16 @@ export function dbCommand(): Command {
   profile
     .command('clear')
     .description('remove the saved profile and its password (back to the embedded database)')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (_o: object, cmd: Command) => {
-        const r = await profileService(cmd).clear()
+      action(async (o: { yes?: boolean }, cmd: Command) => {
+        const service = profileService(cmd)
+        const saved = await service.get()
+        if (saved) {
+          const p = saved.profile
+          await confirmRemoval('db profile clear', [`the saved profile ${p.name} (postgres://${p.user}@${p.host}:${p.port}/${p.database})`, ...(saved.passwordStored === false ? [] : ['its password in the OS keychain'])], o.yes)
+        }
+        const r = await service.clear()
         emit(cmd, r, () => (r.removed ? 'removed the saved profile' : 'there was no saved profile'))
       })
     )

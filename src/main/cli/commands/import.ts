@@ -6,6 +6,7 @@ import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS, type ConflictMode, type I
 import { formatFor, formatReport } from '../../core/importer/report'
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
 import type { Core } from '../../core'
+import { onInterrupt } from '../interrupt'
 
 const SHOWN = 50
 
@@ -72,13 +73,12 @@ async function indexImported(core: Core, quiet: boolean): Promise<void> {
   if (!remaining) return
   const say = (m: string): void => void (quiet || process.stderr.write(m))
   say(`indexing ${remaining} imported audit row(s) for text search (Ctrl-C leaves the rest to the app)...\n`)
-  const stop = (): void => void core.auditSearch.close()
-  process.once('SIGINT', stop)
+  const off = onInterrupt(() => void core.auditSearch.close())
   try {
     const d = await core.auditSearch.drain()
     say(d.complete ? `indexed ${d.indexed} row(s) in ${(d.ms / 1000).toFixed(1)} s\n` : `stopped after ${d.indexed} row(s); the app indexes the rest\n`)
   } finally {
-    process.off('SIGINT', stop)
+    off()
   }
 }
 
@@ -113,20 +113,19 @@ export function importCommand(): Command {
               shown = Date.now()
               process.stderr.write(`\r${p.phase.padEnd(12)} ${String(p.done).padStart(7)}/${p.total}  ${p.percent.toFixed(0).padStart(3)}%   `)
             }
-            // Ctrl-C rolls the import back instead of killing it half-way.
+            // Ctrl-C (or SIGTERM) rolls the import back instead of killing it half-way; a second one forces.
             const controller = new AbortController()
-            const onSigint = (): void => {
-              process.stderr.write('\ncancelling: rolling back...\n')
+            const off = onInterrupt(() => {
+              process.stderr.write('\ncancelling: rolling back (Ctrl-C again forces)...\n')
               controller.abort()
-            }
-            process.once('SIGINT', onSigint)
+            })
             let r: ImportReport
             try {
               r = o.dryRun
                 ? await core.importer.dryRun(cliContext(), input, { onProgress })
                 : await core.importer.run(cliContext(), input, { onProgress, signal: controller.signal })
             } finally {
-              process.off('SIGINT', onSigint)
+              off()
               if (tty) process.stderr.write('\r\x1b[K')
             }
             const reportPath = o.report ? writeReport(r, o.report, o.reportFormat ?? formatFor(o.report)) : undefined

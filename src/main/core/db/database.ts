@@ -126,10 +126,17 @@ export class Database {
       try {
         const { options, close } = await embeddedOptions(spec)
         const orm = await MikroORM.init(options)
-        return new Database(orm, spec, async () => {
-          await close()
-          release()
-        })
+        let closing: Promise<void> | undefined
+        // Once: close() after an interrupt() (or the other way round) finds the store already shut.
+        return new Database(orm, spec, () =>
+          (closing ??= (async () => {
+            try {
+              await close()
+            } finally {
+              release()
+            }
+          })())
+        )
       } catch (e) {
         release()
         throw toAppError(e, spec)
@@ -241,17 +248,27 @@ export class Database {
     }
   }
 
-  /**
-   * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
-   * Returns the names rolled back, newest first.
-   */
-  async rollback(to?: string | 0): Promise<string[]> {
-    await this.assertNotNewer()
+  /** The migrations rollback(to) would revert, newest first (for the CLI to name before it asks). */
+  async rollbackPlan(to?: string | 0): Promise<string[]> {
+    const { applied } = await this.assertNotNewer()
     if (typeof to === 'string' && !knownMigrations.has(to)) {
       throw new AppError('VALIDATION', `--to: unknown migration "${to}"; known: 0, ${[...knownMigrations].join(', ')}`, {
         field: 'to'
       })
     }
+    if (typeof to === 'string' && !applied.includes(to)) {
+      throw new AppError('VALIDATION', `--to: migration "${to}" is not applied here, so there is nothing to roll back down to`, { field: 'to' })
+    }
+    const after = to === undefined ? applied.slice(-1) : to === 0 ? applied : applied.slice(applied.indexOf(to) + 1)
+    return [...after].reverse()
+  }
+
+  /**
+   * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
+   * Returns the names rolled back, newest first.
+   */
+  async rollback(to?: string | 0): Promise<string[]> {
+    await this.rollbackPlan(to)
     try {
       const done = await this.migrator.down(to === undefined ? undefined : { to })
       return done.map((m) => m.name)
@@ -289,5 +306,28 @@ export class Database {
   async close(): Promise<void> {
     await this.orm.close(true)
     await this.cleanup()
+  }
+
+  /**
+   * Ends every session now, without waiting for the work in flight (a signal, cli/interrupt.ts): closing a
+   * session makes PostgreSQL roll back its open transaction. A server connection is ended whether in use or
+   * idle; the embedded store is shut down directly (its one session ends) and its lock released. Knex's
+   * own close would instead wait for the running transaction to finish, and commit it.
+   */
+  async interrupt(): Promise<void> {
+    if (this.spec.kind === 'embedded') {
+      await this.cleanup()
+      return
+    }
+    type Conn = { end?: () => Promise<void>; _getActiveQuery?: () => unknown }
+    const client = this.knex.client as { pool?: { used: { resource: Conn }[]; free: { resource: Conn }[] }; cancelQuery?: (c: Conn) => Promise<unknown> }
+    const used = client.pool?.used.map((r) => r.resource) ?? []
+    const free = client.pool?.free.map((r) => r.resource) ?? []
+    const within = (ms: number, work: Promise<unknown>): Promise<unknown> => Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())])
+    // A statement waiting on a lock would not notice its client leave until the lock is granted: cancel it
+    // first (pg_cancel_backend over a fresh connection), so its locks go now. Best effort, briefly.
+    const busy = used.filter((c) => c._getActiveQuery?.())
+    if (busy.length && client.cancelQuery) await within(1500, Promise.allSettled(busy.map((c) => client.cancelQuery!(c))))
+    await within(1500, Promise.allSettled([...used, ...free].map((c) => c.end?.())))
   }
 }
