@@ -12,7 +12,7 @@ import type { HealthReport, MigrationState } from '../../../shared/types'
 import { migrationsList } from '../../../../migrations'
 import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
-import { acquireEmbeddedLock } from './embedded-lock'
+import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { toAppError } from './errors'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
@@ -122,7 +122,12 @@ export class Database {
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
-      const release = await acquireEmbeddedLock(spec.pgDataDir)
+      const unlock = await acquireEmbeddedLock(spec.pgDataDir)
+      const widen = holdPrivateUmask()
+      const release = (): void => {
+        widen()
+        unlock()
+      }
       try {
         const { options, close } = await embeddedOptions(spec)
         const orm = await MikroORM.init(options)
