@@ -7,7 +7,7 @@ import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
 import { Core } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
-import { toAppError } from '../core/db/errors'
+import { statementOf, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
 import { describeTarget, resolveConnection } from '../core/db/target'
 import { isUnreachable } from '../core/db/errors'
@@ -163,12 +163,25 @@ export function emit(cmd: Command, value: unknown, text: () => string): void {
   else process.stdout.write(text().replace(/\n?$/, '\n'))
 }
 
+/** "ip search": the command's names below the program. */
+function commandPath(cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name())
+  return names.join(' ') || 'netkeeper'
+}
+
 export function fail(cmd: Command | undefined, e: unknown): number {
   const err = e instanceof AppError ? e : toAppError(e)
   const json = cmd ? globals(cmd).json : process.argv.includes('--json')
-  if (err.code === 'INTERNAL' && process.env.NETKEEPER_DEBUG === '1') console.error(e)
-  if (json) process.stdout.write(JSON.stringify({ error: err.toPayload() }, null, 2) + '\n')
-  process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${err.message}\n`)
+  if (err.code === 'INTERNAL' && process.env.NETKEEPER_DEBUG === '1') {
+    console.error(e)
+    const sql = statementOf(e)
+    if (sql) console.error(`statement: ${sql}`)
+  }
+  // An unexpected failure names the command that failed; its statement never reaches the message.
+  const message = err.code === 'INTERNAL' && cmd ? `${commandPath(cmd)} failed: ${err.message}` : err.message
+  if (json) process.stdout.write(JSON.stringify({ error: { ...err.toPayload(), message } }, null, 2) + '\n')
+  process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${message}\n`)
   return EXIT_FAILED
 }
 

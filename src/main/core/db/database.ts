@@ -13,7 +13,7 @@ import { migrationsList } from '../../../../migrations'
 import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
-import { toAppError } from './errors'
+import { keepStatement, toAppError } from './errors'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -118,7 +118,14 @@ export class Database {
     readonly orm: MikroORM,
     readonly spec: ConnectionSpec,
     private readonly cleanup: () => Promise<void>
-  ) {}
+  ) {
+    // A failed statement's text stays out of the message (errors.ts), and never with its values in it.
+    const client = this.knex.client as Knex.Client & { config: { compileSqlOnError?: boolean } }
+    client.config.compileSqlOnError = false
+    client.on('query-error', (err: unknown, q: { sql?: string }) => {
+      if (typeof q?.sql === 'string') keepStatement(err, q.sql)
+    })
+  }
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
