@@ -5,6 +5,9 @@
  * configured that way). Values with %, _, \ and ! are found literally. An unexpected database error says
  * what failed in words, and keeps its statement out of the message (for the log).
  */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Core } from '../../src/main/core'
 import { AuditService } from '../../src/main/core/audit/service'
@@ -113,11 +116,22 @@ describe('an unexpected database error', () => {
     expect(JSON.stringify(err.toPayload())).not.toContain('select')
   })
 
-  it('reaches the CLI as a sentence, without the statement', async () => {
+  it('reaches the CLI as a sentence naming the log, which keeps the statement and the request id, never the password', async () => {
     await withClient(url, (c) => c.query('alter table ip_allocations rename column owner to owner_gone'))
-    const r = await cli(['--database-url', url, 'ip', 'search', 'carol', '--kind', 'owner'])
-    expect(r.code).toBe(1)
-    expect(r.stderr).toContain('netkeeper: internal: ip search failed: the database could not run a statement: column a.owner does not exist (SQLSTATE 42703)')
-    expect(r.stderr).not.toMatch(/select|from ip_allocations/i)
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-scs-'))
+    try {
+      // The test server trusts local logins: the password in the URL is carried along, and must go nowhere.
+      const withPassword = url.replace('postgres@', 'postgres:not-for-the-log-42@')
+      const r = await cli(['--database-url', withPassword, '--data-dir', dataDir, 'ip', 'search', 'carol', '--kind', 'owner'])
+      expect(r.code).toBe(1)
+      const logFile = path.join(dataDir, 'logs', 'cli.log')
+      expect(r.stderr).toBe(`netkeeper: internal: ip search failed: the database could not run a statement: column a.owner does not exist (SQLSTATE 42703); details in the log: ${logFile}\n`)
+      const log = fs.readFileSync(logFile, 'utf8')
+      expect(log).toMatch(/^\S+Z ERROR req=[0-9a-f-]{36} \[cli\] ip search failed: column a\.owner does not exist \[42703\]\n {4}statement: select count\(\*\)::int as n from ip_allocations a where lower\(a\.owner\) like \$1 escape '!'\n/)
+      expect(log).not.toContain('not-for-the-log-42')
+      expect(log).not.toContain('carol')
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })

@@ -2,6 +2,7 @@
  * What every CLI command shares: global options, opening the core, printing results as text or JSON,
  * and mapping errors to exit codes (0 done, 1 the operation failed, 2 usage).
  */
+import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
@@ -14,6 +15,7 @@ import { isUnreachable } from '../core/db/errors'
 import { OfflineQueue } from '../core/offline/queue'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 import { trackCore } from './interrupt'
+import { currentRequestId, logDir, openLog, withRequest } from '../core/log'
 import { ConfirmationNeeded, Declined, TypingInterrupted } from './terminal'
 
 export const EXIT_OK = 0
@@ -34,7 +36,8 @@ export function globals(cmd: Command): GlobalOptions {
 
 export function cliContext(): RequestContext {
   // Until sign-in lands, the CLI acts as admin on the database it was pointed at (see docs/cli.md).
-  return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli' })
+  // One request id per command: its audit rows and its log lines carry the same one.
+  return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli', requestId: currentRequestId() ?? randomUUID() })
 }
 
 export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
@@ -178,8 +181,22 @@ export function fail(cmd: Command | undefined, e: unknown): number {
     const sql = statementOf(e)
     if (sql) console.error(`statement: ${sql}`)
   }
-  // An unexpected failure names the command that failed; its statement never reaches the message.
-  const message = err.code === 'INTERNAL' && cmd ? `${commandPath(cmd)} failed: ${err.message}` : err.message
+  // An unexpected failure names the command that failed and where its details went (the log in the data
+  // folder, with the statement and the stack); the statement never reaches the message.
+  let message = err.message
+  if (err.code === 'INTERNAL') {
+    const what = cmd ? `${commandPath(cmd)} failed` : 'failed'
+    message = `${what}: ${err.message}`
+    try {
+      const g = cmd ? globals(cmd) : {}
+      if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+      const log = openLog({ dir: logDir(resolveDataDir()), file: 'cli.log' })
+      log.error('cli', `${what}:`, e)
+      message += `; details in the log: ${log.file}`
+    } catch {
+      /* no log to point at: the message stands alone */
+    }
+  }
   if (json) process.stdout.write(JSON.stringify({ error: { ...err.toPayload(), message } }, null, 2) + '\n')
   process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${message}\n`)
   return EXIT_FAILED
@@ -188,25 +205,27 @@ export function fail(cmd: Command | undefined, e: unknown): number {
 /** A usage error raised by a command's own argument checks (exit 2, like commander's). */
 export class UsageError extends Error {}
 
-/** Wraps a command action: runs it, prints a failure, sets the exit code. */
+/** Wraps a command action: runs it under a request id of its own (core/log.ts), prints a failure, sets the exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const cmd = args[args.length - 1] as Command
-    try {
-      await fn(...args)
-    } catch (e) {
-      if (e instanceof UsageError || e instanceof ConfirmationNeeded) {
-        process.stderr.write(`netkeeper: usage: ${e.message}\n`)
-        process.exitCode = EXIT_USAGE
-        return
-      }
-      if (e instanceof Declined || e instanceof TypingInterrupted) {
-        process.stderr.write(`netkeeper: cancelled: ${e.message}\n`)
-        process.exitCode = e instanceof Declined ? EXIT_FAILED : 130
-        return
-      }
-      process.exitCode = fail(cmd, e)
+  return (...args: A) => withRequest(randomUUID(), () => runAction(fn, args))
+}
+
+async function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>, args: A): Promise<void> {
+  const cmd = args[args.length - 1] as Command
+  try {
+    await fn(...args)
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfirmationNeeded) {
+      process.stderr.write(`netkeeper: usage: ${e.message}\n`)
+      process.exitCode = EXIT_USAGE
+      return
     }
+    if (e instanceof Declined || e instanceof TypingInterrupted) {
+      process.stderr.write(`netkeeper: cancelled: ${e.message}\n`)
+      process.exitCode = e instanceof Declined ? EXIT_FAILED : 130
+      return
+    }
+    process.exitCode = fail(cmd, e)
   }
 }
 

@@ -12,6 +12,7 @@ import { ImporterService } from './importer/service'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
+import { withRequest } from './log'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -56,13 +57,16 @@ export class Core {
     const run = async (): Promise<void> => {
       // Purging is an admin's right on the server: other logins leave it to someone who has it.
       if (this.serverRole !== 'owner' && this.serverRole !== 'admin') return
-      try {
-        const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
-        const r = await this.audit.purge(ctx)
-        if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s)`)
-      } catch (e) {
-        console.error('[retention] purge failed:', (e as Error).message)
-      }
+      const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
+      // Its log lines carry the purge's request id, as its audit row does.
+      await withRequest(ctx.requestId, async () => {
+        try {
+          const r = await this.audit.purge(ctx)
+          if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s)`)
+        } catch (e) {
+          console.error('[retention] purge failed:', (e as Error).message)
+        }
+      })
     }
     void run()
     this.auditSearch.kick()

@@ -9,6 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import type { Core } from '../../../core'
 import type { CommandScope } from '../../../core/auth/service'
 import { makeContext } from '../../../core/context'
+import { currentRequestId } from '../../../core/log'
 import { emit, globals, table, UsageError, withCore } from '../../runtime'
 import { readHidden } from '../../terminal'
 
@@ -70,7 +71,7 @@ function userName(): string {
 export async function withDirectory<T>(cmd: Command, o: DirOpts, fn: (core: Core, scope: CommandScope) => Promise<T>): Promise<T> {
   const password = await bindSecret(o)
   return withCore(cmd, { migrate: true }, async (core) => {
-    const ctx = makeContext({ actor: `${userName()}@cli`, roles: ['viewer'], source: 'cli', userAgent: 'netkeeper-cli' })
+    const ctx = makeContext({ actor: `${userName()}@cli`, roles: ['viewer'], source: 'cli', userAgent: 'netkeeper-cli', ...(currentRequestId() ? { requestId: currentRequestId() } : {}) })
     const scope = await core.auth.commandScope(ctx, { profile: o.profile ?? process.env.NETKEEPER_LDAP_PROFILE ?? undefined, bindDn: o.bindDn, password })
     try {
       return await fn(core, scope)
