@@ -245,7 +245,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs): HandlerTable {
     'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
 
     'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),
-    'import:dry-run': (a, ctx) => core.importer.dryRun(ctx, a),
+    'import:dry-run': (a, ctx) => core.importer.dryRunTracked(ctx, a),
     'import:run': (a, ctx) => core.importer.runTracked(ctx, a),
     'import:progress': async (a, ctx) => core.importer.progress(ctx, a.runId),
     'import:cancel': async (a, ctx) => core.importer.cancel(ctx, a.runId),

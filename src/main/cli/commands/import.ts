@@ -18,14 +18,14 @@ function typeMapping(v: string, previous: Record<string, TypeTarget> = {}): Reco
   return { ...previous, [m[1]!.toLowerCase()]: m[2]!.toLowerCase() as TypeTarget }
 }
 
-function summary(r: ImportReport): string {
+function summary(r: ImportReport, dryRun = false): string {
   const p = r.counts.pools
   const a = r.counts.allocations
   const head =
     r.outcome === 'dry-run'
       ? `dry run of ${r.file.name}: nothing was written`
       : r.outcome === 'cancelled'
-        ? `import of ${r.file.name} cancelled: nothing was written`
+        ? `${dryRun ? 'dry run' : 'import'} of ${r.file.name} cancelled: nothing was written`
         : `imported ${r.file.name} (import ${r.importId})`
   const lines = [
     head,
@@ -122,14 +122,14 @@ export function importCommand(): Command {
             let r: ImportReport
             try {
               r = o.dryRun
-                ? await core.importer.dryRun(cliContext(), input, { onProgress })
+                ? await core.importer.dryRun(cliContext(), input, { onProgress, signal: controller.signal })
                 : await core.importer.run(cliContext(), input, { onProgress, signal: controller.signal })
             } finally {
               off()
               if (tty) process.stderr.write('\r\x1b[K')
             }
             const reportPath = o.report ? writeReport(r, o.report, o.reportFormat ?? formatFor(o.report)) : undefined
-            emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r) + (reportPath ? `\nreport written to ${reportPath}` : ''))
+            emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r, !!o.dryRun) + (reportPath ? `\nreport written to ${reportPath}` : ''))
             if (r.outcome === 'cancelled') process.exitCode = 1
             if (r.outcome === 'imported') await indexImported(core, !!globals(cmd).json)
           })

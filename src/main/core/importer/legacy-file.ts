@@ -2,6 +2,13 @@
  * Reads a LDAP Web Manager v2.0 IPAM file: recognises it, then loads its rows as text, exactly as found.
  * The file is opened read-only and never changed. Nothing is judged here (plan/ does that), except
  * whether the file is a legacy IPAM database at all, which is refused with a reason naming the file.
+ *
+ * The file may be hostile, so before any row is read: ip_pools and ip_allocations must be real tables
+ * (a view, recursive or not, or a virtual table could run any query for as long as it likes, and every
+ * read here is synchronous); the schema is not trusted (trusted_schema off: no function with side
+ * effects runs from it); and the file must stay within the caps below (rows per table, bytes per value,
+ * measured by octet_length, which reads a value's size without loading it), each refusal naming its cap.
+ * A cancel (the signal) is honoured between every step and every page of rows.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
@@ -67,6 +74,16 @@ const SCHEMA = {
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
+/** What a legacy file may hold at most (v2.0 installations hold far less; docs/import.md#limits). */
+export const LEGACY_CAPS = {
+  pools: 100_000,
+  allocations: 5_000_000,
+  /** Bytes in any one value the importer reads. */
+  valueBytes: 64 * 1024
+} as const
+
+const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1).replace(/\.0$/, '')} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1).replace(/\.0$/, '')} KiB` : `${n} bytes`)
+
 /** SQLite values as text: numbers keep their decimal form, blobs are shown as hex so they fail validation visibly. */
 function text(v: unknown): string | null {
   if (v === null || v === undefined) return null
@@ -93,12 +110,13 @@ async function loadSqlite(): Promise<typeof Database> {
 const quote = (ident: string): string => `"${ident.replace(/"/g, '""')}"`
 
 /** SHA-256 of the file, read through one buffer (a read stream's fresh chunk per read left tens of MB behind). */
-async function fingerprint(file: string): Promise<string> {
+async function fingerprint(file: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256')
   const fh = await fs.promises.open(file, 'r')
   try {
     const buf = Buffer.allocUnsafe(FINGERPRINT_CHUNK)
     for (;;) {
+      signal?.throwIfAborted()
       const { bytesRead } = await fh.read(buf, 0, buf.length, null)
       if (!bytesRead) break
       hash.update(buf.subarray(0, bytesRead))
@@ -134,7 +152,7 @@ function sqliteError(file: string, e: unknown): AppError {
  * Checks that `input` names a readable SQLite file with the legacy tables and columns. Returns the open
  * database (read-only), the columns each table has, and the file's fingerprint.
  */
-export async function openLegacyFile(input: string): Promise<{ db: Database.Database; info: LegacyFileInfo; columns: Record<keyof typeof SCHEMA, Set<string>> }> {
+export async function openLegacyFile(input: string, signal?: AbortSignal): Promise<{ db: Database.Database; info: LegacyFileInfo; columns: Record<keyof typeof SCHEMA, Set<string>> }> {
   const file = path.resolve(input)
   const name = path.basename(file)
   let stat: fs.Stats
@@ -170,9 +188,10 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
     throw sqliteError(file, e)
   }
   try {
-    const tables = new Set(
-      (db.prepare(`select name from sqlite_master where type in ('table', 'view')`).all() as { name: string }[]).map((r) => r.name)
-    )
+    // Nothing the file's schema defines (a view's or a generated column's functions) may have side effects.
+    db.pragma('trusted_schema = off')
+    const objects = db.prepare(`select name, type, sql from sqlite_master where type in ('table', 'view')`).all() as { name: string; type: string; sql: string | null }[]
+    const tables = new Set(objects.map((r) => r.name))
     const missingTables = (Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]).filter((t) => !tables.has(t))
     if (missingTables.length) {
       const found = [...tables].filter((t) => !t.startsWith('sqlite_')).sort()
@@ -182,6 +201,14 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
           `(tables found: ${found.length ? found.join(', ') : 'none'}; expected ip_pools and ip_allocations of LDAP Web Manager v2.0)`,
         { path: file, missingTables }
       )
+    }
+    // Only real tables: a view (a recursive one never ends) or a virtual table runs code of the file's choosing.
+    const fake = (Object.keys(SCHEMA) as (keyof typeof SCHEMA)[])
+      .map((t) => objects.find((o) => o.name === t)!)
+      .filter((o) => o.type !== 'table' || /^\s*create\s+virtual\s+table/i.test(o.sql ?? ''))
+    if (fake.length) {
+      const what = fake.map((o) => `${o.name} is a ${o.type === 'view' ? 'view' : 'virtual table'}`).join(' and ')
+      throw validationError('file', `"${name}" is not a legacy IPAM file: ${what}, not a table (Netkeeper reads only real tables)`, { path: file, notTables: fake.map((o) => o.name) })
     }
     const columns = {} as Record<keyof typeof SCHEMA, Set<string>>
     const missingRequired: string[] = []
@@ -193,11 +220,42 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
     if (missingRequired.length) {
       throw validationError('file', `"${name}" is not a legacy IPAM file: it lacks the column(s) ${missingRequired.join(', ')}`, { path: file, missingColumns: missingRequired })
     }
-    const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file), modifiedAt: stat.mtime.toISOString() }
+    checkCaps(db, name, file, columns, signal)
+    const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file, signal), modifiedAt: stat.mtime.toISOString() }
     return { db, info, columns }
   } catch (e) {
     db.close()
-    throw e instanceof AppError ? e : sqliteError(file, e)
+    throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(file, e)
+  }
+}
+
+/** Refuses a file past LEGACY_CAPS, naming the cap, the table and (for a value) the column and row. */
+function checkCaps(db: Database.Database, name: string, file: string, columns: Record<keyof typeof SCHEMA, Set<string>>, signal?: AbortSignal): void {
+  const limits = { ip_pools: LEGACY_CAPS.pools, ip_allocations: LEGACY_CAPS.allocations }
+  for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+    signal?.throwIfAborted()
+    // Counting stops one past the cap: a file of a billion rows costs no more than one at the cap.
+    const n = (db.prepare(`select count(*) as n from (select 1 from ${quote(t)} limit ?)`).get(limits[t] + 1) as { n: number }).n
+    if (n > limits[t]) {
+      throw validationError('file', `"${name}" holds more than ${limits[t].toLocaleString('en-US')} rows in ${t}, the most Netkeeper imports (cap: ${t === 'ip_pools' ? 'pools' : 'allocations'} per file)`, {
+        path: file,
+        cap: t === 'ip_pools' ? 'pools' : 'allocations',
+        limit: limits[t]
+      })
+    }
+  }
+  for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+    signal?.throwIfAborted()
+    const cols = [...SCHEMA[t].required, ...SCHEMA[t].optional].filter((c) => columns[t].has(c))
+    const big = db.prepare(`select rowid as r, ${cols.map((c) => `octet_length(${quote(c)}) as ${quote(c)}`).join(', ')} from ${quote(t)} where ${cols.map((c) => `octet_length(${quote(c)}) > ?`).join(' or ')} limit 1`).get(...cols.map(() => LEGACY_CAPS.valueBytes)) as Record<string, number> | undefined
+    if (big) {
+      const col = cols.find((c) => (big[c] ?? 0) > LEGACY_CAPS.valueBytes)!
+      throw validationError(
+        'file',
+        `"${name}" has a value larger than ${fmtBytes(LEGACY_CAPS.valueBytes)}, the most Netkeeper reads (cap: bytes per value): ${t}.${col} of row ${big.r} holds ${fmtBytes(big[col]!)}`,
+        { path: file, cap: 'valueBytes', limit: LEGACY_CAPS.valueBytes, table: t, column: col, row: big.r }
+      )
+    }
   }
 }
 
@@ -213,7 +271,7 @@ export interface ReadOptions {
 
 /** Opens a legacy file for reading: recognises it, reads its pools and counts its allocations. */
 export async function openLegacySource(input: string, opts: ReadOptions = {}): Promise<LegacySource> {
-  const { db, info, columns } = await openLegacyFile(input)
+  const { db, info, columns } = await openLegacyFile(input, opts.signal)
   try {
     opts.signal?.throwIfAborted()
     // Every pass reads the tables from start to end, so a page cache (better-sqlite3 makes it 16 MB) only
@@ -282,6 +340,7 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
             for (let i = 0; i < page.length; i++) yield allocation(page[i]!)
             read += page.length
             if (page.length < PAGE) return
+            opts.signal?.throwIfAborted()
             const last = page[page.length - 1]![0]
             if (typeof last !== 'number' || !Number.isSafeInteger(last)) break
             page = nextPage.all(last) as unknown[][]
