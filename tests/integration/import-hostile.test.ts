@@ -76,6 +76,16 @@ describe('the caps', () => {
     fs.rmSync(file)
   })
 
+  it('refuses a file with a row too large, though no one value is', async () => {
+    const wide = 'x'.repeat(40 * 1024)
+    const file = writeLegacyFile(path.join(dir, 'wide-row.db'), [{ id: 'p1', name: 'lan', network: '10.0.0.0/24' }], [
+      { id: 'a1', pool_id: 'p1', ip_address: '10.0.0.5', allocation_type: 'static', hostname: wide, description: wide, allocated_by: wide }
+    ])
+    expect((await refused(file)).message).toBe(
+      'file: "wide-row.db" has a row larger than 64 KiB, the most Netkeeper reads (cap: bytes per row): row 1 of ip_allocations holds 120 KiB'
+    )
+  })
+
   it('refuses a file with millions of pools, naming the cap', async () => {
     const file = writeLegacyFile(path.join(dir, 'many-pools.db'), [], [])
     const db = new Database(file)
@@ -114,6 +124,22 @@ describe('a dry run', () => {
     expect(r.outcome).toBe('cancelled')
     expect(seen.some((p) => p.phase === 'checking' && p.done > 0 && p.done < p.total)).toBe(true)
     expect(seen.at(-1)).toMatchObject({ phase: 'done' })
+  })
+
+  it('gives up measuring a file past the deadline, from a worker, without holding the main thread', async () => {
+    process.env.NETKEEPER_IMPORT_CHECK_DEADLINE_MS = '5'
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    try {
+      const err = await refused(big)
+      expect(err.message).toBe('file: "big.db" took longer than 5 ms to measure against the import\'s caps (cap: seconds to check a file); it was not read')
+      expect(err.details).toMatchObject({ cap: 'checkSeconds' })
+      // The main thread kept running while the worker measured.
+      expect(ticks).toBeGreaterThan(0)
+    } finally {
+      clearInterval(timer)
+      delete process.env.NETKEEPER_IMPORT_CHECK_DEADLINE_MS
+    }
   })
 
   it('stops on Ctrl-C in the CLI', async () => {

@@ -6,13 +6,19 @@
  * The file may be hostile, so before any row is read: ip_pools and ip_allocations must be real tables
  * (a view, recursive or not, or a virtual table could run any query for as long as it likes, and every
  * read here is synchronous); the schema is not trusted (trusted_schema off: no function with side
- * effects runs from it); and the file must stay within the caps below (rows per table, bytes per value,
- * measured by octet_length, which reads a value's size without loading it), each refusal naming its cap.
- * A cancel (the signal) is honoured between every step and every page of rows.
+ * effects runs from it); and the file must stay within the caps below (rows per table, bytes per value and
+ * per row, measured by octet_length, which reads a value's size without loading it), each refusal naming
+ * its cap. Those caps are what bound every later read: a page of rows is at most PAGE rows of at most
+ * rowBytes each. Measuring them reads the whole file, so it runs in a worker thread (caps-worker below)
+ * under a deadline: past it the worker is abandoned and the file refused, and the main process, which
+ * answers the window, is never held by it. A cancel (the signal) is honoured between every step and every
+ * page of rows, and stops the measuring at once.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import { AppError, validationError } from '../../../shared/errors'
 import type { LegacyFileInfo } from '../../../shared/importer'
@@ -79,8 +85,17 @@ export const LEGACY_CAPS = {
   pools: 100_000,
   allocations: 5_000_000,
   /** Bytes in any one value the importer reads. */
-  valueBytes: 64 * 1024
+  valueBytes: 64 * 1024,
+  /** Bytes in any one row (its values together), so a page of 1,000 rows stays within 64 MiB. */
+  rowBytes: 64 * 1024,
+  /** How long measuring the file against the caps may take (NETKEEPER_IMPORT_CHECK_DEADLINE_MS overrides). */
+  checkSeconds: 60
 } as const
+
+const checkDeadlineMs = (): number => {
+  const v = Number(process.env.NETKEEPER_IMPORT_CHECK_DEADLINE_MS)
+  return Number.isFinite(v) && v > 0 ? v : LEGACY_CAPS.checkSeconds * 1000
+}
 
 const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1).replace(/\.0$/, '')} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1).replace(/\.0$/, '')} KiB` : `${n} bytes`)
 
@@ -220,7 +235,7 @@ export async function openLegacyFile(input: string, signal?: AbortSignal): Promi
     if (missingRequired.length) {
       throw validationError('file', `"${name}" is not a legacy IPAM file: it lacks the column(s) ${missingRequired.join(', ')}`, { path: file, missingColumns: missingRequired })
     }
-    checkCaps(db, name, file, columns, signal)
+    await checkCaps(file, name, columns, signal)
     const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file, signal), modifiedAt: stat.mtime.toISOString() }
     return { db, info, columns }
   } catch (e) {
@@ -229,33 +244,129 @@ export async function openLegacyFile(input: string, signal?: AbortSignal): Promi
   }
 }
 
-/** Refuses a file past LEGACY_CAPS, naming the cap, the table and (for a value) the column and row. */
-function checkCaps(db: Database.Database, name: string, file: string, columns: Record<keyof typeof SCHEMA, Set<string>>, signal?: AbortSignal): void {
-  const limits = { ip_pools: LEGACY_CAPS.pools, ip_allocations: LEGACY_CAPS.allocations }
-  for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
-    signal?.throwIfAborted()
-    // Counting stops one past the cap: a file of a billion rows costs no more than one at the cap.
-    const n = (db.prepare(`select count(*) as n from (select 1 from ${quote(t)} limit ?)`).get(limits[t] + 1) as { n: number }).n
-    if (n > limits[t]) {
-      throw validationError('file', `"${name}" holds more than ${limits[t].toLocaleString('en-US')} rows in ${t}, the most Netkeeper imports (cap: ${t === 'ip_pools' ? 'pools' : 'allocations'} per file)`, {
-        path: file,
-        cap: t === 'ip_pools' ? 'pools' : 'allocations',
-        limit: limits[t]
-      })
-    }
+/**
+ * The worker that measures a file against the caps: it opens the file read-only (schema not trusted) and
+ * answers each { sql, params } with its rows. Plain CommonJS run from this string (eval), so the same code
+ * works from the TypeScript source, the bundle and the packaged app; better-sqlite3 is required by the
+ * path this module resolves it to.
+ */
+const CAPS_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Sqlite = require(workerData.sqlite)
+const db = new Sqlite(workerData.file, { readonly: true, fileMustExist: true })
+db.pragma('trusted_schema = off')
+parentPort.on('message', (m) => {
+  try {
+    parentPort.postMessage({ id: m.id, rows: db.prepare(m.sql).all(...m.params) })
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && e.code } })
   }
-  for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
-    signal?.throwIfAborted()
-    const cols = [...SCHEMA[t].required, ...SCHEMA[t].optional].filter((c) => columns[t].has(c))
-    const big = db.prepare(`select rowid as r, ${cols.map((c) => `octet_length(${quote(c)}) as ${quote(c)}`).join(', ')} from ${quote(t)} where ${cols.map((c) => `octet_length(${quote(c)}) > ?`).join(' or ')} limit 1`).get(...cols.map(() => LEGACY_CAPS.valueBytes)) as Record<string, number> | undefined
-    if (big) {
-      const col = cols.find((c) => (big[c] ?? 0) > LEGACY_CAPS.valueBytes)!
+})
+`
+
+/** Runs read-only queries on `file` in a worker, all of them within `deadlineMs`; stops at once on `signal`. */
+class CapsWorker {
+  private readonly worker: Worker
+  private readonly pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (e: unknown) => void }>()
+  private next = 0
+  private failure: unknown
+  private readonly timer: NodeJS.Timeout
+  private readonly onAbort: () => void
+
+  constructor(file: string, private readonly name: string, deadlineMs: number, private readonly signal?: AbortSignal) {
+    this.worker = new Worker(CAPS_WORKER, { eval: true, workerData: { file, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') } })
+    this.worker.unref()
+    this.worker.on('message', (m: { id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
+      const p = this.pending.get(m.id)
+      this.pending.delete(m.id)
+      if (m.error) p?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }))
+      else p?.resolve(m.rows ?? [])
+    })
+    this.worker.on('error', (e) => this.fail(e))
+    this.timer = setTimeout(() => {
+      const took = deadlineMs >= 1000 ? `${Math.round(deadlineMs / 100) / 10} s` : `${deadlineMs} ms`
+      this.fail(
+        validationError('file', `"${name}" took longer than ${took} to measure against the import's caps (cap: seconds to check a file); it was not read`, {
+          cap: 'checkSeconds',
+          limit: deadlineMs / 1000
+        })
+      )
+    }, deadlineMs)
+    this.onAbort = () => this.fail(signal!.reason ?? Object.assign(new Error('cancelled'), { name: 'AbortError' }))
+    signal?.addEventListener('abort', this.onAbort, { once: true })
+  }
+
+  query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.failure) return Promise.reject(this.failure)
+    const id = this.next++
+    return new Promise<T[]>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (rows: unknown[]) => void, reject })
+      this.worker.postMessage({ id, sql, params })
+    })
+  }
+
+  /** Ends the worker. A statement still running finishes in its thread and is thrown away. */
+  private fail(e: unknown): void {
+    if (this.failure) return
+    this.failure = e
+    for (const p of this.pending.values()) p.reject(e)
+    this.pending.clear()
+    this.close()
+  }
+
+  close(): void {
+    clearTimeout(this.timer)
+    this.signal?.removeEventListener('abort', this.onAbort)
+    void this.worker.terminate()
+  }
+}
+
+/** Refuses a file past LEGACY_CAPS, naming the cap, the table and (for a value or a row) the column and row. */
+async function checkCaps(file: string, name: string, columns: Record<keyof typeof SCHEMA, Set<string>>, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  const w = new CapsWorker(file, name, checkDeadlineMs(), signal)
+  try {
+    const limits = { ip_pools: LEGACY_CAPS.pools, ip_allocations: LEGACY_CAPS.allocations }
+    for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+      // Counting stops one past the cap: a file of a billion rows costs no more than one at the cap.
+      const [{ n }] = (await w.query<{ n: number }>(`select count(*) as n from (select 1 from ${quote(t)} limit ?)`, [limits[t] + 1])) as [{ n: number }]
+      if (n > limits[t]) {
+        const cap = t === 'ip_pools' ? 'pools' : 'allocations'
+        throw validationError('file', `"${name}" holds more than ${limits[t].toLocaleString('en-US')} rows in ${t}, the most Netkeeper imports (cap: ${cap} per file)`, {
+          path: file,
+          cap,
+          limit: limits[t]
+        })
+      }
+    }
+    for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+      const cols = [...SCHEMA[t].required, ...SCHEMA[t].optional].filter((c) => columns[t].has(c))
+      const size = (c: string): string => `coalesce(octet_length(${quote(c)}), 0)`
+      const rowSize = cols.map(size).join(' + ')
+      const [big] = await w.query<Record<string, number>>(
+        `select rowid as "__row", ${rowSize} as "__bytes", ${cols.map((c) => `${size(c)} as ${quote(c)}`).join(', ')} from ${quote(t)}
+          where ${cols.map((c) => `${size(c)} > ?`).join(' or ')} or ${rowSize} > ? limit 1`,
+        [...cols.map(() => LEGACY_CAPS.valueBytes), LEGACY_CAPS.rowBytes]
+      )
+      if (!big) continue
+      const col = cols.find((c) => (big[c] ?? 0) > LEGACY_CAPS.valueBytes)
+      if (col) {
+        throw validationError(
+          'file',
+          `"${name}" has a value larger than ${fmtBytes(LEGACY_CAPS.valueBytes)}, the most Netkeeper reads (cap: bytes per value): ${t}.${col} of row ${big.__row} holds ${fmtBytes(big[col]!)}`,
+          { path: file, cap: 'valueBytes', limit: LEGACY_CAPS.valueBytes, table: t, column: col, row: big.__row }
+        )
+      }
       throw validationError(
         'file',
-        `"${name}" has a value larger than ${fmtBytes(LEGACY_CAPS.valueBytes)}, the most Netkeeper reads (cap: bytes per value): ${t}.${col} of row ${big.r} holds ${fmtBytes(big[col]!)}`,
-        { path: file, cap: 'valueBytes', limit: LEGACY_CAPS.valueBytes, table: t, column: col, row: big.r }
+        `"${name}" has a row larger than ${fmtBytes(LEGACY_CAPS.rowBytes)}, the most Netkeeper reads (cap: bytes per row): row ${big.__row} of ${t} holds ${fmtBytes(big.__bytes!)}`,
+        { path: file, cap: 'rowBytes', limit: LEGACY_CAPS.rowBytes, table: t, row: big.__row }
       )
     }
+  } catch (e) {
+    throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(file, e)
+  } finally {
+    w.close()
   }
 }
 
