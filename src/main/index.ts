@@ -1,6 +1,6 @@
 /**
- * Electron bootstrap: one instance, one locked-down window, the native menu, and one IPC handler per
- * contract channel that checks the sender and then dispatches into the core. Everything the app can do
+ * Electron bootstrap: one instance, one locked-down window, the native menu, the log, and one IPC handler
+ * per contract channel that checks the sender and then dispatches into the core. Everything the app can do
  * lives in src/main/core; nothing here knows about IP pools or LDAP.
  */
 import os from 'node:os'
@@ -11,6 +11,7 @@ import { channels, type Envelope } from '../shared/contract'
 import { AppError } from '../shared/errors'
 import { makeContext, type RequestContext } from './core/context'
 import { toAppError } from './core/db/errors'
+import { captureConsole, logDir, openLog } from './core/log'
 import { resolveDataDir } from './core/paths'
 import { CoreHost } from './ipc/degraded'
 import { dispatch } from './ipc/handlers'
@@ -127,6 +128,12 @@ function main(): void {
   }
   app.on('second-instance', focusMainWindow)
 
+  // The log in the data folder, with everything the main process prints (core/log.ts).
+  const dataDir = resolveDataDir(app.getPath('userData'))
+  const log = openLog({ dir: logDir(dataDir), file: 'netkeeper.log' })
+  captureConsole(log)
+  log.info('main', `Netkeeper ${__APP_VERSION__} starting (Electron ${process.versions.electron ?? '?'}, ${process.platform}); data folder ${dataDir}`)
+
   // Sandbox every renderer, whatever a window's own preferences say.
   app.enableSandbox()
   app.on('web-contents-created', (_event, contents) => guardWebContents(contents))
@@ -135,7 +142,7 @@ function main(): void {
 
   // Start opening the database now; the window opens at once and shows progress, then health or the error.
   const dialogs = nativeFileDialogs(() => BrowserWindow.getFocusedWindow() ?? mainWindow)
-  const coreHost = CoreHost.start({ dataDir: resolveDataDir(app.getPath('userData')), migrate: true }, dialogs)
+  const coreHost = CoreHost.start({ dataDir, migrate: true }, dialogs)
   host = coreHost
   registerIpc(coreHost)
 
@@ -144,7 +151,8 @@ function main(): void {
     Menu.setApplicationMenu(
       buildAppMenu({
         currentWindow: () => BrowserWindow.getFocusedWindow() ?? mainWindow ?? undefined,
-        dev: !app.isPackaged
+        dev: !app.isPackaged,
+        logFolder: log.dir
       })
     )
     mainWindow = createWindow()
@@ -164,9 +172,22 @@ function main(): void {
     event.preventDefault()
     void shutdown().finally(() => {
       closed = true
+      log.info('main', 'closed')
       app.quit()
     })
   })
+
+  // Ctrl-C in the terminal that started it, or SIGTERM from a session manager: quit the normal way (the
+  // database closes above); a second signal ends the process at once.
+  let signalled = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (signalled) app.exit(signal === 'SIGINT' ? 130 : 143)
+      signalled = true
+      log.info('main', `${signal}: quitting`)
+      app.quit()
+    })
+  }
 }
 
 process.on('unhandledRejection', (reason) => {

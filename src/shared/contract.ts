@@ -215,7 +215,7 @@ export const contract = {
 
   // The legacy SQLite import wizard: analyse -> dry run -> run (poll progress, cancel) -> report file.
   'import:analyse': { args: importAnalyseSchema, result: result<ImportAnalysis>() },
-  'import:dry-run': { args: importAnalyseSchema, result: result<ImportReport>() },
+  'import:dry-run': { args: importRunSchema, result: result<ImportReport>() },
   'import:run': { args: importRunSchema, result: result<ImportReport>() },
   'import:progress': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<ImportProgress | null>() },
   'import:cancel': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<{ cancelled: boolean }>() },

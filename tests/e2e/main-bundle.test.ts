@@ -279,6 +279,27 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(await bridge.invoke('db:status', { unexpected: 1 })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } })
   })
 
+  it('keeps a log in the data folder, every line with the request id of its work, and Help › Open Log Folder shows it', async () => {
+    const logs = path.join(userData, 'logs')
+    const logFile = path.join(logs, 'netkeeper.log')
+    expect(await app.invoke(main, 'ipam:pool:get', { pool: 'no-such-pool' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } })
+    const lines = await until('the refusal in the log', async () => {
+      const text = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''
+      return /\[ipc\] ipam:pool:get: NOT_FOUND/.test(text) && text.trimEnd().split('\n')
+    }, 10_000)
+    expect(lines[0]).toMatch(new RegExp(`^\\S+Z INFO  req=- \\[main\\] Netkeeper ${pkg.version.replace(/\./g, '\\.')} starting .*; data folder ${userData.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`))
+    expect(lines.find((l) => l.includes('[ipc] ipam:pool:get: NOT_FOUND'))).toMatch(/ INFO {2}req=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} \[ipc\] ipam:pool:get: NOT_FOUND /)
+    // Every line carries a req= field (the continuation lines of a multi-line entry are indented).
+    expect(lines.filter((l) => !l.startsWith(' ')).every((l) => / (DEBUG|INFO|WARN|ERROR) +req=\S+ /.test(l))).toBe(true)
+    expect(fs.statSync(logFile).mode & 0o777).toBe(0o600)
+    expect(fs.statSync(logs).mode & 0o777).toBe(0o700)
+
+    const help = (await app.records()).menu?.find((m) => m.role === 'help')
+    expect(help?.submenu?.map((i) => i.label)).toEqual(['Open &Log Folder', '', 'About Netkeeper'])
+    await app.request('menu-click', { labels: ['Help', 'Open Log Folder'] })
+    expect((await app.records()).calls.filter((c) => c.api === 'shell.openPath').map((c) => c.args[0])).toEqual([logs])
+  })
+
   it('shows native file dialogs modal to its window and hands the choice to the core', async () => {
     const legacy = path.join(tmp, 'legacy.sqlite')
     await app.request('dialog-answers', { open: [{ canceled: false, filePaths: [legacy] }, { canceled: true, filePaths: [] }] })

@@ -282,7 +282,7 @@ describe('rollback of a non-empty audit log', () => {
       code: 'CONFLICT',
       message: expect.stringMatching(/no archive in .* starts the chain at row 1|hold the history from row 1 only up to row/)
     })
-    const viaCli = await cli(['--database-url', url, '--data-dir', dataDir, 'db', 'rollback', '--to', '0', '--archive-dir', archives])
+    const viaCli = await cli(['--database-url', url, '--data-dir', dataDir, 'db', 'rollback', '--to', '0', '--archive-dir', archives, '--yes'])
     expect(viaCli.code).toBe(1)
     expect(viaCli.stderr).toMatch(/netkeeper: conflict: rolling back .*--discard-audit/s)
 
@@ -308,7 +308,7 @@ describe('rollback of a non-empty audit log', () => {
     const refused = await cli(['--database-url', url2, 'db', 'rollback', '--to', '0', '--json'], env)
     expect(refused.code).toBe(1)
     expect(refused.json().error).toMatchObject({ code: 'CONFLICT', details: { field: 'discardAudit', rows: 1 } })
-    const r = await cli(['--database-url', url2, 'db', 'rollback', '--to', '0', '--discard-audit', '--json'], env)
+    const r = await cli(['--database-url', url2, 'db', 'rollback', '--to', '0', '--discard-audit', '--yes', '--json'], env)
     expect(r.code, r.stderr).toBe(0)
     expect(r.json().state.applied).toEqual([])
   })

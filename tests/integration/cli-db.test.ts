@@ -20,7 +20,7 @@ describe('netkeeper db on a PostgreSQL server', () => {
     expect(status.code).toBe(0)
     expect(status.json()).toMatchObject({ pending: [], applied: ALL, target: { kind: 'postgresql', origin: 'env' } })
 
-    const down = await cli(['--database-url', url, 'db', 'rollback', '--to', '0', '--json'])
+    const down = await cli(['--database-url', url, 'db', 'rollback', '--to', '0', '--yes', '--json'])
     expect(down.code).toBe(0)
     expect(down.json().reverted).toEqual([...ALL].reverse())
     const left = await withClient(url, async (c) => (await c.query(`select table_name from information_schema.tables where table_schema = 'public'`)).rows.map((r) => r.table_name))
@@ -72,7 +72,7 @@ describe('netkeeper db on the embedded default', () => {
       expect(up.code).toBe(0)
       expect(up.json().target.kind).toBe('embedded')
       expect((await cli(['db', 'status', '--json'], env)).json().pending).toEqual([])
-      expect((await cli(['db', 'rollback', '--to', '0', '--json'], env)).json().state.applied).toEqual([])
+      expect((await cli(['db', 'rollback', '--to', '0', '--yes', '--json'], env)).json().state.applied).toEqual([])
       expect((await cli(['db', 'status', '--json'], env)).json().pending).toEqual(ALL)
       expect((await cli(['db', 'migrate', '--json'], env)).json().applied).toEqual(ALL)
       const h = (await cli(['db', 'health', '--json'], env)).json()

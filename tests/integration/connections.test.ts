@@ -110,7 +110,7 @@ describe.skipIf(!hasSecretService)('saved connections', () => {
       expect(health.stderr).toContain('netkeeper: warning: connection lab: TLS is off (sslMode disable)')
       expect((await cli(['db', 'profile', 'show'], env)).stdout).toMatch(/^connection lab \(active\): postgres:\/\/postgres@127\.0\.0\.1:\d+\/conn_cli\S* sslmode=disable/)
 
-      const removed = await cli(['db', 'profile', 'remove', 'lab', '--json'], env)
+      const removed = await cli(['db', 'profile', 'remove', 'lab', '--yes', '--json'], env)
       expect(removed.json()).toEqual({ removed: true, secretRemoved: true, wasActive: true })
       expect(await keychain.get(dbAccount('lab'))).toBeNull()
       expect((await cli(['db', 'profile', 'list', '--json'], env)).json().active).toBe('embedded')

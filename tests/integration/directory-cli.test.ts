@@ -85,10 +85,10 @@ describe.skipIf(skip)('netkeeper profile, user and group', () => {
     expect(ren.json()).toMatchObject({ user: { uid: 'carlos' }, groupsUpdated: ['cli-team'] })
     expect(ldifValues(ldapsearch(groupsDn, '(cn=cli-team)', ['memberUid'], 'one'), 'memberUid')).toEqual(['carlos'])
 
-    const del = await cli(['user', 'delete', 'carlos'], withSecret())
+    const del = await cli(['user', 'delete', 'carlos', '--yes'], withSecret())
     expect(del.stdout).toContain('removed from: cli-team')
     expect(ldifValues(ldapsearch(groupsDn, '(cn=cli-team)', ['memberUid'], 'one'), 'memberUid')).toEqual([])
-    expect((await cli(['group', 'delete', 'cli-team'], withSecret())).code).toBe(0)
+    expect((await cli(['group', 'delete', 'cli-team', '--yes'], withSecret())).code).toBe(0)
     expect(ldapsearch(usersDn, '(|(uid=carl)(uid=carlos))', ['dn'], 'one')).toBe('')
     expect(ldapsearch(groupsDn, '(cn=cli-team)', ['dn'], 'one')).toBe('')
   })
@@ -130,7 +130,7 @@ describe.skipIf(skip)('netkeeper profile, user and group', () => {
     expect(lab.stdout).toContain('warning: profile far has allowInsecure: binds and password changes to ldap://192.0.2.1 go over plain LDAP, passwords in clear')
     expect((await cli(['profile', 'list'], env())).stdout).toContain('warning: profile far has allowInsecure')
     expect((await cli(['profile', 'list', '--json'], env())).json().find((p: { name: string }) => p.name === 'far')).toMatchObject({ allowInsecure: true })
-    expect((await cli(['profile', 'remove', 'far'], env())).code).toBe(0)
+    expect((await cli(['profile', 'remove', 'far', '--yes'], env())).code).toBe(0)
   })
 
   it('says clearly when there is no Secret Service, and saves nothing', async () => {
@@ -160,7 +160,7 @@ describe.skipIf(skip || !hasSecretService)('netkeeper with the bind secret in th
     const users = await cli(['user', 'list', '--profile', 'kc', '--json'], env())
     expect(users.code, users.stderr).toBe(0)
     for (const f of fs.readdirSync(dataDir)) expect(fs.readFileSync(path.join(dataDir, f), 'utf8')).not.toContain(info.adminPassword)
-    const rm = await cli(['profile', 'remove', 'kc', '--json'], env())
+    const rm = await cli(['profile', 'remove', 'kc', '--yes', '--json'], env())
     expect(rm.json()).toEqual({ removed: true, secretRemoved: true })
     const after = await cli(['user', 'list', '--profile', 'kc'], env())
     expect(after.code).toBe(1)

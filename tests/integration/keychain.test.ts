@@ -75,7 +75,7 @@ describe.skipIf(!hasSecretService)('netkeeper db profile', () => {
     expect((await cli(['db', 'profile', 'show', '--json'], env)).json()).toMatchObject({ passwordStored: true, profile: { name: 'team-cli' } })
     expect((await cli(['db', 'profile', 'set', '--host', 'h', '--database', 'd', '--user', 'u', '--port', 'x'], env)).code).toBe(2)
 
-    expect((await cli(['db', 'profile', 'clear', '--json'], env)).json()).toEqual({ removed: true })
+    expect((await cli(['db', 'profile', 'clear', '--yes', '--json'], env)).json()).toEqual({ removed: true })
     expect(await keychain.get(dbAccount('team-cli'))).toBeNull()
     expect((await cli(['db', 'health', '--json'], env)).json().target.kind).toBe('embedded')
   })

@@ -169,7 +169,7 @@ describe('offline queue', () => {
     // Re-target the update onto the server's version, move the allocation to another address, discard the release.
     expect((await cli(['queue', 'retry', String(stale.id), '--if-version', '2'], env())).code).toBe(0)
     expect((await cli(['queue', 'retry', String(taken.id), '--ip', '10.9.0.41'], env())).code).toBe(0)
-    const cancel = await cli(['--json', 'queue', 'cancel', String(released.id)], env())
+    const cancel = await cli(['--json', 'queue', 'cancel', String(released.id), '--yes'], env())
     expect(cancel.json()).toMatchObject({ state: 'cancelled' })
 
     await withCore(async (core) => {

@@ -1,13 +1,14 @@
 /**
  * Runs the real `netkeeper` CLI in a child process, the way a script would: the built bundle
- * (out/main/cli.js) when it is newer than every source file, otherwise the TypeScript source through tsx.
+ * (out/main/cli.js) when it is newer than every source file, otherwise the TypeScript source through tsx's loader.
  */
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 
-const root = path.resolve(import.meta.dirname, '..', '..')
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx')
+export const root = path.resolve(import.meta.dirname, '..', '..')
+const tsxLoader = pathToFileURL(path.join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href
 const source = path.join(root, 'src', 'main', 'cli', 'index.ts')
 const built = path.join(root, 'out', 'main', 'cli.js')
 
@@ -22,10 +23,14 @@ function newestSource(dir: string): number {
 }
 
 let command: { file: string; args: string[] } | undefined
-function cliCommand(): { file: string; args: string[] } {
+/** The program and leading arguments that run the CLI (for tests that start it another way, e.g. pty.ts). */
+export function cliInvocation(): { file: string; args: string[] } {
   if (command) return command
   const fresh = fs.existsSync(built) && fs.statSync(built).mtimeMs > Math.max(newestSource(path.join(root, 'src')), newestSource(path.join(root, 'migrations')))
-  command = fresh ? { file: process.execPath, args: [built] } : { file: tsx, args: [source] }
+  // tsx's loader inside the one node process (not the tsx command, which wraps a second process and
+  // relays signals with a 30 ms patience, SIGKILLing a child that is slow to answer): signals reach the CLI
+  // as they do the installed command.
+  command = fresh ? { file: process.execPath, args: [built] } : { file: process.execPath, args: ['--import', tsxLoader, source] }
   return command
 }
 
@@ -37,7 +42,7 @@ export interface CliResult {
 }
 
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
-  const { file, args: pre } = cliCommand()
+  const { file, args: pre } = cliInvocation()
   return new Promise((resolve) => {
     const child = execFile(
       file,

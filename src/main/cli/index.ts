@@ -10,6 +10,7 @@ import { auditCommand } from './commands/audit'
 import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
+import { completionCommand } from './commands/completion'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(groupCommand())
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
+  program.addCommand(completionCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()
@@ -45,7 +47,7 @@ export function buildProgram(): Command {
   // it on every command that runs on the database, except under `user`, `group` and `profile`, where
   // --profile has long named the LDAP profile (--db-profile or NETKEEPER_PROFILE work there).
   const LDAP = new Set(['user', 'group', 'profile'])
-  for (const top of program.commands) if (!LDAP.has(top.name()) && top.name() !== 'help') addConnectionOption(top)
+  for (const top of program.commands) if (!LDAP.has(top.name()) && top.name() !== 'help' && top.name() !== 'completion') addConnectionOption(top)
   return program
 }
 

@@ -2,18 +2,22 @@
  * What every CLI command shares: global options, opening the core, printing results as text or JSON,
  * and mapping errors to exit codes (0 done, 1 the operation failed, 2 usage).
  */
+import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
 import { Core } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
-import { toAppError } from '../core/db/errors'
+import { statementOf, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
 import { describeTarget, resolveConnection } from '../core/db/target'
 import { isUnreachable } from '../core/db/errors'
 import { OfflineQueue, type TargetSnapshot } from '../core/offline/queue'
 import type { DatabaseTarget } from '../../shared/types'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
+import { trackCore } from './interrupt'
+import { currentRequestId, logDir, openLog, withRequest } from '../core/log'
+import { ConfirmationNeeded, Declined, TypingInterrupted } from './terminal'
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -35,7 +39,8 @@ export function globals(cmd: Command): GlobalOptions {
 
 export function cliContext(): RequestContext {
   // Until sign-in lands, the CLI acts as admin on the database it was pointed at (see docs/cli.md).
-  return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli' })
+  // One request id per command: its audit rows and its log lines carry the same one.
+  return makeContext({ actor: `${os.userInfo().username}@cli`, roles: ['admin'], source: 'cli', requestId: currentRequestId() ?? randomUUID() })
 }
 
 /** The commands whose own `--profile` names the database connection (not the LDAP profile). */
@@ -105,10 +110,12 @@ export async function intendedTarget(cmd: Command): Promise<DatabaseTarget> {
 
 export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
   const core = await openCore(cmd, opts)
+  const untrack = trackCore(core)
   try {
     return await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -135,10 +142,12 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
     })
     return
   }
+  const untrack = trackCore(core)
   try {
     await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -173,9 +182,9 @@ export interface QueuedReply {
  * (connection refused, timeout, host down) the edit is queued in the data folder instead and the command
  * exits 0 saying "queued, not done" (JSON: status "queued"). --no-queue makes it fail UNAVAILABLE as before.
  * Only a failure to connect queues: an error half-way through a command is reported as is, because the
- * change may or may not have committed.
+ * change may or may not have committed. `beforeQueue` runs before an edit is queued (a confirmation).
  */
-export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>): Promise<void> {
+export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core: Core) => Promise<void>, beforeQueue?: () => Promise<void>): Promise<void> {
   const g = globals(cmd)
   let core: Core
   try {
@@ -183,6 +192,8 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
   } catch (e) {
     if (g.queue === false || !isUnreachable(e)) throw e
     const target = (await intendedTarget(cmd)).label
+    // A destructive edit asks (or needs --yes) before it is queued too.
+    await beforeQueue?.()
     const entry = await withQueue(cmd, (q) => q.enqueue(cliContext(), edit, target))
     const reply: QueuedReply = {
       status: 'queued',
@@ -205,10 +216,12 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
     )
     return
   }
+  const untrack = trackCore(core)
   try {
     await fn(core)
   } finally {
     await core.close()
+    untrack()
   }
 }
 
@@ -218,32 +231,66 @@ export function emit(cmd: Command, value: unknown, text: () => string): void {
   else process.stdout.write(text().replace(/\n?$/, '\n'))
 }
 
+/** "ip search": the command's names below the program. */
+function commandPath(cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name())
+  return names.join(' ') || 'netkeeper'
+}
+
 export function fail(cmd: Command | undefined, e: unknown): number {
   const err = e instanceof AppError ? e : toAppError(e)
   const json = cmd ? globals(cmd).json : process.argv.includes('--json')
-  if (err.code === 'INTERNAL' && process.env.NETKEEPER_DEBUG === '1') console.error(e)
-  if (json) process.stdout.write(JSON.stringify({ error: err.toPayload() }, null, 2) + '\n')
-  process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${err.message}\n`)
+  if (err.code === 'INTERNAL' && process.env.NETKEEPER_DEBUG === '1') {
+    console.error(e)
+    const sql = statementOf(e)
+    if (sql) console.error(`statement: ${sql}`)
+  }
+  // An unexpected failure names the command that failed and where its details went (the log in the data
+  // folder, with the statement and the stack); the statement never reaches the message.
+  let message = err.message
+  if (err.code === 'INTERNAL') {
+    const what = cmd ? `${commandPath(cmd)} failed` : 'failed'
+    message = `${what}: ${err.message}`
+    try {
+      const g = cmd ? globals(cmd) : {}
+      if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+      const log = openLog({ dir: logDir(resolveDataDir()), file: 'cli.log' })
+      log.error('cli', `${what}:`, e)
+      message += `; details in the log: ${log.file}`
+    } catch {
+      /* no log to point at: the message stands alone */
+    }
+  }
+  if (json) process.stdout.write(JSON.stringify({ error: { ...err.toPayload(), message } }, null, 2) + '\n')
+  process.stderr.write(`netkeeper: ${err.code.toLowerCase()}: ${message}\n`)
   return EXIT_FAILED
 }
 
 /** A usage error raised by a command's own argument checks (exit 2, like commander's). */
 export class UsageError extends Error {}
 
-/** Wraps a command action: runs it, prints a failure, sets the exit code. */
+/** Wraps a command action: runs it under a request id of its own (core/log.ts), prints a failure, sets the exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const cmd = args[args.length - 1] as Command
-    try {
-      await fn(...args)
-    } catch (e) {
-      if (e instanceof UsageError) {
-        process.stderr.write(`netkeeper: usage: ${e.message}\n`)
-        process.exitCode = EXIT_USAGE
-        return
-      }
-      process.exitCode = fail(cmd, e)
+  return (...args: A) => withRequest(randomUUID(), () => runAction(fn, args))
+}
+
+async function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>, args: A): Promise<void> {
+  const cmd = args[args.length - 1] as Command
+  try {
+    await fn(...args)
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfirmationNeeded) {
+      process.stderr.write(`netkeeper: usage: ${e.message}\n`)
+      process.exitCode = EXIT_USAGE
+      return
     }
+    if (e instanceof Declined || e instanceof TypingInterrupted) {
+      process.stderr.write(`netkeeper: cancelled: ${e.message}\n`)
+      process.exitCode = e instanceof Declined ? EXIT_FAILED : 130
+      return
+    }
+    process.exitCode = fail(cmd, e)
   }
 }
 

@@ -18,6 +18,7 @@ import { ImporterService } from './importer/service'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
+import { withRequest } from './log'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -74,13 +75,16 @@ export class Core {
     const run = async (): Promise<void> => {
       this.nextPurgeAt = Date.now() + intervalMs
       if (!this.runsPurges) return
-      try {
-        const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
-        const r = await this.audit.purge(ctx)
-        if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s), archived first to ${r.archive?.file}`)
-      } catch (e) {
-        console.error('[retention] purge failed (nothing was removed):', (e as Error).message)
-      }
+      const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
+      // Its log lines carry the purge's request id, as its audit row does.
+      await withRequest(ctx.requestId, async () => {
+        try {
+          const r = await this.audit.purge(ctx)
+          if (r.rows) console.info(`[retention] purged ${r.rows} audit row(s) in ${r.ranges} run(s), archived first to ${r.archive?.file}`)
+        } catch (e) {
+          console.error('[retention] purge failed (nothing was removed):', (e as Error).message)
+        }
+      })
     }
     void run()
     this.auditSearch.kick()
@@ -155,5 +159,16 @@ export class Core {
     // Sign the directory session out (audited) while the audit store is still open.
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
     await this.db.close()
+  }
+
+  /**
+   * Stops at once on a signal (the CLI's Ctrl-C): no more upkeep, and every database session ended, so what
+   * is in flight rolls back and the embedded store is released. The directory session is not signed out:
+   * that would need the database this gives up.
+   */
+  async interrupt(): Promise<void> {
+    if (this.maintenance) clearInterval(this.maintenance)
+    void this.auditSearch.close()
+    await this.db.interrupt()
   }
 }

@@ -17,6 +17,7 @@ import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from '.
 import { settingsHandlers, type HostControl } from './settings'
 
 export { settingsHandlers, type HostControl } from './settings'
+import { processLog, seeTheLog, withRequest } from '../core/log'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
 export type HandlerTable = { [C in Channel]: Handler<C> }
@@ -249,7 +250,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
 
     'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),
-    'import:dry-run': (a, ctx) => core.importer.dryRun(ctx, a),
+    'import:dry-run': (a, ctx) => core.importer.dryRunTracked(ctx, a),
     'import:run': (a, ctx) => core.importer.runTracked(ctx, a),
     'import:progress': async (a, ctx) => core.importer.progress(ctx, a.runId),
     'import:cancel': async (a, ctx) => core.importer.cancel(ctx, a.runId),
@@ -314,7 +315,15 @@ export function degradedOfflineHandlers(dataDir: string, target: string, why: st
   return Object.fromEntries([...queued, ...reads]) as Pick<HandlerTable, QueueableChannel | StaleChannel>
 }
 
-export async function dispatch<C extends Channel>(
+/**
+ * Validates and runs one call. Everything it does is stamped with the context's request id in the log
+ * (core/log.ts); an unexpected failure is logged in full there and the reply says where the log is.
+ */
+export function dispatch<C extends Channel>(table: HandlerTable, channel: C, rawArgs: unknown, ctx: RequestContext): Promise<Envelope<ResultOf<C>>> {
+  return withRequest(ctx.requestId, () => dispatchNow(table, channel, rawArgs, ctx))
+}
+
+async function dispatchNow<C extends Channel>(
   table: HandlerTable,
   channel: C,
   rawArgs: unknown,
@@ -337,8 +346,10 @@ export async function dispatch<C extends Channel>(
     // Internal errors keep their details in the main-process log, never in the UI.
     if (err.code === 'INTERNAL') {
       console.error(`[ipc] ${String(channel)} failed:`, e)
-      return { ok: false, error: { code: 'INTERNAL', message: `${String(channel)} failed unexpectedly; see the application log` } }
+      return { ok: false, error: { code: 'INTERNAL', message: `${String(channel)} failed unexpectedly; ${seeTheLog()}` } }
     }
+    // A refusal is the person's to read in the UI; the log keeps one line of it for whoever helps them.
+    processLog()?.write(err.code === 'UNAVAILABLE' ? 'warn' : 'info', 'ipc', [`${String(channel)}: ${err.code} ${err.message}`])
     return { ok: false, error: err.toPayload() }
   }
 }

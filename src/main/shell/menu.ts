@@ -1,11 +1,12 @@
 /**
  * The native menu. View > Dashboard ... Settings (Ctrl/Cmd+1..5) ask the focused window's page to switch
  * screens through NAVIGATE_EVENT; the list of screens and their labels come from src/shared/navigation.ts.
+ * Help > Open log folder shows the folder of the main process's log (core/log.ts) in the file manager.
  */
-import { app, Menu, type BrowserWindow, type MenuItemConstructorOptions } from 'electron'
+import { app, Menu, shell, type BrowserWindow, type MenuItemConstructorOptions } from 'electron'
 import { NAVIGATE_EVENT, VIEWS, type ViewId } from '../../shared/navigation'
 
-export function buildAppMenu(opts: { currentWindow: () => BrowserWindow | undefined; dev: boolean }): Menu {
+export function buildAppMenu(opts: { currentWindow: () => BrowserWindow | undefined; dev: boolean; logFolder: string }): Menu {
   const isMac = process.platform === 'darwin'
   const navigate = (view: ViewId): void => {
     const win = opts.currentWindow()
@@ -40,7 +41,17 @@ export function buildAppMenu(opts: { currentWindow: () => BrowserWindow | undefi
     { role: 'windowMenu' },
     {
       role: 'help',
-      submenu: [{ label: 'About Netkeeper', click: () => app.showAboutPanel() }]
+      submenu: [
+        {
+          label: 'Open &Log Folder',
+          click: () =>
+            void shell.openPath(opts.logFolder).then((problem) => {
+              if (problem) console.warn(`[menu] could not open the log folder ${opts.logFolder}: ${problem}`)
+            })
+        },
+        { type: 'separator' },
+        { label: 'About Netkeeper', click: () => app.showAboutPanel() }
+      ]
     }
   ]
   return Menu.buildFromTemplate(template)

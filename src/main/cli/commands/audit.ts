@@ -9,6 +9,7 @@ import { anchorSettings, setAnchorSettings } from '../../core/audit/anchors'
 import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
 import { resolveDataDir } from '../../core/paths'
 import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
+import { confirmRemoval } from '../terminal'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -38,9 +39,9 @@ function addFilters(c: Command): Command {
     .option('--resource <id-or-name>', 'resource id, or name prefix')
     .option('--actor <user>', 'who did it')
     .option('--ip <ip-or-cidr>', "the actor's address, or every address inside a CIDR")
-    .addOption(new Option('--status <status>').choices([...AUDIT_STATUSES]))
-    .addOption(new Option('--source <source>').choices([...AUDIT_SOURCES]))
-    .option('--request-id <id>')
+    .addOption(new Option('--status <status>', 'outcome').choices([...AUDIT_STATUSES]))
+    .addOption(new Option('--source <source>', 'where the change came from').choices([...AUDIT_SOURCES]))
+    .option('--request-id <id>', 'one request (every entry it wrote)')
     .option('--text <text>', 'text anywhere in the details')
 }
 
@@ -87,7 +88,7 @@ export function auditCommand(): Command {
     )
 
   addFilters(audit.command('export').description('export entries as CSV, JSON or JSON Lines, streamed in constant memory, with a signed FILE.manifest.json'))
-    .addOption(new Option('--format <format>').choices([...EXPORT_FORMATS]).makeOptionMandatory())
+    .addOption(new Option('--format <format>', 'file format').choices([...EXPORT_FORMATS]).makeOptionMandatory())
     .requiredOption('--out <file>', 'where to write ("-" for standard output)')
     .option('--manifest <file>', 'where the manifest goes (default: FILE.manifest.json; with --out - none unless given)')
     .action(
@@ -239,12 +240,22 @@ export function auditCommand(): Command {
 
   audit
     .command('purge')
-    .description('remove entries older than their type\'s retention policy (types without one are kept forever), archiving them first; the purge is audited')
+    .description('remove entries older than their type\'s retention policy (types without one are kept forever), archiving them first; the purge is audited; asks first on a terminal')
     .option('--dry-run', 'only report what would be removed')
     .option('--archive-dir <dir>', 'archive to this folder (it must exist) instead of the configured one')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (o: { dryRun?: boolean; archiveDir?: string }, cmd: Command) => {
+      action(async (o: { dryRun?: boolean; archiveDir?: string; yes?: boolean }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
+          if (!o.dryRun) {
+            const plan = await core.audit.purge(cliContext(), { dryRun: true })
+            if (plan.rows) {
+              await confirmRemoval('audit purge', [
+                `${plan.rows} audit entr${plan.rows === 1 ? 'y' : 'ies'} past their retention policy, archived first (checkpoints keep the chain verifiable):`,
+                ...Object.entries(plan.byType).map(([t, n]) => `  ${t}: ${n}, older than ${plan.cutoffs[t] ?? '(kept forever)'}`)
+              ], o.yes)
+            }
+          }
           const r = await core.audit.purge(cliContext(), { dryRun: o.dryRun, archiveDir: o.archiveDir })
           emit(cmd, r, () =>
             `${r.dryRun ? 'would remove' : 'removed'} ${r.rows} entr${r.rows === 1 ? 'y' : 'ies'} in ${r.ranges} run(s)` +

@@ -7,20 +7,53 @@ import { connectionOverride, describeTarget, resolveConnection } from '../../cor
 import { ConnectionService } from '../../core/settings/connections'
 import { DbProfileService } from '../../core/settings/db-profile'
 import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
+import { MIGRATIONS_TABLE } from '../../core/db/database'
+import type { Core } from '../../core'
 import { action, cliContext, connectionOptions, emit, withCore, UsageError } from '../runtime'
+import { confirmRemoval, readHidden } from '../terminal'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
   return Number(v)
 }
 
-/** Reads a secret from standard input (all of it, one trailing newline dropped); never echoed or logged. */
+/**
+ * Reads a secret from standard input (all of it, one trailing newline dropped); never echoed or logged.
+ * On a terminal it asks for it with the echo off.
+ */
 export async function readStdinSecret(): Promise<string> {
+  if (process.stdin.isTTY) {
+    const typed = await readHidden('Password (not shown): ')
+    if (!typed) throw new UsageError('--password-stdin: no password was typed')
+    return typed
+  }
   const chunks: Buffer[] = []
   for await (const c of process.stdin) chunks.push(c as Buffer)
   const s = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
   if (!s) throw new UsageError('--password-stdin: standard input was empty')
   return s
+}
+
+/**
+ * What rolling back `plan` removes, for the confirmation. Reverting the first migration drops every table:
+ * each is named with its row count. A partial rollback names the migrations (their tables, columns and
+ * functions go with what they hold).
+ */
+async function describeRollback(core: Core, plan: string[]): Promise<string[]> {
+  const lines = plan.map((m) => `migration ${m}`)
+  const { applied } = await core.db.migrationState()
+  if (!applied.length || !plan.includes(applied[0]!)) return [...lines, 'and whatever the tables, columns and functions these migrations created hold']
+  const tables = await core.db.knex.raw<{ rows: { name: string }[] }>(
+    `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = current_schema() and c.relkind in ('r', 'p') and c.relname <> ? order by 1`,
+    [MIGRATIONS_TABLE]
+  )
+  const counts: string[] = []
+  for (const { name } of tables.rows) {
+    const n = (await core.db.knex.raw<{ rows: { n: string }[] }>(`select count(*)::text as n from ??`, [name])).rows[0]!.n
+    counts.push(`table ${name} (${n} row${n === '1' ? '' : 's'})${name === 'audit_logs' ? ': the whole audit log' : ''}`)
+  }
+  return [...lines, 'every Netkeeper table, with its rows:', ...counts.map((c) => `  ${c}`)]
 }
 
 function profileService(cmd: Command): DbProfileService {
@@ -91,12 +124,16 @@ export function dbCommand(): Command {
     .option('--to <migration>', 'roll back down to this migration (exclusive); 0 for all')
     .option('--archive-dir <dir>', 'the archive folder that must hold every audit row before the log is dropped (default: the configured one)')
     .option('--discard-audit', 'drop a non-empty audit log even though no archive holds every row')
+    .option('-y, --yes', 'do not ask before dropping tables and their data (needed without a terminal)')
     .action(
-      action(async (opts: { to?: string; archiveDir?: string; discardAudit?: boolean }, cmd: Command) => {
+      action(async (opts: { to?: string; archiveDir?: string; discardAudit?: boolean; yes?: boolean }, cmd: Command) => {
         if (opts.to !== undefined && !opts.to.trim()) throw new UsageError('--to needs a migration name or 0')
         const to = opts.to === undefined ? undefined : opts.to === '0' ? 0 : opts.to
         await withCore(cmd, { migrate: false }, async (core) => {
-          const reverted = await core.db.rollback(to, { discardAudit: opts.discardAudit, archiveDir: core.audit.archiveFolder(opts.archiveDir).dir })
+          const guard = { discardAudit: opts.discardAudit, archiveDir: core.audit.archiveFolder(opts.archiveDir).dir }
+          const plan = await core.db.rollbackCheck(to, guard)
+          if (plan.length) await confirmRemoval(`db rollback on ${core.db.target.label}`, await describeRollback(core, plan), opts.yes)
+          const reverted = await core.db.rollback(to, guard)
           const state = await core.db.migrationState()
           emit(cmd, { target: core.db.target, reverted, state }, () =>
             reverted.length ? `rolled back ${reverted.length} migration(s):\n  ${reverted.join('\n  ')}` : 'nothing to roll back'
@@ -137,7 +174,7 @@ export function dbCommand(): Command {
   db.command('grant')
     .description('give a login one Netkeeper role on this server (viewer, operator or admin); owner only')
     .requiredOption('--login <name>', 'the PostgreSQL login of a person')
-    .addOption(new Option('--role <role>').choices([...GRANTABLE_ROLES]).makeOptionMandatory())
+    .addOption(new Option('--role <role>', 'the role to give').choices([...GRANTABLE_ROLES]).makeOptionMandatory())
     .action(
       action(async (o: { login: string; role: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
@@ -169,7 +206,7 @@ export function dbCommand(): Command {
     )
   db.command('require-sign-in')
     .description('show, or set with yes|no, whether the app requires a directory sign-in on this database (admin)')
-    .argument('[yes|no]')
+    .argument('[yes|no]', 'yes to require a sign-in, no to stop requiring one; nothing to show the setting')
     .action(
       action(async (value: string | undefined, _o: object, cmd: Command) => {
         if (value !== undefined && value !== 'yes' && value !== 'no') throw new UsageError(`require-sign-in: "${value}" is not yes or no`)
@@ -242,7 +279,7 @@ export function dbCommand(): Command {
       .option('--pool-acquire-timeout-ms <ms>', 'wait at most this long for a connection, also the connect timeout (default 10000)', int('--pool-acquire-timeout-ms'))
       .option('--pool-idle-timeout-ms <ms>', 'close a connection idle this long (default 30000)', int('--pool-idle-timeout-ms'))
       .option('--pool-max-lifetime-ms <ms>', 'replace a connection after this long (default 1800000)', int('--pool-max-lifetime-ms'))
-      .option('--password-stdin', 'read the password from standard input (`add` and `set` store it in the OS keychain; `test` only uses it)')
+      .option('--password-stdin', 'read the password from standard input, or ask for it unechoed on a terminal (`add` and `set` store it in the OS keychain; `test` only uses it)')
   interface ProfileOpts {
     name?: string
     host?: string
@@ -339,21 +376,33 @@ export function dbCommand(): Command {
 
   profile
     .command('remove')
-    .description('remove a saved connection and its password (the embedded store becomes active if it was)')
+    .description('remove a saved connection and its password (the embedded store becomes active if it was); asks first on a terminal')
     .argument('<name>', 'connection name')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (name: string, _o: object, cmd: Command) => {
-        const r = await connectionService(cmd).remove(name)
+      action(async (name: string, o: { yes?: boolean }, cmd: Command) => {
+        const svc = connectionService(cmd)
+        // "embedded" is refused by remove() itself, with its reason; there is nothing to ask about.
+        const v = name === EMBEDDED_CONNECTION ? undefined : await svc.get(name)
+        if (v) await confirmRemoval('db profile remove', [`the saved connection ${v.name} (${connectionLine(v.profile)})${v.active ? ', the active one' : ''}`, ...(v.passwordStored === false ? [] : ['its password in the OS keychain'])], o.yes)
+        const r = await svc.remove(name)
         emit(cmd, r, () => `removed connection ${name}${r.secretRemoved ? ' and its password' : ''}${r.wasActive ? '; the embedded database is active now' : ''}`)
       })
     )
 
   profile
     .command('clear')
-    .description('remove the active connection and its password (back to the embedded database)')
+    .description('remove the active connection and its password (back to the embedded database); asks first on a terminal')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (_o: object, cmd: Command) => {
-        const r = await profileService(cmd).clear()
+      action(async (o: { yes?: boolean }, cmd: Command) => {
+        const service = profileService(cmd)
+        const saved = await service.get()
+        if (saved) {
+          const p = saved.profile
+          await confirmRemoval('db profile clear', [`the saved connection ${p.name} (postgres://${p.user}@${p.host}:${p.port}/${p.database})`, ...(saved.passwordStored === false ? [] : ['its password in the OS keychain'])], o.yes)
+        }
+        const r = await service.clear()
         emit(cmd, r, () => (r.removed ? 'removed the active connection: the embedded database is used from now on' : 'no saved connection was active'))
       })
     )

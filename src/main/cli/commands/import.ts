@@ -6,6 +6,7 @@ import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS, type ConflictMode, type I
 import { formatFor, formatReport } from '../../core/importer/report'
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
 import type { Core } from '../../core'
+import { onInterrupt } from '../interrupt'
 
 const SHOWN = 50
 
@@ -17,14 +18,14 @@ function typeMapping(v: string, previous: Record<string, TypeTarget> = {}): Reco
   return { ...previous, [m[1]!.toLowerCase()]: m[2]!.toLowerCase() as TypeTarget }
 }
 
-function summary(r: ImportReport): string {
+function summary(r: ImportReport, dryRun = false): string {
   const p = r.counts.pools
   const a = r.counts.allocations
   const head =
     r.outcome === 'dry-run'
       ? `dry run of ${r.file.name}: nothing was written`
       : r.outcome === 'cancelled'
-        ? `import of ${r.file.name} cancelled: nothing was written`
+        ? `${dryRun ? 'dry run' : 'import'} of ${r.file.name} cancelled: nothing was written`
         : `imported ${r.file.name} (import ${r.importId})`
   const lines = [
     head,
@@ -72,13 +73,12 @@ async function indexImported(core: Core, quiet: boolean): Promise<void> {
   if (!remaining) return
   const say = (m: string): void => void (quiet || process.stderr.write(m))
   say(`indexing ${remaining} imported audit row(s) for text search (Ctrl-C leaves the rest to the app)...\n`)
-  const stop = (): void => void core.auditSearch.close()
-  process.once('SIGINT', stop)
+  const off = onInterrupt(() => void core.auditSearch.close())
   try {
     const d = await core.auditSearch.drain()
     say(d.complete ? `indexed ${d.indexed} row(s) in ${(d.ms / 1000).toFixed(1)} s\n` : `stopped after ${d.indexed} row(s); the app indexes the rest\n`)
   } finally {
-    process.off('SIGINT', stop)
+    off()
   }
 }
 
@@ -113,24 +113,23 @@ export function importCommand(): Command {
               shown = Date.now()
               process.stderr.write(`\r${p.phase.padEnd(12)} ${String(p.done).padStart(7)}/${p.total}  ${p.percent.toFixed(0).padStart(3)}%   `)
             }
-            // Ctrl-C rolls the import back instead of killing it half-way.
+            // Ctrl-C (or SIGTERM) rolls the import back instead of killing it half-way; a second one forces.
             const controller = new AbortController()
-            const onSigint = (): void => {
-              process.stderr.write('\ncancelling: rolling back...\n')
+            const off = onInterrupt(() => {
+              process.stderr.write('\ncancelling: rolling back (Ctrl-C again forces)...\n')
               controller.abort()
-            }
-            process.once('SIGINT', onSigint)
+            })
             let r: ImportReport
             try {
               r = o.dryRun
-                ? await core.importer.dryRun(cliContext(), input, { onProgress })
+                ? await core.importer.dryRun(cliContext(), input, { onProgress, signal: controller.signal })
                 : await core.importer.run(cliContext(), input, { onProgress, signal: controller.signal })
             } finally {
-              process.off('SIGINT', onSigint)
+              off()
               if (tty) process.stderr.write('\r\x1b[K')
             }
             const reportPath = o.report ? writeReport(r, o.report, o.reportFormat ?? formatFor(o.report)) : undefined
-            emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r) + (reportPath ? `\nreport written to ${reportPath}` : ''))
+            emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r, !!o.dryRun) + (reportPath ? `\nreport written to ${reportPath}` : ''))
             if (r.outcome === 'cancelled') process.exitCode = 1
             if (r.outcome === 'imported') await indexImported(core, !!globals(cmd).json)
           })

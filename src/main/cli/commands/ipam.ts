@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
 import { staleAllocation, staleAllocations, stalePool, stalePoolList } from '../../core/offline/stale'
+import { confirmRemoval } from '../terminal'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -120,9 +121,9 @@ export function poolCommand(): Command {
     .option('--gateway <ip>', 'gateway address inside the network')
     .option('--dns <ips>', 'DNS servers, comma-separated, in order of preference (at most 8)')
     .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
-    .option('--site <site>')
-    .option('--environment <env>')
-    .option('--description <text>')
+    .option('--site <site>', 'site (free text, used to group pools)')
+    .option('--environment <env>', 'environment, e.g. production or lab')
+    .option('--description <text>', 'free text')
     .option('--inactive', 'create it inactive (no allocations until activated)')
     .action(
       action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
@@ -147,13 +148,13 @@ export function poolCommand(): Command {
   pool
     .command('list')
     .description('list pools with their utilization')
-    .option('--site <site>')
-    .option('--environment <env>')
+    .option('--site <site>', 'only pools of this site')
+    .option('--environment <env>', 'only pools of this environment')
     .option('--vlan <id>', 'VLAN', int('--vlan'))
     .addOption(new Option('--active <yes|no>', 'only active or inactive pools').choices(['yes', 'no']))
     .option('--search <text>', 'text in name, description, site or network; or an address the pool contains')
-    .addOption(new Option('--sort <field>').choices(['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization']).default('name'))
-    .addOption(new Option('--order <dir>').choices(['asc', 'desc']).default('asc'))
+    .addOption(new Option('--sort <field>', 'order by').choices(['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization']).default('name'))
+    .addOption(new Option('--order <dir>', 'ascending or descending').choices(['asc', 'desc']).default('asc'))
     .option('--page <n>', 'page number', int('--page'), 1)
     .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
     .action(
@@ -216,16 +217,16 @@ export function poolCommand(): Command {
   pool
     .command('update <pool>')
     .description('change a pool; a network change is refused unless every allocation still fits')
-    .option('--name <name>')
-    .option('--network <cidr>')
+    .option('--name <name>', 'new name')
+    .option('--network <cidr>', 'new network (every address it holds must stay inside)')
     .option('--gateway <ip>', 'new gateway ("" to clear)')
     .option('--dns <ips>', 'DNS servers, comma-separated, replacing the list ("" to clear)')
     .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
     .option('--no-vlan', 'clear the VLAN')
-    .option('--site <site>')
-    .option('--environment <env>')
-    .option('--description <text>')
-    .addOption(new Option('--active <yes|no>').choices(['yes', 'no']))
+    .option('--site <site>', 'new site')
+    .option('--environment <env>', 'new environment')
+    .option('--description <text>', 'new description')
+    .addOption(new Option('--active <yes|no>', 'switch the pool on or off').choices(['yes', 'no']))
     .action(
       action(async (ref: string, o: { name?: string; network?: string; gateway?: string; dns?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
         {
@@ -251,14 +252,26 @@ export function poolCommand(): Command {
 
   pool
     .command('delete <pool>')
-    .description('delete a pool; refused while it holds allocations unless --force')
+    .description('delete a pool; refused while it holds allocations unless --force; asks first on a terminal')
     .option('--force', 'delete its allocations with it')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (ref: string, o: { force?: boolean }, cmd: Command) => {
-        await withCoreOrQueue(cmd, { operation: 'ipam.pool.delete', args: { pool: ref, ...(o.force ? { force: true } : {}) } }, async (core) => {
-          const r = await core.ipam.deletePool(cliContext(), ref, { force: o.force })
-          emit(cmd, r, () => `deleted pool ${r.pool.name} (${r.pool.network})${r.allocationsRemoved ? ` and its ${r.allocationsRemoved} allocation(s)` : ''}`)
-        })
+      action(async (ref: string, o: { force?: boolean; yes?: boolean }, cmd: Command) => {
+        await withCoreOrQueue(
+          cmd,
+          { operation: 'ipam.pool.delete', args: { pool: ref, ...(o.force ? { force: true } : {}) } },
+          async (core) => {
+            const p = await core.ipam.getPool(cliContext(), ref)
+            const held = (await core.ipam.listAllocations(cliContext(), ref, { page: 1, pageSize: 1 })).total
+            // Without --force a pool that holds addresses is refused below: nothing to ask about.
+            if (!held || o.force) {
+              await confirmRemoval('pool delete', [`pool ${p.name} (${p.network})`, ...(held ? [`its ${held} address record(s) (allocated, reserved or blocked)`] : [])], o.yes)
+            }
+            const r = await core.ipam.deletePool(cliContext(), ref, { force: o.force })
+            emit(cmd, r, () => `deleted pool ${r.pool.name} (${r.pool.network})${r.allocationsRemoved ? ` and its ${r.allocationsRemoved} allocation(s)` : ''}`)
+          },
+          () => confirmRemoval('pool delete (queued until the database is back)', [`pool ${ref}${o.force ? ', with every address recorded in it' : ''}`], o.yes)
+        )
       })
     )
   return pool
@@ -289,10 +302,10 @@ export function ipCommand(): Command {
   describeOptions(addTarget(ip.command('reserve').description('reserve an address, optionally until a time'), false))
     .option('--until <iso-time>', 'the hold lapses then, and the address counts as free')
     .action(run('reserved'))
-  describeOptions(ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>').requiredOption('--ip <ip>')).action(run('blocked'))
+  describeOptions(ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>', 'pool name or id').requiredOption('--ip <ip>', 'the address to block')).action(run('blocked'))
 
   describeOptions(ip.command('update <ip>').description('change what is recorded for an address'))
-    .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
+    .addOption(new Option('--status <status>', 'new status').choices(['allocated', 'reserved', 'blocked']))
     .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .action(

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { QUEUE_STATES, type QueueEntryDto, type QueueState } from '../../../shared/offline'
 import { replayQueue } from '../../core/offline/replay'
 import { action, cliContext, emit, intendedTarget, table, UsageError, withCore, withQueue } from '../runtime'
+import { confirmRemoval } from '../terminal'
 
 const positive = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive whole number`)
@@ -38,7 +39,7 @@ export function queueCommand(): Command {
   queue
     .command('list')
     .description('queued edits, oldest first (every state unless --state)')
-    .addOption(new Option('--state <state>').choices([...QUEUE_STATES]))
+    .addOption(new Option('--state <state>', 'only edits in this state').choices([...QUEUE_STATES]))
     .option('--limit <n>', 'at most this many', positive('--limit'), 1000)
     .action(
       action(async (o: { state?: QueueState; limit: number }, cmd: Command) => {
@@ -71,11 +72,16 @@ export function queueCommand(): Command {
 
   queue
     .command('cancel <id>')
-    .description('discard a queued or conflicting edit (it is never applied)')
+    .description('discard a queued or conflicting edit (it is never applied); asks first on a terminal')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (id: string, _o: object, cmd: Command) => {
+      action(async (id: string, o: { yes?: boolean }, cmd: Command) => {
         const n = positive('id')(id)
-        await withQueue(cmd, (q) => {
+        await withQueue(cmd, async (q) => {
+          const before = q.get(n)
+          if (before.state === 'queued' || before.state === 'conflict') {
+            await confirmRemoval('queue cancel', [`the ${before.state} edit #${before.id} by ${before.actor} from ${before.createdAt}: ${before.note.replace(/^[^:]*: /, '')}`], o.yes)
+          }
           const e = q.cancel(n)
           emit(cmd, e, () => `cancelled #${e.id}: ${e.note.replace(/^cancelled, never applied: /, '')}`)
         })

@@ -8,8 +8,8 @@ import type { z } from 'zod'
 import { validationError } from '../../../shared/errors'
 import type { auditFilterSchema } from '../../../shared/audit'
 import { parseIp } from '../../../shared/net'
+import { LIKE_ESCAPE, likeText } from '../db/like'
 
-const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 /**
  * Text search inside details uses the trigram index on details::text. GIN answers a pattern by reading the
@@ -60,11 +60,11 @@ export function rareWords(text: string, sample: TextSample['texts']): string[] |
  * index covers.
  */
 export function textSource(text: string, words: string[] | null, upTo: string): Array<{ sql: string; bindings: Knex.Value[] }> {
-  const whole = `%${escapeLike(text)}%`
+  const whole = `%${likeText(text)}%`
   const match = (expr: string): { sql: string; bindings: Knex.Value[] } =>
     words
-      ? { sql: [...words.map(() => `${expr} ilike ?`), `(${expr} || '') ilike ? escape '\\'`].join(' and '), bindings: [...words.map((x) => `%${x}%`), whole] }
-      : { sql: `${expr} ilike ? escape '\\'`, bindings: [whole] }
+      ? { sql: [...words.map(() => `${expr} ilike ? ${LIKE_ESCAPE}`), `(${expr} || '') ilike ? ${LIKE_ESCAPE}`].join(' and '), bindings: [...words.map((x) => `%${likeText(x)}%`), whole] }
+      : { sql: `${expr} ilike ? ${LIKE_ESCAPE}`, bindings: [whole] }
   const logged = match('t.details::text')
   const copied = match('s.doc')
   return [
@@ -75,7 +75,7 @@ export function textSource(text: string, words: string[] | null, upTo: string): 
       bindings: [upTo, ...copied.bindings]
     },
     {
-      sql: `select t.* from audit_logs t where t.source = 'import' and t.seq > ?::bigint and t.details::text ilike ? escape '\\'`,
+      sql: `select t.* from audit_logs t where t.source = 'import' and t.seq > ?::bigint and t.details::text ilike ? ${LIKE_ESCAPE}`,
       bindings: [upTo, whole]
     }
   ]
@@ -116,8 +116,8 @@ export function whereClause(f: z.output<typeof auditFilterSchema>): { sql: strin
     b.push(f.resourceType)
   }
   if (f.resource) {
-    w.push(`(resource_id = ? or lower(resource_name) like ? escape '\\')`)
-    b.push(f.resource, `${escapeLike(f.resource.toLowerCase())}%`)
+    w.push(`(resource_id = ? or lower(resource_name) like ? ${LIKE_ESCAPE})`)
+    b.push(f.resource, `${likeText(f.resource.toLowerCase())}%`)
   }
   if (f.actor) {
     w.push('user_id = ?')

@@ -13,8 +13,8 @@ import type { HealthReport, MigrationState, TlsReport } from '../../../shared/ty
 import { migrationsList } from '../../../../migrations'
 import { entities } from './entities'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
-import { acquireEmbeddedLock } from './embedded-lock'
-import { isUnreachable, scrub, toAppError } from './errors'
+import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
+import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
 import { coversHistory, readArchiveFolder } from '../audit/archive'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
@@ -142,18 +142,37 @@ export class Database {
     readonly orm: MikroORM,
     readonly spec: ConnectionSpec,
     private readonly cleanup: () => Promise<void>
-  ) {}
+  ) {
+    // A failed statement's text stays out of the message (errors.ts), and never with its values in it.
+    const client = this.knex.client as Knex.Client & { config: { compileSqlOnError?: boolean } }
+    client.config.compileSqlOnError = false
+    client.on('query-error', (err: unknown, q: { sql?: string }) => {
+      if (typeof q?.sql === 'string') keepStatement(err, q.sql)
+    })
+  }
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
-      const release = await acquireEmbeddedLock(spec.pgDataDir)
+      const unlock = await acquireEmbeddedLock(spec.pgDataDir)
+      const widen = holdPrivateUmask()
+      const release = (): void => {
+        widen()
+        unlock()
+      }
       try {
         const { options, close } = await embeddedOptions(spec)
         const orm = await MikroORM.init(options)
-        return new Database(orm, spec, async () => {
-          await close()
-          release()
-        })
+        let closing: Promise<void> | undefined
+        // Once: close() after an interrupt() (or the other way round) finds the store already shut.
+        return new Database(orm, spec, () =>
+          (closing ??= (async () => {
+            try {
+              await close()
+            } finally {
+              release()
+            }
+          })())
+        )
       } catch (e) {
         release()
         throw toAppError(e, spec)
@@ -291,20 +310,38 @@ export class Database {
     }
   }
 
-  /**
-   * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
-   * Returns the names rolled back, newest first.
-   */
-  async rollback(to?: string | 0, opts: { discardAudit?: boolean; archiveDir?: string } = {}): Promise<string[]> {
-    const state = await this.assertNotNewer()
+  /** The migrations rollback(to) would revert, newest first (for the CLI to name before it asks). */
+  async rollbackPlan(to?: string | 0): Promise<string[]> {
+    const { applied } = await this.assertNotNewer()
     if (typeof to === 'string' && !knownMigrations.has(to)) {
       throw new AppError('VALIDATION', `--to: unknown migration "${to}"; known: 0, ${[...knownMigrations].join(', ')}`, {
         field: 'to'
       })
     }
-    const reverting = this.reverting(state.applied, to)
+    if (typeof to === 'string' && !applied.includes(to)) {
+      throw new AppError('VALIDATION', `--to: migration "${to}" is not applied here, so there is nothing to roll back down to`, { field: 'to' })
+    }
+    return this.reverting(applied, to)
+  }
+
+  /**
+   * The plan, refused as rollback() would refuse it (audit history no archive holds): the CLI checks this
+   * before it asks, so nobody confirms a rollback that is then refused.
+   */
+  async rollbackCheck(to?: string | 0, opts: { discardAudit?: boolean; archiveDir?: string } = {}): Promise<string[]> {
+    const reverting = await this.rollbackPlan(to)
+    if (reverting.length && !opts.discardAudit) await this.guardAuditLog(reverting, opts.archiveDir)
+    return reverting
+  }
+
+  /**
+   * Rolls back the last migration, or down to `to` (exclusive): `0` rolls back everything.
+   * Returns the names rolled back, newest first. A rollback that would drop audit history no archive holds
+   * is refused unless `discardAudit` is given.
+   */
+  async rollback(to?: string | 0, opts: { discardAudit?: boolean; archiveDir?: string } = {}): Promise<string[]> {
+    const reverting = await this.rollbackCheck(to, opts)
     if (!reverting.length) return []
-    if (!opts.discardAudit) await this.guardAuditLog(reverting, opts.archiveDir)
     try {
       // The migrator's `to` is inclusive; ours keeps `to` applied: down to the oldest one that goes.
       const done = await this.migrator.down(to === undefined ? undefined : { to: to === 0 ? 0 : reverting[reverting.length - 1]! })
@@ -438,5 +475,28 @@ export class Database {
   async close(): Promise<void> {
     await this.orm.close(true)
     await this.cleanup()
+  }
+
+  /**
+   * Ends every session now, without waiting for the work in flight (a signal, cli/interrupt.ts): closing a
+   * session makes PostgreSQL roll back its open transaction. A server connection is ended whether in use or
+   * idle; the embedded store is shut down directly (its one session ends) and its lock released. Knex's
+   * own close would instead wait for the running transaction to finish, and commit it.
+   */
+  async interrupt(): Promise<void> {
+    if (this.spec.kind === 'embedded') {
+      await this.cleanup()
+      return
+    }
+    type Conn = { end?: () => Promise<void>; _getActiveQuery?: () => unknown }
+    const client = this.knex.client as { pool?: { used: { resource: Conn }[]; free: { resource: Conn }[] }; cancelQuery?: (c: Conn) => Promise<unknown> }
+    const used = client.pool?.used.map((r) => r.resource) ?? []
+    const free = client.pool?.free.map((r) => r.resource) ?? []
+    const within = (ms: number, work: Promise<unknown>): Promise<unknown> => Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())])
+    // A statement waiting on a lock would not notice its client leave until the lock is granted: cancel it
+    // first (pg_cancel_backend over a fresh connection), so its locks go now. Best effort, briefly.
+    const busy = used.filter((c) => c._getActiveQuery?.())
+    if (busy.length && client.cancelQuery) await within(1500, Promise.allSettled(busy.map((c) => client.cancelQuery!(c))))
+    await within(1500, Promise.allSettled([...used, ...free].map((c) => c.end?.())))
   }
 }

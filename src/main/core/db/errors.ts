@@ -1,6 +1,8 @@
 /**
  * Turns driver errors into typed AppErrors a person can act on. Never lets a password or a connection
- * string with a secret through.
+ * string with a secret through, nor a SQL statement: knex puts the statement in front of the server's
+ * message; keepStatement() (wired to every query error in database.ts) moves it to a property of its own,
+ * which statementOf() reads for the log.
  */
 import { AppError } from '../../../shared/errors'
 import type { ConnectionSpec } from './target'
@@ -41,6 +43,25 @@ export function isConnectFailure(e: unknown): boolean {
   const code = err?.code ?? err?.cause?.code
   if (code && ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03'].includes(code)) return true
   return /Knex: Timeout acquiring a connection|connect ECONNREFUSED|timeout expired|Connection terminated due to connection timeout/i.test(err?.message ?? '')
+}
+
+/**
+ * Called on knex's 'query-error' event: the message becomes the server's own again, and the statement is
+ * kept beside it (not enumerable, so it never reaches JSON, an IPC reply or the audit log).
+ */
+export function keepStatement(err: unknown, sql: string): void {
+  if (!(err instanceof Error)) return
+  const prefix = `${sql} - `
+  if (err.message.startsWith(prefix)) err.message = err.message.slice(prefix.length)
+  Object.defineProperty(err, 'statement', { value: sql, enumerable: false, configurable: true, writable: true })
+}
+
+/** The SQL statement behind an error (or behind the error it was made from), for the log only. */
+export function statementOf(e: unknown): string | undefined {
+  for (let x = e as { statement?: unknown; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
+    if (typeof x.statement === 'string') return x.statement
+  }
+  return undefined
 }
 
 export function scrub(message: string): string {
@@ -112,7 +133,12 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
       // The server decides what a login may do (docs/postgresql-setup.md#roles).
       return new AppError('FORBIDDEN', `the database server refused this for the login's role: ${msg}`, { sqlstate: '42501' })
   }
-  return new AppError('INTERNAL', msg)
+  // Unexpected: say what failed in words (the server's message and its SQLSTATE); the statement and the
+  // original error stay on `cause`, for the log.
+  const sqlstate = typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) ? err.code : undefined
+  const internal = new AppError('INTERNAL', sqlstate || statementOf(e) ? `the database could not run a statement: ${msg}${sqlstate ? ` (SQLSTATE ${sqlstate})` : ''}` : msg)
+  Object.defineProperty(internal, 'cause', { value: e, enumerable: false, configurable: true, writable: true })
+  return internal
 }
 
 /** Best-effort mapping from a constraint name to the field a person typed. */

@@ -50,7 +50,7 @@ export async function listRoles(db: Database): Promise<LoginRole[]> {
             pg_has_role(oid, 'netkeeper_owner', 'USAGE') as owner, pg_has_role(oid, 'netkeeper_admin', 'USAGE') as admin,
             pg_has_role(oid, 'netkeeper_operator', 'USAGE') as operator, pg_has_role(oid, 'netkeeper_viewer', 'USAGE') as viewer
        from pg_roles
-      where rolname not like 'pg\\_%' and rolname not like 'netkeeper\\_%'
+      where rolname not like 'pg!_%' escape '!' and rolname not like 'netkeeper!_%' escape '!'
         and (rolsuper or pg_has_role(oid, 'netkeeper_viewer', 'USAGE') or pg_has_role(oid, 'netkeeper_owner', 'USAGE'))
       order by rolname`
   )

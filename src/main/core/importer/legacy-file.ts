@@ -2,10 +2,23 @@
  * Reads a LDAP Web Manager v2.0 IPAM file: recognises it, then loads its rows as text, exactly as found.
  * The file is opened read-only and never changed. Nothing is judged here (plan/ does that), except
  * whether the file is a legacy IPAM database at all, which is refused with a reason naming the file.
+ *
+ * The file may be hostile, so before any row is read: ip_pools and ip_allocations must be real tables
+ * (a view, recursive or not, or a virtual table could run any query for as long as it likes, and every
+ * read here is synchronous); the schema is not trusted (trusted_schema off: no function with side
+ * effects runs from it); and the file must stay within the caps below (rows per table, bytes per value and
+ * per row, measured by octet_length, which reads a value's size without loading it), each refusal naming
+ * its cap. Those caps are what bound every later read: a page of rows is at most PAGE rows of at most
+ * rowBytes each. Measuring them reads the whole file, so it runs in a worker thread (caps-worker below)
+ * under a deadline: past it the worker is abandoned and the file refused, and the main process, which
+ * answers the window, is never held by it. A cancel (the signal) is honoured between every step and every
+ * page of rows, and stops the measuring at once.
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 import type Database from 'better-sqlite3'
 import { AppError, validationError } from '../../../shared/errors'
 import type { LegacyFileInfo } from '../../../shared/importer'
@@ -67,6 +80,25 @@ const SCHEMA = {
 
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
+/** What a legacy file may hold at most (v2.0 installations hold far less; docs/import.md#limits). */
+export const LEGACY_CAPS = {
+  pools: 100_000,
+  allocations: 5_000_000,
+  /** Bytes in any one value the importer reads. */
+  valueBytes: 64 * 1024,
+  /** Bytes in any one row (its values together), so a page of 1,000 rows stays within 64 MiB. */
+  rowBytes: 64 * 1024,
+  /** How long measuring the file against the caps may take (NETKEEPER_IMPORT_CHECK_DEADLINE_MS overrides). */
+  checkSeconds: 60
+} as const
+
+const checkDeadlineMs = (): number => {
+  const v = Number(process.env.NETKEEPER_IMPORT_CHECK_DEADLINE_MS)
+  return Number.isFinite(v) && v > 0 ? v : LEGACY_CAPS.checkSeconds * 1000
+}
+
+const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1).replace(/\.0$/, '')} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1).replace(/\.0$/, '')} KiB` : `${n} bytes`)
+
 /** SQLite values as text: numbers keep their decimal form, blobs are shown as hex so they fail validation visibly. */
 function text(v: unknown): string | null {
   if (v === null || v === undefined) return null
@@ -93,12 +125,13 @@ async function loadSqlite(): Promise<typeof Database> {
 const quote = (ident: string): string => `"${ident.replace(/"/g, '""')}"`
 
 /** SHA-256 of the file, read through one buffer (a read stream's fresh chunk per read left tens of MB behind). */
-async function fingerprint(file: string): Promise<string> {
+async function fingerprint(file: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256')
   const fh = await fs.promises.open(file, 'r')
   try {
     const buf = Buffer.allocUnsafe(FINGERPRINT_CHUNK)
     for (;;) {
+      signal?.throwIfAborted()
       const { bytesRead } = await fh.read(buf, 0, buf.length, null)
       if (!bytesRead) break
       hash.update(buf.subarray(0, bytesRead))
@@ -134,7 +167,7 @@ function sqliteError(file: string, e: unknown): AppError {
  * Checks that `input` names a readable SQLite file with the legacy tables and columns. Returns the open
  * database (read-only), the columns each table has, and the file's fingerprint.
  */
-export async function openLegacyFile(input: string): Promise<{ db: Database.Database; info: LegacyFileInfo; columns: Record<keyof typeof SCHEMA, Set<string>> }> {
+export async function openLegacyFile(input: string, signal?: AbortSignal): Promise<{ db: Database.Database; info: LegacyFileInfo; columns: Record<keyof typeof SCHEMA, Set<string>> }> {
   const file = path.resolve(input)
   const name = path.basename(file)
   let stat: fs.Stats
@@ -170,9 +203,10 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
     throw sqliteError(file, e)
   }
   try {
-    const tables = new Set(
-      (db.prepare(`select name from sqlite_master where type in ('table', 'view')`).all() as { name: string }[]).map((r) => r.name)
-    )
+    // Nothing the file's schema defines (a view's or a generated column's functions) may have side effects.
+    db.pragma('trusted_schema = off')
+    const objects = db.prepare(`select name, type, sql from sqlite_master where type in ('table', 'view')`).all() as { name: string; type: string; sql: string | null }[]
+    const tables = new Set(objects.map((r) => r.name))
     const missingTables = (Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]).filter((t) => !tables.has(t))
     if (missingTables.length) {
       const found = [...tables].filter((t) => !t.startsWith('sqlite_')).sort()
@@ -182,6 +216,14 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
           `(tables found: ${found.length ? found.join(', ') : 'none'}; expected ip_pools and ip_allocations of LDAP Web Manager v2.0)`,
         { path: file, missingTables }
       )
+    }
+    // Only real tables: a view (a recursive one never ends) or a virtual table runs code of the file's choosing.
+    const fake = (Object.keys(SCHEMA) as (keyof typeof SCHEMA)[])
+      .map((t) => objects.find((o) => o.name === t)!)
+      .filter((o) => o.type !== 'table' || /^\s*create\s+virtual\s+table/i.test(o.sql ?? ''))
+    if (fake.length) {
+      const what = fake.map((o) => `${o.name} is a ${o.type === 'view' ? 'view' : 'virtual table'}`).join(' and ')
+      throw validationError('file', `"${name}" is not a legacy IPAM file: ${what}, not a table (Netkeeper reads only real tables)`, { path: file, notTables: fake.map((o) => o.name) })
     }
     const columns = {} as Record<keyof typeof SCHEMA, Set<string>>
     const missingRequired: string[] = []
@@ -193,11 +235,138 @@ export async function openLegacyFile(input: string): Promise<{ db: Database.Data
     if (missingRequired.length) {
       throw validationError('file', `"${name}" is not a legacy IPAM file: it lacks the column(s) ${missingRequired.join(', ')}`, { path: file, missingColumns: missingRequired })
     }
-    const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file), modifiedAt: stat.mtime.toISOString() }
+    await checkCaps(file, name, columns, signal)
+    const info: LegacyFileInfo = { path: file, name, size: stat.size, sha256: await fingerprint(file, signal), modifiedAt: stat.mtime.toISOString() }
     return { db, info, columns }
   } catch (e) {
     db.close()
-    throw e instanceof AppError ? e : sqliteError(file, e)
+    throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(file, e)
+  }
+}
+
+/**
+ * The worker that measures a file against the caps: it opens the file read-only (schema not trusted) and
+ * answers each { sql, params } with its rows. Plain CommonJS run from this string (eval), so the same code
+ * works from the TypeScript source, the bundle and the packaged app; better-sqlite3 is required by the
+ * path this module resolves it to.
+ */
+const CAPS_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Sqlite = require(workerData.sqlite)
+const db = new Sqlite(workerData.file, { readonly: true, fileMustExist: true })
+db.pragma('trusted_schema = off')
+parentPort.on('message', (m) => {
+  try {
+    parentPort.postMessage({ id: m.id, rows: db.prepare(m.sql).all(...m.params) })
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: { message: String(e && e.message), code: e && e.code } })
+  }
+})
+`
+
+/** Runs read-only queries on `file` in a worker, all of them within `deadlineMs`; stops at once on `signal`. */
+class CapsWorker {
+  private readonly worker: Worker
+  private readonly pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (e: unknown) => void }>()
+  private next = 0
+  private failure: unknown
+  private readonly timer: NodeJS.Timeout
+  private readonly onAbort: () => void
+
+  constructor(file: string, private readonly name: string, deadlineMs: number, private readonly signal?: AbortSignal) {
+    this.worker = new Worker(CAPS_WORKER, { eval: true, workerData: { file, sqlite: createRequire(import.meta.url).resolve('better-sqlite3') } })
+    this.worker.unref()
+    this.worker.on('message', (m: { id: number; rows?: unknown[]; error?: { message: string; code?: string } }) => {
+      const p = this.pending.get(m.id)
+      this.pending.delete(m.id)
+      if (m.error) p?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }))
+      else p?.resolve(m.rows ?? [])
+    })
+    this.worker.on('error', (e) => this.fail(e))
+    this.timer = setTimeout(() => {
+      const took = deadlineMs >= 1000 ? `${Math.round(deadlineMs / 100) / 10} s` : `${deadlineMs} ms`
+      this.fail(
+        validationError('file', `"${name}" took longer than ${took} to measure against the import's caps (cap: seconds to check a file); it was not read`, {
+          cap: 'checkSeconds',
+          limit: deadlineMs / 1000
+        })
+      )
+    }, deadlineMs)
+    this.onAbort = () => this.fail(signal!.reason ?? Object.assign(new Error('cancelled'), { name: 'AbortError' }))
+    signal?.addEventListener('abort', this.onAbort, { once: true })
+  }
+
+  query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.failure) return Promise.reject(this.failure)
+    const id = this.next++
+    return new Promise<T[]>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (rows: unknown[]) => void, reject })
+      this.worker.postMessage({ id, sql, params })
+    })
+  }
+
+  /** Ends the worker. A statement still running finishes in its thread and is thrown away. */
+  private fail(e: unknown): void {
+    if (this.failure) return
+    this.failure = e
+    for (const p of this.pending.values()) p.reject(e)
+    this.pending.clear()
+    this.close()
+  }
+
+  close(): void {
+    clearTimeout(this.timer)
+    this.signal?.removeEventListener('abort', this.onAbort)
+    void this.worker.terminate()
+  }
+}
+
+/** Refuses a file past LEGACY_CAPS, naming the cap, the table and (for a value or a row) the column and row. */
+async function checkCaps(file: string, name: string, columns: Record<keyof typeof SCHEMA, Set<string>>, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  const w = new CapsWorker(file, name, checkDeadlineMs(), signal)
+  try {
+    const limits = { ip_pools: LEGACY_CAPS.pools, ip_allocations: LEGACY_CAPS.allocations }
+    for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+      // Counting stops one past the cap: a file of a billion rows costs no more than one at the cap.
+      const [{ n }] = (await w.query<{ n: number }>(`select count(*) as n from (select 1 from ${quote(t)} limit ?)`, [limits[t] + 1])) as [{ n: number }]
+      if (n > limits[t]) {
+        const cap = t === 'ip_pools' ? 'pools' : 'allocations'
+        throw validationError('file', `"${name}" holds more than ${limits[t].toLocaleString('en-US')} rows in ${t}, the most Netkeeper imports (cap: ${cap} per file)`, {
+          path: file,
+          cap,
+          limit: limits[t]
+        })
+      }
+    }
+    for (const t of Object.keys(SCHEMA) as (keyof typeof SCHEMA)[]) {
+      const cols = [...SCHEMA[t].required, ...SCHEMA[t].optional].filter((c) => columns[t].has(c))
+      const size = (c: string): string => `coalesce(octet_length(${quote(c)}), 0)`
+      const rowSize = cols.map(size).join(' + ')
+      const [big] = await w.query<Record<string, number>>(
+        `select rowid as "__row", ${rowSize} as "__bytes", ${cols.map((c) => `${size(c)} as ${quote(c)}`).join(', ')} from ${quote(t)}
+          where ${cols.map((c) => `${size(c)} > ?`).join(' or ')} or ${rowSize} > ? limit 1`,
+        [...cols.map(() => LEGACY_CAPS.valueBytes), LEGACY_CAPS.rowBytes]
+      )
+      if (!big) continue
+      const col = cols.find((c) => (big[c] ?? 0) > LEGACY_CAPS.valueBytes)
+      if (col) {
+        throw validationError(
+          'file',
+          `"${name}" has a value larger than ${fmtBytes(LEGACY_CAPS.valueBytes)}, the most Netkeeper reads (cap: bytes per value): ${t}.${col} of row ${big.__row} holds ${fmtBytes(big[col]!)}`,
+          { path: file, cap: 'valueBytes', limit: LEGACY_CAPS.valueBytes, table: t, column: col, row: big.__row }
+        )
+      }
+      throw validationError(
+        'file',
+        `"${name}" has a row larger than ${fmtBytes(LEGACY_CAPS.rowBytes)}, the most Netkeeper reads (cap: bytes per row): row ${big.__row} of ${t} holds ${fmtBytes(big.__bytes!)}`,
+        { path: file, cap: 'rowBytes', limit: LEGACY_CAPS.rowBytes, table: t, row: big.__row }
+      )
+    }
+  } catch (e) {
+    throw e instanceof AppError || (e as Error)?.name === 'AbortError' ? e : sqliteError(file, e)
+  } finally {
+    w.close()
   }
 }
 
@@ -213,7 +382,7 @@ export interface ReadOptions {
 
 /** Opens a legacy file for reading: recognises it, reads its pools and counts its allocations. */
 export async function openLegacySource(input: string, opts: ReadOptions = {}): Promise<LegacySource> {
-  const { db, info, columns } = await openLegacyFile(input)
+  const { db, info, columns } = await openLegacyFile(input, opts.signal)
   try {
     opts.signal?.throwIfAborted()
     // Every pass reads the tables from start to end, so a page cache (better-sqlite3 makes it 16 MB) only
@@ -282,6 +451,7 @@ export async function openLegacySource(input: string, opts: ReadOptions = {}): P
             for (let i = 0; i < page.length; i++) yield allocation(page[i]!)
             read += page.length
             if (page.length < PAGE) return
+            opts.signal?.throwIfAborted()
             const last = page[page.length - 1]![0]
             if (typeof last !== 'number' || !Number.isSafeInteger(last)) break
             page = nextPage.all(last) as unknown[][]

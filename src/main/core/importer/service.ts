@@ -122,16 +122,23 @@ export class ImporterService {
     }
   }
 
-  /** What a run would do, as a report; writes nothing. */
+  /** What a run would do, as a report; writes nothing. A cancel (opts.signal) resolves with outcome 'cancelled'. */
   async dryRun(ctx: RequestContext, input: ImportInput, opts: RunOptions = {}): Promise<ImportReport> {
     const started = new Date()
     const choices = parseChoices(input?.choices)
-    const data = await this.read(input?.file, opts)
+    let data: LegacySource | undefined
     try {
+      data = await this.read(input?.file, opts)
       const plan = await this.plan(this.knex, data, choices, opts)
+      opts.signal?.throwIfAborted()
+      this.emit(opts, 'done', 1, 1, false)
       return this.keep(this.report('dry-run', null, ctx, started, data, choices, plan))
+    } catch (e) {
+      if (!isAbort(e)) throw e
+      this.emit(opts, 'done', 1, 1, false)
+      return this.keep(this.report('cancelled', null, ctx, started, data ?? this.unread(String(input?.file ?? '')), choices, null))
     } finally {
-      data.close()
+      data?.close()
     }
   }
 
@@ -208,8 +215,7 @@ export class ImporterService {
       data?.close()
       if (isAbort(e) && choices) {
         // Cancelled while reading, checking or writing: the transaction (if any) was rolled back.
-        const resolved = path.resolve(file)
-        const d = data ?? { file: { path: resolved, name: path.basename(resolved), size: 0, sha256: '', modifiedAt: '' }, pools: [], allocationCount: 0, missingColumns: [] }
+        const d = data ?? this.unread(file)
         this.emit(opts, 'done', 1, 1, false)
         return this.keep(this.report('cancelled', null, ctx, started, d, choices, null))
       }
@@ -222,14 +228,23 @@ export class ImporterService {
   // ---------------------------------------------------------------- the wizard's handles
 
   /** run() registered under a run id, so progress() and cancel() can reach it while it works. */
-  async runTracked(ctx: RequestContext, input: ImportInput & { runId?: string }): Promise<ImportReport> {
+  runTracked(ctx: RequestContext, input: ImportInput & { runId?: string }): Promise<ImportReport> {
+    return this.tracked(ctx, input, (opts) => this.run(ctx, input, opts))
+  }
+
+  /** dryRun() registered under a run id (when one is given), so import:cancel stops it too. */
+  dryRunTracked(ctx: RequestContext, input: ImportInput & { runId?: string }): Promise<ImportReport> {
+    return this.tracked(ctx, input, (opts) => this.dryRun(ctx, input, opts))
+  }
+
+  private async tracked(ctx: RequestContext, input: { runId?: string }, work: (opts: RunOptions) => Promise<ImportReport>): Promise<ImportReport> {
     const runId = input.runId ?? randomUUID()
     if (this.jobs.has(runId)) throw new AppError('CONFLICT', `runId: an import with id ${runId} is already running`, { field: 'runId' })
     const controller = new AbortController()
     const job = { controller, actor: ctx.actor, progress: { runId, phase: 'reading' as ImportPhase, done: 0, total: 0, percent: 0, cancellable: true } }
     this.jobs.set(runId, job)
     try {
-      return await this.run(ctx, input, {
+      return await work({
         runId,
         signal: controller.signal,
         onProgress: (p) => {
@@ -245,10 +260,13 @@ export class ImporterService {
     return this.jobs.get(runId)?.progress ?? null
   }
 
-  /** Asks a running import to stop; it rolls back and reports 'cancelled'. False when it is not running or already committing. */
+  /**
+   * Asks a running import or dry run to stop; it rolls back and reports 'cancelled'. False when it is not
+   * running or already committing. Whoever started it may stop it; anyone else needs the admin role.
+   */
   cancel(ctx: RequestContext, runId: string): { cancelled: boolean } {
-    requireRole(ctx, 'admin', 'cancelling an import')
     const job = this.jobs.get(runId)
+    if (job?.actor !== ctx.actor) requireRole(ctx, 'admin', 'cancelling an import')
     if (!job || !job.progress.cancellable) return { cancelled: false }
     job.controller.abort()
     return { cancelled: true }
@@ -262,6 +280,12 @@ export class ImporterService {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** What a report says of a file it never finished opening (a cancel while reading). */
+  private unread(file: string): Pick<LegacySource, 'file' | 'pools' | 'allocationCount' | 'missingColumns'> {
+    const resolved = path.resolve(file)
+    return { file: { path: resolved, name: path.basename(resolved), size: 0, sha256: '', modifiedAt: '' }, pools: [], allocationCount: 0, missingColumns: [] }
+  }
 
   private async read(file: unknown, opts: RunOptions): Promise<LegacySource> {
     if (typeof file !== 'string' || !file.trim()) throw validationError('file', 'is required')

@@ -20,6 +20,7 @@ import { rebuildFreeRanges } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { allocationByIp, changedKeys, findPoolRow, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
 import { utilization } from './utilization'
+import { LIKE_ESCAPE, likeText } from '../db/like'
 
 /** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
 const inetArrayLiteral = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
@@ -155,7 +156,7 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     b.push(v.vlanId)
   }
   if (v.search) {
-    const like = `%${v.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    const like = `%${likeText(v.search)}%`
     let ipClause = ''
     try {
       const ip = parseIp(v.search)
@@ -164,7 +165,7 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     } catch {
       b.push(like, like, like, like)
     }
-    where.push(`(p.name ilike ? or p.description ilike ? or p.site ilike ? or p.network::text like ?${ipClause})`)
+    where.push(`(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}${ipClause})`)
   }
   const whereSql = where.length ? `where ${where.join(' and ')}` : ''
   const dir = v.order === 'desc' ? 'desc' : 'asc'

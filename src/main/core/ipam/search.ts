@@ -4,6 +4,7 @@ import { validationError } from '../../../shared/errors'
 import { searchSchema, type AllocationDto, type Page, type SearchInput } from '../../../shared/ipam'
 import { normalizeMac, parseIp } from '../../../shared/net'
 import { ALLOC_COLUMNS, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
+import { LIKE_ESCAPE, likeText } from '../db/like'
 
 export async function search(knex: Knex, input: SearchInput): Promise<Page<AllocationDto> & { kind: string }> {
   const v = parse(searchSchema, input)
@@ -42,13 +43,13 @@ export async function search(knex: Knex, input: SearchInput): Promise<Page<Alloc
       b = [normalizeMac(q, 'query')]
       break
     case 'owner':
-      where = `lower(a.owner) like ? escape '\\'`
-      b = [`${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`]
+      where = `lower(a.owner) like ? ${LIKE_ESCAPE}`
+      b = [`${likeText(q.toLowerCase())}%`]
       break
     default: {
       // Hostname prefix, case-insensitive; owner prefix as well, so "alice" finds her hosts.
-      const like = `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-      where = `(lower(a.hostname) like ? escape '\\' or lower(a.owner) like ? escape '\\')`
+      const like = `${likeText(q.toLowerCase())}%`
+      where = `(lower(a.hostname) like ? ${LIKE_ESCAPE} or lower(a.owner) like ? ${LIKE_ESCAPE})`
       b = [like, like]
     }
   }

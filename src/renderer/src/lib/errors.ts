@@ -33,7 +33,8 @@ export function userMessage(e: unknown): string {
     case 'FORBIDDEN':
       return `${sentence(e.message)}. Ask an administrator for the role this needs.`
     case 'INTERNAL':
-      return `${sentence(e.message)}. Try again; if it keeps happening, the application log has the details.`
+      // The message names the log file already (main's dispatch); Help › Open log folder shows it.
+      return `${sentence(e.message)}. Try again; if it keeps happening, Help › Open Log Folder has the details.`
     default:
       return e.message
   }

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander'
 import { GROUP_TYPES, type GroupCreateInput, type GroupDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
+import { confirmRemoval } from '../../terminal'
 import { collect, int, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 const groupCols = ['cn', 'type', 'gidNumber', 'members', 'description']
@@ -85,11 +86,15 @@ export function groupCommand(): Command {
     )
 
   withDirOptions(group.command('delete'))
-    .description('delete a group (refused while it is a primary group or the last member of another)')
-    .argument('<cn>')
+    .description('delete a group (refused while it is a primary group or the last member of another); asks first on a terminal')
+    .argument('<cn>', 'the group to delete')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (cn: string, o: DirOpts, cmd: Command) => {
+      action(async (cn: string, o: DirOpts & { yes?: boolean }, cmd: Command) => {
         await withDirectory(cmd, o, async (core, s) => {
+          const g = await core.directory.groups.get(s, cn)
+          const members = Math.max(g.memberUids.length, g.memberDns.length)
+          await confirmRemoval('group delete', [`group ${g.cn} (${g.dn})${members ? `, with its list of ${members} member(s) (the users themselves stay)` : ''}`], o.yes)
           const r = await core.directory.groups.delete(s, cn)
           emit(cmd, r, () => `deleted ${r.cn} (${r.dn})`)
         })

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander'
 import { GROUP_TYPES, LOCK_METHODS, type LdapProfileDto } from '../../../../shared/directory'
 import { action, cliContext, emit, table, withCore } from '../../runtime'
 import { bindSecret, collect, int, readStdinSecret, type DirOpts } from './scope'
+import { confirmRemoval } from '../../terminal'
 
 const tlsOf = (p: LdapProfileDto): string => (p.startTls ? 'starttls' : /^ldaps/i.test(p.url) ? 'ldaps' : 'none')
 
@@ -44,7 +45,7 @@ export function profileCommand(): Command {
     .option('--timeout-ms <n>', 'per-operation timeout', int('--timeout-ms'))
     .option('--default', 'make it the default profile')
     .option('--replace', 'replace a profile of that name')
-    .option('--password-stdin', 'read the bind secret from standard input and store it in the OS keychain')
+    .option('--password-stdin', 'read the bind secret from standard input (asked unechoed on a terminal) and store it in the OS keychain')
     .action(
       action(async (name: string, o: Record<string, unknown>, cmd: Command) => {
         const password = o.passwordStdin ? await readStdinSecret('--password-stdin') : undefined
@@ -109,11 +110,14 @@ export function profileCommand(): Command {
 
   profile
     .command('remove')
-    .description('remove a profile and its keychain entry')
+    .description('remove a profile and its keychain entry; asks first on a terminal')
     .argument('<name>', 'profile name')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (name: string, _o: object, cmd: Command) => {
+      action(async (name: string, o: { yes?: boolean }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
+          const p = (await core.directory.listProfiles(cliContext())).find((x) => x.name === name)
+          if (p) await confirmRemoval('profile remove', [`LDAP profile ${p.name} (${p.url}, ${p.baseDn})`, ...(p.hasSecret === false ? [] : ['its bind secret in the OS keychain'])], o.yes)
           const r = await core.directory.removeProfile(cliContext(), name)
           emit(cmd, r, () => (r.removed ? `removed profile ${name}${r.secretRemoved ? ' and its keychain entry' : ''}` : `no profile named ${name}: nothing to remove`))
           if (!r.removed) process.exitCode = 1
@@ -125,7 +129,7 @@ export function profileCommand(): Command {
     .command('test')
     .description('connect, bind and check what Netkeeper needs (containers, paging, password modify, id pool)')
     .argument('[name]', 'profile name (default: the default profile)')
-    .option('--password-stdin', 'read the bind secret from standard input (else NETKEEPER_LDAP_PASSWORD, else the keychain)')
+    .option('--password-stdin', 'read the bind secret from standard input, or ask for it unechoed on a terminal (else NETKEEPER_LDAP_PASSWORD, else the keychain)')
     .action(
       action(async (name: string | undefined, o: DirOpts, cmd: Command) => {
         const password = (await bindSecret(o)) ?? undefined

@@ -9,7 +9,9 @@ import { InvalidArgumentError, type Command } from 'commander'
 import type { Core } from '../../../core'
 import type { CommandScope } from '../../../core/auth/service'
 import { makeContext } from '../../../core/context'
+import { currentRequestId } from '../../../core/log'
 import { emit, globals, table, UsageError, withCore } from '../../runtime'
+import { readHidden } from '../../terminal'
 
 export const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -25,11 +27,18 @@ export interface DirOpts {
 
 let stdinUsed = false
 
-/** Reads one secret from standard input (the trailing newline of `echo` is dropped). */
+/**
+ * Reads one secret from standard input (the trailing newline of `echo` is dropped). On a terminal it asks
+ * for it with the echo off (then each secret is asked for in turn).
+ */
 export async function readStdinSecret(what: string): Promise<string> {
+  if (process.stdin.isTTY) {
+    const typed = await readHidden(`${what === '--new-password-stdin' ? 'New password' : 'Bind secret'} (not shown): `)
+    if (!typed) throw new UsageError(`${what}: nothing was typed`)
+    return typed
+  }
   if (stdinUsed) throw new UsageError(`standard input carries one secret only; pass the other through NETKEEPER_LDAP_PASSWORD or the keychain (${what})`)
   stdinUsed = true
-  if (process.stdin.isTTY) throw new UsageError(`${what}: expects the secret on standard input, e.g. printf '%s' "$SECRET" | netkeeper ...`)
   const chunks: Buffer[] = []
   for await (const c of process.stdin) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)))
   const s = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
@@ -41,7 +50,7 @@ export function withDirOptions(c: Command): Command {
   return c
     .option('--profile <name>', 'LDAP profile (default: NETKEEPER_LDAP_PROFILE, the default profile, or the only one)')
     .option('--bind-dn <dn>', "bind as this DN instead of the profile's bind DN")
-    .option('--password-stdin', 'read the bind secret from standard input (else NETKEEPER_LDAP_PASSWORD, else the keychain)')
+    .option('--password-stdin', 'read the bind secret from standard input, or ask for it unechoed on a terminal (else NETKEEPER_LDAP_PASSWORD, else the keychain)')
 }
 
 export async function bindSecret(o: DirOpts): Promise<string | null> {
@@ -62,7 +71,7 @@ function userName(): string {
 export async function withDirectory<T>(cmd: Command, o: DirOpts, fn: (core: Core, scope: CommandScope) => Promise<T>): Promise<T> {
   const password = await bindSecret(o)
   return withCore(cmd, { migrate: true }, async (core) => {
-    const ctx = makeContext({ actor: `${userName()}@cli`, roles: ['viewer'], source: 'cli', userAgent: 'netkeeper-cli' })
+    const ctx = makeContext({ actor: `${userName()}@cli`, roles: ['viewer'], source: 'cli', userAgent: 'netkeeper-cli', ...(currentRequestId() ? { requestId: currentRequestId() } : {}) })
     const scope = await core.auth.commandScope(ctx, { profile: o.profile ?? process.env.NETKEEPER_LDAP_PROFILE ?? undefined, bindDn: o.bindDn, password })
     try {
       return await fn(core, scope)

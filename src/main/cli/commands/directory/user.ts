@@ -2,6 +2,7 @@
 import { Command } from 'commander'
 import type { UserDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
+import { confirmRemoval } from '../../terminal'
 import { collect, int, printListing, readStdinSecret, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 const userCols = ['uid', 'uidNumber', 'gidNumber', 'cn', 'mail', 'locked']
@@ -148,11 +149,15 @@ export function userCommand(): Command {
     )
 
   withDirOptions(user.command('delete'))
-    .description('delete a user and remove it from every group')
-    .argument('<uid>')
+    .description('delete a user and remove it from every group; asks first on a terminal')
+    .argument('<uid>', 'the user to delete')
+    .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
-      action(async (uid: string, o: DirOpts, cmd: Command) => {
+      action(async (uid: string, o: DirOpts & { yes?: boolean }, cmd: Command) => {
         await withDirectory(cmd, o, async (core, s) => {
+          const u = await core.directory.users.get(s, uid)
+          const groups = u.groups?.map((g) => g.cn) ?? []
+          await confirmRemoval('user delete', [`user ${u.uid} (${u.dn})`, ...(groups.length ? [`its membership of ${groups.length} group(s): ${groups.join(', ')}`] : [])], o.yes)
           const r = await core.directory.users.delete(s, uid)
           emit(cmd, r, () => `deleted ${r.uid} (${r.dn}); removed from: ${r.removedFrom.join(', ') || 'no group'}${r.membershipErrors ? `\nNOT removed from: ${r.membershipErrors.map((e) => `${e.group} (${e.error})`).join('; ')}` : ''}`)
           if (r.membershipErrors) process.exitCode = 1

@@ -27,6 +27,9 @@ import {
 } from './types'
 import { BY_MAX, clean, cleaned, plainHostname, plainMac, readIp, reasonOf } from './values'
 
+/** One turn of the event loop (setImmediate runs after pending I/O and signals are handled). */
+const yieldToEvents = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 /** The last address of each network (checked for every row: computed once). */
 const lastAddress = new WeakMap<ParsedCidr, bigint>()
 
@@ -77,11 +80,12 @@ export async function judgeAllocations(
   const fate = new Uint8Array(total)
   const dest = new Int32Array(total)
   const drop = new Uint8Array(total)
-  const tick = (i: number): void => {
-    if (i % 10_000 === 0) {
-      hooks.onProgress?.(i, total)
-      hooks.signal?.throwIfAborted()
-    }
+  // Every 10,000 rows: report, let the event loop run (a Ctrl-C, an IPC cancel or any other request is
+  // heard while a large file is checked), then stop if asked to.
+  const tick = async (i: number): Promise<void> => {
+    hooks.onProgress?.(i, total)
+    await yieldToEvents()
+    hooks.signal?.throwIfAborted()
   }
   // Addresses kept so far -> the row (place in file order) holding it. IPv4 keys are numbers (smaller).
   const keptIps = new Map<number | string, number>()
@@ -104,7 +108,7 @@ export async function judgeAllocations(
     const candidates: string[] = []
     let i = 0
     for (const a of data.allocations()) {
-      tick(i)
+      if (i % 10_000 === 0) await tick(i)
       const ip = tryIp(a.ip)
       const id = cleaned(a.id)
       if (ip && id && target.allocMap.has(id)) {
@@ -152,7 +156,7 @@ export async function judgeAllocations(
   let i = -1
   for (const src of data.allocations()) {
     i++
-    tick(i)
+    if (i % 10_000 === 0) await tick(i)
     const legacyId = cleaned(src.id)
     const type = (src.type ?? '').trim().toLowerCase()
     typeCounts.set(type, (typeCounts.get(type) ?? 0) + 1)
@@ -279,7 +283,7 @@ export async function judgeAllocations(
     }
     if (rowProblems.length) problems.push(...rowProblems)
   }
-  if (duplicates.length) named(data, duplicates, hooks.signal)
+  if (duplicates.length) await named(data, duplicates, hooks.signal)
   hooks.onProgress?.(total, total)
   return { fate, dest, drop, refused, skippedValues, existingPoolIds, existingNames, typeCounts }
 }
@@ -288,12 +292,15 @@ export async function judgeAllocations(
  * Completes the duplicate_ip problems with the id and rowid of the row that keeps the address: one more pass
  * over the rows, only when the file has duplicates (keeping them for every row would hold the whole file).
  */
-function named(data: PlanSource, duplicates: { problem: ImportProblem; ip: string; holder: number }[], signal?: AbortSignal): void {
+async function named(data: PlanSource, duplicates: { problem: ImportProblem; ip: string; holder: number }[], signal?: AbortSignal): Promise<void> {
   const holders = new Map<number, { legacyId: string | null; row: number }>()
   for (const d of duplicates) holders.set(d.holder, { legacyId: null, row: 0 })
   let i = 0
   for (const a of data.allocations()) {
-    if (i % 10_000 === 0) signal?.throwIfAborted()
+    if (i % 10_000 === 0) {
+      await yieldToEvents()
+      signal?.throwIfAborted()
+    }
     const h = holders.get(i++)
     if (h) {
       h.legacyId = cleaned(a.id)
