@@ -129,7 +129,7 @@ describe('netkeeper completion', () => {
       execFileSync('bash', ['-c', `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _netkeeper; echo "\${COMPREPLY[*]}"`, 'bash', script, 'netkeeper', ...words], { encoding: 'utf8' }).trim()
     expect(complete('d')).toBe('db')
     expect(complete('db', 'ro')).toBe('rollback roles')
-    expect(complete('--data-dir', '/x', 'db', 'rollback', '--')).toBe('--to --yes --database-url --data-dir --json --no-queue --help')
+    expect(complete('--data-dir', '/x', 'db', 'rollback', '--')).toBe('--to --archive-dir --discard-audit --yes --profile --database-url --db-profile --data-dir --json --no-queue --help')
     expect(complete('db', 'grant', '--role', '')).toBe('viewer operator admin')
     expect(complete('completion', '')).toBe('')
     expect(r.stdout).toContain('complete -o default -F _netkeeper netkeeper')

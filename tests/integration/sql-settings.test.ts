@@ -87,7 +87,7 @@ describe('with standard_conforming_strings off', () => {
       appendAudits(trx, ctx, Array.from({ length: 300 }, (_, i) => ({ action: 'update' as const, resourceType: 'text_search', resourceId: i, details: { after: { hostname: `Web-${i}` } } })))
     )
     await core.db.knex.raw('analyze audit_logs')
-    const fresh = new AuditService(core.db.knex)
+    const fresh = new AuditService(core.db.knex, () => core.audit.archiveFolder(), core.audit.keys)
     expect((await fresh.list(admin, { resourceType: 'text_search', text: 'WEB-123', limit: 100 })).items.map((e) => e.resourceId)).toEqual(['123'])
     expect((await fresh.counts(admin, { resourceType: 'text_search', text: 'web-1' })).total).toBe(111)
   })

@@ -13,12 +13,14 @@ import type { Core } from '../core'
 const cores = new Set<Core>()
 const stoppers: (() => void)[] = []
 let signals = 0
+let received: NodeJS.Signals | null = null
 let installed = false
 
 const exitCode = (signal: NodeJS.Signals): number => (signal === 'SIGTERM' ? 143 : 130)
 
 function onSignal(signal: NodeJS.Signals): void {
   signals += 1
+  received ??= signal
   if (signals > 1) {
     process.stderr.write(`\nnetkeeper: ${signal} again: stopping now\n`)
     process.exit(exitCode(signal))
@@ -37,6 +39,11 @@ function install(): void {
   installed = true
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // The command may fail on its interrupted statement and the process end on its own before the
+  // interrupt's own exit runs: it still exits as interrupted (130/143), not as failed (1).
+  process.on('exit', () => {
+    if (received) process.exitCode = exitCode(received)
+  })
 }
 
 /** Registers an open core until the returned function is called (after the command closed it). */
