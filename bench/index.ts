@@ -3,7 +3,8 @@
  * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
  */
 import os from 'node:os'
-import { benchAudit } from './audit'
+import { benchAudit, benchAuditVerify } from './audit'
+import { benchCli } from './cli'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
@@ -17,7 +18,10 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,
-  ui: benchUi
+  ui: benchUi,
+  cli: benchCli,
+  // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.
+  verify: benchAuditVerify
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
