@@ -1,16 +1,21 @@
 /**
- * The database handle shared by the app, the CLI and the tests: a MikroORM instance on either a
- * PostgreSQL server (pooled) or the embedded PGlite store (one in-process connection), plus migrations
- * and a health check.
+ * The database handle shared by the app, the CLI and the tests: a knex instance on either a PostgreSQL
+ * server (pooled) or the embedded PGlite store (one in-process connection), plus migrations and a health
+ * check.
+ *
+ * Every service works through knex alone (raw SQL), so opening a database builds knex directly and checks
+ * the schema with one query on mikro_orm_migrations. MikroORM and its migrator (with umzug and the schema
+ * tooling they bring) are loaded only when migrations are to be applied or rolled back: importing and
+ * initialising them cost more than everything else a CLI read does (docs/cli.md#start-up).
  */
 import fs from 'node:fs'
-import { MikroORM, type Options } from '@mikro-orm/core'
-import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql'
-import { Migrator } from '@mikro-orm/migrations'
+import type { MikroORM, Options } from '@mikro-orm/core'
+import type { Knex } from '@mikro-orm/postgresql'
+import type { Migrator } from '@mikro-orm/migrations'
+import type { PGlite } from '@electric-sql/pglite'
 import { AppError } from '../../../shared/errors'
 import type { HealthReport, MigrationState } from '../../../shared/types'
-import { migrationsList } from '../../../../migrations'
-import { entities } from './entities'
+import { migrationNames } from '../../../../migrations/names'
 import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock } from './embedded-lock'
 import { toAppError } from './errors'
@@ -19,7 +24,7 @@ export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
 /** What the server lets a login do in Netkeeper (docs/postgresql-setup.md#roles). */
 export type ServerRole = 'owner' | 'admin' | 'operator' | 'viewer'
-const knownMigrations = new Set(migrationsList.map((m) => m.name))
+const knownMigrations = new Set(migrationNames)
 
 /** Knex pool internals we read for the health report (tarn). */
 interface TarnPool {
@@ -30,8 +35,112 @@ interface TarnPool {
   max: number
 }
 
-function baseOptions(): Options {
+const debugSql = (): boolean => process.env.NETKEEPER_DEBUG_SQL === '1'
+
+/**
+ * The connection settings MikroORM used to derive from a URL or a profile, kept exactly: host, port, user,
+ * password and database from the URL (its query parameters are not read: TLS comes from `ssl`), the
+ * same defaults for a profile's missing fields.
+ */
+function serverConnection(spec: ServerSpec): { host: string; port: number; user: string; password: string; database: string } {
+  if (spec.url) {
+    const url = new URL(spec.url)
+    return {
+      host: decodeURIComponent(url.hostname),
+      port: +url.port,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database: decodeURIComponent(url.pathname).replace(/^\//, '')
+    }
+  }
+  return { host: spec.host ?? '127.0.0.1', port: spec.port ?? 5432, user: spec.user ?? 'postgres', password: spec.password ?? '', database: spec.database ?? '' }
+}
+
+/**
+ * Timestamps, dates and intervals come back as the server's text, not as Date objects (what the code has
+ * always received on a server connection: MikroORM's PostgreSQL driver sets the same parsers).
+ */
+async function textDateTypes(): Promise<unknown> {
+  const pg = (await import('pg')).default
+  const types = new pg.TypeOverrides()
+  const text = (s: string): string => s
+  // date, timestamp, timestamptz, interval
+  for (const oid of [1082, 1114, 1184, 1186]) types.setTypeParser(oid, text)
+  // their arrays, as arrays of text (the text[] parser: elements as strings, NULL as null)
+  const textArray = pg.types.getTypeParser(1009 as Parameters<typeof pg.types.getTypeParser>[0], 'text') as (s: string) => unknown
+  for (const oid of [1182, 1115, 1185, 1187]) types.setTypeParser(oid, textArray)
+  return types
+}
+
+function knexLog(): Knex.Config['log'] {
+  // knex prints "Connection Error: ..." each time its pool drops a dead or expired connection (a server
+  // restart, the lifetime above). That is routine here: the pool opens a fresh one, and reachability is
+  // the health monitor's to report. Its other warnings still go to the log.
   return {
+    warn: (message: string) => {
+      if (!/^Connection Error:/.test(message)) console.warn(`[knex] ${message}`)
+    }
+  }
+}
+
+async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl']): Promise<Knex> {
+  const knex = (await import('knex')).default
+  const lifetime = spec.pool.maxLifetimeMs
+  return knex({
+    client: 'pg',
+    debug: debugSql(),
+    connection: {
+      ...serverConnection(spec),
+      ...(ssl === undefined ? {} : { ssl }),
+      connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
+      application_name: 'netkeeper',
+      types: await textDateTypes()
+    } as Knex.PgConnectionConfig,
+    pool: {
+      min: 0,
+      max: spec.pool.max,
+      acquireTimeoutMillis: spec.pool.acquireTimeoutMs,
+      idleTimeoutMillis: spec.pool.idleTimeoutMs,
+      // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
+      // validate() then refuses it at the next acquire and the pool opens a fresh one.
+      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        setTimeout(() => {
+          conn.__knex__disposed = 'maximum connection lifetime reached'
+        }, lifetime).unref()
+        done(null, conn)
+      }
+    },
+    log: knexLog()
+  }) as unknown as Knex
+}
+
+async function startPGlite(spec: EmbeddedSpec): Promise<PGlite> {
+  const [{ PGlite }, { pg_trgm }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite/contrib/pg_trgm')])
+  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
+  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
+  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
+}
+
+async function embeddedKnex(pglite: PGlite): Promise<Knex> {
+  const [knex, { PGliteDialect }] = await Promise.all([import('knex').then((m) => m.default), import('@harryplusplus/knex-pglite')])
+  return knex({
+    client: PGliteDialect,
+    debug: debugSql(),
+    connection: { pglite: () => pglite } as Knex.StaticConnectionConfig,
+    // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
+    pool: { min: 1, max: 1 },
+    log: knexLog()
+  }) as unknown as Knex
+}
+
+/** MikroORM's options for running migrations on this database (loaded only when a migration is to run). */
+async function migratorOptions(spec: ConnectionSpec, ssl: ServerSpec['ssl'], pglite: PGlite | undefined): Promise<Options> {
+  const [{ Migrator }, { entities }, { migrationsList }] = await Promise.all([
+    import('@mikro-orm/migrations'),
+    import('./entities'),
+    import('../../../../migrations')
+  ])
+  const base: Options = {
     entities,
     discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: true },
     extensions: [Migrator],
@@ -46,105 +155,73 @@ function baseOptions(): Options {
       silent: true
     },
     allowGlobalContext: false,
-    debug: process.env.NETKEEPER_DEBUG_SQL === '1',
+    debug: debugSql(),
     ensureDatabase: false
   }
-}
-
-function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl']): Options {
-  const lifetime = spec.pool.maxLifetimeMs
-  return {
-    ...baseOptions(),
-    driver: PostgreSqlDriver,
-    ...(spec.url
-      ? { clientUrl: spec.url }
-      : { host: spec.host, port: spec.port, dbName: spec.database, user: spec.user, password: spec.password }),
-    pool: {
-      min: 0,
-      max: spec.pool.max,
-      acquireTimeoutMillis: spec.pool.acquireTimeoutMs,
-      idleTimeoutMillis: spec.pool.idleTimeoutMs,
-      // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
-      // validate() then refuses it at the next acquire and the pool opens a fresh one.
-      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
-        setTimeout(() => {
-          conn.__knex__disposed = 'maximum connection lifetime reached'
-        }, lifetime).unref()
-        done(null, conn)
-      }
-    } as Options['pool'],
-    driverOptions: {
-      connection: {
-        ...(ssl === undefined ? {} : { ssl }),
-        connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
-        application_name: 'netkeeper'
-      },
-      // knex prints "Connection Error: ..." each time its pool drops a dead or expired connection (a server
-      // restart, the lifetime above). That is routine here: the pool opens a fresh one, and reachability is
-      // the health monitor's to report. Its other warnings still go to the log.
-      log: {
-        warn: (message: string) => {
-          if (!/^Connection Error:/.test(message)) console.warn(`[knex] ${message}`)
-        }
-      }
-    }
+  if (spec.kind === 'embedded') {
+    const { PGliteDriver } = await import('mikro-orm-pglite')
+    return { ...base, driver: PGliteDriver, dbName: 'postgres', pool: { min: 1, max: 1 }, driverOptions: { connection: { pglite: () => pglite } } }
   }
-}
-
-async function embeddedOptions(spec: EmbeddedSpec): Promise<{ options: Options; close: () => Promise<void> }> {
-  const [{ PGlite }, { PGliteDriver }, { pg_trgm }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('mikro-orm-pglite'),
-    import('@electric-sql/pglite/contrib/pg_trgm')
-  ])
-  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
-  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
-  const pglite = await PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
+  const { PostgreSqlDriver } = await import('@mikro-orm/postgresql')
+  const c = serverConnection(spec)
   return {
-    options: {
-      ...baseOptions(),
-      driver: PGliteDriver,
-      dbName: 'postgres',
-      // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
-      pool: { min: 1, max: 1 },
-      driverOptions: { connection: { pglite: () => pglite } }
-    },
-    close: () => pglite.close()
+    ...base,
+    driver: PostgreSqlDriver,
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    password: c.password,
+    dbName: c.database,
+    pool: { min: 0, max: spec.pool.max, acquireTimeoutMillis: spec.pool.acquireTimeoutMs },
+    driverOptions: {
+      connection: { ...(ssl === undefined ? {} : { ssl }), connectionTimeoutMillis: spec.pool.acquireTimeoutMs, application_name: 'netkeeper' }
+    }
   }
 }
 
 export class Database {
   private constructor(
-    readonly orm: MikroORM,
     readonly spec: ConnectionSpec,
-    private readonly cleanup: () => Promise<void>
+    readonly knex: Knex,
+    private readonly cleanup: () => Promise<void>,
+    /** The TLS setting the connection was made with (after an sslmode=prefer fallback), for the migrator. */
+    private readonly ssl: ServerSpec['ssl'],
+    private readonly pglite?: PGlite
   ) {}
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
       const release = await acquireEmbeddedLock(spec.pgDataDir)
+      let pglite: PGlite | undefined
       try {
-        const { options, close } = await embeddedOptions(spec)
-        const orm = await MikroORM.init(options)
-        return new Database(orm, spec, async () => {
-          await close()
-          release()
-        })
+        pglite = await startPGlite(spec)
+        const knex = await embeddedKnex(pglite)
+        const started = pglite
+        return new Database(
+          spec,
+          knex,
+          async () => {
+            await started.close()
+            release()
+          },
+          undefined,
+          pglite
+        )
       } catch (e) {
+        await pglite?.close().catch(() => undefined)
         release()
         throw toAppError(e, spec)
       }
     }
     const tryOpen = async (ssl: ServerSpec['ssl']): Promise<Database> => {
-      const orm = await MikroORM.init(serverOptions(spec, ssl))
-      const db = new Database(orm, spec, async () => undefined)
+      const knex = await serverKnex(spec, ssl)
       try {
-        await db.knex.raw('select 1')
+        await knex.raw('select 1')
       } catch (e) {
-        await orm.close(true).catch(() => undefined)
+        await knex.destroy().catch(() => undefined)
         throw e
       }
-      return db
+      return new Database(spec, knex, async () => undefined, ssl)
     }
     try {
       return await tryOpen(spec.ssl)
@@ -162,26 +239,37 @@ export class Database {
     return describeTarget(this.spec)
   }
 
-  /** A fresh EntityManager for one unit of work. */
-  em(): EntityManager {
-    return this.orm.em.fork() as EntityManager
+  /**
+   * Runs `fn` with MikroORM's migrator on this database: loaded, initialised and closed around the call.
+   * On the embedded store it borrows the same PGlite instance (closing the ORM leaves it open).
+   */
+  private async withMigrator<T>(fn: (migrator: Migrator) => Promise<T>): Promise<T> {
+    const { MikroORM } = await import('@mikro-orm/core')
+    const orm: MikroORM = await MikroORM.init(await migratorOptions(this.spec, this.ssl, this.pglite))
+    try {
+      return await fn(orm.getMigrator() as Migrator)
+    } finally {
+      await orm.close(true)
+    }
   }
 
-  get knex(): Knex {
-    return (this.orm.em as EntityManager).getKnex()
-  }
-
-  private get migrator(): Migrator {
-    return this.orm.getMigrator() as Migrator
-  }
-
+  /**
+   * Which migrations have run, from one query on the migrations table (a database that has never been
+   * migrated has no such table: nothing has run). Names are compared as the migrator stores them.
+   */
   async migrationState(): Promise<MigrationState> {
-    const executed = await this.migrator.getExecutedMigrations()
-    const applied = executed.map((m) => m.name)
+    let applied: string[]
+    try {
+      const r = await this.knex.raw<{ rows: { name: string }[] }>(`select name from public.${MIGRATIONS_TABLE} order by id`)
+      applied = r.rows.map((x) => x.name)
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42P01') throw toAppError(e, this.spec)
+      applied = []
+    }
     const appliedSet = new Set(applied)
     return {
       applied,
-      pending: migrationsList.map((m) => m.name).filter((n) => !appliedSet.has(n)),
+      pending: migrationNames.filter((n) => !appliedSet.has(n)),
       unknown: applied.filter((n) => !knownMigrations.has(n))
     }
   }
@@ -233,8 +321,9 @@ export class Database {
         { pendingMigrations: state.pending, login }
       )
     }
+    if (!state.pending.length) return []
     try {
-      const done = await this.migrator.up()
+      const done = await this.withMigrator((m) => m.up())
       return done.map((m) => m.name)
     } catch (e) {
       throw toAppError(e, this.spec)
@@ -253,7 +342,7 @@ export class Database {
       })
     }
     try {
-      const done = await this.migrator.down(to === undefined ? undefined : { to })
+      const done = await this.withMigrator((m) => m.down(to === undefined ? undefined : { to }))
       return done.map((m) => m.name)
     } catch (e) {
       throw toAppError(e, this.spec)
@@ -287,7 +376,7 @@ export class Database {
   }
 
   async close(): Promise<void> {
-    await this.orm.close(true)
+    await this.knex.destroy()
     await this.cleanup()
   }
 }
