@@ -1,7 +1,8 @@
 /** Validation schemas shared by the core, the CLI and the renderer's forms. No node, electron or vue. */
 import { z } from 'zod'
+import { SSL_MODES } from './choices'
 
-export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
+export { SSL_MODES }
 export type SslMode = (typeof SSL_MODES)[number]
 
 /**

@@ -1,18 +1,22 @@
 /**
  * What every CLI command shares: global options, opening the core, printing results as text or JSON,
  * and mapping errors to exit codes (0 done, 1 the operation failed, 2 usage).
+ *
+ * Only light modules are imported here at the top: the core (and with it the database drivers, zod and
+ * the rest) is loaded when a command runs, never to parse arguments or print help (docs/cli.md#start-up).
  */
 import os from 'node:os'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
-import { Core } from '../core'
+import type { Core } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
-import { toAppError } from '../core/db/errors'
+import { isUnreachable, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
-import { describeTarget, resolveConnection } from '../core/db/target'
-import { isUnreachable } from '../core/db/errors'
-import { OfflineQueue } from '../core/offline/queue'
+import type { OfflineQueue } from '../core/offline/queue'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
+
+/** The core, loaded on first use. */
+const openCore = async (opts: { databaseUrl?: string; dataDir: string; migrate: boolean }): Promise<Core> => (await import('../core')).Core.open(opts)
 
 export const EXIT_OK = 0
 export const EXIT_FAILED = 1
@@ -38,7 +42,7 @@ export function cliContext(): RequestContext {
 export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: (core: Core) => Promise<T>): Promise<T> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
-  const core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
+  const core = await openCore({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: opts.migrate })
   try {
     return await fn(core)
   } finally {
@@ -51,20 +55,20 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
  * the queue file and the reason, and its answer carries `stale: { asOf, reason }` (docs/offline.md). Text
  * output says so on stderr first. Without a snapshot the original error stands.
  */
-export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (q: OfflineQueue, why: string) => void): Promise<void> {
+export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (q: OfflineQueue, why: string) => void | Promise<void>): Promise<void> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
   let core: Core
   try {
-    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: true })
+    core = await openCore({ databaseUrl: g.databaseUrl, dataDir: resolveDataDir(), migrate: true })
   } catch (e) {
     if (!isUnreachable(e)) throw e
     const why = (e as Error).message
-    await withQueue(cmd, (q) => {
+    await withQueue(cmd, async (q) => {
       const at = q.snapshotAt()
       if (!at) throw e
       if (!g.json) process.stderr.write(`Last-known data from ${at}: ${why}\n`)
-      stale(q, why)
+      await stale(q, why)
     })
     return
   }
@@ -79,6 +83,7 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
 export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Promise<T> | T): Promise<T> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const { OfflineQueue } = await import('../core/offline/queue')
   const queue = OfflineQueue.open(resolveDataDir())
   try {
     return await fn(queue)
@@ -114,9 +119,10 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
   const dataDir = resolveDataDir()
   let core: Core
   try {
-    core = await Core.open({ databaseUrl: g.databaseUrl, dataDir, migrate: true })
+    core = await openCore({ databaseUrl: g.databaseUrl, dataDir, migrate: true })
   } catch (e) {
     if (g.queue === false || !isUnreachable(e)) throw e
+    const { describeTarget, resolveConnection } = await import('../core/db/target')
     const target = describeTarget(await resolveConnection({ databaseUrl: g.databaseUrl, dataDir })).label
     const entry = await withQueue(cmd, (q) => q.enqueue(cliContext(), edit, target))
     const reply: QueuedReply = {

@@ -2,7 +2,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat } from '../../../shared/audit'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS } from '../../../shared/choices'
+import type { AuditEntryDto, AuditFilter, ExportFormat } from '../../../shared/audit'
 import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
 
 const int = (name: string) => (v: string): number => {

@@ -1,9 +1,11 @@
 /** `netkeeper db ...`: migrations and health of the configured database. */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { SSL_MODES } from '../../../shared/schemas'
+import { GRANTABLE_ROLES, SSL_MODES } from '../../../shared/choices'
 import { resolveDataDir } from '../../core/paths'
-import { DbProfileService } from '../../core/settings/db-profile'
-import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
+import type { DbProfileService } from '../../core/settings/db-profile'
+
+/** Role grants, loaded when a roles command runs. */
+const roles = () => import('../../core/db/roles')
 import { action, cliContext, emit, globals, withCore, UsageError } from '../runtime'
 
 const int = (name: string) => (v: string): number => {
@@ -20,9 +22,10 @@ export async function readStdinSecret(): Promise<string> {
   return s
 }
 
-function profileService(cmd: Command): DbProfileService {
+async function profileService(cmd: Command): Promise<DbProfileService> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const { DbProfileService } = await import('../../core/settings/db-profile')
   return new DbProfileService(resolveDataDir())
 }
 
@@ -108,7 +111,7 @@ export function dbCommand(): Command {
     .action(
       action(async (o: { login: string; role: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const r = await grantRole(core.db, cliContext(), o.login, o.role)
+          const r = await (await roles()).grantRole(core.db, cliContext(), o.login, o.role)
           emit(cmd, r, () => (r.before === r.after ? `${r.login} already has ${r.after}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after}`))
         })
       })
@@ -119,7 +122,7 @@ export function dbCommand(): Command {
     .action(
       action(async (o: { login: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const r = await revokeRoles(core.db, cliContext(), o.login)
+          const r = await (await roles()).revokeRoles(core.db, cliContext(), o.login)
           emit(cmd, r, () => (r.before === r.after ? `${r.login} holds no Netkeeper role of its own${r.after ? ` (still ${r.after} through another role)` : ''}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after ?? 'no role'}`))
         })
       })
@@ -129,7 +132,7 @@ export function dbCommand(): Command {
     .action(
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const rows = await listRoles(core.db)
+          const rows = await (await roles()).listRoles(core.db)
           emit(cmd, rows, () => (rows.length ? rows.map((r) => `${r.login.padEnd(24)} ${r.role ?? '-'}${r.canLogin ? '' : ' (cannot log in)'}`).join('\n') : 'no login holds a Netkeeper role'))
         })
       })
@@ -152,7 +155,7 @@ export function dbCommand(): Command {
     .description('show the saved profile (never the password)')
     .action(
       action(async (_o: object, cmd: Command) => {
-        const v = await profileService(cmd).get()
+        const v = await (await profileService(cmd)).get()
         emit(cmd, v, () =>
           v
             ? `profile ${v.profile.name}: postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database} sslmode=${v.profile.sslMode}` +
@@ -197,7 +200,7 @@ export function dbCommand(): Command {
   withProfileOptions(profile.command('test').description('try a connection without saving it')).action(
     action(async (o: ProfileOpts, cmd: Command) => {
       const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
-      const h = await profileService(cmd).test(toProfile(o), password)
+      const h = await (await profileService(cmd)).test(toProfile(o), password)
       emit(cmd, h, () => (h.reachable ? `reachable: PostgreSQL ${h.serverVersion}, ${h.latencyMs} ms` : `unreachable: ${h.error}`))
       if (!h.reachable) process.exitCode = 1
     })
@@ -207,7 +210,7 @@ export function dbCommand(): Command {
     .action(
       action(async (o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
         const password = o.passwordStdin ? await readStdinSecret() : process.env.NETKEEPER_DB_PASSWORD
-        const v = await profileService(cmd).save(cliContext(), toProfile(o), password, { skipTest: o.skipTest })
+        const v = await (await profileService(cmd)).save(cliContext(), toProfile(o), password, { skipTest: o.skipTest })
         emit(cmd, v, () => `saved profile ${v.profile.name} (postgres://${v.profile.user}@${v.profile.host}:${v.profile.port}/${v.profile.database}); it is used from the next start`)
       })
     )
@@ -216,7 +219,7 @@ export function dbCommand(): Command {
     .description('remove the saved profile and its password (back to the embedded database)')
     .action(
       action(async (_o: object, cmd: Command) => {
-        const r = await profileService(cmd).clear()
+        const r = await (await profileService(cmd)).clear()
         emit(cmd, r, () => (r.removed ? 'removed the saved profile' : 'there was no saved profile'))
       })
     )
