@@ -127,27 +127,31 @@ function generalBody(r: RowArray): string {
 
 /** Decodes and hashes `rows` (ROW_JSON texts, consecutive in sequence order). */
 export function hashBatch(rows: string[]): BatchSummary {
+  if (!rows.length) throw new Error('hashBatch: an empty batch')
   const breaks: BatchSummary['breaks'] = []
   const purgeRuns: BatchSummary['purgeRuns'] = []
   let first: RowFacts | null = null
-  let before: { seq: string; hash: string } | null = null
-  let beforeSeq = 0n
+  // The row before, kept in locals: an object per row is only made for the rows the walk must see.
+  let beforeSeq = ''
+  let beforeSeqN = 0n
+  let beforeHash = ''
   for (let i = 0; i < rows.length; i++) {
     const r = JSON.parse(rows[i]!) as RowArray
     const seq = r[0]
+    const prev = r[14]
+    const hash = r[15]
     const details = r[11]
-    const body = storedBody(r)
-    const facts: RowFacts = { seq, prev: r[14], hash: r[15], ok: rowHash(r[14], seq, body) === r[15] }
+    const ok = rowHash(prev, seq, storedBody(r)) === hash
     const seqN = BigInt(seq)
-    if (!first) first = facts
-    else if (!(facts.ok && seqN === beforeSeq + 1n && facts.prev === before!.hash)) breaks.push({ index: i, row: facts, before: before! })
+    if (i === 0) first = { seq, prev, hash, ok }
+    else if (!(ok && seqN === beforeSeqN + 1n && prev === beforeHash)) breaks.push({ index: i, row: { seq, prev, hash, ok }, before: { seq: beforeSeq, hash: beforeHash } })
     // Purge records list the runs they removed; collected to cross-check the checkpoints.
     if (r[3] === 'audit_log' && details?.context && Array.isArray(details.context.runs)) {
       purgeRuns.push([seq, (details.context.runs as [string, string, string][]).map((x) => x.join(':'))])
     }
-    before = { seq, hash: facts.hash }
-    beforeSeq = seqN
+    beforeSeq = seq
+    beforeSeqN = seqN
+    beforeHash = hash
   }
-  if (!first || !before) throw new Error('hashBatch: an empty batch')
-  return { count: rows.length, first, last: before, breaks, purgeRuns }
+  return { count: rows.length, first: first!, last: { seq: beforeSeq, hash: beforeHash }, breaks, purgeRuns }
 }
