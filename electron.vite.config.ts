@@ -2,9 +2,12 @@
  * electron-vite build: main (ESM, dependencies left in node_modules), preload (one self-contained CommonJS
  * file, because a sandboxed preload can require nothing but `electron`) and the Vue renderer.
  *
- * Main bundles two entries: the Electron bootstrap (src/main/index.ts) and the `netkeeper` command line
- * (src/main/cli/index.ts, run by bin/netkeeper.js), which share the core. The browser test harness in
- * src/main/web is never part of the packaged app.
+ * Main bundles three entries: the Electron bootstrap (src/main/index.ts), the `netkeeper` command line
+ * (src/main/cli/index.ts, run by bin/netkeeper.js), which share the core, and the worker thread that hashes
+ * audit rows for verification (src/main/core/audit/verify-worker.ts, started by verify.ts from beside its
+ * chunk). The CLI's entry imports almost nothing: the rest is split into chunks it loads when a command
+ * needs them (docs/cli.md#start-up). The browser test harness in src/main/web is never part of the
+ * packaged app.
  */
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -43,7 +46,13 @@ export default defineConfig({
     define: { __APP_VERSION__: JSON.stringify(pkg.version) },
     build: {
       outDir: resolve(root, 'out/main'),
-      lib: { entry: { index: resolve(root, 'src/main/index.ts'), cli: resolve(root, 'src/main/cli/index.ts') } },
+      lib: {
+        entry: {
+          index: resolve(root, 'src/main/index.ts'),
+          cli: resolve(root, 'src/main/cli/index.ts'),
+          'verify-worker': resolve(root, 'src/main/core/audit/verify-worker.ts')
+        }
+      },
       // Dependencies (MikroORM, PGlite, pg, keytar...) stay external and load from node_modules.
       externalizeDeps: true
     }

@@ -3,8 +3,9 @@
  * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
  */
 import os from 'node:os'
-import { benchAudit } from './audit'
+import { benchAudit, benchAuditVerify } from './audit'
 import { benchAuditTrail } from './audit-trail'
+import { benchCli } from './cli'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
@@ -19,7 +20,10 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,
-  ui: benchUi
+  ui: benchUi,
+  cli: benchCli,
+  // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.
+  verify: benchAuditVerify
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

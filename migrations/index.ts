@@ -1,8 +1,9 @@
 /**
  * Every migration, registered statically so the bundled app and the CLI find them without scanning a
- * folder. Append new migrations here in timestamp order.
+ * folder. Append new migrations here in timestamp order, and their names to names.ts.
  */
 import type { MigrationObject } from '@mikro-orm/core'
+import { migrationNames } from './names'
 import { Migration20261127120000_initial } from './Migration20261127120000_initial'
 import { Migration20261127130000_ipam_audit } from './Migration20261127130000_ipam_audit'
 import { Migration20261127140000_legacy_import } from './Migration20261127140000_legacy_import'
@@ -28,3 +29,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
   { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive }
 ]
+
+// Opening a database checks the schema against names.ts without loading this file: the two must agree.
+if (migrationsList.map((m) => m.name).join() !== migrationNames.join()) {
+  throw new Error('migrations/names.ts and migrations/index.ts list different migrations: keep them the same, in the same order')
+}

@@ -1,9 +1,8 @@
 /** Audit DTOs and filter schemas, shared by the core, the CLI, the IPC contract and the renderer. */
 import { z } from 'zod'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS } from './choices'
 
-export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
-export const AUDIT_STATUSES = ['success', 'failure', 'warning'] as const
-export const AUDIT_SOURCES = ['ui', 'cli', 'import', 'replay'] as const
+export { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS }
 
 const isoTime = (field: string) =>
   z
@@ -198,7 +197,6 @@ export const AUDIT_CSV_COLUMNS = [
   'id'
 ] as const satisfies readonly (keyof AuditEntryDto)[]
 
-export const EXPORT_FORMATS = ['csv', 'json', 'jsonl'] as const
 export type ExportFormat = (typeof EXPORT_FORMATS)[number]
 
 export interface ExportReport {

@@ -11,11 +11,11 @@
  * - mail, homeDirectory, loginShell and gecos: ASCII (IA5String in the schema).
  */
 import { z } from 'zod'
+import { GROUP_TYPES, LOCK_METHODS } from './choices'
 import { isDn, isUnderDn } from './dn'
 
-export const GROUP_TYPES = ['posixGroup', 'groupOfNames', 'rfc2307bis'] as const
+export { GROUP_TYPES, LOCK_METHODS }
 export type GroupType = (typeof GROUP_TYPES)[number]
-export const LOCK_METHODS = ['ppolicy', 'shadow'] as const
 export type LockMethod = (typeof LOCK_METHODS)[number]
 export const DIRECTORY_ROLES = ['viewer', 'operator', 'admin'] as const
 export type DirectoryRole = (typeof DIRECTORY_ROLES)[number]

@@ -7,19 +7,19 @@
  * docs/import.md describes every problem kind and choice.
  */
 import { z } from 'zod'
+import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS } from './choices'
 
 export const LEGACY_TABLES = ['ip_pools', 'ip_allocations'] as const
 export type LegacyTable = (typeof LEGACY_TABLES)[number]
 
 /** What to do when a legacy pool clashes (same name, or an overlapping network) with a pool already in the target. */
-export const CONFLICT_MODES = ['skip', 'rename', 'merge', 'fail'] as const
+export { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS }
 export type ConflictMode = (typeof CONFLICT_MODES)[number]
 
 /**
  * What a legacy allocation type becomes. `dhcp` is an allocated address with dhcp_managed set; `skip`
  * leaves rows of that type out on purpose.
  */
-export const TYPE_TARGETS = ['allocated', 'dhcp', 'reserved', 'blocked', 'skip'] as const
 export type TypeTarget = (typeof TYPE_TARGETS)[number]
 
 /** The built-in mapping of the v2.0 allocation types (compared trimmed and lower-cased). */
@@ -64,7 +64,6 @@ export const importRunSchema = z
   .strict()
 export type ImportRunInput = z.input<typeof importRunSchema>
 
-export const REPORT_FORMATS = ['json', 'csv'] as const
 export type ReportFormat = (typeof REPORT_FORMATS)[number]
 
 /**

@@ -3,6 +3,7 @@
  * Imports nothing from node, electron or vue.
  */
 import { z } from 'zod'
+import { QUEUE_STATES } from './choices'
 import { allocateSchema, allocationUpdateSchema, poolCreateSchema, poolRef, poolUpdateSchema, type AllocateInput, type AllocationUpdateInput, type PoolCreateInput, type PoolRef, type PoolUpdateInput } from './ipam'
 import {
   groupCreateSchema,
@@ -19,7 +20,7 @@ import {
   type UserUpdateInput
 } from './directory'
 
-export const QUEUE_STATES = ['queued', 'applied', 'conflict', 'cancelled'] as const
+export { QUEUE_STATES }
 export type QueueState = (typeof QUEUE_STATES)[number]
 
 /** The edits that can be queued, each with the arguments its core method takes. */

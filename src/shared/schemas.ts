@@ -1,7 +1,8 @@
 /** Validation schemas shared by the core, the CLI and the renderer's forms. No node, electron or vue. */
 import { z } from 'zod'
+import { EMBEDDED_CONNECTION, SSL_MODES } from './choices'
 
-export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
+export { SSL_MODES }
 export type SslMode = (typeof SSL_MODES)[number]
 
 /**
@@ -20,7 +21,7 @@ export const poolSettingsSchema = z
 export type PoolSettings = z.output<typeof poolSettingsSchema>
 
 /** The name under which the embedded store is listed among the connections; no server connection may take it. */
-export const EMBEDDED_CONNECTION = 'embedded'
+export { EMBEDDED_CONNECTION }
 
 /**
  * One host, or several separated by commas (`db1.example.com,db2.example.com`), tried in order at open as

@@ -9,6 +9,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { canonicalBody, canonicalJson, redact, redactedCanonicalJson, rowHash, type AuditBody } from '../../src/main/core/audit/canonical'
 import { auditBody, openBulkAudit, type AuditEntry, type PreparedAudits } from '../../src/main/core/audit/writer'
+import { hashBatch, storedBody, type RowArray } from '../../src/main/core/audit/verify-batch'
 import type { RequestContext } from '../../src/main/core/context'
 import { parseIp } from '../../src/shared/net'
 import type { Knex } from '@mikro-orm/postgresql'
@@ -257,6 +258,84 @@ describe('rowHash', () => {
       }),
       { numRuns: 500 }
     )
+  })
+})
+
+// ------------------------------------------------------------------ verify's reading of stored rows
+
+/** A stored row as verify reads it (ROW_JSON): text or null in every column, details any JSON value. */
+const storedRows = fc
+  .tuple(
+    fc.bigInt({ min: 1n, max: 2n ** 62n }),
+    fc.option(strings, { nil: null }),
+    fc.option(strings, { nil: null }),
+    fc.option(strings, { nil: null }),
+    fc.option(jsonData.map((d) => (d === undefined ? null : d)), { nil: null })
+  )
+  .map(([seq, a, b, c, details]): RowArray => [
+    seq.toString(),
+    '2026-12-03T10:00:00.123Z',
+    'update',
+    b ?? 'ip_pool',
+    a,
+    b,
+    c,
+    a,
+    c,
+    b,
+    'success',
+    JSON.parse(JSON.stringify(details ?? {})) as RowArray[11],
+    c,
+    'cli',
+    '0'.repeat(64),
+    'f'.repeat(64)
+  ])
+
+describe("verify's canonical body of a stored row", () => {
+  it('is canonicalBody of the row, as verify built it row by row, for any row', () => {
+    fc.assert(
+      fc.property(storedRows, (r) => {
+        const asBefore = canonicalBody({
+          createdAt: r[1],
+          dbUser: r[6] ?? undefined,
+          action: r[2],
+          resourceType: r[3],
+          resourceId: r[4],
+          resourceName: r[5],
+          userId: r[7],
+          userIp: r[8],
+          userAgent: r[9],
+          status: r[10],
+          details: r[11],
+          requestId: r[12],
+          source: r[13]
+        })
+        expect(storedBody(r)).toBe(asBefore)
+      }),
+      { numRuns: RUNS }
+    )
+  })
+
+  it('summarises a batch: the first row, the rows that break the chain, and purge runs', () => {
+    const rows: RowArray[] = []
+    let prev = '0'.repeat(64)
+    for (let i = 1; i <= 6; i++) {
+      const r: RowArray = ['' + i, '2026-12-03T10:00:00.123Z', 'create', i === 4 ? 'audit_log' : 'ip_pool', null, null, 'alice', null, null, null, 'success', i === 4 ? { context: { runs: [['1', '2', 'ab']] } } : {}, null, 'cli', prev, '']
+      r[15] = rowHash(prev, r[0], storedBody(r))
+      prev = r[15]
+      rows.push(r)
+    }
+    rows[2]![15] = 'e'.repeat(64) // row 3's stored hash no longer matches its contents
+    const s = hashBatch(rows.map((r) => JSON.stringify(r)))
+    expect(s.count).toBe(6)
+    expect(s.first).toEqual({ seq: '1', prev: '0'.repeat(64), hash: rows[0]![15], ok: true })
+    expect(s.last).toEqual({ seq: '6', hash: rows[5]![15] })
+    // Row 3 fails its hash; row 4 no longer follows row 3's (stored) hash.
+    expect(s.breaks.map((b) => [b.index, b.row.seq, b.row.ok, b.before.seq])).toEqual([
+      [2, '3', false, '2'],
+      [3, '4', true, '3']
+    ])
+    expect(s.purgeRuns).toEqual([['4', ['1:2:ab']]])
   })
 })
 

@@ -1,18 +1,19 @@
 /**
  * What every CLI command shares: global options, opening the core, printing results as text or JSON,
  * and mapping errors to exit codes (0 done, 1 the operation failed, 2 usage).
+ *
+ * Only light modules are imported here at the top: the core (and with it the database drivers, zod and
+ * the rest) is loaded when a command runs, never to parse arguments or print help (docs/cli.md#start-up).
  */
 import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
-import { Core } from '../core'
+import type { Core } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
-import { statementOf, toAppError } from '../core/db/errors'
+import { isUnreachable, statementOf, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
-import { describeTarget, resolveConnection } from '../core/db/target'
-import { isUnreachable } from '../core/db/errors'
-import { OfflineQueue, type TargetSnapshot } from '../core/offline/queue'
+import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import type { DatabaseTarget } from '../../shared/types'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 import { trackCore } from './interrupt'
@@ -96,6 +97,7 @@ function rootOf(cmd: Command): Command {
 
 /** Opens the core on this run's connection (and warns about it, see warnAboutTarget). */
 export async function openCore(cmd: Command, opts: { migrate: boolean }): Promise<Core> {
+  const { Core } = await import('../core')
   const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate })
   warnAboutTarget(cmd, core.db.target)
   return core
@@ -103,6 +105,7 @@ export async function openCore(cmd: Command, opts: { migrate: boolean }): Promis
 
 /** This run's connection without its password: the offline queue's key for it, its label, its warning. */
 export async function intendedTarget(cmd: Command): Promise<DatabaseTarget> {
+  const { describeTarget, resolveConnection } = await import('../core/db/target')
   const target = describeTarget(await resolveConnection({ ...connectionOptions(cmd), labelOnly: true }))
   warnAboutTarget(cmd, target)
   return target
@@ -124,7 +127,7 @@ export async function withCore<T>(cmd: Command, opts: { migrate: boolean }, fn: 
  * that database's snapshot and the reason, and its answer carries `stale: { asOf, reason }`
  * (docs/offline.md). Text output says so on stderr first. Without a snapshot the original error stands.
  */
-export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (snapshot: TargetSnapshot, why: string) => void): Promise<void> {
+export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<void>, stale: (snapshot: TargetSnapshot, why: string) => void | Promise<void>): Promise<void> {
   const g = globals(cmd)
   let core: Core
   try {
@@ -133,12 +136,12 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
     if (!isUnreachable(e)) throw e
     const why = (e as Error).message
     const target = (await intendedTarget(cmd)).label
-    await withQueue(cmd, (q) => {
+    await withQueue(cmd, async (q) => {
       const snap = q.snapshot(target)
       const at = snap.at()
       if (!at) throw e
       if (!g.json) process.stderr.write(`Last-known data from ${at}: ${why}\n`)
-      stale(snap, why)
+      await stale(snap, why)
     })
     return
   }
@@ -155,6 +158,7 @@ export async function withCoreOrStale(cmd: Command, fn: (core: Core) => Promise<
 export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Promise<T> | T): Promise<T> {
   const g = globals(cmd)
   if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+  const { OfflineQueue } = await import('../core/offline/queue')
   const queue = OfflineQueue.open(resolveDataDir())
   try {
     return await fn(queue)

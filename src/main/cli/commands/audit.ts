@@ -2,11 +2,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS, type AuditEntryDto, type AuditFilter, type ExportFormat, type ExportVerifyReport } from '../../../shared/audit'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES, EXPORT_FORMATS } from '../../../shared/choices'
+import type { AuditEntryDto, AuditFilter, ExportFormat, ExportVerifyReport } from '../../../shared/audit'
 import { AppError } from '../../../shared/errors'
-import { verifyExport } from '../../core/audit/export-manifest'
-import { anchorSettings, setAnchorSettings } from '../../core/audit/anchors'
-import { archiveSettings, setArchiveDir } from '../../core/audit/archive-settings'
 import { resolveDataDir } from '../../core/paths'
 import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
 import { confirmRemoval } from '../terminal'
@@ -156,6 +154,7 @@ export function auditCommand(): Command {
         if (o.live) {
           await withCore(cmd, { migrate: true }, async (core) => show(await core.audit.verifyExport(cliContext(), file, { manifest: o.manifest, publicKey, live: true })))
         } else {
+          const { verifyExport } = await import('../../core/audit/export-manifest')
           show(await verifyExport(path.resolve(file), { manifest: o.manifest ? path.resolve(o.manifest) : undefined, publicKey }))
         }
       })
@@ -187,6 +186,7 @@ export function auditCommand(): Command {
         const g = globals(cmd)
         if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
         const dataDir = resolveDataDir()
+        const { anchorSettings, setAnchorSettings } = await import('../../core/audit/anchors')
         const r = o.file || o.off || o.every !== undefined ? setAnchorSettings(dataDir, { file: o.off ? null : o.file, everyMinutes: o.every }) : anchorSettings(dataDir)
         emit(cmd, r, () => (r.file ? `anchoring to ${r.file} every ${r.everyMinutes} minute(s) and after every purge` : 'no anchor file is set'))
       })
@@ -297,6 +297,7 @@ export function auditCommand(): Command {
         const g = globals(cmd)
         if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
         const dataDir = resolveDataDir()
+        const { archiveSettings, setArchiveDir } = await import('../../core/audit/archive-settings')
         const r = dir || o.default ? setArchiveDir(dataDir, o.default ? null : dir!) : archiveSettings(dataDir)
         emit(cmd, r, () => `${r.archiveDir}${r.isDefault ? ' (the default)' : ''}`)
       })

@@ -1,14 +1,16 @@
 /** `netkeeper db ...`: migrations and health of the configured database, and the saved connections. */
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { EMBEDDED_CONNECTION, SSL_MODES, sslWarning, type DbProfile } from '../../../shared/schemas'
+import { EMBEDDED_CONNECTION, GRANTABLE_ROLES, SSL_MODES } from '../../../shared/choices'
+import type { DbProfile } from '../../../shared/schemas'
 import type { ConnectionView, HealthReport, ServerConnectionView } from '../../../shared/types'
-import { connectionOverride, describeTarget, resolveConnection } from '../../core/db/target'
-import { ConnectionService } from '../../core/settings/connections'
-import { DbProfileService } from '../../core/settings/db-profile'
-import { GRANTABLE_ROLES, grantRole, listRoles, revokeRoles } from '../../core/db/roles'
-import { MIGRATIONS_TABLE } from '../../core/db/database'
+import type { ConnectionService } from '../../core/settings/connections'
+import type { DbProfileService } from '../../core/settings/db-profile'
 import type { Core } from '../../core'
+
+// What the commands run on is loaded when they run: defining them (for --help) loads none of it.
+const roles = () => import('../../core/db/roles')
+const target = () => import('../../core/db/target')
 import { action, cliContext, connectionOptions, emit, withCore, UsageError } from '../runtime'
 import { confirmRemoval, readHidden } from '../terminal'
 
@@ -46,7 +48,7 @@ async function describeRollback(core: Core, plan: string[]): Promise<string[]> {
   const tables = await core.db.knex.raw<{ rows: { name: string }[] }>(
     `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = current_schema() and c.relkind in ('r', 'p') and c.relname <> ? order by 1`,
-    [MIGRATIONS_TABLE]
+    [(await import('../../core/db/database')).MIGRATIONS_TABLE]
   )
   const counts: string[] = []
   for (const { name } of tables.rows) {
@@ -56,11 +58,13 @@ async function describeRollback(core: Core, plan: string[]): Promise<string[]> {
   return [...lines, 'every Netkeeper table, with its rows:', ...counts.map((c) => `  ${c}`)]
 }
 
-function profileService(cmd: Command): DbProfileService {
+async function profileService(cmd: Command): Promise<DbProfileService> {
+  const { DbProfileService } = await import('../../core/settings/db-profile')
   return new DbProfileService(connectionOptions(cmd).dataDir)
 }
 
-function connectionService(cmd: Command): ConnectionService {
+async function connectionService(cmd: Command): Promise<ConnectionService> {
+  const { ConnectionService } = await import('../../core/settings/connections')
   return new ConnectionService(connectionOptions(cmd).dataDir)
 }
 
@@ -178,7 +182,7 @@ export function dbCommand(): Command {
     .action(
       action(async (o: { login: string; role: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const r = await grantRole(core.db, cliContext(), o.login, o.role)
+          const r = await (await roles()).grantRole(core.db, cliContext(), o.login, o.role)
           emit(cmd, r, () => (r.before === r.after ? `${r.login} already has ${r.after}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after}`))
         })
       })
@@ -189,7 +193,7 @@ export function dbCommand(): Command {
     .action(
       action(async (o: { login: string }, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const r = await revokeRoles(core.db, cliContext(), o.login)
+          const r = await (await roles()).revokeRoles(core.db, cliContext(), o.login)
           emit(cmd, r, () => (r.before === r.after ? `${r.login} holds no Netkeeper role of its own${r.after ? ` (still ${r.after} through another role)` : ''}` : `${r.login}: ${r.before ?? 'no role'} -> ${r.after ?? 'no role'}`))
         })
       })
@@ -199,7 +203,7 @@ export function dbCommand(): Command {
     .action(
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: false }, async (core) => {
-          const rows = await listRoles(core.db)
+          const rows = await (await roles()).listRoles(core.db)
           emit(cmd, rows, () => (rows.length ? rows.map((r) => `${r.login.padEnd(24)} ${r.role ?? '-'}${r.canLogin ? '' : ' (cannot log in)'}`).join('\n') : 'no login holds a Netkeeper role'))
         })
       })
@@ -226,11 +230,12 @@ export function dbCommand(): Command {
     .action(
       action(async (_o: object, cmd: Command) => {
         const opts = connectionOptions(cmd)
+        const { connectionOverride, describeTarget, resolveConnection } = await target()
         const inUse = await resolveConnection({ ...opts, labelOnly: true }).then(
           (spec) => describeTarget(spec).connection,
           () => undefined
         )
-        const r = await connectionService(cmd).list({ inUse, overriddenBy: connectionOverride(opts) })
+        const r = await (await connectionService(cmd)).list({ inUse, overriddenBy: connectionOverride(opts) })
         const row = (c: ConnectionView): string => {
           const mark = `${c.active ? '*' : ' '}${c.inUse ? '>' : ' '}`
           if (c.kind === 'embedded') return `${mark} ${c.name.padEnd(16)} ${c.label}`
@@ -256,12 +261,12 @@ export function dbCommand(): Command {
       action(async (name: string | undefined, _o: object, cmd: Command) => {
         if (name === undefined) {
           // As before connections: the active one, or null (JSON) when the embedded store is active.
-          const v = await profileService(cmd).get()
-          const full = v ? await connectionService(cmd).get(v.profile.name) : null
+          const v = await (await profileService(cmd)).get()
+          const full = v ? await (await connectionService(cmd)).get(v.profile.name) : null
           emit(cmd, full, () => (full ? connectionText(full) : 'no saved connection is active: the embedded database is used unless NETKEEPER_DATABASE_URL or --database-url is given'))
           return
         }
-        const v = await connectionService(cmd).get(name)
+        const v = await (await connectionService(cmd)).get(name)
         emit(cmd, v, () => connectionText(v))
       })
     )
@@ -326,10 +331,10 @@ export function dbCommand(): Command {
         const pw = await password(o)
         let h: HealthReport
         if (o.host === undefined && name !== undefined) {
-          const svc = connectionService(cmd)
+          const svc = await connectionService(cmd)
           h = await svc.test((await svc.get(name)).profile, pw)
         } else {
-          h = await profileService(cmd).test(toProfile(o, name), pw)
+          h = await (await profileService(cmd)).test(toProfile(o, name), pw)
         }
         emit(cmd, h, () => (h.reachable ? healthText(h) : `unreachable: ${h.error}`))
         if (!h.reachable) process.exitCode = 1
@@ -341,7 +346,7 @@ export function dbCommand(): Command {
     .option('--skip-test', 'save without connecting first')
     .action(
       action(async (name: string | undefined, o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
-        const v = await connectionService(cmd).save(cliContext(), toProfile(o, name), await password(o), { skipTest: o.skipTest })
+        const v = await (await connectionService(cmd)).save(cliContext(), toProfile(o, name), await password(o), { skipTest: o.skipTest })
         emit(cmd, v, () => savedText(v, 'saved', v.active ? '; it is the active connection' : `; use it with --profile ${v.name} or \`netkeeper db profile use ${v.name}\``))
       })
     )
@@ -351,7 +356,7 @@ export function dbCommand(): Command {
     .option('--skip-test', 'save without connecting first')
     .action(
       action(async (name: string | undefined, o: ProfileOpts & { skipTest?: boolean }, cmd: Command) => {
-        const svc = profileService(cmd)
+        const svc = await profileService(cmd)
         const r = await svc.save(cliContext(), toProfile(o, name), await password(o), { skipTest: o.skipTest })
         const v = await svc.connections.get(r.profile.name)
         emit(cmd, v, () => savedText(v, 'saved', '; it is the active connection, used from the next start'))
@@ -364,10 +369,10 @@ export function dbCommand(): Command {
     .argument('<name>', `connection name, or ${EMBEDDED_CONNECTION}`)
     .action(
       action(async (name: string, _o: object, cmd: Command) => {
-        const svc = connectionService(cmd)
+        const svc = await connectionService(cmd)
         const r = svc.use(name)
         const v = r.active === EMBEDDED_CONNECTION ? undefined : await svc.get(r.active)
-        const warning = v ? sslWarning(v.profile.sslMode) : null
+        const warning = v ? (await import('../../../shared/schemas')).sslWarning(v.profile.sslMode) : null
         emit(cmd, { ...r, ...(warning ? { tlsWarning: warning } : {}) }, () =>
           `the active connection is now ${r.active}${v ? ` (${connectionLine(v.profile)})` : ' (the embedded database)'}${warning ? `\nwarning: ${warning}` : ''}`
         )
@@ -381,7 +386,7 @@ export function dbCommand(): Command {
     .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
       action(async (name: string, o: { yes?: boolean }, cmd: Command) => {
-        const svc = connectionService(cmd)
+        const svc = await connectionService(cmd)
         // "embedded" is refused by remove() itself, with its reason; there is nothing to ask about.
         const v = name === EMBEDDED_CONNECTION ? undefined : await svc.get(name)
         if (v) await confirmRemoval('db profile remove', [`the saved connection ${v.name} (${connectionLine(v.profile)})${v.active ? ', the active one' : ''}`, ...(v.passwordStored === false ? [] : ['its password in the OS keychain'])], o.yes)
@@ -396,7 +401,7 @@ export function dbCommand(): Command {
     .option('-y, --yes', 'do not ask first (needed without a terminal)')
     .action(
       action(async (o: { yes?: boolean }, cmd: Command) => {
-        const service = profileService(cmd)
+        const service = await profileService(cmd)
         const saved = await service.get()
         if (saved) {
           const p = saved.profile

@@ -2,8 +2,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS, type ConflictMode, type ImportProgress, type ImportReport, type ReportFormat, type TypeTarget } from '../../../shared/importer'
-import { formatFor, formatReport } from '../../core/importer/report'
+import { CONFLICT_MODES, REPORT_FORMATS, TYPE_TARGETS } from '../../../shared/choices'
+import type { ConflictMode, ImportProgress, ImportReport, ReportFormat, TypeTarget } from '../../../shared/importer'
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
 import type { Core } from '../../core'
 import { onInterrupt } from '../interrupt'
@@ -50,7 +50,9 @@ function summary(r: ImportReport, dryRun = false): string {
 }
 
 /** Writes the report next to its final name first, so a failure never leaves half a file. */
-function writeReport(r: ImportReport, file: string, format: ReportFormat): string {
+async function writeReport(r: ImportReport, file: string, format?: ReportFormat): Promise<string> {
+  const { formatFor, formatReport } = await import('../../core/importer/report')
+  format ??= formatFor(file)
   const target = path.resolve(file)
   const tmp = `${target}.${process.pid}.partial`
   try {
@@ -128,7 +130,7 @@ export function importCommand(): Command {
               off()
               if (tty) process.stderr.write('\r\x1b[K')
             }
-            const reportPath = o.report ? writeReport(r, o.report, o.reportFormat ?? formatFor(o.report)) : undefined
+            const reportPath = o.report ? await writeReport(r, o.report, o.reportFormat) : undefined
             emit(cmd, reportPath ? { ...r, reportFile: reportPath } : r, () => summary(r, !!o.dryRun) + (reportPath ? `\nreport written to ${reportPath}` : ''))
             if (r.outcome === 'cancelled') process.exitCode = 1
             if (r.outcome === 'imported') await indexImported(core, !!globals(cmd).json)

@@ -2,7 +2,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
-import { staleAllocation, staleAllocations, stalePool, stalePoolList } from '../../core/offline/stale'
+
+/** The last-known snapshot readers, loaded only when the server is unreachable. */
+const staleReads = () => import('../../core/offline/stale')
 import { confirmRemoval } from '../terminal'
 
 const int = (name: string) => (v: string): number => {
@@ -180,7 +182,7 @@ export function poolCommand(): Command {
             // What was read is remembered as last known, for reads while the server is unreachable.
             await withQueue(cmd, (q) => q.snapshot(core.db.target.label).rememberPools(r.items)).catch(() => undefined)
           },
-          (q, why) => show(stalePoolList(q, input, why))
+          async (q, why) => show((await staleReads()).stalePoolList(q, input, why))
         )
       })
     )
@@ -206,7 +208,8 @@ export function poolCommand(): Command {
               if (!complete) snap.rememberAllocations(allocs.items)
             }).catch(() => undefined)
           },
-          (q, why) => {
+          async (q, why) => {
+            const { stalePool, staleAllocations } = await staleReads()
             const p = stalePool(q, ref, why)
             show(p, staleAllocations(q, p.id, { pageSize: o.limit }, why))
           }
@@ -340,8 +343,8 @@ export function ipCommand(): Command {
             const r = await core.ipam.getAllocation(cliContext(), addr)
             emit(cmd, r, () => allocText(r))
           },
-          (q, why) => {
-            const r = staleAllocation(q, addr, why)
+          async (q, why) => {
+            const r = (await staleReads()).staleAllocation(q, addr, why)
             emit(cmd, r, () => allocText(r))
           }
         )

@@ -1,7 +1,7 @@
 /** `netkeeper queue ...`: the offline queue of edits made while the database server was unreachable. */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { QUEUE_STATES, type QueueEntryDto, type QueueState } from '../../../shared/offline'
-import { replayQueue } from '../../core/offline/replay'
+import { QUEUE_STATES } from '../../../shared/choices'
+import type { QueueEntryDto, QueueState } from '../../../shared/offline'
 import { action, cliContext, emit, intendedTarget, table, UsageError, withCore, withQueue } from '../runtime'
 import { confirmRemoval } from '../terminal'
 
@@ -119,6 +119,7 @@ export function queueCommand(): Command {
       action(async (_o: object, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           await withQueue(cmd, async (q) => {
+            const { replayQueue } = await import('../../core/offline/replay')
             const r = await replayQueue(core, q, { replayer: cliContext() })
             emit(cmd, r, () =>
               [

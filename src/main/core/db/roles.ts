@@ -5,11 +5,12 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
+import { GRANTABLE_ROLES } from '../../../shared/choices'
 import type { RequestContext } from '../context'
 import { appendAudit } from '../audit/writer'
 import type { Database, ServerRole } from './database'
 
-export const GRANTABLE_ROLES = ['viewer', 'operator', 'admin'] as const
+export { GRANTABLE_ROLES }
 export type GrantableRole = (typeof GRANTABLE_ROLES)[number]
 
 export interface LoginRole {

@@ -1,6 +1,7 @@
 /** `netkeeper group ...`: LDAP groups, bound as the command's scope (scope.ts). */
 import { Command, Option } from 'commander'
-import { GROUP_TYPES, type GroupCreateInput, type GroupDto } from '../../../../shared/directory'
+import { GROUP_TYPES } from '../../../../shared/choices'
+import type { GroupCreateInput, GroupDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
 import { confirmRemoval } from '../../terminal'
 import { collect, int, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'

@@ -1,6 +1,7 @@
 /** `netkeeper profile ...`: LDAP connection profiles, their secrets in the OS keychain. */
 import { Command, Option } from 'commander'
-import { GROUP_TYPES, LOCK_METHODS, type LdapProfileDto } from '../../../../shared/directory'
+import { GROUP_TYPES, LOCK_METHODS } from '../../../../shared/choices'
+import type { LdapProfileDto } from '../../../../shared/directory'
 import { action, cliContext, emit, table, withCore } from '../../runtime'
 import { bindSecret, collect, int, readStdinSecret, type DirOpts } from './scope'
 import { confirmRemoval } from '../../terminal'

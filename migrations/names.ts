@@ -1,0 +1,17 @@
+/**
+ * The name of every migration, in the order they run: what opening a database compares the migrations
+ * table with. Kept apart from index.ts so that this check loads no migration class (and so not MikroORM);
+ * index.ts refuses to load when the two lists differ. Append new names here and in index.ts.
+ */
+export const migrationNames: readonly string[] = [
+  'Migration20261127120000_initial',
+  'Migration20261127130000_ipam_audit',
+  'Migration20261127140000_legacy_import',
+  'Migration20261127150000_directory',
+  'Migration20261127170000_function_search_path',
+  'Migration20261127180000_offline',
+  'Migration20261127190000_audit_perf',
+  'Migration20261127200000_offline_perf',
+  'Migration20261127210000_import_perf',
+  'Migration20261203100000_server_roles'
+]

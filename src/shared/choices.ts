@@ -1,0 +1,27 @@
+/**
+ * The fixed lists of values that options, forms and schemas choose from. They live apart from the zod
+ * schemas (which re-export them beside the types built on them) so that the command line can describe
+ * every option, for `--help`, without loading zod (docs/cli.md#start-up).
+ */
+export const AUDIT_ACTIONS = ['create', 'read', 'update', 'delete', 'login', 'logout', 'authenticate', 'authorize', 'error'] as const
+export const AUDIT_STATUSES = ['success', 'failure', 'warning'] as const
+export const AUDIT_SOURCES = ['ui', 'cli', 'import', 'replay'] as const
+export const EXPORT_FORMATS = ['csv', 'json', 'jsonl'] as const
+
+export const GROUP_TYPES = ['posixGroup', 'groupOfNames', 'rfc2307bis'] as const
+export const LOCK_METHODS = ['ppolicy', 'shadow'] as const
+
+export const CONFLICT_MODES = ['skip', 'rename', 'merge', 'fail'] as const
+export const TYPE_TARGETS = ['allocated', 'dhcp', 'reserved', 'blocked', 'skip'] as const
+export const REPORT_FORMATS = ['json', 'csv'] as const
+
+export const QUEUE_STATES = ['queued', 'applied', 'conflict', 'cancelled'] as const
+
+export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
+
+/** The Netkeeper roles an owner grants a server login (docs/postgresql-setup.md#roles). */
+export const GRANTABLE_ROLES = ['viewer', 'operator', 'admin'] as const
+
+
+/** The name of the embedded store among the saved database connections. */
+export const EMBEDDED_CONNECTION = 'embedded'
