@@ -108,8 +108,8 @@ export class AuditForwarder {
                 user_id as "userId", db_user as "dbUser", host(user_ip) as "userIp", status, source, request_id as "requestId",
                 prev_hash as "prevHash", row_hash as "rowHash", ${exportLineSql('jsonl')} as json
            from audit_logs
-          where seq > ? and seq <= (select last_seq from audit_chain_head where id = 1)
-          order by seq
+          where audit_logs.seq > ? and audit_logs.seq <= (select last_seq from audit_chain_head where id = 1)
+          order by audit_logs.seq
           limit ?`,
         [cursor, limit]
       )

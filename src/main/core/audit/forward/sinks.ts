@@ -220,7 +220,7 @@ export class SinkStore {
           JSON.stringify(config),
           start
         ])
-        await appendAudit(trx, ctx, { action: 'create', resourceType: SINK_RESOURCE, resourceId: id, resourceName: v.name, details: { after: { ...publicConfig(config), kind, enabled: v.enabled ?? true, startAfterSeq: start, secretInKeychain: needsSecret } } })
+        await appendAudit(trx, ctx, { action: 'create', resourceType: SINK_RESOURCE, resourceId: id, resourceName: v.name, details: { after: { ...publicConfig(config), kind, enabled: v.enabled ?? true, startAfterSeq: start, keychainEntry: needsSecret } } })
         // The secret is saved before the commit: when the keychain refuses it, no sink is left without its key.
         if (needsSecret) await this.bound.save(sinkAccount(id), { url: config.url }, JSON.stringify(secrets))
       }).catch(async (e: unknown) => {

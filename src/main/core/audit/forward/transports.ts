@@ -33,6 +33,9 @@ export interface Endpoint {
 
 /** Parses a sink URL; errors name the field `url` and say what is wrong with it. */
 export function parseSinkUrl(raw: string): Endpoint {
+  // URL refuses a port above 65535 as "not a URL" and drops one equal to the scheme's default: the raw text tells.
+  const portText = /^[a-z]+:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^/:?#]*)(?::(\d*))?/i.exec(raw.trim())?.[1]
+  if (portText && (Number(portText) < 1 || Number(portText) > 65535)) throw new AppError('VALIDATION', `url: port ${portText} is not a port (1 to 65535)`, { field: 'url' })
   let u: URL
   try {
     u = new URL(raw.trim())
@@ -46,8 +49,6 @@ export function parseSinkUrl(raw: string): Endpoint {
   const host = u.hostname.replace(/^\[|\]$/g, '')
   if (!host) throw new AppError('VALIDATION', `url: ${raw} names no host`, { field: 'url' })
   const isSyslog = transport === 'udp' || transport === 'tcp' || transport === 'tls'
-  // URL drops a port equal to the scheme's default and refuses one above 65535; the raw text tells which.
-  const portText = /^[a-z]+:\/\/(?:\[[^\]]*\]|[^/:?#]*)(?::(\d*))?/i.exec(raw.trim())?.[1]
   let port: number
   if (portText !== undefined && portText !== '') port = Number(portText)
   else if (isSyslog) throw new AppError('VALIDATION', `url: give the port of the syslog receiver (${transport}://${host}:514${transport === 'tls' ? ' or 6514' : ''})`, { field: 'url' })
