@@ -2,7 +2,8 @@
  * `npm run bench -- audit`: with 5,000,000 rows, viewer pages of 100 under six filter combinations;
  * export of 1,000,000 rows as CSV (time and the exporting process's peak memory); verification of a
  * 1,000,000-row chain; appends from 8 concurrent writers; and (`trail`, audit-trail.ts) the signed export,
- * verify-export and the archive before a purge of a 1,000,000-row chain.
+ * verify-export and the archive before a purge of a 1,000,000-row chain; and (`forward`, audit-forward.ts)
+ * forwarding to rsyslog over TCP.
  */
 import { fork } from 'node:child_process'
 import path from 'node:path'
@@ -10,6 +11,7 @@ import type { AuditFilter } from '../src/shared/audit'
 import { appendAudit, appendAudits, type AuditEntry } from '../src/main/core/audit/writer'
 import { makeContext } from '../src/main/core/context'
 import { benchAuditTrail } from './audit-trail'
+import { benchAuditForward } from './audit-forward'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -162,5 +164,6 @@ export async function benchAudit(srv: BenchServer): Promise<Record<string, unkno
     await writer.close()
   }
   out.trail = await benchAuditTrail(srv)
+  out.forward = await benchAuditForward(srv)
   return out
 }

@@ -5,6 +5,7 @@
 import os from 'node:os'
 import { benchAudit } from './audit'
 import { benchAuditTrail } from './audit-trail'
+import { benchAuditForward } from './audit-forward'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
@@ -16,6 +17,7 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   ipam: benchIpam,
   audit: benchAudit,
   'audit-trail': benchAuditTrail,
+  'audit-forward': benchAuditForward,
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,

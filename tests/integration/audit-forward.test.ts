@@ -134,7 +134,7 @@ describe.skipIf(!!missing)('audit forwarding to rsyslog', () => {
     const want = await allSeqs()
     const head = await headSeq()
     // TCP: exactly once, in order; rsyslog parsed the header and the structured data.
-    await until('rsyslog wrote the TCP rows', async () => received(syslog.lines('tcp')).length >= want.length)
+    await until('rsyslog wrote the TCP rows', async () => received(syslog.lines('tcp')).length >= want.length, 15_000)
     expect(received(syslog.lines('tcp'))).toEqual(want)
     const fields = syslog.lines('tcp', 'fields').filter((l) => l.includes('|audit|'))
     expect(fields.length).toBe(want.length)
@@ -148,13 +148,14 @@ describe.skipIf(!!missing)('audit forwarding to rsyslog', () => {
     const dbRow = (await core.db.knex.raw<{ rows: { row_hash: string }[] }>(`select row_hash from audit_logs where seq = ?`, [oddSeq])).rows[0]!
     expect(msg).toMatchObject({ seq: oddSeq, rowHash: dbRow.row_hash, resourceName: 'odd "name" ] \\ ünï' })
     // TLS: the same.
-    await until('rsyslog wrote the TLS rows', async () => received(syslog.lines('tls')).length >= want.length)
+    await until('rsyslog wrote the TLS rows', async () => received(syslog.lines('tls')).length >= want.length, 15_000)
     expect(received(syslog.lines('tls'))).toEqual(want)
     // UDP (CEF): on loopback every datagram arrives; CEF carries the seq as externalId.
-    await until('rsyslog wrote the UDP rows', async () => syslog.lines('udp').filter((l) => l.includes('CEF:0|')).length >= want.length)
+    await until('rsyslog wrote the UDP rows', async () => syslog.lines('udp').filter((l) => l.includes('CEF:0|')).length >= want.length, 15_000)
     const cef = syslog.lines('udp').filter((l) => l.includes('CEF:0|'))
     expect(cef.map((l) => Number(/externalId=(\d+)/.exec(l)![1]))).toEqual(want)
-    expect(cef[0]).toMatch(/^<110>1 .* audit - CEF:0\|Netkeeper\|Netkeeper\|[^|]+\|forwarded_item:update\|update forwarded_item\|3\|rt=\d+ externalId=1 act=update/)
+    // Row 1 is the refused sink of the first test (a failure): facility audit (13) * 8 + warning (4); CEF severity 7.
+    expect(cef[0]).toMatch(/^<108>1 .* audit - CEF:0\|Netkeeper\|Netkeeper\|[^|]+\|audit_sink:create\|create audit_sink\|7\|rt=\d+ externalId=1 act=create outcome=failure suser=alice /)
     // Nothing more to send: a second drain sends nothing.
     const again = await f.drain()
     expect(again.sinks.every((s) => s.sent === 0)).toBe(true)

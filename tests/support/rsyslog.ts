@@ -71,7 +71,7 @@ ${['tcp', 'tls', 'udp']
   .join('\n')}
 input(type="imtcp" port="${tcpPort}" address="127.0.0.1" ruleset="tcp")
 input(type="imtcp" port="${tlsPort}" address="127.0.0.1" ruleset="tls" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
-input(type="imudp" port="${udpPort}" address="127.0.0.1" ruleset="udp")
+input(type="imudp" port="${udpPort}" address="127.0.0.1" ruleset="udp" rcvbufSize="8m")
 `
   )
   let child: ChildProcess | null = null

@@ -99,10 +99,12 @@ export function readAnchors(file: string): Anchor[] {
   } catch (e) {
     throw new AppError('VALIDATION', `anchors: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { field: 'anchors' })
   }
-  return text
-    .split('\n')
-    .map((l, i) => ({ l: l.trim(), i }))
-    .filter(({ l }) => l && (l.startsWith('{') || l.includes(ANCHOR_MARK)))
+  const lines = text.split('\n').map((l, i) => ({ l: l.trim(), i }))
+  const candidates = lines.filter(({ l }) => l && (l.startsWith('{') || l.includes(ANCHOR_MARK)))
+  // A file with lines but not one anchor is not an anchor file (nor a receiver's file holding anchors).
+  const first = lines.find(({ l }) => l)
+  if (first && !candidates.length) throw new AppError('VALIDATION', `anchors: line ${first.i + 1} of ${file} is not an anchor, and no line is`, { field: 'anchors' })
+  return candidates
     .map(({ l, i }) => {
       try {
         const at = l.startsWith('{') ? 0 : l.indexOf(ANCHOR_MARK)
