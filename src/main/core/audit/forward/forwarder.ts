@@ -50,6 +50,8 @@ interface SinkState {
   leaseUntil: number
   /** Next attempt after a failure (local copy of next_retry_at). */
   retryAt: number
+  /** The next batch, read while the current one was sent: the rows after `after`. */
+  ahead?: { after: string; rows: Promise<ForwardRow[]> }
 }
 
 export class AuditForwarder {
@@ -97,23 +99,38 @@ export class AuditForwarder {
     }
     const got = (await this.knex.raw<Rows<{ h: string | null }>>(`select audit_sink_claim(?, ?, ?, ?) as h`, [s.id, this.holder, LEASE_S, takeFrom])).rows[0]!.h
     if (got !== this.holder) return false
-    this.state.set(s.id, { leaseUntil: Date.now() + LEASE_S * 1000, retryAt: st?.retryAt ?? 0 })
+    this.state.set(s.id, { leaseUntil: Date.now() + LEASE_S * 1000, retryAt: st?.retryAt ?? 0, ahead: st?.ahead })
     return true
   }
 
+  /**
+   * The rows after `cursor`, at most `limit`, in seq order, up to the chain head. Read as the range
+   * cursor+1 .. cursor+limit (sequence numbers are gapless but for purged runs), so each batch touches only
+   * its own rows: "seq > cursor order by seq limit n" let the planner fetch and sort every row above the
+   * cursor for each batch. A purged run makes the range empty: the next row's seq is looked up and the
+   * range starts there.
+   */
   private async rowsAfter(cursor: string, limit: number): Promise<ForwardRow[]> {
-    return (
-      await this.knex.raw<Rows<ForwardRow & { created_at: Date }>>(
+    const read = (from: string) =>
+      this.knex.raw<Rows<ForwardRow & { created_at: Date }>>(
         `select seq::text as seq, created_at, action, resource_type as "resourceType", resource_id as "resourceId", resource_name as "resourceName",
                 user_id as "userId", db_user as "dbUser", host(user_ip) as "userIp", status, source, request_id as "requestId",
                 prev_hash as "prevHash", row_hash as "rowHash", ${exportLineSql('jsonl')} as json
            from audit_logs
-          where audit_logs.seq > ? and audit_logs.seq <= (select last_seq from audit_chain_head where id = 1)
-          order by audit_logs.seq
-          limit ?`,
-        [cursor, limit]
+          where audit_logs.seq > ?::bigint and audit_logs.seq <= least(?::bigint + ?::bigint, (select last_seq from audit_chain_head where id = 1))
+          order by audit_logs.seq`,
+        [from, from, limit]
       )
-    ).rows.map((r) => ({ ...r, createdAt: new Date(r.created_at).toISOString() }))
+    let rows = (await read(cursor)).rows
+    if (!rows.length) {
+      const next = (await this.knex.raw<Rows<{ s: string | null }>>(
+        `select min(seq)::text as s from audit_logs where seq > ?::bigint and seq <= (select last_seq from audit_chain_head where id = 1)`,
+        [cursor]
+      )).rows[0]!.s
+      if (next === null) return []
+      rows = (await read((BigInt(next) - 1n).toString())).rows
+    }
+    return rows.map((r) => ({ ...r, createdAt: new Date(r.created_at).toISOString() }))
   }
 
   /**
@@ -121,8 +138,20 @@ export class AuditForwarder {
    * or throws what the delivery failed with (after recording it on the sink).
    */
   private async batch(s: SinkRow): Promise<number> {
-    const rows = await this.rowsAfter(s.cursor_seq, s.config.batchSize ?? this.opts.batchSize ?? (s.kind === 'webhook' ? 100 : 1000))
+    const limit = s.config.batchSize ?? this.opts.batchSize ?? (s.kind === 'webhook' ? 100 : 1000)
+    const st = this.state.get(s.id)!
+    // The batch read ahead while the previous one was being sent, if it starts where the cursor is now.
+    const ahead = st.ahead?.after === s.cursor_seq ? st.ahead.rows : null
+    st.ahead = undefined
+    const rows = await (ahead ?? this.rowsAfter(s.cursor_seq, limit))
     if (!rows.length) return 0
+    // A full batch: the next one is probably there too; read it while this one is sent.
+    if (rows.length >= limit) {
+      const after = rows[rows.length - 1]!.seq
+      const next = this.rowsAfter(after, limit)
+      next.catch(() => undefined)
+      st.ahead = { after, rows: next }
+    }
     this.chain ??= await chainId(this.knex)
     const first = rows[0]!.seq
     const last = rows[rows.length - 1]!.seq
