@@ -61,9 +61,24 @@ describe.skipIf(!!missing)('Settings › Audit forwarding', () => {
     await form.getByLabel('Name').fill('down')
     await form.getByLabel('Receiver').fill(`udp://127.0.0.1:${syslog.udpPort}`)
     await form.getByRole('button', { name: 'Test and add' }).click()
-    await card.locator('tr[data-sink="down"]').waitFor()
+    const down = card.locator('tr[data-sink="down"]')
+    await down.waitFor()
+    await down.getByRole('button', { name: 'Disable' }).click()
+    await down.getByText('Disabled').waitFor()
+    // The receiver goes away: the next entries wait, and the sink shows why and when it tries again.
+    await syslog.stop()
+    await until('the sink shows its error', async () => !!(await invoke(harness, 'audit:forward:status', {})).sinks.find((x) => x.name === 'siem')?.lastError, 30_000)
+    await row.getByText('Failing').waitFor({ timeout: 15_000 })
+    expect(await row.getByTestId('sink-error').innerText()).toMatch(/^url: cannot deliver to tcp:\/\/127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\) \(\d+ attempts?, next /)
+    // The notices of the steps above would cover the card.
+    const dismiss = page.getByRole('button', { name: 'Dismiss' })
+    await until('the notices are gone', async () => {
+      if ((await dismiss.count()) === 0) return true
+      await dismiss.first().click({ timeout: 1000 }).catch(() => undefined)
+      return false
+    }, 30_000)
     await card.scrollIntoViewIfNeeded()
-    await page.screenshot({ path: `${resultsDir}/settings-audit-forwarding.png`, fullPage: true })
+    await card.screenshot({ path: `${resultsDir}/settings-audit-forwarding.png` })
     expect(s.problems).toEqual([])
   }, 120_000)
 })
