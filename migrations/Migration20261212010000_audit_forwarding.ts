@@ -117,7 +117,7 @@ export class Migration20261212010000_audit_forwarding extends Migration {
       end $$;`)
     this.addSql(`grant select on "audit_sinks" to netkeeper_viewer;`)
     // The configuration is an admin's; the delivery state moves only through the functions above.
-    this.addSql(`grant insert ("name", "kind", "enabled", "config", "cursor_seq"), delete on "audit_sinks" to netkeeper_admin;`)
+    this.addSql(`grant insert ("id", "name", "kind", "enabled", "config", "cursor_seq"), delete on "audit_sinks" to netkeeper_admin;`)
     this.addSql(`grant update ("name", "enabled", "config", "updated_at") on "audit_sinks" to netkeeper_admin;`)
   }
 
