@@ -28,7 +28,8 @@ export const sinkNameSchema = z
 /** RFC 5424 PRINTUSASCII (33..126), as HOSTNAME and APP-NAME must be. */
 const printAscii = (max: number) => z.string().trim().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').max(max)
 
-const pem = (what: string) => z.string().trim().max(65536).regex(/-----BEGIN [A-Z0-9 ]+-----[\s\S]+-----END [A-Z0-9 ]+-----/, `must be a PEM ${what}`)
+const pem = (what: string, label = '[A-Z0-9 ]*CERTIFICATE') =>
+  z.string().trim().max(65536).regex(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+-----END ${label}-----`), `must be a PEM ${what}`)
 
 export const sinkAddSchema = z
   .object({
@@ -47,7 +48,7 @@ export const sinkAddSchema = z
     serverName: z.string().trim().min(1).max(255).optional(),
     /** TLS and https: a client certificate (PEM); its private key goes to the keychain. */
     clientCert: pem('certificate').optional(),
-    clientKey: pem('private key').optional(),
+    clientKey: pem('private key', '[A-Z0-9 ]*PRIVATE KEY').optional(),
     /** Webhook: the HMAC-SHA256 key (at least 16 characters); made when missing and shown once. */
     secret: z.string().min(16, 'must be at least 16 characters').max(1024).optional(),
     /** Rows per message batch (syslog: per connection; webhook: per POST). */

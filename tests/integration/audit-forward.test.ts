@@ -238,6 +238,28 @@ describe.skipIf(!!missing)('audit forwarding to rsyslog', () => {
     expect(repeats).toBeLessThanOrEqual(killed * 25)
   }, 240_000)
 
+  it('a CLI follower stopped with SIGTERM finishes its batch, gives the lease back and exits 0', async () => {
+    await seed(20)
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main/cli/index.ts'), 'audit', 'forward', '--sink', 'killed', '--interval', '100'], {
+      cwd: root,
+      env: { ...process.env, ...env() },
+      stdio: ['ignore', 'ignore', 'pipe']
+    })
+    children.push(child)
+    let stderr = ''
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    const sink = async () => (await core.forwardStatus(admin)).sinks.find((s) => s.name === 'killed')!
+    const held = await until('the follower holds the lease and caught up', async () => {
+      const s = await sink()
+      return s.forwarder && s.backlog === 0 ? s : undefined
+    })
+    expect(held.forwarder).toMatch(new RegExp(`^${os.hostname()}:${child.pid}:[0-9a-f]{8}$`))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    child.kill('SIGTERM')
+    expect(await exited, stderr).toBe(0)
+    expect((await sink()).forwarder).toBeNull()
+  }, 60_000)
+
   it('anchors the head to a syslog sink; verify --anchors reads the receiver file', async () => {
     setAnchorSettings(dataDir, { sink: 'tcp' })
     const a = await core.audit.anchor(admin)
@@ -255,6 +277,58 @@ describe.skipIf(!!missing)('audit forwarding to rsyslog', () => {
     await expect(core.audit.anchor(admin)).rejects.toThrow(/^anchorSink: no audit sink is called nope/)
     setAnchorSettings(dataDir, { sink: null })
   })
+})
+
+describe.skipIf(!!missing)('audit forwarding over TLS with a client certificate', () => {
+  it('presents the certificate with its key from the keychain; a server that requires one refuses a sink without it', async () => {
+    const { execFileSync } = await import('node:child_process')
+    const tls = await import('node:tls')
+    const d = syslog.dir
+    const ssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: d, stdio: 'ignore' })
+    ssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=netkeeper-forwarder'])
+    fs.writeFileSync(path.join(d, 'client.ext'), 'extendedKeyUsage=clientAuth\n')
+    ssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext'])
+    const got: string[] = []
+    const peers: string[] = []
+    const server = tls.createServer(
+      { key: fs.readFileSync(path.join(d, 'server.key')), cert: fs.readFileSync(path.join(d, 'server.pem')), ca: syslog.caPem, requestCert: true, rejectUnauthorized: true },
+      (sock) => {
+        peers.push(String(sock.getPeerCertificate().subject?.CN ?? ''))
+        let buf = ''
+        sock.setEncoding('utf8')
+        sock.on('data', (c: string) => (buf += c))
+        sock.on('end', () => {
+          got.push(buf)
+          sock.end()
+        })
+      }
+    )
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
+    try {
+      const url = `tls://127.0.0.1:${port}`
+      const refused = await core.sinks.add(admin, { name: 'nocert', url, ca: syslog.caPem }).then(
+        () => null,
+        (e: Error) => e.message
+      )
+      expect(refused).toMatch(/^clientCert: tls:\/\/127\.0\.0\.1:\d+ refused the connection for want of a client certificate it trusts \(.+\); give one with its key$/)
+      const cert = fs.readFileSync(path.join(d, 'client.pem'), 'utf8')
+      const key = fs.readFileSync(path.join(d, 'client.key'), 'utf8')
+      expect(await core.sinks.add(admin, { name: 'x', url, ca: syslog.caPem, clientCert: cert, clientKey: syslog.otherCaPem }).catch((e: Error) => e.message)).toMatch(/^clientKey: /)
+      const added = await core.sinks.add(admin, { name: 'mtls', url, ca: syslog.caPem, clientCert: cert, clientKey: key, start: 'now' })
+      expect(added.sink).toMatchObject({ hasClientCert: true, needsSecret: true, hasSecret: true })
+      await seed(3)
+      const r = await core.makeForwarder({ only: ['mtls'] }).drain()
+      expect(r.sinks[0]).toMatchObject({ error: null, backlog: 0 })
+      expect(peers.every((p) => p === 'netkeeper-forwarder')).toBe(true)
+      expect(received(got.join('\n').split(/(?=\d+ <\d+>1 )/))).toHaveLength(4)
+      // The key is in the keychain, not in the database.
+      const stored = (await core.db.knex.raw<{ rows: { config: string }[] }>(`select config::text from audit_sinks where name = 'mtls'`)).rows[0]!.config
+      expect(stored).not.toContain('PRIVATE KEY')
+      await core.sinks.setEnabled(admin, 'mtls', false)
+    } finally {
+      server.close()
+    }
+  }, 60_000)
 })
 
 describe.skipIf(!!missing)('audit forwarding to a webhook', () => {

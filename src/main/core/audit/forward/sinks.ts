@@ -171,13 +171,19 @@ export class SinkStore {
       }
       if (!!v.clientCert !== !!v.clientKey) throw validationError(v.clientCert ? 'clientKey' : 'clientCert', 'a client certificate needs its private key, and the key its certificate')
       if (v.clientCert && v.clientKey) {
+        let cert: crypto.X509Certificate
+        let key: crypto.KeyObject
         try {
-          const cert = new crypto.X509Certificate(v.clientCert)
-          if (!cert.checkPrivateKey(crypto.createPrivateKey(v.clientKey))) throw validationError('clientKey', 'is not the private key of the client certificate')
+          cert = new crypto.X509Certificate(v.clientCert)
         } catch (e) {
-          if (e instanceof AppError) throw e
           throw validationError('clientCert', `cannot be read: ${(e as Error).message}`)
         }
+        try {
+          key = crypto.createPrivateKey(v.clientKey)
+        } catch (e) {
+          throw validationError('clientKey', `cannot be read (an unencrypted PEM private key): ${(e as Error).message}`)
+        }
+        if (!cert.checkPrivateKey(key)) throw validationError('clientKey', 'is not the private key of the client certificate')
       }
       if (v.ca) {
         try {

@@ -70,6 +70,14 @@ export function describeNetError(e: unknown, ep: Endpoint): AppError {
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return new AppError('UNAVAILABLE', `serverName: the certificate of ${where} is not for ${ep.serverName ?? ep.host} (${err.reason ?? err.message})`, { field: 'serverName' })
   }
+  // An alert from the server about our certificate (TLS 1.3 sends it after the client's side of the handshake).
+  if (/CERTIFICATE_REQUIRED|ALERT_BAD_CERTIFICATE|ALERT_UNKNOWN_CA|ALERT_CERTIFICATE_UNKNOWN|ALERT_HANDSHAKE_FAILURE/.test(code)) {
+    return new AppError(
+      'UNAVAILABLE',
+      `clientCert: ${where} refused the connection for want of a client certificate it trusts (${code})${ep.clientCert ? '' : '; give one with its key'}`,
+      { field: 'clientCert' }
+    )
+  }
   if (/^(CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_SSL|ERR_TLS)/.test(code)) {
     return new AppError('UNAVAILABLE', `ca: the TLS handshake with ${where} failed: ${err.message}${code ? ` (${code})` : ''}; give the CA that signed its certificate`, { field: 'ca' })
   }
