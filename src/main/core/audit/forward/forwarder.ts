@@ -271,12 +271,17 @@ export class AuditForwarder {
     if (this.running) return this.running
     this.stopped = false
     this.running = (async () => {
+      // A database that is away fails every pass: say so once, not every second.
+      let lastError = ''
       while (!this.stopped) {
         let more = false
         try {
           more = await this.pass()
+          lastError = ''
         } catch (e) {
-          this.log(`[forward] ${(e as Error).message}`)
+          const m = (e as Error).message
+          if (m !== lastError) this.log(`[forward] ${m}`)
+          lastError = m
         }
         if (more || this.stopped) continue
         await new Promise<void>((resolve) => {
