@@ -3,7 +3,7 @@
  * export of 1,000,000 rows as CSV (time and the exporting process's peak memory); verification of a
  * 1,000,000-row chain (goal <= 5 s; also `npm run bench -- verify` alone); appends from 8 concurrent
  * writers; and (`trail`, audit-trail.ts) the signed export, verify-export and the archive before a purge of a
- * 1,000,000-row chain.
+ * 1,000,000-row chain; and (`forward`, audit-forward.ts) forwarding to rsyslog over TCP.
  */
 import { fork, spawn } from 'node:child_process'
 import fs from 'node:fs'
@@ -14,6 +14,7 @@ import { appendAudit, appendAudits, type AuditEntry } from '../src/main/core/aud
 import { makeContext } from '../src/main/core/context'
 import { benchAuditTrail } from './audit-trail'
 import { ensureBuilt } from '../tests/support/build'
+import { benchAuditForward } from './audit-forward'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -147,6 +148,7 @@ export async function benchAudit(srv: BenchServer): Promise<Record<string, unkno
     await writer.close()
   }
   out.trail = await benchAuditTrail(srv)
+  out.forward = await benchAuditForward(srv)
   return out
 }
 

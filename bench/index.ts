@@ -6,6 +6,7 @@ import os from 'node:os'
 import { benchAudit, benchAuditVerify } from './audit'
 import { benchAuditTrail } from './audit-trail'
 import { benchCli } from './cli'
+import { benchAuditForward } from './audit-forward'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
@@ -17,6 +18,7 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   ipam: benchIpam,
   audit: benchAudit,
   'audit-trail': benchAuditTrail,
+  'audit-forward': benchAuditForward,
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,

@@ -161,8 +161,18 @@ export const archiveDirSchema = z
 /** Where this installation anchors the chain head (settings.json), and how often the app does. */
 export interface AnchorSettings {
   file: string | null
+  /** A syslog sink (by name) the head is also sent to. */
+  sink: string | null
   everyMinutes: number
 }
+
+export const anchorSettingsSchema = z
+  .object({
+    file: z.string().trim().min(1, 'give a file, or null for none').max(4096).nullable().optional(),
+    sink: z.string().trim().min(1, 'give a syslog sink, or null for none').max(63).nullable().optional(),
+    everyMinutes: z.number().int().min(1, 'must be 1 to 1440 minutes').max(1440, 'must be 1 to 1440 minutes').optional()
+  })
+  .strict()
 
 /** What the next automatic purge will remove, and when (Settings). */
 export interface PurgeOutlook {

@@ -25,3 +25,12 @@ export const GRANTABLE_ROLES = ['viewer', 'operator', 'admin'] as const
 
 /** The name of the embedded store among the saved database connections. */
 export const EMBEDDED_CONNECTION = 'embedded'
+
+/** Audit forwarding: the syslog line formats and facilities (RFC 5424 numbers). */
+export const SYSLOG_FORMATS = ['rfc5424', 'cef'] as const
+
+/** RFC 5424 facilities by name, with their codes. */
+export const SYSLOG_FACILITIES = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11, ntp: 12, audit: 13, alert: 14, clock: 15,
+  local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23
+} as const

@@ -27,10 +27,22 @@ import {
   type StaleMark
 } from './ipam'
 import {
+  forwardInAppSchema,
+  sinkAddSchema,
+  sinkEnableSchema,
+  sinkRefSchema,
+  type ForwardStatus,
+  type SinkAddResult,
+  type SinkDto,
+  type SinkTestResult
+} from './audit-forward'
+import {
+  anchorSettingsSchema,
   archiveDirSchema,
   auditFilterSchema,
   auditListSchema,
   policySetSchema,
+  type AnchorSettings,
   type ArchiveSettings,
   type AuditCounts,
   type AuditEntryDto,
@@ -164,6 +176,18 @@ export const contract = {
   'audit:purge': { args: z.object({ dryRun: z.boolean().optional() }).strict(), result: result<PurgeReport>() },
   /** What this app's next scheduled purge will remove, and when. */
   'audit:purge:next': { args: noArgs, result: result<PurgeOutlook>() },
+  // Forwarding to syslog and webhooks (docs/audit.md#forwarding): the sinks are the database's (changing them is
+  // an admin's), their secrets this machine's keychain's; whether this app forwards is this installation's.
+  'audit:forward:status': { args: noArgs, result: result<ForwardStatus>() },
+  'audit:forward:app': { args: forwardInAppSchema, result: result<ForwardStatus['inApp']>() },
+  'audit:sink:add': { args: sinkAddSchema, result: result<SinkAddResult>() },
+  'audit:sink:remove': { args: sinkRefSchema, result: result<{ removed: boolean; backlog: number }>() },
+  'audit:sink:test': { args: sinkRefSchema, result: result<SinkTestResult>() },
+  'audit:sink:enable': { args: sinkEnableSchema, result: result<SinkDto>() },
+  /** Where this installation anchors the chain head (settings.json): a file, a syslog sink, how often. */
+  'audit:anchors:get': { args: noArgs, result: result<AnchorSettings>() },
+  'audit:anchors:set': { args: anchorSettingsSchema, result: result<AnchorSettings>() },
+  'audit:anchor': { args: noArgs, result: result<{ seq: string; hash: string; at: string; sink?: string }>() },
   // Export to a file: a native save dialog in the app (a download in the browser harness), then the rows
   // streamed to it; poll progress and cancel with the caller's runId while audit:export is pending.
   'audit:export': { args: auditExportSchema, result: result<AuditExportResult>() },

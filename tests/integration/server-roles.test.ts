@@ -257,3 +257,28 @@ function fakeTimeLib(): string {
   if (!hit) throw new Error('libfaketime not found: install the faketime package')
   return hit
 }
+
+describe('audit sinks (forwarding) on the server', () => {
+  it('lets an admin configure sinks, an operator move a cursor only forward under its lease, a viewer neither', async () => {
+    const name = `roles-${suffix}`
+    // An operator may not add a sink (the app refuses first; the server refuses the insert itself too).
+    expect((await psql(logins.operator, `insert into audit_sinks (name, kind, config) values ('x${suffix}', 'syslog', '{"url":"tcp://127.0.0.1:9"}')`)).out).toMatch(/permission denied/)
+    const added = await cores.admin!.sinks.add(ctxAs('admin'), { name, url: 'tcp://127.0.0.1:9', test: false })
+    const id = added.sink.id
+    // Not even an admin moves a cursor by hand: only the functions do.
+    expect((await psql(logins.admin, `update audit_sinks set cursor_seq = 99 where id = '${id}'`)).out).toMatch(/permission denied/)
+    expect((await psql(logins.viewer, `select audit_sink_claim('${id}', 'v', 30, null)`)).out).toMatch(/needs the netkeeper_operator role/)
+    expect((await psql(logins.operator, `select audit_sink_claim('${id}', 'op', 30, null)`)).out.trim()).toBe('op')
+    // Another holder does not get a live lease.
+    expect((await psql(logins.admin, `select audit_sink_claim('${id}', 'other', 30, null)`)).out.trim()).toBe('op')
+    expect((await psql(logins.operator, `select audit_sink_advance('${id}', 'op', 0, 1, 1)`)).out.trim()).toBe('t')
+    // From a stale cursor, backwards, or by another holder: nothing moves.
+    expect((await psql(logins.operator, `select audit_sink_advance('${id}', 'op', 0, 2, 1)`)).out.trim()).toBe('f')
+    expect((await psql(logins.operator, `select audit_sink_advance('${id}', 'op', 1, 1, 1)`)).out.trim()).toBe('f')
+    expect((await psql(logins.operator, `select audit_sink_advance('${id}', 'other', 1, 2, 1)`)).out.trim()).toBe('f')
+    expect((await psql(logins.operator, `select audit_sink_advance('${id}', 'op', 1, 999999999, 1)`)).out).toMatch(/beyond the chain head/)
+    const row = (await owner.db.knex.raw<{ rows: { cursor_seq: string; sent_count: string }[] }>(`select cursor_seq::text, sent_count::text from audit_sinks where id = ?`, [id])).rows[0]!
+    expect(row).toEqual({ cursor_seq: '1', sent_count: '1' })
+    await cores.admin!.sinks.remove(ctxAs('admin'), name)
+  })
+})

@@ -10,6 +10,11 @@ import { ImportSearchIndexer } from './audit/search-index'
 import { AuditService } from './audit/service'
 import { archiveTarget } from './audit/archive-settings'
 import { anchorSettings } from './audit/anchors'
+import { SinkStore } from './audit/forward/sinks'
+import { AuditForwarder } from './audit/forward/forwarder'
+import { sendAnchorToSink } from './audit/forward/anchor-sink'
+import { SettingsStore } from './settings/store'
+import type { ForwardStatus } from '../../shared/audit-forward'
 import { AuditSigningKeys } from './audit/signing'
 import { keychain } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
@@ -39,6 +44,10 @@ export class Core {
   readonly directory: DirectoryService
   /** Directory sign-in, sessions and command scopes (core/auth). */
   readonly auth: AuthService
+  /** The sinks the audit log is forwarded to (core/audit/forward). */
+  readonly sinks: SinkStore
+  /** The app's forwarder, while forwarding in the app is on (settings.json audit.forwardInApp). */
+  private forwarder: AuditForwarder | null = null
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -51,7 +60,14 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.ipam = new IpamService(db.knex)
-    this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
+    this.sinks = new SinkStore(db.knex, keychain)
+    this.audit = new AuditService(
+      db.knex,
+      () => archiveTarget(dataDir, db.target.label),
+      new AuditSigningKeys(dataDir, keychain),
+      () => anchorSettings(dataDir),
+      (sink, a) => sendAnchorToSink(this.sinks, sink, a)
+    )
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
     this.auditSearch = new ImportSearchIndexer(db.knex)
@@ -91,6 +107,54 @@ export class Core {
     this.maintenance = setInterval(() => void run(), intervalMs)
     this.maintenance.unref()
     this.startAnchoring()
+    if (this.forwardInApp) this.startForwarding()
+  }
+
+  /** Whether this installation's app forwards the audit log (settings.json `audit.forwardInApp`). */
+  get forwardInApp(): boolean {
+    try {
+      return new SettingsStore(this.dataDir).read().audit?.forwardInApp === true
+    } catch {
+      return false
+    }
+  }
+
+  /** A forwarder over this core's database (the CLI's `audit forward` makes its own with its options). */
+  makeForwarder(opts: Partial<ConstructorParameters<typeof AuditForwarder>[2]> = {}): AuditForwarder {
+    return new AuditForwarder(this.db.knex, keychain, { database: this.db.target.label, version: process.env.npm_package_version, log: (l) => console.warn(l), ...opts })
+  }
+
+  /** Starts the app's forwarder (a follower), when it is not running. */
+  startForwarding(): void {
+    if (this.forwarder) return
+    const f = this.makeForwarder()
+    this.forwarder = f
+    f.follow().catch((e) => console.error('[forward] stopped:', (e as Error).message))
+  }
+
+  async stopForwarding(): Promise<void> {
+    const f = this.forwarder
+    this.forwarder = null
+    await f?.stop()
+  }
+
+  /** Turns forwarding in this app on or off (saved in settings.json) and starts or stops it, when this host runs upkeep. */
+  async setForwardInApp(enabled: boolean): Promise<ForwardStatus['inApp']> {
+    const store = new SettingsStore(this.dataDir)
+    const settings = store.read()
+    store.write({ ...settings, audit: { ...settings.audit, forwardInApp: enabled } })
+    if (!enabled) await this.stopForwarding()
+    else if (this.maintenance) this.startForwarding()
+    return { enabled, running: this.forwarder?.isRunning ?? false }
+  }
+
+  /** Each sink's cursor, backlog, last error and next retry, and whether this app forwards. */
+  async forwardStatus(ctx: RequestContext): Promise<ForwardStatus> {
+    return {
+      headSeq: await this.sinks.headSeq(),
+      sinks: await this.sinks.list(ctx),
+      inApp: { enabled: this.forwardInApp, running: this.forwarder?.isRunning ?? false }
+    }
   }
 
   /**
@@ -105,7 +169,7 @@ export class Core {
       console.error('[anchor] cannot read the anchor settings:', (e as Error).message)
       return
     }
-    if (!settings.file) return
+    if (!settings.file && !settings.sink) return
     let last: string | null = null
     const run = async (): Promise<void> => {
       try {
@@ -155,6 +219,7 @@ export class Core {
   async close(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
     if (this.anchoring) clearInterval(this.anchoring)
+    await this.stopForwarding()
     await this.auditSearch.close()
     // Sign the directory session out (audited) while the audit store is still open.
     await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))

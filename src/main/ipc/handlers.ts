@@ -8,6 +8,7 @@ import { AppError } from '../../shared/errors'
 import { describeIssue } from '../../shared/schemas'
 import type { Core } from '../core'
 import { requireRole, type RequestContext } from '../core/context'
+import { anchorSettings, setAnchorSettings } from '../core/audit/anchors'
 import { isConnectFailure, toAppError } from '../core/db/errors'
 import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
@@ -210,6 +211,30 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'audit:policy:remove': (a, ctx) => core.audit.removePolicy(ctx, a.resourceType),
     'audit:purge': (a, ctx) => core.audit.purge(ctx, { dryRun: a.dryRun }),
     'audit:purge:next': (_a, ctx) => core.purgeOutlook(ctx),
+    'audit:forward:status': (_a, ctx) => core.forwardStatus(ctx),
+    'audit:forward:app': async (a, ctx) => {
+      requireRole(ctx, 'admin', a.enabled ? 'turning on forwarding in the app' : 'turning off forwarding in the app')
+      return core.setForwardInApp(a.enabled)
+    },
+    'audit:sink:add': (a, ctx) => core.sinks.add(ctx, a),
+    'audit:sink:remove': (a, ctx) => core.sinks.remove(ctx, a.name),
+    'audit:sink:test': (a, ctx) => core.sinks.test(ctx, a.name),
+    'audit:sink:enable': (a, ctx) => core.sinks.setEnabled(ctx, a.name, a.enabled),
+    'audit:anchors:get': async () => anchorSettings(core.dataDir),
+    'audit:anchors:set': async (a, ctx) => {
+      requireRole(ctx, 'admin', 'changing where the audit head is anchored')
+      if (a.sink) {
+        const s = await core.sinks.row(a.sink).catch(() => {
+          throw new AppError('VALIDATION', `sink: no audit sink is called ${a.sink}`, { field: 'sink' })
+        })
+        if (s.kind !== 'syslog') throw new AppError('VALIDATION', `sink: ${a.sink} is a webhook; anchors go to a syslog sink`, { field: 'sink' })
+      }
+      return setAnchorSettings(core.dataDir, a)
+    },
+    'audit:anchor': async (_a, ctx) => {
+      const r = await core.audit.anchor(ctx)
+      return { seq: r.seq, hash: r.hash, at: r.at, ...(r.sink ? { sink: r.sink } : {}) }
+    },
     'audit:export': (a, ctx) => exports.run(ctx, a),
     'audit:export:progress': async (a, ctx) => exports.progress(ctx, a.runId),
     'audit:export:cancel': async (a, ctx) => exports.cancel(ctx, a.runId),

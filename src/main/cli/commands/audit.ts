@@ -8,6 +8,7 @@ import { AppError } from '../../../shared/errors'
 import { resolveDataDir } from '../../core/paths'
 import { action, cliContext, emit, globals, table, UsageError, withCore } from '../runtime'
 import { confirmRemoval } from '../terminal'
+import { addForwardCommands } from './audit-forward'
 
 const int = (name: string) => (v: string): number => {
   if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -168,7 +169,7 @@ export function auditCommand(): Command {
       action(async (o: { file?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           const a = await core.audit.anchor(cliContext(), o.file)
-          emit(cmd, a, () => `anchored seq ${a.seq} (${a.hash}) at ${a.at}`)
+          emit(cmd, a, () => `anchored seq ${a.seq} (${a.hash}) at ${a.at}${a.sink ? ` (also sent to syslog sink ${a.sink})` : ''}`)
         })
       })
     )
@@ -177,18 +178,32 @@ export function auditCommand(): Command {
     .command('anchors')
     .description("show, or set, where this installation anchors the chain head and how often the app does")
     .option('--file <file>', 'an append-only file of anchors (created when missing)')
-    .option('--off', 'stop anchoring')
+    .option('--off', 'stop anchoring to a file')
+    .option('--sink <name>', 'also send each anchor to this syslog sink (`audit sink add`)')
+    .option('--no-sink', 'stop anchoring to syslog')
     .option('--every <minutes>', 'minutes between the app\'s anchors (default 10)', int('--every'))
     .action(
-      action(async (o: { file?: string; off?: boolean; every?: number }, cmd: Command) => {
+      action(async (o: { file?: string; off?: boolean; sink?: string | false; every?: number }, cmd: Command) => {
         if (o.file && o.off) throw new UsageError('anchors: give --file or --off, not both')
         if (o.every !== undefined && (o.every < 1 || o.every > 1440)) throw new UsageError('--every must be 1 to 1440 minutes')
         const g = globals(cmd)
         if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
         const dataDir = resolveDataDir()
+        if (typeof o.sink === 'string') {
+          const name = o.sink
+          // The sink is the database's: check that it is one, and a syslog sink, before saving its name.
+          await withCore(cmd, { migrate: true }, async (core) => {
+            const s = await core.sinks.row(name).catch(() => {
+              throw new AppError('VALIDATION', `sink: no audit sink is called ${name} (\`netkeeper audit sink list\`)`, { field: 'sink' })
+            })
+            if (s.kind !== 'syslog') throw new AppError('VALIDATION', `sink: ${name} is a webhook; anchors go to a syslog sink`, { field: 'sink' })
+          })
+        }
         const { anchorSettings, setAnchorSettings } = await import('../../core/audit/anchors')
-        const r = o.file || o.off || o.every !== undefined ? setAnchorSettings(dataDir, { file: o.off ? null : o.file, everyMinutes: o.every }) : anchorSettings(dataDir)
-        emit(cmd, r, () => (r.file ? `anchoring to ${r.file} every ${r.everyMinutes} minute(s) and after every purge` : 'no anchor file is set'))
+        const changing = o.file || o.off || o.every !== undefined || o.sink !== undefined
+        const r = changing ? setAnchorSettings(dataDir, { file: o.off ? null : o.file, sink: o.sink === false ? null : o.sink, everyMinutes: o.every }) : anchorSettings(dataDir)
+        const where = [r.file, r.sink ? `syslog sink ${r.sink}` : null].filter(Boolean).join(' and ')
+        emit(cmd, r, () => (where ? `anchoring to ${where} every ${r.everyMinutes} minute(s) and after every purge` : 'no anchor file or sink is set'))
       })
     )
 
@@ -341,5 +356,6 @@ export function auditCommand(): Command {
         })
       })
     )
+  addForwardCommands(audit)
   return audit
 }

@@ -33,11 +33,14 @@ export async function chainId(knex: Knex): Promise<string> {
 
 export function anchorSettings(dataDir: string): AnchorSettings {
   const a = new SettingsStore(dataDir).read().audit
-  return { file: a?.anchorFile ?? null, everyMinutes: a?.anchorEveryMinutes ?? DEFAULT_ANCHOR_MINUTES }
+  return { file: a?.anchorFile ?? null, sink: a?.anchorSink ?? null, everyMinutes: a?.anchorEveryMinutes ?? DEFAULT_ANCHOR_MINUTES }
 }
 
-/** Sets the anchor file (null: no anchors) and how often the app writes one. The file is tried at once. */
-export function setAnchorSettings(dataDir: string, next: { file?: string | null; everyMinutes?: number }): AnchorSettings {
+/**
+ * Sets the anchor file (null: none), the syslog sink (null: none; the caller checks it is one) and how often
+ * the app anchors. The file is tried at once.
+ */
+export function setAnchorSettings(dataDir: string, next: { file?: string | null; sink?: string | null; everyMinutes?: number }): AnchorSettings {
   const store = new SettingsStore(dataDir)
   const settings = store.read()
   const audit = { ...settings.audit }
@@ -51,15 +54,22 @@ export function setAnchorSettings(dataDir: string, next: { file?: string | null;
     }
     audit.anchorFile = file
   }
+  if (next.sink === null) delete audit.anchorSink
+  else if (next.sink !== undefined) audit.anchorSink = next.sink
   if (next.everyMinutes !== undefined) audit.anchorEveryMinutes = next.everyMinutes
   store.write({ ...settings, audit })
   return anchorSettings(dataDir)
 }
 
-/** Appends the current chain head to `file` (opened for appending only) and syncs it. */
-export async function writeAnchor(knex: Knex, file: string, database: string): Promise<Anchor> {
+/** The chain head now, as an anchor. */
+export async function headAnchor(knex: Knex, database: string): Promise<Anchor> {
   const h = (await knex.raw<Rows<{ seq: string; hash: string }>>(`select last_seq::text as seq, last_hash as hash from audit_chain_head where id = 1`)).rows[0]!
-  const anchor: Anchor = { kind: 'netkeeper-audit-anchor', at: new Date().toISOString(), chain: await chainId(knex), database, seq: h.seq, hash: h.hash }
+  return { kind: 'netkeeper-audit-anchor', at: new Date().toISOString(), chain: await chainId(knex), database, seq: h.seq, hash: h.hash }
+}
+
+/** Appends the current chain head (or `anchor`) to `file` (opened for appending only) and syncs it. */
+export async function writeAnchor(knex: Knex, file: string, database: string, given?: Anchor): Promise<Anchor> {
+  const anchor = given ?? (await headAnchor(knex, database))
   let fh: fs.promises.FileHandle | undefined
   try {
     fh = await fs.promises.open(file, 'a', 0o600)
@@ -73,7 +83,15 @@ export async function writeAnchor(knex: Knex, file: string, database: string): P
   return anchor
 }
 
-/** The anchors in a file; a line that is not one is an error naming the line. */
+/** Where an anchor's JSON starts in a line of a syslog receiver's file (the message part of the line). */
+const ANCHOR_MARK = '{"kind":"netkeeper-audit-anchor"'
+
+/**
+ * The anchors in a file: an anchor file (one JSON anchor a line), or a syslog receiver's file, where the
+ * anchors sent to a syslog sink are lines holding the anchor's JSON as their message; other lines of such a
+ * file (anything without the anchor's JSON) are left aside. A line that starts like an anchor but is not
+ * one is an error naming the line.
+ */
 export function readAnchors(file: string): Anchor[] {
   let text: string
   try {
@@ -81,13 +99,17 @@ export function readAnchors(file: string): Anchor[] {
   } catch (e) {
     throw new AppError('VALIDATION', `anchors: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { field: 'anchors' })
   }
-  return text
-    .split('\n')
-    .map((l, i) => ({ l: l.trim(), i }))
-    .filter(({ l }) => l)
+  const lines = text.split('\n').map((l, i) => ({ l: l.trim(), i }))
+  const candidates = lines.filter(({ l }) => l && (l.startsWith('{') || l.includes(ANCHOR_MARK)))
+  // A file with lines but not one anchor is not an anchor file (nor a receiver's file holding anchors).
+  const first = lines.find(({ l }) => l)
+  if (first && !candidates.length) throw new AppError('VALIDATION', `anchors: line ${first.i + 1} of ${file} is not an anchor, and no line is`, { field: 'anchors' })
+  return candidates
     .map(({ l, i }) => {
       try {
-        const a = JSON.parse(l) as Anchor
+        const at = l.startsWith('{') ? 0 : l.indexOf(ANCHOR_MARK)
+        // A receiver may write the message with an escaped tail (#012 for a line feed): the JSON ends at its last brace.
+        const a = JSON.parse(l.slice(at, l.lastIndexOf('}') + 1)) as Anchor
         if (a.kind === 'netkeeper-audit-anchor' && /^\d+$/.test(a.seq) && typeof a.hash === 'string' && typeof a.chain === 'string') return a
       } catch {
         /* named below */

@@ -33,7 +33,7 @@ import {
 import type { RequestContext } from '../context'
 import { exportRows } from './export'
 import { rareWords, TEXT_SAMPLE_TTL_MS, textSource, whereClause, type TextSample, type Where } from './filters'
-import { checkAnchors, readAnchors, writeAnchor, type Anchor } from './anchors'
+import { checkAnchors, headAnchor, readAnchors, writeAnchor, type Anchor } from './anchors'
 import { copyLiveRows, readArchiveFolder } from './archive'
 import { verifyExport, writeExportManifest } from './export-manifest'
 import type { AuditSigningKeys } from './signing'
@@ -55,8 +55,12 @@ export class AuditService {
     private readonly archiveTarget: () => ArchiveTarget,
     /** This installation's export signing key (in the OS keychain). */
     readonly keys: AuditSigningKeys,
-    /** The file the chain head is anchored to after each purge (settings.json `audit.anchorFile`), or null. */
-    private readonly anchorFile: () => string | null = () => null
+    /** Where the chain head is anchored (settings.json `audit.anchorFile`, `audit.anchorSink`): a file, a syslog sink, both or neither. */
+    private readonly anchorTargets: () => { file: string | null; sink: string | null } = () => ({ file: null, sink: null }),
+    /** Sends an anchor to a syslog sink by name (forward/anchor-sink.ts). */
+    private readonly sendAnchor: (sink: string, anchor: Anchor) => Promise<void> = async () => {
+      throw new AppError('UNAVAILABLE', 'anchorSink: anchoring to syslog is not available here', { field: 'anchorSink' })
+    }
   ) {}
 
   /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
@@ -173,11 +177,22 @@ export class AuditService {
     return { ...r, ok: r.ok && !a.problem, problem: r.problem ?? a.problem, anchors: anchorsReport }
   }
 
-  /** Appends the chain head to the anchor file (`file`, or the configured one). */
-  anchor(_ctx: RequestContext, file?: string): Promise<Anchor> {
-    const target = file ? path.resolve(file) : this.anchorFile()
-    if (!target) throw new AppError('VALIDATION', 'anchorFile: no anchor file is set: give one (`netkeeper audit anchors --file FILE`)', { field: 'anchorFile' })
-    return writeAnchor(this.knex, target, this.archiveTarget().database)
+  /**
+   * Anchors the chain head: appends it to `file` when given, else to the configured file and sends it to the
+   * configured syslog sink (each that is set). The same anchor goes to both; a failure of either is thrown
+   * after the other was tried.
+   */
+  async anchor(_ctx: RequestContext, file?: string): Promise<Anchor & { sink?: string }> {
+    const t = file ? { file: path.resolve(file), sink: null } : this.anchorTargets()
+    if (!t.file && !t.sink) {
+      throw new AppError('VALIDATION', 'anchorFile: no anchor file or syslog sink is set: give one (`netkeeper audit anchors --file FILE` or `--sink NAME`)', { field: 'anchorFile' })
+    }
+    const a = await headAnchor(this.knex, this.archiveTarget().database)
+    const errors: Error[] = []
+    if (t.file) await writeAnchor(this.knex, t.file, a.database, a).catch((e: Error) => errors.push(e))
+    if (t.sink) await this.sendAnchor(t.sink, a).catch((e: Error) => errors.push(e))
+    if (errors.length) throw errors.length === 1 ? errors[0]! : new AppError('UNAVAILABLE', errors.map((e) => e.message).join('; '), { field: 'anchorFile' })
+    return t.sink ? { ...a, sink: t.sink } : a
   }
 
   // ---------------------------------------------------------------- retention
@@ -200,11 +215,11 @@ export class AuditService {
    */
   async purge(ctx: RequestContext, opts: { dryRun?: boolean; now?: Date; archiveDir?: string } = {}): Promise<PurgeReport> {
     const r = await purge(this.knex, ctx, this.archiveFolder(opts.archiveDir), opts)
-    // After every purge that removed rows, the head goes to the anchor file, when one is set.
-    const file = r.purgeSeq ? this.anchorFile() : null
-    if (file) {
+    // After every purge that removed rows, the head goes to the anchor file and sink, when set.
+    const t = this.anchorTargets()
+    if (r.purgeSeq && (t.file || t.sink)) {
       try {
-        r.anchor = await writeAnchor(this.knex, file, this.archiveTarget().database)
+        r.anchor = await this.anchor(ctx)
       } catch (e) {
         r.anchorError = (e as Error).message
       }

@@ -26,7 +26,11 @@ const fileSchema = z
         /** The append-only file the chain head is anchored to (docs/audit.md#anchoring-the-head). */
         anchorFile: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
         /** Minutes between anchors written by the app (default 10). */
-        anchorEveryMinutes: z.number().int().min(1).max(1440).optional()
+        anchorEveryMinutes: z.number().int().min(1).max(1440).optional(),
+        /** The syslog sink (audit_sinks.name) the chain head is also anchored to (docs/audit.md#anchoring-the-head). */
+        anchorSink: z.string().min(1).max(63).optional(),
+        /** Whether the app forwards the audit log to the sinks (docs/audit.md#forwarding). */
+        forwardInApp: z.boolean().optional()
       })
       .passthrough()
       .optional()
