@@ -20,16 +20,17 @@ const exitCode = (signal: NodeJS.Signals): number => (signal === 'SIGTERM' ? 143
 
 function onSignal(signal: NodeJS.Signals): void {
   signals += 1
-  received ??= signal
   if (signals > 1) {
     process.stderr.write(`\nnetkeeper: ${signal} again: stopping now\n`)
     process.exit(exitCode(signal))
   }
   const stop = stoppers[stoppers.length - 1]
   if (stop) {
+    // The command winds down on its own and sets its own exit code.
     stop()
     return
   }
+  received = signal
   process.stderr.write(`\nnetkeeper: ${signal}: rolling back and closing the database (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again forces)\n`)
   void Promise.allSettled([...cores].map((c) => c.interrupt())).then(() => process.exit(exitCode(signal)))
 }

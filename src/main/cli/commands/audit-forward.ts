@@ -9,6 +9,7 @@ import { SYSLOG_FACILITIES, SYSLOG_FORMATS } from '../../../shared/choices'
 import type { SinkAddInput, SinkDto } from '../../../shared/audit-forward'
 import { AppError } from '../../../shared/errors'
 import { action, cliContext, emit, table, UsageError, withCore } from '../runtime'
+import { onInterrupt } from '../interrupt'
 
 const int = (name: string, min: number, max: number) => (v: string): number => {
   if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`)
@@ -84,10 +85,14 @@ export function addForwardCommands(audit: Command): void {
             return
           }
           process.stderr.write(`forwarding the audit log as ${f.holder} (stop with Ctrl-C)\n`)
-          const stop = (): void => void f.stop()
-          process.once('SIGINT', stop)
-          process.once('SIGTERM', stop)
-          await f.follow()
+          // The first Ctrl-C or SIGTERM lets the batch in flight finish and gives the lease back (exit 0);
+          // a second one forces (interrupt.ts).
+          const release = onInterrupt(() => void f.stop())
+          try {
+            await f.follow()
+          } finally {
+            release()
+          }
         })
       })
     )
