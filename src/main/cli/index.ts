@@ -10,6 +10,7 @@ import { auditCommand } from './commands/audit'
 import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
+import { outboxCommand } from './commands/outbox'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(groupCommand())
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
+  program.addCommand(outboxCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()

@@ -18,6 +18,7 @@ import { ImporterService } from './importer/service'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
+import { Outbox } from './outbox/outbox'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -38,6 +39,8 @@ export class Core {
   readonly directory: DirectoryService
   /** Directory sign-in, sessions and command scopes (core/auth). */
   readonly auth: AuthService
+  /** Side effects outside the database (DNS, DHCP), applied by a worker (core/outbox). */
+  readonly outbox: Outbox
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -49,7 +52,8 @@ export class Core {
     /** What the server grants this login; the app's roles may narrow it, never widen it. */
     readonly serverRole: ServerRole | null
   ) {
-    this.ipam = new IpamService(db.knex)
+    this.outbox = new Outbox(db.knex)
+    this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
@@ -148,7 +152,17 @@ export class Core {
     return new Core(db, dataDir, role)
   }
 
+  /**
+   * Starts the outbox worker in this process (the app, the web harness): only for logins that may write
+   * addresses, since applying a side effect records its outcome.
+   */
+  startOutbox(intervalMs?: number): void {
+    if (this.serverRole === 'viewer') return
+    this.outbox.start(intervalMs)
+  }
+
   async close(): Promise<void> {
+    await this.outbox.stop()
     if (this.maintenance) clearInterval(this.maintenance)
     if (this.anchoring) clearInterval(this.anchoring)
     await this.auditSearch.close()
