@@ -19,6 +19,8 @@ import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
 import { Outbox } from './outbox/outbox'
+import { DnsService } from './dns/service'
+import { DnsOutboxHandler } from './dns/handler'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -41,6 +43,8 @@ export class Core {
   readonly auth: AuthService
   /** Side effects outside the database (DNS, DHCP), applied by a worker (core/outbox). */
   readonly outbox: Outbox
+  /** Name servers, zones, records following allocations, drift (core/dns). */
+  readonly dns: DnsService
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -53,6 +57,8 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.outbox = new Outbox(db.knex)
+    this.dns = new DnsService(db.knex, keychain)
+    this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
     this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
