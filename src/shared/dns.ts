@@ -206,7 +206,7 @@ export interface DnsServerTest {
   ms: number
 }
 
-export const DRIFT_KINDS = ['record-without-allocation', 'allocation-without-record', 'record-differs', 'ptr-mismatch', 'ptr-without-allocation', 'allocation-without-ptr'] as const
+export const DRIFT_KINDS = ['record-without-allocation', 'allocation-without-record', 'record-differs', 'ptr-mismatch', 'ptr-without-allocation', 'allocation-without-ptr', 'a-ptr-disagree'] as const
 export type DnsDriftKind = (typeof DRIFT_KINDS)[number]
 
 export interface DnsDriftItem {

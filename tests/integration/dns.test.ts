@@ -166,3 +166,60 @@ describe.skipIf(skip)('DNS records follow allocations', () => {
     expect(all.serial).toBeGreaterThan(1)
   })
 })
+
+describe.skipIf(skip)('DNS drift', () => {
+  it('a record added with nsupdate shows as drift, and repairs towards IPAM (adopted) and towards the zone (removed)', async () => {
+    nsupdate(named, ['update add stray.nk.test 300 A 192.0.2.77', 'update add gone.nk.test 300 A 192.0.2.78'])
+    const report = await core.dns.drift.report(op, { zone: Z.forward })
+    expect(report.zones[0]).toMatchObject({ zone: Z.forward })
+    const stray = report.items.find((i) => i.name === 'stray.nk.test')!
+    expect(stray).toMatchObject({ kind: 'record-without-allocation', type: 'A', inZone: ['192.0.2.77'], expected: [], allocation: null })
+    // The taken.nk.test conflict above is drift too: the name holds another address than its allocation.
+    expect(report.items.find((i) => i.name === 'taken.nk.test')).toMatchObject({ kind: 'record-differs', inZone: ['192.0.2.99'], expected: ['192.0.2.30'] })
+
+    const seq = await lastSeq(core)
+    const [toIpam] = await core.dns.drift.repair(op, { ids: [stray.id], direction: 'ipam' })
+    expect(toIpam).toMatchObject({ ok: true })
+    expect((await core.ipam.getAllocation(op, '192.0.2.77')).hostname).toBe('stray.nk.test')
+    const gone = report.items.find((i) => i.name === 'gone.nk.test')!
+    const [toZone] = await core.dns.drift.repair(op, { ids: [gone.id], direction: 'zone' })
+    expect(toZone).toMatchObject({ ok: true })
+    expect(dig(named, 'gone.nk.test')).toEqual([])
+    await drain()
+    const rows = await auditRows(core, seq)
+    expect(rows.some((r) => r.resource_type === 'ip_allocation' && r.action === 'create' && r.resource_name === '192.0.2.77')).toBe(true)
+    expect(rows.some((r) => r.resource_type === 'dns_record' && r.action === 'delete' && r.resource_name === 'gone.nk.test A')).toBe(true)
+    const after = await core.dns.drift.report(op, { zone: Z.forward })
+    expect(after.items.map((i) => i.name)).not.toContain('stray.nk.test')
+    expect(after.items.map((i) => i.name)).not.toContain('gone.nk.test')
+  })
+
+  it('the allocations win when repaired towards the zone: a name held by someone else is replaced (a person asked)', async () => {
+    const r = await core.dns.drift.report(op, { zone: Z.forward })
+    const taken = r.items.find((i) => i.name === 'taken.nk.test')!
+    await core.dns.drift.repair(op, { ids: [taken.id], direction: 'zone' })
+    expect(dig(named, 'taken.nk.test')).toEqual(['192.0.2.30'])
+  })
+
+  it('finds an allocation whose record was removed behind its back, and a PTR that disagrees', async () => {
+    nsupdate(named, ['update delete later.nk.test A'])
+    nsupdate(named, [`update delete 50.2.0.192.in-addr.arpa PTR`, `update add 50.2.0.192.in-addr.arpa 300 PTR elsewhere.example.`])
+    const r = await core.dns.drift.report(op, {})
+    expect(r.items.find((i) => i.name === 'later.nk.test')).toMatchObject({ kind: 'allocation-without-record', expected: ['192.0.2.50'], allocation: { ip: '192.0.2.50' } })
+    expect(r.items.find((i) => i.name === '50.2.0.192.in-addr.arpa')).toMatchObject({ kind: 'ptr-mismatch', inZone: ['elsewhere.example'], expected: ['later.nk.test'] })
+  })
+
+  it('ignores a line (audited) and repairs the rest at once', async () => {
+    const r = await core.dns.drift.report(op, {})
+    const ptr = r.items.find((i) => i.name === '50.2.0.192.in-addr.arpa')!
+    await core.dns.drift.ignore(op, ptr.id)
+    const r2 = await core.dns.drift.report(op, {})
+    expect(r2.items.find((i) => i.id === ptr.id)!.ignored).toBe(true)
+    const results = await core.dns.drift.repair(op, { direction: 'zone' })
+    expect(results.filter((x) => !x.ok)).toEqual([])
+    expect(dig(named, 'later.nk.test')).toEqual(['192.0.2.50'])
+    expect(dig(named, '192.0.2.50', 'PTR')).toEqual(['elsewhere.example.'])
+    const r3 = await core.dns.drift.report(op, {})
+    expect(r3.items.filter((i) => !i.ignored)).toEqual([])
+  })
+})

@@ -57,7 +57,7 @@ export class Core {
     readonly serverRole: ServerRole | null
   ) {
     this.outbox = new Outbox(db.knex)
-    this.dns = new DnsService(db.knex, keychain)
+    this.dns = new DnsService(db.knex, keychain, () => this.ipam)
     this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
     this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
