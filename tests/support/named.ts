@@ -20,7 +20,7 @@ export interface NamedInfo {
   dir: string
   conf: string
   pidFile: string
-  zones: { forward: string; reverse24: string; classless: string; reverse6: string }
+  zones: typeof TEST_ZONES
 }
 
 const NAMED = '/usr/sbin/named'
@@ -30,7 +30,10 @@ export const TEST_ZONES = {
   forward: 'nk.test',
   reverse24: '2.0.192.in-addr.arpa',
   classless: '0-25.100.51.198.in-addr.arpa',
-  reverse6: '8.b.d.0.1.0.0.2.ip6.arpa'
+  reverse6: '8.b.d.0.1.0.0.2.ip6.arpa',
+  /** Zones of their own for the CLI test, so that two test files never see each other's records as drift. */
+  cliForward: 'cli.test',
+  cliReverse: '113.0.203.in-addr.arpa'
 }
 
 function zoneFile(zone: string): string {

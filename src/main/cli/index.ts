@@ -11,6 +11,7 @@ import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { outboxCommand } from './commands/outbox'
+import { dnsCommand } from './commands/dns'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
   program.addCommand(outboxCommand())
+  program.addCommand(dnsCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()
