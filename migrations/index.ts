@@ -16,6 +16,7 @@ import { Migration20261203100000_server_roles } from './Migration20261203100000_
 import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
 import { Migration20261220010000_outbox } from './Migration20261220010000_outbox'
 import { Migration20261220020000_dns } from './Migration20261220020000_dns'
+import { Migration20261220030000_kea } from './Migration20261220030000_kea'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -30,5 +31,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
   { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive },
   { name: 'Migration20261220010000_outbox', class: Migration20261220010000_outbox },
-  { name: 'Migration20261220020000_dns', class: Migration20261220020000_dns }
+  { name: 'Migration20261220020000_dns', class: Migration20261220020000_dns },
+  { name: 'Migration20261220030000_kea', class: Migration20261220030000_kea }
 ]

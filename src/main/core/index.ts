@@ -21,6 +21,7 @@ import { AuthService } from './auth/service'
 import { Outbox } from './outbox/outbox'
 import { DnsService } from './dns/service'
 import { DnsOutboxHandler } from './dns/handler'
+import { DhcpService } from './dhcp/service'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -45,6 +46,8 @@ export class Core {
   readonly outbox: Outbox
   /** Name servers, zones, records following allocations, drift (core/dns). */
   readonly dns: DnsService
+  /** Kea host reservations following allocations, leases, drift (core/dhcp). */
+  readonly dhcp: DhcpService
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -59,6 +62,8 @@ export class Core {
     this.outbox = new Outbox(db.knex)
     this.dns = new DnsService(db.knex, keychain, () => this.ipam)
     this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
+    this.dhcp = new DhcpService(db.knex, keychain, () => this.ipam)
+    this.outbox.register('dhcp', this.dhcp)
     this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
@@ -169,6 +174,7 @@ export class Core {
 
   async close(): Promise<void> {
     await this.outbox.stop()
+    await this.dhcp.close()
     if (this.maintenance) clearInterval(this.maintenance)
     if (this.anchoring) clearInterval(this.anchoring)
     await this.auditSearch.close()
