@@ -8,9 +8,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Core } from '../../src/main/core'
 import { withClient } from '../support/db'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+import { cli } from '../support/cli'
 import { keaDatabase, namespaceSkipReason, startKeaLab, type KeaLab } from '../support/kea'
 
 let core: Core
+let coreUrl: string
+let coreDataDir: string
 let kea: Awaited<ReturnType<typeof keaDatabase>>
 const admin = ctxAs('admin', 'alice')
 const op = ctxAs('operator', 'olga')
@@ -21,7 +24,7 @@ const hosts = async (): Promise<{ ip: string; mac: string; hostname: string | nu
   )
 
 beforeAll(async () => {
-  ;({ core } = await openCore('kea'))
+  ;({ core, url: coreUrl, dataDir: coreDataDir } = await openCore('kea'))
   kea = await keaDatabase()
   await core.dhcp.addServer(admin, { name: 'kea1', host: kea.host, port: kea.port, database: kea.database, user: 'postgres' })
   await core.ipam.createPool(admin, { name: 'kea-lan', network: '198.18.10.0/24', gateway: '198.18.10.1', dnsServers: ['198.18.10.2'] })
@@ -111,5 +114,29 @@ describe.skipIf(!!nsSkip)('kea-dhcp4 hands out the reserved address (network nam
     // The lease outlives the allocation: drift calls it a lease on a free address.
     const d = await core.dhcp.drift(op, { pool: 'kea-lan' })
     expect(d.items).toEqual([expect.objectContaining({ kind: 'lease-on-free-address', ip: '198.18.10.70' })])
+  })
+})
+
+describe('netkeeper dhcp', () => {
+  it('server list and test, pool mapping, reservations, leases and kea-config with --json', { timeout: 300_000 }, async () => {
+    const env = { NETKEEPER_DATABASE_URL: coreUrl, NETKEEPER_DATA_DIR: coreDataDir }
+    const run = async (args: string[]): Promise<ReturnType<Awaited<ReturnType<typeof cli>>['json']>> => {
+      const r = await cli(['--json', ...args], env)
+      if (r.code !== 0) throw new Error(`netkeeper ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
+      return r.json()
+    }
+    expect((await run(['dhcp', 'server', 'list'])).items).toEqual([expect.objectContaining({ name: 'kea1', database: kea.database, pools: ['kea-lan'] })])
+    expect(await run(['dhcp', 'server', 'test', 'kea1'])).toMatchObject({ ok: true })
+    await run(['pool', 'create', '--name', 'kea-cli', '--network', '198.18.20.0/24'])
+    expect(await run(['dhcp', 'pool', 'kea-cli', '--server', 'kea1', '--subnet-id', '20'])).toEqual({ pool: 'kea-cli', server: 'kea1', subnetId: 20 })
+    await run(['ip', 'allocate', '--pool', 'kea-cli', '--ip', '198.18.20.5', '--mac', '02:00:00:00:20:05', '--hostname', 'cli5', '--dhcp-managed'])
+    expect((await run(['dhcp', 'reservations', '--pool', 'kea-cli'])).items).toEqual([
+      { ip: '198.18.20.5', mac: '02:00:00:00:20:05', hostname: 'cli5', subnetId: 20, ours: true, allocation: { ip: '198.18.20.5', hostname: 'cli5' } }
+    ])
+    expect((await run(['dhcp', 'leases', '--pool', 'kea-cli'])).items).toEqual([])
+    expect((await run(['dhcp', 'kea-config', '--pool', 'kea-cli'])).subnet4[0]).toMatchObject({ id: 20, subnet: '198.18.20.0/24', pools: [] })
+    const missing = await cli(['ip', 'allocate', '--pool', 'kea-cli', '--ip', '198.18.20.6', '--dhcp-managed'], env)
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('validation: mac: is required when DHCP is on')
   })
 })

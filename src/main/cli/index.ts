@@ -12,6 +12,7 @@ import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { outboxCommand } from './commands/outbox'
 import { dnsCommand } from './commands/dns'
+import { dhcpCommand } from './commands/dhcp'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   program.addCommand(queueCommand())
   program.addCommand(outboxCommand())
   program.addCommand(dnsCommand())
+  program.addCommand(dhcpCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()
