@@ -6,6 +6,7 @@ import os from 'node:os'
 import { benchAudit } from './audit'
 import { benchAuditTrail } from './audit-trail'
 import { benchDirectory } from './directory'
+import { benchDns } from './dns'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchOffline } from './offline'
@@ -19,7 +20,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,
-  ui: benchUi
+  ui: benchUi,
+  dns: benchDns
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -11,7 +11,7 @@ import { AuditService } from './audit/service'
 import { archiveTarget } from './audit/archive-settings'
 import { anchorSettings } from './audit/anchors'
 import { AuditSigningKeys } from './audit/signing'
-import { keychain } from './credentials/keychain'
+import { keychain, type SecretStore } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
 import type { RequestContext } from './context'
 import { ImporterService } from './importer/service'
@@ -30,6 +30,8 @@ export interface CoreOptions {
   dataDir?: string
   /** Apply pending migrations on open (the app and most CLI commands do; `db status` does not). */
   migrate?: boolean
+  /** Where TSIG secrets and Kea passwords are kept: the OS keychain unless given (benchmarks, automation). */
+  secrets?: SecretStore
 }
 
 export class Core {
@@ -57,12 +59,13 @@ export class Core {
     readonly db: Database,
     readonly dataDir: string,
     /** What the server grants this login; the app's roles may narrow it, never widen it. */
-    readonly serverRole: ServerRole | null
+    readonly serverRole: ServerRole | null,
+    secrets: SecretStore = keychain
   ) {
     this.outbox = new Outbox(db.knex)
-    this.dns = new DnsService(db.knex, keychain, () => this.ipam)
+    this.dns = new DnsService(db.knex, secrets, () => this.ipam)
     this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
-    this.dhcp = new DhcpService(db.knex, keychain, () => this.ipam)
+    this.dhcp = new DhcpService(db.knex, secrets, () => this.ipam)
     this.outbox.register('dhcp', this.dhcp)
     this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
@@ -160,7 +163,7 @@ export class Core {
     }
     // The shared sign-in policy is read when a request first needs it (auth:session, a session-scoped
     // request), not here: the CLI, which it does not gate, opens a core for every command.
-    return new Core(db, dataDir, role)
+    return new Core(db, dataDir, role, opts.secrets)
   }
 
   /**

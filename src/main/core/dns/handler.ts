@@ -7,7 +7,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { DnsRcodeError } from './client'
-import { describeChange, desiredAddresses, desiredPtr, ptrOwner, reconcileRrset, reverseZoneOf, ZONE_COLS, type Change, type ZoneRow } from './reconcile'
+import { describeChange, desiredAddresses, writtenSets, desiredPtr, ptrOwner, reconcileRrset, reverseZoneOf, ZONE_COLS, type Change, type ZoneRow } from './reconcile'
 import type { DnsServers } from './servers'
 import { TsigError } from './wire'
 
@@ -34,12 +34,12 @@ export class DnsOutboxHandler implements OutboxHandler {
       for (const n of p.names ?? []) {
         const zone = (await this.knex.raw<{ rows: ZoneRow[] }>(`select ${ZONE_COLS} from dns_zones z where z.id = ?`, [n.zoneId])).rows[0]
         if (!zone) continue
+        if (seen.has(`${zone.id}|${n.name}`)) continue
+        seen.add(`${zone.id}|${n.name}`)
+        // Both families in one read each: what the allocations say, and what Netkeeper wrote.
+        const [desired, written] = await Promise.all([desiredAddresses(this.knex, zone, n.name), writtenSets(this.knex, zone.id, n.name, ['A', 'AAAA'])])
         for (const type of ['A', 'AAAA'] as const) {
-          const key = `${zone.id}|${n.name}|${type}`
-          if (seen.has(key)) continue
-          seen.add(key)
-          const desired = await desiredAddresses(this.knex, zone, n.name, type)
-          changes.push(await this.reconcile(zone, n.name, type, desired))
+          changes.push(await this.reconcile(zone, n.name, type, desired[type], written[type]))
         }
       }
       for (const ip of p.ips ?? []) {
@@ -60,17 +60,19 @@ export class DnsOutboxHandler implements OutboxHandler {
     const conflicts = changes.filter((c) => c.result === 'conflict')
     const noReverse = (p.ips ?? []).filter((ip) => changes.some((c) => c.zone === '-' && c.name === ip))
     // Conflicts first: they are what a person has to read.
-    const lines = [...conflicts, ...changes.filter((c) => c.result !== 'conflict' && c.zone !== '-')].map(describeChange)
+    const lines = [...conflicts, ...changes.filter((c) => c.result !== 'conflict' && c.zone !== '-' && (c.from.length || c.to.length))].map(describeChange)
     if (noReverse.length) lines.push(`no managed reverse zone holds ${noReverse.join(', ')}: no PTR written`)
     return { state: conflicts.length ? 'conflict' : 'done', message: lines.join('; ') || 'nothing to change', detail: { changes } }
   }
 
-  private async reconcile(zone: ZoneRow, name: string, type: string, desired: string[]): Promise<Change> {
+  private async reconcile(zone: ZoneRow, name: string, type: string, desired: string[], expected?: string[]): Promise<Change> {
+    // Nothing written and nothing wanted: no need to reach the server.
+    if (expected && !expected.length && !desired.length) return { zone: zone.name, name, type, from: [], to: [], result: 'unchanged' }
     const server = await this.servers.byId(zone.server_id)
     let client
     try {
       client = await this.servers.client(server)
-      return await reconcileRrset(this.knex, client, zone, name, type, desired)
+      return await reconcileRrset(this.knex, client, zone, name, type, desired, { expected })
     } catch (e) {
       if (e instanceof DnsRcodeError) throw e
       const hint = e instanceof TsigError ? ` (is the secret right? netkeeper dns server set-secret ${server.name})` : ''

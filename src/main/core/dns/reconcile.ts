@@ -36,17 +36,23 @@ export function rrText(rr: Rr): string {
   return typeof rr.data === 'string' ? norm(rr.data) : JSON.stringify(rr.data)
 }
 
-/** What the allocations say a name's A or AAAA RRset in a forward zone should be. */
-export async function desiredAddresses(q: Knex, zone: ZoneRow, name: string, type: 'A' | 'AAAA'): Promise<string[]> {
+/** What the allocations say a name's A and AAAA RRsets in a forward zone should be. */
+export async function desiredAddresses(q: Knex, zone: ZoneRow, name: string): Promise<{ A: string[]; AAAA: string[] }> {
   const suffix = `.${zone.name}`
   const candidates = [name, ...(name.endsWith(suffix) ? [name.slice(0, -suffix.length)] : [])]
-  const r = await q.raw<{ rows: { ip: string }[] }>(
-    `select host(a.ip_address) as ip from ip_allocations a join ip_pools p on p.id = a.pool_id
+  const r = await q.raw<{ rows: { ip: string; family: number }[] }>(
+    `select host(a.ip_address) as ip, family(a.ip_address) as family from ip_allocations a join ip_pools p on p.id = a.pool_id
       where p.dns_zone_id = ? and a.dns_managed and a.status <> 'blocked' and a.hostname = any(?::text[])
-        and dns_fqdn(a.hostname, ?) = ? and family(a.ip_address) = ? order by a.ip_address`,
-    [zone.id, candidates, zone.name, name, type === 'A' ? 4 : 6]
+        and dns_fqdn(a.hostname, ?) = ? order by a.ip_address`,
+    [zone.id, candidates, zone.name, name]
   )
-  return r.rows.map((x) => x.ip)
+  return { A: r.rows.filter((x) => x.family === 4).map((x) => x.ip), AAAA: r.rows.filter((x) => x.family === 6).map((x) => x.ip) }
+}
+
+/** What Netkeeper last wrote for a name, by type. */
+export async function writtenSets(q: Knex, zoneId: number, name: string, types: string[]): Promise<Record<string, string[]>> {
+  const r = await q.raw<{ rows: { type: string; data: string }[] }>(`select type, data from dns_records where zone_id = ? and name = ? and type = any(?::text[]) order by data`, [zoneId, name, types])
+  return Object.fromEntries(types.map((t) => [t, r.rows.filter((x) => x.type === t).map((x) => x.data)]))
 }
 
 /** What the allocations say an address's PTR should be (none, or one name). */
@@ -77,6 +83,9 @@ export async function writtenSet(q: Knex, zoneId: number, name: string, type: st
 
 export async function recordWritten(q: Knex, zoneId: number, name: string, type: string, data: string[]): Promise<void> {
   await q.transaction(async (trx) => {
+    // A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails, the
+    // name is read back and found right (reconcileRrset), so it need not wait for the WAL flush.
+    await trx.raw(`set local synchronous_commit = off`)
     await trx.raw(`delete from dns_records where zone_id = ? and name = ? and type = ?`, [zoneId, name, type])
     if (data.length) {
       await trx.raw(`insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing`, [zoneId, name, type, data.map(norm)])

@@ -52,7 +52,18 @@ export class DnsServers {
     return r.rows[0]
   }
 
+  private rows = new Map<number, { row: ServerRow; at: number }>()
+
+  /** A server by id; rows read in the last few seconds are reused (a burst of updates reads it once). */
   async byId(id: number): Promise<ServerRow> {
+    const hit = this.rows.get(id)
+    if (hit && Date.now() - hit.at < 5000) return hit.row
+    const row = await this.byIdNow(id)
+    this.rows.set(id, { row, at: Date.now() })
+    return row
+  }
+
+  private async byIdNow(id: number): Promise<ServerRow> {
     const r = await this.knex.raw<{ rows: ServerRow[] }>(`select ${SERVER_COLS} from dns_servers s where s.id = ?`, [id])
     if (!r.rows[0]) throw new AppError('NOT_FOUND', `server: no DNS server with id ${id}`, { field: 'server' })
     return r.rows[0]
@@ -61,6 +72,7 @@ export class DnsServers {
   async saveSecret(row: ServerRow, secret: string): Promise<void> {
     await this.secrets.save(dnsAccount(row.name), endpointOf(row), secret)
     this.cache.delete(row.name)
+    this.rows.delete(row.id)
   }
 
   async secretOf(row: ServerRow): Promise<string> {

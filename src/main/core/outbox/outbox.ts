@@ -230,7 +230,12 @@ export class Outbox {
   }
 
   private async claim(kinds: string[], limit: number): Promise<OutboxRow[]> {
-    const r = await this.knex.raw<{ rows: DbRow[] }>(
+    // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
+    // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
+    // (they are idempotent). The change that queued the row was durable before any of this.
+    const r = await this.knex.transaction(async (trx) => {
+      await trx.raw(`set local synchronous_commit = off`)
+      return trx.raw<{ rows: DbRow[] }>(
       `update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
         where o.id in (
           select c.id from outbox c
@@ -240,7 +245,8 @@ export class Outbox {
            order by c.id limit ? for update skip locked)
         returning ${COLS.split(', ').map((c) => (c === 'id::text' ? 'o.id::text' : `o.${c}`)).join(', ')}`,
       [LEASE_SECONDS, this.workerId, kinds, limit]
-    )
+      )
+    })
     return r.rows.map(toOutboxRow).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
   }
 
@@ -263,6 +269,7 @@ export class Outbox {
     const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
     const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
     await this.knex.transaction(async (trx) => {
+      await trx.raw(`set local synchronous_commit = off`)
       if (outcome) {
         await trx.raw(
           `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() where id = ?`,
