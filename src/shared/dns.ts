@@ -232,3 +232,28 @@ export interface DnsDriftReport {
   items: DnsDriftItem[]
   ms: number
 }
+
+export const recordListSchema = z
+  .object({
+    zone: z.string().trim().min(1, 'is required').max(254),
+    search: z.string().trim().max(253).optional(),
+    type: z.string().trim().max(10).optional(),
+    page: z.number().int().min(1).default(1),
+    pageSize: z.number().int().min(1).max(1000).default(100)
+  })
+  .strict()
+
+export const driftRepairSchema = z
+  .object({
+    zone: z.string().trim().max(254).optional(),
+    ids: z.array(z.string().max(600)).max(10000).optional(),
+    direction: z.enum(['zone', 'ipam'])
+  })
+  .strict()
+
+export interface DnsRepairResult {
+  id: string
+  direction: 'zone' | 'ipam'
+  ok: boolean
+  message: string
+}

@@ -16,7 +16,8 @@ export const VIEWS = [
   { id: 'ipam', label: 'IPAM' },
   { id: 'directory', label: 'Directory' },
   { id: 'audit', label: 'Audit' },
-  { id: 'settings', label: 'Settings' }
+  { id: 'settings', label: 'Settings' },
+  { id: 'dns', label: 'DNS & DHCP' }
 ] as const
 
 export type ViewId = (typeof VIEWS)[number]['id']

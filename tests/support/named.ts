@@ -33,7 +33,10 @@ export const TEST_ZONES = {
   reverse6: '8.b.d.0.1.0.0.2.ip6.arpa',
   /** Zones of their own for the CLI test, so that two test files never see each other's records as drift. */
   cliForward: 'cli.test',
-  cliReverse: '113.0.203.in-addr.arpa'
+  cliReverse: '113.0.203.in-addr.arpa',
+  /** And for the browser test of the DNS screen. */
+  uiForward: 'ui.test',
+  uiReverse: '100.51.198.in-addr.arpa'
 }
 
 function zoneFile(zone: string): string {

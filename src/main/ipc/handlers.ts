@@ -200,6 +200,20 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
 
+    'dns:server:list': () => core.dns.listServers(),
+    'dns:zone:list': () => core.dns.listZones(),
+    'dns:record:list': (a, ctx) => core.dns.records(ctx, a.zone, a),
+    'dns:drift': (a, ctx) => core.dns.drift.report(ctx, { zone: a.zone }),
+    'dns:drift:repair': async (a, ctx) => {
+      const r = await core.dns.drift.repair(ctx, a)
+      core.outbox.kick()
+      return r
+    },
+    'dns:drift:ignore': async (a, ctx) => {
+      await core.dns.drift.ignore(ctx, a.id, a.undo)
+      return { id: a.id, ignored: !a.undo }
+    },
+
     'audit:list': (a, ctx) => core.audit.list(ctx, a),
     'audit:get': (a, ctx) => core.audit.get(ctx, a.seq),
     'audit:counts': (a, ctx) => core.audit.counts(ctx, a),

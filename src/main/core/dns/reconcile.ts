@@ -33,7 +33,14 @@ const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && 
 
 /** The data of a record as Netkeeper stores and compares it (names without the trailing dot, in lower case). */
 export function rrText(rr: Rr): string {
-  return typeof rr.data === 'string' ? norm(rr.data) : JSON.stringify(rr.data)
+  if (typeof rr.data === 'string') return norm(rr.data)
+  if (rr.type === 'SOA') {
+    const d = rr.data as { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
+    return `${d.mname} ${d.rname} ${d.serial} ${d.refresh} ${d.retry} ${d.expire} ${d.minimum}`
+  }
+  if (rr.type === 'TXT') return ([] as unknown[]).concat(rr.data).map((b) => JSON.stringify(Buffer.isBuffer(b) ? b.toString('utf8') : String(b))).join(' ')
+  if (Buffer.isBuffer(rr.data)) return `\\# ${rr.data.length} ${rr.data.toString('hex')}`
+  return JSON.stringify(rr.data)
 }
 
 /** What the allocations say a name's A and AAAA RRsets in a forward zone should be. */
