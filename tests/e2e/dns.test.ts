@@ -8,7 +8,7 @@ import { Core } from '../../src/main/core'
 import { makeContext } from '../../src/main/core/context'
 import { freshDatabase } from '../support/db'
 import { nsupdate, dig } from '../support/named'
-import { hasChromium, openSession, shot, type Session } from './support'
+import { hasChromium, invoke, openSession, shot, type Session } from './support'
 
 const named = inject('named')
 const skip = !hasChromium || !named.available
@@ -75,5 +75,10 @@ describe.skipIf(skip)('DNS screen', () => {
     await page.getByText('No drift: the zones hold what the allocations say.').waitFor()
     expect(dig(named, `printer.${Z.forward}`)).toEqual([])
     expect(s.problems).toEqual([])
+  })
+
+  it("gives the subnet map's tooltip the allocation's DNS name and state", async () => {
+    const a = await invoke(s.harness, 'ipam:allocation:get', { ip: '198.51.100.137' })
+    expect(a.sideEffects).toEqual({ dns: { names: ['host-07.ui.test'], ptr: 'host-07.ui.test', state: 'done', message: expect.stringContaining('host-07.ui.test A') }, dhcp: null })
   })
 })

@@ -108,6 +108,7 @@ describe.skipIf(!!nsSkip)('kea-dhcp4 hands out the reserved address (network nam
     expect(lab.request('02:00:00:00:00:70')).toBe('198.18.10.70')
     const leases = await core.dhcp.leases(op, 'kea-lan')
     expect(leases).toEqual([expect.objectContaining({ ip: '198.18.10.70', mac: '02:00:00:00:00:70', subnetId: 10 })])
+    expect(await core.dhcp.allocationDhcp('198.18.10.70')).toMatchObject({ state: 'done', lease: { mac: '02:00:00:00:00:70' } })
     await core.ipam.release(op, '198.18.10.70')
     await core.outbox.drain(10_000)
     expect(lab.request('02:00:00:00:00:70')).toBeNull()

@@ -12,6 +12,7 @@ import type pg from 'pg'
 import { AppError, validationError } from '../../../shared/errors'
 import { dhcpServerAddSchema, poolDhcpSchema, type DhcpDriftItem, type DhcpServerAddInput, type DhcpServerDto, type LeaseDto, type PoolDhcpInput, type ReservationDto } from '../../../shared/dhcp'
 import { fqdnIn } from '../../../shared/dns'
+import type { AllocationSideEffects } from '../../../shared/ipam'
 import { parseCidr, usableRange } from '../../../shared/net'
 import { appendAudit, type AuditEntry } from '../audit/writer'
 import { requireRole, type RequestContext } from '../context'
@@ -188,6 +189,31 @@ export class DhcpService implements OutboxHandler {
       [String(first), String(last)]
     )
     return r.rows.map((l) => ({ ip: numberToIp(l.address), mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: l.state ?? 0, subnetId: Number(l.subnet_id) }))
+  }
+
+  /** An allocation's DHCP state: the last reservation outcome and Kea's lease of its address (null when its pool has no Kea). */
+  async allocationDhcp(ip: string): Promise<NonNullable<AllocationSideEffects['dhcp']>> {
+    const a = (await this.knex.raw<{ rows: { id: number; pool_id: number; kea: boolean }[] }>(
+      `select a.id, a.pool_id, (p.dhcp_server_id is not null and p.kea_subnet_id is not null) as kea from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = ?::inet`,
+      [ip]
+    )).rows[0]
+    if (!a || !a.kea) return { state: null, message: null, lease: null }
+    const last = (await this.knex.raw<{ rows: { state: string; last_error: string | null; outcome: { message?: string } | null }[] }>(
+      `select state, last_error, outcome from outbox where subject = ? and kind = 'dhcp' order by id desc limit 1`,
+      [`ip_allocation:${a.id}`]
+    )).rows[0]
+    let lease: { mac: string | null; expires: string | null } | null = null
+    if (!ip.includes(':')) {
+      try {
+        const p = await this.poolKea(this.knex, a.pool_id)
+        const db = await this.kea.pool(p.server)
+        const l = (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
+        if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
+      } catch {
+        lease = null
+      }
+    }
+    return { state: last?.state ?? null, message: last ? (last.state === 'done' ? (last.outcome?.message ?? null) : last.last_error) : null, lease }
   }
 
   /** The leases of the pools with a Kea mapping, by address (the subnet map's "leased"; failures leave it out). */
