@@ -58,7 +58,7 @@ import {
   type ImportReport,
   type ReportFile
 } from './importer'
-import { driftRepairSchema, recordListSchema, type DnsDriftReport, type DnsRecordDto, type DnsRepairResult, type DnsServerDto, type DnsZoneDto } from './dns'
+import { driftRepairSchema, recordListSchema, type PoolDnsDto, type DnsDriftReport, type DnsRecordDto, type DnsRepairResult, type DnsServerDto, type DnsZoneDto } from './dns'
 import {
   groupCreateSchema,
   groupRefSchema,
@@ -157,6 +157,7 @@ export const contract = {
 
   'dns:server:list': { args: noArgs, result: result<DnsServerDto[]>() },
   'dns:zone:list': { args: noArgs, result: result<DnsZoneDto[]>() },
+  'dns:pool': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDnsDto>() },
   'dns:record:list': { args: recordListSchema, result: result<Page<DnsRecordDto> & { serial: number | null }>() },
   'dns:drift': { args: z.object({ zone: z.string().trim().max(254).optional() }).strict(), result: result<DnsDriftReport>() },
   'dns:drift:repair': { args: driftRepairSchema, result: result<DnsRepairResult[]>() },

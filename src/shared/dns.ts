@@ -257,3 +257,16 @@ export interface DnsRepairResult {
   ok: boolean
   message: string
 }
+
+/** A pool's DNS settings and its reverse-zone coverage (the pool page, `netkeeper dns pool`). */
+export interface PoolDnsDto {
+  pool: string
+  network: string
+  zone: string | null
+  ptr: boolean
+  /** The reverse zones Netkeeper manages that hold this pool's PTRs, and the one it would need if none does. */
+  reverseZones: { zone: string; network: string }[]
+  suggestedReverseZone: string | null
+  /** Parts of the pool no managed reverse zone covers (PTRs there cannot be written). */
+  uncovered: boolean
+}

@@ -77,6 +77,17 @@ describe.skipIf(skip)('DNS screen', () => {
     expect(s.problems).toEqual([])
   })
 
+  it('shows the pool DNS zone and its reverse-zone coverage on the pool page', { timeout: 60_000 }, async () => {
+    const { page } = s
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'IPAM', exact: true }).click()
+    await page.getByTestId('pools-table').locator('tr[data-pool="ui-net"]').click()
+    await page.getByRole('heading', { level: 1, name: 'ui-net' }).waitFor()
+    const dd = page.getByTestId('pool-dns-records')
+    await dd.waitFor()
+    expect((await dd.textContent())!.replace(/\s+/g, ' ')).toContain(`names in ${Z.forward}; PTR on · reverse: ${Z.reverse}`)
+    await shot(page, 'dns-pool')
+  })
+
   it("gives the subnet map's tooltip the allocation's DNS name and state", async () => {
     const a = await invoke(s.harness, 'ipam:allocation:get', { ip: '198.51.100.137' })
     expect(a.sideEffects).toEqual({ dns: { names: ['host-07.ui.test'], ptr: 'host-07.ui.test', state: 'done', message: expect.stringContaining('host-07.ui.test A') }, dhcp: null })

@@ -214,6 +214,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
 
     'dns:server:list': () => core.dns.listServers(),
     'dns:zone:list': () => core.dns.listZones(),
+    'dns:pool': (a) => core.dns.poolDns(a.pool),
     'dns:record:list': (a, ctx) => core.dns.records(ctx, a.zone, a),
     'dns:drift': (a, ctx) => core.dns.drift.report(ctx, { zone: a.zone }),
     'dns:drift:repair': async (a, ctx) => {

@@ -19,6 +19,7 @@ import {
   type DnsServerTest,
   type DnsZoneAddInput,
   type DnsZoneDto,
+  type PoolDnsDto,
   type PoolDnsInput
 } from '../../../shared/dns'
 import type { Page } from '../../../shared/ipam'
@@ -45,17 +46,6 @@ function toZoneDto(r: ZoneListRow): DnsZoneDto {
   return { id: r.id, server: r.server, name: r.name, kind: r.kind, network: r.network, classless: r.classless, ttl: r.ttl, pools: r.pools ?? [] }
 }
 
-export interface PoolDnsDto {
-  pool: string
-  network: string
-  zone: string | null
-  ptr: boolean
-  /** The reverse zones Netkeeper manages that hold this pool's PTRs, and the one it would need if none does. */
-  reverseZones: { zone: string; network: string }[]
-  suggestedReverseZone: string | null
-  /** Parts of the pool no managed reverse zone covers (PTRs there cannot be written). */
-  uncovered: boolean
-}
 
 export class DnsService {
   readonly servers: DnsServers
