@@ -8,6 +8,7 @@ import { benchAuditTrail } from './audit-trail'
 import { benchCli } from './cli'
 import { benchAuditForward } from './audit-forward'
 import { benchDirectory } from './directory'
+import { benchDns } from './dns'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchOffline } from './offline'
@@ -24,6 +25,7 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   offline: benchOffline,
   ui: benchUi,
   cli: benchCli,
+  dns: benchDns,
   // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.
   verify: benchAuditVerify
 }

@@ -24,7 +24,7 @@ export function createBridge(ipc: IpcTransport) {
       }
       return ipc.invoke(channel, args ?? {}) as Promise<Envelope<ResultOf<C>>>
     },
-    /** Menu shortcuts (Ctrl/Cmd+1..5) ask the renderer to show a screen. Returns the unsubscribe function. */
+    /** Menu shortcuts (Ctrl/Cmd+1..6) ask the renderer to show a screen. Returns the unsubscribe function. */
     onNavigate(callback: (view: ViewId) => void): () => void {
       return ipc.on(NAVIGATE_EVENT, (payload) => {
         if (isViewId(payload)) callback(payload)

@@ -34,3 +34,9 @@ export const SYSLOG_FACILITIES = {
   kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9, authpriv: 10, ftp: 11, ntp: 12, audit: 13, alert: 14, clock: 15,
   local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23
 } as const
+
+/** DNS: the TSIG algorithms a name server key may use (hmac-sha256 or stronger). */
+export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512'] as const
+
+/** The states of a side effect in the outbox (core/outbox). */
+export const OUTBOX_STATES = ['pending', 'done', 'conflict', 'failed', 'ignored'] as const

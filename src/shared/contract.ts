@@ -70,6 +70,7 @@ import {
   type ImportReport,
   type ReportFile
 } from './importer'
+import { driftRepairSchema, recordListSchema, type PoolDnsDto, type DnsDriftReport, type DnsRecordDto, type DnsRepairResult, type DnsServerDto, type DnsZoneDto } from './dns'
 import {
   groupCreateSchema,
   groupRefSchema,
@@ -165,6 +166,14 @@ export const contract = {
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+
+  'dns:server:list': { args: noArgs, result: result<DnsServerDto[]>() },
+  'dns:zone:list': { args: noArgs, result: result<DnsZoneDto[]>() },
+  'dns:pool': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDnsDto>() },
+  'dns:record:list': { args: recordListSchema, result: result<Page<DnsRecordDto> & { serial: number | null }>() },
+  'dns:drift': { args: z.object({ zone: z.string().trim().max(254).optional() }).strict(), result: result<DnsDriftReport>() },
+  'dns:drift:repair': { args: driftRepairSchema, result: result<DnsRepairResult[]>() },
+  'dns:drift:ignore': { args: z.object({ id: z.string().min(1).max(600), undo: z.boolean().optional() }).strict(), result: result<{ id: string; ignored: boolean }>() },
 
   'audit:list': { args: auditListSchema, result: result<AuditPage>() },
   'audit:get': { args: z.object({ seq: z.string().regex(/^\d+$/, 'must be a sequence number') }).strict(), result: result<AuditEntryDto>() },

@@ -153,6 +153,16 @@ export interface AllocationDto {
   updatedAt: string
   allocatedBy: string | null
   version: number
+  /**
+   * What the name server and Kea make of it (the app's allocation read fills it in; other reads leave it out):
+   * the DNS names and the last DNS outcome, the reservation's last outcome and the lease Kea holds for it.
+   */
+  sideEffects?: AllocationSideEffects
+}
+
+export interface AllocationSideEffects {
+  dns: { names: string[]; ptr: string | null; state: string | null; message: string | null } | null
+  dhcp: { state: string | null; message: string | null; lease: { mac: string | null; expires: string | null } | null } | null
 }
 
 /**

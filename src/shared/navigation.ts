@@ -1,6 +1,6 @@
 /**
  * The app's screens, and the one event main pushes to the renderer outside the request/response IPC
- * contract: "show this screen", sent by the native menu's Ctrl/Cmd+1..5 shortcuts.
+ * contract: "show this screen", sent by the native menu's Ctrl/Cmd+1..6 shortcuts.
  *
  * The list lives here so the native menu (main), the side navigation (renderer) and the preload's payload
  * check agree on one set of ids and labels. (Named navigation.ts, not events.ts: the lint rule that keeps
@@ -16,7 +16,8 @@ export const VIEWS = [
   { id: 'ipam', label: 'IPAM' },
   { id: 'directory', label: 'Directory' },
   { id: 'audit', label: 'Audit' },
-  { id: 'settings', label: 'Settings' }
+  { id: 'settings', label: 'Settings' },
+  { id: 'dns', label: 'DNS & DHCP' }
 ] as const
 
 export type ViewId = (typeof VIEWS)[number]['id']

@@ -13,6 +13,9 @@ import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { completionCommand } from './commands/completion'
+import { outboxCommand } from './commands/outbox'
+import { dnsCommand } from './commands/dns'
+import { dhcpCommand } from './commands/dhcp'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 import { cliVersion } from './version'
 
@@ -37,6 +40,9 @@ export function buildProgram(): Command {
   program.addCommand(groupCommand())
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
+  program.addCommand(outboxCommand())
+  program.addCommand(dnsCommand())
+  program.addCommand(dhcpCommand())
   program.addCommand(completionCommand())
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {

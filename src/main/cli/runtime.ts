@@ -223,9 +223,27 @@ export async function withCoreOrQueue(cmd: Command, edit: OfflineEdit, fn: (core
   const untrack = trackCore(core)
   try {
     await fn(core)
+    await applySideEffects(core)
   } finally {
     await core.close()
     untrack()
+  }
+}
+
+/**
+ * After a change: applies the side effects it queued (DNS updates, DHCP reservations) before the command
+ * exits, for a few seconds at most. What cannot be applied now stays queued (the app's worker or
+ * `netkeeper outbox run` applies it later); stderr says so.
+ */
+export async function applySideEffects(core: Core, timeoutMs = 8000): Promise<void> {
+  const r = await core.outbox.drain(timeoutMs).catch((e: unknown) => {
+    process.stderr.write(`netkeeper: warning: side effects not applied now: ${(e as Error).message}\n`)
+    return null
+  })
+  if (!r) return
+  if (r.retrying || r.conflict || r.failed) {
+    const parts = [r.retrying ? `${r.retrying} waiting to be retried` : '', r.conflict ? `${r.conflict} in conflict` : '', r.failed ? `${r.failed} refused` : ''].filter(Boolean)
+    process.stderr.write(`netkeeper: note: side effects (DNS/DHCP): ${parts.join(', ')}; see \`netkeeper outbox status\`\n`)
   }
 }
 

@@ -16,7 +16,7 @@ import { sendAnchorToSink } from './audit/forward/anchor-sink'
 import { SettingsStore } from './settings/store'
 import type { ForwardStatus } from '../../shared/audit-forward'
 import { AuditSigningKeys } from './audit/signing'
-import { keychain } from './credentials/keychain'
+import { keychain, type SecretStore } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
 import type { RequestContext } from './context'
 import { ImporterService } from './importer/service'
@@ -24,6 +24,10 @@ import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
 import { withRequest } from './log'
+import { Outbox } from './outbox/outbox'
+import { DnsService } from './dns/service'
+import { DnsOutboxHandler } from './dns/handler'
+import { DhcpService } from './dhcp/service'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -32,6 +36,8 @@ export interface CoreOptions {
   dataDir?: string
   /** Apply pending migrations on open (the app and most CLI commands do; `db status` does not). */
   migrate?: boolean
+  /** Where TSIG secrets and Kea passwords are kept: the OS keychain unless given (benchmarks, automation). */
+  secrets?: SecretStore
 }
 
 export class Core {
@@ -48,6 +54,12 @@ export class Core {
   readonly sinks: SinkStore
   /** The app's forwarder, while forwarding in the app is on (settings.json audit.forwardInApp). */
   private forwarder: AuditForwarder | null = null
+  /** Side effects outside the database (DNS, DHCP), applied by a worker (core/outbox). */
+  readonly outbox: Outbox
+  /** Name servers, zones, records following allocations, drift (core/dns). */
+  readonly dns: DnsService
+  /** Kea host reservations following allocations, leases, drift (core/dhcp). */
+  readonly dhcp: DhcpService
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -57,9 +69,15 @@ export class Core {
     readonly db: Database,
     readonly dataDir: string,
     /** What the server grants this login; the app's roles may narrow it, never widen it. */
-    readonly serverRole: ServerRole | null
+    readonly serverRole: ServerRole | null,
+    secrets: SecretStore = keychain
   ) {
-    this.ipam = new IpamService(db.knex)
+    this.outbox = new Outbox(db.knex)
+    this.dns = new DnsService(db.knex, secrets, () => this.ipam)
+    this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
+    this.dhcp = new DhcpService(db.knex, secrets, () => this.ipam)
+    this.outbox.register('dhcp', this.dhcp)
+    this.ipam = new IpamService(db.knex, () => this.outbox.kick())
     this.sinks = new SinkStore(db.knex, keychain)
     this.audit = new AuditService(
       db.knex,
@@ -213,10 +231,21 @@ export class Core {
     }
     // The shared sign-in policy is read when a request first needs it (auth:session, a session-scoped
     // request), not here: the CLI, which it does not gate, opens a core for every command.
-    return new Core(db, dataDir, role)
+    return new Core(db, dataDir, role, opts.secrets)
+  }
+
+  /**
+   * Starts the outbox worker in this process (the app, the web harness): only for logins that may write
+   * addresses, since applying a side effect records its outcome.
+   */
+  startOutbox(intervalMs?: number): void {
+    if (this.serverRole === 'viewer') return
+    this.outbox.start(intervalMs)
   }
 
   async close(): Promise<void> {
+    await this.outbox.stop()
+    await this.dhcp.close()
     if (this.maintenance) clearInterval(this.maintenance)
     if (this.anchoring) clearInterval(this.anchoring)
     await this.stopForwarding()

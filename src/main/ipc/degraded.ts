@@ -183,6 +183,8 @@ export class CoreHost {
     this.state = { kind: 'open', core, table: createHandlers(core, this.dialogs, this.control) }
     // A long-running host keeps the audit log within its retention: a purge now and then daily.
     core.startMaintenance()
+    // Side effects (DNS updates, DHCP reservations) queued in the outbox are applied in this process.
+    core.startOutbox()
     // ...and watches the database: edits queue while it is down, replay when it is back (and now, for
     // edits queued by the CLI or while this window was degraded), reads fall back on the snapshot. Each
     // connection has its own queue entries and snapshot (keyed by its target label).

@@ -196,11 +196,38 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:pool:allocations': (a, ctx) => core.ipam.listAllocations(ctx, a.pool, a),
     'ipam:pool:map': (a, ctx) => core.ipam.poolMap(ctx, a.pool),
     'ipam:allocate': (a, ctx) => core.ipam.allocate(ctx, a),
-    'ipam:allocation:get': (a, ctx) => core.ipam.getAllocation(ctx, a.ip),
+    'ipam:allocation:get': async (a, ctx) => {
+      const alloc = await core.ipam.getAllocation(ctx, a.ip)
+      // DNS and DHCP state for the subnet map's tooltip and the details; a server that cannot be read leaves it out.
+      const [dns, dhcp] = await Promise.all([
+        alloc.dnsManaged ? core.dns.allocationDns(alloc.ip).catch(() => null) : null,
+        alloc.dhcpManaged ? core.dhcp.allocationDhcp(alloc.ip).catch(() => null) : null
+      ])
+      const last = dns?.effects[0]
+      return {
+        ...alloc,
+        sideEffects: { dns: dns ? { names: dns.names, ptr: dns.ptr, state: last?.state ?? null, message: last?.message ?? null } : null, dhcp }
+      }
+    },
     'ipam:allocation:update': (a, ctx) => core.ipam.updateAllocation(ctx, a),
     'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+
+    'dns:server:list': () => core.dns.listServers(),
+    'dns:zone:list': () => core.dns.listZones(),
+    'dns:pool': (a) => core.dns.poolDns(a.pool),
+    'dns:record:list': (a, ctx) => core.dns.records(ctx, a.zone, a),
+    'dns:drift': (a, ctx) => core.dns.drift.report(ctx, { zone: a.zone }),
+    'dns:drift:repair': async (a, ctx) => {
+      const r = await core.dns.drift.repair(ctx, a)
+      core.outbox.kick()
+      return r
+    },
+    'dns:drift:ignore': async (a, ctx) => {
+      await core.dns.drift.ignore(ctx, a.id, a.undo)
+      return { id: a.id, ignored: !a.undo }
+    },
 
     'audit:list': (a, ctx) => core.audit.list(ctx, a),
     'audit:get': (a, ctx) => core.audit.get(ctx, a.seq),

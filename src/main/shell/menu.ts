@@ -1,5 +1,5 @@
 /**
- * The native menu. View > Dashboard ... Settings (Ctrl/Cmd+1..5) ask the focused window's page to switch
+ * The native menu. View > Dashboard ... DNS & DHCP (Ctrl/Cmd+1..6) ask the focused window's page to switch
  * screens through NAVIGATE_EVENT; the list of screens and their labels come from src/shared/navigation.ts.
  * Help > Open log folder shows the folder of the main process's log (core/log.ts) in the file manager.
  */

@@ -341,7 +341,14 @@ export function ipCommand(): Command {
           cmd,
           async (core) => {
             const r = await core.ipam.getAllocation(cliContext(), addr)
-            emit(cmd, r, () => allocText(r))
+            const dns = await core.dns.allocationDns(r.ip)
+            const last = dns.effects[0]
+            emit(cmd, { ...r, dns }, () =>
+              [
+                allocText(r),
+                ...(dns.names.length || dns.ptr ? [`dns:     ${[...dns.names, ...(dns.ptr ? [`PTR ${dns.ptr}`] : [])].join(', ')}${last ? ` (${last.state}${last.message ? `: ${last.message}` : ''})` : ''}`] : [])
+              ].join('\n')
+            )
           },
           async (q, why) => {
             const r = (await staleReads()).staleAllocation(q, addr, why)

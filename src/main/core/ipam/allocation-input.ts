@@ -29,6 +29,8 @@ export function prepareAllocation(input: AllocateInput) {
     dnsManaged: v.dnsManaged ?? false,
     dhcpManaged: v.dhcpManaged ?? false
   }
+  if (fields.dhcpManaged && !fields.mac) throw validationError('mac', 'is required when DHCP is on (the host reservation is keyed by the hardware address)')
+  if (fields.dhcpManaged && v.count !== undefined && v.count > 1) throw validationError('count', 'a DHCP reservation needs a MAC of its own: allocate DHCP-on addresses one at a time')
   return { v, until, fields }
 }
 

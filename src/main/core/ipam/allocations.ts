@@ -227,6 +227,7 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
       dnsManaged: v.dnsManaged ?? row.dns_managed,
       dhcpManaged: v.dhcpManaged ?? row.dhcp_managed
     }
+    if (next.dhcpManaged && !next.mac) throw validationError('mac', 'is required when DHCP is on (the host reservation is keyed by the hardware address)')
     const probe = { ...allocSnapshot(before), ...next, status, reservedUntil: iso(until) }
     const changed = changedKeys(allocSnapshot(before), probe)
     if (!changed.length) return before

@@ -45,12 +45,23 @@ import { stats } from './stats'
 export type { LockedPool, MutationOptions, ReplayRecord, TransactionHook } from './mutation'
 
 export class IpamService {
-  constructor(private readonly knex: Knex) {}
+  constructor(
+    private readonly knex: Knex,
+    /** Called after each change committed (the outbox worker is kicked: the change may have queued side effects). */
+    private readonly afterChange: () => void = () => undefined
+  ) {}
+
+  private changed<T>(p: Promise<T>): Promise<T> {
+    return p.then((r) => {
+      this.afterChange()
+      return r
+    })
+  }
 
   // ---------------------------------------------------------------- pools
 
   createPool(ctx: RequestContext, input: PoolCreateInput, opts: MutationOptions = {}): Promise<PoolDto> {
-    return pools.createPool(this.knex, ctx, input, opts)
+    return this.changed(pools.createPool(this.knex, ctx, input, opts))
   }
 
   getPool(_ctx: RequestContext, ref: PoolRef): Promise<PoolDto> {
@@ -62,11 +73,11 @@ export class IpamService {
   }
 
   updatePool(ctx: RequestContext, ref: PoolRef, input: PoolUpdateInput, opts: MutationOptions = {}): Promise<PoolDto> {
-    return pools.updatePool(this.knex, ctx, ref, input, opts)
+    return this.changed(pools.updatePool(this.knex, ctx, ref, input, opts))
   }
 
   deletePool(ctx: RequestContext, ref: PoolRef, opts: { force?: boolean } & MutationOptions = {}): Promise<PoolDeleteResult> {
-    return pools.deletePool(this.knex, ctx, ref, opts)
+    return this.changed(pools.deletePool(this.knex, ctx, ref, opts))
   }
 
   // ---------------------------------------------------------------- allocations
@@ -76,12 +87,12 @@ export class IpamService {
    * rows written, lowest address first.
    */
   allocate(ctx: RequestContext, input: AllocateInput, opts: MutationOptions = {}): Promise<AllocationDto[]> {
-    return allocations.allocate(this.knex, ctx, input, opts)
+    return this.changed(allocations.allocate(this.knex, ctx, input, opts))
   }
 
   /** The offline replay's runs of queued next-free allocations, several in one round trip (see next-free.ts). */
   allocateNextRun(items: { ctx: RequestContext; input: AllocateInput; replay: ReplayRecord }[]): Promise<AllocationDto[][]> {
-    return allocateNextRun(this.knex, items)
+    return this.changed(allocateNextRun(this.knex, items))
   }
 
   getAllocation(_ctx: RequestContext, ip: string): Promise<AllocationDto> {
@@ -89,12 +100,12 @@ export class IpamService {
   }
 
   updateAllocation(ctx: RequestContext, input: AllocationUpdateInput, opts: MutationOptions = {}): Promise<AllocationDto> {
-    return allocations.updateAllocation(this.knex, ctx, input, opts)
+    return this.changed(allocations.updateAllocation(this.knex, ctx, input, opts))
   }
 
   /** Frees an address. The audit row keeps who held it. */
   release(ctx: RequestContext, ipText: string, opts: { version?: number } & MutationOptions = {}): Promise<AllocationDto> {
-    return allocations.release(this.knex, ctx, ipText, opts)
+    return this.changed(allocations.release(this.knex, ctx, ipText, opts))
   }
 
   /** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */

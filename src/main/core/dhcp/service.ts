@@ -1,0 +1,436 @@
+/**
+ * DHCP through Kea: the Kea databases Netkeeper writes host reservations to, the Kea server and subnet id a
+ * pool maps to, reservations and leases read back, the pool's `subnet4`/`subnet6` JSON for the team's Kea
+ * configuration, drift, and the outbox handler (kind `dhcp`) that makes reservations follow allocations.
+ *
+ * Ownership: a reservation Netkeeper writes carries {"netkeeper": {...}} in Kea's user_context. One that does
+ * not (written by hand, by another tool) is never changed or removed by the handler: an allocation that
+ * needs its address or MAC gets a conflict instead. A person may still repair drift either way.
+ */
+import type { Knex } from '@mikro-orm/postgresql'
+import type pg from 'pg'
+import { AppError, validationError } from '../../../shared/errors'
+import { dhcpServerAddSchema, poolDhcpSchema, type DhcpDriftItem, type DhcpServerAddInput, type DhcpServerDto, type LeaseDto, type PoolDhcpInput, type ReservationDto } from '../../../shared/dhcp'
+import { fqdnIn } from '../../../shared/dns'
+import type { AllocationSideEffects } from '../../../shared/ipam'
+import { parseCidr, usableRange } from '../../../shared/net'
+import { appendAudit, type AuditEntry } from '../audit/writer'
+import { requireRole, type RequestContext } from '../context'
+import type { SecretStore } from '../credentials/keychain'
+import { authorize, mutate } from '../ipam/mutation'
+import { findPoolRow, parse } from '../ipam/rows'
+import type { IpamService } from '../ipam/service'
+import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
+import { bytesToMac, dhcpAccount, isOurs, KeaDatabases, keaEndpoint, macToBytes, numberToIp, ipToNumber, OUR_MARK, type DhcpServerRow } from './kea-db'
+
+interface PoolKea {
+  id: number
+  name: string
+  network: string
+  gateway: string | null
+  dns_servers: string[] | null
+  server_id: number | null
+  subnet_id: string | null
+  zone: string | null
+}
+
+interface Desired {
+  ip: string
+  mac: string
+  hostname: string | null
+  allocationId: number
+}
+
+interface KeaHost {
+  host_id: number
+  mac: string | null
+  ip: string | null
+  hostname: string | null
+  user_context: string | null
+}
+
+function toServerDto(r: DhcpServerRow): DhcpServerDto {
+  return { id: r.id, name: r.name, host: r.db_host, port: r.db_port, database: r.db_name, user: r.db_user, pools: r.pools ?? [] }
+}
+
+export class DhcpService implements OutboxHandler {
+  readonly kea: KeaDatabases
+
+  constructor(
+    private readonly knex: Knex,
+    secrets: SecretStore,
+    private readonly ipam: () => IpamService
+  ) {
+    this.kea = new KeaDatabases(knex, secrets)
+  }
+
+  close(): Promise<void> {
+    return this.kea.close()
+  }
+
+  // ---------------------------------------------------------------- servers and pools
+
+  async addServer(ctx: RequestContext, input: DhcpServerAddInput): Promise<DhcpServerDto> {
+    const raw = (input ?? {}) as Partial<DhcpServerAddInput>
+    const entry: AuditEntry = { action: 'create', resourceType: 'dhcp_server', resourceName: raw.name ?? null, details: { after: { ...raw, password: undefined } } }
+    await authorize(this.knex, ctx, 'admin', 'adding a DHCP server', entry)
+    const v = parse(dhcpServerAddSchema, input)
+    const row = await mutate(this.knex, ctx, entry, async (trx) => {
+      const ins = await trx.raw<{ rows: { id: number }[] }>(
+        `insert into dhcp_servers (name, db_host, db_port, db_name, db_user, created_by) values (?, ?, ?, ?, ?, ?) returning id`,
+        [v.name, v.host, v.port, v.database, v.user, ctx.actor]
+      )
+      await appendAudit(trx, ctx, { action: 'create', resourceType: 'dhcp_server', resourceId: ins.rows[0]!.id, resourceName: v.name, details: { after: { host: v.host, port: v.port, database: v.database, user: v.user } } })
+      return this.kea.byName(trx, v.name)
+    })
+    if (v.password) await this.kea.secrets.save(dhcpAccount(row.name), keaEndpoint(row), v.password)
+    return toServerDto(row)
+  }
+
+  async listServers(): Promise<DhcpServerDto[]> {
+    const r = await this.knex.raw<{ rows: DhcpServerRow[] }>(`select s.id, s.name, s.db_host, s.db_port, s.db_name, s.db_user,
+      array(select p.name from ip_pools p where p.dhcp_server_id = s.id order by p.name) as pools from dhcp_servers s order by s.name`)
+    return r.rows.map(toServerDto)
+  }
+
+  /** Connects to the Kea database and checks it has Kea's schema (its version). */
+  async testServer(_ctx: RequestContext, name: string): Promise<{ server: string; ok: boolean; schema?: string; hosts?: number; leases?: number; error?: string }> {
+    const row = await this.kea.byName(this.knex, name)
+    try {
+      const db = await this.kea.pool(row)
+      const v = await db.query<{ version: number; minor: number }>(`select version, minor from schema_version`)
+      const n = await db.query<{ h: number; l: number }>(`select (select count(*)::int from hosts) as h, (select count(*)::int from lease4) as l`)
+      return { server: row.name, ok: true, schema: `${v.rows[0]?.version}.${v.rows[0]?.minor}`, hosts: n.rows[0]!.h, leases: n.rows[0]!.l }
+    } catch (e) {
+      return { server: row.name, ok: false, error: (e as Error).message }
+    }
+  }
+
+  /** The Kea server and subnet id a pool maps to (admin, audited). */
+  async setPoolDhcp(ctx: RequestContext, input: PoolDhcpInput): Promise<{ pool: string; server: string | null; subnetId: number | null }> {
+    const raw = (input ?? {}) as Partial<PoolDhcpInput>
+    const entry: AuditEntry = { action: 'update', resourceType: 'ip_pool', resourceName: raw.pool === undefined ? null : String(raw.pool), details: { after: { ...raw }, context: { operation: 'dhcp' } } }
+    await authorize(this.knex, ctx, 'admin', "changing a pool's DHCP settings", entry)
+    const v = parse(poolDhcpSchema, input)
+    return mutate(this.knex, ctx, entry, async (trx) => {
+      const pool = await findPoolRow(trx, v.pool, true)
+      const cur = (await trx.raw<{ rows: { server_id: number | null; subnet_id: string | null; server: string | null }[] }>(
+        `select p.dhcp_server_id as server_id, p.kea_subnet_id::text as subnet_id, s.name as server from ip_pools p left join dhcp_servers s on s.id = p.dhcp_server_id where p.id = ?`,
+        [pool.id]
+      )).rows[0]!
+      let serverId = cur.server_id
+      let serverName = cur.server
+      if (v.server !== undefined) {
+        if (!v.server) {
+          serverId = null
+          serverName = null
+        } else {
+          const s = await this.kea.byName(trx, v.server)
+          serverId = s.id
+          serverName = s.name
+        }
+      }
+      const subnetId = v.subnetId !== undefined ? v.subnetId : cur.subnet_id === null ? null : Number(cur.subnet_id)
+      if (serverId !== null && subnetId === null) throw validationError('subnetId', 'a pool served by Kea needs its Kea subnet id (the "id" of its subnet4/subnet6 entry)')
+      await trx.raw(`update ip_pools set dhcp_server_id = ?, kea_subnet_id = ?, updated_at = now() where id = ?`, [serverId, subnetId, pool.id])
+      await appendAudit(trx, ctx, {
+        action: 'update',
+        resourceType: 'ip_pool',
+        resourceId: pool.id,
+        resourceName: pool.name,
+        details: { before: { dhcpServer: cur.server, keaSubnetId: cur.subnet_id === null ? null : Number(cur.subnet_id) }, after: { dhcpServer: serverName, keaSubnetId: subnetId }, context: { operation: 'dhcp' } }
+      })
+      return { pool: pool.name, server: serverName, subnetId }
+    })
+  }
+
+  private async poolKea(q: Knex | Knex.Transaction, ref: string | number): Promise<PoolKea & { server: DhcpServerRow }> {
+    const pool = await findPoolRow(q, ref, false)
+    const r = (await q.raw<{ rows: PoolKea[] }>(
+      `select p.id, p.name, p.network::text as network, host(p.gateway) as gateway,
+              array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers,
+              p.dhcp_server_id as server_id, p.kea_subnet_id::text as subnet_id, z.name as zone
+         from ip_pools p left join dns_zones z on z.id = p.dns_zone_id where p.id = ?`,
+      [pool.id]
+    )).rows[0]!
+    if (r.server_id === null || r.subnet_id === null) throw new AppError('VALIDATION', `pool: "${pool.name}" is not mapped to a Kea subnet (netkeeper dhcp pool ${pool.name} --server S --subnet-id N)`, { field: 'pool' })
+    return { ...r, server: await this.kea.byId(r.server_id) }
+  }
+
+  // ---------------------------------------------------------------- reading Kea
+
+  async reservations(_ctx: RequestContext, ref: string | number): Promise<ReservationDto[]> {
+    const p = await this.poolKea(this.knex, ref)
+    const db = await this.kea.pool(p.server)
+    const hosts = await keaHosts(db, Number(p.subnet_id))
+    const allocs = await this.desiredOfPool(p)
+    const byIp = new Map(allocs.map((a) => [a.ip, a]))
+    return hosts
+      .filter((h) => h.ip !== null)
+      .map((h) => {
+        const a = byIp.get(h.ip!)
+        return { ip: h.ip!, mac: h.mac ?? '', hostname: h.hostname, subnetId: Number(p.subnet_id), ours: isOurs(h.user_context), allocation: a ? { ip: a.ip, hostname: a.hostname } : null }
+      })
+  }
+
+  /** Active leases in the pool's network, from Kea's lease database. */
+  async leases(_ctx: RequestContext, ref: string | number): Promise<LeaseDto[]> {
+    const p = await this.poolKea(this.knex, ref)
+    return this.leasesOf(p)
+  }
+
+  private async leasesOf(p: PoolKea & { server: DhcpServerRow }): Promise<LeaseDto[]> {
+    const net = parseCidr(p.network)
+    if (net.family !== 4) return []
+    const { first, last } = usableRange(net)
+    const db = await this.kea.pool(p.server)
+    const r = await db.query<{ address: string; hwaddr: Buffer | null; hostname: string | null; expire: Date | null; state: number | null; subnet_id: string }>(
+      `select address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease4 where address between $1 and $2 and (expire is null or expire > now()) order by address`,
+      [String(first), String(last)]
+    )
+    return r.rows.map((l) => ({ ip: numberToIp(l.address), mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: l.state ?? 0, subnetId: Number(l.subnet_id) }))
+  }
+
+  /** An allocation's DHCP state: the last reservation outcome and Kea's lease of its address (null when its pool has no Kea). */
+  async allocationDhcp(ip: string): Promise<NonNullable<AllocationSideEffects['dhcp']>> {
+    const a = (await this.knex.raw<{ rows: { id: number; pool_id: number; kea: boolean }[] }>(
+      `select a.id, a.pool_id, (p.dhcp_server_id is not null and p.kea_subnet_id is not null) as kea from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = ?::inet`,
+      [ip]
+    )).rows[0]
+    if (!a || !a.kea) return { state: null, message: null, lease: null }
+    const last = (await this.knex.raw<{ rows: { state: string; last_error: string | null; outcome: { message?: string } | null }[] }>(
+      `select state, last_error, outcome from outbox where subject = ? and kind = 'dhcp' order by id desc limit 1`,
+      [`ip_allocation:${a.id}`]
+    )).rows[0]
+    let lease: { mac: string | null; expires: string | null } | null = null
+    if (!ip.includes(':')) {
+      try {
+        const p = await this.poolKea(this.knex, a.pool_id)
+        const db = await this.kea.pool(p.server)
+        const l = (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
+        if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
+      } catch {
+        lease = null
+      }
+    }
+    return { state: last?.state ?? null, message: last ? (last.state === 'done' ? (last.outcome?.message ?? null) : last.last_error) : null, lease }
+  }
+
+  /** The leases of the pools with a Kea mapping, by address (the subnet map's "leased"; failures leave it out). */
+  async leasedInPool(ref: string | number): Promise<Map<string, LeaseDto>> {
+    try {
+      const p = await this.poolKea(this.knex, ref)
+      return new Map((await this.leasesOf(p)).map((l) => [l.ip, l]))
+    } catch {
+      return new Map()
+    }
+  }
+
+  /**
+   * The pool's Kea subnet entry, for the team's Kea configuration. `pools` (address ranges handed out
+   * dynamically) would come from the pool's DHCP ranges; Netkeeper has none yet, so it is empty and every
+   * address is given by reservation only.
+   */
+  async keaConfig(_ctx: RequestContext, ref: string | number): Promise<Record<string, unknown>> {
+    const p = await this.poolKea(this.knex, ref)
+    const net = parseCidr(p.network)
+    const options: { name: string; data: string }[] = []
+    if (net.family === 4 && p.gateway) options.push({ name: 'routers', data: p.gateway })
+    if (p.dns_servers?.length) options.push({ name: net.family === 4 ? 'domain-name-servers' : 'dns-servers', data: p.dns_servers.join(', ') })
+    if (p.zone) options.push({ name: net.family === 4 ? 'domain-name' : 'domain-search', data: p.zone })
+    const subnet = {
+      id: Number(p.subnet_id),
+      subnet: net.text,
+      pools: [] as { pool: string }[],
+      'option-data': options,
+      'user-context': { netkeeper: { pool: p.name } }
+    }
+    return { [net.family === 4 ? 'subnet4' : 'subnet6']: [subnet] }
+  }
+
+  private async desiredOfPool(p: PoolKea): Promise<Desired[]> {
+    const r = await this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; id: number }[] }>(
+      `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.id from ip_allocations a
+        where a.pool_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked' order by a.ip_address`,
+      [p.id]
+    )
+    return r.rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (p.zone ? fqdnIn(x.hostname, p.zone) : x.hostname) : null, allocationId: x.id }))
+  }
+
+  // ---------------------------------------------------------------- the outbox handler
+
+  async apply(row: OutboxRow): Promise<HandlerOutcome> {
+    const payload = row.payload as { ips: { ip: string; serverId: number; subnetId: number }[]; macs: { mac: string; serverId: number; subnetId: number }[] }
+    const lines: string[] = []
+    const conflicts: string[] = []
+    const groups = new Map<string, { serverId: number; subnetId: number; ips: Set<string>; macs: Set<string> }>()
+    for (const x of [...(payload.ips ?? []), ...(payload.macs ?? [])]) {
+      const k = `${x.serverId}|${x.subnetId}`
+      const g = groups.get(k) ?? { serverId: x.serverId, subnetId: x.subnetId, ips: new Set(), macs: new Set() }
+      if ('ip' in x) g.ips.add(x.ip)
+      else g.macs.add(x.mac)
+      groups.set(k, g)
+    }
+    for (const g of groups.values()) {
+      const server = await this.kea.byId(g.serverId)
+      const r = await this.reconcile(server, g.subnetId, [...g.ips], [...g.macs], false)
+      lines.push(...r.lines)
+      conflicts.push(...r.conflicts)
+    }
+    return { state: conflicts.length ? 'conflict' : 'done', message: [...conflicts, ...lines].join('; ') || 'nothing to change', detail: { conflicts } }
+  }
+
+  /**
+   * Makes the reservations of some addresses and MACs in one Kea subnet what the allocations say, in one
+   * transaction on Kea's database. Reservations without Netkeeper's mark are left alone (a conflict), unless
+   * `force` (a person's drift repair).
+   */
+  async reconcile(server: DhcpServerRow, subnetId: number, ips: string[], macs: string[], force: boolean): Promise<{ lines: string[]; conflicts: string[] }> {
+    const desired = (await this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; zone: string | null; id: number }[] }>(
+      `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, z.name as zone, a.id
+         from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
+        where p.dhcp_server_id = ? and p.kea_subnet_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked'
+          and (a.ip_address = any(?::inet[]) or a.mac_address = any(?::macaddr[]))`,
+      [server.id, subnetId, ips, macs]
+    )).rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
+    const allIps = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => !ip.includes(':'))
+    const allMacs = [...new Set([...macs, ...desired.map((d) => d.mac)])]
+    const lines: string[] = []
+    const conflicts: string[] = []
+    const db = await this.kea.pool(server)
+    const client = await db.connect()
+    try {
+      await client.query('begin')
+      const existing = (await client.query<KeaHost & { address: string | null; dhcp_identifier: Buffer }>(
+        `select host_id, dhcp_identifier, ipv4_address as address, hostname, user_context from hosts
+          where dhcp4_subnet_id = $1 and (ipv4_address = any($2::bigint[]) or (dhcp_identifier_type = 0 and dhcp_identifier = any($3::bytea[]))) for update`,
+        [subnetId, allIps.map(ipToNumber), allMacs.map(macToBytes)]
+      )).rows.map((h) => ({ ...h, mac: bytesToMac(h.dhcp_identifier), ip: h.address === null ? null : numberToIp(h.address) }))
+      const blocked = new Set<Desired>()
+      for (const h of existing) {
+        const want = desired.find((d) => d.ip === h.ip && d.mac === h.mac && (d.hostname ?? null) === (h.hostname ?? null))
+        if (want && isOurs(h.user_context)) {
+          blocked.add(want) // already right
+          continue
+        }
+        if (!isOurs(h.user_context) && !force) {
+          const clash = desired.filter((d) => d.ip === h.ip || d.mac === h.mac)
+          for (const d of clash) {
+            blocked.add(d)
+            conflicts.push(`${d.ip} (${d.mac}): Kea subnet ${subnetId} already has a reservation of ${h.ip ?? '-'} for ${h.mac}${h.hostname ? ` (${h.hostname})` : ''} that Netkeeper did not write; left as it is`)
+          }
+          continue
+        }
+        await client.query(`delete from hosts where host_id = $1`, [h.host_id])
+        lines.push(`removed reservation ${h.ip ?? '-'} for ${h.mac}`)
+      }
+      for (const d of desired) {
+        if (blocked.has(d) || d.ip.includes(':')) continue
+        await client.query(
+          `insert into hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) values ($1, 0, $2, $3, $4, $5)`,
+          [macToBytes(d.mac), subnetId, ipToNumber(d.ip), d.hostname, JSON.stringify({ [OUR_MARK]: { allocation: d.allocationId } })]
+        )
+        lines.push(`reserved ${d.ip} for ${d.mac}${d.hostname ? ` (${d.hostname})` : ''}`)
+      }
+      await client.query('commit')
+    } catch (e) {
+      await client.query('rollback').catch(() => undefined)
+      throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(e as Error).message}`)
+    } finally {
+      client.release()
+    }
+    return { lines, conflicts }
+  }
+
+  // ---------------------------------------------------------------- drift
+
+  async drift(_ctx: RequestContext, opts: { pool?: string } = {}): Promise<{ pools: { pool: string; error?: string }[]; items: DhcpDriftItem[] }> {
+    const refs = opts.pool
+      ? [opts.pool]
+      : (await this.knex.raw<{ rows: { name: string }[] }>(`select name from ip_pools where dhcp_server_id is not null and kea_subnet_id is not null order by name`)).rows.map((r) => r.name)
+    const ignored = new Set((await this.knex.raw<{ rows: { id: string }[] }>(`select id from dhcp_drift_ignored`)).rows.map((r) => r.id))
+    const out: { pools: { pool: string; error?: string }[]; items: DhcpDriftItem[] } = { pools: [], items: [] }
+    for (const ref of refs) {
+      const p = await this.poolKea(this.knex, ref)
+      try {
+        const db = await this.kea.pool(p.server)
+        const hosts = (await keaHosts(db, Number(p.subnet_id))).filter((h) => h.ip !== null)
+        const want = await this.desiredOfPool(p)
+        const hostByIp = new Map(hosts.map((h) => [h.ip!, h]))
+        const wantByIp = new Map(want.map((d) => [d.ip, d]))
+        const add = (kind: DhcpDriftItem['kind'], ip: string, inKea: string | null, expected: string | null, toDhcp: string | null, toIpam: string | null): void => {
+          const id = `${kind}:${p.name}:${ip}`
+          out.items.push({ id, kind, pool: p.name, ip, inKea, expected, toDhcp, toIpam, ignored: ignored.has(id) })
+        }
+        const show = (mac: string | null, host: string | null): string => `${mac ?? '-'}${host ? ` ${host}` : ''}`
+        for (const h of hosts) {
+          const d = wantByIp.get(h.ip!)
+          if (!d) add('reservation-without-allocation', h.ip!, show(h.mac, h.hostname), null, `remove the reservation`, `allocate ${h.ip} to ${h.mac} with DHCP on`)
+          else if (d.mac !== h.mac || (d.hostname ?? null) !== (h.hostname ?? null)) add('reservation-differs', h.ip!, show(h.mac, h.hostname), show(d.mac, d.hostname), `rewrite the reservation`, null)
+        }
+        for (const d of want) if (!hostByIp.has(d.ip)) add('allocation-without-reservation', d.ip, null, show(d.mac, d.hostname), `write the reservation`, `switch DHCP off for ${d.ip}`)
+        const free = new Set(
+          (await this.knex.raw<{ rows: { ip: string }[] }>(`select host(ip_address) as ip from ip_allocations where pool_id = ?`, [p.id])).rows.map((r) => r.ip)
+        )
+        for (const l of await this.leasesOf(p)) {
+          if (!free.has(l.ip)) add('lease-on-free-address', l.ip, show(l.mac, l.hostname), null, null, `allocate ${l.ip}${l.mac ? ` to ${l.mac}` : ''} (leased until ${l.expires ?? 'forever'})`)
+        }
+        out.pools.push({ pool: p.name })
+      } catch (e) {
+        out.pools.push({ pool: p.name, error: (e as Error).message })
+      }
+    }
+    return out
+  }
+
+  async repair(ctx: RequestContext, opts: { pool?: string; ids?: string[]; direction: 'dhcp' | 'ipam' }): Promise<{ id: string; ok: boolean; message: string }[]> {
+    requireRole(ctx, 'operator', 'repairing DHCP drift')
+    const report = await this.drift(ctx, { pool: opts.pool })
+    const chosen = opts.ids?.length ? report.items.filter((i) => opts.ids!.includes(i.id)) : report.items.filter((i) => !i.ignored)
+    const results: { id: string; ok: boolean; message: string }[] = []
+    for (const it of chosen) {
+      try {
+        const p = await this.poolKea(this.knex, it.pool)
+        if (opts.direction === 'dhcp') {
+          if (!it.toDhcp) throw new AppError('VALIDATION', `direction: a ${it.kind} line is repaired in IPAM (or ignored)`, { field: 'direction' })
+          const mac = it.inKea?.split(' ')[0]
+          const r = await this.reconcile(p.server, Number(p.subnet_id), [it.ip], mac && mac !== '-' ? [mac] : [], true)
+          await appendAudit(this.knex, ctx, { action: 'update', resourceType: 'dhcp_reservation', resourceName: it.ip, details: { before: { kea: it.inKea }, after: { kea: it.expected }, context: { operation: 'drift-repair', direction: 'dhcp', drift: it.kind, pool: it.pool } } })
+          results.push({ id: it.id, ok: true, message: r.lines.join('; ') || 'nothing to change' })
+        } else {
+          if (!it.toIpam) throw new AppError('VALIDATION', `direction: a ${it.kind} line is repaired in Kea (or ignored)`, { field: 'direction' })
+          if (it.kind === 'allocation-without-reservation') {
+            await this.ipam().updateAllocation(ctx, { ip: it.ip, dhcpManaged: false })
+            results.push({ id: it.id, ok: true, message: `DHCP switched off for ${it.ip}` })
+          } else {
+            const [mac, hostname] = (it.inKea ?? '').split(' ')
+            await this.ipam().allocate(ctx, { pool: p.name, ip: it.ip, mac: mac && mac !== '-' ? mac : undefined, hostname: hostname || undefined, dhcpManaged: it.kind === 'reservation-without-allocation', description: `adopted from Kea (${it.kind})` })
+            results.push({ id: it.id, ok: true, message: `allocated ${it.ip}` })
+          }
+        }
+      } catch (e) {
+        results.push({ id: it.id, ok: false, message: (e as Error).message })
+      }
+    }
+    return results
+  }
+
+  async ignore(ctx: RequestContext, id: string, undo = false): Promise<void> {
+    requireRole(ctx, 'operator', 'ignoring DHCP drift')
+    const pool = await findPoolRow(this.knex, String(id).split(':')[1] ?? '', false)
+    await this.knex.transaction(async (trx) => {
+      if (undo) await trx.raw(`delete from dhcp_drift_ignored where id = ?`, [id])
+      else await trx.raw(`insert into dhcp_drift_ignored (id, pool_id, ignored_by) values (?, ?, ?) on conflict (id) do nothing`, [id, pool.id, ctx.actor])
+      await appendAudit(trx, ctx, { action: 'update', resourceType: 'dhcp_drift', resourceName: id, details: { after: { ignored: !undo }, context: { operation: undo ? 'unignore' : 'ignore', pool: pool.name } } })
+    })
+  }
+}
+
+async function keaHosts(db: pg.Pool, subnetId: number): Promise<KeaHost[]> {
+  const r = await db.query<{ host_id: number; dhcp_identifier: Buffer; address: string | null; hostname: string | null; user_context: string | null }>(
+    `select host_id, dhcp_identifier, ipv4_address as address, hostname, user_context from hosts where dhcp4_subnet_id = $1 and dhcp_identifier_type = 0 order by ipv4_address`,
+    [subnetId]
+  )
+  return r.rows.map((h) => ({ host_id: h.host_id, mac: bytesToMac(h.dhcp_identifier), ip: h.address === null ? null : numberToIp(h.address), hostname: h.hostname, user_context: h.user_context }))
+}
+

@@ -1,0 +1,366 @@
+/**
+ * The transactional outbox: side effects outside the database, written in the change's own transaction (by
+ * a domain's trigger or outbox_enqueue, Migration20261220010000_outbox) and applied here, one handler per
+ * kind. Nothing in this module knows a domain: DNS and DHCP register their handlers (core/index.ts).
+ *
+ * The worker:
+ * - claims due rows with FOR UPDATE SKIP LOCKED and a lease (claimed_until), only the oldest pending row of
+ *   each target, so the rows of one target apply in order (a rename after its create) while other targets
+ *   go on; two workers (the app and `netkeeper outbox run`) never take the same row;
+ * - applies each outside any transaction (a network call must not hold one open);
+ * - records the outcome and its audit row in one transaction, the audit row under the originating request id
+ *   (so the allocation and the DNS update it caused share one id in the log). A handler that throws is
+ *   retried with exponential backoff (1 s doubling to 5 min, with jitter), for ever: a server that is down
+ *   delays the change, never loses it. Repeated failures with the same error are audited once.
+ */
+import { hostname } from 'node:os'
+import type { Knex } from '@mikro-orm/postgresql'
+import { AppError } from '../../../shared/errors'
+import { OUTBOX_STATES } from '../../../shared/choices'
+import { appendAudit } from '../audit/writer'
+import { makeContext, requireRole, type RequestContext, type Source } from '../context'
+
+export { OUTBOX_STATES }
+export type OutboxState = (typeof OUTBOX_STATES)[number]
+
+export interface OutboxRow {
+  id: string
+  kind: string
+  target: string
+  subject: string | null
+  payload: Record<string, unknown>
+  requestId: string | null
+  actor: string | null
+  source: string | null
+  state: OutboxState
+  attempts: number
+  nextAttemptAt: string
+  lastError: string | null
+  outcome: Record<string, unknown> | null
+  createdAt: string
+  doneAt: string | null
+}
+
+/** What a handler returns for a row it settled; a throw means "try again later" (the message is kept). */
+export interface HandlerOutcome {
+  state: 'done' | 'conflict' | 'failed'
+  /** A sentence for a person: what was done, or why not. */
+  message: string
+  detail?: Record<string, unknown>
+}
+
+export interface OutboxHandler {
+  /** Applies one row. Must be idempotent: a row may be applied again after a crash before its outcome was recorded. */
+  apply(row: OutboxRow): Promise<HandlerOutcome>
+}
+
+export interface RunReport {
+  claimed: number
+  done: number
+  conflict: number
+  failed: number
+  retrying: number
+}
+
+export interface OutboxStatus {
+  counts: Record<OutboxState, number>
+  /** Pending rows whose last attempt failed, oldest first (at most 50). */
+  retrying: OutboxRow[]
+  /** Rows waiting for a person (conflict, failed), newest first (at most 50). */
+  attention: OutboxRow[]
+}
+
+const LEASE_SECONDS = 120
+const MAX_BACKOFF_SECONDS = 300
+
+export function backoffSeconds(attempts: number, random = Math.random): number {
+  const base = Math.min(MAX_BACKOFF_SECONDS, 2 ** Math.max(0, attempts - 1))
+  return Math.round(base * (0.8 + 0.4 * random()) * 1000) / 1000
+}
+
+interface DbRow {
+  id: string
+  kind: string
+  target: string
+  subject: string | null
+  payload: Record<string, unknown>
+  request_id: string | null
+  actor: string | null
+  source: string | null
+  state: OutboxState
+  attempts: number
+  next_attempt_at: Date
+  last_error: string | null
+  outcome: Record<string, unknown> | null
+  created_at: Date
+  done_at: Date | null
+}
+
+const COLS = `id::text, kind, target, subject, payload, request_id, actor, source, state, attempts, next_attempt_at, last_error, outcome, created_at, done_at`
+
+export function toOutboxRow(r: DbRow): OutboxRow {
+  return {
+    id: r.id,
+    kind: r.kind,
+    target: r.target,
+    subject: r.subject,
+    payload: r.payload,
+    requestId: r.request_id,
+    actor: r.actor,
+    source: r.source,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: new Date(r.next_attempt_at).toISOString(),
+    lastError: r.last_error,
+    outcome: r.outcome,
+    createdAt: new Date(r.created_at).toISOString(),
+    doneAt: r.done_at ? new Date(r.done_at).toISOString() : null
+  }
+}
+
+const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
+
+export class Outbox {
+  private readonly handlers = new Map<string, OutboxHandler>()
+  private timer?: NodeJS.Timeout
+  private running?: Promise<RunReport>
+  private again = false
+  private stopped = true
+  readonly workerId = `${hostname()}:${process.pid}`
+
+  constructor(private readonly knex: Knex) {}
+
+  /** Registers the handler of a kind (once per kind). */
+  register(kind: string, handler: OutboxHandler): void {
+    if (this.handlers.has(kind)) throw new Error(`outbox: a handler for "${kind}" is already registered`)
+    this.handlers.set(kind, handler)
+  }
+
+  kinds(): string[] {
+    return [...this.handlers.keys()]
+  }
+
+  /** Queues a side effect in the caller's transaction (for kinds without a trigger of their own). */
+  async enqueue(trx: Knex | Knex.Transaction, ctx: RequestContext, row: { kind: string; target: string; subject?: string | null; payload: Record<string, unknown> }): Promise<string> {
+    const r = await trx.raw<{ rows: { id: string }[] }>(`select outbox_enqueue(?, ?, ?, ?::jsonb, ?, ?, ?)::text as id`, [
+      row.kind,
+      row.target,
+      row.subject ?? null,
+      JSON.stringify(row.payload),
+      ctx.requestId,
+      ctx.actor,
+      ctx.source
+    ])
+    this.kick()
+    return r.rows[0]!.id
+  }
+
+  /**
+   * Starts the background worker (the app's main process, the web harness): a pass every `intervalMs` and
+   * one at once whenever kick() is called (after a change that may have queued something).
+   */
+  start(intervalMs = 2000): void {
+    if (!this.stopped) return
+    this.stopped = false
+    this.timer = setInterval(() => this.kick(), intervalMs)
+    this.timer.unref()
+    this.kick()
+  }
+
+  /** Asks for a pass now (coalesced: a pass already running is followed by one more). */
+  kick(): void {
+    if (this.stopped || !this.handlers.size) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.runOnce()
+      .catch((e) => {
+        console.error('[outbox] pass failed:', (e as Error).message)
+        return { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
+      })
+      .finally(() => {
+        this.running = undefined
+        if (this.again) {
+          this.again = false
+          this.kick()
+        }
+      })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    await this.running
+  }
+
+  /**
+   * One pass: claims due rows (oldest pending row of each target, up to `limit`), applies them (targets in
+   * parallel, each target's rows in order) and records each outcome; repeats while rows were settled, so a
+   * target's queue drains in one pass. Returns what happened.
+   */
+  async runOnce(opts: { limit?: number; kinds?: string[] } = {}): Promise<RunReport> {
+    const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
+    const kinds = opts.kinds ?? this.kinds()
+    if (!kinds.length) return total
+    for (let round = 0; round < 1000; round++) {
+      const rows = await this.claim(kinds, opts.limit ?? 50)
+      if (!rows.length) break
+      total.claimed += rows.length
+      const results = await Promise.all(rows.map((r) => this.applyOne(r)))
+      let settled = 0
+      for (const s of results) {
+        total[s]++
+        if (s !== 'retrying') settled++
+      }
+      if (!settled) break
+    }
+    return total
+  }
+
+  /** Runs passes until nothing due is left or `timeoutMs` passed (the CLI after a change, tests). */
+  async drain(timeoutMs = 10_000): Promise<RunReport> {
+    const end = Date.now() + timeoutMs
+    const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
+    while (Date.now() < end) {
+      const r = await this.runOnce()
+      for (const k of Object.keys(total) as (keyof RunReport)[]) total[k] += r[k]
+      if (!r.claimed || r.retrying) break
+    }
+    return total
+  }
+
+  private async claim(kinds: string[], limit: number): Promise<OutboxRow[]> {
+    // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
+    // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
+    // (they are idempotent). The change that queued the row was durable before any of this.
+    const r = await this.knex.transaction(async (trx) => {
+      await trx.raw(`set local synchronous_commit = off`)
+      return trx.raw<{ rows: DbRow[] }>(
+      `update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
+        where o.id in (
+          select c.id from outbox c
+           where c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
+             and (c.claimed_until is null or c.claimed_until < now())
+             and not exists (select 1 from outbox e where e.target = c.target and e.state = 'pending' and e.id < c.id)
+           order by c.id limit ? for update skip locked)
+        returning ${COLS.split(', ').map((c) => (c === 'id::text' ? 'o.id::text' : `o.${c}`)).join(', ')}`,
+      [LEASE_SECONDS, this.workerId, kinds, limit]
+      )
+    })
+    return r.rows.map(toOutboxRow).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+  }
+
+  private contextOf(row: OutboxRow): RequestContext {
+    const source = SOURCES.includes(row.source as Source) ? (row.source as Source) : 'ui'
+    return makeContext({ actor: row.actor ?? 'netkeeper (outbox)', roles: ['operator'], source, requestId: row.requestId ?? undefined })
+  }
+
+  private async applyOne(row: OutboxRow): Promise<'done' | 'conflict' | 'failed' | 'retrying'> {
+    const handler = this.handlers.get(row.kind)
+    let outcome: HandlerOutcome | undefined
+    let error: string | undefined
+    try {
+      if (!handler) throw new Error(`no handler for outbox kind "${row.kind}" in this program`)
+      outcome = await handler.apply(row)
+    } catch (e) {
+      error = (e as Error).message || String(e)
+    }
+    const ctx = this.contextOf(row)
+    const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
+    const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
+    await this.knex.transaction(async (trx) => {
+      await trx.raw(`set local synchronous_commit = off`)
+      if (outcome) {
+        await trx.raw(
+          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() where id = ?`,
+          [outcome.state, JSON.stringify({ message: outcome.message, ...(outcome.detail ?? {}) }), outcome.state === 'done' ? null : outcome.message, row.id]
+        )
+        await appendAudit(trx, ctx, {
+          action: 'update',
+          ...resource,
+          status: outcome.state === 'done' ? 'success' : outcome.state === 'conflict' ? 'warning' : 'failure',
+          details: { after: { state: outcome.state, message: outcome.message, ...(outcome.detail ?? {}) }, context: { ...context, payload: row.payload } }
+        })
+      } else {
+        const wait = backoffSeconds(row.attempts)
+        await trx.raw(
+          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() where id = ?`,
+          [error!, wait, row.id]
+        )
+        // A target that stays down would otherwise write a row per retry: the first failure and each new error only.
+        if (error !== row.lastError) {
+          await appendAudit(trx, ctx, {
+            action: 'update',
+            ...resource,
+            status: 'failure',
+            details: { error: { code: 'UNAVAILABLE', message: error! }, after: { state: 'pending', retryInSeconds: wait }, context: { ...context, payload: row.payload } }
+          })
+        }
+      }
+    })
+    return outcome ? outcome.state : 'retrying'
+  }
+
+  // ---------------------------------------------------------------- reading and steering
+
+  async status(): Promise<OutboxStatus> {
+    const counts = Object.fromEntries(OUTBOX_STATES.map((s) => [s, 0])) as Record<OutboxState, number>
+    const c = await this.knex.raw<{ rows: { state: OutboxState; n: number }[] }>(`select state, count(*)::int as n from outbox group by state`)
+    for (const r of c.rows) counts[r.state] = r.n
+    const retrying = await this.knex.raw<{ rows: DbRow[] }>(`select ${COLS} from outbox where state = 'pending' and last_error is not null order by id limit 50`)
+    const attention = await this.knex.raw<{ rows: DbRow[] }>(`select ${COLS} from outbox where state in ('conflict', 'failed') order by id desc limit 50`)
+    return { counts, retrying: retrying.rows.map(toOutboxRow), attention: attention.rows.map(toOutboxRow) }
+  }
+
+  async list(opts: { state?: OutboxState; subject?: string; limit?: number } = {}): Promise<OutboxRow[]> {
+    const r = await this.knex.raw<{ rows: DbRow[] }>(
+      `select ${COLS} from outbox where (?::text is null or state = ?) and (?::text is null or subject = ?) order by id desc limit ?`,
+      [opts.state ?? null, opts.state ?? null, opts.subject ?? null, opts.subject ?? null, opts.limit ?? 100]
+    )
+    return r.rows.map(toOutboxRow)
+  }
+
+  /** The side effects of one resource, newest first (an allocation's DNS and DHCP state). */
+  forSubjects(subjects: string[]): Promise<OutboxRow[]> {
+    return this.knex
+      .raw<{ rows: DbRow[] }>(`select ${COLS} from outbox where subject = any(?::text[]) order by id desc limit 200`, [subjects])
+      .then((r) => r.rows.map(toOutboxRow))
+  }
+
+  /** Puts a conflicting or failed row back in the queue (or a pending one up for now), audited. */
+  async retry(ctx: RequestContext, id: string): Promise<OutboxRow> {
+    return this.setState(ctx, id, 'pending', ['pending', 'conflict', 'failed', 'ignored'])
+  }
+
+  /** Gives up on a row: it is never applied (audited). */
+  async ignore(ctx: RequestContext, id: string): Promise<OutboxRow> {
+    return this.setState(ctx, id, 'ignored', ['pending', 'conflict', 'failed'])
+  }
+
+  private async setState(ctx: RequestContext, id: string, state: 'pending' | 'ignored', from: OutboxState[]): Promise<OutboxRow> {
+    requireRole(ctx, 'operator', state === 'pending' ? 'retrying a side effect' : 'ignoring a side effect')
+    if (!/^\d+$/.test(String(id))) throw new AppError('VALIDATION', `id: "${id}" is not an outbox row number`, { field: 'id' })
+    const row = await this.knex.transaction(async (trx) => {
+      const cur = await trx.raw<{ rows: DbRow[] }>(`select ${COLS} from outbox where id = ? for update`, [id])
+      const before = cur.rows[0]
+      if (!before) throw new AppError('NOT_FOUND', `id: no outbox row ${id}`, { field: 'id' })
+      if (!from.includes(before.state)) throw new AppError('CONFLICT', `id: outbox row ${id} is ${before.state}`, { field: 'id' })
+      const upd = await trx.raw<{ rows: DbRow[] }>(
+        `update outbox set state = ?, next_attempt_at = now(), claimed_until = null, done_at = case when ? = 'ignored' then now() else null end, updated_at = now()
+          where id = ? returning ${COLS}`,
+        [state, state, id]
+      )
+      await appendAudit(trx, ctx, {
+        action: 'update',
+        resourceType: 'outbox',
+        resourceId: id,
+        resourceName: `${before.kind} ${before.target}`,
+        details: { before: { state: before.state }, after: { state }, context: { operation: state === 'pending' ? 'retry' : 'ignore', subject: before.subject } }
+      })
+      return toOutboxRow(upd.rows[0]!)
+    })
+    this.kick()
+    return row
+  }
+}

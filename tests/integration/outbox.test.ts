@@ -1,0 +1,139 @@
+/**
+ * The generic outbox (src/main/core/outbox): rows written in the change's transaction, claimed with SKIP
+ * LOCKED by competing workers, applied in order per target, retried with backoff, outcomes audited under
+ * the originating request id. The handler here is a test kind that records what it saw; DNS and DHCP have
+ * tests of their own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Core } from '../../src/main/core'
+import { Outbox, backoffSeconds, type OutboxRow } from '../../src/main/core/outbox/outbox'
+import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+
+let core: Core
+const op = ctxAs('operator', 'olga')
+
+beforeAll(async () => {
+  ;({ core } = await openCore('outbox'))
+})
+afterAll(async () => {
+  await core?.close()
+})
+
+describe('outbox', () => {
+  it('commits a row only with its transaction', async () => {
+    await expect(
+      core.db.knex.transaction(async (trx) => {
+        await core.outbox.enqueue(trx, op, { kind: 'test-rollback', target: 't', payload: { n: 1 } })
+        throw new Error('roll back')
+      })
+    ).rejects.toThrow('roll back')
+    expect(await core.outbox.list({})).toHaveLength(0)
+  })
+
+  it('applies rows of one target in order, others in parallel, and audits each outcome with the request id', async () => {
+    const seen: string[] = []
+    const box = new Outbox(core.db.knex)
+    box.register('test-order', {
+      async apply(row: OutboxRow) {
+        seen.push(`${row.target}:${row.payload.n}`)
+        return { state: 'done', message: `did ${row.payload.n}` }
+      }
+    })
+    const seq = await lastSeq(core)
+    await core.db.knex.transaction(async (trx) => {
+      for (let n = 1; n <= 3; n++) await box.enqueue(trx, op, { kind: 'test-order', target: 'a', subject: 'thing:1', payload: { n } })
+      await box.enqueue(trx, op, { kind: 'test-order', target: 'b', payload: { n: 9 } })
+    })
+    const r = await box.drain(5000)
+    expect(r.done).toBe(4)
+    expect(seen.filter((s) => s.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:3'])
+    const rows = (await auditRows(core, seq)).filter((x) => x.resource_type === 'outbox')
+    expect(rows).toHaveLength(4)
+    expect(rows.every((x) => x.request_id === op.requestId && x.status === 'success')).toBe(true)
+    expect((await box.forSubjects(['thing:1'])).map((x) => x.state)).toEqual(['done', 'done', 'done'])
+  })
+
+  it('retries a failing row with backoff, holds its target behind it, audits the same error once, and applies it once fixed', async () => {
+    let broken = true
+    const box = new Outbox(core.db.knex)
+    const applied: number[] = []
+    box.register('test-retry', {
+      async apply(row) {
+        if (broken && row.payload.n === 1) throw new Error('server down')
+        applied.push(row.payload.n as number)
+        return { state: 'done', message: 'ok' }
+      }
+    })
+    const seq = await lastSeq(core)
+    await core.db.knex.transaction(async (trx) => {
+      await box.enqueue(trx, op, { kind: 'test-retry', target: 'r', payload: { n: 1 } })
+      await box.enqueue(trx, op, { kind: 'test-retry', target: 'r', payload: { n: 2 } })
+    })
+    const first = await box.runOnce()
+    expect(first).toMatchObject({ claimed: 1, retrying: 1, done: 0 })
+    expect(applied).toEqual([])
+    const [pending] = (await box.list({ state: 'pending' })).filter((x) => x.payload.n === 1)
+    expect(pending!.lastError).toBe('server down')
+    expect(pending!.attempts).toBe(1)
+    expect(new Date(pending!.nextAttemptAt).getTime()).toBeGreaterThan(Date.now())
+    // Not due yet: nothing is claimed, and n=2 waits behind n=1.
+    expect((await box.runOnce()).claimed).toBe(0)
+    await core.db.knex.raw(`update outbox set next_attempt_at = now() where kind = 'test-retry'`)
+    expect((await box.runOnce()).retrying).toBe(1)
+    const failures = (await auditRows(core, seq)).filter((x) => x.resource_type === 'outbox' && x.status === 'failure')
+    expect(failures).toHaveLength(1)
+    expect(failures[0]!.details.error?.message).toBe('server down')
+    broken = false
+    await core.db.knex.raw(`update outbox set next_attempt_at = now() where kind = 'test-retry'`)
+    expect((await box.drain(5000)).done).toBe(2)
+    expect(applied).toEqual([1, 2])
+  })
+
+  it('never gives one row to two workers', async () => {
+    const counts = new Map<string, number>()
+    const mk = (): Outbox => {
+      const b = new Outbox(core.db.knex)
+      b.register('test-race', {
+        async apply(row) {
+          counts.set(row.id, (counts.get(row.id) ?? 0) + 1)
+          await new Promise((r) => setTimeout(r, 5))
+          return { state: 'done', message: 'ok' }
+        }
+      })
+      return b
+    }
+    await core.db.knex.transaction(async (trx) => {
+      for (let i = 0; i < 40; i++) await core.outbox.enqueue(trx, op, { kind: 'test-race', target: `t${i % 8}`, payload: { i } })
+    })
+    const [a, b] = [mk(), mk()]
+    const [ra, rb] = await Promise.all([a.drain(10_000), b.drain(10_000)])
+    expect(ra.done + rb.done).toBe(40)
+    expect([...counts.values()].every((n) => n === 1)).toBe(true)
+    expect(counts.size).toBe(40)
+  })
+
+  it('records conflicts for a person, who may retry or ignore them (audited)', async () => {
+    const box = new Outbox(core.db.knex)
+    let mode: 'conflict' | 'done' = 'conflict'
+    box.register('test-conflict', { apply: async () => ({ state: mode, message: mode === 'conflict' ? 'held by someone else' : 'ok' }) })
+    await core.db.knex.transaction((trx) => box.enqueue(trx, op, { kind: 'test-conflict', target: 'c', payload: {} }))
+    await box.drain(2000)
+    const st = await box.status()
+    expect(st.counts.conflict).toBe(1)
+    const row = st.attention.find((x) => x.kind === 'test-conflict')!
+    expect(row.lastError).toBe('held by someone else')
+    await expect(box.retry(ctxAs('viewer'), row.id)).rejects.toMatchObject({ code: 'FORBIDDEN' })
+    mode = 'done'
+    await box.retry(op, row.id)
+    await box.drain(2000)
+    expect((await box.list({ subject: undefined })).find((x) => x.id === row.id)!.state).toBe('done')
+    await expect(box.ignore(op, row.id)).rejects.toMatchObject({ code: 'CONFLICT' })
+  })
+
+  it('backs off exponentially up to five minutes', () => {
+    const mid = (): number => 0.5
+    expect(backoffSeconds(1, mid)).toBe(1)
+    expect(backoffSeconds(4, mid)).toBe(8)
+    expect(backoffSeconds(30, mid)).toBe(300)
+  })
+})
