@@ -22,8 +22,21 @@ import { GENESIS_HASH } from './canonical'
 import type { Rows } from './rows'
 import { hashBatch, ROW_JSON, type BatchSummary, type RowFacts } from './verify-batch'
 
-/** Rows per cursor fetch and per batch handed to a worker. */
+/** Rows per cursor fetch and per batch handed to a worker (NETKEEPER_VERIFY_BATCH sets it). */
 const BATCH = 10_000
+
+/** How verify reads: `batchRows` per fetch and per batch, `threads` hashing workers (0: this thread). */
+export interface VerifyReading {
+  batchRows?: number
+  threads?: number
+}
+
+/** A whole number from the environment within [min, max], or undefined when unset or not a number. */
+function envCount(name: string, min: number, max: number): number | undefined {
+  const v = process.env[name]
+  if (v === undefined || v.trim() === '' || !Number.isFinite(Number(v))) return undefined
+  return Math.max(min, Math.min(max, Math.trunc(Number(v))))
+}
 
 /** Hashes batches: in worker threads, or in this thread. `want`: seqs to list in the summary's marks. */
 interface Hasher {
@@ -70,12 +83,12 @@ function startWorker(file: URL): Promise<Worker> {
 
 /**
  * One worker per core but one (the main thread reads and walks, and the database server needs a core
- * too), at least one, at most four. NETKEEPER_VERIFY_THREADS sets the number; 0 hashes in this thread.
- * A worker that cannot be started (a runtime that cannot load the worker's file) means this thread hashes.
+ * too), at least one, at most four. `threads` (or NETKEEPER_VERIFY_THREADS) sets the number; 0 hashes in
+ * this thread. A worker that cannot be started (a runtime that cannot load the worker's file) means this
+ * thread hashes.
  */
-async function startHashers(): Promise<Hasher> {
-  const fromEnv = process.env.NETKEEPER_VERIFY_THREADS
-  const n = fromEnv !== undefined && fromEnv !== '' ? Math.max(0, Math.min(16, Math.trunc(Number(fromEnv)) || 0)) : Math.max(1, Math.min(4, os.availableParallelism() - 1))
+async function startHashers(threads: number | undefined): Promise<Hasher> {
+  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? Math.max(1, Math.min(4, os.availableParallelism() - 1))
   const file = n ? workerFile() : null
   if (!file) return inThread
   const started = await Promise.allSettled(Array.from({ length: n }, () => startWorker(file)))
@@ -121,8 +134,9 @@ async function startHashers(): Promise<Hasher> {
  * order. Runs of rows removed by a purge are bridged by their checkpoints; with `archives`, each is also
  * fitted to its archive (ArchiveFit).
  */
-export async function verify(knex: Knex, onProgress?: (checked: number) => void, archives?: ArchiveFolder): Promise<VerifyReport> {
+export async function verify(knex: Knex, onProgress?: (checked: number) => void, archives?: ArchiveFolder, reading: VerifyReading = {}): Promise<VerifyReport> {
   const started = performance.now()
+  const batchRows = reading.batchRows ?? envCount('NETKEEPER_VERIFY_BATCH', 1, 1_000_000) ?? BATCH
   const fit = archives ? new ArchiveFit(archives) : null
   const head = (await knex.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
   const cps = (
@@ -238,13 +252,13 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
 
   // An archive folder that is unusable as a whole (readArchiveFolder's verdict) is the answer: no walk.
   if (fit?.problem) problem = fit.problem
-  const hasher = problem ? inThread : await startHashers()
+  const hasher = problem ? inThread : await startHashers(reading.threads)
   const want = fit?.watched()
   try {
     if (!problem) {
       await knex.transaction(async (trx) => {
         await trx.raw(`declare audit_verify no scroll cursor for select ${ROW_JSON} as r from audit_logs order by audit_logs.seq`)
-        const fetchNext = () => trx.raw<Rows<{ r: string }>>(`fetch ${BATCH} from audit_verify`).then((res) => res.rows.map((x) => x.r))
+        const fetchNext = () => trx.raw<Rows<{ r: string }>>(`fetch ${batchRows} from audit_verify`).then((res) => res.rows.map((x) => x.r))
         // Ask for the next batch before hashing this one, so the server reads while the workers hash; keep
         // one batch per worker (and one more) in flight, and walk them in order.
         const depth = hasher.threads + 1
