@@ -156,8 +156,6 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], host:
         done(null, conn)
       }
     },
-    // A failed statement's text stays out of the message (errors.ts), and never with its values in it.
-    compileSqlOnError: false,
     log: knexLog()
   } as Knex.Config) as unknown as Knex
   logStatements(db)
@@ -180,7 +178,6 @@ export async function embeddedKnex(pglite: PGlite): Promise<Knex> {
     connection: { pglite: () => pglite } as Knex.StaticConnectionConfig,
     // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
     pool: { min: 1, max: 1 },
-    compileSqlOnError: false,
     log: knexLog()
   } as Knex.Config) as unknown as Knex
   logStatements(db)

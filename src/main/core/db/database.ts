@@ -49,6 +49,18 @@ interface TarnPool {
   max: number
 }
 
+/**
+ * A failed statement's text stays out of the error's message (errors.ts), and never with its values in it:
+ * knex is told not to write the values in, and the statement is moved to a property of its own.
+ */
+function statementsOutOfMessages(knex: Knex): void {
+  const client = knex.client as Knex.Client & { config: { compileSqlOnError?: boolean } }
+  client.config.compileSqlOnError = false
+  client.on('query-error', (err: unknown, q: { sql?: string }) => {
+    if (typeof q?.sql === 'string') keepStatement(err, q.sql)
+  })
+}
+
 /** A certificate name object (`{ CN: 'db', O: 'Example' }`) as `CN=db, O=Example`. */
 function dn(name: Record<string, string | string[]> | undefined): string | undefined {
   if (!name) return undefined
@@ -68,11 +80,7 @@ export class Database {
     /** Where the migrator connects: the same PGlite, or the server with the TLS this handle was made with. */
     private readonly via: { pglite: PGlite } | { ssl: ServerSpec['ssl']; host: string | undefined }
   ) {
-    // A failed statement's text stays out of the message (errors.ts; connect.ts sets compileSqlOnError
-    // off), and never with its values in it.
-    knex.client.on('query-error', (err: unknown, q: { sql?: string }) => {
-      if (typeof q?.sql === 'string') keepStatement(err, q.sql)
-    })
+    statementsOutOfMessages(knex)
   }
 
   static async open(spec: ConnectionSpec): Promise<Database> {
@@ -174,6 +182,8 @@ export class Database {
         ? await migratorOptions({ spec: this.spec, pglite: (this.via as { pglite: PGlite }).pglite })
         : await migratorOptions({ spec: this.spec, ...(this.via as { ssl: ServerSpec['ssl']; host: string | undefined }) })
     const orm: MikroORM = await MikroORM.init(options)
+    // The migrator's own knex: a failed migration's statement stays out of its message too.
+    statementsOutOfMessages((orm.em as unknown as { getKnex(): Knex }).getKnex())
     try {
       return await fn(orm.getMigrator() as Migrator)
     } finally {
