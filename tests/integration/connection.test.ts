@@ -5,7 +5,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { inject } from 'vitest'
 import { Database } from '../../src/main/core/db/database'
-import { resolveConnection, redactUrl } from '../../src/main/core/db/target'
+import { embeddedSpec, resolveConnection, redactUrl } from '../../src/main/core/db/target'
 import { SettingsStore } from '../../src/main/core/settings/store'
 import { freePort } from '../support/postgres'
 import { freshDatabase } from '../support/db'
@@ -75,6 +75,31 @@ describe('connection resolution', () => {
       expect(h.migrations?.pending.length).toBeGreaterThan(0)
     } finally {
       await db.close()
+    }
+  })
+
+  it('answers as the services expect, on a server and on the embedded store: a ? in a statement without bindings as written, times as text', async () => {
+    const url = await freshDatabase('reads')
+    for (const spec of [await resolveConnection({ dataDir: tmp(), databaseUrl: url, env: {} }), embeddedSpec(tmp())]) {
+      const db = await Database.open(spec)
+      try {
+        type Row = { q: string; has: boolean; t: unknown; ts: unknown[]; app: string }
+        const sql = `select '?' as q, '{"a": 1}'::jsonb ? 'a' as has, now() as t, array[now(), null] as ts, current_setting('application_name') as app`
+        const row = (await db.knex.raw<{ rows: Row[] }>(sql)).rows[0]!
+        expect(row).toMatchObject({ q: '?', has: true })
+        // The same inside a transaction (its client is made from the dialect's prototype).
+        expect((await db.knex.transaction((trx) => trx.raw<{ rows: Row[] }>(sql))).rows[0]).toMatchObject({ q: '?', has: true })
+        // With bindings, each ? is a placeholder as always, and \\? a question mark.
+        expect((await db.knex.raw<{ rows: { n: number; has: boolean }[] }>(`select ?::int as n, '{"a": 1}'::jsonb \\? 'a' as has`, [5])).rows[0]).toEqual({ n: 5, has: true })
+        if (spec.kind === 'postgresql') {
+          // Timestamps and their arrays come back as the server's text, as MikroORM's driver set them.
+          expect(typeof row.t).toBe('string')
+          expect(row.ts).toEqual([row.t, null])
+          expect(row.app).toBe('netkeeper')
+        }
+      } finally {
+        await db.close()
+      }
     }
   })
 

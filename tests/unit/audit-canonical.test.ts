@@ -320,7 +320,8 @@ describe("verify's canonical body of a stored row", () => {
     const rows: RowArray[] = []
     let prev = '0'.repeat(64)
     for (let i = 1; i <= 6; i++) {
-      const r: RowArray = ['' + i, '2026-12-03T10:00:00.123Z', 'create', i === 4 ? 'audit_log' : 'ip_pool', null, null, 'alice', null, null, null, 'success', i === 4 ? { context: { runs: [['1', '2', 'ab']] } } : {}, null, 'cli', prev, '']
+      const details = i === 4 ? { context: { runs: [['1', '2', 'ab']], archive: { file: 'purge.jsonl.gz', sha256: 'cd' } } } : i === 6 ? { context: { runs: [] } } : {}
+      const r: RowArray = ['' + i, '2026-12-03T10:00:00.123Z', 'create', i >= 4 && i % 2 === 0 ? 'audit_log' : 'ip_pool', null, null, 'alice', null, null, null, 'success', details, null, 'cli', prev, '']
       r[15] = rowHash(prev, r[0], storedBody(r))
       prev = r[15]
       rows.push(r)
@@ -335,7 +336,33 @@ describe("verify's canonical body of a stored row", () => {
       [2, '3', false, '2'],
       [3, '4', true, '3']
     ])
-    expect(s.purgeRuns).toEqual([['4', ['1:2:ab']]])
+    expect(s.purgeRuns).toEqual([
+      ['4', ['1:2:ab']],
+      ['6', []]
+    ])
+    // The archive a purge record names, as stored; a record naming none is not listed.
+    expect(s.purgeArchives).toEqual([['4', { file: 'purge.jsonl.gz', sha256: 'cd' }]])
+    expect(s.marks).toEqual([])
+  })
+
+  it('lists the rows asked for, in order, with their stored hashes, whatever they hold', () => {
+    const rows: RowArray[] = []
+    let prev = '0'.repeat(64)
+    for (let i = 1; i <= 5; i++) {
+      const r: RowArray = ['' + (i + 10), '2026-12-03T10:00:00.123Z', 'create', 'ip_pool', null, null, null, null, null, null, 'success', {}, null, 'cli', prev, '']
+      r[15] = rowHash(prev, r[0], storedBody(r))
+      prev = r[15]
+      rows.push(r)
+    }
+    rows[3]![15] = 'e'.repeat(64)
+    const s = hashBatch(
+      rows.map((r) => JSON.stringify(r)),
+      new Set(['11', '14', '99'])
+    )
+    expect(s.marks).toEqual([
+      [0, '11', '0'.repeat(64), rows[0]![15]],
+      [3, '14', rows[2]![15], 'e'.repeat(64)]
+    ])
   })
 })
 

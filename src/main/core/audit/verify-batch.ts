@@ -40,6 +40,16 @@ export interface BatchSummary {
   breaks: { index: number; row: RowFacts; before: { seq: string; hash: string } }[]
   /** Purge records (resource type audit_log) and the runs they list, each run as "first:last:hash". */
   purgeRuns: [seq: string, runs: string[]][]
+  /**
+   * The archive each of those purge records names (`details.context.archive`, as stored), for the ones
+   * that name one: what `verify --archives` holds each purge archive to.
+   */
+  purgeArchives: [seq: string, archive: unknown][]
+  /**
+   * The rows whose seq was asked for (hashBatch's `want`), in order: `verify --archives` needs the chain's
+   * hash at the edges of each copy archive's runs, wherever they fall inside a batch.
+   */
+  marks: [index: number, seq: string, prev: string, hash: string][]
 }
 
 export type RowArray = [
@@ -125,11 +135,17 @@ function generalBody(r: RowArray): string {
   })
 }
 
-/** Decodes and hashes `rows` (ROW_JSON texts, consecutive in sequence order). */
-export function hashBatch(rows: string[]): BatchSummary {
+/**
+ * Decodes and hashes `rows` (ROW_JSON texts, consecutive in sequence order). `want`: the seqs whose rows
+ * are to be listed in `marks` whatever they hold.
+ */
+export function hashBatch(rows: string[], want?: ReadonlySet<string>): BatchSummary {
   if (!rows.length) throw new Error('hashBatch: an empty batch')
   const breaks: BatchSummary['breaks'] = []
   const purgeRuns: BatchSummary['purgeRuns'] = []
+  const purgeArchives: BatchSummary['purgeArchives'] = []
+  const marks: BatchSummary['marks'] = []
+  const watching = want !== undefined && want.size > 0
   let first: RowFacts | null = null
   // The row before, kept in locals: an object per row is only made for the rows the walk must see.
   let beforeSeq = ''
@@ -148,10 +164,13 @@ export function hashBatch(rows: string[]): BatchSummary {
     // Purge records list the runs they removed; collected to cross-check the checkpoints.
     if (r[3] === 'audit_log' && details?.context && Array.isArray(details.context.runs)) {
       purgeRuns.push([seq, (details.context.runs as [string, string, string][]).map((x) => x.join(':'))])
+      const archive = (details.context as { archive?: unknown }).archive
+      if (archive !== undefined) purgeArchives.push([seq, archive])
     }
+    if (watching && want.has(seq)) marks.push([i, seq, prev, hash])
     beforeSeq = seq
     beforeSeqN = seqN
     beforeHash = hash
   }
-  return { count: rows.length, first: first!, last: { seq: beforeSeq, hash: beforeHash }, breaks, purgeRuns }
+  return { count: rows.length, first: first!, last: { seq: beforeSeq, hash: beforeHash }, breaks, purgeRuns, purgeArchives, marks }
 }

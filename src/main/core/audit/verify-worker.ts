@@ -7,9 +7,9 @@ import { hashBatch } from './verify-batch'
 
 const port = parentPort
 if (!port) throw new Error('verify-worker.ts runs as a worker thread of verify.ts')
-port.on('message', (m: { id: number; rows: string[] }) => {
+port.on('message', (m: { id: number; rows: string[]; want?: string[] }) => {
   try {
-    port.postMessage({ id: m.id, summary: hashBatch(m.rows) })
+    port.postMessage({ id: m.id, summary: hashBatch(m.rows, m.want ? new Set(m.want) : undefined) })
   } catch (e) {
     port.postMessage({ id: m.id, error: (e as Error).message })
   }

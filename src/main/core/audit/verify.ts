@@ -1,53 +1,142 @@
 /**
- * Verification of the hash chain: every row's hash recomputed in Node through a server-side cursor, runs
- * removed by a purge bridged by their checkpoints, and each checkpoint checked against the purge record
- * that lists it. With a folder of archives (`verify --archives`), each removed run must also be in exactly
- * one archive that meets the chain on both sides, named with its SHA-256 by the purge record: the whole
- * history is then proved from the first row.
+ * Verification of the hash chain: every row's hash recomputed from its contents, runs removed by a purge
+ * bridged by their checkpoints, and each checkpoint checked against the purge record that lists it. With a
+ * folder of archives (`verify --archives`), each removed run must also be in exactly one archive that meets
+ * the chain on both sides, named with its SHA-256 by the purge record: the whole history is then proved
+ * from the first row. (Anchors, `verify --anchors`, are checked after the walk: anchors.ts.)
+ *
+ * The rows are read in sequence order through a server-side cursor, each as one JSON text (verify-batch.ts),
+ * and hashed in worker threads while the next batch is read: decoding, canonical JSON and SHA-256 run on
+ * the other cores, and this thread only walks the batch summaries in order and makes every decision about
+ * the chain and the archives, exactly as it did row by row (docs/audit.md#how-verify-reads-the-chain).
+ * Where no worker can be started (the source run by a test runner, say) the same batches are hashed here.
  */
+import os from 'node:os'
+import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { VerifyProblem, VerifyReport } from '../../../shared/audit'
 import type { ArchiveFolder, ArchiveRun, CheckedArchive } from './archive'
-import { canonicalBody, GENESIS_HASH, rowHash } from './canonical'
-import type { AuditRow, Rows } from './rows'
+import { GENESIS_HASH } from './canonical'
+import type { Rows } from './rows'
+import { hashBatch, ROW_JSON, type BatchSummary, type RowFacts } from './verify-batch'
 
-/**
- * What verify reads: the hashed fields, with the time already in the writer's ISO form (parsing a million
- * timestamps into Dates and back costs more than hashing them).
- */
-const VERIFY_COLUMNS = `seq::text as seq, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, action,
-  resource_type, resource_id, resource_name, db_user, user_id, host(user_ip) as user_ip, user_agent, status, details, request_id, source,
-  prev_hash, row_hash`
+/** Rows per cursor fetch and per batch handed to a worker (NETKEEPER_VERIFY_BATCH sets it). */
+const BATCH = 10_000
 
-/** A row as verify reads it (VERIFY_COLUMNS): the time already in ISO form. */
-type VerifyRow = Omit<AuditRow, 'created_at'> & { created_at: string }
+/** How verify reads: `batchRows` per fetch and per batch, `threads` hashing workers (0: this thread). */
+export interface VerifyReading {
+  batchRows?: number
+  threads?: number
+}
 
-/** The canonical body of a stored row, exactly as the writer serialised it. */
-function bodyOf(r: VerifyRow): string {
-  return canonicalBody({
-    createdAt: r.created_at,
-    // Rows written before the server stamped the login have no dbUser key in their body.
-    dbUser: r.db_user ?? undefined,
-    action: r.action,
-    resourceType: r.resource_type,
-    resourceId: r.resource_id,
-    resourceName: r.resource_name,
-    userId: r.user_id,
-    userIp: r.user_ip,
-    userAgent: r.user_agent,
-    status: r.status,
-    details: r.details,
-    requestId: r.request_id,
-    source: r.source
+/** A whole number from the environment within [min, max], or undefined when unset or not a number. */
+function envCount(name: string, min: number, max: number): number | undefined {
+  const v = process.env[name]
+  if (v === undefined || v.trim() === '' || !Number.isFinite(Number(v))) return undefined
+  return Math.max(min, Math.min(max, Math.trunc(Number(v))))
+}
+
+/** Hashes batches: in worker threads, or in this thread. `want`: seqs to list in the summary's marks. */
+interface Hasher {
+  threads: number
+  hash(rows: string[], want: string[] | undefined): Promise<BatchSummary>
+  close(): Promise<void>
+}
+
+const inThread: Hasher = {
+  threads: 0,
+  hash: async (rows, want) => hashBatch(rows, want ? new Set(want) : undefined),
+  close: async () => undefined
+}
+
+/** The worker's file: the built verify-worker.js beside this chunk, or the TypeScript source beside this file. */
+function workerFile(): URL | null {
+  for (const name of ['./verify-worker.js', './verify-worker.ts']) {
+    const url = new URL(name, import.meta.url)
+    if (url.protocol === 'file:' && fs.existsSync(fileURLToPath(url))) return url
+  }
+  return null
+}
+
+function startWorker(file: URL): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(file)
+    const fail = (e: unknown): void => {
+      void w.terminate()
+      reject(e instanceof Error ? e : new Error(String(e)))
+    }
+    const timer = setTimeout(() => fail(new Error('the verify worker did not start within 10 s')), 10_000)
+    const exited = (code: number): void => fail(new Error(`the verify worker exited with ${code}`))
+    // Only these listeners come off again: the worker's own (on its message port) must stay.
+    w.once('error', fail)
+    w.once('exit', exited)
+    w.once('message', () => {
+      clearTimeout(timer)
+      w.off('error', fail)
+      w.off('exit', exited)
+      resolve(w)
+    })
   })
 }
 
 /**
- * Walks the chain in sequence order through a server-side cursor and reports the first row that was
- * altered, is missing or is out of order. Runs of rows removed by a purge are bridged by their checkpoints.
+ * One worker per core but one (the main thread reads and walks, and the database server needs a core
+ * too), at least one, at most four. `threads` (or NETKEEPER_VERIFY_THREADS) sets the number; 0 hashes in
+ * this thread. A worker that cannot be started (a runtime that cannot load the worker's file) means this
+ * thread hashes.
  */
-export async function verify(knex: Knex, onProgress?: (checked: number) => void, archives?: ArchiveFolder): Promise<VerifyReport> {
+async function startHashers(threads: number | undefined): Promise<Hasher> {
+  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? Math.max(1, Math.min(4, os.availableParallelism() - 1))
+  const file = n ? workerFile() : null
+  if (!file) return inThread
+  const started = await Promise.allSettled(Array.from({ length: n }, () => startWorker(file)))
+  const workers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  if (workers.length < n) {
+    await Promise.all(workers.map((w) => w.terminate()))
+    return inThread
+  }
+  let closing = false
+  const waiting = new Map<number, { resolve: (s: BatchSummary) => void; reject: (e: Error) => void }>()
+  const failAll = (e: Error): void => {
+    for (const p of waiting.values()) p.reject(e)
+    waiting.clear()
+  }
+  for (const w of workers) {
+    w.on('message', (m: { id: number; summary?: BatchSummary; error?: string }) => {
+      const p = waiting.get(m.id)
+      waiting.delete(m.id)
+      if (m.error !== undefined) p?.reject(new Error(`verify worker: ${m.error}`))
+      else p?.resolve(m.summary!)
+    })
+    w.on('error', failAll)
+    w.on('exit', (code) => !closing && failAll(new Error(`a verify worker exited with ${code}`)))
+  }
+  let next = 0
+  return {
+    threads: workers.length,
+    hash: (rows, want) =>
+      new Promise((resolve, reject) => {
+        const id = next++
+        waiting.set(id, { resolve, reject })
+        workers[id % workers.length]!.postMessage({ id, rows, ...(want ? { want } : {}) })
+      }),
+    close: async () => {
+      closing = true
+      await Promise.all(workers.map((w) => w.terminate()))
+    }
+  }
+}
+
+/**
+ * Walks the chain in sequence order and reports the first row that was altered, is missing or is out of
+ * order. Runs of rows removed by a purge are bridged by their checkpoints; with `archives`, each is also
+ * fitted to its archive (ArchiveFit).
+ */
+export async function verify(knex: Knex, onProgress?: (checked: number) => void, archives?: ArchiveFolder, reading: VerifyReading = {}): Promise<VerifyReport> {
   const started = performance.now()
+  const batchRows = reading.batchRows ?? envCount('NETKEEPER_VERIFY_BATCH', 1, 1_000_000) ?? BATCH
   const fit = archives ? new ArchiveFit(archives) : null
   const head = (await knex.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
   const cps = (
@@ -76,68 +165,131 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
     return true
   }
 
-  await knex.transaction(async (trx) => {
-    if (fit?.problem) {
-      problem = fit.problem
-      return
-    }
-    await trx.raw(`declare audit_verify no scroll cursor for select ${VERIFY_COLUMNS} from audit_logs order by audit_logs.seq`)
-    const fetchNext = () => trx.raw<Rows<VerifyRow>>(`fetch 10000 from audit_verify`).then((r) => r.rows)
-    // Ask for the next batch before hashing this one, so the server reads while this process hashes.
-    let pending = fetchNext()
-    scan: for (;;) {
-      const batch = await pending
-      if (!batch.length) break
-      pending = fetchNext()
-      for (const r of batch) {
-        const seq = BigInt(r.seq)
-        if (firstSeq === null) firstSeq = r.seq
-        if (seq !== expectedSeq) {
-          const gapStart = expectedSeq
-          if (seq < expectedSeq || !bridge(seq - 1n)) {
-            problem = {
-              seq: gapStart.toString(),
-              kind: 'missing',
-              message: seq - 1n === gapStart ? `row ${gapStart} is missing` : `rows ${gapStart} to ${seq - 1n} are missing`
-            }
-            break scan
-          }
-          if (fit?.problem) {
-            problem = fit.problem
-            break scan
-          }
+  /** The checks of one row, in this order: its place in the sequence, its link to the row before, its hash. */
+  const check = (r: RowFacts): boolean => {
+    const seq = BigInt(r.seq)
+    if (firstSeq === null) firstSeq = r.seq
+    if (seq !== expectedSeq) {
+      const gapStart = expectedSeq
+      if (seq < expectedSeq || !bridge(seq - 1n)) {
+        problem = {
+          seq: gapStart.toString(),
+          kind: 'missing',
+          message: seq - 1n === gapStart ? `row ${gapStart} is missing` : `rows ${gapStart} to ${seq - 1n} are missing`
         }
-        if (r.prev_hash !== expectedPrev) {
-          problem = {
-            seq: r.seq,
-            kind: 'reordered',
-            message: `row ${r.seq} does not follow row ${seq - 1n}: its previous-row hash does not match (rows reordered, or one replaced)`
-          }
-          break scan
-        }
-        const computed = rowHash(r.prev_hash, r.seq, bodyOf(r))
-        if (computed !== r.row_hash) {
-          problem = { seq: r.seq, kind: 'altered', message: `row ${r.seq} was altered: its contents no longer match its hash` }
-          break scan
-        }
-        // Purge records list the runs they removed; collected to cross-check the checkpoints.
-        if (r.resource_type === 'audit_log' && r.details?.context && Array.isArray((r.details.context as { runs?: unknown }).runs)) {
-          const runs = (r.details.context as { runs: [string, string, string][] }).runs
-          purgeRuns.set(r.seq, new Set(runs.map((x) => x.join(':'))))
-          fit?.purgeRecord(r.seq, (r.details.context as { archive?: { file?: unknown; sha256?: unknown } }).archive)
-        }
-        fit?.live(r.seq, r.prev_hash, r.row_hash)
-        expectedPrev = r.row_hash
-        expectedSeq = seq + 1n
-        lastSeq = r.seq
-        checked++
+        return false
       }
-      onProgress?.(checked)
+      // A run the gap bridged that no archive holds as it should stops the walk here.
+      if (fit?.problem) {
+        problem = fit.problem
+        return false
+      }
     }
-    // Let a fetch still in flight finish before the cursor closes.
-    await pending.catch(() => undefined)
-    await trx.raw(`close audit_verify`)
-  })
+    if (r.prev !== expectedPrev) {
+      problem = {
+        seq: r.seq,
+        kind: 'reordered',
+        message: `row ${r.seq} does not follow row ${seq - 1n}: its previous-row hash does not match (rows reordered, or one replaced)`
+      }
+      return false
+    }
+    if (!r.ok) {
+      problem = { seq: r.seq, kind: 'altered', message: `row ${r.seq} was altered: its contents no longer match its hash` }
+      return false
+    }
+    expectedPrev = r.hash
+    expectedSeq = seq + 1n
+    lastSeq = r.seq
+    checked++
+    return true
+  }
+
+  /**
+   * One batch: its first row and every row that breaks the simple continuation are checked as above; the
+   * rows between them continue the row before them, so they pass the same checks and only move the state
+   * on. The archive fit meets the rows it asked for (marks) in their place among those checks.
+   */
+  const walk = (s: BatchSummary): boolean => {
+    let m = 0
+    /** The marked rows up to `index`, met as live rows of the chain. */
+    const liveTo = (index: number): void => {
+      for (; m < s.marks.length && s.marks[m]![0] <= index; m++) {
+        const [, seq, prev, hash] = s.marks[m]!
+        fit?.live(seq, prev, hash)
+      }
+    }
+    if (!check(s.first)) return false
+    liveTo(0)
+    let at = 0
+    for (const b of s.breaks) {
+      if (b.index - at > 1) {
+        checked += b.index - at - 1
+        expectedSeq = BigInt(b.before.seq) + 1n
+        expectedPrev = b.before.hash
+        lastSeq = b.before.seq
+        liveTo(b.index - 1)
+      }
+      if (!check(b.row)) return false
+      liveTo(b.index)
+      at = b.index
+    }
+    if (s.count - at > 1) {
+      checked += s.count - at - 1
+      expectedSeq = BigInt(s.last.seq) + 1n
+      expectedPrev = s.last.hash
+      lastSeq = s.last.seq
+      liveTo(s.count - 1)
+    }
+    // Purge records list the runs they removed (collected to cross-check the checkpoints) and the archive
+    // they wrote.
+    const named = new Map(s.purgeArchives)
+    for (const [seq, runs] of s.purgeRuns) {
+      purgeRuns.set(seq, new Set(runs))
+      fit?.purgeRecord(seq, named.get(seq) as { file?: unknown; sha256?: unknown } | undefined)
+    }
+    return true
+  }
+
+  // An archive folder that is unusable as a whole (readArchiveFolder's verdict) is the answer: no walk.
+  if (fit?.problem) problem = fit.problem
+  const hasher = problem ? inThread : await startHashers(reading.threads)
+  const want = fit?.watched()
+  try {
+    if (!problem) {
+      await knex.transaction(async (trx) => {
+        await trx.raw(`declare audit_verify no scroll cursor for select ${ROW_JSON} as r from audit_logs order by audit_logs.seq`)
+        const fetchNext = () => trx.raw<Rows<{ r: string }>>(`fetch ${batchRows} from audit_verify`).then((res) => res.rows.map((x) => x.r))
+        // Ask for the next batch before hashing this one, so the server reads while the workers hash; keep
+        // one batch per worker (and one more) in flight, and walk them in order.
+        const depth = hasher.threads + 1
+        const queue: Promise<BatchSummary>[] = []
+        let pending: Promise<string[]> | null = fetchNext()
+        for (;;) {
+          while (pending && queue.length < depth) {
+            const rows: string[] = await pending
+            if (!rows.length) {
+              pending = null
+              break
+            }
+            pending = fetchNext()
+            const summary = hasher.hash(rows, want)
+            // Rejections are awaited below; this keeps an abandoned batch (after a problem) from going unhandled.
+            summary.catch(() => undefined)
+            queue.push(summary)
+          }
+          const next = queue.shift()
+          if (!next) break
+          if (!walk(await next)) break
+          onProgress?.(checked)
+        }
+        // Let a fetch still in flight finish before the cursor closes.
+        if (pending) await pending.catch(() => undefined)
+        await trx.raw(`close audit_verify`)
+      })
+    }
+  } finally {
+    await hasher.close()
+  }
 
   if (!problem && expectedSeq <= BigInt(head.last_seq)) {
     const gapStart = expectedSeq
@@ -219,6 +371,21 @@ class ArchiveFit {
 
   private know(seq: string, hash: string): void {
     if (this.wanted.has(seq) && this.wanted.get(seq) === null) this.wanted.set(seq, hash)
+  }
+
+  /**
+   * The seqs of the live rows live() must meet (the rows at the edges of copies' runs, and the rows just
+   * after them, whose previous-row hash is the edge's), or undefined when there are none: every other
+   * row's live() changes nothing.
+   */
+  watched(): string[] | undefined {
+    if (this.wanted.size <= 1) return undefined
+    const seqs = new Set<string>()
+    for (const seq of this.wanted.keys()) {
+      seqs.add(seq)
+      seqs.add((BigInt(seq) + 1n).toString())
+    }
+    return [...seqs]
   }
 
   /** A live row met by the walk. */

@@ -1,23 +1,30 @@
 /**
- * The database handle shared by the app, the CLI and the tests: a MikroORM instance on either a
- * PostgreSQL server (pooled) or the embedded PGlite store (one in-process connection), plus migrations
- * and a health check.
+ * The database handle shared by the app, the CLI and the tests: a knex instance on either a PostgreSQL
+ * server (pooled; a list of hosts tried in order) or the embedded PGlite store (one in-process connection,
+ * under an OS lock), plus migrations, rollback with its audit guard, TLS and a health check.
+ *
+ * Every service works through knex alone (raw SQL), so opening a database builds knex directly (connect.ts)
+ * and checks the schema with one query on mikro_orm_migrations against migrations/names.ts. MikroORM and
+ * its migrator (with umzug and the schema tooling they bring) are loaded only when a migration is to be
+ * applied or rolled back (withMigrator): importing and initialising them cost more than everything else a
+ * CLI read does (docs/cli.md#start-up).
  */
 import fs from 'node:fs'
 import type { TLSSocket } from 'node:tls'
-import { MikroORM, type Options } from '@mikro-orm/core'
-import { PostgreSqlDriver, type EntityManager, type Knex } from '@mikro-orm/postgresql'
-import { Migrator } from '@mikro-orm/migrations'
+import type { MikroORM } from '@mikro-orm/core'
+import type { Knex } from '@mikro-orm/postgresql'
+import type { Migrator } from '@mikro-orm/migrations'
+import type { PGlite } from '@electric-sql/pglite'
 import { AppError } from '../../../shared/errors'
 import type { HealthReport, MigrationState, TlsReport } from '../../../shared/types'
-import { migrationsList } from '../../../../migrations'
-import { entities } from './entities'
-import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
+import { migrationNames } from '../../../../migrations/names'
+import { describeTarget, type ConnectionSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
+import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, serverKnex, startPGlite } from './connect'
 import { coversHistory, readArchiveFolder } from '../audit/archive'
 
-export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
+export { MIGRATIONS_TABLE }
 
 /**
  * Migrations whose down() loses audit data, and what it loses: rolling one back over a non-empty audit log
@@ -31,7 +38,7 @@ export const AUDIT_LOSING_MIGRATIONS: Record<string, string> = {
 
 /** What the server lets a login do in Netkeeper (docs/postgresql-setup.md#roles). */
 export type ServerRole = 'owner' | 'admin' | 'operator' | 'viewer'
-const knownMigrations = new Set(migrationsList.map((m) => m.name))
+const knownMigrations = new Set(migrationNames)
 
 /** Knex pool internals we read for the health report (tarn). */
 interface TarnPool {
@@ -42,88 +49,16 @@ interface TarnPool {
   max: number
 }
 
-function baseOptions(): Options {
-  return {
-    entities,
-    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: true },
-    extensions: [Migrator],
-    migrations: {
-      migrationsList,
-      tableName: MIGRATIONS_TABLE,
-      transactional: true,
-      allOrNothing: true,
-      // The snapshot is written by `npm run db:snapshot` in a checkout, never by the installed app.
-      snapshot: false,
-      disableForeignKeys: false,
-      silent: true
-    },
-    allowGlobalContext: false,
-    debug: process.env.NETKEEPER_DEBUG_SQL === '1',
-    ensureDatabase: false
-  }
-}
-
-/** `host`: the one host of the spec's list being tried. */
-function serverOptions(spec: ServerSpec, ssl: ServerSpec['ssl'], host: string | undefined): Options {
-  const lifetime = spec.pool.maxLifetimeMs
-  return {
-    ...baseOptions(),
-    driver: PostgreSqlDriver,
-    ...(spec.url
-      ? { clientUrl: spec.url }
-      : { host: host ?? spec.host, port: spec.port, dbName: spec.database, user: spec.user, password: spec.password }),
-    pool: {
-      min: 0,
-      max: spec.pool.max,
-      acquireTimeoutMillis: spec.pool.acquireTimeoutMs,
-      idleTimeoutMillis: spec.pool.idleTimeoutMs,
-      // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
-      // validate() then refuses it at the next acquire and the pool opens a fresh one.
-      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
-        setTimeout(() => {
-          conn.__knex__disposed = 'maximum connection lifetime reached'
-        }, lifetime).unref()
-        done(null, conn)
-      }
-    } as Options['pool'],
-    driverOptions: {
-      connection: {
-        ...(ssl === undefined ? {} : { ssl }),
-        connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
-        application_name: 'netkeeper'
-      },
-      // knex prints "Connection Error: ..." each time its pool drops a dead or expired connection (a server
-      // restart, the lifetime above). That is routine here: the pool opens a fresh one, and reachability is
-      // the health monitor's to report. Its other warnings still go to the log.
-      log: {
-        warn: (message: string) => {
-          if (!/^Connection Error:/.test(message)) console.warn(`[knex] ${message}`)
-        }
-      }
-    }
-  }
-}
-
-async function embeddedOptions(spec: EmbeddedSpec): Promise<{ options: Options; close: () => Promise<void> }> {
-  const [{ PGlite }, { PGliteDriver }, { pg_trgm }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('mikro-orm-pglite'),
-    import('@electric-sql/pglite/contrib/pg_trgm')
-  ])
-  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
-  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
-  const pglite = await PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
-  return {
-    options: {
-      ...baseOptions(),
-      driver: PGliteDriver,
-      dbName: 'postgres',
-      // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
-      pool: { min: 1, max: 1 },
-      driverOptions: { connection: { pglite: () => pglite } }
-    },
-    close: () => pglite.close()
-  }
+/**
+ * A failed statement's text stays out of the error's message (errors.ts), and never with its values in it:
+ * knex is told not to write the values in, and the statement is moved to a property of its own.
+ */
+function statementsOutOfMessages(knex: Knex): void {
+  const client = knex.client as Knex.Client & { config: { compileSqlOnError?: boolean } }
+  client.config.compileSqlOnError = false
+  client.on('query-error', (err: unknown, q: { sql?: string }) => {
+    if (typeof q?.sql === 'string') keepStatement(err, q.sql)
+  })
 }
 
 /** A certificate name object (`{ CN: 'db', O: 'Example' }`) as `CN=db, O=Example`. */
@@ -139,16 +74,13 @@ export class Database {
   hostsSkipped: { host: string; error: string }[] = []
 
   private constructor(
-    readonly orm: MikroORM,
     readonly spec: ConnectionSpec,
-    private readonly cleanup: () => Promise<void>
+    readonly knex: Knex,
+    private readonly cleanup: () => Promise<void>,
+    /** Where the migrator connects: the same PGlite, or the server with the TLS this handle was made with. */
+    private readonly via: { pglite: PGlite } | { ssl: ServerSpec['ssl']; host: string | undefined }
   ) {
-    // A failed statement's text stays out of the message (errors.ts), and never with its values in it.
-    const client = this.knex.client as Knex.Client & { config: { compileSqlOnError?: boolean } }
-    client.config.compileSqlOnError = false
-    client.on('query-error', (err: unknown, q: { sql?: string }) => {
-      if (typeof q?.sql === 'string') keepStatement(err, q.sql)
-    })
+    statementsOutOfMessages(knex)
   }
 
   static async open(spec: ConnectionSpec): Promise<Database> {
@@ -159,32 +91,39 @@ export class Database {
         widen()
         unlock()
       }
+      let pglite: PGlite | undefined
       try {
-        const { options, close } = await embeddedOptions(spec)
-        const orm = await MikroORM.init(options)
+        pglite = await startPGlite(spec)
+        const started = pglite
+        const knex = await embeddedKnex(started)
         let closing: Promise<void> | undefined
         // Once: close() after an interrupt() (or the other way round) finds the store already shut.
-        return new Database(orm, spec, () =>
-          (closing ??= (async () => {
-            try {
-              await close()
-            } finally {
-              release()
-            }
-          })())
+        return new Database(
+          spec,
+          knex,
+          () =>
+            (closing ??= (async () => {
+              try {
+                await started.close()
+              } finally {
+                release()
+              }
+            })()),
+          { pglite: started }
         )
       } catch (e) {
+        await pglite?.close().catch(() => undefined)
         release()
         throw toAppError(e, spec)
       }
     }
     const tryOpen = async (host: string | undefined, ssl: ServerSpec['ssl']): Promise<Database> => {
-      const orm = await MikroORM.init(serverOptions(spec, ssl, host))
-      const db = new Database(orm, spec, async () => undefined)
+      const knex = await serverKnex(spec, ssl, host)
+      const db = new Database(spec, knex, async () => undefined, { ssl, host })
       try {
         await db.knex.raw('select 1')
       } catch (e) {
-        await orm.close(true).catch(() => undefined)
+        await knex.destroy().catch(() => undefined)
         throw e
       }
       return db
@@ -231,26 +170,45 @@ export class Database {
     return describeTarget(this.spec)
   }
 
-  /** A fresh EntityManager for one unit of work. */
-  em(): EntityManager {
-    return this.orm.em.fork() as EntityManager
+  /**
+   * Runs `fn` with MikroORM's migrator on this database: loaded, initialised and closed around the call.
+   * On the embedded store it borrows the same PGlite instance (closing the ORM leaves it open); on a server
+   * it opens its own pool to the host this handle answered on, with the same TLS.
+   */
+  private async withMigrator<T>(fn: (migrator: Migrator) => Promise<T>): Promise<T> {
+    const { MikroORM } = await import('@mikro-orm/core')
+    const options =
+      this.spec.kind === 'embedded'
+        ? await migratorOptions({ spec: this.spec, pglite: (this.via as { pglite: PGlite }).pglite })
+        : await migratorOptions({ spec: this.spec, ...(this.via as { ssl: ServerSpec['ssl']; host: string | undefined }) })
+    const orm: MikroORM = await MikroORM.init(options)
+    // The migrator's own knex: a failed migration's statement stays out of its message too.
+    statementsOutOfMessages((orm.em as unknown as { getKnex(): Knex }).getKnex())
+    try {
+      return await fn(orm.getMigrator() as Migrator)
+    } finally {
+      await orm.close(true)
+    }
   }
 
-  get knex(): Knex {
-    return (this.orm.em as EntityManager).getKnex()
-  }
-
-  private get migrator(): Migrator {
-    return this.orm.getMigrator() as Migrator
-  }
-
+  /**
+   * Which migrations have run, from one query on the migrations table (a database that has never been
+   * migrated has no such table: nothing has run), in the order they ran, with the names as the migrator
+   * stores them.
+   */
   async migrationState(): Promise<MigrationState> {
-    const executed = await this.migrator.getExecutedMigrations()
-    const applied = executed.map((m) => m.name)
+    let applied: string[]
+    try {
+      const r = await this.knex.raw<{ rows: { name: string }[] }>(`select name from public.${MIGRATIONS_TABLE} order by id`)
+      applied = r.rows.map((x) => x.name)
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42P01') throw toAppError(e, this.spec)
+      applied = []
+    }
     const appliedSet = new Set(applied)
     return {
       applied,
-      pending: migrationsList.map((m) => m.name).filter((n) => !appliedSet.has(n)),
+      pending: migrationNames.filter((n) => !appliedSet.has(n)),
       unknown: applied.filter((n) => !knownMigrations.has(n))
     }
   }
@@ -302,8 +260,9 @@ export class Database {
         { pendingMigrations: state.pending, login }
       )
     }
+    if (!state.pending.length) return []
     try {
-      const done = await this.migrator.up()
+      const done = await this.withMigrator((m) => m.up())
       return done.map((m) => m.name)
     } catch (e) {
       throw toAppError(e, this.spec)
@@ -344,7 +303,7 @@ export class Database {
     if (!reverting.length) return []
     try {
       // The migrator's `to` is inclusive; ours keeps `to` applied: down to the oldest one that goes.
-      const done = await this.migrator.down(to === undefined ? undefined : { to: to === 0 ? 0 : reverting[reverting.length - 1]! })
+      const done = await this.withMigrator((m) => m.down(to === undefined ? undefined : { to: to === 0 ? 0 : reverting[reverting.length - 1]! }))
       return done.map((m) => m.name)
     } catch (e) {
       throw toAppError(e, this.spec)
@@ -353,7 +312,7 @@ export class Database {
 
   /** The applied migrations a rollback to `to` would revert, newest first. */
   private reverting(applied: string[], to?: string | 0): string[] {
-    const order = migrationsList.map((m) => m.name)
+    const order: readonly string[] = migrationNames
     const sorted = [...applied].sort((a, b) => order.indexOf(a) - order.indexOf(b))
     if (to === undefined) return sorted.slice(-1)
     const keep = to === 0 ? -1 : order.indexOf(to)
@@ -473,7 +432,7 @@ export class Database {
   }
 
   async close(): Promise<void> {
-    await this.orm.close(true)
+    await this.knex.destroy()
     await this.cleanup()
   }
 

@@ -1,0 +1,240 @@
+/**
+ * Building the knex instance a Database works through, without MikroORM: knex's `pg` client for a
+ * server, the knex-pglite dialect for the embedded store. Each keeps what MikroORM's drivers used to set
+ * (the connection fields taken from a URL or a profile, timestamps as text, a statement without bindings
+ * sent as written), so every service reads exactly what it read before. MikroORM and its migrator are
+ * loaded only to run migrations (`migratorOptions`, used by Database.withMigrator), because importing and
+ * initialising them cost more than everything else a CLI read does (docs/cli.md#start-up).
+ */
+import fs from 'node:fs'
+import type { Options } from '@mikro-orm/core'
+import type { Knex } from '@mikro-orm/postgresql'
+import type { PGlite } from '@electric-sql/pglite'
+import type { EmbeddedSpec, ServerSpec } from './target'
+
+export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
+
+type ClientClass = typeof Knex.Client
+
+/**
+ * The connection fields exactly as MikroORM's driver derived them: from a URL its host, port, user,
+ * password and database (its query parameters are not read here: TLS comes from `ssl`, made from them in
+ * target.ts); from a profile its fields, with MikroORM's defaults for what is missing. `host`: the one host
+ * of a profile's list being tried.
+ */
+export function serverConnection(spec: ServerSpec, host?: string): { host: string; port: number; user: string; password: string; database: string } {
+  if (spec.url) {
+    const url = new URL(spec.url)
+    return {
+      host: decodeURIComponent(url.hostname),
+      // No port in the URL gives 0, which node-postgres reads as its default, 5432 (as under MikroORM).
+      port: +url.port,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database: decodeURIComponent(url.pathname).replace(/^\//, '')
+    }
+  }
+  return {
+    host: host ?? spec.host ?? '127.0.0.1',
+    port: spec.port ?? 5432,
+    user: spec.user ?? 'postgres',
+    password: spec.password ?? '',
+    database: spec.database ?? ''
+  }
+}
+
+/**
+ * Dates, timestamps and intervals come back as the server's text, not as Date objects: what the code has
+ * always received on a server connection (MikroORM's PostgreSQL driver sets the same parsers).
+ */
+async function textDateTypes(): Promise<unknown> {
+  const pg = (await import('pg')).default
+  const types = new pg.TypeOverrides()
+  const text = (s: string): string => s
+  // date, timestamp, timestamptz, interval
+  for (const oid of [1082, 1114, 1184, 1186]) types.setTypeParser(oid, text)
+  // their arrays, as arrays of text (the text[] parser: elements as strings, NULL as null)
+  const textArray = pg.types.getTypeParser(1009 as Parameters<typeof pg.types.getTypeParser>[0], 'text') as (s: string) => unknown
+  for (const oid of [1182, 1115, 1185, 1187]) types.setTypeParser(oid, textArray)
+  return types
+}
+
+/** Set while knex prepares a statement that has no bindings (synchronously, inside `query`). */
+let unbound = 0
+
+/**
+ * `Base` sending a statement without bindings as written, as it went under MikroORM (whose knex patch does
+ * the same): plain knex would turn every `?` in it into a placeholder ($1), so a literal question mark or
+ * a jsonb `?` operator in such a statement would fail. A statement with bindings is knex's as always.
+ * A subclass, not an instance patch: a transaction's client is made from the class's prototype.
+ */
+function sendingUnboundAsWritten(Base: ClientClass): ClientClass {
+  const base = Base.prototype as unknown as {
+    query(connection: unknown, obj: unknown): Promise<unknown>
+    positionBindings(sql: string): string
+  }
+  class Client extends (Base as unknown as new (config: Knex.Config) => object) {
+    query(connection: unknown, obj: string | { sql: string; bindings?: unknown[] }): Promise<unknown> {
+      const q = typeof obj === 'string' ? { sql: obj } : obj
+      if (q.bindings?.length) return base.query.call(this, connection, q)
+      unbound++
+      try {
+        return base.query.call(this, connection, q)
+      } finally {
+        unbound--
+      }
+    }
+
+    positionBindings(sql: string): string {
+      return unbound ? sql : base.positionBindings.call(this, sql)
+    }
+  }
+  return Client as unknown as ClientClass
+}
+
+/**
+ * knex prints "Connection Error: ..." each time its pool drops a dead or expired connection (a server
+ * restart, the maximum lifetime). That is routine here: the pool opens a fresh one, and reachability is
+ * the health monitor's to report. Its other warnings still go to the log.
+ */
+function knexLog(): Knex.Config['log'] {
+  return {
+    warn: (message: string) => {
+      if (!/^Connection Error:/.test(message)) console.warn(`[knex] ${message}`)
+    }
+  }
+}
+
+/**
+ * NETKEEPER_DEBUG_SQL=1: every statement's text and time on stderr (the CLI's stdout is its result), as
+ * `[query] SQL [took N ms]`. Values are never printed: the bindings stay out, as in error messages.
+ */
+function logStatements(knex: Knex): void {
+  if (process.env.NETKEEPER_DEBUG_SQL !== '1') return
+  const started = new Map<string, number>()
+  type Q = { sql?: string; __knexQueryUid?: string }
+  const line = (q: Q, how: string): void => {
+    const t0 = q.__knexQueryUid ? started.get(q.__knexQueryUid) : undefined
+    if (q.__knexQueryUid) started.delete(q.__knexQueryUid)
+    process.stderr.write(`[query] ${q.sql ?? ''} [${how}${t0 === undefined ? '' : ` ${Math.round(performance.now() - t0)} ms`}]\n`)
+  }
+  knex.client.on('query', (q: Q) => {
+    if (q.__knexQueryUid) started.set(q.__knexQueryUid, performance.now())
+  })
+  knex.client.on('query-response', (_r: unknown, q: Q) => line(q, 'took'))
+  knex.client.on('query-error', (_e: unknown, q: Q) => line(q, 'failed after'))
+}
+
+/** A pooled knex on a server: `host` is the one host of the spec's list being tried, `ssl` the TLS to use. */
+export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], host: string | undefined): Promise<Knex> {
+  const [knex, PgClient, types] = await Promise.all([
+    import('knex').then((m) => m.default),
+    import('knex/lib/dialects/postgres/index.js').then((m) => m.default),
+    textDateTypes()
+  ])
+  const lifetime = spec.pool.maxLifetimeMs
+  const db = knex({
+    client: sendingUnboundAsWritten(PgClient),
+    connection: {
+      ...serverConnection(spec, host),
+      ...(ssl === undefined ? {} : { ssl }),
+      connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
+      application_name: 'netkeeper',
+      types
+    } as Knex.PgConnectionConfig,
+    pool: {
+      min: 0,
+      max: spec.pool.max,
+      acquireTimeoutMillis: spec.pool.acquireTimeoutMs,
+      idleTimeoutMillis: spec.pool.idleTimeoutMs,
+      // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
+      // validate() then refuses it at the next acquire and the pool opens a fresh one.
+      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        setTimeout(() => {
+          conn.__knex__disposed = 'maximum connection lifetime reached'
+        }, lifetime).unref()
+        done(null, conn)
+      }
+    },
+    log: knexLog()
+  } as Knex.Config) as unknown as Knex
+  logStatements(db)
+  return db
+}
+
+/** Starts PGlite on the spec's data folder (created 0700 if missing). */
+export async function startPGlite(spec: EmbeddedSpec): Promise<PGlite> {
+  const [{ PGlite }, { pg_trgm }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite/contrib/pg_trgm')])
+  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
+  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
+  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
+}
+
+/** knex on a running PGlite (borrowed: destroying the knex leaves PGlite open). */
+export async function embeddedKnex(pglite: PGlite): Promise<Knex> {
+  const [knex, { PGliteDialect }] = await Promise.all([import('knex').then((m) => m.default), import('@harryplusplus/knex-pglite')])
+  const db = knex({
+    client: sendingUnboundAsWritten(PGliteDialect as unknown as ClientClass),
+    connection: { pglite: () => pglite } as Knex.StaticConnectionConfig,
+    // PGlite is one in-process connection: a pool of one serialises transactions instead of interleaving them.
+    pool: { min: 1, max: 1 },
+    log: knexLog()
+  } as Knex.Config) as unknown as Knex
+  logStatements(db)
+  return db
+}
+
+/**
+ * MikroORM's options for running migrations on this database, loaded only when a migration is to run. On
+ * a server it connects where the Database did (the host that answered, the TLS it was made with); on the
+ * embedded store it borrows the same PGlite instance.
+ */
+export async function migratorOptions(
+  on: { spec: EmbeddedSpec; pglite: PGlite } | { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined }
+): Promise<Options> {
+  const [{ Migrator }, { entities }, { migrationsList }] = await Promise.all([
+    import('@mikro-orm/migrations'),
+    import('./entities'),
+    import('../../../../migrations')
+  ])
+  const base: Options = {
+    entities,
+    discovery: { disableDynamicFileAccess: true, warnWhenNoEntities: true },
+    extensions: [Migrator],
+    migrations: {
+      migrationsList,
+      tableName: MIGRATIONS_TABLE,
+      transactional: true,
+      allOrNothing: true,
+      // The snapshot is written by `npm run db:snapshot` in a checkout, never by the installed app.
+      snapshot: false,
+      disableForeignKeys: false,
+      silent: true
+    },
+    allowGlobalContext: false,
+    debug: process.env.NETKEEPER_DEBUG_SQL === '1',
+    ensureDatabase: false
+  }
+  if (on.spec.kind === 'embedded') {
+    const pglite = (on as { pglite: PGlite }).pglite
+    const { PGliteDriver } = await import('mikro-orm-pglite')
+    return { ...base, driver: PGliteDriver, dbName: 'postgres', pool: { min: 1, max: 1 }, driverOptions: { connection: { pglite: () => pglite } } }
+  }
+  const { spec, ssl, host } = on as { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined }
+  const { PostgreSqlDriver } = await import('@mikro-orm/postgresql')
+  const c = serverConnection(spec, host)
+  return {
+    ...base,
+    driver: PostgreSqlDriver,
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    password: c.password,
+    dbName: c.database,
+    pool: { min: 0, max: spec.pool.max, acquireTimeoutMillis: spec.pool.acquireTimeoutMs },
+    driverOptions: {
+      connection: { ...(ssl === undefined ? {} : { ssl }), connectionTimeoutMillis: spec.pool.acquireTimeoutMs, application_name: 'netkeeper' },
+      log: knexLog()
+    }
+  }
+}
