@@ -10,6 +10,8 @@ import { auditCommand } from './commands/audit'
 import { groupCommand, profileCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
+import { rangeCommand } from './commands/range'
+import { spaceCommand } from './commands/space'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 
 declare const __APP_VERSION__: string | undefined
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   program.addCommand(poolCommand())
   program.addCommand(ipCommand())
   program.addCommand(ipamCommand())
+  program.addCommand(spaceCommand())
+  program.addCommand(rangeCommand())
   program.addCommand(auditCommand())
   program.addCommand(profileCommand())
   program.addCommand(userCommand())

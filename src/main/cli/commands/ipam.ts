@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
+import { addPoolTreeCommands, calcCommand } from './pool-tree'
 import { staleAllocation, staleAllocations, stalePool, stalePoolList } from '../../core/offline/stale'
 
 const int = (name: string) => (v: string): number => {
@@ -32,6 +33,8 @@ function poolText(p: PoolDto): string {
   return [
     `pool ${p.name} (#${p.id})`,
     `  network:     ${p.network}`,
+    `  space:       ${p.spaceName ?? 'default'}`,
+    `  parent:      ${p.parentName ?? '-'}${p.children ? `; ${p.children} child pool(s)` : ''}`,
     `  gateway:     ${p.gateway ?? '-'}`,
     `  dns:         ${p.dnsServers.length ? p.dnsServers.join(', ') : '-'}`,
     `  vlan:        ${p.vlanId ?? '-'}`,
@@ -39,7 +42,10 @@ function poolText(p: PoolDto): string {
     `  environment: ${p.environment ?? '-'}`,
     `  active:      ${p.isActive ? 'yes' : 'no'}`,
     `  description: ${p.description ?? '-'}`,
-    `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`
+    `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`,
+    ...(p.rollup
+      ? [`  subtree: ${p.rollup.descendants} pool(s), ${p.rollup.assignedPercent.toFixed(2)}% assigned to children, ${p.rollup.used} of ${p.rollup.size} addresses used (${p.rollup.percent.toFixed(2)}%)`]
+      : [])
   ].join('\n')
 }
 
@@ -48,6 +54,7 @@ function allocLine(a: AllocationDto): Record<string, unknown> {
     ip: a.ip,
     status: a.expired ? 'reserved (lapsed)' : a.status,
     pool: a.poolName,
+    space: a.spaceName ?? '',
     hostname: a.hostname ?? '',
     mac: a.mac ?? '',
     owner: a.owner ?? '',
@@ -55,11 +62,11 @@ function allocLine(a: AllocationDto): Record<string, unknown> {
   }
 }
 
-const allocCols = ['ip', 'status', 'pool', 'hostname', 'mac', 'owner', 'version']
+const allocCols = ['ip', 'status', 'pool', 'space', 'hostname', 'mac', 'owner', 'version']
 
 function allocText(a: AllocationDto): string {
   return [
-    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}`,
+    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}${a.spaceName && a.spaceName !== 'default' ? ` (space ${a.spaceName})` : ''}`,
     `  hostname:    ${a.hostname ?? '-'}`,
     `  mac:         ${a.mac ?? '-'}`,
     `  owner:       ${a.owner ?? '-'}`,
@@ -124,9 +131,13 @@ export function poolCommand(): Command {
     .option('--environment <env>')
     .option('--description <text>')
     .option('--inactive', 'create it inactive (no allocations until activated)')
+    .option('--space <space>', 'address space (name or id); the default space when absent')
+    .option('--parent <pool>', 'the container this pool is carved from; what the container held inside it moves into the new pool')
     .action(
-      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
+      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean; space?: string; parent?: string }, cmd: Command) => {
         const input = {
+          ...(o.space !== undefined ? { space: o.space } : {}),
+          ...(o.parent !== undefined ? { parent: o.parent } : {}),
           name: o.name,
           network: o.network,
           gateway: o.gateway,
@@ -261,6 +272,7 @@ export function poolCommand(): Command {
         })
       })
     )
+  addPoolTreeCommands(pool)
   return pool
 }
 
@@ -268,17 +280,20 @@ export function ipCommand(): Command {
   const ip = new Command('ip').description('addresses: allocate, reserve, block, update, release, show, search')
 
   const addTarget = (c: Command, withCount: boolean): Command => {
-    c.requiredOption('--pool <pool>', 'pool name or id').option('--ip <ip>', 'a specific address').option('--next', 'the lowest free address')
+    c.requiredOption('--pool <pool>', 'pool name or id')
+      .option('--ip <ip>', 'a specific address')
+      .option('--next', 'the lowest free address')
+      .option('--force', 'allocate an explicit address even inside a dhcp range')
     if (withCount) c.option('--count <n>', 'with --next: this many addresses in one call', int('--count'))
     return c
   }
 
   const run = (status: 'allocated' | 'reserved' | 'blocked') =>
-    action(async (o: DescribeOpts & { pool: string; ip?: string; next?: boolean; count?: number; until?: string }, cmd: Command) => {
+    action(async (o: DescribeOpts & { pool: string; ip?: string; next?: boolean; count?: number; until?: string; force?: boolean }, cmd: Command) => {
       if (!o.ip && !o.next) throw new UsageError('give --ip IP or --next')
       if (o.ip && o.next) throw new UsageError('give --ip or --next, not both')
       if (o.count !== undefined && !o.next) throw new UsageError('--count goes with --next')
-      const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, ...describeFields(o) })
+      const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, force: o.force || undefined, ...describeFields(o) })
       await withCoreOrQueue(cmd, { operation: 'ipam.allocate', args: input }, async (core) => {
         const r = await core.ipam.allocate(cliContext(), input)
         emit(cmd, r, () => (r.length === 1 ? `${status} ${allocText(r[0]!)}` : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
@@ -289,15 +304,18 @@ export function ipCommand(): Command {
   describeOptions(addTarget(ip.command('reserve').description('reserve an address, optionally until a time'), false))
     .option('--until <iso-time>', 'the hold lapses then, and the address counts as free')
     .action(run('reserved'))
-  describeOptions(ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>').requiredOption('--ip <ip>')).action(run('blocked'))
+  describeOptions(
+    ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>').requiredOption('--ip <ip>').option('--force', 'even inside a dhcp range')
+  ).action(run('blocked'))
 
   describeOptions(ip.command('update <ip>').description('change what is recorded for an address'))
     .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
     .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number }, cmd: Command) => {
-        const input = stripUndefined({ ip: addr, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
+      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number; space?: string }, cmd: Command) => {
+        const input = stripUndefined({ ip: addr, space: o.space, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
         await withCoreOrQueue(cmd, { operation: 'ipam.update', args: input }, async (core) => {
           const r = await core.ipam.updateAllocation(cliContext(), input)
           emit(cmd, r, () => `updated ${allocText(r)}`)
@@ -308,10 +326,11 @@ export function ipCommand(): Command {
   ip.command('release <ip>')
     .description('free an address (the audit log keeps who held it)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, o: { ifVersion?: number }, cmd: Command) => {
-        await withCoreOrQueue(cmd, { operation: 'ipam.release', args: stripUndefined({ ip: addr, version: o.ifVersion }) }, async (core) => {
-          const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion })
+      action(async (addr: string, o: { ifVersion?: number; space?: string }, cmd: Command) => {
+        await withCoreOrQueue(cmd, { operation: 'ipam.release', args: stripUndefined({ ip: addr, version: o.ifVersion, space: o.space }) }, async (core) => {
+          const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion, space: o.space })
           emit(cmd, { released: r }, () => `released ${r.ip} (was ${r.status} to ${r.hostname ?? r.owner ?? r.allocatedBy ?? 'unknown'})`)
         })
       })
@@ -319,12 +338,13 @@ export function ipCommand(): Command {
 
   ip.command('show <ip>')
     .description('show an address')
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, _o: object, cmd: Command) => {
+      action(async (addr: string, o: { space?: string }, cmd: Command) => {
         await withCoreOrStale(
           cmd,
           async (core) => {
-            const r = await core.ipam.getAllocation(cliContext(), addr)
+            const r = await core.ipam.getAllocation(cliContext(), addr, o.space)
             emit(cmd, r, () => allocText(r))
           },
           (q, why) => {
@@ -353,6 +373,7 @@ export function ipCommand(): Command {
 
 export function ipamCommand(): Command {
   const ipam = new Command('ipam').description('IPAM overview')
+  ipam.addCommand(calcCommand())
   ipam
     .command('stats')
     .description('totals, per site and environment, most utilized pools')

@@ -109,7 +109,7 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
       if (skip && skip.purpose === 'dhcp' && !v.force) {
         throw new AppError(
           'CONFLICT',
-          `ip: ${ip.text} is inside the dhcp range ${skip.first}-${skip.last}${skip.description ? ` (${skip.description})` : ''} of pool "${pool.name}"; force it to allocate there anyway`,
+          `ip: ${ip.text} is inside the dhcp range ${skip.first}-${skip.last}${skip.description ? ` (${skip.description})` : ''} of pool "${pool.name}"; force it (--force) to allocate there anyway`,
           { field: 'ip', range: skip }
         )
       }
