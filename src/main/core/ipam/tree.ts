@@ -35,9 +35,11 @@ const text = (v: bigint, c: ParsedCidr, prefix: number): string => `${bigIntToIp
 const shape = (p: PoolDto): Record<string, unknown> => ({ name: p.name, network: p.network, gateway: p.gateway, parent: p.parentName, space: p.spaceName })
 
 /** Names for new children: "<container> <network>" unless the caller gave a name (numbered when several). */
-function childNames(container: string, nets: string[], name?: string): string[] {
+function childNames(container: string, containerNet: string, nets: string[], name?: string): string[] {
   if (name) return nets.length === 1 ? [name] : nets.map((_, i) => `${name}-${i + 1}`)
-  return nets.map((n) => `${container.slice(0, 99 - n.length)} ${n}`)
+  // "campus 10.20.1.0/26" split into /27s gives "campus 10.20.1.0/27", not "campus 10.20.1.0/26 10.20.1.0/27".
+  const base = container.endsWith(` ${containerNet}`) ? container.slice(0, -containerNet.length - 1) : container
+  return nets.map((n) => `${base.slice(0, 99 - n.length)} ${n}`)
 }
 
 async function insertChildren(
@@ -143,7 +145,7 @@ export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBloc
       )
     }
     const nets = blocks.map((b) => text(b, net, v.prefixLength))
-    const rows = await insertChildren(trx, ctx, parent, nets, childNames(parent.name, nets, v.name), v)
+    const rows = await insertChildren(trx, ctx, parent, nets, childNames(parent.name, net.text, nets, v.name), v)
     const dtos = await toPoolDtos(trx, rows)
     await appendAudits(
       trx,
@@ -233,7 +235,7 @@ export async function splitPool(knex: Knex, ctx: RequestContext, input: SplitInp
       const g = parseIp(pool.gateway).value
       return g >= a && g < a + size ? pool.gateway : null
     })
-    const rows = await insertChildren(trx, ctx, pool, nets, childNames(pool.name, nets), {
+    const rows = await insertChildren(trx, ctx, pool, nets, childNames(pool.name, net.text, nets), {
       vlanId: pool.vlan_id,
       site: pool.site,
       environment: pool.environment,
