@@ -8,12 +8,14 @@ import { benchAuditTrail } from './audit-trail'
 import { benchDirectory } from './directory'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
+import { benchIpamTree } from './ipam-tree'
 import { benchOffline } from './offline'
 import { benchUi } from './ui'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
+  'ipam-tree': benchIpamTree,
   audit: benchAudit,
   'audit-trail': benchAuditTrail,
   directory: benchDirectory,

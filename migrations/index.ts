@@ -15,6 +15,7 @@ import { Migration20261127210000_import_perf } from './Migration20261127210000_i
 import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
 import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
 import { Migration20261215010000_ipam_spaces_tree } from './Migration20261215010000_ipam_spaces_tree'
+import { Migration20261215020000_ipam_usage } from './Migration20261215020000_ipam_usage'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -28,5 +29,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf },
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
   { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive },
-  { name: 'Migration20261215010000_ipam_spaces_tree', class: Migration20261215010000_ipam_spaces_tree }
+  { name: 'Migration20261215010000_ipam_spaces_tree', class: Migration20261215010000_ipam_spaces_tree },
+  { name: 'Migration20261215020000_ipam_usage', class: Migration20261215020000_ipam_usage }
 ]

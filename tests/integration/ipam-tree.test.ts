@@ -319,6 +319,25 @@ describe('ranges', () => {
   })
 })
 
+describe('the usage counters behind roll-ups', () => {
+  it('match a recount after everything the tests above did (allocate, release, split, merge, moves, deletes)', async () => {
+    await core.ipam.deletePool(admin, 'small-lo', { force: true })
+    const bad = await withClient(url, async (c) =>
+      (
+        await c.query(
+          `select coalesce(u.pool_id, a.pool_id) as pool, u.used, a.n from ip_pool_usage u
+             full join (select pool_id, count(*) as n from ip_allocations where status in ('allocated', 'blocked', 'reserved') group by pool_id) a
+               on a.pool_id = u.pool_id
+            where coalesce(u.used, 0) <> coalesce(a.n, 0) or (u.pool_id is not null and not exists (select 1 from ip_pools p where p.id = u.pool_id))`
+        )
+      ).rows
+    )
+    expect(bad).toEqual([])
+    const n = await withClient(url, async (c) => (await c.query(`select count(*)::int as n from ip_pool_usage where used > 0`)).rows[0].n)
+    expect(n).toBeGreaterThan(5)
+  })
+})
+
 describe('the upgrade', () => {
   it('moves existing pools and allocations into the default space without loss', async () => {
     const u = await freshDatabase('upg')
@@ -331,7 +350,12 @@ describe('the upgrade', () => {
         await c.query(`insert into ip_allocations (pool_id, ip_address, hostname) values (1, '10.1.0.5', 'a'), (1, '10.1.0.6', 'b'), (2, '2001:db8::5', 'c')`)
         await c.query(`select ipam_rebuild_free_ranges(1)`)
       })
-      expect(await db.migrate()).toEqual(['Migration20261215010000_ipam_spaces_tree'])
+      expect(await db.migrate()).toEqual(['Migration20261215010000_ipam_spaces_tree', 'Migration20261215020000_ipam_usage'])
+      const usage = await withClient(u, async (c) => (await c.query(`select pool_id, used::int from ip_pool_usage order by pool_id`)).rows)
+      expect(usage).toEqual([
+        { pool_id: 1, used: 2 },
+        { pool_id: 2, used: 1 }
+      ])
       const r = await withClient(u, async (c) =>
         (
           await c.query(

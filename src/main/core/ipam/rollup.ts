@@ -25,8 +25,12 @@ export async function rollups(q: Knex | Knex.Transaction, ids: number[]): Promis
             (select coalesce(sum(${SIZE_SQL('d.network')}), 0) from ip_pools d where d.parent_id = c.id)::text as assigned,
             (select count(*) from ip_pools d
               where d.space_id = c.space_id and d.network > c.network and d.network <= host(broadcast(c.network))::inet)::int as descendants,
-            (select count(*) from ip_allocations a
-              where a.ip_address between host(c.network)::inet and host(broadcast(c.network))::inet and a.space_id = c.space_id and ${USED_SQL('a')})::text as used,
+            -- Kept per pool by triggers (Migration20261215020000), less the subtree's lapsed holds.
+            ((select coalesce(sum(u.used), 0) from ip_pools d join ip_pool_usage u on u.pool_id = d.id
+               where d.space_id = c.space_id and d.network >= c.network and d.network <= host(broadcast(c.network))::inet)
+             - (select count(*) from ip_pools d join ip_allocations a on a.pool_id = d.id
+                 where d.space_id = c.space_id and d.network >= c.network and d.network <= host(broadcast(c.network))::inet
+                   and a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()))::text as used,
             -- Mark-used ranges of the subtree count whole, less what is already counted inside them.
             (select coalesce(sum((g.last_ip - g.first_ip) + 1 - (select count(*) from ip_allocations a
                                    where a.pool_id = g.pool_id and a.ip_address between g.first_ip and g.last_ip and ${USED_SQL('a')})), 0)

@@ -106,15 +106,20 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
   return Object.keys(after).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null))
 }
 
-export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean): Promise<PoolRow> {
+/**
+ * A pool by id or name, optionally locked. `countChildren` false skips counting its children (`children` is then
+ * 0): a container with 100,000 children would otherwise count them on every next-block.
+ */
+export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
+  const cols = countChildren ? POOL_COLUMNS : POOL_COLUMNS.replace('(select count(*) from ip_pools c where c.parent_id = p.id)::int as children', '0 as children')
   const r = await q.raw<Rows<PoolRow>>(
-    `select ${POOL_COLUMNS} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
+    `select ${cols} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
     [byId ? Number(ref) : String(ref).trim()]
   )
   // A pool may also be named with digits only: fall back to the name.
   if (!r.rows[0] && byId) {
-    const byName = await q.raw<Rows<PoolRow>>(`select ${POOL_COLUMNS} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
+    const byName = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
     if (byName.rows[0]) return byName.rows[0]
   }
   if (!r.rows[0]) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })

@@ -88,10 +88,13 @@ async function freeBlocks(trx: Knex.Transaction, pool: PoolRow, net: ParsedCidr,
   let after: string | null = null
   const PAGE = 1000
   for (;;) {
+    // IPv4: ranges too short for a block are skipped in SQL (the widening at the container's edges adds at
+    // most one address at each end, hence size - 3). IPv6 differences may not fit a bigint, so JS checks them.
+    const minLen = net.family === 4 && size > 3n ? Number(size - 3n) : null
     const page: Rows<{ first_ip: string; last_ip: string }> = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
       `select host(first_ip) as first_ip, host(last_ip) as last_ip from ip_free_ranges
-        where pool_id = ? ${after ? 'and first_ip > ?::inet' : ''} order by first_ip limit ${PAGE}`,
-      after ? [pool.id, after] : [pool.id]
+        where pool_id = ? ${after ? 'and first_ip > ?::inet' : ''} ${minLen !== null ? 'and last_ip - first_ip >= ?' : ''} order by first_ip limit ${PAGE}`,
+      [pool.id, ...(after ? [after] : []), ...(minLen !== null ? [minLen] : [])]
     )
     for (const r of page.rows) {
       let lo = parseIp(r.first_ip).value
@@ -125,7 +128,7 @@ export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBloc
   await authorize(knex, ctx, 'admin', 'carving pools out of a container', entry)
   return mutate(knex, ctx, entry, async (trx) => {
     const v = parse(nextBlockSchema, input)
-    const parent = await findPoolRow(trx, v.in, true).catch((e: unknown) => {
+    const parent = await findPoolRow(trx, v.in, true, false).catch((e: unknown) => {
       if (e instanceof AppError && e.code === 'NOT_FOUND') throw new AppError('NOT_FOUND', `in: no pool named "${v.in}"`, { field: 'in' })
       throw e
     })
