@@ -13,6 +13,8 @@ import { connectionNameSchema, dbProfileSchema } from './schemas'
 import {
   allocateSchema,
   allocationUpdateSchema,
+  bulkHoldSchema,
+  bulkReleaseSchema,
   mergeSchema,
   nextBlockSchema,
   poolCreateSchema,
@@ -27,6 +29,7 @@ import {
   spaceUpdateSchema,
   splitSchema,
   type AllocationDto,
+  type BulkResult,
   type MergeResult,
   type PoolTreeNode,
   type RangeDto,
@@ -165,6 +168,9 @@ export const contract = {
     result: result<OrQueued<AllocationDto>>()
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
+  /** Reserve or block a run of addresses, or release a run or a list: one request, one transaction. */
+  'ipam:hold-range': { args: bulkHoldSchema, result: result<OrQueued<BulkResult>>() },
+  'ipam:release-many': { args: bulkReleaseSchema, result: result<OrQueued<BulkResult>>() },
   'ipam:space:list': { args: noArgs, result: result<SpaceDto[]>() },
   'ipam:space:create': { args: spaceCreateSchema, result: result<OrQueued<SpaceDto>>() },
   'ipam:space:update': { args: z.object({ space: spaceRef, changes: spaceUpdateSchema }).strict(), result: result<OrQueued<SpaceDto>>() },

@@ -254,6 +254,43 @@ export interface MergeResult {
   moved: number
 }
 
+/** Reserve or block every free address from first to last of a pool: one request, one transaction. */
+export const bulkHoldSchema = z
+  .object({
+    pool: poolRef,
+    first: z.string().trim().min(1, 'is required').max(64),
+    last: z.string().trim().min(1, 'is required').max(64),
+    status: z.enum(['reserved', 'blocked']),
+    until: z.string().trim().max(40).nullish(),
+    owner: optText(255),
+    purpose: optText(255),
+    description: optText(2000),
+    /** Also inside dhcp ranges. */
+    force: z.boolean().optional()
+  })
+  .strict()
+export type BulkHoldInput = z.input<typeof bulkHoldSchema>
+
+/** Release every allocation of a pool from first to last (optionally only those of one status), or the listed addresses. */
+export const bulkReleaseSchema = z
+  .object({
+    pool: poolRef,
+    first: z.string().trim().max(64).optional(),
+    last: z.string().trim().max(64).optional(),
+    ips: z.array(z.string().trim().min(1).max(64)).max(65536).optional(),
+    status: z.enum(['allocated', 'reserved', 'blocked']).optional()
+  })
+  .strict()
+export type BulkReleaseInput = z.input<typeof bulkReleaseSchema>
+
+export interface BulkResult {
+  pool: string
+  /** The rows written (held) or removed (released), lowest address first. */
+  items: AllocationDto[]
+  /** Addresses of the range left alone, with the reason (held already, gateway, network address, dhcp range). */
+  skipped: { ip: string; reason: string }[]
+}
+
 export const RANGE_PURPOSES = ['dhcp', 'reserved', 'infrastructure', 'other'] as const
 export type RangePurpose = (typeof RANGE_PURPOSES)[number]
 

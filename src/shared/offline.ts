@@ -6,6 +6,8 @@ import { z } from 'zod'
 import {
   allocateSchema,
   allocationUpdateSchema,
+  bulkHoldSchema,
+  bulkReleaseSchema,
   mergeSchema,
   nextBlockSchema,
   poolCreateSchema,
@@ -18,6 +20,8 @@ import {
   splitSchema,
   type AllocateInput,
   type AllocationUpdateInput,
+  type BulkHoldInput,
+  type BulkReleaseInput,
   type MergeInput,
   type NextBlockInput,
   type PoolCreateInput,
@@ -61,6 +65,8 @@ export const offlineArgSchemas = {
   'ipam.pool.create': poolCreateSchema,
   'ipam.pool.update': z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(),
   'ipam.pool.delete': z.object({ pool: poolRef, force: z.boolean().optional() }).strict(),
+  'ipam.holdRange': bulkHoldSchema,
+  'ipam.releaseMany': bulkReleaseSchema,
   'ipam.pool.nextBlock': nextBlockSchema,
   'ipam.pool.split': splitSchema,
   'ipam.pool.merge': mergeSchema,
@@ -94,6 +100,8 @@ export type OfflineEdit =
   | { operation: 'ipam.pool.create'; args: PoolCreateInput }
   | { operation: 'ipam.pool.update'; args: { pool: PoolRef; changes: PoolUpdateInput } }
   | { operation: 'ipam.pool.delete'; args: { pool: PoolRef; force?: boolean } }
+  | { operation: 'ipam.holdRange'; args: BulkHoldInput }
+  | { operation: 'ipam.releaseMany'; args: BulkReleaseInput }
   | { operation: 'ipam.pool.nextBlock'; args: NextBlockInput }
   | { operation: 'ipam.pool.split'; args: SplitInput }
   | { operation: 'ipam.pool.merge'; args: MergeInput }

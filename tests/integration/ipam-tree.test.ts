@@ -378,3 +378,38 @@ describe('the upgrade', () => {
     }
   })
 })
+
+describe('atomic bulk holds and releases', () => {
+  it('reserves every free address of a run in one transaction, skipping what is taken, and releases a run or a list', async () => {
+    await core.ipam.createPool(admin, { name: 'bulk', network: '10.95.0.0/24', gateway: '10.95.0.1' })
+    await core.ipam.allocate(op, { pool: 'bulk', ip: '10.95.0.5', hostname: 'taken' })
+    await core.ipam.addRange(admin, { pool: 'bulk', first: '10.95.0.8', last: '10.95.0.9', purpose: 'dhcp' })
+    const seq = await lastSeq(core)
+    const r = await core.ipam.holdRange(op, { pool: 'bulk', first: '10.95.0.0', last: '10.95.0.10', status: 'reserved', owner: 'lab' })
+    expect(r.items.map((a) => a.ip)).toEqual(['10.95.0.2', '10.95.0.3', '10.95.0.4', '10.95.0.6', '10.95.0.7', '10.95.0.10'])
+    expect(r.items.every((a) => a.status === 'reserved' && a.owner === 'lab')).toBe(true)
+    expect(r.skipped).toEqual([
+      { ip: '10.95.0.0', reason: 'network or broadcast address' },
+      { ip: '10.95.0.1', reason: 'gateway' },
+      { ip: '10.95.0.5', reason: 'already allocated to taken' },
+      { ip: '10.95.0.8', reason: 'in the dhcp range 10.95.0.8-10.95.0.9' },
+      { ip: '10.95.0.9', reason: 'in the dhcp range 10.95.0.8-10.95.0.9' }
+    ])
+    // One audit row per address, all in the one request.
+    const rows = await auditRows(core, seq)
+    expect(rows.map((x) => x.resource_name)).toEqual(r.items.map((a) => a.ip))
+    expect(new Set(rows.map((x) => x.request_id)).size).toBe(1)
+    // The free-space cache agrees: next free skips the whole run.
+    expect((await core.ipam.allocate(op, { pool: 'bulk', next: true }))[0]!.ip).toBe('10.95.0.11')
+    // Atomic: a run that fails validation writes nothing.
+    const bad = await core.ipam.holdRange(op, { pool: 'bulk', first: '10.95.0.20', last: '10.95.1.3', status: 'blocked' }).catch((e) => e)
+    expect(bad).toMatchObject({ code: 'VALIDATION', details: { field: 'last' } })
+    const rel = await core.ipam.releaseMany(op, { pool: 'bulk', first: '10.95.0.0', last: '10.95.0.10', status: 'reserved' })
+    expect(rel.items).toHaveLength(6)
+    expect((await core.ipam.getAllocation(op, '10.95.0.5')).hostname).toBe('taken')
+    const list = await core.ipam.releaseMany(op, { pool: 'bulk', ips: ['10.95.0.5', '10.95.0.11', '10.95.0.99'] })
+    expect(list.items.map((a) => a.ip)).toEqual(['10.95.0.5', '10.95.0.11'])
+    expect(list.skipped).toEqual([{ ip: '10.95.0.99', reason: 'not held in pool "bulk"' }])
+    expect((await core.ipam.allocate(op, { pool: 'bulk', next: true }))[0]!.ip).toBe('10.95.0.2')
+  })
+})

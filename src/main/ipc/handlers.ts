@@ -60,6 +60,8 @@ type QueueableChannel =
   | 'ipam:pool:update'
   | 'ipam:pool:delete'
   | 'ipam:pool:next-block'
+  | 'ipam:hold-range'
+  | 'ipam:release-many'
   | 'ipam:pool:split'
   | 'ipam:pool:merge'
   | 'ipam:space:create'
@@ -75,6 +77,8 @@ const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit 
   'ipam:pool:update': (a) => ({ operation: 'ipam.pool.update', args: { pool: a.pool, changes: a.changes } }),
   'ipam:pool:delete': (a) => ({ operation: 'ipam.pool.delete', args: { pool: a.pool, ...(a.force ? { force: true } : {}) } }),
   'ipam:pool:next-block': (a) => ({ operation: 'ipam.pool.nextBlock', args: a }),
+  'ipam:hold-range': (a) => ({ operation: 'ipam.holdRange', args: a }),
+  'ipam:release-many': (a) => ({ operation: 'ipam.releaseMany', args: a }),
   'ipam:pool:split': (a) => ({ operation: 'ipam.pool.split', args: a }),
   'ipam:pool:merge': (a) => ({ operation: 'ipam.pool.merge', args: a }),
   'ipam:space:create': (a) => ({ operation: 'ipam.space.create', args: a }),
@@ -221,6 +225,8 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version, space: a.space }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+    'ipam:hold-range': (a, ctx) => core.ipam.holdRange(ctx, a),
+    'ipam:release-many': (a, ctx) => core.ipam.releaseMany(ctx, a),
     'ipam:space:list': (_a, ctx) => core.ipam.listSpaces(ctx),
     'ipam:space:create': (a, ctx) => core.ipam.createSpace(ctx, a),
     'ipam:space:update': (a, ctx) => core.ipam.updateSpace(ctx, a.space, a.changes),

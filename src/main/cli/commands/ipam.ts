@@ -336,6 +336,44 @@ export function ipCommand(): Command {
       })
     )
 
+  for (const status of ['reserved', 'blocked'] as const) {
+    ip.command(status === 'reserved' ? 'reserve-range' : 'block-range')
+      .description(`${status === 'reserved' ? 'reserve' : 'block'} every free address from --first to --last, in one transaction`)
+      .requiredOption('--pool <pool>')
+      .requiredOption('--first <ip>')
+      .requiredOption('--last <ip>')
+      .option('--owner <owner>')
+      .option('--purpose <purpose>')
+      .option('--description <text>')
+      .option('--force', 'also inside dhcp ranges')
+      .option(...((status === 'reserved' ? ['--until <iso-time>', 'the holds lapse then'] : ['--until <iso-time>', '(reservations only)']) as [string, string]))
+      .action(
+        action(async (o: { pool: string; first: string; last: string; owner?: string; purpose?: string; description?: string; force?: boolean; until?: string }, cmd: Command) => {
+          const input = stripUndefined({ pool: o.pool, first: o.first, last: o.last, status, owner: o.owner, purpose: o.purpose, description: o.description, force: o.force || undefined, until: o.until })
+          await withCoreOrQueue(cmd, { operation: 'ipam.holdRange', args: input }, async (core) => {
+            const r = await core.ipam.holdRange(cliContext(), input)
+            emit(cmd, r, () => `${status} ${r.items.length} address(es) in pool ${r.pool}${r.skipped.length ? `; left alone ${r.skipped.length}, e.g. ${r.skipped[0]!.ip} (${r.skipped[0]!.reason})` : ''}`)
+          })
+        })
+      )
+  }
+
+  ip.command('release-range')
+    .description('release every allocation of a pool from --first to --last (optionally only one status), in one transaction')
+    .requiredOption('--pool <pool>')
+    .requiredOption('--first <ip>')
+    .requiredOption('--last <ip>')
+    .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
+    .action(
+      action(async (o: { pool: string; first: string; last: string; status?: 'allocated' | 'reserved' | 'blocked' }, cmd: Command) => {
+        const input = stripUndefined({ pool: o.pool, first: o.first, last: o.last, status: o.status })
+        await withCoreOrQueue(cmd, { operation: 'ipam.releaseMany', args: input }, async (core) => {
+          const r = await core.ipam.releaseMany(cliContext(), input)
+          emit(cmd, r, () => `released ${r.items.length} address(es) in pool ${r.pool}`)
+        })
+      })
+    )
+
   ip.command('show <ip>')
     .description('show an address')
     .option('--space <space>', 'the address space, when the address is held in more than one')

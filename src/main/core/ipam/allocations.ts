@@ -41,7 +41,7 @@ export async function childCovering(trx: Knex | Knex.Transaction, poolId: number
 }
 
 /** The audit snapshot of an allocation: the fields a person cares about, no bookkeeping. */
-function allocSnapshot(a: AllocationDto): Record<string, unknown> {
+export function allocSnapshot(a: AllocationDto): Record<string, unknown> {
   return {
     pool: a.poolName,
     ip: a.ip,

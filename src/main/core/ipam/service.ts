@@ -23,6 +23,9 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import type {
+  BulkHoldInput,
+  BulkReleaseInput,
+  BulkResult,
   MergeInput,
   MergeResult,
   NextBlockInput,
@@ -57,6 +60,7 @@ import type { MutationOptions, ReplayRecord } from './mutation'
 import { allocateNextRun } from './next-free'
 import * as pools from './pools'
 import { search } from './search'
+import * as bulk from './bulk'
 import * as ranges from './ranges'
 import * as spaces from './spaces'
 import * as tree from './tree'
@@ -190,5 +194,17 @@ export class IpamService {
 
   removeRange(ctx: RequestContext, ref: { id?: number; pool?: PoolRef; first?: string }, opts: MutationOptions = {}): Promise<RangeDto> {
     return ranges.removeRange(this.knex, ctx, ref, opts)
+  }
+
+  // ---------------------------------------------------------------- bulk
+
+  /** Reserve or block every free address from first to last: one request, one transaction. */
+  holdRange(ctx: RequestContext, input: BulkHoldInput, opts: MutationOptions = {}): Promise<BulkResult> {
+    return bulk.holdRange(this.knex, ctx, input, opts)
+  }
+
+  /** Release a run or a list of addresses of one pool: one request, one transaction. */
+  releaseMany(ctx: RequestContext, input: BulkReleaseInput, opts: MutationOptions = {}): Promise<BulkResult> {
+    return bulk.releaseMany(this.knex, ctx, input, opts)
   }
 }

@@ -122,6 +122,10 @@ export function describeEdit(e: { operation: OfflineOperation; args: unknown }, 
       return `update pool ${String(a.pool)}`
     case 'ipam.pool.delete':
       return `delete pool ${String(a.pool)}${a.force ? ' with its allocations' : ''}`
+    case 'ipam.holdRange':
+      return `${a.status === 'blocked' ? 'block' : 'reserve'} every free address from ${String(a.first)} to ${String(a.last)} in pool ${String(a.pool)}`
+    case 'ipam.releaseMany':
+      return a.first ? `release ${String(a.first)}-${String(a.last)} in pool ${String(a.pool)}` : `release ${(a.ips as unknown[] | undefined)?.length ?? 0} addresses in pool ${String(a.pool)}`
     case 'ipam.pool.nextBlock':
       return `carve the next ${a.count && a.count !== 1 ? `${String(a.count)} free` : 'free'} /${String(a.prefixLength)} out of pool ${String(a.in)}`
     case 'ipam.pool.split':

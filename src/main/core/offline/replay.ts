@@ -67,6 +67,8 @@ const NEEDED: Partial<Record<QueueEntryDto['operation'], Role>> = {
   'ipam.pool.create': 'admin',
   'ipam.pool.update': 'admin',
   'ipam.pool.delete': 'admin',
+  'ipam.holdRange': 'operator',
+  'ipam.releaseMany': 'operator',
   'ipam.pool.nextBlock': 'admin',
   'ipam.pool.split': 'admin',
   'ipam.pool.merge': 'admin',
@@ -159,6 +161,11 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
       const d = r as { pool: PoolDto; allocationsRemoved: number }
       return { result: { deleted: { id: d.pool.id, name: d.pool.name }, allocationsRemoved: d.allocationsRemoved } }
     }
+    case 'ipam.holdRange':
+    case 'ipam.releaseMany': {
+      const x = r as { pool: string; items: { id: number; ip: string; version: number }[]; skipped: unknown[] }
+      return { result: { pool: x.pool, allocations: x.items.map((a) => ({ id: a.id, ip: a.ip, version: a.version })), skipped: x.skipped.length } }
+    }
     case 'ipam.pool.nextBlock':
       return { result: { pools: (r as PoolDto[]).map((p) => ({ id: p.id, name: p.name, network: p.network })) } }
     case 'ipam.pool.split': {
@@ -208,6 +215,10 @@ async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, opts: Mu
       return core.ipam.updatePool(ctx, edit.args.pool, edit.args.changes, opts)
     case 'ipam.pool.delete':
       return core.ipam.deletePool(ctx, edit.args.pool, { force: edit.args.force, ...opts })
+    case 'ipam.holdRange':
+      return core.ipam.holdRange(ctx, edit.args, opts)
+    case 'ipam.releaseMany':
+      return core.ipam.releaseMany(ctx, edit.args, opts)
     case 'ipam.pool.nextBlock':
       return core.ipam.nextBlock(ctx, edit.args, opts)
     case 'ipam.pool.split':
