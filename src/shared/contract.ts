@@ -156,7 +156,17 @@ export const contract = {
   'ipam:pool:update': { args: z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(), result: result<OrQueued<PoolDto>>() },
   'ipam:pool:delete': { args: z.object({ pool: poolRef, force: z.boolean().optional() }).strict(), result: result<OrQueued<PoolDeleteResult>>() },
   'ipam:pool:allocations': {
-    args: z.object({ pool: poolRef, page: z.number().int().min(1).optional(), pageSize: z.number().int().min(1).max(65536).optional() }).strict(),
+    args: z
+      .object({
+        pool: poolRef,
+        page: z.number().int().min(1).optional(),
+        pageSize: z.number().int().min(1).max(65536).optional(),
+        sort: z.enum(['ip', 'hostname', 'owner', 'status', 'updated']).optional(),
+        order: z.enum(['asc', 'desc']).optional(),
+        status: z.enum(['allocated', 'reserved', 'blocked', 'lapsed']).optional(),
+        search: z.string().trim().max(200).optional()
+      })
+      .strict(),
     result: result<Page<AllocationDto>>()
   },
   'ipam:pool:map': { args: z.object({ pool: poolRef }).strict(), result: result<PoolMap>() },

@@ -319,15 +319,53 @@ export async function release(knex: Knex, ctx: RequestContext, ipText: string, o
   }, opts.inTransaction)
 }
 
-/** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */
-export async function listAllocations(knex: Knex, ref: PoolRef, opts: { page?: number; pageSize?: number } = {}): Promise<Page<AllocationDto>> {
-  const pool = await findPoolRow(knex, ref, false)
+export const ALLOCATION_SORTS = ['ip', 'hostname', 'owner', 'status', 'updated'] as const
+
+export interface AllocationListOptions {
+  page?: number
+  pageSize?: number
+  /** Column to sort by (address by default); ties and the rest go by address. */
+  sort?: (typeof ALLOCATION_SORTS)[number]
+  order?: 'asc' | 'desc'
+  /** Only this status; 'lapsed' is a reservation whose hold has run out. */
+  status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'
+  /** Case-insensitive text in host name, owner, purpose, description or MAC, or an address prefix. */
+  search?: string
+}
+
+/** A pool's allocations, a page at a time: lowest address first unless sorted otherwise, optionally filtered. */
+export async function listAllocations(knex: Knex, ref: PoolRef, opts: AllocationListOptions = {}): Promise<Page<AllocationDto>> {
+  const pool = await findPoolRow(knex, ref, false, false)
   const page = Math.max(1, opts.page ?? 1)
   const pageSize = Math.min(65536, Math.max(1, opts.pageSize ?? 1000))
-  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [pool.id])
+  const where = ['a.pool_id = ?']
+  const b: Knex.RawBinding[] = [pool.id]
+  if (opts.status === 'lapsed') where.push(`a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()`)
+  else if (opts.status === 'reserved') where.push(`a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now())`)
+  else if (opts.status) {
+    where.push('a.status = ?')
+    b.push(opts.status)
+  }
+  const q = opts.search?.trim()
+  if (q) {
+    const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    where.push(`(lower(coalesce(a.hostname, '')) like ? or lower(coalesce(a.owner, '')) like ? or lower(coalesce(a.purpose, '')) like ?
+                 or lower(coalesce(a.description, '')) like ? or coalesce(a.mac_address::text, '') like ? or host(a.ip_address) like ?)`)
+    b.push(like, like, like, like, like, `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+  }
+  const dir = opts.order === 'desc' ? 'desc' : 'asc'
+  const order = {
+    ip: `a.ip_address ${dir}`,
+    hostname: `a.hostname ${dir} nulls last, a.ip_address`,
+    owner: `a.owner ${dir} nulls last, a.ip_address`,
+    status: `a.status ${dir}, a.ip_address`,
+    updated: `a.updated_at ${dir}, a.ip_address`
+  }[opts.sort ?? 'ip']
+  const w = where.join(' and ')
+  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations a where ${w}`, b)
   const r = await knex.raw<Rows<AllocRow>>(
-    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.pool_id = ? order by a.ip_address limit ? offset ?`,
-    [pool.id, pageSize, (page - 1) * pageSize]
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where ${w} order by ${order} limit ? offset ?`,
+    [...b, pageSize, (page - 1) * pageSize]
   )
   return { items: r.rows.map(toAllocationDto), page, pageSize, total: total.rows[0]!.n }
 }

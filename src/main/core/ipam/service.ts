@@ -122,7 +122,7 @@ export class IpamService {
   }
 
   /** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */
-  listAllocations(_ctx: RequestContext, ref: PoolRef, opts: { page?: number; pageSize?: number } = {}): Promise<Page<AllocationDto>> {
+  listAllocations(_ctx: RequestContext, ref: PoolRef, opts: allocations.AllocationListOptions = {}): Promise<Page<AllocationDto>> {
     return allocations.listAllocations(this.knex, ref, opts)
   }
 
