@@ -379,7 +379,8 @@ export interface IpamStats {
 }
 
 /** Cell states of the subnet map, one byte per address. */
-export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed'] as const
+/** 'range': a free address of a dhcp or reserved range (next free skips it); 'child': covered by a child pool. */
+export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed', 'range', 'child'] as const
 export type MapState = (typeof MAP_STATES)[number]
 
 /**

@@ -24,7 +24,9 @@ export const STATE_LABEL: Record<MapState, string> = {
   blocked: 'Blocked',
   gateway: 'Gateway',
   network: 'Network / broadcast',
-  lapsed: 'Lapsed reservation'
+  lapsed: 'Lapsed reservation',
+  range: 'DHCP / reserved range',
+  child: 'Child pool'
 }
 
 export function decodeStates(b64: string): Uint8Array {
