@@ -11,12 +11,14 @@ import { benchDirectory } from './directory'
 import { benchDns } from './dns'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
+import { benchIpamTree } from './ipam-tree'
 import { benchOffline } from './offline'
 import { benchUi } from './ui'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
+  'ipam-tree': benchIpamTree,
   audit: benchAudit,
   'audit-trail': benchAuditTrail,
   'audit-forward': benchAuditForward,

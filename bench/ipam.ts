@@ -12,6 +12,7 @@ import { fork } from 'node:child_process'
 import path from 'node:path'
 import type { Core } from '../src/main/core'
 import { grantRole } from '../src/main/core/db/roles'
+import { benchIpamTree } from './ipam-tree'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -193,5 +194,7 @@ export async function benchIpam(srv: BenchServer): Promise<Record<string, unknow
     log(`poolPage ${JSON.stringify(out.poolPage)} hostnameSearch ${JSON.stringify(out.hostnameSearch)}`)
     await core.close()
   }
+  // 6. The pool tree (issue 16): next-block, roll-up, tree page.
+  out.tree = await benchIpamTree(srv)
   return out
 }

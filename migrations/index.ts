@@ -16,6 +16,8 @@ import { Migration20261127210000_import_perf } from './Migration20261127210000_i
 import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
 import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
 import { Migration20261212010000_audit_forwarding } from './Migration20261212010000_audit_forwarding'
+import { Migration20261215010000_ipam_spaces_tree } from './Migration20261215010000_ipam_spaces_tree'
+import { Migration20261215020000_ipam_usage } from './Migration20261215020000_ipam_usage'
 import { Migration20261220010000_outbox } from './Migration20261220010000_outbox'
 import { Migration20261220020000_dns } from './Migration20261220020000_dns'
 import { Migration20261220030000_kea } from './Migration20261220030000_kea'
@@ -33,6 +35,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
   { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive },
   { name: 'Migration20261212010000_audit_forwarding', class: Migration20261212010000_audit_forwarding },
+  { name: 'Migration20261215010000_ipam_spaces_tree', class: Migration20261215010000_ipam_spaces_tree },
+  { name: 'Migration20261215020000_ipam_usage', class: Migration20261215020000_ipam_usage },
   { name: 'Migration20261220010000_outbox', class: Migration20261220010000_outbox },
   { name: 'Migration20261220020000_dns', class: Migration20261220020000_dns },
   { name: 'Migration20261220030000_kea', class: Migration20261220030000_kea }

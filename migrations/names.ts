@@ -16,6 +16,8 @@ export const migrationNames: readonly string[] = [
   'Migration20261203100000_server_roles',
   'Migration20261210100000_audit_archive',
   'Migration20261212010000_audit_forwarding',
+  'Migration20261215010000_ipam_spaces_tree',
+  'Migration20261215020000_ipam_usage',
   'Migration20261220010000_outbox',
   'Migration20261220020000_dns',
   'Migration20261220030000_kea'

@@ -13,12 +13,28 @@ import { connectionNameSchema, dbProfileSchema } from './schemas'
 import {
   allocateSchema,
   allocationUpdateSchema,
+  bulkHoldSchema,
+  bulkReleaseSchema,
+  mergeSchema,
+  nextBlockSchema,
   poolCreateSchema,
   poolListSchema,
   poolRef,
+  poolTreeSchema,
   poolUpdateSchema,
+  rangeCreateSchema,
   searchSchema,
+  spaceCreateSchema,
+  spaceRef,
+  spaceUpdateSchema,
+  splitSchema,
   type AllocationDto,
+  type BulkResult,
+  type MergeResult,
+  type PoolTreeNode,
+  type RangeDto,
+  type SpaceDto,
+  type SplitResult,
   type IpamStats,
   type Page,
   type PoolDeleteResult,
@@ -153,18 +169,46 @@ export const contract = {
   'ipam:pool:update': { args: z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(), result: result<OrQueued<PoolDto>>() },
   'ipam:pool:delete': { args: z.object({ pool: poolRef, force: z.boolean().optional() }).strict(), result: result<OrQueued<PoolDeleteResult>>() },
   'ipam:pool:allocations': {
-    args: z.object({ pool: poolRef, page: z.number().int().min(1).optional(), pageSize: z.number().int().min(1).max(65536).optional() }).strict(),
+    args: z
+      .object({
+        pool: poolRef,
+        page: z.number().int().min(1).optional(),
+        pageSize: z.number().int().min(1).max(65536).optional(),
+        sort: z.enum(['ip', 'hostname', 'owner', 'status', 'updated']).optional(),
+        order: z.enum(['asc', 'desc']).optional(),
+        status: z.enum(['allocated', 'reserved', 'blocked', 'lapsed']).optional(),
+        search: z.string().trim().max(200).optional()
+      })
+      .strict(),
     result: result<Page<AllocationDto>>()
   },
   'ipam:pool:map': { args: z.object({ pool: poolRef }).strict(), result: result<PoolMap>() },
   'ipam:allocate': { args: allocateSchema, result: result<OrQueued<AllocationDto[]>>() },
-  'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64) }).strict(), result: result<Stale<AllocationDto>>() },
+  'ipam:allocation:get': { args: z.object({ ip: z.string().trim().min(1).max(64), space: spaceRef.optional() }).strict(), result: result<Stale<AllocationDto>>() },
   'ipam:allocation:update': { args: allocationUpdateSchema, result: result<OrQueued<AllocationDto>>() },
   'ipam:release': {
-    args: z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
+    args: z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional(), space: spaceRef.optional() }).strict(),
     result: result<OrQueued<AllocationDto>>()
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
+  /** Reserve or block a run of addresses, or release a run or a list: one request, one transaction. */
+  'ipam:hold-range': { args: bulkHoldSchema, result: result<OrQueued<BulkResult>>() },
+  'ipam:release-many': { args: bulkReleaseSchema, result: result<OrQueued<BulkResult>>() },
+  'ipam:space:list': { args: noArgs, result: result<SpaceDto[]>() },
+  'ipam:space:create': { args: spaceCreateSchema, result: result<OrQueued<SpaceDto>>() },
+  'ipam:space:update': { args: z.object({ space: spaceRef, changes: spaceUpdateSchema }).strict(), result: result<OrQueued<SpaceDto>>() },
+  'ipam:space:delete': { args: z.object({ space: spaceRef }).strict(), result: result<OrQueued<SpaceDto>>() },
+  /** The tree: roots of a space (or a pool's subtree) and the children of the expanded pools, a page at a time. */
+  'ipam:pool:tree': {
+    args: poolTreeSchema.extend({ expanded: z.array(z.number().int().positive()).max(10000).optional() }).strict(),
+    result: result<{ nodes: PoolTreeNode[]; total: number }>()
+  },
+  'ipam:pool:next-block': { args: nextBlockSchema, result: result<OrQueued<PoolDto[]>>() },
+  'ipam:pool:split': { args: splitSchema, result: result<OrQueued<SplitResult>>() },
+  'ipam:pool:merge': { args: mergeSchema, result: result<OrQueued<MergeResult>>() },
+  'ipam:range:list': { args: z.object({ pool: poolRef }).strict(), result: result<RangeDto[]>() },
+  'ipam:range:add': { args: rangeCreateSchema, result: result<OrQueued<RangeDto>>() },
+  'ipam:range:remove': { args: z.object({ id: z.number().int().positive() }).strict(), result: result<OrQueued<RangeDto>>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
 
   'dns:server:list': { args: noArgs, result: result<DnsServerDto[]>() },

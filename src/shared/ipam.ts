@@ -20,6 +20,10 @@ const optText = (max: number) => text(max).nullish()
 export const poolRef = z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
 export type PoolRef = z.input<typeof poolRef>
 
+/** An address space (VRF) by its name or numeric id. */
+export const spaceRef = z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+export type SpaceRef = z.input<typeof spaceRef>
+
 export const poolCreateSchema = z
   .object({
     name: text(100).min(1, 'is required'),
@@ -31,12 +35,17 @@ export const poolCreateSchema = z
     description: optText(2000),
     isActive: z.boolean().optional(),
     /** Resolvers handed to the pool's hosts, in order (checked in the core: see parseDnsServers in net.ts). null or [] clears them. */
-    dnsServers: z.array(z.string().max(64, 'each entry must be at most 64 characters'), { error: 'must be a list of IP addresses' }).max(64).nullish()
+    dnsServers: z.array(z.string().max(64, 'each entry must be at most 64 characters'), { error: 'must be a list of IP addresses' }).max(64).nullish(),
+    /** The address space (name or id); the default space when absent. A child is always in its parent's space. */
+    space: spaceRef.optional(),
+    /** The container this pool is carved from (name or id); a root pool of its space when absent. */
+    parent: poolRef.nullish()
   })
   .strict()
 export type PoolCreateInput = z.input<typeof poolCreateSchema>
 
-export const poolUpdateSchema = poolCreateSchema.partial().strict()
+/** Space and parent are fixed at creation (split, merge and next-block reshape the tree). */
+export const poolUpdateSchema = poolCreateSchema.omit({ space: true, parent: true }).partial().strict()
 export type PoolUpdateInput = z.input<typeof poolUpdateSchema>
 
 export const POOL_SORTS = ['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization'] as const
@@ -47,6 +56,10 @@ export const poolListSchema = z
     active: z.boolean().optional(),
     vlanId: z.number().int().min(1).max(4094).optional(),
     search: text(200).optional(),
+    /** Only pools of this space. */
+    space: spaceRef.optional(),
+    /** Only the children of this pool; null: only the roots (of the space, or of every space). */
+    parent: poolRef.nullish(),
     page: z.number().int().min(1, 'must be 1 or more').default(1),
     pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
     sort: z.enum(POOL_SORTS).default('name'),
@@ -74,6 +87,8 @@ export const allocateSchema = z
     status: z.enum(['allocated', 'reserved', 'blocked']).default('allocated'),
     /** For reservations: when the hold lapses (ISO-8601). An expired hold counts as free. */
     until: z.string().trim().max(40).nullish(),
+    /** An explicit address inside a dhcp range is refused unless forced. */
+    force: z.boolean().optional(),
     ...allocationFields
   })
   .strict()
@@ -82,6 +97,8 @@ export type AllocateInput = z.input<typeof allocateSchema>
 export const allocationUpdateSchema = z
   .object({
     ip: z.string().trim().min(1, 'is required').max(64),
+    /** The address space, when the address is held in more than one. */
+    space: spaceRef.optional(),
     /** The version the caller last saw; the update is refused if someone changed the row since. */
     version: z.number().int().positive().optional(),
     status: z.enum(ALLOCATION_STATUSES).optional(),
@@ -94,6 +111,8 @@ export type AllocationUpdateInput = z.input<typeof allocationUpdateSchema>
 export const searchSchema = z
   .object({
     query: z.string().trim().min(1, 'is required').max(253),
+    /** Only this space; every space when absent (each hit names its space). */
+    space: spaceRef.optional(),
     kind: z.enum(['auto', 'ip', 'cidr', 'hostname', 'mac', 'owner']).default('auto'),
     page: z.number().int().min(1).default(1),
     pageSize: z.number().int().min(1).max(500).default(50)
@@ -107,6 +126,8 @@ export interface Utilization {
   allocated: number
   reserved: number
   blocked: number
+  /** Free addresses of mark-used ranges, counted as used; absent when there are none. */
+  ranged?: number
   /** usable minus allocated, reserved (unexpired) and blocked. Decimal string. */
   free: string
   /** Share of usable addresses in use, 0-100, two decimals. */
@@ -131,12 +152,182 @@ export interface PoolDto {
   updatedAt: string
   createdBy: string | null
   utilization: Utilization
+  spaceId: number
+  spaceName: string
+  parentId: number | null
+  parentName: string | null
+  /** Direct child pools. */
+  children: number
+  /** With children: the whole subtree (see RollUp); null for a leaf. */
+  rollup: RollUp | null
+}
+
+/**
+ * A container's figures over its subtree. `assigned` is the share of the container's addresses carved into
+ * child pools; `used` counts allocated, reserved (unexpired) and blocked addresses anywhere in the subtree,
+ * plus the addresses of mark-used ranges; `percent` is `used` over the container's size.
+ */
+export interface RollUp {
+  size: string
+  assigned: string
+  assignedPercent: number
+  descendants: number
+  used: string
+  percent: number
+}
+
+export interface SpaceDto {
+  id: number
+  name: string
+  description: string | null
+  isDefault: boolean
+  pools: number
+  createdAt: string
+  updatedAt: string
+  createdBy: string | null
+}
+
+export const spaceCreateSchema = z.object({ name: text(100).min(1, 'is required'), description: optText(2000) }).strict()
+export type SpaceCreateInput = z.input<typeof spaceCreateSchema>
+export const spaceUpdateSchema = spaceCreateSchema.partial().strict()
+export type SpaceUpdateInput = z.input<typeof spaceUpdateSchema>
+
+/** One node of `pool tree`: a pool with its depth below the listed root. */
+export interface PoolTreeNode {
+  pool: PoolDto
+  depth: number
+}
+
+export const poolTreeSchema = z
+  .object({
+    space: spaceRef.optional(),
+    /** The subtree under this pool; every root of the space when absent. */
+    root: poolRef.optional(),
+    /** How many levels below the roots to return (0: the roots only). */
+    depth: z.number().int().min(0).max(128).default(128),
+    /** Pools whose children are folded away (the screen's collapsed nodes). */
+    collapsed: z.array(z.number().int().positive()).max(10000).default([]),
+    limit: z.number().int().min(1).max(5000).default(500),
+    offset: z.number().int().min(0).default(0)
+  })
+  .strict()
+export type PoolTreeInput = z.input<typeof poolTreeSchema>
+
+export const nextBlockSchema = z
+  .object({
+    in: poolRef,
+    prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128'),
+    count: z.number().int('must be a whole number').min(1, 'must be 1-256').max(256, 'must be 1-256').default(1),
+    /** The new pools' name (count 1) or name prefix (numbered -1, -2 ...); "<container> <network>" when absent. */
+    name: text(90).optional(),
+    description: optText(2000),
+    site: optText(100),
+    environment: optText(50),
+    vlanId: z.number().int().min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish()
+  })
+  .strict()
+export type NextBlockInput = z.input<typeof nextBlockSchema>
+
+export const splitSchema = z
+  .object({
+    pool: poolRef,
+    prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128')
+  })
+  .strict()
+export type SplitInput = z.input<typeof splitSchema>
+
+export const mergeSchema = z.object({ a: poolRef, b: poolRef }).strict()
+export type MergeInput = z.input<typeof mergeSchema>
+
+export interface SplitResult {
+  container: PoolDto
+  children: PoolDto[]
+  /** Allocations moved from the split pool into its new children. */
+  moved: number
+}
+
+export interface MergeResult {
+  /** The aggregate (the first pool widened, or the parent when the two made it up). */
+  pool: PoolDto
+  /** The pools merged away. */
+  removed: { id: number; name: string; network: string }[]
+  moved: number
+}
+
+/** Reserve or block every free address from first to last of a pool: one request, one transaction. */
+export const bulkHoldSchema = z
+  .object({
+    pool: poolRef,
+    first: z.string().trim().min(1, 'is required').max(64),
+    last: z.string().trim().min(1, 'is required').max(64),
+    status: z.enum(['reserved', 'blocked']),
+    until: z.string().trim().max(40).nullish(),
+    owner: optText(255),
+    purpose: optText(255),
+    description: optText(2000),
+    /** Also inside dhcp ranges. */
+    force: z.boolean().optional()
+  })
+  .strict()
+export type BulkHoldInput = z.input<typeof bulkHoldSchema>
+
+/** Release every allocation of a pool from first to last (optionally only those of one status), or the listed addresses. */
+export const bulkReleaseSchema = z
+  .object({
+    pool: poolRef,
+    first: z.string().trim().max(64).optional(),
+    last: z.string().trim().max(64).optional(),
+    ips: z.array(z.string().trim().min(1).max(64)).max(65536).optional(),
+    status: z.enum(['allocated', 'reserved', 'blocked']).optional()
+  })
+  .strict()
+export type BulkReleaseInput = z.input<typeof bulkReleaseSchema>
+
+export interface BulkResult {
+  pool: string
+  /** The rows written (held) or removed (released), lowest address first. */
+  items: AllocationDto[]
+  /** Addresses of the range left alone, with the reason (held already, gateway, network address, dhcp range). */
+  skipped: { ip: string; reason: string }[]
+}
+
+export const RANGE_PURPOSES = ['dhcp', 'reserved', 'infrastructure', 'other'] as const
+export type RangePurpose = (typeof RANGE_PURPOSES)[number]
+
+export const rangeCreateSchema = z
+  .object({
+    pool: poolRef,
+    first: z.string().trim().min(1, 'is required').max(64),
+    last: z.string().trim().min(1, 'is required').max(64),
+    purpose: z.enum(RANGE_PURPOSES, { error: `must be one of ${RANGE_PURPOSES.join(', ')}` }),
+    description: optText(2000),
+    /** Counted as used in the pool's utilization (a dhcp scope handed to a DHCP server, say). */
+    markUsed: z.boolean().optional()
+  })
+  .strict()
+export type RangeCreateInput = z.input<typeof rangeCreateSchema>
+
+export interface RangeDto {
+  id: number
+  poolId: number
+  poolName: string
+  first: string
+  last: string
+  size: string
+  purpose: RangePurpose
+  description: string | null
+  markUsed: boolean
+  /** Addresses of the range that are allocated, reserved or blocked. */
+  held: number
+  createdAt: string
+  createdBy: string | null
 }
 
 export interface AllocationDto {
   id: number
   poolId: number
   poolName: string
+  spaceName: string
   ip: string
   mac: string | null
   hostname: string | null
@@ -198,7 +389,8 @@ export interface IpamStats {
 }
 
 /** Cell states of the subnet map, one byte per address. */
-export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed'] as const
+/** 'range': a free address of a dhcp or reserved range (next free skips it); 'child': covered by a child pool. */
+export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed', 'range', 'child'] as const
 export type MapState = (typeof MAP_STATES)[number]
 
 /**

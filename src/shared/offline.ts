@@ -4,7 +4,36 @@
  */
 import { z } from 'zod'
 import { QUEUE_STATES } from './choices'
-import { allocateSchema, allocationUpdateSchema, poolCreateSchema, poolRef, poolUpdateSchema, type AllocateInput, type AllocationUpdateInput, type PoolCreateInput, type PoolRef, type PoolUpdateInput } from './ipam'
+import {
+  allocateSchema,
+  allocationUpdateSchema,
+  bulkHoldSchema,
+  bulkReleaseSchema,
+  mergeSchema,
+  nextBlockSchema,
+  poolCreateSchema,
+  poolRef,
+  poolUpdateSchema,
+  rangeCreateSchema,
+  spaceCreateSchema,
+  spaceRef,
+  spaceUpdateSchema,
+  splitSchema,
+  type AllocateInput,
+  type AllocationUpdateInput,
+  type BulkHoldInput,
+  type BulkReleaseInput,
+  type MergeInput,
+  type NextBlockInput,
+  type PoolCreateInput,
+  type PoolRef,
+  type PoolUpdateInput,
+  type RangeCreateInput,
+  type SpaceCreateInput,
+  type SpaceRef,
+  type SpaceUpdateInput,
+  type SplitInput
+} from './ipam'
 import {
   groupCreateSchema,
   groupRefSchema,
@@ -23,14 +52,30 @@ import {
 export { QUEUE_STATES }
 export type QueueState = (typeof QUEUE_STATES)[number]
 
+/** A range by id, or by its pool and first address. */
+export const rangeRemoveSchema = z
+  .object({ id: z.number().int().positive().optional(), pool: poolRef.optional(), first: z.string().trim().min(1).max(64).optional() })
+  .strict()
+  .refine((v) => v.id !== undefined || (v.pool !== undefined && v.first !== undefined), { message: 'give the range id, or the pool and the first address', path: ['id'] })
+
 /** The edits that can be queued, each with the arguments its core method takes. */
 export const offlineArgSchemas = {
   'ipam.allocate': allocateSchema,
   'ipam.update': allocationUpdateSchema,
-  'ipam.release': z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional() }).strict(),
+  'ipam.release': z.object({ ip: z.string().trim().min(1).max(64), version: z.number().int().positive().optional(), space: spaceRef.optional() }).strict(),
   'ipam.pool.create': poolCreateSchema,
   'ipam.pool.update': z.object({ pool: poolRef, changes: poolUpdateSchema }).strict(),
   'ipam.pool.delete': z.object({ pool: poolRef, force: z.boolean().optional() }).strict(),
+  'ipam.holdRange': bulkHoldSchema,
+  'ipam.releaseMany': bulkReleaseSchema,
+  'ipam.pool.nextBlock': nextBlockSchema,
+  'ipam.pool.split': splitSchema,
+  'ipam.pool.merge': mergeSchema,
+  'ipam.space.create': spaceCreateSchema,
+  'ipam.space.update': z.object({ space: spaceRef, changes: spaceUpdateSchema }).strict(),
+  'ipam.space.delete': z.object({ space: spaceRef }).strict(),
+  'ipam.range.add': rangeCreateSchema,
+  'ipam.range.remove': rangeRemoveSchema,
   // Directory edits. Passwords are never queued (they would sit on disk): a new user is queued without one.
   'directory.user.create': userCreateSchema.refine((v) => v.password === undefined, {
     message: 'a password is not kept in the offline queue; create the user without one and set it once the directory is back',
@@ -52,10 +97,20 @@ export const OFFLINE_OPERATIONS = Object.keys(offlineArgSchemas) as OfflineOpera
 export type OfflineEdit =
   | { operation: 'ipam.allocate'; args: AllocateInput }
   | { operation: 'ipam.update'; args: AllocationUpdateInput }
-  | { operation: 'ipam.release'; args: { ip: string; version?: number } }
+  | { operation: 'ipam.release'; args: { ip: string; version?: number; space?: SpaceRef } }
   | { operation: 'ipam.pool.create'; args: PoolCreateInput }
   | { operation: 'ipam.pool.update'; args: { pool: PoolRef; changes: PoolUpdateInput } }
   | { operation: 'ipam.pool.delete'; args: { pool: PoolRef; force?: boolean } }
+  | { operation: 'ipam.holdRange'; args: BulkHoldInput }
+  | { operation: 'ipam.releaseMany'; args: BulkReleaseInput }
+  | { operation: 'ipam.pool.nextBlock'; args: NextBlockInput }
+  | { operation: 'ipam.pool.split'; args: SplitInput }
+  | { operation: 'ipam.pool.merge'; args: MergeInput }
+  | { operation: 'ipam.space.create'; args: SpaceCreateInput }
+  | { operation: 'ipam.space.update'; args: { space: SpaceRef; changes: SpaceUpdateInput } }
+  | { operation: 'ipam.space.delete'; args: { space: SpaceRef } }
+  | { operation: 'ipam.range.add'; args: RangeCreateInput }
+  | { operation: 'ipam.range.remove'; args: { id?: number; pool?: PoolRef; first?: string } }
   | DirectoryEdit
 
 export type DirectoryEdit =

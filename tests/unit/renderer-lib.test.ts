@@ -109,7 +109,7 @@ describe('subnet map helpers', () => {
     const b64 = Buffer.from(raw).toString('base64')
     const s = decodeStates(b64)
     expect([...s]).toEqual([...raw])
-    expect(countStates(s)).toEqual({ free: 1, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2, lapsed: 1 })
+    expect(countStates(s)).toEqual({ free: 1, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2, lapsed: 1, range: 0, child: 0 })
   })
 
   it('lays a /16 out as 256 rows of 256 cells and finds the cell under a point', () => {

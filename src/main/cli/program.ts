@@ -14,6 +14,8 @@ import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { completionCommand } from './commands/completion'
 import { outboxCommand } from './commands/outbox'
+import { rangeCommand } from './commands/range'
+import { spaceCommand } from './commands/space'
 import { dnsCommand } from './commands/dns'
 import { dhcpCommand } from './commands/dhcp'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
@@ -34,6 +36,8 @@ export function buildProgram(): Command {
   program.addCommand(poolCommand())
   program.addCommand(ipCommand())
   program.addCommand(ipamCommand())
+  program.addCommand(spaceCommand())
+  program.addCommand(rangeCommand())
   program.addCommand(auditCommand())
   program.addCommand(profileCommand())
   program.addCommand(userCommand())

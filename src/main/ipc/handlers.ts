@@ -54,14 +54,40 @@ export function offlineRuntime(core: Core, opts?: OfflineRuntimeOptions): Offlin
 }
 
 /** The IPAM edits that are queued when the database cannot be reached, with their queue operation. */
-type QueueableChannel = 'ipam:allocate' | 'ipam:allocation:update' | 'ipam:release' | 'ipam:pool:create' | 'ipam:pool:update' | 'ipam:pool:delete'
+type QueueableChannel =
+  | 'ipam:allocate'
+  | 'ipam:allocation:update'
+  | 'ipam:release'
+  | 'ipam:pool:create'
+  | 'ipam:pool:update'
+  | 'ipam:pool:delete'
+  | 'ipam:pool:next-block'
+  | 'ipam:hold-range'
+  | 'ipam:release-many'
+  | 'ipam:pool:split'
+  | 'ipam:pool:merge'
+  | 'ipam:space:create'
+  | 'ipam:space:update'
+  | 'ipam:space:delete'
+  | 'ipam:range:add'
+  | 'ipam:range:remove'
 const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit } = {
   'ipam:allocate': (a) => ({ operation: 'ipam.allocate', args: a }),
   'ipam:allocation:update': (a) => ({ operation: 'ipam.update', args: a }),
-  'ipam:release': (a) => ({ operation: 'ipam.release', args: { ip: a.ip, ...(a.version !== undefined ? { version: a.version } : {}) } }),
+  'ipam:release': (a) => ({ operation: 'ipam.release', args: { ip: a.ip, ...(a.version !== undefined ? { version: a.version } : {}), ...(a.space !== undefined ? { space: a.space } : {}) } }),
   'ipam:pool:create': (a) => ({ operation: 'ipam.pool.create', args: a }),
   'ipam:pool:update': (a) => ({ operation: 'ipam.pool.update', args: { pool: a.pool, changes: a.changes } }),
-  'ipam:pool:delete': (a) => ({ operation: 'ipam.pool.delete', args: { pool: a.pool, ...(a.force ? { force: true } : {}) } })
+  'ipam:pool:delete': (a) => ({ operation: 'ipam.pool.delete', args: { pool: a.pool, ...(a.force ? { force: true } : {}) } }),
+  'ipam:pool:next-block': (a) => ({ operation: 'ipam.pool.nextBlock', args: a }),
+  'ipam:hold-range': (a) => ({ operation: 'ipam.holdRange', args: a }),
+  'ipam:release-many': (a) => ({ operation: 'ipam.releaseMany', args: a }),
+  'ipam:pool:split': (a) => ({ operation: 'ipam.pool.split', args: a }),
+  'ipam:pool:merge': (a) => ({ operation: 'ipam.pool.merge', args: a }),
+  'ipam:space:create': (a) => ({ operation: 'ipam.space.create', args: a }),
+  'ipam:space:update': (a) => ({ operation: 'ipam.space.update', args: a }),
+  'ipam:space:delete': (a) => ({ operation: 'ipam.space.delete', args: a }),
+  'ipam:range:add': (a) => ({ operation: 'ipam.range.add', args: a }),
+  'ipam:range:remove': (a) => ({ operation: 'ipam.range.remove', args: a })
 }
 
 /** The IPAM reads answered from the database's last-known snapshot while it cannot be reached. */
@@ -197,7 +223,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:pool:map': (a, ctx) => core.ipam.poolMap(ctx, a.pool),
     'ipam:allocate': (a, ctx) => core.ipam.allocate(ctx, a),
     'ipam:allocation:get': async (a, ctx) => {
-      const alloc = await core.ipam.getAllocation(ctx, a.ip)
+      const alloc = await core.ipam.getAllocation(ctx, a.ip, a.space)
       // DNS and DHCP state for the subnet map's tooltip and the details; a server that cannot be read leaves it out.
       const [dns, dhcp] = await Promise.all([
         alloc.dnsManaged ? core.dns.allocationDns(alloc.ip).catch(() => null) : null,
@@ -210,9 +236,22 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
       }
     },
     'ipam:allocation:update': (a, ctx) => core.ipam.updateAllocation(ctx, a),
-    'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version }),
+    'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version, space: a.space }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+    'ipam:hold-range': (a, ctx) => core.ipam.holdRange(ctx, a),
+    'ipam:release-many': (a, ctx) => core.ipam.releaseMany(ctx, a),
+    'ipam:space:list': (_a, ctx) => core.ipam.listSpaces(ctx),
+    'ipam:space:create': (a, ctx) => core.ipam.createSpace(ctx, a),
+    'ipam:space:update': (a, ctx) => core.ipam.updateSpace(ctx, a.space, a.changes),
+    'ipam:space:delete': (a, ctx) => core.ipam.deleteSpace(ctx, a.space),
+    'ipam:pool:tree': (a, ctx) => core.ipam.poolTree(ctx, a),
+    'ipam:pool:next-block': (a, ctx) => core.ipam.nextBlock(ctx, a),
+    'ipam:pool:split': (a, ctx) => core.ipam.splitPool(ctx, a),
+    'ipam:pool:merge': (a, ctx) => core.ipam.mergePools(ctx, a),
+    'ipam:range:list': (a, ctx) => core.ipam.listRanges(ctx, a.pool),
+    'ipam:range:add': (a, ctx) => core.ipam.addRange(ctx, a),
+    'ipam:range:remove': (a, ctx) => core.ipam.removeRange(ctx, a),
 
     'dns:server:list': () => core.dns.listServers(),
     'dns:zone:list': () => core.dns.listZones(),

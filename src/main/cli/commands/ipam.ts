@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
+import { addPoolTreeCommands, calcCommand } from './pool-tree'
 
 /** The last-known snapshot readers, loaded only when the server is unreachable. */
 const staleReads = () => import('../../core/offline/stale')
@@ -35,6 +36,8 @@ function poolText(p: PoolDto): string {
   return [
     `pool ${p.name} (#${p.id})`,
     `  network:     ${p.network}`,
+    `  space:       ${p.spaceName ?? 'default'}`,
+    `  parent:      ${p.parentName ?? '-'}${p.children ? `; ${p.children} child pool(s)` : ''}`,
     `  gateway:     ${p.gateway ?? '-'}`,
     `  dns:         ${p.dnsServers.length ? p.dnsServers.join(', ') : '-'}`,
     `  vlan:        ${p.vlanId ?? '-'}`,
@@ -42,7 +45,10 @@ function poolText(p: PoolDto): string {
     `  environment: ${p.environment ?? '-'}`,
     `  active:      ${p.isActive ? 'yes' : 'no'}`,
     `  description: ${p.description ?? '-'}`,
-    `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`
+    `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`,
+    ...(p.rollup
+      ? [`  subtree: ${p.rollup.descendants} pool(s), ${p.rollup.assignedPercent.toFixed(2)}% assigned to children, ${p.rollup.used} of ${p.rollup.size} addresses used (${p.rollup.percent.toFixed(2)}%)`]
+      : [])
   ].join('\n')
 }
 
@@ -51,6 +57,7 @@ function allocLine(a: AllocationDto): Record<string, unknown> {
     ip: a.ip,
     status: a.expired ? 'reserved (lapsed)' : a.status,
     pool: a.poolName,
+    space: a.spaceName ?? '',
     hostname: a.hostname ?? '',
     mac: a.mac ?? '',
     owner: a.owner ?? '',
@@ -58,11 +65,11 @@ function allocLine(a: AllocationDto): Record<string, unknown> {
   }
 }
 
-const allocCols = ['ip', 'status', 'pool', 'hostname', 'mac', 'owner', 'version']
+const allocCols = ['ip', 'status', 'pool', 'space', 'hostname', 'mac', 'owner', 'version']
 
 function allocText(a: AllocationDto): string {
   return [
-    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}`,
+    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}${a.spaceName && a.spaceName !== 'default' ? ` (space ${a.spaceName})` : ''}`,
     `  hostname:    ${a.hostname ?? '-'}`,
     `  mac:         ${a.mac ?? '-'}`,
     `  owner:       ${a.owner ?? '-'}`,
@@ -127,9 +134,13 @@ export function poolCommand(): Command {
     .option('--environment <env>', 'environment, e.g. production or lab')
     .option('--description <text>', 'free text')
     .option('--inactive', 'create it inactive (no allocations until activated)')
+    .option('--space <space>', 'address space (name or id); the default space when absent')
+    .option('--parent <pool>', 'the container this pool is carved from; what the container held inside it moves into the new pool')
     .action(
-      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean }, cmd: Command) => {
+      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean; space?: string; parent?: string }, cmd: Command) => {
         const input = {
+          ...(o.space !== undefined ? { space: o.space } : {}),
+          ...(o.parent !== undefined ? { parent: o.parent } : {}),
           name: o.name,
           network: o.network,
           gateway: o.gateway,
@@ -277,6 +288,7 @@ export function poolCommand(): Command {
         )
       })
     )
+  addPoolTreeCommands(pool)
   return pool
 }
 
@@ -284,17 +296,20 @@ export function ipCommand(): Command {
   const ip = new Command('ip').description('addresses: allocate, reserve, block, update, release, show, search')
 
   const addTarget = (c: Command, withCount: boolean): Command => {
-    c.requiredOption('--pool <pool>', 'pool name or id').option('--ip <ip>', 'a specific address').option('--next', 'the lowest free address')
+    c.requiredOption('--pool <pool>', 'pool name or id')
+      .option('--ip <ip>', 'a specific address')
+      .option('--next', 'the lowest free address')
+      .option('--force', 'allocate an explicit address even inside a dhcp range')
     if (withCount) c.option('--count <n>', 'with --next: this many addresses in one call', int('--count'))
     return c
   }
 
   const run = (status: 'allocated' | 'reserved' | 'blocked') =>
-    action(async (o: DescribeOpts & { pool: string; ip?: string; next?: boolean; count?: number; until?: string }, cmd: Command) => {
+    action(async (o: DescribeOpts & { pool: string; ip?: string; next?: boolean; count?: number; until?: string; force?: boolean }, cmd: Command) => {
       if (!o.ip && !o.next) throw new UsageError('give --ip IP or --next')
       if (o.ip && o.next) throw new UsageError('give --ip or --next, not both')
       if (o.count !== undefined && !o.next) throw new UsageError('--count goes with --next')
-      const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, ...describeFields(o) })
+      const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, force: o.force || undefined, ...describeFields(o) })
       await withCoreOrQueue(cmd, { operation: 'ipam.allocate', args: input }, async (core) => {
         const r = await core.ipam.allocate(cliContext(), input)
         emit(cmd, r, () => (r.length === 1 ? `${status} ${allocText(r[0]!)}` : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
@@ -305,15 +320,18 @@ export function ipCommand(): Command {
   describeOptions(addTarget(ip.command('reserve').description('reserve an address, optionally until a time'), false))
     .option('--until <iso-time>', 'the hold lapses then, and the address counts as free')
     .action(run('reserved'))
-  describeOptions(ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>', 'pool name or id').requiredOption('--ip <ip>', 'the address to block')).action(run('blocked'))
+  describeOptions(
+    ip.command('block').description('block an address so it is never handed out').requiredOption('--pool <pool>', 'pool name or id').requiredOption('--ip <ip>', 'the address to block').option('--force', 'even inside a dhcp range')
+  ).action(run('blocked'))
 
   describeOptions(ip.command('update <ip>').description('change what is recorded for an address'))
     .addOption(new Option('--status <status>', 'new status').choices(['allocated', 'reserved', 'blocked']))
     .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number }, cmd: Command) => {
-        const input = stripUndefined({ ip: addr, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
+      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number; space?: string }, cmd: Command) => {
+        const input = stripUndefined({ ip: addr, space: o.space, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
         await withCoreOrQueue(cmd, { operation: 'ipam.update', args: input }, async (core) => {
           const r = await core.ipam.updateAllocation(cliContext(), input)
           emit(cmd, r, () => `updated ${allocText(r)}`)
@@ -324,23 +342,63 @@ export function ipCommand(): Command {
   ip.command('release <ip>')
     .description('free an address (the audit log keeps who held it)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, o: { ifVersion?: number }, cmd: Command) => {
-        await withCoreOrQueue(cmd, { operation: 'ipam.release', args: stripUndefined({ ip: addr, version: o.ifVersion }) }, async (core) => {
-          const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion })
+      action(async (addr: string, o: { ifVersion?: number; space?: string }, cmd: Command) => {
+        await withCoreOrQueue(cmd, { operation: 'ipam.release', args: stripUndefined({ ip: addr, version: o.ifVersion, space: o.space }) }, async (core) => {
+          const r = await core.ipam.release(cliContext(), addr, { version: o.ifVersion, space: o.space })
           emit(cmd, { released: r }, () => `released ${r.ip} (was ${r.status} to ${r.hostname ?? r.owner ?? r.allocatedBy ?? 'unknown'})`)
+        })
+      })
+    )
+
+  for (const status of ['reserved', 'blocked'] as const) {
+    ip.command(status === 'reserved' ? 'reserve-range' : 'block-range')
+      .description(`${status === 'reserved' ? 'reserve' : 'block'} every free address from --first to --last, in one transaction`)
+      .requiredOption('--pool <pool>')
+      .requiredOption('--first <ip>')
+      .requiredOption('--last <ip>')
+      .option('--owner <owner>')
+      .option('--purpose <purpose>')
+      .option('--description <text>')
+      .option('--force', 'also inside dhcp ranges')
+      .option(...((status === 'reserved' ? ['--until <iso-time>', 'the holds lapse then'] : ['--until <iso-time>', '(reservations only)']) as [string, string]))
+      .action(
+        action(async (o: { pool: string; first: string; last: string; owner?: string; purpose?: string; description?: string; force?: boolean; until?: string }, cmd: Command) => {
+          const input = stripUndefined({ pool: o.pool, first: o.first, last: o.last, status, owner: o.owner, purpose: o.purpose, description: o.description, force: o.force || undefined, until: o.until })
+          await withCoreOrQueue(cmd, { operation: 'ipam.holdRange', args: input }, async (core) => {
+            const r = await core.ipam.holdRange(cliContext(), input)
+            emit(cmd, r, () => `${status} ${r.items.length} address(es) in pool ${r.pool}${r.skipped.length ? `; left alone ${r.skipped.length}, e.g. ${r.skipped[0]!.ip} (${r.skipped[0]!.reason})` : ''}`)
+          })
+        })
+      )
+  }
+
+  ip.command('release-range')
+    .description('release every allocation of a pool from --first to --last (optionally only one status), in one transaction')
+    .requiredOption('--pool <pool>')
+    .requiredOption('--first <ip>')
+    .requiredOption('--last <ip>')
+    .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
+    .action(
+      action(async (o: { pool: string; first: string; last: string; status?: 'allocated' | 'reserved' | 'blocked' }, cmd: Command) => {
+        const input = stripUndefined({ pool: o.pool, first: o.first, last: o.last, status: o.status })
+        await withCoreOrQueue(cmd, { operation: 'ipam.releaseMany', args: input }, async (core) => {
+          const r = await core.ipam.releaseMany(cliContext(), input)
+          emit(cmd, r, () => `released ${r.items.length} address(es) in pool ${r.pool}`)
         })
       })
     )
 
   ip.command('show <ip>')
     .description('show an address')
+    .option('--space <space>', 'the address space, when the address is held in more than one')
     .action(
-      action(async (addr: string, _o: object, cmd: Command) => {
+      action(async (addr: string, o: { space?: string }, cmd: Command) => {
         await withCoreOrStale(
           cmd,
           async (core) => {
-            const r = await core.ipam.getAllocation(cliContext(), addr)
+            const r = await core.ipam.getAllocation(cliContext(), addr, o.space)
             const dns = await core.dns.allocationDns(r.ip)
             const last = dns.effects[0]
             emit(cmd, { ...r, dns }, () =>
@@ -376,6 +434,7 @@ export function ipCommand(): Command {
 
 export function ipamCommand(): Command {
   const ipam = new Command('ipam').description('IPAM overview')
+  ipam.addCommand(calcCommand())
   ipam
     .command('stats')
     .description('totals, per site and environment, most utilized pools')

@@ -28,6 +28,32 @@ export class IpPool {
   createdBy?: string | null
   /** The DNS servers a pool imported from LDAP Web Manager v2.0 listed (docs/import.md). */
   dnsServers?: string[] | null
+  /** The address space (ip_spaces); the tree's rules are in Migration20261215010000 (composite keys, triggers). */
+  spaceId!: number
+  parentId?: number | null
+}
+
+export class IpSpace {
+  id!: number
+  name!: string
+  description?: string | null
+  isDefault: boolean = false
+  createdAt: Date = new Date()
+  updatedAt: Date = new Date()
+  createdBy?: string | null
+}
+
+export class IpRange {
+  id!: number
+  pool!: IpPool
+  firstIp!: string
+  lastIp!: string
+  purpose!: string
+  description?: string | null
+  markUsed: boolean = false
+  createdAt: Date = new Date()
+  updatedAt: Date = new Date()
+  createdBy?: string | null
 }
 
 export class IpAllocation {
@@ -47,6 +73,7 @@ export class IpAllocation {
   updatedAt: Date = new Date()
   allocatedBy?: string | null
   version: number = 1
+  spaceId!: number
 }
 
 export class AuditLog {
@@ -89,7 +116,7 @@ export const IpPoolSchema = new EntitySchema<IpPool>({
     id: { type: 'integer', primary: true, autoincrement: true },
     name: { type: 'string', length: 100, unique: 'ip_pools_name_key' },
     description: { type: 'text', nullable: true },
-    network: { type: 'string', columnType: 'cidr', unique: 'ip_pools_network_key' },
+    network: { type: 'string', columnType: 'cidr' },
     gateway: { type: 'string', columnType: 'inet', nullable: true },
     vlanId: { type: 'integer', fieldName: 'vlan_id', nullable: true },
     site: { type: 'string', length: 100, nullable: true },
@@ -97,13 +124,46 @@ export const IpPoolSchema = new EntitySchema<IpPool>({
     isActive: { type: 'boolean', default: true },
     ...timestamps,
     createdBy: { type: 'string', length: 255, nullable: true },
-    dnsServers: { type: 'string[]', columnType: 'inet[]', nullable: true }
+    dnsServers: { type: 'string[]', columnType: 'inet[]', nullable: true },
+    spaceId: { type: 'integer', fieldName: 'space_id' },
+    parentId: { type: 'integer', fieldName: 'parent_id', nullable: true }
+  }
+})
+
+export const IpSpaceSchema = new EntitySchema<IpSpace>({
+  class: IpSpace,
+  tableName: 'ip_spaces',
+  properties: {
+    id: { type: 'integer', primary: true, autoincrement: true },
+    name: { type: 'string', length: 100, unique: 'ip_spaces_name_key' },
+    description: { type: 'text', nullable: true },
+    isDefault: { type: 'boolean', default: false },
+    ...timestamps,
+    createdBy: { type: 'string', length: 255, nullable: true }
+  }
+})
+
+export const IpRangeSchema = new EntitySchema<IpRange>({
+  class: IpRange,
+  tableName: 'ip_ranges',
+  indexes: [{ name: 'ip_ranges_pool_idx', properties: ['pool', 'firstIp'] }],
+  properties: {
+    id: { type: 'integer', primary: true, autoincrement: true },
+    pool: { kind: 'm:1', entity: () => IpPool, fieldName: 'pool_id', deleteRule: 'cascade' },
+    firstIp: { type: 'string', columnType: 'inet' },
+    lastIp: { type: 'string', columnType: 'inet' },
+    purpose: { type: 'string', length: 16 },
+    description: { type: 'text', nullable: true },
+    markUsed: { type: 'boolean', default: false },
+    ...timestamps,
+    createdBy: { type: 'string', length: 255, nullable: true }
   }
 })
 
 export const IpAllocationSchema = new EntitySchema<IpAllocation>({
   class: IpAllocation,
   tableName: 'ip_allocations',
+  uniques: [{ name: 'ip_allocations_ip_address_key', properties: ['ipAddress', 'spaceId'] }],
   indexes: [
     { name: 'ip_allocations_pool_id_status_idx', properties: ['pool', 'status'] },
     { name: 'ip_allocations_mac_address_idx', properties: ['macAddress'] }
@@ -111,7 +171,7 @@ export const IpAllocationSchema = new EntitySchema<IpAllocation>({
   properties: {
     id: { type: 'integer', primary: true, autoincrement: true },
     pool: { kind: 'm:1', entity: () => IpPool, fieldName: 'pool_id', deleteRule: 'cascade' },
-    ipAddress: { type: 'string', columnType: 'inet', unique: 'ip_allocations_ip_address_key' },
+    ipAddress: { type: 'string', columnType: 'inet' },
     macAddress: { type: 'string', columnType: 'macaddr', nullable: true },
     hostname: { type: 'string', length: 253, nullable: true },
     owner: { type: 'string', length: 255, nullable: true },
@@ -123,7 +183,8 @@ export const IpAllocationSchema = new EntitySchema<IpAllocation>({
     reservedUntil: { type: 'datetime', columnType: 'timestamptz', nullable: true },
     ...timestamps,
     allocatedBy: { type: 'string', length: 255, nullable: true },
-    version: { type: 'integer', version: true, default: 1 }
+    version: { type: 'integer', version: true, default: 1 },
+    spaceId: { type: 'integer', fieldName: 'space_id' }
   }
 })
 
@@ -171,4 +232,4 @@ export const AuditRetentionPolicySchema = new EntitySchema<AuditRetentionPolicy>
 })
 
 /** Listed explicitly (no folder globs) so the bundled app finds every entity. */
-export const entities = [IpPoolSchema, IpAllocationSchema, AuditLogSchema, AuditRetentionPolicySchema]
+export const entities = [IpPoolSchema, IpSpaceSchema, IpRangeSchema, IpAllocationSchema, AuditLogSchema, AuditRetentionPolicySchema]

@@ -52,7 +52,7 @@ export async function addressHolders(q: Q, ips: string[]): Promise<Map<string, A
   for (let i = 0; i < ips.length; i += CHUNK) {
     const r = await q.raw<Rows<{ ip: string; id: number; pool_name: string; hostname: string | null; status: string }>>(
       `select host(a.ip_address) as ip, a.id, p.name as pool_name, a.hostname, a.status
-         from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[])`,
+         from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[]) and a.space_id = ipam_default_space()`,
       [ips.slice(i, i + CHUNK)]
     )
     for (const row of r.rows) out.set(row.ip, { id: row.id, poolName: row.pool_name, hostname: row.hostname, status: row.status })

@@ -6,7 +6,7 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError, validationError } from '../../../shared/errors'
-import { allocationUpdateSchema, type AllocateInput, type AllocationDto, type AllocationUpdateInput, type Page, type PoolRef } from '../../../shared/ipam'
+import { allocationUpdateSchema, type SpaceRef, type AllocateInput, type AllocationDto, type AllocationUpdateInput, type Page, type PoolRef } from '../../../shared/ipam'
 import { bigIntToIp, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
 import { appendAudit, appendAudits, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
@@ -15,10 +15,33 @@ import { parseUntil, prepareAllocation, type PreparedAllocation } from './alloca
 import { giveAddress, rangeHolding, takeAddress } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { allocateNextFast } from './next-free'
-import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
+import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
+
+/** The dhcp or reserved range of a pool holding `ip` (those next-free skips), if any. */
+export async function skipRangeAt(
+  trx: Knex | Knex.Transaction,
+  poolId: number,
+  ip: string
+): Promise<{ first: string; last: string; purpose: string; description: string | null } | undefined> {
+  const r = await trx.raw<Rows<{ first: string; last: string; purpose: string; description: string | null }>>(
+    `select host(first_ip) as first, host(last_ip) as last, purpose, description from ip_ranges
+      where pool_id = ? and first_ip <= ?::inet and last_ip >= ?::inet and purpose in ('dhcp', 'reserved') limit 1`,
+    [poolId, ip, ip]
+  )
+  return r.rows[0]
+}
+
+/** The child pool of `poolId` that covers `ip`, if any. */
+export async function childCovering(trx: Knex | Knex.Transaction, poolId: number, ip: string): Promise<{ name: string; network: string } | undefined> {
+  const r = await trx.raw<Rows<{ name: string; network: string }>>(
+    `select name, network::text as network from ip_pools where parent_id = ? and network >>= ?::inet limit 1`,
+    [poolId, ip]
+  )
+  return r.rows[0]
+}
 
 /** The audit snapshot of an allocation: the fields a person cares about, no bookkeeping. */
-function allocSnapshot(a: AllocationDto): Record<string, unknown> {
+export function allocSnapshot(a: AllocationDto): Record<string, unknown> {
   return {
     pool: a.poolName,
     ip: a.ip,
@@ -67,7 +90,7 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
     const { v, until, fields } = prepared
     type Pick = { ip: bigint; reuse: boolean; id?: number }
     const picks: Pick[] = []
-    let pool: { id: number; name: string; network: string; gateway: string | null }
+    let pool: { id: number; name: string; network: string; gateway: string | null; space_id?: number }
     let net: ParsedCidr
     const inactive = (name: string) => new AppError('CONFLICT', `pool: "${name}" is inactive; activate it before allocating from it`, { field: 'pool' })
     if (v.ip) {
@@ -80,13 +103,23 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
       const why = unusableReason(net, ip)
       if (why) throw validationError('ip', why.includes('outside') ? `${why} (pool "${pool.name}")` : why)
       if (pool.gateway && parseIp(pool.gateway).value === ip.value) throw validationError('ip', `${ip.text} is the gateway of pool "${pool.name}"`)
+      const spaceId = row.space_id
+      // A dhcp range belongs to the DHCP server: an address in it only when forced, naming the range.
+      const skip = await skipRangeAt(trx, pool.id, ip.text)
+      if (skip && skip.purpose === 'dhcp' && !v.force) {
+        throw new AppError(
+          'CONFLICT',
+          `ip: ${ip.text} is inside the dhcp range ${skip.first}-${skip.last}${skip.description ? ` (${skip.description})` : ''} of pool "${pool.name}"; force it (--force) to allocate there anyway`,
+          { field: 'ip', range: skip }
+        )
+      }
       const range = await rangeHolding(trx, pool.id, ip.text)
       if (range) {
         await takeAddress(trx, pool.id, net.family, range, ip.value)
-        const existing = await allocationByIp(trx, ip.text, true)
+        const existing = await allocationByIp(trx, ip.text, true, spaceId)
         picks.push({ ip: ip.value, reuse: !!existing })
       } else {
-        const holder = await allocationByIp(trx, ip.text, true)
+        const holder = await allocationByIp(trx, ip.text, true, spaceId)
         if (holder && holder.expired) {
           picks.push({ ip: ip.value, reuse: true })
         } else if (holder) {
@@ -95,7 +128,12 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
             field: 'ip',
             holder: { hostname: holder.hostname, owner: holder.owner, allocatedBy: holder.allocated_by, status: holder.status }
           })
+        } else if (skip) {
+          // Inside a range next-free skips (dhcp when forced, reserved): free, only not in the free-space cache.
+          picks.push({ ip: ip.value, reuse: false })
         } else {
+          const child = await childCovering(trx, pool.id, ip.text)
+          if (child) throw new AppError('CONFLICT', `ip: ${ip.text} lies in child pool "${child.name}" (${child.network}); allocate it there`, { field: 'ip', pool: child.name })
           throw new AppError('CONFLICT', `ip: ${ip.text} is not free in pool "${pool.name}"`, { field: 'ip' })
         }
       }
@@ -132,16 +170,16 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
     const written: AllocRow[] = []
     if (reused.length) {
       const prev = await trx.raw<Rows<AllocRow>>(
-        `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[])`,
-        [reused]
+        `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[]) and a.pool_id = ?`,
+        [reused, pool.id]
       )
       for (const r of prev.rows) before.set(r.ip, toAllocationDto(r))
       const upd = await trx.raw<Rows<AllocRow>>(
         `update ip_allocations as a set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
                 dns_managed = ?, dhcp_managed = ?, reserved_until = ?, allocated_by = ?, version = version + 1, updated_at = now(),
                 pool_id = ?
-          where ip_address = any(?::inet[]) returning ${ALLOC_FIELDS}`,
-        [...params, pool.id, reused]
+          where ip_address = any(?::inet[]) and space_id = (select space_id from ip_pools where id = ?) returning ${ALLOC_FIELDS}`,
+        [...params, pool.id, reused, pool.id]
       )
       written.push(...upd.rows)
     }
@@ -185,9 +223,9 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
   }, opts.inTransaction)
 }
 
-export async function getAllocation(knex: Knex, ip: string): Promise<AllocationDto> {
+export async function getAllocation(knex: Knex, ip: string, space?: SpaceRef): Promise<AllocationDto> {
   const p = parseIp(ip, 'ip')
-  const row = await allocationByIp(knex, p.text)
+  const row = await allocationByIp(knex, p.text, false, space !== undefined ? await findSpaceId(knex, space) : null)
   if (!row) throw new AppError('NOT_FOUND', `ip: ${p.text} is not allocated`, { field: 'ip' })
   return toAllocationDto(row)
 }
@@ -199,10 +237,11 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
   return mutate(knex, ctx, entry, async (trx) => {
     const v = parse(allocationUpdateSchema, input)
     const ip = parseIp(v.ip, 'ip')
-    const current = await allocationByIp(trx, ip.text)
+    const spaceId = v.space !== undefined ? await findSpaceId(trx, v.space) : null
+    const current = await allocationByIp(trx, ip.text, false, spaceId)
     if (!current) throw new AppError('NOT_FOUND', `ip: ${ip.text} is not allocated`, { field: 'ip' })
-    await findPoolRow(trx, current.pool_id, true)
-    const row = (await allocationByIp(trx, ip.text, true))!
+    const locked = await findPoolRow(trx, current.pool_id, true)
+    const row = (await allocationByIp(trx, ip.text, true, locked.space_id))!
     entry.resourceId = row.id
     if (v.version !== undefined && v.version !== row.version) {
       throw new AppError('CONFLICT', `version: ${ip.text} was changed by someone else (you have version ${v.version}, it is now ${row.version}); reload and try again`, {
@@ -238,7 +277,7 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
       [next.hostname, next.mac, next.owner, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, row.id, row.version]
     )
     if (!upd.rows[0]) throw new AppError('CONFLICT', `version: ${ip.text} changed while being updated; reload and try again`, { field: 'version' })
-    const after = toAllocationDto((await allocationByIp(trx, ip.text))!)
+    const after = toAllocationDto((await allocationByIp(trx, ip.text, false, locked.space_id))!)
     const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(changed.map((k) => [k, o[k] ?? null]))
     await appendAudit(trx, ctx, {
       action: 'update',
@@ -252,22 +291,23 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
 }
 
 /** Frees an address. The audit row keeps who held it. */
-export async function release(knex: Knex, ctx: RequestContext, ipText: string, opts: { version?: number } & MutationOptions = {}): Promise<AllocationDto> {
+export async function release(knex: Knex, ctx: RequestContext, ipText: string, opts: { version?: number; space?: SpaceRef } & MutationOptions = {}): Promise<AllocationDto> {
   const entry: AuditEntry = { action: 'delete', resourceType: 'ip_allocation', resourceName: String(ipText ?? ''), details: { context: { operation: 'release' } } }
   await authorize(knex, ctx, 'operator', 'releasing an address', entry)
   return mutate(knex, ctx, entry, async (trx) => {
     const ip = parseIp(ipText, 'ip')
-    const current = await allocationByIp(trx, ip.text)
+    const current = await allocationByIp(trx, ip.text, false, opts.space !== undefined ? await findSpaceId(trx, opts.space) : null)
     if (!current) throw new AppError('NOT_FOUND', `ip: ${ip.text} is not allocated`, { field: 'ip' })
     const pool = await findPoolRow(trx, current.pool_id, true)
-    const row = (await allocationByIp(trx, ip.text, true))!
+    const row = (await allocationByIp(trx, ip.text, true, pool.space_id))!
     entry.resourceId = row.id
     if (opts.version !== undefined && opts.version !== row.version) {
       throw new AppError('CONFLICT', `version: ${ip.text} was changed by someone else (you have version ${opts.version}, it is now ${row.version})`, { field: 'version' })
     }
     await trx.raw(`delete from ip_allocations where id = ?`, [row.id])
     const net = parseCidr(pool.network)
-    await giveAddress(trx, pool.id, net.family, ip.value, usableRange(net))
+    // An address of a dhcp or reserved range goes back to the range, not to next-free's free space.
+    if (!(await skipRangeAt(trx, pool.id, ip.text))) await giveAddress(trx, pool.id, net.family, ip.value, usableRange(net))
     const before = toAllocationDto(row)
     await appendAudit(trx, ctx, {
       action: 'delete',
@@ -280,15 +320,53 @@ export async function release(knex: Knex, ctx: RequestContext, ipText: string, o
   }, opts.inTransaction)
 }
 
-/** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */
-export async function listAllocations(knex: Knex, ref: PoolRef, opts: { page?: number; pageSize?: number } = {}): Promise<Page<AllocationDto>> {
-  const pool = await findPoolRow(knex, ref, false)
+export const ALLOCATION_SORTS = ['ip', 'hostname', 'owner', 'status', 'updated'] as const
+
+export interface AllocationListOptions {
+  page?: number
+  pageSize?: number
+  /** Column to sort by (address by default); ties and the rest go by address. */
+  sort?: (typeof ALLOCATION_SORTS)[number]
+  order?: 'asc' | 'desc'
+  /** Only this status; 'lapsed' is a reservation whose hold has run out. */
+  status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'
+  /** Case-insensitive text in host name, owner, purpose, description or MAC, or an address prefix. */
+  search?: string
+}
+
+/** A pool's allocations, a page at a time: lowest address first unless sorted otherwise, optionally filtered. */
+export async function listAllocations(knex: Knex, ref: PoolRef, opts: AllocationListOptions = {}): Promise<Page<AllocationDto>> {
+  const pool = await findPoolRow(knex, ref, false, false)
   const page = Math.max(1, opts.page ?? 1)
   const pageSize = Math.min(65536, Math.max(1, opts.pageSize ?? 1000))
-  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [pool.id])
+  const where = ['a.pool_id = ?']
+  const b: Knex.RawBinding[] = [pool.id]
+  if (opts.status === 'lapsed') where.push(`a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()`)
+  else if (opts.status === 'reserved') where.push(`a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now())`)
+  else if (opts.status) {
+    where.push('a.status = ?')
+    b.push(opts.status)
+  }
+  const q = opts.search?.trim()
+  if (q) {
+    const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    where.push(`(lower(coalesce(a.hostname, '')) like ? or lower(coalesce(a.owner, '')) like ? or lower(coalesce(a.purpose, '')) like ?
+                 or lower(coalesce(a.description, '')) like ? or coalesce(a.mac_address::text, '') like ? or host(a.ip_address) like ?)`)
+    b.push(like, like, like, like, like, `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+  }
+  const dir = opts.order === 'desc' ? 'desc' : 'asc'
+  const order = {
+    ip: `a.ip_address ${dir}`,
+    hostname: `a.hostname ${dir} nulls last, a.ip_address`,
+    owner: `a.owner ${dir} nulls last, a.ip_address`,
+    status: `a.status ${dir}, a.ip_address`,
+    updated: `a.updated_at ${dir}, a.ip_address`
+  }[opts.sort ?? 'ip']
+  const w = where.join(' and ')
+  const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations a where ${w}`, b)
   const r = await knex.raw<Rows<AllocRow>>(
-    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.pool_id = ? order by a.ip_address limit ? offset ?`,
-    [pool.id, pageSize, (page - 1) * pageSize]
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where ${w} order by ${order} limit ? offset ?`,
+    [...b, pageSize, (page - 1) * pageSize]
   )
   return { items: r.rows.map(toAllocationDto), page, pageSize, total: total.rows[0]!.n }
 }

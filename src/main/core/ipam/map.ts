@@ -52,7 +52,14 @@ export async function poolMap(knex: Knex, ref: PoolRef): Promise<PoolMap> {
        from ip_allocations where pool_id = ?`,
     [bigIntToIp(net.network, 4), pool.id]
   )
-  return cellsMap(pool, net, rows.rows)
+  // Child pools and dhcp/reserved ranges, drawn under the allocations (a forced address in a range shows as held).
+  const spans = await knex.raw<Rows<{ lo: number; hi: number; state: 'range' | 'child' }>>(
+    `select (host(network)::inet - ?::inet)::int as lo, (host(broadcast(network))::inet - ?::inet)::int as hi, 'child' as state from ip_pools where parent_id = ?
+     union all
+     select (first_ip - ?::inet)::int, (last_ip - ?::inet)::int, 'range' from ip_ranges where pool_id = ? and purpose in ('dhcp', 'reserved')`,
+    [bigIntToIp(net.network, 4), bigIntToIp(net.network, 4), pool.id, bigIntToIp(net.network, 4), bigIntToIp(net.network, 4), pool.id]
+  )
+  return cellsMap(pool, net, rows.rows, spans.rows)
 }
 
 /** One allocation as the map needs it: its offset from the network address, its status, a lapsed hold. */
@@ -63,10 +70,16 @@ export interface MapRow {
 }
 
 /** IPv4 pools up to a /16: one byte per address (a MAP_STATES index), base64, with the count per state. */
-export function cellsMap(pool: { name: string; gateway: string | null }, net: ParsedCidr, rows: Iterable<MapRow>): Extract<PoolMap, { kind: 'cells' }> {
+export function cellsMap(
+  pool: { name: string; gateway: string | null },
+  net: ParsedCidr,
+  rows: Iterable<MapRow>,
+  spans: { lo: number; hi: number; state: 'range' | 'child' }[] = []
+): Extract<PoolMap, { kind: 'cells' }> {
   const size = 2 ** (32 - net.prefix)
   const states = new Uint8Array(size)
   const code = (s: MapState): number => MAP_STATES.indexOf(s)
+  for (const sp of spans) states.fill(code(sp.state), Math.max(0, sp.lo), Math.min(size, sp.hi + 1))
   const u = usableRange(net)
   if (u.first > net.network) states[0] = code('network')
   if (u.last < cidrLast(net)) states[size - 1] = code('network')

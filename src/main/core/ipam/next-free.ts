@@ -23,7 +23,7 @@ const ID_PLACEHOLDER = '\u0001netkeeper:id\u0001'
 const IP_PLACEHOLDER = '\u0001netkeeper:ip\u0001'
 const POOL_PLACEHOLDER = '\u0001netkeeper:pool\u0001'
 
-type NextOut = { outcome: string; pool_id: number | null; pool_name: string | null; id: number | null; ip: string | null; created_at: Date | null; updated_at: Date | null; version: number | null }
+type NextOut = { outcome: string; pool_id: number | null; pool_name: string | null; space_name?: string | null; id: number | null; ip: string | null; created_at: Date | null; updated_at: Date | null; version: number | null }
 
 /** The casts of ipam_allocate_next_keyed's arguments, in order (shared by the bound and the literal form). */
 const NEXT_CASTS = [
@@ -114,7 +114,8 @@ function nextCall(ctx: RequestContext, { v, until, fields }: PreparedAllocation,
     strict
   ]
   const asyncCommit = replay ? `set_config('synchronous_commit', 'off', true) as async_commit, ` : ''
-  return { ref, want, params, sql: (args: string) => `select ${asyncCommit}f.* from ipam_allocate_next_keyed(${args}) f` }
+  return { ref, want, params, sql: (args: string) =>
+      `select ${asyncCommit}f.*, (select s.name from ip_pools p join ip_spaces s on s.id = p.space_id where p.id = f.pool_id) as space_name from ipam_allocate_next_keyed(${args}) f` }
 }
 
 function nextDtos(rows: NextOut[], ctx: RequestContext, { v, until, fields }: PreparedAllocation): AllocationDto[] {
@@ -123,6 +124,7 @@ function nextDtos(rows: NextOut[], ctx: RequestContext, { v, until, fields }: Pr
       id: r.id!,
       pool_id: r.pool_id!,
       pool_name: r.pool_name!,
+      space_name: r.space_name ?? '',
       ip: r.ip!,
       mac: fields.mac,
       hostname: fields.hostname,

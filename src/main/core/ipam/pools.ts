@@ -13,12 +13,13 @@ import {
   type PoolRef,
   type PoolUpdateInput
 } from '../../../shared/ipam'
-import { bigIntToIp, cidrLast, parseCidr, parseDnsServers, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
+import { bigIntToIp, cidrContains, cidrLast, parseCidr, parseDnsServers, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
 import { appendAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { rebuildFreeRanges } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
-import { allocationByIp, changedKeys, findPoolRow, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 
@@ -39,9 +40,11 @@ function poolSnapshot(p: PoolDto): Record<string, unknown> {
   }
 }
 
-/** Allocated, reserved (not lapsed) and blocked rows per pool. */
-async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, { allocated: number; reserved: number; blocked: number }>> {
-  const m = new Map<number, { allocated: number; reserved: number; blocked: number }>()
+type Counts = { allocated: number; reserved: number; blocked: number; ranged?: number }
+
+/** Allocated, reserved (not lapsed) and blocked rows per pool, and the free addresses of its mark-used ranges. */
+async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, Counts>> {
+  const m = new Map<number, Counts>()
   if (!ids.length) return m
   const r = await q.raw<Rows<{ pool_id: number; allocated: number; reserved: number; blocked: number }>>(
     `select pool_id,
@@ -52,13 +55,28 @@ async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Ma
     [ids]
   )
   for (const row of r.rows) m.set(row.pool_id, { allocated: row.allocated, reserved: row.reserved, blocked: row.blocked })
+  const g = await q.raw<Rows<{ pool_id: number; n: string }>>(
+    `select g.pool_id, sum((g.last_ip - g.first_ip) + 1 - (select count(*) from ip_allocations a
+                             where a.pool_id = g.pool_id and a.ip_address between g.first_ip and g.last_ip and ${USED_SQL('a')}))::text as n
+       from ip_ranges g where g.pool_id = any(?::int[]) and g.mark_used group by g.pool_id`,
+    [ids]
+  )
+  for (const row of g.rows) {
+    const c = m.get(row.pool_id) ?? { allocated: 0, reserved: 0, blocked: 0 }
+    c.ranged = Number(row.n)
+    m.set(row.pool_id, c)
+  }
   return m
 }
 
-async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): Promise<PoolDto[]> {
+export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): Promise<PoolDto[]> {
   const counts = await poolCounts(
     q,
     rows.map((r) => r.id)
+  )
+  const rolled = await rollups(
+    q,
+    rows.filter((r) => r.children > 0).map((r) => r.id)
   )
   return rows.map((r) => {
     const c = parseCidr(r.network)
@@ -78,22 +96,50 @@ async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): Promise<
       createdAt: iso(r.created_at)!,
       updatedAt: iso(r.updated_at)!,
       createdBy: r.created_by,
-      utilization: utilization(r.network, r.gateway, counts.get(r.id) ?? { allocated: 0, reserved: 0, blocked: 0 })
+      utilization: utilization(r.network, r.gateway, counts.get(r.id) ?? { allocated: 0, reserved: 0, blocked: 0 }),
+      spaceId: r.space_id,
+      spaceName: r.space_name,
+      parentId: r.parent_id,
+      parentName: r.parent_name,
+      children: r.children,
+      rollup: rolled.get(r.id) ?? null
     }
   })
 }
 
-async function poolDto(q: Knex | Knex.Transaction, row: PoolRow): Promise<PoolDto> {
+export async function poolDto(q: Knex | Knex.Transaction, row: PoolRow): Promise<PoolDto> {
   return (await toPoolDtos(q, [row]))[0]!
 }
 
-/** Finds the pool with the given network overlapping `network`, if any (other than `exceptId`). */
-async function overlapping(q: Knex | Knex.Transaction, network: string, exceptId?: number): Promise<{ name: string; network: string } | undefined> {
+/** The sibling (same space, same parent) whose network overlaps `network`, if any (other than `exceptId`). */
+export async function overlapping(
+  q: Knex | Knex.Transaction,
+  network: string,
+  exceptId: number | undefined,
+  space: number,
+  parent: number | null
+): Promise<{ name: string; network: string } | undefined> {
   const r = await q.raw<Rows<{ name: string; network: string }>>(
-    `select name, network::text as network from ip_pools where network && ?::cidr and id <> ? limit 1`,
-    [network, exceptId ?? -1]
+    `select name, network::text as network from ip_pools
+      where network && ?::cidr and id <> ? and space_id = ? and ${parent === null ? 'parent_id is null' : 'parent_id = ?'} limit 1`,
+    parent === null ? [network, exceptId ?? -1, space] : [network, exceptId ?? -1, space, parent]
   )
   return r.rows[0]
+}
+
+/**
+ * Moves into a new child pool what its parent held inside the child's network: allocations (an address lives
+ * in the innermost pool) and the parent's free-range bookkeeping follows through the triggers. Returns the
+ * number of allocations moved.
+ */
+export async function adoptFromParent(trx: Knex.Transaction, child: { id: number; network: string }, parentId: number): Promise<number> {
+  const moved = await trx.raw<Rows<{ n: number }>>(
+    `with m as (update ip_allocations set pool_id = ?, updated_at = now()
+                 where pool_id = ? and ip_address between host(?::cidr)::inet and host(broadcast(?::cidr))::inet returning 1)
+     select count(*)::int as n from m`,
+    [child.id, parentId, child.network, child.network]
+  )
+  return moved.rows[0]!.n
 }
 
 /** Checks a gateway against its network; returns the canonical text. */
@@ -116,17 +162,61 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     const dns = parseDnsServers(v.dnsServers ?? [])
     const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ?`, [v.name])
     if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists`, { field: 'name' })
-    const over = await overlapping(trx, net.text)
+    // A child: its parent is locked (allocations in it wait, so none can land where the child goes) and the
+    // child goes in the parent's space; a space given as well must be that one.
+    let space: number
+    let parent: PoolRow | null = null
+    if (v.parent !== undefined && v.parent !== null && v.parent !== '') {
+      parent = await findPoolRow(trx, v.parent, true).catch((e: unknown) => {
+        if (e instanceof AppError && e.code === 'NOT_FOUND') throw new AppError('NOT_FOUND', `parent: no pool named "${v.parent}"`, { field: 'parent' })
+        throw e
+      })
+      space = parent.space_id
+      if (v.space !== undefined && (await findSpaceId(trx, v.space)) !== space) {
+        throw validationError('space', `parent pool "${parent.name}" is in space "${parent.space_name}"; a child is always in its parent's space`)
+      }
+      const pnet = parseCidr(parent.network)
+      if (pnet.family !== net.family || net.prefix <= pnet.prefix || !cidrContains(pnet, { family: net.family, value: net.network, text: net.text })) {
+        throw validationError('network', `${net.text} is not inside parent pool "${parent.name}" (${pnet.text})`, { parent: parent.name })
+      }
+    } else {
+      space = await findSpaceId(trx, v.space)
+    }
+    const over = await overlapping(trx, net.text, undefined, space, parent?.id ?? null)
     if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
+    if (parent) {
+      const inRange = await trx.raw<Rows<{ first: string; last: string; purpose: string }>>(
+        `select host(first_ip) as first, host(last_ip) as last, purpose from ip_ranges
+          where pool_id = ? and first_ip <= host(broadcast(?::cidr))::inet and last_ip >= host(?::cidr)::inet limit 1`,
+        [parent.id, net.text, net.text]
+      )
+      const g = inRange.rows[0]
+      if (g) throw new AppError('CONFLICT', `network: ${net.text} overlaps the ${g.purpose} range ${g.first}-${g.last} of pool "${parent.name}"; remove or shrink the range first`, { field: 'network' })
+    }
     const ins = await trx.raw<Rows<PoolRow>>(
-      `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by)
-       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
-      [v.name, v.description ?? null, net.text, gateway, inetArrayLiteral(dns), v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor]
+      `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by, space_id, parent_id)
+       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
+      [v.name, v.description ?? null, net.text, gateway, inetArrayLiteral(dns), v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor, space, parent?.id ?? null]
     )
     const row = ins.rows[0]!
+    const moved = parent ? await adoptFromParent(trx, { id: row.id, network: net.text }, parent.id) : 0
+    if (gateway && moved) {
+      const holder = await allocationByIp(trx, gateway, false, space)
+      if (holder) throw new AppError('CONFLICT', `gateway: ${gateway} is ${holder.status} to ${holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'}; release it first`, { field: 'gateway' })
+    }
     await rebuildFreeRanges(trx, row.id)
     const dto = await poolDto(trx, row)
-    await appendAudit(trx, ctx, { action: 'create', resourceType: 'ip_pool', resourceId: row.id, resourceName: row.name, details: { after: poolSnapshot(dto) } })
+    await appendAudit(trx, ctx, {
+      action: 'create',
+      resourceType: 'ip_pool',
+      resourceId: row.id,
+      resourceName: row.name,
+      // Where the pool sits goes in the context (the snapshot keeps the fields a pool update can change).
+      details: {
+        after: poolSnapshot(dto),
+        ...(parent || dto.spaceName !== 'default' ? { context: { space: dto.spaceName, parent: dto.parentName, ...(moved ? { allocationsMoved: moved } : {}) } } : {})
+      }
+    })
     return dto
   }, opts.inTransaction)
 }
@@ -154,6 +244,15 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
   if (v.vlanId !== undefined) {
     where.push('p.vlan_id = ?')
     b.push(v.vlanId)
+  }
+  if (v.space !== undefined) {
+    where.push('p.space_id = ?')
+    b.push(await findSpaceId(knex, v.space))
+  }
+  if (v.parent === null) where.push('p.parent_id is null')
+  else if (v.parent !== undefined) {
+    where.push('p.parent_id = ?')
+    b.push((await findPoolRow(knex, v.parent, false)).id)
   }
   if (v.search) {
     const like = `%${likeText(v.search)}%`
@@ -211,7 +310,7 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
     }
     const networkChanged = net.text !== parseCidr(row.network).text
     if (networkChanged) {
-      const over = await overlapping(trx, net.text, row.id)
+      const over = await overlapping(trx, net.text, row.id, row.space_id, row.parent_id)
       if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
       // Every allocation must still fit, and not land on the new network or broadcast address.
       const misfit = await trx.raw<Rows<{ ip: string; hostname: string | null }>>(
@@ -234,7 +333,7 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
       }
     }
     if (gateway && gateway !== row.gateway) {
-      const holder = await allocationByIp(trx, gateway)
+      const holder = await allocationByIp(trx, gateway, false, row.space_id)
       // Any row at that address, even a lapsed hold, would let next-free hand out the gateway later.
       if (holder) {
         throw new AppError(
@@ -291,6 +390,9 @@ export async function deletePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
     entry.resourceName = row.name
     await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
     const before = await poolDto(trx, row)
+    if (row.children > 0) {
+      throw new AppError('CONFLICT', `pool: "${row.name}" is a container of ${row.children} pool(s); delete or merge them first`, { field: 'pool', children: row.children })
+    }
     const n = await trx.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [row.id])
     const count = n.rows[0]!.n
     if (count > 0 && !opts.force) {

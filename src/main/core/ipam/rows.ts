@@ -24,12 +24,18 @@ export interface PoolRow {
   created_at: Date
   updated_at: Date
   created_by: string | null
+  space_id: number
+  space_name: string
+  parent_id: number | null
+  parent_name: string | null
+  children: number
 }
 
 export interface AllocRow {
   id: number
   pool_id: number
   pool_name: string
+  space_name: string
   ip: string
   mac: string | null
   hostname: string | null
@@ -49,12 +55,15 @@ export interface AllocRow {
 
 export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as network, host(p.gateway) as gateway, p.vlan_id, p.site,
   p.environment, p.is_active, p.created_at, p.updated_at, p.created_by,
-  array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers`
+  array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers,
+  p.space_id, (select s.name from ip_spaces s where s.id = p.space_id) as space_name, p.parent_id,
+  (select pp.name from ip_pools pp where pp.id = p.parent_id) as parent_name,
+  (select count(*) from ip_pools c where c.parent_id = p.id)::int as children`
 
 export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
-  a.created_at, a.updated_at, a.allocated_by, a.version`
+  a.created_at, a.updated_at, a.allocated_by, a.version, (select s.name from ip_spaces s where s.id = a.space_id) as space_name`
 export const ALLOC_COLUMNS = `${ALLOC_FIELDS}, p.name as pool_name`
 
 export const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString())
@@ -73,6 +82,7 @@ export function toAllocationDto(r: AllocRow): AllocationDto {
     id: r.id,
     poolId: r.pool_id,
     poolName: r.pool_name,
+    spaceName: r.space_name,
     ip: r.ip,
     mac: r.mac,
     hostname: r.hostname,
@@ -96,25 +106,57 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
   return Object.keys(after).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null))
 }
 
-export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean): Promise<PoolRow> {
+/**
+ * A pool by id or name, optionally locked. `countChildren` false skips counting its children (`children` is then
+ * 0): a container with 100,000 children would otherwise count them on every next-block.
+ */
+export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
+  const cols = countChildren ? POOL_COLUMNS : POOL_COLUMNS.replace('(select count(*) from ip_pools c where c.parent_id = p.id)::int as children', '0 as children')
   const r = await q.raw<Rows<PoolRow>>(
-    `select ${POOL_COLUMNS} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
+    `select ${cols} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
     [byId ? Number(ref) : String(ref).trim()]
   )
   // A pool may also be named with digits only: fall back to the name.
   if (!r.rows[0] && byId) {
-    const byName = await q.raw<Rows<PoolRow>>(`select ${POOL_COLUMNS} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
+    const byName = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
     if (byName.rows[0]) return byName.rows[0]
   }
   if (!r.rows[0]) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
   return r.rows[0]
 }
 
-export async function allocationByIp(q: Knex | Knex.Transaction, ip: string, lock = false): Promise<AllocRow | undefined> {
+/**
+ * The allocation at an address. Within a space an address is held at most once; across spaces it may be held
+ * once per space: without a space, an address held in two spaces is refused as ambiguous (naming them), so
+ * no change ever lands in the wrong space by accident.
+ */
+export async function allocationByIp(q: Knex | Knex.Transaction, ip: string, lock = false, space?: number | null): Promise<AllocRow | undefined> {
   const r = await q.raw<Rows<AllocRow>>(
-    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = ?::inet ${lock ? 'for update of a' : ''}`,
-    [ip]
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id
+      where a.ip_address = ?::inet ${space != null ? 'and a.space_id = ?' : ''} order by a.space_id limit 2 ${lock ? 'for update of a' : ''}`,
+    space != null ? [ip, space] : [ip]
   )
+  if (r.rows.length > 1) {
+    throw new AppError('CONFLICT', `ip: ${ip} is held in more than one address space (${r.rows.map((x) => `"${x.space_name}"`).join(', ')}); say which with space`, {
+      field: 'space',
+      spaces: r.rows.map((x) => x.space_name)
+    })
+  }
   return r.rows[0]
+}
+
+/** A space by name or id; null gives the default space. */
+export async function findSpaceId(q: Knex | Knex.Transaction, ref: string | number | null | undefined): Promise<number> {
+  if (ref === undefined || ref === null || ref === '') {
+    const d = await q.raw<Rows<{ id: number }>>(`select id from ip_spaces where is_default`)
+    return d.rows[0]!.id
+  }
+  const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
+  const r = await q.raw<Rows<{ id: number }>>(`select id from ip_spaces where ${byId ? 'id = ? or name = ?' : 'name = ?'} order by (name = ?) desc limit 1`, [
+    ...(byId ? [Number(ref), String(ref)] : [String(ref).trim()]),
+    String(ref).trim()
+  ])
+  if (!r.rows[0]) throw new AppError('NOT_FOUND', `space: no address space named "${ref}"`, { field: 'space' })
+  return r.rows[0].id
 }

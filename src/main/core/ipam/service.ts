@@ -16,9 +16,29 @@
  *   stats.ts        the dashboard's statistics
  *   mutation.ts     the path every change takes (authorize, one transaction, failure audited) and its options
  *   rows.ts         the rows read, their DTOs and the shared look-ups; free-ranges.ts keeps ip_free_ranges
+ *   spaces.ts       address spaces (VRFs)
+ *   tree.ts         the pool tree: next free block, split, merge, the tree listing
+ *   rollup.ts       containers' utilization over their subtree
+ *   ranges.ts       dhcp / reserved / infrastructure ranges inside a pool
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import type {
+  BulkHoldInput,
+  BulkReleaseInput,
+  BulkResult,
+  MergeInput,
+  MergeResult,
+  NextBlockInput,
+  PoolTreeInput,
+  PoolTreeNode,
+  RangeCreateInput,
+  RangeDto,
+  SpaceCreateInput,
+  SpaceDto,
+  SpaceRef,
+  SpaceUpdateInput,
+  SplitInput,
+  SplitResult,
   AllocateInput,
   AllocationDto,
   AllocationUpdateInput,
@@ -40,6 +60,10 @@ import type { MutationOptions, ReplayRecord } from './mutation'
 import { allocateNextRun } from './next-free'
 import * as pools from './pools'
 import { search } from './search'
+import * as bulk from './bulk'
+import * as ranges from './ranges'
+import * as spaces from './spaces'
+import * as tree from './tree'
 import { stats } from './stats'
 
 export type { LockedPool, MutationOptions, ReplayRecord, TransactionHook } from './mutation'
@@ -95,8 +119,8 @@ export class IpamService {
     return this.changed(allocateNextRun(this.knex, items))
   }
 
-  getAllocation(_ctx: RequestContext, ip: string): Promise<AllocationDto> {
-    return allocations.getAllocation(this.knex, ip)
+  getAllocation(_ctx: RequestContext, ip: string, space?: SpaceRef): Promise<AllocationDto> {
+    return allocations.getAllocation(this.knex, ip, space)
   }
 
   updateAllocation(ctx: RequestContext, input: AllocationUpdateInput, opts: MutationOptions = {}): Promise<AllocationDto> {
@@ -104,12 +128,12 @@ export class IpamService {
   }
 
   /** Frees an address. The audit row keeps who held it. */
-  release(ctx: RequestContext, ipText: string, opts: { version?: number } & MutationOptions = {}): Promise<AllocationDto> {
+  release(ctx: RequestContext, ipText: string, opts: { version?: number; space?: SpaceRef } & MutationOptions = {}): Promise<AllocationDto> {
     return this.changed(allocations.release(this.knex, ctx, ipText, opts))
   }
 
   /** Every allocation of a pool, lowest address first (the subnet map and `pool show`). */
-  listAllocations(_ctx: RequestContext, ref: PoolRef, opts: { page?: number; pageSize?: number } = {}): Promise<Page<AllocationDto>> {
+  listAllocations(_ctx: RequestContext, ref: PoolRef, opts: allocations.AllocationListOptions = {}): Promise<Page<AllocationDto>> {
     return allocations.listAllocations(this.knex, ref, opts)
   }
 
@@ -126,5 +150,72 @@ export class IpamService {
 
   stats(_ctx: RequestContext): Promise<IpamStats> {
     return stats(this.knex)
+  }
+
+  // ---------------------------------------------------------------- spaces
+
+  listSpaces(_ctx: RequestContext): Promise<SpaceDto[]> {
+    return spaces.listSpaces(this.knex)
+  }
+
+  getSpace(_ctx: RequestContext, ref: SpaceRef): Promise<SpaceDto> {
+    return spaces.getSpace(this.knex, ref)
+  }
+
+  createSpace(ctx: RequestContext, input: SpaceCreateInput, opts: MutationOptions = {}): Promise<SpaceDto> {
+    return spaces.createSpace(this.knex, ctx, input, opts)
+  }
+
+  updateSpace(ctx: RequestContext, ref: SpaceRef, input: SpaceUpdateInput, opts: MutationOptions = {}): Promise<SpaceDto> {
+    return spaces.updateSpace(this.knex, ctx, ref, input, opts)
+  }
+
+  deleteSpace(ctx: RequestContext, ref: SpaceRef, opts: MutationOptions = {}): Promise<SpaceDto> {
+    return spaces.deleteSpace(this.knex, ctx, ref, opts)
+  }
+
+  // ---------------------------------------------------------------- the tree
+
+  /** The lowest aligned free /N (or N of them) in a container, created as its children in one transaction. */
+  nextBlock(ctx: RequestContext, input: NextBlockInput, opts: MutationOptions = {}): Promise<PoolDto[]> {
+    return this.changed(tree.nextBlock(this.knex, ctx, input, opts))
+  }
+
+  splitPool(ctx: RequestContext, input: SplitInput, opts: MutationOptions = {}): Promise<SplitResult> {
+    return this.changed(tree.splitPool(this.knex, ctx, input, opts))
+  }
+
+  mergePools(ctx: RequestContext, input: MergeInput, opts: MutationOptions = {}): Promise<MergeResult> {
+    return this.changed(tree.mergePools(this.knex, ctx, input, opts))
+  }
+
+  poolTree(_ctx: RequestContext, input: PoolTreeInput & { expanded?: number[] } = {}): Promise<{ nodes: PoolTreeNode[]; total: number }> {
+    return tree.poolTree(this.knex, input)
+  }
+
+  // ---------------------------------------------------------------- ranges
+
+  listRanges(_ctx: RequestContext, pool: PoolRef): Promise<RangeDto[]> {
+    return ranges.listRanges(this.knex, pool)
+  }
+
+  addRange(ctx: RequestContext, input: RangeCreateInput, opts: MutationOptions = {}): Promise<RangeDto> {
+    return ranges.addRange(this.knex, ctx, input, opts)
+  }
+
+  removeRange(ctx: RequestContext, ref: { id?: number; pool?: PoolRef; first?: string }, opts: MutationOptions = {}): Promise<RangeDto> {
+    return ranges.removeRange(this.knex, ctx, ref, opts)
+  }
+
+  // ---------------------------------------------------------------- bulk
+
+  /** Reserve or block every free address from first to last: one request, one transaction. */
+  holdRange(ctx: RequestContext, input: BulkHoldInput, opts: MutationOptions = {}): Promise<BulkResult> {
+    return this.changed(bulk.holdRange(this.knex, ctx, input, opts))
+  }
+
+  /** Release a run or a list of addresses of one pool: one request, one transaction. */
+  releaseMany(ctx: RequestContext, input: BulkReleaseInput, opts: MutationOptions = {}): Promise<BulkResult> {
+    return this.changed(bulk.releaseMany(this.knex, ctx, input, opts))
   }
 }

@@ -122,6 +122,26 @@ export function describeEdit(e: { operation: OfflineOperation; args: unknown }, 
       return `update pool ${String(a.pool)}`
     case 'ipam.pool.delete':
       return `delete pool ${String(a.pool)}${a.force ? ' with its allocations' : ''}`
+    case 'ipam.holdRange':
+      return `${a.status === 'blocked' ? 'block' : 'reserve'} every free address from ${String(a.first)} to ${String(a.last)} in pool ${String(a.pool)}`
+    case 'ipam.releaseMany':
+      return a.first ? `release ${String(a.first)}-${String(a.last)} in pool ${String(a.pool)}` : `release ${(a.ips as unknown[] | undefined)?.length ?? 0} addresses in pool ${String(a.pool)}`
+    case 'ipam.pool.nextBlock':
+      return `carve the next ${a.count && a.count !== 1 ? `${String(a.count)} free` : 'free'} /${String(a.prefixLength)} out of pool ${String(a.in)}`
+    case 'ipam.pool.split':
+      return `split pool ${String(a.pool)} into /${String(a.prefixLength)}`
+    case 'ipam.pool.merge':
+      return `merge pools ${String(a.a)} and ${String(a.b)}`
+    case 'ipam.space.create':
+      return `create address space ${String(a.name)}`
+    case 'ipam.space.update':
+      return `update address space ${String(a.space)}`
+    case 'ipam.space.delete':
+      return `delete address space ${String(a.space)}`
+    case 'ipam.range.add':
+      return `add ${String(a.purpose)} range ${String(a.first)}-${String(a.last)} to pool ${String(a.pool)}`
+    case 'ipam.range.remove':
+      return a.id !== undefined ? `remove range #${String(a.id)}` : `remove the range at ${String(a.first)} of pool ${String(a.pool)}`
     default:
       return `${describeDirectoryEdit(e as DirectoryEdit)}${basis?.profile ? ` (directory ${basis.profile})` : ''}`
   }

@@ -66,7 +66,17 @@ const NEEDED: Partial<Record<QueueEntryDto['operation'], Role>> = {
   'ipam.release': 'operator',
   'ipam.pool.create': 'admin',
   'ipam.pool.update': 'admin',
-  'ipam.pool.delete': 'admin'
+  'ipam.pool.delete': 'admin',
+  'ipam.holdRange': 'operator',
+  'ipam.releaseMany': 'operator',
+  'ipam.pool.nextBlock': 'admin',
+  'ipam.pool.split': 'admin',
+  'ipam.pool.merge': 'admin',
+  'ipam.space.create': 'admin',
+  'ipam.space.update': 'admin',
+  'ipam.space.delete': 'admin',
+  'ipam.range.add': 'admin',
+  'ipam.range.remove': 'admin'
 }
 
 /** The roles an entry runs with: its own, narrowed to the replayer's. */
@@ -151,6 +161,32 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
       const d = r as { pool: PoolDto; allocationsRemoved: number }
       return { result: { deleted: { id: d.pool.id, name: d.pool.name }, allocationsRemoved: d.allocationsRemoved } }
     }
+    case 'ipam.holdRange':
+    case 'ipam.releaseMany': {
+      const x = r as { pool: string; items: { id: number; ip: string; version: number }[]; skipped: unknown[] }
+      return { result: { pool: x.pool, allocations: x.items.map((a) => ({ id: a.id, ip: a.ip, version: a.version })), skipped: x.skipped.length } }
+    }
+    case 'ipam.pool.nextBlock':
+      return { result: { pools: (r as PoolDto[]).map((p) => ({ id: p.id, name: p.name, network: p.network })) } }
+    case 'ipam.pool.split': {
+      const x = r as { container: PoolDto; children: PoolDto[]; moved: number }
+      return { result: { split: x.container.name, children: x.children.map((p) => ({ id: p.id, name: p.name, network: p.network })), moved: x.moved } }
+    }
+    case 'ipam.pool.merge': {
+      const x = r as { pool: PoolDto; removed: unknown[]; moved: number }
+      return { result: { pool: { id: x.pool.id, name: x.pool.name, network: x.pool.network }, removed: x.removed, moved: x.moved } }
+    }
+    case 'ipam.space.create':
+    case 'ipam.space.update':
+    case 'ipam.space.delete': {
+      const x = r as { id: number; name: string }
+      return { result: { space: { id: x.id, name: x.name } } }
+    }
+    case 'ipam.range.add':
+    case 'ipam.range.remove': {
+      const x = r as { id: number; poolName: string; first: string; last: string }
+      return { result: { range: { id: x.id, pool: x.poolName, first: x.first, last: x.last } } }
+    }
     default:
       return { result: summarizeDirectory(e, r) }
   }
@@ -172,13 +208,33 @@ async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, opts: Mu
     case 'ipam.update':
       return core.ipam.updateAllocation(ctx, edit.args, opts)
     case 'ipam.release':
-      return core.ipam.release(ctx, edit.args.ip, { version: edit.args.version, ...opts })
+      return core.ipam.release(ctx, edit.args.ip, { version: edit.args.version, space: edit.args.space, ...opts })
     case 'ipam.pool.create':
       return core.ipam.createPool(ctx, edit.args, opts)
     case 'ipam.pool.update':
       return core.ipam.updatePool(ctx, edit.args.pool, edit.args.changes, opts)
     case 'ipam.pool.delete':
       return core.ipam.deletePool(ctx, edit.args.pool, { force: edit.args.force, ...opts })
+    case 'ipam.holdRange':
+      return core.ipam.holdRange(ctx, edit.args, opts)
+    case 'ipam.releaseMany':
+      return core.ipam.releaseMany(ctx, edit.args, opts)
+    case 'ipam.pool.nextBlock':
+      return core.ipam.nextBlock(ctx, edit.args, opts)
+    case 'ipam.pool.split':
+      return core.ipam.splitPool(ctx, edit.args, opts)
+    case 'ipam.pool.merge':
+      return core.ipam.mergePools(ctx, edit.args, opts)
+    case 'ipam.space.create':
+      return core.ipam.createSpace(ctx, edit.args, opts)
+    case 'ipam.space.update':
+      return core.ipam.updateSpace(ctx, edit.args.space, edit.args.changes, opts)
+    case 'ipam.space.delete':
+      return core.ipam.deleteSpace(ctx, edit.args.space, opts)
+    case 'ipam.range.add':
+      return core.ipam.addRange(ctx, edit.args, opts)
+    case 'ipam.range.remove':
+      return core.ipam.removeRange(ctx, edit.args, opts)
   }
 }
 

@@ -24,7 +24,9 @@ export const STATE_LABEL: Record<MapState, string> = {
   blocked: 'Blocked',
   gateway: 'Gateway',
   network: 'Network / broadcast',
-  lapsed: 'Lapsed reservation'
+  lapsed: 'Lapsed reservation',
+  range: 'DHCP / reserved range',
+  child: 'Child pool'
 }
 
 export function decodeStates(b64: string): Uint8Array {
@@ -210,6 +212,8 @@ export function aggregateTiles(states: Uint8Array, first: number): TileSummary[]
   const B = STATE_CODE.blocked
   const G = STATE_CODE.gateway
   const N = STATE_CODE.network
+  // Addresses of child pools belong to the children, not to this pool's usable space.
+  const C = STATE_CODE.child
   for (let t = 0; t * 256 < states.length; t++) {
     let allocated = 0
     let reserved = 0
@@ -221,7 +225,7 @@ export function aggregateTiles(states: Uint8Array, first: number): TileSummary[]
       if (s === A) allocated++
       else if (s === R) reserved++
       else if (s === B) blocked++
-      else if (s === G || s === N) unusable++
+      else if (s === G || s === N || s === C) unusable++
     }
     tiles.push({ index: t, network: `${intToIpv4(first + t * 256)}/24`, allocated, reserved, blocked, usable: end - t * 256 - unusable })
   }

@@ -3,7 +3,7 @@
  * together after every change made from the map or the list.
  */
 import { defineStore } from 'pinia'
-import { ref, shallowRef } from 'vue'
+import { reactive, ref, shallowRef } from 'vue'
 import type { AllocationDto, Page, PoolDto, PoolMap, StaleMark } from '@shared/ipam'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
@@ -17,6 +17,16 @@ export const usePoolStore = defineStore('pool', () => {
   const allocations = ref<Page<AllocationDto>>()
   const allocPage = ref(1)
   const allocPageSize = ref(50)
+  /** The allocations table's sort, status filter and search (the server applies them). */
+  const allocQuery = reactive({ sort: 'ip' as 'ip' | 'hostname' | 'owner' | 'status' | 'updated', order: 'asc' as 'asc' | 'desc', status: '' as '' | 'allocated' | 'reserved' | 'blocked' | 'lapsed', search: '' })
+  const allocArgs = () => ({
+    page: allocPage.value,
+    pageSize: allocPageSize.value,
+    sort: allocQuery.sort,
+    order: allocQuery.order,
+    ...(allocQuery.status ? { status: allocQuery.status } : {}),
+    ...(allocQuery.search.trim() ? { search: allocQuery.search.trim() } : {})
+  })
   const loading = ref(false)
   const error = ref<string>()
   /** Bumped on every reload so the map can drop caches (hover details) that may be stale. */
@@ -43,7 +53,7 @@ export const usePoolStore = defineStore('pool', () => {
       const [p, m, a] = await Promise.all([
         api['ipam:pool:get']({ pool: poolId }),
         api['ipam:pool:map']({ pool: poolId }),
-        api['ipam:pool:allocations']({ pool: poolId, page: allocPage.value, pageSize: allocPageSize.value })
+        api['ipam:pool:allocations']({ pool: poolId, ...allocArgs() })
       ])
       if (mine !== seq) return
       pool.value = p
@@ -61,7 +71,7 @@ export const usePoolStore = defineStore('pool', () => {
   async function loadAllocations(): Promise<void> {
     if (id.value === null) return
     try {
-      allocations.value = await api['ipam:pool:allocations']({ pool: id.value, page: allocPage.value, pageSize: allocPageSize.value })
+      allocations.value = await api['ipam:pool:allocations']({ pool: id.value, ...allocArgs() })
     } catch (e) {
       error.value = userMessage(e)
     }
@@ -75,5 +85,5 @@ export const usePoolStore = defineStore('pool', () => {
     allocations.value = undefined
   }
 
-  return { id, pool, map, allocations, allocPage, allocPageSize, loading, error, generation, open, reload, loadAllocations, close }
+  return { id, pool, map, allocations, allocPage, allocPageSize, allocQuery, loading, error, generation, open, reload, loadAllocations, close }
 })

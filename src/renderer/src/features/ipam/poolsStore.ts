@@ -28,6 +28,11 @@ export const usePoolsStore = defineStore('pools', () => {
   const environments = ref<string[]>([])
   /** The pool shown in detail, or null for the table. */
   const openPoolId = ref<number | null>(null)
+  /** How the pools tab shows pools: the flat table or the tree (by address space). */
+  const view = ref<'table' | 'tree'>('table')
+  /** The tree's address space (null: the default) and its expanded containers. */
+  const treeSpace = ref<number | null>(null)
+  const treeExpanded = reactive(new Set<number>())
 
   const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlan.trim() || filters.active !== 'any'))
 
@@ -123,6 +128,9 @@ export const usePoolsStore = defineStore('pools', () => {
     sites,
     environments,
     openPoolId,
+    view,
+    treeSpace,
+    treeExpanded,
     filtered,
     load,
     loadOptions,

@@ -7,7 +7,8 @@ import { reactive } from 'vue'
 import type { AllocationDto } from '@shared/ipam'
 import { api } from '@renderer/api'
 
-export function useAllocationDetails() {
+/** `space`: the pool's address space, so an address held in several spaces is looked up in the right one. */
+export function useAllocationDetails(space?: () => number | undefined) {
   /** null: asked, and nothing is allocated there (any more). */
   const details = reactive(new Map<string, AllocationDto | null>())
   const pending = new Set<string>()
@@ -17,7 +18,8 @@ export function useAllocationDetails() {
     if (pending.has(ip)) return null
     pending.add(ip)
     try {
-      const a = await api['ipam:allocation:get']({ ip })
+      const sp = space?.()
+      const a = await api['ipam:allocation:get']({ ip, ...(sp ? { space: sp } : {}) })
       details.set(ip, a)
       return a
     } catch {
