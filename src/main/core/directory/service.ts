@@ -12,6 +12,7 @@ import { keychain, type SecretStore } from '../credentials/keychain'
 import { DirectoryAudit } from './audited'
 import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedProfile } from './connection'
 import { GroupDirectory } from './groups'
+import { LdifService } from './ldif-service'
 import type { IdPoolEvents } from './ids'
 import { ldapAccount, ldapEndpoint, ldapSecrets, ProfileStore, resolveProfile } from './profiles'
 import { auditName, Guard, parseInput, type DirectoryScope } from './scope'
@@ -22,6 +23,7 @@ export class DirectoryService {
   readonly audit: DirectoryAudit
   readonly users: UserDirectory
   readonly groups: GroupDirectory
+  readonly ldif: LdifService
 
   constructor(
     knex: Knex,
@@ -41,6 +43,7 @@ export class DirectoryService {
     })
     this.groups = new GroupDirectory(this.audit, guard, idEvents)
     this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents)
+    this.ldif = new LdifService(this.audit, guard)
   }
 
   /** The named profile (or the default / only one), with its containers filled in. */

@@ -9,3 +9,4 @@
 export { groupCommand } from './group'
 export { profileCommand } from './profile'
 export { userCommand } from './user'
+export { ldifCommand } from './ldif'
