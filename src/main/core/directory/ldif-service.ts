@@ -266,7 +266,7 @@ export class LdifService {
           m.set(name.toLowerCase(), { name, values })
           p.changes.push(diff(name, [], values))
         }
-        p.problem ??= this.schemaProblem(schema, m, null)
+        p.problem ??= entryProblem(schema, m, null)
         const parent = formatDn(parseDn(r.dn).slice(1))
         if (!p.problem && parent && !isUnderDn(scope.conn.profile.baseDn, r.dn) && (await live(parent)) === null) p.problem = `the parent ${parent} does not exist`
         if (!p.problem) state.set(normalizeDn(r.dn), m)
@@ -339,45 +339,45 @@ export class LdifService {
           if (b.length !== after.length || b.some((v, i) => !same(v, after[i]!))) p.changes.push(diff(cur.get(k)?.name ?? name, b, after))
         }
         for (const [k, a] of next) if (!a.values.length) next.delete(k)
-        p.problem ??= this.schemaProblem(schema, next, new Set(touched.keys()))
+        p.problem ??= entryProblem(schema, next, new Set(touched.keys()))
         if (!p.problem) state.set(normalizeDn(r.dn), next)
       }
     }
     return out
   }
+}
 
-  /**
-   * What the server's schema would refuse in an entry as it will be: a value breaking its syntax (only
-   * the attributes `touched`, or all for an add), a second value of a single-valued attribute, a MUST
-   * attribute missing, an attribute no object class allows.
-   */
-  schemaProblem(schema: DirectorySchema, m: AttrMap, touched: Set<string> | null): string | null {
-    const classes = (m.get('objectclass')?.values ?? []).map(String)
-    for (const [k, a] of m) {
-      if (touched && !touched.has(k)) continue
-      const def = schema.attribute(a.name)
-      if (!def) return `${a.name} is not an attribute the server's schema knows`
-      if (def.singleValue && a.values.length > 1) return `${a.name} takes a single value (${a.values.length} given)`
-      for (const v of a.values) {
-        const why = schema.syntaxProblem(a.name, v)
-        if (why) return `${a.name}: ${JSON.stringify(shown(a.name, v, schema))} ${why}`
-      }
+/**
+ * What the server's schema would refuse in an entry as it will be: a value breaking its syntax (only
+ * the attributes `touched`, or all for an add), a second value of a single-valued attribute, a MUST
+ * attribute missing, an attribute no object class allows.
+ */
+export function entryProblem(schema: DirectorySchema, m: AttrMap, touched: Set<string> | null): string | null {
+  const classes = (m.get('objectclass')?.values ?? []).map(String)
+  for (const [k, a] of m) {
+    if (touched && !touched.has(k)) continue
+    const def = schema.attribute(a.name)
+    if (!def) return `${a.name} is not an attribute the server's schema knows`
+    if (def.singleValue && a.values.length > 1) return `${a.name} takes a single value (${a.values.length} given)`
+    for (const v of a.values) {
+      const why = schema.syntaxProblem(a.name, v)
+      if (why) return `${a.name}: ${JSON.stringify(shown(a.name, v, schema))} ${why}`
     }
-    if (!classes.length) return 'the entry would have no objectClass'
-    const { must, may, unknown } = schema.allowed(classes)
-    if (unknown.length) return `objectClass ${unknown.join(', ')} is not in the server's schema`
-    const have = new Set([...m.values()].map((a) => schema.canonical(a.name).toLowerCase()))
-    for (const [k, name] of must) if (!have.has(k)) return `${name} is required by the entry's object classes (MUST) and would be missing`
-    const extensible = classes.some((c) => c.toLowerCase() === 'extensibleobject')
-    if (!extensible) {
-      for (const a of m.values()) {
-        const k = schema.canonical(a.name).toLowerCase()
-        if (k === 'objectclass' || must.has(k) || may.has(k)) continue
-        const def = schema.attribute(a.name)
-        if (def && def.usage !== 'userApplications') continue
-        if (!touched || touched.has(a.name.toLowerCase())) return `${a.name} is not allowed by the entry's object classes (${classes.join(', ')})`
-      }
-    }
-    return null
   }
+  if (!classes.length) return 'the entry would have no objectClass'
+  const { must, may, unknown } = schema.allowed(classes)
+  if (unknown.length) return `objectClass ${unknown.join(', ')} is not in the server's schema`
+  const have = new Set([...m.values()].map((a) => schema.canonical(a.name).toLowerCase()))
+  for (const [k, name] of must) if (!have.has(k)) return `${name} is required by the entry's object classes (MUST) and would be missing`
+  const extensible = classes.some((c) => c.toLowerCase() === 'extensibleobject')
+  if (!extensible) {
+    for (const a of m.values()) {
+      const k = schema.canonical(a.name).toLowerCase()
+      if (k === 'objectclass' || must.has(k) || may.has(k)) continue
+      const def = schema.attribute(a.name)
+      if (def && def.usage !== 'userApplications') continue
+      if (!touched || touched.has(a.name.toLowerCase())) return `${a.name} is not allowed by the entry's object classes (${classes.join(', ')})`
+    }
+  }
+  return null
 }

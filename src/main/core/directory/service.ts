@@ -13,6 +13,8 @@ import { DirectoryAudit } from './audited'
 import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedProfile } from './connection'
 import { GroupDirectory } from './groups'
 import { LdifService } from './ldif-service'
+import { TemplateStore } from './templates'
+import { UserImporter } from './user-import'
 import type { IdPoolEvents } from './ids'
 import { ldapAccount, ldapEndpoint, ldapSecrets, ProfileStore, resolveProfile } from './profiles'
 import { auditName, Guard, parseInput, type DirectoryScope } from './scope'
@@ -24,6 +26,8 @@ export class DirectoryService {
   readonly users: UserDirectory
   readonly groups: GroupDirectory
   readonly ldif: LdifService
+  readonly templates: TemplateStore
+  readonly userImport: UserImporter
 
   constructor(
     knex: Knex,
@@ -42,8 +46,10 @@ export class DirectoryService {
         )
     })
     this.groups = new GroupDirectory(this.audit, guard, idEvents)
-    this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents)
+    this.templates = new TemplateStore(dataDir, this.audit)
+    this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents, (p) => this.templates.get(p))
     this.ldif = new LdifService(this.audit, guard)
+    this.userImport = new UserImporter(this.audit, guard, () => this.users, () => this.groups, this.templates, idEvents)
   }
 
   /** The named profile (or the default / only one), with its containers filled in. */

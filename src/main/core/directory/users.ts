@@ -24,7 +24,8 @@ import {
 } from '../../../shared/directory'
 import type { AuditEntry } from '../audit/writer'
 import type { DirectoryAudit } from './audited'
-import { OID_PASSWORD_MODIFY, type LdapConnection, type LdapEntry } from './connection'
+import { OID_PASSWORD_MODIFY, type LdapConnection, type LdapEntry, type ResolvedProfile } from './connection'
+import { expandPattern, type ResolvedTemplate } from './templates'
 import { attributeChanges, toUserDto, USER_ATTRS, userSnapshot } from './entries'
 import { and, change, contains, eq, or, USER_CLASS } from './filters'
 import type { GroupDirectory } from './groups'
@@ -46,7 +47,16 @@ export class UserDirectory {
     private readonly audit: DirectoryAudit,
     private readonly guard: Guard,
     private readonly groups: () => GroupDirectory,
-    private readonly idEvents: (scope: DirectoryScope) => IdPoolEvents
+    private readonly idEvents: (scope: DirectoryScope) => IdPoolEvents,
+    /** The profile's template for new users (templates.ts); the built-in one gives what create always did. */
+    private readonly template: (p: ResolvedProfile) => ResolvedTemplate = (p) => ({
+      objectClasses: ['inetOrgPerson', 'posixAccount', 'shadowAccount'],
+      attributes: {},
+      groups: [],
+      homeDirectory: `${p.homeBase.replace(/\/$/, '')}/{uid}`,
+      loginShell: p.defaultShell,
+      builtIn: true
+    })
   ) {}
 
   private entry(scope: DirectoryScope, action: AuditEntry['action'], name: unknown, details?: AuditEntry['details']): AuditEntry {
@@ -110,15 +120,17 @@ export class UserDirectory {
       const cn = v.cn ?? (v.givenName ? `${v.givenName} ${v.sn}` : v.sn)
       const uidNumber = v.uidNumber ?? (await allocateId(conn, 'uidNumber', this.idEvents(scope)))
       const dn = childDn('uid', v.uid, p.usersDn)
+      const t = this.template(p)
       const attrs: Record<string, string | string[]> = {
-        objectClass: ['inetOrgPerson', 'posixAccount', 'shadowAccount'],
+        ...Object.fromEntries(Object.entries(t.attributes).map(([k, vals]) => [k, vals.map((x) => expandPattern(x, v.uid))])),
+        objectClass: [...new Set(['inetOrgPerson', 'posixAccount', 'shadowAccount', ...t.objectClasses])],
         uid: v.uid,
         cn,
         sn: v.sn,
         uidNumber: String(uidNumber),
         gidNumber: String(gidNumber),
-        homeDirectory: v.homeDirectory ?? `${p.homeBase.replace(/\/$/, '')}/${v.uid}`,
-        loginShell: v.loginShell ?? p.defaultShell
+        homeDirectory: v.homeDirectory ?? expandPattern(t.homeDirectory, v.uid),
+        loginShell: v.loginShell ?? t.loginShell
       }
       if (v.givenName) attrs.givenName = v.givenName
       if (v.mail) attrs.mail = v.mail
@@ -146,6 +158,8 @@ export class UserDirectory {
           }
         }
       )
+      // The template's groups: joined after the entry exists, each an audited membership change.
+      for (const g of t.groups) await this.groups().addMembers(scope, { cn: g, members: [v.uid] })
       return toUserDto((await conn.readEntry(dn, USER_ATTRS)) ?? (await this.find(conn, v.uid)))
     })
   }

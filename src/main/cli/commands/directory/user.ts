@@ -3,6 +3,7 @@ import { Command } from 'commander'
 import type { UserDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
 import { collect, int, printListing, readStdinSecret, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { addUserBulkCommands } from './user-bulk'
 
 const userCols = ['uid', 'uidNumber', 'gidNumber', 'cn', 'mail', 'locked']
 const userLine = (u: UserDto): Record<string, unknown> => ({ ...u, locked: u.locked ? 'yes' : '' })
@@ -193,5 +194,6 @@ export function userCommand(): Command {
         })
       )
   }
+  addUserBulkCommands(user)
   return user
 }
