@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander'
 import { dbCommand } from './commands/db'
 import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
 import { auditCommand } from './commands/audit'
-import { groupCommand, ldifCommand, profileCommand, templateCommand, userCommand } from './commands/directory'
+import { entryCommand, groupCommand, ldifCommand, profileCommand, templateCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
@@ -35,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(groupCommand())
   program.addCommand(ldifCommand())
   program.addCommand(templateCommand())
+  program.addCommand(entryCommand())
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
   // Every subcommand inherits the usage-error handling.
@@ -44,9 +45,9 @@ export function buildProgram(): Command {
   }
   walk(program)
   // `--profile NAME` picks the saved database connection before the command (see hoistProfile) and after
-  // it on every command that runs on the database, except under `user`, `group` and `profile`, where
-  // --profile has long named the LDAP profile (--db-profile or NETKEEPER_PROFILE work there).
-  const LDAP = new Set(['user', 'group', 'profile', 'ldif', 'template'])
+  // it on every command that runs on the database, except under the directory's commands (`user`, `group`, `profile`, `ldif`, `template`, `entry`), where
+  // --profile names the LDAP profile (--db-profile or NETKEEPER_PROFILE work there).
+  const LDAP = new Set(['user', 'group', 'profile', 'ldif', 'template', 'entry'])
   for (const top of program.commands) if (!LDAP.has(top.name()) && top.name() !== 'help') addConnectionOption(top)
   return program
 }

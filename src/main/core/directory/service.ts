@@ -13,6 +13,7 @@ import { DirectoryAudit } from './audited'
 import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedProfile } from './connection'
 import { GroupDirectory } from './groups'
 import { LdifService } from './ldif-service'
+import { EntryEditor } from './attributes'
 import { TemplateStore } from './templates'
 import { UserImporter } from './user-import'
 import type { IdPoolEvents } from './ids'
@@ -26,6 +27,7 @@ export class DirectoryService {
   readonly users: UserDirectory
   readonly groups: GroupDirectory
   readonly ldif: LdifService
+  readonly entries: EntryEditor
   readonly templates: TemplateStore
   readonly userImport: UserImporter
 
@@ -49,6 +51,7 @@ export class DirectoryService {
     this.templates = new TemplateStore(dataDir, this.audit)
     this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents, (p) => this.templates.get(p))
     this.ldif = new LdifService(this.audit, guard)
+    this.entries = new EntryEditor(this.audit, guard)
     this.userImport = new UserImporter(this.audit, guard, () => this.users, () => this.groups, this.templates, idEvents)
   }
 
