@@ -14,6 +14,8 @@ import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedPr
 import { GroupDirectory } from './groups'
 import { LdifService } from './ldif-service'
 import { EntryEditor } from './attributes'
+import { AccountExpiry } from './expiry'
+import { BulkActions } from './bulk'
 import { TemplateStore } from './templates'
 import { UserImporter } from './user-import'
 import type { IdPoolEvents } from './ids'
@@ -28,6 +30,8 @@ export class DirectoryService {
   readonly groups: GroupDirectory
   readonly ldif: LdifService
   readonly entries: EntryEditor
+  readonly expiry: AccountExpiry
+  readonly bulk: BulkActions
   readonly templates: TemplateStore
   readonly userImport: UserImporter
 
@@ -52,6 +56,9 @@ export class DirectoryService {
     this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents, (p) => this.templates.get(p))
     this.ldif = new LdifService(this.audit, guard)
     this.entries = new EntryEditor(this.audit, guard)
+    this.expiry = new AccountExpiry(this.audit, guard, () => this.users)
+    this.users.passwordCheck = (conn, dn, pw) => this.expiry.checkPassword(conn, dn, pw)
+    this.bulk = new BulkActions(this.audit, this.users, this.groups, this.expiry)
     this.userImport = new UserImporter(this.audit, guard, () => this.users, () => this.groups, this.templates, idEvents)
   }
 

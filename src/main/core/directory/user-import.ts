@@ -253,6 +253,14 @@ export class UserImporter {
             put('uidNumber', ['0']) // checked as an integer now, taken from the id pool when applied
           }
         }
+        if (password) {
+          try {
+            await this.users().passwordCheck?.(conn, null, password)
+          } catch (e) {
+            skip(`password: ${(e as Error).message.replace(/^password: /, '')}`)
+            continue
+          }
+        }
         if (password && classes.some((c) => c.toLowerCase() === 'shadowaccount')) put('shadowLastChange', [String(epochDays())])
         const problem = entryProblem(schema, attrs, null)
         if (problem) {

@@ -43,6 +43,9 @@ type Editable = (typeof EDITABLE)[number]
 const isAscii = (s: string): boolean => [...s].every((c) => c.codePointAt(0)! < 0x80)
 
 export class UserDirectory {
+  /** Checks a new password against the entry's password policy before it is sent (expiry.ts); set by the service. */
+  passwordCheck?: (conn: LdapConnection, dn: string | null, password: string) => Promise<void>
+
   constructor(
     private readonly audit: DirectoryAudit,
     private readonly guard: Guard,
@@ -117,6 +120,7 @@ export class UserDirectory {
       if (v.uidNumber !== undefined && (await numberInUse(conn, 'uidNumber', v.uidNumber))) {
         throw new AppError('CONFLICT', `uidNumber: ${v.uidNumber} is already used by another account`, { field: 'uidNumber' })
       }
+      if (v.password) await this.passwordCheck?.(conn, null, v.password)
       const cn = v.cn ?? (v.givenName ? `${v.givenName} ${v.sn}` : v.sn)
       const uidNumber = v.uidNumber ?? (await allocateId(conn, 'uidNumber', this.idEvents(scope)))
       const dn = childDn('uid', v.uid, p.usersDn)
@@ -265,6 +269,7 @@ export class UserDirectory {
       const conn = scope.conn
       const cur = await this.find(conn, v.uid)
       const password = v.password ?? generatePassword()
+      if (v.password) await this.passwordCheck?.(conn, cur.dn, password)
       const method = await this.passwordMethod(conn)
       const shadow = cur.hasClass('shadowAccount')
       const lastChange = v.mustChange ? '0' : String(epochDays())

@@ -1,11 +1,12 @@
 /**
- * The bulk side of `netkeeper user`: import from CSV. Added to the `user` command by user.ts, kept here so
+ * The bulk side of `netkeeper user`: import from CSV, bulk actions, expiry, the password policy and the
+ * maintenance run that locks expired accounts. Added to the `user` command by user.ts, kept here so
  * user.ts stays the one-user commands.
  */
 import fs from 'node:fs'
-import { Command, Option } from 'commander'
-import { ON_EXISTING, type UserImportReport } from '../../../../shared/directory-admin'
-import { action, emit, globals, UsageError } from '../../runtime'
+import { Argument, Command, Option } from 'commander'
+import { BULK_ACTIONS, ON_EXISTING, type BulkAction, type UserImportReport } from '../../../../shared/directory-admin'
+import { action, emit, globals, table, UsageError } from '../../runtime'
 import { collect, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 function importText(r: UserImportReport): string {
@@ -51,6 +52,80 @@ export function addUserBulkCommands(user: Command): void {
           if (!json && process.stderr.isTTY) process.stderr.write('\r\u001b[K')
           emit(cmd, r, () => importText(r))
           if (r.failed) process.exitCode = 1
+        })
+      })
+    )
+
+  withDirOptions(user.command('expire'))
+    .description('set the date an account stops working (shadowExpire, and pwdEndTime where the server has it); --never removes it')
+    .argument('<uid>')
+    .option('--on <date>', 'YYYY-MM-DD')
+    .option('--never', 'remove the expiry')
+    .action(
+      action(async (uid: string, o: DirOpts & { on?: string; never?: boolean }, cmd: Command) => {
+        if (Boolean(o.on) === Boolean(o.never)) throw new UsageError('user expire needs exactly one of --on DATE and --never')
+        await withDirectory(cmd, o, async (core, s) => {
+          const r = await core.directory.expiry.set(s, { uid, on: o.never ? null : o.on! })
+          emit(cmd, r, () => `${r.uid}: ${r.expires ? `expires on ${r.expires}` : 'never expires'}${r.changed ? '' : ' (unchanged)'}`)
+        })
+      })
+    )
+
+  withDirOptions(user.command('expiring'))
+    .description('accounts and passwords that expire within a number of days (already expired ones included)')
+    .option('--within <days>', 'e.g. 30d or 30', '30d')
+    .action(
+      action(async (o: DirOpts & { within: string }, cmd: Command) => {
+        const m = /^(\d+)d?$/.exec(o.within.trim())
+        if (!m) throw new UsageError('--within takes a number of days, e.g. 30d')
+        await withDirectory(cmd, o, async (core, s) => {
+          const list = await core.directory.expiry.expiring(s, { withinDays: Number(m[1]) })
+          emit(cmd, list, () => table(list.map((a) => ({ ...a, locked: a.locked ? 'yes' : '' })), ['uid', 'what', 'on', 'daysLeft', 'locked']))
+        })
+      })
+    )
+
+  withDirOptions(user.command('policy'))
+    .description('the password policy that applies to a user (pwdPolicySubentry, or the default policy)')
+    .argument('<uid>')
+    .action(
+      action(async (uid: string, o: DirOpts, cmd: Command) => {
+        await withDirectory(cmd, o, async (core, s) => {
+          const p = await core.directory.expiry.policy(s, uid)
+          emit(cmd, p, () =>
+            p.dn
+              ? [`policy ${p.dn} (${p.source === 'entry' ? "the entry's pwdPolicySubentry" : 'the default policy'})`, `  min length: ${p.minLength ?? '-'}`, `  max length: ${p.maxLength ?? '-'}`, `  quality check: ${p.checkQuality ?? '-'}`, `  max age: ${p.maxAgeSeconds ? `${Math.round(p.maxAgeSeconds / 86400)} days` : '-'}`, `  history: ${p.inHistory ?? '-'}`].join('\n')
+              : 'no password policy applies'
+          )
+        })
+      })
+    )
+
+  withDirOptions(user.command('lock-expired'))
+    .description('maintenance: lock every account whose expiry has passed (audited; runs only when asked)')
+    .option('--dry-run', 'list what would be locked')
+    .action(
+      action(async (o: DirOpts & { dryRun?: boolean }, cmd: Command) => {
+        await withDirectory(cmd, o, async (core, s) => {
+          const r = await core.directory.expiry.lockExpired(s, { dryRun: o.dryRun })
+          emit(cmd, r, () => `${r.dryRun ? 'would lock' : 'locked'}: ${r.locked.join(', ') || 'none'}; already locked: ${r.alreadyLocked}${r.failed.length ? `\nFAILED: ${r.failed.map((f) => `${f.uid} (${f.message})`).join('; ')}` : ''}`)
+          if (r.failed.length) process.exitCode = 1
+        })
+      })
+    )
+
+  withDirOptions(user.command('bulk'))
+    .description('one action on several users, as one audited request: lock, unlock, addToGroup, removeFromGroup, setExpiry, delete')
+    .addArgument(new Argument('<action>').choices([...BULK_ACTIONS]))
+    .argument('<uids...>')
+    .option('--group <cn>', 'the group (addToGroup, removeFromGroup)')
+    .option('--expires <date>', 'YYYY-MM-DD, or "never" (setExpiry)')
+    .action(
+      action(async (bulkAction: BulkAction, uids: string[], o: DirOpts & { group?: string; expires?: string }, cmd: Command) => {
+        await withDirectory(cmd, o, async (core, s) => {
+          const r = await core.directory.bulk.run(s, { action: bulkAction, uids, group: o.group, ...(o.expires !== undefined ? { expires: o.expires === 'never' ? null : o.expires } : {}) })
+          emit(cmd, r, () => `${r.action}: done ${r.done.join(', ') || '-'}; unchanged ${r.unchanged.join(', ') || '-'}${r.failed.length ? `\nFAILED: ${r.failed.map((f) => `${f.uid} (${f.message})`).join('; ')}` : ''}\n(request ${r.requestId})`)
+          if (r.failed.length) process.exitCode = 1
         })
       })
     )
