@@ -213,6 +213,13 @@ export const userTemplateSchema = z
   })
   .strict()
 export type UserTemplate = z.output<typeof userTemplateSchema>
+/** A template with the profile's defaults filled in (homeDirectory, loginShell); builtIn when none is saved. */
+export interface ResolvedUserTemplate extends UserTemplate {
+  homeDirectory: string
+  loginShell: string
+  builtIn: boolean
+  profile: string
+}
 export type UserTemplateInput = z.input<typeof userTemplateSchema>
 
 // ------------------------------------------------------------------ bulk user import

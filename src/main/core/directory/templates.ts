@@ -10,7 +10,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { AppError } from '../../../shared/errors'
-import { userTemplateSchema, type UserTemplate } from '../../../shared/directory-admin'
+import { userTemplateSchema, type ResolvedUserTemplate, type UserTemplate } from '../../../shared/directory-admin'
 import { describeIssue } from '../../../shared/schemas'
 import { requireRole, type RequestContext } from '../context'
 import type { DirectoryAudit } from './audited'
@@ -20,12 +20,7 @@ import { parseInput } from './scope'
 const fileSchema = z.object({ version: z.literal(1).default(1), templates: z.record(z.string(), userTemplateSchema).default({}) }).strict()
 type TemplateFile = z.output<typeof fileSchema>
 
-export interface ResolvedTemplate extends UserTemplate {
-  homeDirectory: string
-  loginShell: string
-  /** True when no template was saved for the profile (the built-in one). */
-  builtIn: boolean
-}
+export type ResolvedTemplate = ResolvedUserTemplate
 
 export class TemplateStore {
   readonly file: string
@@ -67,7 +62,8 @@ export class TemplateStore {
       ...t,
       homeDirectory: t.homeDirectory ?? `${profile.homeBase.replace(/\/$/, '')}/{uid}`,
       loginShell: t.loginShell ?? profile.defaultShell,
-      builtIn: !saved
+      builtIn: !saved,
+      profile: profile.name
     }
   }
 

@@ -58,7 +58,8 @@ export class UserDirectory {
       groups: [],
       homeDirectory: `${p.homeBase.replace(/\/$/, '')}/{uid}`,
       loginShell: p.defaultShell,
-      builtIn: true
+      builtIn: true,
+      profile: p.name
     })
   ) {}
 

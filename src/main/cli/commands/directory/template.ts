@@ -29,7 +29,7 @@ export function templateCommand(): Command {
         await withCore(cmd, { migrate: true }, async (core) => {
           const p = core.directory.profile(o.profile ?? process.env.NETKEEPER_LDAP_PROFILE ?? undefined)
           const t = core.directory.templates.get(p)
-          emit(cmd, { profile: p.name, ...t }, () => templateText(p.name, t))
+          emit(cmd, t, () => templateText(p.name, t))
         })
       })
     )
@@ -65,7 +65,7 @@ export function templateCommand(): Command {
         await withCore(cmd, { migrate: true }, async (core) => {
           const p = core.directory.profile(o.profile ?? process.env.NETKEEPER_LDAP_PROFILE ?? undefined)
           const t = await core.directory.templates.set(cliContext(), p, input)
-          emit(cmd, { profile: p.name, ...t }, () => `saved.\n${templateText(p.name, t)}`)
+          emit(cmd, t, () => `saved.\n${templateText(p.name, t)}`)
         })
       })
     )
