@@ -14,6 +14,7 @@ import { Migration20261127200000_offline_perf } from './Migration20261127200000_
 import { Migration20261127210000_import_perf } from './Migration20261127210000_import_perf'
 import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
 import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
+import { Migration20261225000000_allocation_owner_dn } from './Migration20261225000000_allocation_owner_dn'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -26,5 +27,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf },
   { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf },
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
-  { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive }
+  { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive },
+  { name: 'Migration20261225000000_allocation_owner_dn', class: Migration20261225000000_allocation_owner_dn }
 ]

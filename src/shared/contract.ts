@@ -99,7 +99,10 @@ import {
   type ExpiringAccount,
   type ExpiryResult,
   type PasswordPolicy,
+  retireSchema,
+  type PersonAddressesDto,
   type ResolvedUserTemplate,
+  type RetireResultDto,
   type TreeNode,
   type UserImportReport
 } from './directory-admin'
@@ -239,6 +242,8 @@ export const contract = {
   'directory:tree:list': { args: treeListSchema, result: result<DirectoryPage<TreeNode>>() },
   'directory:template:get': { args: noArgs, result: result<ResolvedUserTemplate>() },
   'directory:template:set': { args: userTemplateSchema, result: result<ResolvedUserTemplate>() },
+  'directory:person:addresses': { args: z.object({ uid: userRef }).strict(), result: result<PersonAddressesDto>() },
+  'directory:person:retire': { args: retireSchema, result: result<RetireResultDto>() },
   'directory:cursor:close': { args: z.object({ cursor: z.string().min(1).max(64) }).strict(), result: result<{ closed: boolean }>() },
 
   // Offline-queued edits (docs/offline.md): served whether or not the database is open, except replay.

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod'
 import { controlChar, dnString } from './directory'
+import type { AllocationDto } from './ipam'
 
 const text = (max: number) =>
   z
@@ -363,4 +364,38 @@ export interface MaintenanceResult {
   locked: string[]
   alreadyLocked: number
   failed: { uid: string; message: string }[]
+}
+
+// ------------------------------------------------------------------ people and their addresses
+
+export const ADDRESS_CHOICES = ['release', 'handover', 'keep'] as const
+export type AddressChoice = (typeof ADDRESS_CHOICES)[number]
+
+export const retireSchema = z
+  .object({
+    uid: z.string().min(1).max(256),
+    action: z.enum(['delete', 'lock']),
+    addresses: z.enum(ADDRESS_CHOICES),
+    /** handover: the uid of the person who gets the addresses. */
+    to: z.string().min(1).max(256).optional()
+  })
+  .strict()
+
+export interface PersonAddressesDto {
+  uid: string
+  dn: string
+  cn: string
+  allocations: AllocationDto[]
+}
+
+export interface RetireResultDto {
+  uid: string
+  dn: string
+  action: 'delete' | 'lock'
+  addresses: AddressChoice
+  requestId: string
+  released: string[]
+  handedOver: string[]
+  to: { uid: string; dn: string } | null
+  errors: { ip: string; message: string }[]
 }

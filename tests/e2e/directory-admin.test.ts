@@ -2,7 +2,8 @@
  * The directory as admins run it, in a real Chromium over the web harness against the test slapd: a CSV
  * bulk import (preview with each skipped row's reason, then the import), a multi-select lock of two users
  * as one request, and the schema-driven All attributes panel (an attribute added, a syntax refusal shown,
- * MUST attributes without a Remove button). Screenshots go to test-results/.
+ * MUST attributes without a Remove button), and a person's addresses with their release when the person is
+ * deleted. Screenshots go to test-results/.
  */
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,7 +12,7 @@ import { ldapProfileSchema } from '../../src/shared/directory'
 import { freshDatabase } from '../support/db'
 import { baseProfile, ldapsearch, ldifValues, makeContainers, slapdInfo, slapdMissing } from '../support/directory'
 import { SEED_PASSWORDS } from '../support/slapd'
-import { goTo, hasChromium, openSession, shot, type Session } from './support'
+import { goTo, hasChromium, invoke, openSession, shot, type Session } from './support'
 
 const skip = !hasChromium || Boolean(slapdMissing())
 if (!hasChromium) console.warn('[e2e] skipping the directory admin screen tests: /usr/bin/chromium is not installed')
@@ -100,6 +101,28 @@ describe.skipIf(skip)('the directory admin screens', () => {
     await drawer.getByTestId('entry-dn').scrollIntoViewIfNeeded()
     await shot(page, 'directory-all-attributes')
     expect(ldifValues(ldapsearch(`uid=ic-${tag},${usersDn}`, '(objectClass=*)', ['telephoneNumber'], 'base'), 'telephoneNumber')).toEqual(['+1 555 0199'])
+    expect(s.problems).toEqual([])
+  })
+
+  it("lists a person's addresses, and deleting the person releases them in the same request", async () => {
+    const { page } = s
+    await page.keyboard.press('Escape')
+    const dn = `uid=ib-${tag},${usersDn}`
+    await invoke(s.harness, 'ipam:pool:create', { name: `net-${tag}`, network: '10.88.0.0/24' })
+    for (const ip of ['10.88.0.5', '10.88.0.6', '10.88.0.7']) await invoke(s.harness, 'ipam:allocate', { pool: `net-${tag}`, ip, owner: 'Ivo Brown', ownerDn: dn, hostname: `ivo-${ip.split('.')[3]}` })
+    const panel = page.getByTestId('users-panel')
+    await panel.getByRole('button', { name: `Addresses of ib-${tag}` }).click()
+    const drawer = page.getByRole('dialog', { name: `Addresses of ib-${tag}` })
+    await drawer.locator('tr[data-ip="10.88.0.7"]').waitFor()
+    expect(await drawer.getByTestId('person-addresses').locator('tbody tr').count()).toBe(3)
+    await drawer.getByRole('button', { name: 'Lock or delete this person…' }).click()
+    await drawer.getByLabel('Delete it').check()
+    await drawer.getByLabel('Release them').check()
+    await shot(page, 'directory-person-addresses')
+    await drawer.getByRole('button', { name: `Delete ib-${tag}` }).click()
+    await toast(`Deleted ib-${tag}; released`).waitFor()
+    const left = await invoke(s.harness, 'ipam:pool:allocations', { pool: `net-${tag}` })
+    expect(JSON.stringify(left)).not.toContain('10.88.0.5')
     expect(s.problems).toEqual([])
   })
 })

@@ -18,6 +18,7 @@ import { ImporterService } from './importer/service'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
+import { PeopleService } from './people'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -38,6 +39,8 @@ export class Core {
   readonly directory: DirectoryService
   /** Directory sign-in, sessions and command scopes (core/auth). */
   readonly auth: AuthService
+  /** Directory people and their addresses (core/people.ts). */
+  readonly people: PeopleService
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -53,6 +56,7 @@ export class Core {
     this.audit = new AuditService(db.knex, () => archiveTarget(dataDir, db.target.label), new AuditSigningKeys(dataDir, keychain), () => anchorSettings(dataDir).file)
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
+    this.people = new PeopleService(this.directory, this.ipam)
     this.auditSearch = new ImportSearchIndexer(db.knex)
     this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
   }

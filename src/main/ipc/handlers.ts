@@ -264,6 +264,8 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
       const s = await core.auth.scope(ctx)
       return core.directory.templates.set(s.ctx, s.conn.profile, a)
     },
+    'directory:person:addresses': async (a, ctx) => core.people.addresses(await core.auth.scope(ctx), a.uid),
+    'directory:person:retire': async (a, ctx) => core.people.retire(await core.auth.scope(ctx), a),
     'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
 
     'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),

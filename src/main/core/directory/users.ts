@@ -45,6 +45,8 @@ const isAscii = (s: string): boolean => [...s].every((c) => c.codePointAt(0)! < 
 export class UserDirectory {
   /** Checks a new password against the entry's password policy before it is sent (expiry.ts); set by the service. */
   passwordCheck?: (conn: LdapConnection, dn: string | null, password: string) => Promise<void>
+  /** Called after a rename, so what refers to the person by DN elsewhere (IPAM owners, core/people.ts) follows. */
+  onRenamed?: (scope: DirectoryScope, fromDn: string, toDn: string) => Promise<void>
 
   constructor(
     private readonly audit: DirectoryAudit,
@@ -229,6 +231,13 @@ export class UserDirectory {
         () => conn.rename(cur.dn, newRdn, 'newUid')
       )
       const m = await this.groups().rewriteMemberships(scope, { fromDn: cur.dn, toDn: newDn, fromUid: cur.uid, toUid: v.newUid }, `user ${cur.uid} renamed to ${v.newUid}`)
+      if (this.onRenamed) {
+        try {
+          await this.onRenamed(scope, cur.dn, newDn)
+        } catch (e) {
+          m.errors.push({ group: 'IPAM owners', error: (e as Error).message })
+        }
+      }
       const user = toUserDto((await conn.readEntry(newDn, USER_ATTRS)) ?? (await this.find(conn, v.newUid)))
       return { user, groupsUpdated: m.updated, ...(m.errors.length ? { membershipErrors: m.errors } : {}) }
     })

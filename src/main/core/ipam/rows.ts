@@ -34,6 +34,7 @@ export interface AllocRow {
   mac: string | null
   hostname: string | null
   owner: string | null
+  owner_dn?: string | null
   purpose: string | null
   description: string | null
   status: AllocationDto['status']
@@ -51,7 +52,7 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   p.environment, p.is_active, p.created_at, p.updated_at, p.created_by,
   array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers`
 
-export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
+export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner, a.owner_dn,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
   a.created_at, a.updated_at, a.allocated_by, a.version`
@@ -77,6 +78,7 @@ export function toAllocationDto(r: AllocRow): AllocationDto {
     mac: r.mac,
     hostname: r.hostname,
     owner: r.owner,
+    ownerDn: r.owner_dn ?? null,
     purpose: r.purpose,
     description: r.description,
     status: r.status,

@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import { Argument, Command, Option } from 'commander'
 import { BULK_ACTIONS, ON_EXISTING, type BulkAction, type UserImportReport } from '../../../../shared/directory-admin'
 import { action, emit, globals, table, UsageError } from '../../runtime'
+import { ADDRESS_CHOICES, type AddressChoice } from '../../../core/people'
 import { collect, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 function importText(r: UserImportReport): string {
@@ -126,6 +127,44 @@ export function addUserBulkCommands(user: Command): void {
           const r = await core.directory.bulk.run(s, { action: bulkAction, uids, group: o.group, ...(o.expires !== undefined ? { expires: o.expires === 'never' ? null : o.expires } : {}) })
           emit(cmd, r, () => `${r.action}: done ${r.done.join(', ') || '-'}; unchanged ${r.unchanged.join(', ') || '-'}${r.failed.length ? `\nFAILED: ${r.failed.map((f) => `${f.uid} (${f.message})`).join('; ')}` : ''}\n(request ${r.requestId})`)
           if (r.failed.length) process.exitCode = 1
+        })
+      })
+    )
+
+  withDirOptions(user.command('addresses'))
+    .description('the IP addresses a person holds (allocations whose owner is their DN)')
+    .argument('<uid>')
+    .action(
+      action(async (uid: string, o: DirOpts, cmd: Command) => {
+        await withDirectory(cmd, o, async (core, s) => {
+          const p = await core.people.addresses(s, uid)
+          emit(cmd, p, () => `${p.cn} (${p.dn})\n${table(p.allocations.map((a) => ({ ...a, pool: a.poolName })), ['ip', 'pool', 'hostname', 'status', 'owner'])}`)
+        })
+      })
+    )
+
+  withDirOptions(user.command('retire'))
+    .description("delete or lock a person and release, hand over or keep their addresses, as one audited request")
+    .argument('<uid>')
+    .addOption(new Option('--action <action>', 'what happens to the account').choices(['delete', 'lock']).makeOptionMandatory())
+    .addOption(new Option('--addresses <choice>', 'what happens to their addresses').choices([...ADDRESS_CHOICES]).makeOptionMandatory())
+    .option('--to <uid>', 'handover: the person who gets the addresses')
+    .action(
+      action(async (uid: string, o: DirOpts & { action: 'delete' | 'lock'; addresses: AddressChoice; to?: string }, cmd: Command) => {
+        await withDirectory(cmd, o, async (core, s) => {
+          const r = await core.people.retire(s, { uid, action: o.action, addresses: o.addresses, to: o.to })
+          emit(cmd, r, () =>
+            [
+              `${r.action === 'delete' ? 'deleted' : 'locked'} ${r.uid} (${r.dn})`,
+              r.released.length ? `released: ${r.released.join(', ')}` : '',
+              r.handedOver.length ? `handed over to ${r.to?.uid}: ${r.handedOver.join(', ')}` : '',
+              r.errors.length ? `NOT done: ${r.errors.map((e) => `${e.ip} (${e.message})`).join('; ')}` : '',
+              `(request ${r.requestId})`
+            ]
+              .filter(Boolean)
+              .join('\n')
+          )
+          if (r.errors.length) process.exitCode = 1
         })
       })
     )
