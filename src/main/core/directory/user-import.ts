@@ -11,7 +11,8 @@
  * and never into a report, a log or an audit row. Group memberships are added per group at the end, one
  * audited change per group.
  *
- * Up to four rows are in flight at once: LDAP answers on one connection out of order and the audit rows of
+ * uidNumbers are taken from the id pool as one block (ids.ts allocateBlock), skipping numbers the directory
+ * already holds (read in the same walk as the existing uids). Up to eight rows are in flight at once: LDAP answers on one connection out of order and the audit rows of
  * concurrent writers share a commit (audit/writer.ts groupCommit), which is what makes 10,000 rows fit in a
  * minute.
  */
@@ -26,7 +27,7 @@ import type { DirectoryAudit } from './audited'
 import { OID_PASSWORD_MODIFY } from './connection'
 import { GROUP_CLASSES, present } from './filters'
 import type { GroupDirectory } from './groups'
-import { allocateId, type IdPoolEvents } from './ids'
+import { allocateBlock, type IdPoolEvents } from './ids'
 import { entryProblem, type AttrMap } from './ldif-service'
 import { epochDays, passwordModifyValue, sshaHash } from './password'
 import { schemaOf } from './schema'
@@ -34,7 +35,7 @@ import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
 import { expandPattern, type TemplateStore } from './templates'
 import type { UserDirectory } from './users'
 
-const CONCURRENCY = 4
+const CONCURRENCY = 8
 
 interface PlannedRow extends UserImportRow {
   attrs?: Map<string, { name: string; values: string[] }>
@@ -116,11 +117,14 @@ export class UserImporter {
       // What the directory holds already: uids (with the mapped attributes, for updates) and groups.
       const fileUids = new Set(records.slice(1).map((r) => (r.record[uidCol] ?? '').trim().toLowerCase()).filter(Boolean))
       const existing = new Map<string, { dn: string; attrs: Map<string, string[]> }>()
+      const uidNumbersInUse = new Set<number>()
       const knownGroups = new Map<string, string>()
       const walker = conn.fork()
       try {
-        for await (const page of walker.pages(p.baseDn, { filter: present('uid'), attributes: ['uid', ...mappedAttrs] }, 1000)) {
+        for await (const page of walker.pages(p.baseDn, { filter: present('uid'), attributes: ['uid', 'uidNumber', ...mappedAttrs] }, 1000)) {
           for (const e of page) {
+            const n = e.int('uidNumber')
+            if (n !== null) uidNumbersInUse.add(n)
             const uid = e.first('uid')
             if (!uid || !fileUids.has(uid.toLowerCase())) continue
             existing.set(uid.toLowerCase(), { dn: e.dn, attrs: new Map(mappedAttrs.map((a) => [a.toLowerCase(), e.all(a)])) })
@@ -296,6 +300,11 @@ export class UserImporter {
 
       const work = rows.filter((r) => r.action === 'create' || r.action === 'update' || (r.action === 'unchanged' && r.groups?.length))
       const method = work.some((r) => r.password) ? await this.users().passwordMethod(conn) : 'ssha'
+      const needing = work.filter((r) => r.action === 'create' && r.needsUidNumber)
+      if (needing.length && !cancelled?.()) {
+        const numbers = await allocateBlock(conn, 'uidNumber', needing.length, this.idEvents(scope), uidNumbersInUse)
+        needing.forEach((r, i) => r.attrs!.set('uidnumber', { name: 'uidNumber', values: [String(numbers[i])] }))
+      }
       const joined = new Map<string, string[]>()
       let done = 0
       let next = 0
@@ -341,7 +350,6 @@ export class UserImporter {
   private async create(scope: DirectoryScope, r: PlannedRow, method: 'password-modify' | 'ssha'): Promise<void> {
     const conn = scope.conn
     const attrs = r.attrs!
-    if (r.needsUidNumber) attrs.set('uidnumber', { name: 'uidNumber', values: [String(await allocateId(conn, 'uidNumber', this.idEvents(scope)))] })
     const after = Object.fromEntries([...attrs.values()].filter((a) => a.name !== 'objectClass' && a.name !== 'shadowLastChange').map((a) => [a.name, a.values.length === 1 ? a.values[0] : a.values]))
     await this.audit.change(
       scope.ctx,
