@@ -6,6 +6,12 @@
  * - a full paged walk of all 50,000 users (pages of 500), entries per second and the heap it needed;
  * - user creation: one at a time, and 16 concurrent creators (uidNumber by compare-and-swap, uid check,
  *   intent and outcome audit rows, the add, the read-back), creations per second and latency.
+ * - LDIF export of every entry under ou=people (the 50,000 users), streamed to a file page by page: time
+ *   and peak memory (goal <= 5 s, <= 200 MB);
+ * - bulk user import from a CSV of NETKEEPER_BENCH_CSV_USERS (10,000) new users, end to end (parse, the
+ *   analysis against the live directory and the schema, the id pool, intent and outcome audit rows, the adds,
+ *   group joins): time and peak memory (goal <= 60 s, <= 300 MB). LAM's CSV upload is not run here (no PHP
+ *   stack on this machine's bench): its figure is left to PEERS.md when someone measures it.
  * Compare with ../shared/PEERS.md: slapd's own tools, and LDAP Account Manager on the same data.
  */
 import fs from 'node:fs'
@@ -18,7 +24,25 @@ import { ldapProfileSchema } from '../src/shared/directory'
 import { startSlapd } from '../tests/support/slapd'
 import { log, percentile, round, time, type BenchServer } from './util'
 
+/** Runs fn while sampling the process's resident memory every 20 ms; returns its result and the peak RSS in MiB. */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<[T, number, number]> {
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  let peak = before
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss)
+  }, 20)
+  try {
+    const r = await fn()
+    peak = Math.max(peak, process.memoryUsage().rss)
+    return [r, round(peak / 2 ** 20, 1), round((peak - before) / 2 ** 20, 1)]
+  } finally {
+    clearInterval(timer)
+  }
+}
+
 const USERS = Number(process.env.NETKEEPER_BENCH_LDAP_USERS ?? 50_000)
+const CSV_USERS = Number(process.env.NETKEEPER_BENCH_CSV_USERS ?? 10_000)
 const CONCURRENCY = 16
 const PER_WORKER = 20
 
@@ -157,6 +181,53 @@ export async function benchDirectory(srv: BenchServer): Promise<Record<string, u
         compare: 'LAM: 1.9-2.6 s per user through its UI; ldapadd over one connection: about 760 per second (no checks, no audit)'
       }
       log(`create ${JSON.stringify(out.create)}`)
+    }
+
+    // 4. LDIF export of ou=people (every user), streamed to a file.
+    {
+      const file = path.join(work, 'people.ldif')
+      const stream = fs.createWriteStream(file)
+      const [[r, ms], peakMiB, growthMiB] = await withPeakRss(() =>
+        time(async () => {
+          const res = await core.directory.ldif.export(scope, { base: `ou=people,${ldap.info.baseDn}`, pageSize: 1000 }, async (chunk) => {
+            if (!stream.write(chunk)) await new Promise<void>((resolve) => stream.once('drain', () => resolve()))
+          })
+          await new Promise<void>((resolve, reject) => stream.end((e?: Error | null) => (e ? reject(e) : resolve())))
+          return res
+        })
+      )
+      out.ldifExport = {
+        entries: r.entries,
+        megabytes: round(r.bytes / 2 ** 20, 1),
+        seconds: round(ms / 1000, 2),
+        entriesPerSecond: Math.round(r.entries / (ms / 1000)),
+        peakRssMiB: peakMiB,
+        rssGrowthMiB: growthMiB,
+        goal: `<= 5 s and <= 200 MB for 50,000 entries`
+      }
+      log(`ldifExport ${JSON.stringify(out.ldifExport)}`)
+    }
+
+    // 5. Bulk import of CSV_USERS new users from CSV (with a template group to join).
+    {
+      await core.directory.groups.create(scope, { cn: 'csv-bench', type: 'posixGroup' })
+      await core.directory.templates.set(makeContext({ actor: 'bench', roles: ['admin'], source: 'cli' }), core.directory.profile('bench'), { groups: ['csv-bench'] })
+      const rows = ['uid,givenName,sn,mail,telephoneNumber']
+      for (let i = 0; i < CSV_USERS; i++) rows.push(`csv${i},Csv,User${i},csv${i}@example.test,+1 555 ${String(i).padStart(5, '0')}`)
+      const text = rows.join('\n') + '\n'
+      const [[r, ms], peakMiB, growthMiB] = await withPeakRss(() => time(() => core.directory.userImport.run(scope, { text })))
+      out.csvImport = {
+        users: CSV_USERS,
+        created: r.created,
+        failed: r.failed,
+        seconds: round(ms / 1000, 2),
+        perSecond: round(r.created / (ms / 1000), 1),
+        peakRssMiB: peakMiB,
+        rssGrowthMiB: growthMiB,
+        includes: 'CSV parse, analysis (uid walk, groups, schema checks), uidNumber from the pool, intent + outcome audit rows, LDAP add, one group join for all',
+        goal: '<= 60 s and <= 300 MB for 10,000 users; LAM upload of the same file not measured here'
+      }
+      log(`csvImport ${JSON.stringify(out.csvImport)}`)
     }
   } finally {
     await scope.close()

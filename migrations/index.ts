@@ -21,6 +21,7 @@ import { Migration20261215020000_ipam_usage } from './Migration20261215020000_ip
 import { Migration20261220010000_outbox } from './Migration20261220010000_outbox'
 import { Migration20261220020000_dns } from './Migration20261220020000_dns'
 import { Migration20261220030000_kea } from './Migration20261220030000_kea'
+import { Migration20261225000000_allocation_owner_dn } from './Migration20261225000000_allocation_owner_dn'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -39,7 +40,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261215020000_ipam_usage', class: Migration20261215020000_ipam_usage },
   { name: 'Migration20261220010000_outbox', class: Migration20261220010000_outbox },
   { name: 'Migration20261220020000_dns', class: Migration20261220020000_dns },
-  { name: 'Migration20261220030000_kea', class: Migration20261220030000_kea }
+  { name: 'Migration20261220030000_kea', class: Migration20261220030000_kea },
+  { name: 'Migration20261225000000_allocation_owner_dn', class: Migration20261225000000_allocation_owner_dn }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

@@ -20,5 +20,6 @@ export const migrationNames: readonly string[] = [
   'Migration20261215020000_ipam_usage',
   'Migration20261220010000_outbox',
   'Migration20261220020000_dns',
-  'Migration20261220030000_kea'
+  'Migration20261220030000_kea',
+  'Migration20261225000000_allocation_owner_dn'
 ]

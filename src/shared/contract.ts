@@ -113,6 +113,28 @@ import {
   type UserDto,
   type UserRenameResult
 } from './directory'
+import {
+  bulkSchema,
+  entryRefSchema,
+  entrySetSchema,
+  expiringSchema,
+  expirySchema,
+  objectClassChangeSchema,
+  treeListSchema,
+  userImportSchema,
+  userTemplateSchema,
+  type BulkResult,
+  type EntryDetail,
+  type ExpiringAccount,
+  type ExpiryResult,
+  type PasswordPolicy,
+  retireSchema,
+  type PersonAddressesDto,
+  type ResolvedUserTemplate,
+  type RetireResultDto,
+  type TreeNode,
+  type UserImportReport
+} from './directory-admin'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -280,6 +302,25 @@ export const contract = {
   'directory:group:delete': { args: z.object({ cn: groupRefSchema }).strict(), result: result<OrQueued<GroupDeleteResult>>() },
   'directory:group:members:add': { args: membersSchema, result: result<OrQueued<MembersResult>>() },
   'directory:group:members:remove': { args: membersSchema, result: result<OrQueued<MembersResult>>() },
+  // The directory as admins run it (docs/ldap-setup.md, "Bulk changes"): bulk actions as one request,
+  // expiry and policy, the CSV import (analyse = dry run, then run), every attribute, the tree, templates.
+  'directory:user:bulk': { args: bulkSchema, result: result<BulkResult>() },
+  'directory:user:expire': { args: expirySchema, result: result<ExpiryResult>() },
+  'directory:user:expiring': { args: expiringSchema, result: result<ExpiringAccount[]>() },
+  'directory:user:policy': { args: z.object({ uid: userRef }).strict(), result: result<PasswordPolicy>() },
+  'directory:user:import': { args: userImportSchema, result: result<UserImportReport>() },
+  'directory:entry:get': { args: entryRefSchema, result: result<EntryDetail>() },
+  'directory:entry:set': { args: entrySetSchema, result: result<EntryDetail>() },
+  'directory:entry:classes': { args: objectClassChangeSchema, result: result<EntryDetail>() },
+  'directory:entry:value': {
+    args: z.object({ dn: entryRefSchema.shape.dn, attribute: z.string().min(1).max(256), index: z.number().int().min(0).max(1000).default(0) }).strict(),
+    result: result<{ base64: string; bytes: number }>()
+  },
+  'directory:tree:list': { args: treeListSchema, result: result<DirectoryPage<TreeNode>>() },
+  'directory:template:get': { args: noArgs, result: result<ResolvedUserTemplate>() },
+  'directory:template:set': { args: userTemplateSchema, result: result<ResolvedUserTemplate>() },
+  'directory:person:addresses': { args: z.object({ uid: userRef }).strict(), result: result<PersonAddressesDto>() },
+  'directory:person:retire': { args: retireSchema, result: result<RetireResultDto>() },
   'directory:cursor:close': { args: z.object({ cursor: z.string().min(1).max(64) }).strict(), result: result<{ closed: boolean }>() },
 
   // Offline-queued edits (docs/offline.md): served whether or not the database is open, except replay.

@@ -1,5 +1,6 @@
 /** IPAM DTOs and input schemas, shared by the core, the CLI, the IPC contract and the renderer. */
 import { z } from 'zod'
+import { isDn } from './dn'
 
 export const ALLOCATION_STATUSES = ['available', 'allocated', 'reserved', 'blocked'] as const
 export type AllocationStatus = (typeof ALLOCATION_STATUSES)[number]
@@ -72,6 +73,13 @@ export const allocationFields = {
   hostname: text(253).nullish(),
   mac: z.string().trim().max(32).nullish(),
   owner: optText(255),
+  /** The owner as a directory person (their DN; `owner` then holds the display name). */
+  ownerDn: z
+    .string()
+    .trim()
+    .max(1024, 'must be at most 1024 characters')
+    .refine((v) => v === '' || isDn(v), 'is not a distinguished name')
+    .nullish(),
   purpose: optText(255),
   description: optText(2000),
   dnsManaged: z.boolean().optional(),
@@ -332,6 +340,8 @@ export interface AllocationDto {
   mac: string | null
   hostname: string | null
   owner: string | null
+  /** Set when the owner is a directory person: their DN (owner is then their display name). */
+  ownerDn: string | null
   purpose: string | null
   description: string | null
   status: AllocationStatus

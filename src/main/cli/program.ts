@@ -9,7 +9,7 @@ import { Command, CommanderError } from 'commander'
 import { dbCommand } from './commands/db'
 import { ipamCommand, ipCommand, poolCommand } from './commands/ipam'
 import { auditCommand } from './commands/audit'
-import { groupCommand, profileCommand, userCommand } from './commands/directory'
+import { entryCommand, groupCommand, ldifCommand, profileCommand, templateCommand, userCommand } from './commands/directory'
 import { importCommand } from './commands/import'
 import { queueCommand } from './commands/queue'
 import { completionCommand } from './commands/completion'
@@ -42,6 +42,9 @@ export function buildProgram(): Command {
   program.addCommand(profileCommand())
   program.addCommand(userCommand())
   program.addCommand(groupCommand())
+  program.addCommand(ldifCommand())
+  program.addCommand(templateCommand())
+  program.addCommand(entryCommand())
   program.addCommand(importCommand())
   program.addCommand(queueCommand())
   program.addCommand(outboxCommand())
@@ -57,7 +60,7 @@ export function buildProgram(): Command {
   // `--profile NAME` picks the saved database connection before the command (see hoistProfile) and after
   // it on every command that runs on the database, except under `user`, `group` and `profile`, where
   // --profile has long named the LDAP profile (--db-profile or NETKEEPER_PROFILE work there).
-  const LDAP = new Set(['user', 'group', 'profile'])
+  const LDAP = new Set(['user', 'group', 'profile', 'ldif', 'template', 'entry'])
   for (const top of program.commands) if (!LDAP.has(top.name()) && top.name() !== 'help' && top.name() !== 'completion') addConnectionOption(top)
   return program
 }

@@ -28,6 +28,7 @@ import { Outbox } from './outbox/outbox'
 import { DnsService } from './dns/service'
 import { DnsOutboxHandler } from './dns/handler'
 import { DhcpService } from './dhcp/service'
+import { PeopleService } from './people'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -60,6 +61,8 @@ export class Core {
   readonly dns: DnsService
   /** Kea host reservations following allocations, leases, drift (core/dhcp). */
   readonly dhcp: DhcpService
+  /** Directory people and their addresses (core/people.ts). */
+  readonly people: PeopleService
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
@@ -88,6 +91,7 @@ export class Core {
     )
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)
+    this.people = new PeopleService(this.directory, this.ipam)
     this.auditSearch = new ImportSearchIndexer(db.knex)
     this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
   }

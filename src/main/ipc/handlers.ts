@@ -338,6 +338,26 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'directory:group:delete': async (a, ctx) => core.directory.groups.delete(await core.auth.scope(ctx), a.cn),
     'directory:group:members:add': async (a, ctx) => core.directory.groups.addMembers(await core.auth.scope(ctx), a),
     'directory:group:members:remove': async (a, ctx) => core.directory.groups.removeMembers(await core.auth.scope(ctx), a),
+    'directory:user:bulk': async (a, ctx) => core.directory.bulk.run(await core.auth.scope(ctx), a),
+    'directory:user:expire': async (a, ctx) => core.directory.expiry.set(await core.auth.scope(ctx), a),
+    'directory:user:expiring': async (a, ctx) => core.directory.expiry.expiring(await core.auth.scope(ctx), a),
+    'directory:user:policy': async (a, ctx) => core.directory.expiry.policy(await core.auth.scope(ctx), a.uid),
+    'directory:user:import': async (a, ctx) => core.directory.userImport.run({ ...(await core.auth.scope(ctx)) }, a),
+    'directory:entry:get': async (a, ctx) => core.directory.entries.show(await core.auth.scope(ctx), a),
+    'directory:entry:set': async (a, ctx) => core.directory.entries.set(await core.auth.scope(ctx), a),
+    'directory:entry:classes': async (a, ctx) => core.directory.entries.classes(await core.auth.scope(ctx), a),
+    'directory:entry:value': async (a, ctx) => {
+      const buf = await core.directory.entries.value(await core.auth.scope(ctx), a.dn, a.attribute, a.index)
+      return { base64: buf.toString('base64'), bytes: buf.length }
+    },
+    'directory:tree:list': async (a, ctx) => core.directory.entries.tree(await core.auth.scope(ctx), a),
+    'directory:template:get': async (_a, ctx) => core.directory.templates.get((await core.auth.scope(ctx)).conn.profile),
+    'directory:template:set': async (a, ctx) => {
+      const s = await core.auth.scope(ctx)
+      return core.directory.templates.set(s.ctx, s.conn.profile, a)
+    },
+    'directory:person:addresses': async (a, ctx) => core.people.addresses(await core.auth.scope(ctx), a.uid),
+    'directory:person:retire': async (a, ctx) => core.people.retire(await core.auth.scope(ctx), a),
     'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
 
     'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),

@@ -72,7 +72,7 @@ function allocText(a: AllocationDto): string {
     `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}${a.spaceName && a.spaceName !== 'default' ? ` (space ${a.spaceName})` : ''}`,
     `  hostname:    ${a.hostname ?? '-'}`,
     `  mac:         ${a.mac ?? '-'}`,
-    `  owner:       ${a.owner ?? '-'}`,
+    `  owner:       ${a.owner ?? '-'}${a.ownerDn ? ` (${a.ownerDn})` : ''}`,
     `  purpose:     ${a.purpose ?? '-'}`,
     `  description: ${a.description ?? '-'}`,
     a.reservedUntil ? `  held until:  ${a.reservedUntil}` : '',
@@ -88,6 +88,7 @@ function describeOptions(c: Command): Command {
     .option('--hostname <name>', 'host name (RFC 1123)')
     .option('--mac <mac>', 'MAC address in any common form')
     .option('--owner <owner>', 'who is responsible for it')
+    .option('--owner-dn <dn>', 'the owner as a directory person (their DN; --owner then holds their name; "" clears it)')
     .option('--purpose <purpose>', 'what it is for')
     .option('--description <text>', 'free text')
     .option('--dns-managed', 'DNS is managed for it')
@@ -98,6 +99,7 @@ interface DescribeOpts {
   hostname?: string
   mac?: string
   owner?: string
+  ownerDn?: string
   purpose?: string
   description?: string
   dnsManaged?: boolean
@@ -113,6 +115,7 @@ const describeFields = (o: DescribeOpts) => ({
   hostname: o.hostname,
   mac: o.mac,
   owner: o.owner,
+  ownerDn: o.ownerDn,
   purpose: o.purpose,
   description: o.description,
   dnsManaged: o.dnsManaged,

@@ -63,6 +63,8 @@ export class IpAllocation {
   macAddress?: string | null
   hostname?: string | null
   owner?: string | null
+  /** The owner as a directory person's DN (Migration20261225000000_allocation_owner_dn). */
+  ownerDn?: string | null
   purpose?: string | null
   description?: string | null
   status: AllocationStatus = 'allocated'
@@ -175,6 +177,8 @@ export const IpAllocationSchema = new EntitySchema<IpAllocation>({
     macAddress: { type: 'string', columnType: 'macaddr', nullable: true },
     hostname: { type: 'string', length: 253, nullable: true },
     owner: { type: 'string', length: 255, nullable: true },
+    // Indexed on lower(owner_dn), partial (created by hand in the migration).
+    ownerDn: { type: 'string', length: 1024, nullable: true },
     purpose: { type: 'string', length: 255, nullable: true },
     description: { type: 'text', nullable: true },
     status: { enum: true, items: () => [...ALLOCATION_STATUSES], type: 'string', length: 16, default: 'allocated' },

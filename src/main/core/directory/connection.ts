@@ -24,7 +24,7 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import ipaddr from 'ipaddr.js'
-import { Client, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
+import { Client, ModifyDNRequest, StatusCodeParser, type Attribute, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
 import { AppError } from '../../../shared/errors'
 import type { LdapProfile } from '../../../shared/directory'
 import { connectionError, isConnectionLost, toDirectoryError } from './errors'
@@ -357,6 +357,61 @@ export class LdapConnection {
       if (step.done) return
       yield step.value.searchEntries.map((e) => new LdapEntry(e.dn, e))
     }
+  }
+
+  /**
+   * Like pages(), but hands out the raw entries: values of the attributes named in `buffers` (the binary
+   * ones, from the schema) stay bytes, so an export writes exactly what the server holds.
+   */
+  async *rawPages(base: string, spec: SearchSpec, pageSize: number, buffers: string[]): AsyncGenerator<Entry[]> {
+    const c = await this.ensure()
+    const gen = c.searchPaginated(base, { scope: spec.scope ?? 'sub', filter: spec.filter, attributes: spec.attributes, paged: { pageSize }, explicitBufferAttributes: buffers })
+    for (;;) {
+      let step: IteratorResult<{ searchEntries: Entry[] }>
+      try {
+        step = await gen.next()
+      } catch (e) {
+        if (isConnectionLost(e)) this.drop(c)
+        throw toDirectoryError(e, `${this.where}: paged search under ${base}`)
+      }
+      if (step.done) return
+      yield step.value.searchEntries
+    }
+  }
+
+  /** Reads one entry raw (binary attributes as bytes); null when it does not exist. */
+  async readRaw(dn: string, attributes: string[], buffers: string[]): Promise<Entry | null> {
+    try {
+      const r = await this.read(`read ${dn}`, (c) => c.search(dn, { scope: 'base', attributes, explicitBufferAttributes: buffers }))
+      return r.searchEntries[0] ?? null
+    } catch (e) {
+      if (e instanceof AppError && e.details?.ldapCode === 32) return null
+      throw e
+    }
+  }
+
+  /** Adds an entry given as attributes (values may be bytes). */
+  async addEntry(dn: string, attributes: Attribute[], field?: string): Promise<void> {
+    if (carriesPassword(attributes.map((a) => a.type))) this.guardPassword(`a password sent with add ${dn}`)
+    await this.write(`add ${dn}`, (c) => c.add(dn, attributes), field)
+  }
+
+  /**
+   * A modify DN with the LDIF's own choices: keep or delete the old RDN value, and an optional new parent.
+   * ldapts's modifyDN always deletes the old RDN, so the request is sent through its message layer.
+   */
+  async moveEntry(dn: string, newRdn: string, deleteOldRdn: boolean, newSuperior: string | null, field?: string): Promise<void> {
+    await this.write(
+      `rename ${dn}`,
+      async (c) => {
+        const inner = c as unknown as { isConnected: boolean; _connect(): Promise<void>; _nextMessageId(): number; _send(req: unknown): Promise<{ status: number } | undefined> }
+        if (!inner.isConnected) await inner._connect()
+        const req = new ModifyDNRequest({ messageId: inner._nextMessageId(), dn, deleteOldRdn, newRdn, ...(newSuperior ? { newSuperior } : {}) })
+        const result = await inner._send(req)
+        if (result?.status !== 0) throw StatusCodeParser.parse(result as never)
+      },
+      field
+    )
   }
 
   /** Refuses to send a password over this connection when its transport does not allow it (see the module comment). */

@@ -141,3 +141,44 @@ export async function allocateId(conn: LdapConnection, kind: IdKind, events: IdP
   }
   throw new AppError('CONFLICT', `${kind}: every number taken from the id pool ${conn.profile.idPoolDn} was already in use; raise it past the numbers in use`, { field: kind })
 }
+
+/**
+ * Takes `n` numbers of `kind` at once (the bulk import): the first through allocateId (which creates the
+ * pool when needed), the rest as one block by the same compare-and-swap, moving the pool past them in one
+ * modify. Numbers found in `inUse` (what the caller already knows the directory holds) are skipped and made
+ * up for. The block goes through the lane, so this process's single allocations wait for it.
+ */
+export async function allocateBlock(conn: LdapConnection, kind: IdKind, n: number, events: IdPoolEvents, inUse: ReadonlySet<number> = new Set()): Promise<number[]> {
+  const out: number[] = []
+  if (n <= 0) return out
+  const first = await allocateId(conn, kind, events)
+  if (!inUse.has(first)) out.push(first)
+  const key = `${conn.profile.url}|${conn.profile.idPoolDn.toLowerCase()}|${kind}`
+  const lane = lanes.get(key)!
+  const p = conn.profile
+  const min = kind === 'uidNumber' ? p.uidNumberMin : p.gidNumberMin
+  for (let attempt = 0; out.length < n && attempt < MAX_ATTEMPTS; attempt++) {
+    const want = n - out.length
+    const run = async (): Promise<number[] | null> => {
+      const pool = await conn.readEntry(p.idPoolDn, [kind], 'read the id pool')
+      const current = pool?.int(kind) ?? null
+      if (current === null) throw new AppError('NOT_FOUND', `idPoolDn: the id pool ${p.idPoolDn} lost its ${kind}`, { field: 'idPoolDn' })
+      const start = Math.max(current, min)
+      try {
+        await conn.modify(p.idPoolDn, [change('delete', kind, [String(current)]), change('add', kind, [String(start + want)])], 'idPoolDn')
+      } catch (e) {
+        lane.last = undefined
+        if (e instanceof AppError && (e.details?.ldapCode === 16 || e.details?.ldapCode === 20)) return null
+        throw e
+      }
+      lane.last = start + want
+      return Array.from({ length: want }, (_, i) => start + i)
+    }
+    const q = lane.chain.then(run, run)
+    lane.chain = q.catch(() => undefined)
+    const got = await q
+    if (got) out.push(...got.filter((x) => !inUse.has(x)))
+  }
+  if (out.length < n) throw new AppError('CONFLICT', `${kind}: could not take ${n} numbers from the id pool ${p.idPoolDn} (heavy contention?); try again`, { field: kind })
+  return out
+}

@@ -12,6 +12,12 @@ import { keychain, type SecretStore } from '../credentials/keychain'
 import { DirectoryAudit } from './audited'
 import { LdapConnection, OID_PAGED_RESULTS, OID_PASSWORD_MODIFY, type ResolvedProfile } from './connection'
 import { GroupDirectory } from './groups'
+import { LdifService } from './ldif-service'
+import { EntryEditor } from './attributes'
+import { AccountExpiry } from './expiry'
+import { BulkActions } from './bulk'
+import { TemplateStore } from './templates'
+import { UserImporter } from './user-import'
 import type { IdPoolEvents } from './ids'
 import { ldapAccount, ldapEndpoint, ldapSecrets, ProfileStore, resolveProfile } from './profiles'
 import { auditName, Guard, parseInput, type DirectoryScope } from './scope'
@@ -22,6 +28,12 @@ export class DirectoryService {
   readonly audit: DirectoryAudit
   readonly users: UserDirectory
   readonly groups: GroupDirectory
+  readonly ldif: LdifService
+  readonly entries: EntryEditor
+  readonly expiry: AccountExpiry
+  readonly bulk: BulkActions
+  readonly templates: TemplateStore
+  readonly userImport: UserImporter
 
   constructor(
     knex: Knex,
@@ -40,7 +52,14 @@ export class DirectoryService {
         )
     })
     this.groups = new GroupDirectory(this.audit, guard, idEvents)
-    this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents)
+    this.templates = new TemplateStore(dataDir, this.audit)
+    this.users = new UserDirectory(this.audit, guard, () => this.groups, idEvents, (p) => this.templates.get(p))
+    this.ldif = new LdifService(this.audit, guard)
+    this.entries = new EntryEditor(this.audit, guard)
+    this.expiry = new AccountExpiry(this.audit, guard, () => this.users)
+    this.users.passwordCheck = (conn, dn, pw) => this.expiry.checkPassword(conn, dn, pw)
+    this.bulk = new BulkActions(this.audit, this.users, this.groups, this.expiry)
+    this.userImport = new UserImporter(this.audit, guard, () => this.users, () => this.groups, this.templates, idEvents)
   }
 
   /** The named profile (or the default / only one), with its containers filled in. */

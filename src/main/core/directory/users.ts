@@ -24,7 +24,8 @@ import {
 } from '../../../shared/directory'
 import type { AuditEntry } from '../audit/writer'
 import type { DirectoryAudit } from './audited'
-import { OID_PASSWORD_MODIFY, type LdapConnection, type LdapEntry } from './connection'
+import { OID_PASSWORD_MODIFY, type LdapConnection, type LdapEntry, type ResolvedProfile } from './connection'
+import { expandPattern, type ResolvedTemplate } from './templates'
 import { attributeChanges, toUserDto, USER_ATTRS, userSnapshot } from './entries'
 import { and, change, contains, eq, or, USER_CLASS } from './filters'
 import type { GroupDirectory } from './groups'
@@ -42,11 +43,26 @@ type Editable = (typeof EDITABLE)[number]
 const isAscii = (s: string): boolean => [...s].every((c) => c.codePointAt(0)! < 0x80)
 
 export class UserDirectory {
+  /** Checks a new password against the entry's password policy before it is sent (expiry.ts); set by the service. */
+  passwordCheck?: (conn: LdapConnection, dn: string | null, password: string) => Promise<void>
+  /** Called after a rename, so what refers to the person by DN elsewhere (IPAM owners, core/people.ts) follows. */
+  onRenamed?: (scope: DirectoryScope, fromDn: string, toDn: string) => Promise<void>
+
   constructor(
     private readonly audit: DirectoryAudit,
     private readonly guard: Guard,
     private readonly groups: () => GroupDirectory,
-    private readonly idEvents: (scope: DirectoryScope) => IdPoolEvents
+    private readonly idEvents: (scope: DirectoryScope) => IdPoolEvents,
+    /** The profile's template for new users (templates.ts); the built-in one gives what create always did. */
+    private readonly template: (p: ResolvedProfile) => ResolvedTemplate = (p) => ({
+      objectClasses: ['inetOrgPerson', 'posixAccount', 'shadowAccount'],
+      attributes: {},
+      groups: [],
+      homeDirectory: `${p.homeBase.replace(/\/$/, '')}/{uid}`,
+      loginShell: p.defaultShell,
+      builtIn: true,
+      profile: p.name
+    })
   ) {}
 
   private entry(scope: DirectoryScope, action: AuditEntry['action'], name: unknown, details?: AuditEntry['details']): AuditEntry {
@@ -107,18 +123,21 @@ export class UserDirectory {
       if (v.uidNumber !== undefined && (await numberInUse(conn, 'uidNumber', v.uidNumber))) {
         throw new AppError('CONFLICT', `uidNumber: ${v.uidNumber} is already used by another account`, { field: 'uidNumber' })
       }
+      if (v.password) await this.passwordCheck?.(conn, null, v.password)
       const cn = v.cn ?? (v.givenName ? `${v.givenName} ${v.sn}` : v.sn)
       const uidNumber = v.uidNumber ?? (await allocateId(conn, 'uidNumber', this.idEvents(scope)))
       const dn = childDn('uid', v.uid, p.usersDn)
+      const t = this.template(p)
       const attrs: Record<string, string | string[]> = {
-        objectClass: ['inetOrgPerson', 'posixAccount', 'shadowAccount'],
+        ...Object.fromEntries(Object.entries(t.attributes).map(([k, vals]) => [k, vals.map((x) => expandPattern(x, v.uid))])),
+        objectClass: [...new Set(['inetOrgPerson', 'posixAccount', 'shadowAccount', ...t.objectClasses])],
         uid: v.uid,
         cn,
         sn: v.sn,
         uidNumber: String(uidNumber),
         gidNumber: String(gidNumber),
-        homeDirectory: v.homeDirectory ?? `${p.homeBase.replace(/\/$/, '')}/${v.uid}`,
-        loginShell: v.loginShell ?? p.defaultShell
+        homeDirectory: v.homeDirectory ?? expandPattern(t.homeDirectory, v.uid),
+        loginShell: v.loginShell ?? t.loginShell
       }
       if (v.givenName) attrs.givenName = v.givenName
       if (v.mail) attrs.mail = v.mail
@@ -146,6 +165,8 @@ export class UserDirectory {
           }
         }
       )
+      // The template's groups: joined after the entry exists, each an audited membership change.
+      for (const g of t.groups) await this.groups().addMembers(scope, { cn: g, members: [v.uid] })
       return toUserDto((await conn.readEntry(dn, USER_ATTRS)) ?? (await this.find(conn, v.uid)))
     })
   }
@@ -210,6 +231,13 @@ export class UserDirectory {
         () => conn.rename(cur.dn, newRdn, 'newUid')
       )
       const m = await this.groups().rewriteMemberships(scope, { fromDn: cur.dn, toDn: newDn, fromUid: cur.uid, toUid: v.newUid }, `user ${cur.uid} renamed to ${v.newUid}`)
+      if (this.onRenamed) {
+        try {
+          await this.onRenamed(scope, cur.dn, newDn)
+        } catch (e) {
+          m.errors.push({ group: 'IPAM owners', error: (e as Error).message })
+        }
+      }
       const user = toUserDto((await conn.readEntry(newDn, USER_ATTRS)) ?? (await this.find(conn, v.newUid)))
       return { user, groupsUpdated: m.updated, ...(m.errors.length ? { membershipErrors: m.errors } : {}) }
     })
@@ -251,6 +279,7 @@ export class UserDirectory {
       const conn = scope.conn
       const cur = await this.find(conn, v.uid)
       const password = v.password ?? generatePassword()
+      if (v.password) await this.passwordCheck?.(conn, cur.dn, password)
       const method = await this.passwordMethod(conn)
       const shadow = cur.hasClass('shadowAccount')
       const lastChange = v.mustChange ? '0' : String(epochDays())

@@ -24,6 +24,7 @@ export function prepareAllocation(input: AllocateInput) {
     hostname: v.hostname ? normalizeHostname(v.hostname) : null,
     mac: v.mac ? normalizeMac(v.mac) : null,
     owner: v.owner || null,
+    ownerDn: v.ownerDn || null,
     purpose: v.purpose || null,
     description: v.description || null,
     dnsManaged: v.dnsManaged ?? false,

@@ -49,6 +49,7 @@ export function allocSnapshot(a: AllocationDto): Record<string, unknown> {
     hostname: a.hostname,
     mac: a.mac,
     owner: a.owner,
+    ...(a.ownerDn ? { ownerDn: a.ownerDn } : {}),
     purpose: a.purpose,
     description: a.description,
     dnsManaged: a.dnsManaged,
@@ -82,7 +83,8 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
   }
   // The fast path is one autocommit statement: a caller's transaction hook needs the general path, unless
   // the hook's work is the replay's key record, which the statement does itself.
-  if (!prepared.v.ip && (!opts.inTransaction || opts.replay)) {
+  // An owner from the directory (ownerDn) is written by the general path, which sets it with the row.
+  if (!prepared.v.ip && !prepared.fields.ownerDn && (!opts.inTransaction || opts.replay)) {
     const fast = await allocateNextFast(knex, ctx, prepared, operation, entry, opts.replay)
     if (fast) return fast
   }
@@ -194,6 +196,11 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
       )
       written.push(...ins.rows)
     }
+    // The owner's DN (or none: a reused lapsed hold must not keep its former owner's).
+    if (written.length && (fields.ownerDn || written.some((r) => r.owner_dn))) {
+      await trx.raw(`update ip_allocations set owner_dn = ? where id = any(?::int[])`, [fields.ownerDn, written.map((r) => r.id)] as unknown as Knex.RawBinding[])
+      for (const r of written) r.owner_dn = fields.ownerDn
+    }
     const results = written
       .map((r) => toAllocationDto({ ...r, pool_name: pool.name }))
       .sort((x, y) => {
@@ -261,6 +268,7 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
       hostname: v.hostname !== undefined ? (v.hostname ? normalizeHostname(v.hostname) : null) : row.hostname,
       mac: v.mac !== undefined ? (v.mac ? normalizeMac(v.mac) : null) : row.mac,
       owner: v.owner !== undefined ? v.owner || null : row.owner,
+      ownerDn: v.ownerDn !== undefined ? v.ownerDn || null : (row.owner_dn ?? null),
       purpose: v.purpose !== undefined ? v.purpose || null : row.purpose,
       description: v.description !== undefined ? v.description || null : row.description,
       dnsManaged: v.dnsManaged ?? row.dns_managed,
@@ -271,10 +279,10 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
     const changed = changedKeys(allocSnapshot(before), probe)
     if (!changed.length) return before
     const upd = await trx.raw<Rows<{ id: number }>>(
-      `update ip_allocations set hostname = ?, mac_address = ?::macaddr, owner = ?, purpose = ?, description = ?, status = ?,
+      `update ip_allocations set hostname = ?, mac_address = ?::macaddr, owner = ?, owner_dn = ?, purpose = ?, description = ?, status = ?,
               dns_managed = ?, dhcp_managed = ?, reserved_until = ?, version = version + 1, updated_at = now()
         where id = ? and version = ? returning id`,
-      [next.hostname, next.mac, next.owner, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, row.id, row.version]
+      [next.hostname, next.mac, next.owner, next.ownerDn, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, row.id, row.version]
     )
     if (!upd.rows[0]) throw new AppError('CONFLICT', `version: ${ip.text} changed while being updated; reload and try again`, { field: 'version' })
     const after = toAllocationDto((await allocationByIp(trx, ip.text, false, locked.space_id))!)

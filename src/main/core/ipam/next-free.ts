@@ -207,7 +207,8 @@ export async function allocateNextRun(knex: Knex, items: { ctx: RequestContext; 
     } catch {
       break
     }
-    if (prepared.v.ip) break
+    // An explicit address, or an owner from the directory (written by the general path), ends the run.
+    if (prepared.v.ip || prepared.fields.ownerDn) break
     const raw = it.input as Partial<AllocateInput>
     const operation = raw.status === 'reserved' ? 'reserve' : raw.status === 'blocked' ? 'block' : 'allocate'
     const call = nextCall(it.ctx, prepared, operation, it.replay, true)

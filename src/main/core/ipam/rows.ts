@@ -40,6 +40,7 @@ export interface AllocRow {
   mac: string | null
   hostname: string | null
   owner: string | null
+  owner_dn?: string | null
   purpose: string | null
   description: string | null
   status: AllocationDto['status']
@@ -60,7 +61,7 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   (select pp.name from ip_pools pp where pp.id = p.parent_id) as parent_name,
   (select count(*) from ip_pools c where c.parent_id = p.id)::int as children`
 
-export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner,
+export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner, a.owner_dn,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
   a.created_at, a.updated_at, a.allocated_by, a.version, (select s.name from ip_spaces s where s.id = a.space_id) as space_name`
@@ -87,6 +88,7 @@ export function toAllocationDto(r: AllocRow): AllocationDto {
     mac: r.mac,
     hostname: r.hostname,
     owner: r.owner,
+    ownerDn: r.owner_dn ?? null,
     purpose: r.purpose,
     description: r.description,
     status: r.status,

@@ -10,6 +10,7 @@
  * work is done by the modules beside it, each given the same knex:
  *   pools.ts        pools: create, get, list, update, delete
  *   allocations.ts  allocate (explicit or next free), get, update, release, list a pool's
+ *   owners.ts       allocations owned by a directory person (owner_dn): list, hand over, follow a rename
  *   next-free.ts    the one-statement next-free path and the replay's runs of it
  *   map.ts          the subnet map's data
  *   search.ts       search by address, network, MAC, owner or host name
@@ -21,6 +22,7 @@
  *   rollup.ts       containers' utilization over their subtree
  *   ranges.ts       dhcp / reserved / infrastructure ranges inside a pool
  */
+import * as owners from './owners'
 import type { Knex } from '@mikro-orm/postgresql'
 import type {
   BulkHoldInput,
@@ -128,6 +130,16 @@ export class IpamService {
   }
 
   /** Frees an address. The audit row keeps who held it. */
+  /** The allocations a directory person owns (by DN, compared without case). */
+  ownedBy(dn: string): Promise<AllocationDto[]> {
+    return owners.allocationsOfOwner(this.knex, dn)
+  }
+
+  /** Every allocation of `fromDn` to another owner (hand-over) or to the same person's new DN (rename). */
+  reassignOwner(ctx: RequestContext, fromDn: string, to: { dn: string; name: string | null }, operation: 'owner-renamed' | 'hand-over'): Promise<AllocationDto[]> {
+    return this.changed(owners.reassignOwner(this.knex, ctx, fromDn, to, operation))
+  }
+
   release(ctx: RequestContext, ipText: string, opts: { version?: number; space?: SpaceRef } & MutationOptions = {}): Promise<AllocationDto> {
     return this.changed(allocations.release(this.knex, ctx, ipText, opts))
   }

@@ -9,3 +9,6 @@
 export { groupCommand } from './group'
 export { profileCommand } from './profile'
 export { userCommand } from './user'
+export { ldifCommand } from './ldif'
+export { templateCommand } from './template'
+export { entryCommand } from './entry'

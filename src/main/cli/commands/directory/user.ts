@@ -4,6 +4,7 @@ import type { UserDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
 import { confirmRemoval } from '../../terminal'
 import { collect, int, printListing, readStdinSecret, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { addUserBulkCommands } from './user-bulk'
 
 const userCols = ['uid', 'uidNumber', 'gidNumber', 'cn', 'mail', 'locked']
 const userLine = (u: UserDto): Record<string, unknown> => ({ ...u, locked: u.locked ? 'yes' : '' })
@@ -198,5 +199,6 @@ export function userCommand(): Command {
         })
       )
   }
+  addUserBulkCommands(user)
   return user
 }

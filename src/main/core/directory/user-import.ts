@@ -1,0 +1,399 @@
+/**
+ * Bulk user import from CSV: the columns mapped to attributes, the profile's template applied, every row
+ * analysed with the reason it would be skipped (bad uid, duplicate in the file, missing required attribute,
+ * unknown group, a value the server's schema refuses, an existing uid when existing ones are skipped),
+ * a dry run, then apply with progress and cancel, and a report per row.
+ *
+ * Existing uids are skipped or updated (chosen up front); an update changes only the mapped attributes
+ * whose value differs, so a second run of the same file changes nothing. Every created or updated user is
+ * audited like a single create (intent, write, outcome) under the import's one request id; passwords from
+ * the file go to the server through Password Modify (or as an {SSHA} hash made here, as user create does)
+ * and never into a report, a log or an audit row. Group memberships are added per group at the end, one
+ * audited change per group.
+ *
+ * uidNumbers are taken from the id pool as one block (ids.ts allocateBlock), skipping numbers the directory
+ * already holds (read in the same walk as the existing uids). Up to eight rows are in flight at once: LDAP answers on one connection out of order and the audit rows of
+ * concurrent writers share a commit (audit/writer.ts groupCommit), which is what makes 10,000 rows fit in a
+ * minute.
+ */
+import { CsvError, parse } from 'csv-parse/sync'
+import { Attribute, Change } from 'ldapts'
+import { AppError } from '../../../shared/errors'
+import { childDn } from '../../../shared/dn'
+import { posixName } from '../../../shared/directory'
+import { userImportSchema, type AttributeDiff, type UserImportReport, type UserImportRow } from '../../../shared/directory-admin'
+import type { AuditEntry } from '../audit/writer'
+import type { DirectoryAudit } from './audited'
+import { OID_PASSWORD_MODIFY } from './connection'
+import { GROUP_CLASSES, present } from './filters'
+import type { GroupDirectory } from './groups'
+import { allocateBlock, type IdPoolEvents } from './ids'
+import { entryProblem, type AttrMap } from './ldif-service'
+import { epochDays, passwordModifyValue, sshaHash } from './password'
+import { schemaOf } from './schema'
+import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
+import { expandPattern, type TemplateStore } from './templates'
+import type { UserDirectory } from './users'
+
+const CONCURRENCY = 8
+
+interface PlannedRow extends UserImportRow {
+  attrs?: Map<string, { name: string; values: string[] }>
+  password?: string
+  groups?: string[]
+  dn?: string
+  needsUidNumber?: boolean
+  update?: Change[]
+}
+
+function sniffDelimiter(text: string): ',' | ';' | '\t' {
+  const first = text.split(/\r?\n/, 1)[0] ?? ''
+  const count = (c: string): number => first.split(c).length - 1
+  const best = ([',', ';', '\t'] as const).map((d) => [d, count(d)] as const).sort((a, b) => b[1] - a[1])[0]!
+  return best[1] > 0 ? best[0] : ','
+}
+
+const uidSchema = posixName('uid')
+
+export class UserImporter {
+  constructor(
+    private readonly audit: DirectoryAudit,
+    private readonly guard: Guard,
+    private readonly users: () => UserDirectory,
+    private readonly groups: () => GroupDirectory,
+    private readonly templates: TemplateStore,
+    private readonly idEvents: (scope: DirectoryScope) => IdPoolEvents
+  ) {}
+
+  async run(scope: DirectoryScope, input: unknown, onProgress?: (done: number, total: number) => void, cancelled?: () => boolean): Promise<UserImportReport> {
+    const dry = (input as { dryRun?: unknown })?.dryRun === true
+    const entry: AuditEntry = { action: 'create', resourceType: 'ldap_user', resourceName: 'CSV import', details: { context: { profile: scope.conn.profile.name, via: 'csv-import' } } }
+    return this.guard.run(scope, entry, dry ? 'viewer' : 'operator', dry ? 'previewing a user import' : 'importing users', async () => {
+      const v = parseInput(userImportSchema, input)
+      const conn = scope.conn
+      const p = conn.profile
+      const schema = await schemaOf(conn)
+      const template = this.templates.get(p)
+
+      let records: { record: string[]; info: { lines: number } }[]
+      try {
+        records = parse(v.text, { bom: true, delimiter: v.delimiter ?? sniffDelimiter(v.text), relax_column_count: true, skip_empty_lines: true, info: true, trim: false }) as never
+      } catch (e) {
+        const line = e instanceof CsvError ? ((e as unknown as { lines?: number }).lines ?? null) : null
+        throw new AppError('VALIDATION', `${line ? `line ${line}: ` : ''}the file is not readable CSV (${(e as Error).message.replace(/^Invalid Record Length: |^Invalid Opening Quote: |^Quote Not Closed: /, '')})`, { field: 'text', ...(line ? { line } : {}) })
+      }
+      if (!records.length) throw new AppError('VALIDATION', 'text: the file is empty (a header row naming the columns is needed)', { field: 'text' })
+      const header = records[0]!.record.map((h) => h.trim())
+
+      // Columns -> attributes.
+      const columns: { column: string; attribute: string }[] = []
+      const unknown: string[] = []
+      for (const h of header) {
+        const mapped = Object.prototype.hasOwnProperty.call(v.mapping, h) ? v.mapping[h]! : undefined
+        let attr: string | null
+        if (mapped !== undefined) attr = mapped === '' ? null : mapped === 'password' || mapped === 'groups' ? mapped : schema.canonical(mapped)
+        else if (/^(password|userpassword)$/i.test(h)) attr = 'password'
+        else if (/^(groups?|memberof)$/i.test(h)) attr = 'groups'
+        else if (schema.attribute(h)) attr = schema.canonical(h)
+        else {
+          unknown.push(h)
+          continue
+        }
+        if (attr && attr !== 'password' && attr !== 'groups' && !schema.attribute(attr)) {
+          throw new AppError('VALIDATION', `mapping: column "${h}" is mapped to ${attr}, which the server's schema does not know`, { field: 'mapping' })
+        }
+        columns.push({ column: h, attribute: attr ?? '' })
+      }
+      if (unknown.length) {
+        throw new AppError('VALIDATION', `mapping: column${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')} name${unknown.length > 1 ? '' : 's'} no attribute of the server's schema; map ${unknown.length > 1 ? 'them' : 'it'} to an attribute, or to nothing to ignore ${unknown.length > 1 ? 'them' : 'it'}`, {
+          field: 'mapping',
+          columns: unknown
+        })
+      }
+      const uidCol = columns.findIndex((c) => c.attribute.toLowerCase() === 'uid')
+      if (uidCol < 0) throw new AppError('VALIDATION', 'mapping: no column is mapped to uid', { field: 'mapping' })
+      const mappedAttrs = [...new Set(columns.map((c) => c.attribute).filter((a) => a && a !== 'password' && a !== 'groups' && a.toLowerCase() !== 'uid'))]
+
+      // What the directory holds already: uids (with the mapped attributes, for updates) and groups.
+      const fileUids = new Set(records.slice(1).map((r) => (r.record[uidCol] ?? '').trim().toLowerCase()).filter(Boolean))
+      const existing = new Map<string, { dn: string; attrs: Map<string, string[]> }>()
+      const uidNumbersInUse = new Set<number>()
+      const knownGroups = new Map<string, string>()
+      const walker = conn.fork()
+      try {
+        for await (const page of walker.pages(p.baseDn, { filter: present('uid'), attributes: ['uid', 'uidNumber', ...mappedAttrs] }, 1000)) {
+          for (const e of page) {
+            const n = e.int('uidNumber')
+            if (n !== null) uidNumbersInUse.add(n)
+            const uid = e.first('uid')
+            if (!uid || !fileUids.has(uid.toLowerCase())) continue
+            existing.set(uid.toLowerCase(), { dn: e.dn, attrs: new Map(mappedAttrs.map((a) => [a.toLowerCase(), e.all(a)])) })
+          }
+        }
+        for await (const page of walker.pages(p.groupsDn, { filter: GROUP_CLASSES, attributes: ['cn'] }, 1000)) for (const g of page) for (const cn of g.all('cn')) knownGroups.set(cn.toLowerCase(), cn)
+      } finally {
+        await walker.close()
+      }
+      const missingTemplateGroups = template.groups.filter((g) => !knownGroups.has(g.toLowerCase()))
+      if (missingTemplateGroups.length) {
+        throw new AppError('VALIDATION', `template: the group${missingTemplateGroups.length > 1 ? 's' : ''} ${missingTemplateGroups.join(', ')} of profile ${p.name}'s template do${missingTemplateGroups.length > 1 ? '' : 'es'} not exist; fix the template (template set)`, { field: 'template' })
+      }
+
+      const classes = template.objectClasses
+      const posix = classes.some((c) => c.toLowerCase() === 'posixaccount')
+      const person = classes.some((c) => ['inetorgperson', 'person', 'organizationalperson'].includes(c.toLowerCase()))
+      const seen = new Map<string, number>()
+      const rows: PlannedRow[] = []
+      for (const { record, info } of records.slice(1)) {
+        const line = info.lines
+        const uidRaw = (record[uidCol] ?? '').trim()
+        const row: PlannedRow = { line, uid: uidRaw || null, action: 'create', reason: null }
+        rows.push(row)
+        const skip = (reason: string): void => {
+          row.action = 'skip'
+          row.reason = reason
+        }
+        if (record.length !== header.length) {
+          skip(`has ${record.length} field${record.length === 1 ? '' : 's'}; the header has ${header.length}`)
+          continue
+        }
+        const u = uidSchema.safeParse(uidRaw)
+        if (!u.success) {
+          skip(`bad uid ${JSON.stringify(uidRaw)}: ${u.error.issues[0]?.message ?? 'invalid'}`)
+          continue
+        }
+        const key = uidRaw.toLowerCase()
+        const first = seen.get(key)
+        if (first !== undefined) {
+          skip(`duplicate: uid ${uidRaw} is already on line ${first}`)
+          continue
+        }
+        seen.set(key, line)
+
+        const values = new Map<string, { name: string; values: string[] }>()
+        let password: string | undefined
+        const groups = new Set<string>(template.groups.map((g) => knownGroups.get(g.toLowerCase())!))
+        let bad: string | null = null
+        columns.forEach((c, i) => {
+          const cell = record[i] ?? ''
+          if (!c.attribute || bad) return
+          if (c.attribute === 'password') {
+            if (cell !== '') password = cell
+            return
+          }
+          if (c.attribute === 'groups') {
+            for (const g of cell.split(/[;|]/).map((x) => x.trim()).filter(Boolean)) {
+              const known = knownGroups.get(g.toLowerCase())
+              if (!known) bad = `unknown group "${g}"`
+              else groups.add(known)
+            }
+            return
+          }
+          const value = cell.trim()
+          if (value === '') return
+          const k = c.attribute.toLowerCase()
+          const cur = values.get(k) ?? { name: c.attribute, values: [] }
+          cur.values.push(value)
+          values.set(k, cur)
+        })
+        if (bad) {
+          skip(bad)
+          continue
+        }
+        const ex = existing.get(key)
+        if (ex) {
+          if (v.onExisting === 'skip') {
+            skip(`exists (${ex.dn})`)
+            continue
+          }
+          const changes: Change[] = []
+          const diffs: AttributeDiff[] = []
+          for (const [k, a] of values) {
+            if (k === 'uid') continue
+            const before = ex.attrs.get(k) ?? []
+            const same = before.length === a.values.length && before.every((x, i) => x === a.values[i])
+            if (same) continue
+            const why = a.values.map((x) => schema.syntaxProblem(a.name, x)).find(Boolean)
+            if (why) {
+              bad = `schema: ${a.name} ${why}`
+              break
+            }
+            changes.push(new Change({ operation: 'replace', modification: new Attribute({ type: a.name, values: a.values }) }))
+            diffs.push({ attribute: a.name, before, after: a.values })
+          }
+          if (bad) {
+            skip(bad)
+            continue
+          }
+          // A password in the file is for new users only: an update never resets an existing password.
+          row.dn = ex.dn
+          row.groups = [...groups]
+          row.update = changes
+          row.changes = diffs
+          row.action = changes.length ? 'update' : 'unchanged'
+          continue
+        }
+
+        // A new user: the template, then the row's values, then what can be derived.
+        const attrs: AttrMap = new Map()
+        const put = (name: string, vals: string[]): void => {
+          attrs.set(name.toLowerCase(), { name, values: vals })
+        }
+        put('objectClass', [...classes])
+        for (const [name, vals] of Object.entries(template.attributes)) put(schema.canonical(name), vals.map((x) => expandPattern(x, uidRaw)))
+        for (const a of values.values()) put(a.name, a.values)
+        put('uid', [uidRaw])
+        if (person && !attrs.has('cn')) {
+          const given = attrs.get('givenname')?.values[0] as string | undefined
+          const sn = attrs.get('sn')?.values[0] as string | undefined
+          if (sn) put('cn', [given ? `${given} ${sn}` : sn])
+        }
+        if (posix) {
+          if (!attrs.has('homedirectory')) put('homeDirectory', [expandPattern(template.homeDirectory, uidRaw)])
+          if (!attrs.has('loginshell')) put('loginShell', [template.loginShell])
+          if (!attrs.has('gidnumber') && p.defaultGidNumber !== undefined) put('gidNumber', [String(p.defaultGidNumber)])
+          if (!attrs.has('uidnumber')) {
+            row.needsUidNumber = true
+            put('uidNumber', ['0']) // checked as an integer now, taken from the id pool when applied
+          }
+        }
+        if (password) {
+          try {
+            await this.users().passwordCheck?.(conn, null, password)
+          } catch (e) {
+            skip(`password: ${(e as Error).message.replace(/^password: /, '')}`)
+            continue
+          }
+        }
+        if (password && classes.some((c) => c.toLowerCase() === 'shadowaccount')) put('shadowLastChange', [String(epochDays())])
+        const problem = entryProblem(schema, attrs, null)
+        if (problem) {
+          skip(/is required/.test(problem) ? `missing required attribute: ${problem}` : `schema: ${problem}`)
+          continue
+        }
+        row.dn = childDn('uid', uidRaw, p.usersDn)
+        row.attrs = attrs as Map<string, { name: string; values: string[] }>
+        row.password = password
+        row.groups = [...groups]
+      }
+
+      const report: UserImportReport = {
+        dryRun: v.dryRun,
+        onExisting: v.onExisting,
+        requestId: scope.ctx.requestId,
+        columns,
+        rows: [],
+        created: 0,
+        updated: 0,
+        unchanged: rows.filter((r) => r.action === 'unchanged').length,
+        skipped: rows.filter((r) => r.action === 'skip').length,
+        failed: 0,
+        cancelled: false
+      }
+      const publicRow = (r: PlannedRow): UserImportRow => ({ line: r.line, uid: r.uid, action: r.action, reason: r.reason, ...(r.changes?.length ? { changes: r.changes } : {}), ...(r.error ? { error: r.error } : {}) })
+      if (v.dryRun) {
+        report.rows = rows.map(publicRow)
+        report.created = rows.filter((r) => r.action === 'create').length
+        report.updated = rows.filter((r) => r.action === 'update').length
+        return report
+      }
+
+      const work = rows.filter((r) => r.action === 'create' || r.action === 'update' || (r.action === 'unchanged' && r.groups?.length))
+      const method = work.some((r) => r.password) ? await this.users().passwordMethod(conn) : 'ssha'
+      const needing = work.filter((r) => r.action === 'create' && r.needsUidNumber)
+      if (needing.length && !cancelled?.()) {
+        const numbers = await allocateBlock(conn, 'uidNumber', needing.length, this.idEvents(scope), uidNumbersInUse)
+        needing.forEach((r, i) => r.attrs!.set('uidnumber', { name: 'uidNumber', values: [String(numbers[i])] }))
+      }
+      const joined = new Map<string, string[]>()
+      let done = 0
+      let next = 0
+      const worker = async (): Promise<void> => {
+        for (;;) {
+          if (cancelled?.()) {
+            report.cancelled = true
+            return
+          }
+          const r = work[next++]
+          if (!r) return
+          try {
+            if (r.action === 'create') {
+              await this.create(scope, r, method)
+              report.created++
+            } else if (r.action === 'update') {
+              await this.update(scope, r)
+              report.updated++
+            }
+            for (const g of r.groups ?? []) joined.set(g, [...(joined.get(g) ?? []), r.uid!])
+          } catch (e) {
+            r.error = (e as Error).message
+            report.failed++
+          }
+          onProgress?.(++done, work.length)
+        }
+      }
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+
+      // Memberships: one audited change per group (members already in it are left as they are).
+      for (const [cn, uids] of joined) {
+        try {
+          await this.groups().addMembers(scope, { cn, members: uids })
+        } catch (e) {
+          for (const r of rows) if (r.uid && uids.includes(r.uid)) r.error = `${r.error ? `${r.error}; ` : ''}not added to group ${cn}: ${(e as Error).message}`
+        }
+      }
+      report.rows = rows.map(publicRow)
+      return report
+    })
+  }
+
+  private async create(scope: DirectoryScope, r: PlannedRow, method: 'password-modify' | 'ssha'): Promise<void> {
+    const conn = scope.conn
+    const attrs = r.attrs!
+    const after = Object.fromEntries([...attrs.values()].filter((a) => a.name !== 'objectClass' && a.name !== 'shadowLastChange').map((a) => [a.name, a.values.length === 1 ? a.values[0] : a.values]))
+    await this.audit.change(
+      scope.ctx,
+      {
+        action: 'create',
+        resourceType: 'ldap_user',
+        resourceId: r.dn!,
+        resourceName: auditName(r.uid),
+        details: { after: { dn: r.dn, ...after }, context: { profile: conn.profile.name, via: 'csv-import', line: r.line, passwordSet: Boolean(r.password), ...(r.password ? { passwordMethod: method } : {}) } }
+      },
+      async () => {
+        const list = [...attrs.values()].map((a) => new Attribute({ type: a.name, values: a.values }))
+        if (r.password && method === 'ssha') list.push(new Attribute({ type: 'userPassword', values: [sshaHash(r.password)] }))
+        await conn.addEntry(r.dn!, list, 'uid')
+        if (r.password && method === 'password-modify') {
+          try {
+            await conn.exop(OID_PASSWORD_MODIFY, passwordModifyValue(r.dn!, r.password), `set the password of ${r.dn}`, 'password')
+          } catch (e) {
+            await conn.del(r.dn!).catch(() => undefined)
+            throw e
+          }
+        }
+      }
+    )
+  }
+
+  private async update(scope: DirectoryScope, r: PlannedRow): Promise<void> {
+    const conn = scope.conn
+    await this.audit.change(
+      scope.ctx,
+      {
+        action: 'update',
+        resourceType: 'ldap_user',
+        resourceId: r.dn!,
+        resourceName: auditName(r.uid),
+        details: {
+          before: Object.fromEntries((r.changes ?? []).map((c) => [c.attribute, c.before])),
+          after: Object.fromEntries((r.changes ?? []).map((c) => [c.attribute, c.after])),
+          context: { profile: conn.profile.name, via: 'csv-import', line: r.line }
+        }
+      },
+      async () => {
+        await conn.modify(r.dn!, r.update ?? [], 'uid')
+      }
+    )
+  }
+}
