@@ -123,7 +123,7 @@ import {
   treeListSchema,
   userImportSchema,
   userTemplateSchema,
-  type BulkResult,
+  type BulkResult as DirectoryBulkResult,
   type EntryDetail,
   type ExpiringAccount,
   type ExpiryResult,
@@ -304,7 +304,7 @@ export const contract = {
   'directory:group:members:remove': { args: membersSchema, result: result<OrQueued<MembersResult>>() },
   // The directory as admins run it (docs/ldap-setup.md, "Bulk changes"): bulk actions as one request,
   // expiry and policy, the CSV import (analyse = dry run, then run), every attribute, the tree, templates.
-  'directory:user:bulk': { args: bulkSchema, result: result<BulkResult>() },
+  'directory:user:bulk': { args: bulkSchema, result: result<DirectoryBulkResult>() },
   'directory:user:expire': { args: expirySchema, result: result<ExpiryResult>() },
   'directory:user:expiring': { args: expiringSchema, result: result<ExpiringAccount[]>() },
   'directory:user:policy': { args: z.object({ uid: userRef }).strict(), result: result<PasswordPolicy>() },

@@ -3,6 +3,7 @@
  * tree's rules refused by the database itself as well as by the service, concurrency of next-block, split and
  * merge round trips, dhcp ranges skipped by next free, roll-ups, and the upgrade of pre-existing pools.
  */
+import { migrationNames } from '../../migrations/names'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Core } from '../../src/main/core'
@@ -350,7 +351,9 @@ describe('the upgrade', () => {
         await c.query(`insert into ip_allocations (pool_id, ip_address, hostname) values (1, '10.1.0.5', 'a'), (1, '10.1.0.6', 'b'), (2, '2001:db8::5', 'c')`)
         await c.query(`select ipam_rebuild_free_ranges(1)`)
       })
-      expect(await db.migrate()).toEqual(['Migration20261215010000_ipam_spaces_tree', 'Migration20261215020000_ipam_usage'])
+      // Every migration after the rollback point comes back, these two among them.
+      expect(await db.migrate()).toEqual(migrationNames.slice(migrationNames.indexOf('Migration20261210100000_audit_archive') + 1))
+      expect(migrationNames).toContain('Migration20261215010000_ipam_spaces_tree')
       const usage = await withClient(u, async (c) => (await c.query(`select pool_id, used::int from ip_pool_usage order by pool_id`)).rows)
       expect(usage).toEqual([
         { pool_id: 1, used: 2 },

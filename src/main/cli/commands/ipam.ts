@@ -358,12 +358,12 @@ export function ipCommand(): Command {
   for (const status of ['reserved', 'blocked'] as const) {
     ip.command(status === 'reserved' ? 'reserve-range' : 'block-range')
       .description(`${status === 'reserved' ? 'reserve' : 'block'} every free address from --first to --last, in one transaction`)
-      .requiredOption('--pool <pool>')
-      .requiredOption('--first <ip>')
-      .requiredOption('--last <ip>')
-      .option('--owner <owner>')
-      .option('--purpose <purpose>')
-      .option('--description <text>')
+      .requiredOption('--pool <pool>', 'pool name or id')
+      .requiredOption('--first <ip>', 'first address of the run')
+      .requiredOption('--last <ip>', 'last address of the run')
+      .option('--owner <owner>', 'who is responsible for the addresses')
+      .option('--purpose <purpose>', 'what they are for')
+      .option('--description <text>', 'free text')
       .option('--force', 'also inside dhcp ranges')
       .option(...((status === 'reserved' ? ['--until <iso-time>', 'the holds lapse then'] : ['--until <iso-time>', '(reservations only)']) as [string, string]))
       .action(
@@ -379,10 +379,10 @@ export function ipCommand(): Command {
 
   ip.command('release-range')
     .description('release every allocation of a pool from --first to --last (optionally only one status), in one transaction')
-    .requiredOption('--pool <pool>')
-    .requiredOption('--first <ip>')
-    .requiredOption('--last <ip>')
-    .addOption(new Option('--status <status>').choices(['allocated', 'reserved', 'blocked']))
+    .requiredOption('--pool <pool>', 'pool name or id')
+    .requiredOption('--first <ip>', 'first address of the run')
+    .requiredOption('--last <ip>', 'last address of the run')
+    .addOption(new Option('--status <status>', 'release only addresses in this state').choices(['allocated', 'reserved', 'blocked']))
     .action(
       action(async (o: { pool: string; first: string; last: string; status?: 'allocated' | 'reserved' | 'blocked' }, cmd: Command) => {
         const input = stripUndefined({ pool: o.pool, first: o.first, last: o.last, status: o.status })

@@ -46,7 +46,7 @@ export function outboxCommand(): Command {
   outbox
     .command('list')
     .description('side effects, newest first')
-    .addOption(new Option('--state <state>').choices([...OUTBOX_STATES]))
+    .addOption(new Option('--state <state>', 'only side effects in this state').choices([...OUTBOX_STATES]))
     .option('--subject <subject>', 'of one resource, e.g. ip_allocation:42')
     .option('--limit <n>', 'at most this many', (v) => Number(v), 100)
     .action(

@@ -36,9 +36,9 @@ export function addPoolTreeCommands(pool: Command): void {
     .requiredOption('--prefix-length <n>', 'prefix length of each new block, e.g. 26', int('--prefix-length'))
     .option('--count <k>', 'how many blocks (1-256)', int('--count'), 1)
     .option('--name <name>', 'name of the new pool (numbered -1, -2 ... when several); default "<container> <network>"')
-    .option('--description <text>')
-    .option('--site <site>')
-    .option('--environment <env>')
+    .option('--description <text>', 'free text for the new pools')
+    .option('--site <site>', 'site of the new pools')
+    .option('--environment <env>', 'environment of the new pools')
     .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
     .action(
       action(async (o: { in: string; prefixLength: number; count: number; name?: string; description?: string; site?: string; environment?: string; vlan?: number }, cmd: Command) => {

@@ -24,7 +24,7 @@ export function rangeCommand(): Command {
     .requiredOption('--first <ip>', 'first address of the range')
     .requiredOption('--last <ip>', 'last address of the range')
     .addOption(new Option('--purpose <purpose>', 'what the range is for').choices([...RANGE_PURPOSES]).makeOptionMandatory())
-    .option('--description <text>')
+    .option('--description <text>', 'what the range is for, in words')
     .option('--mark-used', 'count every address of the range as used in the pool\'s utilization')
     .action(
       action(async (o: { pool: string; first: string; last: string; purpose: RangeDto['purpose']; description?: string; markUsed?: boolean }, cmd: Command) => {
@@ -51,8 +51,8 @@ export function rangeCommand(): Command {
   range
     .command('remove [id]')
     .description('remove a range, by id or by --pool and --first')
-    .option('--pool <pool>')
-    .option('--first <ip>')
+    .option('--pool <pool>', 'pool name or id (with --first, instead of the range id)')
+    .option('--first <ip>', 'first address of the range to remove')
     .action(
       action(async (id: string | undefined, o: { pool?: string; first?: string }, cmd: Command) => {
         if (id !== undefined && !/^\d+$/.test(id)) throw new InvalidArgumentError('id must be a whole number')

@@ -38,7 +38,7 @@ export function spaceCommand(): Command {
     .command('create')
     .description('create an address space')
     .requiredOption('--name <name>', 'unique name, e.g. a customer or VRF name')
-    .option('--description <text>')
+    .option('--description <text>', 'free text')
     .action(
       action(async (o: { name: string; description?: string }, cmd: Command) => {
         const input = { name: o.name, description: o.description }
@@ -52,7 +52,7 @@ export function spaceCommand(): Command {
   space
     .command('update <space>')
     .description('rename or describe an address space')
-    .option('--name <name>')
+    .option('--name <name>', 'new name')
     .option('--description <text>', 'new description ("" to clear)')
     .action(
       action(async (ref: string, o: { name?: string; description?: string }, cmd: Command) => {
