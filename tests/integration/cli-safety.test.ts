@@ -127,7 +127,8 @@ describe('netkeeper completion', () => {
     fs.writeFileSync(script, r.stdout)
     const complete = (...words: string[]): string =>
       execFileSync('bash', ['-c', `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _netkeeper; echo "\${COMPREPLY[*]}"`, 'bash', script, 'netkeeper', ...words], { encoding: 'utf8' }).trim()
-    expect(complete('d')).toBe('db')
+    expect(complete('d')).toBe('db dns dhcp')
+    expect(complete('db')).toBe('db')
     expect(complete('db', 'ro')).toBe('rollback roles')
     expect(complete('--data-dir', '/x', 'db', 'rollback', '--')).toBe('--to --archive-dir --discard-audit --yes --profile --database-url --db-profile --data-dir --json --no-queue --help')
     expect(complete('db', 'grant', '--role', '')).toBe('viewer operator admin')
