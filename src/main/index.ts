@@ -8,6 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { app, BrowserWindow, ipcMain, Menu, nativeTheme, session, type WebContents } from 'electron'
 import { channels, type Envelope } from '../shared/contract'
+import { HISTORY_EVENT } from '../shared/navigation'
 import { AppError } from '../shared/errors'
 import { makeContext, type RequestContext } from './core/context'
 import { toAppError } from './core/db/errors'
@@ -16,6 +17,8 @@ import { resolveDataDir } from './core/paths'
 import { CoreHost } from './ipc/degraded'
 import { dispatch } from './ipc/handlers'
 import { nativeFileDialogs } from './shell/dialogs'
+import { installEditMenu } from './shell/context-menu'
+import { LinkHandOver } from './shell/links'
 import { buildAppMenu } from './shell/menu'
 import { guardWebContents, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
 import { loadWindowState, MIN_HEIGHT, MIN_WIDTH, trackWindowState, windowStateFile } from './shell/window-state'
@@ -37,6 +40,8 @@ const BACKGROUND = { light: '#f4f5f7', dark: '#16181d' }
 const ownWindows = new Set<WebContents>()
 let mainWindow: BrowserWindow | undefined
 let host: CoreHost | undefined
+/** Links from outside (a second launch, the OS) go to the main window's page. */
+const links = new LinkHandOver(() => focusMainWindow())
 
 function currentUser(): string {
   try {
@@ -92,6 +97,13 @@ function createWindow(): BrowserWindow {
     if (mainWindow === win) mainWindow = undefined
   })
   trackWindowState(win, stateFile)
+  links.attach(win)
+  installEditMenu(win)
+  // The mouse's back and forward buttons arrive as app commands on Windows (the page sees them elsewhere).
+  win.on('app-command', (_event, command) => {
+    if (command === 'browser-backward') contents.send(HISTORY_EVENT, 'back')
+    else if (command === 'browser-forward') contents.send(HISTORY_EVENT, 'forward')
+  })
 
   win.once('ready-to-show', () => {
     if (state.maximized) win.maximize()
@@ -126,13 +138,26 @@ function main(): void {
     app.quit()
     return
   }
-  app.on('second-instance', focusMainWindow)
+  // A second launch with a netkeeper:// link (the OS opening one, or a person) hands it to this window.
+  app.on('second-instance', (_event, argv) => {
+    focusMainWindow()
+    links.fromArgv(argv)
+  })
+  // macOS delivers links as open-url, before ready for a link that started the app.
+  app.on('open-url', (event, url) => {
+    event.preventDefault()
+    links.open(url)
+  })
 
   // The log in the data folder, with everything the main process prints (core/log.ts).
   const dataDir = resolveDataDir(app.getPath('userData'))
   const log = openLog({ dir: logDir(dataDir), file: 'netkeeper.log' })
   captureConsole(log)
   log.info('main', `Netkeeper ${__APP_VERSION__} starting (Electron ${process.versions.electron ?? '?'}, ${process.platform}); data folder ${dataDir}`)
+
+  // This app opens netkeeper:// links; one may have started it.
+  if (!LinkHandOver.register(app)) console.warn('[links] could not register as the handler of netkeeper:// links')
+  links.fromArgv(process.argv)
 
   // Sandbox every renderer, whatever a window's own preferences say.
   app.enableSandbox()

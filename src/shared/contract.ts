@@ -84,6 +84,7 @@ import {
   type UserDto,
   type UserRenameResult
 } from './directory'
+import { paletteSearchSchema, type PaletteResults } from './palette'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -153,6 +154,10 @@ export const contract = {
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+
+  // The command palette (Ctrl/Cmd+K): one call per keystroke (debounced) that searches pools, addresses,
+  // directory users and groups, and audit entries at once, a few of each (core/palette/search.ts).
+  'palette:search': { args: paletteSearchSchema, result: result<PaletteResults>() },
 
   'audit:list': { args: auditListSchema, result: result<AuditPage>() },
   'audit:get': { args: z.object({ seq: z.string().regex(/^\d+$/, 'must be a sequence number') }).strict(), result: result<AuditEntryDto>() },

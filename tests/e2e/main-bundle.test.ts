@@ -16,7 +16,7 @@ import vm from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { channels } from '../../src/shared/contract'
 import { RESPONSE_CSP } from '../../src/shared/csp'
-import { NAVIGATE_EVENT, VIEWS } from '../../src/shared/navigation'
+import { NAVIGATE_EVENT, OPEN_LINK_EVENT, VIEWS } from '../../src/shared/navigation'
 import type { AppInfo, HealthReport } from '../../src/shared/types'
 import { BUILT, ensureBuilt } from '../support/build'
 import { APP_URL, root, startBuiltApp, type BuiltApp, type Display, type Records, type Sender, type WindowRecord } from '../support/electron-stand-in/app'
@@ -322,7 +322,7 @@ describe('the built main bundle on the stand-in Electron', () => {
 
   it('a second instance hands its arguments to the first and quits without opening anything', async () => {
     await app.request('window', { windowId: win.id, action: 'minimize' })
-    const args = ['--profile=lab', 'netkeeper://ipam/pool/10.0.0.0%2F8']
+    const args = ['--profile=lab', 'netkeeper://ip/10.0.0.7']
     const second = await startBuiltApp({ userData, downloads, name: pkg.productName, displays: [PRIMARY, SECOND], singleInstanceDir: lockDir, args })
     others.push(second)
     const exit = await second.waitForExit(30_000)
@@ -340,6 +340,21 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(first.secondInstances[0]!.listeners).toBeGreaterThan(0)
     // ...and brings its window back to the front.
     expect(first.windows.find((w) => w.id === win.id)).toMatchObject({ minimized: false, shown: true, focused: true })
+    // The link goes to the page of the window that has loaded (src/main/shell/links.ts), once.
+    const sent = first.contents.find((c) => c.id === main.contentsId)!.sent
+    expect(sent.filter((m: unknown[]) => m[0] === OPEN_LINK_EVENT)).toEqual([[OPEN_LINK_EVENT, 'netkeeper://ip/10.0.0.7']])
+  })
+
+  it('registers as the handler of netkeeper:// links, and a second launch with something that is not a link sends nothing', async () => {
+    const r = await app.records()
+    expect(r.calls.filter((c) => c.api === 'app.setAsDefaultProtocolClient').map((c) => c.args[0])).toEqual(['netkeeper'])
+    const before = r.contents.find((c) => c.id === main.contentsId)!.sent.length
+    const second = await startBuiltApp({ userData, downloads, name: pkg.productName, displays: [PRIMARY, SECOND], singleInstanceDir: lockDir, args: ['netkeeper://ip/not;an address', 'netkeeper://nothing/x'] })
+    others.push(second)
+    expect((await second.waitForExit(30_000)).code).toBe(0)
+    await until('the first instance to hear from the second', async () => (await app.records()).secondInstances.length > 1, 10_000)
+    const sent = (await app.records()).contents.find((c) => c.id === main.contentsId)!.sent.slice(before)
+    expect(sent.filter((m: unknown[]) => m[0] === OPEN_LINK_EVENT)).toEqual([])
   })
 
   it('saves the window bounds and maximized state shortly after a move', async () => {

@@ -17,6 +17,7 @@ import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from '.
 import { settingsHandlers, type HostControl } from './settings'
 
 export { settingsHandlers, type HostControl } from './settings'
+import { paletteSearch } from '../core/palette/search'
 import { processLog, seeTheLog, withRequest } from '../core/log'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
@@ -200,6 +201,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+    'palette:search': async (a, ctx) => paletteSearch(core, await core.auth.requestContext(ctx), ctx, a),
 
     'audit:list': (a, ctx) => core.audit.list(ctx, a),
     'audit:get': (a, ctx) => core.audit.get(ctx, a.seq),

@@ -202,6 +202,14 @@ class App extends EventEmitter {
   focus(options) {
     record('app.focus', [options])
   }
+  setAsDefaultProtocolClient(protocol, execPath, args) {
+    record('app.setAsDefaultProtocolClient', [protocol, execPath, args])
+    defaultProtocols.add(protocol)
+    return true
+  }
+  isDefaultProtocolClient(protocol) {
+    return defaultProtocols.has(protocol)
+  }
   requestSingleInstanceLock(additionalData) {
     record('app.requestSingleInstanceLock', [additionalData])
     lock.requested = true
@@ -249,6 +257,7 @@ class App extends EventEmitter {
     return this.#quitting
   }
 }
+const defaultProtocols = new Set()
 const app = new App()
 
 /**
