@@ -20,7 +20,7 @@ import { nativeFileDialogs } from './shell/dialogs'
 import { installEditMenu } from './shell/context-menu'
 import { LinkHandOver } from './shell/links'
 import { buildAppMenu } from './shell/menu'
-import { guardWebContents, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
+import { guardWebContents, isAppUrl, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
 import { loadWindowState, MIN_HEIGHT, MIN_WIDTH, trackWindowState, windowStateFile } from './shell/window-state'
 
 declare const __APP_VERSION__: string
@@ -172,7 +172,10 @@ function main(): void {
   registerIpc(coreHost)
 
   void app.whenReady().then(() => {
-    lockDownSession(session.defaultSession, { sendCspHeader: !renderer.devUrl })
+    lockDownSession(session.defaultSession, {
+      sendCspHeader: !renderer.devUrl,
+      isOwnPage: (c) => !!c && !c.isDestroyed() && ownWindows.has(c) && isAppUrl(c.getURL(), renderer)
+    })
     Menu.setApplicationMenu(
       buildAppMenu({
         currentWindow: () => BrowserWindow.getFocusedWindow() ?? mainWindow ?? undefined,

@@ -5,11 +5,13 @@
  * test-results/ (the ones worth keeping are copied to docs/screenshots/ by hand).
  */
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freshDatabase } from '../support/db'
 import { baseProfile, slapdInfo, slapdMissing } from '../support/directory'
 import { SEED_PASSWORDS } from '../support/slapd'
-import { goTo, hasChromium, invoke, openSession, shot, type Session } from './support'
+import { cellPoint, goTo, hasChromium, invoke, openSession, resultsDir, shot, type Session } from './support'
 
 const skip = !hasChromium || Boolean(slapdMissing())
 if (!hasChromium) console.warn('[e2e] skipping the everyday desktop tests: /usr/bin/chromium is not installed')
@@ -153,6 +155,80 @@ describe.skipIf(skip)('the everyday desktop', () => {
     // A link to nothing says so.
     await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = `open=${encodeURIComponent('netkeeper://ip/10.99.99.99')}`))
     await page.getByTestId('toast').filter({ hasText: '10.99.99.99 is not allocated and lies in no pool' }).waitFor()
+    expect(s.problems.filter((p) => !/404|Failed to load resource/.test(p))).toEqual([])
+  })
+
+  it('copies from the context menu of a row and of a map cell, and from a copy button', async () => {
+    const { page } = s
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(s.harness.url).origin })
+    const clipboard = (): Promise<string> => page.evaluate(() => navigator.clipboard.readText())
+    await page.evaluate((l) => ((globalThis as unknown as { location: { hash: string } }).location.hash = `open=${encodeURIComponent(l)}`), `netkeeper://pool/${poolName}`)
+    await page.getByTestId('pool-detail').getByRole('heading', { name: poolName, level: 1 }).waitFor()
+
+    // A row of the allocations table.
+    await page.getByTestId('pool-allocations').locator('tr[data-ip="10.77.1.20"]').click({ button: 'right' })
+    const menu = page.getByTestId('context-menu')
+    await menu.waitFor()
+    expect(await menu.getAttribute('role')).toBe('menu')
+    expect(await menu.getByRole('menuitem').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringContaining('Copy address'), expect.stringContaining('Copy MAC address'), expect.stringContaining('Show audit history')])
+    )
+    // Focus is in the menu: arrows and Enter work as well as the pointer.
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('menuitem')
+    await menu.getByRole('menuitem', { name: /Copy MAC address/ }).click()
+    await menu.waitFor({ state: 'detached' })
+    expect(await clipboard()).toBe('02:00:00:77:01:20')
+    await page.getByTestId('toast').filter({ hasText: 'Copied 02:00:00:77:01:20' }).first().waitFor()
+
+    // A cell of the subnet map (canvas pixels: the menu knows which address it is).
+    const p = await cellPoint(page, 21)
+    await page.mouse.click(p.x, p.y, { button: 'right' })
+    await menu.waitFor()
+    await shot(page, 'context-menu')
+    expect(await menu.getByRole('menuitem').first().textContent()).toContain('10.77.1.21')
+    await page.keyboard.press('Enter')
+    await menu.waitFor({ state: 'detached' })
+    expect(await clipboard()).toBe('10.77.1.21')
+    // A free cell offers "Allocate here…".
+    const free = await cellPoint(page, 40)
+    await page.mouse.click(free.x, free.y, { button: 'right' })
+    await menu.getByRole('menuitem', { name: 'Allocate here…' }).click()
+    await page.getByRole('dialog', { name: 'Allocate 10.77.1.40' }).waitFor()
+    await page.keyboard.press('Escape')
+    // Escape closes a menu without doing anything.
+    await page.mouse.click(free.x, free.y, { button: 'right' })
+    await menu.waitFor()
+    await page.keyboard.press('Escape')
+    await menu.waitFor({ state: 'detached' })
+
+    // The copy button beside the prefix.
+    await page.getByTestId('pool-detail').getByRole('button', { name: 'Copy prefix' }).click()
+    expect(await clipboard()).toBe('10.77.1.0/24')
+  })
+
+  it('exports the subnet map as PNG and SVG', async () => {
+    const { page } = s
+    const [png] = await Promise.all([page.waitForEvent('download'), page.getByTestId('map-export-png').click()])
+    expect(png.suggestedFilename()).toBe(`${poolName}_10.77.1.0-24.png`)
+    const pngFile = path.join(resultsDir, 'map-export.png')
+    await png.saveAs(pngFile)
+    const bytes = fs.readFileSync(pngFile)
+    expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a')
+    // IHDR: width and height, big-endian, after the signature and the chunk header.
+    const width = bytes.readUInt32BE(16)
+    const height = bytes.readUInt32BE(20)
+    expect(width).toBeGreaterThan(600)
+    expect(height).toBeGreaterThan(200)
+
+    const [svg] = await Promise.all([page.waitForEvent('download'), page.getByTestId('map-export-svg').click()])
+    expect(svg.suggestedFilename()).toBe(`${poolName}_10.77.1.0-24.svg`)
+    const svgFile = path.join(resultsDir, 'map-export.svg')
+    await svg.saveAs(svgFile)
+    const text = fs.readFileSync(svgFile, 'utf8')
+    expect(text.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
+    expect(text).toContain(`<title>${poolName} · 10.77.1.0/24</title>`)
+    expect(text).toContain('>10.77.1.224<')
+    expect(text).toContain('Allocated 2')
     expect(s.problems.filter((p) => !/404|Failed to load resource/.test(p))).toEqual([])
   })
 })
