@@ -161,7 +161,7 @@ describe.skipIf(skip)('the everyday desktop', () => {
   it('copies from the context menu of a row and of a map cell, and from a copy button', async () => {
     const { page } = s
     await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(s.harness.url).origin })
-    const clipboard = (): Promise<string> => page.evaluate(() => navigator.clipboard.readText())
+    const clipboard = (): Promise<string> => page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText())
     await page.evaluate((l) => ((globalThis as unknown as { location: { hash: string } }).location.hash = `open=${encodeURIComponent(l)}`), `netkeeper://pool/${poolName}`)
     await page.getByTestId('pool-detail').getByRole('heading', { name: poolName, level: 1 }).waitFor()
 
@@ -174,7 +174,7 @@ describe.skipIf(skip)('the everyday desktop', () => {
       expect.arrayContaining([expect.stringContaining('Copy address'), expect.stringContaining('Copy MAC address'), expect.stringContaining('Show audit history')])
     )
     // Focus is in the menu: arrows and Enter work as well as the pointer.
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('menuitem')
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } | null } }).document.activeElement?.getAttribute('role'))).toBe('menuitem')
     await menu.getByRole('menuitem', { name: /Copy MAC address/ }).click()
     await menu.waitFor({ state: 'detached' })
     expect(await clipboard()).toBe('02:00:00:77:01:20')
