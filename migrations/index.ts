@@ -15,6 +15,7 @@ import { Migration20261127200000_offline_perf } from './Migration20261127200000_
 import { Migration20261127210000_import_perf } from './Migration20261127210000_import_perf'
 import { Migration20261203100000_server_roles } from './Migration20261203100000_server_roles'
 import { Migration20261210100000_audit_archive } from './Migration20261210100000_audit_archive'
+import { Migration20261227100000_pool_usage } from './Migration20261227100000_pool_usage'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -27,7 +28,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127200000_offline_perf', class: Migration20261127200000_offline_perf },
   { name: 'Migration20261127210000_import_perf', class: Migration20261127210000_import_perf },
   { name: 'Migration20261203100000_server_roles', class: Migration20261203100000_server_roles },
-  { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive }
+  { name: 'Migration20261210100000_audit_archive', class: Migration20261210100000_audit_archive },
+  { name: 'Migration20261227100000_pool_usage', class: Migration20261227100000_pool_usage }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

@@ -14,5 +14,6 @@ export const migrationNames: readonly string[] = [
   'Migration20261127200000_offline_perf',
   'Migration20261127210000_import_perf',
   'Migration20261203100000_server_roles',
-  'Migration20261210100000_audit_archive'
+  'Migration20261210100000_audit_archive',
+  'Migration20261227100000_pool_usage'
 ]

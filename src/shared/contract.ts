@@ -85,6 +85,7 @@ import {
   type UserRenameResult
 } from './directory'
 import { paletteSearchSchema, type PaletteResults } from './palette'
+import { thresholdSetSchema, usageHistorySchema, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -154,6 +155,13 @@ export const contract = {
   },
   'ipam:search': { args: searchSchema, result: result<Page<AllocationDto> & { kind: string }>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+  // Utilization over time: daily snapshots (taken by the app's maintenance and `netkeeper ipam usage
+  // snapshot`), per-pool thresholds (an admin's), and the pools over them now; `crossed` lists each pool
+  // once when it goes up a level (this installation's memory), which the shell turns into a notification.
+  'ipam:usage:history': { args: usageHistorySchema, result: result<UsageHistory>() },
+  'ipam:usage:snapshot': { args: noArgs, result: result<{ pools: number }>() },
+  'ipam:usage:thresholds:set': { args: thresholdSetSchema, result: result<Thresholds>() },
+  'ipam:usage:alerts': { args: noArgs, result: result<UsageAlerts>() },
 
   // The command palette (Ctrl/Cmd+K): one call per keystroke (debounced) that searches pools, addresses,
   // directory users and groups, and audit entries at once, a few of each (core/palette/search.ts).
