@@ -6,9 +6,11 @@
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { app, BrowserWindow, ipcMain, Menu, nativeTheme, session, type WebContents } from 'electron'
+import { app, BrowserWindow, ipcMain, Menu, nativeTheme, Notification, session, type WebContents } from 'electron'
 import { channels, type Envelope } from '../shared/contract'
 import { HISTORY_EVENT } from '../shared/navigation'
+import { formatLink } from '../shared/palette'
+import type { PoolLevel, UsageAlerts } from '../shared/usage'
 import { AppError } from '../shared/errors'
 import { makeContext, type RequestContext } from './core/context'
 import { toAppError } from './core/db/errors'
@@ -65,12 +67,28 @@ function registerIpc(coreHost: CoreHost): void {
         return { ok: false, error: { code: 'FORBIDDEN', message: 'this window may not call Netkeeper' } }
       }
       try {
-        return await dispatch(await coreHost.handlers(), channel, rawArgs, uiContext())
+        const reply = await dispatch(await coreHost.handlers(), channel, rawArgs, uiContext())
+        if (channel === 'ipam:usage:alerts' && reply.ok) notifyCrossings((reply.value as UsageAlerts).crossed)
+        return reply
       } catch (e) {
         // handlers() throws only while shutting down; dispatch never throws.
         return { ok: false, error: toAppError(e).toPayload() }
       }
     })
+  }
+}
+
+/** A pool that went up a utilization level: one desktop notification; a click opens the pool. */
+function notifyCrossings(crossed: PoolLevel[]): void {
+  if (!Notification.isSupported()) return
+  for (const l of crossed) {
+    const limit = l.level === 'critical' ? l.thresholds.criticalPercent : l.thresholds.warnPercent
+    const n = new Notification({
+      title: `Netkeeper: pool ${l.pool} ${l.level === 'critical' ? 'critical' : 'filling up'}`,
+      body: `${l.pool} is ${l.percent} % full, at or above its ${l.level === 'critical' ? 'critical' : 'warning'} level of ${limit} %.`
+    })
+    n.on('click', () => links.open(formatLink({ kind: 'pool', name: l.pool })))
+    n.show()
   }
 }
 

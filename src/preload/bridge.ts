@@ -17,6 +17,8 @@ export interface IpcTransport {
 export function createBridge(ipc: IpcTransport) {
   const known = new Set<string>(channels)
   const bridge = {
+    /** The shell shows desktop notifications itself (Electron's, from main): the page does not. */
+    nativeNotifications: true,
     invoke<C extends Channel>(channel: C, args: ArgsOf<C>): Promise<Envelope<ResultOf<C>>> {
       // Refuse here too, so a typo in the renderer fails fast and never reaches main.
       if (!known.has(channel)) {

@@ -85,7 +85,7 @@ import {
   type UserRenameResult
 } from './directory'
 import { paletteSearchSchema, type PaletteResults } from './palette'
-import { thresholdSetSchema, usageHistorySchema, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
+import { thresholdSetSchema, usageHistorySchema, type PoolLevel, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -162,6 +162,8 @@ export const contract = {
   'ipam:usage:snapshot': { args: noArgs, result: result<{ pools: number }>() },
   'ipam:usage:thresholds:set': { args: thresholdSetSchema, result: result<Thresholds>() },
   'ipam:usage:alerts': { args: noArgs, result: result<UsageAlerts>() },
+  /** The pools at or above their warning level now (read only: remembers nothing). */
+  'ipam:usage:levels': { args: noArgs, result: result<PoolLevel[]>() },
 
   // The command palette (Ctrl/Cmd+K): one call per keystroke (debounced) that searches pools, addresses,
   // directory users and groups, and audit entries at once, a few of each (core/palette/search.ts).

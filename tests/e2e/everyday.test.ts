@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { freshDatabase } from '../support/db'
+import { freshDatabase, withClient } from '../support/db'
 import { baseProfile, slapdInfo, slapdMissing } from '../support/directory'
 import { SEED_PASSWORDS } from '../support/slapd'
 import { cellPoint, goTo, hasChromium, invoke, openSession, resultsDir, shot, type Session } from './support'
@@ -19,6 +19,7 @@ else if (slapdMissing()) console.warn(`[e2e] skipping the everyday desktop tests
 
 describe.skipIf(skip)('the everyday desktop', () => {
   let s: Session
+  let dbUrl = ''
   const tag = randomBytes(3).toString('hex')
   const poolName = `lab-${tag}`
   const host = `printer-${tag}`
@@ -26,7 +27,8 @@ describe.skipIf(skip)('the everyday desktop', () => {
   const modK = process.platform === 'darwin' ? 'Meta+K' : 'Control+K'
 
   beforeAll(async () => {
-    s = await openSession(await freshDatabase('nk_e2e_everyday'), 'everyday')
+    dbUrl = await freshDatabase('nk_e2e_everyday')
+    s = await openSession(dbUrl, 'everyday')
     await invoke(s.harness, 'ipam:pool:create', { name: poolName, network: '10.77.1.0/24', gateway: '10.77.1.1', site: 'Lab' })
     await invoke(s.harness, 'ipam:pool:create', { name: `other-${tag}`, network: '10.77.2.0/24' })
     await invoke(s.harness, 'ipam:allocate', { pool: poolName, ip: '10.77.1.20', hostname: host, mac: '02:00:00:77:01:20', owner: 'alice' })
@@ -230,5 +232,79 @@ describe.skipIf(skip)('the everyday desktop', () => {
     expect(text).toContain('>10.77.1.224<')
     expect(text).toContain('Allocated 2')
     expect(s.problems.filter((p) => !/404|Failed to load resource/.test(p))).toEqual([])
+  })
+
+  it('utilization over time: the chart on the pool page and the dashboard, the pool marked over its threshold, one notification per crossing', async () => {
+    const { page } = s
+    // Thirty days of history, as the daily maintenance would have written them, and today's snapshot.
+    await withClient(dbUrl, (c) =>
+      c.query(
+        `insert into ip_pool_usage_daily (pool_id, day, usable, allocated, reserved, blocked, percent)
+         select p.id, current_date - d, 253, (d % 7), 0, 0, trunc(100.0 * (30 - d) / 30 * 0.8, 2)
+           from ip_pools p cross join generate_series(1, 30) d where p.name in ($1, $2)`,
+        [poolName, `other-${tag}`]
+      )
+    )
+    expect(await invoke(s.harness, 'ipam:usage:snapshot', {})).toEqual({ pools: 2 })
+    // The lab pool at 1 % / 2 %: its 2 of 253 addresses (0.79 %) are under; two more (1.58 %) cross the warning.
+    await invoke(s.harness, 'ipam:usage:thresholds:set', { pool: poolName, warnPercent: 1, criticalPercent: 2 })
+    expect((await invoke(s.harness, 'ipam:usage:alerts', {})).crossed).toEqual([])
+    await invoke(s.harness, 'ipam:allocate', { pool: poolName, count: 2, next: true })
+
+    // The page's web Notification, recorded (headless Chromium has no notification server to show it on).
+    await page.context().grantPermissions(['notifications'], { origin: new URL(s.harness.url).origin })
+    await page.addInitScript(() => {
+      const w = globalThis as unknown as { Notification: new (t: string, o?: object) => object; __notes: string[] }
+      const Native = w.Notification
+      w.__notes = []
+      w.Notification = class extends (Native as unknown as { new (t: string, o?: object): object }) {
+        constructor(title: string, options?: object) {
+          super(title, options)
+          w.__notes.push(title)
+        }
+      } as never
+    })
+    await page.goto(s.harness.url)
+    const toast = page.getByTestId('toast').filter({ hasText: `${poolName} is 1.58 % full, at or above its warning level of 1 %` })
+    await toast.waitFor()
+    const notes = (): Promise<string[]> => page.evaluate(() => (globalThis as unknown as { __notes: string[] }).__notes)
+    await expect.poll(notes).toEqual([`Netkeeper: pool ${poolName} filling up`])
+    // Once: the next look reports nothing new.
+    expect((await invoke(s.harness, 'ipam:usage:alerts', {})).crossed).toEqual([])
+
+    // The dashboard's chart of every pool, and the pools over their thresholds.
+    const dash = page.getByTestId('dashboard-usage')
+    await dash.getByTestId('usage-chart').locator('canvas').first().waitFor()
+    await dash.getByTestId('pools-over').getByRole('button', { name: poolName }).waitFor()
+    await dash.scrollIntoViewIfNeeded()
+    await shot(page, 'usage-dashboard')
+
+    // The pool page: marked, its chart, its thresholds.
+    await dash.getByTestId('pools-over').getByRole('button', { name: poolName }).click()
+    const detail = page.getByTestId('pool-detail')
+    await detail.getByTestId('pool-level').getByText('Warning: 1.58 % ≥ 1 %').waitFor()
+    const card = detail.getByTestId('pool-usage')
+    await card.getByTestId('usage-chart').locator('canvas').first().waitFor()
+    await card.getByText('Show the numbers as a table').click()
+    expect(await card.locator('tbody tr').count()).toBe(31)
+    // Today's row is the snapshot taken before the two allocations.
+    expect(await card.locator('tbody tr').last().textContent()).toContain('0.79 %')
+    await card.getByText('Show the numbers as a table').click()
+    await card.scrollIntoViewIfNeeded()
+    await shot(page, 'usage-chart')
+    expect(s.problems.filter((p) => !/404|Failed to load resource/.test(p))).toEqual([])
+
+    // Thresholds through the dialog: a critical level below the warning is refused on its field.
+    await card.getByRole('button', { name: /Thresholds: 1 % \/ 2 %/ }).click()
+    const dialog = page.getByRole('dialog', { name: `Utilization thresholds of ${poolName}` })
+    await dialog.getByLabel('Warning at (%)').fill('70')
+    await dialog.getByLabel('Critical at (%)').fill('60')
+    await dialog.getByRole('button', { name: 'Save thresholds' }).click()
+    await dialog.getByText('must not be above the critical level').waitFor()
+    await dialog.getByLabel('Critical at (%)').fill('90')
+    await dialog.getByRole('button', { name: 'Save thresholds' }).click()
+    await dialog.waitFor({ state: 'detached' })
+    await card.getByRole('button', { name: /Thresholds: 70 % \/ 90 %/ }).waitFor()
+    await detail.getByTestId('pool-level').waitFor({ state: 'detached' })
   })
 })

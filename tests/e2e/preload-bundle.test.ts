@@ -60,7 +60,7 @@ describe('the built preload in a sandboxed context', () => {
   it('exposes exactly one object, window.netkeeper, frozen, with invoke and the three push subscriptions', () => {
     expect(renderer.exposed.map((e) => [e.world, e.key])).toEqual([['main', 'netkeeper']])
     expect(Object.isFrozen(bridge)).toBe(true)
-    expect(Reflect.ownKeys(bridge).sort()).toEqual(['invoke', 'onHistory', 'onNavigate', 'onOpenLink'])
+    expect(Reflect.ownKeys(bridge).sort()).toEqual(['invoke', 'nativeNotifications', 'onHistory', 'onNavigate', 'onOpenLink'])
     expect(typeof bridge.invoke).toBe('function')
     expect(typeof bridge.onNavigate).toBe('function')
   })

@@ -214,6 +214,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:usage:snapshot': async (_a, ctx) => ({ pools: await core.ipam.snapshotUsage(ctx) }),
     'ipam:usage:thresholds:set': (a, ctx) => core.ipam.setThresholds(ctx, a),
     'ipam:usage:alerts': async (_a, ctx) => usageAlerts(core.dataDir).update(await core.ipam.poolLevels(ctx)),
+    'ipam:usage:levels': async (_a, ctx) => (await core.ipam.poolLevels(ctx)).filter((l) => l.level !== 'ok'),
     'palette:search': async (a, ctx) => paletteSearch(core, await core.auth.requestContext(ctx), ctx, a),
 
     'audit:list': (a, ctx) => core.audit.list(ctx, a),

@@ -135,6 +135,7 @@ function shimSource(): string {
   const known = new Set(${JSON.stringify(channels)});
   const fail = (code, message) => ({ ok: false, error: { code, message } });
   const bridge = {
+    nativeNotifications: false, // the page uses the web Notification
     async invoke(channel, args) {
       if (!known.has(channel)) return fail('NOT_FOUND', 'unknown channel "' + String(channel) + '"');
       const res = await fetch(${JSON.stringify(`${BRIDGE_PREFIX}invoke/`)} + encodeURIComponent(channel), {

@@ -1250,6 +1250,20 @@ if (process.send) {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const electron = { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme }
-export { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme }
+/** Desktop notifications: recorded (title, body) when shown; a headless machine has no notification server. */
+class Notification extends EventEmitter {
+  static isSupported() {
+    return true
+  }
+  constructor(options = {}) {
+    super()
+    this.options = options
+  }
+  show() {
+    record('Notification.show', [{ title: this.options.title, body: this.options.body }])
+  }
+}
+
+const electron = { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme, Notification }
+export { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme, Notification }
 export default electron
