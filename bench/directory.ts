@@ -22,7 +22,7 @@ const USERS = Number(process.env.NETKEEPER_BENCH_LDAP_USERS ?? 50_000)
 const CONCURRENCY = 16
 const PER_WORKER = 20
 
-function usersLdif(file: string, n: number): void {
+export function usersLdif(file: string, n: number): void {
   const fd = fs.openSync(file, 'w')
   try {
     const chunk: string[] = []
