@@ -26,7 +26,7 @@ async function serious(page: Page, what: string): Promise<string[]> {
   const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations)`)) as Violation[]
   return violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${what}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`)
+    .map((v) => `${what}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} [${(n.failureSummary ?? '').replace(/\s+/g, ' ').slice(0, 160)}]`).join(' | ')}`)
 }
 
 describe.skipIf(!hasChromium)('accessibility (axe-core), both themes', () => {
@@ -64,7 +64,7 @@ describe.skipIf(!hasChromium)('accessibility (axe-core), both themes', () => {
       await page.getByRole('tab', { name: 'Import' }).click()
       found.push(...(await serious(page, 'IPAM import')))
       await page.getByRole('tab', { name: 'Pools' }).click()
-      await page.getByTestId('pools-table').getByRole('button', { name: 'a11y-lan' }).click()
+      await page.getByTestId('pools-table').getByRole('button', { name: 'a11y-lan', exact: true }).click()
       await page.getByTestId('pool-detail').getByTestId('cell-grid').waitFor()
       found.push(...(await serious(page, 'Pool detail')))
       const p = await cellPoint(page, 10)
