@@ -358,6 +358,21 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(sent.filter((m: unknown[]) => m[0] === OPEN_LINK_EVENT)).toEqual([])
   })
 
+  it('shows one desktop notification when a pool crosses a utilization level, from its answer to ipam:usage:alerts', async () => {
+    const shown = async (): Promise<unknown[]> => (await app.records()).calls.filter((c) => c.api === 'Notification.show').map((c) => c.args[0])
+    expect(await app.invoke(main, 'ipam:pool:create', { name: 'notify-lan', network: '10.66.0.0/29' })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:thresholds:set', { pool: 'notify-lan', warnPercent: 30, criticalPercent: 90 })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:alerts', {})).toMatchObject({ ok: true, value: { crossed: [] } })
+    expect(await shown()).toEqual([])
+    // 2 of 6 usable: 33.33 %, over the 30 % warning.
+    expect(await app.invoke(main, 'ipam:allocate', { pool: 'notify-lan', count: 2, next: true })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:alerts', {})).toMatchObject({ ok: true, value: { crossed: [{ pool: 'notify-lan', level: 'warn' }] } })
+    expect(await shown()).toEqual([{ title: 'Netkeeper: pool notify-lan filling up', body: 'notify-lan is 33.33 % full, at or above its warning level of 30 %.' }])
+    // Once: asking again shows nothing new.
+    await app.invoke(main, 'ipam:usage:alerts', {})
+    expect(await shown()).toHaveLength(1)
+  })
+
   it('saves the window bounds and maximized state shortly after a move', async () => {
     const bounds = { x: 2000, y: 100, width: 1100, height: 700 }
     await app.request('window', { windowId: win.id, action: 'setBounds', bounds })
