@@ -25,7 +25,7 @@ function rendererRestrictions(extra: ImportPattern[] = []) {
 }
 
 /** The renderer's rooms: src/renderer/src/features/<room>/, each with a public index.ts (docs/architecture.md). */
-const RENDERER_FEATURES = ['audit', 'dashboard', 'directory', 'dns', 'importer', 'ipam', 'offline', 'settings', 'shell']
+const RENDERER_FEATURES = ['audit', 'dashboard', 'directory', 'dns', 'importer', 'ipam', 'offline', 'palette', 'settings', 'shell']
 
 /** Another room's files other than its index. */
 const roomInternals = (except?: string): ImportPattern[] => [

@@ -46,7 +46,7 @@ const CSV_USERS = Number(process.env.NETKEEPER_BENCH_CSV_USERS ?? 10_000)
 const CONCURRENCY = 16
 const PER_WORKER = 20
 
-function usersLdif(file: string, n: number): void {
+export function usersLdif(file: string, n: number): void {
   const fd = fs.openSync(file, 'w')
   try {
     const chunk: string[] = []

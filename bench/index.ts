@@ -14,6 +14,7 @@ import { benchIpam } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchOffline } from './offline'
 import { benchUi } from './ui'
+import { paletteBench } from './palette'
 import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
@@ -26,6 +27,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   import: benchImport,
   offline: benchOffline,
   ui: benchUi,
+  // The palette part of `ui` alone (it runs inside `ui` too).
+  'ui-palette': paletteBench,
   cli: benchCli,
   dns: benchDns,
   // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.

@@ -2,7 +2,8 @@
  * `npm run bench -- ui`: the renderer in headless Debian Chromium (playwright-core) over the web harness
  * (src/main/web/server.ts) on a real PostgreSQL: first paint of a /16 subnet map (65,536 cells, ~30,000
  * taken), hover-to-tooltip latency on taken cells, the built renderer bundle's size (raw and gzip -9), and
- * time to interactive of the Pools screen holding 5,000 pools.
+ * time to interactive of the Pools screen holding 5,000 pools, and the command palette's keystroke to
+ * results painted (bench/palette.ts).
  *
  * In-page timings use the page's own clock: performance.now() (zero at navigation start) and the input
  * event's timeStamp, so the CDP round trip between this process and Chromium is not counted. A "frame" time
@@ -14,6 +15,7 @@ import path from 'node:path'
 import zlib from 'node:zlib'
 import { gridGeometry, openSession, root, type Session } from '../tests/e2e/support'
 import { benchCtx, log, openCore, percentile, round, type BenchServer } from './util'
+import { paletteBench } from './palette'
 
 const ctx = benchCtx()
 
@@ -278,6 +280,7 @@ export async function benchUi(srv: BenchServer): Promise<Record<string, unknown>
   out.bundle = bundleSize()
   log(`bundle ${JSON.stringify((out.bundle as { total: unknown }).total)}`)
   out.poolsScreen = await poolsTti(srv)
+  out.palette = await paletteBench(srv)
   out.pageProblems = map.pageProblems
   return out
 }

@@ -6,8 +6,11 @@
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { app, BrowserWindow, ipcMain, Menu, nativeTheme, session, type WebContents } from 'electron'
+import { app, BrowserWindow, ipcMain, Menu, nativeTheme, Notification, session, type WebContents } from 'electron'
 import { channels, type Envelope } from '../shared/contract'
+import { HISTORY_EVENT } from '../shared/navigation'
+import { formatLink } from '../shared/palette'
+import type { PoolLevel, UsageAlerts } from '../shared/usage'
 import { AppError } from '../shared/errors'
 import { makeContext, type RequestContext } from './core/context'
 import { toAppError } from './core/db/errors'
@@ -16,8 +19,10 @@ import { resolveDataDir } from './core/paths'
 import { CoreHost } from './ipc/degraded'
 import { dispatch } from './ipc/handlers'
 import { nativeFileDialogs } from './shell/dialogs'
+import { installEditMenu } from './shell/context-menu'
+import { LinkHandOver } from './shell/links'
 import { buildAppMenu } from './shell/menu'
-import { guardWebContents, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
+import { guardWebContents, isAppUrl, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
 import { loadWindowState, MIN_HEIGHT, MIN_WIDTH, trackWindowState, windowStateFile } from './shell/window-state'
 
 declare const __APP_VERSION__: string
@@ -37,6 +42,8 @@ const BACKGROUND = { light: '#f4f5f7', dark: '#16181d' }
 const ownWindows = new Set<WebContents>()
 let mainWindow: BrowserWindow | undefined
 let host: CoreHost | undefined
+/** Links from outside (a second launch, the OS) go to the main window's page. */
+const links = new LinkHandOver(() => focusMainWindow())
 
 function currentUser(): string {
   try {
@@ -60,12 +67,28 @@ function registerIpc(coreHost: CoreHost): void {
         return { ok: false, error: { code: 'FORBIDDEN', message: 'this window may not call Netkeeper' } }
       }
       try {
-        return await dispatch(await coreHost.handlers(), channel, rawArgs, uiContext())
+        const reply = await dispatch(await coreHost.handlers(), channel, rawArgs, uiContext())
+        if (channel === 'ipam:usage:alerts' && reply.ok) notifyCrossings((reply.value as UsageAlerts).crossed)
+        return reply
       } catch (e) {
         // handlers() throws only while shutting down; dispatch never throws.
         return { ok: false, error: toAppError(e).toPayload() }
       }
     })
+  }
+}
+
+/** A pool that went up a utilization level: one desktop notification; a click opens the pool. */
+function notifyCrossings(crossed: PoolLevel[]): void {
+  if (!Notification.isSupported()) return
+  for (const l of crossed) {
+    const limit = l.level === 'critical' ? l.thresholds.criticalPercent : l.thresholds.warnPercent
+    const n = new Notification({
+      title: `Netkeeper: pool ${l.pool} ${l.level === 'critical' ? 'critical' : 'filling up'}`,
+      body: `${l.pool} is ${l.percent} % full, at or above its ${l.level === 'critical' ? 'critical' : 'warning'} level of ${limit} %.`
+    })
+    n.on('click', () => links.open(formatLink({ kind: 'pool', name: l.pool })))
+    n.show()
   }
 }
 
@@ -92,6 +115,13 @@ function createWindow(): BrowserWindow {
     if (mainWindow === win) mainWindow = undefined
   })
   trackWindowState(win, stateFile)
+  links.attach(win)
+  installEditMenu(win)
+  // The mouse's back and forward buttons arrive as app commands on Windows (the page sees them elsewhere).
+  win.on('app-command', (_event, command) => {
+    if (command === 'browser-backward') contents.send(HISTORY_EVENT, 'back')
+    else if (command === 'browser-forward') contents.send(HISTORY_EVENT, 'forward')
+  })
 
   win.once('ready-to-show', () => {
     if (state.maximized) win.maximize()
@@ -126,13 +156,26 @@ function main(): void {
     app.quit()
     return
   }
-  app.on('second-instance', focusMainWindow)
+  // A second launch with a netkeeper:// link (the OS opening one, or a person) hands it to this window.
+  app.on('second-instance', (_event, argv) => {
+    focusMainWindow()
+    links.fromArgv(argv)
+  })
+  // macOS delivers links as open-url, before ready for a link that started the app.
+  app.on('open-url', (event, url) => {
+    event.preventDefault()
+    links.open(url)
+  })
 
   // The log in the data folder, with everything the main process prints (core/log.ts).
   const dataDir = resolveDataDir(app.getPath('userData'))
   const log = openLog({ dir: logDir(dataDir), file: 'netkeeper.log' })
   captureConsole(log)
   log.info('main', `Netkeeper ${__APP_VERSION__} starting (Electron ${process.versions.electron ?? '?'}, ${process.platform}); data folder ${dataDir}`)
+
+  // This app opens netkeeper:// links; one may have started it.
+  if (!LinkHandOver.register(app)) console.warn('[links] could not register as the handler of netkeeper:// links')
+  links.fromArgv(process.argv)
 
   // Sandbox every renderer, whatever a window's own preferences say.
   app.enableSandbox()
@@ -147,7 +190,10 @@ function main(): void {
   registerIpc(coreHost)
 
   void app.whenReady().then(() => {
-    lockDownSession(session.defaultSession, { sendCspHeader: !renderer.devUrl })
+    lockDownSession(session.defaultSession, {
+      sendCspHeader: !renderer.devUrl,
+      isOwnPage: (c) => !!c && !c.isDestroyed() && ownWindows.has(c) && isAppUrl(c.getURL(), renderer)
+    })
     Menu.setApplicationMenu(
       buildAppMenu({
         currentWindow: () => BrowserWindow.getFocusedWindow() ?? mainWindow ?? undefined,

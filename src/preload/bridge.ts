@@ -6,7 +6,7 @@
  * The browser test harness (src/main/web/server.ts) serves a fetch-based object of the same shape.
  */
 import { channels, type ArgsOf, type Bridge, type Channel, type Envelope, type ResultOf } from '../shared/contract'
-import { NAVIGATE_EVENT, isViewId, type ViewId } from '../shared/navigation'
+import { HISTORY_EVENT, NAVIGATE_EVENT, OPEN_LINK_EVENT, isHistoryStep, isViewId, type HistoryStep, type ViewId } from '../shared/navigation'
 
 export interface IpcTransport {
   invoke(channel: Channel, args: unknown): Promise<unknown>
@@ -17,6 +17,8 @@ export interface IpcTransport {
 export function createBridge(ipc: IpcTransport) {
   const known = new Set<string>(channels)
   const bridge = {
+    /** The shell shows desktop notifications itself (Electron's, from main): the page does not. */
+    nativeNotifications: true,
     invoke<C extends Channel>(channel: C, args: ArgsOf<C>): Promise<Envelope<ResultOf<C>>> {
       // Refuse here too, so a typo in the renderer fails fast and never reaches main.
       if (!known.has(channel)) {
@@ -28,6 +30,18 @@ export function createBridge(ipc: IpcTransport) {
     onNavigate(callback: (view: ViewId) => void): () => void {
       return ipc.on(NAVIGATE_EVENT, (payload) => {
         if (isViewId(payload)) callback(payload)
+      })
+    },
+    /** A `netkeeper://` link handed over by the shell (checked again by the renderer's parseLink). */
+    onOpenLink(callback: (link: string) => void): () => void {
+      return ipc.on(OPEN_LINK_EVENT, (payload) => {
+        if (typeof payload === 'string' && payload.length <= 2048) callback(payload)
+      })
+    },
+    /** Back/Forward asked by the shell (mouse buttons on Windows arrive as the window's app-command). */
+    onHistory(callback: (step: HistoryStep) => void): () => void {
+      return ipc.on(HISTORY_EVENT, (payload) => {
+        if (isHistoryStep(payload)) callback(payload)
       })
     }
   }

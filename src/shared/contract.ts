@@ -135,6 +135,8 @@ import {
   type TreeNode,
   type UserImportReport
 } from './directory-admin'
+import { paletteSearchSchema, type PaletteResults } from './palette'
+import { thresholdSetSchema, usageHistorySchema, type PoolLevel, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
 
 /** A phantom marker that carries a result type without a runtime value. */
 const result = <T>(): T => undefined as unknown as T
@@ -232,6 +234,19 @@ export const contract = {
   'ipam:range:add': { args: rangeCreateSchema, result: result<OrQueued<RangeDto>>() },
   'ipam:range:remove': { args: z.object({ id: z.number().int().positive() }).strict(), result: result<OrQueued<RangeDto>>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+  // Utilization over time: daily snapshots (taken by the app's maintenance and `netkeeper ipam usage
+  // snapshot`), per-pool thresholds (an admin's), and the pools over them now; `crossed` lists each pool
+  // once when it goes up a level (this installation's memory), which the shell turns into a notification.
+  'ipam:usage:history': { args: usageHistorySchema, result: result<UsageHistory>() },
+  'ipam:usage:snapshot': { args: noArgs, result: result<{ pools: number }>() },
+  'ipam:usage:thresholds:set': { args: thresholdSetSchema, result: result<Thresholds>() },
+  'ipam:usage:alerts': { args: noArgs, result: result<UsageAlerts>() },
+  /** The pools at or above their warning level now (read only: remembers nothing). */
+  'ipam:usage:levels': { args: noArgs, result: result<PoolLevel[]>() },
+
+  // The command palette (Ctrl/Cmd+K): one call per keystroke (debounced) that searches pools, addresses,
+  // directory users and groups, and audit entries at once, a few of each (core/palette/search.ts).
+  'palette:search': { args: paletteSearchSchema, result: result<PaletteResults>() },
 
   'dns:server:list': { args: noArgs, result: result<DnsServerDto[]>() },
   'dns:zone:list': { args: noArgs, result: result<DnsZoneDto[]>() },

@@ -11,6 +11,16 @@
 /** The channel main uses with `webContents.send` for menu navigation. */
 export const NAVIGATE_EVENT = 'menu:navigate'
 
+/** A `netkeeper://` link to open (a second launch, the OS handing over a link); payload: the link text. */
+export const OPEN_LINK_EVENT = 'app:open-link'
+
+/** Back or Forward from the shell (mouse buttons, the app-command of the window, the menu). */
+export const HISTORY_EVENT = 'app:history'
+export type HistoryStep = 'back' | 'forward'
+export function isHistoryStep(v: unknown): v is HistoryStep {
+  return v === 'back' || v === 'forward'
+}
+
 export const VIEWS = [
   { id: 'dashboard', label: 'Dashboard' },
   { id: 'ipam', label: 'IPAM' },

@@ -16,7 +16,7 @@ import vm from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { channels } from '../../src/shared/contract'
 import { RESPONSE_CSP } from '../../src/shared/csp'
-import { NAVIGATE_EVENT, VIEWS } from '../../src/shared/navigation'
+import { NAVIGATE_EVENT, OPEN_LINK_EVENT, VIEWS } from '../../src/shared/navigation'
 import type { AppInfo, HealthReport } from '../../src/shared/types'
 import { BUILT, ensureBuilt } from '../support/build'
 import { APP_URL, root, startBuiltApp, type BuiltApp, type Display, type Records, type Sender, type WindowRecord } from '../support/electron-stand-in/app'
@@ -226,10 +226,11 @@ describe('the built main bundle on the stand-in Electron', () => {
     await app.request('window', { windowId: foreign.windowId, action: 'close' })
   })
 
-  it('denies every permission request and every permission check', async () => {
+  it('denies every permission request and every permission check but writing text to the clipboard from its own page', async () => {
     for (const permission of PERMISSIONS) {
-      expect(await app.request('permission', { contentsId: main.contentsId, permission }), permission).toEqual({ granted: false, handler: true })
-      expect(await app.request('permission-check', { contentsId: main.contentsId, permission }), permission).toEqual({ granted: false, handler: true })
+      const granted = permission === 'clipboard-sanitized-write'
+      expect(await app.request('permission', { contentsId: main.contentsId, permission }), permission).toEqual({ granted, handler: true })
+      expect(await app.request('permission-check', { contentsId: main.contentsId, permission }), permission).toEqual({ granted, handler: true })
     }
   })
 
@@ -322,7 +323,7 @@ describe('the built main bundle on the stand-in Electron', () => {
 
   it('a second instance hands its arguments to the first and quits without opening anything', async () => {
     await app.request('window', { windowId: win.id, action: 'minimize' })
-    const args = ['--profile=lab', 'netkeeper://ipam/pool/10.0.0.0%2F8']
+    const args = ['--profile=lab', 'netkeeper://ip/10.0.0.7']
     const second = await startBuiltApp({ userData, downloads, name: pkg.productName, displays: [PRIMARY, SECOND], singleInstanceDir: lockDir, args })
     others.push(second)
     const exit = await second.waitForExit(30_000)
@@ -340,6 +341,36 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(first.secondInstances[0]!.listeners).toBeGreaterThan(0)
     // ...and brings its window back to the front.
     expect(first.windows.find((w) => w.id === win.id)).toMatchObject({ minimized: false, shown: true, focused: true })
+    // The link goes to the page of the window that has loaded (src/main/shell/links.ts), once.
+    const sent = first.contents.find((c) => c.id === main.contentsId)!.sent
+    expect(sent.filter((m: unknown[]) => m[0] === OPEN_LINK_EVENT)).toEqual([[OPEN_LINK_EVENT, 'netkeeper://ip/10.0.0.7']])
+  })
+
+  it('registers as the handler of netkeeper:// links, and a second launch with something that is not a link sends nothing', async () => {
+    const r = await app.records()
+    expect(r.calls.filter((c) => c.api === 'app.setAsDefaultProtocolClient').map((c) => c.args[0])).toEqual(['netkeeper'])
+    const before = r.contents.find((c) => c.id === main.contentsId)!.sent.length
+    const second = await startBuiltApp({ userData, downloads, name: pkg.productName, displays: [PRIMARY, SECOND], singleInstanceDir: lockDir, args: ['netkeeper://ip/not;an address', 'netkeeper://nothing/x'] })
+    others.push(second)
+    expect((await second.waitForExit(30_000)).code).toBe(0)
+    await until('the first instance to hear from the second', async () => (await app.records()).secondInstances.length > 1, 10_000)
+    const sent = (await app.records()).contents.find((c) => c.id === main.contentsId)!.sent.slice(before)
+    expect(sent.filter((m: unknown[]) => m[0] === OPEN_LINK_EVENT)).toEqual([])
+  })
+
+  it('shows one desktop notification when a pool crosses a utilization level, from its answer to ipam:usage:alerts', async () => {
+    const shown = async (): Promise<unknown[]> => (await app.records()).calls.filter((c) => c.api === 'Notification.show').map((c) => c.args[0])
+    expect(await app.invoke(main, 'ipam:pool:create', { name: 'notify-lan', network: '10.66.0.0/29' })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:thresholds:set', { pool: 'notify-lan', warnPercent: 30, criticalPercent: 90 })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:alerts', {})).toMatchObject({ ok: true, value: { crossed: [] } })
+    expect(await shown()).toEqual([])
+    // 2 of 6 usable: 33.33 %, over the 30 % warning.
+    expect(await app.invoke(main, 'ipam:allocate', { pool: 'notify-lan', count: 2, next: true })).toMatchObject({ ok: true })
+    expect(await app.invoke(main, 'ipam:usage:alerts', {})).toMatchObject({ ok: true, value: { crossed: [{ pool: 'notify-lan', level: 'warn' }] } })
+    expect(await shown()).toEqual([{ title: 'Netkeeper: pool notify-lan filling up', body: 'notify-lan is 33.33 % full, at or above its warning level of 30 %.' }])
+    // Once: asking again shows nothing new.
+    await app.invoke(main, 'ipam:usage:alerts', {})
+    expect(await shown()).toHaveLength(1)
   })
 
   it('saves the window bounds and maximized state shortly after a move', async () => {

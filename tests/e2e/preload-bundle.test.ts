@@ -6,13 +6,15 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest'
 import { channels } from '../../src/shared/contract'
-import { NAVIGATE_EVENT, VIEWS } from '../../src/shared/navigation'
+import { HISTORY_EVENT, NAVIGATE_EVENT, OPEN_LINK_EVENT, VIEWS } from '../../src/shared/navigation'
 import { BUILT, ensureBuilt } from '../support/build'
 import { createRendererElectron, loadPreload, type RendererElectron } from '../support/electron-stand-in/renderer'
 
 interface ExposedBridge {
   invoke(channel: string, args?: unknown): Promise<unknown>
   onNavigate(callback: (...args: unknown[]) => void): () => void
+  onOpenLink(callback: (...args: unknown[]) => void): () => void
+  onHistory(callback: (...args: unknown[]) => void): () => void
 }
 
 /** Every value reachable from `root` through own properties (functions included), with its path. */
@@ -55,10 +57,10 @@ describe('the built preload in a sandboxed context', () => {
     expect(required).toEqual(['electron'])
   })
 
-  it('exposes exactly one object, window.netkeeper, frozen, with invoke and onNavigate', () => {
+  it('exposes exactly one object, window.netkeeper, frozen, with invoke and the three push subscriptions', () => {
     expect(renderer.exposed.map((e) => [e.world, e.key])).toEqual([['main', 'netkeeper']])
     expect(Object.isFrozen(bridge)).toBe(true)
-    expect(Reflect.ownKeys(bridge).sort()).toEqual(['invoke', 'onNavigate'])
+    expect(Reflect.ownKeys(bridge).sort()).toEqual(['invoke', 'nativeNotifications', 'onHistory', 'onNavigate', 'onOpenLink'])
     expect(typeof bridge.invoke).toBe('function')
     expect(typeof bridge.onNavigate).toBe('function')
   })
@@ -108,6 +110,25 @@ describe('the built preload in a sandboxed context', () => {
     expect(renderer.ipcRenderer.listenerCount(NAVIGATE_EVENT)).toBe(0)
     renderer.deliver(NAVIGATE_EVENT, 'settings')
     expect(got).toHaveLength(VIEWS.length)
+  })
+
+  it('passes on links as text and history steps as back/forward, and nothing else', () => {
+    const links: unknown[][] = []
+    const steps: unknown[][] = []
+    const stopLinks = bridge.onOpenLink((...args) => links.push(args))
+    const stopSteps = bridge.onHistory((...args) => steps.push(args))
+    renderer.deliver(OPEN_LINK_EVENT, 'netkeeper://ip/10.0.0.1')
+    renderer.deliver(OPEN_LINK_EVENT, { sender: 'x' })
+    renderer.deliver(OPEN_LINK_EVENT, 'x'.repeat(5000))
+    renderer.deliver(HISTORY_EVENT, 'back')
+    renderer.deliver(HISTORY_EVENT, 'sideways')
+    renderer.deliver(HISTORY_EVENT, 'forward')
+    expect(links).toEqual([['netkeeper://ip/10.0.0.1']])
+    expect(steps).toEqual([['back'], ['forward']])
+    stopLinks()
+    stopSteps()
+    expect(renderer.ipcRenderer.listenerCount(OPEN_LINK_EVENT)).toBe(0)
+    expect(renderer.ipcRenderer.listenerCount(HISTORY_EVENT)).toBe(0)
   })
 
   it('subscribes to nothing but the navigation event, and sends nothing on its own', () => {

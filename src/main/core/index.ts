@@ -102,8 +102,8 @@ export class Core {
   }
 
   /**
-   * Background upkeep for long-running hosts (the app, the web harness): the audit retention purge, once
-   * at start and then daily, and the text-search index of imported audit rows left behind by another
+   * Background upkeep for long-running hosts (the app, the web harness): the daily utilization snapshot of
+   * every pool and the audit retention purge, once at start and then daily, and the text-search index of imported audit rows left behind by another
    * process (a CLI import, say) at start. The purge removes only rows of types with an active retention
    * policy, and archives them first; without a policy it removes nothing. Errors are logged, never thrown:
    * upkeep must not take the app down.
@@ -112,6 +112,13 @@ export class Core {
     if (this.maintenance) return
     const run = async (): Promise<void> => {
       this.nextPurgeAt = Date.now() + intervalMs
+      // Today's utilization of every pool (any role may: the server function derives every number).
+      try {
+        const n = await this.ipam.snapshotUsage(makeContext({ actor: 'netkeeper (usage)', source: 'ui' }))
+        if (n) console.info(`[usage] took today's utilization snapshot of ${n} pool(s)`)
+      } catch (e) {
+        console.error('[usage] the utilization snapshot failed:', (e as Error).message)
+      }
       if (!this.runsPurges) return
       const ctx = makeContext({ actor: 'netkeeper (retention)', roles: ['admin'], source: 'ui' })
       // Its log lines carry the purge's request id, as its audit row does.

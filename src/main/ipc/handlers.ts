@@ -18,6 +18,8 @@ import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from '.
 import { settingsHandlers, type HostControl } from './settings'
 
 export { settingsHandlers, type HostControl } from './settings'
+import { paletteSearch } from '../core/palette/search'
+import { UsageAlertState } from '../core/ipam/usage-alerts'
 import { processLog, seeTheLog, withRequest } from '../core/log'
 
 export type Handler<C extends Channel> = (args: ParsedArgsOf<C>, ctx: RequestContext) => Promise<ResultOf<C>>
@@ -41,6 +43,14 @@ export function createHandlers(core: Core, dialogs: FileDialogs = noFileDialogs,
     ;(table as Record<Channel, Handler<Channel>>)[channel] = async (args, ctx) => inner(args, await core.auth.requestContext(ctx))
   }
   return table
+}
+
+/** One alert memory per data folder (a switch of connection keeps it: the file is per installation). */
+const alertStates = new Map<string, UsageAlertState>()
+function usageAlerts(dataDir: string): UsageAlertState {
+  let s = alertStates.get(dataDir)
+  if (!s) alertStates.set(dataDir, (s = UsageAlertState.inDataDir(dataDir)))
+  return s
 }
 
 /** One offline runtime per open core; long-running hosts start it (CoreHost), tests may leave it idle. */
@@ -267,6 +277,12 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
       await core.dns.drift.ignore(ctx, a.id, a.undo)
       return { id: a.id, ignored: !a.undo }
     },
+    'ipam:usage:history': (a, ctx) => core.ipam.usageHistory(ctx, a),
+    'ipam:usage:snapshot': async (_a, ctx) => ({ pools: await core.ipam.snapshotUsage(ctx) }),
+    'ipam:usage:thresholds:set': (a, ctx) => core.ipam.setThresholds(ctx, a),
+    'ipam:usage:alerts': async (_a, ctx) => usageAlerts(core.dataDir).update(await core.ipam.poolLevels(ctx)),
+    'ipam:usage:levels': async (_a, ctx) => (await core.ipam.poolLevels(ctx)).filter((l) => l.level !== 'ok'),
+    'palette:search': async (a, ctx) => paletteSearch(core, await core.auth.requestContext(ctx), ctx, a),
 
     'audit:list': (a, ctx) => core.audit.list(ctx, a),
     'audit:get': (a, ctx) => core.audit.get(ctx, a.seq),

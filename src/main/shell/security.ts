@@ -81,9 +81,15 @@ export function guardWebContents(contents: WebContents): void {
   })
 }
 
-export function lockDownSession(ses: Session, opts: { sendCspHeader: boolean }): void {
-  ses.setPermissionRequestHandler((_contents, _permission, callback) => callback(false))
-  ses.setPermissionCheckHandler(() => false)
+/**
+ * Every permission is denied, but one: writing text to the clipboard (Chromium's sanitized write, what
+ * navigator.clipboard.writeText asks for), and only for the app's own page (`isOwnPage`), so the copy
+ * buttons and context menus work. Reading the clipboard stays denied.
+ */
+export function lockDownSession(ses: Session, opts: { sendCspHeader: boolean; isOwnPage?: (contents: WebContents | null) => boolean }): void {
+  const allowed = (contents: WebContents | null, permission: string): boolean => permission === 'clipboard-sanitized-write' && opts.isOwnPage?.(contents) === true
+  ses.setPermissionRequestHandler((contents, permission, callback) => callback(allowed(contents, permission)))
+  ses.setPermissionCheckHandler((contents, permission) => allowed(contents, permission))
   if (opts.sendCspHeader) {
     // The meta tag already applies; the header adds frame-ancestors and covers any response served over a
     // protocol that has headers. Not in dev, where Vite's client needs its own connections.

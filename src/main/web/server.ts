@@ -127,7 +127,7 @@ function sendJson(res: http.ServerResponse, status: number, value: unknown): voi
 
 /**
  * The browser-side stand-in for the preload object: same members as createBridge() in src/preload/bridge.ts
- * (`invoke`, `onNavigate`), with fetch as the transport. Plain ES2017 so no build step is needed.
+ * (`invoke`, `onNavigate`, `onOpenLink`, `onHistory`), with fetch as the transport. Plain ES2017 so no build step is needed.
  */
 function shimSource(): string {
   return `'use strict';
@@ -135,6 +135,7 @@ function shimSource(): string {
   const known = new Set(${JSON.stringify(channels)});
   const fail = (code, message) => ({ ok: false, error: { code, message } });
   const bridge = {
+    nativeNotifications: false, // the page uses the web Notification
     async invoke(channel, args) {
       if (!known.has(channel)) return fail('NOT_FOUND', 'unknown channel "' + String(channel) + '"');
       const res = await fetch(${JSON.stringify(`${BRIDGE_PREFIX}invoke/`)} + encodeURIComponent(channel), {
@@ -147,6 +148,24 @@ function shimSource(): string {
     },
     onNavigate() {
       return () => undefined; // no native menu in a browser
+    },
+    // The harness's link entry: opening the page at #open=<netkeeper link> (or changing the hash to one
+    // later) stands in for the OS handing a link to the app (a first launch, or a second one).
+    onOpenLink(callback) {
+      const take = () => {
+        const m = /^#open=(.+)$/.exec(location.hash);
+        if (!m) return;
+        let link;
+        try { link = decodeURIComponent(m[1]); } catch (e) { return; }
+        history.replaceState(null, '', location.pathname + location.search);
+        if (link.length <= 2048) callback(link);
+      };
+      window.addEventListener('hashchange', take);
+      setTimeout(take, 0);
+      return () => window.removeEventListener('hashchange', take);
+    },
+    onHistory() {
+      return () => undefined; // the page hears the mouse's back and forward buttons itself
     }
   };
   Object.defineProperty(window, 'netkeeper', { value: Object.freeze(bridge), enumerable: true });

@@ -5,7 +5,7 @@
  */
 import { channels, type Api, type ArgsOf, type Channel, type ResultOf } from '@shared/contract'
 import { AppError, isErrorPayload } from '@shared/errors'
-import type { ViewId } from '@shared/navigation'
+import type { HistoryStep, ViewId } from '@shared/navigation'
 
 function bridge(): NonNullable<Window['netkeeper']> {
   const b = window.netkeeper
@@ -37,6 +37,16 @@ export const api: Api = Object.freeze(
 /** Menu shortcuts from the native menu. Returns the unsubscribe function; a no-op outside Electron. */
 export function onNavigate(callback: (view: ViewId) => void): () => void {
   return window.netkeeper?.onNavigate(callback) ?? (() => undefined)
+}
+
+/** netkeeper:// links handed over by the shell (a second launch, the OS); the harness's #open= entry. */
+export function onOpenLink(callback: (link: string) => void): () => void {
+  return window.netkeeper?.onOpenLink(callback) ?? (() => undefined)
+}
+
+/** Back/Forward asked by the shell (the window's app-command: mouse buttons on Windows). */
+export function onHistory(callback: (step: HistoryStep) => void): () => void {
+  return window.netkeeper?.onHistory(callback) ?? (() => undefined)
 }
 
 /** A message fit for the UI from anything thrown. */

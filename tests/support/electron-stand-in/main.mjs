@@ -202,6 +202,14 @@ class App extends EventEmitter {
   focus(options) {
     record('app.focus', [options])
   }
+  setAsDefaultProtocolClient(protocol, execPath, args) {
+    record('app.setAsDefaultProtocolClient', [protocol, execPath, args])
+    defaultProtocols.add(protocol)
+    return true
+  }
+  isDefaultProtocolClient(protocol) {
+    return defaultProtocols.has(protocol)
+  }
   requestSingleInstanceLock(additionalData) {
     record('app.requestSingleInstanceLock', [additionalData])
     lock.requested = true
@@ -249,6 +257,7 @@ class App extends EventEmitter {
     return this.#quitting
   }
 }
+const defaultProtocols = new Set()
 const app = new App()
 
 /**
@@ -1241,6 +1250,20 @@ if (process.send) {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const electron = { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme }
-export { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme }
+/** Desktop notifications: recorded (title, body) when shown; a headless machine has no notification server. */
+class Notification extends EventEmitter {
+  static isSupported() {
+    return true
+  }
+  constructor(options = {}) {
+    super()
+    this.options = options
+  }
+  show() {
+    record('Notification.show', [{ title: this.options.title, body: this.options.body }])
+  }
+}
+
+const electron = { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme, Notification }
+export { app, BrowserWindow, ipcMain, session, Menu, MenuItem, dialog, shell, protocol, screen, nativeTheme, Notification }
 export default electron

@@ -1,4 +1,4 @@
-/** `netkeeper pool ...`, `netkeeper ip ...` and `netkeeper ipam stats`. */
+/** `netkeeper pool ...`, `netkeeper ip ...`, `netkeeper ipam stats` (and `ipam usage`, in usage.ts). */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
@@ -7,6 +7,7 @@ import { addPoolTreeCommands, calcCommand } from './pool-tree'
 /** The last-known snapshot readers, loaded only when the server is unreachable. */
 const staleReads = () => import('../../core/offline/stale')
 import { confirmRemoval } from '../terminal'
+import { usageCommand } from './usage'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -463,5 +464,6 @@ export function ipamCommand(): Command {
         })
       })
     )
+  ipam.addCommand(usageCommand())
   return ipam
 }

@@ -15,6 +15,7 @@
  *   map.ts          the subnet map's data
  *   search.ts       search by address, network, MAC, owner or host name
  *   stats.ts        the dashboard's statistics
+ *   usage.ts        utilization over time: the daily snapshot, history, thresholds, levels now
  *   mutation.ts     the path every change takes (authorize, one transaction, failure audited) and its options
  *   rows.ts         the rows read, their DTOs and the shared look-ups; free-ranges.ts keeps ip_free_ranges
  *   spaces.ts       address spaces (VRFs)
@@ -67,6 +68,8 @@ import * as ranges from './ranges'
 import * as spaces from './spaces'
 import * as tree from './tree'
 import { stats } from './stats'
+import * as usage from './usage'
+import type { PoolLevel, ThresholdSetInput, Thresholds, UsageHistory, UsageHistoryInput } from '../../../shared/usage'
 
 export type { LockedPool, MutationOptions, ReplayRecord, TransactionHook } from './mutation'
 
@@ -82,6 +85,25 @@ export class IpamService {
       this.afterChange()
       return r
     })
+  }
+
+  // ---------------------------------------------------------------- utilization over time
+
+  /** Today's row of every pool (any role: the server function derives every number itself). */
+  snapshotUsage(_ctx: RequestContext): Promise<number> {
+    return usage.snapshotUsage(this.knex)
+  }
+
+  usageHistory(_ctx: RequestContext, input: UsageHistoryInput): Promise<UsageHistory> {
+    return usage.usageHistory(this.knex, input)
+  }
+
+  setThresholds(ctx: RequestContext, input: ThresholdSetInput): Promise<Thresholds> {
+    return usage.setThresholds(this.knex, ctx, input)
+  }
+
+  poolLevels(_ctx: RequestContext): Promise<PoolLevel[]> {
+    return usage.poolLevels(this.knex)
   }
 
   // ---------------------------------------------------------------- pools

@@ -142,6 +142,19 @@ export const useAuditStore = defineStore('audit', () => {
     Object.assign(form, preset)
   }
 
+  /** An entry asked for from outside (palette, netkeeper://audit/SEQ): the viewer opens it in its drawer. */
+  const pendingSeq = ref<string | null>(null)
+  function openSeq(seq: string): void {
+    pendingSeq.value = seq
+  }
+
+  /** Every entry of one request (palette, a request id's context menu). */
+  async function showRequest(requestId: string): Promise<void> {
+    clearForm()
+    form.requestId = requestId
+    await apply()
+  }
+
   async function verify(): Promise<void> {
     verifying.value = true
     verifyError.value = undefined
@@ -154,5 +167,5 @@ export const useAuditStore = defineStore('audit', () => {
     }
   }
 
-  return { form, errors, applied, items, cursor, loading, loaded, error, done, filtered, verifying, report, verifyError, apply, reload, loadMore, clearForm, resetFilters, showFor, verify }
+  return { form, errors, applied, items, cursor, loading, loaded, error, done, filtered, verifying, report, verifyError, apply, reload, loadMore, clearForm, resetFilters, showFor, verify, pendingSeq, openSeq, showRequest }
 })

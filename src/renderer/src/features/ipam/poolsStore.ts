@@ -4,10 +4,11 @@
  * filter never shows an older answer last.
  */
 import { defineStore } from 'pinia'
-import { computed, reactive, ref } from 'vue'
+import { computed, reactive, ref, watch } from 'vue'
 import type { Page, PoolDto, PoolListInput, POOL_SORTS } from '@shared/ipam'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
+import { useNavigationStore } from '@renderer/features/shell'
 
 export type PoolSort = (typeof POOL_SORTS)[number]
 export type ActiveFilter = 'any' | 'active' | 'inactive'
@@ -114,6 +115,57 @@ export const usePoolsStore = defineStore('pools', () => {
     openPoolId.value = null
   }
 
+  /**
+   * Requests from outside the pools table (the command palette, a link, a context menu), taken up by the
+   * views that show them: an address to open in its pool's allocation dialog, the allocate dialog of the
+   * open pool, the new-pool dialog.
+   */
+  const focusIp = ref<string | null>(null)
+  const allocateRequested = ref(false)
+  const createRequested = ref(false)
+
+  function openAddress(poolId: number, ip: string): void {
+    openPool(poolId)
+    focusIp.value = ip
+  }
+
+  function requestAllocate(poolId: number): void {
+    openPool(poolId)
+    allocateRequested.value = true
+  }
+
+  function requestCreate(): void {
+    tab.value = 'pools'
+    openPoolId.value = null
+    createRequested.value = true
+  }
+
+  // Back and Forward: the IPAM screen is "pool:<id>" or "tab:<pools|search|import>".
+  const nav = useNavigationStore()
+  const describe = (): string => (tab.value === 'pools' && openPoolId.value !== null ? `pool:${openPoolId.value}` : `tab:${tab.value}`)
+  nav.describe('ipam', describe)
+  watch(
+    () => nav.place,
+    (p) => {
+      if (p.view !== 'ipam' || !p.detail) return
+      const pool = /^pool:(\d+)$/.exec(p.detail)
+      if (pool) {
+        tab.value = 'pools'
+        openPoolId.value = Number(pool[1])
+        return
+      }
+      const t = /^tab:(pools|search|import)$/.exec(p.detail)?.[1] as typeof tab.value | undefined
+      if (t) {
+        openPoolId.value = null
+        tab.value = t
+      }
+    },
+    { immediate: true }
+  )
+  watch([openPoolId, tab], () => {
+    if (nav.current === 'ipam') nav.mark('ipam', describe())
+  })
+
   return {
     tab,
     filters,
@@ -137,6 +189,12 @@ export const usePoolsStore = defineStore('pools', () => {
     setSort,
     resetFilters,
     openPool,
-    closePool
+    closePool,
+    focusIp,
+    allocateRequested,
+    createRequested,
+    openAddress,
+    requestAllocate,
+    requestCreate
   }
 })

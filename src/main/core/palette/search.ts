@@ -1,0 +1,120 @@
+/**
+ * The command palette's search: one request that fans out to every source at once (pools, addresses by
+ * address, network, MAC or host-name prefix, directory users and groups, audit entries by request id or
+ * sequence number) and answers a few of each, grouped. A source that cannot answer (signed out of the
+ * directory, say) gives its group a note instead of failing the whole search.
+ */
+import type { Core } from '..'
+import type { RequestContext } from '../context'
+import { AppError } from '../../../shared/errors'
+import { paletteSearchSchema, type PaletteGroup, type PaletteItem, type PaletteResults, type PaletteSearchInput } from '../../../shared/palette'
+import { parse } from '../ipam/rows'
+import { toAppError } from '../db/errors'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Why a group has nothing to show, in words for the palette. */
+function noteOf(e: unknown): string {
+  const err = toAppError(e)
+  if (err.code === 'VALIDATION') return ''
+  return err.message
+}
+
+async function settle(kind: PaletteGroup['kind'], work: () => Promise<{ items: PaletteItem[]; total?: number } | null>): Promise<PaletteGroup | null> {
+  try {
+    const r = await work()
+    return r ? { kind, ...r } : null
+  } catch (e) {
+    const note = noteOf(e)
+    return note ? { kind, items: [], note } : null
+  }
+}
+
+/**
+ * `ctx`: the request's context as the session sees it (core.auth.requestContext); `raw`: the caller's own
+ * context, from which the directory scope of the signed-in person is taken.
+ */
+export async function paletteSearch(core: Core, ctx: RequestContext, raw: RequestContext, input: PaletteSearchInput): Promise<PaletteResults> {
+  const started = performance.now()
+  const v = parse(paletteSearchSchema, input)
+  const q = v.query
+  const limit = v.limit
+
+  const pools = settle('pool', async () => {
+    const page = await core.ipam.listPools(ctx, { search: q, pageSize: limit, sort: 'name' })
+    return {
+      total: page.total,
+      items: page.items.map((p) => ({
+        kind: 'pool' as const,
+        key: String(p.id),
+        title: p.name,
+        detail: `${p.network}${p.site ? ` · ${p.site}` : ''} · ${p.utilization.percent}% used`
+      }))
+    }
+  })
+
+  const addresses = settle('address', async () => {
+    // A bare word of one or two letters would match half the host names: wait for a little more.
+    if (q.length < 2) return null
+    const page = await core.ipam.search(ctx, { query: q, kind: 'auto', pageSize: limit })
+    return {
+      total: page.total,
+      items: page.items.map((a) => ({
+        kind: 'address' as const,
+        key: a.ip,
+        title: a.ip,
+        detail: [a.hostname, a.mac, a.owner, a.poolName].filter(Boolean).join(' · '),
+        poolId: a.poolId
+      }))
+    }
+  })
+
+  // The directory only for a signed-in person, and never a query per keystroke for one letter.
+  const session = core.auth.status()
+  const signedIn = session.signedIn && !session.locked
+  const directoryNote = 'sign in to the directory to search users and groups'
+  const users = settle('user', async () => {
+    if (!signedIn) return { items: [], note: directoryNote }
+    if (q.length < 2) return null
+    const scope = await core.auth.scope(raw)
+    const page = await core.directory.users.list(scope, { search: q, pageSize: limit })
+    if (page.nextCursor) await scope.cursors.close(page.nextCursor)
+    return { items: page.items.map((u) => ({ kind: 'user' as const, key: u.uid, title: u.uid, detail: [u.cn, u.mail].filter(Boolean).join(' · ') })) }
+  })
+  const groups = settle('group', async () => {
+    if (!signedIn || q.length < 2) return null
+    const scope = await core.auth.scope(raw)
+    const page = await core.directory.groups.list(scope, { search: q, pageSize: limit })
+    if (page.nextCursor) await scope.cursors.close(page.nextCursor)
+    return { items: page.items.map((g) => ({ kind: 'group' as const, key: g.cn, title: g.cn, detail: g.description ?? `${g.type} group` })) }
+  })
+
+  const audit = settle('audit', async () => {
+    if (UUID.test(q)) {
+      const page = await core.audit.list(ctx, { requestId: q.toLowerCase(), limit })
+      return { items: page.items.map((e) => auditItem(e)) }
+    }
+    const seq = /^#?(\d{1,19})$/.exec(q)?.[1]
+    if (seq) {
+      try {
+        return { items: [auditItem(await core.audit.get(ctx, seq))] }
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'NOT_FOUND') return null
+        throw e
+      }
+    }
+    return null
+  })
+
+  const groupsOut = (await Promise.all([pools, addresses, users, groups, audit])).filter((g): g is PaletteGroup => g !== null && (g.items.length > 0 || !!g.note))
+  return { query: q, groups: groupsOut, tookMs: Math.round(performance.now() - started) }
+}
+
+function auditItem(e: { seq: string; action: string; resourceType: string; resourceName: string | null; userId: string | null; createdAt: string; requestId: string | null }): PaletteItem {
+  return {
+    kind: 'audit',
+    key: e.seq,
+    title: `#${e.seq} ${e.action} ${e.resourceType}${e.resourceName ? ` ${e.resourceName}` : ''}`,
+    detail: [e.userId, e.createdAt.slice(0, 19).replace('T', ' '), e.requestId].filter(Boolean).join(' · ')
+  }
+}
