@@ -14,8 +14,7 @@ export function useIpamMenus() {
   const audit = useAuditStore()
   const nav = useNavigationStore()
 
-  const copied = (ok: boolean, value: string): void =>
-    notices.notify(ok ? `Copied ${value.length > 60 ? `${value.slice(0, 58)}…` : value}` : 'Could not copy: the clipboard refused the text', ok ? 'ok' : 'bad')
+  const copied = notices.notifyCopied
   const copy = (what: string, value: string | null | undefined): MenuItem | null => copyItem(what, value, copied)
 
   function history(resourceType: string, resource: string): MenuItem {

@@ -51,5 +51,10 @@ export const useNoticesStore = defineStore('notices', () => {
     held = on
   }
 
-  return { items, notify, dismiss, hold }
+  /** What a copy button or a context menu's Copy says: the value copied (shortened), or that the clipboard refused. */
+  function notifyCopied(ok: boolean, value: string): void {
+    notify(ok ? `Copied ${value.length > 60 ? `${value.slice(0, 58)}…` : value}` : 'Could not copy: the clipboard refused the text', ok ? 'ok' : 'bad')
+  }
+
+  return { items, notify, notifyCopied, dismiss, hold }
 })
