@@ -19,7 +19,7 @@ const row: ForwardRow = {
   requestId: 'r-1',
   prevHash: 'aa',
   rowHash: 'bb',
-  json: '{"seq" : "42"}'
+  json: '{"seq":"42"}'
 }
 
 describe('RFC 5424', () => {
@@ -37,7 +37,7 @@ describe('RFC 5424', () => {
     // local0 (16) * 8 + warning (4) for a failure
     expect(m.startsWith('<132>1 2026-12-03T10:00:00.123Z nk1 netkeeper 99 audit [netkeeper@32473 seq="42" chain="c-1" action="update"')).toBe(true)
     expect(m).toContain('resourceName="lab \\"A\\" \\] \\\\ net=1|x"')
-    expect(m.endsWith('rowHash="bb"] {"seq" : "42"}')).toBe(true)
+    expect(m.endsWith('rowHash="bb"] {"seq":"42"}')).toBe(true)
     expect(rfc5424({ facility: 'audit', severity: 6, timestamp: 't', hostname: 'h', appName: 'a', procId: '-', msgId: 'm', sd: '', msg: '' })).toBe('<110>1 t h a - m -')
   })
   it('frames by octet count (bytes, not characters)', () => {
