@@ -340,7 +340,7 @@ export function auditCommand(): Command {
         if (retentionDays === undefined) throw new UsageError('DAYS must be a whole number of days or "forever"')
         await withCore(cmd, { migrate: true }, async (core) => {
           const r = await core.audit.setPolicy(cliContext(), { resourceType: type, retentionDays, isActive: !o.inactive })
-          emit(cmd, r, () => `${r.resourceType}: keep ${r.retentionDays === null ? 'forever' : `${r.retentionDays} days`}${r.isActive ? '' : ' (inactive)'}`)
+          emit(cmd, r, () => `${r.resourceType}: keep ${r.retentionDays === null ? 'forever' : `${r.retentionDays} day${r.retentionDays === 1 ? '' : 's'}`}${r.isActive ? '' : ' (inactive)'}`)
         })
       })
     )
