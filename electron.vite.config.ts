@@ -75,6 +75,9 @@ export default defineConfig({
     plugins: [vue(), cspMetaCheck()],
     build: {
       outDir: resolve(root, 'out/renderer'),
+      // Minified, and split per screen (features/*/index.ts load their views lazily): the first screen's
+      // JavaScript is what start-up parses (docs/architecture.md#renderer-bundle).
+      minify: true,
       rolldownOptions: { input: resolve(root, 'src/renderer/index.html') }
     }
   }

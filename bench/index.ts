@@ -13,7 +13,7 @@ import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchOffline } from './offline'
-import { benchUi } from './ui'
+import { appStart, benchUi, poolsTti } from './ui'
 import { paletteBench } from './palette'
 import { benchServer, log } from './util'
 
@@ -29,6 +29,9 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   ui: benchUi,
   // The palette part of `ui` alone (it runs inside `ui` too).
   'ui-palette': paletteBench,
+  // App start on the embedded store, and the Pools screen of 5,000 pools (both run inside `ui` too).
+  'ui-start': () => appStart(),
+  'ui-pools': poolsTti,
   cli: benchCli,
   dns: benchDns,
   // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.

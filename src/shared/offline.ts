@@ -224,9 +224,8 @@ export interface QueuedEdit {
 
 export type OrQueued<T> = T | QueuedEdit
 
-export function isQueued(v: unknown): v is QueuedEdit {
-  return typeof v === 'object' && v !== null && (v as { status?: unknown }).status === 'queued' && typeof (v as { entry?: unknown }).entry === 'object'
-}
+// isQueued lives in queued.ts (no zod: the renderer's first chunk imports it).
+export { isQueued } from './queued'
 
 export interface ReplayReport {
   applied: number

@@ -1,9 +1,9 @@
 /**
  * The only module that touches `window.netkeeper`. It turns the preload's single `invoke` into one async
- * function per contract channel (built from `channels`, so a new channel needs no change here), unwraps the
+ * function per contract channel (made on first use, so a new channel needs no change here), unwraps the
  * envelope, and throws an AppError the views can show.
  */
-import { channels, type Api, type ArgsOf, type Channel, type ResultOf } from '@shared/contract'
+import type { Api, ArgsOf, Channel, ResultOf } from '@shared/contract'
 import { AppError, isErrorPayload } from '@shared/errors'
 import type { HistoryStep, ViewId } from '@shared/navigation'
 
@@ -30,9 +30,21 @@ async function call<C extends Channel>(channel: C, args: ArgsOf<C>): Promise<Res
     : new AppError('INTERNAL', `${channel}: the application sent a malformed error`)
 }
 
-export const api: Api = Object.freeze(
-  Object.fromEntries(channels.map((channel) => [channel, (args: ArgsOf<typeof channel>) => call(channel, args)]))
-) as Api
+/**
+ * One function per channel, made on first use. A proxy rather than a table built from the contract's
+ * channel list: the contract's runtime part is its zod schemas, which would put zod and every schema into
+ * the first screen's chunk. Channel names all contain a colon; anything else (`then`, Vue's probes) is
+ * undefined, so the object is not mistaken for a promise. The main process refuses unknown channels.
+ */
+const made = new Map<string, (args: unknown) => Promise<unknown>>()
+export const api: Api = new Proxy(Object.freeze({}) as Api, {
+  get(_target, name) {
+    if (typeof name !== 'string' || !name.includes(':')) return undefined
+    let fn = made.get(name)
+    if (!fn) made.set(name, (fn = (args: unknown) => call(name as Channel, args as ArgsOf<Channel>)))
+    return fn
+  }
+})
 
 /** Menu shortcuts from the native menu. Returns the unsubscribe function; a no-op outside Electron. */
 export function onNavigate(callback: (view: ViewId) => void): () => void {

@@ -6,7 +6,7 @@
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
 import type { AuditEntryDto, AuditFilter, VerifyReport } from '@shared/audit'
-import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES } from '@shared/audit'
+import { AUDIT_ACTIONS, AUDIT_SOURCES, AUDIT_STATUSES } from '@shared/choices'
 import { parseIp } from '@shared/net'
 import { api } from '@renderer/api'
 import { fieldOf, reasonOf, userMessage } from '@renderer/lib/errors'

@@ -1,3 +1,7 @@
 /** The audit log viewer. Other rooms open it pre-filtered through the store's showFor(). */
+import { defineAsyncComponent } from 'vue'
+import { lazyLoader } from '@renderer/lib/lazy'
 export { useAuditStore } from './auditStore'
-export { default as AuditView } from './AuditView.vue'
+/** Loaded on first use (or when the shell preloads the screens after the first one is up): its own chunk. */
+export const loadAuditView = lazyLoader(() => import('./AuditView.vue'))
+export const AuditView = defineAsyncComponent(loadAuditView)

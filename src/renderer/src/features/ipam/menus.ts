@@ -4,7 +4,7 @@
  * copy the netkeeper:// link; the callers hand in what "open" and "allocate" mean where they are.
  */
 import type { AllocationDto, PoolDto } from '@shared/ipam'
-import { formatLink } from '@shared/palette'
+import { formatLink } from '@shared/links'
 import { useAuditStore } from '@renderer/features/audit'
 import { useNavigationStore, useNoticesStore } from '@renderer/features/shell'
 import { copyItem, menu, showContextMenu, type MenuItem } from '@renderer/ui/contextMenu'

@@ -8,7 +8,8 @@
  *   if (queued(r)) return
  *   emit('saved', r) // r is the pool here
  */
-import { isQueued, type OrQueued, type QueuedEdit } from '@shared/offline'
+import { isQueued } from '@shared/queued'
+import type { OrQueued, QueuedEdit } from '@shared/offline'
 import { useOfflineStore } from './offlineStore'
 
 export function useQueuedEdit(close?: () => void): <T>(result: OrQueued<T>) => result is QueuedEdit {

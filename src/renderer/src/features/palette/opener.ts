@@ -2,7 +2,8 @@
  * Opens what the palette found, what a netkeeper:// link names, or what a context menu points at, in the
  * room that shows it: a pool or an address (IPAM), a user or a group (Directory), an audit entry or request.
  */
-import { parseLink, type AppLink, type PaletteItem } from '@shared/palette'
+import { parseLink, type AppLink } from '@shared/links'
+import type { PaletteItem } from '@shared/palette'
 import { AppError } from '@shared/errors'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
