@@ -20,6 +20,7 @@ import { CoreHost } from './ipc/degraded'
 import { dispatch } from './ipc/handlers'
 import { nativeFileDialogs } from './shell/dialogs'
 import { installEditMenu } from './shell/context-menu'
+import { cliArguments, runCliMode } from './shell/cli-mode'
 import { LinkHandOver } from './shell/links'
 import { buildAppMenu } from './shell/menu'
 import { guardWebContents, isAppUrl, isTrustedSender, lockDownSession, secureWebPreferences, type RendererLocation } from './shell/security'
@@ -240,4 +241,8 @@ process.on('unhandledRejection', (reason) => {
   console.error('[main] unhandled rejection:', reason instanceof AppError ? reason.message : reason)
 })
 
-main()
+// `Netkeeper --netkeeper-cli ...` (the `netkeeper` command the packages install) runs the CLI in this process
+// and never starts the GUI (src/main/shell/cli-mode.ts).
+const cliArgs = cliArguments({ argv: process.argv, defaultApp: process.defaultApp === true, env: process.env })
+if (cliArgs) void runCliMode(app, cliArgs)
+else main()

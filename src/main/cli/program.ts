@@ -87,7 +87,9 @@ export function hoistProfile(args: string[]): string[] {
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram()
   try {
-    await program.parseAsync([...argv.slice(0, 2), ...hoistProfile(argv.slice(2))])
+    // Always Node's shape ([runtime, script, ...args]): inside Electron's main process (the packaged app's CLI
+    // mode) commander would otherwise guess Electron's own argv layout and read the script slot as an argument.
+    await program.parseAsync([...argv.slice(0, 2), ...hoistProfile(argv.slice(2))], { from: 'node' })
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit through here with code 0.

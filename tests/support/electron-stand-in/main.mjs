@@ -83,6 +83,15 @@ function readConfig() {
 }
 const config = readConfig()
 
+/**
+ * process.argv and process.defaultApp as Electron sets them: a packaged app is started as the binary itself
+ * ([binary, ...args]), a development run as `electron <app path> ...args` with process.defaultApp true. This
+ * Node process was started as `node out/main/index.js ...args`, the development shape; packaged, the script
+ * slot is taken out, so code that finds its arguments by Electron's rules finds them here too.
+ */
+if (config.isPackaged) process.argv.splice(1, 1)
+else process.defaultApp = true
+
 /** Every API call, in order: { seq, api, args } with the arguments described as plain data. */
 const calls = []
 function record(api, args = []) {
@@ -186,6 +195,10 @@ class App extends EventEmitter {
     this.#ready = true
     this.emit('ready', makeEvent(), {})
     this.#resolveReady()
+  }
+  disableHardwareAcceleration() {
+    record('app.disableHardwareAcceleration')
+    if (this.#ready) throw new Error('app.disableHardwareAcceleration() can only be called before app is ready')
   }
   enableSandbox() {
     record('app.enableSandbox')
