@@ -24,7 +24,7 @@ function reportText(r: LdifImportReport, verbose: boolean): string {
   if (r.dryRun) lines.push(`dry run: ${r.records} records, ${r.preview.filter((p) => p.problem).length} would be refused; nothing was written`)
   else {
     for (const f of r.failed) lines.push(`line ${f.line}: ${f.kind} ${f.dn} FAILED (${f.code}${f.ldapCode !== undefined ? `, LDAP result ${f.ldapCode}` : ''}): ${f.message}`)
-    lines.push(`applied ${r.applied} of ${r.records} records; ${r.failed.length} refused; ${r.notAttempted} not attempted (request ${r.requestId})`)
+    lines.push(`applied ${r.applied} of ${r.records} records; ${r.failed.length} refused; ${r.notAttempted} not attempted${r.cancelled ? ' (cancelled)' : ''} (request ${r.requestId})`)
   }
   return lines.join('\n')
 }
