@@ -1,2 +1,2 @@
-/** The legacy import wizard (LDAP Web Manager v2.0 SQLite files), shown as a tab of the IPAM screen. */
-export { default as ImportWizard } from './ImportWizard.vue'
+/** The legacy import (LDAP Web Manager v2.0 SQLite files) on the shared import wizard, shown as a tab of the IPAM screen. */
+export { default as LegacyImport } from './LegacyImport.vue'
