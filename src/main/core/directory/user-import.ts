@@ -15,7 +15,7 @@
  * audited change per group.
  *
  * uidNumbers are taken from the id pool as one block (ids.ts allocateBlock), skipping numbers the directory
- * already holds (read in the same walk as the existing uids). Up to eight rows are in flight at once: LDAP answers on one connection out of order and the audit rows of
+ * already holds (read in the same walk as the existing uids). Up to 32 rows are in flight at once: LDAP answers on one connection out of order and the audit rows of
  * concurrent writers share a commit (audit/writer.ts groupCommit), which is what makes 10,000 rows fit in a
  * minute.
  */
@@ -38,7 +38,14 @@ import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
 import { expandPattern, type TemplateStore } from './templates'
 import type { UserDirectory } from './users'
 
-const CONCURRENCY = 8
+/**
+ * Rows in flight at once. The import waits on the servers, not on this process (a CPU profile of 1,500 rows
+ * is half idle): each row is an intent and an outcome audit row (durable commits, shared between concurrent
+ * writers by audit/writer.ts groupCommit) and an LDAP add pipelined on the one connection. More rows in
+ * flight make bigger group commits: 32 imported 1,500 users at 83/s where 8 gave 66/s on the same loaded
+ * machine (load average 11-14).
+ */
+const CONCURRENCY = 32
 
 interface PlannedRow extends UserImportRow {
   attrs?: Map<string, { name: string; values: string[] }>
