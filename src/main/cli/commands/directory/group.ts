@@ -4,7 +4,7 @@ import { GROUP_BULK_CHOICES, GROUP_TYPES } from '../../../../shared/choices'
 import type { GroupCreateInput, GroupDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
 import { confirmRemoval } from '../../terminal'
-import { collect, int, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { collect, int, interruptFlag, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 const groupCols = ['cn', 'type', 'gidNumber', 'members', 'description']
 const groupLine = (g: GroupDto): Record<string, unknown> => ({ ...g, members: Math.max(g.memberUids.length, g.memberDns.length) })
@@ -133,15 +133,11 @@ export function groupCommand(): Command {
         if (bulkAction !== 'delete' && !o.member?.length) throw new UsageError(`group bulk ${bulkAction} needs at least one --member`)
         await withDirectory(cmd, o, async (core, s) => {
           if (bulkAction === 'delete') await confirmRemoval('group bulk delete', cns.map((cn) => `group ${cn} (its list of members; the users themselves stay)`), o.yes)
-          let stop = false
-          const onSigint = (): void => {
-            stop = true
-          }
-          process.once('SIGINT', onSigint)
+          const interrupt = interruptFlag()
           try {
             const r = await core.directory.bulk.runGroups(s, { action: bulkAction, cns, members: o.member }, (done, total) => {
               if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}\u001b[K`)
-            }, () => stop)
+            }, interrupt.stopped)
             if (process.stderr.isTTY) process.stderr.write('\r\u001b[K')
             emit(cmd, r, () =>
               [
@@ -155,7 +151,7 @@ export function groupCommand(): Command {
             )
             if (r.failed.length || r.cancelled) process.exitCode = 1
           } finally {
-            process.off('SIGINT', onSigint)
+            interrupt.release()
           }
         })
       })
