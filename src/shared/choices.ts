@@ -9,6 +9,8 @@ export const AUDIT_SOURCES = ['ui', 'cli', 'import', 'replay'] as const
 export const EXPORT_FORMATS = ['csv', 'json', 'jsonl'] as const
 
 export const GROUP_TYPES = ['posixGroup', 'groupOfNames', 'rfc2307bis'] as const
+/** `group bulk` actions (the same list as GROUP_BULK_ACTIONS in directory-admin.ts, kept here so --help loads no zod). */
+export const GROUP_BULK_CHOICES = ['addMembers', 'removeMembers', 'delete'] as const
 export const LOCK_METHODS = ['ppolicy', 'shadow'] as const
 
 export const CONFLICT_MODES = ['skip', 'rename', 'merge', 'fail'] as const

@@ -115,6 +115,11 @@ import {
 } from './directory'
 import {
   bulkSchema,
+  groupBulkSchema,
+  ldifImportSchema,
+  type GroupBulkResult,
+  type LdifImportReport,
+  type DirectoryJobProgress,
   entryRefSchema,
   entrySetSchema,
   expiringSchema,
@@ -324,6 +329,11 @@ export const contract = {
   'directory:user:expiring': { args: expiringSchema, result: result<ExpiringAccount[]>() },
   'directory:user:policy': { args: z.object({ uid: userRef }).strict(), result: result<PasswordPolicy>() },
   'directory:user:import': { args: userImportSchema, result: result<UserImportReport>() },
+  'directory:group:bulk': { args: groupBulkSchema, result: result<GroupBulkResult>() },
+  'directory:ldif:import': { args: ldifImportSchema, result: result<LdifImportReport>() },
+  // Imports and bulk actions above that were given a runId: poll their progress, ask them to stop.
+  'directory:job:progress': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<DirectoryJobProgress | null>() },
+  'directory:job:cancel': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<{ cancelled: boolean }>() },
   'directory:entry:get': { args: entryRefSchema, result: result<EntryDetail>() },
   'directory:entry:set': { args: entrySetSchema, result: result<EntryDetail>() },
   'directory:entry:classes': { args: objectClassChangeSchema, result: result<EntryDetail>() },

@@ -5,6 +5,7 @@
  * electron or vue.
  */
 import { z } from 'zod'
+import { GROUP_BULK_CHOICES } from './choices'
 import { controlChar, dnString } from './directory'
 import type { AllocationDto } from './ipam'
 
@@ -81,7 +82,9 @@ export const ldifImportSchema = z
     text: z.string().max(256 * 1024 * 1024),
     dryRun: z.boolean().default(false),
     /** Skip a refused record and go on (true), or stop at the first refusal (false, the default). */
-    continueOnError: z.boolean().default(false)
+    continueOnError: z.boolean().default(false),
+    /** Names the run so directory:job:progress and directory:job:cancel can reach it (the app picks it). */
+    runId: z.string().uuid('must be a UUID').optional(),
   })
   .strict()
 export type LdifImportInput = z.input<typeof ldifImportSchema>
@@ -125,6 +128,8 @@ export interface LdifImportReport {
   failed: LdifRecordFailure[]
   /** Records not attempted because the import stopped at a refusal. */
   notAttempted: number
+  /** True when a cancel stopped the import: the records before the cancel were applied (LDAP has no transactions). */
+  cancelled: boolean
   preview: LdifChangePreview[]
 }
 
@@ -235,7 +240,9 @@ export const userImportSchema = z
     mapping: z.record(z.string(), z.union([attrName, z.literal('password'), z.literal('groups'), z.literal('')])).default({}),
     onExisting: z.enum(ON_EXISTING).default('skip'),
     dryRun: z.boolean().default(false),
-    delimiter: z.enum([',', ';', '\t']).optional()
+    delimiter: z.enum([',', ';', '\t']).optional(),
+    /** Names the run so directory:job:progress and directory:job:cancel can reach it (the app picks it). */
+    runId: z.string().uuid('must be a UUID').optional(),
   })
   .strict()
 export type UserImportInput = z.input<typeof userImportSchema>
@@ -251,6 +258,10 @@ export interface UserImportRow {
   reason: string | null
   /** update: the attributes that change. */
   changes?: AttributeDiff[]
+  /** update: the file's password will be (or was) set; the value itself is never reported. */
+  passwordSet?: boolean
+  /** The import was cancelled before this row was reached: nothing of it was written. */
+  notAttempted?: boolean
   /** After apply: the outcome when it differs from the plan (the server refused it). */
   error?: string
 }
@@ -267,6 +278,8 @@ export interface UserImportReport {
   skipped: number
   failed: number
   cancelled: boolean
+  /** Rows a cancel kept from being written (each marked notAttempted); the rows before it were applied. */
+  notAttempted: number
 }
 
 // ------------------------------------------------------------------ bulk actions
@@ -285,7 +298,9 @@ export const bulkSchema = z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
       .nullable()
-      .optional()
+      .optional(),
+    /** Names the run so directory:job:progress and directory:job:cancel can reach it (the app picks it). */
+    runId: z.string().uuid('must be a UUID').optional(),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -300,6 +315,52 @@ export interface BulkResult {
   done: string[]
   unchanged: string[]
   failed: { uid: string; message: string }[]
+  /** True when a cancel stopped the action; notAttempted lists the uids it never reached. */
+  cancelled: boolean
+  notAttempted: string[]
+}
+
+/** Bulk actions on selected groups (the groups table's multi-select, `group bulk`). */
+export const GROUP_BULK_ACTIONS = GROUP_BULK_CHOICES
+export type GroupBulkAction = (typeof GROUP_BULK_ACTIONS)[number]
+
+export const groupBulkSchema = z
+  .object({
+    action: z.enum(GROUP_BULK_ACTIONS),
+    cns: z.array(z.string().min(1).max(256)).min(1, 'select at least one group').max(10_000),
+    /** addMembers / removeMembers: the users' uids. */
+    members: z.array(z.string().min(1).max(256)).max(10_000).optional(),
+    /** Names the run so directory:job:progress and directory:job:cancel can reach it (the app picks it). */
+    runId: z.string().uuid('must be a UUID').optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.action !== 'delete' && !v.members?.length) ctx.addIssue({ code: 'custom', path: ['members'], message: 'name at least one user for this action' })
+  })
+export type GroupBulkInput = z.input<typeof groupBulkSchema>
+
+export interface GroupBulkResult {
+  action: GroupBulkAction
+  requestId: string
+  /** Groups changed (members added or removed, or deleted). */
+  done: string[]
+  /** Groups the action left as they were (every member already in, or none of them in). */
+  unchanged: string[]
+  failed: { cn: string; message: string }[]
+  cancelled: boolean
+  notAttempted: string[]
+}
+
+/** Where a directory import or bulk action started from the app stands (polled by run id). */
+export interface DirectoryJobProgress {
+  runId: string
+  kind: 'user-import' | 'ldif-import' | 'user-bulk' | 'group-bulk'
+  done: number
+  total: number
+  /** The entry being worked on (a DN, uid or cn), when known. */
+  current: string | null
+  /** A cancel was asked for: the run stops before the next entry. */
+  cancelling: boolean
 }
 
 // ------------------------------------------------------------------ expiry and password policy

@@ -93,6 +93,26 @@ describe.skipIf(skip)('netkeeper profile, user and group', () => {
     expect(ldapsearch(groupsDn, '(cn=cli-team)', ['dn'], 'one')).toBe('')
   })
 
+  it('group bulk: the same users into several groups as one request, then deletes them with --yes (refused without it off a terminal)', async () => {
+    for (const cn of ['cli-b1', 'cli-b2']) expect((await cli(['group', 'create', cn, '--json'], withSecret())).code).toBe(0)
+    expect((await cli(['user', 'create', 'bea', '--sn', 'Bulk', '--json'], withSecret())).code).toBe(0)
+    const add = await cli(['group', 'bulk', 'addMembers', 'cli-b1', 'cli-b2', '--member', 'bea', '--json'], withSecret())
+    expect(add.code, add.stderr).toBe(0)
+    expect(add.json()).toMatchObject({ action: 'addMembers', done: ['cli-b1', 'cli-b2'], failed: [], cancelled: false })
+    for (const cn of ['cli-b1', 'cli-b2']) expect(ldifValues(ldapsearch(groupsDn, `(cn=${cn})`, ['memberUid'], 'one'), 'memberUid')).toEqual(['bea'])
+    const usage = await cli(['group', 'bulk', 'removeMembers', 'cli-b1'], withSecret())
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain('needs at least one --member')
+    const noYes = await cli(['group', 'bulk', 'delete', 'cli-b1', 'cli-b2'], withSecret())
+    expect(noYes.code).not.toBe(0)
+    expect(noYes.stderr + noYes.stdout).toContain('add --yes')
+    expect(ldapsearch(groupsDn, '(cn=cli-b1)', ['dn'], 'one')).not.toBe('')
+    const del = await cli(['group', 'bulk', 'delete', 'cli-b1', 'cli-b2', '--yes'], withSecret())
+    expect(del.code, del.stderr).toBe(0)
+    expect(del.stdout).toMatch(/^delete: done cli-b1, cli-b2; unchanged -\n\(request [0-9a-f-]{36}\)$/m)
+    expect(ldapsearch(groupsDn, '(|(cn=cli-b1)(cn=cli-b2))', ['dn'], 'one')).toBe('')
+  })
+
   it('takes the bind secret from --password-stdin; a wrong one fails (exit 1) and both binds are in the audit log', async () => {
     const ok = await cli(['user', 'list', '--password-stdin', '--json'], env(), `${slapdInfo().adminPassword}\n`)
     expect(ok.code, ok.stderr).toBe(0)

@@ -354,11 +354,32 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'directory:group:delete': async (a, ctx) => core.directory.groups.delete(await core.auth.scope(ctx), a.cn),
     'directory:group:members:add': async (a, ctx) => core.directory.groups.addMembers(await core.auth.scope(ctx), a),
     'directory:group:members:remove': async (a, ctx) => core.directory.groups.removeMembers(await core.auth.scope(ctx), a),
-    'directory:user:bulk': async (a, ctx) => core.directory.bulk.run(await core.auth.scope(ctx), a),
+    'directory:user:bulk': async (a, ctx) => {
+      const s = await core.auth.scope(ctx)
+      return core.directory.jobs.track(ctx, a.runId, 'user-bulk', (h) => core.directory.bulk.run(s, a, h.progress, h.cancelled))
+    },
+    'directory:group:bulk': async (a, ctx) => {
+      const s = await core.auth.scope(ctx)
+      return core.directory.jobs.track(ctx, a.runId, 'group-bulk', (h) => core.directory.bulk.runGroups(s, a, h.progress, h.cancelled))
+    },
+    'directory:ldif:import': async (a, ctx) => {
+      const s = await core.auth.scope(ctx)
+      const source = (async function* () {
+        yield a.text
+      })()
+      return core.directory.jobs.track(ctx, a.runId, 'ldif-import', (h) =>
+        core.directory.ldif.import(s, { source, dryRun: a.dryRun, continueOnError: a.continueOnError }, (p) => h.progress(p.done, p.total, p.dn), h.cancelled)
+      )
+    },
+    'directory:job:progress': async (a, ctx) => core.directory.jobs.progress(ctx, a.runId),
+    'directory:job:cancel': async (a, ctx) => core.directory.jobs.cancel(ctx, a.runId),
     'directory:user:expire': async (a, ctx) => core.directory.expiry.set(await core.auth.scope(ctx), a),
     'directory:user:expiring': async (a, ctx) => core.directory.expiry.expiring(await core.auth.scope(ctx), a),
     'directory:user:policy': async (a, ctx) => core.directory.expiry.policy(await core.auth.scope(ctx), a.uid),
-    'directory:user:import': async (a, ctx) => core.directory.userImport.run({ ...(await core.auth.scope(ctx)) }, a),
+    'directory:user:import': async (a, ctx) => {
+      const s = await core.auth.scope(ctx)
+      return core.directory.jobs.track(ctx, a.runId, 'user-import', (h) => core.directory.userImport.run(s, a, (done, total) => h.progress(done, total), h.cancelled))
+    },
     'directory:entry:get': async (a, ctx) => core.directory.entries.show(await core.auth.scope(ctx), a),
     'directory:entry:set': async (a, ctx) => core.directory.entries.set(await core.auth.scope(ctx), a),
     'directory:entry:classes': async (a, ctx) => core.directory.entries.classes(await core.auth.scope(ctx), a),

@@ -156,13 +156,14 @@ export class LdifService {
       const records = await this.records(input.source)
       const schema = await schemaOf(scope.conn)
       const preview = await this.preview(scope, records, schema)
-      const report: LdifImportReport = { dryRun, continueOnError, requestId: scope.ctx.requestId, records: records.length, applied: 0, failed: [], notAttempted: 0, preview }
+      const report: LdifImportReport = { dryRun, continueOnError, requestId: scope.ctx.requestId, records: records.length, applied: 0, failed: [], notAttempted: 0, cancelled: false, preview }
       if (dryRun) return report
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!
         const p = preview[i]!
         if (cancelled?.()) {
           report.notAttempted = records.length - i
+          report.cancelled = true
           break
         }
         try {

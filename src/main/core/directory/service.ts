@@ -16,6 +16,7 @@ import { LdifService } from './ldif-service'
 import { EntryEditor } from './attributes'
 import { AccountExpiry } from './expiry'
 import { BulkActions } from './bulk'
+import { DirectoryJobs } from './jobs'
 import { TemplateStore } from './templates'
 import { UserImporter } from './user-import'
 import type { IdPoolEvents } from './ids'
@@ -32,6 +33,8 @@ export class DirectoryService {
   readonly entries: EntryEditor
   readonly expiry: AccountExpiry
   readonly bulk: BulkActions
+  /** Imports and bulk actions started from the app, by run id (progress and cancel). */
+  readonly jobs = new DirectoryJobs()
   readonly templates: TemplateStore
   readonly userImport: UserImporter
 

@@ -1,10 +1,10 @@
 /** `netkeeper group ...`: LDAP groups, bound as the command's scope (scope.ts). */
-import { Command, Option } from 'commander'
-import { GROUP_TYPES } from '../../../../shared/choices'
+import { Argument, Command, Option } from 'commander'
+import { GROUP_BULK_CHOICES, GROUP_TYPES } from '../../../../shared/choices'
 import type { GroupCreateInput, GroupDto } from '../../../../shared/directory'
 import { action, emit, UsageError } from '../../runtime'
 import { confirmRemoval } from '../../terminal'
-import { collect, int, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { collect, int, interruptFlag, printListing, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 const groupCols = ['cn', 'type', 'gidNumber', 'members', 'description']
 const groupLine = (g: GroupDto): Record<string, unknown> => ({ ...g, members: Math.max(g.memberUids.length, g.memberDns.length) })
@@ -122,5 +122,39 @@ export function groupCommand(): Command {
         })
       )
   }
+  withDirOptions(group.command('bulk'))
+    .description('one action on several groups, as one audited request: addMembers, removeMembers (the same users to or from each), delete')
+    .addArgument(new Argument('<action>', 'what to do with the groups').choices([...GROUP_BULK_CHOICES]))
+    .argument('<cns...>', 'the groups by cn')
+    .option('--member <uid>', 'a user to add or remove (repeatable)', collect)
+    .option('-y, --yes', 'delete without asking')
+    .action(
+      action(async (bulkAction: (typeof GROUP_BULK_CHOICES)[number], cns: string[], o: DirOpts & { member?: string[]; yes?: boolean }, cmd: Command) => {
+        if (bulkAction !== 'delete' && !o.member?.length) throw new UsageError(`group bulk ${bulkAction} needs at least one --member`)
+        await withDirectory(cmd, o, async (core, s) => {
+          if (bulkAction === 'delete') await confirmRemoval('group bulk delete', cns.map((cn) => `group ${cn} (its list of members; the users themselves stay)`), o.yes)
+          const interrupt = interruptFlag()
+          try {
+            const r = await core.directory.bulk.runGroups(s, { action: bulkAction, cns, members: o.member }, (done, total) => {
+              if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total}\u001b[K`)
+            }, interrupt.stopped)
+            if (process.stderr.isTTY) process.stderr.write('\r\u001b[K')
+            emit(cmd, r, () =>
+              [
+                `${r.action}: done ${r.done.join(', ') || '-'}; unchanged ${r.unchanged.join(', ') || '-'}`,
+                r.failed.length ? `FAILED: ${r.failed.map((f) => `${f.cn} (${f.message})`).join('; ')}` : '',
+                r.cancelled ? `cancelled: not attempted ${r.notAttempted.join(', ')}` : '',
+                `(request ${r.requestId})`
+              ]
+                .filter(Boolean)
+                .join('\n')
+            )
+            if (r.failed.length || r.cancelled) process.exitCode = 1
+          } finally {
+            interrupt.release()
+          }
+        })
+      })
+    )
   return group
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { Command, Option } from 'commander'
 import { LDIF_SCOPES, type LdifImportReport } from '../../../../shared/directory-admin'
 import { action, emit, globals, UsageError } from '../../runtime'
-import { collect, int, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { collect, int, interruptFlag, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 function reportText(r: LdifImportReport, verbose: boolean): string {
   const lines: string[] = []
@@ -24,7 +24,7 @@ function reportText(r: LdifImportReport, verbose: boolean): string {
   if (r.dryRun) lines.push(`dry run: ${r.records} records, ${r.preview.filter((p) => p.problem).length} would be refused; nothing was written`)
   else {
     for (const f of r.failed) lines.push(`line ${f.line}: ${f.kind} ${f.dn} FAILED (${f.code}${f.ldapCode !== undefined ? `, LDAP result ${f.ldapCode}` : ''}): ${f.message}`)
-    lines.push(`applied ${r.applied} of ${r.records} records; ${r.failed.length} refused; ${r.notAttempted} not attempted (request ${r.requestId})`)
+    lines.push(`applied ${r.applied} of ${r.records} records; ${r.failed.length} refused; ${r.notAttempted} not attempted${r.cancelled ? ' (cancelled)' : ''} (request ${r.requestId})`)
   }
   return lines.join('\n')
 }
@@ -81,12 +81,20 @@ export function ldifCommand(): Command {
         await withDirectory(cmd, o, async (core, s) => {
           const source = file === '-' ? process.stdin : fs.createReadStream(file)
           const json = globals(cmd).json
-          const r = await core.directory.ldif.import(s, { source, dryRun: o.dryRun, continueOnError: o.continueOnError }, (p) => {
-            if (!json && process.stderr.isTTY) process.stderr.write(`\r${p.done}/${p.total} ${p.dn.slice(0, 60)}\u001b[K`)
-          })
+          const interrupt = interruptFlag()
+          const r = await core.directory.ldif
+            .import(
+              s,
+              { source, dryRun: o.dryRun, continueOnError: o.continueOnError },
+              (p) => {
+                if (!json && process.stderr.isTTY) process.stderr.write(`\r${p.done}/${p.total} ${p.dn.slice(0, 60)}\u001b[K`)
+              },
+              interrupt.stopped
+            )
+            .finally(interrupt.release)
           if (!json && process.stderr.isTTY) process.stderr.write('\r\u001b[K')
           emit(cmd, r, () => reportText(r, Boolean(o.verbose || o.dryRun)))
-          if (r.failed.length) process.exitCode = 1
+          if (r.failed.length || r.cancelled) process.exitCode = 1
         })
       })
     )

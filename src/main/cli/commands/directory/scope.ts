@@ -110,3 +110,18 @@ export async function printListing<T>(
   if (json) process.stdout.write('\n]\n')
   else if (!n) process.stdout.write('(none)\n')
 }
+
+/**
+ * Ctrl-C during a long directory run (CSV or LDIF import, bulk actions): the first SIGINT asks the run to
+ * stop before its next entry, so it can report what was applied (LDAP has no transaction to roll back);
+ * a second one is Node's default and ends the process. Call release() when the run is over.
+ */
+export function interruptFlag(): { stopped: () => boolean; release: () => void } {
+  let stop = false
+  const onSigint = (): void => {
+    stop = true
+    if (process.stderr.isTTY) process.stderr.write('\nstopping before the next entry (Ctrl-C again to quit at once)\n')
+  }
+  process.once('SIGINT', onSigint)
+  return { stopped: () => stop, release: () => process.off('SIGINT', onSigint) }
+}

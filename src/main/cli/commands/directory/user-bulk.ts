@@ -8,7 +8,7 @@ import { Argument, Command, Option } from 'commander'
 import { BULK_ACTIONS, ON_EXISTING, type BulkAction, type UserImportReport } from '../../../../shared/directory-admin'
 import { action, emit, globals, table, UsageError } from '../../runtime'
 import { ADDRESS_CHOICES, type AddressChoice } from '../../../core/people'
-import { collect, withDirectory, withDirOptions, type DirOpts } from './scope'
+import { collect, interruptFlag, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 function importText(r: UserImportReport): string {
   const lines: string[] = []
@@ -47,12 +47,20 @@ export function addUserBulkCommands(user: Command): void {
         const delimiter = o.delimiter === 'tab' ? '\t' : (o.delimiter as ',' | ';' | undefined)
         await withDirectory(cmd, o, async (core, s) => {
           const json = globals(cmd).json
-          const r = await core.directory.userImport.run(s, { text, mapping, onExisting: o.onExisting, dryRun: o.dryRun, ...(delimiter ? { delimiter } : {}) }, (done, total) => {
-            if (!json && process.stderr.isTTY) process.stderr.write(`\r${done}/${total}\u001b[K`)
-          })
+          const interrupt = interruptFlag()
+          const r = await core.directory.userImport
+            .run(
+              s,
+              { text, mapping, onExisting: o.onExisting, dryRun: o.dryRun, ...(delimiter ? { delimiter } : {}) },
+              (done, total) => {
+                if (!json && process.stderr.isTTY) process.stderr.write(`\r${done}/${total}\u001b[K`)
+              },
+              interrupt.stopped
+            )
+            .finally(interrupt.release)
           if (!json && process.stderr.isTTY) process.stderr.write('\r\u001b[K')
           emit(cmd, r, () => importText(r))
-          if (r.failed) process.exitCode = 1
+          if (r.failed || r.cancelled) process.exitCode = 1
         })
       })
     )
@@ -124,9 +132,17 @@ export function addUserBulkCommands(user: Command): void {
     .action(
       action(async (bulkAction: BulkAction, uids: string[], o: DirOpts & { group?: string; expires?: string }, cmd: Command) => {
         await withDirectory(cmd, o, async (core, s) => {
-          const r = await core.directory.bulk.run(s, { action: bulkAction, uids, group: o.group, ...(o.expires !== undefined ? { expires: o.expires === 'never' ? null : o.expires } : {}) })
-          emit(cmd, r, () => `${r.action}: done ${r.done.join(', ') || '-'}; unchanged ${r.unchanged.join(', ') || '-'}${r.failed.length ? `\nFAILED: ${r.failed.map((f) => `${f.uid} (${f.message})`).join('; ')}` : ''}\n(request ${r.requestId})`)
-          if (r.failed.length) process.exitCode = 1
+          const interrupt = interruptFlag()
+          const r = await core.directory.bulk
+            .run(s, { action: bulkAction, uids, group: o.group, ...(o.expires !== undefined ? { expires: o.expires === 'never' ? null : o.expires } : {}) }, undefined, interrupt.stopped)
+            .finally(interrupt.release)
+          emit(
+            cmd,
+            r,
+            () =>
+              `${r.action}: done ${r.done.join(', ') || '-'}; unchanged ${r.unchanged.join(', ') || '-'}${r.failed.length ? `\nFAILED: ${r.failed.map((f) => `${f.uid} (${f.message})`).join('; ')}` : ''}${r.cancelled ? `\ncancelled: not attempted ${r.notAttempted.join(', ')}` : ''}\n(request ${r.requestId})`
+          )
+          if (r.failed.length || r.cancelled) process.exitCode = 1
         })
       })
     )
