@@ -3,6 +3,9 @@
  * suite's PostgreSQL; a real kea-dhcp4 in a network namespace hands the reserved address to udhcpc with the
  * reserved MAC, and stops once the allocation is released; leases read back; drift; kea-config.
  */
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Core } from '../../src/main/core'
@@ -80,9 +83,44 @@ describe('Kea host reservations follow allocations', () => {
     expect((await core.dhcp.drift(op, { pool: 'kea-lan' })).items).toEqual([])
   })
 
-  it('prints the pool subnet4 entry for the Kea configuration (no dynamic pools: the ranges feature is not here yet)', async () => {
+  it('prints the pool subnet4 entry for the Kea configuration: no dynamic pools while the pool has no DHCP range', async () => {
     expect(await core.dhcp.keaConfig(op, 'kea-lan')).toEqual({
       subnet4: [{ id: 10, subnet: '198.18.10.0/24', pools: [], 'option-data': [{ name: 'routers', data: '198.18.10.1' }, { name: 'domain-name-servers', data: '198.18.10.2' }], 'user-context': { netkeeper: { pool: 'kea-lan' } } }]
+    })
+  })
+
+  it("kea-config: the pool's DHCP ranges become Kea pools (other purposes do not), and kea-dhcp4 -t accepts the JSON", async () => {
+    await core.ipam.createPool(admin, { name: 'kea-ranges', network: '198.18.30.0/24', gateway: '198.18.30.1' })
+    await core.dhcp.setPoolDhcp(admin, { pool: 'kea-ranges', server: 'kea1', subnetId: 30 })
+    await core.ipam.addRange(admin, { pool: 'kea-ranges', first: '198.18.30.200', last: '198.18.30.250', purpose: 'dhcp' })
+    await core.ipam.addRange(admin, { pool: 'kea-ranges', first: '198.18.30.100', last: '198.18.30.149', purpose: 'dhcp' })
+    await core.ipam.addRange(admin, { pool: 'kea-ranges', first: '198.18.30.10', last: '198.18.30.19', purpose: 'reserved' })
+    const cfg = (await core.dhcp.keaConfig(op, 'kea-ranges')) as { subnet4: { pools: unknown }[] }
+    expect(cfg.subnet4[0]!.pools).toEqual([{ pool: '198.18.30.100 - 198.18.30.149' }, { pool: '198.18.30.200 - 198.18.30.250' }])
+    // Kea's own parser in config-test mode: the printed entry is a valid subnet4 (ranges inside the subnet, options known).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-kea-config-'))
+    try {
+      const file = path.join(dir, 'kea-dhcp4.conf')
+      const check = (subnet4: unknown): ReturnType<typeof spawnSync> => {
+        fs.writeFileSync(file, JSON.stringify({ Dhcp4: { 'interfaces-config': { interfaces: [] }, 'lease-database': { type: 'memfile', persist: false }, subnet4 } }))
+        return spawnSync('kea-dhcp4', ['-t', file], { encoding: 'utf8' })
+      }
+      const ok = check(cfg.subnet4)
+      expect(ok.status, `${ok.stdout}${ok.stderr}`).toBe(0)
+      // The check can fail: a pool outside its subnet is refused, so a pass above means something.
+      const bad = check([{ ...cfg.subnet4[0]!, pools: [{ pool: '198.18.31.1 - 198.18.31.9' }] }])
+      expect(bad.status).not.toBe(0)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('kea-config of an IPv6 pool is a subnet6 entry with dns-servers and its DHCP ranges', async () => {
+    await core.ipam.createPool(admin, { name: 'kea-v6', network: '2001:db8:30::/64', dnsServers: ['2001:db8:30::53'] })
+    await core.dhcp.setPoolDhcp(admin, { pool: 'kea-v6', server: 'kea1', subnetId: 60 })
+    await core.ipam.addRange(admin, { pool: 'kea-v6', first: '2001:db8:30::1000', last: '2001:db8:30::1fff', purpose: 'dhcp' })
+    expect(await core.dhcp.keaConfig(op, 'kea-v6')).toEqual({
+      subnet6: [{ id: 60, subnet: '2001:db8:30::/64', pools: [{ pool: '2001:db8:30::1000 - 2001:db8:30::1fff' }], 'option-data': [{ name: 'dns-servers', data: '2001:db8:30::53' }], 'user-context': { netkeeper: { pool: 'kea-v6' } } }]
     })
   })
 })
@@ -126,7 +164,7 @@ describe('netkeeper dhcp', () => {
       if (r.code !== 0) throw new Error(`netkeeper ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
       return r.json()
     }
-    expect((await run(['dhcp', 'server', 'list'])).items).toEqual([expect.objectContaining({ name: 'kea1', database: kea.database, pools: ['kea-lan'] })])
+    expect((await run(['dhcp', 'server', 'list'])).items).toEqual([expect.objectContaining({ name: 'kea1', database: kea.database, pools: ['kea-lan', 'kea-ranges', 'kea-v6'] })])
     expect(await run(['dhcp', 'server', 'test', 'kea1'])).toMatchObject({ ok: true })
     await run(['pool', 'create', '--name', 'kea-cli', '--network', '198.18.20.0/24'])
     expect(await run(['dhcp', 'pool', 'kea-cli', '--server', 'kea1', '--subnet-id', '20'])).toEqual({ pool: 'kea-cli', server: 'kea1', subnetId: 20 })
@@ -136,6 +174,8 @@ describe('netkeeper dhcp', () => {
     ])
     expect((await run(['dhcp', 'leases', '--pool', 'kea-cli'])).items).toEqual([])
     expect((await run(['dhcp', 'kea-config', '--pool', 'kea-cli'])).subnet4[0]).toMatchObject({ id: 20, subnet: '198.18.20.0/24', pools: [] })
+    await run(['range', 'add', '--pool', 'kea-cli', '--first', '198.18.20.100', '--last', '198.18.20.199', '--purpose', 'dhcp'])
+    expect((await run(['dhcp', 'kea-config', '--pool', 'kea-cli'])).subnet4[0]).toMatchObject({ id: 20, pools: [{ pool: '198.18.20.100 - 198.18.20.199' }] })
     const missing = await cli(['ip', 'allocate', '--pool', 'kea-cli', '--ip', '198.18.20.6', '--dhcp-managed'], env)
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('validation: mac: is required when DHCP is on')

@@ -238,10 +238,17 @@ export class DhcpService implements OutboxHandler {
     if (net.family === 4 && p.gateway) options.push({ name: 'routers', data: p.gateway })
     if (p.dns_servers?.length) options.push({ name: net.family === 4 ? 'domain-name-servers' : 'dns-servers', data: p.dns_servers.join(', ') })
     if (p.zone) options.push({ name: net.family === 4 ? 'domain-name' : 'domain-search', data: p.zone })
+    // Kea's dynamic pools are the pool's DHCP ranges (ipam ranges with purpose dhcp), in address order; a
+    // pool without any hands out addresses by reservation only. Reservations stay in Kea's host database
+    // (where the outbox writes them), not in this JSON: both would make Kea see each one twice.
+    const ranges = await this.knex.raw<{ rows: { first: string; last: string }[] }>(
+      `select host(first_ip) as first, host(last_ip) as last from ip_ranges where pool_id = ? and purpose = 'dhcp' order by first_ip`,
+      [p.id]
+    )
     const subnet = {
       id: Number(p.subnet_id),
       subnet: net.text,
-      pools: [] as { pool: string }[],
+      pools: ranges.rows.map((g) => ({ pool: `${g.first} - ${g.last}` })),
       'option-data': options,
       'user-context': { netkeeper: { pool: p.name } }
     }
