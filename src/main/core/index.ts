@@ -251,7 +251,8 @@ export class Core {
    */
   startOutbox(intervalMs?: number): void {
     if (this.serverRole === 'viewer') return
-    this.outbox.start(intervalMs)
+    // On a server other programs (the CLI, a colleague's app) queue side effects too: hear them at once.
+    this.outbox.start(intervalMs, { listen: this.db.spec.kind === 'postgresql' })
   }
 
   async close(): Promise<void> {

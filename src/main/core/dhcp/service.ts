@@ -228,8 +228,8 @@ export class DhcpService implements OutboxHandler {
 
   /**
    * The pool's Kea subnet entry, for the team's Kea configuration. `pools` (address ranges handed out
-   * dynamically) would come from the pool's DHCP ranges; Netkeeper has none yet, so it is empty and every
-   * address is given by reservation only.
+   * dynamically) are the pool's DHCP ranges; without any it is empty and every address is given by
+   * reservation only.
    */
   async keaConfig(_ctx: RequestContext, ref: string | number): Promise<Record<string, unknown>> {
     const p = await this.poolKea(this.knex, ref)

@@ -118,6 +118,16 @@ export function toOutboxRow(r: DbRow): OutboxRow {
   }
 }
 
+/** The pg client knex makes for its pool, as the LISTEN connection uses it. */
+interface ListenConnection {
+  on(event: 'notification' | 'error' | 'end', fn: (...args: unknown[]) => void): unknown
+  query(sql: string): Promise<unknown>
+}
+interface RawClient {
+  acquireRawConnection(): Promise<ListenConnection>
+  destroyRawConnection(conn: ListenConnection): Promise<void>
+}
+
 const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
 
 export class Outbox {
@@ -156,15 +166,63 @@ export class Outbox {
   }
 
   /**
-   * Starts the background worker (the app's main process, the web harness): a pass every `intervalMs` and
-   * one at once whenever kick() is called (after a change that may have queued something).
+   * Starts the background worker (the app's main process, the web harness): a pass at once whenever kick()
+   * is called (after a local change that may have queued something), and, with `listen` (a PostgreSQL
+   * server, where other programs write too), whenever the server notifies `netkeeper_outbox` (the triggers
+   * and outbox_enqueue send it on commit). A pass every `intervalMs` remains as the safety net and for
+   * retries whose backoff has run out.
    */
-  start(intervalMs = 2000): void {
+  start(intervalMs = 2000, opts: { listen?: boolean } = {}): void {
     if (!this.stopped) return
     this.stopped = false
     this.timer = setInterval(() => this.kick(), intervalMs)
     this.timer.unref()
+    if (opts.listen) void this.listen()
     this.kick()
+  }
+
+  /** Whether the worker currently hears the server's notifications (tests, the health report). */
+  get listening(): boolean {
+    return !!this.listener
+  }
+
+  private listener?: ListenConnection
+  private relisten?: NodeJS.Timeout
+
+  /**
+   * A connection of its own (outside the pool, which it would otherwise hold for ever) that LISTENs on
+   * netkeeper_outbox. A lost connection is replaced after a few seconds; until then the interval pass
+   * carries on, and a pass runs right after it is back (to pick up what was queued meanwhile).
+   */
+  private async listen(): Promise<void> {
+    const client = this.knex.client as unknown as RawClient
+    if (typeof client.acquireRawConnection !== 'function') return
+    let conn: ListenConnection | undefined
+    const again = (): void => {
+      if (this.listener === conn) this.listener = undefined
+      if (conn) void client.destroyRawConnection(conn).catch(() => undefined)
+      if (this.stopped || this.relisten) return
+      this.relisten = setTimeout(() => {
+        this.relisten = undefined
+        void this.listen()
+      }, 5000)
+      this.relisten.unref()
+    }
+    try {
+      conn = await client.acquireRawConnection()
+      if (this.stopped) {
+        await client.destroyRawConnection(conn).catch(() => undefined)
+        return
+      }
+      conn.on('notification', () => this.kick())
+      conn.on('error', again)
+      conn.on('end', again)
+      await conn.query('listen netkeeper_outbox')
+      this.listener = conn
+      this.kick()
+    } catch {
+      again()
+    }
   }
 
   /** Asks for a pass now (coalesced: a pass already running is followed by one more). */
@@ -191,6 +249,11 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
+    if (this.relisten) clearTimeout(this.relisten)
+    this.relisten = undefined
+    const conn = this.listener
+    this.listener = undefined
+    if (conn) await (this.knex.client as unknown as RawClient).destroyRawConnection(conn).catch(() => undefined)
     await this.running
   }
 
