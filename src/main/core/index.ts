@@ -80,7 +80,7 @@ export class Core {
     this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
     this.dhcp = new DhcpService(db.knex, secrets, () => this.ipam)
     this.outbox.register('dhcp', this.dhcp)
-    this.ipam = new IpamService(db.knex, () => this.outbox.kick())
+    this.ipam = new IpamService(db.knex, () => this.outbox.kick(), (poolId) => this.dhcp.mapLeases(poolId))
     this.sinks = new SinkStore(db.knex, keychain)
     this.audit = new AuditService(
       db.knex,
