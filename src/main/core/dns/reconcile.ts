@@ -89,15 +89,18 @@ export async function writtenSet(q: Knex, zoneId: number, name: string, type: st
 }
 
 export async function recordWritten(q: Knex, zoneId: number, name: string, type: string, data: string[]): Promise<void> {
-  await q.transaction(async (trx) => {
-    // A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails, the
-    // name is read back and found right (reconcileRrset), so it need not wait for the WAL flush.
-    await trx.raw(`set local synchronous_commit = off`)
-    await trx.raw(`delete from dns_records where zone_id = ? and name = ? and type = ?`, [zoneId, name, type])
-    if (data.length) {
-      await trx.raw(`insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing`, [zoneId, name, type, data.map(norm)])
-    }
-  })
+  // One statement, one round trip: the records no longer sent go, the new ones come (those kept conflict and
+  // stay). A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails,
+  // the name is read back and found right (reconcileRrset), so it need not wait for the WAL flush
+  // (synchronous_commit is set for this statement's own transaction only).
+  const values = data.map(norm)
+  await q.raw(
+    `with cfg as (select set_config('synchronous_commit', 'off', true) as v),
+          gone as (delete from dns_records where zone_id = ? and name = ? and type = ? and data <> all(?::text[])),
+          added as (insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing)
+     select v from cfg`,
+    [zoneId, name, type, values, zoneId, name, type, values]
+  )
 }
 
 const rr = (name: string, type: string, data: string, ttl: number): Rr => ({ name, type, class: 'IN', ttl, data })

@@ -263,12 +263,17 @@ export class Outbox {
    * target's queue drains in one pass. Returns what happened.
    */
   async runOnce(opts: { limit?: number; kinds?: string[] } = {}): Promise<RunReport> {
+    return (await this.pass(opts)).report
+  }
+
+  /** A pass, and whether it ended because nothing due was left (rather than because every row failed). */
+  private async pass(opts: { limit?: number; kinds?: string[] } = {}): Promise<{ report: RunReport; empty: boolean }> {
     const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
     const kinds = opts.kinds ?? this.kinds()
-    if (!kinds.length) return total
+    if (!kinds.length) return { report: total, empty: true }
     for (let round = 0; round < 1000; round++) {
       const rows = await this.claim(kinds, opts.limit ?? 50)
-      if (!rows.length) break
+      if (!rows.length) return { report: total, empty: true }
       total.claimed += rows.length
       const results = await Promise.all(rows.map((r) => this.applyOne(r)))
       let settled = 0
@@ -278,7 +283,7 @@ export class Outbox {
       }
       if (!settled) break
     }
-    return total
+    return { report: total, empty: false }
   }
 
   /** Runs passes until nothing due is left or `timeoutMs` passed (the CLI after a change, tests). */
@@ -286,9 +291,10 @@ export class Outbox {
     const end = Date.now() + timeoutMs
     const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
     while (Date.now() < end) {
-      const r = await this.runOnce()
+      const { report: r, empty } = await this.pass()
       for (const k of Object.keys(total) as (keyof RunReport)[]) total[k] += r[k]
-      if (!r.claimed || r.retrying) break
+      // A pass that ended on an empty claim has left nothing due: no need for one more claim to learn that.
+      if (empty || !r.claimed || r.retrying) break
     }
     return total
   }
@@ -297,10 +303,11 @@ export class Outbox {
     // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
     // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
     // (they are idempotent). The change that queued the row was durable before any of this.
-    const r = await this.knex.transaction(async (trx) => {
-      await trx.raw(`set local synchronous_commit = off`)
-      return trx.raw<{ rows: DbRow[] }>(
-      `update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
+    // One statement (its own transaction, synchronous_commit off for it alone): one round trip per claim.
+    const r = await this.knex.raw<{ rows: DbRow[] }>(
+      `with cfg as (select set_config('synchronous_commit', 'off', true) as v)
+       update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
+         from cfg
         where o.id in (
           select c.id from outbox c
            where c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
@@ -309,8 +316,7 @@ export class Outbox {
            order by c.id limit ? for update skip locked)
         returning ${COLS.split(', ').map((c) => (c === 'id::text' ? 'o.id::text' : `o.${c}`)).join(', ')}`,
       [LEASE_SECONDS, this.workerId, kinds, limit]
-      )
-    })
+    )
     return r.rows.map(toOutboxRow).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
   }
 
@@ -332,11 +338,12 @@ export class Outbox {
     const ctx = this.contextOf(row)
     const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
     const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
+    // synchronous_commit off for this transaction, set by its first statement (one round trip fewer).
+    const relaxed = `from (select set_config('synchronous_commit', 'off', true)) as cfg`
     await this.knex.transaction(async (trx) => {
-      await trx.raw(`set local synchronous_commit = off`)
       if (outcome) {
         await trx.raw(
-          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() where id = ?`,
+          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() ${relaxed} where id = ?`,
           [outcome.state, JSON.stringify({ message: outcome.message, ...(outcome.detail ?? {}) }), outcome.state === 'done' ? null : outcome.message, row.id]
         )
         await appendAudit(trx, ctx, {
@@ -348,7 +355,7 @@ export class Outbox {
       } else {
         const wait = backoffSeconds(row.attempts)
         await trx.raw(
-          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() where id = ?`,
+          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() ${relaxed} where id = ?`,
           [error!, wait, row.id]
         )
         // A target that stays down would otherwise write a row per retry: the first failure and each new error only.
