@@ -14,7 +14,7 @@ import type { Knex } from '@mikro-orm/postgresql'
 import { fqdnIn } from '../../../shared/dns'
 import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { DnsRcodeError } from './client'
-import { describeChange, desiredAddresses, ptrOwner, reconcileRrset, type Change, type ZoneRow } from './reconcile'
+import { describeChange, desiredAddresses, ptrOwner, reconcileRrset, ZONE_COLS, type Change, type ZoneRow } from './reconcile'
 import type { DnsServers } from './servers'
 import { TsigError } from './wire'
 
@@ -102,7 +102,7 @@ export class DnsOutboxHandler implements OutboxHandler {
   private async zonesById(ids: number[]): Promise<Map<number, ZoneRow>> {
     if (!ids.length) return new Map()
     const r = await this.knex.raw<{ rows: ZoneRow[] }>(
-      `select z.id, z.server_id, z.name, z.kind, z.network::text as network, z.classless, z.ttl from dns_zones z where z.id = any(?::int[])`,
+      `select ${ZONE_COLS} from dns_zones z where z.id = any(?::int[])`,
       [[...new Set(ids)]]
     )
     return new Map(r.rows.map((z) => [z.id, z]))
@@ -110,23 +110,25 @@ export class DnsOutboxHandler implements OutboxHandler {
 
   /**
    * For each address, in one statement: the longest managed reverse zone that covers it, and the PTR the
-   * allocations want there (the allocation's name in its pool's zone, when its pool publishes PTRs).
+   * allocations want there: the name of the allocation of the zone's address space (one per space and
+   * address), in its pool's zone, when its pool publishes PTRs. An allocation of another space at the same
+   * address never touches this PTR.
    */
   private async reverseOf(ips: string[]): Promise<Map<string, { zone: ZoneRow | null; ptr: string[] }>> {
     if (!ips.length) return new Map()
     const r = await this.knex.raw<{ rows: (ZoneCols & { ip: string; hostname: string | null; pzone: string | null })[] }>(
-      `select i.ip, z.id, z.server_id, z.name, z.kind, z.network, z.classless, z.ttl, w.hostname, w.pzone
+      `select i.ip, z.id, z.server_id, z.name, z.kind, z.network, z.classless, z.ttl, z.space_id, w.hostname, w.pzone
          from unnest(?::text[]) as i(ip)
-         left join lateral (select z.id, z.server_id, z.name, z.kind, z.network::text as network, z.classless, z.ttl from dns_zones z
+         left join lateral (select ${ZONE_COLS} from dns_zones z
                              where z.network >>= i.ip::inet order by masklen(z.network) desc limit 1) z on true
          left join lateral (select a.hostname, pz.name as pzone from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones pz on pz.id = p.dns_zone_id
-                             where a.ip_address = i.ip::inet and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr
-                             order by a.id limit 1) w on true`,
+                             where a.ip_address = i.ip::inet and p.space_id = z.space_id and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr
+                             limit 1) w on true`,
       [ips]
     )
     const out = new Map<string, { zone: ZoneRow | null; ptr: string[] }>()
     for (const x of r.rows) {
-      const zone = x.id === null ? null : { id: x.id, server_id: x.server_id, name: x.name, kind: x.kind, network: x.network, classless: x.classless, ttl: x.ttl }
+      const zone = x.id === null ? null : { id: x.id, server_id: x.server_id, name: x.name, kind: x.kind, network: x.network, classless: x.classless, ttl: x.ttl, space_id: x.space_id }
       const ptr = x.hostname ? [x.pzone ? fqdnIn(x.hostname, x.pzone) : x.hostname.toLowerCase().replace(/\.$/, '')] : []
       out.set(x.ip, { zone, ptr })
     }
