@@ -299,19 +299,29 @@ export class DhcpService implements OutboxHandler {
    * `force` (a person's drift repair).
    */
   async reconcile(server: DhcpServerRow, subnetId: number, ips: string[], macs: string[], force: boolean): Promise<{ lines: string[]; conflicts: string[] }> {
-    const desired = (await this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; zone: string | null; id: number }[] }>(
-      `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, z.name as zone, a.id
-         from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
-        where p.dhcp_server_id = ? and p.kea_subnet_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked'
-          and (a.ip_address = any(?::inet[]) or a.mac_address = any(?::macaddr[]))`,
-      [server.id, subnetId, ips, macs]
-    )).rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
+    // The allocations' side from Netkeeper's database while a connection to Kea's is taken (side by side).
+    const db = await this.kea.pool(server)
+    const [wanted, connected] = await Promise.allSettled([
+      this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; zone: string | null; id: number }[] }>(
+        `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, z.name as zone, a.id
+           from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
+          where p.dhcp_server_id = ? and p.kea_subnet_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked'
+            and (a.ip_address = any(?::inet[]) or a.mac_address = any(?::macaddr[]))`,
+        [server.id, subnetId, ips, macs]
+      ),
+      db.connect()
+    ])
+    if (wanted.status === 'rejected') {
+      if (connected.status === 'fulfilled') connected.value.release()
+      throw wanted.reason
+    }
+    if (connected.status === 'rejected') throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(connected.reason as Error).message}`)
+    const client = connected.value
+    const desired = wanted.value.rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
     const allIps = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => !ip.includes(':'))
     const allMacs = [...new Set([...macs, ...desired.map((d) => d.mac)])]
     const lines: string[] = []
     const conflicts: string[] = []
-    const db = await this.kea.pool(server)
-    const client = await db.connect()
     try {
       await client.query('begin')
       const existing = (await client.query<KeaHost & { address: string | null; dhcp_identifier: Buffer }>(
