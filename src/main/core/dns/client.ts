@@ -86,9 +86,10 @@ export class DnsClient {
 
   /**
    * The whole zone by AXFR, signed: every record, the closing SOA left out. Each signed message is verified
-   * against the one before (RFC 8945 5.3.1).
+   * against the one before (RFC 8945 5.3.1). With `onRecord` each record is handed over as its message is
+   * decoded and none is kept (a large zone streams through; the result is then empty).
    */
-  async axfr(zone: string): Promise<Rr[]> {
+  async axfr(zone: string, onRecord?: (rr: Rr) => void): Promise<Rr[]> {
     const req = encodeSigned({ flags: 0, questions: [{ name: zone, type: 'AXFR', class: 'IN' }] }, this.key)
     const records: Rr[] = []
     let prior = req.mac
@@ -119,7 +120,8 @@ export class DnsClient {
             soas++
             if (soas === 2) return true
           }
-          records.push(rr)
+          if (onRecord) onRecord(rr)
+          else records.push(rr)
         }
         return false
       },
