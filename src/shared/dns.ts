@@ -151,6 +151,11 @@ export const dnsZoneAddSchema = z
     server: z.string().trim().min(1, 'is required').max(100),
     name: dnsName('name'),
     ttl: z.number().int().min(0).max(2147483647).default(3600),
+    /**
+     * The address space (name or id) whose allocations a reverse zone holds PTRs for; the default space when
+     * left out. The same address in another space gets no PTR there.
+     */
+    space: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)]).optional(),
     /** Skip asking the server whether it serves the zone (offline set-up). */
     noCheck: z.boolean().optional()
   })
@@ -187,6 +192,8 @@ export interface DnsZoneDto {
   network: string | null
   classless: boolean
   ttl: number
+  /** The address space whose allocations it holds PTRs for (reverse zones; kept for forward zones too). */
+  space: string
   pools: string[]
 }
 

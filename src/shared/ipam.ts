@@ -400,7 +400,13 @@ export interface IpamStats {
 
 /** Cell states of the subnet map, one byte per address. */
 /** 'range': a free address of a dhcp or reserved range (next free skips it); 'child': covered by a child pool. */
-export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed', 'range', 'child'] as const
+/**
+ * 'leased': an allocated address that Kea's lease database says is leased now; 'leased-range': a lease Kea
+ * handed out from a dhcp range (dynamic, as intended); 'leased-free': a lease on an address IPAM calls free
+ * (drift: someone handed it out behind IPAM's back).
+ * New states go at the end: the map's bytes are indexes into this list.
+ */
+export const MAP_STATES = ['free', 'allocated', 'reserved', 'blocked', 'gateway', 'network', 'lapsed', 'range', 'child', 'leased', 'leased-range', 'leased-free'] as const
 export type MapState = (typeof MAP_STATES)[number]
 
 /**
@@ -408,8 +414,30 @@ export type MapState = (typeof MAP_STATES)[number]
  * Wider IPv4 pools: the /24 tiles that hold anything, with their counts. IPv6: the first allocations and
  * the free space counted in /64s.
  */
+/** A lease as the subnet map shows it (Kea's lease4). */
+export interface MapLease {
+  ip: string
+  mac: string | null
+  hostname: string | null
+  expires: string | null
+}
+
 export type PoolMap = (
-  | { kind: 'cells'; pool: string; network: string; first: string; size: number; states: string; counts: Record<MapState, number> }
+  | {
+      kind: 'cells'
+      pool: string
+      network: string
+      first: string
+      size: number
+      states: string
+      counts: Record<MapState, number>
+      /**
+       * The pool's active leases from Kea's lease database, when the pool is mapped to a Kea subnet and the
+       * database answered (absent otherwise; `leaseError` says why it could not be read).
+       */
+      leases?: MapLease[]
+      leaseError?: string
+    }
   | { kind: 'tiles'; pool: string; network: string; tileCount: number; tiles: { network: string; used: number; reserved: number; blocked: number }[] }
   | { kind: 'v6'; pool: string; network: string; allocations: AllocationDto[]; total: number; subnets64: string; used64: number; free64: string }
 ) & { stale?: StaleMark }

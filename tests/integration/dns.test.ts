@@ -165,6 +165,39 @@ describe.skipIf(skip)('DNS records follow allocations', () => {
     expect(all.total).toBeGreaterThan(4)
     expect(all.serial).toBeGreaterThan(1)
   })
+
+  it('address spaces: the same address in two spaces gets one PTR, from the space the reverse zone belongs to', async () => {
+    expect((await core.dns.listZones()).find((z) => z.name === Z.reverse24)).toMatchObject({ space: 'default' })
+    await core.ipam.createSpace(admin, { name: 'lab' })
+    await core.ipam.createPool(admin, { name: 'lab-lan', network: '192.0.2.0/24', space: 'lab' })
+    await core.dns.setPoolDns(admin, { pool: 'lab-lan', zone: Z.forward, ptr: true })
+    // The reverse zone's pools are those of its space only.
+    expect((await core.dns.listZones()).find((z) => z.name === Z.reverse24)!.pools).toEqual(['dns-lan'])
+    await core.ipam.allocate(op, { pool: 'dns-lan', ip: '192.0.2.77', hostname: 'main77', dnsManaged: true })
+    await core.ipam.allocate(op, { pool: 'lab-lan', ip: '192.0.2.77', hostname: 'lab77', dnsManaged: true })
+    await core.outbox.drain(10_000)
+    expect(dig(named, 'main77.nk.test')).toEqual(['192.0.2.77'])
+    expect(dig(named, 'lab77.nk.test')).toEqual(['192.0.2.77'])
+    expect(dig(named, '192.0.2.77', 'PTR')).toEqual(['main77.nk.test.'])
+    // Releasing the lab allocation leaves the PTR of the zone's space alone; drift sees nothing to fix at .77.
+    await core.ipam.release(op, '192.0.2.77', { space: 'lab' })
+    await core.outbox.drain(10_000)
+    expect(dig(named, 'lab77.nk.test')).toEqual([])
+    expect(dig(named, '192.0.2.77', 'PTR')).toEqual(['main77.nk.test.'])
+    await core.ipam.allocate(op, { pool: 'lab-lan', ip: '192.0.2.77', hostname: 'lab77b', dnsManaged: true })
+    await core.outbox.drain(10_000)
+    expect(dig(named, '192.0.2.77', 'PTR')).toEqual(['main77.nk.test.'])
+    const drift = await core.dns.drift.report(op, { zone: Z.reverse24 })
+    expect(drift.items.filter((i) => i.name === '77.2.0.192.in-addr.arpa')).toEqual([])
+    // A reverse zone bound to a space that does not exist is refused, naming the field.
+    await expect(core.dns.addZone(admin, { server: 'ns1', name: Z.cliReverse, space: 'nowhere', noCheck: true })).rejects.toMatchObject({ code: 'NOT_FOUND', details: { field: 'space' } })
+    // Clean up for the drift tests below: release both, the PTR goes with the zone space's allocation.
+    await core.ipam.release(op, '192.0.2.77', { space: 'lab' })
+    await core.ipam.release(op, '192.0.2.77', { space: 'default' })
+    await core.outbox.drain(10_000)
+    expect(dig(named, '192.0.2.77', 'PTR')).toEqual([])
+    expect(dig(named, 'lab77b.nk.test')).toEqual([])
+  })
 })
 
 describe.skipIf(skip)('DNS drift', () => {

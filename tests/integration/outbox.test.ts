@@ -130,6 +130,44 @@ describe('outbox', () => {
     await expect(box.ignore(op, row.id)).rejects.toMatchObject({ code: 'CONFLICT' })
   })
 
+  it('hears a row committed by another program at once (LISTEN on netkeeper_outbox), not at its next interval pass', async () => {
+    const box = new Outbox(core.db.knex)
+    const seen: number[] = []
+    box.register('test-listen', {
+      async apply() {
+        seen.push(Date.now())
+        return { state: 'done', message: 'heard' }
+      }
+    })
+    const until = async (ok: () => boolean, ms: number): Promise<void> => {
+      const end = Date.now() + ms
+      while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+    }
+    // An interval of ten minutes: only the notification can bring the row in time.
+    box.start(600_000, { listen: true })
+    try {
+      await until(() => box.listening, 10_000)
+      expect(box.listening).toBe(true)
+      await new Promise((r) => setTimeout(r, 200)) // the pass start() ran has finished
+      // Another program's commit: a plain statement on a pooled connection, with no kick() after it.
+      const t0 = Date.now()
+      await core.db.knex.raw(`select outbox_enqueue(?, ?, null, ?::jsonb, ?, ?, ?)`, ['test-listen', 'listen', '{}', op.requestId, op.actor, op.source])
+      await until(() => seen.length > 0, 5000)
+      expect(seen).toHaveLength(1)
+      expect(seen[0]! - t0).toBeLessThan(2000)
+      // Its outcome is recorded right after the handler returns.
+      let row: OutboxRow | undefined
+      for (let i = 0; i < 100 && row?.state !== 'done'; i++) {
+        row = (await box.list({})).find((r) => r.kind === 'test-listen')
+        if (row?.state !== 'done') await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(row).toMatchObject({ state: 'done' })
+    } finally {
+      await box.stop()
+    }
+    expect(box.listening).toBe(false)
+  })
+
   it('backs off exponentially up to five minutes', () => {
     const mid = (): number => 0.5
     expect(backoffSeconds(1, mid)).toBe(1)

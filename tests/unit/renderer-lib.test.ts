@@ -105,11 +105,11 @@ describe('subnet map helpers', () => {
   })
 
   it('decodes base64 states and counts them', () => {
-    const raw = new Uint8Array([5, 1, 0, 2, 3, 4, 6, 5])
+    const raw = new Uint8Array([5, 1, 0, 2, 3, 4, 6, 5, 9, 11, 11])
     const b64 = Buffer.from(raw).toString('base64')
     const s = decodeStates(b64)
     expect([...s]).toEqual([...raw])
-    expect(countStates(s)).toEqual({ free: 1, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2, lapsed: 1, range: 0, child: 0 })
+    expect(countStates(s)).toEqual({ free: 1, allocated: 1, reserved: 1, blocked: 1, gateway: 1, network: 2, lapsed: 1, range: 0, child: 0, leased: 1, 'leased-range': 0, 'leased-free': 2 })
   })
 
   it('lays a /16 out as 256 rows of 256 cells and finds the cell under a point', () => {

@@ -80,7 +80,7 @@ export class Core {
     this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
     this.dhcp = new DhcpService(db.knex, secrets, () => this.ipam)
     this.outbox.register('dhcp', this.dhcp)
-    this.ipam = new IpamService(db.knex, () => this.outbox.kick())
+    this.ipam = new IpamService(db.knex, () => this.outbox.kick(), (poolId) => this.dhcp.mapLeases(poolId))
     this.sinks = new SinkStore(db.knex, keychain)
     this.audit = new AuditService(
       db.knex,
@@ -251,7 +251,8 @@ export class Core {
    */
   startOutbox(intervalMs?: number): void {
     if (this.serverRole === 'viewer') return
-    this.outbox.start(intervalMs)
+    // On a server other programs (the CLI, a colleague's app) queue side effects too: hear them at once.
+    this.outbox.start(intervalMs, { listen: this.db.spec.kind === 'postgresql' })
   }
 
   async close(): Promise<void> {

@@ -115,7 +115,7 @@ export function dhcpCommand(): Command {
 
   dhcp
     .command('kea-config')
-    .description("print the pool's subnet4/subnet6 entry for the Kea configuration (no dynamic pools yet: Netkeeper has no DHCP ranges)")
+    .description("print the pool's subnet4/subnet6 entry for the Kea configuration (its \"pools\" are the pool's DHCP ranges)")
     .requiredOption('--pool <pool>', 'pool name or id')
     .action(
       action(async (o: { pool: string }, cmd: Command) => {

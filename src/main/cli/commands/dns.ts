@@ -120,11 +120,12 @@ export function dnsCommand(): Command {
     .requiredOption('--server <name>', 'the name server')
     .option('--ttl <seconds>', 'TTL of the records Netkeeper writes', int('--ttl'), 3600)
     .option('--no-check', 'do not ask the server first')
+    .option('--space <space>', 'reverse zones: the address space whose allocations get PTRs here (default: the default space)')
     .action(
-      action(async (name: string, o: { server: string; ttl: number; check: boolean }, cmd: Command) => {
+      action(async (name: string, o: { server: string; ttl: number; check: boolean; space?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
-          const r = await core.dns.addZone(cliContext(), { server: o.server, name, ttl: o.ttl, noCheck: !o.check })
-          emit(cmd, r, () => `added ${r.kind} zone ${r.name} on ${r.server}${r.network ? ` (PTRs of ${r.network}${r.classless ? ', classless' : ''})` : ''}`)
+          const r = await core.dns.addZone(cliContext(), { server: o.server, name, ttl: o.ttl, noCheck: !o.check, ...(o.space ? { space: o.space } : {}) })
+          emit(cmd, r, () => `added ${r.kind} zone ${r.name} on ${r.server}${r.network ? ` (PTRs of ${r.network} in space ${r.space}${r.classless ? ', classless' : ''})` : ''}`)
         })
       })
     )
@@ -138,8 +139,8 @@ export function dnsCommand(): Command {
           const items = await core.dns.listZones(o)
           emit(cmd, { items }, () =>
             table(
-              items.map((z) => ({ zone: z.name, kind: z.kind + (z.classless ? ' (classless)' : ''), network: z.network ?? '', server: z.server, ttl: z.ttl, pools: z.pools.join(', ') })),
-              ['zone', 'kind', 'network', 'server', 'ttl', 'pools']
+              items.map((z) => ({ zone: z.name, kind: z.kind + (z.classless ? ' (classless)' : ''), network: z.network ?? '', space: z.network ? z.space : '', server: z.server, ttl: z.ttl, pools: z.pools.join(', ') })),
+              ['zone', 'kind', 'network', 'space', 'server', 'ttl', 'pools']
             )
           )
         })

@@ -43,7 +43,18 @@ export class KeaDatabases {
     return r.rows[0]
   }
 
+  private recent = new Map<number, { row: DhcpServerRow; at: number }>()
+
+  /** A server by id; rows read in the last few seconds are reused (a burst of reservations reads it once). */
   async byId(id: number): Promise<DhcpServerRow> {
+    const hit = this.recent.get(id)
+    if (hit && Date.now() - hit.at < 5000) return hit.row
+    const row = await this.byIdNow(id)
+    this.recent.set(id, { row, at: Date.now() })
+    return row
+  }
+
+  private async byIdNow(id: number): Promise<DhcpServerRow> {
     const r = await this.knex.raw<{ rows: DhcpServerRow[] }>(`select ${DHCP_SERVER_COLS} from dhcp_servers s where s.id = ?`, [id])
     if (!r.rows[0]) throw new AppError('NOT_FOUND', `server: no DHCP server with id ${id}`, { field: 'server' })
     return r.rows[0]

@@ -188,7 +188,7 @@ export class DhcpService implements OutboxHandler {
       `select address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease4 where address between $1 and $2 and (expire is null or expire > now()) order by address`,
       [String(first), String(last)]
     )
-    return r.rows.map((l) => ({ ip: numberToIp(l.address), mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: l.state ?? 0, subnetId: Number(l.subnet_id) }))
+    return r.rows.map((l) => ({ ip: numberToIp(l.address), mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: Number(l.state ?? 0), subnetId: Number(l.subnet_id) }))
   }
 
   /** An allocation's DHCP state: the last reservation outcome and Kea's lease of its address (null when its pool has no Kea). */
@@ -216,20 +216,26 @@ export class DhcpService implements OutboxHandler {
     return { state: last?.state ?? null, message: last ? (last.state === 'done' ? (last.outcome?.message ?? null) : last.last_error) : null, lease }
   }
 
-  /** The leases of the pools with a Kea mapping, by address (the subnet map's "leased"; failures leave it out). */
-  async leasedInPool(ref: string | number): Promise<Map<string, LeaseDto>> {
+  /**
+   * The active leases of a pool for the subnet map's "leased" cells: null when the pool is not mapped to a
+   * Kea subnet, the database's error (with its name) when it cannot be read, so the map says why none show.
+   */
+  async mapLeases(poolId: number): Promise<{ leases: { ip: string; mac: string | null; hostname: string | null; expires: string | null }[] } | { error: string } | null> {
+    const mapped = (await this.knex.raw<{ rows: { ok: boolean }[] }>(`select (dhcp_server_id is not null and kea_subnet_id is not null) as ok from ip_pools where id = ?`, [poolId])).rows[0]
+    if (!mapped?.ok) return null
     try {
-      const p = await this.poolKea(this.knex, ref)
-      return new Map((await this.leasesOf(p)).map((l) => [l.ip, l]))
-    } catch {
-      return new Map()
+      const p = await this.poolKea(this.knex, poolId)
+      // State 0 is a lease in use (1 declined, 2 expired and reclaimed).
+      return { leases: (await this.leasesOf(p)).filter((l) => Number(l.state) === 0).map((l) => ({ ip: l.ip, mac: l.mac, hostname: l.hostname, expires: l.expires })) }
+    } catch (e) {
+      return { error: `the leases could not be read: ${(e as Error).message}` }
     }
   }
 
   /**
    * The pool's Kea subnet entry, for the team's Kea configuration. `pools` (address ranges handed out
-   * dynamically) would come from the pool's DHCP ranges; Netkeeper has none yet, so it is empty and every
-   * address is given by reservation only.
+   * dynamically) are the pool's DHCP ranges; without any it is empty and every address is given by
+   * reservation only.
    */
   async keaConfig(_ctx: RequestContext, ref: string | number): Promise<Record<string, unknown>> {
     const p = await this.poolKea(this.knex, ref)
@@ -238,10 +244,17 @@ export class DhcpService implements OutboxHandler {
     if (net.family === 4 && p.gateway) options.push({ name: 'routers', data: p.gateway })
     if (p.dns_servers?.length) options.push({ name: net.family === 4 ? 'domain-name-servers' : 'dns-servers', data: p.dns_servers.join(', ') })
     if (p.zone) options.push({ name: net.family === 4 ? 'domain-name' : 'domain-search', data: p.zone })
+    // Kea's dynamic pools are the pool's DHCP ranges (ipam ranges with purpose dhcp), in address order; a
+    // pool without any hands out addresses by reservation only. Reservations stay in Kea's host database
+    // (where the outbox writes them), not in this JSON: both would make Kea see each one twice.
+    const ranges = await this.knex.raw<{ rows: { first: string; last: string }[] }>(
+      `select host(first_ip) as first, host(last_ip) as last from ip_ranges where pool_id = ? and purpose = 'dhcp' order by first_ip`,
+      [p.id]
+    )
     const subnet = {
       id: Number(p.subnet_id),
       subnet: net.text,
-      pools: [] as { pool: string }[],
+      pools: ranges.rows.map((g) => ({ pool: `${g.first} - ${g.last}` })),
       'option-data': options,
       'user-context': { netkeeper: { pool: p.name } }
     }
@@ -286,19 +299,29 @@ export class DhcpService implements OutboxHandler {
    * `force` (a person's drift repair).
    */
   async reconcile(server: DhcpServerRow, subnetId: number, ips: string[], macs: string[], force: boolean): Promise<{ lines: string[]; conflicts: string[] }> {
-    const desired = (await this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; zone: string | null; id: number }[] }>(
-      `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, z.name as zone, a.id
-         from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
-        where p.dhcp_server_id = ? and p.kea_subnet_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked'
-          and (a.ip_address = any(?::inet[]) or a.mac_address = any(?::macaddr[]))`,
-      [server.id, subnetId, ips, macs]
-    )).rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
+    // The allocations' side from Netkeeper's database while a connection to Kea's is taken (side by side).
+    const db = await this.kea.pool(server)
+    const [wanted, connected] = await Promise.allSettled([
+      this.knex.raw<{ rows: { ip: string; mac: string; hostname: string | null; zone: string | null; id: number }[] }>(
+        `select host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, z.name as zone, a.id
+           from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
+          where p.dhcp_server_id = ? and p.kea_subnet_id = ? and a.dhcp_managed and a.mac_address is not null and a.status <> 'blocked'
+            and (a.ip_address = any(?::inet[]) or a.mac_address = any(?::macaddr[]))`,
+        [server.id, subnetId, ips, macs]
+      ),
+      db.connect()
+    ])
+    if (wanted.status === 'rejected') {
+      if (connected.status === 'fulfilled') connected.value.release()
+      throw wanted.reason
+    }
+    if (connected.status === 'rejected') throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(connected.reason as Error).message}`)
+    const client = connected.value
+    const desired = wanted.value.rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
     const allIps = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => !ip.includes(':'))
     const allMacs = [...new Set([...macs, ...desired.map((d) => d.mac)])]
     const lines: string[] = []
     const conflicts: string[] = []
-    const db = await this.kea.pool(server)
-    const client = await db.connect()
     try {
       await client.query('begin')
       const existing = (await client.query<KeaHost & { address: string | null; dhcp_identifier: Buffer }>(
@@ -369,11 +392,20 @@ export class DhcpService implements OutboxHandler {
           else if (d.mac !== h.mac || (d.hostname ?? null) !== (h.hostname ?? null)) add('reservation-differs', h.ip!, show(h.mac, h.hostname), show(d.mac, d.hostname), `rewrite the reservation`, null)
         }
         for (const d of want) if (!hostByIp.has(d.ip)) add('allocation-without-reservation', d.ip, null, show(d.mac, d.hostname), `write the reservation`, `switch DHCP off for ${d.ip}`)
-        const free = new Set(
+        // Addresses IPAM accounts for: its allocations, and its dhcp ranges (where Kea hands out leases by design).
+        const held = new Set(
           (await this.knex.raw<{ rows: { ip: string }[] }>(`select host(ip_address) as ip from ip_allocations where pool_id = ?`, [p.id])).rows.map((r) => r.ip)
         )
+        const ranges = (await this.knex.raw<{ rows: { first: string; last: string }[] }>(
+          `select (first_ip - '0.0.0.0'::inet)::text as first, (last_ip - '0.0.0.0'::inet)::text as last from ip_ranges where pool_id = ? and purpose = 'dhcp' and family(first_ip) = 4`,
+          [p.id]
+        )).rows.map((g) => [Number(g.first), Number(g.last)] as const)
+        const inRange = (ip: string): boolean => {
+          const n = ipToNumber(ip)
+          return ranges.some(([a, b]) => n >= a && n <= b)
+        }
         for (const l of await this.leasesOf(p)) {
-          if (!free.has(l.ip)) add('lease-on-free-address', l.ip, show(l.mac, l.hostname), null, null, `allocate ${l.ip}${l.mac ? ` to ${l.mac}` : ''} (leased until ${l.expires ?? 'forever'})`)
+          if (!held.has(l.ip) && !inRange(l.ip)) add('lease-on-free-address', l.ip, show(l.mac, l.hostname), null, null, `allocate ${l.ip}${l.mac ? ` to ${l.mac}` : ''} (leased until ${l.expires ?? 'forever'})`)
         }
         out.pools.push({ pool: p.name })
       } catch (e) {

@@ -1,8 +1,9 @@
 /**
- * A TSIG-signing client of one primary name server: dynamic updates (RFC 2136), queries and zone transfers
- * (AXFR), each over one TCP connection, every answer's signature verified.
+ * A TSIG-signing client of one primary name server: dynamic updates (RFC 2136) and queries over UDP (one
+ * datagram each way; TCP when UDP gets no answer in time or a truncated one), zone transfers (AXFR) over
+ * TCP, every answer's signature verified.
  */
-import { decode, DnsTransportError, emptyRr, encodeSigned, exchangeTcp, OPCODE_UPDATE, TsigError, verifyAnswer, type Packet, type Rr, type TsigKey } from './wire'
+import { decode, DnsTransportError, emptyRr, encodeSigned, exchangeTcp, exchangeUdp, OPCODE_UPDATE, TsigError, UdpFallback, verifyAnswer, type Packet, type Rr, type TsigKey } from './wire'
 
 export interface ServerEndpoint {
   address: string
@@ -31,20 +32,24 @@ export class DnsClient {
   private async exchange(msg: Parameters<typeof encodeSigned>[0]): Promise<Packet> {
     const req = encodeSigned(msg, this.key)
     let answer: Packet | undefined
-    await exchangeTcp(
-      this.server.address,
-      this.server.port,
-      req.wire,
-      (wire) => {
-        const p = decode(wire)
-        if (p.id !== req.id) return false
-        // A refused key comes back unsigned with NOTAUTH and the TSIG error; verifyAnswer names it.
-        verifyAnswer(wire, this.key, req.mac)
-        answer = p
-        return true
-      },
-      this.timeoutMs
-    )
+    const onMessage = (wire: Buffer): boolean => {
+      const p = decode(wire)
+      if (p.id !== req.id) return false
+      // A refused key comes back unsigned with NOTAUTH and the TSIG error; verifyAnswer names it.
+      verifyAnswer(wire, this.key, req.mac)
+      answer = p
+      return true
+    }
+    // The request fits a datagram (a few names); the UDP limit without EDNS is 512 bytes.
+    if (req.wire.length <= 512) {
+      try {
+        await exchangeUdp(this.server.address, this.server.port, req.wire, onMessage, Math.min(1000, this.timeoutMs))
+        return answer!
+      } catch (e) {
+        if (!(e instanceof UdpFallback)) throw e
+      }
+    }
+    await exchangeTcp(this.server.address, this.server.port, req.wire, onMessage, this.timeoutMs)
     return answer!
   }
 
@@ -81,9 +86,10 @@ export class DnsClient {
 
   /**
    * The whole zone by AXFR, signed: every record, the closing SOA left out. Each signed message is verified
-   * against the one before (RFC 8945 5.3.1).
+   * against the one before (RFC 8945 5.3.1). With `onRecord` each record is handed over as its message is
+   * decoded and none is kept (a large zone streams through; the result is then empty).
    */
-  async axfr(zone: string): Promise<Rr[]> {
+  async axfr(zone: string, onRecord?: (rr: Rr) => void): Promise<Rr[]> {
     const req = encodeSigned({ flags: 0, questions: [{ name: zone, type: 'AXFR', class: 'IN' }] }, this.key)
     const records: Rr[] = []
     let prior = req.mac
@@ -114,7 +120,8 @@ export class DnsClient {
             soas++
             if (soas === 2) return true
           }
-          records.push(rr)
+          if (onRecord) onRecord(rr)
+          else records.push(rr)
         }
         return false
       },

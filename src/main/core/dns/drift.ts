@@ -61,13 +61,17 @@ export class DnsDrift {
       try {
         const server = await this.servers.byId(zone.server_id)
         const client = await this.servers.client(server, 10_000)
-        const rrs = await client.axfr(zone.name)
-        serial = (rrs.find((r) => r.type === 'SOA')?.data as { serial?: number } | undefined)?.serial ?? null
         const want = zone.kind === 'forward' ? TYPES_FORWARD : new Set(['PTR'])
+        // Streamed: each record becomes its compact form as its message is decoded (no copy of the zone).
+        const kept: { name: string; type: string; data: string }[] = []
+        const servers = new Set<string>([zone.name])
+        await client.axfr(zone.name, (r) => {
+          if (r.type === 'SOA') serial ??= (r.data as { serial?: number }).serial ?? null
+          else if (r.type === 'NS') servers.add(rrText(r))
+          else if (want.has(r.type)) kept.push({ name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, data: rrText(r) })
+        })
         // The zone's own name servers' addresses (glue) and the apex are the zone's, not IPAM's business.
-        const servers = new Set(rrs.filter((r) => r.type === 'NS').map((r) => rrText(r)))
-        servers.add(zone.name)
-        records = rrs.filter((r) => want.has(r.type) && !servers.has(r.name.toLowerCase().replace(/\.$/, ''))).map((r) => ({ name: r.name.toLowerCase().replace(/\.$/, ''), type: r.type, data: rrText(r) }))
+        records = kept.filter((r) => !servers.has(r.name))
       } catch (e) {
         out.zones.push({ zone: zone.name, records: 0, serial: null, error: (e as Error).message })
         continue

@@ -43,13 +43,13 @@ export async function indexRows(q: Knex, zone: ZoneRow): Promise<IndexRow[]> {
     return r.rows
   }
   const info = reverseZoneInfo(zone.name)!
-  // Only addresses whose longest covering managed zone is this one.
+  // Only addresses whose longest covering managed zone is this one, allocated in the zone's address space.
   const r = await q.raw<{ rows: { ip: string; hostname: string; pool: string; fqdn: string }[] }>(
     `select host(a.ip_address) as ip, a.hostname, p.name as pool, case when z.name is null then rtrim(lower(a.hostname), '.') else dns_fqdn(a.hostname, z.name) end as fqdn
        from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
-      where a.ip_address << ?::cidr and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr
+      where a.ip_address << ?::cidr and p.space_id = ? and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr
         and not exists (select 1 from dns_zones o where o.network is not null and o.id <> ? and o.network >>= a.ip_address and masklen(o.network) > ?)`,
-    [zone.network, zone.id, parseCidr(zone.network!).prefix]
+    [zone.network, zone.space_id, zone.id, parseCidr(zone.network!).prefix]
   )
   return r.rows.map((x) => ({
     name: info.classless ? `${x.ip.split('.')[3]}.${zone.name}` : reverseNameFast(x.ip),

@@ -10,7 +10,7 @@
  * name and it is a conflict: nothing is changed.
  */
 import type { Knex } from '@mikro-orm/postgresql'
-import { fqdnIn, ptrNameIn, reverseZoneInfo } from '../../../shared/dns'
+import { ptrNameIn, reverseZoneInfo } from '../../../shared/dns'
 import { DnsRcodeError, PREREQ_FAILED, type DnsClient } from './client'
 import { emptyRr, type Rr } from './wire'
 
@@ -22,9 +22,11 @@ export interface ZoneRow {
   network: string | null
   classless: boolean
   ttl: number
+  /** The address space whose allocations a reverse zone holds PTRs for (Migration20261230100000_dns_zone_space). */
+  space_id: number
 }
 
-export const ZONE_COLS = `z.id, z.server_id, z.name, z.kind, z.network::text as network, z.classless, z.ttl`
+export const ZONE_COLS = `z.id, z.server_id, z.name, z.kind, z.network::text as network, z.classless, z.ttl, z.space_id`
 
 export type Change = { zone: string; name: string; type: string; from: string[]; to: string[]; result: 'changed' | 'unchanged' | 'already' | 'conflict'; holds?: string[] }
 
@@ -56,28 +58,8 @@ export async function desiredAddresses(q: Knex, zone: ZoneRow, name: string): Pr
   return { A: r.rows.filter((x) => x.family === 4).map((x) => x.ip), AAAA: r.rows.filter((x) => x.family === 6).map((x) => x.ip) }
 }
 
-/** What Netkeeper last wrote for a name, by type. */
-export async function writtenSets(q: Knex, zoneId: number, name: string, types: string[]): Promise<Record<string, string[]>> {
-  const r = await q.raw<{ rows: { type: string; data: string }[] }>(`select type, data from dns_records where zone_id = ? and name = ? and type = any(?::text[]) order by data`, [zoneId, name, types])
-  return Object.fromEntries(types.map((t) => [t, r.rows.filter((x) => x.type === t).map((x) => x.data)]))
-}
 
-/** What the allocations say an address's PTR should be (none, or one name). */
-export async function desiredPtr(q: Knex, ip: string): Promise<string[]> {
-  const r = await q.raw<{ rows: { hostname: string; zone: string | null }[] }>(
-    `select a.hostname, z.name as zone from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id
-      where a.ip_address = ?::inet and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr`,
-    [ip]
-  )
-  const row = r.rows[0]
-  return row ? [row.zone ? fqdnIn(row.hostname, row.zone) : norm(row.hostname)] : []
-}
 
-/** The longest reverse zone that covers an address, if Netkeeper manages one. */
-export async function reverseZoneOf(q: Knex, ip: string): Promise<ZoneRow | undefined> {
-  const r = await q.raw<{ rows: ZoneRow[] }>(`select ${ZONE_COLS} from dns_zones z where z.network >>= ?::inet order by masklen(z.network) desc limit 1`, [ip])
-  return r.rows[0]
-}
 
 export function ptrOwner(ip: string, zone: ZoneRow): string {
   return ptrNameIn(ip, zone.name, reverseZoneInfo(zone.name)!)
@@ -89,15 +71,18 @@ export async function writtenSet(q: Knex, zoneId: number, name: string, type: st
 }
 
 export async function recordWritten(q: Knex, zoneId: number, name: string, type: string, data: string[]): Promise<void> {
-  await q.transaction(async (trx) => {
-    // A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails, the
-    // name is read back and found right (reconcileRrset), so it need not wait for the WAL flush.
-    await trx.raw(`set local synchronous_commit = off`)
-    await trx.raw(`delete from dns_records where zone_id = ? and name = ? and type = ?`, [zoneId, name, type])
-    if (data.length) {
-      await trx.raw(`insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing`, [zoneId, name, type, data.map(norm)])
-    }
-  })
+  // One statement, one round trip: the records no longer sent go, the new ones come (those kept conflict and
+  // stay). A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails,
+  // the name is read back and found right (reconcileRrset), so it need not wait for the WAL flush
+  // (synchronous_commit is set for this statement's own transaction only).
+  const values = data.map(norm)
+  await q.raw(
+    `with cfg as (select set_config('synchronous_commit', 'off', true) as v),
+          gone as (delete from dns_records where zone_id = ? and name = ? and type = ? and data <> all(?::text[])),
+          added as (insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing)
+     select v from cfg`,
+    [zoneId, name, type, values, zoneId, name, type, values]
+  )
 }
 
 const rr = (name: string, type: string, data: string, ttl: number): Rr => ({ name, type, class: 'IN', ttl, data })

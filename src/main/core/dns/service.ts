@@ -39,11 +39,12 @@ import type { Rr } from './wire'
 
 interface ZoneListRow extends ZoneRow {
   server: string
+  space: string
   pools: string[] | null
 }
 
 function toZoneDto(r: ZoneListRow): DnsZoneDto {
-  return { id: r.id, server: r.server, name: r.name, kind: r.kind, network: r.network, classless: r.classless, ttl: r.ttl, pools: r.pools ?? [] }
+  return { id: r.id, server: r.server, name: r.name, kind: r.kind, network: r.network, classless: r.classless, ttl: r.ttl, space: r.space, pools: r.pools ?? [] }
 }
 
 
@@ -156,6 +157,12 @@ export class DnsService {
     const v = parse(dnsZoneAddSchema, input)
     const info = reverseZoneInfo(v.name, 'name')
     const server = await this.servers.byName(this.knex, v.server)
+    // The address space whose allocations a reverse zone holds PTRs for: the default space unless named.
+    const space = (await this.knex.raw<{ rows: { id: number; name: string }[] }>(
+      `select id, name from ip_spaces where ${typeof v.space === 'number' ? 'id = ?' : v.space === undefined ? 'is_default and ?::text is null' : 'name = ?'}`,
+      [v.space ?? null]
+    )).rows[0]
+    if (!space) throw new AppError('NOT_FOUND', `space: no address space "${v.space}" (netkeeper space list)`, { field: 'space' })
     if (!v.noCheck) {
       // A zone the server does not serve, or will not let the key update, is refused now, not at the first allocation.
       let client
@@ -169,8 +176,8 @@ export class DnsService {
     }
     return mutate(this.knex, ctx, entry, async (trx) => {
       const ins = await trx.raw<{ rows: { id: number }[] }>(
-        `insert into dns_zones (server_id, name, kind, network, classless, ttl, created_by) values (?, ?, ?, ?::cidr, ?, ?, ?) returning id`,
-        [server.id, v.name, info ? info.kind : 'forward', info?.network ?? null, info?.classless ?? false, v.ttl, ctx.actor]
+        `insert into dns_zones (server_id, name, kind, network, classless, ttl, space_id, created_by) values (?, ?, ?, ?::cidr, ?, ?, ?, ?) returning id`,
+        [server.id, v.name, info ? info.kind : 'forward', info?.network ?? null, info?.classless ?? false, v.ttl, space.id, ctx.actor]
       )
       const id = ins.rows[0]!.id
       await appendAudit(trx, ctx, {
@@ -178,7 +185,7 @@ export class DnsService {
         resourceType: 'dns_zone',
         resourceId: id,
         resourceName: v.name,
-        details: { after: { server: server.name, kind: info ? info.kind : 'forward', network: info?.network ?? null, classless: info?.classless ?? false, ttl: v.ttl } }
+        details: { after: { server: server.name, kind: info ? info.kind : 'forward', network: info?.network ?? null, classless: info?.classless ?? false, ttl: v.ttl, space: space.name } }
       })
       return (await this.zonesWhere(trx, 'z.id = ?', [id]))[0]!
     })
@@ -186,9 +193,9 @@ export class DnsService {
 
   private async zonesWhere(q: Knex | Knex.Transaction, where: string, params: unknown[]): Promise<DnsZoneDto[]> {
     const r = await q.raw<{ rows: ZoneListRow[] }>(
-      `select ${ZONE_COLS}, s.name as server,
-              array(select p.name from ip_pools p where p.dns_zone_id = z.id or (p.dns_ptr and z.network is not null and z.network && p.network) order by p.name) as pools
-         from dns_zones z join dns_servers s on s.id = z.server_id where ${where} order by z.kind, z.name`,
+      `select ${ZONE_COLS}, s.name as server, sp.name as space,
+              array(select p.name from ip_pools p where p.dns_zone_id = z.id or (p.dns_ptr and z.network is not null and z.network && p.network and p.space_id = z.space_id) order by p.name) as pools
+         from dns_zones z join dns_servers s on s.id = z.server_id join ip_spaces sp on sp.id = z.space_id where ${where} order by z.kind, z.name`,
       params as Knex.RawBinding[]
     )
     return r.rows.map(toZoneDto)

@@ -1,6 +1,7 @@
 /**
  * DNS messages on the wire: RFC 2136 dynamic updates, queries and zone transfers, signed with TSIG
- * (RFC 8945), over TCP. The packet format is dns-packet's; this module adds what it lacks:
+ * (RFC 8945), over UDP (updates and queries, with TCP when UDP gets no answer or a truncated one) and TCP
+ * (zone transfers). The packet format is dns-packet's; this module adds what it lacks:
  * - class NONE (254), which RFC 2136 prerequisites and deletions use (added to dns-packet's class table);
  * - records with empty RDATA (class ANY / NONE), written as the type's number with zero-length data;
  * - the TSIG MAC: computed over dns-packet's encoding of the message and the TSIG variables, appended as
@@ -9,6 +10,7 @@
  */
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto'
 import { createRequire } from 'node:module'
+import dgram from 'node:dgram'
 import net from 'node:net'
 import dnsPacket from 'dns-packet'
 import type { TsigAlgorithm } from '../../../shared/dns'
@@ -296,3 +298,50 @@ export function exchangeTcp(host: string, port: number, wire: Buffer, onMessage:
 }
 
 export const OPCODE_UPDATE = 5 << 11
+
+/** UDP gave no usable answer (no answer in time, a socket error, a truncated answer): ask again over TCP. */
+export class UdpFallback extends Error {}
+
+/**
+ * One UDP exchange: sends `wire` and hands each datagram to `onMessage` until it returns true. The request
+ * is sent again once after a short wait (UDP may lose it; a repeated update is harmless, its prerequisite
+ * then fails and the handler reads the name back). Rejects with UdpFallback when nothing usable came back
+ * within `timeoutMs` or the answer was truncated, so the caller asks over TCP, whose errors are the ones a
+ * person reads ("refused the connection (is the name server running?)"). An error thrown by `onMessage`
+ * (a bad signature) is final.
+ */
+export function exchangeUdp(host: string, port: number, wire: Buffer, onMessage: (msg: Buffer) => boolean, timeoutMs = 1000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4')
+    let settled = false
+    const timers: NodeJS.Timeout[] = []
+    const finish = (e?: Error): void => {
+      if (settled) return
+      settled = true
+      for (const t of timers) clearTimeout(t)
+      sock.close()
+      if (e) reject(e)
+      else resolve()
+    }
+    const send = (): void => sock.send(wire, (e) => e && finish(new UdpFallback(e.message)))
+    sock.on('error', (e) => finish(new UdpFallback(e.message)))
+    sock.on('message', (msg) => {
+      // TC: the answer did not fit a datagram.
+      if (msg.length >= 4 && msg.readUInt16BE(2) & 0x0200) return finish(new UdpFallback('truncated'))
+      let done: boolean
+      try {
+        done = onMessage(msg)
+      } catch (e) {
+        finish(e as Error)
+        return
+      }
+      if (done) finish()
+    })
+    sock.connect(port, host, () => {
+      send()
+      timers.push(setTimeout(send, Math.min(250, timeoutMs / 2)))
+      timers.push(setTimeout(() => finish(new UdpFallback(`no answer within ${timeoutMs} ms`)), timeoutMs))
+    })
+  })
+}
+

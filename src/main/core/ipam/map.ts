@@ -4,12 +4,19 @@
  * snapshot, and both draw the same map.
  */
 import type { Knex } from '@mikro-orm/postgresql'
-import { MAP_STATES, type AllocationDto, type MapState, type PoolMap, type PoolRef } from '../../../shared/ipam'
+import { MAP_STATES, type AllocationDto, type MapLease, type MapState, type PoolMap, type PoolRef } from '../../../shared/ipam'
 import { bigIntToIp, cidrLast, compareValues, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
 import { ALLOC_COLUMNS, findPoolRow, toAllocationDto, type AllocRow, type Rows } from './rows'
 
+/**
+ * The leases of a pool, from whatever serves them (Kea's lease database, core/dhcp; the core wires it in so
+ * this room needs no DHCP code): null when the pool is not mapped to a DHCP server, `error` when its
+ * database could not be read (the map is drawn without leases and says so).
+ */
+export type PoolLeases = (poolId: number) => Promise<{ leases: MapLease[] } | { error: string } | null>
+
 /** The data the subnet map draws, compact enough for a /16 in one reply (see PoolMap). */
-export async function poolMap(knex: Knex, ref: PoolRef): Promise<PoolMap> {
+export async function poolMap(knex: Knex, ref: PoolRef, leasesOf?: PoolLeases): Promise<PoolMap> {
   const pool = await findPoolRow(knex, ref, false)
   const net = parseCidr(pool.network)
   if (net.family === 6) {
@@ -59,7 +66,11 @@ export async function poolMap(knex: Knex, ref: PoolRef): Promise<PoolMap> {
      select (first_ip - ?::inet)::int, (last_ip - ?::inet)::int, 'range' from ip_ranges where pool_id = ? and purpose in ('dhcp', 'reserved')`,
     [bigIntToIp(net.network, 4), bigIntToIp(net.network, 4), pool.id, bigIntToIp(net.network, 4), bigIntToIp(net.network, 4), pool.id]
   )
-  return cellsMap(pool, net, rows.rows, spans.rows)
+  const leased = leasesOf ? await leasesOf(pool.id).catch((e: unknown) => ({ error: (e as Error).message })) : null
+  const map = cellsMap(pool, net, rows.rows, spans.rows, leased && 'leases' in leased ? leased.leases : [])
+  if (leased && 'leases' in leased) map.leases = leased.leases
+  if (leased && 'error' in leased) map.leaseError = leased.error
+  return map
 }
 
 /** One allocation as the map needs it: its offset from the network address, its status, a lapsed hold. */
@@ -74,7 +85,8 @@ export function cellsMap(
   pool: { name: string; gateway: string | null },
   net: ParsedCidr,
   rows: Iterable<MapRow>,
-  spans: { lo: number; hi: number; state: 'range' | 'child' }[] = []
+  spans: { lo: number; hi: number; state: 'range' | 'child' }[] = [],
+  leases: MapLease[] = []
 ): Extract<PoolMap, { kind: 'cells' }> {
   const size = 2 ** (32 - net.prefix)
   const states = new Uint8Array(size)
@@ -89,6 +101,24 @@ export function cellsMap(
     if (r.off < 0 || r.off >= size) continue
     const st: MapState = r.expired ? 'lapsed' : r.status === 'available' ? 'free' : (r.status as MapState)
     states[r.off] = code(st)
+  }
+  // A lease marks an allocated address, or one of a dhcp range, as leased (what Kea says is in use now);
+  // on a free address it is drift, shown as such. Reserved, blocked, gateway and the rest keep their state
+  // (the tooltip still names the lease).
+  const free = code('free')
+  const allocated = code('allocated')
+  const range = code('range')
+  for (const l of leases) {
+    let off: number
+    try {
+      off = Number(parseIp(l.ip).value - net.network)
+    } catch {
+      continue
+    }
+    if (off < 0 || off >= size) continue
+    if (states[off] === free) states[off] = code('leased-free')
+    else if (states[off] === allocated) states[off] = code('leased')
+    else if (states[off] === range) states[off] = code('leased-range')
   }
   for (const v of states) counts[MAP_STATES[v]!]++
   return { kind: 'cells', pool: pool.name, network: net.text, first: bigIntToIp(net.network, 4), size, states: Buffer.from(states).toString('base64'), counts }

@@ -58,7 +58,7 @@ import type {
 } from '../../../shared/ipam'
 import type { RequestContext } from '../context'
 import * as allocations from './allocations'
-import { poolMap } from './map'
+import { poolMap, type PoolLeases } from './map'
 import type { MutationOptions, ReplayRecord } from './mutation'
 import { allocateNextRun } from './next-free'
 import * as pools from './pools'
@@ -77,7 +77,9 @@ export class IpamService {
   constructor(
     private readonly knex: Knex,
     /** Called after each change committed (the outbox worker is kicked: the change may have queued side effects). */
-    private readonly afterChange: () => void = () => undefined
+    private readonly afterChange: () => void = () => undefined,
+    /** The pools' DHCP leases for the subnet map (core/dhcp, wired in by the core); none without it. */
+    private readonly leases?: PoolLeases
   ) {}
 
   private changed<T>(p: Promise<T>): Promise<T> {
@@ -173,7 +175,7 @@ export class IpamService {
 
   /** The data the subnet map draws, compact enough for a /16 in one reply (see PoolMap). */
   poolMap(_ctx: RequestContext, ref: PoolRef): Promise<PoolMap> {
-    return poolMap(this.knex, ref)
+    return poolMap(this.knex, ref, this.leases)
   }
 
   // ---------------------------------------------------------------- search and stats

@@ -118,6 +118,16 @@ export function toOutboxRow(r: DbRow): OutboxRow {
   }
 }
 
+/** The pg client knex makes for its pool, as the LISTEN connection uses it. */
+interface ListenConnection {
+  on(event: 'notification' | 'error' | 'end', fn: (...args: unknown[]) => void): unknown
+  query(sql: string): Promise<unknown>
+}
+interface RawClient {
+  acquireRawConnection(): Promise<ListenConnection>
+  destroyRawConnection(conn: ListenConnection): Promise<void>
+}
+
 const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
 
 export class Outbox {
@@ -156,15 +166,63 @@ export class Outbox {
   }
 
   /**
-   * Starts the background worker (the app's main process, the web harness): a pass every `intervalMs` and
-   * one at once whenever kick() is called (after a change that may have queued something).
+   * Starts the background worker (the app's main process, the web harness): a pass at once whenever kick()
+   * is called (after a local change that may have queued something), and, with `listen` (a PostgreSQL
+   * server, where other programs write too), whenever the server notifies `netkeeper_outbox` (the triggers
+   * and outbox_enqueue send it on commit). A pass every `intervalMs` remains as the safety net and for
+   * retries whose backoff has run out.
    */
-  start(intervalMs = 2000): void {
+  start(intervalMs = 2000, opts: { listen?: boolean } = {}): void {
     if (!this.stopped) return
     this.stopped = false
     this.timer = setInterval(() => this.kick(), intervalMs)
     this.timer.unref()
+    if (opts.listen) void this.listen()
     this.kick()
+  }
+
+  /** Whether the worker currently hears the server's notifications (tests, the health report). */
+  get listening(): boolean {
+    return !!this.listener
+  }
+
+  private listener?: ListenConnection
+  private relisten?: NodeJS.Timeout
+
+  /**
+   * A connection of its own (outside the pool, which it would otherwise hold for ever) that LISTENs on
+   * netkeeper_outbox. A lost connection is replaced after a few seconds; until then the interval pass
+   * carries on, and a pass runs right after it is back (to pick up what was queued meanwhile).
+   */
+  private async listen(): Promise<void> {
+    const client = this.knex.client as unknown as RawClient
+    if (typeof client.acquireRawConnection !== 'function') return
+    let conn: ListenConnection | undefined
+    const again = (): void => {
+      if (this.listener === conn) this.listener = undefined
+      if (conn) void client.destroyRawConnection(conn).catch(() => undefined)
+      if (this.stopped || this.relisten) return
+      this.relisten = setTimeout(() => {
+        this.relisten = undefined
+        void this.listen()
+      }, 5000)
+      this.relisten.unref()
+    }
+    try {
+      conn = await client.acquireRawConnection()
+      if (this.stopped) {
+        await client.destroyRawConnection(conn).catch(() => undefined)
+        return
+      }
+      conn.on('notification', () => this.kick())
+      conn.on('error', again)
+      conn.on('end', again)
+      await conn.query('listen netkeeper_outbox')
+      this.listener = conn
+      this.kick()
+    } catch {
+      again()
+    }
   }
 
   /** Asks for a pass now (coalesced: a pass already running is followed by one more). */
@@ -191,6 +249,11 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
+    if (this.relisten) clearTimeout(this.relisten)
+    this.relisten = undefined
+    const conn = this.listener
+    this.listener = undefined
+    if (conn) await (this.knex.client as unknown as RawClient).destroyRawConnection(conn).catch(() => undefined)
     await this.running
   }
 
@@ -200,12 +263,17 @@ export class Outbox {
    * target's queue drains in one pass. Returns what happened.
    */
   async runOnce(opts: { limit?: number; kinds?: string[] } = {}): Promise<RunReport> {
+    return (await this.pass(opts)).report
+  }
+
+  /** A pass, and whether it ended because nothing due was left (rather than because every row failed). */
+  private async pass(opts: { limit?: number; kinds?: string[] } = {}): Promise<{ report: RunReport; empty: boolean }> {
     const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
     const kinds = opts.kinds ?? this.kinds()
-    if (!kinds.length) return total
+    if (!kinds.length) return { report: total, empty: true }
     for (let round = 0; round < 1000; round++) {
       const rows = await this.claim(kinds, opts.limit ?? 50)
-      if (!rows.length) break
+      if (!rows.length) return { report: total, empty: true }
       total.claimed += rows.length
       const results = await Promise.all(rows.map((r) => this.applyOne(r)))
       let settled = 0
@@ -215,7 +283,7 @@ export class Outbox {
       }
       if (!settled) break
     }
-    return total
+    return { report: total, empty: false }
   }
 
   /** Runs passes until nothing due is left or `timeoutMs` passed (the CLI after a change, tests). */
@@ -223,9 +291,10 @@ export class Outbox {
     const end = Date.now() + timeoutMs
     const total: RunReport = { claimed: 0, done: 0, conflict: 0, failed: 0, retrying: 0 }
     while (Date.now() < end) {
-      const r = await this.runOnce()
+      const { report: r, empty } = await this.pass()
       for (const k of Object.keys(total) as (keyof RunReport)[]) total[k] += r[k]
-      if (!r.claimed || r.retrying) break
+      // A pass that ended on an empty claim has left nothing due: no need for one more claim to learn that.
+      if (empty || !r.claimed || r.retrying) break
     }
     return total
   }
@@ -234,10 +303,11 @@ export class Outbox {
     // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
     // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
     // (they are idempotent). The change that queued the row was durable before any of this.
-    const r = await this.knex.transaction(async (trx) => {
-      await trx.raw(`set local synchronous_commit = off`)
-      return trx.raw<{ rows: DbRow[] }>(
-      `update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
+    // One statement (its own transaction, synchronous_commit off for it alone): one round trip per claim.
+    const r = await this.knex.raw<{ rows: DbRow[] }>(
+      `with cfg as (select set_config('synchronous_commit', 'off', true) as v)
+       update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
+         from cfg
         where o.id in (
           select c.id from outbox c
            where c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
@@ -246,8 +316,7 @@ export class Outbox {
            order by c.id limit ? for update skip locked)
         returning ${COLS.split(', ').map((c) => (c === 'id::text' ? 'o.id::text' : `o.${c}`)).join(', ')}`,
       [LEASE_SECONDS, this.workerId, kinds, limit]
-      )
-    })
+    )
     return r.rows.map(toOutboxRow).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
   }
 
@@ -269,11 +338,12 @@ export class Outbox {
     const ctx = this.contextOf(row)
     const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
     const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
+    // synchronous_commit off for this transaction, set by its first statement (one round trip fewer).
+    const relaxed = `from (select set_config('synchronous_commit', 'off', true)) as cfg`
     await this.knex.transaction(async (trx) => {
-      await trx.raw(`set local synchronous_commit = off`)
       if (outcome) {
         await trx.raw(
-          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() where id = ?`,
+          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() ${relaxed} where id = ?`,
           [outcome.state, JSON.stringify({ message: outcome.message, ...(outcome.detail ?? {}) }), outcome.state === 'done' ? null : outcome.message, row.id]
         )
         await appendAudit(trx, ctx, {
@@ -285,7 +355,7 @@ export class Outbox {
       } else {
         const wait = backoffSeconds(row.attempts)
         await trx.raw(
-          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() where id = ?`,
+          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() ${relaxed} where id = ?`,
           [error!, wait, row.id]
         )
         // A target that stays down would otherwise write a row per retry: the first failure and each new error only.

@@ -15,7 +15,7 @@ export type { MapState }
 export const STATE_CODE: Record<MapState, number> = Object.fromEntries(MAP_STATES.map((s, i) => [s, i])) as Record<MapState, number>
 
 /** States that hold an allocation row (hover fetches its details; click edits or releases it). */
-export const TAKEN_STATES: ReadonlySet<MapState> = new Set(['allocated', 'reserved', 'blocked', 'lapsed'])
+export const TAKEN_STATES: ReadonlySet<MapState> = new Set(['allocated', 'reserved', 'blocked', 'lapsed', 'leased'])
 
 export const STATE_LABEL: Record<MapState, string> = {
   free: 'Free',
@@ -26,7 +26,10 @@ export const STATE_LABEL: Record<MapState, string> = {
   network: 'Network / broadcast',
   lapsed: 'Lapsed reservation',
   range: 'DHCP / reserved range',
-  child: 'Child pool'
+  child: 'Child pool',
+  leased: 'Leased (DHCP)',
+  'leased-range': 'Leased from a DHCP range',
+  'leased-free': 'Leased, free in IPAM'
 }
 
 export function decodeStates(b64: string): Uint8Array {
