@@ -13,7 +13,7 @@ import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchOffline } from './offline'
-import { appStart, benchUi, poolsTti } from './ui'
+import { appStart, auditScroll, benchUi, poolsTti } from './ui'
 import { paletteBench } from './palette'
 import { benchServer, log } from './util'
 
@@ -32,6 +32,7 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   // App start on the embedded store, and the Pools screen of 5,000 pools (both run inside `ui` too).
   'ui-start': () => appStart(),
   'ui-pools': poolsTti,
+  'ui-audit-scroll': auditScroll,
   cli: benchCli,
   dns: benchDns,
   // Only the 1,000,000-row verify of the audit suite (which runs it too), without its 5,000,000-row seeding.

@@ -360,6 +360,66 @@ export async function appStart(): Promise<Record<string, unknown>> {
   return r
 }
 
+/**
+ * The audit viewer scrolled through 100,000 rows (jumping to the end again and again, so every page is
+ * read): the page's JS heap (after a collection) and DOM size at points along the way, which must stay
+ * flat (issue 19: a virtual list over a bounded window of rows).
+ */
+export async function auditScroll(srv: BenchServer): Promise<Record<string, unknown>> {
+  const rowsWanted = Number(process.env.NETKEEPER_BENCH_AUDIT_SCROLL_ROWS ?? 100_000)
+  const url = await srv.url('bench_audit_scroll')
+  const core = await openCore(url)
+  try {
+    const c = benchCtx('seed')
+    const { appendAudits } = await import('../src/main/core/audit/writer')
+    for (let done = 0; done < rowsWanted; done += 5000) {
+      const n = Math.min(5000, rowsWanted - done)
+      const entries = Array.from({ length: n }, (_, i) => ({
+        action: 'create' as const,
+        resourceType: 'ip_allocation',
+        resourceId: String(done + i),
+        resourceName: `10.${(done + i) >> 16}.${((done + i) >> 8) & 255}.${(done + i) & 255}`,
+        details: { after: { hostname: `h${done + i}.example.net` } }
+      }))
+      await core.db.knex.transaction((trx) => appendAudits(trx, c, entries))
+    }
+  } finally {
+    await core.close()
+  }
+  const s: Session = await openSession(url, 'bench-audit-scroll')
+  try {
+    const { page } = s
+    page.setDefaultTimeout(60_000)
+    const cdp = await page.context().newCDPSession(page)
+    const sample = async (read: number): Promise<Record<string, number>> => {
+      await cdp.send('HeapProfiler.collectGarbage')
+      const heap = (await page.evaluate('performance.memory.usedJSHeapSize')) as number
+      const nodes = (await page.evaluate('document.getElementsByTagName("*").length')) as number
+      const win = Number(await page.getByTestId('audit-table').getAttribute('data-window'))
+      return { read, heapMiB: round(heap / 2 ** 20, 1), domNodes: nodes, windowRows: win }
+    }
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit', exact: true }).click()
+    await page.getByTestId('audit-summary').filter({ hasText: 'newest entries loaded' }).waitFor()
+    const samples = [await sample(100)]
+    const marks = [1000, 10_000, 50_000, rowsWanted]
+    const started = performance.now()
+    for (;;) {
+      const text = (await page.getByTestId('audit-summary').textContent()) ?? ''
+      const read = Number(/([\d,]+)/.exec(text)?.[1]?.replace(/,/g, '') ?? 0)
+      while (marks.length && read >= marks[0]!) samples.push(await sample(marks.shift()!))
+      if (text.startsWith('All ')) break
+      await page.locator('#main').evaluate((el) => el.scrollTo(0, el.scrollHeight))
+      await page.waitForTimeout(20)
+    }
+    const seconds = round((performance.now() - started) / 1000, 1)
+    const r = { rows: rowsWanted, seconds, samples, goal: 'memory and DOM size flat after scrolling through 100,000 audit rows' }
+    log(`auditScroll ${JSON.stringify(r)}`)
+    return r
+  } finally {
+    await s.close()
+  }
+}
+
 export async function benchUi(srv: BenchServer): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
   out.appStart = await appStart()
@@ -369,6 +429,7 @@ export async function benchUi(srv: BenchServer): Promise<Record<string, unknown>
   out.bundle = bundleSize()
   log(`bundle ${JSON.stringify((out.bundle as { total: unknown }).total)}`)
   out.poolsScreen = await poolsTti(srv)
+  out.auditScroll = await auditScroll(srv)
   out.palette = await paletteBench(srv)
   out.pageProblems = map.pageProblems
   return out

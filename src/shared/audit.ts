@@ -34,9 +34,15 @@ export const auditListSchema = auditFilterSchema
   .extend({
     /** Keyset cursor: the sequence number of the last row of the previous page. */
     before: z.string().regex(/^\d+$/, 'must be a sequence number').optional(),
+    /**
+     * Keyset cursor the other way: the `limit` rows just newer than this sequence number (still returned
+     * newest first). A viewer that let go of the rows above its window reads them back with it.
+     */
+    after: z.string().regex(/^\d+$/, 'must be a sequence number').optional(),
     limit: z.number().int().min(1, 'must be 1-1000').max(1000, 'must be 1-1000').default(100)
   })
   .strict()
+  .refine((v) => !(v.before && v.after), { path: ['after'], message: 'cannot be given with before' })
 export type AuditListInput = z.input<typeof auditListSchema>
 
 export interface AuditEntryDto {
@@ -65,6 +71,8 @@ export interface AuditPage {
   items: AuditEntryDto[]
   /** Pass as `before` to get the next (older) page; null at the end. */
   nextCursor: string | null
+  /** With `after`: pass as `after` to get the next newer page; null when none is newer. */
+  newerCursor?: string | null
 }
 
 export interface AuditCounts {

@@ -203,6 +203,17 @@ describe('viewer queries', () => {
     const second = await core.audit.list(admin, { limit: 4, before: first.nextCursor! })
     expect(BigInt(second.items[0]!.seq)).toBe(BigInt(first.items[3]!.seq) - 1n)
     expect(second.items.some((e) => e.resourceType === 'late_arrival')).toBe(false)
+    // Back up with `after`: the rows just newer than the second page's first, still newest first.
+    const back = await core.audit.list(admin, { limit: 2, after: second.items[0]!.seq })
+    expect(back.items.map((e) => e.seq)).toEqual([first.items[2]!.seq, first.items[3]!.seq])
+    expect(back.newerCursor).toBe(first.items[2]!.seq)
+    expect(back.nextCursor).toBe(first.items[3]!.seq)
+    // Nothing newer than the newest row: no newer cursor.
+    const head = (await core.audit.list(admin, { limit: 1 })).items[0]!
+    const top = await core.audit.list(admin, { limit: 5, after: String(BigInt(head.seq) - 1n) })
+    expect(top.items.map((e) => e.seq)).toEqual([head.seq])
+    expect(top.newerCursor).toBeNull()
+    await expect(core.audit.list(admin, { before: head.seq, after: '1' })).rejects.toMatchObject({ code: 'VALIDATION', details: { field: 'after' } })
   })
 
   it('counts rows per day and action', async () => {

@@ -119,27 +119,38 @@ export class AuditService {
 
   async list(_ctx: RequestContext, input: AuditListInput = {}): Promise<AuditPage> {
     const v = parse(auditListSchema, input)
-    const { before, limit, ...filters } = v
+    const { before, after, limit, ...filters } = v
     const w = await this.where(filters)
+    // Older than `before`, newest first; or newer than `after`, nearest first (turned round below).
+    const cursor = before ? { sql: 'and seq < ?::bigint', value: before } : after ? { sql: 'and seq > ?::bigint', value: after } : null
+    const dir = after ? 'asc' : 'desc'
     const page = (from: string, bindings: Knex.Value[]) =>
       this.knex
-        .raw<Rows<AuditRow>>(`select ${COLUMNS} from ${from} where ${w.sql} ${before ? 'and seq < ?::bigint' : ''} order by audit_logs.seq desc limit ?`, [
+        .raw<Rows<AuditRow>>(`select ${COLUMNS} from ${from} where ${w.sql} ${cursor?.sql ?? ''} order by audit_logs.seq ${dir} limit ?`, [
           ...bindings,
-          ...(before ? [before] : []),
+          ...(cursor ? [cursor.value] : []),
           limit + 1
         ])
         .then((r) => r.rows)
+    const order = (a: AuditRow, b: AuditRow): number => {
+      const c = BigInt(b.seq) > BigInt(a.seq) ? 1 : BigInt(b.seq) < BigInt(a.seq) ? -1 : 0
+      return after ? -c : c
+    }
     // A text search pages each part on its own and merges them: planned apart, each part can walk the newest
     // rows when the text is common and use its index when it is rare (one query over their union cannot).
     const rows = w.parts
       ? (await Promise.all(w.parts.map((p) => page(`(${p.sql}) as audit_logs`, [...p.bindings, ...w.filter!.bindings]))))
           .flat()
-          .sort((a, b) => (BigInt(b.seq) > BigInt(a.seq) ? 1 : BigInt(b.seq) < BigInt(a.seq) ? -1 : 0))
+          .sort(order)
           .slice(0, limit + 1)
       : await page(w.from, w.bindings)
-    const r = { rows }
-    const items = r.rows.slice(0, limit).map(toEntryDto)
-    return { items, nextCursor: r.rows.length > limit ? items[items.length - 1]!.seq : null }
+    const more = rows.length > limit
+    const items = rows.slice(0, limit).map(toEntryDto)
+    if (after) {
+      items.reverse()
+      return { items, nextCursor: items.length ? items[items.length - 1]!.seq : null, newerCursor: more ? items[0]!.seq : null }
+    }
+    return { items, nextCursor: more ? items[items.length - 1]!.seq : null }
   }
 
   async get(_ctx: RequestContext, seq: string): Promise<AuditEntryDto> {

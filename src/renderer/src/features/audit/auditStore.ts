@@ -1,7 +1,11 @@
 /**
- * The audit viewer's state: the filter form, the filters last applied, the rows loaded so far (newest
- * first, keyset-paged with the `before` cursor) and the chain verification report. Other screens open the
- * viewer pre-filtered with showFor().
+ * The audit viewer's state: the filter form, the filters last applied, a window of loaded rows (newest
+ * first, keyset-paged with the `before` cursor going down and `after` going back up) and the chain
+ * verification report. Other screens open the viewer pre-filtered with showFor().
+ *
+ * The window holds at most AUDIT_WINDOW rows: reading on past it lets go of the rows at the other end and
+ * counts them (`offset` above, the older end simply reloads from `cursor`), so memory stays flat however
+ * far one scrolls; the view draws only the rows in sight (a virtual list) and placeholders for the rest.
  */
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
@@ -13,6 +17,8 @@ import { fieldOf, reasonOf, userMessage } from '@renderer/lib/errors'
 import { localInputToIso } from '@renderer/lib/time'
 
 export const AUDIT_PAGE_SIZE = 100
+/** The most rows the viewer keeps loaded at once (ten pages). */
+export const AUDIT_WINDOW = 1000
 
 export interface AuditForm {
   from: string
@@ -71,6 +77,8 @@ export const useAuditStore = defineStore('audit', () => {
   const applied = ref<AuditFilter>({})
   const items = ref<AuditEntryDto[]>([])
   const cursor = ref<string | null>(null)
+  /** How many newer rows (of these filters) lie above the window, let go of while reading on. */
+  const offset = ref(0)
   const loading = ref(false)
   const loaded = ref(false)
   const error = ref<string>()
@@ -97,12 +105,22 @@ export const useAuditStore = defineStore('audit', () => {
     generation++
     items.value = []
     cursor.value = null
+    offset.value = 0
     loaded.value = false
     error.value = undefined
     loading.value = false
     await loadMore()
   }
 
+  function failed(e: unknown): void {
+    const f = fieldOf(e) as AuditFormField | undefined
+    if (f && f in form) errors.value = { ...errors.value, [f]: reasonOf(e) }
+    error.value = userMessage(e)
+    loaded.value = true
+    cursor.value = null
+  }
+
+  /** The next older page, appended; past AUDIT_WINDOW the newest rows of the window are let go of. */
   async function loadMore(): Promise<void> {
     if (loading.value || (loaded.value && cursor.value === null)) return
     const mine = generation
@@ -110,17 +128,43 @@ export const useAuditStore = defineStore('audit', () => {
     try {
       const page = await api['audit:list']({ ...applied.value, ...(cursor.value ? { before: cursor.value } : {}), limit: AUDIT_PAGE_SIZE })
       if (mine !== generation) return
-      items.value = items.value.concat(page.items)
+      let next = items.value.concat(page.items)
+      const over = next.length - AUDIT_WINDOW
+      if (over > 0) {
+        next = next.slice(over)
+        offset.value += over
+      }
+      items.value = next
       cursor.value = page.nextCursor
       loaded.value = true
       error.value = undefined
     } catch (e) {
+      if (mine === generation) failed(e)
+    } finally {
+      if (mine === generation) loading.value = false
+    }
+  }
+
+  /** The page just newer than the window, read back after it was let go of; the oldest rows then go. */
+  async function loadNewer(): Promise<void> {
+    if (loading.value || offset.value === 0 || !items.value.length) return
+    const mine = generation
+    loading.value = true
+    try {
+      const page = await api['audit:list']({ ...applied.value, after: items.value[0]!.seq, limit: Math.min(AUDIT_PAGE_SIZE, offset.value) })
       if (mine !== generation) return
-      const f = fieldOf(e) as AuditFormField | undefined
-      if (f && f in form) errors.value = { ...errors.value, [f]: reasonOf(e) }
-      error.value = userMessage(e)
-      loaded.value = true
-      cursor.value = null
+      let next = page.items.concat(items.value)
+      // Rows may have gone meanwhile (a purge): when nothing newer is left, the window starts the list.
+      offset.value = page.newerCursor === null && page.items.length < Math.min(AUDIT_PAGE_SIZE, offset.value) ? 0 : Math.max(0, offset.value - page.items.length)
+      const over = next.length - AUDIT_WINDOW
+      if (over > 0) {
+        next = next.slice(0, next.length - over)
+        cursor.value = next[next.length - 1]!.seq
+      }
+      items.value = next
+      error.value = undefined
+    } catch (e) {
+      if (mine === generation) error.value = userMessage(e)
     } finally {
       if (mine === generation) loading.value = false
     }
@@ -167,5 +211,5 @@ export const useAuditStore = defineStore('audit', () => {
     }
   }
 
-  return { form, errors, applied, items, cursor, loading, loaded, error, done, filtered, verifying, report, verifyError, apply, reload, loadMore, clearForm, resetFilters, showFor, verify, pendingSeq, openSeq, showRequest }
+  return { form, errors, applied, items, cursor, offset, loading, loaded, error, done, filtered, verifying, report, verifyError, apply, reload, loadMore, loadNewer, clearForm, resetFilters, showFor, verify, pendingSeq, openSeq, showRequest }
 })
