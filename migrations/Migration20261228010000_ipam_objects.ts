@@ -115,13 +115,14 @@ export class Migration20261228010000_ipam_objects extends Migration {
     // writer's text finds or creates its site whatever the writer may do to ip_sites.
     this.addSql(`
       create or replace function "ip_pools_objects"() returns trigger language plpgsql security definer as $$
-      declare ref_changed boolean; text_changed boolean;
+      declare ref_changed boolean; text_changed boolean; grp int;
       begin
         ref_changed := tg_op = 'INSERT' or new."site_ref_id" is distinct from old."site_ref_id";
         text_changed := tg_op = 'INSERT' or new."site" is distinct from old."site";
         if new."site_ref_id" is not null and ref_changed then
           select "name" into new."site" from "ip_sites" where "id" = new."site_ref_id";
-        elsif text_changed and not (tg_op = 'UPDATE' and ref_changed) then
+        elsif text_changed and not (tg_op = 'UPDATE' and ref_changed)
+              and not exists (select 1 from "ip_sites" where "id" = new."site_ref_id" and "name" = new."site") then
           if new."site" is null or btrim(new."site") = '' then
             new."site" := null; new."site_ref_id" := null;
           else
@@ -136,16 +137,20 @@ export class Migration20261228010000_ipam_objects extends Migration {
         text_changed := tg_op = 'INSERT' or new."vlan_id" is distinct from old."vlan_id";
         if new."vlan_ref_id" is not null and ref_changed then
           select "vid" into new."vlan_id" from "ip_vlans" where "id" = new."vlan_ref_id";
-        elsif text_changed and not (tg_op = 'UPDATE' and ref_changed) then
+        elsif text_changed and not (tg_op = 'UPDATE' and ref_changed)
+              and not exists (select 1 from "ip_vlans" where "id" = new."vlan_ref_id" and "vid" = new."vlan_id") then
           if new."vlan_id" is null then
             new."vlan_ref_id" := null;
           else
-            insert into "ip_vlan_groups" ("name", "created_by") values ('default', current_user) on conflict ("name") do nothing;
-            insert into "ip_vlans" ("group_id", "vid", "name", "created_by")
-              select g."id", new."vlan_id", 'VLAN ' || new."vlan_id", current_user from "ip_vlan_groups" g where g."name" = 'default'
-              on conflict ("group_id", "vid") do nothing;
-            select v."id" into new."vlan_ref_id" from "ip_vlans" v join "ip_vlan_groups" g on g."id" = v."group_id"
-             where g."name" = 'default' and v."vid" = new."vlan_id";
+            -- A bare VID: the VLAN of that VID in the pool's current VLAN group, else in the "default" group.
+            select "group_id" into grp from "ip_vlans" where "id" = new."vlan_ref_id";
+            if grp is null or not exists (select 1 from "ip_vlans" where "group_id" = grp and "vid" = new."vlan_id") then
+              insert into "ip_vlan_groups" ("name", "created_by") values ('default', current_user) on conflict ("name") do nothing;
+              select "id" into grp from "ip_vlan_groups" where "name" = 'default';
+              insert into "ip_vlans" ("group_id", "vid", "name", "created_by") values (grp, new."vlan_id", 'VLAN ' || new."vlan_id", current_user)
+                on conflict ("group_id", "vid") do nothing;
+            end if;
+            select "id" into new."vlan_ref_id" from "ip_vlans" where "group_id" = grp and "vid" = new."vlan_id";
           end if;
         elsif new."vlan_ref_id" is null and ref_changed then
           new."vlan_id" := null;
@@ -225,7 +230,7 @@ export class Migration20261228010000_ipam_objects extends Migration {
     this.addSql(`create index "ip_allocations_custom_fields_idx" on "ip_allocations" using gin ("custom_fields" jsonb_path_ops);`)
     this.addSql(`
       create or replace function "ipam_check_custom_fields"(p_kind text, p_values jsonb) returns jsonb language plpgsql stable as $$
-      declare k text; v jsonb; f record; out jsonb := '{}'::jsonb; s text;
+      declare k text; v jsonb; f record; out jsonb := '{}'::jsonb; s text; ok boolean;
       begin
         if p_values is null then p_values := '{}'::jsonb; end if;
         if jsonb_typeof(p_values) <> 'object' then
@@ -255,7 +260,15 @@ export class Migration20261228010000_ipam_objects extends Migration {
             raise exception 'custom field %: "%" is not one of %', k, s, array_to_string(f."choices", ', ') using errcode = '23514', constraint = 'ip_custom_fields_valid';
           end if;
           if f."type" = 'date' then
-            if s !~ '^\\d{4}-\\d{2}-\\d{2}$' or to_char(to_date(s, 'YYYY-MM-DD'), 'YYYY-MM-DD') <> s then
+            ok := s ~ '^\\d{4}-\\d{2}-\\d{2}$';
+            if ok then
+              begin
+                ok := to_char(to_date(s, 'YYYY-MM-DD'), 'YYYY-MM-DD') = s;
+              exception when others then
+                ok := false;
+              end;
+            end if;
+            if not ok then
               raise exception 'custom field %: "%" is not a date (YYYY-MM-DD)', k, s using errcode = '23514', constraint = 'ip_custom_fields_valid';
             end if;
           end if;
