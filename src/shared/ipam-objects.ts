@@ -4,6 +4,7 @@
  * the renderer.
  */
 import { z } from 'zod'
+import { FIELD_KINDS, FIELD_TYPES, VLAN_STATUSES } from './choices'
 import { ALLOCATION_STATUSES, poolRef, spaceRef } from './ipam'
 
 // eslint-disable-next-line no-control-regex
@@ -16,11 +17,9 @@ const text = (max: number) =>
     .refine((s) => !CONTROL.test(s), 'must not contain control characters')
 const name = (max: number) => text(max).min(1, 'is required')
 
-export const VLAN_STATUSES = ['active', 'reserved', 'deprecated'] as const
+export { VLAN_STATUSES, FIELD_KINDS, FIELD_TYPES }
 export type VlanStatus = (typeof VLAN_STATUSES)[number]
-export const FIELD_KINDS = ['pool', 'allocation'] as const
 export type FieldKind = (typeof FIELD_KINDS)[number]
-export const FIELD_TYPES = ['text', 'integer', 'boolean', 'choice', 'date', 'url'] as const
 export type FieldType = (typeof FIELD_TYPES)[number]
 
 /** A site or VLAN group by name or id. */
@@ -216,3 +215,41 @@ export const bulkEditSchema = z
   })
   .strict()
 export type BulkEditInput = z.input<typeof bulkEditSchema>
+
+// ---------------------------------------------------------------- queued edits
+
+/**
+ * The admin edits of sites, VLANs, tags and custom fields, as one offline-queue operation ('ipam.object'):
+ * each action with the arguments its core method takes.
+ */
+export const objectEditSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('site.add'), input: siteCreateSchema }).strict(),
+  z.object({ action: z.literal('site.update'), ref: objectRef, input: siteUpdateSchema }).strict(),
+  z.object({ action: z.literal('site.remove'), ref: objectRef }).strict(),
+  z.object({ action: z.literal('vlanGroup.add'), input: vlanGroupCreateSchema }).strict(),
+  z.object({ action: z.literal('vlanGroup.remove'), ref: objectRef }).strict(),
+  z.object({ action: z.literal('vlan.add'), input: vlanCreateSchema }).strict(),
+  z.object({ action: z.literal('vlan.update'), ref: vlanRef, input: vlanUpdateSchema }).strict(),
+  z.object({ action: z.literal('vlan.remove'), ref: vlanRef }).strict(),
+  z.object({ action: z.literal('tag.add'), input: tagCreateSchema }).strict(),
+  z.object({ action: z.literal('tag.update'), ref: tagName, input: tagUpdateSchema }).strict(),
+  z.object({ action: z.literal('tag.remove'), ref: tagName }).strict(),
+  z.object({ action: z.literal('pool.tag'), input: poolTagSchema, remove: z.boolean() }).strict(),
+  z.object({ action: z.literal('field.add'), input: fieldCreateSchema }).strict(),
+  z.object({ action: z.literal('field.remove'), input: fieldRemoveSchema }).strict()
+])
+export type ObjectEdit = z.input<typeof objectEditSchema>
+export const ipTagEditSchema = z.object({ input: ipTagSchema, remove: z.boolean() }).strict()
+export type IpTagEdit = z.input<typeof ipTagEditSchema>
+
+/** One line saying what a queued object edit will do. */
+export function describeObjectEdit(e: ObjectEdit): string {
+  const a = e as Record<string, unknown> & { input?: Record<string, unknown> }
+  const i = a.input ?? {}
+  const [what, verb] = e.action.split('.') as [string, string]
+  const noun = { site: 'site', vlanGroup: 'VLAN group', vlan: 'VLAN', tag: 'tag', pool: 'pool', field: 'custom field' }[what] ?? what
+  if (e.action === 'pool.tag') return `${e.remove ? 'untag' : 'tag'} pool ${String(e.input.pool)} ${e.remove ? 'from' : 'with'} ${e.input.tags.join(', ')}`
+  if (e.action === 'vlan.add') return `add VLAN ${String(e.input.group ?? 'default')}/${String(e.input.vid)}`
+  if (e.action === 'field.add' || e.action === 'field.remove') return `${verb} ${noun} ${String(i.kind)}.${String(i.name)}`
+  return `${verb} ${noun} ${String(a.ref ?? i.name ?? '')}`
+}

@@ -41,8 +41,8 @@ async function poolsUsing(q: Knex | Knex.Transaction, column: 'site_ref_id' | 'v
   return { n: r.rows[0]!.n, names: r.rows[0]!.names ?? [] }
 }
 
-const inUse = (what: string, u: { n: number; names: string[] }): string =>
-  `${what} is used by ${u.n} pool(s): ${u.names.map((n) => `"${n}"`).join(', ')}${u.n > u.names.length ? ', ...' : ''}; point them elsewhere first`
+const inUse = (u: { n: number; names: string[] }): string =>
+  `is used by ${u.n} pool(s): ${u.names.map((n) => `"${n}"`).join(', ')}${u.n > u.names.length ? ', ...' : ''}; point them elsewhere first`
 
 const pick = (changed: string[], o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(changed.map((k) => [k, o[k] ?? null]))
 
@@ -149,7 +149,7 @@ export async function deleteSite(knex: Knex, ctx: RequestContext, ref: ObjectRef
       const cur = await findSite(trx, ref, 'site', true)
       entry.resourceId = cur.id
       const u = await poolsUsing(trx, 'site_ref_id', cur.id)
-      if (u.n) throw new AppError('CONFLICT', `site: "${cur.name}" ${inUse('it', u)}`, { field: 'site', pools: u.names })
+      if (u.n) throw new AppError('CONFLICT', `site: "${cur.name}" ${inUse(u)}`, { field: 'site', pools: u.names })
       await trx.raw(`delete from ip_sites where id = ?`, [cur.id])
       const dto = siteDto(cur)
       await appendAudit(trx, ctx, { action: 'delete', resourceType: 'ip_site', resourceId: cur.id, resourceName: cur.name, details: { before: siteSnapshot(dto) } })
@@ -386,7 +386,7 @@ export async function deleteVlan(knex: Knex, ctx: RequestContext, ref: VlanRef, 
       entry.resourceId = cur.id
       entry.resourceName = `${cur.group_name}/${cur.vid}`
       const u = await poolsUsing(trx, 'vlan_ref_id', cur.id)
-      if (u.n) throw new AppError('CONFLICT', `vlan: ${cur.group_name}/${cur.vid} ${inUse('it', u)}`, { field: 'vlan', pools: u.names })
+      if (u.n) throw new AppError('CONFLICT', `vlan: ${cur.group_name}/${cur.vid} ${inUse(u)}`, { field: 'vlan', pools: u.names })
       await trx.raw(`delete from ip_vlans where id = ?`, [cur.id])
       const dto = vlanDto(cur)
       await appendAudit(trx, ctx, { action: 'delete', resourceType: 'ip_vlan', resourceId: cur.id, resourceName: entry.resourceName, details: { before: vlanSnapshot(dto) } })
