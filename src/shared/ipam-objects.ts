@@ -216,6 +216,23 @@ export const bulkEditSchema = z
   .strict()
 export type BulkEditInput = z.input<typeof bulkEditSchema>
 
+export interface BulkEditResult {
+  pool: string
+  /** The allocations that changed, lowest address first (after the change). */
+  items: import('./ipam').AllocationDto[]
+  /** Selected addresses the change left as they were. */
+  unchanged: string[]
+}
+
+/** Everything the VLANs & sites editor, the tag and field admin and the pool dialog's pickers need, in one read. */
+export interface IpamObjects {
+  sites: SiteDto[]
+  vlanGroups: VlanGroupDto[]
+  vlans: VlanDto[]
+  tags: TagDto[]
+  fields: FieldDto[]
+}
+
 // ---------------------------------------------------------------- queued edits
 
 /**

@@ -7,7 +7,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError, validationError } from '../../../shared/errors'
 import type { AllocationDto } from '../../../shared/ipam'
-import { bulkEditSchema, type BulkEditInput } from '../../../shared/ipam-objects'
+import { bulkEditSchema, type BulkEditInput, type BulkEditResult } from '../../../shared/ipam-objects'
 import { parseIp } from '../../../shared/net'
 import { appendAudits, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
@@ -16,13 +16,7 @@ import { authorize, mutate, type MutationOptions } from './mutation'
 import { ALLOC_COLUMNS, changedKeys, findPoolRow, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
 import { applyAllocationTags, mergeFieldValues, tagIds } from './tags'
 
-export interface BulkEditResult {
-  pool: string
-  /** The allocations that changed, lowest address first (after the change). */
-  items: AllocationDto[]
-  /** Selected addresses the change left as they were. */
-  unchanged: string[]
-}
+export type { BulkEditResult }
 
 export async function bulkEdit(knex: Knex, ctx: RequestContext, input: BulkEditInput, opts: MutationOptions = {}): Promise<BulkEditResult> {
   const raw = (input ?? {}) as Partial<BulkEditInput>
