@@ -75,7 +75,8 @@ describe.skipIf(!hasChromium)('VLANs, sites and bulk edit', () => {
   it('edits the selected allocations in one request', async () => {
     const { page } = s
     await invoke(s.harness, 'ipam:allocate', { pool: 'users-ams', next: true, count: 4, owner: 'lab' })
-    await page.reload()
+    await page.getByRole('button', { name: 'Pools', exact: true }).click()
+    await page.getByRole('button', { name: 'users-ams', exact: true }).click()
     await page.getByRole('heading', { level: 1, name: 'users-ams' }).waitFor()
     const table = page.getByTestId('pool-allocations')
     await table.waitFor()
