@@ -238,3 +238,12 @@ describe('bulk edit', () => {
     expect(await core.ipam.listAllocations(op, 'bulk-edit')).toEqual(before)
   })
 })
+
+describe('address search', () => {
+  it('finds allocations by tag name and by a custom field value', async () => {
+    const byTag = await core.ipam.search(op, { query: 'pci' })
+    expect(byTag.items.map((a) => a.ip)).toEqual(['10.130.0.10'])
+    const byField = await core.ipam.search(op, { query: '2027-01-31' })
+    expect(byField.items.map((a) => a.ip)).toEqual(['10.130.0.10'])
+  })
+})
