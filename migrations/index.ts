@@ -23,6 +23,7 @@ import { Migration20261220020000_dns } from './Migration20261220020000_dns'
 import { Migration20261220030000_kea } from './Migration20261220030000_kea'
 import { Migration20261225000000_allocation_owner_dn } from './Migration20261225000000_allocation_owner_dn'
 import { Migration20261227100000_pool_usage } from './Migration20261227100000_pool_usage'
+import { Migration20261228010000_ipam_objects } from './Migration20261228010000_ipam_objects'
 import { Migration20261230100000_dns_zone_space } from './Migration20261230100000_dns_zone_space'
 
 export const migrationsList: MigrationObject[] = [
@@ -45,6 +46,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261220030000_kea', class: Migration20261220030000_kea },
   { name: 'Migration20261225000000_allocation_owner_dn', class: Migration20261225000000_allocation_owner_dn },
   { name: 'Migration20261227100000_pool_usage', class: Migration20261227100000_pool_usage },
+  { name: 'Migration20261228010000_ipam_objects', class: Migration20261228010000_ipam_objects },
   { name: 'Migration20261230100000_dns_zone_space', class: Migration20261230100000_dns_zone_space }
 ]
 

@@ -42,3 +42,7 @@ export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512'] as 
 
 /** The states of a side effect in the outbox (core/outbox). */
 export const OUTBOX_STATES = ['pending', 'done', 'conflict', 'failed', 'ignored'] as const
+
+export const VLAN_STATUSES = ['active', 'reserved', 'deprecated'] as const
+export const FIELD_KINDS = ['pool', 'allocation'] as const
+export const FIELD_TYPES = ['text', 'integer', 'boolean', 'choice', 'date', 'url'] as const

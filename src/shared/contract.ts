@@ -141,6 +141,7 @@ import {
   type UserImportReport
 } from './directory-admin'
 import { paletteSearchSchema, type PaletteResults } from './palette'
+import { bulkEditSchema, ipTagEditSchema, objectEditSchema, type BulkEditResult, type IpamObjects } from './ipam-objects'
 import { thresholdSetSchema, usageHistorySchema, type PoolLevel, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
 
 /** A phantom marker that carries a result type without a runtime value. */
@@ -239,6 +240,13 @@ export const contract = {
   'ipam:range:add': { args: rangeCreateSchema, result: result<OrQueued<RangeDto>>() },
   'ipam:range:remove': { args: z.object({ id: z.number().int().positive() }).strict(), result: result<OrQueued<RangeDto>>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+  /** Sites, VLAN groups, VLANs, tags and custom field definitions, in one read (the editors and the pickers). */
+  'ipam:objects': { args: noArgs, result: result<IpamObjects>() },
+  /** A change to a site, VLAN group, VLAN, tag, pool's tags or custom field definition (admin). */
+  'ipam:object:edit': { args: objectEditSchema, result: result<OrQueued<unknown>>() },
+  'ipam:ip:tag': { args: ipTagEditSchema, result: result<OrQueued<{ changed: string[] }>>() },
+  /** One change to many allocations of a pool: one request, one transaction. */
+  'ipam:bulk-edit': { args: bulkEditSchema, result: result<OrQueued<BulkEditResult>>() },
   // Utilization over time: daily snapshots (taken by the app's maintenance and `netkeeper ipam usage
   // snapshot`), per-pool thresholds (an admin's), and the pools over them now; `crossed` lists each pool
   // once when it goes up a level (this installation's memory), which the shell turns into a notification.

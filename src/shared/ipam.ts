@@ -1,6 +1,7 @@
 /** IPAM DTOs and input schemas, shared by the core, the CLI, the IPC contract and the renderer. */
 import { z } from 'zod'
 import { isDn } from './dn'
+import type { FieldValue, PoolVlan, TagRef } from './ipam-objects'
 
 export const ALLOCATION_STATUSES = ['available', 'allocated', 'reserved', 'blocked'] as const
 export type AllocationStatus = (typeof ALLOCATION_STATUSES)[number]
@@ -40,7 +41,18 @@ export const poolCreateSchema = z
     /** The address space (name or id); the default space when absent. A child is always in its parent's space. */
     space: spaceRef.optional(),
     /** The container this pool is carved from (name or id); a root pool of its space when absent. */
-    parent: poolRef.nullish()
+    parent: poolRef.nullish(),
+    /**
+     * The site object (name or id), which must exist; null clears. (`site`, the older free-text input, finds or
+     * creates the site by name: kept for legacy imports and edits queued by older versions.)
+     */
+    siteRef: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)]).nullish(),
+    /** The VLAN object: its id or "GROUP/VID" (a bare "VID" is in the "default" group), which must exist; null clears. */
+    vlan: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(120)]).nullish(),
+    /** Tag names (existing tags); on update, the whole set. */
+    tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+    /** Custom field values (text as typed is converted to the field's type); on update merged, null clears one. */
+    customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
   })
   .strict()
 export type PoolCreateInput = z.input<typeof poolCreateSchema>
@@ -61,6 +73,14 @@ export const poolListSchema = z
     space: spaceRef.optional(),
     /** Only the children of this pool; null: only the roots (of the space, or of every space). */
     parent: poolRef.nullish(),
+    /** Only pools at this site object (name or id). */
+    siteRef: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
+    /** Only pools on this VLAN (id or "GROUP/VID"). */
+    vlan: z.union([z.number().int().positive(), z.string().trim().min(1).max(120)]).optional(),
+    /** Only pools carrying every one of these tags. */
+    tags: z.array(z.string().trim().min(1).max(64)).max(20).optional(),
+    /** Only pools whose custom fields hold these values (name -> value as text). */
+    fields: z.record(z.string().max(64), z.string().max(1000)).optional(),
     page: z.number().int().min(1, 'must be 1 or more').default(1),
     pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
     sort: z.enum(POOL_SORTS).default('name'),
@@ -111,7 +131,11 @@ export const allocationUpdateSchema = z
     version: z.number().int().positive().optional(),
     status: z.enum(ALLOCATION_STATUSES).optional(),
     until: z.string().trim().max(40).nullish(),
-    ...allocationFields
+    ...allocationFields,
+    /** Tag names: the whole set the allocation should carry. */
+    tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+    /** Custom field values, merged; null clears one. */
+    customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
   })
   .strict()
 export type AllocationUpdateInput = z.input<typeof allocationUpdateSchema>
@@ -168,6 +192,12 @@ export interface PoolDto {
   children: number
   /** With children: the whole subtree (see RollUp); null for a leaf. */
   rollup: RollUp | null
+  /** The site object (its name is `site`). */
+  siteId: number | null
+  /** The VLAN object (its VID is `vlanId`). */
+  vlan: PoolVlan | null
+  tags: TagRef[]
+  customFields: Record<string, FieldValue>
 }
 
 /**
@@ -354,6 +384,10 @@ export interface AllocationDto {
   updatedAt: string
   allocatedBy: string | null
   version: number
+  /** Tag names, sorted (left out by the one-statement next-free path's reply). */
+  tags?: string[]
+  /** Custom field values (left out by the one-statement next-free path's reply). */
+  customFields?: Record<string, FieldValue>
   /**
    * What the name server and Kea make of it (the app's allocation read fills it in; other reads leave it out):
    * the DNS names and the last DNS outcome, the reservation's last outcome and the lease Kea holds for it.

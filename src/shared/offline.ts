@@ -34,6 +34,7 @@ import {
   type SpaceUpdateInput,
   type SplitInput
 } from './ipam'
+import { bulkEditSchema, ipTagEditSchema, objectEditSchema, type BulkEditInput, type IpTagEdit, type ObjectEdit } from './ipam-objects'
 import {
   groupCreateSchema,
   groupRefSchema,
@@ -76,6 +77,9 @@ export const offlineArgSchemas = {
   'ipam.space.delete': z.object({ space: spaceRef }).strict(),
   'ipam.range.add': rangeCreateSchema,
   'ipam.range.remove': rangeRemoveSchema,
+  'ipam.object': objectEditSchema,
+  'ipam.ip.tag': ipTagEditSchema,
+  'ipam.bulkEdit': bulkEditSchema,
   // Directory edits. Passwords are never queued (they would sit on disk): a new user is queued without one.
   'directory.user.create': userCreateSchema.refine((v) => v.password === undefined, {
     message: 'a password is not kept in the offline queue; create the user without one and set it once the directory is back',
@@ -111,6 +115,9 @@ export type OfflineEdit =
   | { operation: 'ipam.space.delete'; args: { space: SpaceRef } }
   | { operation: 'ipam.range.add'; args: RangeCreateInput }
   | { operation: 'ipam.range.remove'; args: { id?: number; pool?: PoolRef; first?: string } }
+  | { operation: 'ipam.object'; args: ObjectEdit }
+  | { operation: 'ipam.ip.tag'; args: IpTagEdit }
+  | { operation: 'ipam.bulkEdit'; args: BulkEditInput }
   | DirectoryEdit
 
 export type DirectoryEdit =

@@ -18,6 +18,7 @@ import { rangeCommand } from './commands/range'
 import { spaceCommand } from './commands/space'
 import { dnsCommand } from './commands/dns'
 import { dhcpCommand } from './commands/dhcp'
+import { fieldCommand, siteCommand, tagCommand, vlanCommand } from './commands/objects'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 import { cliVersion } from './version'
 
@@ -38,6 +39,10 @@ export function buildProgram(): Command {
   program.addCommand(ipamCommand())
   program.addCommand(spaceCommand())
   program.addCommand(rangeCommand())
+  program.addCommand(vlanCommand())
+  program.addCommand(siteCommand())
+  program.addCommand(tagCommand())
+  program.addCommand(fieldCommand())
   program.addCommand(auditCommand())
   program.addCommand(profileCommand())
   program.addCommand(userCommand())

@@ -13,6 +13,7 @@ import { isConnectFailure, toAppError } from '../core/db/errors'
 import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } from '../core/offline/runtime'
 import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
+import { applyObjectEdit } from '../core/offline/replay'
 import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
 import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
 import { settingsHandlers, type HostControl } from './settings'
@@ -81,6 +82,9 @@ type QueueableChannel =
   | 'ipam:space:delete'
   | 'ipam:range:add'
   | 'ipam:range:remove'
+  | 'ipam:object:edit'
+  | 'ipam:ip:tag'
+  | 'ipam:bulk-edit'
 const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit } = {
   'ipam:allocate': (a) => ({ operation: 'ipam.allocate', args: a }),
   'ipam:allocation:update': (a) => ({ operation: 'ipam.update', args: a }),
@@ -97,7 +101,10 @@ const QUEUEABLE: { [C in QueueableChannel]: (a: ParsedArgsOf<C>) => OfflineEdit 
   'ipam:space:update': (a) => ({ operation: 'ipam.space.update', args: a }),
   'ipam:space:delete': (a) => ({ operation: 'ipam.space.delete', args: a }),
   'ipam:range:add': (a) => ({ operation: 'ipam.range.add', args: a }),
-  'ipam:range:remove': (a) => ({ operation: 'ipam.range.remove', args: a })
+  'ipam:range:remove': (a) => ({ operation: 'ipam.range.remove', args: a }),
+  'ipam:object:edit': (a) => ({ operation: 'ipam.object', args: a }),
+  'ipam:ip:tag': (a) => ({ operation: 'ipam.ip.tag', args: a }),
+  'ipam:bulk-edit': (a) => ({ operation: 'ipam.bulkEdit', args: a })
 }
 
 /** The IPAM reads answered from the database's last-known snapshot while it cannot be reached. */
@@ -262,6 +269,16 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:range:list': (a, ctx) => core.ipam.listRanges(ctx, a.pool),
     'ipam:range:add': (a, ctx) => core.ipam.addRange(ctx, a),
     'ipam:range:remove': (a, ctx) => core.ipam.removeRange(ctx, a),
+    'ipam:objects': async (_a, ctx) => ({
+      sites: await core.ipam.listSites(ctx),
+      vlanGroups: await core.ipam.listVlanGroups(ctx),
+      vlans: await core.ipam.listVlans(ctx),
+      tags: await core.ipam.listTags(ctx),
+      fields: await core.ipam.listFields(ctx)
+    }),
+    'ipam:object:edit': (a, ctx) => applyObjectEdit(core, ctx, a),
+    'ipam:ip:tag': (a, ctx) => core.ipam.tagAllocations(ctx, a.input, a.remove),
+    'ipam:bulk-edit': (a, ctx) => core.ipam.bulkEdit(ctx, a),
 
     'dns:server:list': () => core.dns.listServers(),
     'dns:zone:list': () => core.dns.listZones(),

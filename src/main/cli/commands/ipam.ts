@@ -8,6 +8,14 @@ import { addPoolTreeCommands, calcCommand } from './pool-tree'
 const staleReads = () => import('../../core/offline/stale')
 import { confirmRemoval } from '../terminal'
 import { usageCommand } from './usage'
+import { collectField, collectList } from './objects'
+
+/** How a pool's VLAN reads: the bare VID in the default group, else GROUP/VID. */
+const vlanText = (p: PoolDto): string => (p.vlan ? (p.vlan.group === 'default' ? String(p.vlan.vid) : `${p.vlan.group}/${p.vlan.vid}`) : p.vlanId != null ? String(p.vlanId) : '')
+const fieldsText = (f: Record<string, unknown> | undefined): string =>
+  Object.entries(f ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', ')
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -20,8 +28,9 @@ function poolLine(p: PoolDto): Record<string, unknown> {
     name: p.name,
     network: p.network,
     gateway: p.gateway ?? '',
-    vlan: p.vlanId ?? '',
+    vlan: vlanText(p),
     site: p.site ?? '',
+    tags: (p.tags ?? []).map((t) => t.name).join(','),
     env: p.environment ?? '',
     used: `${u.allocated + u.reserved + u.blocked}/${u.usable}`,
     util: `${u.percent.toFixed(2)}%`,
@@ -41,11 +50,13 @@ function poolText(p: PoolDto): string {
     `  parent:      ${p.parentName ?? '-'}${p.children ? `; ${p.children} child pool(s)` : ''}`,
     `  gateway:     ${p.gateway ?? '-'}`,
     `  dns:         ${p.dnsServers.length ? p.dnsServers.join(', ') : '-'}`,
-    `  vlan:        ${p.vlanId ?? '-'}`,
+    `  vlan:        ${p.vlan ? `${p.vlan.group}/${p.vlan.vid} ${p.vlan.name} (${p.vlan.status})` : (p.vlanId ?? '-')}`,
     `  site:        ${p.site ?? '-'}`,
     `  environment: ${p.environment ?? '-'}`,
     `  active:      ${p.isActive ? 'yes' : 'no'}`,
     `  description: ${p.description ?? '-'}`,
+    `  tags:        ${(p.tags ?? []).map((t) => t.name).join(', ') || '-'}`,
+    `  fields:      ${fieldsText(p.customFields) || '-'}`,
     `  usable ${u.usable}, allocated ${u.allocated}, reserved ${u.reserved}, blocked ${u.blocked}, free ${u.free} (${u.percent.toFixed(2)}% used)`,
     ...(p.rollup
       ? [`  subtree: ${p.rollup.descendants} pool(s), ${p.rollup.assignedPercent.toFixed(2)}% assigned to children, ${p.rollup.used} of ${p.rollup.size} addresses used (${p.rollup.percent.toFixed(2)}%)`]
@@ -77,6 +88,8 @@ function allocText(a: AllocationDto): string {
     `  purpose:     ${a.purpose ?? '-'}`,
     `  description: ${a.description ?? '-'}`,
     a.reservedUntil ? `  held until:  ${a.reservedUntil}` : '',
+    a.tags?.length ? `  tags:        ${a.tags.join(', ')}` : '',
+    Object.keys(a.customFields ?? {}).length ? `  fields:      ${fieldsText(a.customFields)}` : '',
     `  by ${a.allocatedBy ?? '-'} at ${a.createdAt}, version ${a.version}`
   ]
     .filter(Boolean)
@@ -133,15 +146,17 @@ export function poolCommand(): Command {
     .requiredOption('--network <cidr>', 'network in canonical CIDR form, e.g. 10.1.2.0/24 or 2001:db8::/64')
     .option('--gateway <ip>', 'gateway address inside the network')
     .option('--dns <ips>', 'DNS servers, comma-separated, in order of preference (at most 8)')
-    .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
-    .option('--site <site>', 'site (free text, used to group pools)')
+    .option('--vlan <group/vid>', 'the VLAN object, GROUP/VID (a bare VID: the "default" group); see `netkeeper vlan`')
+    .option('--site <name>', 'the site object; see `netkeeper site`')
+    .option('--tag <tag>', 'a tag (repeatable, or comma-separated)', collectList)
+    .option('--set-field <name=value>', 'a custom field value (repeatable)', collectField)
     .option('--environment <env>', 'environment, e.g. production or lab')
     .option('--description <text>', 'free text')
     .option('--inactive', 'create it inactive (no allocations until activated)')
     .option('--space <space>', 'address space (name or id); the default space when absent')
     .option('--parent <pool>', 'the container this pool is carved from; what the container held inside it moves into the new pool')
     .action(
-      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: number; site?: string; environment?: string; description?: string; inactive?: boolean; space?: string; parent?: string }, cmd: Command) => {
+      action(async (o: { name: string; network: string; gateway?: string; dns?: string; vlan?: string; site?: string; tag?: string[]; setField?: Record<string, string | null>; environment?: string; description?: string; inactive?: boolean; space?: string; parent?: string }, cmd: Command) => {
         const input = {
           ...(o.space !== undefined ? { space: o.space } : {}),
           ...(o.parent !== undefined ? { parent: o.parent } : {}),
@@ -149,8 +164,10 @@ export function poolCommand(): Command {
           network: o.network,
           gateway: o.gateway,
           ...(o.dns !== undefined ? { dnsServers: dnsList(o.dns) } : {}),
-          vlanId: o.vlan,
-          site: o.site,
+          ...(o.vlan !== undefined ? { vlan: o.vlan } : {}),
+          ...(o.site !== undefined ? { siteRef: o.site } : {}),
+          ...(o.tag !== undefined ? { tags: o.tag } : {}),
+          ...(o.setField !== undefined ? { customFields: o.setField } : {}),
           environment: o.environment,
           description: o.description,
           isActive: !o.inactive
@@ -167,7 +184,9 @@ export function poolCommand(): Command {
     .description('list pools with their utilization')
     .option('--site <site>', 'only pools of this site')
     .option('--environment <env>', 'only pools of this environment')
-    .option('--vlan <id>', 'VLAN', int('--vlan'))
+    .option('--vlan <group/vid>', 'only pools on this VLAN (GROUP/VID; a bare VID: the "default" group)')
+    .option('--tag <tag>', 'only pools carrying this tag (repeatable: all of them)', collectList)
+    .option('--field <name=value>', 'only pools whose custom field holds this value (repeatable)', collectField)
     .addOption(new Option('--active <yes|no>', 'only active or inactive pools').choices(['yes', 'no']))
     .option('--search <text>', 'text in name, description, site or network; or an address the pool contains')
     .addOption(new Option('--sort <field>', 'order by').choices(['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization']).default('name'))
@@ -175,11 +194,13 @@ export function poolCommand(): Command {
     .option('--page <n>', 'page number', int('--page'), 1)
     .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
     .action(
-      action(async (o: { site?: string; environment?: string; vlan?: number; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
+      action(async (o: { site?: string; environment?: string; vlan?: string; tag?: string[]; field?: Record<string, string | null>; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
         const input = {
           site: o.site,
           environment: o.environment,
-          vlanId: o.vlan,
+          ...(o.vlan !== undefined ? { vlan: o.vlan } : {}),
+          ...(o.tag !== undefined ? { tags: o.tag } : {}),
+          ...(o.field !== undefined ? { fields: Object.fromEntries(Object.entries(o.field).map(([k, v]) => [k, v ?? ''])) } : {}),
           active: o.active === undefined ? undefined : o.active === 'yes',
           search: o.search,
           sort: o.sort,
@@ -188,7 +209,7 @@ export function poolCommand(): Command {
           pageSize: o.pageSize
         }
         const show = (r: Page<PoolDto>): void =>
-          emit(cmd, r, () => `${table(r.items.map(poolLine), ['name', 'network', 'gateway', 'vlan', 'site', 'env', 'used', 'util', 'active'])}\n(page ${r.page}, ${r.items.length} of ${r.total})`)
+          emit(cmd, r, () => `${table(r.items.map(poolLine), ['name', 'network', 'gateway', 'vlan', 'site', 'env', 'tags', 'used', 'util', 'active'])}\n(page ${r.page}, ${r.items.length} of ${r.total})`)
         await withCoreOrStale(
           cmd,
           async (core) => {
@@ -239,22 +260,24 @@ export function poolCommand(): Command {
     .option('--network <cidr>', 'new network (every address it holds must stay inside)')
     .option('--gateway <ip>', 'new gateway ("" to clear)')
     .option('--dns <ips>', 'DNS servers, comma-separated, replacing the list ("" to clear)')
-    .option('--vlan <id>', 'VLAN 1-4094', int('--vlan'))
+    .option('--vlan <group/vid>', 'the VLAN object, GROUP/VID (a bare VID: the "default" group)')
     .option('--no-vlan', 'clear the VLAN')
-    .option('--site <site>', 'new site')
+    .option('--site <name>', 'the site object ("" to clear)')
+    .option('--set-field <name=value>', 'set a custom field (repeatable; name= clears it)', collectField)
     .option('--environment <env>', 'new environment')
     .option('--description <text>', 'new description')
     .addOption(new Option('--active <yes|no>', 'switch the pool on or off').choices(['yes', 'no']))
     .action(
-      action(async (ref: string, o: { name?: string; network?: string; gateway?: string; dns?: string; vlan?: number | false; site?: string; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
+      action(async (ref: string, o: { name?: string; network?: string; gateway?: string; dns?: string; vlan?: string | false; site?: string; setField?: Record<string, string | null>; environment?: string; description?: string; active?: 'yes' | 'no' }, cmd: Command) => {
         {
           const changes = {
             ...(o.name !== undefined ? { name: o.name } : {}),
             ...(o.network !== undefined ? { network: o.network } : {}),
             ...(o.gateway !== undefined ? { gateway: o.gateway || null } : {}),
             ...(o.dns !== undefined ? { dnsServers: dnsList(o.dns) } : {}),
-            ...(o.vlan === false ? { vlanId: null } : o.vlan !== undefined ? { vlanId: o.vlan } : {}),
-            ...(o.site !== undefined ? { site: o.site } : {}),
+            ...(o.vlan === false ? { vlan: null } : o.vlan !== undefined ? { vlan: o.vlan } : {}),
+            ...(o.site !== undefined ? { siteRef: o.site || null } : {}),
+            ...(o.setField !== undefined ? { customFields: o.setField } : {}),
             ...(o.environment !== undefined ? { environment: o.environment } : {}),
             ...(o.description !== undefined ? { description: o.description } : {}),
             ...(o.active !== undefined ? { isActive: o.active === 'yes' } : {})
@@ -292,6 +315,20 @@ export function poolCommand(): Command {
         )
       })
     )
+  for (const remove of [false, true]) {
+    pool
+      .command(`${remove ? 'untag' : 'tag'} <pool> <tags...>`)
+      .description(remove ? 'take tags off a pool' : 'put tags on a pool (see `netkeeper tag`)')
+      .action(
+        action(async (ref: string, tags: string[], _o: unknown, cmd: Command) => {
+          const edit = { action: 'pool.tag' as const, input: { pool: ref, tags }, remove }
+          await withCoreOrQueue(cmd, { operation: 'ipam.object', args: edit }, async (core) => {
+            const r = await core.ipam.tagPool(cliContext(), edit.input, remove)
+            emit(cmd, r, () => `pool ${ref} tags: ${r.map((t) => t.name).join(', ') || '(none)'}`)
+          })
+        })
+      )
+  }
   addPoolTreeCommands(pool)
   return pool
 }
@@ -333,14 +370,57 @@ export function ipCommand(): Command {
     .option('--until <iso-time>', 'for reservations: when the hold lapses ("" to clear)')
     .option('--if-version <n>', 'refuse if the row changed since this version (optimistic check)', int('--if-version'))
     .option('--space <space>', 'the address space, when the address is held in more than one')
+    .option('--set-field <name=value>', 'set a custom field (repeatable; name= clears it)', collectField)
     .action(
-      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number; space?: string }, cmd: Command) => {
-        const input = stripUndefined({ ip: addr, space: o.space, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o) })
+      action(async (addr: string, o: DescribeOpts & { status?: 'allocated'; until?: string; ifVersion?: number; space?: string; setField?: Record<string, string | null> }, cmd: Command) => {
+        const input = stripUndefined({ ip: addr, space: o.space, status: o.status, until: o.until, version: o.ifVersion, ...describeFields(o), customFields: o.setField })
         await withCoreOrQueue(cmd, { operation: 'ipam.update', args: input }, async (core) => {
           const r = await core.ipam.updateAllocation(cliContext(), input)
           emit(cmd, r, () => `updated ${allocText(r)}`)
         })
       })
+    )
+
+  for (const remove of [false, true]) {
+    ip.command(`${remove ? 'untag' : 'tag'} <ip> <tags...>`)
+      .description(remove ? 'take tags off an address' : 'put tags on an address (see `netkeeper tag`)')
+      .option('--space <space>', 'the address space, when the address is held in more than one')
+      .action(
+        action(async (addr: string, tags: string[], o: { space?: string }, cmd: Command) => {
+          const input = stripUndefined({ ips: [addr], tags, space: o.space })
+          await withCoreOrQueue(cmd, { operation: 'ipam.ip.tag', args: { input, remove } }, async (core) => {
+            const r = await core.ipam.tagAllocations(cliContext(), input, remove)
+            emit(cmd, r, () => (r.changed.length ? `${remove ? 'untagged' : 'tagged'} ${r.changed.join(', ')}` : 'nothing changed'))
+          })
+        })
+      )
+  }
+
+  ip.command('bulk-edit')
+    .description('one change to many addresses of a pool: one request, one transaction; nothing changes if any address fails')
+    .requiredOption('--pool <pool>', 'pool name or id')
+    .requiredOption('--ips <list>', 'the addresses, comma-separated (repeatable)', collectList)
+    .addOption(new Option('--status <status>', 'new status').choices(['allocated', 'reserved', 'blocked']))
+    .option('--owner <owner>', 'new owner ("" clears it)')
+    .option('--description <text>', 'new description ("" clears it)')
+    .option('--add-tag <tag>', 'add a tag (repeatable)', collectList)
+    .option('--remove-tag <tag>', 'remove a tag (repeatable)', collectList)
+    .option('--set-field <name=value>', 'set a custom field (repeatable; name= clears it)', collectField)
+    .action(
+      action(
+        async (
+          o: { pool: string; ips: string[]; status?: 'allocated'; owner?: string; description?: string; addTag?: string[]; removeTag?: string[]; setField?: Record<string, string | null> },
+          cmd: Command
+        ) => {
+          const set = stripUndefined({ status: o.status, owner: o.owner, description: o.description, addTags: o.addTag, removeTags: o.removeTag, fields: o.setField })
+          if (!Object.keys(set).length) throw new UsageError('nothing to change: give --status, --owner, --description, --add-tag, --remove-tag or --set-field')
+          const input = { pool: o.pool, ips: o.ips, set }
+          await withCoreOrQueue(cmd, { operation: 'ipam.bulkEdit', args: input }, async (core) => {
+            const r = await core.ipam.bulkEdit(cliContext(), input)
+            emit(cmd, r, () => `changed ${r.items.length} address(es) of pool ${r.pool}${r.unchanged.length ? `; ${r.unchanged.length} already as asked` : ''}`)
+          })
+        }
+      )
     )
 
   ip.command('release <ip>')

@@ -15,6 +15,7 @@ import { parseUntil, prepareAllocation, type PreparedAllocation } from './alloca
 import { giveAddress, rangeHolding, takeAddress } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { allocateNextFast } from './next-free'
+import { applyAllocationTags, mergeFieldValues, tagIds } from './tags'
 import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
 
 /** The dhcp or reserved range of a pool holding `ip` (those next-free skips), if any. */
@@ -41,7 +42,11 @@ export async function childCovering(trx: Knex | Knex.Transaction, poolId: number
 }
 
 /** The audit snapshot of an allocation: the fields a person cares about, no bookkeeping. */
-export function allocSnapshot(a: AllocationDto): Record<string, unknown> {
+export function allocSnapshot(a: AllocationDto, full = false): Record<string, unknown> {
+  // Tags and custom fields: always when comparing (full), else only when the allocation has some.
+  const extra: Record<string, unknown> = {}
+  if (full || a.tags?.length) extra.tags = a.tags ?? []
+  if (full || Object.keys(a.customFields ?? {}).length) extra.customFields = a.customFields ?? {}
   return {
     pool: a.poolName,
     ip: a.ip,
@@ -55,7 +60,8 @@ export function allocSnapshot(a: AllocationDto): Record<string, unknown> {
     dnsManaged: a.dnsManaged,
     dhcpManaged: a.dhcpManaged,
     reservedUntil: a.reservedUntil,
-    allocatedBy: a.allocatedBy
+    allocatedBy: a.allocatedBy,
+    ...extra
   }
 }
 
@@ -275,16 +281,19 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
       dhcpManaged: v.dhcpManaged ?? row.dhcp_managed
     }
     if (next.dhcpManaged && !next.mac) throw validationError('mac', 'is required when DHCP is on (the host reservation is keyed by the hardware address)')
-    const probe = { ...allocSnapshot(before), ...next, status, reservedUntil: iso(until) }
-    const changed = changedKeys(allocSnapshot(before), probe)
+    const fields = v.customFields !== undefined ? await mergeFieldValues(trx, 'allocation', before.customFields ?? {}, v.customFields) : (before.customFields ?? {})
+    const tagMap = v.tags !== undefined ? await tagIds(trx, v.tags) : null
+    const probe = { ...allocSnapshot(before, true), ...next, status, reservedUntil: iso(until), tags: tagMap ? [...tagMap.keys()].sort() : before.tags, customFields: fields }
+    const changed = changedKeys(allocSnapshot(before, true), probe)
     if (!changed.length) return before
     const upd = await trx.raw<Rows<{ id: number }>>(
       `update ip_allocations set hostname = ?, mac_address = ?::macaddr, owner = ?, owner_dn = ?, purpose = ?, description = ?, status = ?,
-              dns_managed = ?, dhcp_managed = ?, reserved_until = ?, version = version + 1, updated_at = now()
+              dns_managed = ?, dhcp_managed = ?, reserved_until = ?, custom_fields = ?::jsonb, version = version + 1, updated_at = now()
         where id = ? and version = ? returning id`,
-      [next.hostname, next.mac, next.owner, next.ownerDn, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, row.id, row.version]
+      [next.hostname, next.mac, next.owner, next.ownerDn, next.purpose, next.description, status, next.dnsManaged, next.dhcpManaged, until, JSON.stringify(fields), row.id, row.version]
     )
     if (!upd.rows[0]) throw new AppError('CONFLICT', `version: ${ip.text} changed while being updated; reload and try again`, { field: 'version' })
+    if (tagMap) await applyAllocationTags(trx, row.id, { set: [...tagMap.values()] })
     const after = toAllocationDto((await allocationByIp(trx, ip.text, false, locked.space_id))!)
     const pick = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(changed.map((k) => [k, o[k] ?? null]))
     await appendAudit(trx, ctx, {
@@ -292,7 +301,7 @@ export async function updateAllocation(knex: Knex, ctx: RequestContext, input: A
       resourceType: 'ip_allocation',
       resourceId: row.id,
       resourceName: ip.text,
-      details: { before: pick(allocSnapshot(before)), after: pick(allocSnapshot(after)), context: { changed, pool: row.pool_name, version: after.version } }
+      details: { before: pick(allocSnapshot(before, true)), after: pick(allocSnapshot(after, true)), context: { changed, pool: row.pool_name, version: after.version } }
     })
     return after
   }, opts.inTransaction)

@@ -18,16 +18,23 @@ import { appendAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { rebuildFreeRanges } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
-import { allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
 import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
+import type { PoolVlan } from '../../../shared/ipam-objects'
+import { findSite, findVlan } from './objects'
+import { fieldFilter, mergeFieldValues, poolTags, setPoolTags, tagIds } from './tags'
 
 /** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
 const inetArrayLiteral = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
 
-function poolSnapshot(p: PoolDto): Record<string, unknown> {
-  return {
+/**
+ * What an audit row records of a pool. `full` (for comparing before and after) keeps every key; the create
+ * record leaves out the VLAN group, tags and custom fields when the pool has none.
+ */
+function poolSnapshot(p: PoolDto, full = true): Record<string, unknown> {
+  const s: Record<string, unknown> = {
     name: p.name,
     network: p.network,
     gateway: p.gateway,
@@ -36,8 +43,38 @@ function poolSnapshot(p: PoolDto): Record<string, unknown> {
     site: p.site,
     environment: p.environment,
     description: p.description,
-    isActive: p.isActive
+    isActive: p.isActive,
+    vlanGroup: p.vlan?.group ?? null,
+    tags: p.tags.map((t) => t.name),
+    customFields: p.customFields
   }
+  if (!full) {
+    // The default group is implied by a bare VID: recorded only when it is another group.
+    if (!p.vlan || p.vlan.group === 'default') delete s.vlanGroup
+    if (!p.tags.length) delete s.tags
+    if (!Object.keys(p.customFields).length) delete s.customFields
+  }
+  return s
+}
+
+/** The VLAN objects of pools, by VLAN id. */
+async function poolVlans(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, PoolVlan>> {
+  const m = new Map<number, PoolVlan>()
+  if (!ids.length) return m
+  const r = await q.raw<Rows<PoolVlan>>(
+    `select v.id, g.name as "group", v.vid, v.name, v.status from ip_vlans v join ip_vlan_groups g on g.id = v.group_id where v.id = any(?::int[])`,
+    [[...new Set(ids)]]
+  )
+  for (const v of r.rows) m.set(v.id, v)
+  return m
+}
+
+/** The object references a pool create/update names: a site that must exist, a VLAN ("GROUP/VID" or id) that must exist. */
+async function objectRefs(trx: Knex.Transaction, v: { siteRef?: string | number | null; vlan?: string | number | null }): Promise<{ siteId?: number | null; vlanId?: number | null }> {
+  const out: { siteId?: number | null; vlanId?: number | null } = {}
+  if (v.siteRef !== undefined) out.siteId = v.siteRef === null || v.siteRef === '' ? null : (await findSite(trx, v.siteRef, 'siteRef')).id
+  if (v.vlan !== undefined) out.vlanId = v.vlan === null || v.vlan === '' ? null : (await findVlan(trx, v.vlan, 'vlan')).id
+  return out
 }
 
 type Counts = { allocated: number; reserved: number; blocked: number; ranged?: number }
@@ -78,6 +115,14 @@ export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): P
     q,
     rows.filter((r) => r.children > 0).map((r) => r.id)
   )
+  const vlans = await poolVlans(
+    q,
+    rows.flatMap((r) => (r.vlan_ref_id ? [r.vlan_ref_id] : []))
+  )
+  const tags = await poolTags(
+    q,
+    rows.map((r) => r.id)
+  )
   return rows.map((r) => {
     const c = parseCidr(r.network)
     return {
@@ -102,7 +147,11 @@ export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): P
       parentId: r.parent_id,
       parentName: r.parent_name,
       children: r.children,
-      rollup: rolled.get(r.id) ?? null
+      rollup: rolled.get(r.id) ?? null,
+      siteId: r.site_ref_id ?? null,
+      vlan: r.vlan_ref_id ? (vlans.get(r.vlan_ref_id) ?? null) : null,
+      tags: tags.get(r.id) ?? [],
+      customFields: sortedFields(r.custom_fields)
     }
   })
 }
@@ -193,12 +242,37 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
       const g = inRange.rows[0]
       if (g) throw new AppError('CONFLICT', `network: ${net.text} overlaps the ${g.purpose} range ${g.first}-${g.last} of pool "${parent.name}"; remove or shrink the range first`, { field: 'network' })
     }
+    const refs = await objectRefs(trx, v)
+    const fields = await mergeFieldValues(trx, 'pool', {}, v.customFields)
+    // A site or VLAN object given wins over the older free-text site / bare VID (which find or create theirs:
+    // trigger ip_pools_objects); the derived text and VID are filled in by the same trigger.
     const ins = await trx.raw<Rows<PoolRow>>(
-      `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by, space_id, parent_id)
-       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?) returning ${POOL_COLUMNS}`,
-      [v.name, v.description ?? null, net.text, gateway, inetArrayLiteral(dns), v.vlanId ?? null, v.site || null, v.environment || null, v.isActive ?? true, ctx.actor, space, parent?.id ?? null]
+      `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by, space_id, parent_id,
+                                  site_ref_id, vlan_ref_id, custom_fields)
+       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) returning ${POOL_COLUMNS}`,
+      [
+        v.name,
+        v.description ?? null,
+        net.text,
+        gateway,
+        inetArrayLiteral(dns),
+        refs.vlanId !== undefined ? null : (v.vlanId ?? null),
+        refs.siteId !== undefined ? null : v.site || null,
+        v.environment || null,
+        v.isActive ?? true,
+        ctx.actor,
+        space,
+        parent?.id ?? null,
+        refs.siteId ?? null,
+        refs.vlanId ?? null,
+        JSON.stringify(fields)
+      ]
     )
-    const row = ins.rows[0]!
+    let row = ins.rows[0]!
+    if (v.tags?.length) {
+      await setPoolTags(trx, row.id, v.tags)
+      row = await findPoolRow(trx, row.id, false)
+    }
     const moved = parent ? await adoptFromParent(trx, { id: row.id, network: net.text }, parent.id) : 0
     if (gateway && moved) {
       const holder = await allocationByIp(trx, gateway, false, space)
@@ -213,7 +287,7 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
       resourceName: row.name,
       // Where the pool sits goes in the context (the snapshot keeps the fields a pool update can change).
       details: {
-        after: poolSnapshot(dto),
+        after: poolSnapshot(dto, false),
         ...(parent || dto.spaceName !== 'default' ? { context: { space: dto.spaceName, parent: dto.parentName, ...(moved ? { allocationsMoved: moved } : {}) } } : {})
       }
     })
@@ -249,6 +323,27 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     where.push('p.space_id = ?')
     b.push(await findSpaceId(knex, v.space))
   }
+  if (v.siteRef !== undefined) {
+    where.push('p.site_ref_id = ?')
+    b.push((await findSite(knex, v.siteRef, 'siteRef')).id)
+  }
+  if (v.vlan !== undefined) {
+    where.push('p.vlan_ref_id = ?')
+    b.push((await findVlan(knex, v.vlan, 'vlan')).id)
+  }
+  if (v.tags?.length) {
+    const ids = await tagIds(knex, v.tags)
+    for (const id of ids.values()) {
+      where.push('exists (select 1 from ip_pool_tags x where x.pool_id = p.id and x.tag_id = ?)')
+      b.push(id)
+    }
+  }
+  if (v.fields && Object.keys(v.fields).length) {
+    // Values typed as text are converted to the field's type, so the GIN index answers the containment.
+    const typed = await fieldFilter(knex, 'pool', v.fields)
+    where.push('p.custom_fields @> ?::jsonb')
+    b.push(JSON.stringify(typed))
+  }
   if (v.parent === null) where.push('p.parent_id is null')
   else if (v.parent !== undefined) {
     where.push('p.parent_id = ?')
@@ -260,11 +355,16 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     try {
       const ip = parseIp(v.search)
       ipClause = ` or p.network >>= ?::inet`
-      b.push(like, like, like, like, ip.text)
+      b.push(like, like, like, like, like, like, ip.text)
     } catch {
-      b.push(like, like, like, like)
+      b.push(like, like, like, like, like, like)
     }
-    where.push(`(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}${ipClause})`)
+    // Tags and custom field values are found too.
+    where.push(
+      `(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}
+        or exists (select 1 from ip_pool_tags x join ip_tags t on t.id = x.tag_id where x.pool_id = p.id and t.name ilike ? ${LIKE_ESCAPE})
+        or exists (select 1 from jsonb_each_text(p.custom_fields) e where e.value ilike ? ${LIKE_ESCAPE})${ipClause})`
+    )
   }
   const whereSql = where.length ? `where ${where.join(' and ')}` : ''
   const dir = v.order === 'desc' ? 'desc' : 'asc'
@@ -343,9 +443,14 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
         )
       }
     }
+    const refs = await objectRefs(trx, v)
+    const fields = v.customFields !== undefined ? await mergeFieldValues(trx, 'pool', row.custom_fields ?? {}, v.customFields) : (row.custom_fields ?? {})
+    if (v.tags !== undefined) await setPoolTags(trx, row.id, v.tags)
+    // Object references given replace the derived text/VID (trigger ip_pools_objects); the older free-text site
+    // and bare VID find or create theirs.
     const upd = await trx.raw<Rows<PoolRow>>(
       `update ip_pools as p set name = ?, description = ?, network = ?::cidr, gateway = ?::inet, dns_servers = ?::inet[], vlan_id = ?, site = ?,
-              environment = ?, is_active = ?, updated_at = now()
+              environment = ?, is_active = ?, updated_at = now(), site_ref_id = ?, vlan_ref_id = ?, custom_fields = ?::jsonb
         where p.id = ? returning ${POOL_COLUMNS}`,
       [
         name,
@@ -353,10 +458,13 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
         net.text,
         gateway,
         inetArrayLiteral(dns),
-        v.vlanId !== undefined ? v.vlanId : row.vlan_id,
-        v.site !== undefined ? v.site || null : row.site,
+        refs.vlanId === undefined && v.vlanId !== undefined ? v.vlanId : row.vlan_id,
+        refs.siteId === undefined && v.site !== undefined ? v.site || null : row.site,
         v.environment !== undefined ? v.environment || null : row.environment,
         v.isActive ?? row.is_active,
+        refs.siteId !== undefined ? refs.siteId : row.site_ref_id,
+        refs.vlanId !== undefined ? refs.vlanId : row.vlan_ref_id,
+        JSON.stringify(fields),
         row.id
       ]
     )

@@ -6,6 +6,7 @@ import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
 import { AppError, validationError } from '../../../shared/errors'
 import type { AllocationDto, PoolRef } from '../../../shared/ipam'
+import type { FieldValue } from '../../../shared/ipam-objects'
 import { describeIssue } from '../../../shared/schemas'
 
 export type Rows<T> = { rows: T[] }
@@ -29,6 +30,9 @@ export interface PoolRow {
   parent_id: number | null
   parent_name: string | null
   children: number
+  site_ref_id: number | null
+  vlan_ref_id: number | null
+  custom_fields: Record<string, FieldValue> | null
 }
 
 export interface AllocRow {
@@ -52,6 +56,8 @@ export interface AllocRow {
   updated_at: Date
   allocated_by: string | null
   version: number
+  tags?: string[] | null
+  custom_fields?: Record<string, FieldValue> | null
 }
 
 export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as network, host(p.gateway) as gateway, p.vlan_id, p.site,
@@ -59,12 +65,14 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers,
   p.space_id, (select s.name from ip_spaces s where s.id = p.space_id) as space_name, p.parent_id,
   (select pp.name from ip_pools pp where pp.id = p.parent_id) as parent_name,
-  (select count(*) from ip_pools c where c.parent_id = p.id)::int as children`
+  (select count(*) from ip_pools c where c.parent_id = p.id)::int as children,
+  p.site_ref_id, p.vlan_ref_id, p.custom_fields`
 
 export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner, a.owner_dn,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
-  a.created_at, a.updated_at, a.allocated_by, a.version, (select s.name from ip_spaces s where s.id = a.space_id) as space_name`
+  a.created_at, a.updated_at, a.allocated_by, a.version, (select s.name from ip_spaces s where s.id = a.space_id) as space_name,
+  a.custom_fields, array(select t.name from ip_allocation_tags x join ip_tags t on t.id = x.tag_id where x.allocation_id = a.id order by t.name) as tags`
 export const ALLOC_COLUMNS = `${ALLOC_FIELDS}, p.name as pool_name`
 
 export const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString())
@@ -77,6 +85,10 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<
   }
   return r.data
 }
+
+/** Custom field values with their keys in name order (jsonb orders keys by length first). */
+export const sortedFields = (o: Record<string, FieldValue> | null | undefined): Record<string, FieldValue> =>
+  Object.fromEntries(Object.entries(o ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 export function toAllocationDto(r: AllocRow): AllocationDto {
   return {
@@ -99,7 +111,9 @@ export function toAllocationDto(r: AllocRow): AllocationDto {
     createdAt: iso(r.created_at)!,
     updatedAt: iso(r.updated_at)!,
     allocatedBy: r.allocated_by,
-    version: r.version
+    version: r.version,
+    tags: r.tags ?? [],
+    customFields: sortedFields(r.custom_fields)
   }
 }
 

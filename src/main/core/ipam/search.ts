@@ -49,8 +49,16 @@ export async function search(knex: Knex, input: SearchInput): Promise<Page<Alloc
     default: {
       // Hostname prefix, case-insensitive; owner prefix as well, so "alice" finds her hosts.
       const like = `${likeText(q.toLowerCase())}%`
-      where = `(lower(a.hostname) like ? ${LIKE_ESCAPE} or lower(a.owner) like ? ${LIKE_ESCAPE})`
-      b = [like, like]
+      // Also an exact tag name, and a custom field holding exactly this value (both answered by indexes:
+      // the tag links by tag, the values by the GIN index through jsonb containment).
+      const defs = await knex.raw<Rows<{ name: string; type: string }>>(`select name, type from ip_custom_fields where kind = 'allocation'`)
+      const probes = defs.rows.flatMap((f): Record<string, string | number>[] =>
+        f.type === 'integer' ? (/^-?\d{1,15}$/.test(q) ? [{ [f.name]: Number(q) }] : []) : f.type === 'boolean' ? [] : [{ [f.name]: q }]
+      )
+      where = `(lower(a.hostname) like ? ${LIKE_ESCAPE} or lower(a.owner) like ? ${LIKE_ESCAPE}
+                or a.id in (select x.allocation_id from ip_allocation_tags x join ip_tags t on t.id = x.tag_id where lower(t.name) = ?)
+                ${probes.map(() => 'or a.custom_fields @> ?::jsonb').join(' ')})`
+      b = [like, like, q.toLowerCase(), ...probes.map((o) => JSON.stringify(o))]
     }
   }
   const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations a where ${where}`, b)

@@ -22,6 +22,9 @@
  *   tree.ts         the pool tree: next free block, split, merge, the tree listing
  *   rollup.ts       containers' utilization over their subtree
  *   ranges.ts       dhcp / reserved / infrastructure ranges inside a pool
+ *   objects.ts      sites, VLAN groups and VLANs (the objects pools point at)
+ *   tags.ts         tags on pools and allocations; custom field definitions and their values' checks
+ *   bulk-edit.ts    one change to many allocations of a pool in one transaction
  */
 import * as owners from './owners'
 import type { Knex } from '@mikro-orm/postgresql'
@@ -71,6 +74,35 @@ import { stats } from './stats'
 import * as usage from './usage'
 import type { PoolLevel, ThresholdSetInput, Thresholds, UsageHistory, UsageHistoryInput } from '../../../shared/usage'
 
+import * as objects from './objects'
+import * as tagging from './tags'
+import { bulkEdit, type BulkEditResult } from './bulk-edit'
+import type {
+  BulkEditInput,
+  FieldCreateInput,
+  FieldDto,
+  FieldKind,
+  FieldRemoveInput,
+  IpTagInput,
+  ObjectRef,
+  PoolTagInput,
+  SiteCreateInput,
+  SiteDto,
+  SiteUpdateInput,
+  TagCreateInput,
+  TagDto,
+  TagRef,
+  TagUpdateInput,
+  VlanCreateInput,
+  VlanDto,
+  VlanGroupCreateInput,
+  VlanGroupDto,
+  VlanListInput,
+  VlanRef,
+  VlanUpdateInput
+} from '../../../shared/ipam-objects'
+
+export type { BulkEditResult } from './bulk-edit'
 export type { LockedPool, MutationOptions, ReplayRecord, TransactionHook } from './mutation'
 
 export class IpamService {
@@ -253,5 +285,96 @@ export class IpamService {
   /** Release a run or a list of addresses of one pool: one request, one transaction. */
   releaseMany(ctx: RequestContext, input: BulkReleaseInput, opts: MutationOptions = {}): Promise<BulkResult> {
     return this.changed(bulk.releaseMany(this.knex, ctx, input, opts))
+  }
+
+  // ---------------------------------------------------------------- sites, VLAN groups, VLANs
+
+  listSites(_ctx: RequestContext): Promise<SiteDto[]> {
+    return objects.listSites(this.knex)
+  }
+
+  createSite(ctx: RequestContext, input: SiteCreateInput, opts: MutationOptions = {}): Promise<SiteDto> {
+    return objects.createSite(this.knex, ctx, input, opts)
+  }
+
+  updateSite(ctx: RequestContext, ref: ObjectRef, input: SiteUpdateInput, opts: MutationOptions = {}): Promise<SiteDto> {
+    return objects.updateSite(this.knex, ctx, ref, input, opts)
+  }
+
+  deleteSite(ctx: RequestContext, ref: ObjectRef, opts: MutationOptions = {}): Promise<SiteDto> {
+    return objects.deleteSite(this.knex, ctx, ref, opts)
+  }
+
+  listVlanGroups(_ctx: RequestContext): Promise<VlanGroupDto[]> {
+    return objects.listVlanGroups(this.knex)
+  }
+
+  createVlanGroup(ctx: RequestContext, input: VlanGroupCreateInput, opts: MutationOptions = {}): Promise<VlanGroupDto> {
+    return objects.createVlanGroup(this.knex, ctx, input, opts)
+  }
+
+  deleteVlanGroup(ctx: RequestContext, ref: ObjectRef, opts: MutationOptions = {}): Promise<VlanGroupDto> {
+    return objects.deleteVlanGroup(this.knex, ctx, ref, opts)
+  }
+
+  listVlans(_ctx: RequestContext, input: VlanListInput = {}): Promise<VlanDto[]> {
+    return objects.listVlans(this.knex, input)
+  }
+
+  createVlan(ctx: RequestContext, input: VlanCreateInput, opts: MutationOptions = {}): Promise<VlanDto> {
+    return objects.createVlan(this.knex, ctx, input, opts)
+  }
+
+  updateVlan(ctx: RequestContext, ref: VlanRef, input: VlanUpdateInput, opts: MutationOptions = {}): Promise<VlanDto> {
+    return objects.updateVlan(this.knex, ctx, ref, input, opts)
+  }
+
+  deleteVlan(ctx: RequestContext, ref: VlanRef, opts: MutationOptions = {}): Promise<VlanDto> {
+    return objects.deleteVlan(this.knex, ctx, ref, opts)
+  }
+
+  // ---------------------------------------------------------------- tags and custom fields
+
+  listTags(_ctx: RequestContext): Promise<TagDto[]> {
+    return tagging.listTags(this.knex)
+  }
+
+  createTag(ctx: RequestContext, input: TagCreateInput, opts: MutationOptions = {}): Promise<TagDto> {
+    return tagging.createTag(this.knex, ctx, input, opts)
+  }
+
+  updateTag(ctx: RequestContext, ref: string, input: TagUpdateInput, opts: MutationOptions = {}): Promise<TagDto> {
+    return tagging.updateTag(this.knex, ctx, ref, input, opts)
+  }
+
+  deleteTag(ctx: RequestContext, ref: string, opts: MutationOptions = {}): Promise<TagDto> {
+    return tagging.deleteTag(this.knex, ctx, ref, opts)
+  }
+
+  /** Adds (or with remove, takes off) tags on a pool; returns its tags after. */
+  tagPool(ctx: RequestContext, input: PoolTagInput, remove = false, opts: MutationOptions = {}): Promise<TagRef[]> {
+    return tagging.tagPool(this.knex, ctx, input, remove, opts)
+  }
+
+  /** Adds (or with remove, takes off) tags on allocations, in one transaction. */
+  tagAllocations(ctx: RequestContext, input: IpTagInput, remove = false, opts: MutationOptions = {}): Promise<{ changed: string[] }> {
+    return tagging.tagAllocations(this.knex, ctx, input, remove, opts)
+  }
+
+  listFields(_ctx: RequestContext, kind?: FieldKind): Promise<FieldDto[]> {
+    return tagging.listFields(this.knex, kind)
+  }
+
+  createField(ctx: RequestContext, input: FieldCreateInput, opts: MutationOptions = {}): Promise<FieldDto> {
+    return tagging.createField(this.knex, ctx, input, opts)
+  }
+
+  removeField(ctx: RequestContext, input: FieldRemoveInput, opts: MutationOptions = {}): Promise<FieldDto & { valuesRemoved: number }> {
+    return tagging.removeField(this.knex, ctx, input, opts)
+  }
+
+  /** One change to many allocations of a pool: one request, one transaction, nothing changed if any address fails. */
+  bulkEdit(ctx: RequestContext, input: BulkEditInput, opts: MutationOptions = {}): Promise<BulkEditResult> {
+    return this.changed(bulkEdit(this.knex, ctx, input, opts))
   }
 }

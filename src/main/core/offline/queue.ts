@@ -35,6 +35,7 @@ import {
 import { parseIp } from '../../../shared/net'
 import type { RequestContext } from '../context'
 import { describeDirectoryEdit } from './directory-edits'
+import { describeObjectEdit, type IpTagEdit, type ObjectEdit } from '../../../shared/ipam-objects'
 
 export const QUEUE_FILE = 'offline-queue.sqlite'
 
@@ -140,6 +141,14 @@ export function describeEdit(e: { operation: OfflineOperation; args: unknown }, 
       return `delete address space ${String(a.space)}`
     case 'ipam.range.add':
       return `add ${String(a.purpose)} range ${String(a.first)}-${String(a.last)} to pool ${String(a.pool)}`
+    case 'ipam.object':
+      return describeObjectEdit(e.args as ObjectEdit)
+    case 'ipam.ip.tag': {
+      const x = e.args as IpTagEdit
+      return `${x.remove ? 'untag' : 'tag'} ${x.input.ips.join(', ')} ${x.remove ? 'from' : 'with'} ${x.input.tags.join(', ')}`
+    }
+    case 'ipam.bulkEdit':
+      return `edit ${(a.ips as unknown[] | undefined)?.length ?? 0} addresses of pool ${String(a.pool)} at once`
     case 'ipam.range.remove':
       return a.id !== undefined ? `remove range #${String(a.id)}` : `remove the range at ${String(a.first)} of pool ${String(a.pool)}`
     default:

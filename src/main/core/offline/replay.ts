@@ -39,6 +39,7 @@ import type { AppliedMark, OfflineQueue } from './queue'
 import type { DirectoryScope } from '../directory/scope'
 import { applyDirectoryEdit, directoryServerSide, summarizeDirectory } from './directory-edits'
 import { isDirectoryOperation, type DirectoryEdit } from '../../../shared/offline'
+import type { ObjectEdit } from '../../../shared/ipam-objects'
 
 export interface ReplayOptions {
   /** Entries per batch: one key look-up, one durability confirmation and one local commit of "applied" marks per batch. */
@@ -76,7 +77,10 @@ const NEEDED: Partial<Record<QueueEntryDto['operation'], Role>> = {
   'ipam.space.update': 'admin',
   'ipam.space.delete': 'admin',
   'ipam.range.add': 'admin',
-  'ipam.range.remove': 'admin'
+  'ipam.range.remove': 'admin',
+  'ipam.object': 'admin',
+  'ipam.ip.tag': 'operator',
+  'ipam.bulkEdit': 'operator'
 }
 
 /** The roles an entry runs with: its own, narrowed to the replayer's. */
@@ -182,6 +186,16 @@ function summarize(e: QueueEntryDto, r: unknown): { result: Record<string, unkno
       const x = r as { id: number; name: string }
       return { result: { space: { id: x.id, name: x.name } } }
     }
+    case 'ipam.object': {
+      const x = r as { id?: number; name?: string } | { name: string }[]
+      return { result: Array.isArray(x) ? { tags: x.map((t) => t.name) } : { id: x.id ?? null, name: x.name ?? null } }
+    }
+    case 'ipam.ip.tag':
+      return { result: { changed: (r as { changed: string[] }).changed } }
+    case 'ipam.bulkEdit': {
+      const x = r as { pool: string; items: { ip: string; version: number }[]; unchanged: string[] }
+      return { result: { pool: x.pool, changed: x.items.map((a) => ({ ip: a.ip, version: a.version })), unchanged: x.unchanged.length } }
+    }
     case 'ipam.range.add':
     case 'ipam.range.remove': {
       const x = r as { id: number; poolName: string; first: string; last: string }
@@ -235,6 +249,12 @@ async function apply(core: Core, e: QueueEntryDto, ctx: RequestContext, opts: Mu
       return core.ipam.addRange(ctx, edit.args, opts)
     case 'ipam.range.remove':
       return core.ipam.removeRange(ctx, edit.args, opts)
+    case 'ipam.object':
+      return applyObjectEdit(core, ctx, edit.args, opts)
+    case 'ipam.ip.tag':
+      return core.ipam.tagAllocations(ctx, edit.args.input, edit.args.remove, opts)
+    case 'ipam.bulkEdit':
+      return core.ipam.bulkEdit(ctx, edit.args, opts)
   }
 }
 
@@ -582,4 +602,39 @@ export async function refreshSnapshot(core: Core, queue: OfflineQueue, maxAlloca
   }
   queue.snapshot(core.db.target.label).replace(pools, allocations)
   return { pools: pools.length, allocations: [...allocations.values()].reduce((n, l) => n + l.length, 0) }
+}
+
+/** Runs a queued site / VLAN / tag / field edit (or, from the app and the CLI, the same edit online). */
+export function applyObjectEdit(core: Core, ctx: RequestContext, e: ObjectEdit, opts: MutationOptions = {}): Promise<unknown> {
+  const m = core.ipam
+  switch (e.action) {
+    case 'site.add':
+      return m.createSite(ctx, e.input, opts)
+    case 'site.update':
+      return m.updateSite(ctx, e.ref, e.input, opts)
+    case 'site.remove':
+      return m.deleteSite(ctx, e.ref, opts)
+    case 'vlanGroup.add':
+      return m.createVlanGroup(ctx, e.input, opts)
+    case 'vlanGroup.remove':
+      return m.deleteVlanGroup(ctx, e.ref, opts)
+    case 'vlan.add':
+      return m.createVlan(ctx, e.input, opts)
+    case 'vlan.update':
+      return m.updateVlan(ctx, e.ref, e.input, opts)
+    case 'vlan.remove':
+      return m.deleteVlan(ctx, e.ref, opts)
+    case 'tag.add':
+      return m.createTag(ctx, e.input, opts)
+    case 'tag.update':
+      return m.updateTag(ctx, e.ref, e.input, opts)
+    case 'tag.remove':
+      return m.deleteTag(ctx, e.ref, opts)
+    case 'pool.tag':
+      return m.tagPool(ctx, e.input, e.remove, opts)
+    case 'field.add':
+      return m.createField(ctx, e.input, opts)
+    case 'field.remove':
+      return m.removeField(ctx, e.input, opts)
+  }
 }
