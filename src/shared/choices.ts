@@ -40,3 +40,8 @@ export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512'] as 
 
 /** The states of a side effect in the outbox (core/outbox). */
 export const OUTBOX_STATES = ['pending', 'done', 'conflict', 'failed', 'ignored'] as const
+
+/** IPAM CSV in and out (docs/ipam.md#csv-in-and-out): what a file holds, whose export it is, what an existing key does. */
+export const CSV_KINDS = ['pools', 'allocations'] as const
+export const CSV_PRESETS = ['netkeeper', 'phpipam', 'netbox'] as const
+export const CSV_ON_EXISTING = ['skip', 'update'] as const

@@ -8,6 +8,7 @@ import { addPoolTreeCommands, calcCommand } from './pool-tree'
 const staleReads = () => import('../../core/offline/stale')
 import { confirmRemoval } from '../terminal'
 import { usageCommand } from './usage'
+import { ipamExportCommand } from './ipam-csv'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -465,5 +466,6 @@ export function ipamCommand(): Command {
       })
     )
   ipam.addCommand(usageCommand())
+  ipam.addCommand(ipamExportCommand())
   return ipam
 }
