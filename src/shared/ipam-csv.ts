@@ -7,6 +7,7 @@
  * each field is parsed and written lives beside it in the core (core/ipam/csv-fields.ts), keyed by the same
  * name, so adding a column (a VLAN object, a tag, a custom field) is one entry here and one there.
  */
+import { z } from 'zod'
 import { CSV_KINDS, CSV_ON_EXISTING, CSV_PRESETS } from './choices'
 
 export { CSV_KINDS, CSV_ON_EXISTING, CSV_PRESETS }
@@ -270,6 +271,11 @@ export interface CsvExportOptions {
   /** Allocations: allocated, reserved, blocked or lapsed. */
   status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'
   search?: string
+  /** Pools: the pools table's other filters. */
+  site?: string
+  environment?: string
+  vlanId?: number
+  active?: boolean
 }
 
 export interface CsvExportReport {
@@ -277,4 +283,64 @@ export interface CsvExportReport {
   rows: number
   bytes: number
   sha256: string
+}
+
+// ------------------------------------------------------------------ the IPC schemas (the wizard and the Export CSV buttons)
+
+const uuid = z.string().uuid('must be a UUID')
+const ref = z.string().trim().max(200)
+
+export const csvImportSchema = z
+  .object({
+    file: z.string().trim().min(1, 'is required').max(4096, 'must be at most 4096 characters'),
+    kind: z.enum(CSV_KINDS),
+    preset: z.enum(CSV_PRESETS).default('netkeeper'),
+    map: z.record(z.string().trim().min(1).max(200), z.string().trim().min(1).max(64)).default({}),
+    space: ref.min(1).optional(),
+    onExisting: z.enum(CSV_ON_EXISTING).default('skip'),
+    /** Chosen by the caller so it can ask for progress (ipam:csv:progress) and cancel while the run is under way. */
+    runId: uuid.optional()
+  })
+  .strict()
+export type CsvImportInput = z.input<typeof csvImportSchema>
+
+export const csvRunRefSchema = z.object({ runId: uuid }).strict()
+
+export const csvExportSchema = z
+  .object({
+    runId: uuid,
+    kind: z.enum(CSV_KINDS),
+    filter: z
+      .object({
+        space: ref.optional(),
+        pool: z.union([z.number().int().positive(), ref]).optional(),
+        status: z.enum(['allocated', 'reserved', 'blocked', 'lapsed']).optional(),
+        search: ref.optional(),
+        site: ref.optional(),
+        environment: ref.optional(),
+        vlanId: z.number().int().min(1).max(4094).optional(),
+        active: z.boolean().optional()
+      })
+      .strict()
+      .default({})
+  })
+  .strict()
+export type CsvExportInput = z.input<typeof csvExportSchema>
+
+export interface CsvExportFileResult {
+  /** saved: the file is complete; dismissed: the save dialog was closed; cancelled: stopped, nothing left behind. */
+  outcome: 'saved' | 'dismissed' | 'cancelled'
+  kind: CsvKind
+  rows: number
+  bytes: number
+  file?: string
+  /** In the browser harness: the one-time link the page turns into a download. */
+  download?: { url: string; name: string }
+}
+
+export interface CsvExportProgress {
+  runId: string
+  phase: 'choosing' | 'writing'
+  rows: number
+  cancelling: boolean
 }

@@ -79,6 +79,16 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
   const q = o.search?.trim()
   if (o.kind === 'pools') {
     if (o.pool !== undefined || o.status !== undefined) throw validationError(o.pool !== undefined ? 'pool' : 'status', 'applies to allocations only')
+    for (const [k, col] of [
+      ['site', 'p.site'],
+      ['environment', 'p.environment'],
+      ['vlanId', 'p.vlan_id'],
+      ['active', 'p.is_active']
+    ] as const) {
+      if (o[k] === undefined || o[k] === '') continue
+      where.push(`${col} = ?`)
+      bindings.push(o[k]!)
+    }
     if (q) {
       const like = `%${likeText(q)}%`
       where.push(`(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE})`)
