@@ -237,7 +237,7 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
         let cell = record[c] ?? ''
         if (GUARDED.test(cell)) cell = cell.slice(1)
         else if (FORMULA.test(cell.trim()) && !(field === 'ip' || field === 'network')) {
-          problem = skip(line, 'formula', columns[c]!.column, cell, `${columns[c]!.column}: "${cell.slice(0, 60)}" starts with ${cell.trim()[0]} (a spreadsheet formula); write '${cell.trim().slice(0, 20)} to keep it as text`)
+          problem = skip(line, 'formula', columns[c]!.column, cell, `${columns[c]!.column}: "${cell.slice(0, 60)}" starts with ${cell.trim()[0]} (a spreadsheet formula); put an apostrophe before it to keep it as text`)
           break
         }
         const v = parseField(field, cell)
