@@ -43,7 +43,7 @@ describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
     await wizard.getByTestId('csv-refusal').waitFor({ state: 'detached' })
     expect(await wizard.getByTestId('csv-counts').textContent()).toMatch(/New\s*3/)
     await wizard.getByTestId('csv-problems').scrollIntoViewIfNeeded()
-    await page.evaluate('window.scrollTo(0, 0)')
+    await page.evaluate("document.getElementById('main')?.scrollTo(0, 0)")
     fs.mkdirSync(path.join(root, 'docs', 'screenshots'), { recursive: true })
     await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-csv-wizard.png'), fullPage: true })
     await wizard.getByTestId('csv-apply').click()
