@@ -174,15 +174,18 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const file = { path: resolved, name: path.basename(resolved), size: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') }
   const bad = badUtf8Lines(buf)
   const text = decode(buf, bad)
-  let records: { record: string[]; info: { lines: number } }[]
+  // Each record kept as [its last line, its cells]: csv-parse's per-record info object would cost a hundred
+  // bytes and more per row on a file of hundreds of thousands.
+  let records: [number, string[]][]
   try {
-    records = parseCsv(text, { bom: true, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as typeof records
+    const onRecord = ((record: string[], ctx: { lines: number }) => [ctx.lines, record]) as unknown as (record: string[]) => string[]
+    records = parseCsv(text, { bom: true, relax_column_count: true, skip_empty_lines: true, on_record: onRecord }) as unknown as [number, string[]][]
   } catch (e) {
     const err = e as Error & { lines?: number }
     throw validationError('file', `line ${err.lines ?? '?'}: not a CSV file this importer can read (${err.message.replace(/^Invalid Record Length: /, '')})`)
   }
   if (!records.length) throw validationError('file', 'is empty (no header row)')
-  const header = records[0]!.record.map((h) => h.replace(/^\uFEFF/, '').trim())
+  const header = records[0]![1].map((h) => h.replace(/^\uFEFF/, '').trim())
   const preset = CSV_PRESET_MAPS[o.preset][o.kind]
   const overrides = new Map<string, string>()
   for (const [col, field] of Object.entries(o.map ?? {})) {
@@ -216,11 +219,11 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
 
   const rows: Row[] = []
-  let prevEnd = records[0]!.info.lines
+  let prevEnd = records[0]![0]
   for (let i = 1; i < records.length; i++) {
-    const { record, info } = records[i]!
+    const [lastLine, record] = records[i]!
+    records[i] = undefined as unknown as (typeof records)[number]
     const line = prevEnd + 1
-    const lastLine = info.lines
     prevEnd = lastLine
     const values: Values = {}
     let problem: CsvProblem | null = null
@@ -821,6 +824,11 @@ export class IpamCsvService {
       dns_managed: string | null
       dhcp_managed: string | null
     }
+    const mapped = new Set(p.columns.map((c) => c.field))
+    const ipCol = columnOf(p.columns, 'ip')
+    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once.
+    for (let from = 0; from < live.length; from += LOAD_CHUNK * 2) {
+    opts.signal?.throwIfAborted()
     const hits = await trx.raw<Rows<Hit>>(
       `select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
               (select host(g.first_ip) || '-' || host(g.last_ip) from ip_ranges g where g.pool_id = p.id and g.purpose = 'dhcp' and r.ip between g.first_ip and g.last_ip limit 1) as dhcp,
@@ -832,11 +840,10 @@ export class IpamCsvService {
          left join lateral (select p.id, p.name, p.network, p.gateway from ip_pools p
                              where p.space_id = r.space_id and p.network >>= r.ip order by masklen(p.network) desc limit 1) p on true
          left join ip_allocations a on a.ip_address = r.ip and a.space_id = r.space_id
-        order by r.k`
+        where r.k >= ? and r.k < ?
+        order by r.k`,
+      [from, from + LOAD_CHUNK * 2]
     )
-    opts.signal?.throwIfAborted()
-    const mapped = new Set(p.columns.map((c) => c.field))
-    const ipCol = columnOf(p.columns, 'ip')
     for (const h of hits.rows) {
       const { row, spaceId } = live[h.k]!
       const v = row.values
@@ -894,10 +901,13 @@ export class IpamCsvService {
         row.problem = skip(row.line, 'in_dhcp_range', ipCol, ip, `ip: ${ip} lies in dhcp range ${h.dhcp} of pool ${h.pool_name}`)
         continue
       }
-      const values: Values = { ...v, status: v.status ?? 'allocated' }
+      const values = v
+      values.status ??= 'allocated'
       if (values.status !== 'reserved') values.reserved_until = null
       plan.create.push({ line: row.line, values, spaceId, poolId: h.pool_id, poolName: h.pool_name! })
       this.previewRow(plan, row.line, 'create', { ...values, pool: h.pool_name })
+    }
+    this.emit(opts, 'checking', Math.min(live.length, from + LOAD_CHUNK * 2), live.length)
     }
     plan.counts.created = plan.create.length
     plan.counts.updated = plan.update.length
