@@ -17,7 +17,8 @@ import { isUtf8 } from 'node:buffer'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Knex } from '@mikro-orm/postgresql'
-import { parse as parseCsv } from 'csv-parse/sync'
+import { parse as parseStream } from 'csv-parse'
+import { Readable } from 'node:stream'
 import { AppError, validationError } from '../../../shared/errors'
 import {
   CSV_FIELDS,
@@ -174,18 +175,28 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const file = { path: resolved, name: path.basename(resolved), size: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') }
   const bad = badUtf8Lines(buf)
   const text = decode(buf, bad)
-  // Each record kept as [its last line, its cells]: csv-parse's per-record info object would cost a hundred
-  // bytes and more per row on a file of hundreds of thousands.
-  let records: [number, string[]][]
-  try {
-    const onRecord = ((record: string[], ctx: { lines: number }) => [ctx.lines, record]) as unknown as (record: string[]) => string[]
-    records = parseCsv(text, { bom: true, relax_column_count: true, skip_empty_lines: true, on_record: onRecord }) as unknown as [number, string[]][]
-  } catch (e) {
-    const err = e as Error & { lines?: number }
-    throw validationError('file', `line ${err.lines ?? '?'}: not a CSV file this importer can read (${err.message.replace(/^Invalid Record Length: /, '')})`)
+  // Records are parsed as they are read (a stream fed 64 kB at a time), so a large file is never held as
+  // records and rows at once: each record becomes its row and is dropped.
+  const bytes = bad.size ? Buffer.from(text, 'utf8') : buf
+  const parser = parseStream({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
+  Readable.from(
+    (function* () {
+      for (let i = 0; i < bytes.length; i += 65536) yield bytes.subarray(i, i + 65536)
+    })()
+  ).pipe(parser)
+  const records = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: string[]; info: { lines: number } }>
+  const next = async (): Promise<[number, string[]] | null> => {
+    try {
+      const r = await records.next()
+      return r.done ? null : [r.value.info.lines, r.value.record]
+    } catch (e) {
+      const err = e as Error & { lines?: number }
+      throw validationError('file', `line ${err.lines ?? '?'}: not a CSV file this importer can read (${err.message.replace(/^Invalid Record Length: /, '')})`)
+    }
   }
-  if (!records.length) throw validationError('file', 'is empty (no header row)')
-  const header = records[0]![1].map((h) => h.replace(/^\uFEFF/, '').trim())
+  const first = await next()
+  if (!first) throw validationError('file', 'is empty (no header row)')
+  const header = first[1].map((h) => h.replace(/^\uFEFF/, '').trim())
   const preset = CSV_PRESET_MAPS[o.preset][o.kind]
   const overrides = new Map<string, string>()
   for (const [col, field] of Object.entries(o.map ?? {})) {
@@ -219,10 +230,11 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
 
   const rows: Row[] = []
-  let prevEnd = records[0]![0]
-  for (let i = 1; i < records.length; i++) {
-    const [lastLine, record] = records[i]!
-    records[i] = undefined as unknown as (typeof records)[number]
+  let prevEnd = first[0]
+  for (let i = 1; ; i++) {
+    const rec = await next()
+    if (!rec) break
+    const [lastLine, record] = rec
     const line = prevEnd + 1
     prevEnd = lastLine
     const values: Values = {}
