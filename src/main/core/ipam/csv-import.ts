@@ -174,10 +174,9 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   signal?.throwIfAborted()
   const file = { path: resolved, name: path.basename(resolved), size: buf.length, sha256: crypto.createHash('sha256').update(buf).digest('hex') }
   const bad = badUtf8Lines(buf)
-  const text = decode(buf, bad)
   // Records are parsed as they are read (a stream fed 64 kB at a time), so a large file is never held as
   // records and rows at once: each record becomes its row and is dropped.
-  const bytes = bad.size ? Buffer.from(text, 'utf8') : buf
+  const bytes = bad.size ? Buffer.from(decode(buf, bad), 'utf8') : buf
   const parser = parseStream({ bom: true, relax_column_count: true, skip_empty_lines: true, info: true })
   Readable.from(
     (function* () {
@@ -260,7 +259,8 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
           problem = skip(line, 'bad_value', columns[c]!.column, cell, `${columns[c]!.column} (${field}): ${v.error}`)
           break
         }
-        values[field] = v
+        // Empty cells are left out (read back as null): most rows of an export have more empty cells than full ones.
+        if (v !== null) values[field] = v
       }
     }
     if (!problem && o.kind === 'pools') problem = poolNetwork(line, values, columns)
