@@ -12,6 +12,7 @@ import { benchDns } from './dns'
 import { benchImport } from './import'
 import { benchIpam } from './ipam'
 import { benchIpamTree } from './ipam-tree'
+import { benchIpamCsv } from './ipam-csv'
 import { benchOffline } from './offline'
 import { appStart, auditScroll, benchUi, poolsTti } from './ui'
 import { paletteBench } from './palette'
@@ -20,6 +21,8 @@ import { benchServer, log } from './util'
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
   'ipam-tree': benchIpamTree,
+  // Only the CSV entries of `ipam` (csvImport, csvExport).
+  'ipam-csv': benchIpamCsv,
   audit: benchAudit,
   'audit-trail': benchAuditTrail,
   'audit-forward': benchAuditForward,

@@ -13,6 +13,7 @@ import path from 'node:path'
 import type { Core } from '../src/main/core'
 import { grantRole } from '../src/main/core/db/roles'
 import { benchIpamTree } from './ipam-tree'
+import { benchIpamCsv } from './ipam-csv'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -196,5 +197,6 @@ export async function benchIpam(srv: BenchServer): Promise<Record<string, unknow
   }
   // 6. The pool tree (issue 16): next-block, roll-up, tree page.
   out.tree = await benchIpamTree(srv)
+  Object.assign(out, await benchIpamCsv(srv))
   return out
 }

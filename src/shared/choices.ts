@@ -46,3 +46,7 @@ export const OUTBOX_STATES = ['pending', 'done', 'conflict', 'failed', 'ignored'
 export const VLAN_STATUSES = ['active', 'reserved', 'deprecated'] as const
 export const FIELD_KINDS = ['pool', 'allocation'] as const
 export const FIELD_TYPES = ['text', 'integer', 'boolean', 'choice', 'date', 'url'] as const
+/** IPAM CSV in and out (docs/ipam.md#csv-in-and-out): what a file holds, whose export it is, what an existing key does. */
+export const CSV_KINDS = ['pools', 'allocations'] as const
+export const CSV_PRESETS = ['netkeeper', 'phpipam', 'netbox'] as const
+export const CSV_ON_EXISTING = ['skip', 'update'] as const

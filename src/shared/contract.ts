@@ -140,6 +140,15 @@ import {
   type TreeNode,
   type UserImportReport
 } from './directory-admin'
+import {
+  csvExportSchema,
+  csvImportSchema,
+  csvRunRefSchema,
+  type CsvExportFileResult,
+  type CsvExportProgress,
+  type CsvImportReport,
+  type CsvProgress
+} from './ipam-csv'
 import { paletteSearchSchema, type PaletteResults } from './palette'
 import { bulkEditSchema, ipTagEditSchema, objectEditSchema, type BulkEditResult, type IpamObjects } from './ipam-objects'
 import { thresholdSetSchema, usageHistorySchema, type PoolLevel, type Thresholds, type UsageAlerts, type UsageHistory } from './usage'
@@ -370,6 +379,15 @@ export const contract = {
   'import:run': { args: importRunSchema, result: result<ImportReport>() },
   'import:progress': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<ImportProgress | null>() },
   'import:cancel': { args: z.object({ runId: z.string().uuid('must be a UUID') }).strict(), result: result<{ cancelled: boolean }>() },
+  // IPAM CSV (docs/ipam.md#csv-in-and-out): export to a chosen file with the lists' filters (progress and
+  // cancel by runId), and the CSV wizard: dry run (the analysis of every row) -> run (progress, cancel) -> report.
+  'ipam:csv:export': { args: csvExportSchema, result: result<CsvExportFileResult>() },
+  'ipam:csv:export:progress': { args: csvRunRefSchema, result: result<CsvExportProgress | null>() },
+  'ipam:csv:export:cancel': { args: csvRunRefSchema, result: result<{ cancelled: boolean }>() },
+  'ipam:csv:dry-run': { args: csvImportSchema, result: result<CsvImportReport>() },
+  'ipam:csv:run': { args: csvImportSchema, result: result<CsvImportReport>() },
+  'ipam:csv:progress': { args: csvRunRefSchema, result: result<CsvProgress | null>() },
+  'ipam:csv:cancel': { args: csvRunRefSchema, result: result<{ cancelled: boolean }>() },
   'import:report': {
     args: z.object({ reportId: z.string().uuid('must be a UUID'), format: z.enum(REPORT_FORMATS).default('json') }).strict(),
     result: result<ReportFile>()

@@ -58,7 +58,7 @@ export interface AuditExportResult {
 }
 
 /** What a native open dialog is for; each purpose has its own title and file-type filters. */
-export const OPEN_FILE_PURPOSES = ['legacy-import', 'ca-certificate'] as const
+export const OPEN_FILE_PURPOSES = ['legacy-import', 'ca-certificate', 'ipam-csv'] as const
 export type OpenFilePurpose = (typeof OPEN_FILE_PURPOSES)[number]
 
 export const openFileSchema = z.object({ purpose: z.enum(OPEN_FILE_PURPOSES) }).strict()
@@ -86,6 +86,13 @@ export const OPEN_FILE_DIALOGS: Record<OpenFilePurpose, { title: string; filters
     title: 'Choose the CA certificate that signed the database server’s certificate',
     filters: [
       { name: 'PEM certificates (.pem, .crt, .cer)', extensions: ['pem', 'crt', 'cer'] },
+      { name: 'All files', extensions: ['*'] }
+    ]
+  },
+  'ipam-csv': {
+    title: 'Choose the CSV file of pools or addresses',
+    filters: [
+      { name: 'CSV files (.csv)', extensions: ['csv'] },
       { name: 'All files', extensions: ['*'] }
     ]
   }

@@ -20,6 +20,7 @@ import { keychain, type SecretStore } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
 import type { RequestContext } from './context'
 import { ImporterService } from './importer/service'
+import { IpamCsvService } from './ipam/csv-import'
 import { makeContext } from './context'
 import { DirectoryService } from './directory/service'
 import { AuthService } from './auth/service'
@@ -45,6 +46,8 @@ export class Core {
   readonly ipam: IpamService
   readonly audit: AuditService
   readonly importer: ImporterService
+  /** IPAM CSV in and out (docs/ipam.md#csv-in-and-out). */
+  readonly ipamCsv: IpamCsvService
   /** Builds the text-search index of imported audit rows after each import commits (audit/search-index.ts). */
   readonly auditSearch: ImportSearchIndexer
   /** LDAP profiles, users and groups (core/directory). */
@@ -94,6 +97,7 @@ export class Core {
     this.people = new PeopleService(this.directory, this.ipam)
     this.auditSearch = new ImportSearchIndexer(db.knex)
     this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
+    this.ipamCsv = new IpamCsvService(db.knex, () => this.auditSearch.kick())
   }
 
   /** Purging is an admin's right on the server: other logins leave it to someone who has it. */

@@ -14,6 +14,7 @@ import type { Core } from '../core'
 import type { RequestContext } from '../core/context'
 import { AppError } from '../../shared/errors'
 import type { AuditFilter, ExportFormat } from '../../shared/audit'
+import type { CsvExportFileResult, CsvExportOptions, CsvExportProgress, CsvKind } from '../../shared/ipam-csv'
 import { EXPORT_MANIFEST_SUFFIX } from '../core/audit/export-manifest'
 import {
   auditExportFileName,
@@ -61,6 +62,8 @@ export async function chooseOpenFile(dialogs: FileDialogs, purpose: OpenFilePurp
 }
 
 class Cancelled extends Error {}
+
+type CsvExportOptionsFilter = Omit<CsvExportOptions, 'kind'>
 
 /**
  * A file sink that never blocks the export on a failed disk: after a write error it swallows further
@@ -186,6 +189,75 @@ export class AuditExports {
     const job = this.jobs.get(runId)
     if (!job) return { cancelled: false }
     job.progress.cancelling = true
+    return { cancelled: true }
+  }
+}
+
+/**
+ * The IPAM CSV export as the app runs it (the Pools screen and a pool's allocations): the same save dialog,
+ * partial file and rename as the audit export, streaming IpamCsvService.export (a server-side cursor).
+ */
+export class IpamCsvExports {
+  private readonly jobs = new Map<string, CsvExportProgress>()
+
+  constructor(
+    private readonly core: Core,
+    private readonly dialogs: FileDialogs
+  ) {}
+
+  async run(ctx: RequestContext, input: { runId: string; kind: CsvKind; filter: CsvExportOptionsFilter }): Promise<CsvExportFileResult> {
+    const { runId, kind, filter } = input
+    if (this.jobs.has(runId)) throw new AppError('CONFLICT', `runId: an export with this id is already running`, { field: 'runId' })
+    const job: CsvExportProgress = { runId, phase: 'choosing', rows: 0, cancelling: false }
+    this.jobs.set(runId, job)
+    const empty = { kind, rows: 0, bytes: 0 }
+    try {
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')
+      const target = await this.dialogs.chooseSaveFile({
+        title: `Export ${kind} as CSV`,
+        defaultName: `netkeeper-${kind}-${stamp}.csv`,
+        filters: [{ name: 'CSV files (.csv)', extensions: ['csv'] }]
+      })
+      if (!target) return { outcome: 'dismissed', ...empty }
+      if (job.cancelling) return { outcome: 'cancelled', ...empty }
+      job.phase = 'writing'
+      const partial = `${target.file}.${process.pid}.partial`
+      let sink: FileSink
+      try {
+        sink = await FileSink.open(partial)
+      } catch (e) {
+        throw new AppError('VALIDATION', `file: cannot write ${target.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { field: 'file' })
+      }
+      try {
+        const r = await this.core.ipamCsv.export(ctx, { kind, ...filter }, sink, (rows) => {
+          job.rows = rows
+          if (sink.failure) throw sink.failure
+          if (job.cancelling) throw new Cancelled()
+        })
+        await sink.finish()
+        await fs.promises.rename(partial, target.file)
+        this.dialogs.saved?.(target)
+        return { outcome: 'saved', kind, rows: r.rows, bytes: r.bytes, file: target.file, ...(target.download ? { download: target.download } : {}) }
+      } catch (e) {
+        await sink.abort()
+        await fs.promises.rm(partial, { force: true })
+        if (e instanceof Cancelled) return { outcome: 'cancelled', ...empty, rows: job.rows }
+        throw e
+      }
+    } finally {
+      this.jobs.delete(runId)
+    }
+  }
+
+  progress(_ctx: RequestContext, runId: string): CsvExportProgress | null {
+    const job = this.jobs.get(runId)
+    return job ? { ...job } : null
+  }
+
+  cancel(_ctx: RequestContext, runId: string): { cancelled: boolean } {
+    const job = this.jobs.get(runId)
+    if (!job) return { cancelled: false }
+    job.cancelling = true
     return { cancelled: true }
   }
 }

@@ -15,7 +15,7 @@ import { OfflineRuntime, queuedReply, withQueueAt, type OfflineRuntimeOptions } 
 import { staleAllocation, staleAllocations, staleMap, stalePool, stalePoolList } from '../core/offline/stale'
 import { applyObjectEdit } from '../core/offline/replay'
 import type { BackendState, OfflineEdit, OfflineStateDto } from '../../shared/offline'
-import { AuditExports, chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
+import { AuditExports, chooseOpenFile, IpamCsvExports, noFileDialogs, type FileDialogs } from './file-export'
 import { settingsHandlers, type HostControl } from './settings'
 
 export { settingsHandlers, type HostControl } from './settings'
@@ -219,6 +219,7 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
 
 function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): HandlerTable {
   const exports = new AuditExports(core, dialogs)
+  const csvExports = new IpamCsvExports(core, dialogs)
   return {
     'app:info': async () => ({
       version: typeof __APP_VERSION__ === 'string' ? __APP_VERSION__ : (process.env.npm_package_version ?? '0.0.0'),
@@ -414,6 +415,13 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'directory:person:retire': async (a, ctx) => core.people.retire(await core.auth.scope(ctx), a),
     'directory:cursor:close': async (a, ctx) => ({ closed: await (await core.auth.scope(ctx)).cursors.close(a.cursor) }),
 
+    'ipam:csv:export': (a, ctx) => csvExports.run(ctx, a),
+    'ipam:csv:export:progress': async (a, ctx) => csvExports.progress(ctx, a.runId),
+    'ipam:csv:export:cancel': async (a, ctx) => csvExports.cancel(ctx, a.runId),
+    'ipam:csv:dry-run': (a, ctx) => core.ipamCsv.dryRunTracked(ctx, a),
+    'ipam:csv:run': (a, ctx) => core.ipamCsv.runTracked(ctx, a),
+    'ipam:csv:progress': async (a, ctx) => core.ipamCsv.progress(ctx, a.runId),
+    'ipam:csv:cancel': async (a, ctx) => core.ipamCsv.cancel(ctx, a.runId),
     'import:analyse': (a, ctx) => core.importer.analyse(ctx, a),
     'import:dry-run': (a, ctx) => core.importer.dryRunTracked(ctx, a),
     'import:run': (a, ctx) => core.importer.runTracked(ctx, a),

@@ -7,6 +7,7 @@ import type { ConflictMode, ImportProgress, ImportReport, ReportFormat, TypeTarg
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
 import type { Core } from '../../core'
 import { onInterrupt } from '../interrupt'
+import { csvImportCommand } from './ipam-csv'
 
 const SHOWN = 50
 
@@ -138,5 +139,6 @@ export function importCommand(): Command {
         }
       )
     )
+  imp.addCommand(csvImportCommand())
   return imp
 }

@@ -16,6 +16,7 @@ const fieldsText = (f: Record<string, unknown> | undefined): string =>
   Object.entries(f ?? {})
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(', ')
+import { ipamExportCommand } from './ipam-csv'
 
 const int = (name: string) => (v: string): number => {
   if (!/^-?\d+$/.test(v.trim())) throw new InvalidArgumentError(`${name} must be a whole number`)
@@ -545,5 +546,6 @@ export function ipamCommand(): Command {
       })
     )
   ipam.addCommand(usageCommand())
+  ipam.addCommand(ipamExportCommand())
   return ipam
 }

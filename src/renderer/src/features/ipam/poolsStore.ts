@@ -14,7 +14,7 @@ export type PoolSort = (typeof POOL_SORTS)[number]
 export type ActiveFilter = 'any' | 'active' | 'inactive'
 
 export const usePoolsStore = defineStore('pools', () => {
-  const tab = ref<'pools' | 'search' | 'import'>('pools')
+  const tab = ref<'pools' | 'search' | 'import' | 'csv'>('pools')
   const filters = reactive({ search: '', site: '', environment: '', vlan: '', active: 'any' as ActiveFilter })
   const sort = ref<PoolSort>('name')
   const order = ref<'asc' | 'desc'>('asc')
@@ -154,7 +154,7 @@ export const usePoolsStore = defineStore('pools', () => {
         openPoolId.value = Number(pool[1])
         return
       }
-      const t = /^tab:(pools|search|import)$/.exec(p.detail)?.[1] as typeof tab.value | undefined
+      const t = /^tab:(pools|search|import|csv)$/.exec(p.detail)?.[1] as typeof tab.value | undefined
       if (t) {
         openPoolId.value = null
         tab.value = t
@@ -168,6 +168,8 @@ export const usePoolsStore = defineStore('pools', () => {
 
   return {
     tab,
+    /** The list's filters as a query (undefined while the VLAN filter is not a number), for Export CSV. */
+    query,
     filters,
     sort,
     order,

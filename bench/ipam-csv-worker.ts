@@ -1,0 +1,26 @@
+/**
+ * One CSV import or export in a process of its own, so its peak memory (maxRSS) is the operation's own:
+ * `import FILE` as `netkeeper import csv FILE --kind allocations`, `export FILE` as `netkeeper ipam export`.
+ */
+import fs from 'node:fs'
+import { benchCtx, openCore } from './util'
+
+const [url, mode, file] = process.argv.slice(2)
+const core = await openCore(url!)
+core.auditSearch.background = false
+const started = performance.now()
+let extra: Record<string, unknown>
+if (mode === 'import') {
+  const r = await core.ipamCsv.run(benchCtx(), { file: file!, kind: 'allocations' })
+  extra = { outcome: r.outcome, counts: r.counts }
+} else {
+  const out = fs.createWriteStream(file!)
+  const r = await core.ipamCsv.export(benchCtx(), { kind: 'allocations' }, out)
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())))
+  extra = { rows: r.rows, mib: Math.round(r.bytes / 2 ** 20) }
+}
+const seconds = (performance.now() - started) / 1000
+const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024)
+await core.close()
+process.send!({ seconds: Math.round(seconds * 100) / 100, maxRssMiB, ...extra })
+process.exit(0)

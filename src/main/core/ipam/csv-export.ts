@@ -1,0 +1,179 @@
+/**
+ * CSV export of pools or allocations with the lists' filters, streamed from a server-side cursor in
+ * constant memory, each line formatted by PostgreSQL (as the audit export does: RFC 4180 quoting, a cell
+ * starting with = + - @ tab or CR guarded by an apostrophe). The columns are CSV_EXPORT_COLUMNS, exactly
+ * what the netkeeper preset imports: an export imported again changes nothing.
+ */
+import crypto from 'node:crypto'
+import type { Writable } from 'node:stream'
+import type { Knex } from '@mikro-orm/postgresql'
+import { CSV_EXPORT_COLUMNS, type CsvExportOptions, type CsvExportReport, type CsvKind } from '../../../shared/ipam-csv'
+import { validationError } from '../../../shared/errors'
+import { LIKE_ESCAPE, likeText } from '../db/like'
+import { findPoolRow, findSpaceId } from './rows'
+
+const BATCH = 2000
+
+const bool = (e: string): string => `(case when ${e} then 'true' else 'false' end)`
+const utc = (e: string): string => `to_char(${e} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+
+/** The SQL text of each exported column; `plain` ones can never need quotes or a guard. */
+const VALUES: Record<CsvKind, Record<string, { sql: string; plain?: boolean }>> = {
+  pools: {
+    space: { sql: 's.name' },
+    network: { sql: 'p.network::text', plain: true },
+    name: { sql: 'p.name' },
+    gateway: { sql: 'host(p.gateway)', plain: true },
+    vlan: { sql: 'p.vlan_id::text', plain: true },
+    site: { sql: 'p.site' },
+    environment: { sql: 'p.environment' },
+    description: { sql: 'p.description' },
+    dns_servers: { sql: `array_to_string(array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n), ' ')`, plain: true },
+    active: { sql: bool('p.is_active'), plain: true }
+  },
+  allocations: {
+    space: { sql: 's.name' },
+    ip: { sql: 'host(a.ip_address)', plain: true },
+    pool: { sql: 'p.name' },
+    status: { sql: 'a.status', plain: true },
+    hostname: { sql: 'a.hostname' },
+    mac: { sql: 'a.mac_address::text', plain: true },
+    owner: { sql: 'a.owner' },
+    owner_dn: { sql: 'a.owner_dn' },
+    purpose: { sql: 'a.purpose' },
+    description: { sql: 'a.description' },
+    reserved_until: { sql: utc('a.reserved_until'), plain: true },
+    dns_managed: { sql: bool('a.dns_managed'), plain: true },
+    dhcp_managed: { sql: bool('a.dhcp_managed'), plain: true }
+  }
+}
+
+/** One CSV line, built by PostgreSQL: formula guard, then RFC 4180 quotes where needed. */
+export function csvLineSql(kind: CsvKind): string {
+  return CSV_EXPORT_COLUMNS[kind]
+    .map((c) => {
+      const { sql, plain } = VALUES[kind][c]!
+      const v = `coalesce(${sql}, '')`
+      if (plain) return v
+      const neutral = `(case when ${v} ~ E'^[=+\\\\-@\\t\\r]' then '''' || ${v} else ${v} end)`
+      const full = `(case when ${neutral} ~ E'[",\\r\\n]' then '"' || replace(${neutral}, '"', '""') || '"' else ${neutral} end)`
+      return `(case when ${v} !~ E'^[=+\\\\-@\\t\\r]|[",\\r\\n]' then ${v} else ${full} end)`
+    })
+    .join(` || ',' || `)
+}
+
+interface Query {
+  from: string
+  where: string[]
+  bindings: Knex.RawBinding[]
+  order: string
+}
+
+async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
+  const where: string[] = []
+  const bindings: Knex.RawBinding[] = []
+  if (o.space !== undefined && o.space !== '') {
+    where.push(o.kind === 'pools' ? 'p.space_id = ?' : 'a.space_id = ?')
+    bindings.push(await findSpaceId(knex, o.space))
+  }
+  const q = o.search?.trim()
+  if (o.kind === 'pools') {
+    if (o.pool !== undefined || o.status !== undefined) throw validationError(o.pool !== undefined ? 'pool' : 'status', 'applies to allocations only')
+    for (const [k, col] of [
+      ['site', 'p.site'],
+      ['environment', 'p.environment'],
+      ['vlanId', 'p.vlan_id'],
+      ['active', 'p.is_active']
+    ] as const) {
+      if (o[k] === undefined || o[k] === '') continue
+      where.push(`${col} = ?`)
+      bindings.push(o[k]!)
+    }
+    if (q) {
+      const like = `%${likeText(q)}%`
+      where.push(`(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE})`)
+      bindings.push(like, like, like, like)
+    }
+    return { from: 'ip_pools p join ip_spaces s on s.id = p.space_id', where, bindings, order: 's.name, p.network' }
+  }
+  if (o.pool !== undefined && o.pool !== '') {
+    where.push('a.pool_id = ?')
+    bindings.push((await findPoolRow(knex, o.pool, false, false)).id)
+  }
+  if (o.status === 'lapsed') where.push(`a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()`)
+  else if (o.status === 'reserved') where.push(`a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now())`)
+  else if (o.status) {
+    if (!['allocated', 'blocked'].includes(o.status)) throw validationError('status', 'must be allocated, reserved, blocked or lapsed')
+    where.push('a.status = ?')
+    bindings.push(o.status)
+  }
+  if (q) {
+    const like = `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    where.push(`(lower(coalesce(a.hostname, '')) like ? or lower(coalesce(a.owner, '')) like ? or lower(coalesce(a.purpose, '')) like ?
+                 or lower(coalesce(a.description, '')) like ? or coalesce(a.mac_address::text, '') like ? or host(a.ip_address) like ?)`)
+    bindings.push(like, like, like, like, like, `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+  }
+  return {
+    from: 'ip_allocations a join ip_pools p on p.id = a.pool_id join ip_spaces s on s.id = a.space_id',
+    where,
+    bindings,
+    order: 'a.ip_address, a.space_id'
+  }
+}
+
+/**
+ * Streams the matching rows to `out` as CSV (header first, CRLF line ends) through a cursor: two batches
+ * of ~2,000 lines are in memory at most, and the server formats the next batch while this one is written.
+ */
+export async function exportCsv(knex: Knex, o: CsvExportOptions, out: Writable, onProgress?: (rows: number) => void): Promise<CsvExportReport> {
+  if (!o || (o.kind !== 'pools' && o.kind !== 'allocations')) throw validationError('kind', 'must be pools or allocations')
+  const qy = await query(knex, o)
+  const sha = crypto.createHash('sha256')
+  let bytes = 0
+  let rows = 0
+  const put = (s: string): Promise<void> | void => {
+    bytes += Buffer.byteLength(s)
+    sha.update(s, 'utf8')
+    if (!out.write(s) && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
+  }
+  await knex.transaction(async (trx) => {
+    await trx.raw(`set transaction isolation level repeatable read`)
+    await trx.raw(
+      `declare ipam_csv_export no scroll cursor for select ${csvLineSql(o.kind)} as line from ${qy.from}${qy.where.length ? ` where ${qy.where.join(' and ')}` : ''} order by ${qy.order}`,
+      qy.bindings
+    )
+    const next = () => trx.raw<{ rows: { line: string }[] }>(`fetch ${BATCH} from ipam_csv_export`).then((r) => r.rows)
+    await put(CSV_EXPORT_COLUMNS[o.kind].join(',') + '\r\n')
+    let pending = next()
+    try {
+      for (;;) {
+        const batch = await pending
+        if (!batch.length) break
+        pending = next()
+        let piece = ''
+        let wait = false
+        for (const r of batch) {
+          piece += r.line + '\r\n'
+          if (piece.length >= 65536) {
+            bytes += Buffer.byteLength(piece)
+            sha.update(piece, 'utf8')
+            wait = !out.write(piece) || wait
+            piece = ''
+          }
+        }
+        if (piece) {
+          bytes += Buffer.byteLength(piece)
+          sha.update(piece, 'utf8')
+          wait = !out.write(piece) || wait
+        }
+        if (wait && out.writableNeedDrain) await new Promise((resolve) => out.once('drain', resolve))
+        rows += batch.length
+        onProgress?.(rows)
+      }
+    } finally {
+      await pending.catch(() => undefined)
+    }
+    await trx.raw(`close ipam_csv_export`)
+  })
+  return { kind: o.kind, rows, bytes, sha256: sha.digest('hex') }
+}
