@@ -50,13 +50,15 @@ export async function search(knex: Knex, input: SearchInput): Promise<Page<Alloc
       // Hostname prefix, case-insensitive; owner prefix as well, so "alice" finds her hosts.
       const like = `${likeText(q.toLowerCase())}%`
       // Also an exact tag name, and a custom field holding exactly this value (both answered by indexes:
-      // the tag links by tag, the values by the GIN index through jsonb containment).
+      // the tag links by tag, the values by the GIN index through jsonb containment). The tag's allocations
+      // come as an array computed once (`= any(array(...))`), which the planner can OR with the prefix
+      // indexes; `in (subquery)` would make every search a scan of all allocations (600 ms on 500,000).
       const defs = await knex.raw<Rows<{ name: string; type: string }>>(`select name, type from ip_custom_fields where kind = 'allocation'`)
       const probes = defs.rows.flatMap((f): Record<string, string | number>[] =>
         f.type === 'integer' ? (/^-?\d{1,15}$/.test(q) ? [{ [f.name]: Number(q) }] : []) : f.type === 'boolean' ? [] : [{ [f.name]: q }]
       )
       where = `(lower(a.hostname) like ? ${LIKE_ESCAPE} or lower(a.owner) like ? ${LIKE_ESCAPE}
-                or a.id in (select x.allocation_id from ip_allocation_tags x join ip_tags t on t.id = x.tag_id where lower(t.name) = ?)
+                or a.id = any(array(select x.allocation_id from ip_allocation_tags x join ip_tags t on t.id = x.tag_id where lower(t.name) = ?))
                 ${probes.map(() => 'or a.custom_fields @> ?::jsonb').join(' ')})`
       b = [like, like, q.toLowerCase(), ...probes.map((o) => JSON.stringify(o))]
     }
