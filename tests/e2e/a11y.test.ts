@@ -63,7 +63,7 @@ describe.skipIf(!hasChromium)('accessibility (axe-core), both themes', () => {
       await page.keyboard.press('Escape')
       await page.getByRole('tab', { name: 'Address search' }).click()
       found.push(...(await serious(page, 'IPAM search')))
-      await page.getByRole('tab', { name: 'Import' }).click()
+      await page.getByRole('tab', { name: 'Import', exact: true }).click()
       found.push(...(await serious(page, 'IPAM import')))
       await page.getByRole('tab', { name: 'Pools' }).click()
       await page.getByTestId('pools-table').getByRole('button', { name: 'a11y-lan', exact: true }).click()
@@ -176,7 +176,7 @@ describe.skipIf(!hasChromium || Boolean(slapdMissing()))('accessibility (axe-cor
       await page.getByRole('tab', { name: 'Tree', selected: true }).waitFor()
       await page.locator('#dir-panel').getByRole('tree').or(page.locator('#dir-panel [role="treeitem"]')).first().waitFor()
       found.push(...(await serious(page, 'Directory tree')))
-      await page.getByRole('tab', { name: 'Import' }).click()
+      await page.getByRole('tab', { name: 'Import', exact: true }).click()
       await page.getByRole('tab', { name: 'Import', selected: true }).waitFor()
       found.push(...(await serious(page, 'Directory import')))
 

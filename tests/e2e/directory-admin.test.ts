@@ -42,12 +42,12 @@ describe.skipIf(skip)('the directory admin screens', () => {
     await form.getByLabel('User name').fill(`uid=alice,ou=people,${slapdInfo().baseDn}`)
     await form.getByLabel('Password').fill(SEED_PASSWORDS.alice)
     await form.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('tab', { name: 'Import' }).waitFor()
+    await page.getByRole('tab', { name: 'Import', exact: true }).waitFor()
   })
 
   it('imports users from CSV: the preview gives each skipped row its reason, then the import creates the clean rows', async () => {
     const { page } = s
-    await page.getByRole('tab', { name: 'Import' }).click()
+    await page.getByRole('tab', { name: 'Import', exact: true }).click()
     const wiz = page.getByTestId('user-import')
     const csv = ['uid,givenName,sn,mail,telephoneNumber', `ia-${tag},Ida,Adams,ida@example.test,+1 555 0100`, `ib-${tag},Ivo,Brown,ivo@example.test,`, `ic-${tag},Ira,Clark,,`, 'bad uid,X,Y,,', `id-${tag},Ina,,ina@example.test,`, `ie-${tag},Ike,Evans,ike@exämple.test,`].join('\n')
     await wiz.getByLabel('CSV text').fill(csv)
@@ -131,7 +131,7 @@ describe.skipIf(skip)('the directory admin screens', () => {
 
   it('imports LDIF through the same wizard: a refused record named with its reason in the analysis', async () => {
     const { page } = s
-    await page.getByRole('tab', { name: 'Import' }).click()
+    await page.getByRole('tab', { name: 'Import', exact: true }).click()
     await page.getByLabel('LDIF (add, modify, delete, modrdn)').check()
     const wiz = page.getByTestId('ldif-import')
     const ldif = [`dn: uid=la-${tag},${usersDn}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: la-${tag}\ncn: La\nsn: La\n`, `dn: uid=ia-${tag},${usersDn}\nchangetype: modify\nreplace: mail\nmail: ida.new@example.test\n`, `dn: uid=nobody-${tag},${usersDn}\nchangetype: delete\n`].join('\n')

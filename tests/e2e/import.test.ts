@@ -38,7 +38,7 @@ describe.skipIf(!hasChromium || !FIXTURE)('the import wizard', () => {
   it('refuses a path that is not there, on the field', async () => {
     const { page } = s
     await goTo(page, 'IPAM')
-    await page.getByRole('tab', { name: 'Import' }).click()
+    await page.getByRole('tab', { name: 'Import', exact: true }).click()
     const wizard = page.getByTestId('import-wizard')
     // The browser harness has no native file chooser: the button says so and the path is typed instead.
     await wizard.getByRole('button', { name: 'Choose file…' }).click()

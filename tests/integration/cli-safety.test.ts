@@ -100,7 +100,7 @@ describe('SIGINT during a transaction', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => ((done = true), resolve(code))))
       await until('the delete to wait on the row lock', async () => {
         if (done) throw new Error(`the CLI ended before it waited: ${stderr}`)
-        return (await watcher.query(`select 1 from pg_stat_activity where application_name = 'netkeeper' and wait_event_type = 'Lock'`)).rowCount === 1
+        return (await watcher.query(`select 1 from pg_stat_activity where application_name = 'netkeeper' and datname = current_database() and wait_event_type = 'Lock'`)).rowCount === 1
       }, 120_000)
       const sent = Date.now()
       process.kill(-child.pid!, 'SIGINT')
@@ -108,7 +108,7 @@ describe('SIGINT during a transaction', () => {
       expect(Date.now() - sent).toBeLessThan(10_000)
       expect(stderr).toContain('SIGINT: rolling back and closing the database')
       // Its session is gone (the statement was cancelled, the connection closed) while we still hold the row.
-      await until('its session to end', async () => (await watcher.query(`select 1 from pg_stat_activity where application_name = 'netkeeper'`)).rowCount === 0, 10_000)
+      await until('its session to end', async () => (await watcher.query(`select 1 from pg_stat_activity where application_name = 'netkeeper' and datname = current_database()`)).rowCount === 0, 10_000)
       await holder.query('rollback')
     }))
     await withClient(url, async (c) => {

@@ -64,8 +64,9 @@ describe('constraints', () => {
   })
 
   it('refuses a VLAN outside 1-4094 and a gateway outside the network', async () => {
-    expect(await refused(`insert into ip_pools (name, network, vlan_id) values ('v0', '172.16.0.0/24', 0)`)).toEqual({ code: '23514', constraint: 'ip_pools_vlan_id_check' })
-    expect(await refused(`insert into ip_pools (name, network, vlan_id) values ('v5', '172.16.0.0/24', 4095)`)).toEqual({ code: '23514', constraint: 'ip_pools_vlan_id_check' })
+    // A bare VID now finds or makes its VLAN object (issue 16), whose own check refuses it first.
+    expect(await refused(`insert into ip_pools (name, network, vlan_id) values ('v0', '172.16.0.0/24', 0)`)).toEqual({ code: '23514', constraint: 'ip_vlans_vid_check' })
+    expect(await refused(`insert into ip_pools (name, network, vlan_id) values ('v5', '172.16.0.0/24', 4095)`)).toEqual({ code: '23514', constraint: 'ip_vlans_vid_check' })
     expect(await refused(`insert into ip_pools (name, network, gateway) values ('gw', '172.16.0.0/24', '172.17.0.1')`)).toEqual({ code: '23514', constraint: 'ip_pools_gateway_in_network' })
   })
 

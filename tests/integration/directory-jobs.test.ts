@@ -165,15 +165,15 @@ describe.skipIf(skip)('directory runs: progress, cancel, group bulk, passwords o
   })
 
   it('sets passwords of existing users in update mode, never audits them, and leaves a password the entry holds alone', async () => {
-    await fx.core.directory.userImport.run(admin, { text: 'uid,givenName,sn,password\npat,Pat,Post,first-pw-11\nquin,Quin,Quay,\n' })
-    const dn = `uid=pat,${fx.usersDn}`
+    await fx.core.directory.userImport.run(admin, { text: 'uid,givenName,sn,password\njobpat,Pat,Post,first-pw-11\njobquin,Quin,Quay,\n' })
+    const dn = `uid=jobpat,${fx.usersDn}`
     expect(canBind(dn, 'first-pw-11')).toBe(true)
 
-    const text = 'uid,sn,password\npat,Post,second-pw-22\nquin,Quay,quin-pw-33\n'
+    const text = 'uid,sn,password\njobpat,Post,second-pw-22\njobquin,Quay,jobquin-pw-33\n'
     const preview = await fx.core.directory.userImport.run(admin, { text, onExisting: 'update', dryRun: true })
     expect(preview.rows.map((x) => [x.uid, x.action, x.passwordSet])).toEqual([
-      ['pat', 'update', true],
-      ['quin', 'update', true]
+      ['jobpat', 'update', true],
+      ['jobquin', 'update', true]
     ])
     expect(canBind(dn, 'first-pw-11')).toBe(true)
 
@@ -182,10 +182,10 @@ describe.skipIf(skip)('directory runs: progress, cancel, group bulk, passwords o
     expect(r).toMatchObject({ updated: 2, failed: 0 })
     expect(canBind(dn, 'second-pw-22')).toBe(true)
     expect(canBind(dn, 'first-pw-11')).toBe(false)
-    expect(canBind(`uid=quin,${fx.usersDn}`, 'quin-pw-33')).toBe(true)
+    expect(canBind(`uid=jobquin,${fx.usersDn}`, 'jobquin-pw-33')).toBe(true)
     const audit = JSON.stringify(await auditRows(fx.core, seq))
     expect(audit).not.toContain('second-pw-22')
-    expect(audit).not.toContain('quin-pw-33')
+    expect(audit).not.toContain('jobquin-pw-33')
     expect(audit).toContain('"passwordSet":true')
 
     // The same file again: the stored hashes already match, so nothing changes.
@@ -196,7 +196,7 @@ describe.skipIf(skip)('directory runs: progress, cancel, group bulk, passwords o
     const policyDn = `cn=jobs-${fx.profileName},ou=policies,${fx.info.baseDn}`
     ldapadd(`dn: ${policyDn}\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\ncn: jobs-${fx.profileName}\npwdAttribute: userPassword\npwdMinLength: 12\n`)
     ldapmodify(`dn: ${dn}\nchangetype: modify\nadd: pwdPolicySubentry\npwdPolicySubentry: ${policyDn}\n`)
-    const short = await fx.core.directory.userImport.run(admin, { text: 'uid,password\npat,short-pw\n', onExisting: 'update', dryRun: true })
+    const short = await fx.core.directory.userImport.run(admin, { text: 'uid,password\njobpat,short-pw\n', onExisting: 'update', dryRun: true })
     expect(short.rows[0]).toMatchObject({ action: 'skip' })
     expect(short.rows[0]!.reason).toMatch(/^password: /)
   })
