@@ -4,11 +4,11 @@
  * export-manifest.ts): the SHA-256 of the bytes written, the sequence range and the chain head of the same
  * snapshot as the rows.
  */
-import crypto from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { z } from 'zod'
 import { AUDIT_CSV_COLUMNS, auditFilterSchema, type AuditFilter, type ExportFormat, type ExportReport } from '../../../shared/audit'
+import { csvCellSql, csvGuardedSql, TextOut } from '../db/text-export'
 import { timeClause, type Where } from './filters'
 import { parse, type Rows } from './rows'
 
@@ -30,40 +30,11 @@ export async function exportRows(
 ): Promise<ExportReport> {
   const f = parse(auditFilterSchema, input)
   const w = await where(f)
-  let bytes = 0
   let rows = 0
-  const sha = crypto.createHash('sha256')
+  const text = new TextOut(out)
   let firstSeq: string | null = null
   let lastSeq: string | null = null
   let head = { seq: '0', hash: '' }
-  const write = (chunk: string): Promise<void> | void => {
-    bytes += Buffer.byteLength(chunk)
-    sha.update(chunk, 'utf8')
-    if (!out.write(chunk)) return new Promise((resolve) => out.once('drain', resolve))
-  }
-  /**
-   * Writes a batch's lines in pieces of about 64 kB and waits for the stream once per batch. Strings that
-   * large stay in V8's young generation, which is reclaimed at once; one string per batch (megabytes) would
-   * sit in the large-object space until a full collection and make the process grow by a hundred MB.
-   */
-  const writeLines = (lines: string[], sep: string, lead: string, tail: string): Promise<void> | void => {
-    let piece = lead
-    let wait = false
-    for (let i = 0; i < lines.length; i++) {
-      piece += i === 0 ? lines[i] : sep + lines[i]
-      if (piece.length >= 65536) {
-        bytes += Buffer.byteLength(piece)
-        sha.update(piece, 'utf8')
-        wait = !out.write(piece) || wait
-        piece = ''
-      }
-    }
-    piece += tail
-    bytes += Buffer.byteLength(piece)
-    sha.update(piece, 'utf8')
-    wait = !out.write(piece) || wait
-    if (wait && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
-  }
   const total = onProgress ? (await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ${w.from} where ${w.sql}`, w.bindings)).rows[0]!.n : 0
   // The cursor walks the rows newest first by seq. With a time filter it would go on past the oldest match
   // to the first row, testing each one; the lowest matching seq (found through the time index) ends it there.
@@ -80,8 +51,8 @@ export async function exportRows(
       [...w.bindings, ...bound.bindings]
     )
     const fetchNext = () => trx.raw<Rows<{ seq: string; line: string }>>(`fetch ${EXPORT_BATCH} from audit_export`).then((r) => r.rows)
-    if (format === 'csv') await write(CSV_COLUMNS.join(',') + '\r\n')
-    if (format === 'json') await write('[')
+    if (format === 'csv') await text.write(CSV_COLUMNS.join(',') + '\r\n')
+    if (format === 'json') await text.write('[')
     let pending = fetchNext()
     try {
       for (;;) {
@@ -92,9 +63,9 @@ export async function exportRows(
         lastSeq ??= batch[0]!.seq
         firstSeq = batch[batch.length - 1]!.seq
         const lines = batch.map((r) => r.line)
-        if (format === 'csv') await writeLines(lines, '\r\n', '', '\r\n')
-        else if (format === 'jsonl') await writeLines(lines, '\n', '', '\n')
-        else await writeLines(lines, ',\n', rows === 0 ? '\n' : ',\n', '')
+        if (format === 'csv') await text.lines(lines, '\r\n', '', '\r\n')
+        else if (format === 'jsonl') await text.lines(lines, '\n', '', '\n')
+        else await text.lines(lines, ',\n', rows === 0 ? '\n' : ',\n', '')
         rows += batch.length
         onProgress?.(rows, total)
       }
@@ -104,8 +75,8 @@ export async function exportRows(
     }
     await trx.raw(`close audit_export`)
   })
-  if (format === 'json') await write(rows ? '\n]\n' : ']\n')
-  return { format, rows, bytes, sha256: sha.digest('hex'), firstSeq, lastSeq, head }
+  if (format === 'json') await text.write(rows ? '\n]\n' : ']\n')
+  return { format, rows, bytes: text.bytes, sha256: text.sha256(), firstSeq, lastSeq, head }
 }
 
 /** Rows per fetch of the export cursor: about 1 MB of CSV; two batches are in memory at most. */
@@ -144,17 +115,12 @@ const CSV_PLAIN = new Set<(typeof CSV_COLUMNS)[number]>(['seq', 'createdAt', 'ac
  */
 export function exportLineSql(format: ExportFormat): string {
   if (format === 'csv') {
-    const full = (e: string): string => {
-      const v = `coalesce(${e}, '')`
-      const neutral = `(case when ${v} ~ E'^[=+\\\\-@\\t\\r]' then '''' || ${v} else ${v} end)`
-      return `(case when ${neutral} ~ E'[",\\r\\n]' then '"' || replace(${neutral}, '"', '""') || '"' else ${neutral} end)`
-    }
     return CSV_COLUMNS.map((c) => {
       const e = EXPORT_VALUE[c]
       if (CSV_PLAIN.has(c)) return `coalesce(${e}, '')`
       // A jsonb number may start with '-'; any other jsonb text starts with { [ " t f or n.
-      if (c === 'details') return `(case when jsonb_typeof(details) = 'number' then ${full(e)} else '"' || replace(${e}, '"', '""') || '"' end)`
-      return `(case when ${e} !~ E'^[=+\\\\-@\\t\\r]|[",\\r\\n]' then ${e} else ${full(e)} end)`
+      if (c === 'details') return `(case when jsonb_typeof(details) = 'number' then ${csvGuardedSql(e)} else '"' || replace(${e}, '"', '""') || '"' end)`
+      return csvCellSql(e)
     }).join(` || ',' || `)
   }
   // The object written out by concatenation, each value through to_json (which escapes it) except those

@@ -4,12 +4,12 @@
  * starting with = + - @ tab or CR guarded by an apostrophe). The columns are CSV_EXPORT_COLUMNS, exactly
  * what the netkeeper preset imports: an export imported again changes nothing.
  */
-import crypto from 'node:crypto'
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import { CSV_EXPORT_COLUMNS, type CsvExportOptions, type CsvExportReport, type CsvKind } from '../../../shared/ipam-csv'
 import { validationError } from '../../../shared/errors'
 import { LIKE_ESCAPE, likeText } from '../db/like'
+import { csvCellSql, TextOut } from '../db/text-export'
 import { findPoolRow, findSpaceId } from './rows'
 
 const BATCH = 2000
@@ -54,10 +54,7 @@ export function csvLineSql(kind: CsvKind): string {
     .map((c) => {
       const { sql, plain } = VALUES[kind][c]!
       const v = `coalesce(${sql}, '')`
-      if (plain) return v
-      const neutral = `(case when ${v} ~ E'^[=+\\\\-@\\t\\r]' then '''' || ${v} else ${v} end)`
-      const full = `(case when ${neutral} ~ E'[",\\r\\n]' then '"' || replace(${neutral}, '"', '""') || '"' else ${neutral} end)`
-      return `(case when ${v} !~ E'^[=+\\\\-@\\t\\r]|[",\\r\\n]' then ${v} else ${full} end)`
+      return plain ? v : csvCellSql(v)
     })
     .join(` || ',' || `)
 }
@@ -128,14 +125,8 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
 export async function exportCsv(knex: Knex, o: CsvExportOptions, out: Writable, onProgress?: (rows: number) => void): Promise<CsvExportReport> {
   if (!o || (o.kind !== 'pools' && o.kind !== 'allocations')) throw validationError('kind', 'must be pools or allocations')
   const qy = await query(knex, o)
-  const sha = crypto.createHash('sha256')
-  let bytes = 0
+  const text = new TextOut(out)
   let rows = 0
-  const put = (s: string): Promise<void> | void => {
-    bytes += Buffer.byteLength(s)
-    sha.update(s, 'utf8')
-    if (!out.write(s) && out.writableNeedDrain) return new Promise((resolve) => out.once('drain', resolve))
-  }
   await knex.transaction(async (trx) => {
     await trx.raw(`set transaction isolation level repeatable read`)
     await trx.raw(
@@ -143,30 +134,14 @@ export async function exportCsv(knex: Knex, o: CsvExportOptions, out: Writable, 
       qy.bindings
     )
     const next = () => trx.raw<{ rows: { line: string }[] }>(`fetch ${BATCH} from ipam_csv_export`).then((r) => r.rows)
-    await put(CSV_EXPORT_COLUMNS[o.kind].join(',') + '\r\n')
+    await text.write(CSV_EXPORT_COLUMNS[o.kind].join(',') + '\r\n')
     let pending = next()
     try {
       for (;;) {
         const batch = await pending
         if (!batch.length) break
         pending = next()
-        let piece = ''
-        let wait = false
-        for (const r of batch) {
-          piece += r.line + '\r\n'
-          if (piece.length >= 65536) {
-            bytes += Buffer.byteLength(piece)
-            sha.update(piece, 'utf8')
-            wait = !out.write(piece) || wait
-            piece = ''
-          }
-        }
-        if (piece) {
-          bytes += Buffer.byteLength(piece)
-          sha.update(piece, 'utf8')
-          wait = !out.write(piece) || wait
-        }
-        if (wait && out.writableNeedDrain) await new Promise((resolve) => out.once('drain', resolve))
+        await text.lines(batch.map((r) => r.line), '\r\n', '', '\r\n')
         rows += batch.length
         onProgress?.(rows)
       }
@@ -175,5 +150,5 @@ export async function exportCsv(knex: Knex, o: CsvExportOptions, out: Writable, 
     }
     await trx.raw(`close ipam_csv_export`)
   })
-  return { kind: o.kind, rows, bytes, sha256: sha.digest('hex') }
+  return { kind: o.kind, rows, bytes: text.bytes, sha256: text.sha256() }
 }
