@@ -67,6 +67,8 @@ describe.skipIf(!!missing)('Settings › Audit forwarding', () => {
     await down.getByText('Disabled').waitFor()
     // The receiver goes away: the next entries wait, and the sink shows why and when it tries again.
     await syslog.stop()
+    // A new entry to send once it is gone (the entries above may all have been delivered before it stopped).
+    await invoke(harness, 'ipam:pool:create', { name: 'after-stop', network: '10.250.0.0/24' })
     await until('the sink shows its error', async () => !!(await invoke(harness, 'audit:forward:status', {})).sinks.find((x) => x.name === 'siem')?.lastError, 30_000)
     await row.getByText('Failing').waitFor({ timeout: 15_000 })
     expect(await row.getByTestId('sink-error').innerText()).toMatch(/^url: cannot deliver to tcp:\/\/127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\) \(\d+ attempts?, next /)
