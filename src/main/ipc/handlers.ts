@@ -244,8 +244,8 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
       const alloc = await core.ipam.getAllocation(ctx, a.ip, a.space)
       // DNS and DHCP state for the subnet map's tooltip and the details; a server that cannot be read leaves it out.
       const [dns, dhcp] = await Promise.all([
-        alloc.dnsManaged ? core.dns.allocationDns(alloc.ip).catch(() => null) : null,
-        alloc.dhcpManaged ? core.dhcp.allocationDhcp(alloc.ip).catch(() => null) : null
+        alloc.dnsManaged ? core.dns.allocationDns(alloc.id).catch(() => null) : null,
+        alloc.dhcpManaged ? core.dhcp.allocationDhcp(alloc.id).catch(() => null) : null
       ])
       const last = dns?.effects[0]
       return {

@@ -18,7 +18,7 @@ import { appendAudit, type AuditEntry } from '../audit/writer'
 import { requireRole, type RequestContext } from '../context'
 import type { SecretStore } from '../credentials/keychain'
 import { authorize, mutate } from '../ipam/mutation'
-import { findPoolRow, parse } from '../ipam/rows'
+import { allocationIdOf, findPoolRow, parse } from '../ipam/rows'
 import type { IpamService } from '../ipam/service'
 import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { bytesToMac, dhcpAccount, isOurs, KeaDatabases, keaEndpoint, macToBytes, numberToIp, ipToNumber, OUR_MARK, type DhcpServerRow } from './kea-db'
@@ -191,11 +191,15 @@ export class DhcpService implements OutboxHandler {
     return r.rows.map((l) => ({ ip: numberToIp(l.address), mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: Number(l.state ?? 0), subnetId: Number(l.subnet_id) }))
   }
 
-  /** An allocation's DHCP state: the last reservation outcome and Kea's lease of its address (null when its pool has no Kea). */
-  async allocationDhcp(ip: string): Promise<NonNullable<AllocationSideEffects['dhcp']>> {
-    const a = (await this.knex.raw<{ rows: { id: number; pool_id: number; kea: boolean }[] }>(
-      `select a.id, a.pool_id, (p.dhcp_server_id is not null and p.kea_subnet_id is not null) as kea from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = ?::inet`,
-      [ip]
+  /**
+   * An allocation's DHCP state: the last reservation outcome and Kea's lease of its address (null when its
+   * pool has no Kea). `ref`: the allocation's id, or its address (and `space` where two spaces hold it).
+   */
+  async allocationDhcp(ref: number | string, space?: string | number): Promise<NonNullable<AllocationSideEffects['dhcp']>> {
+    const id = await allocationIdOf(this.knex, ref, space)
+    const a = (await this.knex.raw<{ rows: { id: number; pool_id: number; kea: boolean; ip: string }[] }>(
+      `select a.id, a.pool_id, host(a.ip_address) as ip, (p.dhcp_server_id is not null and p.kea_subnet_id is not null) as kea from ip_allocations a join ip_pools p on p.id = a.pool_id where a.id = ?`,
+      [id]
     )).rows[0]
     if (!a || !a.kea) return { state: null, message: null, lease: null }
     const last = (await this.knex.raw<{ rows: { state: string; last_error: string | null; outcome: { message?: string } | null }[] }>(
@@ -203,6 +207,7 @@ export class DhcpService implements OutboxHandler {
       [`ip_allocation:${a.id}`]
     )).rows[0]
     let lease: { mac: string | null; expires: string | null } | null = null
+    const ip = a.ip
     if (!ip.includes(':')) {
       try {
         const p = await this.poolKea(this.knex, a.pool_id)
@@ -432,7 +437,9 @@ export class DhcpService implements OutboxHandler {
         } else {
           if (!it.toIpam) throw new AppError('VALIDATION', `direction: a ${it.kind} line is repaired in Kea (or ignored)`, { field: 'direction' })
           if (it.kind === 'allocation-without-reservation') {
-            await this.ipam().updateAllocation(ctx, { ip: it.ip, dhcpManaged: false })
+            // In the pool's space: the same address may be held in another space too.
+            const space = (await this.knex.raw<{ rows: { space_id: number }[] }>(`select space_id from ip_pools where id = ?`, [p.id])).rows[0]?.space_id
+            await this.ipam().updateAllocation(ctx, { ip: it.ip, space, dhcpManaged: false })
             results.push({ id: it.id, ok: true, message: `DHCP switched off for ${it.ip}` })
           } else {
             const [mac, hostname] = (it.inKea ?? '').split(' ')

@@ -165,7 +165,9 @@ export class DnsDrift {
     }
     if (it.kind === 'allocation-without-record' || it.kind === 'allocation-without-ptr') {
       // The zone wins: the allocation stops claiming a record.
-      await ipam.updateAllocation(ctx, { ip: it.allocation!.ip, dnsManaged: false })
+      // In the space of the allocation's pool: the same address may be held in another space too.
+      const space = (await this.knex.raw<{ rows: { space_id: number }[] }>(`select space_id from ip_pools where name = ?`, [it.allocation!.pool])).rows[0]?.space_id
+      await ipam.updateAllocation(ctx, { ip: it.allocation!.ip, space, dnsManaged: false })
       return { id: it.id, direction: 'ipam', ok: true, message: `DNS switched off for ${it.allocation!.ip}` }
     }
     throw new AppError('VALIDATION', `direction: a ${it.kind} line can only be repaired towards the zone (or ignored)`, { field: 'direction' })

@@ -28,7 +28,7 @@ import { appendAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import type { SecretStore } from '../credentials/keychain'
 import { authorize, mutate } from '../ipam/mutation'
-import { findPoolRow, parse } from '../ipam/rows'
+import { allocationIdOf, findPoolRow, parse } from '../ipam/rows'
 import { DnsRcodeError } from './client'
 import { DnsDrift } from './drift'
 import type { IpamService } from '../ipam/service'
@@ -318,14 +318,18 @@ export class DnsService {
     return { items: all.slice((page - 1) * pageSize, page * pageSize), page, pageSize, total: all.length, serial }
   }
 
-  /** An allocation's DNS side effects, newest first: pending, done, or refused with the server's answer. */
-  async allocationDns(ip: string): Promise<{ names: string[]; ptr: string | null; effects: { id: string; state: string; message: string | null; at: string }[] }> {
-    const p = parseIp(ip, 'ip')
+  /**
+   * An allocation's DNS side effects, newest first: pending, done, or refused with the server's answer.
+   * `ref`: the allocation's id, or its address (with `space` when the address is held in more than one
+   * space: an address alone that two spaces hold is refused as ambiguous, never answered for either).
+   */
+  async allocationDns(ref: number | string, space?: string | number): Promise<{ names: string[]; ptr: string | null; effects: { id: string; state: string; message: string | null; at: string }[] }> {
+    const id = await allocationIdOf(this.knex, ref, space)
     const a = (await this.knex.raw<{ rows: { id: number; hostname: string | null; zone: string | null; dns_ptr: boolean; dns_managed: boolean }[] }>(
-      `select a.id, a.hostname, z.name as zone, p.dns_ptr, a.dns_managed from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id where a.ip_address = ?::inet`,
-      [p.text]
+      `select a.id, a.hostname, z.name as zone, p.dns_ptr, a.dns_managed from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones z on z.id = p.dns_zone_id where a.id = ?`,
+      [id]
     )).rows[0]
-    if (!a) throw new AppError('NOT_FOUND', `ip: ${p.text} is not allocated`, { field: 'ip' })
+    if (!a) throw new AppError('NOT_FOUND', `ip: allocation ${String(ref)} does not exist (any more)`, { field: 'ip' })
     const rows = await this.knex.raw<{ rows: { id: string; state: string; last_error: string | null; outcome: { message?: string } | null; updated_at: Date }[] }>(
       `select id::text, state, last_error, outcome, updated_at from outbox where subject = ? and kind = 'dns' order by id desc limit 20`,
       [`ip_allocation:${a.id}`]

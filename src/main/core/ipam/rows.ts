@@ -8,6 +8,7 @@ import { AppError, validationError } from '../../../shared/errors'
 import type { AllocationDto, PoolRef } from '../../../shared/ipam'
 import type { FieldValue } from '../../../shared/ipam-objects'
 import { describeIssue } from '../../../shared/schemas'
+import { parseIp } from '../../../shared/net'
 
 export type Rows<T> = { rows: T[] }
 
@@ -160,6 +161,18 @@ export async function allocationByIp(q: Knex | Knex.Transaction, ip: string, loc
     })
   }
   return r.rows[0]
+}
+
+/**
+ * An allocation's id from its id or its address (and space): side-effect reads (DNS, DHCP) key by id, so the
+ * same address in two spaces never answers for the other one.
+ */
+export async function allocationIdOf(q: Knex | Knex.Transaction, ref: number | string, space?: string | number | null): Promise<number> {
+  if (typeof ref === 'number') return ref
+  const ip = parseIp(ref, 'ip').text
+  const row = await allocationByIp(q, ip, false, space === undefined || space === null || space === '' ? undefined : await findSpaceId(q, space))
+  if (!row) throw new AppError('NOT_FOUND', `ip: ${ip} is not allocated${space ? ` in space "${space}"` : ''}`, { field: 'ip' })
+  return row.id
 }
 
 /** A space by name or id; null gives the default space. */
