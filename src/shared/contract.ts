@@ -86,7 +86,31 @@ import {
   type ImportReport,
   type ReportFile
 } from './importer'
-import { driftRepairSchema, recordListSchema, type PoolDnsDto, type DnsDriftReport, type DnsRecordDto, type DnsRepairResult, type DnsServerDto, type DnsZoneDto } from './dns'
+import {
+  dnsServerAddSchema,
+  dnsZoneAddSchema,
+  driftRepairSchema,
+  poolDnsSchema,
+  recordListSchema,
+  type PoolDnsDto,
+  type DnsDriftReport,
+  type DnsRecordDto,
+  type DnsRepairResult,
+  type DnsServerDto,
+  type DnsServerTest,
+  type DnsZoneDto
+} from './dns'
+import {
+  dhcpDriftRepairSchema,
+  dhcpServerAddSchema,
+  poolDhcpSchema,
+  type DhcpDriftReport,
+  type DhcpRepairResult,
+  type DhcpServerDto,
+  type DhcpServerTest,
+  type KeaSubnetChoices,
+  type PoolDhcpDto
+} from './dhcp'
 import {
   groupCreateSchema,
   groupRefSchema,
@@ -157,6 +181,8 @@ import { thresholdSetSchema, usageHistorySchema, type PoolLevel, type Thresholds
 const result = <T>(): T => undefined as unknown as T
 
 const noArgs = z.object({}).strict()
+/** A DNS or DHCP server by its name. */
+const serverNameArgs = z.object({ name: z.string().trim().min(1, 'is required').max(100) }).strict()
 
 /** A read that may be answered from the offline snapshot (then `stale` says as of when). */
 type Stale<T> = T & { stale?: StaleMark }
@@ -277,6 +303,28 @@ export const contract = {
   'dns:drift': { args: z.object({ zone: z.string().trim().max(254).optional() }).strict(), result: result<DnsDriftReport>() },
   'dns:drift:repair': { args: driftRepairSchema, result: result<DnsRepairResult[]>() },
   'dns:drift:ignore': { args: z.object({ id: z.string().min(1).max(600), undo: z.boolean().optional() }).strict(), result: result<{ id: string; ignored: boolean }>() },
+  // Set-up from the DNS & DHCP screen (admin, authorized by the core and the server's grants). A TSIG secret
+  // or a Kea password travels only from the renderer to the keychain: no result carries it back.
+  'dns:server:add': { args: dnsServerAddSchema, result: result<DnsServerDto>() },
+  'dns:server:test': { args: serverNameArgs, result: result<DnsServerTest>() },
+  'dns:server:set-secret': { args: z.object({ name: z.string().trim().min(1).max(100), secret: z.string().trim().min(1, 'is required').max(1024) }).strict(), result: result<DnsServerDto>() },
+  'dns:server:remove': { args: serverNameArgs, result: result<DnsServerDto>() },
+  'dns:zone:add': { args: dnsZoneAddSchema, result: result<DnsZoneDto>() },
+  'dns:zone:remove': { args: z.object({ name: z.string().trim().min(1).max(254) }).strict(), result: result<DnsZoneDto>() },
+  /** A pool's forward zone and PTR switch; `publish` also queues its existing allocations (one outbox batch). */
+  'dns:pool:set': { args: poolDnsSchema, result: result<PoolDnsDto>() },
+
+  'dhcp:server:list': { args: noArgs, result: result<DhcpServerDto[]>() },
+  'dhcp:server:add': { args: dhcpServerAddSchema, result: result<DhcpServerDto>() },
+  'dhcp:server:test': { args: serverNameArgs, result: result<DhcpServerTest>() },
+  'dhcp:server:remove': { args: serverNameArgs, result: result<DhcpServerDto>() },
+  'dhcp:pool': { args: z.object({ pool: poolRef }).strict(), result: result<PoolDhcpDto>() },
+  'dhcp:pool:set': { args: poolDhcpSchema, result: result<PoolDhcpDto>() },
+  /** The subnet ids to pick from for a pool on a Kea server (ids in Kea's database, the pools using them, the next free one). */
+  'dhcp:subnet-ids': { args: z.object({ server: z.string().trim().min(1).max(100), pool: poolRef.optional() }).strict(), result: result<KeaSubnetChoices>() },
+  'dhcp:drift': { args: z.object({ pool: z.string().trim().max(200).optional() }).strict(), result: result<DhcpDriftReport>() },
+  'dhcp:drift:repair': { args: dhcpDriftRepairSchema, result: result<DhcpRepairResult[]>() },
+  'dhcp:drift:ignore': { args: z.object({ id: z.string().min(1).max(600), undo: z.boolean().optional() }).strict(), result: result<{ id: string; ignored: boolean }>() },
 
   'audit:list': { args: auditListSchema, result: result<AuditPage>() },
   'audit:get': { args: z.object({ seq: z.string().regex(/^\d+$/, 'must be a sequence number') }).strict(), result: result<AuditEntryDto>() },

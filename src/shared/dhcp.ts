@@ -67,3 +67,52 @@ export interface DhcpDriftItem {
   toIpam: string | null
   ignored: boolean
 }
+
+export interface DhcpServerTest {
+  server: string
+  ok: boolean
+  /** Kea's schema version (schema_version), the reservations and leases it holds. */
+  schema?: string
+  hosts?: number
+  leases?: number
+  error?: string
+}
+
+/** A pool's Kea mapping (the pool page). */
+export interface PoolDhcpDto {
+  pool: string
+  server: string | null
+  subnetId: number | null
+}
+
+/**
+ * The subnet ids a pool may map to on a Kea server, for the pool page's picker: the ids Kea's database
+ * already holds reservations or leases for (with how many, and how many of its leases fall inside the
+ * pool), the pools of this Netkeeper already mapped to each, and the lowest id not used yet.
+ */
+export interface KeaSubnetChoices {
+  server: string
+  ids: { subnetId: number; hosts: number; leases: number; leasesInPool: number; pools: string[] }[]
+  nextFree: number
+  error?: string
+}
+
+export const dhcpDriftRepairSchema = z
+  .object({
+    pool: z.string().trim().max(200).optional(),
+    ids: z.array(z.string().min(1).max(600)).max(10_000).optional(),
+    direction: z.enum(['dhcp', 'ipam'])
+  })
+  .strict()
+export type DhcpDriftRepairInput = z.input<typeof dhcpDriftRepairSchema>
+
+export interface DhcpDriftReport {
+  pools: { pool: string; error?: string }[]
+  items: DhcpDriftItem[]
+}
+
+export interface DhcpRepairResult {
+  id: string
+  ok: boolean
+  message: string
+}

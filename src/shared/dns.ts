@@ -167,7 +167,13 @@ export const poolDnsSchema = z
     pool: z.union([z.string().trim().min(1), z.number().int().positive()]),
     /** The forward zone of the pool's names; null to stop publishing them. */
     zone: z.string().trim().max(254).nullable().optional(),
-    ptr: z.boolean().optional()
+    ptr: z.boolean().optional(),
+    /**
+     * Also bring the records of the pool's existing allocations (DNS on, with a host name) in line with the
+     * new settings: published in the new zone, removed from the old one. One outbox batch under the change's
+     * request id; without it only later allocation changes follow the new settings.
+     */
+    publish: z.boolean().optional()
   })
   .strict()
 export type PoolDnsInput = z.input<typeof poolDnsSchema>
@@ -277,4 +283,8 @@ export interface PoolDnsDto {
   suggestedReverseZone: string | null
   /** Parts of the pool no managed reverse zone covers (PTRs there cannot be written). */
   uncovered: boolean
+  /** The pool's allocations with DNS on and a host name: what a publish would bring in line. */
+  dnsAllocations: number
+  /** After a change with `publish`: how many allocations were queued (in how many outbox rows). */
+  published?: { allocations: number; rows: number }
 }

@@ -29,7 +29,7 @@ export type HandlerTable = { [C in Channel]: Handler<C> }
 declare const __APP_VERSION__: string | undefined
 
 /** Channels that act as the signed-in person (see AuthService.requestContext). */
-const SESSION_SCOPED = /^(ipam|audit|import|offline):/
+const SESSION_SCOPED = /^(ipam|audit|import|offline|dns|dhcp):/
 
 /**
  * `dialogs`: the shell's file dialogs (Electron's native ones, the harness's download stand-in); `host`: the
@@ -293,6 +293,41 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     },
     'dns:drift:ignore': async (a, ctx) => {
       await core.dns.drift.ignore(ctx, a.id, a.undo)
+      return { id: a.id, ignored: !a.undo }
+    },
+    'dns:server:add': (a, ctx) => core.dns.addServer(ctx, a),
+    'dns:server:test': (a, ctx) => core.dns.testServer(ctx, a.name),
+    'dns:server:set-secret': async (a, ctx) => {
+      const r = await core.dns.setSecret(ctx, a.name, a.secret)
+      core.outbox.kick()
+      return r
+    },
+    'dns:server:remove': (a, ctx) => core.dns.removeServer(ctx, a.name),
+    'dns:zone:add': (a, ctx) => core.dns.addZone(ctx, a),
+    'dns:zone:remove': (a, ctx) => core.dns.removeZone(ctx, a.name),
+    'dns:pool:set': async (a, ctx) => {
+      const r = await core.dns.setPoolDns(ctx, a)
+      if (r.published?.rows) core.outbox.kick()
+      return r
+    },
+    'dhcp:server:list': () => core.dhcp.listServers(),
+    'dhcp:server:add': (a, ctx) => core.dhcp.addServer(ctx, a),
+    'dhcp:server:test': (a, ctx) => core.dhcp.testServer(ctx, a.name),
+    'dhcp:server:remove': (a, ctx) => core.dhcp.removeServer(ctx, a.name),
+    'dhcp:pool': (a) => core.dhcp.poolDhcp(a.pool),
+    'dhcp:pool:set': async (a, ctx) => {
+      await core.dhcp.setPoolDhcp(ctx, a)
+      return core.dhcp.poolDhcp(a.pool)
+    },
+    'dhcp:subnet-ids': (a, ctx) => core.dhcp.subnetChoices(ctx, a.server, a.pool),
+    'dhcp:drift': (a, ctx) => core.dhcp.drift(ctx, { pool: a.pool }),
+    'dhcp:drift:repair': async (a, ctx) => {
+      const r = await core.dhcp.repair(ctx, a)
+      core.outbox.kick()
+      return r
+    },
+    'dhcp:drift:ignore': async (a, ctx) => {
+      await core.dhcp.ignore(ctx, a.id, a.undo)
       return { id: a.id, ignored: !a.undo }
     },
     'ipam:usage:history': (a, ctx) => core.ipam.usageHistory(ctx, a),

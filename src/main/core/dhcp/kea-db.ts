@@ -85,6 +85,14 @@ export class KeaDatabases {
     return pool
   }
 
+  /** Drops a removed server's connections and cached row. */
+  async forget(id: number): Promise<void> {
+    const have = this.pools.get(id)
+    this.pools.delete(id)
+    this.recent.delete(id)
+    if (have) await have.pool.end().catch(() => undefined)
+  }
+
   async close(): Promise<void> {
     for (const { pool } of this.pools.values()) await pool.end().catch(() => undefined)
     this.pools.clear()

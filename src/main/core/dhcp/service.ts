@@ -10,7 +10,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import type pg from 'pg'
 import { AppError, validationError } from '../../../shared/errors'
-import { dhcpServerAddSchema, poolDhcpSchema, type DhcpDriftItem, type DhcpServerAddInput, type DhcpServerDto, type LeaseDto, type PoolDhcpInput, type ReservationDto } from '../../../shared/dhcp'
+import { dhcpServerAddSchema, poolDhcpSchema, type DhcpDriftItem, type DhcpServerAddInput, type DhcpServerDto, type DhcpServerTest, type KeaSubnetChoices, type LeaseDto, type PoolDhcpDto, type PoolDhcpInput, type ReservationDto } from '../../../shared/dhcp'
 import { fqdnIn } from '../../../shared/dns'
 import type { AllocationSideEffects } from '../../../shared/ipam'
 import { parseCidr, usableRange } from '../../../shared/net'
@@ -93,8 +93,82 @@ export class DhcpService implements OutboxHandler {
     return r.rows.map(toServerDto)
   }
 
+  /**
+   * Removes a Kea server (admin, audited); refused while a pool maps to it. Its reservations stay in Kea's
+   * database as they are; its password leaves the keychain.
+   */
+  async removeServer(ctx: RequestContext, name: string): Promise<DhcpServerDto> {
+    const entry: AuditEntry = { action: 'delete', resourceType: 'dhcp_server', resourceName: name }
+    await authorize(this.knex, ctx, 'admin', 'removing a DHCP server', entry)
+    const row = await mutate(this.knex, ctx, entry, async (trx) => {
+      const r = await this.kea.byName(trx, name, 'name')
+      const pools = (await trx.raw<{ rows: { name: string }[] }>(`select name from ip_pools where dhcp_server_id = ? order by name`, [r.id])).rows.map((x) => x.name)
+      if (pools.length) throw new AppError('CONFLICT', `name: DHCP server "${r.name}" still serves pool(s) ${pools.join(', ')}; map them elsewhere first`, { field: 'name', pools })
+      await trx.raw(`delete from dhcp_servers where id = ?`, [r.id])
+      await appendAudit(trx, ctx, { ...entry, resourceId: r.id, resourceName: r.name, details: { before: { host: r.db_host, port: r.db_port, database: r.db_name, user: r.db_user } } })
+      return r
+    })
+    await this.kea.forget(row.id)
+    await this.kea.secrets.delete(dhcpAccount(row.name)).catch(() => false)
+    return toServerDto({ ...row, pools: [] })
+  }
+
+  /** A pool's Kea server and subnet id (null, null when it has none). */
+  async poolDhcp(ref: string | number): Promise<PoolDhcpDto> {
+    const pool = await findPoolRow(this.knex, ref, false)
+    const r = (await this.knex.raw<{ rows: { server: string | null; subnet_id: string | null }[] }>(
+      `select s.name as server, p.kea_subnet_id::text as subnet_id from ip_pools p left join dhcp_servers s on s.id = p.dhcp_server_id where p.id = ?`,
+      [pool.id]
+    )).rows[0]!
+    return { pool: pool.name, server: r.server, subnetId: r.subnet_id === null ? null : Number(r.subnet_id) }
+  }
+
+  /**
+   * The subnet ids to offer for a pool on a Kea server (the pool page's picker): those Kea's database holds
+   * reservations or leases for, with how many of the leases fall in the pool's network (the likely match),
+   * the pools already mapped to each, and the lowest unused id. A database that cannot be read still gives
+   * the ids Netkeeper's pools use, with the error.
+   */
+  async subnetChoices(ctx: RequestContext, serverName: string, poolRef?: string | number): Promise<KeaSubnetChoices> {
+    requireRole(ctx, 'admin', "listing a Kea server's subnet ids")
+    const server = await this.kea.byName(this.knex, serverName)
+    const pool = poolRef === undefined ? undefined : await findPoolRow(this.knex, poolRef, false)
+    const ids = new Map<number, KeaSubnetChoices['ids'][number]>()
+    const at = (id: number): KeaSubnetChoices['ids'][number] => {
+      let x = ids.get(id)
+      if (!x) ids.set(id, (x = { subnetId: id, hosts: 0, leases: 0, leasesInPool: 0, pools: [] }))
+      return x
+    }
+    const mapped = await this.knex.raw<{ rows: { id: string; name: string }[] }>(`select kea_subnet_id::text as id, name from ip_pools where dhcp_server_id = ? and kea_subnet_id is not null order by name`, [server.id])
+    for (const m of mapped.rows) at(Number(m.id)).pools.push(m.name)
+    let error: string | undefined
+    try {
+      const db = await this.kea.pool(server)
+      const net = pool ? parseCidr(pool.network) : undefined
+      const range = net && net.family === 4 ? usableRange(net) : undefined
+      const [h, l] = await Promise.all([
+        db.query<{ id: string; n: number }>(`select dhcp4_subnet_id::text as id, count(*)::int as n from hosts where dhcp4_subnet_id is not null group by 1`),
+        db.query<{ id: string; n: number; inpool: number }>(
+          `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address between $1 and $2)::int as inpool from lease4 group by 1`,
+          [range ? String(range.first) : '1', range ? String(range.last) : '0']
+        )
+      ])
+      for (const x of h.rows) at(Number(x.id)).hosts = x.n
+      for (const x of l.rows) Object.assign(at(Number(x.id)), { leases: x.n, leasesInPool: x.inpool })
+    } catch (e) {
+      error = `Kea database of ${server.name}: ${(e as Error).message}`
+    }
+    ids.delete(0) // Kea's "no subnet" (global reservations)
+    let nextFree = 1
+    while (ids.has(nextFree)) nextFree++
+    const list = [...ids.values()].sort((a, b) => b.leasesInPool - a.leasesInPool || a.subnetId - b.subnetId)
+    return { server: server.name, ids: list, nextFree, ...(error ? { error } : {}) }
+  }
+
   /** Connects to the Kea database and checks it has Kea's schema (its version). */
-  async testServer(_ctx: RequestContext, name: string): Promise<{ server: string; ok: boolean; schema?: string; hosts?: number; leases?: number; error?: string }> {
+  async testServer(ctx: RequestContext, name: string): Promise<DhcpServerTest> {
+    // It logs in with the server's password: set-up work, an admin's.
+    requireRole(ctx, 'admin', 'testing a DHCP server')
     const row = await this.kea.byName(this.knex, name)
     try {
       const db = await this.kea.pool(row)

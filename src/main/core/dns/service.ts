@@ -9,6 +9,7 @@ import { AppError, validationError } from '../../../shared/errors'
 import {
   dnsServerAddSchema,
   dnsZoneAddSchema,
+  fqdnIn,
   normalizeDnsName,
   poolDnsSchema,
   reverseZoneFor,
@@ -25,7 +26,7 @@ import {
 import type { Page } from '../../../shared/ipam'
 import { parseIp, parseCidr } from '../../../shared/net'
 import { appendAudit, type AuditEntry } from '../audit/writer'
-import type { RequestContext } from '../context'
+import { requireRole, type RequestContext } from '../context'
 import type { SecretStore } from '../credentials/keychain'
 import { authorize, mutate } from '../ipam/mutation'
 import { allocationIdOf, findPoolRow, parse } from '../ipam/rows'
@@ -47,6 +48,9 @@ function toZoneDto(r: ZoneListRow): DnsZoneDto {
   return { id: r.id, server: r.server, name: r.name, kind: r.kind, network: r.network, classless: r.classless, ttl: r.ttl, space: r.space, pools: r.pools ?? [] }
 }
 
+
+/** Allocations per outbox row when a pool's existing allocations are published (one batch, one request id). */
+const PUBLISH_CHUNK = 100
 
 export class DnsService {
   readonly servers: DnsServers
@@ -120,7 +124,9 @@ export class DnsService {
   }
 
   /** Reaches the server with its key: each zone's SOA (signed) and whether the key may update it. */
-  async testServer(_ctx: RequestContext, name: string): Promise<DnsServerTest> {
+  async testServer(ctx: RequestContext, name: string): Promise<DnsServerTest> {
+    // It signs with the server's secret: set-up work, an admin's.
+    requireRole(ctx, 'admin', 'testing a DNS server')
     const t0 = performance.now()
     const row = await this.servers.byName(this.knex, name)
     const zones = (await this.knex.raw<{ rows: { name: string }[] }>(`select name from dns_zones where server_id = ? order by name`, [row.id])).rows
@@ -227,50 +233,111 @@ export class DnsService {
 
   // ---------------------------------------------------------------- pools
 
-  /** Which forward zone a pool's names go in, and whether its addresses get PTRs (admin, audited). */
+  /**
+   * Which forward zone a pool's names go in, and whether its addresses get PTRs (admin, audited). With
+   * `publish`, the pool's existing allocations (DNS on, with a host name) follow in the same transaction: one
+   * outbox batch under this change's request id (rows of PUBLISH_CHUNK allocations, applied in order on the
+   * server's target) names them in the old zone and the new, and their addresses for the PTRs, so the
+   * handler writes the new records and removes what Netkeeper wrote in the old zone.
+   */
   async setPoolDns(ctx: RequestContext, input: PoolDnsInput): Promise<PoolDnsDto> {
     const raw = (input ?? {}) as Partial<PoolDnsInput>
     const entry: AuditEntry = { action: 'update', resourceType: 'ip_pool', resourceName: raw.pool === undefined ? null : String(raw.pool), details: { after: { ...raw }, context: { operation: 'dns' } } }
     await authorize(this.knex, ctx, 'admin', "changing a pool's DNS settings", entry)
     const v = parse(poolDnsSchema, input)
-    await mutate(this.knex, ctx, entry, async (trx) => {
+    const published = await mutate(this.knex, ctx, entry, async (trx) => {
       const pool = await findPoolRow(trx, v.pool, true)
-      const cur = (await trx.raw<{ rows: { dns_zone_id: number | null; dns_ptr: boolean; zone: string | null }[] }>(
-        `select p.dns_zone_id, p.dns_ptr, z.name as zone from ip_pools p left join dns_zones z on z.id = p.dns_zone_id where p.id = ?`,
+      const cur = (await trx.raw<{ rows: { dns_zone_id: number | null; dns_ptr: boolean; zone: string | null; server_id: number | null }[] }>(
+        `select p.dns_zone_id, p.dns_ptr, z.name as zone, z.server_id from ip_pools p left join dns_zones z on z.id = p.dns_zone_id where p.id = ?`,
         [pool.id]
       )).rows[0]!
       let zoneId = cur.dns_zone_id
       let zoneName = cur.zone
+      let serverId = cur.server_id
       if (v.zone !== undefined) {
         if (v.zone === null || v.zone === '') {
           zoneId = null
           zoneName = null
+          serverId = null
         } else {
           const z = await this.zoneRow(trx, v.zone)
           if (z.kind !== 'forward') throw validationError('zone', `${z.name} is a reverse zone; a pool's names go in a forward zone (PTRs find their reverse zone by address)`)
           zoneId = z.id
           zoneName = z.name
+          serverId = z.server_id
         }
       }
       const ptr = v.ptr ?? cur.dns_ptr
-      if (zoneId === cur.dns_zone_id && ptr === cur.dns_ptr) return
+      if (zoneId === cur.dns_zone_id && ptr === cur.dns_ptr) return undefined
       await trx.raw(`update ip_pools set dns_zone_id = ?, dns_ptr = ?, updated_at = now() where id = ?`, [zoneId, ptr, pool.id])
+      let queued: { allocations: number; rows: number } | undefined
+      if (v.publish) {
+        queued = await this.queuePoolPublish(trx, ctx, pool.id, {
+          zones: [cur.dns_zone_id, zoneId].filter((x): x is number => x !== null),
+          ptr: ptr || cur.dns_ptr,
+          serverId: serverId ?? cur.server_id
+        })
+      }
       await appendAudit(trx, ctx, {
         action: 'update',
         resourceType: 'ip_pool',
         resourceId: pool.id,
         resourceName: pool.name,
-        details: { before: { dnsZone: cur.zone, dnsPtr: cur.dns_ptr }, after: { dnsZone: zoneName, dnsPtr: ptr }, context: { operation: 'dns' } }
+        details: {
+          before: { dnsZone: cur.zone, dnsPtr: cur.dns_ptr },
+          after: { dnsZone: zoneName, dnsPtr: ptr },
+          context: { operation: 'dns', ...(queued ? { published: queued.allocations, outboxRows: queued.rows } : {}) }
+        }
       })
+      return queued
     })
-    return this.poolDns(v.pool)
+    const dto = await this.poolDns(v.pool)
+    return published ? { ...dto, published } : dto
+  }
+
+  /**
+   * Queues the DNS side of a pool's existing allocations after its settings changed: their names in each of
+   * `zones` (the old and the new: the handler computes each RRset from the allocations now, so the old zone's
+   * records go and the new zone's come), and their addresses when PTRs were or are on.
+   */
+  private async queuePoolPublish(trx: Knex.Transaction, ctx: RequestContext, poolId: number, o: { zones: number[]; ptr: boolean; serverId: number | null }): Promise<{ allocations: number; rows: number }> {
+    const allocs = (await trx.raw<{ rows: { id: number; ip: string; hostname: string }[] }>(
+      `select a.id, host(a.ip_address) as ip, a.hostname from ip_allocations a
+        where a.pool_id = ? and a.dns_managed and a.hostname is not null and a.status <> 'blocked' order by a.ip_address`,
+      [poolId]
+    )).rows
+    if (!allocs.length) return { allocations: 0, rows: 0 }
+    const zones = o.zones.length
+      ? (await trx.raw<{ rows: { id: number; name: string; server_id: number }[] }>(`select id, name, server_id from dns_zones where id = any(?::int[])`, [o.zones])).rows
+      : []
+    // Reverse-only (no forward zone): the target is the server of the pool's reverse zone.
+    const serverId =
+      o.serverId ??
+      zones[0]?.server_id ??
+      (await trx.raw<{ rows: { server_id: number }[] }>(`select z.server_id from dns_zones z join ip_pools p on z.network && p.network and z.space_id = p.space_id where p.id = ? order by masklen(z.network) desc limit 1`, [poolId])).rows[0]?.server_id
+    if (serverId === undefined) return { allocations: 0, rows: 0 }
+    let rows = 0
+    for (let i = 0; i < allocs.length; i += PUBLISH_CHUNK) {
+      const chunk = allocs.slice(i, i + PUBLISH_CHUNK)
+      const payload = {
+        allocationId: chunk[0]!.id,
+        names: chunk.flatMap((a) => zones.map((z) => ({ zoneId: z.id, name: fqdnIn(a.hostname, z.name) }))),
+        ips: o.ptr ? chunk.map((a) => a.ip) : [],
+        op: 'publish'
+      }
+      await trx.raw(`select outbox_enqueue('dns', ?, ?, ?::jsonb, ?, ?, ?)`, [`dns:${serverId}`, `ip_pool:${poolId}`, JSON.stringify(payload), ctx.requestId, ctx.actor, ctx.source])
+      rows++
+    }
+    return { allocations: allocs.length, rows }
   }
 
   /** A pool's DNS settings and its reverse-zone coverage (the pool page). */
   async poolDns(ref: string | number): Promise<PoolDnsDto> {
     const pool = await findPoolRow(this.knex, ref, false)
-    const r = (await this.knex.raw<{ rows: { zone: string | null; dns_ptr: boolean }[] }>(
-      `select z.name as zone, p.dns_ptr from ip_pools p left join dns_zones z on z.id = p.dns_zone_id where p.id = ?`,
+    const r = (await this.knex.raw<{ rows: { zone: string | null; dns_ptr: boolean; n: number }[] }>(
+      `select z.name as zone, p.dns_ptr,
+              (select count(*)::int from ip_allocations a where a.pool_id = p.id and a.dns_managed and a.hostname is not null and a.status <> 'blocked') as n
+         from ip_pools p left join dns_zones z on z.id = p.dns_zone_id where p.id = ?`,
       [pool.id]
     )).rows[0]!
     const rev = await this.knex.raw<{ rows: { zone: string; network: string }[] }>(
@@ -288,7 +355,7 @@ export class DnsService {
       else covered += 1n << BigInt(c.bits - c.prefix)
     }
     const uncovered = !whole && covered < size
-    return { pool: pool.name, network: pool.network, zone: r.zone, ptr: r.dns_ptr, reverseZones: rev.rows, suggestedReverseZone: uncovered ? reverseZoneFor(pool.network) : null, uncovered }
+    return { pool: pool.name, network: pool.network, zone: r.zone, ptr: r.dns_ptr, reverseZones: rev.rows, suggestedReverseZone: uncovered ? reverseZoneFor(pool.network) : null, uncovered, dnsAllocations: r.n }
   }
 
   // ---------------------------------------------------------------- records
