@@ -36,7 +36,12 @@ export const TEST_ZONES = {
   cliReverse: '113.0.203.in-addr.arpa',
   /** And for the browser test of the DNS screen. */
   uiForward: 'ui.test',
-  uiReverse: '100.51.198.in-addr.arpa'
+  uiReverse: '100.51.198.in-addr.arpa',
+  /** And for the set-up tests (tests/integration/dns-dhcp-setup.test.ts, tests/e2e/dns-setup.test.ts). */
+  setupForward: 'setup.test',
+  setupOther: 'setup2.test',
+  setupReverse: '20.18.198.in-addr.arpa',
+  uiSetupForward: 'uisetup.test'
 }
 
 function zoneFile(zone: string): string {
