@@ -64,7 +64,7 @@ describe.skipIf(skip)('DNS screen', () => {
 
   it('shows drift and repairs a line towards the zone', { timeout: 120_000 }, async () => {
     const { page } = s
-    await page.getByRole('tab', { name: 'Drift' }).click()
+    await page.getByRole('tab', { name: 'Drift', exact: true }).click()
     await page.getByRole('button', { name: 'Check now' }).click()
     const table = page.getByRole('table', { name: 'Drift' })
     const row = table.getByRole('row', { name: new RegExp(`printer\\.${Z.forward.replace('.', '\\.')}`) })
