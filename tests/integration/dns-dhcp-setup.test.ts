@@ -11,6 +11,7 @@ import { makeContext, type RequestContext } from '../../src/main/core/context'
 import { createHandlers, dispatch, type HandlerTable } from '../../src/main/ipc/handlers'
 import type { ArgsOf, Channel, ResultOf } from '../../src/shared/contract'
 import { auditRows, lastSeq, openCore } from '../support/core'
+import { cli } from '../support/cli'
 import { withClient } from '../support/db'
 import { keaDatabase } from '../support/kea'
 import { dig } from '../support/named'
@@ -21,6 +22,8 @@ if (skip) console.warn(`[dns-dhcp-setup.test] skipped: named is not available ($
 const Z = named.zones
 
 let core: Core
+let coreUrl: string
+let coreDataDir: string
 let table: HandlerTable
 let kea: Awaited<ReturnType<typeof keaDatabase>>
 const admin = makeContext({ actor: 'alice', roles: ['admin'], source: 'ui' })
@@ -42,7 +45,7 @@ const refused = async (p: Promise<unknown>): Promise<{ code: string; message: st
 
 beforeAll(async () => {
   if (skip) return
-  ;({ core } = await openCore('dnssetup'))
+  ;({ core, url: coreUrl, dataDir: coreDataDir } = await openCore('dnssetup'))
   table = createHandlers(core)
   kea = await keaDatabase()
 }, 60_000)
@@ -228,5 +231,30 @@ describe.skipIf(skip)('DHCP (Kea) set-up and drift from the app', () => {
     expect(await call('dhcp:server:remove', { name: 'kea1' })).toMatchObject({ name: 'kea1' })
     expect(await call('dhcp:server:list', {})).toEqual([])
     expect((await auditRows(core)).filter((a) => a.resource_type === 'dhcp_server' && a.status === 'success').map((a) => a.action)).toEqual(['create', 'delete'])
+  })
+})
+
+describe.skipIf(skip)('netkeeper dns pool --publish, dhcp server remove', () => {
+  it('publishes a pool after its zone is set, and removes a Kea server, with --json', { timeout: 180_000 }, async () => {
+    const env = { NETKEEPER_DATABASE_URL: coreUrl, NETKEEPER_DATA_DIR: coreDataDir }
+    const run = async (args: string[], input?: string): Promise<ReturnType<Awaited<ReturnType<typeof cli>>['json']>> => {
+      const r = await cli(['--json', ...args], env, input)
+      if (r.code !== 0) throw new Error(`netkeeper ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
+      return r.json()
+    }
+    await run(['dns', 'server', 'add', 'ns-cli', '--address', '127.0.0.1', '--port', String(named.port), '--key-name', named.keyName, '--secret-stdin'], named.secret)
+    await run(['dns', 'zone', 'add', Z.setupForward, '--server', 'ns-cli', '--ttl', '60'])
+    await core.ipam.createPool(admin, { name: 'cli-pub', network: '198.18.21.0/24' })
+    await core.ipam.allocate(admin, { pool: 'cli-pub', ip: '198.18.21.5', hostname: 'clipub', dnsManaged: true })
+    const r = await run(['dns', 'pool', 'cli-pub', '--zone', Z.setupForward, '--publish'])
+    expect(r).toMatchObject({ zone: Z.setupForward, published: { allocations: 1, rows: 1 }, applied: { done: 1 } })
+    expect(dig(named, `clipub.${Z.setupForward}`)).toEqual(['198.18.21.5'])
+    // Clean up the shared named for other runs of this file: the record goes with the zone setting.
+    await run(['dns', 'pool', 'cli-pub', '--no-zone', '--publish'])
+    expect(dig(named, `clipub.${Z.setupForward}`)).toEqual([])
+
+    await run(['dhcp', 'server', 'add', 'kea-cli', '--host', kea.host, '--port', String(kea.port), '--database', kea.database, '--user', 'postgres'])
+    expect(await run(['dhcp', 'server', 'remove', 'kea-cli'])).toMatchObject({ name: 'kea-cli' })
+    expect((await run(['dhcp', 'server', 'list'])).items).toEqual([])
   })
 })

@@ -67,6 +67,18 @@ export function dhcpCommand(): Command {
       })
     )
 
+  server
+    .command('remove <name>')
+    .description('remove a Kea server (once no pool maps to it); its reservations stay in Kea, its password leaves the keychain')
+    .action(
+      action(async (name: string, _o: object, cmd: Command) => {
+        await withCore(cmd, { migrate: true }, async (core) => {
+          const r = await core.dhcp.removeServer(cliContext(), name)
+          emit(cmd, r, () => `removed DHCP server ${r.name}`)
+        })
+      })
+    )
+
   dhcp
     .command('pool <pool>')
     .description('map a pool to a Kea server and subnet id')

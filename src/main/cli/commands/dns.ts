@@ -166,13 +166,17 @@ export function dnsCommand(): Command {
     .option('--no-zone', 'stop publishing its names')
     .option('--ptr', 'write PTR records for its addresses')
     .option('--no-ptr', 'no PTR records')
+    .option('--publish', "with a change: bring the records of the pool's existing allocations (DNS on) in line now, one outbox batch")
     .action(
-      action(async (pool: string, o: { zone?: string | false; ptr?: boolean }, cmd: Command) => {
+      action(async (pool: string, o: { zone?: string | false; ptr?: boolean; publish?: boolean }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           const change = o.zone !== undefined || o.ptr !== undefined
-          const r = change ? await core.dns.setPoolDns(cliContext(), { pool, zone: o.zone === false ? null : o.zone, ptr: o.ptr }) : await core.dns.poolDns(pool)
-          emit(cmd, r, () =>
+          const r = change ? await core.dns.setPoolDns(cliContext(), { pool, zone: o.zone === false ? null : o.zone, ptr: o.ptr, publish: o.publish }) : await core.dns.poolDns(pool)
+          // What the publish queued is applied before the command exits (what cannot be now stays queued).
+          const run = r.published?.rows ? await core.outbox.drain(30_000) : undefined
+          emit(cmd, run ? { ...r, applied: run } : r, () =>
             [
+              ...(r.published ? [`published ${r.published.allocations} allocation(s) in ${r.published.rows} outbox row(s)${run ? `: ${run.done} applied${run.retrying ? `, ${run.retrying} waiting to be retried` : ''}` : ''}`] : []),
               `pool ${r.pool} (${r.network})`,
               `  forward zone: ${r.zone ?? '-'}`,
               `  PTR records:  ${r.ptr ? 'on' : 'off'}`,
