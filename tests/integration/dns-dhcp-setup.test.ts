@@ -258,3 +258,40 @@ describe.skipIf(skip)('netkeeper dns pool --publish, dhcp server remove', () => 
     expect((await run(['dhcp', 'server', 'list'])).items).toEqual([])
   })
 })
+
+describe.skipIf(skip)('IPv6 reservations in Kea (hosts + ipv6_reservations, as kea-admin creates them)', () => {
+  it('allocate, rename, release: the reservation follows and reads back', { timeout: 60_000 }, async () => {
+    const v6 = async (): Promise<{ subnet: number; mac: string; hostname: string | null; address: string; prefix_len: number; type: number; ctx: string | null }[]> =>
+      withClient(kea.url, async (c) =>
+        (await c.query(`select h.dhcp6_subnet_id::int as subnet, encode(h.dhcp_identifier, 'hex') as mac, h.hostname, host(r.address::inet) as address, r.prefix_len::int as prefix_len, r.type::int as type, h.user_context as ctx
+                          from hosts h join ipv6_reservations r on r.host_id = h.host_id where h.dhcp6_subnet_id is not null order by r.address`)).rows
+      )
+    await core.dhcp.addServer(admin, { name: 'kea6', host: kea.host, port: kea.port, database: kea.database, user: 'postgres' })
+    await core.ipam.createPool(admin, { name: 'v6-lan', network: '2001:db8:60::/64' })
+    await core.dhcp.setPoolDhcp(admin, { pool: 'v6-lan', server: 'kea6', subnetId: 6 })
+    await core.ipam.allocate(admin, { pool: 'v6-lan', ip: '2001:db8:60::10', mac: '02:00:00:00:66:10', hostname: 'six10', dhcpManaged: true })
+    await core.ipam.allocate(admin, { pool: 'v6-lan', ip: '2001:db8:60::11', mac: '02:00:00:00:66:11', hostname: 'six11', dhcpManaged: true })
+    await core.outbox.drain(10_000)
+    expect(await v6()).toEqual([
+      { subnet: 6, mac: '020000006610', hostname: 'six10', address: '2001:db8:60::10', prefix_len: 128, type: 0, ctx: expect.stringContaining('netkeeper') },
+      { subnet: 6, mac: '020000006611', hostname: 'six11', address: '2001:db8:60::11', prefix_len: 128, type: 0, ctx: expect.stringContaining('netkeeper') }
+    ])
+    expect(await core.dhcp.reservations(admin, 'v6-lan')).toEqual([
+      { ip: '2001:db8:60::10', mac: '02:00:00:00:66:10', hostname: 'six10', subnetId: 6, ours: true, allocation: { ip: '2001:db8:60::10', hostname: 'six10' } },
+      { ip: '2001:db8:60::11', mac: '02:00:00:00:66:11', hostname: 'six11', subnetId: 6, ours: true, allocation: { ip: '2001:db8:60::11', hostname: 'six11' } }
+    ])
+    expect((await core.dhcp.drift(admin, { pool: 'v6-lan' })).items).toEqual([])
+    await core.ipam.updateAllocation(admin, { ip: '2001:db8:60::10', hostname: 'six10b', mac: '02:00:00:00:66:1a' })
+    await core.outbox.drain(10_000)
+    expect((await v6()).map((r) => [r.address, r.mac, r.hostname])).toEqual([
+      ['2001:db8:60::10', '02000000661a', 'six10b'],
+      ['2001:db8:60::11', '020000006611', 'six11']
+    ])
+    await core.ipam.release(admin, '2001:db8:60::11')
+    await core.outbox.drain(10_000)
+    expect((await v6()).map((r) => r.address)).toEqual(['2001:db8:60::10'])
+    // The host row goes with its reservation (no orphan host left in subnet 6).
+    const orphans = await withClient(kea.url, async (c) => (await c.query(`select count(*)::int as n from hosts h where dhcp6_subnet_id = 6 and not exists (select 1 from ipv6_reservations r where r.host_id = h.host_id)`)).rows[0].n)
+    expect(orphans).toBe(0)
+  })
+})

@@ -13,7 +13,7 @@ import { AppError, validationError } from '../../../shared/errors'
 import { dhcpServerAddSchema, poolDhcpSchema, type DhcpDriftItem, type DhcpServerAddInput, type DhcpServerDto, type DhcpServerTest, type KeaSubnetChoices, type LeaseDto, type PoolDhcpDto, type PoolDhcpInput, type ReservationDto } from '../../../shared/dhcp'
 import { fqdnIn } from '../../../shared/dns'
 import type { AllocationSideEffects } from '../../../shared/ipam'
-import { parseCidr, usableRange } from '../../../shared/net'
+import { parseCidr, parseIp, usableRange } from '../../../shared/net'
 import { appendAudit, type AuditEntry } from '../audit/writer'
 import { requireRole, type RequestContext } from '../context'
 import type { SecretStore } from '../credentials/keychain'
@@ -236,7 +236,7 @@ export class DhcpService implements OutboxHandler {
   async reservations(_ctx: RequestContext, ref: string | number): Promise<ReservationDto[]> {
     const p = await this.poolKea(this.knex, ref)
     const db = await this.kea.pool(p.server)
-    const hosts = await keaHosts(db, Number(p.subnet_id))
+    const hosts = await keaHosts(db, Number(p.subnet_id), parseCidr(p.network).family)
     const allocs = await this.desiredOfPool(p)
     const byIp = new Map(allocs.map((a) => [a.ip, a]))
     return hosts
@@ -397,41 +397,81 @@ export class DhcpService implements OutboxHandler {
     if (connected.status === 'rejected') throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(connected.reason as Error).message}`)
     const client = connected.value
     const desired = wanted.value.rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
-    const allIps = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => !ip.includes(':'))
+    // IPv4 reservations live in hosts.ipv4_address (dhcp4_subnet_id); IPv6 ones in ipv6_reservations (an
+    // IA_NA address, prefix length 128) under a host row of dhcp6_subnet_id: the schema kea-admin creates.
+    // The families touched are those of the pools mapped to this server and subnet id (Kea numbers its v4
+    // and v6 subnets apart), so a MAC seen in one family never removes the other's reservation.
+    const families = new Set([...ips, ...desired.map((d) => d.ip)].map((ip) => (ip.includes(':') ? 6 : 4)))
+    if (!ips.length && !desired.length) {
+      const f = await this.knex.raw<{ rows: { f: number }[] }>(`select distinct family(network) as f from ip_pools where dhcp_server_id = ? and kea_subnet_id = ?`, [server.id, subnetId])
+      for (const r of f.rows) families.add(r.f === 6 ? 6 : 4)
+    }
+    const v4Ips = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => !ip.includes(':'))
+    const v6Ips = [...new Set([...ips, ...desired.map((d) => d.ip)])].filter((ip) => ip.includes(':')).map((ip) => parseIp(ip, 'ip').text)
     const allMacs = [...new Set([...macs, ...desired.map((d) => d.mac)])]
     const lines: string[] = []
     const conflicts: string[] = []
     try {
       await client.query('begin')
-      const existing = (await client.query<KeaHost & { address: string | null; dhcp_identifier: Buffer }>(
-        `select host_id, dhcp_identifier, ipv4_address as address, hostname, user_context from hosts
-          where dhcp4_subnet_id = $1 and (ipv4_address = any($2::bigint[]) or (dhcp_identifier_type = 0 and dhcp_identifier = any($3::bytea[]))) for update`,
-        [subnetId, allIps.map(ipToNumber), allMacs.map(macToBytes)]
-      )).rows.map((h) => ({ ...h, mac: bytesToMac(h.dhcp_identifier), ip: h.address === null ? null : numberToIp(h.address) }))
+      type Existing = { host_id: number; family: 4 | 6; mac: string | null; ip: string | null; hostname: string | null; user_context: string | null }
+      const existing: Existing[] = []
+      if (families.has(4)) {
+        const r = await client.query<{ host_id: number; address: string | null; dhcp_identifier: Buffer; hostname: string | null; user_context: string | null }>(
+          `select host_id, dhcp_identifier, ipv4_address as address, hostname, user_context from hosts
+            where dhcp4_subnet_id = $1 and (ipv4_address = any($2::bigint[]) or (dhcp_identifier_type = 0 and dhcp_identifier = any($3::bytea[]))) for update`,
+          [subnetId, v4Ips.map(ipToNumber), allMacs.map(macToBytes)]
+        )
+        for (const h of r.rows) existing.push({ host_id: h.host_id, family: 4, mac: bytesToMac(h.dhcp_identifier), ip: h.address === null ? null : numberToIp(h.address), hostname: h.hostname, user_context: h.user_context })
+      }
+      if (families.has(6)) {
+        // host(address::inet): Kea's column is varchar(39) in older schemas and inet in newer ones.
+        const r = await client.query<{ host_id: number; address: string | null; dhcp_identifier: Buffer; hostname: string | null; user_context: string | null }>(
+          `select h.host_id, h.dhcp_identifier, host(r.address::inet) as address, h.hostname, h.user_context
+             from hosts h left join ipv6_reservations r on r.host_id = h.host_id and r.type = 0
+            where h.dhcp6_subnet_id = $1 and (host(r.address::inet) = any($2::text[]) or (h.dhcp_identifier_type = 0 and h.dhcp_identifier = any($3::bytea[]))) for update of h`,
+          [subnetId, v6Ips, allMacs.map(macToBytes)]
+        )
+        for (const h of r.rows) existing.push({ host_id: h.host_id, family: 6, mac: bytesToMac(h.dhcp_identifier), ip: h.address, hostname: h.hostname, user_context: h.user_context })
+      }
+      const fam = (ip: string): 4 | 6 => (ip.includes(':') ? 6 : 4)
+      const norm = (ip: string): string => (ip.includes(':') ? parseIp(ip, 'ip').text : ip)
       const blocked = new Set<Desired>()
+      const removed = new Set<number>()
       for (const h of existing) {
-        const want = desired.find((d) => d.ip === h.ip && d.mac === h.mac && (d.hostname ?? null) === (h.hostname ?? null))
+        if (removed.has(h.host_id)) continue
+        const want = desired.find((d) => fam(d.ip) === h.family && norm(d.ip) === h.ip && d.mac === h.mac && (d.hostname ?? null) === (h.hostname ?? null))
         if (want && isOurs(h.user_context)) {
           blocked.add(want) // already right
           continue
         }
         if (!isOurs(h.user_context) && !force) {
-          const clash = desired.filter((d) => d.ip === h.ip || d.mac === h.mac)
+          const clash = desired.filter((d) => fam(d.ip) === h.family && (norm(d.ip) === h.ip || d.mac === h.mac))
           for (const d of clash) {
             blocked.add(d)
             conflicts.push(`${d.ip} (${d.mac}): Kea subnet ${subnetId} already has a reservation of ${h.ip ?? '-'} for ${h.mac}${h.hostname ? ` (${h.hostname})` : ''} that Netkeeper did not write; left as it is`)
           }
           continue
         }
+        // Deleting the host row takes its ipv6_reservations with it (ON DELETE CASCADE in Kea's schema).
         await client.query(`delete from hosts where host_id = $1`, [h.host_id])
+        removed.add(h.host_id)
         lines.push(`removed reservation ${h.ip ?? '-'} for ${h.mac}`)
       }
       for (const d of desired) {
-        if (blocked.has(d) || d.ip.includes(':')) continue
-        await client.query(
-          `insert into hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) values ($1, 0, $2, $3, $4, $5)`,
-          [macToBytes(d.mac), subnetId, ipToNumber(d.ip), d.hostname, JSON.stringify({ [OUR_MARK]: { allocation: d.allocationId } })]
-        )
+        if (blocked.has(d)) continue
+        const context = JSON.stringify({ [OUR_MARK]: { allocation: d.allocationId } })
+        if (fam(d.ip) === 4) {
+          await client.query(
+            `insert into hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context) values ($1, 0, $2, $3, $4, $5)`,
+            [macToBytes(d.mac), subnetId, ipToNumber(d.ip), d.hostname, context]
+          )
+        } else {
+          const h = await client.query<{ host_id: number }>(
+            `insert into hosts (dhcp_identifier, dhcp_identifier_type, dhcp6_subnet_id, hostname, user_context) values ($1, 0, $2, $3, $4) returning host_id`,
+            [macToBytes(d.mac), subnetId, d.hostname, context]
+          )
+          await client.query(`insert into ipv6_reservations (address, prefix_len, type, host_id) values ($1, 128, 0, $2)`, [norm(d.ip), h.rows[0]!.host_id])
+        }
         lines.push(`reserved ${d.ip} for ${d.mac}${d.hostname ? ` (${d.hostname})` : ''}`)
       }
       await client.query('commit')
@@ -456,7 +496,7 @@ export class DhcpService implements OutboxHandler {
       const p = await this.poolKea(this.knex, ref)
       try {
         const db = await this.kea.pool(p.server)
-        const hosts = (await keaHosts(db, Number(p.subnet_id))).filter((h) => h.ip !== null)
+        const hosts = (await keaHosts(db, Number(p.subnet_id), parseCidr(p.network).family)).filter((h) => h.ip !== null)
         const want = await this.desiredOfPool(p)
         const hostByIp = new Map(hosts.map((h) => [h.ip!, h]))
         const wantByIp = new Map(want.map((d) => [d.ip, d]))
@@ -539,11 +579,19 @@ export class DhcpService implements OutboxHandler {
   }
 }
 
-async function keaHosts(db: pg.Pool, subnetId: number): Promise<KeaHost[]> {
+async function keaHosts(db: pg.Pool, subnetId: number, family: 4 | 6 = 4): Promise<KeaHost[]> {
+  if (family === 6) {
+    const r = await db.query<{ host_id: number; dhcp_identifier: Buffer; address: string | null; hostname: string | null; user_context: string | null }>(
+      `select h.host_id, h.dhcp_identifier, host(r.address::inet) as address, h.hostname, h.user_context
+         from hosts h left join ipv6_reservations r on r.host_id = h.host_id and r.type = 0
+        where h.dhcp6_subnet_id = $1 and h.dhcp_identifier_type = 0 order by r.address::inet`,
+      [subnetId]
+    )
+    return r.rows.map((h) => ({ host_id: h.host_id, mac: bytesToMac(h.dhcp_identifier), ip: h.address, hostname: h.hostname, user_context: h.user_context }))
+  }
   const r = await db.query<{ host_id: number; dhcp_identifier: Buffer; address: string | null; hostname: string | null; user_context: string | null }>(
     `select host_id, dhcp_identifier, ipv4_address as address, hostname, user_context from hosts where dhcp4_subnet_id = $1 and dhcp_identifier_type = 0 order by ipv4_address`,
     [subnetId]
   )
   return r.rows.map((h) => ({ host_id: h.host_id, mac: bytesToMac(h.dhcp_identifier), ip: h.address === null ? null : numberToIp(h.address), hostname: h.hostname, user_context: h.user_context }))
 }
-
