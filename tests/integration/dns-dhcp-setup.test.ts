@@ -12,6 +12,8 @@ import { createHandlers, dispatch, type HandlerTable } from '../../src/main/ipc/
 import type { ArgsOf, Channel, ResultOf } from '../../src/shared/contract'
 import { auditRows, lastSeq, openCore } from '../support/core'
 import { cli } from '../support/cli'
+import { OfflineQueue } from '../../src/main/core/offline/queue'
+import { replayQueue } from '../../src/main/core/offline/replay'
 import { withClient } from '../support/db'
 import { keaDatabase } from '../support/kea'
 import { dig } from '../support/named'
@@ -293,5 +295,33 @@ describe.skipIf(skip)('IPv6 reservations in Kea (hosts + ipv6_reservations, as k
     // The host row goes with its reservation (no orphan host left in subnet 6).
     const orphans = await withClient(kea.url, async (c) => (await c.query(`select count(*)::int as n from hosts h where dhcp6_subnet_id = 6 and not exists (select 1 from ipv6_reservations r where r.host_id = h.host_id)`)).rows[0].n)
     expect(orphans).toBe(0)
+  })
+})
+
+describe.skipIf(skip)('offline replay carries the DNS side effect', () => {
+  it('a queued allocation with DNS on, replayed, gets its record under the replay audit row request id', { timeout: 60_000 }, async () => {
+    await core.dns.addServer(admin, { name: 'ns-replay', address: '127.0.0.1', port: named.port, keyName: named.keyName, secret: named.secret })
+    await core.dns.addZone(admin, { server: 'ns-replay', name: Z.setupOther, ttl: 60 })
+    await core.ipam.createPool(admin, { name: 'replay-lan', network: '198.18.22.0/24' })
+    await core.dns.setPoolDns(admin, { pool: 'replay-lan', zone: Z.setupOther })
+    const q = OfflineQueue.open(coreDataDir)
+    try {
+      q.enqueue(operator, { operation: 'ipam.allocate', args: { pool: 'replay-lan', ip: '198.18.22.9', hostname: 'queued9', dnsManaged: true } }, core.db.target.label)
+      expect(dig(named, `queued9.${Z.setupOther}`)).toEqual([])
+      const seq = await lastSeq(core)
+      const report = await replayQueue(core, q, { refreshSnapshot: false })
+      expect(report).toMatchObject({ applied: 1, conflicts: 0 })
+      await core.outbox.drain(10_000)
+      expect(dig(named, `queued9.${Z.setupOther}`)).toEqual(['198.18.22.9'])
+      const rows = await auditRows(core, seq)
+      const alloc = rows.find((r) => r.resource_type === 'ip_allocation' && r.action === 'create')!
+      expect(alloc).toMatchObject({ source: 'replay', status: 'success' })
+      expect(rows.find((r) => r.resource_type === 'outbox')).toMatchObject({ request_id: alloc.request_id, status: 'success' })
+    } finally {
+      q.close()
+      await core.ipam.release(admin, '198.18.22.9')
+      await core.outbox.drain(10_000)
+    }
+    expect(dig(named, `queued9.${Z.setupOther}`)).toEqual([])
   })
 })
