@@ -513,6 +513,9 @@ export class Database {
   async health(): Promise<HealthReport> {
     const started = performance.now()
     const report: HealthReport = { reachable: false, target: this.target, checkedAt: new Date().toISOString() }
+    // Said even when no host answers: which hosts it is trying, and that it is reconnecting.
+    const following = this.failover()
+    if (following) report.failover = following
     try {
       const res = await this.knex.raw<{ rows: { server_version: string }[] }>(`select current_setting('server_version') as server_version`)
       report.latencyMs = Math.round((performance.now() - started) * 1000) / 1000

@@ -107,9 +107,15 @@ export class OfflineRuntime {
     }
     const offDb = this.monitor.onChange(onBack)
     const offDir = this.directory.onChange(onBack)
+    // A new primary was found after a failover: probe now, so queued edits replay without waiting for the backoff.
+    const offPrimary =
+      core.db.tracker?.onChange((s) => {
+        if (s.host && this.started && !this.closed) void this.monitor.check()
+      }) ?? (() => undefined)
     this.unsubscribe = () => {
       offDb()
       offDir()
+      offPrimary()
     }
   }
 
@@ -153,6 +159,7 @@ export class OfflineRuntime {
   state(): OfflineStateDto {
     return this.withQueue((q) => ({
       database: this.monitor.state(),
+      failover: this.core.db.failover() ?? null,
       directory: this.core.auth.sessionInfo() ? this.directory.state() : null,
       queue: q.counts(),
       snapshotAt: q.snapshot(this.target).at(),
