@@ -160,11 +160,17 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route
     types
   }
   const tracker = route.tracker
-  // knex calls a connection function before each new connection (expirationChecker true: every time).
+  // knex asks a connection function again whenever its expirationChecker says so (before a new connection,
+  // and when it validates one at acquire: a connection made under expired settings is dropped). Expired here
+  // means the primary changed or is gone, so connections on a former primary leave the pool.
   const connection = tracker
     ? async () => {
         const ep = await tracker.primary(spec.pool.acquireTimeoutMs)
-        return { ...base, host: ep.host, port: ep.port, expirationChecker: () => true }
+        const expirationChecker = (): boolean => {
+          const now = tracker.primaryNow
+          return !now || now.host !== ep.host || now.port !== ep.port
+        }
+        return { ...base, host: ep.host, port: ep.port, expirationChecker }
       }
     : base
   const db = knex({

@@ -192,6 +192,18 @@ export class Database {
       tracker.lost((err as Error)?.message ?? String(err), was ?? undefined)
       if (was) db.disposeConnections((c) => c.host === was.host && c.port === was.port)
     })
+    // A new connection that cannot be made on the primary (refused, timed out): it may be gone too.
+    const client = knex.client as unknown as { acquireRawConnection(): Promise<unknown>; connectionSettings?: { host?: string; port?: number } }
+    const acquireRaw = client.acquireRawConnection.bind(client)
+    client.acquireRawConnection = async () => {
+      const at = client.connectionSettings
+      try {
+        return await acquireRaw()
+      } catch (e) {
+        if (isUnreachable(e) && at?.host !== undefined && at.port !== undefined) tracker.lost((e as Error)?.message ?? String(e), { host: at.host, port: Number(at.port) })
+        throw e
+      }
+    }
     tracker.onChange((s) => {
       if (s.host) {
         const now = tracker.primaryNow!
