@@ -179,10 +179,12 @@ export class PrimaryTracker {
     const found = await new Promise<boolean>((resolve) => {
       const done = (): void => resolve(true)
       this.waiters.add(done)
-      setTimeout(() => {
+      // Not unref'd: someone is waiting for this answer, so the process stays up until it comes.
+      const t = setTimeout(() => {
         this.waiters.delete(done)
         resolve(false)
-      }, timeoutMs).unref()
+      }, timeoutMs)
+      this.waiters.add(() => clearTimeout(t))
     })
     if (found && this.current) return this.current
     const list = this.s.tried.map((t) => `${t.host}: ${t.error}`).join('; ')

@@ -245,7 +245,9 @@ export async function resolveConnection(opts: ResolveOptions): Promise<Connectio
  */
 export function urlSpec(text: string, origin: 'flag' | 'env', field: string, pool: PoolSettings): ServerSpec {
   const asUrl = conninfoToUrl(text) ?? text
-  const multi = splitMultiHostUrl(asUrl)
+  const split = splitMultiHostUrl(asUrl)
+  // Only a list (or libpq's host= parameter) is rewritten; a one-host URL is used exactly as given.
+  const multi = split && (split.endpoints.length > 1 || /[?&]host=/.test(asUrl)) ? split : null
   const url = multi?.url ?? asUrl
   checkUrl(url, field)
   const standby = new URL(url).searchParams.get('standby')
