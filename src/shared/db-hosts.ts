@@ -9,10 +9,15 @@
 export interface DbEndpoint {
   host: string
   port: number
+  /** How the entry was written in a saved connection's host list (`db1`, `db2:5433`), for messages. */
+  label?: string
 }
 
-/** `host:port`, with an IPv6 address in brackets. */
-export const endpointLabel = (e: DbEndpoint): string => `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`
+/** The entry as written in a host list, else `host:port` (an IPv6 address in brackets). */
+export const endpointLabel = (e: DbEndpoint): string => e.label ?? `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`
+
+/** The same server (host names compare without regard to case). */
+export const sameEndpoint = (a: DbEndpoint, b: DbEndpoint): boolean => a.host.toLowerCase() === b.host.toLowerCase() && Number(a.port) === Number(b.port)
 
 /** One entry of a host list: `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (no port). */
 export function splitHostPort(entry: string, defaultPort: number): DbEndpoint {
@@ -30,7 +35,7 @@ export function endpointsOf(hostField: string, defaultPort: number): DbEndpoint[
     .split(',')
     .map((h) => h.trim())
     .filter(Boolean)
-    .map((h) => splitHostPort(h, defaultPort))
+    .map((h) => ({ ...splitHostPort(h, defaultPort), label: h }))
 }
 
 /** A port outside 1-65535 in a host list, named, or null. */

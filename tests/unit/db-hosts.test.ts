@@ -8,10 +8,10 @@ import { poolSettingsSchema } from '../../src/shared/schemas'
 describe('host lists', () => {
   it('gives each entry its own port or the connection port, IPv6 in brackets', () => {
     expect(endpointsOf('db1,db2:5433,[fd00::7]:6000,fd00::8', 5432)).toEqual([
-      { host: 'db1', port: 5432 },
-      { host: 'db2', port: 5433 },
-      { host: 'fd00::7', port: 6000 },
-      { host: 'fd00::8', port: 5432 }
+      { host: 'db1', port: 5432, label: 'db1' },
+      { host: 'db2', port: 5433, label: 'db2:5433' },
+      { host: 'fd00::7', port: 6000, label: '[fd00::7]:6000' },
+      { host: 'fd00::8', port: 5432, label: 'fd00::8' }
     ])
     expect(endpointLabel({ host: 'fd00::7', port: 6000 })).toBe('[fd00::7]:6000')
   })

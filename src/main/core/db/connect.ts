@@ -168,7 +168,7 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route
         const ep = await tracker.primary(spec.pool.acquireTimeoutMs)
         const expirationChecker = (): boolean => {
           const now = tracker.primaryNow
-          return !now || now.host !== ep.host || now.port !== ep.port
+          return !now || now !== ep
         }
         return { ...base, host: ep.host, port: ep.port, expirationChecker }
       }

@@ -23,7 +23,7 @@ import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
 import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex, startPGlite } from './connect'
 import { PrimaryTracker, type FailoverState } from './failover'
-import { endpointLabel, type DbEndpoint } from '../../../shared/db-hosts'
+import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
 import type { ReplicaStatus } from '../../../shared/types'
 import { coversHistory, readArchiveFolder } from '../audit/archive'
 
@@ -190,7 +190,7 @@ export class Database {
       if (/Timeout acquiring a connection/i.test((err as Error)?.message ?? '')) return
       const was = tracker.primaryNow
       tracker.lost((err as Error)?.message ?? String(err), was ?? undefined)
-      if (was) db.disposeConnections((c) => c.host === was.host && c.port === was.port)
+      if (was) db.disposeConnections((c) => c.host !== undefined && c.port !== undefined && sameEndpoint({ host: c.host, port: c.port }, was))
     })
     // A new connection that cannot be made on the primary (refused, timed out): it may be gone too.
     const client = knex.client as unknown as { acquireRawConnection(): Promise<unknown>; connectionSettings?: { host?: string; port?: number } }
@@ -207,7 +207,7 @@ export class Database {
     tracker.onChange((s) => {
       if (s.host) {
         const now = tracker.primaryNow!
-        db.disposeConnections((c) => c.host !== now.host || c.port !== now.port)
+        db.disposeConnections((c) => c.host === undefined || c.port === undefined || !sameEndpoint({ host: c.host, port: c.port }, now))
         console.warn(`[db] now on the primary ${s.host} (${spec.label})`)
       } else console.warn(`[db] the primary went away (${s.lastError ?? 'no answer'}); looking for one among ${s.hosts.join(', ')}`)
     })

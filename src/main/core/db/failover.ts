@@ -14,7 +14,7 @@
  * caller (database.ts), so the pool carries on on the new one without a restart.
  */
 import { AppError } from '../../../shared/errors'
-import { endpointLabel, type DbEndpoint } from '../../../shared/db-hosts'
+import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
 
 export type HostRole = 'primary' | 'standby'
 
@@ -107,7 +107,7 @@ export class PrimaryTracker {
   }
 
   private use(e: DbEndpoint, tried: { host: string; error: string }[]): void {
-    const changed = !this.current || endpointLabel(this.current) !== endpointLabel(e) || this.s.reconnecting
+    const changed = !this.current || !sameEndpoint(this.current, e) || this.s.reconnecting
     const had = this.s.host !== null || this.s.reconnecting
     this.current = e
     this.s = {
@@ -130,7 +130,7 @@ export class PrimaryTracker {
    */
   lost(why: string, from?: DbEndpoint): void {
     if (this.stopped) return
-    if (from && this.current && endpointLabel(from) !== endpointLabel(this.current)) return
+    if (from && this.current && !sameEndpoint(from, this.current)) return
     if (this.current) {
       this.current = null
       this.s = { ...this.s, host: null, reconnecting: true, since: new Date().toISOString(), lastError: this.opts.scrub(why) }
