@@ -13,7 +13,9 @@ import { startReplicatedPair } from '../tests/support/standby'
 import { benchCtx, log, percentile, round } from './util'
 
 async function oneRound(): Promise<{ toFirstAllocationS: number; toPrimaryKnownS: number; allocationsBefore: number; failedDuring: number }> {
+  log('failover: starting a primary and a standby')
   const pair = await startReplicatedPair(['bench_failover'])
+  log('failover: opening the core')
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-bench-failover-'))
   const core = await Core.open({ databaseUrl: pair.bothUrl('bench_failover', 'sslmode=disable'), dataDir, migrate: true })
   const ctx = benchCtx()
@@ -31,10 +33,12 @@ async function oneRound(): Promise<{ toFirstAllocationS: number; toPrimaryKnownS
     })
     const worker = (async () => {
       for (let i = 0; !stop; i++) {
+        // Only an allocation begun after the promotion counts (one in flight at the stop may still finish).
+        const begunAfter = promotedAt > 0
         try {
           await core.ipam.allocate(ctx, { pool: 'failover', next: true, hostname: `f-${i}` })
-          if (promotedAt && !firstAfter) firstAfter = performance.now()
-          else if (!promotedAt) before++
+          if (begunAfter && !firstAfter) firstAfter = performance.now()
+          else if (!begunAfter) before++
         } catch {
           failed++
           await new Promise((r) => setTimeout(r, 50))
@@ -43,11 +47,13 @@ async function oneRound(): Promise<{ toFirstAllocationS: number; toPrimaryKnownS
       }
     })()
     await new Promise((r) => setTimeout(r, 1000))
+    log(`failover: ${before} allocations on the primary; stopping it and promoting the standby`)
     pair.stopPrimary()
     promotedAt = performance.now()
     pair.promote()
-    const primaryKnown = await known
     await worker
+    // Resolved by then (the allocation ran on the new primary); the timer keeps a wrong run from hanging.
+    const primaryKnown = await Promise.race([known, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 30_000))])
     return {
       toFirstAllocationS: round((firstAfter - promotedAt) / 1000),
       toPrimaryKnownS: round((primaryKnown - promotedAt) / 1000),
