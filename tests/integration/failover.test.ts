@@ -129,7 +129,6 @@ describe('a connection with a primary and a standby', () => {
         'the queue replayed',
         async () => {
           const s = await call(table, 'offline:state', {})
-          if (process.env.NETKEEPER_DEBUG_FAILOVER) console.info(JSON.stringify({ db: s.database, f: s.failover, q: s.queue, r: s.replaying, last: s.lastReplay, err: s.lastReplayError }))
           return s.queue.queued === 0 && !s.replaying && s.database.online ? s : undefined
         },
         30_000
