@@ -14,6 +14,7 @@ import { benchIpam } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchIpamCsv } from './ipam-csv'
 import { benchOffline } from './offline'
+import { benchFailover } from './failover'
 import { appStart, auditScroll, benchUi, poolsTti } from './ui'
 import { paletteBench } from './palette'
 import { benchServer, log } from './util'
@@ -29,6 +30,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   directory: benchDirectory,
   import: benchImport,
   offline: benchOffline,
+  // A primary and a streaming standby of its own: promotion to the first allocation on the new primary.
+  failover: () => benchFailover(),
   ui: benchUi,
   // The palette part of `ui` alone (it runs inside `ui` too).
   'ui-palette': paletteBench,

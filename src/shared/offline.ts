@@ -2,6 +2,7 @@
  * Offline-queued edits: the DTOs and schemas shared by the core, the CLI, the IPC contract and the renderer.
  * Imports nothing from node, electron or vue.
  */
+import type { FailoverStatus } from './types'
 import { z } from 'zod'
 import { QUEUE_STATES } from './choices'
 import {
@@ -204,6 +205,8 @@ export interface BackendState {
 
 export interface OfflineStateDto {
   database: BackendState
+  /** A connection with several hosts: the primary in use, or that it is looking for one (null otherwise). */
+  failover?: FailoverStatus | null
   /** The signed-in session's directory server; null when nobody is signed in (nothing to watch). */
   directory: BackendState | null
   queue: QueueCounts

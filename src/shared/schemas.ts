@@ -1,6 +1,7 @@
 /** Validation schemas shared by the core, the CLI and the renderer's forms. No node, electron or vue. */
 import { z } from 'zod'
 import { EMBEDDED_CONNECTION, SSL_MODES } from './choices'
+import { splitHostPort } from './db-hosts'
 
 export { SSL_MODES }
 export type SslMode = (typeof SSL_MODES)[number]
@@ -23,9 +24,22 @@ export type PoolSettings = z.output<typeof poolSettingsSchema>
 /** The name under which the embedded store is listed among the connections; no server connection may take it. */
 export { EMBEDDED_CONNECTION }
 
+/** One host entry: a name or address, with an optional `:port` (`[v6]:port` for an IPv6 address). */
+function hostEntryProblem(h: string): string | null {
+  if (!h) return 'has an empty entry in its comma-separated list'
+  if (h.length > 255) return `"${h.slice(0, 32)}…" is longer than 255 characters`
+  if (/[\s/@?#]/.test(h)) return `"${h}" is not a host name or address`
+  const e = splitHostPort(h, 5432)
+  if (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535) return `"${h}": the port must be 1-65535`
+  if (/[[\]]/.test(e.host)) return `"${h}" is not a host name or address`
+  return null
+}
+
 /**
- * One host, or several separated by commas (`db1.example.com,db2.example.com`), tried in order at open as
- * libpq does with a host list. Stored without spaces around the commas.
+ * One host, or several separated by commas (`db1.example.com,db2.example.com:5433`), each with an optional
+ * port (the connection's port otherwise). With several, Netkeeper connects to the one that accepts writes
+ * (libpq's target_session_attrs=read-write) and follows a promotion (docs/postgresql-setup.md#failover).
+ * Stored without spaces around the commas.
  */
 export const hostListSchema = z
   .string()
@@ -35,9 +49,8 @@ export const hostListSchema = z
   .transform((v) => v.split(',').map((h) => h.trim()))
   .superRefine((hosts, ctx) => {
     for (const h of hosts) {
-      if (!h) ctx.addIssue({ code: 'custom', message: 'has an empty entry in its comma-separated list' })
-      else if (h.length > 255) ctx.addIssue({ code: 'custom', message: `"${h.slice(0, 32)}…" is longer than 255 characters` })
-      else if (/[\s/@?#]/.test(h)) ctx.addIssue({ code: 'custom', message: `"${h}" is not a host name or address` })
+      const problem = hostEntryProblem(h)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem })
     }
     if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) ctx.addIssue({ code: 'custom', message: 'names the same host twice' })
   })
@@ -66,6 +79,20 @@ export const dbProfileSchema = z
     user: z.string().trim().min(1, 'is required').max(63),
     sslMode: z.enum(SSL_MODES).default('verify-full'),
     caFile: z.string().trim().min(1).optional(),
+    /**
+     * A read-only standby (`host[:port]`) for heavy reads: the audit viewer, export and verify read there,
+     * with the replication lag shown; an edit never goes to it.
+     */
+    standby: z
+      .string()
+      .trim()
+      .max(300, 'must be at most 300 characters')
+      .superRefine((v, ctx) => {
+        const problem = !v ? null : v.includes(',') ? 'names one host, not a list' : hostEntryProblem(v)
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      })
+      .transform((v) => v || undefined)
+      .optional(),
     pool: poolSettingsSchema.default(poolSettingsSchema.parse({}))
   })
   .strict()

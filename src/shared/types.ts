@@ -57,8 +57,39 @@ export interface HealthReport {
   /** With several hosts: the one that answered, and those tried before it with why they did not. */
   host?: string
   hostsSkipped?: { host: string; error: string }[]
+  /** A connection with several hosts: the primary in use, or that it is looking for one (docs/postgresql-setup.md#failover). */
+  failover?: FailoverStatus
+  /** The read-only standby for heavy reads, when the connection names one. */
+  replica?: ReplicaStatus
   error?: string
   checkedAt: string
+}
+
+export interface FailoverStatus {
+  /** Every host of the list (`host:port`), in order. */
+  hosts: string[]
+  /** The primary in use; null while none answers. */
+  host: string | null
+  reconnecting: boolean
+  since: string
+  lastError: string | null
+  /** The last round's hosts that were not used, and why (unreachable, a standby). */
+  tried: { host: string; error: string }[]
+  switches: number
+}
+
+export interface ReplicaStatus {
+  /** `host:port` of the standby. */
+  host: string
+  reachable: boolean
+  /** Whether heavy reads go there now (false while it is down or not a standby). */
+  inUse: boolean
+  /** Bytes of WAL it has not replayed yet (0: caught up). */
+  bytesBehind?: number | null
+  /** 0 when caught up; else seconds since the last transaction it replayed was committed on the primary. */
+  lagSeconds?: number | null
+  lastReplayAt?: string | null
+  error?: string
 }
 
 export interface AppInfo {

@@ -90,7 +90,8 @@ export class Core {
       () => archiveTarget(dataDir, db.target.label),
       new AuditSigningKeys(dataDir, keychain),
       () => anchorSettings(dataDir),
-      (sink, a) => sendAnchorToSink(this.sinks, sink, a)
+      (sink, a) => sendAnchorToSink(this.sinks, sink, a),
+      () => db.reads()
     )
     this.directory = new DirectoryService(db.knex, dataDir)
     this.auth = new AuthService(db.knex, this.directory, serverRole)

@@ -195,6 +195,26 @@ function withOffline(table: HandlerTable, rt: OfflineRuntime): HandlerTable {
         if (!rt.monitor.observe(e)) throw e
         if (toEdit && isConnectFailure(e)) return rt.enqueue(ctx, toEdit(args)) as never
         if (toEdit) {
+          // With several hosts the primary may just have changed: ask the new one whether this edit landed
+          // (its audit row carries the request id), and do it there when it did not; never twice.
+          const fate = await rt.fateOf(ctx.requestId)
+          if (fate.state === 'not-applied') {
+            try {
+              const r = await inner(args, ctx)
+              rt.monitor.observeSuccess()
+              return r
+            } catch (e2) {
+              if (isConnectFailure(e2)) return rt.enqueue(ctx, toEdit(args)) as never
+              throw e2
+            }
+          }
+          if (fate.state === 'applied') {
+            throw new AppError(
+              'CONFLICT',
+              `the connection to the database dropped while this edit was being saved, and it had been applied (audit row ${fate.seq}, request ${ctx.requestId}) before the primary changed: it is not applied again. Reload to see it.`,
+              { reason: 'already-applied', seq: fate.seq }
+            )
+          }
           throw new AppError(
             'UNAVAILABLE',
             `the connection to the database dropped while this edit was being saved, so it may or may not have been applied: ${toAppError(e).message}. Check the address or pool once the database is back before trying again; new edits are queued meanwhile.`,

@@ -74,7 +74,13 @@ export function healthText(h: HealthReport): string {
   return [
     `database:   ${h.target.label}`,
     `reachable:  ${h.reachable ? 'yes' : 'no'}${h.error ? ` (${h.error})` : ''}`,
-    h.host ? `host:       ${h.host} answered${h.hostsSkipped?.length ? ` (not: ${h.hostsSkipped.map((s) => `${s.host}: ${s.error}`).join('; ')})` : ''}` : '',
+    h.failover && !h.failover.host ? `primary:    none yet, reconnecting (looking among ${h.failover.hosts.join(', ')}${h.failover.lastError ? `: ${h.failover.lastError}` : ''})` : '',
+    h.host
+      ? `host:       ${h.host} ${h.failover ? 'is the primary (accepts writes)' : 'answered'}${h.hostsSkipped?.length ? ` (not: ${h.hostsSkipped.map((s) => `${s.host}: ${s.error}`).join('; ')})` : ''}`
+      : '',
+    h.replica
+      ? `standby:    ${h.replica.host}${h.replica.error || !h.replica.reachable ? `, not used for reads (${h.replica.error ?? 'no answer'})` : `, reads go there; ${h.replica.bytesBehind === 0 ? 'caught up' : `${h.replica.lagSeconds ?? '?'} s behind (${h.replica.bytesBehind ?? '?'} bytes of WAL)`}`}`
+      : '',
     h.serverVersion ? `version:    PostgreSQL ${h.serverVersion}` : '',
     h.latencyMs !== undefined ? `latency:    ${h.latencyMs} ms` : '',
     t ? `tls:        ${t.inUse ? `yes, ${[t.protocol, t.cipher].filter(Boolean).join(' ')}` : 'no'}${t.sslMode ? ` (sslMode ${t.sslMode})` : ''}` : '',
@@ -91,7 +97,7 @@ export function healthText(h: HealthReport): string {
 
 /** A saved connection in one line: `office: postgres://nk@db:5432/ipam sslmode=verify-full`. */
 function connectionLine(p: DbProfile): string {
-  return `postgres://${p.user}@${p.host}:${p.port}/${p.database} sslmode=${p.sslMode}${p.caFile ? ` ca=${p.caFile}` : ''}`
+  return `postgres://${p.user}@${p.host}:${p.port}/${p.database} sslmode=${p.sslMode}${p.caFile ? ` ca=${p.caFile}` : ''}${p.standby ? ` standby=${p.standby}` : ''}`
 }
 
 function connectionText(v: ServerConnectionView): string {
@@ -274,7 +280,8 @@ export function dbCommand(): Command {
   const withProfileOptions = (c: Command): Command =>
     c
       .option('--name <name>', 'connection name (or give it as the argument)')
-      .option('--host <host>', 'host name or address; several, comma-separated, are tried in order')
+      .option('--host <host>', 'host name or address (HOST or HOST:PORT); several, comma-separated: the one that accepts writes is used, and a failover is followed')
+      .option('--standby <host>', 'a read-only standby (HOST or HOST:PORT) for the audit viewer, export and verify; edits never go to it ("" removes it)')
       .option('--port <port>', 'port (default 5432)', int('--port'))
       .option('--database <name>', 'database name (required)')
       .option('--user <user>', 'login, a PostgreSQL role that can log in (required)')
@@ -293,6 +300,7 @@ export function dbCommand(): Command {
     user?: string
     sslMode?: string
     caFile?: string
+    standby?: string
     poolMax?: number
     poolAcquireTimeoutMs?: number
     poolIdleTimeoutMs?: number
@@ -311,6 +319,7 @@ export function dbCommand(): Command {
       ...(o.sslMode !== undefined ? { sslMode: o.sslMode } : {}),
       // The app reads the file later, from another folder: keep where it is, not where this shell is.
       ...(o.caFile !== undefined ? { caFile: path.resolve(o.caFile) } : {}),
+      ...(o.standby ? { standby: o.standby } : {}),
       pool: {
         max: o.poolMax ?? 4,
         acquireTimeoutMs: o.poolAcquireTimeoutMs ?? 10_000,

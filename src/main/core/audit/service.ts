@@ -60,8 +60,18 @@ export class AuditService {
     /** Sends an anchor to a syslog sink by name (forward/anchor-sink.ts). */
     private readonly sendAnchor: (sink: string, anchor: Anchor) => Promise<void> = async () => {
       throw new AppError('UNAVAILABLE', 'anchorSink: anchoring to syslog is not available here', { field: 'anchorSink' })
-    }
+    },
+    /**
+     * Where the heavy reads go (the viewer, counts, export, verify): a connection's read-only standby when
+     * it names one (Database.reads), else the primary. Every write (purge, anchor, keys) stays on `knex`.
+     */
+    private readonly readsFrom?: () => Knex
   ) {}
+
+  /** The knex of the heavy reads (see readsFrom). */
+  private get reader(): Knex {
+    return this.readsFrom?.() ?? this.knex
+  }
 
   /** The archive folder purges and `archive` use: `dir` when given (it must exist), else the configured one. */
   archiveFolder(dir?: string): ArchiveTarget {
@@ -75,7 +85,7 @@ export class AuditService {
     if (!f.text) return { from: 'audit_logs', ...w }
     // How far the indexer got is read just before the query; the indexer only ever moves it up, over rows it
     // has copied, so the parts stay disjoint and together hold every row, whatever it does meanwhile.
-    const [sample, upTo] = await Promise.all([this.detailsSample(), indexedUpTo(this.knex)])
+    const [sample, upTo] = await Promise.all([this.detailsSample(), indexedUpTo(this.reader)])
     const parts = textSource(f.text, rareWords(f.text, sample), upTo)
     return {
       from: `(${parts.map((p) => p.sql).join(' union all ')}) as audit_logs`,
@@ -95,7 +105,7 @@ export class AuditService {
     if (this.textSample && Date.now() - this.textSample.at < TEXT_SAMPLE_TTL_MS) return this.textSample.texts
     let texts: TextSample['texts'] = []
     try {
-      const r = await this.knex.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null }>>(
+      const r = await this.reader.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null }>>(
         `select most_common_vals::text::text[] as mcv, most_common_freqs as freqs, histogram_bounds::text::text[] as hist
            from pg_stats where schemaname = current_schema() and tablename = 'audit_logs_details_trgm_idx'`
       )
@@ -124,8 +134,9 @@ export class AuditService {
     // Older than `before`, newest first; or newer than `after`, nearest first (turned round below).
     const cursor = before ? { sql: 'and seq < ?::bigint', value: before } : after ? { sql: 'and seq > ?::bigint', value: after } : null
     const dir = after ? 'asc' : 'desc'
+    const reader = this.reader
     const page = (from: string, bindings: Knex.Value[]) =>
-      this.knex
+      reader
         .raw<Rows<AuditRow>>(`select ${COLUMNS} from ${from} where ${w.sql} ${cursor?.sql ?? ''} order by audit_logs.seq ${dir} limit ?`, [
           ...bindings,
           ...(cursor ? [cursor.value] : []),
@@ -155,7 +166,7 @@ export class AuditService {
 
   async get(_ctx: RequestContext, seq: string): Promise<AuditEntryDto> {
     if (!/^\d+$/.test(seq)) throw validationError('seq', 'must be a sequence number')
-    const r = await this.knex.raw<Rows<AuditRow>>(`select ${COLUMNS} from audit_logs where seq = ?::bigint`, [seq])
+    const r = await this.reader.raw<Rows<AuditRow>>(`select ${COLUMNS} from audit_logs where seq = ?::bigint`, [seq])
     if (!r.rows[0]) throw new AppError('NOT_FOUND', `seq: no audit entry ${seq}`, { field: 'seq' })
     return toEntryDto(r.rows[0])
   }
@@ -164,7 +175,7 @@ export class AuditService {
   async counts(_ctx: RequestContext, input: AuditFilter = {}): Promise<AuditCounts> {
     const f = parse(auditFilterSchema, input)
     const w = await this.where(f)
-    const r = await this.knex.raw<Rows<{ day: string; action: string; count: number }>>(
+    const r = await this.reader.raw<Rows<{ day: string; action: string; count: number }>>(
       `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, action, count(*)::int as count
          from ${w.from} where ${w.sql} group by 1, 2 order by 1, 2`,
       w.bindings
@@ -180,10 +191,11 @@ export class AuditService {
    */
   async verify(_ctx: RequestContext, onProgress?: (checked: number) => void, opts: { archives?: string; anchors?: string } = {}): Promise<VerifyReport> {
     const anchors = opts.anchors ? readAnchors(path.resolve(opts.anchors)) : undefined
-    const r = await verify(this.knex, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
+    const reader = this.reader
+    const r = await verify(reader, onProgress, opts.archives ? await readArchiveFolder(path.resolve(opts.archives)) : undefined)
     if (!anchors) return r
     // After the walk: the stored hashes are then the chain's, and the anchors say whether its end is.
-    const a = await checkAnchors(this.knex, anchors, r.headSeq)
+    const a = await checkAnchors(reader, anchors, r.headSeq)
     const anchorsReport = { file: path.resolve(opts.anchors!), checked: a.checked, purged: a.purged, otherDatabase: a.otherDatabase }
     return { ...r, ok: r.ok && !a.problem, problem: r.problem ?? a.problem, anchors: anchorsReport }
   }
@@ -280,6 +292,6 @@ export class AuditService {
 
   /** Streams the rows matching the filters, newest first, as CSV, JSON or JSON Lines (see export.ts). */
   export(_ctx: RequestContext, out: Writable, format: ExportFormat, input: AuditFilter = {}, onProgress?: (done: number, total: number) => void): Promise<ExportReport> {
-    return exportRows(this.knex, (f) => this.where(f), out, format, input, onProgress)
+    return exportRows(this.reader, (f) => this.where(f), out, format, input, onProgress)
   }
 }

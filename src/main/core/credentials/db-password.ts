@@ -23,8 +23,9 @@ export interface DbEndpoint {
   sslMode: SslMode
 }
 
-export const dbEndpoint = (p: Pick<DbProfile, 'host' | 'port' | 'database' | 'user' | 'sslMode'>): DbEndpoint => ({
-  host: p.host,
+/** The read-only standby counts as one more host of the list: the password goes to it only if it was saved with it. */
+export const dbEndpoint = (p: Pick<DbProfile, 'host' | 'port' | 'database' | 'user' | 'sslMode'> & { standby?: string }): DbEndpoint => ({
+  host: p.standby ? `${p.host},${p.standby}` : p.host,
   port: p.port,
   database: p.database,
   user: p.user,

@@ -11,6 +11,8 @@ import type { Options } from '@mikro-orm/core'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { PGlite } from '@electric-sql/pglite'
 import type { EmbeddedSpec, ServerSpec } from './target'
+import type { DbEndpoint } from '../../../shared/db-hosts'
+import type { HostRole, PrimaryTracker } from './failover'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -125,23 +127,55 @@ function logStatements(knex: Knex): void {
   knex.client.on('query-error', (_e: unknown, q: Q) => line(q, 'failed after'))
 }
 
-/** A pooled knex on a server: `host` is the one host of the spec's list being tried, `ssl` the TLS to use. */
-export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], host: string | undefined): Promise<Knex> {
+/** Where a server knex connects: one host (of a profile's list), a fixed endpoint (a standby), or the primary a tracker follows. */
+export interface KnexRoute {
+  host?: string
+  endpoint?: DbEndpoint
+  tracker?: PrimaryTracker
+}
+
+/** A thrown "this server is read-only" with the SQLSTATE a statement on a standby gets. */
+function readOnlyError(at: string): Error {
+  return Object.assign(new Error(`${at} is a read-only standby (in recovery), not the primary`), { code: '25006' })
+}
+
+/**
+ * A pooled knex on a server. With a tracker, every new connection is opened on the primary it knows (or
+ * waits for the next one, up to the acquire timeout) and is checked with pg_is_in_recovery() before the
+ * pool hands it out, so no pooled connection is ever on a standby.
+ */
+export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route: KnexRoute = {}): Promise<Knex> {
   const [knex, PgClient, types] = await Promise.all([
     import('knex').then((m) => m.default),
     import('knex/lib/dialects/postgres/index.js').then((m) => m.default),
     textDateTypes()
   ])
   const lifetime = spec.pool.maxLifetimeMs
+  const base = {
+    ...serverConnection(spec, route.host),
+    ...(route.endpoint ? { host: route.endpoint.host, port: route.endpoint.port } : {}),
+    ...(ssl === undefined ? {} : { ssl }),
+    connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
+    application_name: 'netkeeper',
+    types
+  }
+  const tracker = route.tracker
+  // knex asks a connection function again whenever its expirationChecker says so (before a new connection,
+  // and when it validates one at acquire: a connection made under expired settings is dropped). Expired here
+  // means the primary changed or is gone, so connections on a former primary leave the pool.
+  const connection = tracker
+    ? async () => {
+        const ep = await tracker.primary(spec.pool.acquireTimeoutMs)
+        const expirationChecker = (): boolean => {
+          const now = tracker.primaryNow
+          return !now || now !== ep
+        }
+        return { ...base, host: ep.host, port: ep.port, expirationChecker }
+      }
+    : base
   const db = knex({
     client: sendingUnboundAsWritten(PgClient),
-    connection: {
-      ...serverConnection(spec, host),
-      ...(ssl === undefined ? {} : { ssl }),
-      connectionTimeoutMillis: spec.pool.acquireTimeoutMs,
-      application_name: 'netkeeper',
-      types
-    } as Knex.PgConnectionConfig,
+    connection: connection as Knex.PgConnectionConfig,
     pool: {
       min: 0,
       max: spec.pool.max,
@@ -149,17 +183,62 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], host:
       idleTimeoutMillis: spec.pool.idleTimeoutMs,
       // tarn has no maximum lifetime: mark each connection disposed when its lifetime is up; knex's
       // validate() then refuses it at the next acquire and the pool opens a fresh one.
-      afterCreate: (conn: { __knex__disposed?: unknown }, done: (err: Error | null, conn: unknown) => void) => {
+      afterCreate: (
+        conn: { __knex__disposed?: unknown; host?: string; port?: number; query(sql: string, cb: (err: Error | null, res: { rows: { r: boolean }[] }) => void): void },
+        done: (err: Error | null, conn: unknown) => void
+      ) => {
         setTimeout(() => {
           conn.__knex__disposed = 'maximum connection lifetime reached'
         }, lifetime).unref()
-        done(null, conn)
+        if (!tracker) return done(null, conn)
+        // target_session_attrs=read-write, per connection: a host demoted (or a stale primary) is refused.
+        conn.query('select pg_is_in_recovery() as r', (err, res) => {
+          if (err) return done(err, conn)
+          if (res.rows[0]?.r) {
+            const at = `${conn.host ?? '?'}:${conn.port ?? '?'}`
+            tracker.lost(`${at} is in recovery`, conn.host !== undefined && conn.port !== undefined ? { host: conn.host, port: conn.port } : undefined)
+            return done(readOnlyError(at), conn)
+          }
+          done(null, conn)
+        })
       }
     },
     log: knexLog()
   } as Knex.Config) as unknown as Knex
   logStatements(db)
   return db
+}
+
+/**
+ * Asks one host whether it is a primary or a standby, over a connection of its own (closed at once), with
+ * the connection's credentials and TLS (falling back to plain with sslmode=prefer, as the pool does).
+ */
+export async function probeRole(spec: ServerSpec, ssl: ServerSpec['ssl'], ep: DbEndpoint): Promise<HostRole> {
+  const pg = (await import('pg')).default
+  const once = async (tls: ServerSpec['ssl']): Promise<HostRole> => {
+    const client = new pg.Client({
+      ...serverConnection(spec),
+      host: ep.host,
+      port: ep.port,
+      ...(tls === undefined ? {} : { ssl: tls }),
+      connectionTimeoutMillis: Math.min(spec.pool.acquireTimeoutMs, 5000),
+      application_name: 'netkeeper (primary probe)'
+    })
+    client.on('error', () => undefined)
+    try {
+      await client.connect()
+      const r = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')
+      return r.rows[0]?.r ? 'standby' : 'primary'
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  }
+  try {
+    return await once(ssl)
+  } catch (e) {
+    if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return once(false)
+    throw e
+  }
 }
 
 /** Starts PGlite on the spec's data folder (created 0700 if missing). */
@@ -190,7 +269,7 @@ export async function embeddedKnex(pglite: PGlite): Promise<Knex> {
  * embedded store it borrows the same PGlite instance.
  */
 export async function migratorOptions(
-  on: { spec: EmbeddedSpec; pglite: PGlite } | { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined }
+  on: { spec: EmbeddedSpec; pglite: PGlite } | { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined; endpoint?: DbEndpoint }
 ): Promise<Options> {
   const [{ Migrator }, { entities }, { migrationsList }] = await Promise.all([
     import('@mikro-orm/migrations'),
@@ -220,9 +299,9 @@ export async function migratorOptions(
     const { PGliteDriver } = await import('mikro-orm-pglite')
     return { ...base, driver: PGliteDriver, dbName: 'postgres', pool: { min: 1, max: 1 }, driverOptions: { connection: { pglite: () => pglite } } }
   }
-  const { spec, ssl, host } = on as { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined }
+  const { spec, ssl, host, endpoint } = on as { spec: ServerSpec; ssl: ServerSpec['ssl']; host: string | undefined; endpoint?: DbEndpoint }
   const { PostgreSqlDriver } = await import('@mikro-orm/postgresql')
-  const c = serverConnection(spec, host)
+  const c = { ...serverConnection(spec, host), ...(endpoint ? { host: endpoint.host, port: endpoint.port } : {}) }
   return {
     ...base,
     driver: PostgreSqlDriver,

@@ -21,7 +21,10 @@ import { migrationNames } from '../../../../migrations/names'
 import { describeTarget, type ConnectionSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
-import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, serverKnex, startPGlite } from './connect'
+import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex, startPGlite } from './connect'
+import { PrimaryTracker, type FailoverState } from './failover'
+import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
+import type { ReplicaStatus } from '../../../shared/types'
 import { coversHistory, readArchiveFolder } from '../audit/archive'
 
 export { MIGRATIONS_TABLE }
@@ -72,13 +75,20 @@ export class Database {
   /** With several hosts: the one that answered at open, and those tried before it. */
   answeredHost?: string
   hostsSkipped: { host: string; error: string }[] = []
+  /** With several hosts: follows the primary (failover.ts); every pooled connection is on it. */
+  tracker?: PrimaryTracker
+  /** The read-only standby's pool, when the connection names one (heavy reads only, never an edit). */
+  private standbyKnex?: Knex
+  /** Until when the standby is passed over after it failed (reads go to the primary meanwhile). */
+  private standbyDownUntil = 0
+  private standbyError: string | null = null
 
   private constructor(
     readonly spec: ConnectionSpec,
     readonly knex: Knex,
     private readonly cleanup: () => Promise<void>,
     /** Where the migrator connects: the same PGlite, or the server with the TLS this handle was made with. */
-    private readonly via: { pglite: PGlite } | { ssl: ServerSpec['ssl']; host: string | undefined }
+    private readonly via: { pglite: PGlite } | { ssl: ServerSpec['ssl']; host: string | undefined; endpoint?: DbEndpoint }
   ) {
     statementsOutOfMessages(knex)
   }
@@ -117,33 +127,113 @@ export class Database {
         throw toAppError(e, spec)
       }
     }
-    const tryOpen = async (host: string | undefined, ssl: ServerSpec['ssl']): Promise<Database> => {
-      const knex = await serverKnex(spec, ssl, host)
-      const db = new Database(spec, knex, async () => undefined, { ssl, host })
+    const db = spec.endpoints && spec.endpoints.length > 1 ? await Database.openFollowing(spec) : await Database.openHosts(spec)
+    if (spec.standby) db.openStandby(spec, spec.standby)
+    return db
+  }
+
+  /** Opens a pool on `route`, with sslmode=prefer's fallback to plain when the server has no TLS. */
+  private static async pool(spec: ServerSpec, route: Parameters<typeof serverKnex>[2] & { host?: string }): Promise<{ knex: Knex; ssl: ServerSpec['ssl'] }> {
+    const tryOpen = async (ssl: ServerSpec['ssl']): Promise<{ knex: Knex; ssl: ServerSpec['ssl'] }> => {
+      const knex = await serverKnex(spec, ssl, route)
       try {
-        await db.knex.raw('select 1')
+        await knex.raw('select 1')
       } catch (e) {
         await knex.destroy().catch(() => undefined)
         throw e
       }
-      return db
+      return { knex, ssl }
     }
-    const openHost = async (host: string | undefined): Promise<Database> => {
+    try {
+      return await tryOpen(spec.ssl)
+    } catch (e) {
+      if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return tryOpen(false)
+      throw e
+    }
+  }
+
+  /**
+   * Several host:port pairs: the primary is the first host that is not in recovery (libpq's
+   * target_session_attrs=read-write), and the pool follows it when it changes (failover.ts): connections
+   * on a primary that went away, or that turned read-only (SQLSTATE 25006), are dropped, the next primary
+   * is looked for with backoff, and new connections open there, without a restart.
+   */
+  private static async openFollowing(spec: ServerSpec): Promise<Database> {
+    const endpoints = spec.endpoints!
+    const tracker = new PrimaryTracker(endpoints, { probe: (ep) => probeRole(spec, spec.ssl, ep), unreachable: isUnreachable, scrub })
+    let first: DbEndpoint
+    try {
+      first = await tracker.find()
+    } catch (e) {
+      tracker.stop()
+      throw toAppError(e, spec)
+    }
+    let opened: { knex: Knex; ssl: ServerSpec['ssl'] }
+    try {
+      opened = await Database.pool(spec, { tracker })
+    } catch (e) {
+      tracker.stop()
+      const err = toAppError(e, spec)
+      throw new AppError(err.code, `${err.message} (on ${endpointLabel(first)})`, err.details)
+    }
+    const db = new Database(spec, opened.knex, async () => tracker.stop(), { ssl: opened.ssl, host: first.host, endpoint: first })
+    db.tracker = tracker
+    db.answeredHost = endpointLabel(first)
+    db.hostsSkipped = tracker.state().tried
+    if (db.hostsSkipped.length) console.warn(`[db] ${db.answeredHost} is the primary for ${spec.label}; ${db.hostsSkipped.map((h) => `${h.host} (${h.error})`).join(', ')} not`)
+    const knex = opened.knex
+    // A connection error, or a statement refused because the server is now read-only: the primary may be
+    // gone. Forget it (the tracker looks for the next), and drop every pooled connection on it.
+    knex.client.on('query-error', (err: unknown) => {
+      const code = (err as { code?: string })?.code
+      if (code !== '25006' && !isUnreachable(err)) return
+      if (/Timeout acquiring a connection/i.test((err as Error)?.message ?? '')) return
+      const was = tracker.primaryNow
+      tracker.lost((err as Error)?.message ?? String(err), was ?? undefined)
+      if (was) db.disposeConnections((c) => c.host !== undefined && c.port !== undefined && sameEndpoint({ host: c.host, port: c.port }, was))
+    })
+    // A new connection that cannot be made on the primary (refused, timed out): it may be gone too.
+    const client = knex.client as unknown as { acquireRawConnection(): Promise<unknown>; connectionSettings?: { host?: string; port?: number } }
+    const acquireRaw = client.acquireRawConnection.bind(client)
+    client.acquireRawConnection = async () => {
+      const at = client.connectionSettings
       try {
-        return await tryOpen(host, spec.ssl)
+        return await acquireRaw()
       } catch (e) {
-        if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return tryOpen(host, false)
+        if (isUnreachable(e) && at?.host !== undefined && at.port !== undefined) tracker.lost((e as Error)?.message ?? String(e), { host: at.host, port: Number(at.port) })
         throw e
       }
     }
-    // Several hosts: tried in order, as libpq does; the first that answers is used for the life of this
-    // handle. Only a host that cannot be reached passes the turn: one that answers and refuses the login or
-    // fails TLS verification stops here (an impostor is not a reason to try the next one).
+    tracker.onChange((s) => {
+      if (s.host) {
+        const now = tracker.primaryNow!
+        db.disposeConnections((c) => c.host === undefined || c.port === undefined || !sameEndpoint({ host: c.host, port: c.port }, now))
+        console.warn(`[db] now on the primary ${s.host} (${spec.label})`)
+      } else console.warn(`[db] the primary went away (${s.lastError ?? 'no answer'}); looking for one among ${s.hosts.join(', ')}`)
+    })
+    return db
+  }
+
+  /** Marks pooled connections (idle or in use) for disposal: the pool drops them at their next acquire. */
+  private disposeConnections(which: (c: { host?: string; port?: number }) => boolean): void {
+    type Conn = { host?: string; port?: number; __knex__disposed?: unknown }
+    const pool = (this.knex.client as { pool?: { used: { resource: Conn }[]; free: { resource: Conn }[] } }).pool
+    for (const r of [...(pool?.used ?? []), ...(pool?.free ?? [])]) if (which(r.resource)) r.resource.__knex__disposed ??= 'the primary changed'
+  }
+
+  /**
+   * One host, or a list tried in order as libpq does without target_session_attrs: the first that answers
+   * is used for the life of this handle. Only a host that cannot be reached passes the turn: one that
+   * answers and refuses the login or fails TLS verification stops here (an impostor is not a reason to try
+   * the next one).
+   */
+  private static async openHosts(spec: ServerSpec): Promise<Database> {
     const hosts = spec.hosts && spec.hosts.length > 1 ? spec.hosts : [undefined]
     const skipped: { host: string; error: string }[] = []
     for (const [i, host] of hosts.entries()) {
       try {
-        const db = await openHost(host)
+        const { knex, ssl } = await Database.pool(spec, { host })
+        const db = new Database(spec, knex, async () => undefined, { ssl, host })
         if (host !== undefined) {
           db.answeredHost = host
           db.hostsSkipped = skipped
@@ -166,6 +256,73 @@ export class Database {
     throw new AppError('INTERNAL', 'no host to connect to')
   }
 
+  /** The standby's own small pool, opened lazily (a standby that is down costs nothing until a read). */
+  private openStandby(spec: ServerSpec, standby: DbEndpoint): void {
+    const small: ServerSpec = { ...spec, pool: { ...spec.pool, max: Math.min(2, spec.pool.max) } }
+    void serverKnex(small, (this.via as { ssl: ServerSpec['ssl'] }).ssl, { endpoint: standby }).then((k) => {
+      statementsOutOfMessages(k)
+      k.client.on('query-error', (err: unknown) => {
+        if (!isUnreachable(err)) return
+        // Passed over for a while: the heavy reads go to the primary meanwhile.
+        this.standbyDownUntil = Date.now() + 30_000
+        this.standbyError = scrub((err as Error)?.message ?? String(err))
+      })
+      this.standbyKnex = k
+    })
+  }
+
+  /**
+   * Where heavy reads go (the audit viewer, export, verify): the standby when the connection names one and
+   * it answered lately, else the primary. Never used for an edit.
+   */
+  reads(): Knex {
+    if (this.standbyKnex && Date.now() >= this.standbyDownUntil) return this.standbyKnex
+    return this.knex
+  }
+
+  /** The primary this handle is on, and whether it is looking for one (several hosts only). */
+  failover(): FailoverState | undefined {
+    return this.tracker?.state()
+  }
+
+  /**
+   * The read-only standby: whether it answers, and how far behind the primary it is (bytes of WAL not yet
+   * replayed, and the age of the last transaction it replayed when it has not caught up).
+   */
+  async replica(): Promise<ReplicaStatus | undefined> {
+    const spec = this.spec
+    if (spec.kind !== 'postgresql' || !spec.standby) return undefined
+    const host = endpointLabel(spec.standby)
+    const k = this.standbyKnex
+    if (!k) return { host, reachable: false, inUse: false, error: 'not connected yet' }
+    try {
+      const [p, r] = await Promise.all([
+        this.knex.raw<{ rows: { lsn: string }[] }>(`select pg_current_wal_lsn()::text as lsn`),
+        k.raw<{ rows: { rec: boolean; lsn: string | null; ts: string | null; age: number | null }[] }>(
+          `select pg_is_in_recovery() as rec, pg_last_wal_replay_lsn()::text as lsn, pg_last_xact_replay_timestamp()::text as ts,
+                  extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 as age`
+        )
+      ])
+      const row = r.rows[0]!
+      if (!row.rec) return { host, reachable: true, inUse: false, error: `${host} is not in recovery: it is a primary, so it is not used for reads (name a standby)` }
+      const behind = row.lsn
+        ? Number((await this.knex.raw<{ rows: { b: string }[] }>(`select greatest(0, pg_wal_lsn_diff(?::pg_lsn, ?::pg_lsn))::text as b`, [p.rows[0]!.lsn, row.lsn])).rows[0]!.b)
+        : null
+      this.standbyDownUntil = 0
+      return {
+        host,
+        reachable: true,
+        inUse: this.reads() === k,
+        bytesBehind: behind,
+        // Caught up: no lag, however long ago the last write was. Behind: the age of the last replayed one.
+        lagSeconds: behind === 0 ? 0 : row.age === null ? null : Math.round(row.age * 1000) / 1000,
+        lastReplayAt: row.ts
+      }
+    } catch (e) {
+      return { host, reachable: false, inUse: false, error: scrub((e as Error)?.message ?? String(e)) }
+    }
+  }
+
   get target() {
     return describeTarget(this.spec)
   }
@@ -180,7 +337,7 @@ export class Database {
     const options =
       this.spec.kind === 'embedded'
         ? await migratorOptions({ spec: this.spec, pglite: (this.via as { pglite: PGlite }).pglite })
-        : await migratorOptions({ spec: this.spec, ...(this.via as { ssl: ServerSpec['ssl']; host: string | undefined }) })
+        : await migratorOptions({ spec: this.spec, ...(this.via as { ssl: ServerSpec['ssl']; host: string | undefined; endpoint?: DbEndpoint }), endpoint: this.tracker?.primaryNow ?? (this.via as { endpoint?: DbEndpoint }).endpoint })
     const orm: MikroORM = await MikroORM.init(options)
     // The migrator's own knex: a failed migration's statement stays out of its message too.
     statementsOutOfMessages((orm.em as unknown as { getKnex(): Knex }).getKnex())
@@ -368,6 +525,9 @@ export class Database {
   async health(): Promise<HealthReport> {
     const started = performance.now()
     const report: HealthReport = { reachable: false, target: this.target, checkedAt: new Date().toISOString() }
+    // Said even when no host answers: which hosts it is trying, and that it is reconnecting.
+    const following = this.failover()
+    if (following) report.failover = following
     try {
       const res = await this.knex.raw<{ rows: { server_version: string }[] }>(`select current_setting('server_version') as server_version`)
       report.latencyMs = Math.round((performance.now() - started) * 1000) / 1000
@@ -379,8 +539,17 @@ export class Database {
       report.serverRole = await this.serverRole()
       if (this.spec.kind === 'postgresql') {
         report.tls = await this.tlsReport()
-        if (this.answeredHost) report.host = this.answeredHost
-        if (this.hostsSkipped.length) report.hostsSkipped = this.hostsSkipped
+        const f = this.failover()
+        if (f) {
+          report.failover = f
+          if (f.host) report.host = f.host
+          if (f.tried.length) report.hostsSkipped = f.tried
+        } else {
+          if (this.answeredHost) report.host = this.answeredHost
+          if (this.hostsSkipped.length) report.hostsSkipped = this.hostsSkipped
+        }
+        const replica = await this.replica()
+        if (replica) report.replica = replica
       }
     } catch (e) {
       report.error = toAppError(e, this.spec).message
@@ -432,6 +601,8 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    this.tracker?.stop()
+    await this.standbyKnex?.destroy().catch(() => undefined)
     await this.knex.destroy()
     await this.cleanup()
   }

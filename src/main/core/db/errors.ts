@@ -129,6 +129,14 @@ export function toAppError(e: unknown, spec?: ConnectionSpec): AppError {
     case '40001':
     case '40P01':
       return new AppError('CONFLICT', `concurrent change, try again: ${msg}`)
+    case '25006':
+      // A standby (or a server switched to read-only) refused a write: the trust boundary is the server.
+      return new AppError(
+        'UNAVAILABLE',
+        `the database server is read-only${where}: it is a standby (in recovery), so edits are refused there (${msg}). ` +
+          'Edits need the primary: list every host of the cluster in the connection (host1,host2) and Netkeeper uses the one that accepts writes; a standby named for reads (standby) serves only the audit viewer, export, verify and reports',
+        { reason: 'read-only', sqlstate: '25006' }
+      )
     case '42501':
       // The server decides what a login may do (docs/postgresql-setup.md#roles).
       return new AppError('FORBIDDEN', `the database server refused this for the login's role: ${msg}`, { sqlstate: '42501' })

@@ -10,6 +10,7 @@ import type { ConnectionOptions } from 'node:tls'
 import { AppError } from '../../../shared/errors'
 import { EMBEDDED_CONNECTION, hostsOf, poolSettingsSchema, sslWarning, type DbProfile, type PoolSettings, type SslMode } from '../../../shared/schemas'
 import type { DatabaseTarget } from '../../../shared/types'
+import { conninfoToUrl, endpointsOf, splitHostPort, splitMultiHostUrl, type DbEndpoint } from '../../../shared/db-hosts'
 import { savedDbPassword } from '../credentials/db-password'
 import { keychain, type SecretStore } from '../credentials/keychain'
 import { SettingsStore, type Settings } from '../settings/store'
@@ -29,6 +30,13 @@ export interface ServerSpec {
   host?: string
   /** The hosts to try in order (profile): the first that answers is used, as libpq does with a host list. */
   hosts?: string[]
+  /**
+   * Several hosts with their ports (a profile's list, or a multi-host URL): Netkeeper connects to the one
+   * that accepts writes and follows a promotion (failover.ts). Absent for one host.
+   */
+  endpoints?: DbEndpoint[]
+  /** A read-only standby for heavy reads (the audit viewer, export, verify), when one is named. */
+  standby?: DbEndpoint
   port?: number
   database?: string
   user?: string
@@ -142,6 +150,8 @@ export function profileSpec(profile: DbProfile, password: string | undefined, op
     ...(profile.caFile ? { caFile: profile.caFile } : {}),
     host: profile.host,
     hosts: hostsOf(profile.host),
+    ...(hostsOf(profile.host).length > 1 ? { endpoints: endpointsOf(profile.host, profile.port) } : {}),
+    ...(profile.standby ? { standby: splitHostPort(profile.standby, profile.port) } : {}),
     port: profile.port,
     database: profile.database,
     user: profile.user,
@@ -219,26 +229,39 @@ export async function savedConnectionSpec(profile: DbProfile, opts: Pick<Resolve
 export async function resolveConnection(opts: ResolveOptions): Promise<ConnectionSpec> {
   const env = opts.env ?? process.env
   const pool = poolFromEnv(env)
-  if (opts.databaseUrl) {
-    checkUrl(opts.databaseUrl, '--database-url')
-    return { kind: 'postgresql', origin: 'flag', url: opts.databaseUrl, label: redactUrl(opts.databaseUrl), pool, ...urlSsl(opts.databaseUrl, '--database-url') }
-  }
-  if (env.NETKEEPER_DATABASE_URL) {
-    checkUrl(env.NETKEEPER_DATABASE_URL, 'NETKEEPER_DATABASE_URL')
-    return {
-      kind: 'postgresql',
-      origin: 'env',
-      url: env.NETKEEPER_DATABASE_URL,
-      label: redactUrl(env.NETKEEPER_DATABASE_URL),
-      pool,
-      ...urlSsl(env.NETKEEPER_DATABASE_URL, 'NETKEEPER_DATABASE_URL')
-    }
-  }
+  if (opts.databaseUrl) return urlSpec(opts.databaseUrl, 'flag', '--database-url', pool)
+  if (env.NETKEEPER_DATABASE_URL) return urlSpec(env.NETKEEPER_DATABASE_URL, 'env', 'NETKEEPER_DATABASE_URL', pool)
   const settings = new SettingsStore(opts.dataDir).read()
   const named = opts.profile ? { name: opts.profile, field: '--profile' } : env.NETKEEPER_PROFILE ? { name: env.NETKEEPER_PROFILE, field: 'NETKEEPER_PROFILE' } : undefined
   const chosen = named ? namedConnection(settings, named.name, named.field) : (SettingsStore.active(settings) ?? 'embedded')
   if (chosen === 'embedded') return embeddedSpec(opts.dataDir)
   return savedConnectionSpec(chosen, opts)
+}
+
+/**
+ * A server connection from a URL (or libpq's key=value form): several hosts (`postgres://u@a:1,b:2/db`,
+ * `?host=a,b&port=1,2`, `host=a,b port=1,2 ...`) become the endpoint list, tried for the primary; the
+ * `standby=HOST[:PORT]` parameter names a read-only standby for heavy reads.
+ */
+export function urlSpec(text: string, origin: 'flag' | 'env', field: string, pool: PoolSettings): ServerSpec {
+  const asUrl = conninfoToUrl(text) ?? text
+  const split = splitMultiHostUrl(asUrl)
+  // Only a list (or libpq's host= parameter) is rewritten; a one-host URL is used exactly as given.
+  const multi = split && (split.endpoints.length > 1 || /[?&]host=/.test(asUrl)) ? split : null
+  const url = multi?.url ?? asUrl
+  checkUrl(url, field)
+  const standby = new URL(url).searchParams.get('standby')
+  const label = multi && multi.endpoints.length > 1 ? asUrl.replace(/(\/\/[^:/@\s]+:)[^@\s]*@/, '$1***@') : redactUrl(url)
+  return {
+    kind: 'postgresql',
+    origin,
+    url,
+    label,
+    pool,
+    ...(multi && multi.endpoints.length > 1 ? { endpoints: multi.endpoints } : {}),
+    ...(standby ? { standby: splitHostPort(standby, Number(new URL(url).port) || 5432) } : {}),
+    ...urlSsl(url, field)
+  }
 }
 
 /** What decides the connection instead of the active one, when something does (for the Connections list). */

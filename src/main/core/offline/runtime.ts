@@ -107,9 +107,15 @@ export class OfflineRuntime {
     }
     const offDb = this.monitor.onChange(onBack)
     const offDir = this.directory.onChange(onBack)
+    // A new primary was found after a failover: probe now, so queued edits replay without waiting for the backoff.
+    const offPrimary =
+      core.db.tracker?.onChange((s) => {
+        if (s.host && this.started && !this.closed) void this.monitor.check()
+      }) ?? (() => undefined)
     this.unsubscribe = () => {
       offDb()
       offDir()
+      offPrimary()
     }
   }
 
@@ -153,6 +159,7 @@ export class OfflineRuntime {
   state(): OfflineStateDto {
     return this.withQueue((q) => ({
       database: this.monitor.state(),
+      failover: this.core.db.failover() ?? null,
       directory: this.core.auth.sessionInfo() ? this.directory.state() : null,
       queue: q.counts(),
       snapshotAt: q.snapshot(this.target).at(),
@@ -165,6 +172,30 @@ export class OfflineRuntime {
   enqueue(ctx: RequestContext, edit: OfflineEdit): QueuedEdit {
     const why = this.monitor.state().lastError ?? 'no answer'
     return this.withQueue((q) => queuedReply(q, ctx, edit, this.target, why))
+  }
+
+  /**
+   * Whether an edit whose connection dropped mid-command (its commit may or may not have landed) was
+   * applied, on a connection that follows the primary: waits up to `waitMs` for a primary, then looks for a
+   * successful audit row with the edit's request id (the audit row commits in the same transaction as the
+   * change, and a promoted standby has every commit the old primary sent). 'unknown' when there is no
+   * primary to ask, or the connection has one host.
+   */
+  async fateOf(requestId: string, waitMs?: number): Promise<{ state: 'applied'; seq: string } | { state: 'not-applied' } | { state: 'unknown' }> {
+    const tracker = this.core.db.tracker
+    const spec = this.core.db.spec
+    if (!tracker || spec.kind !== 'postgresql') return { state: 'unknown' }
+    try {
+      // Longer than an acquire: a promotion takes seconds, and a definite answer beats "it may have landed".
+      await tracker.primary(waitMs ?? Math.max(spec.pool.acquireTimeoutMs, 30_000))
+      const r = await this.core.db.knex.raw<{ rows: { seq: string }[] }>(
+        `select seq::text as seq from audit_logs where request_id = ? and status = 'success' order by seq limit 1`,
+        [requestId]
+      )
+      return r.rows[0] ? { state: 'applied', seq: r.rows[0].seq } : { state: 'not-applied' }
+    } catch {
+      return { state: 'unknown' }
+    }
   }
 
   /** Someone is signed in to the directory (and unlocked): their edits can be queued. */
