@@ -10,7 +10,7 @@ import { benchAuditForward } from './audit-forward'
 import { benchDirectory } from './directory'
 import { benchDns } from './dns'
 import { benchImport } from './import'
-import { benchIpam } from './ipam'
+import { benchIpam, benchIpamConcurrent } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchIpamCsv } from './ipam-csv'
 import { benchOffline } from './offline'
@@ -20,6 +20,8 @@ import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
+  // Only the concurrent allocations of `ipam` (2 processes x 8 workers), with where the time goes.
+  'ipam-concurrent': benchIpamConcurrent,
   'ipam-tree': benchIpamTree,
   // Only the CSV entries of `ipam` (csvImport, csvExport).
   'ipam-csv': benchIpamCsv,
