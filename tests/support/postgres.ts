@@ -23,6 +23,8 @@ export interface PgServer {
   /** pg_ctl stop / start, for the offline tests. */
   pause?(): void
   resume?(): void
+  /** Stops the server as a crash would (immediate mode: no checkpoint, WAL not yet written is lost); resume() restarts it. */
+  crash?(): void
   /** With `tls`: the CA that signed the server's certificate (CN=localhost, SAN localhost and 127.0.0.1). */
   caFile?: string
 }
@@ -158,6 +160,7 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     },
     ...(tls ? { caFile: tls.caFile } : {}),
     pause: () => stopServer('fast'),
+    crash: () => stopServer('immediate'),
     resume: () => start(),
     async stop() {
       try {
