@@ -221,6 +221,16 @@ export class AuditService {
   }
 
   /**
+   * Creates the monthly partitions of audit_logs from this month to `ahead` months ahead, and of any month
+   * whose rows went to the default partition (moving them in); returns how many it created. Any role may:
+   * the server function runs as the owner. The app calls it at start and daily, each purge does too.
+   */
+  async ensurePartitions(ahead = 2): Promise<number> {
+    const r = await this.knex.raw<Rows<{ n: number }>>(`select audit_partitions_ensure(null, ?)::int as n`, [ahead])
+    return r.rows[0]!.n
+  }
+
+  /**
    * Removes rows older than their resource type's active policy (nothing of a type without one), archiving
    * them first and leaving checkpoints (see retention.ts). `archiveDir` overrides the configured folder.
    */
