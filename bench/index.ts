@@ -3,7 +3,7 @@
  * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
  */
 import os from 'node:os'
-import { benchAudit, benchAuditVerify } from './audit'
+import { benchAudit, benchAuditPurgeMonth, benchAuditVerify } from './audit'
 import { benchAuditTrail } from './audit-trail'
 import { benchCli } from './cli'
 import { benchAuditForward } from './audit-forward'
@@ -26,6 +26,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   // Only the CSV entries of `ipam` (csvImport, csvExport).
   'ipam-csv': benchIpamCsv,
   audit: benchAudit,
+  // Only the purge of one month of 1,000,000 rows of `audit` (by partition, and row by row beside it).
+  'audit-purge': (srv) => benchAuditPurgeMonth(srv),
   'audit-trail': benchAuditTrail,
   'audit-forward': benchAuditForward,
   directory: benchDirectory,

@@ -183,6 +183,8 @@ export class Migration20270110100000_audit_partitions extends Migration {
         perform pg_advisory_xact_lock(hashtext('netkeeper:audit-import-search'));
         perform set_config('netkeeper.audit_purge', 'on', true);
         delete from "audit_import_search" s using "pg_temp"."netkeeper_doomed" d where s."seq" = d."seq";
+        -- The plan's rows counted, so the joins below hash them instead of looping over them.
+        analyze "pg_temp"."netkeeper_doomed";
         -- A month whose every row is due goes whole: detached, then dropped (no row-by-row delete, no dead rows).
         for part in
           select c.oid::regclass as rel from pg_inherits i join pg_class c on c.oid = i.inhrelid
