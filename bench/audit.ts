@@ -147,6 +147,7 @@ export async function benchAudit(srv: BenchServer): Promise<Record<string, unkno
     log(`appendsOneTransactionEach ${JSON.stringify(out.appendsOneTransactionEach)}`)
     await writer.close()
   }
+  out.purgeMonth = await benchAuditPurgeMonth(srv)
   out.trail = await benchAuditTrail(srv)
   out.forward = await benchAuditForward(srv)
   return out
@@ -220,4 +221,59 @@ async function verifyThroughCli(url: string): Promise<Record<string, unknown>> {
     fs.rmSync(rssFile, { force: true })
   }
   return { command: 'netkeeper audit verify --json (built bundle, whole process)', rows: report.checked, seconds, maxRssMiB }
+}
+
+/**
+ * `npm run bench -- audit-purge` (and part of `audit`): a retention purge of one month of 1,000,000 rows
+ * (three months ago, every row due under a 30-day policy), archive included: the month's partition is
+ * detached and dropped. Beside it, the same million rows in a month that also holds one row of a type
+ * without a policy, so that month is only partly due and its rows are deleted one by one (the way every
+ * purge went before the log was partitioned). Rows are generated set-based with placeholder hashes (the
+ * purge archives and removes rows, it does not check their hashes; verify has its own benchmark).
+ */
+export async function benchAuditPurgeMonth(srv: BenchServer, rows = Number(process.env.NETKEEPER_BENCH_PURGE_ROWS ?? 1_000_000)): Promise<Record<string, unknown>> {
+  const run = async (db: string, partial: boolean): Promise<Record<string, unknown>> => {
+    const core = await openCore(await srv.url(db))
+    const archiveDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-bench-purge-'))
+    try {
+      await core.audit.setPolicy(ctx, { resourceType: 'ip_allocation', retentionDays: 30, isActive: true })
+      const k = core.db.knex
+      const head = Number((await k.raw<{ rows: { s: string }[] }>(`select last_seq::text as s from audit_chain_head`)).rows[0]!.s)
+      // The month three months back (UTC), its partition made ahead of the rows.
+      const month = (await k.raw<{ rows: { m: Date }[] }>(`select (date_trunc('month', now() at time zone 'UTC') - interval '3 months') at time zone 'UTC' as m`)).rows[0]!.m
+      await k.raw(`select audit_partitions_ensure(?::timestamptz, 2)`, [month])
+      await k.raw(`alter table audit_logs disable trigger audit_logs_no_update`)
+      // Seq numbers after the head: the month's rows come "later" in the chain than the policy rows, as a
+      // restored or imported history might; the purge only needs them due.
+      await k.raw(
+        `insert into audit_logs (seq, created_at, action, resource_type, resource_id, resource_name, user_id, user_ip, user_agent,
+                                 status, details, request_id, source, prev_hash, row_hash)
+         select ? + g, ?::timestamptz + make_interval(secs => g * 2.0), 'create', case when ? and g = 1 then 'ip_pool' else 'ip_allocation' end,
+                (g % 100000)::text, 'host-' || (g % 100000) || '.example.net', 'user-' || (g % 50),
+                ('10.' || (g % 4) || '.' || (g % 256) || '.' || (g % 250 + 1))::inet, 'netkeeper-cli', 'success',
+                jsonb_build_object('after', jsonb_build_object('hostname', 'web-' || (g % 5000), 'owner', 'team-' || (g % 40))),
+                md5(g::text), 'cli', repeat('0', 64), md5(g::text) || md5(g::text)
+           from generate_series(1, ?) g`,
+        [head, month, partial, rows + (partial ? 1 : 0)]
+      )
+      await k.raw(`update audit_chain_head set last_seq = ?`, [head + rows + (partial ? 1 : 0)])
+      await k.raw(`alter table audit_logs enable trigger audit_logs_no_update`)
+      await k.raw(`vacuum analyze audit_logs`)
+      await k.raw(`checkpoint`)
+      const [report, ms] = await time(() => core.audit.purge(ctx, { archiveDir }))
+      if (report.rows !== rows) throw new Error(`the purge removed ${report.rows} rows, not ${rows}`)
+      const name = `audit_logs_${new Date(month).toISOString().slice(0, 7).replace('-', '_')}`
+      const dropped = !(await k.raw<{ rows: { e: boolean }[] }>(`select to_regclass(?) is not null as e`, [name])).rows[0]!.e
+      return { rows: report.rows, seconds: round(ms / 1000, 2), monthPartitionDropped: dropped, archiveBytes: report.archive?.bytes }
+    } finally {
+      await core.close()
+      fs.rmSync(archiveDir, { recursive: true, force: true })
+    }
+  }
+  const loadAverage = os.loadavg().map((x) => round(x, 2))
+  const whole = await run('bench_audit_purge_month', false)
+  log(`purgeMonth (whole month) ${JSON.stringify(whole)}`)
+  const rowByRow = await run('bench_audit_purge_rows', true)
+  log(`purgeMonth (row by row) ${JSON.stringify(rowByRow)}`)
+  return { wholeMonth: whole, partialMonthRowByRow: rowByRow, loadAverage, mode: 'the whole purge through the core: plan, archive written and synced, removal, purge record, checkpoints', goal: 'report (issue 19 item 6)' }
 }

@@ -3,14 +3,14 @@
  * PostgreSQL server and prints one JSON document on stdout. Progress goes to stderr.
  */
 import os from 'node:os'
-import { benchAudit, benchAuditVerify } from './audit'
+import { benchAudit, benchAuditPurgeMonth, benchAuditVerify } from './audit'
 import { benchAuditTrail } from './audit-trail'
 import { benchCli } from './cli'
 import { benchAuditForward } from './audit-forward'
 import { benchDirectory } from './directory'
 import { benchDns } from './dns'
 import { benchImport } from './import'
-import { benchIpam } from './ipam'
+import { benchIpam, benchIpamConcurrent } from './ipam'
 import { benchIpamTree } from './ipam-tree'
 import { benchIpamCsv } from './ipam-csv'
 import { benchOffline } from './offline'
@@ -21,10 +21,14 @@ import { benchServer, log } from './util'
 
 const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => Promise<Record<string, unknown>>> = {
   ipam: benchIpam,
+  // Only the concurrent allocations of `ipam` (2 processes x 8 workers), with where the time goes.
+  'ipam-concurrent': benchIpamConcurrent,
   'ipam-tree': benchIpamTree,
   // Only the CSV entries of `ipam` (csvImport, csvExport).
   'ipam-csv': benchIpamCsv,
   audit: benchAudit,
+  // Only the purge of one month of 1,000,000 rows of `audit` (by partition, and row by row beside it).
+  'audit-purge': (srv) => benchAuditPurgeMonth(srv),
   'audit-trail': benchAuditTrail,
   'audit-forward': benchAuditForward,
   directory: benchDirectory,

@@ -8,12 +8,11 @@
  * (docs/postgresql-setup.md#roles), and beside it as the owner in the same run (`asOwner`), so the cost of
  * the grants and the owner-defined audit functions shows as a ratio (`operatorToOwner`; goal: within 10 %).
  */
-import { fork } from 'node:child_process'
-import path from 'node:path'
 import type { Core } from '../src/main/core'
 import { grantRole } from '../src/main/core/db/roles'
 import { benchIpamTree } from './ipam-tree'
 import { benchIpamCsv } from './ipam-csv'
+import { concurrentRun } from './ipam-concurrent'
 import { benchCtx, log, openCore, percentile, round, time, type BenchServer } from './util'
 
 const ctx = benchCtx()
@@ -109,57 +108,7 @@ export async function benchIpam(srv: BenchServer): Promise<Record<string, unknow
   }
 
   // 3. 2 OS processes x 8 workers x 250 next-free into one /20.
-  {
-    const url = await srv.url('bench_ipamconc')
-    const core = await openCore(url)
-    await core.ipam.createPool(ctx, { name: 'conc', network: '10.3.0.0/20' })
-    await core.ipam.createPool(ctx, { name: 'conc-owner', network: '10.4.0.0/20' })
-    const opUrl = await operatorUrl(core, url)
-    const worker = path.join(import.meta.dirname, 'ipam-worker.ts')
-    const run = async (asUrl: string, pool: string) => {
-      const started = performance.now()
-      const results = await Promise.all(
-        [0, 1].map(
-          (i) =>
-            new Promise<{ ips: string[]; failures: number }>((resolve, reject) => {
-              const child = fork(worker, [asUrl, pool, '8', '250', `proc${i}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-              child.on('message', (m) => resolve(m as { ips: string[]; failures: number }))
-              child.on('error', reject)
-              child.on('exit', (code) => code !== 0 && reject(new Error(`worker exited ${code}`)))
-            })
-        )
-      )
-      return { seconds: (performance.now() - started) / 1000, results }
-    }
-    // The owner's run first (a warm server for the measured operator run would favour the operator).
-    const ownerRun = await run(url, 'conc-owner')
-    const ownerPerSecond = round(ownerRun.results.flatMap((r) => r.ips).length / ownerRun.seconds, 1)
-    const { seconds, results } = await run(opUrl, 'conc')
-    const ips = results.flatMap((r) => r.ips)
-    const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(
-      `select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'conc'`
-    )
-    const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from audit_logs where db_user = ?`, [OPERATOR])
-    out.concurrent = {
-      login: 'operator',
-      auditRowsByOperatorLogin: loginCount.rows[0]!.n,
-      asOwner: { perSecond: ownerPerSecond },
-      operatorToOwner: round(ips.length / seconds / ownerPerSecond, 2),
-      processes: 2,
-      workersPerProcess: 8,
-      perWorker: 250,
-      allocated: ips.length,
-      distinct: new Set(ips).size,
-      duplicates: ips.length - new Set(ips).size,
-      failures: results.reduce((n, r) => n + r.failures, 0),
-      rowsInDatabase: dbCount.rows[0],
-      seconds: round(seconds, 2),
-      perSecond: round(ips.length / seconds, 1),
-      goal: '4000 distinct, 0 duplicates, 0 failures, >= 400 per second; operator within 10 % of owner'
-    }
-    log(`concurrent ${JSON.stringify(out.concurrent)}`)
-    await core.close()
-  }
+  out.concurrent = await benchIpamConcurrent(srv)
 
   // 4 and 5. 5,000 pools, 500,000 allocations: a page of 50 with utilization; hostname-prefix search.
   {
@@ -198,5 +147,50 @@ export async function benchIpam(srv: BenchServer): Promise<Record<string, unknow
   // 6. The pool tree (issue 16): next-block, roll-up, tree page.
   out.tree = await benchIpamTree(srv)
   Object.assign(out, await benchIpamCsv(srv))
+  return out
+}
+
+/**
+ * 2 OS processes x 8 workers x 250 next-free into one /20 (NETKEEPER_BENCH_CONC_PER_WORKER changes the 250),
+ * as an operator and beside it as the owner, with where the time went (ipam-concurrent.ts).
+ */
+export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<string, unknown>> {
+  const perWorker = Number(process.env.NETKEEPER_BENCH_CONC_PER_WORKER ?? 250)
+  const url = await srv.url('bench_ipamconc')
+  const core = await openCore(url)
+  await core.ipam.createPool(ctx, { name: 'conc', network: '10.3.0.0/20' })
+  await core.ipam.createPool(ctx, { name: 'conc-owner', network: '10.4.0.0/20' })
+  const opUrl = await operatorUrl(core, url)
+  // The owner's run first (a warm server for the measured operator run would favour the operator).
+  const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker)
+  const ownerPerSecond = round(ownerRun.results.flatMap((r) => r.ips).length / ownerRun.seconds, 1)
+  const { seconds, results, profile } = await concurrentRun(core, opUrl, 'conc', 8, perWorker)
+  const ips = results.flatMap((r) => r.ips)
+  const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(
+    `select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'conc'`
+  )
+  const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from audit_logs where db_user = ?`, [OPERATOR])
+  const verified = await core.audit.verify(ctx)
+  const out = {
+    login: 'operator',
+    auditRowsByOperatorLogin: loginCount.rows[0]!.n,
+    asOwner: { perSecond: ownerPerSecond },
+    operatorToOwner: round(ips.length / seconds / ownerPerSecond, 2),
+    processes: 2,
+    workersPerProcess: 8,
+    perWorker,
+    allocated: ips.length,
+    distinct: new Set(ips).size,
+    duplicates: ips.length - new Set(ips).size,
+    failures: results.reduce((n, r) => n + r.failures, 0),
+    rowsInDatabase: dbCount.rows[0],
+    auditChainOk: verified.ok,
+    seconds: round(seconds, 2),
+    perSecond: round(ips.length / seconds, 1),
+    profile,
+    goal: `${16 * perWorker} distinct, 0 duplicates, 0 failures, >= 1000 per second, chain valid; operator within 10 % of owner`
+  }
+  log(`concurrent ${JSON.stringify(out)}`)
+  await core.close()
   return out
 }

@@ -22,7 +22,10 @@ export interface PgServer {
   stop(): Promise<void>
   /** pg_ctl stop / start, for the offline tests. */
   pause?(): void
-  resume?(): void
+  /** Starts a paused or crashed server again; `env` is added to its environment (FAKETIME and LD_PRELOAD, say). */
+  resume?(env?: NodeJS.ProcessEnv): void
+  /** Stops the server as a crash would (immediate mode: no checkpoint, WAL not yet written is lost); resume() restarts it. */
+  crash?(): void
   /** With `tls`: the CA that signed the server's certificate (CN=localhost, SAN localhost and 127.0.0.1). */
   caFile?: string
 }
@@ -55,9 +58,9 @@ export async function freePort(): Promise<number> {
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
-function run(bin: string, args: string[], opts: { cwd?: string } = {}): string {
+function run(bin: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
   const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args]
-  return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? '/' })
+  return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd ?? '/', ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) })
 }
 
 async function query(url: string, sql: string): Promise<void> {
@@ -138,8 +141,8 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
   fs.appendFileSync(path.join(dataDir, 'postgresql.conf'), `\n${conf}\n`)
   const pgCtl = path.join(binDir, 'pg_ctl')
   const logFile = path.join(root, 'server.log')
-  const start = (): void => {
-    run(pgCtl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'])
+  const start = (env?: NodeJS.ProcessEnv): void => {
+    run(pgCtl, ['-D', dataDir, '-l', logFile, '-w', '-t', '60', 'start'], { env })
   }
   const stopServer = (mode = 'fast'): void => {
     run(pgCtl, ['-D', dataDir, '-m', mode, '-w', 'stop'])
@@ -158,7 +161,8 @@ export async function startPostgres(opts: StartOptions = {}): Promise<PgServer> 
     },
     ...(tls ? { caFile: tls.caFile } : {}),
     pause: () => stopServer('fast'),
-    resume: () => start(),
+    crash: () => stopServer('immediate'),
+    resume: (env) => start(env),
     async stop() {
       try {
         stopServer('immediate')

@@ -107,7 +107,8 @@ export class Core {
   }
 
   /**
-   * Background upkeep for long-running hosts (the app, the web harness): the daily utilization snapshot of
+   * Background upkeep for long-running hosts (the app, the web harness): the audit log's monthly partitions
+   * ahead of time, the daily utilization snapshot of
    * every pool and the audit retention purge, once at start and then daily, and the text-search index of imported audit rows left behind by another
    * process (a CLI import, say) at start. The purge removes only rows of types with an active retention
    * policy, and archives them first; without a policy it removes nothing. Errors are logged, never thrown:
@@ -117,6 +118,14 @@ export class Core {
     if (this.maintenance) return
     const run = async (): Promise<void> => {
       this.nextPurgeAt = Date.now() + intervalMs
+      // The audit log's partitions for this month and the next two (a row of a month without one still goes
+      // in, to the default partition, and moves to its month the next time this runs).
+      try {
+        const n = await this.audit.ensurePartitions()
+        if (n) console.info(`[audit] created ${n} monthly partition(s) of the audit log`)
+      } catch (e) {
+        console.error('[audit] could not create the audit log\'s partitions ahead:', (e as Error).message)
+      }
       // Today's utilization of every pool (any role may: the server function derives every number).
       try {
         const n = await this.ipam.snapshotUsage(makeContext({ actor: 'netkeeper (usage)', source: 'ui' }))

@@ -105,20 +105,30 @@ export class AuditService {
     if (this.textSample && Date.now() - this.textSample.at < TEXT_SAMPLE_TTL_MS) return this.textSample.texts
     let texts: TextSample['texts'] = []
     try {
-      const r = await this.reader.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null }>>(
-        `select most_common_vals::text::text[] as mcv, most_common_freqs as freqs, histogram_bounds::text::text[] as hist
-           from pg_stats where schemaname = current_schema() and tablename = 'audit_logs_details_trgm_idx'`
+      // audit_logs is partitioned by month (Migration20270110100000): ANALYZE keeps the expression's
+      // statistics per partition's index (autovacuum analyzes partitions, never the parent). Each partition's
+      // sample counts by its share of the rows; an unpartitioned log has one entry, its own index.
+      const r = await this.reader.raw<Rows<{ mcv: string[] | null; freqs: number[] | null; hist: string[] | null; n: number }>>(
+        `with idx as (
+           select i.inhrelid as oid from pg_inherits i where i.inhparent = to_regclass('audit_logs_details_trgm_idx')
+           union all
+           select to_regclass('audit_logs_details_trgm_idx') where not exists (select 1 from pg_inherits i where i.inhparent = to_regclass('audit_logs_details_trgm_idx')))
+         select s.most_common_vals::text::text[] as mcv, s.most_common_freqs as freqs, s.histogram_bounds::text::text[] as hist,
+                greatest(t.reltuples, 0)::float8 as n
+           from idx join pg_class ic on ic.oid = idx.oid join pg_index x on x.indexrelid = ic.oid join pg_class t on t.oid = x.indrelid
+           join pg_stats s on s.schemaname = current_schema() and s.tablename = ic.relname`
       )
-      const row = r.rows[0]
-      if (row) {
+      const total = r.rows.reduce((a, row) => a + (r.rows.length === 1 ? 1 : row.n), 0)
+      for (const row of r.rows) {
+        const share = total > 0 ? (r.rows.length === 1 ? 1 : row.n) / total : 1 / r.rows.length
         const mcv = row.mcv ?? []
         const freqs = row.freqs ?? []
         const hist = row.hist ?? []
         const rest = Math.max(0, 1 - freqs.reduce((a, x) => a + x, 0))
-        texts = [
-          ...mcv.map((t, i) => ({ text: t.toLowerCase(), weight: freqs[i] ?? 0 })),
-          ...hist.map((t) => ({ text: t.toLowerCase(), weight: rest / hist.length }))
-        ]
+        texts.push(
+          ...mcv.map((t, i) => ({ text: t.toLowerCase(), weight: (freqs[i] ?? 0) * share })),
+          ...hist.map((t) => ({ text: t.toLowerCase(), weight: (rest / hist.length) * share }))
+        )
       }
     } catch {
       texts = []
@@ -230,6 +240,16 @@ export class AuditService {
 
   removePolicy(ctx: RequestContext, resourceType: string): Promise<{ removed: boolean }> {
     return removePolicy(this.knex, ctx, resourceType)
+  }
+
+  /**
+   * Creates the monthly partitions of audit_logs from this month to `ahead` months ahead, and of any month
+   * whose rows went to the default partition (moving them in); returns how many it created. Any role may:
+   * the server function runs as the owner. The app calls it at start and daily, each purge does too.
+   */
+  async ensurePartitions(ahead = 2): Promise<number> {
+    const r = await this.knex.raw<Rows<{ n: number }>>(`select audit_partitions_ensure(null, ?)::int as n`, [ahead])
+    return r.rows[0]!.n
   }
 
   /**

@@ -10,6 +10,7 @@ import type { AllocateInput, AllocationDto } from '../../../shared/ipam'
 import { auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
 import { hasRole, type RequestContext } from '../context'
+import { awaitDurable } from '../db/durable'
 import { toAppError } from '../db/errors'
 import { prepareAllocation, type PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
@@ -113,7 +114,10 @@ function nextCall(ctx: RequestContext, { v, until, fields }: PreparedAllocation,
     replay?.queuedAt ?? null,
     strict
   ]
-  const asyncCommit = replay ? `set_config('synchronous_commit', 'off', true) as async_commit, ` : ''
+  // Its own transaction's commit never waits for the WAL flush, so the pool's row and the chain head are
+  // released without one (db/durable.ts): a replayed edit is confirmed durable by the replayer, any other
+  // caller waits for awaitDurable before it is answered.
+  const asyncCommit = `set_config('synchronous_commit', 'off', true) as async_commit, `
   return { ref, want, params, sql: (args: string) =>
       `select ${asyncCommit}f.*, (select s.name from ip_pools p join ip_spaces s on s.id = p.space_id where p.id = f.pool_id) as space_name from ipam_allocate_next_keyed(${args}) f` }
 }
@@ -159,13 +163,40 @@ export async function allocateNextFast(
   replay?: ReplayRecord
 ): Promise<AllocationDto[] | null> {
   const call = nextCall(ctx, prepared, operation, replay, false)
+  // Callers of one pool that arrive while another's allocation is in flight share one transaction (below).
+  if (!replay && batchable(knex)) {
+    const b = poolBatches(knex)
+    const turn = await b.submit(call, ctx, prepared)
+    if (!turn.leader) {
+      if (turn.rows) return turn.rows
+    } else {
+      try {
+        return await allocateNextAlone(knex, ctx, prepared, call, entry, replay)
+      } finally {
+        b.done(call.ref)
+      }
+    }
+  }
+  return allocateNextAlone(knex, ctx, prepared, call, entry, replay)
+}
+
+/** One caller's own statement (autocommit), answered once durable. */
+async function allocateNextAlone(
+  knex: Knex,
+  ctx: RequestContext,
+  prepared: PreparedAllocation,
+  call: ReturnType<typeof nextCall>,
+  entry: AuditEntry,
+  replay: ReplayRecord | undefined
+): Promise<AllocationDto[] | null> {
+  let rows: NextOut[]
   try {
     const r = await knex.raw<Rows<NextOut>>(call.sql(NEXT_CASTS.map((c) => `?${c}`).join(', ')), call.params)
     const head = r.rows[0]
     if (!head || head.outcome === 'not_found') throw new AppError('NOT_FOUND', `pool: no pool named "${call.ref}"`, { field: 'pool' })
     if (head.outcome === 'inactive') throw new AppError('CONFLICT', `pool: "${head.pool_name}" is inactive; activate it before allocating from it`, { field: 'pool' })
     if (head.outcome === 'slow') return null
-    return nextDtos(r.rows, ctx, prepared)
+    rows = r.rows
   } catch (e) {
     const pgErr = e as { code?: string; detail?: string }
     // Not a refusal: the edit is in already (another replayer), so nothing to audit.
@@ -184,6 +215,147 @@ export async function allocateNextFast(
     if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') await recordFailure(knex, ctx, entry, err)
     throw err
   }
+  // Answered only once the commit is durable (db/durable.ts); a replayed edit is confirmed by its replayer.
+  if (!replay) {
+    try {
+      await awaitDurable(knex)
+    } catch (e) {
+      const ips = rows.map((x) => x.ip).join(', ')
+      throw new AppError(
+        'UNAVAILABLE',
+        `database: ${ips} in pool "${rows[0]!.pool_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
+        { ips: rows.map((x) => x.ip) }
+      )
+    }
+  }
+  return nextDtos(rows, ctx, prepared)
+}
+
+/** A caller waiting to join its pool's next shared transaction. */
+interface BatchWaiter {
+  text: string
+  ctx: RequestContext
+  prepared: PreparedAllocation
+  /** Its rows once the shared transaction is durable; null: it goes alone, through its own statement. */
+  resolve: (rows: AllocationDto[] | null) => void
+  reject: (e: unknown) => void
+}
+
+/** At most this many callers share one transaction. */
+const BATCH_MAX = 64
+
+/** Only on a server: the embedded store is one in-process connection, whose callers queue there anyway. */
+function batchable(knex: Knex): boolean {
+  const pool = (knex.client as { config?: { pool?: { max?: number } } }).config?.pool
+  return (pool?.max ?? 1) > 1
+}
+
+interface PoolQueue {
+  busy: boolean
+  queue: BatchWaiter[]
+}
+
+/**
+ * Group commit per pool, in the client. The pool's row and the chain head serialise every allocation from a
+ * pool, and each transaction pays its own lock hand-over, role check, pool look-up, statement-level triggers
+ * and commit. So per database handle and pool one allocation goes alone while none is in flight (the
+ * leader); callers that arrive meanwhile queue, and when the one in flight is answered they go together, as
+ * one simple-protocol query: begin; one ipam_allocate_next_keyed call each (strict: any outcome but success
+ * raises); commit. Each call is exactly the statement its caller would have sent alone, with its own audit
+ * row, in arrival order, so the chain and every check are as before; they share the transaction, the locks'
+ * hand-over and the commit. The commit does not wait for the WAL flush: every caller is answered once a
+ * flush covering it is done (awaitDurable), so none hears back before its allocation is durable.
+ *
+ * When the server refuses the shared transaction (a pool full, inactive or with lapsed holds to reuse, a
+ * request refused), nothing of it committed: it is rolled back whole and its callers, and any still queued,
+ * go alone through the usual statement, with its usual errors and failure records, so one caller's refusal
+ * never becomes another's. When the connection fails instead, whether it committed is unknown: those callers
+ * get UNAVAILABLE (as a lone caller would), never a second allocation.
+ */
+class PoolBatches {
+  private pools = new Map<string, PoolQueue>()
+
+  constructor(private readonly knex: Knex) {}
+
+  /** { leader: true }: go alone now and call done() once answered; otherwise the rows, or null to go alone. */
+  async submit(call: ReturnType<typeof nextCall>, ctx: RequestContext, prepared: PreparedAllocation): Promise<{ leader: true } | { leader: false; rows: AllocationDto[] | null }> {
+    let p = this.pools.get(call.ref)
+    if (!p) this.pools.set(call.ref, (p = { busy: false, queue: [] }))
+    if (!p.busy) {
+      p.busy = true
+      return { leader: true }
+    }
+    // strict (the last argument): in a shared transaction any outcome but success must end it.
+    const args = call.params.map((v, i) => `${sqlLiteral(i === call.params.length - 1 ? true : v)}${NEXT_CASTS[i]}`).join(', ')
+    const text = call.sql(args)
+    const q = p
+    const rows = await new Promise<AllocationDto[] | null>((resolve, reject) => q.queue.push({ text, ctx, prepared, resolve, reject }))
+    return { leader: false, rows }
+  }
+
+  /** The leader is answered (or failed): the callers queued meanwhile go next, together. */
+  done(ref: string): void {
+    const p = this.pools.get(ref)
+    if (p) void this.drain(ref, p)
+  }
+
+  private release(ref: string, p: PoolQueue): void {
+    p.busy = false
+    if (this.pools.get(ref) === p) this.pools.delete(ref)
+    // Whoever is still queued goes alone.
+    for (const w of p.queue.splice(0)) w.resolve(null)
+  }
+
+  private async drain(ref: string, p: PoolQueue): Promise<void> {
+    while (p.queue.length) {
+      const group = p.queue.splice(0, BATCH_MAX)
+      const client = this.knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> }
+      let conn: PgConnection | undefined
+      let results: AllocationDto[][]
+      try {
+        conn = await client.acquireConnection()
+        const res = await conn.query(`begin; select set_config('synchronous_commit', 'off', true); ${group.map((w) => w.text).join('; ')}; commit;`)
+        const all = Array.isArray(res) ? res : [res]
+        results = group.map((w, i) => nextDtos(all[2 + i]!.rows as NextOut[], w.ctx, w.prepared))
+      } catch (e) {
+        if (conn) await conn.query('rollback').catch(() => undefined)
+        if (conn) await client.releaseConnection(conn).catch(() => undefined)
+        conn = undefined
+        if ((e as { code?: unknown })?.code && /^[0-9A-Z]{5}$/.test(String((e as { code: unknown }).code))) {
+          // Refused by the server: rolled back, nothing committed; each goes alone.
+          for (const w of group) w.resolve(null)
+          this.release(ref, p)
+          return
+        }
+        const err = toAppError(e)
+        for (const w of group) w.reject(err.code === 'UNAVAILABLE' ? err : new AppError('UNAVAILABLE', `database: ${err.message}; whether the allocation was made is unknown, look it up once the server answers`))
+        continue
+      } finally {
+        if (conn) await client.releaseConnection(conn).catch(() => undefined)
+      }
+      try {
+        await awaitDurable(this.knex)
+        group.forEach((w, i) => w.resolve(results[i]!))
+      } catch (e) {
+        const ips = results.flat().map((a) => a.ip)
+        const err = new AppError(
+          'UNAVAILABLE',
+          `database: ${ips.join(', ')} committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers`,
+          { ips }
+        )
+        for (const w of group) w.reject(err)
+      }
+    }
+    this.release(ref, p)
+  }
+}
+
+const batches = new WeakMap<Knex, PoolBatches>()
+
+function poolBatches(knex: Knex): PoolBatches {
+  let b = batches.get(knex)
+  if (!b) batches.set(knex, (b = new PoolBatches(knex)))
+  return b
 }
 
 /**

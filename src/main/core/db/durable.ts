@@ -1,0 +1,76 @@
+/**
+ * Shared WAL flushes for changes committed without waiting for their own (synchronous_commit off).
+ *
+ * A commit that waits for its WAL flush holds every row lock of its transaction until the flush is on disk.
+ * Next-free allocation locks the pool's row and the audit chain's head, so with a durable commit per
+ * allocation those locks pass from one transaction to the next at most once per disk flush, however many
+ * callers wait (measured: one WAL flush per allocation, the waiting backends queued on those two row locks,
+ * bench/ipam-concurrent.ts). Such a change instead commits with synchronous_commit off, which releases its
+ * locks as soon as the commit record is in the WAL buffers, and its caller waits here for a flush that
+ * covers it before being answered: the caller still hears back only once its own commit is durable, while
+ * the locks are held for no disk flush at all, and one flush covers every commit made before it.
+ *
+ * The flush: a transaction that writes WAL and commits with the session's synchronous_commit setting flushes
+ * the WAL up to its own commit record, so up to every commit before it (the WAL is one sequence). A
+ * transactional logical message (pg_logical_emit_message, executable by every login, any wal_level, no
+ * table touched, no lock taken) is the smallest such write. Where the server itself runs with
+ * synchronous_commit off, that flush does not wait either, as the change's own commit would not have.
+ *
+ * The chain stays whole through a server crash for the same reason: a later row's commit can only be on
+ * disk if every earlier one is. A reader may see a change a little before it is durable (as with any
+ * asynchronous commit); nothing that reader then commits durably can be on disk without it.
+ *
+ * Per database handle, one flush is in flight; callers that arrive meanwhile share the next one, which
+ * starts after all of them have committed (a flush only covers commits made before it started).
+ */
+import type { Knex } from '@mikro-orm/postgresql'
+
+interface Waiter {
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
+class FlushGroup {
+  private queue: Waiter[] = []
+  private busy = false
+
+  constructor(private readonly knex: Knex) {}
+
+  wait(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ resolve, reject })
+      if (!this.busy) void this.drain()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true
+    try {
+      while (this.queue.length) {
+        // Everyone queued so far committed before this flush is sent.
+        const group = this.queue.splice(0)
+        try {
+          await this.knex.raw(`select pg_logical_emit_message(true, 'netkeeper', 'durable')`)
+          for (const w of group) w.resolve()
+        } catch (e) {
+          for (const w of group) w.reject(e)
+        }
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+}
+
+const groups = new WeakMap<Knex, FlushGroup>()
+
+/**
+ * Resolves once every commit this process made on `knex` before the call is durable (as durable as a commit
+ * with the session's synchronous_commit setting). Call it after a change committed with
+ * synchronous_commit off, before answering its caller.
+ */
+export function awaitDurable(knex: Knex): Promise<void> {
+  let g = groups.get(knex)
+  if (!g) groups.set(knex, (g = new FlushGroup(knex)))
+  return g.wait()
+}
