@@ -18,7 +18,7 @@ import { appendAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { rebuildFreeRanges } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
-import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, iso, NEW_POOL_COLUMNS, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
 import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
@@ -249,7 +249,7 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     const ins = await trx.raw<Rows<PoolRow>>(
       `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by, space_id, parent_id,
                                   site_ref_id, vlan_ref_id, custom_fields)
-       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) returning ${POOL_COLUMNS}`,
+       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) returning ${NEW_POOL_COLUMNS}`,
       [
         v.name,
         v.description ?? null,

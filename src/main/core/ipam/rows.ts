@@ -68,6 +68,15 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   (select count(*) from ip_pools c where c.parent_id = p.id)::int as children,
   p.site_ref_id, p.vlan_ref_id, p.custom_fields`
 
+const CHILD_COUNT = '(select count(*) from ip_pools c where c.parent_id = p.id)::int as children'
+
+/**
+ * POOL_COLUMNS for a row just inserted, which has no children yet. Counting them anyway cost a seq scan of the
+ * table when one container held most pools: the count's plan is chosen for an unknown parent, estimated at
+ * the table's average children per parent.
+ */
+export const NEW_POOL_COLUMNS = POOL_COLUMNS.replace(CHILD_COUNT, '0 as children')
+
 export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner, a.owner_dn,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
@@ -128,7 +137,7 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
  */
 export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
-  const cols = countChildren ? POOL_COLUMNS : POOL_COLUMNS.replace('(select count(*) from ip_pools c where c.parent_id = p.id)::int as children', '0 as children')
+  const cols = countChildren ? POOL_COLUMNS : NEW_POOL_COLUMNS
   const r = await q.raw<Rows<PoolRow>>(
     `select ${cols} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
     [byId ? Number(ref) : String(ref).trim()]
