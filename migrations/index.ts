@@ -26,6 +26,7 @@ import { Migration20261227100000_pool_usage } from './Migration20261227100000_po
 import { Migration20261228010000_ipam_objects } from './Migration20261228010000_ipam_objects'
 import { Migration20261230100000_dns_zone_space } from './Migration20261230100000_dns_zone_space'
 import { Migration20270106100000_ipam_free_blocks } from './Migration20270106100000_ipam_free_blocks'
+import { Migration20270106110000_ipam_pool_names_per_space } from './Migration20270106110000_ipam_pool_names_per_space'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -49,7 +50,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261227100000_pool_usage', class: Migration20261227100000_pool_usage },
   { name: 'Migration20261228010000_ipam_objects', class: Migration20261228010000_ipam_objects },
   { name: 'Migration20261230100000_dns_zone_space', class: Migration20261230100000_dns_zone_space },
-  { name: 'Migration20270106100000_ipam_free_blocks', class: Migration20270106100000_ipam_free_blocks }
+  { name: 'Migration20270106100000_ipam_free_blocks', class: Migration20270106100000_ipam_free_blocks },
+  { name: 'Migration20270106110000_ipam_pool_names_per_space', class: Migration20270106110000_ipam_pool_names_per_space }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

@@ -81,6 +81,26 @@ describe('address spaces', () => {
       ['cust-b', false, 1]
     ])
   })
+  it('keeps pool names unique per space: the same name in two spaces, refused twice in one (service and database)', async () => {
+    await core.ipam.createSpace(admin, { name: 'names-a' })
+    await core.ipam.createSpace(admin, { name: 'names-b' })
+    const a = await core.ipam.createPool(admin, { name: 'LAN', network: '10.99.0.0/24', space: 'names-a' })
+    const b = await core.ipam.createPool(admin, { name: 'LAN', network: '10.99.0.0/24', space: 'names-b' })
+    expect([a.spaceName, b.spaceName]).toEqual(['names-a', 'names-b'])
+    expect(await core.ipam.createPool(admin, { name: 'LAN', network: '10.98.0.0/24', space: 'names-a' }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'name' } })
+    expect(await refusedSql(`insert into ip_pools (name, network, space_id) values ('LAN', '10.97.0.0/24', $1)`, [a.spaceId])).toMatchObject({
+      code: '23505',
+      constraint: 'ip_pools_space_name_key'
+    })
+    // Renaming and next-block children check the name in their own space only.
+    const other = await core.ipam.createPool(admin, { name: 'LAN2', network: '10.98.0.0/24', space: 'names-b' })
+    expect(await core.ipam.updatePool(admin, other.id, { name: 'LAN' }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'name' } })
+    expect((await core.ipam.nextBlock(admin, { in: String(a.id), prefixLength: 26, name: 'LAN2' }))[0]!.spaceName).toBe('names-a')
+    // By name alone the two are ambiguous (the error names both spaces and ids); by id each is found.
+    const amb = await core.ipam.getPool(admin, 'LAN').catch((e) => e)
+    expect(amb).toMatchObject({ code: 'CONFLICT', details: { field: 'pool', pools: [{ id: a.id, space: 'names-a' }, { id: b.id, space: 'names-b' }] } })
+    expect((await core.ipam.getPool(admin, b.id)).spaceName).toBe('names-b')
+  })
 })
 
 describe('the pool tree', () => {

@@ -209,8 +209,6 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     const net = parseCidr(v.network, 'network')
     const gateway = checkGateway(net, v.gateway)
     const dns = parseDnsServers(v.dnsServers ?? [])
-    const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ?`, [v.name])
-    if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists`, { field: 'name' })
     // A child: its parent is locked (allocations in it wait, so none can land where the child goes) and the
     // child goes in the parent's space; a space given as well must be that one.
     let space: number
@@ -231,6 +229,9 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     } else {
       space = await findSpaceId(trx, v.space)
     }
+    // Names are unique per address space.
+    const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and space_id = ?`, [v.name, space])
+    if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists in this address space`, { field: 'name' })
     const over = await overlapping(trx, net.text, undefined, space, parent?.id ?? null)
     if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
     if (parent) {
@@ -405,8 +406,8 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
     const dns = v.dnsServers !== undefined ? parseDnsServers(v.dnsServers ?? []) : (row.dns_servers ?? [])
     const name = v.name ?? row.name
     if (name !== row.name) {
-      const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and id <> ?`, [name, row.id])
-      if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${name}" already exists`, { field: 'name' })
+      const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and space_id = ? and id <> ?`, [name, row.space_id, row.id])
+      if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${name}" already exists in this address space`, { field: 'name' })
     }
     const networkChanged = net.text !== parseCidr(row.network).text
     if (networkChanged) {

@@ -138,17 +138,32 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
 export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
   const cols = countChildren ? POOL_COLUMNS : NEW_POOL_COLUMNS
-  const r = await q.raw<Rows<PoolRow>>(
-    `select ${cols} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
-    [byId ? Number(ref) : String(ref).trim()]
-  )
-  // A pool may also be named with digits only: fall back to the name.
-  if (!r.rows[0] && byId) {
-    const byName = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
-    if (byName.rows[0]) return byName.rows[0]
+  // Names are unique per address space: a name two spaces hold is ambiguous (the id says which).
+  const byName = async (name: string): Promise<PoolRow | undefined> => {
+    const n = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? order by p.space_id limit 2`, [name])
+    if (n.rows.length > 1) {
+      const all = await q.raw<Rows<{ id: number; space: string }>>(
+        `select p.id, s.name as space from ip_pools p join ip_spaces s on s.id = p.space_id where p.name = ? order by s.name`,
+        [name]
+      )
+      throw new AppError(
+        'CONFLICT',
+        `pool: "${name}" names a pool in more than one address space (${all.rows.map((x) => `"${x.space}": id ${x.id}`).join(', ')}); give its id`,
+        { field: 'pool', pools: all.rows }
+      )
+    }
+    if (!n.rows[0] || !lock) return n.rows[0]
+    const l = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.id = ? for update`, [n.rows[0].id])
+    return l.rows[0]
   }
-  if (!r.rows[0]) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
-  return r.rows[0]
+  let row: PoolRow | undefined
+  if (byId) {
+    const r = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.id = ? ${lock ? 'for update' : ''}`, [Number(ref)])
+    // A pool may also be named with digits only: fall back to the name.
+    row = r.rows[0] ?? (await byName(String(ref)))
+  } else row = await byName(String(ref).trim())
+  if (!row) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+  return row
 }
 
 /**

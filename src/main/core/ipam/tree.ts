@@ -50,8 +50,8 @@ async function insertChildren(
   names: string[],
   extra: { description?: string | null; site?: string | null; environment?: string | null; vlanId?: number | null; gateways?: (string | null)[] } = {}
 ): Promise<PoolRow[]> {
-  const clash = await trx.raw<Rows<{ name: string }>>(`select name from ip_pools where name = any(?::text[]) limit 1`, [names])
-  if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${clash.rows[0].name}" already exists`, { field: 'name' })
+  const clash = await trx.raw<Rows<{ name: string }>>(`select name from ip_pools where name = any(?::text[]) and space_id = ? limit 1`, [names, parent.space_id])
+  if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${clash.rows[0].name}" already exists in this address space`, { field: 'name' })
   const ins = await trx.raw<Rows<PoolRow>>(
     `insert into ip_pools as p (name, network, gateway, description, site, environment, vlan_id, created_by, space_id, parent_id)
      select u.n, u.c, u.g, ?, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
