@@ -23,7 +23,7 @@ import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import type { PoolVlan } from '../../../shared/ipam-objects'
-import { findSite, findVlan } from './objects'
+import { findSite, findVlan, findVlanGroup } from './objects'
 import { fieldFilter, mergeFieldValues, poolTags, setPoolTags, tagIds } from './tags'
 
 /** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
@@ -331,6 +331,10 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
   if (v.vlan !== undefined) {
     where.push('p.vlan_ref_id = ?')
     b.push((await findVlan(knex, v.vlan, 'vlan')).id)
+  }
+  if (v.vlanGroup !== undefined) {
+    where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
+    b.push((await findVlanGroup(knex, v.vlanGroup, 'vlanGroup')).id)
   }
   if (v.tags?.length) {
     const ids = await tagIds(knex, v.tags)
