@@ -33,6 +33,8 @@ export const DEFAULT_TYPE_MAP: Readonly<Record<string, TypeTarget>> = {
 export const importChoicesSchema = z
   .object({
     onConflict: z.enum(CONFLICT_MODES).default('skip'),
+    /** The address space the pools go into, by name or id (the default space when left out). Clashes are checked in it only. */
+    space: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional(),
     /** Apply the suggested fix of every problem that has one (e.g. the canonical network); otherwise such rows are skipped. */
     fix: z.boolean().default(false),
     /** Extra or overriding allocation type mappings, e.g. { "legacy-hold": "reserved" }. */

@@ -77,6 +77,8 @@ export const poolListSchema = z
     siteRef: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
     /** Only pools on this VLAN (id or "GROUP/VID"). */
     vlan: z.union([z.number().int().positive(), z.string().trim().min(1).max(120)]).optional(),
+    /** Only pools on a VLAN of this VLAN group (name or id); with vlanId, that VID in this group. */
+    vlanGroup: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
     /** Only pools carrying every one of these tags. */
     tags: z.array(z.string().trim().min(1).max(64)).max(20).optional(),
     /** Only pools whose custom fields hold these values (name -> value as text). */

@@ -107,4 +107,41 @@ describe.skipIf(!hasChromium)('VLANs, sites and bulk edit', () => {
       ['10.120.0.4', 'allocated', 'lab', []]
     ])
   })
+
+  it('filters the pools table by VLAN group and VID, and the VLAN list by group', async () => {
+    const { page } = s
+    await invoke(s.harness, 'ipam:object:edit', { action: 'vlanGroup.add', input: { name: 'dc-west' } })
+    await invoke(s.harness, 'ipam:object:edit', { action: 'vlan.add', input: { group: 'dc-west', vid: 120, name: 'west-users' } })
+    await invoke(s.harness, 'ipam:object:edit', { action: 'vlan.add', input: { group: 'dc-west', vid: 300, name: 'west-servers' } })
+    await invoke(s.harness, 'ipam:pool:create', { name: 'west-users', network: '10.121.0.0/24', vlan: 'dc-west/120' })
+    await invoke(s.harness, 'ipam:pool:create', { name: 'west-servers', network: '10.121.1.0/24', vlan: 'dc-west/300' })
+    // VID 120 in another group too.
+    await invoke(s.harness, 'ipam:object:edit', { action: 'vlanGroup.add', input: { name: 'dc-east' } })
+    await invoke(s.harness, 'ipam:object:edit', { action: 'vlan.add', input: { group: 'dc-east', vid: 120 } })
+    await invoke(s.harness, 'ipam:pool:create', { name: 'east-users', network: '10.122.0.0/24', vlan: 'dc-east/120' })
+    await goTo(page, 'IPAM')
+    await page.getByRole('button', { name: 'Pools', exact: true }).click()
+    await page.getByRole('button', { name: 'Table' }).click()
+    await page.getByTestId('pools-table').waitFor()
+    const rows = page.getByTestId('pools-table').locator('tbody tr[data-pool]')
+    const names = async (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-pool') ?? ''))
+    // The group menu is filled from the VLAN groups; choosing one keeps its pools only.
+    await page.getByLabel('VLAN group').selectOption('dc-west')
+    await expect.poll(names).toEqual(['west-servers', 'west-users'])
+    // With a VID: that VID in that group (users-ams has VID 120 too, in campus).
+    await page.getByLabel('VLAN', { exact: true }).fill('120')
+    await expect.poll(names).toEqual(['west-users'])
+    await shot(page, 'ipam-vlan-filters')
+    await page.getByLabel('VLAN group').selectOption('')
+    await expect.poll(names).toEqual(expect.arrayContaining(['east-users', 'west-users']))
+    expect(await names()).not.toContain('west-servers')
+    await page.getByRole('button', { name: 'Clear filters' }).click()
+    // The VLANs & sites list narrowed to one group.
+    await page.getByTestId('open-objects').click()
+    const editor = page.getByRole('dialog', { name: 'VLANs & sites' })
+    await editor.getByLabel('Show group').selectOption('dc-west')
+    expect(await editor.getByTestId('vlan-count').textContent()).toMatch(/^2 of [3-9] VLANs$/)
+    expect(await editor.getByRole('table', { name: 'VLANs' }).locator('tbody tr').count()).toBe(2)
+    await page.keyboard.press('Escape')
+  })
 })

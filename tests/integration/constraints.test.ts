@@ -54,7 +54,7 @@ describe('constraints', () => {
   })
 
   it('refuses a duplicate pool name', async () => {
-    expect(await refused(`insert into ip_pools (name, network) values ('lan', '192.168.0.0/24')`)).toEqual({ code: '23505', constraint: 'ip_pools_name_key' })
+    expect(await refused(`insert into ip_pools (name, network) values ('lan', '192.168.0.0/24')`)).toEqual({ code: '23505', constraint: 'ip_pools_space_name_key' })
   })
 
   it('refuses malformed and non-canonical networks', async () => {

@@ -410,6 +410,35 @@ describe('clashes with pools already in the target', () => {
     expect((await core.ipam.getPool(admin, 'office')).utilization.allocated).toBe(1)
   })
 
+  it('into another space: clashes are checked in that space only, and the pools, addresses and names land there', async () => {
+    const core = await target('imp_space')
+    await core.ipam.createSpace(admin, { name: 'cust-b' })
+    const dry = await core.importer.dryRun(admin, { file: SAMPLE, choices: { onConflict: 'fail', space: 'cust-b' } })
+    expect(dry.skipped.filter((s) => s.kind === 'name_clash' || s.kind === 'network_clash')).toEqual([])
+    const r = await core.importer.run(admin, { file: SAMPLE, choices: { onConflict: 'fail', space: 'cust-b' } })
+    expect(r.created.pools).toBe(13)
+    const spaces = await core.db.knex.raw<{ rows: { space: string; n: number }[] }>(
+      `select s.name as space, count(*)::int n from ip_pools p join ip_spaces s on s.id = p.space_id group by s.name order by s.name`
+    )
+    expect(spaces.rows).toEqual([
+      { space: 'cust-b', n: 13 },
+      { space: 'default', n: 3 }
+    ])
+    const alloc = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int n from ip_allocations a join ip_spaces s on s.id = a.space_id where s.name = 'cust-b'`)
+    expect(alloc.rows[0]!.n).toBe(r.created.allocations)
+    // "pool-0001" is now a name in two spaces: by name alone it is ambiguous, by id it is found.
+    const amb = await core.ipam.getPool(admin, 'pool-0001').catch((e) => e)
+    expect(amb).toMatchObject({ code: 'CONFLICT', details: { field: 'pool' } })
+    expect(amb.message).toContain('"cust-b"')
+    expect(amb.message).toContain('"default"')
+    const ids = amb.details.pools as { id: number; space: string }[]
+    expect((await core.ipam.getPool(admin, ids.find((x) => x.space === 'cust-b')!.id)).network).toBe('10.100.1.0/24')
+    // The file's rows are imported once, whatever the space: a second run (into the default space) adds nothing.
+    expect((await core.importer.run(admin, { file: SAMPLE, choices: { onConflict: 'skip' } })).created).toEqual({ pools: 0, allocations: 0 })
+    // An unknown space is refused, naming the field.
+    expect(await core.importer.dryRun(admin, { file: SAMPLE, choices: { space: 'nope' } }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'choices.space' } })
+  })
+
   it('rename: a name clash is imported under a new name; an overlapping network cannot be renamed away', async () => {
     const core = await target('imp_rename')
     const r = await core.importer.run(admin, { file: SAMPLE, choices: { onConflict: 'rename' } })

@@ -9,6 +9,7 @@ import { migrationNames } from '../../migrations/names'
 import { Core } from '../../src/main/core'
 import { Database } from '../../src/main/core/db/database'
 import { resolveConnection } from '../../src/main/core/db/target'
+import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 import { freshDatabase, withClient } from '../support/db'
 
@@ -157,6 +158,40 @@ describe('sites, VLAN groups and VLANs', () => {
 })
 
 describe('tags and custom fields', () => {
+  it('filters pools by VLAN group, VID and site, in the service and from `pool list`', async () => {
+    await core.ipam.createVlanGroup(admin, { name: 'dc-west' })
+    await core.ipam.createVlanGroup(admin, { name: 'dc-east' })
+    await core.ipam.createSite(admin, { name: 'west-1' })
+    for (const [g, vid] of [
+      ['dc-west', 300],
+      ['dc-west', 301],
+      ['dc-east', 300]
+    ] as const)
+      await core.ipam.createVlan(admin, { group: g, vid })
+    await core.ipam.createPool(admin, { name: 'w300', network: '10.230.0.0/24', vlan: 'dc-west/300', siteRef: 'west-1' })
+    await core.ipam.createPool(admin, { name: 'w301', network: '10.230.1.0/24', vlan: 'dc-west/301' })
+    await core.ipam.createPool(admin, { name: 'e300', network: '10.230.2.0/24', vlan: 'dc-east/300' })
+    const names = async (q: Record<string, unknown>): Promise<string[]> => (await core.ipam.listPools(op, { sort: 'name', ...q })).items.map((x) => x.name)
+    expect(await names({ vlanGroup: 'dc-west' })).toEqual(['w300', 'w301'])
+    expect(await names({ vlanGroup: 'dc-west', vlanId: 300 })).toEqual(['w300'])
+    expect(await names({ vlanId: 300, search: '10.230' })).toEqual(['e300', 'w300'])
+    expect(await names({ vlanGroup: 'dc-west', site: 'west-1' })).toEqual(['w300'])
+    const east = (await core.ipam.listVlanGroups(op)).find((g) => g.name === 'dc-east')!
+    expect(await names({ vlanGroup: east.id })).toEqual(['e300'])
+    expect(await core.ipam.listPools(op, { vlanGroup: 'nope' }).catch((e) => e)).toMatchObject({ code: 'NOT_FOUND', details: { field: 'vlanGroup' } })
+    // The CLI.
+    const r = await cli(['--database-url', url, 'pool', 'list', '--vlan-group', 'dc-west', '--vid', '301', '--json'])
+    expect(r.code).toBe(0)
+    expect(r.json().items.map((x: { name: string }) => x.name)).toEqual(['w301'])
+    const r2 = await cli(['--database-url', url, 'pool', 'list', '--vid', '300', '--site', 'west-1'])
+    expect(r2.code).toBe(0)
+    expect(r2.stdout).toContain('w300')
+    expect(r2.stdout).not.toContain('e300')
+    const bad = await cli(['--database-url', url, 'pool', 'list', '--vlan-group', 'nope', '--json'])
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr + bad.stdout).toContain('vlanGroup: no VLAN group named "nope"')
+  })
+
   it('validates values in the service and in SQL, filters, searches and refuses changing a definition under stored values', async () => {
     await core.ipam.createTag(admin, { name: 'prod', colour: '#D62728' })
     await core.ipam.createTag(admin, { name: 'pci' })

@@ -81,6 +81,26 @@ describe('address spaces', () => {
       ['cust-b', false, 1]
     ])
   })
+  it('keeps pool names unique per space: the same name in two spaces, refused twice in one (service and database)', async () => {
+    await core.ipam.createSpace(admin, { name: 'names-a' })
+    await core.ipam.createSpace(admin, { name: 'names-b' })
+    const a = await core.ipam.createPool(admin, { name: 'LAN', network: '10.99.0.0/24', space: 'names-a' })
+    const b = await core.ipam.createPool(admin, { name: 'LAN', network: '10.99.0.0/24', space: 'names-b' })
+    expect([a.spaceName, b.spaceName]).toEqual(['names-a', 'names-b'])
+    expect(await core.ipam.createPool(admin, { name: 'LAN', network: '10.98.0.0/24', space: 'names-a' }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'name' } })
+    expect(await refusedSql(`insert into ip_pools (name, network, space_id) values ('LAN', '10.97.0.0/24', $1)`, [a.spaceId])).toMatchObject({
+      code: '23505',
+      constraint: 'ip_pools_space_name_key'
+    })
+    // Renaming and next-block children check the name in their own space only.
+    const other = await core.ipam.createPool(admin, { name: 'LAN2', network: '10.98.0.0/24', space: 'names-b' })
+    expect(await core.ipam.updatePool(admin, other.id, { name: 'LAN' }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'name' } })
+    expect((await core.ipam.nextBlock(admin, { in: String(a.id), prefixLength: 26, name: 'LAN2' }))[0]!.spaceName).toBe('names-a')
+    // By name alone the two are ambiguous (the error names both spaces and ids); by id each is found.
+    const amb = await core.ipam.getPool(admin, 'LAN').catch((e) => e)
+    expect(amb).toMatchObject({ code: 'CONFLICT', details: { field: 'pool', pools: [{ id: a.id, space: 'names-a' }, { id: b.id, space: 'names-b' }] } })
+    expect((await core.ipam.getPool(admin, b.id)).spaceName).toBe('names-b')
+  })
 })
 
 describe('the pool tree', () => {
@@ -186,10 +206,12 @@ describe('subnet planning', () => {
     expect(rows[0]).toMatchObject({ action: 'create', resource_type: 'ip_pool', resource_name: 'plan 10.60.0.192/26' })
     expect(rows[0]!.details.context).toEqual({ operation: 'next-block', space: 'default', parent: 'plan', prefixLength: 26 })
     const many = await core.ipam.nextBlock(admin, { in: 'plan', prefixLength: 28, count: 3, name: 'svc' })
+    // .16/28 to .48/28 are free (the gateway is .1). The search once ordered free ranges by their text, where
+    // "10.60.0.131" sorts before "10.60.0.2", and answered .144, .160, .176.
     expect(many.map((p) => [p.name, p.network])).toEqual([
-      ['svc-1', '10.60.0.144/28'],
-      ['svc-2', '10.60.0.160/28'],
-      ['svc-3', '10.60.0.176/28']
+      ['svc-1', '10.60.0.16/28'],
+      ['svc-2', '10.60.0.32/28'],
+      ['svc-3', '10.60.0.48/28']
     ])
     expect(await core.ipam.nextBlock(admin, { in: 'plan', prefixLength: 24 }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'prefixLength' } })
     expect(await core.ipam.nextBlock(admin, { in: 'plan', prefixLength: 33 }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'prefixLength' } })
@@ -201,6 +223,50 @@ describe('subnet planning', () => {
     // IPv6 /64s out of a /56.
     await core.ipam.createPool(admin, { name: 'v6', network: '2001:db8:0:100::/56' })
     expect((await core.ipam.nextBlock(admin, { in: 'v6', prefixLength: 64, count: 2 })).map((p) => p.network)).toEqual(['2001:db8:0:100::/64', '2001:db8:0:101::/64'])
+  })
+
+  it('finds the lowest free block by the block_len index, past holes too small, in numeric (not text) order, edges included', async () => {
+    // block_len: the prefix length of the largest aligned block inside a range, computed by the database.
+    const bl = await withClient(url, (c) =>
+      c.query<{ a: number; b: number; c: number; d: number; e: number; f: number }>(
+        `select ipam_block_prefix('10.0.0.1', '10.255.255.254') a, ipam_block_prefix('10.0.0.31', '10.0.0.64') b, ipam_block_prefix('10.0.0.5', '10.0.0.5') c,
+                ipam_block_prefix('2001:db8::1', '2001:db8::ffff:ffff:ffff:ffff') d, ipam_block_prefix('2001:db8::7fff:ffff:ffff:ffff', '2001:db8::8000:0:0:0') e,
+                ipam_block_prefix('255.255.255.253', '255.255.255.255') f`
+      )
+    )
+    expect(bl.rows[0]).toEqual({ a: 10, b: 27, c: 32, d: 65, e: 128, f: 31 })
+    // Every 4th /26 of 10.180.0.0/20 is only a /27 child, for the first 40 slots: 9 /27 holes no /26 fits in (the
+    // 10th joins the free space above).
+    const frag = await core.ipam.createPool(admin, { name: 'frag', network: '10.180.0.0/20' })
+    await withClient(url, (c) =>
+      c.query(
+        `insert into ip_pools (name, network, parent_id, space_id, created_by)
+         select 'frag-' || g, (host('10.180.0.0'::inet + g * 64) || case when g % 4 = 3 then '/27' else '/26' end)::cidr, $1, $2, 'seed' from generate_series(0, 39) g`,
+        [frag.id, frag.spaceId]
+      )
+    )
+    await withClient(url, (c) => c.query(`select ipam_rebuild_free_ranges($1)`, [frag.id]))
+    const ranges = await withClient(url, (c) => c.query<{ n: number }>(`select count(*)::int n from ip_free_ranges where pool_id = $1 and block_len > 26`, [frag.id]))
+    expect(ranges.rows[0]!.n).toBe(9)
+    // The first /26 past the holes.
+    expect((await core.ipam.nextBlock(admin, { in: 'frag', prefixLength: 26 }))[0]!.network).toBe('10.180.10.0/26')
+    // A /27 goes into the lowest hole.
+    expect((await core.ipam.nextBlock(admin, { in: 'frag', prefixLength: 27 }))[0]!.network).toBe('10.180.0.224/27')
+    // Several blocks across ranges of different sizes, in numeric address order (as text, 10.180.10.x sorts before
+    // 10.180.2.x); compare with a walk of the slots.
+    const got = (await core.ipam.nextBlock(admin, { in: 'frag', prefixLength: 27, count: 12 })).map((p) => p.network)
+    const oracle: string[] = []
+    for (let g = 7; g < 40 && oracle.length < 9; g += 4) oracle.push(`10.180.${Math.floor((g * 64 + 32) / 256)}.${(g * 64 + 32) % 256}/27`)
+    expect(got.slice(0, 9)).toEqual(oracle)
+    expect(got.slice(9)).toEqual(['10.180.10.64/27', '10.180.10.96/27', '10.180.10.128/27'])
+    // The widened top edge: a /21 container whose top /22 is free ends on its own broadcast address.
+    await core.ipam.createPool(admin, { name: 'edge2', network: '10.181.0.0/21' })
+    await core.ipam.createPool(admin, { name: 'edge2-low', network: '10.181.0.0/22', parent: 'edge2' })
+    expect((await core.ipam.nextBlock(admin, { in: 'edge2', prefixLength: 22 }))[0]!.network).toBe('10.181.4.0/22')
+    // A /32 child on the container's own first address: the block there is not free any more, the next one is.
+    await core.ipam.createPool(admin, { name: 'edge3', network: '10.182.0.0/24' })
+    await core.ipam.createPool(admin, { name: 'edge3-net', network: '10.182.0.0/32', parent: 'edge3' })
+    expect((await core.ipam.nextBlock(admin, { in: 'edge3', prefixLength: 25 }))[0]!.network).toBe('10.182.0.128/25')
   })
 
   it('gives 16 concurrent next-block requests distinct, aligned, non-overlapping children', async () => {

@@ -94,6 +94,7 @@ export function importCommand(): Command {
     .argument('<file>', 'the legacy .db file')
     .option('--dry-run', 'report what would be imported and skipped; write nothing')
     .addOption(new Option('--on-conflict <mode>', 'when a pool clashes with one already here (name or network)').choices([...CONFLICT_MODES]).default('skip'))
+    .option('--space <space>', 'the address space the pools go into, by name or id (default: the default space); clashes are checked in it only')
     .option('--fix', 'apply the suggested fix where one exists (canonical network, drop a bad MAC, ...) instead of skipping the row')
     .option('--map-type <type=status>', `map a legacy allocation type to ${TYPE_TARGETS.join('|')} (repeatable)`, typeMapping)
     .option('--report <file>', 'also write the report to FILE (.csv: the skipped rows; otherwise the whole report as JSON)')
@@ -102,11 +103,11 @@ export function importCommand(): Command {
       action(
         async (
           file: string,
-          o: { dryRun?: boolean; onConflict: ConflictMode; fix?: boolean; mapType?: Record<string, TypeTarget>; report?: string; reportFormat?: ReportFormat },
+          o: { dryRun?: boolean; onConflict: ConflictMode; space?: string; fix?: boolean; mapType?: Record<string, TypeTarget>; report?: string; reportFormat?: ReportFormat },
           cmd: Command
         ) => {
           await withCore(cmd, { migrate: true }, async (core) => {
-            const input = { file, choices: { onConflict: o.onConflict, fix: !!o.fix, typeMap: o.mapType ?? {} } }
+            const input = { file, choices: { onConflict: o.onConflict, ...(o.space ? { space: o.space } : {}), fix: !!o.fix, typeMap: o.mapType ?? {} } }
             // The search index of the imported rows is built below, after the result is out.
             core.auditSearch.background = false
             const tty = process.stderr.isTTY && !globals(cmd).json

@@ -186,6 +186,9 @@ export function poolCommand(): Command {
     .option('--site <site>', 'only pools of this site')
     .option('--environment <env>', 'only pools of this environment')
     .option('--vlan <group/vid>', 'only pools on this VLAN (GROUP/VID; a bare VID: the "default" group)')
+    .option('--vlan-group <group>', 'only pools on a VLAN of this VLAN group (name or id)')
+    .option('--vid <vid>', 'only pools on a VLAN with this VID (in any group; with --vlan-group, in that one)', int('--vid'))
+    .option('--space <space>', 'only pools of this address space (name or id)')
     .option('--tag <tag>', 'only pools carrying this tag (repeatable: all of them)', collectList)
     .option('--field <name=value>', 'only pools whose custom field holds this value (repeatable)', collectField)
     .addOption(new Option('--active <yes|no>', 'only active or inactive pools').choices(['yes', 'no']))
@@ -195,11 +198,14 @@ export function poolCommand(): Command {
     .option('--page <n>', 'page number', int('--page'), 1)
     .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
     .action(
-      action(async (o: { site?: string; environment?: string; vlan?: string; tag?: string[]; field?: Record<string, string | null>; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
+      action(async (o: { site?: string; environment?: string; vlan?: string; vlanGroup?: string; vid?: number; space?: string; tag?: string[]; field?: Record<string, string | null>; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
         const input = {
           site: o.site,
           environment: o.environment,
           ...(o.vlan !== undefined ? { vlan: o.vlan } : {}),
+          ...(o.vlanGroup !== undefined ? { vlanGroup: o.vlanGroup } : {}),
+          ...(o.vid !== undefined ? { vlanId: o.vid } : {}),
+          ...(o.space !== undefined ? { space: o.space } : {}),
           ...(o.tag !== undefined ? { tags: o.tag } : {}),
           ...(o.field !== undefined ? { fields: Object.fromEntries(Object.entries(o.field).map(([k, v]) => [k, v ?? ''])) } : {}),
           active: o.active === undefined ? undefined : o.active === 'yes',

@@ -116,7 +116,7 @@ export const IpPoolSchema = new EntitySchema<IpPool>({
   tableName: 'ip_pools',
   properties: {
     id: { type: 'integer', primary: true, autoincrement: true },
-    name: { type: 'string', length: 100, unique: 'ip_pools_name_key' },
+    name: { type: 'string', length: 100 },
     description: { type: 'text', nullable: true },
     network: { type: 'string', columnType: 'cidr' },
     gateway: { type: 'string', columnType: 'inet', nullable: true },
@@ -129,7 +129,10 @@ export const IpPoolSchema = new EntitySchema<IpPool>({
     dnsServers: { type: 'string[]', columnType: 'inet[]', nullable: true },
     spaceId: { type: 'integer', fieldName: 'space_id' },
     parentId: { type: 'integer', fieldName: 'parent_id', nullable: true }
-  }
+  },
+  // Pool names are unique per address space (Migration20270106110000).
+  uniques: [{ name: 'ip_pools_space_name_key', properties: ['spaceId', 'name'] }],
+  indexes: [{ name: 'ip_pools_name_idx', properties: ['name'] }]
 })
 
 export const IpSpaceSchema = new EntitySchema<IpSpace>({

@@ -31,6 +31,7 @@ import { makePlan, type Plan } from './plan'
 import { formatReport, poolOutcomes, skippedRows, withValues } from './report'
 import { addressHolders, loadTarget, lockPools } from './target'
 import { writePlan } from './write'
+import { findSpaceId } from '../ipam/rows'
 
 export interface ImportInput {
   file: string
@@ -175,7 +176,7 @@ export class ImporterService {
         const plan = await this.plan(trx, d, c, opts, trx)
         if (plan.refusal) throw new AppError('CONFLICT', plan.refusal.message, { field: 'onConflict', clashes: plan.problems.filter((p) => p.outcome === 'refused').slice(0, 20) })
         const phase = this.phaseReporter(opts)
-        const written = await writePlan(trx, d, plan, ictx, importId, { progress: phase, signal: opts.signal })
+        const written = await writePlan(trx, d, plan, ictx, importId, { progress: phase, signal: opts.signal }, await this.targetSpace(trx, c))
         phase('audit', 0, 1)
         opts.signal?.throwIfAborted()
         const r = this.report('imported', importId, ctx, started, d, c, plan, written.poolIds)
@@ -302,13 +303,24 @@ export class ImporterService {
 
   private async plan(q: Knex | Knex.Transaction, data: LegacySource, choices: ImportChoices, opts: RunOptions, trx?: Knex.Transaction): Promise<Plan> {
     this.emit(opts, 'checking', 0, data.allocationCount)
-    const target = await loadTarget(q, data)
+    const spaceId = await this.targetSpace(q, choices)
+    const target = await loadTarget(q, data, spaceId)
     return makePlan(data, target, choices, {
-      holders: (ips) => addressHolders(q, ips),
+      holders: (ips) => addressHolders(q, ips, spaceId),
       lockPools: trx ? (poolIds) => lockPools(trx, poolIds) : undefined,
       signal: opts.signal,
       onProgress: (done, total) => this.emit(opts, 'checking', done, total)
     })
+  }
+
+  /** The space the pools go into: choices.space by name or id, the default space without one. */
+  private async targetSpace(q: Knex | Knex.Transaction, choices: ImportChoices): Promise<number> {
+    try {
+      return await findSpaceId(q, choices.space ?? null)
+    } catch (e) {
+      if (e instanceof AppError && e.code === 'NOT_FOUND') throw validationError('choices.space', `no address space "${choices.space}"`)
+      throw e
+    }
   }
 
   private phaseReporter(opts: RunOptions): (phase: ImportPhase, done: number, total: number) => void {

@@ -8,10 +8,14 @@ type Q = Knex | Knex.Transaction
 
 const CHUNK = 20_000
 
-/** The target's pools, and which of the file's legacy ids were imported before. */
-export async function loadTarget(q: Q, source: PlanSource): Promise<TargetState> {
+/**
+ * The target space's pools (names and networks clash only within a space: an import into customer B's space is
+ * not refused over customer A's pools), and which of the file's legacy ids were imported before.
+ */
+export async function loadTarget(q: Q, source: PlanSource, spaceId: number): Promise<TargetState> {
   const pools = await q.raw<Rows<{ id: number; name: string; network: string; gateway: string | null }>>(
-    `select id, name, network::text as network, host(gateway) as gateway from ip_pools order by id`
+    `select id, name, network::text as network, host(gateway) as gateway from ip_pools where space_id = ? order by id`,
+    [spaceId]
   )
   const targetPools: TargetPool[] = pools.rows.map((r) => ({ id: r.id, name: r.name, network: parseCidr(r.network), gateway: r.gateway }))
   const poolMap: TargetState['poolMap'] = new Map()
@@ -47,13 +51,13 @@ export async function loadTarget(q: Q, source: PlanSource): Promise<TargetState>
   return { pools: targetPools, poolMap, allocMap }
 }
 
-export async function addressHolders(q: Q, ips: string[]): Promise<Map<string, AddressHolder>> {
+export async function addressHolders(q: Q, ips: string[], spaceId: number): Promise<Map<string, AddressHolder>> {
   const out = new Map<string, AddressHolder>()
   for (let i = 0; i < ips.length; i += CHUNK) {
     const r = await q.raw<Rows<{ ip: string; id: number; pool_name: string; hostname: string | null; status: string }>>(
       `select host(a.ip_address) as ip, a.id, p.name as pool_name, a.hostname, a.status
-         from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[]) and a.space_id = ipam_default_space()`,
-      [ips.slice(i, i + CHUNK)]
+         from ip_allocations a join ip_pools p on p.id = a.pool_id where a.ip_address = any(?::inet[]) and a.space_id = ?`,
+      [ips.slice(i, i + CHUNK), spaceId]
     )
     for (const row of r.rows) out.set(row.ip, { id: row.id, poolName: row.pool_name, hostname: row.hostname, status: row.status })
   }

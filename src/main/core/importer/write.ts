@@ -123,7 +123,15 @@ export function pgArray<T>(items: readonly T[], value: (item: T, j: number) => s
 /** dns_servers as a PostgreSQL array literal: the addresses are canonical, so no quoting is needed. */
 const inetArray = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
 
-export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan: Plan, ctx: RequestContext, importId: string, hooks: WriteHooks): Promise<WriteResult> {
+export async function writePlan(
+  trx: Knex.Transaction,
+  source: PlanSource,
+  plan: Plan,
+  ctx: RequestContext,
+  importId: string,
+  hooks: WriteHooks,
+  spaceId: number | null = null
+): Promise<WriteResult> {
   const check = (): void => hooks.signal?.throwIfAborted()
   const audit = await openBulkAudit(trx, ctx)
 
@@ -140,9 +148,9 @@ export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan:
            from unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], ?::text[])
                 as u(k, name, description, network, gateway, vlan_id, dns, created_at, updated_at, legacy_id, action)
        ), ins as (
-         insert into ip_pools (id, name, description, network, gateway, vlan_id, dns_servers, created_at, updated_at, created_by)
+         insert into ip_pools (id, name, description, network, gateway, vlan_id, dns_servers, created_at, updated_at, created_by, space_id)
          select new_id, name, description, network::cidr, gateway::inet, vlan_id, dns::inet[], coalesce(created_at, now()),
-                coalesce(updated_at, created_at, now()), ?
+                coalesce(updated_at, created_at, now()), ?, coalesce(?::int, ipam_default_space())
            from src order by k
        ), map as (
          insert into legacy_import_map (source_table, legacy_id, target_id, action, import_id)
@@ -162,6 +170,7 @@ export async function writePlan(trx: Knex.Transaction, source: PlanSource, plan:
         chunk.map((p) => p.legacyId),
         chunk.map((p) => (p.action === 'rename' ? 'renamed' : 'created')),
         ctx.actor,
+        spaceId,
         importId
       ] as unknown as Knex.RawBinding[]
     )

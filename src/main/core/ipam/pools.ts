@@ -18,12 +18,12 @@ import { appendAudit, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { rebuildFreeRanges } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
-import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, iso, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, iso, NEW_POOL_COLUMNS, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
 import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import type { PoolVlan } from '../../../shared/ipam-objects'
-import { findSite, findVlan } from './objects'
+import { findSite, findVlan, findVlanGroup } from './objects'
 import { fieldFilter, mergeFieldValues, poolTags, setPoolTags, tagIds } from './tags'
 
 /** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
@@ -209,8 +209,6 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     const net = parseCidr(v.network, 'network')
     const gateway = checkGateway(net, v.gateway)
     const dns = parseDnsServers(v.dnsServers ?? [])
-    const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ?`, [v.name])
-    if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists`, { field: 'name' })
     // A child: its parent is locked (allocations in it wait, so none can land where the child goes) and the
     // child goes in the parent's space; a space given as well must be that one.
     let space: number
@@ -231,6 +229,9 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     } else {
       space = await findSpaceId(trx, v.space)
     }
+    // Names are unique per address space.
+    const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and space_id = ?`, [v.name, space])
+    if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${v.name}" already exists in this address space`, { field: 'name' })
     const over = await overlapping(trx, net.text, undefined, space, parent?.id ?? null)
     if (over) throw new AppError('CONFLICT', `network: ${net.text} overlaps pool "${over.name}" (${over.network})`, { field: 'network', pool: over.name })
     if (parent) {
@@ -249,7 +250,7 @@ export async function createPool(knex: Knex, ctx: RequestContext, input: PoolCre
     const ins = await trx.raw<Rows<PoolRow>>(
       `insert into ip_pools as p (name, description, network, gateway, dns_servers, vlan_id, site, environment, is_active, created_by, space_id, parent_id,
                                   site_ref_id, vlan_ref_id, custom_fields)
-       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) returning ${POOL_COLUMNS}`,
+       values (?, ?, ?::cidr, ?::inet, ?::inet[], ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb) returning ${NEW_POOL_COLUMNS}`,
       [
         v.name,
         v.description ?? null,
@@ -331,6 +332,10 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     where.push('p.vlan_ref_id = ?')
     b.push((await findVlan(knex, v.vlan, 'vlan')).id)
   }
+  if (v.vlanGroup !== undefined) {
+    where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
+    b.push((await findVlanGroup(knex, v.vlanGroup, 'vlanGroup')).id)
+  }
   if (v.tags?.length) {
     const ids = await tagIds(knex, v.tags)
     for (const id of ids.values()) {
@@ -405,8 +410,8 @@ export async function updatePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
     const dns = v.dnsServers !== undefined ? parseDnsServers(v.dnsServers ?? []) : (row.dns_servers ?? [])
     const name = v.name ?? row.name
     if (name !== row.name) {
-      const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and id <> ?`, [name, row.id])
-      if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${name}" already exists`, { field: 'name' })
+      const clash = await trx.raw<Rows<{ id: number }>>(`select id from ip_pools where name = ? and space_id = ? and id <> ?`, [name, row.space_id, row.id])
+      if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${name}" already exists in this address space`, { field: 'name' })
     }
     const networkChanged = net.text !== parseCidr(row.network).text
     if (networkChanged) {

@@ -69,6 +69,15 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   (select count(*) from ip_pools c where c.parent_id = p.id)::int as children,
   p.site_ref_id, p.vlan_ref_id, p.custom_fields`
 
+const CHILD_COUNT = '(select count(*) from ip_pools c where c.parent_id = p.id)::int as children'
+
+/**
+ * POOL_COLUMNS for a row just inserted, which has no children yet. Counting them anyway cost a seq scan of the
+ * table when one container held most pools: the count's plan is chosen for an unknown parent, estimated at
+ * the table's average children per parent.
+ */
+export const NEW_POOL_COLUMNS = POOL_COLUMNS.replace(CHILD_COUNT, '0 as children')
+
 export const ALLOC_FIELDS = `a.id, a.pool_id, host(a.ip_address) as ip, a.mac_address::text as mac, a.hostname, a.owner, a.owner_dn,
   a.purpose, a.description, a.status, a.dns_managed, a.dhcp_managed, a.reserved_until,
   (a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()) as expired,
@@ -129,18 +138,33 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
  */
 export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))
-  const cols = countChildren ? POOL_COLUMNS : POOL_COLUMNS.replace('(select count(*) from ip_pools c where c.parent_id = p.id)::int as children', '0 as children')
-  const r = await q.raw<Rows<PoolRow>>(
-    `select ${cols} from ip_pools p where ${byId ? 'p.id = ?' : 'p.name = ?'} ${lock ? 'for update' : ''}`,
-    [byId ? Number(ref) : String(ref).trim()]
-  )
-  // A pool may also be named with digits only: fall back to the name.
-  if (!r.rows[0] && byId) {
-    const byName = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? ${lock ? 'for update' : ''}`, [String(ref)])
-    if (byName.rows[0]) return byName.rows[0]
+  const cols = countChildren ? POOL_COLUMNS : NEW_POOL_COLUMNS
+  // Names are unique per address space: a name two spaces hold is ambiguous (the id says which).
+  const byName = async (name: string): Promise<PoolRow | undefined> => {
+    const n = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? order by p.space_id limit 2`, [name])
+    if (n.rows.length > 1) {
+      const all = await q.raw<Rows<{ id: number; space: string }>>(
+        `select p.id, s.name as space from ip_pools p join ip_spaces s on s.id = p.space_id where p.name = ? order by s.name`,
+        [name]
+      )
+      throw new AppError(
+        'CONFLICT',
+        `pool: "${name}" names a pool in more than one address space (${all.rows.map((x) => `"${x.space}": id ${x.id}`).join(', ')}); give its id`,
+        { field: 'pool', pools: all.rows }
+      )
+    }
+    if (!n.rows[0] || !lock) return n.rows[0]
+    const l = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.id = ? for update`, [n.rows[0].id])
+    return l.rows[0]
   }
-  if (!r.rows[0]) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
-  return r.rows[0]
+  let row: PoolRow | undefined
+  if (byId) {
+    const r = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.id = ? ${lock ? 'for update' : ''}`, [Number(ref)])
+    // A pool may also be named with digits only: fall back to the name.
+    row = r.rows[0] ?? (await byName(String(ref)))
+  } else row = await byName(String(ref).trim())
+  if (!row) throw new AppError('NOT_FOUND', `pool: no pool named "${ref}"`, { field: 'pool' })
+  return row
 }
 
 /**

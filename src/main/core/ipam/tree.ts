@@ -26,7 +26,7 @@ import { appendAudits, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { poolDto, toPoolDtos } from './pools'
-import { findPoolRow, findSpaceId, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
+import { findPoolRow, findSpaceId, NEW_POOL_COLUMNS, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
 
 const maxLen = (c: ParsedCidr): number => (c.family === 4 ? 32 : 128)
 const text = (v: bigint, c: ParsedCidr, prefix: number): string => `${bigIntToIp(v, c.family)}/${prefix}`
@@ -50,12 +50,12 @@ async function insertChildren(
   names: string[],
   extra: { description?: string | null; site?: string | null; environment?: string | null; vlanId?: number | null; gateways?: (string | null)[] } = {}
 ): Promise<PoolRow[]> {
-  const clash = await trx.raw<Rows<{ name: string }>>(`select name from ip_pools where name = any(?::text[]) limit 1`, [names])
-  if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${clash.rows[0].name}" already exists`, { field: 'name' })
+  const clash = await trx.raw<Rows<{ name: string }>>(`select name from ip_pools where name = any(?::text[]) and space_id = ? limit 1`, [names, parent.space_id])
+  if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${clash.rows[0].name}" already exists in this address space`, { field: 'name' })
   const ins = await trx.raw<Rows<PoolRow>>(
     `insert into ip_pools as p (name, network, gateway, description, site, environment, vlan_id, created_by, space_id, parent_id)
      select u.n, u.c, u.g, ?, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
-     returning ${POOL_COLUMNS}`,
+     returning ${NEW_POOL_COLUMNS}`,
     [
       extra.description ?? null,
       extra.site ?? null,
@@ -79,47 +79,60 @@ async function insertChildren(
  * (which leaves out its children, allocations, gateway and dhcp/reserved ranges). The container's own network
  * and broadcast addresses are not in that cache (no address may be handed out there) but a child may start or
  * end on them, so the ranges touching them are widened back, unless a child covers them.
+ *
+ * Index work proportional to the answer, not to the children: each free range carries the prefix length of the
+ * largest aligned block inside it (`block_len`, Migration20270106100000), so the ranges that hold a /prefix are
+ * the lowest `count` of each block_len from the container's prefix to `prefix` (one probe of
+ * ip_free_ranges_block_idx each), plus the two ranges at the container's edges, which widening may make fit.
+ * The lowest `count` ranges that fit are among those; JS then takes the blocks from them in address order.
  */
-async function freeBlocks(trx: Knex.Transaction, pool: PoolRow, net: ParsedCidr, prefix: number, count: number): Promise<bigint[]> {
+async function freeBlocks(trx: Knex.Transaction, pool: PoolRow, net: ParsedCidr, prefix: number, wanted: number): Promise<bigint[]> {
+  // Two more than asked: the blocks on the container's own first and last address may be dropped below.
+  const count = wanted + 2
   const size = 1n << BigInt(maxLen(net) - prefix)
   const usable = usableRange(net)
   const top = cidrLast(net)
   const found: bigint[] = []
-  let after: string | null = null
-  const PAGE = 1000
-  for (;;) {
-    // IPv4: ranges too short for a block are skipped in SQL (the widening at the container's edges adds at
-    // most one address at each end, hence size - 3). IPv6 differences may not fit a bigint, so JS checks them.
-    const minLen = net.family === 4 && size > 3n ? Number(size - 3n) : null
-    const page: Rows<{ first_ip: string; last_ip: string }> = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
-      `select host(first_ip) as first_ip, host(last_ip) as last_ip from ip_free_ranges
-        where pool_id = ? ${after ? 'and first_ip > ?::inet' : ''} ${minLen !== null ? 'and last_ip - first_ip >= ?' : ''} order by first_ip limit ${PAGE}`,
-      [pool.id, ...(after ? [after] : []), ...(minLen !== null ? [minLen] : [])]
-    )
-    for (const r of page.rows) {
-      let lo = parseIp(r.first_ip).value
-      let hi = parseIp(r.last_ip).value
-      if (lo === usable.first && usable.first > net.network) lo = net.network
-      if (hi === usable.last && usable.last < top) hi = top
-      let a = ((lo + size - 1n) / size) * size
-      while (a + size - 1n <= hi && found.length < count) {
-        found.push(a)
-        a += size
-      }
-      if (found.length >= count) break
+  const lens: number[] = []
+  for (let l = net.prefix; l <= prefix; l++) lens.push(l)
+  const r = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
+    `select host(c.first_ip) as first_ip, host(c.last_ip) as last_ip from (
+       select f.first_ip, f.last_ip from unnest(?::int[]) as b(len)
+         cross join lateral (select x.first_ip, x.last_ip from ip_free_ranges x
+                              where x.pool_id = ? and x.block_len = b.len order by x.first_ip limit ?) f
+       union
+       (select x.first_ip, x.last_ip from ip_free_ranges x where x.pool_id = ? order by x.first_ip limit 1)
+       union
+       (select x.first_ip, x.last_ip from ip_free_ranges x where x.pool_id = ? order by x.first_ip desc limit 1)
+     ) c order by c.first_ip limit ?`,
+    [lens, pool.id, count, pool.id, pool.id, count + 2]
+  )
+  for (const row of r.rows) {
+    let lo = parseIp(row.first_ip).value
+    let hi = parseIp(row.last_ip).value
+    if (lo === usable.first && usable.first > net.network) lo = net.network
+    if (hi === usable.last && usable.last < top) hi = top
+    let a = ((lo + size - 1n) / size) * size
+    while (a + size - 1n <= hi && found.length < count) {
+      found.push(a)
+      a += size
     }
-    if (found.length >= count || page.rows.length < PAGE) break
-    after = page.rows[page.rows.length - 1]!.first_ip
+    if (found.length >= count) break
   }
-  // The widened edges: a /32 (or /128) child sitting on the container's own first or last address.
-  if (found.length && (found[0] === net.network || found[found.length - 1]! + size - 1n === top)) {
-    const edge = await trx.raw<Rows<{ n: number }>>(
-      `select count(*)::int as n from ip_pools where parent_id = ? and (network >>= ?::inet or network >>= ?::inet)`,
-      [pool.id, bigIntToIp(net.network, net.family), bigIntToIp(top, net.family)]
+  // The widened edges: a child (a /32 or /128) sitting on the container's own first or last address. Each edge
+  // is checked on its own: a child covering the first address says nothing about the last.
+  const atLow = found.length > 0 && found[0] === net.network
+  const atTop = found.length > 0 && found[found.length - 1]! + size - 1n === top
+  if (atLow || atTop) {
+    const edge = await trx.raw<Rows<{ low: boolean; high: boolean }>>(
+      `select coalesce(bool_or(network >>= ?::inet), false) as low, coalesce(bool_or(network >>= ?::inet), false) as high
+         from ip_pools where parent_id = ? and (network >>= ?::inet or network >>= ?::inet)`,
+      [bigIntToIp(net.network, net.family), bigIntToIp(top, net.family), pool.id, bigIntToIp(net.network, net.family), bigIntToIp(top, net.family)]
     )
-    if (edge.rows[0]!.n > 0) return found.filter((b) => b !== net.network && b + size - 1n !== top)
+    const { low, high } = edge.rows[0]!
+    return found.filter((b) => !(low && b === net.network) && !(high && b + size - 1n === top)).slice(0, wanted)
   }
-  return found
+  return found.slice(0, wanted)
 }
 
 export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBlockInput, opts: MutationOptions = {}): Promise<PoolDto[]> {

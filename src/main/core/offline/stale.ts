@@ -29,6 +29,8 @@ export function stalePoolList(q: TargetSnapshot, input: PoolListInput, why: stri
       (o.environment === undefined || p.environment === o.environment) &&
       (o.active === undefined || p.isActive === o.active) &&
       (o.vlanId === undefined || p.vlanId === o.vlanId) &&
+      // The snapshot's pools carry their VLAN group's name, not its id: offline, a group is matched by name.
+      (o.vlanGroup === undefined || (p.vlan != null && p.vlan.group === String(o.vlanGroup))) &&
       (!needle || [p.name, p.network, p.description ?? ''].some((t) => t.toLowerCase().includes(needle)))
   )
   const key = (p: PoolDto): string | number => {

@@ -15,7 +15,7 @@ export type ActiveFilter = 'any' | 'active' | 'inactive'
 
 export const usePoolsStore = defineStore('pools', () => {
   const tab = ref<'pools' | 'search' | 'import' | 'csv'>('pools')
-  const filters = reactive({ search: '', site: '', environment: '', vlan: '', active: 'any' as ActiveFilter })
+  const filters = reactive({ search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any' as ActiveFilter })
   const sort = ref<PoolSort>('name')
   const order = ref<'asc' | 'desc'>('asc')
   const page = ref(1)
@@ -35,7 +35,7 @@ export const usePoolsStore = defineStore('pools', () => {
   const treeSpace = ref<number | null>(null)
   const treeExpanded = reactive(new Set<number>())
 
-  const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlan.trim() || filters.active !== 'any'))
+  const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlanGroup || filters.vlan.trim() || filters.active !== 'any'))
 
   function query(): PoolListInput | undefined {
     const q: PoolListInput = { page: page.value, pageSize: pageSize.value, sort: sort.value, order: order.value }
@@ -43,6 +43,8 @@ export const usePoolsStore = defineStore('pools', () => {
     if (filters.site) q.site = filters.site
     if (filters.environment) q.environment = filters.environment
     if (filters.active !== 'any') q.active = filters.active === 'active'
+    // The VLAN group narrows the VID to that group (alone: every VLAN of the group).
+    if (filters.vlanGroup) q.vlanGroup = filters.vlanGroup
     const vlan = filters.vlan.trim()
     vlanError.value = undefined
     if (vlan) {
@@ -101,7 +103,7 @@ export const usePoolsStore = defineStore('pools', () => {
   }
 
   function resetFilters(): void {
-    Object.assign(filters, { search: '', site: '', environment: '', vlan: '', active: 'any' })
+    Object.assign(filters, { search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any' })
     page.value = 1
     void load()
   }
