@@ -25,6 +25,7 @@ import { Migration20261225000000_allocation_owner_dn } from './Migration20261225
 import { Migration20261227100000_pool_usage } from './Migration20261227100000_pool_usage'
 import { Migration20261228010000_ipam_objects } from './Migration20261228010000_ipam_objects'
 import { Migration20261230100000_dns_zone_space } from './Migration20261230100000_dns_zone_space'
+import { Migration20270105100000_allocation_trigger_speed } from './Migration20270105100000_allocation_trigger_speed'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -47,7 +48,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261225000000_allocation_owner_dn', class: Migration20261225000000_allocation_owner_dn },
   { name: 'Migration20261227100000_pool_usage', class: Migration20261227100000_pool_usage },
   { name: 'Migration20261228010000_ipam_objects', class: Migration20261228010000_ipam_objects },
-  { name: 'Migration20261230100000_dns_zone_space', class: Migration20261230100000_dns_zone_space }
+  { name: 'Migration20261230100000_dns_zone_space', class: Migration20261230100000_dns_zone_space },
+  { name: 'Migration20270105100000_allocation_trigger_speed', class: Migration20270105100000_allocation_trigger_speed }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

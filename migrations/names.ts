@@ -24,5 +24,6 @@ export const migrationNames: readonly string[] = [
   'Migration20261225000000_allocation_owner_dn',
   'Migration20261227100000_pool_usage',
   'Migration20261228010000_ipam_objects',
-  'Migration20261230100000_dns_zone_space'
+  'Migration20261230100000_dns_zone_space',
+  'Migration20270105100000_allocation_trigger_speed'
 ]
