@@ -265,6 +265,8 @@ export interface CsvImportOptions {
   onExisting?: CsvOnExisting
   /** Create the tags the file names that do not exist yet (needs the admin role); otherwise such rows are skipped. */
   createTags?: boolean
+  /** Read the header only: the columns and how they map (the wizard's mapping step); no row is analysed. */
+  columnsOnly?: boolean
   runId?: string
 }
 
@@ -316,6 +318,7 @@ export const csvImportSchema = z
     space: ref.min(1).optional(),
     onExisting: z.enum(CSV_ON_EXISTING).default('skip'),
     createTags: z.boolean().default(false),
+    columnsOnly: z.boolean().default(false),
     /** Chosen by the caller so it can ask for progress (ipam:csv:progress) and cancel while the run is under way. */
     runId: uuid.optional()
   })

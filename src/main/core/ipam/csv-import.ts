@@ -244,6 +244,7 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
     if (f.required && f.kinds.includes(o.kind) && !seen.has(f.name)) refuse('missing_column', null, `no column maps to ${f.name} (the key of ${o.kind}); map one with --map COLUMN=${f.name}`)
   }
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
+  if (o.columnsOnly) return { file, columns, headerProblems, refusal, rows: [] }
 
   const rows: Row[] = []
   let prevEnd = first[0]
@@ -509,6 +510,7 @@ export class IpamCsvService {
       const p = parsed
       this.emit(opts, 'reading', 1, 1)
       if (write && p.refusal) throw new AppError('VALIDATION', `file: ${p.refusal.message}`, { field: 'file' })
+      if (write && o.columnsOnly) throw validationError('columnsOnly', 'applies to a dry run only')
       const outcome = await this.knex.transaction(async (trx) => {
         // Tags and custom field columns: checked against the definitions and tags of this transaction.
         const x = await loadExtras(trx, o.kind, p.columns, p.headerProblems, o.createTags === true)
