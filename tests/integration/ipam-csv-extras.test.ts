@@ -198,3 +198,43 @@ describe('checks', () => {
     expect((row.details.after as { customFields: Record<string, unknown> }).customFields.tier).toBeUndefined()
   })
 })
+
+describe('the database rules the import relies on (Migration20270105100000)', () => {
+  it('a row inserted without custom field values still gets a required default, or is refused without one', async () => {
+    const k = core.db.knex
+    await core.ipam.createField(admin, { kind: 'allocation', name: 'owner_team', type: 'text', required: true, defaultValue: 'netops' })
+    try {
+      const pool = (await k.raw<{ rows: { id: number; space_id: number }[] }>(`select id, space_id from ip_pools where name = 'dc'`)).rows[0]!
+      await k.raw(`insert into ip_allocations (pool_id, space_id, ip_address, status, allocated_by) values (?, ?, '10.9.0.60', 'allocated', 'sql')`, [pool.id, pool.space_id])
+      const r = await k.raw<{ rows: { custom_fields: Record<string, unknown> }[] }>(`select custom_fields from ip_allocations where ip_address = '10.9.0.60'`)
+      expect(r.rows[0]!.custom_fields).toMatchObject({ owner_team: 'netops' })
+      // Values given are still checked per row.
+      expect(
+        await k.raw(`insert into ip_allocations (pool_id, space_id, ip_address, status, allocated_by, custom_fields) values (?, ?, '10.9.0.61', 'allocated', 'sql', '{"rack": "x"}')`, [pool.id, pool.space_id]).catch((e) => e)
+      ).toMatchObject({ code: '23514', message: expect.stringContaining('custom field rack: must be a whole number') })
+      await k.raw(`update ip_custom_fields set default_value = null where name = 'owner_team'`)
+      expect(await k.raw(`insert into ip_allocations (pool_id, space_id, ip_address, status, allocated_by) values (?, ?, '10.9.0.62', 'allocated', 'sql')`, [pool.id, pool.space_id]).catch((e) => e)).toMatchObject({
+        code: '23514',
+        message: expect.stringContaining('custom field owner_team: required')
+      })
+      await k.raw(`delete from ip_allocations where ip_address = '10.9.0.60'`)
+    } finally {
+      await core.ipam.removeField(admin, { kind: 'allocation', name: 'owner_team', force: true })
+    }
+  })
+
+  it('the outbox triggers fire only for DNS- or DHCP-managed rows', async () => {
+    const r = await core.db.knex.raw<{ rows: { tgname: string; def: string }[] }>(
+      `select tgname, pg_get_triggerdef(oid) as def from pg_trigger where tgrelid = 'ip_allocations'::regclass and tgname like 'ip_allocations_d%_outbox%' order by tgname`
+    )
+    expect(r.rows.map((x) => x.tgname)).toEqual([
+      'ip_allocations_dhcp_outbox_del',
+      'ip_allocations_dhcp_outbox_ins',
+      'ip_allocations_dhcp_outbox_upd',
+      'ip_allocations_dns_outbox_del',
+      'ip_allocations_dns_outbox_ins',
+      'ip_allocations_dns_outbox_upd'
+    ])
+    expect(r.rows.find((x) => x.tgname === 'ip_allocations_dns_outbox_upd')!.def).toContain('WHEN ((old.dns_managed OR new.dns_managed))')
+  })
+})
