@@ -840,7 +840,8 @@ export class IpamCsvService {
   private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
     const sp = await spaces(trx)
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
-    const seen = new Map<string, number>()
+    // Per space, address -> first line (the address text is the row's own string: no key built per row).
+    const seen = new Map<number, Map<string, number>>()
     const live: { row: Row; spaceId: number }[] = []
     for (const row of p.rows) {
       if (row.problem) continue
@@ -849,13 +850,14 @@ export class IpamCsvService {
         row.problem = s
         continue
       }
-      const key = `${s}|${row.values.ip}`
-      const first = seen.get(key)
+      let inSpace = seen.get(s)
+      if (!inSpace) seen.set(s, (inSpace = new Map()))
+      const first = inSpace.get(row.values.ip!)
       if (first !== undefined) {
         row.problem = skip(row.line, 'duplicate_key', columnOf(p.columns, 'ip'), row.values.ip!, `line ${first} of the file has ${row.values.ip} in space "${sp.names.get(s)}" already`)
         continue
       }
-      seen.set(key, row.line)
+      inSpace.set(row.values.ip!, row.line)
       live.push({ row, spaceId: s })
     }
     this.emit(opts, 'checking', 0, live.length)
@@ -894,6 +896,8 @@ export class IpamCsvService {
       cf?: Record<string, FieldValue> | null
     }
     const fields = [...ALLOC_FIELDS, ...extraFields(x)]
+    // The pools' networks parsed once each, not once per row.
+    const nets = new Map<string, ParsedCidr>()
     const mapped = new Set(p.columns.map((c) => c.field))
     const ipCol = columnOf(p.columns, 'ip')
     // Read back in slices of the row numbers, so the answer of a large file is never in memory at once.
@@ -969,7 +973,9 @@ export class IpamCsvService {
         }
         continue
       }
-      const unusable = unusableReason(parseCidr(h.network!), parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
+      let net = nets.get(h.network!)
+      if (!net) nets.set(h.network!, (net = parseCidr(h.network!)))
+      const unusable = unusableReason(net, parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
       if (unusable) {
         row.problem = skip(row.line, 'unusable_address', ipCol, ip, `ip: ${unusable}`)
         continue
