@@ -13,7 +13,9 @@ import { benchCtx, log, openCore, type BenchServer } from './util'
 
 function worker(url: string, mode: 'import' | 'export', file: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(import.meta.dirname, 'ipam-csv-worker.ts'), [url, mode, file], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // NETKEEPER_BENCH_CPU_PROF=DIR writes a V8 CPU profile of the worker there (node --cpu-prof).
+    const prof = process.env.NETKEEPER_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.NETKEEPER_BENCH_CPU_PROF}`] : []
+    const child = fork(path.join(import.meta.dirname, 'ipam-csv-worker.ts'), [url, mode, file], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     child.once('message', (m) => resolve(m as Record<string, unknown>))
     child.once('error', reject)
     child.on('exit', (code) => code !== 0 && reject(new Error(`csv worker exited ${code}`)))

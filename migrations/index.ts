@@ -25,6 +25,7 @@ import { Migration20261225000000_allocation_owner_dn } from './Migration20261225
 import { Migration20261227100000_pool_usage } from './Migration20261227100000_pool_usage'
 import { Migration20261228010000_ipam_objects } from './Migration20261228010000_ipam_objects'
 import { Migration20261230100000_dns_zone_space } from './Migration20261230100000_dns_zone_space'
+import { Migration20270105100000_allocation_trigger_speed } from './Migration20270105100000_allocation_trigger_speed'
 import { Migration20270106100000_ipam_free_blocks } from './Migration20270106100000_ipam_free_blocks'
 import { Migration20270106110000_ipam_pool_names_per_space } from './Migration20270106110000_ipam_pool_names_per_space'
 import { Migration20270110100000_audit_partitions } from './Migration20270110100000_audit_partitions'
@@ -51,6 +52,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261227100000_pool_usage', class: Migration20261227100000_pool_usage },
   { name: 'Migration20261228010000_ipam_objects', class: Migration20261228010000_ipam_objects },
   { name: 'Migration20261230100000_dns_zone_space', class: Migration20261230100000_dns_zone_space },
+  { name: 'Migration20270105100000_allocation_trigger_speed', class: Migration20270105100000_allocation_trigger_speed },
   { name: 'Migration20270106100000_ipam_free_blocks', class: Migration20270106100000_ipam_free_blocks },
   { name: 'Migration20270106110000_ipam_pool_names_per_space', class: Migration20270106110000_ipam_pool_names_per_space },
   { name: 'Migration20270110100000_audit_partitions', class: Migration20270110100000_audit_partitions }

@@ -25,6 +25,7 @@ export const migrationNames: readonly string[] = [
   'Migration20261227100000_pool_usage',
   'Migration20261228010000_ipam_objects',
   'Migration20261230100000_dns_zone_space',
+  'Migration20270105100000_allocation_trigger_speed',
   'Migration20270106100000_ipam_free_blocks',
   'Migration20270106110000_ipam_pool_names_per_space',
   'Migration20270110100000_audit_partitions'

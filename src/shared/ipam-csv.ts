@@ -48,15 +48,27 @@ export const CSV_FIELDS: readonly CsvFieldDef[] = [
   { name: 'reserved_until', kinds: ['allocations'], help: 'for reservations: when the hold lapses (ISO-8601)' },
   { name: 'dns_managed', kinds: ['allocations'], help: 'true/false' },
   { name: 'dhcp_managed', kinds: ['allocations'], help: 'true/false' },
+  { name: 'tags', kinds: ['pools', 'allocations'], help: 'tag names separated by commas ("web,prod"); each must exist unless "create missing tags" is chosen' },
   { name: 'ignore', kinds: ['pools', 'allocations'], help: 'leave this column out' }
 ]
 
 export const csvFieldsOf = (kind: CsvKind): CsvFieldDef[] => CSV_FIELDS.filter((f) => f.kinds.includes(kind))
 
-/** Netkeeper's export columns, in order: exactly what the netkeeper preset imports. */
+/**
+ * Custom fields are columns too: `cf_<name>` (NetBox's own convention) for the field <name> of the kind
+ * (pool fields for pools, allocation fields for allocations). Netkeeper's export writes one per defined field,
+ * and every preset maps a `cf_<name>` header to it.
+ */
+export const CUSTOM_FIELD_PREFIX = 'cf_'
+export const CUSTOM_FIELD_COLUMN = /^cf_[a-z][a-z0-9_]{0,63}$/
+export const isCustomFieldColumn = (field: string): boolean => CUSTOM_FIELD_COLUMN.test(field)
+/** The custom field kind of a CSV kind. */
+export const customFieldKindOf = (kind: CsvKind): 'pool' | 'allocation' => (kind === 'pools' ? 'pool' : 'allocation')
+
+/** Netkeeper's export columns, in order: exactly what the netkeeper preset imports; then one `cf_<name>` per custom field, by name. */
 export const CSV_EXPORT_COLUMNS: Record<CsvKind, readonly string[]> = {
-  pools: ['space', 'network', 'name', 'gateway', 'vlan', 'site', 'environment', 'description', 'dns_servers', 'active'],
-  allocations: ['space', 'ip', 'pool', 'status', 'hostname', 'mac', 'owner', 'owner_dn', 'purpose', 'description', 'reserved_until', 'dns_managed', 'dhcp_managed']
+  pools: ['space', 'network', 'name', 'gateway', 'vlan', 'site', 'environment', 'description', 'dns_servers', 'active', 'tags'],
+  allocations: ['space', 'ip', 'pool', 'status', 'hostname', 'mac', 'owner', 'owner_dn', 'purpose', 'description', 'reserved_until', 'dns_managed', 'dhcp_managed', 'tags']
 }
 
 /**
@@ -134,7 +146,7 @@ export const CSV_PRESET_MAPS: Record<CsvPreset, Record<CsvKind, Record<string, s
       description: 'description',
       owner: 'ignore',
       comments: 'ignore',
-      tags: 'ignore',
+      tags: 'tags',
       id: 'ignore'
     },
     allocations: {
@@ -154,7 +166,7 @@ export const CSV_PRESET_MAPS: Record<CsvPreset, Record<CsvKind, Record<string, s
       description: 'description',
       owner: 'owner',
       comments: 'ignore',
-      tags: 'ignore',
+      tags: 'tags',
       id: 'ignore'
     }
   }
@@ -179,7 +191,8 @@ export const CSV_PROBLEMS = {
   outside_named_pool: 'the address lies outside the named pool',
   unusable_address: 'the network, broadcast or gateway address of its pool',
   in_dhcp_range: 'the address lies in a dhcp range of its pool',
-  exists: 'the key exists already (on-existing skip)'
+  exists: 'the key exists already (on-existing skip)',
+  unknown_tag: 'a tag named in the tags column does not exist (create it first, or choose "create missing tags")'
 } as const
 export type CsvProblemKind = keyof typeof CSV_PROBLEMS
 
@@ -233,6 +246,8 @@ export interface CsvImportReport {
   durationMs: number
   counts: CsvCounts
   problems: CsvProblem[]
+  /** Tags the run creates (createTags), or would create (dry run). */
+  newTags: string[]
   /** Set when the file as mapped cannot be imported at all (an unknown or missing column). */
   refusal: { code: 'VALIDATION'; message: string } | null
   /** The first rows as they would be written (for the wizard's preview): line, action and values by field. */
@@ -248,6 +263,10 @@ export interface CsvImportOptions {
   /** Every row goes into this space (overrides the file's space column). */
   space?: string
   onExisting?: CsvOnExisting
+  /** Create the tags the file names that do not exist yet (needs the admin role); otherwise such rows are skipped. */
+  createTags?: boolean
+  /** Read the header only: the columns and how they map (the wizard's mapping step); no row is analysed. */
+  columnsOnly?: boolean
   runId?: string
 }
 
@@ -298,6 +317,8 @@ export const csvImportSchema = z
     map: z.record(z.string().trim().min(1).max(200), z.string().trim().min(1).max(64)).default({}),
     space: ref.min(1).optional(),
     onExisting: z.enum(CSV_ON_EXISTING).default('skip'),
+    createTags: z.boolean().default(false),
+    columnsOnly: z.boolean().default(false),
     /** Chosen by the caller so it can ask for progress (ipam:csv:progress) and cancel while the run is under way. */
     runId: uuid.optional()
   })

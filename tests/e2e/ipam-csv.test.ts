@@ -1,68 +1,121 @@
 /**
- * The IPAM CSV wizard in a real Chromium over the web harness and a real PostgreSQL: a damaged file analysed
- * row by row (the unknown column refused until it is mapped to ignore in the mapping table), then imported
- * with the report; a phpIPAM export through its preset; the pools table's Export CSV offering the file.
- * The wizard's screenshot goes to docs/screenshots/ipam-csv-wizard.png.
+ * The IPAM CSV import on the shared import wizard in a real Chromium over the web harness and a real
+ * PostgreSQL: a damaged file analysed row by row (the unknown column refused until it is mapped to ignore
+ * in the mapping step), then dry run, import and report; an allocations file with tags and a custom field
+ * column (the mapping step's screenshot: docs/screenshots/ipam-csv-wizard.png), imported creating its
+ * missing tag; a phpIPAM export through its preset; the pools table's Export CSV offering the file.
  */
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cli } from '../support/cli'
 import { freshDatabase } from '../support/db'
 import { goTo, hasChromium, invoke, openSession, root, type Session } from './support'
 
 if (!hasChromium) console.warn('[e2e] skipping the CSV wizard tests: /usr/bin/chromium is not installed')
 const fixtures = path.join(root, 'tests', 'fixtures', 'ipam-csv')
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-e2e-ipamcsv-'))
+process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
 
 describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
   let s: Session
+  let url: string
 
   beforeAll(async () => {
-    s = await openSession(await freshDatabase('nk_e2e_ipamcsv'), 'ipamcsv')
+    url = await freshDatabase('nk_e2e_ipamcsv')
+    s = await openSession(url, 'ipamcsv')
   })
   afterAll(async () => {
     await s?.close()
   })
 
-  it('analyses a damaged file row by row, maps the unknown column away, and imports', async () => {
+  it('analyses a damaged file row by row, maps the unknown column away, and imports after a dry run', async () => {
     const { page } = s
     await goTo(page, 'IPAM')
     await page.getByTestId('pools-import-csv').click()
     const wizard = page.getByTestId('csv-wizard')
+    const next = wizard.getByTestId('wizard-next')
     await wizard.getByLabel('Path of the CSV file (UTF-8)').fill(path.join(fixtures, 'damaged-pools.csv'))
-    await wizard.getByRole('button', { name: 'Analyse' }).click()
+    await next.click()
+    // The mapping step: the header read, the unknown column marked.
+    await wizard.getByTestId('csv-mapping').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByLabel('Column extra becomes').inputValue()).toBe('')
+    await next.click()
     await wizard.getByTestId('csv-refusal').waitFor({ timeout: 60_000 })
     expect(await wizard.getByTestId('csv-refusal').textContent()).toContain('column "extra" maps to no field')
     const problems = wizard.getByTestId('csv-problems')
     const lines = await problems.locator('tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-line'))))
     expect(lines).toEqual([1, 3, 5, 6, 7, 8, 9])
     expect(await problems.locator('tr[data-line="7"]').textContent()).toContain('not valid UTF-8')
-    expect(await wizard.getByTestId('csv-apply').isDisabled()).toBe(true)
-    // Map the unknown column to ignore and analyse again.
+    // Back to the mapping: the unknown column to ignore, analyse again.
+    await wizard.getByRole('button', { name: 'Back' }).click()
     await wizard.getByLabel('Column extra becomes').selectOption('ignore')
-    await wizard.getByRole('button', { name: 'Analyse again' }).click()
-    await wizard.getByTestId('csv-refusal').waitFor({ state: 'detached' })
+    await next.click()
+    await wizard.getByTestId('csv-counts').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByTestId('csv-refusal').count()).toBe(0)
     expect(await wizard.getByTestId('csv-counts').textContent()).toMatch(/New\s*3/)
-    await wizard.getByTestId('csv-problems').scrollIntoViewIfNeeded()
-    await page.evaluate("document.getElementById('main')?.scrollTo(0, 0)")
-    fs.mkdirSync(path.join(root, 'docs', 'screenshots'), { recursive: true })
-    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-csv-wizard.png'), fullPage: true })
-    await wizard.getByTestId('csv-apply').click()
+    await next.click() // dry run
+    expect(await wizard.getByTestId('csv-dry-run-summary').textContent()).toContain('3 new')
+    await next.click() // import
     await wizard.getByTestId('csv-report').waitFor({ timeout: 60_000 })
     expect(await wizard.getByTestId('csv-created').textContent()).toBe('3')
     const pool = await invoke(s.harness, 'ipam:pool:get', { pool: 'guarded' })
     expect(pool.description).toBe('-not a formula')
   })
 
+  it('maps tags and a custom field column, and creates the missing tag when asked', async () => {
+    const { page } = s
+    for (const args of [
+      ['field', 'add', 'rack', '--kind', 'allocation', '--type', 'integer'],
+      ['tag', 'add', 'web']
+    ]) {
+      const r = await cli(['--database-url', url, ...args])
+      expect(r.code, r.stderr).toBe(0)
+    }
+    const file = path.join(tmp, 'addresses.csv')
+    fs.writeFileSync(file, 'ip,pool,hostname,tags,cf_rack,Comment\n10.50.7.20,guarded,web20,"web,edge",12,first\n10.50.7.21,guarded,web21,web,x,second\n')
+    const wizard = page.getByTestId('csv-wizard')
+    const next = wizard.getByTestId('wizard-next')
+    await wizard.getByRole('button', { name: 'Start over' }).click()
+    await wizard.getByLabel('Path of the CSV file (UTF-8)').fill(file)
+    await wizard.getByLabel('The file holds').selectOption('allocations')
+    await next.click()
+    await wizard.getByTestId('csv-mapping').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByLabel('Column tags becomes').inputValue()).toBe('tags')
+    expect(await wizard.getByLabel('Column cf_rack becomes').inputValue()).toBe('cf_rack')
+    await wizard.getByLabel('Column Comment becomes').selectOption('description')
+    await wizard.getByLabel('Create missing tags (admin)').check()
+    await page.evaluate("document.getElementById('main')?.scrollTo(0, 0)")
+    fs.mkdirSync(path.join(root, 'docs', 'screenshots'), { recursive: true })
+    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-csv-wizard.png'), fullPage: true })
+    await next.click()
+    await wizard.getByTestId('csv-counts').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByTestId('csv-counts').textContent()).toMatch(/New tags\s*edge/)
+    expect(await wizard.getByTestId('csv-problems').locator('tr[data-line="3"]').textContent()).toContain('cf_rack (custom field rack, integer): must be a whole number')
+    await next.click()
+    await next.click()
+    await wizard.getByTestId('csv-report').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByTestId('csv-created').textContent()).toBe('1')
+    const a = await invoke(s.harness, 'ipam:allocation:get', { ip: '10.50.7.20' })
+    expect([a.tags, a.customFields, a.description]).toEqual([['edge', 'web'], { rack: 12 }, 'first'])
+  })
+
   it('imports a phpIPAM subnet export through its preset, and exports the pools table', async () => {
     const { page } = s
     const wizard = page.getByTestId('csv-wizard')
-    await wizard.getByRole('button', { name: 'Import another file' }).click()
+    const next = wizard.getByTestId('wizard-next')
+    await wizard.getByRole('button', { name: 'Start over' }).click()
     await wizard.getByLabel('Path of the CSV file (UTF-8)').fill(path.join(fixtures, 'phpipam-subnets.csv'))
+    await wizard.getByLabel('The file holds').selectOption('pools')
     await wizard.getByLabel('Columns from').selectOption('phpipam')
-    await wizard.getByRole('button', { name: 'Analyse' }).click()
+    await next.click()
     await wizard.getByTestId('csv-mapping').waitFor({ timeout: 60_000 })
     expect(await wizard.getByLabel('Column Mask becomes').inputValue()).toBe('prefix_length')
-    await wizard.getByTestId('csv-apply').click()
+    await next.click()
+    await wizard.getByTestId('csv-counts').waitFor({ timeout: 60_000 })
+    await next.click()
+    await next.click()
     await wizard.getByTestId('csv-report').waitFor({ timeout: 60_000 })
     expect(await wizard.getByTestId('csv-created').textContent()).toBe('4')
     const lab = await invoke(s.harness, 'ipam:pool:get', { pool: '10.20.2.0/24' })
@@ -72,7 +125,7 @@ describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
     await page.getByRole('button', { name: 'Table' }).click()
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('pools-export-csv').click()])
     const text = fs.readFileSync((await download.path())!, 'utf8')
-    expect(text.split('\r\n')[0]).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active')
-    expect(text).toContain('default,10.20.2.0/24,10.20.2.0/24,,120,,,Lab,,true')
+    expect(text.split('\r\n')[0]).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active,tags')
+    expect(text).toContain('default,10.20.2.0/24,10.20.2.0/24,,120,,,Lab,,true,')
   })
 })

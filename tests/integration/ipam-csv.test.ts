@@ -65,26 +65,26 @@ describe('export', () => {
     await core.ipam.updatePool(admin, 'a-lan', { isActive: false })
     const pools = await exportText(core, 'pools')
     expect(pools.split('\r\n')).toEqual([
-      'space,network,name,gateway,vlan,site,environment,description,dns_servers,active',
-      'cust-a,10.0.1.0/24,a-lan,,,,,,,false',
-      'default,10.0.0.0/16,campus,,10,HQ,prod,,,true',
-      'default,10.0.1.0/24,office,10.0.1.1,,,,"Office, 1st ""floor""",10.0.0.53 10.0.0.54,true',
+      'space,network,name,gateway,vlan,site,environment,description,dns_servers,active,tags',
+      'cust-a,10.0.1.0/24,a-lan,,,,,,,false,',
+      'default,10.0.0.0/16,campus,,10,HQ,prod,,,true,',
+      'default,10.0.1.0/24,office,10.0.1.1,,,,"Office, 1st ""floor""",10.0.0.53 10.0.0.54,true,',
       ''
     ])
     const allocs = await exportText(core, 'allocations')
     expect(allocs.split('\r\n')).toEqual([
-      'space,ip,pool,status,hostname,mac,owner,owner_dn,purpose,description,reserved_until,dns_managed,dhcp_managed',
-      'default,10.0.1.10,office,allocated,pc10,00:11:22:33:44:55,Bob,,,\'=SUM(A1:A9),,false,false',
-      'cust-a,10.0.1.10,a-lan,allocated,a-host,,,,,,,false,false',
-      'default,10.0.1.11,office,reserved,,,,,"\'-minus, comma",,2030-01-02T03:04:05Z,false,false',
-      'default,10.0.1.12,office,blocked,,00:11:22:33:44:66,,,,,,true,true',
+      'space,ip,pool,status,hostname,mac,owner,owner_dn,purpose,description,reserved_until,dns_managed,dhcp_managed,tags',
+      'default,10.0.1.10,office,allocated,pc10,00:11:22:33:44:55,Bob,,,\'=SUM(A1:A9),,false,false,',
+      'cust-a,10.0.1.10,a-lan,allocated,a-host,,,,,,,false,false,',
+      'default,10.0.1.11,office,reserved,,,,,"\'-minus, comma",,2030-01-02T03:04:05Z,false,false,',
+      'default,10.0.1.12,office,blocked,,00:11:22:33:44:66,,,,,,true,true,',
       ''
     ])
     // The list filters: space, pool, status, search.
     expect((await exportText(core, 'allocations', { space: 'cust-a' })).split('\r\n')).toHaveLength(3)
     expect((await exportText(core, 'allocations', { pool: 'office', status: 'reserved' })).split('\r\n')[1]).toContain('10.0.1.11')
     expect((await exportText(core, 'allocations', { search: 'pc1' })).split('\r\n').slice(1, -1)).toHaveLength(1)
-    expect((await exportText(core, 'pools', { search: 'campus' })).split('\r\n').slice(1, -1)).toEqual(['default,10.0.0.0/16,campus,,10,HQ,prod,,,true'])
+    expect((await exportText(core, 'pools', { search: 'campus' })).split('\r\n').slice(1, -1)).toEqual(['default,10.0.0.0/16,campus,,10,HQ,prod,,,true,'])
     expect(await core.ipamCsv.export(op, { kind: 'pools', status: 'allocated' }, new PassThrough()).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'status' } })
   })
 })
@@ -167,9 +167,15 @@ describe('presets', () => {
   })
 
   it('reads NetBox prefix and IP address exports', async () => {
-    const p = await core.ipamCsv.run(op, { file: fx('netbox-prefixes.csv'), kind: 'pools', preset: 'netbox' })
+    // NetBox's tags column names tags that do not exist here: those rows are skipped unless tags may be created.
+    const dry = await core.ipamCsv.dryRun(op, { file: fx('netbox-prefixes.csv'), kind: 'pools', preset: 'netbox' })
+    expect(dry.problems).toEqual([expect.objectContaining({ line: 3, kind: 'unknown_tag', column: 'tags', reason: expect.stringContaining('no tag named "prod", "web"') })])
+    expect(await core.ipamCsv.run(op, { file: fx('netbox-prefixes.csv'), kind: 'pools', preset: 'netbox', createTags: true }).catch((e) => e)).toMatchObject({ code: 'FORBIDDEN' })
+    const p = await core.ipamCsv.run(admin, { file: fx('netbox-prefixes.csv'), kind: 'pools', preset: 'netbox', createTags: true })
     expect(p.problems).toEqual([])
+    expect(p.newTags).toEqual(['prod', 'web'])
     expect(p.counts.created).toBe(3)
+    expect((await core.ipam.getPool(op, '172.16.10.0/24')).tags.map((t) => t.name)).toEqual(['prod', 'web'])
     const berlin = await core.ipam.getPool(op, '172.16.10.0/24')
     expect([berlin.vlanId, berlin.site, berlin.environment, berlin.description, berlin.isActive, berlin.parentName]).toEqual([210, 'Berlin', 'Production', 'Berlin servers', true, '172.16.0.0/12'])
     expect((await core.ipam.getPool(op, '172.16.11.0/24')).isActive).toBe(false)
@@ -271,7 +277,7 @@ describe('CLI', () => {
     const e = await cli(['--database-url', url, '--json', 'ipam', 'export', '--kind', 'pools', '--format', 'csv', '--out', out, '--space', 'cust-a'])
     expect(e.code).toBe(0)
     expect(e.json()).toMatchObject({ kind: 'pools', rows: 1 })
-    expect(fs.readFileSync(out, 'utf8')).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active\r\ncust-a,10.0.1.0/24,a-lan,,,,,,,false\r\n')
+    expect(fs.readFileSync(out, 'utf8')).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active,tags\r\ncust-a,10.0.1.0/24,a-lan,,,,,,,false,\r\n')
     const report = path.join(tmp, 'report.json')
     const d = await cli(['--database-url', url, 'import', 'csv', fx('damaged-pools.csv'), '--kind', 'pools', '--dry-run', '--map', 'extra=ignore', '--report', report])
     expect(d.code).toBe(0)

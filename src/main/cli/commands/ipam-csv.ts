@@ -69,6 +69,7 @@ function summary(r: CsvImportReport, dryRun: boolean): string {
     `  rows: ${c.rows}: ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ${c.skipped} skipped`,
     `  columns: ${r.columns.map((x) => `${x.column}=${x.field || '?'}`).join(', ')}`
   ]
+  if (r.newTags.length) lines.push(`  new tags${r.outcome === 'imported' ? '' : ' (would be created)'}: ${r.newTags.join(', ')}`)
   if (r.refusal) lines.push(`  REFUSED: ${r.refusal.message}`)
   const rows = r.problems.filter((p) => p.outcome === 'skipped')
   if (rows.length) {
@@ -88,18 +89,19 @@ export function csvImportCommand(): Command {
     .option('--map <column=field>', 'map a column to a field, or to ignore (repeatable; overrides the preset)', mapping)
     .option('--space <space>', 'put every row into this address space (overrides the file\'s space column)')
     .addOption(new Option('--on-existing <mode>', 'when the key (space + network, space + address) exists already').choices([...CSV_ON_EXISTING]).default('skip'))
+    .option('--create-tags', 'create the tags the tags column names that do not exist yet (admin); without it such rows are skipped')
     .option('--dry-run', 'analyse every row and report what would happen; write nothing')
     .option('--report <file>', 'also write the whole report to FILE as JSON')
     .action(
       action(
         async (
           file: string,
-          o: { kind: CsvKind; preset: CsvPreset; map?: Record<string, string>; space?: string; onExisting: CsvOnExisting; dryRun?: boolean; report?: string },
+          o: { kind: CsvKind; preset: CsvPreset; map?: Record<string, string>; space?: string; onExisting: CsvOnExisting; createTags?: boolean; dryRun?: boolean; report?: string },
           cmd: Command
         ) => {
           await withCore(cmd, { migrate: true }, async (core) => {
             core.auditSearch.background = false
-            const input = { file, kind: o.kind, preset: o.preset, map: o.map ?? {}, space: o.space, onExisting: o.onExisting }
+            const input = { file, kind: o.kind, preset: o.preset, map: o.map ?? {}, space: o.space, onExisting: o.onExisting, createTags: o.createTags === true }
             const tty = process.stderr.isTTY && !globals(cmd).json
             let shown = 0
             const onProgress = (p: CsvProgress): void => {

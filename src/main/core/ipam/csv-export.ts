@@ -1,12 +1,13 @@
 /**
  * CSV export of pools or allocations with the lists' filters, streamed from a server-side cursor in
  * constant memory, each line formatted by PostgreSQL (as the audit export does: RFC 4180 quoting, a cell
- * starting with = + - @ tab or CR guarded by an apostrophe). The columns are CSV_EXPORT_COLUMNS, exactly
- * what the netkeeper preset imports: an export imported again changes nothing.
+ * starting with = + - @ tab or CR guarded by an apostrophe). The columns are CSV_EXPORT_COLUMNS (the last
+ * one `tags`: names sorted, joined by commas), then `cf_<name>` for each custom field of the kind, by name:
+ * exactly what the netkeeper preset imports, so an export imported again changes nothing.
  */
 import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
-import { CSV_EXPORT_COLUMNS, type CsvExportOptions, type CsvExportReport, type CsvKind } from '../../../shared/ipam-csv'
+import { CSV_EXPORT_COLUMNS, CUSTOM_FIELD_PREFIX, customFieldKindOf, type CsvExportOptions, type CsvExportReport, type CsvKind } from '../../../shared/ipam-csv'
 import { validationError } from '../../../shared/errors'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import { csvCellSql, TextOut } from '../db/text-export'
@@ -29,7 +30,8 @@ const VALUES: Record<CsvKind, Record<string, { sql: string; plain?: boolean }>> 
     environment: { sql: 'p.environment' },
     description: { sql: 'p.description' },
     dns_servers: { sql: `array_to_string(array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n), ' ')`, plain: true },
-    active: { sql: bool('p.is_active'), plain: true }
+    active: { sql: bool('p.is_active'), plain: true },
+    tags: { sql: `(select string_agg(t.name, ',' order by t.name) from ip_pool_tags xt join ip_tags t on t.id = xt.tag_id where xt.pool_id = p.id)` }
   },
   allocations: {
     space: { sql: 's.name' },
@@ -44,20 +46,33 @@ const VALUES: Record<CsvKind, Record<string, { sql: string; plain?: boolean }>> 
     description: { sql: 'a.description' },
     reserved_until: { sql: utc('a.reserved_until'), plain: true },
     dns_managed: { sql: bool('a.dns_managed'), plain: true },
-    dhcp_managed: { sql: bool('a.dhcp_managed'), plain: true }
+    dhcp_managed: { sql: bool('a.dhcp_managed'), plain: true },
+    tags: { sql: `(select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id)` }
   }
 }
 
-/** One CSV line, built by PostgreSQL: formula guard, then RFC 4180 quotes where needed. */
-export function csvLineSql(kind: CsvKind): string {
-  return CSV_EXPORT_COLUMNS[kind]
-    .map((c) => {
+/** The custom fields of a kind, by name (names match ^[a-z][a-z0-9_]{0,63}$, a check on ip_custom_fields: safe in SQL text). */
+export async function customFieldNames(knex: Knex, kind: CsvKind): Promise<string[]> {
+  const r = await knex.raw<{ rows: { name: string }[] }>(`select name from ip_custom_fields where kind = ? order by name`, [customFieldKindOf(kind)])
+  return r.rows.map((x) => x.name).filter((n) => /^[a-z][a-z0-9_]{0,63}$/.test(n))
+}
+
+/** One CSV line, built by PostgreSQL: formula guard, then RFC 4180 quotes where needed; the custom fields last. */
+export function csvLineSql(kind: CsvKind, customFields: string[] = []): string {
+  const alias = kind === 'pools' ? 'p' : 'a'
+  return [
+    ...CSV_EXPORT_COLUMNS[kind].map((c) => {
       const { sql, plain } = VALUES[kind][c]!
       const v = `coalesce(${sql}, '')`
       return plain ? v : csvCellSql(v)
-    })
-    .join(` || ',' || `)
+    }),
+    // ->> gives text as is, numbers and booleans as their JSON text: what the import reads back.
+    ...customFields.map((n) => csvCellSql(`coalesce(${alias}.custom_fields ->> '${n}', '')`))
+  ].join(` || ',' || `)
 }
+
+/** The header line's columns: the kind's own, then cf_<name> per custom field. */
+export const csvHeader = (kind: CsvKind, customFields: string[]): string[] => [...CSV_EXPORT_COLUMNS[kind], ...customFields.map((n) => CUSTOM_FIELD_PREFIX + n)]
 
 interface Query {
   from: string
@@ -125,16 +140,17 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
 export async function exportCsv(knex: Knex, o: CsvExportOptions, out: Writable, onProgress?: (rows: number) => void): Promise<CsvExportReport> {
   if (!o || (o.kind !== 'pools' && o.kind !== 'allocations')) throw validationError('kind', 'must be pools or allocations')
   const qy = await query(knex, o)
+  const custom = await customFieldNames(knex, o.kind)
   const text = new TextOut(out)
   let rows = 0
   await knex.transaction(async (trx) => {
     await trx.raw(`set transaction isolation level repeatable read`)
     await trx.raw(
-      `declare ipam_csv_export no scroll cursor for select ${csvLineSql(o.kind)} as line from ${qy.from}${qy.where.length ? ` where ${qy.where.join(' and ')}` : ''} order by ${qy.order}`,
+      `declare ipam_csv_export no scroll cursor for select ${csvLineSql(o.kind, custom)} as line from ${qy.from}${qy.where.length ? ` where ${qy.where.join(' and ')}` : ''} order by ${qy.order}`,
       qy.bindings
     )
     const next = () => trx.raw<{ rows: { line: string }[] }>(`fetch ${BATCH} from ipam_csv_export`).then((r) => r.rows)
-    await text.write(CSV_EXPORT_COLUMNS[o.kind].join(',') + '\r\n')
+    await text.write(csvHeader(o.kind, custom).join(',') + '\r\n')
     let pending = next()
     try {
       for (;;) {

@@ -4,6 +4,7 @@
  * cell is null. Adding a column is one entry here and one in CSV_FIELDS.
  */
 import { isDn } from '../../../shared/dn'
+import { isCustomFieldColumn } from '../../../shared/ipam-csv'
 import { normalizeHostname, normalizeMac, parseDnsServers, parseIp } from '../../../shared/net'
 
 // eslint-disable-next-line no-control-regex
@@ -96,15 +97,31 @@ export const FIELD_PARSERS: Record<string, (v: string) => string> = {
   },
   dns_managed: bool,
   dhcp_managed: bool,
+  // Tag names (no spaces or commas, at most 64 characters: the tag rules) separated by commas or spaces;
+  // canonical: sorted, without repeats, joined by commas (as the export writes them).
+  tags: (v) => {
+    const names = [...new Set(v.split(/[\s,]+/).filter(Boolean))].sort()
+    for (const n of names) {
+      if (n.length > 64) throw new Error(`"${n.slice(0, 40)}…" is longer than 64 characters (a tag name)`)
+      if (CONTROL.test(n)) throw new Error('must not contain control characters')
+    }
+    return names.length ? names.join(',') : ''
+  },
   ignore: () => ''
 }
+
+/** A custom field cell (cf_<name>): kept as text here, checked against the field's definition when the rows are analysed. */
+const customField = text(1000)
 
 /** Parses a cell for a field: the canonical text, null for an empty cell, or { error } with the reason. */
 export function parseField(field: string, raw: string): string | null | { error: string } {
   const v = raw.trim()
   if (v === '') return null
   try {
-    return FIELD_PARSERS[field]!(v)
+    const parser = FIELD_PARSERS[field] ?? (isCustomFieldColumn(field) ? customField : undefined)
+    if (!parser) return { error: `no field named ${field}` }
+    const out = parser(v)
+    return out === '' && field !== 'ignore' ? null : out
   } catch (e) {
     return { error: why(e) }
   }

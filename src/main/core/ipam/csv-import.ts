@@ -27,6 +27,7 @@ import {
   CSV_PRESET_MAPS,
   CSV_PRESETS,
   CSV_PROBLEMS,
+  isCustomFieldColumn,
   normaliseHeader,
   type CsvColumnMap,
   type CsvCounts,
@@ -45,7 +46,21 @@ import { appendAuditsBulk, openBulkAudit, recordFailure, type AuditEntry } from 
 import { makeContext, requireRole, type RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { pgArray } from '../importer/write'
+import type { FieldValue } from '../../../shared/ipam-objects'
 import { parseField } from './csv-fields'
+import {
+  checkRowExtras,
+  createMissingTags,
+  customObject,
+  customValues,
+  extraFields,
+  extraSnapshot,
+  loadExtras,
+  requiredOnCreate,
+  requiredOnUpdate,
+  writeTags,
+  type Extras
+} from './csv-extras'
 import { exportCsv } from './csv-export'
 import type { Writable } from 'node:stream'
 import type { CsvExportOptions, CsvExportReport } from '../../../shared/ipam-csv'
@@ -119,9 +134,9 @@ function readOptions(o: CsvImportOptions): Required<Pick<CsvImportOptions, 'file
   if (!(CSV_ON_EXISTING as readonly string[]).includes(onExisting)) throw validationError('onExisting', `must be ${CSV_ON_EXISTING.join(' or ')}`)
   for (const [col, field] of Object.entries(o.map ?? {})) {
     const f = CSV_FIELDS.find((x) => x.name === field)
-    if (!f || !f.kinds.includes(o.kind)) {
+    if ((!f || !f.kinds.includes(o.kind)) && !isCustomFieldColumn(field)) {
       const names = CSV_FIELDS.filter((x) => x.kinds.includes(o.kind)).map((x) => x.name)
-      throw validationError('map', `column "${col}": "${field}" is not a field of ${o.kind} (one of ${names.join(', ')})`)
+      throw validationError('map', `column "${col}": "${field}" is not a field of ${o.kind} (one of ${names.join(', ')}, or cf_<name> for a custom field)`)
     }
   }
   return { ...o, preset, onExisting }
@@ -207,6 +222,8 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
     const byOption = overrides.get(column) ?? overrides.get(n)
     if (byOption) return { column, field: byOption, from: 'option' }
     if (preset[n]) return { column, field: preset[n]!, from: 'preset' }
+    // Custom fields: cf_<name> in every preset (Netkeeper's export and NetBox's CSV both write them so).
+    if (isCustomFieldColumn(n)) return { column, field: n, from: 'preset' }
     return { column, field: '', from: 'unmapped' }
   })
   const headerProblems: CsvProblem[] = []
@@ -227,6 +244,7 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
     if (f.required && f.kinds.includes(o.kind) && !seen.has(f.name)) refuse('missing_column', null, `no column maps to ${f.name} (the key of ${o.kind}); map one with --map COLUMN=${f.name}`)
   }
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
+  if (o.columnsOnly) return { file, columns, headerProblems, refusal, rows: [] }
 
   const rows: Row[] = []
   let prevEnd = first[0]
@@ -317,8 +335,9 @@ function poolNetwork(line: number, values: Values, columns: CsvColumnMap[]): Csv
 
 const sameValue = (a: string | null | undefined, b: string | null | undefined): boolean => (a ?? null) === (b ?? null)
 
-function poolSnapshot(v: Values, network: string): Record<string, unknown> {
+function poolSnapshot(v: Values, network: string, x: Extras): Record<string, unknown> {
   return {
+    ...extraSnapshot(x, v),
     name: v.name ?? null,
     network,
     gateway: v.gateway ?? null,
@@ -331,7 +350,7 @@ function poolSnapshot(v: Values, network: string): Record<string, unknown> {
   }
 }
 
-function allocSnapshot(v: Values, ip: string, pool: string): Record<string, unknown> {
+function allocSnapshot(v: Values, ip: string, pool: string, x: Extras): Record<string, unknown> {
   const out: Record<string, unknown> = { pool, ip, status: v.status ?? 'allocated' }
   if (v.hostname) out.hostname = v.hostname
   if (v.mac) out.mac = v.mac
@@ -342,7 +361,7 @@ function allocSnapshot(v: Values, ip: string, pool: string): Record<string, unkn
   if (v.reserved_until) out.reservedUntil = v.reserved_until
   if (v.dns_managed === 'true') out.dnsManaged = true
   if (v.dhcp_managed === 'true') out.dhcpManaged = true
-  return out
+  return { ...out, ...extraSnapshot(x, v) }
 }
 
 /** The spaces by name (and the default one), for the rows' space column or the --space override. */
@@ -458,6 +477,7 @@ export class IpamCsvService {
     const ictx = makeContext({ ...ctx, source: 'import' })
     const importId = randomUUID()
     let parsed: Parsed | null = null
+    let newTags: string[] = []
     const finish = (outcome: CsvImportReport['outcome'], plan: Plan | null, problems: CsvProblem[]): CsvImportReport => {
       const finished = new Date()
       const r: CsvImportReport = {
@@ -476,6 +496,7 @@ export class IpamCsvService {
         counts: plan?.counts ?? { rows: parsed?.rows.length ?? 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
         problems,
         refusal: parsed?.refusal ?? null,
+        newTags: outcome === 'cancelled' ? [] : newTags,
         preview: plan?.preview ?? []
       }
       this.reports.set(r.reportId, r)
@@ -489,13 +510,22 @@ export class IpamCsvService {
       const p = parsed
       this.emit(opts, 'reading', 1, 1)
       if (write && p.refusal) throw new AppError('VALIDATION', `file: ${p.refusal.message}`, { field: 'file' })
+      if (write && o.columnsOnly) throw validationError('columnsOnly', 'applies to a dry run only')
       const outcome = await this.knex.transaction(async (trx) => {
-        const plan = o.kind === 'pools' ? await this.planPools(trx, p, o, opts) : await this.planAllocations(trx, p, o, opts)
+        // Tags and custom field columns: checked against the definitions and tags of this transaction.
+        const x = await loadExtras(trx, o.kind, p.columns, p.headerProblems, o.createTags === true)
+        if (p.headerProblems.length && !p.refusal) p.refusal = { code: 'VALIDATION', message: p.headerProblems.map((h) => h.reason).join('; ') }
+        if (write && p.refusal) throw new AppError('VALIDATION', `file: ${p.refusal.message}`, { field: 'file' })
+        for (const row of p.rows) if (!row.problem) row.problem = checkRowExtras(x, row.line, row.values, p.columns)
+        const plan = o.kind === 'pools' ? await this.planPools(trx, p, o, opts, x) : await this.planAllocations(trx, p, o, opts, x)
+        // The tags a run creates: those named by the rows it writes (not by skipped ones).
+        x.newTags = new Set([...plan.create, ...plan.update].flatMap((c) => ((c as { values?: Values }).values ?? (c as { after?: Values }).after)?.tags?.split(',') ?? []).filter((t) => !x.tagIds.has(t)))
+        newTags = [...x.newTags].sort()
         const problems = [...p.headerProblems, ...p.rows.filter((r) => r.problem).map((r) => r.problem!)]
         if (!write) return { plan, problems, imported: false }
         opts.signal?.throwIfAborted()
-        if (o.kind === 'pools') await this.writePools(trx, ictx, plan, importId, opts)
-        else await this.writeAllocations(trx, ictx, plan, importId, opts)
+        if (o.kind === 'pools') await this.writePools(trx, ictx, plan, importId, opts, x)
+        else await this.writeAllocations(trx, ictx, plan, importId, opts, x)
         await appendAuditsBulk(trx, ictx, [
           {
             action: 'create',
@@ -508,6 +538,8 @@ export class IpamCsvService {
                 kind: o.kind,
                 preset: o.preset,
                 onExisting: o.onExisting,
+                createTags: o.createTags === true,
+                newTags,
                 file: p.file,
                 via: ctx.source,
                 columns: p.columns.map((c) => `${c.column}=${c.field}`),
@@ -531,15 +563,17 @@ export class IpamCsvService {
 
   // ------------------------------------------------------------------ pools
 
-  private async planPools(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions): Promise<Plan> {
+  private async planPools(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
     this.emit(opts, 'checking', 0, p.rows.length)
     const sp = await spaces(trx)
     const existing = await trx.raw<
-      Rows<{ id: number; space_id: number; network: string; name: string; parent_id: number | null; gateway: string | null; vlan: string | null; site: string | null; environment: string | null; description: string | null; dns_servers: string; active: string }>
+      Rows<{ id: number; space_id: number; network: string; name: string; parent_id: number | null; gateway: string | null; vlan: string | null; site: string | null; environment: string | null; description: string | null; dns_servers: string; active: string; tags?: string | null; cf?: Record<string, FieldValue> | null }>
     >(
       `select p.id, p.space_id, p.network::text as network, p.name, p.parent_id, host(p.gateway) as gateway, p.vlan_id::text as vlan, p.site, p.environment,
               p.description, array_to_string(array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n), ' ') as dns_servers,
               (case when p.is_active then 'true' else 'false' end) as active
+              ${x.tagsMapped ? `, (select string_agg(t.name, ',' order by t.name) from ip_pool_tags xt join ip_tags t on t.id = xt.tag_id where xt.pool_id = p.id) as tags` : ''}
+              ${x.cfFields.length ? ', p.custom_fields as cf' : ''}
          from ip_pools p`
     )
     const byKey = new Map<string, (typeof existing.rows)[number]>()
@@ -570,15 +604,29 @@ export class IpamCsvService {
       seen.set(key, row.line)
       const e = byKey.get(key)
       if (e) {
-        const before: Values = { name: e.name, gateway: e.gateway, vlan: e.vlan, site: e.site, environment: e.environment, description: e.description, dns_servers: e.dns_servers || null, active: e.active }
+        const before: Values = {
+          name: e.name,
+          gateway: e.gateway,
+          vlan: e.vlan,
+          site: e.site,
+          environment: e.environment,
+          description: e.description,
+          dns_servers: e.dns_servers || null,
+          active: e.active,
+          ...(x.tagsMapped ? { tags: e.tags ?? null } : {}),
+          ...customValues(e.cf)
+        }
         const after: Values = { ...before }
         for (const f of POOL_FIELDS) if (mapped.has(f) && !(f === 'name' && !row.values.name)) after[f] = row.values[f] ?? null
-        const differs = POOL_FIELDS.some((f) => !sameValue(before[f], after[f]))
+        for (const f of extraFields(x)) after[f] = row.values[f] ?? null
+        const differs = [...POOL_FIELDS, ...extraFields(x)].some((f) => !sameValue(before[f], after[f]))
         if (!differs) {
           plan.counts.unchanged++
           this.previewRow(plan, row.line, 'unchanged', { network, ...after })
         } else if (o.onExisting === 'skip') {
           row.problem = skip(row.line, 'exists', columnOf(p.columns, 'network'), network, `pool ${e.name} (${network}) exists in space "${sp.names.get(s)}" with other values; --on-existing update changes it`)
+        } else if ((row.problem = requiredOnUpdate(x, row.line, after, p.columns))) {
+          continue
         } else {
           if (after.name !== before.name) {
             const owner = nameOwner.get(after.name!)
@@ -593,6 +641,7 @@ export class IpamCsvService {
         }
         continue
       }
+      if ((row.problem = requiredOnCreate(x, row.line, row.values, p.columns))) continue
       fresh.push({ row, key, spaceId: s, net: parseCidr(network) })
     }
     // New pools, largest first, so a pool's parent (the smallest pool around it, new or old) is decided before it.
@@ -682,10 +731,11 @@ export class IpamCsvService {
     if (plan.preview.length < PREVIEW) plan.preview.push({ line, action, values: { ...values } })
   }
 
-  private async writePools(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions): Promise<void> {
+  private async writePools(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions, x: Extras): Promise<void> {
     const total = plan.create.length + plan.update.length
     let done = 0
     const audit = await openBulkAudit(trx, ctx)
+    await createMissingTags(trx, ctx, audit, x, importId)
     const idOf = new Map<string, number>()
     const existing = await trx.raw<Rows<{ id: number; k: string }>>(`select id, space_id || '|' || network::text as k from ip_pools`)
     for (const e of existing.rows) idOf.set(e.k, e.id)
@@ -702,11 +752,11 @@ export class IpamCsvService {
         opts.signal?.throwIfAborted()
         const chunk = level.slice(i, i + WRITE_CHUNK)
         const r = await trx.raw<Rows<{ k: number; id: number }>>(
-          `with src as (select * from unnest(?::int[], ?::int[], ?::int[], ?::text[], ?::cidr[], ?::inet[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bool[])
-                          as u(k, space_id, parent_id, name, network, gateway, vlan_id, site, environment, description, dns, active)),
-                ins as (insert into ip_pools (space_id, parent_id, name, network, gateway, vlan_id, site, environment, description, dns_servers, is_active, created_by)
+          `with src as (select * from unnest(?::int[], ?::int[], ?::int[], ?::text[], ?::cidr[], ?::inet[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bool[], ?::jsonb[])
+                          as u(k, space_id, parent_id, name, network, gateway, vlan_id, site, environment, description, dns, active, cf)),
+                ins as (insert into ip_pools (space_id, parent_id, name, network, gateway, vlan_id, site, environment, description, dns_servers, is_active, custom_fields, created_by)
                         select space_id, parent_id, name, network, gateway, vlan_id, site, environment, description,
-                               case when dns is null then null else string_to_array(dns, ' ')::inet[] end, active, ? from src order by k
+                               case when dns is null then null else string_to_array(dns, ' ')::inet[] end, active, cf, ? from src order by k
                         returning id, space_id, network)
            select s.k, i.id from ins i join src s on s.space_id = i.space_id and s.network = i.network`,
           [
@@ -722,19 +772,21 @@ export class IpamCsvService {
             chunk.map((c) => c.values.description ?? null),
             chunk.map((c) => c.values.dns_servers ?? null),
             chunk.map((c) => c.values.active !== 'false'),
+            chunk.map((c) => JSON.stringify(customObject(x, c.values))),
             ctx.actor
           ] as unknown as Knex.RawBinding[]
         )
+        if (x.tagsMapped) await writeTags(trx, 'pools', r.rows.map((y) => y.id), r.rows.map((y) => chunk[y.k]!.values.tags ?? null), false)
         const entries: AuditEntry[] = []
-        for (const x of r.rows) {
-          const c = chunk[x.k]!
-          idOf.set(`${c.spaceId}|${c.net!.text}`, x.id)
+        for (const y of r.rows) {
+          const c = chunk[y.k]!
+          idOf.set(`${c.spaceId}|${c.net!.text}`, y.id)
           entries.push({
             action: 'create',
             resourceType: 'ip_pool',
-            resourceId: x.id,
+            resourceId: y.id,
             resourceName: c.values.name,
-            details: { after: poolSnapshot(c.values, c.net!.text), context: { operation: 'csv-import', importId, line: c.line } }
+            details: { after: poolSnapshot(c.values, c.net!.text, x), context: { operation: 'csv-import', importId, line: c.line } }
           })
         }
         await audit.write(audit.prepare(entries))
@@ -747,9 +799,10 @@ export class IpamCsvService {
       const chunk = plan.update.slice(i, i + WRITE_CHUNK)
       await trx.raw(
         `update ip_pools p set name = u.name, gateway = u.gateway, vlan_id = u.vlan_id, site = u.site, environment = u.environment, description = u.description,
-                dns_servers = case when u.dns is null then null else string_to_array(u.dns, ' ')::inet[] end, is_active = u.active, updated_at = now()
-           from unnest(?::int[], ?::text[], ?::inet[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bool[])
-                as u(id, name, gateway, vlan_id, site, environment, description, dns, active)
+                dns_servers = case when u.dns is null then null else string_to_array(u.dns, ' ')::inet[] end, is_active = u.active,
+                custom_fields = coalesce(u.cf, p.custom_fields), updated_at = now()
+           from unnest(?::int[], ?::text[], ?::inet[], ?::int[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bool[], ?::jsonb[])
+                as u(id, name, gateway, vlan_id, site, environment, description, dns, active, cf)
           where p.id = u.id`,
         [
           chunk.map((c) => c.id),
@@ -760,9 +813,11 @@ export class IpamCsvService {
           chunk.map((c) => c.after.environment ?? null),
           chunk.map((c) => c.after.description ?? null),
           chunk.map((c) => c.after.dns_servers ?? null),
-          chunk.map((c) => c.after.active !== 'false')
+          chunk.map((c) => c.after.active !== 'false'),
+          chunk.map((c) => (x.cfFields.length ? JSON.stringify(customObject(x, c.after)) : null))
         ] as unknown as Knex.RawBinding[]
       )
+      if (x.tagsMapped) await writeTags(trx, 'pools', chunk.map((c) => c.id), chunk.map((c) => c.after.tags ?? null), true)
       await audit.write(
         audit.prepare(
           chunk.map((c) => ({
@@ -770,7 +825,7 @@ export class IpamCsvService {
             resourceType: 'ip_pool',
             resourceId: c.id,
             resourceName: c.after.name,
-            details: { before: poolSnapshot(c.before, c.before.network!), after: poolSnapshot(c.after, c.after.network!), context: { operation: 'csv-import', importId, line: c.line } }
+            details: { before: poolSnapshot(c.before, c.before.network!, x), after: poolSnapshot(c.after, c.after.network!, x), context: { operation: 'csv-import', importId, line: c.line } }
           }))
         )
       )
@@ -782,10 +837,11 @@ export class IpamCsvService {
 
   // ------------------------------------------------------------------ allocations
 
-  private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions): Promise<Plan> {
+  private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
     const sp = await spaces(trx)
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
-    const seen = new Map<string, number>()
+    // Per space, address -> first line (the address text is the row's own string: no key built per row).
+    const seen = new Map<number, Map<string, number>>()
     const live: { row: Row; spaceId: number }[] = []
     for (const row of p.rows) {
       if (row.problem) continue
@@ -794,13 +850,14 @@ export class IpamCsvService {
         row.problem = s
         continue
       }
-      const key = `${s}|${row.values.ip}`
-      const first = seen.get(key)
+      let inSpace = seen.get(s)
+      if (!inSpace) seen.set(s, (inSpace = new Map()))
+      const first = inSpace.get(row.values.ip!)
       if (first !== undefined) {
         row.problem = skip(row.line, 'duplicate_key', columnOf(p.columns, 'ip'), row.values.ip!, `line ${first} of the file has ${row.values.ip} in space "${sp.names.get(s)}" already`)
         continue
       }
-      seen.set(key, row.line)
+      inSpace.set(row.values.ip!, row.line)
       live.push({ row, spaceId: s })
     }
     this.emit(opts, 'checking', 0, live.length)
@@ -835,7 +892,12 @@ export class IpamCsvService {
       reserved_until: string | null
       dns_managed: string | null
       dhcp_managed: string | null
+      tags?: string | null
+      cf?: Record<string, FieldValue> | null
     }
+    const fields = [...ALLOC_FIELDS, ...extraFields(x)]
+    // The pools' networks parsed once each, not once per row.
+    const nets = new Map<string, ParsedCidr>()
     const mapped = new Set(p.columns.map((c) => c.field))
     const ipCol = columnOf(p.columns, 'ip')
     // Read back in slices of the row numbers, so the answer of a large file is never in memory at once.
@@ -848,6 +910,8 @@ export class IpamCsvService {
               to_char(a.reserved_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as reserved_until,
               (case when a.id is null then null when a.dns_managed then 'true' else 'false' end) as dns_managed,
               (case when a.id is null then null when a.dhcp_managed then 'true' else 'false' end) as dhcp_managed
+              ${x.tagsMapped ? `, (select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id) as tags` : ''}
+              ${x.cfFields.length ? ', a.custom_fields as cf' : ''}
          from csv_import_rows r
          left join lateral (select p.id, p.name, p.network, p.gateway from ip_pools p
                              where p.space_id = r.space_id and p.network >>= r.ip order by masklen(p.network) desc limit 1) p on true
@@ -888,23 +952,30 @@ export class IpamCsvService {
           description: h.description,
           reserved_until: h.reserved_until,
           dns_managed: h.dns_managed,
-          dhcp_managed: h.dhcp_managed
+          dhcp_managed: h.dhcp_managed,
+          ...(x.tagsMapped ? { tags: h.tags ?? null } : {}),
+          ...customValues(h.cf)
         }
         const after: Values = { ...before }
         for (const f of ALLOC_FIELDS) if (mapped.has(f) || (f === 'dhcp_managed' && v.dhcp_managed !== undefined)) after[f] = v[f] ?? (f === 'dns_managed' || f === 'dhcp_managed' ? 'false' : f === 'status' ? 'allocated' : null)
+        for (const f of extraFields(x)) after[f] = v[f] ?? null
         if (after.status !== 'reserved') after.reserved_until = null
-        if (!ALLOC_FIELDS.some((f) => !sameValue(before[f], after[f]))) {
+        if (!fields.some((f) => !sameValue(before[f], after[f]))) {
           plan.counts.unchanged++
           this.previewRow(plan, row.line, 'unchanged', { ip, pool: h.pool_name, ...after })
         } else if (o.onExisting === 'skip') {
           row.problem = skip(row.line, 'exists', ipCol, ip, `ip: ${ip} is held already in space "${space}" with other values; --on-existing update changes it`)
+        } else if ((row.problem = requiredOnUpdate(x, row.line, after, p.columns))) {
+          continue
         } else {
           plan.update.push({ line: row.line, id: h.id, before: { ip, ...before }, after: { ip, ...after }, poolId: h.pool_id, poolName: h.pool_name! })
           this.previewRow(plan, row.line, 'update', { ip, pool: h.pool_name, ...after })
         }
         continue
       }
-      const unusable = unusableReason(parseCidr(h.network!), parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
+      let net = nets.get(h.network!)
+      if (!net) nets.set(h.network!, (net = parseCidr(h.network!)))
+      const unusable = unusableReason(net, parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
       if (unusable) {
         row.problem = skip(row.line, 'unusable_address', ipCol, ip, `ip: ${unusable}`)
         continue
@@ -914,6 +985,7 @@ export class IpamCsvService {
         continue
       }
       const values = v
+      if ((row.problem = requiredOnCreate(x, row.line, values, p.columns))) continue
       values.status ??= 'allocated'
       if (values.status !== 'reserved') values.reserved_until = null
       plan.create.push({ line: row.line, values, spaceId, poolId: h.pool_id, poolName: h.pool_name! })
@@ -930,7 +1002,7 @@ export class IpamCsvService {
     return plan
   }
 
-  private async writeAllocations(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions): Promise<void> {
+  private async writeAllocations(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions, x: Extras): Promise<void> {
     const total = plan.create.length + plan.update.length
     const touched = new Set<number>()
     for (const c of plan.create) touched.add(c.poolId!)
@@ -939,6 +1011,8 @@ export class IpamCsvService {
     const ids = [...touched].sort((a, b) => a - b)
     for (let i = 0; i < ids.length; i += LOAD_CHUNK) await trx.raw(`select id from ip_pools where id = any(?::int[]) order by id for update`, [ids.slice(i, i + LOAD_CHUNK)])
     const audit = await openBulkAudit(trx, ctx)
+    await createMissingTags(trx, ctx, audit, x, importId)
+    const withCustom = x.cfFields.length > 0 || [...x.defs.values()].some((d) => d.required)
     let done = 0
     let inflight: Promise<void> | null = null
     try {
@@ -948,9 +1022,9 @@ export class IpamCsvService {
         if (inflight) await inflight
         const r = await trx.raw<Rows<{ id: number; ip: string }>>(
           `insert into ip_allocations (pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
-                                       dns_managed, dhcp_managed, allocated_by)
+                                       dns_managed, dhcp_managed, allocated_by, custom_fields)
            select * from unnest(?::int[], ?::int[], ?::inet[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[],
-                                ?::bool[], ?::bool[], ?::text[])
+                                ?::bool[], ?::bool[], ?::text[], ?::jsonb[])
            returning id, host(ip_address) as ip`,
           [
             pgArray(chunk, (c) => c.poolId!),
@@ -966,19 +1040,21 @@ export class IpamCsvService {
             pgArray(chunk, (c) => c.values.reserved_until ?? null),
             pgArray(chunk, (c) => c.values.dns_managed === 'true'),
             pgArray(chunk, (c) => c.values.dhcp_managed === 'true'),
-            pgArray(chunk, () => ctx.actor)
+            pgArray(chunk, () => ctx.actor),
+            pgArray(chunk, (c) => (withCustom ? JSON.stringify(customObject(x, c.values)) : '{}'))
           ]
         )
         // The rows come back in insert order (one INSERT ... SELECT from unnest keeps it); matched by address to be sure.
         const idOf = new Map<string, number>()
-        for (const x of r.rows) idOf.set(x.ip, x.id)
+        for (const y of r.rows) idOf.set(y.ip, y.id)
+        if (x.tagsMapped) await writeTags(trx, 'allocations', chunk.map((c) => idOf.get(c.values.ip!)!), chunk.map((c) => c.values.tags ?? null), false)
         const prepared = audit.prepare(
           chunk.map((c) => ({
             action: 'create' as const,
             resourceType: 'ip_allocation',
             resourceId: idOf.get(c.values.ip!)!,
             resourceName: c.values.ip,
-            details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName!), context: { operation: 'csv-import', importId, line: c.line } }
+            details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName!, x), context: { operation: 'csv-import', importId, line: c.line } }
           }))
         )
         // The audit rows of this batch go in while the next batch is prepared.
@@ -997,9 +1073,10 @@ export class IpamCsvService {
       const chunk = plan.update.slice(i, i + WRITE_CHUNK)
       await trx.raw(
         `update ip_allocations a set status = u.status, hostname = u.hostname, mac_address = u.mac, owner = u.owner, owner_dn = u.owner_dn, purpose = u.purpose,
-                description = u.description, reserved_until = u.reserved_until, dns_managed = u.dns, dhcp_managed = u.dhcp, version = a.version + 1, updated_at = now()
-           from unnest(?::int[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bool[], ?::bool[])
-                as u(id, status, hostname, mac, owner, owner_dn, purpose, description, reserved_until, dns, dhcp)
+                description = u.description, reserved_until = u.reserved_until, dns_managed = u.dns, dhcp_managed = u.dhcp,
+                custom_fields = coalesce(u.cf, a.custom_fields), version = a.version + 1, updated_at = now()
+           from unnest(?::int[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[], ?::bool[], ?::bool[], ?::jsonb[])
+                as u(id, status, hostname, mac, owner, owner_dn, purpose, description, reserved_until, dns, dhcp, cf)
           where a.id = u.id`,
         [
           pgArray(chunk, (c) => c.id),
@@ -1012,9 +1089,11 @@ export class IpamCsvService {
           pgArray(chunk, (c) => c.after.description ?? null),
           pgArray(chunk, (c) => c.after.reserved_until ?? null),
           pgArray(chunk, (c) => c.after.dns_managed === 'true'),
-          pgArray(chunk, (c) => c.after.dhcp_managed === 'true')
+          pgArray(chunk, (c) => c.after.dhcp_managed === 'true'),
+          pgArray(chunk, (c) => (x.cfFields.length ? JSON.stringify(customObject(x, c.after)) : null))
         ]
       )
+      if (x.tagsMapped) await writeTags(trx, 'allocations', chunk.map((c) => c.id), chunk.map((c) => c.after.tags ?? null), true)
       await audit.write(
         audit.prepare(
           chunk.map((c) => ({
@@ -1023,8 +1102,8 @@ export class IpamCsvService {
             resourceId: c.id,
             resourceName: c.after.ip,
             details: {
-              before: allocSnapshot(c.before, c.before.ip!, c.poolName!),
-              after: allocSnapshot(c.after, c.after.ip!, c.poolName!),
+              before: allocSnapshot(c.before, c.before.ip!, c.poolName!, x),
+              after: allocSnapshot(c.after, c.after.ip!, c.poolName!, x),
               context: { operation: 'csv-import', importId, line: c.line }
             }
           }))
