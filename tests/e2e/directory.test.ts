@@ -1,7 +1,8 @@
 /**
  * The directory screens in a real Chromium over the web harness, against the test slapd: an LDAP profile
  * added in Settings (bind password to the keychain), sign-in with a wrong and then the right password,
- * users paged with the core's cursors, a user created through the form (with an inline validation error
+ * users as a bounded virtual list read with the core's cursors as it scrolls (1,230 people: the window lets
+ * go of the first rows, the DOM holds only the rows in sight, the keyboard moves and selects), a user created through the form (with an inline validation error
  * first), added to a group with the member picker, locked and unlocked, the idle-lock screen, sign-out.
  * Each test file's users and groups live in containers of their own. Screenshots go to test-results/.
  */
@@ -21,15 +22,16 @@ describe.skipIf(skip)('the directory screens', () => {
   const profileName = tag
   let usersDn = ''
   let groupsDn = ''
+  const PEOPLE = 1230
   const toast = (text: string | RegExp) => s.page.getByTestId('toast').filter({ hasText: text })
 
   beforeAll(async () => {
     const info = slapdInfo()
     ;({ usersDn, groupsDn } = makeContainers(tag, info))
-    // 23 people (three pages of 10) and one posixGroup for the member picker.
+    // 1,230 people (more than the table's window of 1,000 loaded rows) and one posixGroup for the member picker.
     let ldif = ''
-    for (let i = 1; i <= 23; i++) {
-      const uid = `p${String(i).padStart(2, '0')}-${tag}`
+    for (let i = 1; i <= PEOPLE; i++) {
+      const uid = `p${String(i).padStart(4, '0')}-${tag}`
       ldif += `dn: uid=${uid},${usersDn}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: ${uid}\ncn: Person ${i}\nsn: Person\nuidNumber: ${30000 + i}\ngidNumber: 2000\nhomeDirectory: /home/${uid}\n\n`
     }
     ldif += `dn: cn=team-${tag},${groupsDn}\nobjectClass: posixGroup\ncn: team-${tag}\ngidNumber: 39000\ndescription: The e2e team\n\n`
@@ -99,26 +101,64 @@ describe.skipIf(skip)('the directory screens', () => {
     await page.getByTestId('session-menu').getByText('admin').waitFor()
   })
 
-  it('pages users with the cursor, forward and back, and searches', async () => {
+  it('lists users as a bounded virtual list: read on by cursor while scrolling, the top let go of past the window, only the rows in sight in the DOM, keyboard and search', async () => {
     const { page } = s
     const panel = page.getByTestId('users-panel')
-    const rows = panel.locator('tbody tr')
-    await rows.first().waitFor()
-    await panel.getByLabel('Rows per page').selectOption('10')
-    await panel.getByText('1–10 of more').waitFor()
-    expect(await rows.count()).toBe(10)
-    await panel.getByRole('button', { name: 'Next page' }).click()
-    await panel.getByText('11–20 of more').waitFor()
-    await panel.getByRole('button', { name: 'Next page' }).click()
-    await panel.getByText(/^21–23$/).waitFor()
-    expect(await rows.count()).toBe(3)
-    expect(await panel.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true)
-    await panel.getByRole('button', { name: 'Previous page' }).click()
-    await panel.getByText('11–20 of more').waitFor()
+    const scroller = panel.getByTestId('users-scroller')
+    const table = panel.getByRole('table', { name: 'Users' })
+    const drawn = panel.locator('tbody tr[data-index]')
+    const status = panel.getByTestId('users-status')
+    /** An attribute of the element that has the keyboard focus. */
+    const focused = (attr: string): Promise<string | null | undefined> =>
+      page.evaluate((a) => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } | null } }).document.activeElement?.getAttribute(a), attr)
+    await panel.locator(`tr[data-uid="p0001-${tag}"]`).waitFor()
+    await status.getByText(/^100 users so far/).waitFor()
+    // Only the rows in sight (plus a few either side) are in the DOM, not the 100 loaded.
+    expect(await drawn.count()).toBeLessThanOrEqual(40)
     await shot(page, 'directory-users')
-    await panel.getByLabel('Search users').fill(`p07-${tag}`)
-    await panel.locator(`tr[data-uid="p07-${tag}"]`).waitFor()
-    await expect.poll(() => rows.count()).toBe(1)
+
+    // Keyboard: the first row takes focus, Arrow Down moves, Space selects, End goes to the last loaded row.
+    await panel.locator(`tr[data-uid="p0001-${tag}"]`).focus()
+    await page.keyboard.press('ArrowDown')
+    await expect.poll(() => focused('data-uid')).toBe(`p0002-${tag}`)
+    await page.keyboard.press(' ')
+    await panel.getByTestId('bulk-bar').getByText('1 selected').waitFor()
+    expect(await panel.locator(`tr[data-uid="p0002-${tag}"]`).getAttribute('aria-selected')).toBe('true')
+    await page.keyboard.press(' ')
+    await panel.getByTestId('bulk-bar').waitFor({ state: 'detached' })
+    await page.keyboard.press('End')
+    await expect.poll(async () => Number(await focused('data-index'))).toBeGreaterThanOrEqual(99)
+
+    // Scroll to the end: pages arrive as the end nears; past 1,000 loaded rows the first ones are let go of.
+    await expect
+      .poll(
+        async () => {
+          await scroller.evaluate((el) => el.scrollTo({ top: el.scrollHeight }))
+          return (await status.textContent()) ?? ''
+        },
+        { timeout: 90_000, interval: 300 }
+      )
+      .toMatch(/^1[,.\u00a0\u202f ]?230 users · the first 230 let go of/)
+    // The last page may have arrived after the last scroll: to the end once more, then the last person is drawn.
+    await scroller.evaluate((el) => el.scrollTo({ top: el.scrollHeight }))
+    await panel.locator(`tr[data-uid="p${String(PEOPLE).padStart(4, '0')}-${tag}"]`).waitFor({ state: 'attached' })
+    expect(Number(await table.getAttribute('data-window'))).toBe(1000)
+    expect(Number(await table.getAttribute('data-offset'))).toBe(230)
+    expect(await drawn.count()).toBeLessThanOrEqual(40)
+    const inDom = await panel.locator('tbody tr').count()
+    expect(inDom).toBeLessThanOrEqual(42) // the drawn rows and the two spacers
+    await shot(page, 'directory-users-scrolled')
+
+    // Back at the top, the rows let go of are placeholders that start the listing again.
+    await scroller.evaluate((el) => el.scrollTo({ top: 0 }))
+    await panel.getByRole('button', { name: 'Back to the start' }).first().click()
+    await panel.locator(`tr[data-uid="p0001-${tag}"]`).waitFor()
+    expect(Number(await table.getAttribute('data-offset'))).toBe(0)
+
+    await panel.getByLabel('Search users').fill(`p0007-${tag}`)
+    await panel.locator(`tr[data-uid="p0007-${tag}"]`).waitFor()
+    await expect.poll(() => panel.locator('tbody tr[data-uid]').count()).toBe(1)
+    await status.getByText(/^1 user$/).waitFor()
   })
 
   it('creates a user through the form, with an inline validation error first', async () => {

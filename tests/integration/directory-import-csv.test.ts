@@ -2,7 +2,8 @@
  * Bulk user import from CSV against the real slapd: a damaged file, each bad row reported with its reason;
  * the dry run writes nothing; apply creates exactly the clean rows (template applied, passwords set by the
  * server and never audited, groups joined); a second run changes nothing; existing uids updated when asked;
- * a file that is not CSV named by line; the templates themselves.
+ * a file that is not CSV named by line; the templates themselves; new users sent in LDAP transactions, a
+ * refusal inside one failing only its row, each user with its own intent and outcome audit rows.
  */
 import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -118,6 +119,45 @@ describe.skipIf(skip)('user import from CSV', () => {
     await expect(fx.core.directory.userImport.run(admin, { text: 'uid,shoeSize\nx,44\n', dryRun: true })).rejects.toMatchObject({ code: 'VALIDATION', details: { field: 'mapping', columns: ['shoeSize'] } })
     const ignored = await fx.core.directory.userImport.run(admin, { text: 'uid,shoeSize,sn\nzed,44,Zed\n', mapping: { shoeSize: '' }, dryRun: true })
     expect(ignored.rows).toEqual([expect.objectContaining({ uid: 'zed', action: 'create' })])
+  })
+
+  it('creates new users in LDAP transactions: a row the server refuses mid-run fails alone with its reason, and every user keeps its own intent and outcome rows', async () => {
+    // 120 rows: batches of 3 (at least 50 batches), two in flight. Once the first rows settle, tx100 is
+    // created behind the import's back, so its batch's transaction is refused and its rows go one by one.
+    const text = ['uid,givenName,sn', ...Array.from({ length: 120 }, (_, i) => `tx${String(i).padStart(3, '0')},Tee,Row${i}`)].join('\n')
+    const seq = await lastSeq(fx.core)
+    let raced = false
+    const r = await fx.core.directory.userImport.run(admin, { text }, (done) => {
+      if (done >= 1 && !raced) {
+        raced = true
+        ldapadd(`dn: uid=tx100,${fx.usersDn}\nobjectClass: inetOrgPerson\nuid: tx100\ncn: Taken\nsn: Taken\n`)
+      }
+    })
+    expect(r).toMatchObject({ created: 119, failed: 1, cancelled: false })
+    const refused = r.rows.find((x) => x.uid === 'tx100')!
+    expect(refused.error).toMatch(/already exists|code 68/i)
+    expect(uidsIn(fx.usersDn).filter((u) => u.startsWith('tx'))).toHaveLength(120)
+    // tx099 and tx101 shared tx100's transaction: created one by one after it was refused.
+    expect(ldifValues(ldapsearch(`uid=tx101,${fx.usersDn}`, '(objectClass=*)', ['sn'], 'base'), 'sn')).toEqual(['Row101'])
+
+    const rows = (await auditRows(fx.core, seq)).filter((x) => x.resource_type === 'ldap_user' && x.resource_name?.startsWith('tx'))
+    const intents = rows.filter((x) => (x.details as { context?: { phase?: string } }).context?.phase === 'intent')
+    const outcomes = rows.filter((x) => (x.details as { context?: { phase?: string } }).context?.phase === 'outcome')
+    expect(intents).toHaveLength(120)
+    expect(outcomes).toHaveLength(120)
+    expect(intents.every((x) => x.status === 'warning')).toBe(true)
+    // Each outcome points at its own user's intent, and comes after it.
+    const intentOf = new Map(intents.map((x) => [x.seq, x.resource_name]))
+    for (const o of outcomes) {
+      const at = (o.details as { context: { intentSeq: string } }).context.intentSeq
+      expect(intentOf.get(at)).toBe(o.resource_name)
+      expect(BigInt(o.seq)).toBeGreaterThan(BigInt(at))
+    }
+    const failed = outcomes.filter((x) => x.status === 'failure')
+    expect(failed.map((x) => x.resource_name)).toEqual(['tx100'])
+    expect((failed[0]!.details as { error: { message: string } }).error.message).toMatch(/already exists|code 68/i)
+    expect(new Set(rows.map((x) => x.request_id))).toEqual(new Set([admin.ctx.requestId]))
+    expect(await fx.core.audit.verify(fx.ctx)).toMatchObject({ ok: true })
   })
 
   it('keeps templates per profile: the built-in one until set, admin only, refused when invalid', async () => {

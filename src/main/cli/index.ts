@@ -6,8 +6,17 @@
  */
 import { runCli } from './run'
 
+/**
+ * Exits once what was written to standard output has been handed over: process.exit does not wait for a
+ * pipe that is full, so a large --json report (a 10,000-row `user import`) read by another program was cut
+ * short.
+ */
+function exitAfterOutput(code: number): void {
+  process.stdout.write('', () => process.exit(code))
+}
+
 runCli(process.argv).then(
-  (code) => process.exit(code),
+  (code) => exitAfterOutput(code),
   (e) => {
     console.error('netkeeper: internal error:', e)
     process.exit(1)

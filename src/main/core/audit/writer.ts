@@ -357,10 +357,13 @@ export async function openBulkAudit(trx: Knex.Transaction, ctx: RequestContext):
   }
 }
 
-/** appendAudits for large batches: one bulk append (see openBulkAudit). */
-export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContext, entries: AuditEntry[]): Promise<void> {
-  if (!entries.length) return
+/** appendAudits for large batches: one bulk append (see openBulkAudit). Returns the rows' sequence numbers, in order. */
+export async function appendAuditsBulk(trx: Knex.Transaction, ctx: RequestContext, entries: AuditEntry[]): Promise<string[]> {
+  if (!entries.length) return []
   const bulk = await openBulkAudit(trx, ctx)
-  await bulk.write(bulk.prepare(entries))
+  const batch = bulk.prepare(entries)
+  await bulk.write(batch)
   await bulk.finish()
+  const first = BigInt(batch.first)
+  return entries.map((_, i) => (first + BigInt(i)).toString())
 }

@@ -13,7 +13,7 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
-import { appendAudit, recordFailure, type AuditEntry } from '../audit/writer'
+import { appendAudit, appendAuditsBulk, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { toDirectoryError } from './errors'
 
@@ -71,6 +71,50 @@ export class DirectoryAudit {
       console.error(`[audit] outcome of ${entry.action} ${entry.resourceType} ${entry.resourceName ?? ''} (intent #${intentSeq}) not recorded:`, (e as Error).message)
     }
     return result
+  }
+
+  /**
+   * The same order for many changes sent together (a bulk import's batch): every change's intent row in one
+   * bulk append (one transaction, one commit; audit/writer.ts appendAuditsBulk), then `fn`, which does the writes and returns, per change in order, null for done or
+   * the error that refused it; then every change's outcome row (success, or failure with its error) in one
+   * bulk append. Each change keeps its own intent and outcome rows, as change() writes them, so an auditor reads
+   * them per entry. If `fn` throws, every change of the batch is recorded as failed with that error.
+   */
+  async changeMany(ctx: RequestContext, entries: AuditEntry[], fn: () => Promise<(AppError | null)[]>): Promise<(AppError | null)[]> {
+    if (!entries.length) return []
+    let intents: string[]
+    try {
+      const intentRows = entries.map((entry) => ({ ...entry, status: 'warning' as const, details: { ...entry.details, context: { ...entry.details?.context, phase: 'intent' } } }))
+      intents = await this.knex.transaction((trx) => appendAuditsBulk(trx, ctx, intentRows))
+    } catch (e) {
+      throw new AppError(
+        'UNAVAILABLE',
+        `the audit log could not be written (${(e as Error).message}); the directory changes were refused so that nothing happens unaudited. Check the database connection and try again.`,
+        { kind: 'audit-unavailable' }
+      )
+    }
+    let results: (AppError | null)[]
+    try {
+      results = await fn()
+    } catch (e) {
+      const err = e instanceof AppError ? e : toDirectoryError(e, `${entries[0]!.resourceType} ${entries[0]!.action}`)
+      results = entries.map(() => err)
+    }
+    try {
+      const outcomeRows = entries.map((entry, i): AuditEntry => {
+          const err = results[i]
+          const context = { ...entry.details?.context, phase: 'outcome', intentSeq: intents[i] }
+          return err
+            ? { ...entry, status: 'failure' as const, details: { ...entry.details, context, error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } }
+            : { ...entry, status: 'success' as const, details: { ...entry.details, context } }
+      })
+      await this.knex.transaction((trx) => appendAuditsBulk(trx, ctx, outcomeRows))
+    } catch (e) {
+      // As in change(): the intents are on record; a lost outcome must not turn done changes into failures.
+      console.error(`[audit] outcomes of ${entries.length} ${entries[0]!.resourceType} changes (intents #${intents[0]}..#${intents[intents.length - 1]}) not recorded:`, (e as Error).message)
+    }
+    for (const err of results) if (err) markRecorded(err)
+    return results
   }
 
   /** Records a refusal that happened before any write (validation, role, not found, conflict). */

@@ -24,7 +24,7 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import ipaddr from 'ipaddr.js'
-import { Client, ModifyDNRequest, StatusCodeParser, type Attribute, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
+import { Client, Control, ModifyDNRequest, StatusCodeParser, type Attribute, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
 import { AppError } from '../../../shared/errors'
 import type { LdapProfile } from '../../../shared/directory'
 import { connectionError, isConnectionLost, toDirectoryError } from './errors'
@@ -50,6 +50,32 @@ silenceLdaptsDebug()
 export const OID_PASSWORD_MODIFY = '1.3.6.1.4.1.4203.1.11.1'
 export const OID_STARTTLS = '1.3.6.1.4.1.1466.20037'
 export const OID_PAGED_RESULTS = '1.2.840.113556.1.4.319'
+/** LDAP transactions (RFC 5805): Start and End Transaction extended operations, and the control naming the transaction. */
+export const OID_TXN_START = '1.3.6.1.1.21.1'
+export const OID_TXN_END = '1.3.6.1.1.21.3'
+const OID_TXN_SPEC = '1.3.6.1.1.21.2'
+
+/** The Transaction Specification control (RFC 5805 section 2.2): critical, its value the transaction's identifier. */
+class TxnSpecControl extends Control {
+  constructor(private readonly id: Buffer) {
+    super(OID_TXN_SPEC, { critical: true })
+  }
+
+  override writeControl(writer: { writeBuffer(b: Buffer, tag: number): void; writeByte(b: number): void }): void {
+    // OpenLDAP hands out an empty identifier; the BER writer refuses an empty buffer, so its OCTET STRING is written by hand.
+    if (this.id.length) writer.writeBuffer(this.id, 0x04)
+    else {
+      writer.writeByte(0x04)
+      writer.writeByte(0x00)
+    }
+  }
+}
+
+/** The End Transaction request's value: SEQUENCE { commit BOOLEAN DEFAULT TRUE, identifier OCTET STRING }. */
+function txnEndValue(id: Buffer, commit: boolean): Buffer {
+  const body = Buffer.concat([commit ? Buffer.alloc(0) : Buffer.from([0x01, 0x01, 0x00]), Buffer.from([0x04, id.length]), id])
+  return Buffer.concat([Buffer.from([0x30, body.length]), body])
+}
 
 export interface ResolvedProfile extends LdapProfile {
   usersDn: string
@@ -443,6 +469,35 @@ export class LdapConnection {
   async exop(oid: string, value: Buffer, what: string, field?: string): Promise<void> {
     if (oid === OID_PASSWORD_MODIFY) this.guardPassword(`a password change (${what})`)
     await this.write(what, (c) => c.exop(oid, value), field)
+  }
+
+  /** Whether the server offers LDAP transactions (RFC 5805; OpenLDAP 2.5+ on back-mdb). */
+  async supportsTransactions(): Promise<boolean> {
+    const dse = await this.rootDse()
+    return dse.supportedExtension.includes(OID_TXN_START) && dse.supportedExtension.includes(OID_TXN_END)
+  }
+
+  /**
+   * Adds the entries in one LDAP transaction (RFC 5805): the server queues the adds and applies them together
+   * at End Transaction, in one database commit, so they are all written or none is. That is what makes a bulk
+   * import fast on a durable server: slapd's back-mdb syncs each commit to disk (about 10 ms here), so one add
+   * per commit tops out near 100 a second, where 100 adds per commit go about ten times faster.
+   * One transaction at a time per connection: give each concurrent caller a connection of its own (fork()).
+   * Throws the mapped error of the first refusal (the server's result code); nothing of the batch is written then,
+   * except when the connection is lost during End Transaction (outcome unknown, as for any write).
+   */
+  async addAll(entries: { dn: string; attributes: Attribute[] }[], field?: string): Promise<void> {
+    if (!entries.length) return
+    if (entries.some((e) => carriesPassword(e.attributes.map((a) => a.type)))) this.guardPassword(`passwords sent with ${entries.length} adds`)
+    const id = Buffer.from((await this.write('start an LDAP transaction', (c) => c.exop(OID_TXN_START))).value ?? '', 'latin1')
+    const ctl = new TxnSpecControl(id)
+    const queued = await this.write(`queue ${entries.length} adds`, (c) => Promise.allSettled(entries.map((e) => c.add(e.dn, e.attributes, ctl))), field)
+    const refused = queued.findIndex((q) => q.status === 'rejected')
+    if (refused >= 0) {
+      await this.write('abort the LDAP transaction', (c) => c.exop(OID_TXN_END, txnEndValue(id, false))).catch(() => undefined)
+      throw toDirectoryError((queued[refused] as PromiseRejectedResult).reason, `${this.where}: add ${entries[refused]!.dn}`, field)
+    }
+    await this.write(`add ${entries.length} entries in one transaction (${entries[0]!.dn} ...)`, (c) => c.exop(OID_TXN_END, txnEndValue(id, true)), field)
   }
 
   async rootDse(): Promise<RootDse> {
