@@ -424,6 +424,12 @@ export interface PoolDeleteResult {
   allocationsRemoved: number
 }
 
+/** The values the Pools screen's filter menus offer: every site and environment some pool names, sorted. */
+export interface PoolFacets {
+  sites: string[]
+  environments: string[]
+}
+
 export interface IpamStats {
   pools: number
   activePools: number
