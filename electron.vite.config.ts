@@ -25,6 +25,10 @@ const alias = {
   '@renderer': resolve(root, 'src/renderer/src')
 }
 
+/** What `netkeeper --help` loads: the command tree and the zod-free modules it imports (src/shared/choices.ts). */
+const CLI_PROGRAM =
+  /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal|commands[\\/].*)|shared[\\/](choices|errors|dn)|main[\\/]core[\\/](context|paths|log|db[\\/]errors))\.ts$/
+
 /** Fails the build when index.html's CSP meta tag drifts from the policy main and the harness send. */
 function cspMetaCheck(): Plugin {
   return {
@@ -54,7 +58,25 @@ export default defineConfig({
         }
       },
       // Dependencies (MikroORM, PGlite, pg, keytar...) stay external and load from node_modules.
-      externalizeDeps: true
+      externalizeDeps: true,
+      rolldownOptions: {
+        output: {
+          codeSplitting: {
+            groups: [
+              {
+                // The command tree and the light modules it imports, in a chunk of their own: left to itself
+                // the bundler puts them in one chunk with zod schemas that the same entries reach, and then
+                // `netkeeper --help` pays for loading zod (docs/cli.md#start-up). None of these imports zod.
+                name: 'cli-program',
+                test: CLI_PROGRAM,
+                // Not the modules they import: version.ts, which `--version` alone loads, stays out (every other
+                // module they import is in the list or an external package).
+                includeDependenciesRecursively: false
+              }
+            ]
+          }
+        }
+      }
     }
   },
   preload: {

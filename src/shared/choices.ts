@@ -50,3 +50,15 @@ export const FIELD_TYPES = ['text', 'integer', 'boolean', 'choice', 'date', 'url
 export const CSV_KINDS = ['pools', 'allocations'] as const
 export const CSV_PRESETS = ['netkeeper', 'phpipam', 'netbox'] as const
 export const CSV_ON_EXISTING = ['skip', 'update'] as const
+
+/** What an address range of a pool is for (ipam.ts builds its schema on it). */
+export const RANGE_PURPOSES = ['dhcp', 'reserved', 'infrastructure', 'other'] as const
+
+/** `ldif export --scope`. */
+export const LDIF_SCOPES = ['base', 'one', 'sub'] as const
+/** What a user import does with an entry that exists already. */
+export const ON_EXISTING = ['skip', 'update'] as const
+/** `user bulk` actions. */
+export const BULK_ACTIONS = ['lock', 'unlock', 'addToGroup', 'removeFromGroup', 'setExpiry', 'delete'] as const
+/** What happens to a person's addresses when the person is retired. */
+export const ADDRESS_CHOICES = ['release', 'handover', 'keep'] as const

@@ -36,6 +36,7 @@ import {
   type SpaceDto,
   type SplitResult,
   type IpamStats,
+  type PoolFacets,
   type Page,
   type PoolDeleteResult,
   type PoolDto,
@@ -275,6 +276,7 @@ export const contract = {
   'ipam:range:add': { args: rangeCreateSchema, result: result<OrQueued<RangeDto>>() },
   'ipam:range:remove': { args: z.object({ id: z.number().int().positive() }).strict(), result: result<OrQueued<RangeDto>>() },
   'ipam:stats': { args: noArgs, result: result<IpamStats>() },
+  'ipam:pool:facets': { args: noArgs, result: result<PoolFacets>() },
   /** Sites, VLAN groups, VLANs, tags and custom field definitions, in one read (the editors and the pickers). */
   'ipam:objects': { args: noArgs, result: result<IpamObjects>() },
   /** A change to a site, VLAN group, VLAN, tag, pool's tags or custom field definition (admin). */

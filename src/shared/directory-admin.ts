@@ -5,7 +5,7 @@
  * electron or vue.
  */
 import { z } from 'zod'
-import { GROUP_BULK_CHOICES } from './choices'
+import { ADDRESS_CHOICES, BULK_ACTIONS, GROUP_BULK_CHOICES, LDIF_SCOPES, ON_EXISTING } from './choices'
 import { controlChar, dnString } from './directory'
 import type { AllocationDto } from './ipam'
 
@@ -51,7 +51,7 @@ export interface ObjectClassInfo {
 
 // ------------------------------------------------------------------ LDIF
 
-export const LDIF_SCOPES = ['base', 'one', 'sub'] as const
+export { LDIF_SCOPES }
 
 export const ldifExportSchema = z
   .object({
@@ -230,7 +230,7 @@ export type UserTemplateInput = z.input<typeof userTemplateSchema>
 
 // ------------------------------------------------------------------ bulk user import
 
-export const ON_EXISTING = ['skip', 'update'] as const
+export { ON_EXISTING }
 
 export const userImportSchema = z
   .object({
@@ -284,7 +284,7 @@ export interface UserImportReport {
 
 // ------------------------------------------------------------------ bulk actions
 
-export const BULK_ACTIONS = ['lock', 'unlock', 'addToGroup', 'removeFromGroup', 'setExpiry', 'delete'] as const
+export { BULK_ACTIONS }
 export type BulkAction = (typeof BULK_ACTIONS)[number]
 
 export const bulkSchema = z
@@ -429,7 +429,7 @@ export interface MaintenanceResult {
 
 // ------------------------------------------------------------------ people and their addresses
 
-export const ADDRESS_CHOICES = ['release', 'handover', 'keep'] as const
+export { ADDRESS_CHOICES }
 export type AddressChoice = (typeof ADDRESS_CHOICES)[number]
 
 export const retireSchema = z

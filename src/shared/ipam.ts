@@ -1,6 +1,7 @@
 /** IPAM DTOs and input schemas, shared by the core, the CLI, the IPC contract and the renderer. */
 import { z } from 'zod'
 import { isDn } from './dn'
+import { RANGE_PURPOSES } from './choices'
 import type { FieldValue, PoolVlan, TagRef } from './ipam-objects'
 
 export const ALLOCATION_STATUSES = ['available', 'allocated', 'reserved', 'blocked'] as const
@@ -331,7 +332,7 @@ export interface BulkResult {
   skipped: { ip: string; reason: string }[]
 }
 
-export const RANGE_PURPOSES = ['dhcp', 'reserved', 'infrastructure', 'other'] as const
+export { RANGE_PURPOSES }
 export type RangePurpose = (typeof RANGE_PURPOSES)[number]
 
 export const rangeCreateSchema = z
@@ -423,6 +424,12 @@ export interface Page<T> {
 export interface PoolDeleteResult {
   pool: PoolDto
   allocationsRemoved: number
+}
+
+/** The values the Pools screen's filter menus offer: every site and environment some pool names, sorted. */
+export interface PoolFacets {
+  sites: string[]
+  environments: string[]
 }
 
 export interface IpamStats {

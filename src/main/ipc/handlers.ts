@@ -277,6 +277,7 @@ function baseHandlers(core: Core, dialogs: FileDialogs, host?: HostControl): Han
     'ipam:release': (a, ctx) => core.ipam.release(ctx, a.ip, { version: a.version, space: a.space }),
     'ipam:search': (a, ctx) => core.ipam.search(ctx, a),
     'ipam:stats': (_a, ctx) => core.ipam.stats(ctx),
+    'ipam:pool:facets': (_a, ctx) => core.ipam.poolFacets(ctx),
     'ipam:hold-range': (a, ctx) => core.ipam.holdRange(ctx, a),
     'ipam:release-many': (a, ctx) => core.ipam.releaseMany(ctx, a),
     'ipam:space:list': (_a, ctx) => core.ipam.listSpaces(ctx),

@@ -3,7 +3,6 @@
  * calc`. (`pool create --parent/--space` is in ipam.ts with the rest of create.)
  */
 import { Command, InvalidArgumentError } from 'commander'
-import { describeCidr } from '../../../shared/cidr-calc'
 import type { PoolDto, PoolTreeNode } from '../../../shared/ipam'
 import { action, cliContext, emit, table, withCore, withCoreOrQueue } from '../runtime'
 
@@ -104,6 +103,8 @@ export function calcCommand(): Command {
     .argument('<cidr>', 'a prefix, host bits allowed, e.g. 10.1.2.3/22 or 2001:db8::/62')
     .action(
       action(async (cidr: string, _o: unknown, cmd: Command) => {
+        // Loaded when the command runs: the address libraries are not needed to describe it for --help.
+        const { describeCidr } = await import('../../../shared/cidr-calc')
         const f = describeCidr(cidr, 'cidr')
         emit(cmd, f, () =>
           [

@@ -1,6 +1,7 @@
 /** `netkeeper range ...`: dhcp, reserved, infrastructure and other ranges inside a pool. */
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { RANGE_PURPOSES, type RangeDto } from '../../../shared/ipam'
+import { RANGE_PURPOSES } from '../../../shared/choices'
+import type { RangeDto } from '../../../shared/ipam'
 import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue } from '../runtime'
 
 const line = (g: RangeDto): Record<string, unknown> => ({

@@ -2,7 +2,7 @@
  * Kea's PostgreSQL host and lease database (the schema `kea-admin db-init pgsql` creates): one small pool
  * of connections per server, the password from the OS keychain (bound to the endpoint), none for trust.
  */
-import pg from 'pg'
+import type pg from 'pg'
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
 import { BoundSecrets } from '../credentials/bound'
@@ -79,7 +79,10 @@ export class KeaDatabases {
     const have = this.pools.get(row.id)
     if (have && have.key === key) return have.pool
     if (have) await have.pool.end().catch(() => undefined)
-    const pool = new pg.Pool({ host: row.db_host, port: row.db_port, database: row.db_name, user: row.db_user, password: await this.password(row), max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 })
+    // pg is loaded when a Kea database is first used: every CLI command and the app's start load this
+    // module, and on the embedded store nothing else needs pg.
+    const { Pool } = (await import('pg')).default
+    const pool = new Pool({ host: row.db_host, port: row.db_port, database: row.db_name, user: row.db_user, password: await this.password(row), max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 10_000 })
     pool.on('error', () => undefined)
     this.pools.set(row.id, { key, pool })
     return pool

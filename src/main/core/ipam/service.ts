@@ -49,6 +49,7 @@ import type {
   AllocationDto,
   AllocationUpdateInput,
   IpamStats,
+  PoolFacets,
   Page,
   PoolCreateInput,
   PoolDeleteResult,
@@ -70,7 +71,7 @@ import * as bulk from './bulk'
 import * as ranges from './ranges'
 import * as spaces from './spaces'
 import * as tree from './tree'
-import { stats } from './stats'
+import { poolFacets, stats } from './stats'
 import * as usage from './usage'
 import type { PoolLevel, ThresholdSetInput, Thresholds, UsageHistory, UsageHistoryInput } from '../../../shared/usage'
 
@@ -218,6 +219,11 @@ export class IpamService {
 
   stats(_ctx: RequestContext): Promise<IpamStats> {
     return stats(this.knex)
+  }
+
+  /** The sites and environments pools name (the Pools screen's filter menus): two index-only reads, not the stats. */
+  poolFacets(_ctx: RequestContext): Promise<PoolFacets> {
+    return poolFacets(this.knex)
   }
 
   // ---------------------------------------------------------------- spaces

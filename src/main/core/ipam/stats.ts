@@ -1,6 +1,6 @@
 /** IPAM statistics for the dashboard: totals, utilization by site and environment, the fullest pools. */
 import type { Knex } from '@mikro-orm/postgresql'
-import type { IpamStats } from '../../../shared/ipam'
+import type { IpamStats, PoolFacets } from '../../../shared/ipam'
 import { parseCidr } from '../../../shared/net'
 import type { Rows } from './rows'
 import { utilization } from './utilization'
@@ -51,4 +51,17 @@ export async function stats(knex: Knex): Promise<IpamStats> {
       .slice(0, 10)
       .map(({ p, u }) => ({ id: p.id, name: p.name, network: parseCidr(p.network).text, percent: u.percent, used: u.allocated + u.reserved + u.blocked, usable: u.usable }))
   }
+}
+
+/**
+ * Every site and environment some pool names, sorted: what the Pools screen's filter menus offer. The
+ * screen used to take them from stats(), which counts every allocation of every pool (seconds with 5,000
+ * pools and 500,000 allocations, on the same connections as the screen's first page).
+ */
+export async function poolFacets(knex: Knex): Promise<PoolFacets> {
+  const [sites, envs] = await Promise.all([
+    knex.raw<Rows<{ v: string }>>(`select distinct site as v from ip_pools where site is not null and site <> '' order by 1`),
+    knex.raw<Rows<{ v: string }>>(`select distinct environment as v from ip_pools where environment is not null and environment <> '' order by 1`)
+  ])
+  return { sites: sites.rows.map((r) => r.v), environments: envs.rows.map((r) => r.v) }
 }

@@ -5,7 +5,8 @@
 import fs from 'node:fs'
 import { once } from 'node:events'
 import { Command, Option } from 'commander'
-import { LDIF_SCOPES, type LdifImportReport } from '../../../../shared/directory-admin'
+import { LDIF_SCOPES } from '../../../../shared/choices'
+import type { LdifImportReport } from '../../../../shared/directory-admin'
 import { action, emit, globals, UsageError } from '../../runtime'
 import { collect, int, interruptFlag, withDirectory, withDirOptions, type DirOpts } from './scope'
 

@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs'
 import { Argument, Command, Option } from 'commander'
-import { BULK_ACTIONS, ON_EXISTING, type BulkAction, type UserImportReport } from '../../../../shared/directory-admin'
+import { ADDRESS_CHOICES, BULK_ACTIONS, ON_EXISTING } from '../../../../shared/choices'
+import type { AddressChoice, BulkAction, UserImportReport } from '../../../../shared/directory-admin'
 import { action, emit, globals, table, UsageError } from '../../runtime'
-import { ADDRESS_CHOICES, type AddressChoice } from '../../../core/people'
 import { collect, interruptFlag, withDirectory, withDirOptions, type DirOpts } from './scope'
 
 function importText(r: UserImportReport): string {

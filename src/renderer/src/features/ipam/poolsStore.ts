@@ -81,12 +81,12 @@ export const usePoolsStore = defineStore('pools', () => {
     }
   }
 
-  /** Sites and environments for the filter menus, from the stats (one call, every pool). */
+  /** Sites and environments for the filter menus (a light read, never the dashboard's stats: see poolFacets). */
   async function loadOptions(): Promise<void> {
     try {
-      const s = await api['ipam:stats']({})
-      sites.value = s.bySite.map((x) => x.site).filter((x): x is string => !!x)
-      environments.value = s.byEnvironment.map((x) => x.environment).filter((x): x is string => !!x)
+      const f = await api['ipam:pool:facets']({})
+      sites.value = f.sites
+      environments.value = f.environments
     } catch {
       /* the menus stay as they were; the table shows the error */
     }
