@@ -14,8 +14,10 @@ import { Core } from '../../src/main/core'
 import type { AuditFilter } from '../../src/shared/audit'
 import { startPostgres, type PgServer } from '../support/postgres'
 import { ctxAs } from '../support/core'
+import { migrationNames } from '../../migrations/names'
 
-const PREVIOUS = 'Migration20261230100000_dns_zone_space'
+// The migration just before the partitioning one, whatever lands between them later.
+const PREVIOUS = migrationNames[migrationNames.indexOf('Migration20270110100000_audit_partitions') - 1]!
 const admin = ctxAs('admin')
 let srv: PgServer
 let url: string
