@@ -31,7 +31,8 @@ const VALUES: Record<CsvKind, Record<string, { sql: string; plain?: boolean }>> 
     description: { sql: 'p.description' },
     dns_servers: { sql: `array_to_string(array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n), ' ')`, plain: true },
     active: { sql: bool('p.is_active'), plain: true },
-    tags: { sql: `(select string_agg(t.name, ',' order by t.name) from ip_pool_tags xt join ip_tags t on t.id = xt.tag_id where xt.pool_id = p.id)` }
+    // The uncorrelated IN is one hashed lookup per row; the per-row subquery runs only for rows that have tags.
+    tags: { sql: `case when p.id in (select pool_id from ip_pool_tags) then (select string_agg(t.name, ',' order by t.name) from ip_pool_tags xt join ip_tags t on t.id = xt.tag_id where xt.pool_id = p.id) end` }
   },
   allocations: {
     space: { sql: 's.name' },
@@ -47,7 +48,7 @@ const VALUES: Record<CsvKind, Record<string, { sql: string; plain?: boolean }>> 
     reserved_until: { sql: utc('a.reserved_until'), plain: true },
     dns_managed: { sql: bool('a.dns_managed'), plain: true },
     dhcp_managed: { sql: bool('a.dhcp_managed'), plain: true },
-    tags: { sql: `(select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id)` }
+    tags: { sql: `case when a.id in (select allocation_id from ip_allocation_tags) then (select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id) end` }
   }
 }
 
