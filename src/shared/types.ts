@@ -70,11 +70,15 @@ export interface FailoverStatus {
   hosts: string[]
   /** The primary in use; null while none answers. */
   host: string | null
+  /** True while looking for a primary after the last one went away. */
   reconnecting: boolean
+  /** When the current primary was found, or when the search began. */
   since: string
+  /** Why the last primary was given up, or why the last round found none. */
   lastError: string | null
   /** The last round's hosts that were not used, and why (unreachable, a standby). */
   tried: { host: string; error: string }[]
+  /** How many times the primary changed (or came back) since the connection opened. */
   switches: number
 }
 

@@ -15,25 +15,12 @@
  */
 import { AppError } from '../../../shared/errors'
 import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
+import type { FailoverStatus } from '../../../shared/types'
 
 export type HostRole = 'primary' | 'standby'
 
-export interface FailoverState {
-  /** The hosts of the list, in order (`host:port`). */
-  hosts: string[]
-  /** The primary in use, or null while none is known. */
-  host: string | null
-  /** True while looking for a primary after the last one went away. */
-  reconnecting: boolean
-  /** When the current primary was found, or when the search began. */
-  since: string
-  /** Why the last primary was given up, or why the last round found none. */
-  lastError: string | null
-  /** The last round's answer per host that was not used (refused, unreachable, a standby). */
-  tried: { host: string; error: string }[]
-  /** How many times the primary changed (or came back) since the connection opened. */
-  switches: number
-}
+/** The tracker's state is what `db health` and the status bar show: one type, in shared/types.ts. */
+export type FailoverState = FailoverStatus
 
 export interface TrackerOptions {
   /** Asks one host whether it is a primary or a standby; rejects when it cannot be reached or refuses. */
