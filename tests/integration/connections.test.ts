@@ -460,7 +460,10 @@ describe.skipIf(!hasSecretService)('switching the running app to another connect
       const again = await host.handlers()
       const a = await until('the lab edit to replay', async () => {
         const r = await dispatch(again, 'ipam:allocation:get', { ip: '10.2.0.9' }, admin)
-        return r.ok && !r.value.stale ? r.value : undefined
+        // The allocation is readable as soon as it commits; the queue marks its entry done only after
+        // the shared WAL flush answers, a moment later. Wait for both.
+        if (!r.ok || r.value.stale || withQueueAt(dataDir, (x) => x.countPending(labLabel)) !== 0) return undefined
+        return r.value
       })
       expect(a).toMatchObject({ hostname: 'queued-for-lab', poolName: 'lab-pool' })
       expect(withQueueAt(dataDir, (x) => x.countPending(labLabel))).toBe(0)
