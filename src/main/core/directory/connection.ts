@@ -19,12 +19,28 @@
  * localhost) is refused before any socket is opened, unless the profile says `allowInsecure`: the password
  * would cross the network in clear.
  */
+import type { EventEmitter } from 'node:events'
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import type tls from 'node:tls'
 import ipaddr from 'ipaddr.js'
-import { Client, Control, ModifyDNRequest, StatusCodeParser, type Attribute, type Change, type Entry, type Filter, type SearchOptions } from 'ldapts'
+import {
+  Client,
+  Control,
+  ModifyDNRequest,
+  PagedResultsControl,
+  PresenceFilter,
+  SearchEntry,
+  SearchRequest,
+  StatusCodeParser,
+  type Attribute,
+  type Change,
+  type Entry,
+  type Filter,
+  type SearchResponse,
+  type SearchOptions
+} from 'ldapts'
 import { AppError } from '../../../shared/errors'
 import type { LdapProfile } from '../../../shared/directory'
 import { connectionError, isConnectionLost, toDirectoryError } from './errors'
@@ -75,6 +91,42 @@ class TxnSpecControl extends Control {
 function txnEndValue(id: Buffer, commit: boolean): Buffer {
   const body = Buffer.concat([commit ? Buffer.alloc(0) : Buffer.from([0x01, 0x01, 0x00]), Buffer.from([0x04, id.length]), id])
   return Buffer.concat([Buffer.from([0x30, body.length]), body])
+}
+
+/** The parts of ldapts's Client (8.0.17, private there) that entryStream() and moveEntry() use. */
+/** A response as the client resolves it (a SearchResponse for a search; the same base class for the others). */
+type Reply = SearchResponse
+
+interface ClientInternals {
+  isConnected: boolean
+  messageParser: EventEmitter
+  _connect(): Promise<void>
+  _nextMessageId(): number
+  _send(req: SearchRequest | ModifyDNRequest): Promise<Reply | undefined>
+}
+
+const SINKS = new WeakMap<Client, Map<number, (m: SearchEntry) => void>>()
+
+/**
+ * Routes the SearchEntry messages of the searches entryStream() runs on `c` to their own handler instead of
+ * ldapts's, which would keep them until the search is done; every other message still goes to ldapts.
+ * Installed once per client, by putting a dispatcher in front of ldapts's one 'message' listener.
+ */
+function entrySinks(c: Client): Map<number, (m: SearchEntry) => void> {
+  const known = SINKS.get(c)
+  if (known) return known
+  const sinks = new Map<number, (m: SearchEntry) => void>()
+  const parser = (c as unknown as ClientInternals).messageParser
+  const [ldapts, ...more] = parser.listeners('message') as ((m: unknown) => void)[]
+  if (!ldapts || more.length) throw new AppError('INTERNAL', 'ldapts changed: its client no longer has exactly one message listener (see connection.ts entrySinks)')
+  parser.removeListener('message', ldapts)
+  parser.on('message', (m: unknown) => {
+    const sink = m instanceof SearchEntry ? sinks.get(m.messageId) : undefined
+    if (sink) sink(m as SearchEntry)
+    else ldapts(m)
+  })
+  SINKS.set(c, sinks)
+  return sinks
 }
 
 export interface ResolvedProfile extends LdapProfile {
@@ -386,22 +438,94 @@ export class LdapConnection {
   }
 
   /**
-   * Like pages(), but hands out the raw entries: values of the attributes named in `buffers` (the binary
-   * ones, from the schema) stay bytes, so an export writes exactly what the server holds.
+   * A paged search streamed entry by entry, for exports: each entry is handed to `transform` the moment
+   * ldapts has parsed it off the socket (values of the attributes named in `buffers`, the binary ones from
+   * the schema, stay bytes), and what the transforms returned is yielded in batches as it arrives. So only
+   * the compact results of at most one page wait for the consumer, never a page of parsed messages.
+   *
+   * Why not searchPaginated: ldapts keeps every SearchEntry of a page (its Attribute objects and a Buffer
+   * per value, over the socket's chunks) until the page's SearchResultDone, then copies them into plain
+   * objects. A page of 1,000 entries lives through several young-generation collections, is promoted, and
+   * the old generation fills with dead pages until a full collection: the 50,000-entry export of the
+   * benchmark peaked at 240 MB that way (docs/directory.md#ldif-export-memory).
+   *
+   * Flow control: the next page is requested only once the consumer has taken every batch of the current
+   * one, so a slow consumer (a full disk, a pipe nobody reads) holds at most one page; no request waits
+   * unanswered meanwhile, so the client's operation timeout never fires because of the consumer.
+   * Use on a connection of its own (fork()): the paging cookie belongs to the connection.
    */
-  async *rawPages(base: string, spec: SearchSpec, pageSize: number, buffers: string[]): AsyncGenerator<Entry[]> {
+  async *entryStream<T>(base: string, spec: SearchSpec, pageSize: number, buffers: string[], transform: (e: Entry) => T): AsyncGenerator<T[]> {
     const c = await this.ensure()
-    const gen = c.searchPaginated(base, { scope: spec.scope ?? 'sub', filter: spec.filter, attributes: spec.attributes, paged: { pageSize }, explicitBufferAttributes: buffers })
+    const inner = c as unknown as ClientInternals
+    const sinks = entrySinks(c)
+    const attributes = spec.attributes ?? []
+    const filter = spec.filter ?? new PresenceFilter({ attribute: 'objectclass' })
+    const paged = new PagedResultsControl({ value: { size: pageSize } })
+    const where = `${this.where}: paged search under ${base}`
     for (;;) {
-      let step: IteratorResult<{ searchEntries: Entry[] }>
-      try {
-        step = await gen.next()
-      } catch (e) {
-        if (isConnectionLost(e)) this.drop(c)
-        throw toDirectoryError(e, `${this.where}: paged search under ${base}`)
+      const req = new SearchRequest({ messageId: inner._nextMessageId(), baseDN: base, scope: spec.scope ?? 'sub', filter, attributes, explicitBufferAttributes: buffers, controls: [paged] })
+      let batch: T[] = []
+      let transformError: { error: unknown } | null = null
+      let outcome: { response?: Reply; error?: unknown } | null = null
+      let wake: (() => void) | null = null
+      const nudge = (): void => {
+        const w = wake
+        wake = null
+        w?.()
       }
-      if (step.done) return
-      yield step.value.searchEntries
+      sinks.set(req.messageId, (m) => {
+        if (transformError) return
+        try {
+          batch.push(transform(m.toObject(attributes, buffers)))
+        } catch (e) {
+          transformError = { error: e }
+        }
+        nudge()
+      })
+      try {
+        let sent: Promise<Reply | undefined>
+        try {
+          if (!inner.isConnected) throw new Error('Socket connection not established')
+          sent = inner._send(req)
+        } catch (e) {
+          this.drop(c)
+          throw toDirectoryError(e, where)
+        }
+        sent.then(
+          (response) => {
+            outcome = { response }
+            nudge()
+          },
+          (error: unknown) => {
+            outcome = { error }
+            nudge()
+          }
+        )
+        for (;;) {
+          if (batch.length) {
+            const out = batch
+            batch = []
+            yield out
+            continue
+          }
+          if (outcome || transformError) break
+          await new Promise<void>((resolve) => (wake = resolve))
+        }
+      } finally {
+        sinks.delete(req.messageId)
+      }
+      if (transformError) throw (transformError as { error: unknown }).error
+      const done = outcome as { response?: Reply; error?: unknown } | null
+      if (!done?.response) {
+        const e = done?.error ?? new Error('no response')
+        if (isConnectionLost(e)) this.drop(c)
+        throw toDirectoryError(e, where)
+      }
+      if (done.response.status !== 0) throw toDirectoryError(StatusCodeParser.parse(done.response), where)
+      const answer = done.response.controls?.find((x: Control): x is PagedResultsControl => x instanceof PagedResultsControl)
+      const cookie = answer?.value?.cookie
+      if (!cookie?.length) return
+      paged.value = { size: pageSize, cookie }
     }
   }
 
@@ -430,7 +554,7 @@ export class LdapConnection {
     await this.write(
       `rename ${dn}`,
       async (c) => {
-        const inner = c as unknown as { isConnected: boolean; _connect(): Promise<void>; _nextMessageId(): number; _send(req: unknown): Promise<{ status: number } | undefined> }
+        const inner = c as unknown as ClientInternals
         if (!inner.isConnected) await inner._connect()
         const req = new ModifyDNRequest({ messageId: inner._nextMessageId(), dn, deleteOldRdn, newRdn, ...(newSuperior ? { newSuperior } : {}) })
         const result = await inner._send(req)

@@ -2,8 +2,9 @@
  * LDIF out and in.
  *
  * Export: any search under the profile's base (a subtree, the users, one filter) written as RFC 2849
- * content records while the pages arrive (searchPaginated on a connection of its own), so 50,000 entries
- * never sit in memory; binary attributes (from the server's schema) are written as the bytes they are.
+ * content records while the pages arrive (entryStream on a connection of its own: each entry turned into
+ * its text as it comes off the socket, at most one page of that text waiting for the writer), so 50,000
+ * entries never sit in memory; binary attributes (from the server's schema) are written as the bytes they are.
  *
  * Import: add, modify, delete and modrdn records. First a preview: each record read against the live entry
  * (and against what the records before it in the same file will have done), shown as a diff per attribute,
@@ -34,6 +35,15 @@ import { auditName, parseInput, type DirectoryScope, type Guard } from './scope'
 const SECRET = new Set(['userpassword', 'sambantpassword', 'sambalmpassword', 'krbprincipalkey'])
 
 export type AttrMap = Map<string, { name: string; values: LdifValue[] }>
+
+/** An entry's attributes with their values, in the server's order (the dn and empty attributes left out). */
+function* entryAttrs(e: Entry): Generator<[string, LdifValue[]]> {
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'dn') continue
+    const values = (Array.isArray(v) ? v : [v]) as LdifValue[]
+    if (values.length) yield [k, values]
+  }
+}
 
 export function entryToMap(e: Entry): AttrMap {
   const m: AttrMap = new Map()
@@ -93,8 +103,9 @@ export class LdifService {
   }
 
   /**
-   * Writes the search as LDIF through `write` (which may be slow: the next page is asked for only after
-   * the previous one is written). Audited as one read with the count.
+   * Writes the search as LDIF through `write`, which may be slow: each call is awaited before the next, and
+   * the next page is asked for only after every entry of the previous one was written, so a slow consumer
+   * holds back the server instead of filling memory. Audited as one read with the count.
    */
   async export(scope: DirectoryScope, input: unknown, write: (chunk: string) => Promise<void> | void): Promise<LdifExportResult> {
     const entry: AuditEntry = { action: 'read', resourceType: 'ldap_export', resourceName: auditName((input as { base?: unknown })?.base), details: { context: { profile: scope.conn.profile.name } } }
@@ -115,17 +126,13 @@ export class LdifService {
       let entries = 0
       let bytes = 0
       try {
-        for await (const page of own.rawPages(v.base, { scope: v.scope, filter, attributes }, v.pageSize, schema.binaryAttributeNames())) {
-          let chunk = ''
-          for (const e of page) {
-            const m = entryToMap(e)
-            chunk += formatEntry(e.dn, [...m.values()].map((a) => [a.name, a.values] as [string, LdifValue[]]))
-            entries++
-          }
-          if (chunk) {
-            bytes += Buffer.byteLength(chunk)
-            await write(chunk)
-          }
+        // Each entry becomes its LDIF text as it comes off the socket; what arrived together is written as one chunk.
+        const text = (e: Entry): string => formatEntry(e.dn, entryAttrs(e))
+        for await (const batch of own.entryStream(v.base, { scope: v.scope, filter, attributes }, v.pageSize, schema.binaryAttributeNames(), text)) {
+          const chunk = batch.length === 1 ? batch[0]! : batch.join('')
+          entries += batch.length
+          bytes += Buffer.byteLength(chunk)
+          await write(chunk)
         }
       } finally {
         await own.close()
