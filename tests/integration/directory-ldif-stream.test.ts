@@ -4,7 +4,7 @@
  * whole result piling up in memory (at most one page ahead, the next page asked for only after the last
  * one was taken), every entry arrives once and in the server's order, a consumer that stops early leaves
  * the connection usable, and failures (a transform that throws, a base that does not exist) surface as
- * errors. docs/directory.md#ldif-export-memory says why the export streams this way.
+ * errors. docs/ldap-setup.md#ldif-export-memory says why the export streams this way.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FilterParser } from 'ldapts'

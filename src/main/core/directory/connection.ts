@@ -447,7 +447,7 @@ export class LdapConnection {
    * per value, over the socket's chunks) until the page's SearchResultDone, then copies them into plain
    * objects. A page of 1,000 entries lives through several young-generation collections, is promoted, and
    * the old generation fills with dead pages until a full collection: the 50,000-entry export of the
-   * benchmark peaked at 240 MB that way (docs/directory.md#ldif-export-memory).
+   * benchmark peaked at 240 MB that way (docs/ldap-setup.md#ldif-export-memory).
    *
    * Flow control: the next page is requested only once the consumer has taken every batch of the current
    * one, so a slow consumer (a full disk, a pipe nobody reads) holds at most one page; no request waits
