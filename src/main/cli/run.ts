@@ -24,6 +24,24 @@ function tuneV8(): void {
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
 }
 
+/**
+ * Resolves once what was written to each stream so far has been handed to the OS. Both ways the CLI starts
+ * end through here before they exit: process.exit (and Electron's app.exit) does not wait for a pipe that
+ * is full, so a large --json report (a 10,000-row `user import`) read by another program was cut short;
+ * and on Windows a pipe is asynchronous. A stream already closed (its reader gone) resolves at once.
+ */
+export function outputDrained(...streams: NodeJS.WriteStream[]): Promise<void> {
+  return Promise.all(
+    streams.map(
+      (stream) =>
+        new Promise<void>((resolve) => {
+          if (stream.destroyed || !stream.writable) resolve()
+          else stream.write('', () => resolve())
+        })
+    )
+  ).then(() => undefined)
+}
+
 /** `argv` is Node's shape: [runtime, script, ...the user's arguments]. */
 export async function runCli(argv: string[]): Promise<number> {
   tuneV8()

@@ -11,6 +11,7 @@
  * CLI's code: 0, 1 failed, 2 usage, 130 Ctrl-C, 143 SIGTERM.
  */
 import type { App } from 'electron'
+import { outputDrained, runCli } from '../cli/run'
 
 /** The switch that selects the mode; it must come before the CLI's own arguments. */
 export const CLI_FLAG = '--netkeeper-cli'
@@ -59,14 +60,6 @@ export function cliArguments(launch: Launch): string[] | null {
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const
 
-/** Waits until what was written to a stream has been handed to the OS (a pipe on Windows is asynchronous). */
-function drained(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.destroyed || !stream.writable) resolve()
-    else stream.write('', () => resolve())
-  })
-}
-
 /**
  * Runs the CLI with `args` in this (Electron main) process and exits with its code. Called instead of the
  * GUI's main(), before `ready`; never returns.
@@ -93,12 +86,11 @@ export async function runCliMode(app: App, args: string[]): Promise<void> {
   process.argv = [process.execPath, 'netkeeper', ...args]
   let code: number
   try {
-    const { runCli } = await import('../cli/run')
     code = await runCli(process.argv)
   } catch (e) {
     console.error('netkeeper: internal error:', e)
     code = 1
   }
-  await Promise.all([drained(process.stdout), drained(process.stderr)])
+  await outputDrained(process.stdout, process.stderr)
   app.exit(code)
 }
