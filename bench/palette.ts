@@ -30,8 +30,8 @@ const answered = (q: string, timeoutMs = 30_000): string => `new Promise((resolv
   requestAnimationFrame(tick)
 })`
 
-export async function paletteBench(srv: BenchServer): Promise<Record<string, unknown>> {
-  const url = await srv.url('bench_palette')
+/** 5,000 pools of a /24 with 100 allocations each (host names, MACs, owners), free ranges rebuilt, analyzed. */
+export async function seedPaletteData(url: string): Promise<number> {
   const core = await openCore(url)
   const perPool = Math.max(1, Math.floor(ALLOCATIONS / POOLS))
   try {
@@ -54,6 +54,12 @@ export async function paletteBench(srv: BenchServer): Promise<Record<string, unk
   } finally {
     await core.close()
   }
+  return perPool
+}
+
+export async function paletteBench(srv: BenchServer): Promise<Record<string, unknown>> {
+  const url = await srv.url('bench_palette')
+  const perPool = await seedPaletteData(url)
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-bench-palette-'))
   const ldif = path.join(work, 'users.ldif')
   usersLdif(ldif, USERS)
