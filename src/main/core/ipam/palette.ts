@@ -15,7 +15,7 @@
 import type { Knex } from '@mikro-orm/postgresql'
 import { normalizeMac, parseIp } from '../../../shared/net'
 import { LIKE_ESCAPE, likeText } from '../db/like'
-import { poolCounts } from './pools'
+import { USED_SQL } from './rollup'
 import type { Rows } from './rows'
 import { utilization } from './utilization'
 
@@ -49,11 +49,10 @@ export interface PaletteHits<T> {
   kind: string
 }
 
-async function cappedCount(knex: Knex, fromWhere: string, b: Knex.Value[]): Promise<{ total: number; capped: boolean }> {
-  const r = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from (select 1 ${fromWhere} limit ${COUNT_CAP + 1}) s`, b)
-  const n = r.rows[0]!.n
-  return { total: Math.min(n, COUNT_CAP), capped: n > COUNT_CAP }
-}
+/** `select count(*)` of the matches, stopped after COUNT_CAP + 1 rows (a scalar subquery). */
+const cappedCountSql = (fromWhere: string): string => `(select count(*)::int from (select 1 ${fromWhere} limit ${COUNT_CAP + 1}) c)`
+
+const capped = (n: number | undefined): { total: number; capped: boolean } => ({ total: Math.min(n ?? 0, COUNT_CAP), capped: (n ?? 0) > COUNT_CAP })
 
 export async function palettePools(knex: Knex, query: string, limit: number): Promise<PaletteHits<PalettePoolHit>> {
   const q = query.toLowerCase()
@@ -73,17 +72,26 @@ export async function palettePools(knex: Knex, query: string, limit: number): Pr
     where lower(p.name) like ? ${LIKE_ESCAPE} or lower(p.site) like ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}${ipClause}
        or p.id = any(array(select x.pool_id from ip_pool_tags x join ip_tags t on t.id = x.tag_id where lower(t.name) = ?))`
   const b: Knex.Value[] = [any, prefix, prefix, ...ipBind, q]
-  // The scan visits every match anyway to rank them, so the window count is free (and exact: pools are few).
-  const rows = await knex.raw<Rows<{ id: number; name: string; network: string; gateway: string | null; site: string | null; total: number }>>(
-    `select p.id, p.name, p.network::text as network, host(p.gateway) as gateway, p.site, (count(*) over ())::int as total ${where}
-      order by case when lower(p.name) = ? then 0 when lower(p.name) like ? ${LIKE_ESCAPE} then 1 when lower(p.name) like ? ${LIKE_ESCAPE} then 2 else 3 end,
-               masklen(p.network) desc, p.name
-      limit ?`,
-    [...b, q, prefix, any, limit]
-  )
-  const counts = await poolCounts(
-    knex,
-    rows.rows.map((r) => r.id)
+  // One statement, one round trip: the scan visits every match anyway to rank them, so the window count is
+  // free (and exact: pools are few); the usage is counted for the `limit` rows kept, not for every match.
+  const rows = await knex.raw<
+    Rows<{ id: number; name: string; network_text: string; gateway: string | null; site: string | null; total: number; allocated: number; reserved: number; blocked: number; ranged: string | null }>
+  >(
+    `select p.*, c.allocated, c.reserved, c.blocked, r.ranged
+       from (select p.id, p.name, p.network, p.network::text as network_text, host(p.gateway) as gateway, p.site, (count(*) over ())::int as total,
+                    case when lower(p.name) = ? then 0 when lower(p.name) like ? ${LIKE_ESCAPE} then 1 when lower(p.name) like ? ${LIKE_ESCAPE} then 2 else 3 end as rank
+               ${where}
+              order by rank, masklen(p.network) desc, p.name
+              limit ?) p
+       cross join lateral (select count(*) filter (where a.status = 'allocated')::int as allocated,
+                                  count(*) filter (where a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now()))::int as reserved,
+                                  count(*) filter (where a.status = 'blocked')::int as blocked
+                             from ip_allocations a where a.pool_id = p.id) c
+       cross join lateral (select sum((g.last_ip - g.first_ip) + 1 - (select count(*) from ip_allocations a
+                                    where a.pool_id = g.pool_id and a.ip_address between g.first_ip and g.last_ip and ${USED_SQL('a')}))::text as ranged
+                             from ip_ranges g where g.pool_id = p.id and g.mark_used) r
+      order by p.rank, masklen(p.network) desc, p.name`,
+    [q, prefix, any, ...b, limit]
   )
   return {
     kind: 'name',
@@ -92,9 +100,14 @@ export async function palettePools(knex: Knex, query: string, limit: number): Pr
     items: rows.rows.map((r) => ({
       id: r.id,
       name: r.name,
-      network: r.network,
+      network: r.network_text,
       site: r.site,
-      percent: utilization(r.network, r.gateway, counts.get(r.id) ?? { allocated: 0, reserved: 0, blocked: 0 }).percent
+      percent: utilization(r.network_text, r.gateway, {
+        allocated: r.allocated,
+        reserved: r.reserved,
+        blocked: r.blocked,
+        ...(r.ranged !== null ? { ranged: Number(r.ranged) } : {})
+      }).percent
     }))
   }
 }
@@ -107,16 +120,16 @@ const ADDR_COLUMNS = `host(a.ip_address) as ip, a.hostname, a.mac_address::text 
 export async function paletteAddresses(knex: Knex, query: string, limit: number): Promise<PaletteHits<PaletteAddressHit>> {
   const q = query.trim()
   const toHit = (r: AddrRow): PaletteAddressHit => ({ ip: r.ip, hostname: r.hostname, mac: r.mac, owner: r.owner, poolId: r.pool_id, poolName: r.pool_name })
+  // One statement per query, one round trip: the `limit` rows in the index's order, their pools, and the
+  // capped count as a scalar subquery (no rows means a count of 0, so it can ride on the rows).
   const run = async (kind: string, where: string, b: Knex.Value[], order: string): Promise<PaletteHits<PaletteAddressHit>> => {
     const from = `from ip_allocations a where ${where}`
-    const [rows, count] = await Promise.all([
-      knex.raw<Rows<AddrRow>>(
-        `select ${ADDR_COLUMNS} from (select * ${from} order by ${order} limit ?) a join ip_pools p on p.id = a.pool_id order by ${order}`,
-        [...b, limit]
-      ),
-      cappedCount(knex, from, b)
-    ])
-    return { kind, ...count, items: rows.rows.map(toHit) }
+    const rows = await knex.raw<Rows<AddrRow & { total: number }>>(
+      `select ${ADDR_COLUMNS}, ${cappedCountSql(from)} as total
+         from (select * ${from} order by ${order} limit ?) a join ip_pools p on p.id = a.pool_id order by ${order}`,
+      [...b, ...b, limit]
+    )
+    return { kind, ...capped(rows.rows[0]?.total), items: rows.rows.map(toHit) }
   }
 
   if (q.includes('/')) {
@@ -153,14 +166,24 @@ export async function paletteAddresses(knex: Knex, query: string, limit: number)
     return run('mac-prefix', 'a.mac_address between ?::macaddr and ?::macaddr', [low, high], 'a.mac_address, a.ip_address')
   }
   // Host name first, then owner: each a prefix read in its index's own order (`using ~<~` is the order of
-  // the text_pattern_ops indexes), so the first `limit` rows cost `limit` index entries.
+  // the text_pattern_ops indexes), so the first `limit` rows cost `limit` index entries. Both in one
+  // statement; an address whose host name matched is not counted or shown again for its owner.
   const like = `${likeText(q.toLowerCase())}%`
-  const [hosts, owners] = await Promise.all([
-    run('name', `lower(a.hostname) like ? ${LIKE_ESCAPE}`, [like], 'lower(a.hostname) using ~<~'),
-    // An address whose host name matched is not counted or shown twice.
-    run('name', `lower(a.owner) like ? ${LIKE_ESCAPE} and (a.hostname is null or lower(a.hostname) not like ? ${LIKE_ESCAPE})`, [like, like], 'lower(a.owner) using ~<~')
-  ])
-  const items = [...hosts.items, ...owners.items].slice(0, limit)
-  const sum = hosts.total + owners.total
-  return { kind: 'name', items, total: Math.min(sum, COUNT_CAP), capped: hosts.capped || owners.capped || sum > COUNT_CAP }
+  const hostWhere = `lower(a.hostname) like ? ${LIKE_ESCAPE}`
+  const ownerWhere = `lower(a.owner) like ? ${LIKE_ESCAPE} and (a.hostname is null or lower(a.hostname) not like ? ${LIKE_ESCAPE})`
+  const r = await knex.raw<Rows<AddrRow & { hosts: number; owners: number }>>(
+    `select ${ADDR_COLUMNS}, ${cappedCountSql(`from ip_allocations a where ${hostWhere}`)} as hosts,
+            ${cappedCountSql(`from ip_allocations a where ${ownerWhere}`)} as owners
+       from ((select *, 0 as src, lower(hostname) as k from ip_allocations a where ${hostWhere} order by lower(a.hostname) using ~<~ limit ?)
+             union all
+             (select *, 1 as src, lower(owner) as k from ip_allocations a where ${ownerWhere} order by lower(a.owner) using ~<~ limit ?)) a
+       join ip_pools p on p.id = a.pool_id
+      order by a.src, a.k using ~<~
+      limit ?`,
+    [like, like, like, like, limit, like, like, limit, limit]
+  )
+  const items = r.rows.map(toHit)
+  const sum = (r.rows[0]?.hosts ?? 0) + (r.rows[0]?.owners ?? 0)
+  const hostsCapped = (r.rows[0]?.hosts ?? 0) > COUNT_CAP || (r.rows[0]?.owners ?? 0) > COUNT_CAP
+  return { kind: 'name', items, total: Math.min(sum, COUNT_CAP), capped: hostsCapped || sum > COUNT_CAP }
 }

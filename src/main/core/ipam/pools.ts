@@ -80,7 +80,7 @@ async function objectRefs(trx: Knex.Transaction, v: { siteRef?: string | number 
 type Counts = { allocated: number; reserved: number; blocked: number; ranged?: number }
 
 /** Allocated, reserved (not lapsed) and blocked rows per pool, and the free addresses of its mark-used ranges. */
-export async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, Counts>> {
+async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Map<number, Counts>> {
   const m = new Map<number, Counts>()
   if (!ids.length) return m
   const r = await q.raw<Rows<{ pool_id: number; allocated: number; reserved: number; blocked: number }>>(

@@ -9,7 +9,7 @@
 import type { Core } from '..'
 import type { RequestContext } from '../context'
 import { AppError } from '../../../shared/errors'
-import { PALETTE_KINDS, paletteSearchSchema, type PaletteGroup, type PaletteItem, type PaletteKind, type PaletteResults, type PaletteSearchInput } from '../../../shared/palette'
+import { PALETTE_KINDS, paletteSearchSchema, paletteSourceApplies, type PaletteGroup, type PaletteItem, type PaletteKind, type PaletteResults, type PaletteSearchInput } from '../../../shared/palette'
 import { quickFindGroups, quickFindUsers } from '../directory/quick-find'
 import { parse } from '../ipam/rows'
 import { toAppError } from '../db/errors'
@@ -43,7 +43,7 @@ export async function paletteSearch(core: Core, ctx: RequestContext, raw: Reques
   const v = parse(paletteSearchSchema, input)
   const q = v.query
   const limit = v.limit
-  const wanted = new Set<PaletteKind>(v.sources ?? PALETTE_KINDS)
+  const wanted = new Set<PaletteKind>((v.sources ?? PALETTE_KINDS).filter((k) => paletteSourceApplies(k, q)))
 
   const pools = (): Promise<PaletteGroup | null> =>
     settle('pool', async () => {

@@ -18,7 +18,7 @@
  */
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
-import { PALETTE_KINDS, type PaletteGroup, type PaletteKind, type PaletteResults } from '@shared/palette'
+import { PALETTE_KINDS, paletteSourceApplies, type PaletteGroup, type PaletteKind, type PaletteResults } from '@shared/palette'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
 
@@ -103,6 +103,11 @@ export const usePaletteStore = defineStore('palette', () => {
     if (!q) return
     const s = state[kind]
     const mine = ++s.seq
+    // A source that cannot answer this query (an audit entry needs a request id or a number) is not asked.
+    if (!paletteSourceApplies(kind, q)) {
+      answers[kind] = { query: q, group: null }
+      return
+    }
     s.inFlight = true
     s.pending = false
     try {
