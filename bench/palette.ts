@@ -25,7 +25,7 @@ const answered = (q: string, timeoutMs = 30_000): string => `new Promise((resolv
   const tick = () => {
     const l = document.querySelector('[data-testid="palette-list"]')
     if (l && l.getAttribute('data-query') === ${JSON.stringify(q)} && l.getAttribute('data-busy') === 'false') resolve(performance.now())
-    else if (performance.now() > deadline) reject(new Error('no answer for ' + ${JSON.stringify(q)}))
+    else if (performance.now() > deadline) reject(new Error('no answer for ' + ${JSON.stringify(q)} + ': the list shows ' + JSON.stringify({ query: l && l.getAttribute('data-query'), busy: l && l.getAttribute('data-busy'), groups: l ? [...l.querySelectorAll('[data-group]')].map((g) => g.getAttribute('data-group')) : [], status: document.querySelector('[data-testid="palette-status"]')?.textContent })))
     else requestAnimationFrame(tick)
   }
   requestAnimationFrame(tick)
@@ -116,6 +116,16 @@ export async function paletteBench(srv: BenchServer): Promise<Record<string, unk
         results = Math.max(results, (await page.locator('[data-testid="palette-list"] [role="option"]').count()) as number)
       }
     }
+    // The bridge's own cost: one source asked alone, the round trip seen by the page minus the source's time in main.
+    const ipc = (await page.evaluate(`(async () => {
+      const out = []
+      for (let i = 0; i < 20; i++) {
+        const t = performance.now()
+        const r = await window.netkeeper.invoke('palette:search', { query: 'pool-00' + (30 + i), sources: ['pool'] })
+        out.push([performance.now() - t, r.ok ? r.value.groups[0]?.tookMs ?? 0 : NaN])
+      }
+      return out
+    })()`)) as [number, number][]
     const r = {
       pools: POOLS,
       allocations: POOLS * Math.min(perPool, 250),
@@ -132,6 +142,12 @@ export async function paletteBench(srv: BenchServer): Promise<Record<string, unk
       perSourceInMain: Object.fromEntries(
         Object.entries(perSource).map(([k, xs]) => [k, { p50Ms: percentile(xs, 50), p95Ms: percentile(xs, 95), samples: xs.length }])
       ),
+      bridgeRoundTrip: {
+        p50Ms: percentile(ipc.map(([rt]) => rt), 50),
+        overheadP50Ms: percentile(ipc.map(([rt, took]) => rt - took), 50),
+        overheadP95Ms: percentile(ipc.map(([rt, took]) => rt - took), 95),
+        what: 'palette:search for the pools alone, invoked from the page twenty times in a row: the round trip, and the round trip minus the time in main (HTTP bridge of the harness, JSON, dispatch)'
+      },
       mostOptionsShown: results
     }
     log(`palette ${JSON.stringify(r)}`)

@@ -187,6 +187,16 @@ describe.skipIf(skip)('the everyday desktop', () => {
     expect(await list.locator('[data-group="pool"] [role="option"]').first().textContent()).toContain(poolName)
     expect(await list.locator('[data-group="user"]').count()).toBe(0)
     await page.unrouteAll()
+
+    // Several kinds for one word: a pool named after alice, her printer (by owner), alice herself.
+    await invoke(s.harness, 'ipam:pool:create', { name: `alice-${tag}`, network: '10.77.3.0/24', site: 'Lab' })
+    await page.getByTestId('palette-input').fill('alice')
+    await expect.poll(() => list.getAttribute('data-query')).toBe('alice')
+    await expect.poll(() => list.getAttribute('data-busy')).toBe('false')
+    expect(await list.locator('[data-group]').evaluateAll((els) => els.map((e) => e.getAttribute('data-group')))).toEqual(['pool', 'address', 'user'])
+    expect(await list.locator('[data-group="user"] [role="option"]').first().getAttribute('data-option')).toBe('user-alice')
+    await page.keyboard.press('ArrowDown')
+    await shot(page, 'palette')
     await page.keyboard.press('Escape')
     await page.getByTestId('palette').waitFor({ state: 'detached' })
   })

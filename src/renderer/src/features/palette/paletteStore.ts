@@ -103,13 +103,13 @@ export const usePaletteStore = defineStore('palette', () => {
     if (!q) return
     const s = state[kind]
     const mine = ++s.seq
+    s.pending = false
     // A source that cannot answer this query (an audit entry needs a request id or a number) is not asked.
     if (!paletteSourceApplies(kind, q)) {
       answers[kind] = { query: q, group: null }
       return
     }
     s.inFlight = true
-    s.pending = false
     try {
       const r = await api['palette:search']({ query: q, limit: mode.value === 'allocate' ? 10 : 5, sources: [kind] })
       if (mine !== s.seq) return
