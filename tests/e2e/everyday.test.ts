@@ -199,6 +199,8 @@ describe.skipIf(skip)('the everyday desktop', () => {
     await shot(page, 'palette')
     await page.keyboard.press('Escape')
     await page.getByTestId('palette').waitFor({ state: 'detached' })
+    // The later tests count this file's pools.
+    await invoke(s.harness, 'ipam:pool:delete', { pool: `alice-${tag}` })
   })
 
   it('a netkeeper://ip/ link through the harness link entry opens that address, on launch and while running', async () => {
