@@ -294,8 +294,8 @@ export const contract = {
   /** The pools at or above their warning level now (read only: remembers nothing). */
   'ipam:usage:levels': { args: noArgs, result: result<PoolLevel[]>() },
 
-  // The command palette (Ctrl/Cmd+K): one call per keystroke (debounced) that searches pools, addresses,
-  // directory users and groups, and audit entries at once, a few of each (core/palette/search.ts).
+  // The command palette (Ctrl/Cmd+K): searches pools, addresses, directory users and groups, and audit
+  // entries, a few of each (core/palette/search.ts); the palette asks each source in a call of its own.
   'palette:search': { args: paletteSearchSchema, result: result<PaletteResults>() },
 
   'dns:server:list': { args: noArgs, result: result<DnsServerDto[]>() },

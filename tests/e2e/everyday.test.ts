@@ -82,7 +82,6 @@ describe.skipIf(skip)('the everyday desktop', () => {
     const user = list.locator('[data-group="user"] [data-option="user-alice"]')
     await user.waitFor()
     await shot(page, 'palette-user')
-    // The pools of the query come back in the same answer (one call fans out).
     await user.click()
     await page.getByRole('heading', { name: 'Directory', level: 1 }).waitFor()
     const row = page.getByTestId('users-panel').locator('tr[data-uid="alice"]')
@@ -142,6 +141,66 @@ describe.skipIf(skip)('the everyday desktop', () => {
     await option.click()
     await page.getByRole('heading', { name: 'Audit', level: 1 }).waitFor()
     await page.getByRole('dialog').filter({ hasText: `#${e.seq}` }).first().waitFor()
+  })
+
+  it('paints each group as its source answers, and a late answer to an older query never paints over a newer one', async () => {
+    const { page } = s
+    const isSearch = (u: URL): boolean => u.pathname.endsWith('/invoke/palette%3Asearch')
+    const body = (r: { postData(): string | null }): { query: string; sources?: string[] } => JSON.parse(r.postData() ?? '{}')
+    // The directory answers late for the printer's name: the address group is painted before it, while the
+    // list still says it is busy.
+    await page.route(isSearch, async (route) => {
+      const b = body(route.request())
+      if (b.query.startsWith('printer-') && b.sources?.includes('user')) await new Promise((r) => setTimeout(r, 1500))
+      await route.continue()
+    })
+    await page.keyboard.press(modK)
+    const list = page.getByTestId('palette-list')
+    await page.getByTestId('palette-input').fill(host)
+    await list.locator('[data-group="address"] [data-option="address-10.77.1.20"]').waitFor()
+    expect(await list.getAttribute('data-busy')).toBe('true')
+    await expect.poll(() => list.getAttribute('data-busy'), { timeout: 10_000 }).toBe('false')
+    expect(await list.getAttribute('data-query')).toBe(host)
+    await page.unrouteAll()
+
+    // Every source answers "alic" late; the box is emptied and a pool's name typed before those answers
+    // come: they are dropped, and the user alice is never painted over the pool's results.
+    await page.route(isSearch, async (route) => {
+      if (body(route.request()).query === 'alic') await new Promise((r) => setTimeout(r, 1200))
+      await route.continue()
+    })
+    await page.getByTestId('palette-input').fill('alic')
+    await page.getByTestId('palette-input').fill('')
+    await page.evaluate(`(() => {
+      const l = document.querySelector('[data-testid="palette-list"]')
+      window.__nkSeen = []
+      new MutationObserver(() => l.querySelectorAll('[data-option]').forEach((o) => window.__nkSeen.push(o.getAttribute('data-option')))).observe(l, { subtree: true, childList: true, attributes: true })
+    })()`)
+    await page.getByTestId('palette-input').pressSequentially(poolName)
+    await expect.poll(() => list.getAttribute('data-query'), { timeout: 10_000 }).toBe(poolName)
+    await expect.poll(() => list.getAttribute('data-busy')).toBe('false')
+    // Wait past the late answers, then look at everything the list ever showed.
+    await page.waitForTimeout(1500)
+    const seen = (await page.evaluate('window.__nkSeen')) as string[]
+    expect(seen.filter((id) => id.startsWith('pool-')).length).toBeGreaterThan(0)
+    expect(seen).not.toContain('user-alice')
+    expect(await list.locator('[data-group="pool"] [role="option"]').first().textContent()).toContain(poolName)
+    expect(await list.locator('[data-group="user"]').count()).toBe(0)
+    await page.unrouteAll()
+
+    // Several kinds for one word: a pool named after alice, her printer (by owner), alice herself.
+    await invoke(s.harness, 'ipam:pool:create', { name: `alice-${tag}`, network: '10.77.3.0/24', site: 'Lab' })
+    await page.getByTestId('palette-input').fill('alice')
+    await expect.poll(() => list.getAttribute('data-query')).toBe('alice')
+    await expect.poll(() => list.getAttribute('data-busy')).toBe('false')
+    expect(await list.locator('[data-group]').evaluateAll((els) => els.map((e) => e.getAttribute('data-group')))).toEqual(['pool', 'address', 'user'])
+    expect(await list.locator('[data-group="user"] [role="option"]').first().getAttribute('data-option')).toBe('user-alice')
+    await page.keyboard.press('ArrowDown')
+    await shot(page, 'palette')
+    await page.keyboard.press('Escape')
+    await page.getByTestId('palette').waitFor({ state: 'detached' })
+    // The later tests count this file's pools.
+    await invoke(s.harness, 'ipam:pool:delete', { pool: `alice-${tag}` })
   })
 
   it('a netkeeper://ip/ link through the harness link entry opens that address, on launch and while running', async () => {

@@ -9,6 +9,7 @@ import { AndFilter, Attribute, Change, EqualityFilter, type Filter, NotFilter, O
 export const eq = (attribute: string, value: string): Filter => new EqualityFilter({ attribute, value })
 export const present = (attribute: string): Filter => new PresenceFilter({ attribute })
 export const contains = (attribute: string, text: string): Filter => new SubstringFilter({ attribute, any: [text] })
+export const startsWith = (attribute: string, text: string): Filter => new SubstringFilter({ attribute, initial: text })
 export const and = (...filters: Filter[]): Filter => (filters.length === 1 ? filters[0]! : new AndFilter({ filters }))
 export const or = (...filters: Filter[]): Filter => (filters.length === 1 ? filters[0]! : new OrFilter({ filters }))
 export const not = (filter: Filter): Filter => new NotFilter({ filter })

@@ -14,6 +14,7 @@
  *   next-free.ts    the one-statement next-free path and the replay's runs of it
  *   map.ts          the subnet map's data
  *   search.ts       search by address, network, MAC, owner or host name
+ *   palette.ts      the command palette's lean pool and address look-ups
  *   stats.ts        the dashboard's statistics
  *   usage.ts        utilization over time: the daily snapshot, history, thresholds, levels now
  *   mutation.ts     the path every change takes (authorize, one transaction, failure audited) and its options
@@ -67,6 +68,7 @@ import type { MutationOptions, ReplayRecord } from './mutation'
 import { allocateNextRun } from './next-free'
 import * as pools from './pools'
 import { search } from './search'
+import { paletteAddresses, palettePools, type PaletteAddressHit, type PaletteHits, type PalettePoolHit } from './palette'
 import * as bulk from './bulk'
 import * as ranges from './ranges'
 import * as spaces from './spaces'
@@ -215,6 +217,15 @@ export class IpamService {
 
   search(_ctx: RequestContext, input: SearchInput): Promise<Page<AllocationDto> & { kind: string }> {
     return search(this.knex, input)
+  }
+
+  /** The command palette's lean look-ups (palette.ts): a few rows, an index each, counts capped. */
+  palettePools(_ctx: RequestContext, query: string, limit: number): Promise<PaletteHits<PalettePoolHit>> {
+    return palettePools(this.knex, query, limit)
+  }
+
+  paletteAddresses(_ctx: RequestContext, query: string, limit: number): Promise<PaletteHits<PaletteAddressHit>> {
+    return paletteAddresses(this.knex, query, limit)
   }
 
   stats(_ctx: RequestContext): Promise<IpamStats> {
