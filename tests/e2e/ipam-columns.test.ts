@@ -95,7 +95,7 @@ describe.skipIf(!hasChromium)('custom field columns', () => {
 
   it('keeps the chosen pool columns across a reload, per connection and login', async () => {
     const { page } = s
-    const keys = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('netkeeper.columns.v1|')))
+    const keys = await page.evaluate(() => Object.keys((globalThis as unknown as { localStorage: object }).localStorage).filter((k) => k.startsWith('netkeeper.columns.v1|')))
     expect(keys).toHaveLength(1)
     expect(keys[0]).toMatch(/\|pools$/)
     await page.reload()

@@ -1,7 +1,7 @@
 /**
  * The window's lock-down, following Electron's security checklist: one set of WebPreferences, every
  * navigation and window.open refused (a navigation to an allow-listed https link, or a window.open of an http(s)
- * link without credentials, goes to the system browser instead),
+ * link without credentials from the app's own page, goes to the system browser instead),
  * every permission request denied, webviews refused, the CSP sent as a header, and IPC accepted only from
  * the app's own page in a window the app created.
  */
@@ -61,7 +61,7 @@ export function isAllowedExternalLink(raw: string): boolean {
 }
 
 /**
- * A link the page opens in a new window on purpose (`window.open`, `target="_blank"`): any http(s) address
+ * A link the app's own page (in a window the app made) opens in a new window on purpose (`window.open`, `target="_blank"`): any http(s) address
  * without a user name or password goes to the system browser (the URL custom fields of IPAM tables link to
  * wikis, tickets and monitoring of the reader's own choosing; the database checked they are http(s)). Never
  * a window of the app, and never a navigation of the app's own window, which stays on the allow-list.
@@ -84,7 +84,7 @@ function openExternally(url: string, check: (raw: string) => boolean = isAllowed
 }
 
 /** Applied to every webContents the app ever creates, before any of them loads anything. */
-export function guardWebContents(contents: WebContents): void {
+export function guardWebContents(contents: WebContents, isOwnPage?: (contents: WebContents | null) => boolean): void {
   contents.on('will-navigate', (event, url) => {
     event.preventDefault()
     openExternally(url)
@@ -92,7 +92,7 @@ export function guardWebContents(contents: WebContents): void {
   contents.on('will-redirect', (event) => event.preventDefault())
   contents.on('will-attach-webview', (event) => event.preventDefault())
   contents.setWindowOpenHandler(({ url }) => {
-    openExternally(url, isOpenableLink)
+    openExternally(url, isOwnPage?.(contents) ? isOpenableLink : isAllowedExternalLink)
     return { action: 'deny' }
   })
 }
