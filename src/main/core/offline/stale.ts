@@ -55,6 +55,12 @@ export function stalePoolList(q: TargetSnapshot, input: PoolListInput, why: stri
     }
   }
   items = items.sort((a, b) => {
+    // A custom field column: rows without a value last, whichever the order (as the server sorts).
+    if (o.sortField) {
+      const va = a.customFields?.[o.sortField]
+      const vb = b.customFields?.[o.sortField]
+      if ((va == null) !== (vb == null)) return va == null ? 1 : -1
+    }
     const c = o.sort === 'network' && !o.sortField ? compareIp(a.network.split('/')[0]!, b.network.split('/')[0]!) : key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
     return (o.order === 'desc' ? -c : c) || a.id - b.id
   })
