@@ -59,8 +59,9 @@ describe.skipIf(!hasChromium)('custom field columns', () => {
     await page.getByTestId('pools-columns').click()
     const panel = page.getByTestId('pools-columns-panel')
     for (const col of ['cf:rack', 'cf:monitored', 'cf:wiki', 'cf:commissioned', 'cf:tier']) await panel.locator(`input[data-column="${col}"]`).check()
-    // A built-in column taken away.
+    // Built-in columns taken away (no pool here has an environment or a VLAN).
     await panel.locator('input[data-column="environment"]').uncheck()
+    await panel.locator('input[data-column="vlan"]').uncheck()
     await panel.getByRole('button', { name: 'Done' }).click()
     await header('cf:rack').waitFor()
     expect(await header('environment').count()).toBe(0)
@@ -102,8 +103,9 @@ describe.skipIf(!hasChromium)('custom field columns', () => {
     await goTo(page, 'IPAM')
     await page.getByRole('button', { name: 'Table' }).click()
     await header('cf:wiki').waitFor()
-    for (const col of ['cf:rack', 'cf:monitored', 'cf:commissioned', 'cf:tier', 'vlan', 'site', 'utilization']) expect(await header(col).count(), col).toBe(1)
+    for (const col of ['cf:rack', 'cf:monitored', 'cf:commissioned', 'cf:tier', 'site', 'utilization']) expect(await header(col).count(), col).toBe(1)
     expect(await header('environment').count()).toBe(0)
+    expect(await header('vlan').count()).toBe(0)
   })
 
   it('shows allocation custom fields in the windowed allocations table, sorts by them, and keeps them across a reload', async () => {
