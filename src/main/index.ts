@@ -180,7 +180,9 @@ function main(): void {
 
   // Sandbox every renderer, whatever a window's own preferences say.
   app.enableSandbox()
-  app.on('web-contents-created', (_event, contents) => guardWebContents(contents))
+  // The app's own page in a window it made: only it may hand an http(s) link to the system browser by window.open.
+  const isOwnPage = (c: Electron.WebContents | null): boolean => !!c && !c.isDestroyed() && ownWindows.has(c) && isAppUrl(c.getURL(), renderer)
+  app.on('web-contents-created', (_event, contents) => guardWebContents(contents, isOwnPage))
   nativeTheme.themeSource = 'system'
   app.setAboutPanelOptions({ applicationName: 'Netkeeper', applicationVersion: __APP_VERSION__ })
 
@@ -193,7 +195,7 @@ function main(): void {
   void app.whenReady().then(() => {
     lockDownSession(session.defaultSession, {
       sendCspHeader: !renderer.devUrl,
-      isOwnPage: (c) => !!c && !c.isDestroyed() && ownWindows.has(c) && isAppUrl(c.getURL(), renderer)
+      isOwnPage
     })
     Menu.setApplicationMenu(
       buildAppMenu({

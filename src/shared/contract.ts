@@ -17,6 +17,7 @@ import {
   bulkReleaseSchema,
   mergeSchema,
   nextBlockSchema,
+  fieldName,
   poolCreateSchema,
   poolListSchema,
   poolRef,
@@ -243,7 +244,11 @@ export const contract = {
         sort: z.enum(['ip', 'hostname', 'owner', 'status', 'updated']).optional(),
         order: z.enum(['asc', 'desc']).optional(),
         status: z.enum(['allocated', 'reserved', 'blocked', 'lapsed']).optional(),
-        search: z.string().trim().max(200).optional()
+        search: z.string().trim().max(200).optional(),
+        /** Only allocations whose custom fields hold these values (name -> value as text). */
+        fields: z.record(fieldName, z.string().max(1000)).optional(),
+        /** Order by this custom field's value instead of `sort` (rows without a value last; ties by address). */
+        sortField: fieldName.optional()
       })
       .strict(),
     result: result<Page<AllocationDto>>()

@@ -62,6 +62,12 @@ export type PoolCreateInput = z.input<typeof poolCreateSchema>
 export const poolUpdateSchema = poolCreateSchema.omit({ space: true, parent: true }).partial().strict()
 export type PoolUpdateInput = z.input<typeof poolUpdateSchema>
 
+/** A custom field's name, as a filter or sort key names it. */
+export const fieldName = z
+  .string()
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[a-z][a-z0-9_]*$/, 'is not a custom field name (lower-case letters, digits and _)')
+
 export const POOL_SORTS = ['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization'] as const
 export const poolListSchema = z
   .object({
@@ -87,6 +93,8 @@ export const poolListSchema = z
     page: z.number().int().min(1, 'must be 1 or more').default(1),
     pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
     sort: z.enum(POOL_SORTS).default('name'),
+    /** Order by this custom field's value instead of `sort` (rows without a value last; ties by name). */
+    sortField: fieldName.optional(),
     order: z.enum(['asc', 'desc']).default('asc')
   })
   .strict()

@@ -196,19 +196,14 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(app.log()).toContain('[ipc] refused app:info from https://example.com/')
   })
 
-  it('refuses navigation and window.open; only an allow-listed https link goes to the system browser', async () => {
+  it('refuses navigation and window.open; an allow-listed https link, or an http(s) link the app page opens in a new window, goes to the system browser', async () => {
     const before = (await app.records()).openedExternally.length
     const allowed = ['https://www.postgresql.org/docs/current/', 'https://www.openldap.org/doc/admin26/']
-    const refused = [
-      'https://example.com/',
-      'http://www.postgresql.org/docs/',
-      'https://user:secret@www.postgresql.org/',
-      'https://www.postgresql.org.example.com/',
-      'file:///etc/passwd',
-      'javascript:alert(1)',
-      APP_URL
-    ]
-    for (const url of [...allowed, ...refused]) {
+    // A navigation of the app's window to these is refused; the app's own page may window.open them (a URL
+    // custom field's link in an IPAM table), which hands them to the system browser, never to a window of ours.
+    const openable = ['https://example.com/', 'http://www.postgresql.org/docs/', 'https://www.postgresql.org.example.com/']
+    const refused = ['https://user:secret@www.postgresql.org/', 'file:///etc/passwd', 'javascript:alert(1)', APP_URL]
+    for (const url of [...allowed, ...openable, ...refused]) {
       expect(await app.navigate(main.contentsId, url), url).toEqual({ prevented: true, url: APP_URL })
       expect(await app.windowOpen(main.contentsId, url), url).toEqual({ result: { action: 'deny' }, createdWindowId: null })
     }
@@ -216,13 +211,15 @@ describe('the built main bundle on the stand-in Electron', () => {
     expect(await app.request('attach-webview', { contentsId: main.contentsId, src: 'https://example.com/' })).toMatchObject({ prevented: true })
 
     const r = await app.records()
-    expect(r.openedExternally.slice(before)).toEqual(allowed.flatMap((u) => [u, u]))
+    expect(r.openedExternally.slice(before)).toEqual([...allowed.flatMap((u) => [u, u]), ...openable])
     expect(r.windows.filter((w) => !w.destroyed)).toHaveLength(1)
 
     // Every webContents gets the guards when it is created, not only the app's window.
     const foreign = await app.request<{ windowId: number; contentsId: number }>('foreign-window', { url: 'https://example.com/' })
     expect(await app.navigate(foreign.contentsId, 'https://example.org/')).toMatchObject({ prevented: true })
     expect(await app.windowOpen(foreign.contentsId, 'https://example.org/')).toEqual({ result: { action: 'deny' }, createdWindowId: null })
+    // A page that is not the app's own may not hand links to the system browser.
+    expect((await app.records()).openedExternally).not.toContain('https://example.org/')
     await app.request('window', { windowId: foreign.windowId, action: 'close' })
   })
 

@@ -284,3 +284,54 @@ describe('address search', () => {
     expect(byField.items.map((a) => a.ip)).toEqual(['10.130.0.10'])
   })
 })
+
+describe('custom field columns: sorting and filtering lists by a field', () => {
+  it('sorts pools and a pool\'s allocations by a custom field, rows without a value last, and filters allocations by one', async () => {
+    await core.ipam.createField(admin, { kind: 'pool', name: 'rackpos', type: 'integer' })
+    await core.ipam.createField(admin, { kind: 'pool', name: 'monitored_cs', type: 'boolean' })
+    await core.ipam.createField(admin, { kind: 'allocation', name: 'asset_cs', type: 'text' })
+    await core.ipam.createField(admin, { kind: 'allocation', name: 'managed_cs', type: 'boolean' })
+    const pools: [string, string, Record<string, string | number | boolean>][] = [
+      ['colsort-a', '10.150.0.0/24', { rackpos: 12, monitored_cs: true }],
+      ['colsort-b', '10.150.1.0/24', { rackpos: 3 }],
+      ['colsort-c', '10.150.2.0/24', { rackpos: 100, monitored_cs: false }],
+      ['colsort-d', '10.150.3.0/24', {}]
+    ]
+    for (const [name, network, customFields] of pools) await core.ipam.createPool(admin, { name, network, customFields })
+    const names = async (q: Record<string, unknown>): Promise<string[]> => (await core.ipam.listPools(op, { search: 'colsort-', ...q })).items.map((x) => x.name)
+    // Numerically (as text 100 would sort before 12 and 3), no value last in both directions.
+    expect(await names({ sortField: 'rackpos' })).toEqual(['colsort-b', 'colsort-a', 'colsort-c', 'colsort-d'])
+    expect(await names({ sortField: 'rackpos', order: 'desc' })).toEqual(['colsort-c', 'colsort-a', 'colsort-b', 'colsort-d'])
+    expect(await names({ sortField: 'monitored_cs' })).toEqual(['colsort-c', 'colsort-a', 'colsort-b', 'colsort-d'])
+    expect(await names({ sortField: 'rackpos', fields: { monitored_cs: 'yes' } })).toEqual(['colsort-a'])
+    expect(await core.ipam.listPools(op, { sortField: 'nope' }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'sortField' } })
+    // An allocation field is not a pool column.
+    expect(await core.ipam.listPools(op, { sortField: 'asset_cs' }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'sortField' } })
+    expect(await core.ipam.listPools(op, { sortField: 'Bad Name' } as never).catch((e) => e)).toMatchObject({ code: 'VALIDATION' })
+
+    const made = await core.ipam.allocate(op, { pool: 'colsort-a', next: true, count: 5 })
+    const tags = ['AMS-0042', 'AMS-0007', null, 'AMS-0100', null]
+    for (const [i, a] of made.entries()) {
+      const fields: Record<string, string | boolean> = { managed_cs: i % 2 === 0 }
+      if (tags[i]) fields.asset_cs = tags[i]!
+      await core.ipam.updateAllocation(op, { ip: a.ip, customFields: fields })
+    }
+    const ips = async (q: Record<string, unknown>): Promise<string[]> => (await core.ipam.listAllocations(op, 'colsort-a', q)).items.map((a) => a.ip)
+    expect(await ips({ sortField: 'asset_cs' })).toEqual(['10.150.0.2', '10.150.0.1', '10.150.0.4', '10.150.0.3', '10.150.0.5'])
+    expect(await ips({ sortField: 'asset_cs', order: 'desc' })).toEqual(['10.150.0.4', '10.150.0.1', '10.150.0.2', '10.150.0.3', '10.150.0.5'])
+    // Filters: converted to the field's type ("true"), several fields at once, with the page's total.
+    const managed = await core.ipam.listAllocations(op, 'colsort-a', { fields: { managed_cs: 'true' } })
+    expect(managed.items.map((a) => a.ip)).toEqual(['10.150.0.1', '10.150.0.3', '10.150.0.5'])
+    expect(managed.total).toBe(3)
+    expect(await ips({ fields: { managed_cs: 'true', asset_cs: 'AMS-0042' } })).toEqual(['10.150.0.1'])
+    expect(await core.ipam.listAllocations(op, 'colsort-a', { fields: { managed_cs: 'maybe' } }).catch((e) => e)).toMatchObject({
+      code: 'VALIDATION',
+      details: { field: 'customFields.managed_cs' }
+    })
+    expect(await core.ipam.listAllocations(op, 'colsort-a', { sortField: 'rackpos' }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'sortField' } })
+    // The CLI.
+    const r = await cli(['--database-url', url, 'pool', 'list', '--search', 'colsort-', '--sort-field', 'rackpos', '--order', 'desc', '--json'])
+    expect(r.code).toBe(0)
+    expect(r.json().items.map((x: { name: string }) => x.name)).toEqual(['colsort-c', 'colsort-a', 'colsort-b', 'colsort-d'])
+  })
+})

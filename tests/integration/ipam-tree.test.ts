@@ -289,6 +289,44 @@ describe('subnet planning', () => {
     }
   })
 
+  it('writes a new block\'s own free space in the insert statement exactly as a rebuild would, and answers the DTO a read gives', async () => {
+    // The children's free space is written with the pools (no rebuild call); compare with what the rebuild writes.
+    await core.ipam.createPool(admin, { name: 'fr4', network: '10.93.0.0/24' })
+    await core.ipam.createPool(admin, { name: 'fr6', network: '2001:db8:93::/48' })
+    const made = [
+      ...(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 26 })),
+      ...(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 31 })),
+      ...(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 32 })),
+      ...(await core.ipam.nextBlock(admin, { in: 'fr6', prefixLength: 64 })),
+      ...(await core.ipam.nextBlock(admin, { in: 'fr6', prefixLength: 127 })),
+      ...(await core.ipam.nextBlock(admin, { in: 'fr6', prefixLength: 128 }))
+    ]
+    const free = async (): Promise<string[]> =>
+      (
+        await withClient(url, (c) =>
+          c.query<{ r: string }>(`select pool_id || ' ' || host(first_ip) || '-' || host(last_ip) || ' /' || block_len as r from ip_free_ranges where pool_id = any($1) order by pool_id, first_ip`, [
+            made.map((p) => p.id)
+          ])
+        )
+      ).rows.map((x) => x.r)
+    const written = await free()
+    expect(written).toHaveLength(6)
+    expect(written[0]).toBe(`${made[0]!.id} 10.93.0.1-10.93.0.62 /28`)
+    await withClient(url, (c) => c.query(`select ipam_rebuild_free_ranges(x) from unnest($1::int[]) x`, [made.map((p) => p.id)]))
+    expect(await free()).toEqual(written)
+    // What next-block answers is what reading the pool answers (utilization, tags, roll-up, parent).
+    for (const p of made) expect(await core.ipam.getPool(admin, p.id)).toEqual(p)
+    // A name taken in the space: refused naming it (by the unique key, in the one insert statement), nothing created.
+    const seq = await lastSeq(core)
+    const clash = await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28, name: 'fr6' }).catch((e) => e)
+    expect(clash).toMatchObject({ code: 'CONFLICT', message: 'name: a pool named "fr6" already exists in this address space', details: { field: 'name' } })
+    expect((await auditRows(core, seq)).map((r) => [r.action, r.status])).toEqual([['create', 'failure']])
+    // Found and locked by name in one statement: a name two spaces hold is still refused as ambiguous.
+    await core.ipam.createSpace(admin, { name: 'nb-b' })
+    await core.ipam.createPool(admin, { name: 'fr4', network: '10.93.0.0/24', space: 'nb-b' })
+    expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'pool' } })
+  })
+
   it('splits a pool into 2^k children moving its allocations, and merges them back (round trip)', async () => {
     await core.ipam.createPool(admin, { name: 'sp', network: '10.80.0.0/24', gateway: '10.80.0.1', vlanId: 80 })
     await core.ipam.allocate(op, { pool: 'sp', ip: '10.80.0.10', hostname: 'h10' })

@@ -1,6 +1,7 @@
 /**
  * The window's lock-down, following Electron's security checklist: one set of WebPreferences, every
- * navigation and window.open refused (an allow-listed https link goes to the system browser instead),
+ * navigation and window.open refused (a navigation to an allow-listed https link, or a window.open of an http(s)
+ * link without credentials from the app's own page, goes to the system browser instead),
  * every permission request denied, webviews refused, the CSP sent as a header, and IPC accepted only from
  * the app's own page in a window the app created.
  */
@@ -59,16 +60,31 @@ export function isAllowedExternalLink(raw: string): boolean {
   }
 }
 
-function openExternally(url: string): void {
-  if (isAllowedExternalLink(url)) {
+/**
+ * A link the app's own page (in a window the app made) opens in a new window on purpose (`window.open`, `target="_blank"`): any http(s) address
+ * without a user name or password goes to the system browser (the URL custom fields of IPAM tables link to
+ * wikis, tickets and monitoring of the reader's own choosing; the database checked they are http(s)). Never
+ * a window of the app, and never a navigation of the app's own window, which stays on the allow-list.
+ */
+export function isOpenableLink(raw: string): boolean {
+  try {
+    const u = new URL(raw)
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && u.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+function openExternally(url: string, check: (raw: string) => boolean = isAllowedExternalLink): void {
+  if (check(url)) {
     void shell.openExternal(url)
   } else {
-    console.warn(`[security] refused to open ${url}: not an allow-listed https link`)
+    console.warn(`[security] refused to open ${url}: not a link the system browser may be given`)
   }
 }
 
 /** Applied to every webContents the app ever creates, before any of them loads anything. */
-export function guardWebContents(contents: WebContents): void {
+export function guardWebContents(contents: WebContents, isOwnPage?: (contents: WebContents | null) => boolean): void {
   contents.on('will-navigate', (event, url) => {
     event.preventDefault()
     openExternally(url)
@@ -76,7 +92,7 @@ export function guardWebContents(contents: WebContents): void {
   contents.on('will-redirect', (event) => event.preventDefault())
   contents.on('will-attach-webview', (event) => event.preventDefault())
   contents.setWindowOpenHandler(({ url }) => {
-    openExternally(url)
+    openExternally(url, isOwnPage?.(contents) ? isOpenableLink : isAllowedExternalLink)
     return { action: 'deny' }
   })
 }

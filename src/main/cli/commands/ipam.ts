@@ -194,11 +194,12 @@ export function poolCommand(): Command {
     .addOption(new Option('--active <yes|no>', 'only active or inactive pools').choices(['yes', 'no']))
     .option('--search <text>', 'text in name, description, site or network; or an address the pool contains')
     .addOption(new Option('--sort <field>', 'order by').choices(['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization']).default('name'))
+    .option('--sort-field <name>', 'order by this custom field instead (rows without a value last)')
     .addOption(new Option('--order <dir>', 'ascending or descending').choices(['asc', 'desc']).default('asc'))
     .option('--page <n>', 'page number', int('--page'), 1)
     .option('--page-size <n>', 'rows per page (max 500)', int('--page-size'), 50)
     .action(
-      action(async (o: { site?: string; environment?: string; vlan?: string; vlanGroup?: string; vid?: number; space?: string; tag?: string[]; field?: Record<string, string | null>; active?: 'yes' | 'no'; search?: string; sort: 'name'; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
+      action(async (o: { site?: string; environment?: string; vlan?: string; vlanGroup?: string; vid?: number; space?: string; tag?: string[]; field?: Record<string, string | null>; active?: 'yes' | 'no'; search?: string; sort: 'name'; sortField?: string; order: 'asc' | 'desc'; page: number; pageSize: number }, cmd: Command) => {
         const input = {
           site: o.site,
           environment: o.environment,
@@ -211,6 +212,7 @@ export function poolCommand(): Command {
           active: o.active === undefined ? undefined : o.active === 'yes',
           search: o.search,
           sort: o.sort,
+          ...(o.sortField !== undefined ? { sortField: o.sortField } : {}),
           order: o.order,
           page: o.page,
           pageSize: o.pageSize

@@ -15,7 +15,7 @@ import { parseUntil, prepareAllocation, type PreparedAllocation } from './alloca
 import { giveAddress, rangeHolding, takeAddress } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { allocateNextFast } from './next-free'
-import { applyAllocationTags, mergeFieldValues, tagIds } from './tags'
+import { applyAllocationTags, fieldFilter, fieldSortKey, mergeFieldValues, tagIds } from './tags'
 import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
 
 /** The dhcp or reserved range of a pool holding `ip` (those next-free skips), if any. */
@@ -349,6 +349,10 @@ export interface AllocationListOptions {
   status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'
   /** Case-insensitive text in host name, owner, purpose, description or MAC, or an address prefix. */
   search?: string
+  /** Only allocations whose custom fields hold these values (name -> value as text, converted to the field's type). */
+  fields?: Record<string, string>
+  /** Order by this custom field's value instead of `sort` (rows without a value last; ties by address). */
+  sortField?: string
 }
 
 /** A pool's allocations, a page at a time: lowest address first unless sorted otherwise, optionally filtered. */
@@ -371,7 +375,13 @@ export async function listAllocations(knex: Knex, ref: PoolRef, opts: Allocation
                  or lower(coalesce(a.description, '')) like ? or coalesce(a.mac_address::text, '') like ? or host(a.ip_address) like ?)`)
     b.push(like, like, like, like, like, `${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
   }
+  if (opts.fields && Object.keys(opts.fields).length) {
+    // Checked inside the pool's rows (the pool_id index), as a jsonb containment of the typed values.
+    where.push('a.custom_fields @> ?::jsonb')
+    b.push(JSON.stringify(await fieldFilter(knex, 'allocation', opts.fields)))
+  }
   const dir = opts.order === 'desc' ? 'desc' : 'asc'
+  const byField = opts.sortField ? await fieldSortKey(knex, 'allocation', opts.sortField) : null
   const order = {
     ip: `a.ip_address ${dir}`,
     hostname: `a.hostname ${dir} nulls last, a.ip_address`,
@@ -382,8 +392,9 @@ export async function listAllocations(knex: Knex, ref: PoolRef, opts: Allocation
   const w = where.join(' and ')
   const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations a where ${w}`, b)
   const r = await knex.raw<Rows<AllocRow>>(
-    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where ${w} order by ${order} limit ? offset ?`,
-    [...b, pageSize, (page - 1) * pageSize]
+    `select ${ALLOC_COLUMNS} from ip_allocations a join ip_pools p on p.id = a.pool_id where ${w}
+      order by ${byField ? `a.custom_fields -> ? ${dir} nulls last, a.ip_address` : order} limit ? offset ?`,
+    [...b, ...(byField ? [byField] : []), pageSize, (page - 1) * pageSize]
   )
   return { items: r.rows.map(toAllocationDto), page, pageSize, total: total.rows[0]!.n }
 }

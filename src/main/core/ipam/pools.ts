@@ -22,9 +22,9 @@ import { allocationByIp, changedKeys, sortedFields, findPoolRow, findSpaceId, is
 import { rollups, USED_SQL } from './rollup'
 import { utilization } from './utilization'
 import { LIKE_ESCAPE, likeText } from '../db/like'
-import type { PoolVlan } from '../../../shared/ipam-objects'
+import type { PoolVlan, TagRef } from '../../../shared/ipam-objects'
 import { findSite, findVlan, findVlanGroup } from './objects'
-import { fieldFilter, mergeFieldValues, poolTags, setPoolTags, tagIds } from './tags'
+import { fieldFilter, fieldSortKey, mergeFieldValues, poolTags, setPoolTags, tagIds } from './tags'
 
 /** A list of canonical addresses as a PostgreSQL array literal (no quoting needed); null for none. */
 const inetArrayLiteral = (ips: string[]): string | null => (ips.length ? `{${ips.join(',')}}` : null)
@@ -106,11 +106,17 @@ async function poolCounts(q: Knex | Knex.Transaction, ids: number[]): Promise<Ma
   return m
 }
 
-export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): Promise<PoolDto[]> {
-  const counts = await poolCounts(
-    q,
-    rows.map((r) => r.id)
-  )
+/**
+ * `fresh`: the rows were just inserted by this transaction into free space (next-block), so they hold no
+ * allocations, ranges, children or tags yet: their counts and tags are known without reading them.
+ */
+export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[], opts: { fresh?: boolean } = {}): Promise<PoolDto[]> {
+  const counts = opts.fresh
+    ? new Map<number, Counts>()
+    : await poolCounts(
+        q,
+        rows.map((r) => r.id)
+      )
   const rolled = await rollups(
     q,
     rows.filter((r) => r.children > 0).map((r) => r.id)
@@ -119,10 +125,12 @@ export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[]): P
     q,
     rows.flatMap((r) => (r.vlan_ref_id ? [r.vlan_ref_id] : []))
   )
-  const tags = await poolTags(
-    q,
-    rows.map((r) => r.id)
-  )
+  const tags = opts.fresh
+    ? new Map<number, TagRef[]>()
+    : await poolTags(
+        q,
+        rows.map((r) => r.id)
+      )
   return rows.map((r) => {
     const c = parseCidr(r.network)
     return {
@@ -386,12 +394,14 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     // Sorting by utilization has to count every pool's rows; the other sorts count only the page's.
     utilization: `${usedExpr}::numeric / greatest(${sizeExpr}, 1) ${dir}, p.name`
   }[v.sort]
+  // A custom field column: its jsonb value orders as its type does (numbers numerically, booleans false
+  // first, dates as YYYY-MM-DD text); rows without a value go last either way.
+  const byField = v.sortField ? await fieldSortKey(knex, 'pool', v.sortField) : null
   const total = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_pools p ${whereSql}`, b)
-  const rows = await knex.raw<Rows<PoolRow>>(`select ${POOL_COLUMNS} from ip_pools p ${whereSql} order by ${orderSql} limit ? offset ?`, [
-    ...b,
-    v.pageSize,
-    (v.page - 1) * v.pageSize
-  ])
+  const rows = await knex.raw<Rows<PoolRow>>(
+    `select ${POOL_COLUMNS} from ip_pools p ${whereSql} order by ${byField ? `p.custom_fields -> ? ${dir} nulls last, p.name, p.id` : orderSql} limit ? offset ?`,
+    [...b, ...(byField ? [byField] : []), v.pageSize, (v.page - 1) * v.pageSize]
+  )
   return { items: await toPoolDtos(knex, rows.rows), page: v.page, pageSize: v.pageSize, total: total.rows[0]!.n }
 }
 

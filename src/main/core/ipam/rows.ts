@@ -141,7 +141,9 @@ export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock
   const cols = countChildren ? POOL_COLUMNS : NEW_POOL_COLUMNS
   // Names are unique per address space: a name two spaces hold is ambiguous (the id says which).
   const byName = async (name: string): Promise<PoolRow | undefined> => {
-    const n = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? order by p.space_id limit 2`, [name])
+    // Found and locked in one statement (a round trip less on every locked change by name); when the name is
+    // ambiguous both rows are locked until the refusal below rolls the transaction back.
+    const n = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.name = ? order by p.space_id limit 2 ${lock ? 'for update' : ''}`, [name])
     if (n.rows.length > 1) {
       const all = await q.raw<Rows<{ id: number; space: string }>>(
         `select p.id, s.name as space from ip_pools p join ip_spaces s on s.id = p.space_id where p.name = ? order by s.name`,
@@ -153,9 +155,7 @@ export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock
         { field: 'pool', pools: all.rows }
       )
     }
-    if (!n.rows[0] || !lock) return n.rows[0]
-    const l = await q.raw<Rows<PoolRow>>(`select ${cols} from ip_pools p where p.id = ? for update`, [n.rows[0].id])
-    return l.rows[0]
+    return n.rows[0]
   }
   let row: PoolRow | undefined
   if (byId) {

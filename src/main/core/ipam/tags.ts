@@ -531,3 +531,13 @@ export async function fieldFilter(q: Knex | Knex.Transaction, kind: FieldKind, f
   }
   return out
 }
+
+/**
+ * The name of a custom field of `kind` to sort a list by, checked against the definitions so a typo is an error
+ * naming the field rather than a silently unsorted list.
+ */
+export async function fieldSortKey(q: Knex | Knex.Transaction, kind: FieldKind, name: string): Promise<string> {
+  const defs = await definitions(q, kind)
+  if (!defs.has(name)) throw validationError('sortField', `no such ${kind} field "${name}" (see \`netkeeper field list\`)`, { customField: name })
+  return name
+}

@@ -50,13 +50,38 @@ async function insertChildren(
   names: string[],
   extra: { description?: string | null; site?: string | null; environment?: string | null; vlanId?: number | null; gateways?: (string | null)[] } = {}
 ): Promise<PoolRow[]> {
-  const clash = await trx.raw<Rows<{ name: string }>>(`select name from ip_pools where name = any(?::text[]) and space_id = ? limit 1`, [names, parent.space_id])
-  if (clash.rows[0]) throw new AppError('CONFLICT', `name: a pool named "${clash.rows[0].name}" already exists in this address space`, { field: 'name' })
-  const ins = await trx.raw<Rows<PoolRow>>(
-    `insert into ip_pools as p (name, network, gateway, description, site, environment, vlan_id, created_by, space_id, parent_id)
-     select u.n, u.c, u.g, ?, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
-     returning ${NEW_POOL_COLUMNS}`,
-    [
+  const fresh = !extra.gateways
+  // A name already taken in the space is refused by ip_pools_space_name_key; said here the way a person reads it.
+  const taken = (e: unknown): never => {
+    const err = e as { code?: string; constraint?: string; detail?: string }
+    if (err.code === '23505' && err.constraint === 'ip_pools_space_name_key') {
+      const name = /=\(\d+, (.*)\) already exists/.exec(err.detail ?? '')?.[1] ?? names.join(', ')
+      throw new AppError('CONFLICT', `name: a pool named "${name}" already exists in this address space`, { field: 'name' })
+    }
+    throw e
+  }
+  // Blocks of free space (next-block) hold no allocations, ranges, children or gateway: their own free space is
+  // their usable range, written in the same statement as the pools (the rebuild's bounds: IPv4 wider than /31
+  // leaves out its network and broadcast address, IPv6 wider than /127 its subnet-router anycast address).
+  const ins = await trx
+    .raw<Rows<PoolRow>>(
+      `with ins as (
+         insert into ip_pools as p (name, network, gateway, description, site, environment, vlan_id, created_by, space_id, parent_id)
+         select u.n, u.c, u.g, ?, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
+         returning ${NEW_POOL_COLUMNS}, p.network as net
+       )${
+         fresh
+           ? `, free as (
+         insert into ip_free_ranges (pool_id, first_ip, last_ip)
+         select i.id,
+                case when (family(i.net) = 4 and masklen(i.net) < 31) or (family(i.net) = 6 and masklen(i.net) < 127) then host(i.net)::inet + 1 else host(i.net)::inet end,
+                case when family(i.net) = 4 and masklen(i.net) < 31 then host(broadcast(i.net))::inet - 1 else host(broadcast(i.net))::inet end
+           from ins i
+       )`
+           : ''
+       }
+       select * from ins`,
+      [
       extra.description ?? null,
       extra.site ?? null,
       extra.environment ?? null,
@@ -66,11 +91,14 @@ async function insertChildren(
       parent.id,
       names,
       nets,
-      extra.gateways ?? nets.map(() => null)
-    ] as unknown as Knex.RawBinding[]
-  )
+        extra.gateways ?? nets.map(() => null)
+      ] as unknown as Knex.RawBinding[]
+    )
+    .catch(taken)
   const rows = ins.rows.sort((a, b) => (parseCidr(a.network).network < parseCidr(b.network).network ? -1 : 1))
-  await trx.raw(`select ipam_rebuild_free_ranges(x) from unnest(?::int[]) as x`, [rows.map((r) => r.id)])
+  for (const r of rows) delete (r as Partial<PoolRow> & { net?: unknown }).net
+  // A split's children may carry the gateway and take over allocations: their free space is rebuilt from them.
+  if (!fresh) await trx.raw(`select ipam_rebuild_free_ranges(x) from unnest(?::int[]) as x`, [rows.map((r) => r.id)])
   return rows
 }
 
@@ -162,7 +190,7 @@ export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBloc
     }
     const nets = blocks.map((b) => text(b, net, v.prefixLength))
     const rows = await insertChildren(trx, ctx, parent, nets, childNames(parent.name, net.text, nets, v.name), v)
-    const dtos = await toPoolDtos(trx, rows)
+    const dtos = await toPoolDtos(trx, rows, { fresh: true })
     await appendAudits(
       trx,
       ctx,

@@ -31,9 +31,12 @@ export function stalePoolList(q: TargetSnapshot, input: PoolListInput, why: stri
       (o.vlanId === undefined || p.vlanId === o.vlanId) &&
       // The snapshot's pools carry their VLAN group's name, not its id: offline, a group is matched by name.
       (o.vlanGroup === undefined || (p.vlan != null && p.vlan.group === String(o.vlanGroup))) &&
-      (!needle || [p.name, p.network, p.description ?? ''].some((t) => t.toLowerCase().includes(needle)))
+      (!needle || [p.name, p.network, p.description ?? ''].some((t) => t.toLowerCase().includes(needle))) &&
+      // Offline the field definitions are not at hand: a value is matched as the text it shows.
+      Object.entries(o.fields ?? {}).every(([k, v]) => p.customFields?.[k] !== undefined && p.customFields[k] !== null && String(p.customFields[k]) === v)
   )
-  const key = (p: PoolDto): string | number => {
+  const key = (p: PoolDto): string | number | boolean => {
+    if (o.sortField) return p.customFields?.[o.sortField] ?? ''
     switch (o.sort) {
       case 'network':
         return p.network
@@ -52,7 +55,13 @@ export function stalePoolList(q: TargetSnapshot, input: PoolListInput, why: stri
     }
   }
   items = items.sort((a, b) => {
-    const c = o.sort === 'network' ? compareIp(a.network.split('/')[0]!, b.network.split('/')[0]!) : key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
+    // A custom field column: rows without a value last, whichever the order (as the server sorts).
+    if (o.sortField) {
+      const va = a.customFields?.[o.sortField]
+      const vb = b.customFields?.[o.sortField]
+      if ((va == null) !== (vb == null)) return va == null ? 1 : -1
+    }
+    const c = o.sort === 'network' && !o.sortField ? compareIp(a.network.split('/')[0]!, b.network.split('/')[0]!) : key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
     return (o.order === 'desc' ? -c : c) || a.id - b.id
   })
   const start = (o.page - 1) * o.pageSize

@@ -18,14 +18,25 @@ export const usePoolStore = defineStore('pool', () => {
   const allocPage = ref(1)
   const allocPageSize = ref(50)
   /** The allocations table's sort, status filter and search (the server applies them). */
-  const allocQuery = reactive({ sort: 'ip' as 'ip' | 'hostname' | 'owner' | 'status' | 'updated', order: 'asc' as 'asc' | 'desc', status: '' as '' | 'allocated' | 'reserved' | 'blocked' | 'lapsed', search: '' })
+  /** `sortField`: a custom field sorted by instead of `sort`; `fieldName`/`fieldValue`: one custom field filter. */
+  const allocQuery = reactive({
+    sort: 'ip' as 'ip' | 'hostname' | 'owner' | 'status' | 'updated',
+    sortField: '',
+    order: 'asc' as 'asc' | 'desc',
+    status: '' as '' | 'allocated' | 'reserved' | 'blocked' | 'lapsed',
+    search: '',
+    fieldName: '',
+    fieldValue: ''
+  })
   const allocArgs = () => ({
     page: allocPage.value,
     pageSize: allocPageSize.value,
     sort: allocQuery.sort,
     order: allocQuery.order,
+    ...(allocQuery.sortField ? { sortField: allocQuery.sortField } : {}),
     ...(allocQuery.status ? { status: allocQuery.status } : {}),
-    ...(allocQuery.search.trim() ? { search: allocQuery.search.trim() } : {})
+    ...(allocQuery.search.trim() ? { search: allocQuery.search.trim() } : {}),
+    ...(allocQuery.fieldName && allocQuery.fieldValue.trim() ? { fields: { [allocQuery.fieldName]: allocQuery.fieldValue.trim() } } : {})
   })
   const loading = ref(false)
   const error = ref<string>()

@@ -15,8 +15,11 @@ export type ActiveFilter = 'any' | 'active' | 'inactive'
 
 export const usePoolsStore = defineStore('pools', () => {
   const tab = ref<'pools' | 'search' | 'import' | 'csv'>('pools')
-  const filters = reactive({ search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any' as ActiveFilter })
+  /** `fieldName`/`fieldValue`: one custom field filter (the value as text, converted by the server). */
+  const filters = reactive({ search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any' as ActiveFilter, fieldName: '', fieldValue: '' })
   const sort = ref<PoolSort>('name')
+  /** A custom field column the table is sorted by instead of `sort` (null: `sort`). */
+  const sortField = ref<string | null>(null)
   const order = ref<'asc' | 'desc'>('asc')
   const page = ref(1)
   const pageSize = ref(50)
@@ -35,10 +38,13 @@ export const usePoolsStore = defineStore('pools', () => {
   const treeSpace = ref<number | null>(null)
   const treeExpanded = reactive(new Set<number>())
 
-  const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlanGroup || filters.vlan.trim() || filters.active !== 'any'))
+  const fieldFiltered = computed(() => !!(filters.fieldName && filters.fieldValue.trim()))
+  const filtered = computed(() => !!(filters.search.trim() || filters.site || filters.environment || filters.vlanGroup || filters.vlan.trim() || filters.active !== 'any' || fieldFiltered.value))
 
   function query(): PoolListInput | undefined {
     const q: PoolListInput = { page: page.value, pageSize: pageSize.value, sort: sort.value, order: order.value }
+    if (sortField.value) q.sortField = sortField.value
+    if (fieldFiltered.value) q.fields = { [filters.fieldName]: filters.fieldValue.trim() }
     if (filters.search.trim()) q.search = filters.search.trim()
     if (filters.site) q.site = filters.site
     if (filters.environment) q.environment = filters.environment
@@ -92,8 +98,21 @@ export const usePoolsStore = defineStore('pools', () => {
     }
   }
 
+  /** Sorts by a custom field column; a second click turns the order round. */
+  function setSortField(name: string): void {
+    if (sortField.value === name) order.value = order.value === 'asc' ? 'desc' : 'asc'
+    else {
+      sortField.value = name
+      order.value = 'asc'
+    }
+    page.value = 1
+    void load()
+  }
+
   function setSort(column: PoolSort): void {
-    if (sort.value === column) order.value = order.value === 'asc' ? 'desc' : 'asc'
+    const wasField = sortField.value !== null
+    sortField.value = null
+    if (sort.value === column && !wasField) order.value = order.value === 'asc' ? 'desc' : 'asc'
     else {
       sort.value = column
       order.value = column === 'utilization' ? 'desc' : 'asc'
@@ -103,7 +122,7 @@ export const usePoolsStore = defineStore('pools', () => {
   }
 
   function resetFilters(): void {
-    Object.assign(filters, { search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any' })
+    Object.assign(filters, { search: '', site: '', environment: '', vlanGroup: '', vlan: '', active: 'any', fieldName: '', fieldValue: '' })
     page.value = 1
     void load()
   }
@@ -174,6 +193,7 @@ export const usePoolsStore = defineStore('pools', () => {
     query,
     filters,
     sort,
+    sortField,
     order,
     page,
     pageSize,
@@ -191,6 +211,7 @@ export const usePoolsStore = defineStore('pools', () => {
     load,
     loadOptions,
     setSort,
+    setSortField,
     resetFilters,
     openPool,
     closePool,
