@@ -364,9 +364,9 @@ function allocSnapshot(v: Values, ip: string, pool: string, x: Extras): Record<s
   return { ...out, ...extraSnapshot(x, v) }
 }
 
-/** The spaces by name (and the default one), for the rows' space column or the --space override. */
-async function spaces(q: Knex.Transaction): Promise<{ byName: Map<string, number>; names: Map<number, string>; fallback: number }> {
-  const r = await q.raw<Rows<{ id: number; name: string; is_default: boolean }>>(`select id, name, is_default from ip_spaces`)
+/** The spaces by name (and the default one), for the rows' space column and the picked space. */
+async function spaces(q: Knex.Transaction, picked: string | undefined): Promise<Spaces> {
+  const r = await q.raw<Rows<{ id: number; name: string; is_default: boolean }>>(`select id, name, is_default from ip_spaces order by name`)
   const byName = new Map<string, number>()
   const names = new Map<number, string>()
   let fallback = 0
@@ -375,16 +375,91 @@ async function spaces(q: Knex.Transaction): Promise<{ byName: Map<string, number
     names.set(s.id, s.name)
     if (s.is_default) fallback = s.id
   }
-  return { byName, names, fallback }
+  let pickedId: number | null = null
+  if (picked !== undefined && picked.trim() !== '') {
+    const name = picked.trim()
+    const id = byName.get(name) ?? (/^\d+$/.test(name) && names.has(Number(name)) ? Number(name) : undefined)
+    if (id === undefined) throw validationError('space', `no address space is named "${name}" (there are: ${[...byName.keys()].join(', ')})`)
+    pickedId = id
+  }
+  return { byName, names, fallback, picked: pickedId, poolSpaces: new Map() }
 }
 
-function spaceOf(row: Row, sp: Awaited<ReturnType<typeof spaces>>, override: string | undefined, columns: CsvColumnMap[]): number | CsvProblem {
-  const name = override ?? row.values.space ?? null
-  if (name === null || name === '') return sp.fallback
-  const id = sp.byName.get(name)
-  if (id !== undefined) return id
-  if (!override && /^(default|global)$/i.test(name)) return sp.fallback
-  return skip(row.line, 'unknown_space', override ? null : columnOf(columns, 'space'), name, `space: no address space is named "${name}"`)
+interface Spaces {
+  byName: Map<string, number>
+  names: Map<number, string>
+  /** The default space. */
+  fallback: number
+  /** The space picked for the import (the wizard's picker, --space): rows that name none go there. */
+  picked: number | null
+  /** Allocations: pool name or network -> the spaces holding a pool so named (for rows that name no space). */
+  poolSpaces: Map<string, number[]>
+}
+
+/**
+ * A row's space: its own space cell wins; else the picked space; else, for an allocation row naming its
+ * pool, the one space holding a pool of that name or network (several: the row is skipped, naming them);
+ * else the default space.
+ */
+function spaceOf(row: Row, sp: Spaces, columns: CsvColumnMap[]): number | CsvProblem {
+  const name = row.values.space ?? null
+  if (name !== null && name !== '') {
+    const id = sp.byName.get(name)
+    if (id !== undefined) return id
+    if (/^(default|global)$/i.test(name)) return sp.fallback
+    return skip(row.line, 'unknown_space', columnOf(columns, 'space'), name, `space: no address space is named "${name}"`)
+  }
+  if (sp.picked !== null) return sp.picked
+  const pool = row.values.pool
+  if (pool) {
+    const holders = sp.poolSpaces.get(pool)
+    if (holders?.length === 1) return holders[0]!
+    if (holders && holders.length > 1) {
+      const list = holders.map((id) => `"${sp.names.get(id)}"`).join(', ')
+      return skip(row.line, 'ambiguous_pool', columnOf(columns, 'pool'), pool, `pool: "${pool}" exists in spaces ${list}; say which (a space column, or pick the space for the import)`)
+    }
+  }
+  return sp.fallback
+}
+
+/** Fills sp.poolSpaces for the pool names and networks of rows that name no space (when nothing else decides it). */
+async function loadPoolSpaces(q: Knex.Transaction, sp: Spaces, rows: Iterable<Row>): Promise<void> {
+  if (sp.picked !== null) return
+  const wanted = new Set<string>()
+  for (const r of rows) if (!r.problem && !r.values.space && r.values.pool) wanted.add(r.values.pool)
+  if (!wanted.size) return
+  const names = [...wanted]
+  const nets: string[] = []
+  for (const n of names) {
+    try {
+      if (n.includes('/')) nets.push(parseCidr(n).text)
+    } catch {
+      /* a name */
+    }
+  }
+  const r = await q.raw<Rows<{ name: string; network: string; space_id: number }>>(
+    `select p.name, p.network::text as network, p.space_id from ip_pools p where p.name = any(?::text[]) or p.network = any(?::cidr[]) order by p.space_id`,
+    [names, nets] as unknown as Knex.RawBinding[]
+  )
+  const add = (key: string, id: number): void => {
+    const l = sp.poolSpaces.get(key) ?? []
+    if (!l.includes(id)) l.push(id)
+    sp.poolSpaces.set(key, l)
+  }
+  for (const p of r.rows) {
+    if (wanted.has(p.name)) add(p.name, p.space_id)
+    if (wanted.has(p.network)) add(p.network, p.space_id)
+  }
+  // A network written otherwise (10.1.0.0/24 vs its canonical text) finds the same pools.
+  for (const n of names) {
+    if (sp.poolSpaces.has(n) || !n.includes('/')) continue
+    try {
+      const c = parseCidr(n).text
+      for (const p of r.rows) if (p.network === c) add(n, p.space_id)
+    } catch {
+      /* a name */
+    }
+  }
 }
 
 export class IpamCsvService {
@@ -565,7 +640,7 @@ export class IpamCsvService {
 
   private async planPools(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
     this.emit(opts, 'checking', 0, p.rows.length)
-    const sp = await spaces(trx)
+    const sp = await spaces(trx, o.space)
     const existing = await trx.raw<
       Rows<{ id: number; space_id: number; network: string; name: string; parent_id: number | null; gateway: string | null; vlan: string | null; site: string | null; environment: string | null; description: string | null; dns_servers: string; active: string; tags?: string | null; cf?: Record<string, FieldValue> | null }>
     >(
@@ -577,10 +652,11 @@ export class IpamCsvService {
          from ip_pools p`
     )
     const byKey = new Map<string, (typeof existing.rows)[number]>()
+    // Pool names are unique per space (space_id, name): a name held in another space is no clash.
     const nameOwner = new Map<string, string>()
     for (const e of existing.rows) {
       byKey.set(`${e.space_id}|${e.network}`, e)
-      nameOwner.set(e.name, `${e.space_id}|${e.network}`)
+      nameOwner.set(`${e.space_id}|${e.name}`, `${e.space_id}|${e.network}`)
     }
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
     const seen = new Map<string, number>()
@@ -589,7 +665,7 @@ export class IpamCsvService {
     const fresh: New[] = []
     for (const row of p.rows) {
       if (row.problem) continue
-      const s = spaceOf(row, sp, o.space, p.columns)
+      const s = spaceOf(row, sp, p.columns)
       if (typeof s !== 'number') {
         row.problem = s
         continue
@@ -629,12 +705,12 @@ export class IpamCsvService {
           continue
         } else {
           if (after.name !== before.name) {
-            const owner = nameOwner.get(after.name!)
+            const owner = nameOwner.get(`${s}|${after.name}`)
             if (owner && owner !== key) {
-              row.problem = skip(row.line, 'name_taken', columnOf(p.columns, 'name'), after.name, `name: another pool is named "${after.name}"`)
+              row.problem = skip(row.line, 'name_taken', columnOf(p.columns, 'name'), after.name, `name: another pool of space "${sp.names.get(s)}" is named "${after.name}"`)
               continue
             }
-            nameOwner.set(after.name!, key)
+            nameOwner.set(`${s}|${after.name}`, key)
           }
           plan.update.push({ line: row.line, id: e.id, before: { network, ...before }, after: { network, ...after } })
           this.previewRow(plan, row.line, 'update', { network, ...after })
@@ -682,12 +758,12 @@ export class IpamCsvService {
         continue
       }
       let name = n.row.values.name ?? n.net.text
-      if (!n.row.values.name && taken.has(name)) name = `${n.net.text} (${sp.names.get(n.spaceId)})`
-      if (taken.has(name)) {
-        n.row.problem = skip(n.row.line, 'name_taken', columnOf(p.columns, 'name'), name, `name: another pool is named "${name}"`)
+      if (!n.row.values.name && taken.has(`${n.spaceId}|${name}`)) name = `${n.net.text} (${sp.names.get(n.spaceId)})`
+      if (taken.has(`${n.spaceId}|${name}`)) {
+        n.row.problem = skip(n.row.line, 'name_taken', columnOf(p.columns, 'name'), name, `name: another pool of space "${sp.names.get(n.spaceId)}" is named "${name}"`)
         continue
       }
-      taken.add(name)
+      taken.add(`${n.spaceId}|${name}`)
       n.row.values.name = name
       ;(n as New & { parentKey: string | null }).parentKey = parentKey
     }
@@ -838,14 +914,15 @@ export class IpamCsvService {
   // ------------------------------------------------------------------ allocations
 
   private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
-    const sp = await spaces(trx)
+    const sp = await spaces(trx, o.space)
+    await loadPoolSpaces(trx, sp, p.rows)
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
     // Per space, address -> first line (the address text is the row's own string: no key built per row).
     const seen = new Map<number, Map<string, number>>()
     const live: { row: Row; spaceId: number }[] = []
     for (const row of p.rows) {
       if (row.problem) continue
-      const s = spaceOf(row, sp, o.space, p.columns)
+      const s = spaceOf(row, sp, p.columns)
       if (typeof s !== 'number') {
         row.problem = s
         continue
