@@ -79,6 +79,7 @@ const MAX_REPORTS = 10
 const LOAD_CHUNK = 10_000
 const WRITE_CHUNK = 2_000
 const PREVIEW = 200
+const INTERN_MAX = 4096
 
 /** The fields compared and written on an existing key, per kind (the key fields are not among them). */
 const POOL_FIELDS = ['name', 'gateway', 'vlan', 'site', 'environment', 'description', 'dns_servers', 'active'] as const
@@ -246,6 +247,19 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
   if (o.columnsOnly) return { file, columns, headerProblems, refusal, rows: [] }
 
+  // Every row is held until the write (the analysis needs the whole file): a value that repeats down a column
+  // (the space, the pool, the status, an owner) is kept once, not once per row. A column stops being
+  // interned once it has shown INTERN_MAX different values (host names and addresses never repeat).
+  const seenValues = columns.map(() => new Map<string, string>() as Map<string, string> | null)
+  const intern = (c: number, v: string): string => {
+    const m = seenValues[c]
+    if (!m) return v
+    const had = m.get(v)
+    if (had !== undefined) return had
+    if (m.size >= INTERN_MAX) seenValues[c] = null
+    else m.set(v, v)
+    return v
+  }
   const rows: Row[] = []
   let prevEnd = first[0]
   for (let i = 1; ; i++) {
@@ -278,7 +292,7 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
           break
         }
         // Empty cells are left out (read back as null): most rows of an export have more empty cells than full ones.
-        if (v !== null) values[field] = v
+        if (v !== null) values[field] = intern(c, v)
       }
     }
     if (!problem && o.kind === 'pools') problem = poolNetwork(line, values, columns)
@@ -977,10 +991,11 @@ export class IpamCsvService {
     const nets = new Map<string, ParsedCidr>()
     const mapped = new Set(p.columns.map((c) => c.field))
     const ipCol = columnOf(p.columns, 'ip')
-    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once.
-    for (let from = 0; from < live.length; from += LOAD_CHUNK * 2) {
-    opts.signal?.throwIfAborted()
-    const hits = await trx.raw<Rows<Hit>>(
+    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once; the
+    // next slice is asked for before this one is gone through, so PostgreSQL looks it up meanwhile.
+    const SLICE = LOAD_CHUNK * 2
+    const lookUp = (from: number): Promise<Rows<Hit>> =>
+      Promise.resolve(trx.raw<Rows<Hit>>(
       `select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
               (select host(g.first_ip) || '-' || host(g.last_ip) from ip_ranges g where g.pool_id = p.id and g.purpose = 'dhcp' and r.ip between g.first_ip and g.last_ip limit 1) as dhcp,
               a.id, a.status, a.hostname, a.mac_address::text as mac, a.owner, a.owner_dn, a.purpose, a.description,
@@ -995,8 +1010,14 @@ export class IpamCsvService {
          left join ip_allocations a on a.ip_address = r.ip and a.space_id = r.space_id
         where r.k >= ? and r.k < ?
         order by r.k`,
-      [from, from + LOAD_CHUNK * 2]
-    )
+      [from, from + SLICE]
+    ))
+    let pending: Promise<Rows<Hit>> | null = live.length ? lookUp(0) : null
+    for (let from = 0; from < live.length; from += SLICE) {
+    opts.signal?.throwIfAborted()
+    const hits = await pending!
+    pending = from + SLICE < live.length ? lookUp(from + SLICE) : null
+    pending?.catch(() => undefined)
     for (const h of hits.rows) {
       const { row, spaceId } = live[h.k]!
       const v = row.values
@@ -1091,51 +1112,65 @@ export class IpamCsvService {
     await createMissingTags(trx, ctx, audit, x, importId)
     const withCustom = x.cfFields.length > 0 || [...x.defs.values()].some((d) => d.required)
     let done = 0
-    let inflight: Promise<void> | null = null
+    // The new rows' ids are drawn from the sequence up front, so each batch's audit rows can be hashed
+    // (their resource id is part of the hashed body) before its INSERT has run. The batches are then
+    // pipelined: while PostgreSQL stores batch k (its rows, then its audit rows), Node builds and hashes
+    // batch k+1 on the other core. At most one batch is in flight; the statements run in order on the
+    // transaction's one connection.
+    const newIds: number[] = plan.create.length
+      ? (
+          await trx.raw<Rows<{ ids: number[] }>>(`select array(select nextval(pg_get_serial_sequence('ip_allocations', 'id'))::int from generate_series(1, ?::int)) as ids`, [
+            plan.create.length
+          ])
+        ).rows[0]!.ids
+      : []
+    let inflight: Promise<unknown> | null = null
     try {
       for (let i = 0; i < plan.create.length; i += WRITE_CHUNK) {
         opts.signal?.throwIfAborted()
         const chunk = plan.create.slice(i, i + WRITE_CHUNK)
-        if (inflight) await inflight
-        const r = await trx.raw<Rows<{ id: number; ip: string }>>(
-          `insert into ip_allocations (pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
-                                       dns_managed, dhcp_managed, allocated_by, custom_fields)
-           select * from unnest(?::int[], ?::int[], ?::inet[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[],
-                                ?::bool[], ?::bool[], ?::text[], ?::jsonb[])
-           returning id, host(ip_address) as ip`,
-          [
-            pgArray(chunk, (c) => c.poolId!),
-            pgArray(chunk, (c) => c.spaceId),
-            pgArray(chunk, (c) => c.values.ip!),
-            pgArray(chunk, (c) => c.values.status ?? 'allocated'),
-            pgArray(chunk, (c) => c.values.hostname ?? null),
-            pgArray(chunk, (c) => c.values.mac ?? null),
-            pgArray(chunk, (c) => c.values.owner ?? null),
-            pgArray(chunk, (c) => c.values.owner_dn ?? null),
-            pgArray(chunk, (c) => c.values.purpose ?? null),
-            pgArray(chunk, (c) => c.values.description ?? null),
-            pgArray(chunk, (c) => c.values.reserved_until ?? null),
-            pgArray(chunk, (c) => c.values.dns_managed === 'true'),
-            pgArray(chunk, (c) => c.values.dhcp_managed === 'true'),
-            pgArray(chunk, () => ctx.actor),
-            pgArray(chunk, (c) => (withCustom ? JSON.stringify(customObject(x, c.values)) : '{}'))
-          ]
-        )
-        // The rows come back in insert order (one INSERT ... SELECT from unnest keeps it); matched by address to be sure.
-        const idOf = new Map<string, number>()
-        for (const y of r.rows) idOf.set(y.ip, y.id)
-        if (x.tagsMapped) await writeTags(trx, 'allocations', chunk.map((c) => idOf.get(c.values.ip!)!), chunk.map((c) => c.values.tags ?? null), false)
+        const ids = newIds.slice(i, i + WRITE_CHUNK)
+        const bindings = [
+          pgArray(ids, (id) => id),
+          pgArray(chunk, (c) => c.poolId!),
+          pgArray(chunk, (c) => c.spaceId),
+          pgArray(chunk, (c) => c.values.ip!),
+          pgArray(chunk, (c) => c.values.status ?? 'allocated'),
+          pgArray(chunk, (c) => c.values.hostname ?? null),
+          pgArray(chunk, (c) => c.values.mac ?? null),
+          pgArray(chunk, (c) => c.values.owner ?? null),
+          pgArray(chunk, (c) => c.values.owner_dn ?? null),
+          pgArray(chunk, (c) => c.values.purpose ?? null),
+          pgArray(chunk, (c) => c.values.description ?? null),
+          pgArray(chunk, (c) => c.values.reserved_until ?? null),
+          pgArray(chunk, (c) => c.values.dns_managed === 'true'),
+          pgArray(chunk, (c) => c.values.dhcp_managed === 'true'),
+          pgArray(chunk, () => ctx.actor),
+          pgArray(chunk, (c) => (withCustom ? JSON.stringify(customObject(x, c.values)) : '{}'))
+        ]
         const prepared = audit.prepare(
-          chunk.map((c) => ({
+          chunk.map((c, j) => ({
             action: 'create' as const,
             resourceType: 'ip_allocation',
-            resourceId: idOf.get(c.values.ip!)!,
+            resourceId: ids[j]!,
             resourceName: c.values.ip,
             details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName!, x), context: { operation: 'csv-import', importId, line: c.line } }
           }))
         )
-        // The audit rows of this batch go in while the next batch is prepared.
-        inflight = audit.write(prepared)
+        if (inflight) await inflight
+        // The batch's statements in order (rows, tags, audit rows), while the loop goes on to the next batch.
+        const rowTags = x.tagsMapped ? chunk.map((c) => c.values.tags ?? null) : null
+        inflight = (async () => {
+          await trx.raw(
+            `insert into ip_allocations (id, pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
+                                         dns_managed, dhcp_managed, allocated_by, custom_fields)
+             select * from unnest(?::int[], ?::int[], ?::int[], ?::inet[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[],
+                                  ?::bool[], ?::bool[], ?::text[], ?::jsonb[])`,
+            bindings
+          )
+          if (rowTags) await writeTags(trx, 'allocations', ids, rowTags, false)
+          await audit.write(prepared)
+        })()
         inflight.catch(() => undefined)
         done += chunk.length
         this.emit(opts, 'writing', done, total)
