@@ -106,6 +106,8 @@ interface Parsed {
   headerProblems: CsvProblem[]
   refusal: CsvImportReport['refusal']
   rows: Row[]
+  /** How many rows the file had, once `rows` is let go (before the write). */
+  rowCount?: number
 }
 
 interface Plan {
@@ -116,6 +118,9 @@ interface Plan {
   unchanged: number
   preview: CsvImportReport['preview']
 }
+
+/** What a plan's written entry is replaced with (writeAllocations), so its values can be collected. */
+const RELEASED = { line: 0, values: {}, spaceId: 0 } as Plan['create'][number]
 
 const skip = (line: number, kind: CsvProblemKind, column: string | null, value: string | null, reason: string): CsvProblem => ({
   line,
@@ -582,7 +587,7 @@ export class IpamCsvService {
         startedAt: started.toISOString(),
         finishedAt: finished.toISOString(),
         durationMs: finished.getTime() - started.getTime(),
-        counts: plan?.counts ?? { rows: parsed?.rows.length ?? 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+        counts: plan?.counts ?? { rows: parsed?.rowCount ?? parsed?.rows.length ?? 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
         problems,
         refusal: parsed?.refusal ?? null,
         newTags: outcome === 'cancelled' ? [] : newTags,
@@ -612,6 +617,10 @@ export class IpamCsvService {
         newTags = [...x.newTags].sort()
         const problems = [...p.headerProblems, ...p.rows.filter((r) => r.problem).map((r) => r.problem!)]
         if (!write) return { plan, problems, imported: false }
+        // The rows are in the plan and the problems now: let them go before the write, which makes garbage
+        // of its own (the batches' literals, the audit rows' text), so the heap reuses their room.
+        p.rowCount = p.rows.length
+        p.rows = []
         opts.signal?.throwIfAborted()
         if (o.kind === 'pools') await this.writePools(trx, ictx, plan, importId, opts, x)
         else await this.writeAllocations(trx, ictx, plan, importId, opts, x)
@@ -993,7 +1002,8 @@ export class IpamCsvService {
     const ipCol = columnOf(p.columns, 'ip')
     // Read back in slices of the row numbers, so the answer of a large file is never in memory at once; the
     // next slice is asked for before this one is gone through, so PostgreSQL looks it up meanwhile.
-    const SLICE = LOAD_CHUNK * 2
+    // Two slices are in memory at once (the one gone through, the next one arriving): 10,000 rows each.
+    const SLICE = LOAD_CHUNK
     const lookUp = (from: number): Promise<Rows<Hit>> =>
       Promise.resolve(trx.raw<Rows<Hit>>(
       `select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
@@ -1089,7 +1099,7 @@ export class IpamCsvService {
       plan.create.push({ line: row.line, values, spaceId, poolId: h.pool_id, poolName: h.pool_name! })
       this.previewRow(plan, row.line, 'create', { ...values, pool: h.pool_name })
     }
-    this.emit(opts, 'checking', Math.min(live.length, from + LOAD_CHUNK * 2), live.length)
+    this.emit(opts, 'checking', Math.min(live.length, from + SLICE), live.length)
     }
     plan.counts.created = plan.create.length
     plan.counts.updated = plan.update.length
@@ -1129,6 +1139,8 @@ export class IpamCsvService {
       for (let i = 0; i < plan.create.length; i += WRITE_CHUNK) {
         opts.signal?.throwIfAborted()
         const chunk = plan.create.slice(i, i + WRITE_CHUNK)
+        // A written row's values are needed no more (the report's preview holds copies).
+        plan.create.fill(RELEASED, i, i + WRITE_CHUNK)
         const ids = newIds.slice(i, i + WRITE_CHUNK)
         const bindings = [
           pgArray(ids, (id) => id),
