@@ -16,7 +16,12 @@ if (mode === 'import') {
   const phases: Record<string, number> = {}
   // The resident set at the end of each phase (MiB): where the peak builds up.
   const rssAtEnd: Record<string, number> = {}
+  // The highest resident set seen in each phase (sampled every 25 ms; MiB): where the peak is.
+  const rssPeak: Record<string, number> = {}
   let phase = ''
+  const sampler = setInterval(() => {
+    if (phase) rssPeak[phase] = Math.max(rssPeak[phase] ?? 0, Math.round(process.memoryUsage().rss / 2 ** 20))
+  }, 25)
   let since = performance.now()
   const r = await core.ipamCsv.run(
     benchCtx(),
@@ -34,7 +39,8 @@ if (mode === 'import') {
       }
     }
   )
-  extra = { outcome: r.outcome, counts: r.counts, phases, rssAtEnd }
+  clearInterval(sampler)
+  extra = { outcome: r.outcome, counts: r.counts, phases, rssAtEnd, rssPeak }
 } else {
   const out = fs.createWriteStream(file!)
   const r = await core.ipamCsv.export(benchCtx(), { kind: 'allocations' }, out)

@@ -182,6 +182,7 @@ export const CSV_PROBLEMS = {
   formula: 'a cell starts with = + - or @ (a spreadsheet formula); put an apostrophe before it to keep the text',
   bad_value: 'a value is not valid for its field',
   unknown_space: 'no address space has this name',
+  ambiguous_pool: 'the row names no space, and pools of that name or network exist in several spaces: give the space (a column or the picker)',
   duplicate_key: 'an earlier row of the file has the same key (space + network / space + address)',
   name_taken: 'another pool already has this name',
   contains_existing: 'the network would hold pools that already exist (they are not moved under it)',
@@ -260,7 +261,10 @@ export interface CsvImportOptions {
   preset?: CsvPreset
   /** Overrides of the preset: column (as in the file, or normalised) -> field. */
   map?: Record<string, string>
-  /** Every row goes into this space (overrides the file's space column). */
+  /**
+   * The space of the rows that name none (the space picker, `--space`). A row's own space cell (Netkeeper's
+   * space column, NetBox's and phpIPAM's vrf) wins; map that column to ignore to put every row here.
+   */
   space?: string
   onExisting?: CsvOnExisting
   /** Create the tags the file names that do not exist yet (needs the admin role); otherwise such rows are skipped. */

@@ -55,9 +55,16 @@ describe.skipIf(!hasChromium || !FIXTURE)('the import wizard', () => {
   it('analyses the sample: counts and problem rows with table, legacy id and reason', async () => {
     const { page } = s
     const wizard = page.getByTestId('import-wizard')
+    await invoke(s.harness, 'ipam:space:create', { name: 'legacy-lab' })
     await wizard.getByLabel('Path of the legacy file').fill(file)
     await wizard.getByRole('button', { name: 'Analyse' }).click()
     await wizard.getByTestId('import-source').waitFor({ timeout: 60_000 })
+    // The space picker lists the spaces (the one made after the wizard opened too); the default stays picked.
+    const picker = wizard.getByTestId('import-space')
+    await expect.poll(() => picker.locator('option').allTextContents()).toEqual(['default (the default space)', 'legacy-lab'])
+    expect(await picker.inputValue()).toBe('')
+    await picker.scrollIntoViewIfNeeded()
+    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'import-space-picker.png') })
     const analysis = await invoke(s.harness, 'import:analyse', { file })
     expect(await wizard.getByTestId('import-source').textContent()).toContain(`${analysis.source.pools} pools, ${analysis.source.allocations} allocations`)
     expect(analysis.problems.length).toBeGreaterThan(0)

@@ -3,7 +3,9 @@
  * PostgreSQL: a damaged file analysed row by row (the unknown column refused until it is mapped to ignore
  * in the mapping step), then dry run, import and report; an allocations file with tags and a custom field
  * column (the mapping step's screenshot: docs/screenshots/ipam-csv-wizard.png), imported creating its
- * missing tag; a phpIPAM export through its preset; the pools table's Export CSV offering the file.
+ * missing tag; a phpIPAM export through its preset; the pools table's Export CSV offering the file; the
+ * space picker (its screenshot: docs/screenshots/ipam-csv-space-picker.png) taking the rows that name no
+ * space while a space cell in the file wins.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -127,5 +129,48 @@ describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
     const text = fs.readFileSync((await download.path())!, 'utf8')
     expect(text.split('\r\n')[0]).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active,tags')
     expect(text).toContain('default,10.20.2.0/24,10.20.2.0/24,,120,,,Lab,,true,')
+  })
+
+  it('the space picker takes the rows that name no space; a space named in the file wins', async () => {
+    const { page } = s
+    for (const args of [
+      ['space', 'create', '--name', 'lab'],
+      ['pool', 'create', '--name', 'lab-lan', '--network', '10.60.0.0/24', '--space', 'lab'],
+      ['pool', 'create', '--name', 'hq-lan', '--network', '10.60.0.0/24']
+    ]) {
+      const r = await cli(['--database-url', url, ...args])
+      expect(r.code, r.stderr).toBe(0)
+    }
+    const file = path.join(tmp, 'spaces.csv')
+    fs.writeFileSync(file, 'vrf,address,dns_name\n,10.60.0.10,picked.example.org\nGlobal,10.60.0.11,global.example.org\n')
+    // The last test left the pools table on screen: open the wizard again.
+    await page.getByTestId('pools-import-csv').click()
+    const wizard = page.getByTestId('csv-wizard')
+    const next = wizard.getByTestId('wizard-next')
+    const over = wizard.getByRole('button', { name: 'Start over' })
+    if (await over.count()) await over.click()
+    await wizard.getByLabel('Path of the CSV file (UTF-8)').fill(file)
+    await wizard.getByLabel('The file holds').selectOption('allocations')
+    await wizard.getByLabel('Columns from').selectOption('netbox')
+    await next.click()
+    await wizard.getByTestId('csv-mapping').waitFor({ timeout: 60_000 })
+    const picker = wizard.getByLabel('Address space')
+    expect(await picker.locator('option').allTextContents()).toEqual(['default (the default space)', 'lab'])
+    await picker.selectOption('lab')
+    // The file has a space column (NetBox's vrf): the hint says it wins over the picker.
+    expect(await wizard.locator('#csv-space-hint').textContent()).toMatch(/For rows whose vrf cell is empty: a space named in the file wins \(map vrf to ignore/)
+    await page.evaluate("document.getElementById('main')?.scrollTo(0, 0)")
+    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-csv-space-picker.png'), fullPage: true })
+    await next.click()
+    await wizard.getByTestId('csv-counts').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByTestId('csv-counts').textContent()).toMatch(/New\s*2/)
+    await next.click()
+    await next.click()
+    await wizard.getByTestId('csv-report').waitFor({ timeout: 60_000 })
+    expect(await wizard.getByTestId('csv-created').textContent()).toBe('2')
+    const picked = await invoke(s.harness, 'ipam:allocation:get', { ip: '10.60.0.10', space: 'lab' })
+    expect([picked.hostname, picked.poolName]).toEqual(['picked.example.org', 'lab-lan'])
+    const global = await invoke(s.harness, 'ipam:allocation:get', { ip: '10.60.0.11', space: 'default' })
+    expect([global.hostname, global.poolName]).toEqual(['global.example.org', 'hq-lan'])
   })
 })

@@ -87,7 +87,7 @@ export function csvImportCommand(): Command {
     .addOption(new Option('--kind <kind>', 'what the file holds').choices([...CSV_KINDS]).makeOptionMandatory())
     .addOption(new Option('--preset <preset>', 'whose export the columns come from').choices([...CSV_PRESETS]).default('netkeeper'))
     .option('--map <column=field>', 'map a column to a field, or to ignore (repeatable; overrides the preset)', mapping)
-    .option('--space <space>', 'put every row into this address space (overrides the file\'s space column)')
+    .option('--space <space>', 'the address space of rows that name none (a space/vrf cell in the file wins; --map COLUMN=ignore to put every row here); default: the default space, or the one space holding the pool a row names')
     .addOption(new Option('--on-existing <mode>', 'when the key (space + network, space + address) exists already').choices([...CSV_ON_EXISTING]).default('skip'))
     .option('--create-tags', 'create the tags the tags column names that do not exist yet (admin); without it such rows are skipped')
     .option('--dry-run', 'analyse every row and report what would happen; write nothing')

@@ -79,6 +79,7 @@ const MAX_REPORTS = 10
 const LOAD_CHUNK = 10_000
 const WRITE_CHUNK = 2_000
 const PREVIEW = 200
+const INTERN_MAX = 4096
 
 /** The fields compared and written on an existing key, per kind (the key fields are not among them). */
 const POOL_FIELDS = ['name', 'gateway', 'vlan', 'site', 'environment', 'description', 'dns_servers', 'active'] as const
@@ -105,6 +106,8 @@ interface Parsed {
   headerProblems: CsvProblem[]
   refusal: CsvImportReport['refusal']
   rows: Row[]
+  /** How many rows the file had, once `rows` is let go (before the write). */
+  rowCount?: number
 }
 
 interface Plan {
@@ -115,6 +118,9 @@ interface Plan {
   unchanged: number
   preview: CsvImportReport['preview']
 }
+
+/** What a plan's written entry is replaced with (writeAllocations), so its values can be collected. */
+const RELEASED = { line: 0, values: {}, spaceId: 0 } as Plan['create'][number]
 
 const skip = (line: number, kind: CsvProblemKind, column: string | null, value: string | null, reason: string): CsvProblem => ({
   line,
@@ -246,6 +252,19 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
   if (o.columnsOnly) return { file, columns, headerProblems, refusal, rows: [] }
 
+  // Every row is held until the write (the analysis needs the whole file): a value that repeats down a column
+  // (the space, the pool, the status, an owner) is kept once, not once per row. A column stops being
+  // interned once it has shown INTERN_MAX different values (host names and addresses never repeat).
+  const seenValues = columns.map(() => new Map<string, string>() as Map<string, string> | null)
+  const intern = (c: number, v: string): string => {
+    const m = seenValues[c]
+    if (!m) return v
+    const had = m.get(v)
+    if (had !== undefined) return had
+    if (m.size >= INTERN_MAX) seenValues[c] = null
+    else m.set(v, v)
+    return v
+  }
   const rows: Row[] = []
   let prevEnd = first[0]
   for (let i = 1; ; i++) {
@@ -278,7 +297,7 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
           break
         }
         // Empty cells are left out (read back as null): most rows of an export have more empty cells than full ones.
-        if (v !== null) values[field] = v
+        if (v !== null) values[field] = intern(c, v)
       }
     }
     if (!problem && o.kind === 'pools') problem = poolNetwork(line, values, columns)
@@ -364,9 +383,9 @@ function allocSnapshot(v: Values, ip: string, pool: string, x: Extras): Record<s
   return { ...out, ...extraSnapshot(x, v) }
 }
 
-/** The spaces by name (and the default one), for the rows' space column or the --space override. */
-async function spaces(q: Knex.Transaction): Promise<{ byName: Map<string, number>; names: Map<number, string>; fallback: number }> {
-  const r = await q.raw<Rows<{ id: number; name: string; is_default: boolean }>>(`select id, name, is_default from ip_spaces`)
+/** The spaces by name (and the default one), for the rows' space column and the picked space. */
+async function spaces(q: Knex.Transaction, picked: string | undefined): Promise<Spaces> {
+  const r = await q.raw<Rows<{ id: number; name: string; is_default: boolean }>>(`select id, name, is_default from ip_spaces order by name`)
   const byName = new Map<string, number>()
   const names = new Map<number, string>()
   let fallback = 0
@@ -375,16 +394,91 @@ async function spaces(q: Knex.Transaction): Promise<{ byName: Map<string, number
     names.set(s.id, s.name)
     if (s.is_default) fallback = s.id
   }
-  return { byName, names, fallback }
+  let pickedId: number | null = null
+  if (picked !== undefined && picked.trim() !== '') {
+    const name = picked.trim()
+    const id = byName.get(name) ?? (/^\d+$/.test(name) && names.has(Number(name)) ? Number(name) : undefined)
+    if (id === undefined) throw validationError('space', `no address space is named "${name}" (there are: ${[...byName.keys()].join(', ')})`)
+    pickedId = id
+  }
+  return { byName, names, fallback, picked: pickedId, poolSpaces: new Map() }
 }
 
-function spaceOf(row: Row, sp: Awaited<ReturnType<typeof spaces>>, override: string | undefined, columns: CsvColumnMap[]): number | CsvProblem {
-  const name = override ?? row.values.space ?? null
-  if (name === null || name === '') return sp.fallback
-  const id = sp.byName.get(name)
-  if (id !== undefined) return id
-  if (!override && /^(default|global)$/i.test(name)) return sp.fallback
-  return skip(row.line, 'unknown_space', override ? null : columnOf(columns, 'space'), name, `space: no address space is named "${name}"`)
+interface Spaces {
+  byName: Map<string, number>
+  names: Map<number, string>
+  /** The default space. */
+  fallback: number
+  /** The space picked for the import (the wizard's picker, --space): rows that name none go there. */
+  picked: number | null
+  /** Allocations: pool name or network -> the spaces holding a pool so named (for rows that name no space). */
+  poolSpaces: Map<string, number[]>
+}
+
+/**
+ * A row's space: its own space cell wins; else the picked space; else, for an allocation row naming its
+ * pool, the one space holding a pool of that name or network (several: the row is skipped, naming them);
+ * else the default space.
+ */
+function spaceOf(row: Row, sp: Spaces, columns: CsvColumnMap[]): number | CsvProblem {
+  const name = row.values.space ?? null
+  if (name !== null && name !== '') {
+    const id = sp.byName.get(name)
+    if (id !== undefined) return id
+    if (/^(default|global)$/i.test(name)) return sp.fallback
+    return skip(row.line, 'unknown_space', columnOf(columns, 'space'), name, `space: no address space is named "${name}"`)
+  }
+  if (sp.picked !== null) return sp.picked
+  const pool = row.values.pool
+  if (pool) {
+    const holders = sp.poolSpaces.get(pool)
+    if (holders?.length === 1) return holders[0]!
+    if (holders && holders.length > 1) {
+      const list = holders.map((id) => `"${sp.names.get(id)}"`).join(', ')
+      return skip(row.line, 'ambiguous_pool', columnOf(columns, 'pool'), pool, `pool: "${pool}" exists in spaces ${list}; say which (a space column, or pick the space for the import)`)
+    }
+  }
+  return sp.fallback
+}
+
+/** Fills sp.poolSpaces for the pool names and networks of rows that name no space (when nothing else decides it). */
+async function loadPoolSpaces(q: Knex.Transaction, sp: Spaces, rows: Iterable<Row>): Promise<void> {
+  if (sp.picked !== null) return
+  const wanted = new Set<string>()
+  for (const r of rows) if (!r.problem && !r.values.space && r.values.pool) wanted.add(r.values.pool)
+  if (!wanted.size) return
+  const names = [...wanted]
+  const nets: string[] = []
+  for (const n of names) {
+    try {
+      if (n.includes('/')) nets.push(parseCidr(n).text)
+    } catch {
+      /* a name */
+    }
+  }
+  const r = await q.raw<Rows<{ name: string; network: string; space_id: number }>>(
+    `select p.name, p.network::text as network, p.space_id from ip_pools p where p.name = any(?::text[]) or p.network = any(?::cidr[]) order by p.space_id`,
+    [names, nets] as unknown as Knex.RawBinding[]
+  )
+  const add = (key: string, id: number): void => {
+    const l = sp.poolSpaces.get(key) ?? []
+    if (!l.includes(id)) l.push(id)
+    sp.poolSpaces.set(key, l)
+  }
+  for (const p of r.rows) {
+    if (wanted.has(p.name)) add(p.name, p.space_id)
+    if (wanted.has(p.network)) add(p.network, p.space_id)
+  }
+  // A network written otherwise (10.1.0.0/24 vs its canonical text) finds the same pools.
+  for (const n of names) {
+    if (sp.poolSpaces.has(n) || !n.includes('/')) continue
+    try {
+      const c = parseCidr(n).text
+      for (const p of r.rows) if (p.network === c) add(n, p.space_id)
+    } catch {
+      /* a name */
+    }
+  }
 }
 
 export class IpamCsvService {
@@ -493,7 +587,7 @@ export class IpamCsvService {
         startedAt: started.toISOString(),
         finishedAt: finished.toISOString(),
         durationMs: finished.getTime() - started.getTime(),
-        counts: plan?.counts ?? { rows: parsed?.rows.length ?? 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+        counts: plan?.counts ?? { rows: parsed?.rowCount ?? parsed?.rows.length ?? 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
         problems,
         refusal: parsed?.refusal ?? null,
         newTags: outcome === 'cancelled' ? [] : newTags,
@@ -523,6 +617,10 @@ export class IpamCsvService {
         newTags = [...x.newTags].sort()
         const problems = [...p.headerProblems, ...p.rows.filter((r) => r.problem).map((r) => r.problem!)]
         if (!write) return { plan, problems, imported: false }
+        // The rows are in the plan and the problems now: let them go before the write, which makes garbage
+        // of its own (the batches' literals, the audit rows' text), so the heap reuses their room.
+        p.rowCount = p.rows.length
+        p.rows = []
         opts.signal?.throwIfAborted()
         if (o.kind === 'pools') await this.writePools(trx, ictx, plan, importId, opts, x)
         else await this.writeAllocations(trx, ictx, plan, importId, opts, x)
@@ -565,7 +663,7 @@ export class IpamCsvService {
 
   private async planPools(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
     this.emit(opts, 'checking', 0, p.rows.length)
-    const sp = await spaces(trx)
+    const sp = await spaces(trx, o.space)
     const existing = await trx.raw<
       Rows<{ id: number; space_id: number; network: string; name: string; parent_id: number | null; gateway: string | null; vlan: string | null; site: string | null; environment: string | null; description: string | null; dns_servers: string; active: string; tags?: string | null; cf?: Record<string, FieldValue> | null }>
     >(
@@ -577,10 +675,11 @@ export class IpamCsvService {
          from ip_pools p`
     )
     const byKey = new Map<string, (typeof existing.rows)[number]>()
+    // Pool names are unique per space (space_id, name): a name held in another space is no clash.
     const nameOwner = new Map<string, string>()
     for (const e of existing.rows) {
       byKey.set(`${e.space_id}|${e.network}`, e)
-      nameOwner.set(e.name, `${e.space_id}|${e.network}`)
+      nameOwner.set(`${e.space_id}|${e.name}`, `${e.space_id}|${e.network}`)
     }
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
     const seen = new Map<string, number>()
@@ -589,7 +688,7 @@ export class IpamCsvService {
     const fresh: New[] = []
     for (const row of p.rows) {
       if (row.problem) continue
-      const s = spaceOf(row, sp, o.space, p.columns)
+      const s = spaceOf(row, sp, p.columns)
       if (typeof s !== 'number') {
         row.problem = s
         continue
@@ -629,12 +728,12 @@ export class IpamCsvService {
           continue
         } else {
           if (after.name !== before.name) {
-            const owner = nameOwner.get(after.name!)
+            const owner = nameOwner.get(`${s}|${after.name}`)
             if (owner && owner !== key) {
-              row.problem = skip(row.line, 'name_taken', columnOf(p.columns, 'name'), after.name, `name: another pool is named "${after.name}"`)
+              row.problem = skip(row.line, 'name_taken', columnOf(p.columns, 'name'), after.name, `name: another pool of space "${sp.names.get(s)}" is named "${after.name}"`)
               continue
             }
-            nameOwner.set(after.name!, key)
+            nameOwner.set(`${s}|${after.name}`, key)
           }
           plan.update.push({ line: row.line, id: e.id, before: { network, ...before }, after: { network, ...after } })
           this.previewRow(plan, row.line, 'update', { network, ...after })
@@ -682,12 +781,12 @@ export class IpamCsvService {
         continue
       }
       let name = n.row.values.name ?? n.net.text
-      if (!n.row.values.name && taken.has(name)) name = `${n.net.text} (${sp.names.get(n.spaceId)})`
-      if (taken.has(name)) {
-        n.row.problem = skip(n.row.line, 'name_taken', columnOf(p.columns, 'name'), name, `name: another pool is named "${name}"`)
+      if (!n.row.values.name && taken.has(`${n.spaceId}|${name}`)) name = `${n.net.text} (${sp.names.get(n.spaceId)})`
+      if (taken.has(`${n.spaceId}|${name}`)) {
+        n.row.problem = skip(n.row.line, 'name_taken', columnOf(p.columns, 'name'), name, `name: another pool of space "${sp.names.get(n.spaceId)}" is named "${name}"`)
         continue
       }
-      taken.add(name)
+      taken.add(`${n.spaceId}|${name}`)
       n.row.values.name = name
       ;(n as New & { parentKey: string | null }).parentKey = parentKey
     }
@@ -838,14 +937,15 @@ export class IpamCsvService {
   // ------------------------------------------------------------------ allocations
 
   private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
-    const sp = await spaces(trx)
+    const sp = await spaces(trx, o.space)
+    await loadPoolSpaces(trx, sp, p.rows)
     const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
     // Per space, address -> first line (the address text is the row's own string: no key built per row).
     const seen = new Map<number, Map<string, number>>()
     const live: { row: Row; spaceId: number }[] = []
     for (const row of p.rows) {
       if (row.problem) continue
-      const s = spaceOf(row, sp, o.space, p.columns)
+      const s = spaceOf(row, sp, p.columns)
       if (typeof s !== 'number') {
         row.problem = s
         continue
@@ -900,10 +1000,12 @@ export class IpamCsvService {
     const nets = new Map<string, ParsedCidr>()
     const mapped = new Set(p.columns.map((c) => c.field))
     const ipCol = columnOf(p.columns, 'ip')
-    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once.
-    for (let from = 0; from < live.length; from += LOAD_CHUNK * 2) {
-    opts.signal?.throwIfAborted()
-    const hits = await trx.raw<Rows<Hit>>(
+    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once; the
+    // next slice is asked for before this one is gone through, so PostgreSQL looks it up meanwhile.
+    // Two slices are in memory at once (the one gone through, the next one arriving): 10,000 rows each.
+    const SLICE = LOAD_CHUNK
+    const lookUp = (from: number): Promise<Rows<Hit>> =>
+      Promise.resolve(trx.raw<Rows<Hit>>(
       `select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
               (select host(g.first_ip) || '-' || host(g.last_ip) from ip_ranges g where g.pool_id = p.id and g.purpose = 'dhcp' and r.ip between g.first_ip and g.last_ip limit 1) as dhcp,
               a.id, a.status, a.hostname, a.mac_address::text as mac, a.owner, a.owner_dn, a.purpose, a.description,
@@ -918,8 +1020,14 @@ export class IpamCsvService {
          left join ip_allocations a on a.ip_address = r.ip and a.space_id = r.space_id
         where r.k >= ? and r.k < ?
         order by r.k`,
-      [from, from + LOAD_CHUNK * 2]
-    )
+      [from, from + SLICE]
+    ))
+    let pending: Promise<Rows<Hit>> | null = live.length ? lookUp(0) : null
+    for (let from = 0; from < live.length; from += SLICE) {
+    opts.signal?.throwIfAborted()
+    const hits = await pending!
+    pending = from + SLICE < live.length ? lookUp(from + SLICE) : null
+    pending?.catch(() => undefined)
     for (const h of hits.rows) {
       const { row, spaceId } = live[h.k]!
       const v = row.values
@@ -991,7 +1099,7 @@ export class IpamCsvService {
       plan.create.push({ line: row.line, values, spaceId, poolId: h.pool_id, poolName: h.pool_name! })
       this.previewRow(plan, row.line, 'create', { ...values, pool: h.pool_name })
     }
-    this.emit(opts, 'checking', Math.min(live.length, from + LOAD_CHUNK * 2), live.length)
+    this.emit(opts, 'checking', Math.min(live.length, from + SLICE), live.length)
     }
     plan.counts.created = plan.create.length
     plan.counts.updated = plan.update.length
@@ -1014,51 +1122,67 @@ export class IpamCsvService {
     await createMissingTags(trx, ctx, audit, x, importId)
     const withCustom = x.cfFields.length > 0 || [...x.defs.values()].some((d) => d.required)
     let done = 0
-    let inflight: Promise<void> | null = null
+    // The new rows' ids are drawn from the sequence up front, so each batch's audit rows can be hashed
+    // (their resource id is part of the hashed body) before its INSERT has run. The batches are then
+    // pipelined: while PostgreSQL stores batch k (its rows, then its audit rows), Node builds and hashes
+    // batch k+1 on the other core. At most one batch is in flight; the statements run in order on the
+    // transaction's one connection.
+    const newIds: number[] = plan.create.length
+      ? (
+          await trx.raw<Rows<{ ids: number[] }>>(`select array(select nextval(pg_get_serial_sequence('ip_allocations', 'id'))::int from generate_series(1, ?::int)) as ids`, [
+            plan.create.length
+          ])
+        ).rows[0]!.ids
+      : []
+    let inflight: Promise<unknown> | null = null
     try {
       for (let i = 0; i < plan.create.length; i += WRITE_CHUNK) {
         opts.signal?.throwIfAborted()
         const chunk = plan.create.slice(i, i + WRITE_CHUNK)
-        if (inflight) await inflight
-        const r = await trx.raw<Rows<{ id: number; ip: string }>>(
-          `insert into ip_allocations (pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
-                                       dns_managed, dhcp_managed, allocated_by, custom_fields)
-           select * from unnest(?::int[], ?::int[], ?::inet[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[],
-                                ?::bool[], ?::bool[], ?::text[], ?::jsonb[])
-           returning id, host(ip_address) as ip`,
-          [
-            pgArray(chunk, (c) => c.poolId!),
-            pgArray(chunk, (c) => c.spaceId),
-            pgArray(chunk, (c) => c.values.ip!),
-            pgArray(chunk, (c) => c.values.status ?? 'allocated'),
-            pgArray(chunk, (c) => c.values.hostname ?? null),
-            pgArray(chunk, (c) => c.values.mac ?? null),
-            pgArray(chunk, (c) => c.values.owner ?? null),
-            pgArray(chunk, (c) => c.values.owner_dn ?? null),
-            pgArray(chunk, (c) => c.values.purpose ?? null),
-            pgArray(chunk, (c) => c.values.description ?? null),
-            pgArray(chunk, (c) => c.values.reserved_until ?? null),
-            pgArray(chunk, (c) => c.values.dns_managed === 'true'),
-            pgArray(chunk, (c) => c.values.dhcp_managed === 'true'),
-            pgArray(chunk, () => ctx.actor),
-            pgArray(chunk, (c) => (withCustom ? JSON.stringify(customObject(x, c.values)) : '{}'))
-          ]
-        )
-        // The rows come back in insert order (one INSERT ... SELECT from unnest keeps it); matched by address to be sure.
-        const idOf = new Map<string, number>()
-        for (const y of r.rows) idOf.set(y.ip, y.id)
-        if (x.tagsMapped) await writeTags(trx, 'allocations', chunk.map((c) => idOf.get(c.values.ip!)!), chunk.map((c) => c.values.tags ?? null), false)
+        // A written row's values are needed no more (the report's preview holds copies).
+        plan.create.fill(RELEASED, i, i + WRITE_CHUNK)
+        const ids = newIds.slice(i, i + WRITE_CHUNK)
+        const bindings = [
+          pgArray(ids, (id) => id),
+          pgArray(chunk, (c) => c.poolId!),
+          pgArray(chunk, (c) => c.spaceId),
+          pgArray(chunk, (c) => c.values.ip!),
+          pgArray(chunk, (c) => c.values.status ?? 'allocated'),
+          pgArray(chunk, (c) => c.values.hostname ?? null),
+          pgArray(chunk, (c) => c.values.mac ?? null),
+          pgArray(chunk, (c) => c.values.owner ?? null),
+          pgArray(chunk, (c) => c.values.owner_dn ?? null),
+          pgArray(chunk, (c) => c.values.purpose ?? null),
+          pgArray(chunk, (c) => c.values.description ?? null),
+          pgArray(chunk, (c) => c.values.reserved_until ?? null),
+          pgArray(chunk, (c) => c.values.dns_managed === 'true'),
+          pgArray(chunk, (c) => c.values.dhcp_managed === 'true'),
+          pgArray(chunk, () => ctx.actor),
+          pgArray(chunk, (c) => (withCustom ? JSON.stringify(customObject(x, c.values)) : '{}'))
+        ]
         const prepared = audit.prepare(
-          chunk.map((c) => ({
+          chunk.map((c, j) => ({
             action: 'create' as const,
             resourceType: 'ip_allocation',
-            resourceId: idOf.get(c.values.ip!)!,
+            resourceId: ids[j]!,
             resourceName: c.values.ip,
             details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName!, x), context: { operation: 'csv-import', importId, line: c.line } }
           }))
         )
-        // The audit rows of this batch go in while the next batch is prepared.
-        inflight = audit.write(prepared)
+        if (inflight) await inflight
+        // The batch's statements in order (rows, tags, audit rows), while the loop goes on to the next batch.
+        const rowTags = x.tagsMapped ? chunk.map((c) => c.values.tags ?? null) : null
+        inflight = (async () => {
+          await trx.raw(
+            `insert into ip_allocations (id, pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
+                                         dns_managed, dhcp_managed, allocated_by, custom_fields)
+             select * from unnest(?::int[], ?::int[], ?::int[], ?::inet[], ?::text[], ?::text[], ?::macaddr[], ?::text[], ?::text[], ?::text[], ?::text[], ?::timestamptz[],
+                                  ?::bool[], ?::bool[], ?::text[], ?::jsonb[])`,
+            bindings
+          )
+          if (rowTags) await writeTags(trx, 'allocations', ids, rowTags, false)
+          await audit.write(prepared)
+        })()
         inflight.catch(() => undefined)
         done += chunk.length
         this.emit(opts, 'writing', done, total)
