@@ -130,6 +130,14 @@ interface RawClient {
 
 const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
 
+/** When an attempt's steps ended (performance.now() of this process): where the time of a side effect goes. */
+export interface SettledTiming {
+  claimedAt: number
+  appliedAt: number
+  recordedAt: number
+}
+export type SettledListener = (row: OutboxRow, state: 'done' | 'conflict' | 'failed' | 'retrying', timing: SettledTiming) => void
+
 export class Outbox {
   private readonly handlers = new Map<string, OutboxHandler>()
   private timer?: NodeJS.Timeout
@@ -146,13 +154,13 @@ export class Outbox {
     this.handlers.set(kind, handler)
   }
 
-  private readonly settledListeners = new Set<(row: OutboxRow, state: 'done' | 'conflict' | 'failed' | 'retrying') => void>()
+  private readonly settledListeners = new Set<SettledListener>()
 
   /**
    * Calls `fn` each time a row's attempt is recorded (its outcome, or its retry), in this process; returns
    * the function that stops it. The benchmark waits on it; a screen could too.
    */
-  onSettled(fn: (row: OutboxRow, state: 'done' | 'conflict' | 'failed' | 'retrying') => void): () => void {
+  onSettled(fn: SettledListener): () => void {
     this.settledListeners.add(fn)
     return () => this.settledListeners.delete(fn)
   }
@@ -285,8 +293,9 @@ export class Outbox {
     for (let round = 0; round < 1000; round++) {
       const rows = await this.claim(kinds, opts.limit ?? 50)
       if (!rows.length) return { report: total, empty: true }
+      const claimedAt = performance.now()
       total.claimed += rows.length
-      const results = await Promise.all(rows.map((r) => this.applyOne(r)))
+      const results = await Promise.all(rows.map((r) => this.applyOne(r, claimedAt)))
       let settled = 0
       for (const s of results) {
         total[s]++
@@ -336,7 +345,7 @@ export class Outbox {
     return makeContext({ actor: row.actor ?? 'netkeeper (outbox)', roles: ['operator'], source, requestId: row.requestId ?? undefined })
   }
 
-  private async applyOne(row: OutboxRow): Promise<'done' | 'conflict' | 'failed' | 'retrying'> {
+  private async applyOne(row: OutboxRow, claimedAt: number): Promise<'done' | 'conflict' | 'failed' | 'retrying'> {
     const handler = this.handlers.get(row.kind)
     let outcome: HandlerOutcome | undefined
     let error: string | undefined
@@ -346,6 +355,7 @@ export class Outbox {
     } catch (e) {
       error = (e as Error).message || String(e)
     }
+    const appliedAt = performance.now()
     const ctx = this.contextOf(row)
     const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
     const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
@@ -386,9 +396,10 @@ export class Outbox {
       await this.knex.raw(`${cfg} select count(*) from settled`, bindings)
     }
     const state = outcome ? outcome.state : 'retrying'
+    const timing = { claimedAt, appliedAt, recordedAt: performance.now() }
     for (const fn of this.settledListeners) {
       try {
-        fn(row, state)
+        fn(row, state, timing)
       } catch {
         // A listener's failure is its own.
       }
