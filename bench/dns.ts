@@ -14,6 +14,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { Core } from '../src/main/core'
 import type { SecretStore } from '../src/main/core/credentials/keychain'
+import { ensureBuilt } from '../tests/support/build'
 import { startNamed } from '../tests/support/named'
 import { benchCtx, log, percentile, round, type BenchServer } from './util'
 
@@ -29,6 +30,57 @@ function memoryStore(): SecretStore {
 }
 
 const ipOf = (i: number): string => `10.201.${Math.floor(i / 254)}.${(i % 254) + 1}`
+
+const ROOT = path.resolve(import.meta.dirname, '..')
+
+/**
+ * `netkeeper dns drift --zone Z --json` run by the built CLI in a session D-Bus of its own with a throwaway
+ * Secret Service (the TSIG secret saved there first by `dns server set-secret`), under GNU time: its wall time
+ * and peak RSS. Null (with the reason logged) where dbus-run-session, gnome-keyring-daemon or /usr/bin/time
+ * is missing.
+ */
+async function cliDrift(databaseUrl: string, dataDir: string, zone: string, secret: string): Promise<Record<string, unknown> | null> {
+  const missing = ['/usr/bin/dbus-run-session', '/usr/bin/gnome-keyring-daemon', '/usr/bin/time'].filter((f) => !fs.existsSync(f))
+  if (missing.length) {
+    log(`dns: the CLI drift is not measured: ${missing.join(', ')} missing`)
+    return null
+  }
+  await ensureBuilt('app')
+  const rssFile = path.join(os.tmpdir(), `nk-bench-dns-${process.pid}.rss`)
+  const node = process.execPath
+  const bin = path.join(ROOT, 'bin', 'netkeeper.js')
+  const script = [
+    'printf pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null',
+    `"${node}" "${bin}" dns server set-secret ns >/dev/null`,
+    `start=$(date +%s%N)`,
+    `/usr/bin/time -f %M -o "${rssFile}" "${node}" "${bin}" dns drift --zone ${zone} --json > "${rssFile}.json"`,
+    `echo $(( ($(date +%s%N) - start) / 1000000 ))`
+  ].join(' && ')
+  const load = os.loadavg().map((x) => round(x, 2))
+  const r = spawnSync('dbus-run-session', ['--', 'sh', '-c', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NETKEEPER_DATABASE_URL: databaseUrl, NETKEEPER_DATA_DIR: dataDir, NETKEEPER_TSIG_SECRET: secret }
+  })
+  try {
+    if (r.status !== 0) throw new Error(`netkeeper dns drift failed (${r.status}): ${(r.stderr || r.stdout).trim().slice(0, 2000)}`)
+    const wallMs = Number(r.stdout.trim().split('\n').pop())
+    const maxRssMiB = round(Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024, 1)
+    const out = JSON.parse(fs.readFileSync(`${rssFile}.json`, 'utf8')) as { items: unknown[] }
+    return {
+      command: `netkeeper dns drift --zone ${zone} --json`,
+      items: out.items.length,
+      wallMs,
+      maxRssMiB,
+      includes: 'node start, the database connection and migration check, the keychain read, the AXFR, the comparison, the JSON printed',
+      loadAverage: load,
+      met: wallMs <= 5000 && maxRssMiB <= 300
+    }
+  } finally {
+    fs.rmSync(rssFile, { force: true })
+    fs.rmSync(`${rssFile}.json`, { force: true })
+  }
+}
 
 export async function benchDns(srv: BenchServer): Promise<Record<string, unknown>> {
   const N = Number(process.env.NETKEEPER_BENCH_DNS_N ?? 200)
@@ -174,6 +226,9 @@ export async function benchDns(srv: BenchServer): Promise<Record<string, unknown
     const driftMs = performance.now() - t0
     clearInterval(sampler)
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
+    // The same drift as a user runs it: the built CLI in a process of its own, its peak RSS by GNU time. The
+    // TSIG secret goes to a throwaway Secret Service first (dbus-run-session, gnome-keyring-daemon).
+    const cli = await cliDrift(url, dataDir, driftZone, named.info.secret)
     const byKind: Record<string, number> = {}
     for (const it of report.items) byKind[it.kind] = (byKind[it.kind] ?? 0) + 1
     return {
@@ -198,7 +253,9 @@ export async function benchDns(srv: BenchServer): Promise<Record<string, unknown
         peakRssMiB: round(peakRss / 2 ** 20, 1),
         rssGrowthMiB: round((peakRss - baseRss) / 2 ** 20, 1),
         goal: `drift of a zone with ${D} records against its allocations: <= 5000 ms and <= 300 MB`,
-        met: driftMs <= 5000 && peakRss <= 300 * 2 ** 20
+        rssNote: 'peakRssMiB is this whole benchmark process (it holds the allocations run and the seeding); cli is the drift as a user runs it',
+        cli,
+        met: cli ? cli.met : driftMs <= 5000 && peakRss <= 300 * 2 ** 20
       }
     }
   } finally {
