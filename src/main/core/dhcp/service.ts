@@ -173,7 +173,7 @@ export class DhcpService implements OutboxHandler {
     try {
       const db = await this.kea.pool(row)
       const v = await db.query<{ version: number; minor: number }>(`select version, minor from schema_version`)
-      const n = await db.query<{ h: number; l: number }>(`select (select count(*)::int from hosts) as h, (select count(*)::int from lease4) as l`)
+      const n = await db.query<{ h: number; l: number }>(`select (select count(*)::int from hosts) as h, (select count(*)::int from lease4) + (select count(*)::int from lease6) as l`)
       return { server: row.name, ok: true, schema: `${v.rows[0]?.version}.${v.rows[0]?.minor}`, hosts: n.rows[0]!.h, leases: n.rows[0]!.l }
     } catch (e) {
       return { server: row.name, ok: false, error: (e as Error).message }
@@ -255,9 +255,19 @@ export class DhcpService implements OutboxHandler {
 
   private async leasesOf(p: PoolKea & { server: DhcpServerRow }): Promise<LeaseDto[]> {
     const net = parseCidr(p.network)
-    if (net.family !== 4) return []
-    const { first, last } = usableRange(net)
     const db = await this.kea.pool(p.server)
+    if (net.family === 6) {
+      // lease6 (the schema kea-admin creates): address is varchar(39) in older schemas and inet in newer
+      // ones, hence the cast; lease_type 0 is an address (IA_NA), 1 a temporary one, 2 a delegated prefix
+      // (not an address of the pool's); hwaddr is there when Kea learnt the client's MAC.
+      const r = await db.query<{ address: string; hwaddr: Buffer | null; hostname: string | null; expire: Date | null; state: number | null; subnet_id: string }>(
+        `select host(address::inet) as address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease6
+          where address::inet <<= $1::inet and coalesce(lease_type, 0) in (0, 1) and (expire is null or expire > now()) order by address::inet`,
+        [net.text]
+      )
+      return r.rows.map((l) => ({ ip: l.address, mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: Number(l.state ?? 0), subnetId: Number(l.subnet_id) }))
+    }
+    const { first, last } = usableRange(net)
     const r = await db.query<{ address: string; hwaddr: Buffer | null; hostname: string | null; expire: Date | null; state: number | null; subnet_id: string }>(
       `select address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease4 where address between $1 and $2 and (expire is null or expire > now()) order by address`,
       [String(first), String(last)]
@@ -282,15 +292,18 @@ export class DhcpService implements OutboxHandler {
     )).rows[0]
     let lease: { mac: string | null; expires: string | null } | null = null
     const ip = a.ip
-    if (!ip.includes(':')) {
-      try {
-        const p = await this.poolKea(this.knex, a.pool_id)
-        const db = await this.kea.pool(p.server)
-        const l = (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
-        if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
-      } catch {
-        lease = null
-      }
+    try {
+      const p = await this.poolKea(this.knex, a.pool_id)
+      const db = await this.kea.pool(p.server)
+      const l = ip.includes(':')
+        ? (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(
+            `select hwaddr, expire from lease6 where address::inet = $1::inet and coalesce(lease_type, 0) in (0, 1) and (expire is null or expire > now())`,
+            [ip]
+          )).rows[0]
+        : (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
+      if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
+    } catch {
+      lease = null
     }
     return { state: last?.state ?? null, message: last ? (last.state === 'done' ? (last.outcome?.message ?? null) : last.last_error) : null, lease }
   }
@@ -530,12 +543,13 @@ export class DhcpService implements OutboxHandler {
         const held = new Set(
           (await this.knex.raw<{ rows: { ip: string }[] }>(`select host(ip_address) as ip from ip_allocations where pool_id = ?`, [p.id])).rows.map((r) => r.ip)
         )
+        const family = parseCidr(p.network).family
         const ranges = (await this.knex.raw<{ rows: { first: string; last: string }[] }>(
-          `select (first_ip - '0.0.0.0'::inet)::text as first, (last_ip - '0.0.0.0'::inet)::text as last from ip_ranges where pool_id = ? and purpose = 'dhcp' and family(first_ip) = 4`,
-          [p.id]
-        )).rows.map((g) => [Number(g.first), Number(g.last)] as const)
+          `select host(first_ip) as first, host(last_ip) as last from ip_ranges where pool_id = ? and purpose = 'dhcp' and family(first_ip) = ?`,
+          [p.id, family]
+        )).rows.map((g) => [parseIp(g.first).value, parseIp(g.last).value] as const)
         const inRange = (ip: string): boolean => {
-          const n = ipToNumber(ip)
+          const n = parseIp(ip).value
           return ranges.some(([a, b]) => n >= a && n <= b)
         }
         for (const l of await this.leasesOf(p)) {
