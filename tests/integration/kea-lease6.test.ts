@@ -75,6 +75,14 @@ describe('Kea IPv6 leases', () => {
     expect((await core.dhcp.drift(op, { pool: 'v6net' })).items).toEqual([])
   })
 
+  it("offers an IPv6 pool the subnet ids of Kea's lease6 (address leases, expired ones too, as for lease4), those inside the pool counted", async () => {
+    const choices = await core.dhcp.subnetChoices(admin, 'kea6', 'v6net')
+    expect(choices.ids.map((x) => [x.subnetId, x.leases, x.leasesInPool, x.pools])).toEqual([
+      [60, 3, 3, ['v6net']],
+      [61, 1, 0, []]
+    ])
+  })
+
   it('counts IPv6 leases in the server test', async () => {
     const t = await core.dhcp.testServer(admin, 'kea6')
     expect(t).toMatchObject({ ok: true, leases: 5 })

@@ -146,13 +146,24 @@ export class DhcpService implements OutboxHandler {
       const db = await this.kea.pool(server)
       const net = pool ? parseCidr(pool.network) : undefined
       const range = net && net.family === 4 ? usableRange(net) : undefined
-      const [h, l] = await Promise.all([
-        db.query<{ id: string; n: number }>(`select dhcp4_subnet_id::text as id, count(*)::int as n from hosts where dhcp4_subnet_id is not null group by 1`),
-        db.query<{ id: string; n: number; inpool: number }>(
-          `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address between $1 and $2)::int as inpool from lease4 group by 1`,
-          [range ? String(range.first) : '1', range ? String(range.last) : '0']
-        )
-      ])
+      // Kea numbers IPv4 and IPv6 subnets apart: an IPv6 pool is offered the ids of dhcp6 reservations and lease6.
+      const [h, l] = await Promise.all(
+        net?.family === 6
+          ? [
+              db.query<{ id: string; n: number }>(`select dhcp6_subnet_id::text as id, count(*)::int as n from hosts where dhcp6_subnet_id is not null group by 1`),
+              db.query<{ id: string; n: number; inpool: number }>(
+                `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address::inet <<= $1::inet)::int as inpool from lease6 where coalesce(lease_type, 0) in (0, 1) group by 1`,
+                [net.text]
+              )
+            ]
+          : [
+              db.query<{ id: string; n: number }>(`select dhcp4_subnet_id::text as id, count(*)::int as n from hosts where dhcp4_subnet_id is not null group by 1`),
+              db.query<{ id: string; n: number; inpool: number }>(
+                `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address between $1 and $2)::int as inpool from lease4 group by 1`,
+                [range ? String(range.first) : '1', range ? String(range.last) : '0']
+              )
+            ]
+      )
       for (const x of h.rows) at(Number(x.id)).hosts = x.n
       for (const x of l.rows) Object.assign(at(Number(x.id)), { leases: x.n, leasesInPool: x.inpool })
     } catch (e) {
