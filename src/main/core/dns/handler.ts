@@ -8,14 +8,15 @@
  * take one round trip: two statements side by side, one for the forward names (zone, the addresses the
  * allocations want, what Netkeeper wrote) and one for the addresses (reverse zone, the PTR wanted, what
  * Netkeeper wrote); then the RRsets (the A in the forward zone, the PTR in the reverse zone: one zone per
- * UPDATE by RFC 2136, so two messages) are sent to the server at the same time, each one UDP exchange
- * and one statement recording it.
+ * UPDATE by RFC 2136, so two messages) are sent to the server at the same time, one UDP exchange each;
+ * what they were brought to (dns_records) is recorded in the same statement as the row's outcome and its
+ * audit row (HandlerOutcome.also), or at once when the row is to be retried.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { fqdnIn, reverseName } from '../../../shared/dns'
 import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { DnsRcodeError } from './client'
-import { describeChange, ptrOwner, reconcileRrset, ZONE_COLS, type Change, type ZoneRow } from './reconcile'
+import { describeChange, ptrOwner, reconcileRrset, recordWritten, recordWrittenCtes, ZONE_COLS, type Change, type WrittenSet, type ZoneRow } from './reconcile'
 import type { DnsServers, ServerRow } from './servers'
 import { TsigError } from './wire'
 
@@ -53,6 +54,8 @@ export class DnsOutboxHandler implements OutboxHandler {
   async apply(row: OutboxRow): Promise<HandlerOutcome> {
     const p = row.payload as unknown as DnsPayload
     const changes: Change[] = []
+    // What the server was brought to, recorded with the row's outcome (one statement, see Outbox.applyOne).
+    const written: WrittenSet[] = []
     const names = [...new Map((p.names ?? []).map((n) => [`${n.zoneId}|${n.name}`, n])).values()]
     const ips = [...new Set(p.ips ?? [])]
     const noReverse: string[] = []
@@ -78,12 +81,15 @@ export class DnsOutboxHandler implements OutboxHandler {
       }
       // Every RRset at once (they are independent: each computes its whole set from the allocations); the
       // first failure is thrown only after all have finished, so none is left half-recorded.
-      const settled = await Promise.allSettled(jobs.map((j) => this.reconcile(j)))
+      const settled = await Promise.allSettled(jobs.map((j) => this.reconcile(j, written)))
       for (const s of settled) if (s.status === 'fulfilled') changes.push(s.value)
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
       if (failed) throw failed.reason
     } catch (e) {
-      if (e instanceof DnsRcodeError && PERMANENT.has(e.rcode)) return { state: 'failed', message: e.message, detail: { changes } }
+      if (e instanceof DnsRcodeError && PERMANENT.has(e.rcode)) return { state: 'failed', message: e.message, detail: { changes }, also: recordWrittenCtes(written) }
+      // The row is retried: what did reach the server is recorded now, so the retry's prerequisites say what
+      // Netkeeper wrote (a name it wrote must never look like someone else's).
+      await Promise.all(written.map((w) => recordWritten(this.knex, w.zoneId, w.name, w.type, w.data))).catch(() => undefined)
       throw e
     }
     for (const ip of noReverse) changes.push({ zone: '-', name: ip, type: 'PTR', from: [], to: [], result: 'unchanged' })
@@ -91,7 +97,7 @@ export class DnsOutboxHandler implements OutboxHandler {
     // Conflicts first: they are what a person has to read.
     const lines = [...conflicts, ...changes.filter((c) => c.result !== 'conflict' && c.zone !== '-' && (c.from.length || c.to.length))].map(describeChange)
     if (noReverse.length) lines.push(`no managed reverse zone holds ${noReverse.join(', ')}: no PTR written`)
-    return { state: conflicts.length ? 'conflict' : 'done', message: lines.join('; ') || 'nothing to change', detail: { changes } }
+    return { state: conflicts.length ? 'conflict' : 'done', message: lines.join('; ') || 'nothing to change', detail: { changes }, also: recordWrittenCtes(written) }
   }
 
   /**
@@ -159,18 +165,18 @@ export class DnsOutboxHandler implements OutboxHandler {
     return out
   }
 
-  private async reconcile(j: Job): Promise<Change> {
+  private async reconcile(j: Job, written: WrittenSet[]): Promise<Change> {
     // Nothing written and nothing wanted: no need to reach the server.
     if (!j.expected.length && !j.desired.length) return { zone: j.zone.name, name: j.name, type: j.type, from: [], to: [], result: 'unchanged' }
     const server = j.server
     try {
       try {
-        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected })
+        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
       } catch (e) {
         // A refused key with a secret from the cache: it may have been changed by another program since;
         // once more with the keychain's.
         if (!(e instanceof TsigError) || !this.servers.forgetSecret(server)) throw e
-        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected })
+        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
       }
     } catch (e) {
       if (e instanceof DnsRcodeError) throw e

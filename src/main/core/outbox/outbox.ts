@@ -47,6 +47,11 @@ export interface HandlerOutcome {
   /** A sentence for a person: what was done, or why not. */
   message: string
   detail?: Record<string, unknown>
+  /**
+   * Data-modifying statements (the body of a WITH item each, `?` bindings) that commit in the same statement
+   * as the outcome and its audit row: a handler's own bookkeeping of what it did, one round trip fewer.
+   */
+  also?: { cte: string; bindings: Knex.RawBinding[] }[]
 }
 
 export interface OutboxHandler {
@@ -387,7 +392,9 @@ export class Outbox {
         }
       }
     }
-    const cfg = `with cfg as (select set_config('synchronous_commit', 'off', true) as v), settled as (${update} returning outbox.id)`
+    const also = outcome?.also ?? []
+    const cfg = `with cfg as (select set_config('synchronous_commit', 'off', true) as v), settled as (${update} returning outbox.id)${also.map((x, i) => `, also${i} as (${x.cte})`).join('')}`
+    bindings = [...bindings, ...also.flatMap((x) => x.bindings)]
     if (audit) {
       const call = auditAppendCall(ctx, [audit])
       // The data-modifying CTE runs whatever the outer query reads; reading it ties the audit row to it.
