@@ -125,13 +125,21 @@ export async function appendAudits(trx: Knex.Transaction | Knex, ctx: RequestCon
   return groupCommit(trx as Knex).append(bodies)
 }
 
-/** One call of audit_append for the given rows, in order. */
-async function callAppend(q: Knex.Transaction | Knex, bodies: AuditBody[]): Promise<AppendedAudit[]> {
+/**
+ * The call of audit_append for some entries, as a FROM item to compose into a statement of one's own (it
+ * yields id, seq and row_hash per row): a change and its audit row in one statement is one round trip and
+ * one implicit transaction (the outbox records an outcome so).
+ */
+export function auditAppendCall(ctx: RequestContext, entries: AuditEntry[]): { sql: string; bindings: Knex.RawBinding[] } {
+  const c = contextFields(ctx)
+  return appendCall(entries.map((entry) => bodyOf(c, ctx, TIME_PLACEHOLDER, USER_PLACEHOLDER, entry)))
+}
+
+function appendCall(bodies: AuditBody[]): { sql: string; bindings: Knex.RawBinding[] } {
   const col = <K extends keyof AuditBody>(k: K) => bodies.map((r) => r[k])
-  const res = await q.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(
-    `select id, seq::text, row_hash from audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[],
-                                                     ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
-    [
+  return {
+    sql: `audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::inet[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::text[])`,
+    bindings: [
       col('action'),
       col('resourceType'),
       col('resourceId'),
@@ -145,7 +153,13 @@ async function callAppend(q: Knex.Transaction | Knex, bodies: AuditBody[]): Prom
       col('source'),
       bodies.map(canonicalBody)
     ] as unknown as Knex.RawBinding[]
-  )
+  }
+}
+
+/** One call of audit_append for the given rows, in order. */
+async function callAppend(q: Knex.Transaction | Knex, bodies: AuditBody[]): Promise<AppendedAudit[]> {
+  const call = appendCall(bodies)
+  const res = await q.raw<{ rows: { id: string; seq: string; row_hash: string }[] }>(`select id, seq::text, row_hash from ${call.sql}`, call.bindings)
   return res.rows.map((r) => ({ id: r.id, seq: r.seq, rowHash: r.row_hash }))
 }
 

@@ -146,13 +146,24 @@ export class DhcpService implements OutboxHandler {
       const db = await this.kea.pool(server)
       const net = pool ? parseCidr(pool.network) : undefined
       const range = net && net.family === 4 ? usableRange(net) : undefined
-      const [h, l] = await Promise.all([
-        db.query<{ id: string; n: number }>(`select dhcp4_subnet_id::text as id, count(*)::int as n from hosts where dhcp4_subnet_id is not null group by 1`),
-        db.query<{ id: string; n: number; inpool: number }>(
-          `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address between $1 and $2)::int as inpool from lease4 group by 1`,
-          [range ? String(range.first) : '1', range ? String(range.last) : '0']
-        )
-      ])
+      // Kea numbers IPv4 and IPv6 subnets apart: an IPv6 pool is offered the ids of dhcp6 reservations and lease6.
+      const [h, l] = await Promise.all(
+        net?.family === 6
+          ? [
+              db.query<{ id: string; n: number }>(`select dhcp6_subnet_id::text as id, count(*)::int as n from hosts where dhcp6_subnet_id is not null group by 1`),
+              db.query<{ id: string; n: number; inpool: number }>(
+                `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address::inet <<= $1::inet)::int as inpool from lease6 where coalesce(lease_type, 0) in (0, 1) group by 1`,
+                [net.text]
+              )
+            ]
+          : [
+              db.query<{ id: string; n: number }>(`select dhcp4_subnet_id::text as id, count(*)::int as n from hosts where dhcp4_subnet_id is not null group by 1`),
+              db.query<{ id: string; n: number; inpool: number }>(
+                `select subnet_id::text as id, count(*)::int as n, count(*) filter (where address between $1 and $2)::int as inpool from lease4 group by 1`,
+                [range ? String(range.first) : '1', range ? String(range.last) : '0']
+              )
+            ]
+      )
       for (const x of h.rows) at(Number(x.id)).hosts = x.n
       for (const x of l.rows) Object.assign(at(Number(x.id)), { leases: x.n, leasesInPool: x.inpool })
     } catch (e) {
@@ -173,7 +184,7 @@ export class DhcpService implements OutboxHandler {
     try {
       const db = await this.kea.pool(row)
       const v = await db.query<{ version: number; minor: number }>(`select version, minor from schema_version`)
-      const n = await db.query<{ h: number; l: number }>(`select (select count(*)::int from hosts) as h, (select count(*)::int from lease4) as l`)
+      const n = await db.query<{ h: number; l: number }>(`select (select count(*)::int from hosts) as h, (select count(*)::int from lease4) + (select count(*)::int from lease6) as l`)
       return { server: row.name, ok: true, schema: `${v.rows[0]?.version}.${v.rows[0]?.minor}`, hosts: n.rows[0]!.h, leases: n.rows[0]!.l }
     } catch (e) {
       return { server: row.name, ok: false, error: (e as Error).message }
@@ -255,9 +266,19 @@ export class DhcpService implements OutboxHandler {
 
   private async leasesOf(p: PoolKea & { server: DhcpServerRow }): Promise<LeaseDto[]> {
     const net = parseCidr(p.network)
-    if (net.family !== 4) return []
-    const { first, last } = usableRange(net)
     const db = await this.kea.pool(p.server)
+    if (net.family === 6) {
+      // lease6 (the schema kea-admin creates): address is varchar(39) in older schemas and inet in newer
+      // ones, hence the cast; lease_type 0 is an address (IA_NA), 1 a temporary one, 2 a delegated prefix
+      // (not an address of the pool's); hwaddr is there when Kea learnt the client's MAC.
+      const r = await db.query<{ address: string; hwaddr: Buffer | null; hostname: string | null; expire: Date | null; state: number | null; subnet_id: string }>(
+        `select host(address::inet) as address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease6
+          where address::inet <<= $1::inet and coalesce(lease_type, 0) in (0, 1) and (expire is null or expire > now()) order by address::inet`,
+        [net.text]
+      )
+      return r.rows.map((l) => ({ ip: l.address, mac: bytesToMac(l.hwaddr), hostname: l.hostname, expires: l.expire ? new Date(l.expire).toISOString() : null, state: Number(l.state ?? 0), subnetId: Number(l.subnet_id) }))
+    }
+    const { first, last } = usableRange(net)
     const r = await db.query<{ address: string; hwaddr: Buffer | null; hostname: string | null; expire: Date | null; state: number | null; subnet_id: string }>(
       `select address, hwaddr, hostname, expire, coalesce(state, 0) as state, subnet_id from lease4 where address between $1 and $2 and (expire is null or expire > now()) order by address`,
       [String(first), String(last)]
@@ -282,15 +303,18 @@ export class DhcpService implements OutboxHandler {
     )).rows[0]
     let lease: { mac: string | null; expires: string | null } | null = null
     const ip = a.ip
-    if (!ip.includes(':')) {
-      try {
-        const p = await this.poolKea(this.knex, a.pool_id)
-        const db = await this.kea.pool(p.server)
-        const l = (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
-        if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
-      } catch {
-        lease = null
-      }
+    try {
+      const p = await this.poolKea(this.knex, a.pool_id)
+      const db = await this.kea.pool(p.server)
+      const l = ip.includes(':')
+        ? (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(
+            `select hwaddr, expire from lease6 where address::inet = $1::inet and coalesce(lease_type, 0) in (0, 1) and (expire is null or expire > now())`,
+            [ip]
+          )).rows[0]
+        : (await db.query<{ hwaddr: Buffer | null; expire: Date | null }>(`select hwaddr, expire from lease4 where address = $1 and (expire is null or expire > now())`, [String(ipToNumber(ip))])).rows[0]
+      if (l) lease = { mac: bytesToMac(l.hwaddr), expires: l.expire ? new Date(l.expire).toISOString() : null }
+    } catch {
+      lease = null
     }
     return { state: last?.state ?? null, message: last ? (last.state === 'done' ? (last.outcome?.message ?? null) : last.last_error) : null, lease }
   }
@@ -411,6 +435,21 @@ export class DhcpService implements OutboxHandler {
     const allMacs = [...new Set([...macs, ...desired.map((d) => d.mac)])]
     const lines: string[] = []
     const conflicts: string[] = []
+    // The common case, a new IPv4 reservation where Kea holds nothing for its addresses and MACs: one
+    // statement (one round trip, one commit) that inserts only if it finds nothing to take into account;
+    // otherwise it changes nothing and the general path below decides.
+    if (!force && desired.length && !families.has(6)) {
+      try {
+        const fresh = await insertIfNothingHeld(client, subnetId, v4Ips, allMacs, desired)
+        if (fresh) {
+          client.release()
+          return { lines: desired.map((d) => `reserved ${d.ip} for ${d.mac}${d.hostname ? ` (${d.hostname})` : ''}`), conflicts }
+        }
+      } catch (e) {
+        client.release()
+        throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(e as Error).message}`)
+      }
+    }
     try {
       await client.query('begin')
       type Existing = { host_id: number; family: 4 | 6; mac: string | null; ip: string | null; hostname: string | null; user_context: string | null }
@@ -515,12 +554,13 @@ export class DhcpService implements OutboxHandler {
         const held = new Set(
           (await this.knex.raw<{ rows: { ip: string }[] }>(`select host(ip_address) as ip from ip_allocations where pool_id = ?`, [p.id])).rows.map((r) => r.ip)
         )
+        const family = parseCidr(p.network).family
         const ranges = (await this.knex.raw<{ rows: { first: string; last: string }[] }>(
-          `select (first_ip - '0.0.0.0'::inet)::text as first, (last_ip - '0.0.0.0'::inet)::text as last from ip_ranges where pool_id = ? and purpose = 'dhcp' and family(first_ip) = 4`,
-          [p.id]
-        )).rows.map((g) => [Number(g.first), Number(g.last)] as const)
+          `select host(first_ip) as first, host(last_ip) as last from ip_ranges where pool_id = ? and purpose = 'dhcp' and family(first_ip) = ?`,
+          [p.id, family]
+        )).rows.map((g) => [parseIp(g.first).value, parseIp(g.last).value] as const)
         const inRange = (ip: string): boolean => {
-          const n = ipToNumber(ip)
+          const n = parseIp(ip).value
           return ranges.some(([a, b]) => n >= a && n <= b)
         }
         for (const l of await this.leasesOf(p)) {
@@ -577,6 +617,34 @@ export class DhcpService implements OutboxHandler {
       await appendAudit(trx, ctx, { action: 'update', resourceType: 'dhcp_drift', resourceName: id, details: { after: { ignored: !undo }, context: { operation: undo ? 'unignore' : 'ignore', pool: pool.name } } })
     })
   }
+}
+
+/**
+ * Inserts the IPv4 reservations `desired` in one statement if Kea's subnet holds no reservation of their
+ * addresses, of `ips` or of `macs` (locked as they are read, as the general path does); returns false, having
+ * changed nothing, when it does.
+ */
+async function insertIfNothingHeld(client: pg.PoolClient, subnetId: number, ips: string[], macs: string[], desired: Desired[]): Promise<boolean> {
+  const r = await client.query<{ held: number; inserted: number }>(
+    `with held as (select host_id from hosts
+                    where dhcp4_subnet_id = $1 and (ipv4_address = any($2::bigint[]) or (dhcp_identifier_type = 0 and dhcp_identifier = any($3::bytea[])))
+                    for update),
+          ins as (insert into hosts (dhcp_identifier, dhcp_identifier_type, dhcp4_subnet_id, ipv4_address, hostname, user_context)
+                  select d.mac, 0, $1, d.ip, d.hostname, d.context from unnest($4::bytea[], $5::bigint[], $6::text[], $7::text[]) as d(mac, ip, hostname, context)
+                   where not exists (select 1 from held)
+                  returning host_id)
+     select (select count(*) from held)::int as held, (select count(*) from ins)::int as inserted`,
+    [
+      subnetId,
+      ips.map(ipToNumber),
+      macs.map(macToBytes),
+      desired.map((d) => macToBytes(d.mac)),
+      desired.map((d) => ipToNumber(d.ip)),
+      desired.map((d) => d.hostname),
+      desired.map((d) => JSON.stringify({ [OUR_MARK]: { allocation: d.allocationId } }))
+    ]
+  )
+  return r.rows[0]!.held === 0 && r.rows[0]!.inserted === desired.length
 }
 
 async function keaHosts(db: pg.Pool, subnetId: number, family: 4 | 6 = 4): Promise<KeaHost[]> {

@@ -5,17 +5,19 @@
  * lists every name's result. A server that is down, or refuses the key, throws: the outbox retries.
  *
  * Latency matters here (an allocation is not done for its user until its name answers), so the row's reads
- * are few and go together: the zones, reverse zones and desired PTRs of the whole row in one statement, the
- * desired addresses of each name and everything Netkeeper wrote for them side by side; then the RRsets
- * (the A in the forward zone, the PTR in the reverse zone: separate updates by RFC 2136) are brought in line
- * at the same time, each one UDP-free TCP exchange with the server and one statement recording it.
+ * take one round trip: two statements side by side, one for the forward names (zone, the addresses the
+ * allocations want, what Netkeeper wrote) and one for the addresses (reverse zone, the PTR wanted, what
+ * Netkeeper wrote); then the RRsets (the A in the forward zone, the PTR in the reverse zone: one zone per
+ * UPDATE by RFC 2136, so two messages) are sent to the server at the same time, one UDP exchange each;
+ * what they were brought to (dns_records) is recorded in the same statement as the row's outcome and its
+ * audit row (HandlerOutcome.also), or at once when the row is to be retried.
  */
 import type { Knex } from '@mikro-orm/postgresql'
-import { fqdnIn } from '../../../shared/dns'
+import { fqdnIn, reverseName } from '../../../shared/dns'
 import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { DnsRcodeError } from './client'
-import { describeChange, desiredAddresses, ptrOwner, reconcileRrset, ZONE_COLS, type Change, type ZoneRow } from './reconcile'
-import type { DnsServers } from './servers'
+import { describeChange, ptrOwner, reconcileRrset, recordWritten, recordWrittenCtes, ZONE_COLS, type Change, type WrittenSet, type ZoneRow } from './reconcile'
+import type { DnsServers, ServerRow } from './servers'
 import { TsigError } from './wire'
 
 interface DnsPayload {
@@ -30,6 +32,7 @@ const PERMANENT = new Set(['FORMERR', 'NOTZONE', 'NOTIMP'])
 /** One RRset to bring in line: where, what the allocations want, what Netkeeper wrote. */
 interface Job {
   zone: ZoneRow
+  server: ServerRow
   name: string
   type: string
   desired: string[]
@@ -37,6 +40,10 @@ interface Job {
 }
 
 type ZoneCols = Omit<ZoneRow, 'id'> & { id: number | null }
+
+/** A zone's server row read with it (one round trip fewer than reading it apart). */
+const SERVER_JSON = `case when s.id is null then null else json_build_object('id', s.id, 'name', s.name, 'address', host(s.address), 'port', s.port,
+  'key_name', s.key_name, 'algorithm', s.algorithm, 'created_at', s.created_at, 'zones', 0) end as server`
 
 export class DnsOutboxHandler implements OutboxHandler {
   constructor(
@@ -47,16 +54,18 @@ export class DnsOutboxHandler implements OutboxHandler {
   async apply(row: OutboxRow): Promise<HandlerOutcome> {
     const p = row.payload as unknown as DnsPayload
     const changes: Change[] = []
+    // What the server was brought to, recorded with the row's outcome (one statement, see Outbox.applyOne).
+    const written: WrittenSet[] = []
     const names = [...new Map((p.names ?? []).map((n) => [`${n.zoneId}|${n.name}`, n])).values()]
     const ips = [...new Set(p.ips ?? [])]
     const noReverse: string[] = []
     try {
-      const [zones, reverse] = await Promise.all([this.zonesById(names.map((n) => n.zoneId)), this.reverseOf(ips)])
-      // The forward names (A and AAAA) and the PTR owners, each with its zone.
-      const targets: { zone: ZoneRow; name: string; types: string[]; ptrOf?: string }[] = []
-      for (const n of names) {
-        const zone = zones.get(n.zoneId)
-        if (zone) targets.push({ zone, name: n.name, types: ['A', 'AAAA'] })
+      // Every read in one round trip: the forward names (zone, desired addresses, what Netkeeper wrote) and
+      // the addresses (reverse zone, desired PTR, what Netkeeper wrote) side by side.
+      const [forward, reverse] = await Promise.all([this.forwardOf(names), this.reverseOf(ips)])
+      const jobs: Job[] = []
+      for (const f of forward) {
+        for (const type of ['A', 'AAAA'] as const) jobs.push({ zone: f.zone, server: f.server, name: f.name, type, desired: f.desired[type], expected: f.written[type] })
       }
       const seenPtr = new Set<string>()
       for (const ip of ips) {
@@ -68,27 +77,19 @@ export class DnsOutboxHandler implements OutboxHandler {
         const owner = ptrOwner(ip, r.zone)
         if (seenPtr.has(`${r.zone.id}|${owner}`)) continue
         seenPtr.add(`${r.zone.id}|${owner}`)
-        targets.push({ zone: r.zone, name: owner, types: ['PTR'], ptrOf: ip })
+        jobs.push({ zone: r.zone, server: r.server!, name: owner, type: 'PTR', desired: r.ptr, expected: r.written })
       }
-      const [written, desired] = await Promise.all([
-        this.written(targets),
-        Promise.all(targets.map((t) => (t.ptrOf ? Promise.resolve(null) : desiredAddresses(this.knex, t.zone, t.name))))
-      ])
-      const jobs: Job[] = []
-      targets.forEach((t, i) => {
-        for (const type of t.types) {
-          const want = t.ptrOf ? reverse.get(t.ptrOf)!.ptr : (desired[i] as Record<string, string[]>)[type]!
-          jobs.push({ zone: t.zone, name: t.name, type, desired: want, expected: written.get(`${t.zone.id}|${t.name}|${type}`) ?? [] })
-        }
-      })
       // Every RRset at once (they are independent: each computes its whole set from the allocations); the
       // first failure is thrown only after all have finished, so none is left half-recorded.
-      const settled = await Promise.allSettled(jobs.map((j) => this.reconcile(j)))
+      const settled = await Promise.allSettled(jobs.map((j) => this.reconcile(j, written)))
       for (const s of settled) if (s.status === 'fulfilled') changes.push(s.value)
       const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
       if (failed) throw failed.reason
     } catch (e) {
-      if (e instanceof DnsRcodeError && PERMANENT.has(e.rcode)) return { state: 'failed', message: e.message, detail: { changes } }
+      if (e instanceof DnsRcodeError && PERMANENT.has(e.rcode)) return { state: 'failed', message: e.message, detail: { changes }, also: recordWrittenCtes(written) }
+      // The row is retried: what did reach the server is recorded now, so the retry's prerequisites say what
+      // Netkeeper wrote (a name it wrote must never look like someone else's).
+      await Promise.all(written.map((w) => recordWritten(this.knex, w.zoneId, w.name, w.type, w.data))).catch(() => undefined)
       throw e
     }
     for (const ip of noReverse) changes.push({ zone: '-', name: ip, type: 'PTR', from: [], to: [], result: 'unchanged' })
@@ -96,16 +97,42 @@ export class DnsOutboxHandler implements OutboxHandler {
     // Conflicts first: they are what a person has to read.
     const lines = [...conflicts, ...changes.filter((c) => c.result !== 'conflict' && c.zone !== '-' && (c.from.length || c.to.length))].map(describeChange)
     if (noReverse.length) lines.push(`no managed reverse zone holds ${noReverse.join(', ')}: no PTR written`)
-    return { state: conflicts.length ? 'conflict' : 'done', message: lines.join('; ') || 'nothing to change', detail: { changes } }
+    return { state: conflicts.length ? 'conflict' : 'done', message: lines.join('; ') || 'nothing to change', detail: { changes }, also: recordWrittenCtes(written) }
   }
 
-  private async zonesById(ids: number[]): Promise<Map<number, ZoneRow>> {
-    if (!ids.length) return new Map()
-    const r = await this.knex.raw<{ rows: ZoneRow[] }>(
-      `select ${ZONE_COLS} from dns_zones z where z.id = any(?::int[])`,
-      [[...new Set(ids)]]
+  /**
+   * For each forward name, in one statement: its zone, the addresses the allocations want there (the
+   * allocations of the zone's pools whose fully qualified name it is; as desiredAddresses, reconcile.ts) and
+   * the A and AAAA records Netkeeper last wrote for it.
+   */
+  private async forwardOf(names: { zoneId: number; name: string }[]): Promise<{ zone: ZoneRow; server: ServerRow; name: string; desired: Record<'A' | 'AAAA', string[]>; written: Record<'A' | 'AAAA', string[]> }[]> {
+    if (!names.length) return []
+    const r = await this.knex.raw<{ rows: (ZoneRow & { server: ServerRow; tname: string; a: string[]; aaaa: string[]; wa: string[]; waaaa: string[] })[] }>(
+      `select ${ZONE_COLS}, t.name as tname, ${SERVER_JSON},
+              coalesce(d.a, '{}') as a, coalesce(d.aaaa, '{}') as aaaa, coalesce(w.a, '{}') as wa, coalesce(w.aaaa, '{}') as waaaa
+         from unnest(?::int[], ?::text[]) as t(zone_id, name)
+         join dns_zones z on z.id = t.zone_id
+         join dns_servers s on s.id = z.server_id
+         left join lateral (
+           select array_agg(host(a.ip_address) order by a.ip_address) filter (where family(a.ip_address) = 4) as a,
+                  array_agg(host(a.ip_address) order by a.ip_address) filter (where family(a.ip_address) = 6) as aaaa
+             from ip_allocations a join ip_pools p on p.id = a.pool_id
+            where p.dns_zone_id = z.id and a.dns_managed and a.status <> 'blocked'
+              and a.hostname = any(array[t.name, case when right(t.name, length(z.name) + 1) = '.' || z.name then left(t.name, length(t.name) - length(z.name) - 1) end])
+              and dns_fqdn(a.hostname, z.name) = t.name) d on true
+         left join lateral (
+           select array_agg(r.data order by r.data) filter (where r.type = 'A') as a,
+                  array_agg(r.data order by r.data) filter (where r.type = 'AAAA') as aaaa
+             from dns_records r where r.zone_id = z.id and r.name = t.name) w on true`,
+      [names.map((n) => n.zoneId), names.map((n) => n.name)]
     )
-    return new Map(r.rows.map((z) => [z.id, z]))
+    return r.rows.map((x) => ({
+      zone: { id: x.id, server_id: x.server_id, name: x.name, kind: x.kind, network: x.network, classless: x.classless, ttl: x.ttl, space_id: x.space_id },
+      server: x.server,
+      name: x.tname,
+      desired: { A: x.a, AAAA: x.aaaa },
+      written: { A: x.wa, AAAA: x.waaaa }
+    }))
   }
 
   /**
@@ -114,52 +141,43 @@ export class DnsOutboxHandler implements OutboxHandler {
    * address), in its pool's zone, when its pool publishes PTRs. An allocation of another space at the same
    * address never touches this PTR.
    */
-  private async reverseOf(ips: string[]): Promise<Map<string, { zone: ZoneRow | null; ptr: string[] }>> {
+  private async reverseOf(ips: string[]): Promise<Map<string, { zone: ZoneRow | null; server: ServerRow | null; ptr: string[]; written: string[] }>> {
     if (!ips.length) return new Map()
-    const r = await this.knex.raw<{ rows: (ZoneCols & { ip: string; hostname: string | null; pzone: string | null })[] }>(
-      `select i.ip, z.id, z.server_id, z.name, z.kind, z.network, z.classless, z.ttl, z.space_id, w.hostname, w.pzone
-         from unnest(?::text[]) as i(ip)
+    const r = await this.knex.raw<{ rows: (ZoneCols & { ip: string; hostname: string | null; pzone: string | null; written: string[] | null; server: ServerRow | null })[] }>(
+      `select i.ip, z.id, z.server_id, z.name, z.kind, z.network, z.classless, z.ttl, z.space_id, w.hostname, w.pzone, ${SERVER_JSON},
+              (select array_agg(r.data order by r.data) from dns_records r
+                where r.zone_id = z.id and r.type = 'PTR' and r.name = case when z.classless then split_part(i.ip, '.', 4) || '.' || z.name else i.rname end) as written
+         from unnest(?::text[], ?::text[]) as i(ip, rname)
          left join lateral (select ${ZONE_COLS} from dns_zones z
                              where z.network >>= i.ip::inet order by masklen(z.network) desc limit 1) z on true
+         left join dns_servers s on s.id = z.server_id
          left join lateral (select a.hostname, pz.name as pzone from ip_allocations a join ip_pools p on p.id = a.pool_id left join dns_zones pz on pz.id = p.dns_zone_id
                              where a.ip_address = i.ip::inet and p.space_id = z.space_id and a.dns_managed and a.status <> 'blocked' and a.hostname is not null and p.dns_ptr
                              limit 1) w on true`,
-      [ips]
+      [ips, ips.map((ip) => reverseName(ip))]
     )
-    const out = new Map<string, { zone: ZoneRow | null; ptr: string[] }>()
+    const out = new Map<string, { zone: ZoneRow | null; server: ServerRow | null; ptr: string[]; written: string[] }>()
     for (const x of r.rows) {
       const zone = x.id === null ? null : { id: x.id, server_id: x.server_id, name: x.name, kind: x.kind, network: x.network, classless: x.classless, ttl: x.ttl, space_id: x.space_id }
       const ptr = x.hostname ? [x.pzone ? fqdnIn(x.hostname, x.pzone) : x.hostname.toLowerCase().replace(/\.$/, '')] : []
-      out.set(x.ip, { zone, ptr })
+      out.set(x.ip, { zone, server: x.server, ptr, written: x.written ?? [] })
     }
     return out
   }
 
-  /** What Netkeeper last wrote for every (zone, name), keyed `zone|name|type`. */
-  private async written(targets: { zone: ZoneRow; name: string }[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>()
-    if (!targets.length) return out
-    const r = await this.knex.raw<{ rows: { zone_id: number; name: string; type: string; data: string }[] }>(
-      `select r.zone_id, r.name, r.type, r.data from dns_records r join unnest(?::int[], ?::text[]) as t(zone_id, name) on t.zone_id = r.zone_id and t.name = r.name order by r.data`,
-      [targets.map((t) => t.zone.id), targets.map((t) => t.name)]
-    )
-    for (const x of r.rows) {
-      const k = `${x.zone_id}|${x.name}|${x.type}`
-      const list = out.get(k)
-      if (list) list.push(x.data)
-      else out.set(k, [x.data])
-    }
-    return out
-  }
-
-  private async reconcile(j: Job): Promise<Change> {
+  private async reconcile(j: Job, written: WrittenSet[]): Promise<Change> {
     // Nothing written and nothing wanted: no need to reach the server.
     if (!j.expected.length && !j.desired.length) return { zone: j.zone.name, name: j.name, type: j.type, from: [], to: [], result: 'unchanged' }
-    const server = await this.servers.byId(j.zone.server_id)
-    let client
+    const server = j.server
     try {
-      client = await this.servers.client(server)
-      return await reconcileRrset(this.knex, client, j.zone, j.name, j.type, j.desired, { expected: j.expected })
+      try {
+        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
+      } catch (e) {
+        // A refused key with a secret from the cache: it may have been changed by another program since;
+        // once more with the keychain's.
+        if (!(e instanceof TsigError) || !this.servers.forgetSecret(server)) throw e
+        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
+      }
     } catch (e) {
       if (e instanceof DnsRcodeError) throw e
       const hint = e instanceof TsigError ? ` (is the secret right? netkeeper dns server set-secret ${server.name})` : ''

@@ -75,14 +75,33 @@ export async function recordWritten(q: Knex, zoneId: number, name: string, type:
   // stay). A cache of what the server was sent: if a crash loses it, the next update's prerequisite fails,
   // the name is read back and found right (reconcileRrset), so it need not wait for the WAL flush
   // (synchronous_commit is set for this statement's own transaction only).
-  const values = data.map(norm)
+  const parts = recordWrittenCtes([{ zoneId, name, type, data }])
   await q.raw(
-    `with cfg as (select set_config('synchronous_commit', 'off', true) as v),
-          gone as (delete from dns_records where zone_id = ? and name = ? and type = ? and data <> all(?::text[])),
-          added as (insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing)
-     select v from cfg`,
-    [zoneId, name, type, values, zoneId, name, type, values]
+    `with cfg as (select set_config('synchronous_commit', 'off', true) as v), ${parts.map((x, i) => `w${i} as (${x.cte})`).join(', ')} select v from cfg`,
+    parts.flatMap((x) => x.bindings)
   )
+}
+
+/** What an RRset was brought to, to be recorded in dns_records (recordWritten, or with the outbox outcome). */
+export interface WrittenSet {
+  zoneId: number
+  name: string
+  type: string
+  data: string[]
+}
+
+/**
+ * The data-modifying statements that record what was written for some RRsets, to run inside a statement
+ * of one's own (the outbox records them with the row's outcome: one round trip fewer per RRset).
+ */
+export function recordWrittenCtes(sets: WrittenSet[]): { cte: string; bindings: Knex.RawBinding[] }[] {
+  return sets.flatMap((w) => {
+    const values = w.data.map(norm)
+    return [
+      { cte: `delete from dns_records where zone_id = ? and name = ? and type = ? and data <> all(?::text[])`, bindings: [w.zoneId, w.name, w.type, values] },
+      { cte: `insert into dns_records (zone_id, name, type, data) select ?, ?, ?, unnest(?::text[]) on conflict do nothing`, bindings: [w.zoneId, w.name, w.type, values] }
+    ]
+  })
 }
 
 const rr = (name: string, type: string, data: string, ttl: number): Rr => ({ name, type, class: 'IN', ttl, data })
@@ -98,8 +117,16 @@ export async function reconcileRrset(
   name: string,
   type: string,
   desired: string[],
-  opts: { force?: boolean; expected?: string[] } = {}
+  opts: { force?: boolean; expected?: string[]; deferRecord?: (w: WrittenSet) => void } = {}
 ): Promise<Change> {
+  // What the server now holds is recorded at once, or handed to the caller to record with its own write.
+  const record = (data: string[]): Promise<void> => {
+    if (opts.deferRecord) {
+      opts.deferRecord({ zoneId: zone.id, name, type, data })
+      return Promise.resolve()
+    }
+    return recordWritten(q, zone.id, name, type, data)
+  }
   const expected = opts.expected ?? (await writtenSet(q, zone.id, name, type))
   const base = { zone: zone.name, name, type, from: expected, to: desired }
   if (!opts.force && sameSet(expected, desired)) return { ...base, result: 'unchanged' }
@@ -115,13 +142,13 @@ export async function reconcileRrset(
     const actual = await client.query(name, type)
     const holds = actual.answers.map(rrText)
     if (sameSet(holds, desired)) {
-      await recordWritten(q, zone.id, name, type, desired)
+      await record(desired)
       return { ...base, result: 'already' }
     }
     const cname = type === 'A' || type === 'AAAA' ? (await client.query(name, 'CNAME')).answers.map((a) => `CNAME ${rrText(a)}`) : []
     return { ...base, result: 'conflict', holds: [...holds, ...cname] }
   }
-  await recordWritten(q, zone.id, name, type, desired)
+  await record(desired)
   return { ...base, result: 'changed' }
 }
 

@@ -36,7 +36,11 @@ export const endpointOf = (r: Pick<ServerRow, 'address' | 'port' | 'key_name' | 
 
 export class DnsServers {
   readonly secrets: BoundSecrets<TsigEndpoint>
-  /** Secrets read recently, so a burst of updates asks the keychain once (cleared when one is saved). */
+  /**
+   * Secrets read, keyed by server and endpoint, so updates do not ask the keychain each time (it is a D-Bus
+   * round trip on the critical path of every allocation's record). Kept ten minutes; cleared when one is
+   * saved here, and by forgetSecret when the server refuses the key (saved meanwhile by another program).
+   */
   private cache = new Map<string, { secret: string; at: number }>()
 
   constructor(
@@ -71,20 +75,30 @@ export class DnsServers {
 
   async saveSecret(row: ServerRow, secret: string): Promise<void> {
     await this.secrets.save(dnsAccount(row.name), endpointOf(row), secret)
-    this.cache.delete(row.name)
+    this.forgetSecret(row)
     this.rows.delete(row.id)
   }
 
   async secretOf(row: ServerRow): Promise<string> {
-    const hit = this.cache.get(row.name)
-    if (hit && Date.now() - hit.at < 10_000) return hit.secret
+    const key = `${row.name}|${JSON.stringify(endpointOf(row))}`
+    const hit = this.cache.get(key)
+    if (hit && Date.now() - hit.at < 600_000) return hit.secret
     const found = await this.secrets.lookup(dnsAccount(row.name), endpointOf(row))
     if (!found) throw new AppError('UNAVAILABLE', `secret: no TSIG secret for DNS server "${row.name}" in the OS keychain (netkeeper dns server set-secret ${row.name})`, { field: 'secret' })
     if (!('secret' in found)) {
       throw new AppError('UNAVAILABLE', `secret: the TSIG secret of "${row.name}" was saved for another ${found.changed.join(', ')}; give it again (netkeeper dns server set-secret ${row.name})`, { field: 'secret' })
     }
-    this.cache.set(row.name, { secret: found.secret, at: Date.now() })
+    this.cache.set(key, { secret: found.secret, at: Date.now() })
     return found.secret
+  }
+
+  /** Whether a secret of the server is cached; drops it (the next use reads the keychain). */
+  forgetSecret(row: Pick<ServerRow, 'name'>): boolean {
+    let had = false
+    for (const k of [...this.cache.keys()]) {
+      if (k.startsWith(`${row.name}|`)) had = this.cache.delete(k) || had
+    }
+    return had
   }
 
   async client(row: ServerRow, timeoutMs?: number): Promise<DnsClient> {

@@ -17,7 +17,7 @@ import { hostname } from 'node:os'
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError } from '../../../shared/errors'
 import { OUTBOX_STATES } from '../../../shared/choices'
-import { appendAudit } from '../audit/writer'
+import { appendAudit, auditAppendCall, type AuditEntry } from '../audit/writer'
 import { makeContext, requireRole, type RequestContext, type Source } from '../context'
 
 export { OUTBOX_STATES }
@@ -47,6 +47,11 @@ export interface HandlerOutcome {
   /** A sentence for a person: what was done, or why not. */
   message: string
   detail?: Record<string, unknown>
+  /**
+   * Data-modifying statements (the body of a WITH item each, `?` bindings) that commit in the same statement
+   * as the outcome and its audit row: a handler's own bookkeeping of what it did, one round trip fewer.
+   */
+  also?: { cte: string; bindings: Knex.RawBinding[] }[]
 }
 
 export interface OutboxHandler {
@@ -130,6 +135,14 @@ interface RawClient {
 
 const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
 
+/** When an attempt's steps ended (performance.now() of this process): where the time of a side effect goes. */
+export interface SettledTiming {
+  claimedAt: number
+  appliedAt: number
+  recordedAt: number
+}
+export type SettledListener = (row: OutboxRow, state: 'done' | 'conflict' | 'failed' | 'retrying', timing: SettledTiming) => void
+
 export class Outbox {
   private readonly handlers = new Map<string, OutboxHandler>()
   private timer?: NodeJS.Timeout
@@ -144,6 +157,17 @@ export class Outbox {
   register(kind: string, handler: OutboxHandler): void {
     if (this.handlers.has(kind)) throw new Error(`outbox: a handler for "${kind}" is already registered`)
     this.handlers.set(kind, handler)
+  }
+
+  private readonly settledListeners = new Set<SettledListener>()
+
+  /**
+   * Calls `fn` each time a row's attempt is recorded (its outcome, or its retry), in this process; returns
+   * the function that stops it. The benchmark waits on it; a screen could too.
+   */
+  onSettled(fn: SettledListener): () => void {
+    this.settledListeners.add(fn)
+    return () => this.settledListeners.delete(fn)
   }
 
   kinds(): string[] {
@@ -274,8 +298,9 @@ export class Outbox {
     for (let round = 0; round < 1000; round++) {
       const rows = await this.claim(kinds, opts.limit ?? 50)
       if (!rows.length) return { report: total, empty: true }
+      const claimedAt = performance.now()
       total.claimed += rows.length
-      const results = await Promise.all(rows.map((r) => this.applyOne(r)))
+      const results = await Promise.all(rows.map((r) => this.applyOne(r, claimedAt)))
       let settled = 0
       for (const s of results) {
         total[s]++
@@ -325,7 +350,7 @@ export class Outbox {
     return makeContext({ actor: row.actor ?? 'netkeeper (outbox)', roles: ['operator'], source, requestId: row.requestId ?? undefined })
   }
 
-  private async applyOne(row: OutboxRow): Promise<'done' | 'conflict' | 'failed' | 'retrying'> {
+  private async applyOne(row: OutboxRow, claimedAt: number): Promise<'done' | 'conflict' | 'failed' | 'retrying'> {
     const handler = this.handlers.get(row.kind)
     let outcome: HandlerOutcome | undefined
     let error: string | undefined
@@ -335,40 +360,57 @@ export class Outbox {
     } catch (e) {
       error = (e as Error).message || String(e)
     }
+    const appliedAt = performance.now()
     const ctx = this.contextOf(row)
     const resource = { resourceType: 'outbox', resourceId: row.id, resourceName: `${row.kind} ${row.target}` }
     const context = { kind: row.kind, target: row.target, subject: row.subject, attempts: row.attempts, worker: this.workerId }
-    // synchronous_commit off for this transaction, set by its first statement (one round trip fewer).
-    const relaxed = `from (select set_config('synchronous_commit', 'off', true)) as cfg`
-    await this.knex.transaction(async (trx) => {
-      if (outcome) {
-        await trx.raw(
-          `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() ${relaxed} where id = ?`,
-          [outcome.state, JSON.stringify({ message: outcome.message, ...(outcome.detail ?? {}) }), outcome.state === 'done' ? null : outcome.message, row.id]
-        )
-        await appendAudit(trx, ctx, {
+    // The outcome and its audit row in one statement (one round trip, one implicit transaction: both or
+    // neither), committed without waiting for the WAL flush (see claim()).
+    let update: string
+    let bindings: Knex.RawBinding[]
+    let audit: AuditEntry | undefined
+    if (outcome) {
+      update = `update outbox set state = ?, outcome = ?::jsonb, last_error = ?, claimed_until = null, claimed_by = null, done_at = now(), updated_at = now() from cfg where id = ?`
+      bindings = [outcome.state, JSON.stringify({ message: outcome.message, ...(outcome.detail ?? {}) }), outcome.state === 'done' ? null : outcome.message, row.id]
+      audit = {
+        action: 'update',
+        ...resource,
+        status: outcome.state === 'done' ? 'success' : outcome.state === 'conflict' ? 'warning' : 'failure',
+        details: { after: { state: outcome.state, message: outcome.message, ...(outcome.detail ?? {}) }, context: { ...context, payload: row.payload } }
+      }
+    } else {
+      const wait = backoffSeconds(row.attempts)
+      update = `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() from cfg where id = ?`
+      bindings = [error!, wait, row.id]
+      // A target that stays down would otherwise write a row per retry: the first failure and each new error only.
+      if (error !== row.lastError) {
+        audit = {
           action: 'update',
           ...resource,
-          status: outcome.state === 'done' ? 'success' : outcome.state === 'conflict' ? 'warning' : 'failure',
-          details: { after: { state: outcome.state, message: outcome.message, ...(outcome.detail ?? {}) }, context: { ...context, payload: row.payload } }
-        })
-      } else {
-        const wait = backoffSeconds(row.attempts)
-        await trx.raw(
-          `update outbox set last_error = ?, next_attempt_at = now() + make_interval(secs => ?), claimed_until = null, claimed_by = null, updated_at = now() ${relaxed} where id = ?`,
-          [error!, wait, row.id]
-        )
-        // A target that stays down would otherwise write a row per retry: the first failure and each new error only.
-        if (error !== row.lastError) {
-          await appendAudit(trx, ctx, {
-            action: 'update',
-            ...resource,
-            status: 'failure',
-            details: { error: { code: 'UNAVAILABLE', message: error! }, after: { state: 'pending', retryInSeconds: wait }, context: { ...context, payload: row.payload } }
-          })
+          status: 'failure',
+          details: { error: { code: 'UNAVAILABLE', message: error! }, after: { state: 'pending', retryInSeconds: wait }, context: { ...context, payload: row.payload } }
         }
       }
-    })
+    }
+    const also = outcome?.also ?? []
+    const cfg = `with cfg as (select set_config('synchronous_commit', 'off', true) as v), settled as (${update} returning outbox.id)${also.map((x, i) => `, also${i} as (${x.cte})`).join('')}`
+    bindings = [...bindings, ...also.flatMap((x) => x.bindings)]
+    if (audit) {
+      const call = auditAppendCall(ctx, [audit])
+      // The data-modifying CTE runs whatever the outer query reads; reading it ties the audit row to it.
+      await this.knex.raw(`${cfg} select a.id from (select count(*) as n from settled) s, ${call.sql} as a`, [...bindings, ...call.bindings])
+    } else {
+      await this.knex.raw(`${cfg} select count(*) from settled`, bindings)
+    }
+    const state = outcome ? outcome.state : 'retrying'
+    const timing = { claimedAt, appliedAt, recordedAt: performance.now() }
+    for (const fn of this.settledListeners) {
+      try {
+        fn(row, state, timing)
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
     return outcome ? outcome.state : 'retrying'
   }
 

@@ -42,6 +42,18 @@ export const useSessionStore = defineStore('session', () => {
   const locked = computed(() => session.value.signedIn && session.value.locked)
   const active = computed(() => session.value.signedIn && !session.value.locked)
   const canWrite = computed(() => active.value && (session.value.role === 'admin' || session.value.role === 'operator'))
+  /**
+   * The role this app's requests run with now: the signed-in person's, else the one without a session
+   * (the database login's, SessionDto.roleWithoutSession); null until the first answer. The core and the
+   * server decide; screens use it to hide or disable what would be refused (mayAct).
+   */
+  const role = computed(() => (session.value.signedIn ? session.value.role : session.value.roleWithoutSession))
+  /** Whether the current role reaches `needed` (viewer < operator < admin). */
+  function mayAct(needed: 'operator' | 'admin'): boolean {
+    const rank = { viewer: 0, operator: 1, admin: 2 } as const
+    const r = role.value
+    return !!r && rank[r] >= rank[needed]
+  }
   /** The database requires a directory sign-in and nobody is signed in: the app shows only the sign-in screen. */
   const gated = computed(() => session.value.signInRequired && !session.value.signedIn)
   const defaultProfile = computed(() => profiles.value.find((p) => p.isDefault)?.name ?? profiles.value[0]?.name)
@@ -127,6 +139,8 @@ export const useSessionStore = defineStore('session', () => {
     locked,
     active,
     canWrite,
+    role,
+    mayAct,
     gated,
     defaultProfile,
     refresh,
