@@ -24,9 +24,26 @@ function tuneV8(): void {
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
 }
 
+/**
+ * Node 20 has no global `navigator` (Node 21 added one). The pg driver, when it loads, tells a Cloudflare
+ * Worker from Node by `navigator.userAgent` and, without a navigator, by constructing a `Response`: that
+ * first touch of the fetch globals loads Node's bundled undici, 20-60 ms of CPU for a command that never
+ * fetches. The CLI gives Node 20 the navigator later versions have (only its userAgent, as Node 21 spells
+ * it); where Node or Electron already has one, it is left alone.
+ */
+function nodeNavigator(): void {
+  if (typeof (globalThis as { navigator?: unknown }).navigator !== 'undefined') return
+  Object.defineProperty(globalThis, 'navigator', {
+    value: Object.freeze({ userAgent: `Node.js/${process.versions.node.split('.')[0]}` }),
+    configurable: true,
+    writable: true
+  })
+}
+
 /** `argv` is Node's shape: [runtime, script, ...the user's arguments]. */
 export async function runCli(argv: string[]): Promise<number> {
   tuneV8()
+  nodeNavigator()
   const args = argv.slice(2)
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // What commander prints for the same flag.

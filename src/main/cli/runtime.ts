@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import os from 'node:os'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
-import type { Core } from '../core'
+import type { Core, Room } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
 import { isUnreachable, statementOf, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
@@ -95,10 +95,25 @@ function rootOf(cmd: Command): Command {
   return c
 }
 
+/**
+ * The command groups that need only the IPAM room of the core (and the outbox): their commands open the core
+ * without loading the other rooms (core/rooms.ts), which load on first use if a command reaches them (a side
+ * effect applied after an edit, a pool map's DHCP leases) or when the command asks (`core.load('dns')`).
+ * Every other group gets all the rooms, as the app does.
+ */
+const IPAM_ONLY = new Set(['pool', 'ip', 'ipam', 'space', 'range', 'vlan', 'site', 'tag', 'field'])
+
+/** The rooms a command's core is opened with: none beyond IPAM for the IPAM groups, otherwise all. */
+function roomsFor(cmd: Command): Room[] | undefined {
+  let top = cmd
+  while (top.parent?.parent) top = top.parent
+  return IPAM_ONLY.has(top.name()) ? [] : undefined
+}
+
 /** Opens the core on this run's connection (and warns about it, see warnAboutTarget). */
 export async function openCore(cmd: Command, opts: { migrate: boolean }): Promise<Core> {
   const { Core } = await import('../core')
-  const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate })
+  const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate, rooms: roomsFor(cmd) })
   warnAboutTarget(cmd, core.db.target)
   return core
 }

@@ -490,6 +490,7 @@ export function ipCommand(): Command {
           cmd,
           async (core) => {
             const r = await core.ipam.getAllocation(cliContext(), addr, o.space)
+            await core.load('dns')
             const dns = await core.dns.allocationDns(r.id)
             const last = dns.effects[0]
             emit(cmd, { ...r, dns }, () =>
