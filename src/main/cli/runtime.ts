@@ -5,8 +5,10 @@
  * Only light modules are imported here at the top: the core (and with it the database drivers, zod and
  * the rest) is loaded when a command runs, never to parse arguments or print help (docs/cli.md#start-up).
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
 import type { Core, Room } from '../core'
@@ -179,6 +181,46 @@ export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Pr
     return await fn(queue)
   } finally {
     queue.close()
+  }
+}
+
+/** Beside the offline queue: what each database's last remembered read was (rememberRead). */
+const REMEMBERED_FILE = 'offline-remembered.json'
+/** How long an unchanged read is not written to the snapshot again (its "last known as of" may lag by this). */
+const REMEMBER_AGAIN_MS = 10 * 60_000
+
+/**
+ * Remembers what a read on a reachable server returned in the last-known snapshot (docs/offline.md), for the
+ * reads of a later run that finds the server down. Opening the offline queue's SQLite costs a native module
+ * and a write on every read, so the snapshot is written only when the answer differs from the one this data
+ * folder last remembered for that database (by a hash of the answer, kept in a small JSON file beside the
+ * queue), or that one is older than ten minutes. A repeated `pool list` then opens no SQLite; its stale read
+ * says "last known as of" the first of the identical answers. Best effort: a failure here is never the command's.
+ */
+export async function rememberRead(cmd: Command, target: string, what: string, answer: unknown, write: (q: OfflineQueue) => void): Promise<void> {
+  try {
+    const g = globals(cmd)
+    if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+    const file = path.join(resolveDataDir(), REMEMBERED_FILE)
+    const key = `${target}\n${what}`
+    const hash = createHash('sha256').update(JSON.stringify(answer)).digest('base64url')
+    let seen: Record<string, { hash: string; at: number }> = {}
+    try {
+      seen = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof seen
+    } catch {
+      /* none yet, or unreadable: remember */
+    }
+    const last = seen[key]
+    if (last && last.hash === hash && Date.now() - last.at < REMEMBER_AGAIN_MS) return
+    await withQueue(cmd, write)
+    seen[key] = { hash, at: Date.now() }
+    // Entries older than a day go: the file stays small.
+    for (const [k, v] of Object.entries(seen)) if (Date.now() - v.at > 86_400_000) delete seen[k]
+    const tmp = `${file}.${process.pid}`
+    fs.writeFileSync(tmp, JSON.stringify(seen), { mode: 0o600 })
+    fs.renameSync(tmp, file)
+  } catch {
+    /* the snapshot is a convenience: the command's answer stands */
   }
 }
 
