@@ -16,6 +16,7 @@ import { ensureBuilt } from '../support/build'
 import { startPostgres, type PgServer } from '../support/postgres'
 import { Core } from '../../src/main/core'
 import { makeContext } from '../../src/main/core/context'
+import { buildProgram } from '../../src/main/cli/program'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const OUT = path.join(root, 'out/main')
@@ -79,6 +80,24 @@ describe('the CLI loads only what a call needs', () => {
   })
 })
 
+describe('the command tree built for one group', () => {
+  it('lists the same commands as the whole tree, and builds the group run in full', () => {
+    const whole = buildProgram()
+    const names = whole.commands.map((c) => c.name()).filter((n) => n !== 'help')
+    expect(names.length).toBeGreaterThan(20)
+    for (const args of [['--help'], ['help'], ...names.map((n) => ['--json', n, '--help'])]) {
+      const lazy = buildProgram(args)
+      // Each top-level entry shows as in the whole tree (the descriptions kept in program.ts agree with the groups').
+      expect(lazy.helpInformation(), args.join(' ')).toBe(whole.helpInformation())
+    }
+    const pool = (p: ReturnType<typeof buildProgram>) => p.commands.find((c) => c.name() === 'pool')!
+    expect(pool(buildProgram(['pool', 'list'])).commands.map((c) => c.name())).toEqual(pool(whole).commands.map((c) => c.name()))
+    expect(pool(buildProgram(['--database-url', 'postgres://x/y', 'help', 'pool'])).commands.length).toBeGreaterThan(3)
+    // The groups not run are only their name: nothing under them was built.
+    expect(pool(buildProgram(['ip', 'show', '10.0.0.1'])).commands).toEqual([])
+  })
+})
+
 describe('pool list on a server loads only IPAM', () => {
   let srv: PgServer
   let url: string
@@ -110,7 +129,9 @@ describe('pool list on a server loads only IPAM', () => {
       // The fetch globals: touching one loads Node's undici (pg's runtime probe did).
       `for (const k of ['fetch', 'Response', 'Request', 'Headers']) { const d = Object.getOwnPropertyDescriptor(globalThis, k); if (d?.get) Object.defineProperty(globalThis, k, { configurable: true, get() { fs.appendFileSync(${JSON.stringify(log)}, 'global:' + k + '\\n'); return d.get.call(this) }, set: d.set }) }`
     ].join('\n')
-    const stdout = execFileSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(preload)}`, BIN, '--database-url', url, ...args], {
+    const preloadFile = path.join(dataDir, 'trace-loads.mjs')
+    fs.writeFileSync(preloadFile, preload)
+    const stdout = execFileSync(process.execPath, ['--import', preloadFile, BIN, '--database-url', url, ...args], {
       encoding: 'utf8',
       env: { ...process.env, NETKEEPER_DATA_DIR: dataDir, NETKEEPER_DATABASE_URL: '' }
     })

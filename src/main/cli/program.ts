@@ -22,7 +22,44 @@ import { fieldCommand, siteCommand, tagCommand, vlanCommand } from './commands/o
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 import { cliVersion } from './version'
 
-export function buildProgram(): Command {
+/**
+ * The top-level commands in the order --help lists them, each with the description its group gives itself
+ * (a test checks they agree) and the function that builds the group with every subcommand and option.
+ */
+const GROUPS: { name: string; description: string; build: () => Command }[] = [
+  { name: 'db', description: 'database migrations and health', build: dbCommand },
+  { name: 'pool', description: 'IP pools', build: poolCommand },
+  { name: 'ip', description: 'addresses: allocate, reserve, block, update, release, show, search', build: ipCommand },
+  { name: 'ipam', description: 'IPAM overview', build: ipamCommand },
+  { name: 'space', description: 'address spaces (VRFs): the same prefix may exist once in each', build: spaceCommand },
+  { name: 'range', description: 'ranges inside a pool: next free skips dhcp and reserved ones; an address in a dhcp range needs --force', build: rangeCommand },
+  { name: 'vlan', description: 'VLANs (VID 1-4094, unique within a VLAN group) that pools point at', build: vlanCommand },
+  { name: 'site', description: 'sites that pools point at', build: siteCommand },
+  { name: 'tag', description: 'tags (name, colour) on pools and allocations', build: tagCommand },
+  { name: 'field', description: 'custom fields on pools and allocations, checked by the database server', build: fieldCommand },
+  { name: 'audit', description: 'the tamper-evident audit trail', build: auditCommand },
+  { name: 'profile', description: 'LDAP connection profiles (secrets in the OS keychain, never on disk)', build: profileCommand },
+  { name: 'user', description: 'LDAP users (inetOrgPerson + posixAccount + shadowAccount)', build: userCommand },
+  { name: 'group', description: 'LDAP groups (posixGroup, groupOfNames, rfc2307bis)', build: groupCommand },
+  { name: 'ldif', description: 'LDIF (RFC 2849) export and import', build: ldifCommand },
+  { name: 'template', description: "the LDAP profile's template for new users (UI, user create, user import)", build: templateCommand },
+  { name: 'entry', description: 'any directory entry: every attribute, driven by the server schema', build: entryCommand },
+  { name: 'import', description: 'bring data across from other tools', build: importCommand },
+  { name: 'queue', description: 'edits queued while the database server was unreachable: list, replay, conflicts, retry, cancel', build: queueCommand },
+  { name: 'outbox', description: 'side effects outside the database (DNS updates, DHCP reservations): status, run the worker, retry, ignore', build: outboxCommand },
+  { name: 'dns', description: 'DNS: name servers, zones, records that follow allocations, drift', build: dnsCommand },
+  { name: 'dhcp', description: 'DHCP: Kea host reservations that follow allocations, leases, drift', build: dhcpCommand },
+  { name: 'completion', description: 'print a shell completion script (bash, zsh or fish); see docs/cli.md#completion', build: completionCommand }
+]
+
+/**
+ * The command tree. Given the arguments of a run, only the group they name is built in full: the other
+ * groups are their name and description, which is all that `netkeeper --help` or "unknown command" shows.
+ * Building all ~300 commands cost more than the rest of --help in a fresh process (V8 compiles each group's
+ * code the first time it runs). Without arguments (completion, the tests) the whole tree is built, and so it
+ * is for `completion`, whose script lists every command.
+ */
+export function buildProgram(args?: string[]): Command {
   const program = new Command('netkeeper')
     .description('Netkeeper: IP address management, LDAP directory and audit trail, from the command line')
     .version(cliVersion())
@@ -33,29 +70,13 @@ export function buildProgram(): Command {
     .option('--no-queue', 'fail instead of queueing an edit when the database server is unreachable (see `netkeeper queue`)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-  program.addCommand(dbCommand())
-  program.addCommand(poolCommand())
-  program.addCommand(ipCommand())
-  program.addCommand(ipamCommand())
-  program.addCommand(spaceCommand())
-  program.addCommand(rangeCommand())
-  program.addCommand(vlanCommand())
-  program.addCommand(siteCommand())
-  program.addCommand(tagCommand())
-  program.addCommand(fieldCommand())
-  program.addCommand(auditCommand())
-  program.addCommand(profileCommand())
-  program.addCommand(userCommand())
-  program.addCommand(groupCommand())
-  program.addCommand(ldifCommand())
-  program.addCommand(templateCommand())
-  program.addCommand(entryCommand())
-  program.addCommand(importCommand())
-  program.addCommand(queueCommand())
-  program.addCommand(outboxCommand())
-  program.addCommand(dnsCommand())
-  program.addCommand(dhcpCommand())
-  program.addCommand(completionCommand())
+  const wanted = args ? commandNamed(args) : undefined
+  const full = !args || wanted === 'completion'
+  const stubs = new Set<Command>()
+  for (const g of GROUPS) {
+    if (full || g.name === wanted) program.addCommand(g.build())
+    else stubs.add(program.command(g.name === 'completion' ? 'completion <shell>' : g.name).description(g.description))
+  }
   // Every subcommand inherits the usage-error handling.
   const walk = (c: Command): void => {
     c.exitOverride()
@@ -66,8 +87,19 @@ export function buildProgram(): Command {
   // it on every command that runs on the database, except under `user`, `group` and `profile`, where
   // --profile has long named the LDAP profile (--db-profile or NETKEEPER_PROFILE work there).
   const LDAP = new Set(['user', 'group', 'profile', 'ldif', 'template', 'entry'])
-  for (const top of program.commands) if (!LDAP.has(top.name()) && top.name() !== 'help' && top.name() !== 'completion') addConnectionOption(top)
+  for (const top of program.commands) if (!stubs.has(top) && !LDAP.has(top.name()) && top.name() !== 'help' && top.name() !== 'completion') addConnectionOption(top)
   return program
+}
+
+/** The top-level command the arguments run (`help pool` asks for pool's), or undefined. */
+function commandNamed(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (VALUE_OPTIONS.has(a)) i++
+    else if (a === '--') return args[i + 1]
+    else if (!a.startsWith('-')) return a === 'help' ? commandNamed(args.slice(i + 1)) : a
+  }
+  return undefined
 }
 
 /** Program options that take a value (to find where the command starts). */
@@ -90,11 +122,12 @@ export function hoistProfile(args: string[]): string[] {
 }
 
 export async function main(argv = process.argv): Promise<number> {
-  const program = buildProgram()
+  const args = hoistProfile(argv.slice(2))
+  const program = buildProgram(args)
   try {
     // Always Node's shape ([runtime, script, ...args]): inside Electron's main process (the packaged app's CLI
     // mode) commander would otherwise guess Electron's own argv layout and read the script slot as an argument.
-    await program.parseAsync([...argv.slice(0, 2), ...hoistProfile(argv.slice(2))], { from: 'node' })
+    await program.parseAsync([...argv.slice(0, 2), ...args], { from: 'node' })
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version exit through here with code 0.
