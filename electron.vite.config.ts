@@ -61,7 +61,7 @@ export default defineConfig({
       // JavaScript ones that every CLI command loads: zod (about 95 ES module files, 0.16 s of CPU to import one by
       // one) and commander (CommonJS, read through Node's CommonJS lexer). Bundled, they are one chunk each, and zod
       // is tree-shaken (docs/cli.md#start-up).
-      externalizeDeps: { exclude: ['zod', 'commander', 'knex'] },
+      externalizeDeps: { exclude: ['zod', 'commander', 'knex', '@harryplusplus/knex-pglite'] },
       rolldownOptions: {
         // The database drivers knex's other dialects require when they are used (never: Netkeeper speaks pg).
         external: ['tedious', 'mysql', 'mysql2', 'oracledb', 'sqlite3', 'pg-query-stream', 'pg-native'],

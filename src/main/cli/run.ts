@@ -22,6 +22,10 @@ import { cliVersion } from './version'
  */
 function tuneV8(): void {
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
+  // PGlite's 8.9 MB module was compiled whole at every start; lazily, a function is compiled when it first
+  // runs, and a command runs a small part of PostgreSQL: 70-120 ms less CPU for PGlite's start here (Node 20
+  // cannot keep a compiled WebAssembly module between runs, so each run compiles again).
+  v8.setFlagsFromString('--wasm-lazy-compilation')
 }
 
 /**
