@@ -47,13 +47,13 @@ function nodeNavigator(): void {
 /** `argv` is Node's shape: [runtime, script, ...the user's arguments]. */
 export async function runCli(argv: string[]): Promise<number> {
   tuneV8()
-  nodeNavigator()
   const args = argv.slice(2)
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // What commander prints for the same flag.
     process.stdout.write(`${cliVersion()}\n`)
     return 0
   }
+  nodeNavigator()
   const { main } = await import('./program')
   return main(argv)
 }
