@@ -146,7 +146,12 @@ function reachableFromMain(): { files: string[]; packages: Set<string> } {
   const walk = (file: string): void => {
     if (files.has(file)) return
     files.add(file)
-    const code = fs.readFileSync(file, 'utf8')
+    // Comment lines left out: bundled packages keep their JSDoc, which names modules (`import("./argument.js")`).
+    const code = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+      .join('\n')
     // Static imports and re-exports (one per line in rolldown's output) and dynamic import() calls.
     const specs = [
       ...code.matchAll(/^(?:import|export)\b[^;\n]*?\bfrom\s*["']([^"']+)["']/gm),
