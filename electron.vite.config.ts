@@ -25,9 +25,13 @@ const alias = {
   '@renderer': resolve(root, 'src/renderer/src')
 }
 
-/** What `netkeeper --help` loads: the command tree and the zod-free modules it imports (src/shared/choices.ts). */
+/**
+ * What `netkeeper --help` loads: the command tree and the zod-free modules it and the command groups import
+ * (src/shared/choices.ts). The groups themselves (src/main/cli/commands) are dynamic imports of program.ts,
+ * each in a chunk of its own that a run loads when it names the group.
+ */
 const CLI_PROGRAM =
-  /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal|commands[\\/].*)|shared[\\/](choices|errors|dn)|main[\\/]core[\\/](context|paths|log|db[\\/]errors))\.ts$/
+  /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal)|shared[\\/](choices|errors|dn)|main[\\/]core[\\/](context|paths|log|db[\\/]errors))\.ts$/
 
 /** Fails the build when index.html's CSP meta tag drifts from the policy main and the harness send. */
 function cspMetaCheck(): Plugin {
