@@ -22,6 +22,26 @@ import { cliVersion } from './version'
  */
 function tuneV8(): void {
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
+  // PGlite's 8.9 MB module was compiled whole at every start; lazily, a function is compiled when it first
+  // runs, and a command runs a small part of PostgreSQL: 70-120 ms less CPU for PGlite's start here (Node 20
+  // cannot keep a compiled WebAssembly module between runs, so each run compiles again).
+  v8.setFlagsFromString('--wasm-lazy-compilation')
+}
+
+/**
+ * Node 20 has no global `navigator` (Node 21 added one). The pg driver, when it loads, tells a Cloudflare
+ * Worker from Node by `navigator.userAgent` and, without a navigator, by constructing a `Response`: that
+ * first touch of the fetch globals loads Node's bundled undici, 20-60 ms of CPU for a command that never
+ * fetches. The CLI gives Node 20 the navigator later versions have (only its userAgent, as Node 21 spells
+ * it); where Node or Electron already has one, it is left alone.
+ */
+function nodeNavigator(): void {
+  if (typeof (globalThis as { navigator?: unknown }).navigator !== 'undefined') return
+  Object.defineProperty(globalThis, 'navigator', {
+    value: Object.freeze({ userAgent: `Node.js/${process.versions.node.split('.')[0]}` }),
+    configurable: true,
+    writable: true
+  })
 }
 
 /**
@@ -51,6 +71,7 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(`${cliVersion()}\n`)
     return 0
   }
+  nodeNavigator()
   const { main } = await import('./program')
   return main(argv)
 }

@@ -5,11 +5,13 @@
  * Only light modules are imported here at the top: the core (and with it the database drivers, zod and
  * the rest) is loaded when a command runs, never to parse arguments or print help (docs/cli.md#start-up).
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import type { Command } from 'commander'
 import { AppError } from '../../shared/errors'
-import type { Core } from '../core'
+import type { Core, Room } from '../core'
 import { makeContext, type RequestContext } from '../core/context'
 import { isUnreachable, statementOf, toAppError } from '../core/db/errors'
 import { resolveDataDir } from '../core/paths'
@@ -95,10 +97,25 @@ function rootOf(cmd: Command): Command {
   return c
 }
 
+/**
+ * The command groups that need only the IPAM room of the core (and the outbox): their commands open the core
+ * without loading the other rooms (core/rooms.ts), which load on first use if a command reaches them (a side
+ * effect applied after an edit, a pool map's DHCP leases) or when the command asks (`core.load('dns')`).
+ * Every other group gets all the rooms, as the app does.
+ */
+const IPAM_ONLY = new Set(['pool', 'ip', 'ipam', 'space', 'range', 'vlan', 'site', 'tag', 'field'])
+
+/** The rooms a command's core is opened with: none beyond IPAM for the IPAM groups, otherwise all. */
+function roomsFor(cmd: Command): Room[] | undefined {
+  let top = cmd
+  while (top.parent?.parent) top = top.parent
+  return IPAM_ONLY.has(top.name()) ? [] : undefined
+}
+
 /** Opens the core on this run's connection (and warns about it, see warnAboutTarget). */
 export async function openCore(cmd: Command, opts: { migrate: boolean }): Promise<Core> {
   const { Core } = await import('../core')
-  const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate })
+  const core = await Core.open({ ...connectionOptions(cmd), migrate: opts.migrate, rooms: roomsFor(cmd) })
   warnAboutTarget(cmd, core.db.target)
   return core
 }
@@ -164,6 +181,46 @@ export async function withQueue<T>(cmd: Command, fn: (queue: OfflineQueue) => Pr
     return await fn(queue)
   } finally {
     queue.close()
+  }
+}
+
+/** Beside the offline queue: what each database's last remembered read was (rememberRead). */
+const REMEMBERED_FILE = 'offline-remembered.json'
+/** How long an unchanged read is not written to the snapshot again (its "last known as of" may lag by this). */
+const REMEMBER_AGAIN_MS = 10 * 60_000
+
+/**
+ * Remembers what a read on a reachable server returned in the last-known snapshot (docs/offline.md), for the
+ * reads of a later run that finds the server down. Opening the offline queue's SQLite costs a native module
+ * and a write on every read, so the snapshot is written only when the answer differs from the one this data
+ * folder last remembered for that database (by a hash of the answer, kept in a small JSON file beside the
+ * queue), or that one is older than ten minutes. A repeated `pool list` then opens no SQLite; its stale read
+ * says "last known as of" the first of the identical answers. Best effort: a failure here is never the command's.
+ */
+export async function rememberRead(cmd: Command, target: string, what: string, answer: unknown, write: (q: OfflineQueue) => void): Promise<void> {
+  try {
+    const g = globals(cmd)
+    if (g.dataDir) process.env.NETKEEPER_DATA_DIR = g.dataDir
+    const file = path.join(resolveDataDir(), REMEMBERED_FILE)
+    const key = `${target}\n${what}`
+    const hash = createHash('sha256').update(JSON.stringify(answer)).digest('base64url')
+    let seen: Record<string, { hash: string; at: number }> = {}
+    try {
+      seen = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof seen
+    } catch {
+      /* none yet, or unreadable: remember */
+    }
+    const last = seen[key]
+    if (last && last.hash === hash && Date.now() - last.at < REMEMBER_AGAIN_MS) return
+    await withQueue(cmd, write)
+    seen[key] = { hash, at: Date.now() }
+    // Entries older than a day go: the file stays small.
+    for (const [k, v] of Object.entries(seen)) if (Date.now() - v.at > 86_400_000) delete seen[k]
+    const tmp = `${file}.${process.pid}`
+    fs.writeFileSync(tmp, JSON.stringify(seen), { mode: 0o600 })
+    fs.renameSync(tmp, file)
+  } catch {
+    /* the snapshot is a convenience: the command's answer stands */
   }
 }
 

@@ -6,30 +6,27 @@ import { Database, type ServerRole } from './db/database'
 import { resolveConnection, type ConnectionSpec } from './db/target'
 import { resolveDataDir } from './paths'
 import { IpamService } from './ipam/service'
-import { ImportSearchIndexer } from './audit/search-index'
-import { AuditService } from './audit/service'
-import { archiveTarget } from './audit/archive-settings'
-import { anchorSettings } from './audit/anchors'
-import { SinkStore } from './audit/forward/sinks'
-import { AuditForwarder } from './audit/forward/forwarder'
-import { sendAnchorToSink } from './audit/forward/anchor-sink'
-import { SettingsStore } from './settings/store'
+import type { ImportSearchIndexer } from './audit/search-index'
+import type { AuditService } from './audit/service'
+import type { SinkStore } from './audit/forward/sinks'
+import type { AuditForwarder } from './audit/forward/forwarder'
 import type { ForwardStatus } from '../../shared/audit-forward'
-import { AuditSigningKeys } from './audit/signing'
 import { keychain, type SecretStore } from './credentials/keychain'
 import type { PurgeOutlook } from '../../shared/audit'
 import type { RequestContext } from './context'
-import { ImporterService } from './importer/service'
-import { IpamCsvService } from './ipam/csv-import'
+import type { ImporterService } from './importer/service'
+import type { IpamCsvService } from './ipam/csv-import'
 import { makeContext } from './context'
-import { DirectoryService } from './directory/service'
-import { AuthService } from './auth/service'
+import type { DirectoryService } from './directory/service'
+import type { AuthService } from './auth/service'
 import { withRequest } from './log'
-import { Outbox } from './outbox/outbox'
-import { DnsService } from './dns/service'
-import { DnsOutboxHandler } from './dns/handler'
-import { DhcpService } from './dhcp/service'
-import { PeopleService } from './people'
+import { Outbox, type OutboxHandler } from './outbox/outbox'
+import type { DnsService } from './dns/service'
+import type { DhcpService } from './dhcp/service'
+import type { PeopleService } from './people'
+import { ALL_ROOMS, ROOM_NEEDS, roomLoaders, type Room, type RoomModules } from './rooms'
+
+export type { Room } from './rooms'
 
 export interface CoreOptions {
   databaseUrl?: string
@@ -40,65 +37,156 @@ export interface CoreOptions {
   migrate?: boolean
   /** Where TSIG secrets and Kea passwords are kept: the OS keychain unless given (benchmarks, automation). */
   secrets?: SecretStore
+  /**
+   * The rooms to load before the core is handed out (core/rooms.ts): all of them unless given. The CLI names
+   * none for IPAM commands: a room is loaded later on first use through an async path, or by `load()`.
+   */
+  rooms?: readonly Room[]
 }
 
 export class Core {
   readonly ipam: IpamService
-  readonly audit: AuditService
-  readonly importer: ImporterService
-  /** IPAM CSV in and out (docs/ipam.md#csv-in-and-out). */
-  readonly ipamCsv: IpamCsvService
-  /** Builds the text-search index of imported audit rows after each import commits (audit/search-index.ts). */
-  readonly auditSearch: ImportSearchIndexer
-  /** LDAP profiles, users and groups (core/directory). */
-  readonly directory: DirectoryService
-  /** Directory sign-in, sessions and command scopes (core/auth). */
-  readonly auth: AuthService
-  /** The sinks the audit log is forwarded to (core/audit/forward). */
-  readonly sinks: SinkStore
-  /** The app's forwarder, while forwarding in the app is on (settings.json audit.forwardInApp). */
-  private forwarder: AuditForwarder | null = null
   /** Side effects outside the database (DNS, DHCP), applied by a worker (core/outbox). */
   readonly outbox: Outbox
-  /** Name servers, zones, records following allocations, drift (core/dns). */
-  readonly dns: DnsService
-  /** Kea host reservations following allocations, leases, drift (core/dhcp). */
-  readonly dhcp: DhcpService
-  /** Directory people and their addresses (core/people.ts). */
-  readonly people: PeopleService
+  /** The app's forwarder, while forwarding in the app is on (settings.json audit.forwardInApp). */
+  private forwarder: AuditForwarder | null = null
   private maintenance?: NodeJS.Timeout
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
   private nextPurgeAt: number | null = null
+  /** The rooms' modules loaded so far, and the loads in flight (load()). */
+  private readonly mods: Partial<RoomModules> = {}
+  private readonly loading = new Map<Room, Promise<void>>()
+  /** The rooms' services, built on first access from their loaded modules. */
+  private readonly built: {
+    dns?: DnsService
+    dhcp?: DhcpService
+    audit?: AuditService
+    sinks?: SinkStore
+    auditSearch?: ImportSearchIndexer
+    directory?: DirectoryService
+    auth?: AuthService
+    people?: PeopleService
+    importer?: ImporterService
+    ipamCsv?: IpamCsvService
+  } = {}
 
   private constructor(
     readonly db: Database,
     readonly dataDir: string,
     /** What the server grants this login; the app's roles may narrow it, never widen it. */
     readonly serverRole: ServerRole | null,
-    secrets: SecretStore = keychain
+    private readonly secrets: SecretStore = keychain
   ) {
     this.outbox = new Outbox(db.knex)
-    this.dns = new DnsService(db.knex, secrets, () => this.ipam)
-    this.outbox.register('dns', new DnsOutboxHandler(db.knex, this.dns.servers))
-    this.dhcp = new DhcpService(db.knex, secrets, () => this.ipam)
-    this.outbox.register('dhcp', this.dhcp)
-    this.ipam = new IpamService(db.knex, () => this.outbox.kick(), (poolId) => this.dhcp.mapLeases(poolId))
-    this.sinks = new SinkStore(db.knex, keychain)
-    this.audit = new AuditService(
+    // The DNS and DHCP handlers load their rooms when the worker first meets a row of theirs.
+    const lazyHandler = (room: 'dns' | 'dhcp', handler: () => OutboxHandler): OutboxHandler => ({
+      apply: async (row) => {
+        await this.load(room)
+        return handler().apply(row)
+      }
+    })
+    this.outbox.register('dns', lazyHandler('dns', () => this.dnsHandler))
+    this.outbox.register('dhcp', lazyHandler('dhcp', () => this.dhcp))
+    this.ipam = new IpamService(
       db.knex,
-      () => archiveTarget(dataDir, db.target.label),
-      new AuditSigningKeys(dataDir, keychain),
-      () => anchorSettings(dataDir),
-      (sink, a) => sendAnchorToSink(this.sinks, sink, a),
-      () => db.reads()
+      () => this.outbox.kick(),
+      async (poolId) => {
+        await this.load('dhcp')
+        return this.dhcp.mapLeases(poolId)
+      }
     )
-    this.directory = new DirectoryService(db.knex, dataDir)
-    this.auth = new AuthService(db.knex, this.directory, serverRole)
-    this.people = new PeopleService(this.directory, this.ipam)
-    this.auditSearch = new ImportSearchIndexer(db.knex)
-    this.importer = new ImporterService(db.knex, () => this.auditSearch.kick())
-    this.ipamCsv = new IpamCsvService(db.knex, () => this.auditSearch.kick())
+  }
+
+  /**
+   * Loads rooms (core/rooms.ts) and what they are built with; a room already loaded costs nothing. The
+   * services of a room are there, as properties, once its load has resolved.
+   */
+  async load(...rooms: Room[]): Promise<void> {
+    const one = (room: Room): Promise<void> => {
+      let p = this.loading.get(room)
+      if (!p) {
+        p = Promise.all([roomLoaders[room](), ...ROOM_NEEDS[room].map(one)]).then(([mod]) => {
+          ;(this.mods as Record<Room, unknown>)[room] = mod
+        })
+        this.loading.set(room, p)
+        // A failed load (a missing file in a broken install) may be tried again.
+        p.catch(() => this.loading.delete(room))
+      }
+      return p
+    }
+    await Promise.all(rooms.map(one))
+  }
+
+  /** A loaded room's modules; a room that was not loaded is a programming error (load() it first). */
+  private mod<R extends Room>(room: R): RoomModules[R] {
+    const m = this.mods[room]
+    if (!m) throw new Error(`core: the ${room} room is not loaded (call core.load('${room}') or open the core with it)`)
+    return m
+  }
+
+  private dnsHandlerBuilt?: OutboxHandler
+  private get dnsHandler(): OutboxHandler {
+    return (this.dnsHandlerBuilt ??= new (this.mod('dns').DnsOutboxHandler)(this.db.knex, this.dns.servers))
+  }
+
+  /** Name servers, zones, records following allocations, drift (core/dns). */
+  get dns(): DnsService {
+    return (this.built.dns ??= new (this.mod('dns').DnsService)(this.db.knex, this.secrets, () => this.ipam))
+  }
+
+  /** Kea host reservations following allocations, leases, drift (core/dhcp). */
+  get dhcp(): DhcpService {
+    return (this.built.dhcp ??= new (this.mod('dhcp').DhcpService)(this.db.knex, this.secrets, () => this.ipam))
+  }
+
+  /** The sinks the audit log is forwarded to (core/audit/forward). */
+  get sinks(): SinkStore {
+    return (this.built.sinks ??= new (this.mod('audit').SinkStore)(this.db.knex, keychain))
+  }
+
+  get audit(): AuditService {
+    if (this.built.audit) return this.built.audit
+    const m = this.mod('audit')
+    const db = this.db
+    const dataDir = this.dataDir
+    return (this.built.audit = new m.AuditService(
+      db.knex,
+      () => m.archiveTarget(dataDir, db.target.label),
+      new m.AuditSigningKeys(dataDir, keychain),
+      () => m.anchorSettings(dataDir),
+      (sink, a) => m.sendAnchorToSink(this.sinks, sink, a),
+      () => db.reads()
+    ))
+  }
+
+  /** Builds the text-search index of imported audit rows after each import commits (audit/search-index.ts). */
+  get auditSearch(): ImportSearchIndexer {
+    return (this.built.auditSearch ??= new (this.mod('audit').ImportSearchIndexer)(this.db.knex))
+  }
+
+  /** LDAP profiles, users and groups (core/directory). */
+  get directory(): DirectoryService {
+    return (this.built.directory ??= new (this.mod('directory').DirectoryService)(this.db.knex, this.dataDir))
+  }
+
+  /** Directory sign-in, sessions and command scopes (core/auth). */
+  get auth(): AuthService {
+    return (this.built.auth ??= new (this.mod('directory').AuthService)(this.db.knex, this.directory, this.serverRole))
+  }
+
+  /** Directory people and their addresses (core/people.ts). */
+  get people(): PeopleService {
+    return (this.built.people ??= new (this.mod('directory').PeopleService)(this.directory, this.ipam))
+  }
+
+  get importer(): ImporterService {
+    return (this.built.importer ??= new (this.mod('importer').ImporterService)(this.db.knex, () => this.auditSearch.kick()))
+  }
+
+  /** IPAM CSV in and out (docs/ipam.md#csv-in-and-out). */
+  get ipamCsv(): IpamCsvService {
+    return (this.built.ipamCsv ??= new (this.mod('importer').IpamCsvService)(this.db.knex, () => this.auditSearch.kick()))
   }
 
   /** Purging is an admin's right on the server: other logins leave it to someone who has it. */
@@ -156,7 +244,7 @@ export class Core {
   /** Whether this installation's app forwards the audit log (settings.json `audit.forwardInApp`). */
   get forwardInApp(): boolean {
     try {
-      return new SettingsStore(this.dataDir).read().audit?.forwardInApp === true
+      return new (this.mod('audit').SettingsStore)(this.dataDir).read().audit?.forwardInApp === true
     } catch {
       return false
     }
@@ -164,7 +252,7 @@ export class Core {
 
   /** A forwarder over this core's database (the CLI's `audit forward` makes its own with its options). */
   makeForwarder(opts: Partial<ConstructorParameters<typeof AuditForwarder>[2]> = {}): AuditForwarder {
-    return new AuditForwarder(this.db.knex, keychain, { database: this.db.target.label, version: process.env.npm_package_version, log: (l) => console.warn(l), ...opts })
+    return new (this.mod('audit').AuditForwarder)(this.db.knex, keychain, { database: this.db.target.label, version: process.env.npm_package_version, log: (l) => console.warn(l), ...opts })
   }
 
   /** Starts the app's forwarder (a follower), when it is not running. */
@@ -183,7 +271,7 @@ export class Core {
 
   /** Turns forwarding in this app on or off (saved in settings.json) and starts or stops it, when this host runs upkeep. */
   async setForwardInApp(enabled: boolean): Promise<ForwardStatus['inApp']> {
-    const store = new SettingsStore(this.dataDir)
+    const store = new (this.mod('audit').SettingsStore)(this.dataDir)
     const settings = store.read()
     store.write({ ...settings, audit: { ...settings.audit, forwardInApp: enabled } })
     if (!enabled) await this.stopForwarding()
@@ -205,9 +293,9 @@ export class Core {
    * `audit.anchorEveryMinutes` (10 by default), whenever it moved; purges anchor on their own.
    */
   private startAnchoring(): void {
-    let settings: ReturnType<typeof anchorSettings>
+    let settings: ReturnType<RoomModules['audit']['anchorSettings']>
     try {
-      settings = anchorSettings(this.dataDir)
+      settings = this.mod('audit').anchorSettings(this.dataDir)
     } catch (e) {
       console.error('[anchor] cannot read the anchor settings:', (e as Error).message)
       return
@@ -256,7 +344,14 @@ export class Core {
     }
     // The shared sign-in policy is read when a request first needs it (auth:session, a session-scoped
     // request), not here: the CLI, which it does not gate, opens a core for every command.
-    return new Core(db, dataDir, role, opts.secrets)
+    const core = new Core(db, dataDir, role, opts.secrets)
+    try {
+      await core.load(...(opts.rooms ?? ALL_ROOMS))
+    } catch (e) {
+      await db.close()
+      throw e
+    }
+    return core
   }
 
   /**
@@ -271,13 +366,13 @@ export class Core {
 
   async close(): Promise<void> {
     await this.outbox.stop()
-    await this.dhcp.close()
+    await this.built.dhcp?.close()
     if (this.maintenance) clearInterval(this.maintenance)
     if (this.anchoring) clearInterval(this.anchoring)
     await this.stopForwarding()
-    await this.auditSearch.close()
+    await this.built.auditSearch?.close()
     // Sign the directory session out (audited) while the audit store is still open.
-    await this.auth.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
+    await this.built.auth?.close().catch((e) => console.error('[auth] closing the directory session failed:', (e as Error).message))
     await this.db.close()
   }
 
@@ -288,7 +383,7 @@ export class Core {
    */
   async interrupt(): Promise<void> {
     if (this.maintenance) clearInterval(this.maintenance)
-    void this.auditSearch.close()
+    void this.built.auditSearch?.close()
     await this.db.interrupt()
   }
 }

@@ -32,6 +32,7 @@ export function ipamExportCommand(): Command {
     .action(
       action(async (o: { kind: CsvKind; out: string; space?: string; pool?: string; status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'; search?: string }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
+          await core.load('importer')
           const toStdout = o.out === '-'
           const file = toStdout ? undefined : path.resolve(o.out)
           // A temporary file renamed at the end: a failed export never leaves a truncated file behind.
@@ -100,6 +101,7 @@ export function csvImportCommand(): Command {
           cmd: Command
         ) => {
           await withCore(cmd, { migrate: true }, async (core) => {
+            await core.load('importer')
             core.auditSearch.background = false
             const input = { file, kind: o.kind, preset: o.preset, map: o.map ?? {}, space: o.space, onExisting: o.onExisting, createTags: o.createTags === true }
             const tty = process.stderr.isTTY && !globals(cmd).json

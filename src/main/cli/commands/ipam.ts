@@ -1,7 +1,7 @@
 /** `netkeeper pool ...`, `netkeeper ip ...`, `netkeeper ipam stats` (and `ipam usage`, in usage.ts). */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import type { AllocationDto, Page, PoolDto } from '../../../shared/ipam'
-import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, withQueue } from '../runtime'
+import { action, cliContext, emit, table, UsageError, withCore, withCoreOrQueue, withCoreOrStale, rememberRead } from '../runtime'
 import { addPoolTreeCommands, calcCommand } from './pool-tree'
 
 /** The last-known snapshot readers, loaded only when the server is unreachable. */
@@ -225,7 +225,7 @@ export function poolCommand(): Command {
             const r = await core.ipam.listPools(cliContext(), input)
             show(r)
             // What was read is remembered as last known, for reads while the server is unreachable.
-            await withQueue(cmd, (q) => q.snapshot(core.db.target.label).rememberPools(r.items)).catch(() => undefined)
+            await rememberRead(cmd, core.db.target.label, 'pool list', r.items, (q) => q.snapshot(core.db.target.label).rememberPools(r.items))
           },
           async (q, why) => show((await staleReads()).stalePoolList(q, input, why))
         )
@@ -247,11 +247,11 @@ export function poolCommand(): Command {
             const allocs = await core.ipam.listAllocations(cliContext(), p.id, { pageSize: o.limit })
             show(p, allocs)
             const complete = allocs.total <= allocs.items.length
-            await withQueue(cmd, (q) => {
+            await rememberRead(cmd, core.db.target.label, `pool show ${p.id}`, { p, allocs }, (q) => {
               const snap = q.snapshot(core.db.target.label)
               snap.rememberPools([p], complete ? new Map([[p.name, allocs.items]]) : undefined)
               if (!complete) snap.rememberAllocations(allocs.items)
-            }).catch(() => undefined)
+            })
           },
           async (q, why) => {
             const { stalePool, staleAllocations } = await staleReads()
@@ -492,6 +492,7 @@ export function ipCommand(): Command {
           cmd,
           async (core) => {
             const r = await core.ipam.getAllocation(cliContext(), addr, o.space)
+            await core.load('dns')
             const dns = await core.dns.allocationDns(r.id)
             const last = dns.effects[0]
             emit(cmd, { ...r, dns }, () =>

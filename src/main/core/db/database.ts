@@ -25,7 +25,6 @@ import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex,
 import { PrimaryTracker, type FailoverState } from './failover'
 import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
 import type { ReplicaStatus } from '../../../shared/types'
-import { coversHistory, readArchiveFolder } from '../audit/archive'
 
 export { MIGRATIONS_TABLE }
 
@@ -501,6 +500,8 @@ export class Database {
     if (!head || head.seq === '0') return
     let why = 'no archive folder was given'
     if (archiveDir) {
+      // The archive reader loads here only: opening a database never needs it (docs/cli.md#start-up).
+      const { coversHistory, readArchiveFolder } = await import('../audit/archive')
       const covered = fs.existsSync(archiveDir) ? coversHistory(await readArchiveFolder(archiveDir), head) : { ok: false as const, reason: `the archive folder ${archiveDir} does not exist` }
       if (covered.ok) return
       why = covered.reason
