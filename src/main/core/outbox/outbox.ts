@@ -19,6 +19,7 @@ import { AppError } from '../../../shared/errors'
 import { OUTBOX_STATES } from '../../../shared/choices'
 import { appendAudit, auditAppendCall, type AuditEntry } from '../audit/writer'
 import { makeContext, requireRole, type RequestContext, type Source } from '../context'
+import { awaitDurable } from '../db/durable'
 
 export { OUTBOX_STATES }
 export type OutboxState = (typeof OUTBOX_STATES)[number]
@@ -298,6 +299,11 @@ export class Outbox {
     for (let round = 0; round < 1000; round++) {
       const rows = await this.claim(kinds, opts.limit ?? 50)
       if (!rows.length) return { report: total, empty: true }
+      // The changes that queued these rows may have committed with synchronous_commit off (allocations do:
+      // db/durable.ts) and be visible here before their WAL is on disk. A name server or Kea must never be
+      // told of a change a crash could still take back, so wait for a flush that covers them first (shared
+      // with the allocations' own flush in this process; a flush covers every commit made before it).
+      await awaitDurable(this.knex)
       const claimedAt = performance.now()
       total.claimed += rows.length
       const results = await Promise.all(rows.map((r) => this.applyOne(r, claimedAt)))
@@ -327,7 +333,8 @@ export class Outbox {
   private async claim(kinds: string[], limit: number): Promise<OutboxRow[]> {
     // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
     // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
-    // (they are idempotent). The change that queued the row was durable before any of this.
+    // (they are idempotent). The change that queued the row is made durable before its row is applied
+    // (pass(): awaitDurable), since it may have committed with synchronous_commit off.
     // One statement (its own transaction, synchronous_commit off for it alone): one round trip per claim.
     const r = await this.knex.raw<{ rows: DbRow[] }>(
       `with cfg as (select set_config('synchronous_commit', 'off', true) as v)
