@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inject } from 'vitest'
-import type { Core } from '../../src/main/core'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Core } from '../../src/main/core'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 import { dig, nsupdate, runNamed, startNamed, stopNamedSync } from '../support/named'
 
@@ -14,13 +17,14 @@ const skip = !named.available
 if (skip) console.warn(`[dns.test] skipped: named is not available (${named.reason})`)
 
 let core: Core
+let url: string
 const admin = ctxAs('admin', 'alice')
 const op = ctxAs('operator', 'olga')
 const Z = named.zones
 
 beforeAll(async () => {
   if (skip) return
-  ;({ core } = await openCore('dns'))
+  ;({ core, url } = await openCore('dns'))
   await core.dns.addServer(admin, { name: 'ns1', address: '127.0.0.1', port: named.port, keyName: named.keyName, secret: named.secret })
   for (const z of [Z.forward, Z.reverse24, Z.classless, Z.reverse6]) await core.dns.addZone(admin, { server: 'ns1', name: z, ttl: 60 })
   await core.ipam.createPool(admin, { name: 'dns-lan', network: '192.0.2.0/24' })
@@ -138,6 +142,28 @@ describe.skipIf(skip)('DNS records follow allocations', () => {
     await drain()
     expect(dig(named, 'waits.nk.test')).toEqual(['192.0.2.40'])
     expect((await core.dns.allocationDns('192.0.2.40')).effects[0]!.state).toBe('done')
+  })
+
+  it('a secret saved by another program while this one still holds the old one: re-read once and the update sent again', async () => {
+    // This core caches the wrong secret: it read it for an update the server refused.
+    await core.dns.setSecret(admin, 'ns1', Buffer.alloc(32, 9).toString('base64'))
+    await core.ipam.allocate(op, { pool: 'dns-lan', ip: '192.0.2.41', hostname: 'cached', dnsManaged: true })
+    expect((await core.outbox.drain(5000)).retrying).toBe(1)
+    expect((await core.dns.allocationDns('192.0.2.41')).effects[0]!.state).toBe('pending')
+    // Another program (a colleague's app, the CLI) saves the right secret to the same keychain and makes the row due.
+    const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-dns-other-'))
+    const other = await Core.open({ databaseUrl: url, dataDir: otherDir, migrate: false })
+    try {
+      await other.dns.setSecret(admin, 'ns1', named.secret)
+    } finally {
+      await other.close()
+      fs.rmSync(otherDir, { recursive: true, force: true })
+    }
+    // One pass: the cached secret is refused, dropped, read again from the keychain, and the update goes out.
+    const r = await core.outbox.drain(5000)
+    expect(r).toMatchObject({ done: 1, retrying: 0 })
+    expect(dig(named, 'cached.nk.test')).toEqual(['192.0.2.41'])
+    expect((await core.dns.allocationDns('192.0.2.41')).effects[0]!.state).toBe('done')
   })
 
   it('allocates a host the later tests find in the zone', async () => {

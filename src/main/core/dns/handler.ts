@@ -170,13 +170,17 @@ export class DnsOutboxHandler implements OutboxHandler {
     if (!j.expected.length && !j.desired.length) return { zone: j.zone.name, name: j.name, type: j.type, from: [], to: [], result: 'unchanged' }
     const server = j.server
     try {
+      const used = await this.servers.secretOf(server)
       try {
-        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
+        return await reconcileRrset(this.knex, this.servers.clientWith(server, used), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
       } catch (e) {
-        // A refused key with a secret from the cache: it may have been changed by another program since;
-        // once more with the keychain's.
-        if (!(e instanceof TsigError) || !this.servers.forgetSecret(server)) throw e
-        return await reconcileRrset(this.knex, await this.servers.client(server), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
+        // A refused key: the secret may have come from the cache and been changed by another program on this
+        // desktop since. Once more if the keychain now holds another one. Each job of a row compares with the
+        // secret it used itself, so the A and the PTR sent side by side both get their second try.
+        if (!(e instanceof TsigError)) throw e
+        const now = await this.servers.rereadSecret(server)
+        if (now === used) throw e
+        return await reconcileRrset(this.knex, this.servers.clientWith(server, now), j.zone, j.name, j.type, j.desired, { expected: j.expected, deferRecord: (w) => written.push(w) })
       }
     } catch (e) {
       if (e instanceof DnsRcodeError) throw e

@@ -39,7 +39,8 @@ export class DnsServers {
   /**
    * Secrets read, keyed by server and endpoint, so updates do not ask the keychain each time (it is a D-Bus
    * round trip on the critical path of every allocation's record). Kept ten minutes; cleared when one is
-   * saved here, and by forgetSecret when the server refuses the key (saved meanwhile by another program).
+   * saved here, and read again (rereadSecret) when the server refuses the key: another program on this
+   * desktop (the CLI, the app) may have saved a new one meanwhile.
    */
   private cache = new Map<string, { secret: string; at: number }>()
 
@@ -101,7 +102,18 @@ export class DnsServers {
     return had
   }
 
+  /** The secret as the keychain holds it now (not the cache's), cached again for the next use. */
+  async rereadSecret(row: ServerRow): Promise<string> {
+    this.forgetSecret(row)
+    return this.secretOf(row)
+  }
+
   async client(row: ServerRow, timeoutMs?: number): Promise<DnsClient> {
-    return new DnsClient({ address: row.address, port: row.port }, { name: row.key_name, algorithm: row.algorithm, secret: await this.secretOf(row) }, timeoutMs)
+    return this.clientWith(row, await this.secretOf(row), timeoutMs)
+  }
+
+  /** A client signing with `secret` (the caller read it: see the handler's retry after a refused key). */
+  clientWith(row: ServerRow, secret: string, timeoutMs?: number): DnsClient {
+    return new DnsClient({ address: row.address, port: row.port }, { name: row.key_name, algorithm: row.algorithm, secret }, timeoutMs)
   }
 }
