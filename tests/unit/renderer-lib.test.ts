@@ -2,11 +2,12 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/shared/errors'
 import { parseCidr } from '../../src/shared/net'
-import { loadDiff, loadErrors, loadFormatNum, loadSubnet, loadTime, loadToasts, type ToastNotice } from './renderer-modules'
+import { loadDiff, loadErrors, loadFormatNum, loadSubnet, loadTime, loadToasts, loadWindow, type ToastNotice } from './renderer-modules'
 
 const { diffValues, displayValue } = await loadDiff()
 const { check, fieldOf, reasonOf, userMessage } = await loadErrors()
 const { formatCount } = await loadFormatNum()
+const { appendWithin } = await loadWindow()
 const { isoToLocalInput, localInputToIso, relativeTime } = await loadTime()
 const {
   addressGridLayout,
@@ -259,5 +260,16 @@ describe('formatCount', () => {
     expect(formatCount('999999999999999')).toBe('999,999,999,999,999')
     expect(formatCount('1208925819614629174706175')).toBe('1.2 × 10²⁴')
     expect(formatCount(18446744073709551616n)).toBe('1.8 × 10¹⁹')
+  })
+})
+
+describe('a bounded window of rows', () => {
+  it('appends a page and lets go of the oldest rows past the limit, saying how many', () => {
+    expect(appendWithin([1, 2, 3], [4, 5], 10)).toEqual({ rows: [1, 2, 3, 4, 5], dropped: 0 })
+    expect(appendWithin([1, 2, 3], [4, 5], 4)).toEqual({ rows: [2, 3, 4, 5], dropped: 1 })
+    expect(appendWithin([1, 2], [3, 4, 5, 6], 3)).toEqual({ rows: [4, 5, 6], dropped: 3 })
+    const rows = [1]
+    appendWithin(rows, [2], 1)
+    expect(rows).toEqual([1])
   })
 })

@@ -94,7 +94,12 @@ export interface FormatNumModule {
   formatCount(n: number | string | bigint): string
 }
 
+export interface WindowModule {
+  appendWithin<T>(rows: readonly T[], page: readonly T[], limit: number): { rows: T[]; dropped: number }
+}
+
 export const loadFormatNum = (): Promise<FormatNumModule> => load('format-num')
+export const loadWindow = (): Promise<WindowModule> => load('window')
 export const loadToasts = (): Promise<ToastsModule> => load('toasts')
 export const loadSubnet = (): Promise<SubnetModule> => load('subnet')
 export const loadDiff = (): Promise<DiffModule> => load('diff')

@@ -15,6 +15,7 @@ import { parseIp } from '@shared/net'
 import { api } from '@renderer/api'
 import { fieldOf, reasonOf, userMessage } from '@renderer/lib/errors'
 import { localInputToIso } from '@renderer/lib/time'
+import { appendWithin } from '@renderer/lib/window'
 
 export const AUDIT_PAGE_SIZE = 100
 /** The most rows the viewer keeps loaded at once (ten pages). */
@@ -128,13 +129,9 @@ export const useAuditStore = defineStore('audit', () => {
     try {
       const page = await api['audit:list']({ ...applied.value, ...(cursor.value ? { before: cursor.value } : {}), limit: AUDIT_PAGE_SIZE })
       if (mine !== generation) return
-      let next = items.value.concat(page.items)
-      const over = next.length - AUDIT_WINDOW
-      if (over > 0) {
-        next = next.slice(over)
-        offset.value += over
-      }
-      items.value = next
+      const { rows, dropped } = appendWithin(items.value, page.items, AUDIT_WINDOW)
+      offset.value += dropped
+      items.value = rows
       cursor.value = page.nextCursor
       loaded.value = true
       error.value = undefined

@@ -15,6 +15,7 @@ import { computed, nextTick, onBeforeUnmount, ref, shallowRef, watch, type Ref }
 import { useVirtualizer } from '@tanstack/vue-virtual'
 import type { DirectoryPage, ListInput } from '@shared/directory'
 import { api } from '@renderer/api'
+import { appendWithin } from '@renderer/lib/window'
 
 /** Rows kept loaded at most (the DOM holds only the rows in sight, about 20). */
 export const ENTRY_WINDOW = 1000
@@ -83,13 +84,9 @@ export function useEntryWindow<T>(fetch: (args: ListInput) => Promise<DirectoryP
     try {
       const page = await fetch({ cursor, pageSize: ENTRY_PAGE })
       if (mine !== run) return
-      let next = [...rowsLoaded.value, ...page.items]
-      const over = next.length - ENTRY_WINDOW
-      if (over > 0) {
-        next = next.slice(over)
-        offset.value += over
-      }
-      rowsLoaded.value = next
+      const { rows, dropped } = appendWithin(rowsLoaded.value, page.items, ENTRY_WINDOW)
+      offset.value += dropped
+      rowsLoaded.value = rows
       nextCursor.value = page.nextCursor
     } catch (e) {
       if (mine === run) error.value = e
