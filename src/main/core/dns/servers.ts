@@ -93,13 +93,11 @@ export class DnsServers {
     return found.secret
   }
 
-  /** Whether a secret of the server is cached; drops it (the next use reads the keychain). */
-  forgetSecret(row: Pick<ServerRow, 'name'>): boolean {
-    let had = false
+  /** Drops the server's cached secrets (the next use reads the keychain). */
+  forgetSecret(row: Pick<ServerRow, 'name'>): void {
     for (const k of [...this.cache.keys()]) {
-      if (k.startsWith(`${row.name}|`)) had = this.cache.delete(k) || had
+      if (k.startsWith(`${row.name}|`)) this.cache.delete(k)
     }
-    return had
   }
 
   /** The secret as the keychain holds it now (not the cache's), cached again for the next use. */
