@@ -163,7 +163,8 @@ export class CopySplitter {
   /** The whole tuples so far as a batch; the bytes after them start the next buffer. */
   private cut(): Uint8Array {
     const batch = this.buf.subarray(0, this.at)
-    const next = new Uint8Array(Math.max(1 << 20, this.buf.length))
+    // The next batch will be about this one's size: room for it, a quarter more, and the worker's room.
+    const next = new Uint8Array(Math.max(1 << 20, Math.ceil(this.at * 1.25) + (this.len - this.at) + ROOM))
     next.set(this.buf.subarray(this.at, this.len))
     this.len -= this.at
     this.at = 0

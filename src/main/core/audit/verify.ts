@@ -63,7 +63,8 @@ interface Hasher {
 const inThread: Hasher = {
   threads: 0,
   hash: async (rows, want) => hashBatch(rows, want ? new Set(want) : undefined),
-  hashBytes: async (bytes, want) => hashCopyBatch(bytes, want ? new Set(want) : undefined),
+  // A batch CopySplitter made and let go of: the room after its tuples may be written.
+  hashBytes: async (bytes, want) => hashCopyBatch(bytes, want ? new Set(want) : undefined, true),
   close: async () => undefined
 }
 
