@@ -30,6 +30,8 @@ import { copyStatement, CopySplitter, hashCopyBatch } from './verify-copy'
 const BATCH = 10_000
 /** Rows per COPY on a server: where verify may stop reading once it found a problem. */
 const COPY_ROWS = 200_000
+/** Below this many rows the main thread hashes (unless threads are set): a worker's start costs more. */
+const SMALL_CHAIN = 20_000n
 
 /**
  * How verify reads: `batchRows` per fetch and per batch, `threads` hashing workers (0: this thread),
@@ -120,11 +122,12 @@ function startWorker(file: URL): Promise<Worker> {
 /**
  * One worker per core but one (the main thread reads and walks, and the database server needs a core
  * too), at least one, at most four. `threads` (or NETKEEPER_VERIFY_THREADS) sets the number; 0 hashes in
- * this thread. A worker that cannot be started (a runtime that cannot load the worker's file) means this
- * thread hashes.
+ * this thread. Unless set so, a chain of fewer than SMALL_CHAIN rows (`rows`: the head's seq) is hashed
+ * here: starting a worker would take longer than hashing it. A worker that cannot be started (a runtime
+ * that cannot load the worker's file) means this thread hashes.
  */
-async function startHashers(threads: number | undefined): Promise<Hasher> {
-  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? Math.max(1, Math.min(4, os.availableParallelism() - 1))
+async function startHashers(threads: number | undefined, rows: bigint): Promise<Hasher> {
+  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? (rows < SMALL_CHAIN ? 0 : Math.max(1, Math.min(4, os.availableParallelism() - 1)))
   const file = n ? workerFile() : null
   if (!file) return inThread
   const started = await Promise.allSettled(Array.from({ length: n }, () => startWorker(file)))
@@ -293,15 +296,18 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
 
   // An archive folder that is unusable as a whole (readArchiveFolder's verdict) is the answer: no walk.
   if (fit?.problem) problem = fit.problem
-  // The workers start while the head and the checkpoints are read.
-  const hashers = problem ? Promise.resolve(inThread) : startHashers(reading.threads)
-  hashers.catch(() => undefined)
+  let hashers: Promise<Hasher> = Promise.resolve(inThread)
   const want = fit?.watched()
   try {
     // Repeatable read: the head, the checkpoints and every COPY (or the cursor) see one snapshot.
     await knex.transaction(
       async (trx) => {
         head = (await trx.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
+        if (!problem) {
+          // The workers start while the checkpoints are read.
+          hashers = startHashers(reading.threads, BigInt(head.last_seq))
+          hashers.catch(() => undefined)
+        }
         cps = (await trx.raw<Rows<Checkpoint>>(`select first_seq::text, last_seq::text, last_hash, purge_seq::text from audit_checkpoints order by first_seq`)).rows
         byFirst = new Map(cps.map((c) => [BigInt(c.first_seq), c]))
         if (problem) return
