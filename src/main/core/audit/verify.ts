@@ -12,6 +12,9 @@
  * the workers as raw bytes (verify-copy.ts); on the embedded store, whose driver has no COPY, through a
  * server-side cursor, each row as one JSON text (verify-batch.ts). Where no worker can be started, the same
  * batches are hashed here.
+ *
+ * One file past 500 lines: the walk's decisions, the two readings that feed it and the archive fit share
+ * the walk's state, and the order of their checks is the report's definition.
  */
 import os from 'node:os'
 import fs from 'node:fs'
