@@ -1,7 +1,8 @@
 /**
  * `audit verify` reads the chain in batches hashed apart from the walk (docs/audit.md#how-verify-reads-the-chain):
- * wherever the batches begin and end, and whether a worker thread or the main thread hashes them, the
- * report is the same (the problem, its kind, seq, message and file, `checked`, the first and last row),
+ * wherever the batches begin and end, whether the rows come through the cursor (as on the embedded store)
+ * or as binary COPY (on a server; several COPYs, each taking up where the one before ended), and whether a
+ * worker thread or the main thread hashes them, the report is the same (the problem, its kind, seq, message and file, `checked`, the first and last row),
  * with archives too: purge archives fitted where a purged run is bridged, copy archives compared at their
  * edges, which a batch border may split. Each case breaks the chain (or brings another database's archive)
  * and compares every reading with one batch of everything.
@@ -14,8 +15,10 @@ import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Core } from '../../src/main/core'
 import { readArchiveFolder } from '../../src/main/core/audit/archive'
-import { verify } from '../../src/main/core/audit/verify'
+import { to } from 'pg-copy-streams'
+import { verify, type VerifyReading } from '../../src/main/core/audit/verify'
 import { hashBatch, ROW_JSON } from '../../src/main/core/audit/verify-batch'
+import { copyStatement, CopySplitter, hashCopyBatch } from '../../src/main/core/audit/verify-copy'
 import { appendAudit } from '../../src/main/core/audit/writer'
 import { makeContext } from '../../src/main/core/context'
 import type { VerifyReport } from '../../src/shared/audit'
@@ -60,14 +63,19 @@ const facts = (r: VerifyReport): Omit<VerifyReport, 'seconds'> => {
   return rest
 }
 
-/** Every reading gives the report one batch of everything gives; returns that report. */
+/** Every reading gives the report one batch of everything (through the cursor) gives; returns that report. */
 async function sameEverywhere(dir?: string): Promise<Omit<VerifyReport, 'seconds'>> {
   const folder = dir ? await readArchiveFolder(dir) : undefined
-  const whole = facts(await verify(core.db.knex, undefined, folder, { batchRows: 1_000_000, threads: 0 }))
-  for (const batchRows of [1, 2, 3, 5, 8]) {
+  const whole = facts(await verify(core.db.knex, undefined, folder, { batchRows: 1_000_000, threads: 0, via: 'cursor' }))
+  const readings: VerifyReading[] = [
+    ...[1, 2, 3, 5, 8].map((batchRows) => ({ batchRows, via: 'cursor' as const })),
+    { batchRows: 1_000_000, via: 'copy' },
+    ...[1, 3, 8].flatMap((batchRows) => [1, 2, 7].map((copyRows) => ({ batchRows, copyRows, via: 'copy' as const })))
+  ]
+  for (const reading of readings) {
     const progress: number[] = []
-    const r = await verify(core.db.knex, (n) => progress.push(n), folder, { batchRows, threads: 0 })
-    expect(facts(r), `batches of ${batchRows}`).toEqual(whole)
+    const r = await verify(core.db.knex, (n) => progress.push(n), folder, { ...reading, threads: 0 })
+    expect(facts(r), JSON.stringify(reading)).toEqual(whole)
     // Progress counts up, one report per batch walked, and never past what was checked.
     expect([...progress].sort((a, b) => a - b)).toEqual(progress)
     expect(progress.every((n) => n <= whole.checked)).toBe(true)
@@ -165,6 +173,13 @@ describe('verify in batches', () => {
     expect(await sameEverywhere()).toMatchObject({ ok: false, problem: { kind: 'missing' } })
     await restore()
 
+    // A row inserted with the seq of another (another time, so the unique key lets it in): the walk meets
+    // the two in (seq, created_at) order whatever the batches and COPYs, and reports the same problem.
+    await tamper(`insert into audit_logs select gen_random_uuid(), seq, created_at + interval '1 millisecond', action, resource_type, resource_id, resource_name,
+                    user_id, user_ip, user_agent, status, details, request_id, source, prev_hash, row_hash, db_user from audit_logs where seq = ${mid}`)
+    expect(await sameEverywhere(archives)).toMatchObject({ ok: false, problem: { kind: 'missing' } })
+    await restore()
+
     // A checkpoint no purge record lists, hiding rows deleted by hand.
     await tamper(`delete from audit_logs where seq = ${mid}`)
     await withClient(url, (c) =>
@@ -192,6 +207,20 @@ describe('verify in batches', () => {
         worker.postMessage({ id: 1, rows, want: ['2', '5'] })
       })
       expect(answer.summary).toEqual(hashBatch(rows, new Set(['2', '5'])))
+      // And whole binary COPY tuples, moved to the worker as bytes.
+      const bytes = await withClient(url, async (c) => {
+        const splitter = new CopySplitter(7)
+        const batches: Uint8Array[] = []
+        for await (const chunk of c.query(to(copyStatement(null, 7))) as AsyncIterable<Buffer>) batches.push(...splitter.push(chunk))
+        return batches[0]!
+      })
+      const copied = bytes.slice()
+      const fromBytes = await new Promise<{ summary: unknown }>((resolve) => {
+        worker.once('message', resolve)
+        worker.postMessage({ id: 2, bytes, want: ['2', '5'] }, [bytes.buffer as ArrayBuffer])
+      })
+      expect(fromBytes.summary).toEqual(hashBatch(rows, new Set(['2', '5'])))
+      expect(hashCopyBatch(copied, new Set(['2', '5']))).toEqual(fromBytes.summary)
     } finally {
       await worker.terminate()
     }

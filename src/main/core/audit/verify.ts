@@ -5,14 +5,20 @@
  * the chain on both sides, named with its SHA-256 by the purge record: the whole history is then proved
  * from the first row. (Anchors, `verify --anchors`, are checked after the walk: anchors.ts.)
  *
- * The rows are read in sequence order through a server-side cursor, each as one JSON text (verify-batch.ts),
- * and hashed in worker threads while the next batch is read: decoding, canonical JSON and SHA-256 run on
- * the other cores, and this thread only walks the batch summaries in order and makes every decision about
- * the chain and the archives, exactly as it did row by row (docs/audit.md#how-verify-reads-the-chain).
- * Where no worker can be started (the source run by a test runner, say) the same batches are hashed here.
+ * The rows are read in sequence order and hashed in worker threads while the next ones are read: decoding,
+ * canonical JSON and SHA-256 run on the other cores, and this thread only walks the batch summaries in order
+ * and makes every decision about the chain and the archives, exactly as it did row by row
+ * (docs/audit.md#how-verify-reads-the-chain). On a server the rows come as binary COPY, whose tuples go to
+ * the workers as raw bytes (verify-copy.ts); on the embedded store, whose driver has no COPY, through a
+ * server-side cursor, each row as one JSON text (verify-batch.ts). Where no worker can be started, the same
+ * batches are hashed here.
+ *
+ * One file past 500 lines: the walk's decisions, the two readings that feed it and the archive fit share
+ * the walk's state, and the order of their checks is the report's definition.
  */
 import os from 'node:os'
 import fs from 'node:fs'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Knex } from '@mikro-orm/postgresql'
@@ -21,14 +27,24 @@ import type { ArchiveFolder, ArchiveRun, CheckedArchive } from './archive'
 import { GENESIS_HASH } from './canonical'
 import type { Rows } from './rows'
 import { hashBatch, ROW_JSON, type BatchSummary, type RowFacts } from './verify-batch'
+import { copyStatement, CopySplitter, hashCopyBatch } from './verify-copy'
 
 /** Rows per cursor fetch and per batch handed to a worker (NETKEEPER_VERIFY_BATCH sets it). */
 const BATCH = 10_000
+/** Rows per COPY on a server: where verify may stop reading once it found a problem. */
+const COPY_ROWS = 200_000
+/** Below this many rows the main thread hashes (unless threads are set): a worker's start costs more. */
+const SMALL_CHAIN = 20_000n
 
-/** How verify reads: `batchRows` per fetch and per batch, `threads` hashing workers (0: this thread). */
+/**
+ * How verify reads: `batchRows` per fetch and per batch, `threads` hashing workers (0: this thread),
+ * `copyRows` per COPY on a server, `via` the binary COPY (on a server; the default there) or the cursor.
+ */
 export interface VerifyReading {
   batchRows?: number
   threads?: number
+  copyRows?: number
+  via?: 'copy' | 'cursor'
 }
 
 /** A whole number from the environment within [min, max], or undefined when unset or not a number. */
@@ -38,31 +54,56 @@ function envCount(name: string, min: number, max: number): number | undefined {
   return Math.max(min, Math.min(max, Math.trunc(Number(v))))
 }
 
-/** Hashes batches: in worker threads, or in this thread. `want`: seqs to list in the summary's marks. */
+/**
+ * Hashes batches: in worker threads, or in this thread. A batch is cursor rows (ROW_JSON texts) or whole
+ * binary COPY tuples (moved to the worker). `want`: seqs to list in the summary's marks.
+ */
 interface Hasher {
   threads: number
   hash(rows: string[], want: string[] | undefined): Promise<BatchSummary>
+  hashBytes(bytes: Uint8Array, want: string[] | undefined): Promise<BatchSummary>
   close(): Promise<void>
 }
 
 const inThread: Hasher = {
   threads: 0,
   hash: async (rows, want) => hashBatch(rows, want ? new Set(want) : undefined),
+  // A batch CopySplitter made and let go of: the room after its tuples may be written.
+  hashBytes: async (bytes, want) => hashCopyBatch(bytes, want ? new Set(want) : undefined, true),
   close: async () => undefined
 }
 
-/** The worker's file: the built verify-worker.js beside this chunk, or the TypeScript source beside this file. */
+/**
+ * The worker's file: the built verify-worker.js beside this chunk, or the TypeScript source beside this
+ * file when this process runs the source through tsx (`npm run cli`, `npm run bench`), whose loader the
+ * worker then registers for itself. Elsewhere (the test runner's own transform) there is none.
+ */
 function workerFile(): URL | null {
-  for (const name of ['./verify-worker.js', './verify-worker.ts']) {
-    const url = new URL(name, import.meta.url)
-    if (url.protocol === 'file:' && fs.existsSync(fileURLToPath(url))) return url
-  }
+  const built = new URL('./verify-worker.js', import.meta.url)
+  if (built.protocol === 'file:' && fs.existsSync(fileURLToPath(built))) return built
+  const source = new URL('./verify-worker.ts', import.meta.url)
+  if (source.protocol === 'file:' && fs.existsSync(fileURLToPath(source)) && tsxApi()) return source
   return null
+}
+
+/** The URL of tsx's module API when this process runs under tsx (its loader in the Node options). */
+function tsxApi(): string | null {
+  if (!process.execArgv.some((a) => /[\\/]tsx[\\/]/.test(a))) return null
+  try {
+    return import.meta.resolve('tsx/esm/api')
+  } catch {
+    return null
+  }
 }
 
 function startWorker(file: URL): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(file)
+    // The TypeScript source: a worker's entry does not go through the loader the process was started
+    // with, so the worker registers tsx before it imports the source.
+    const api = file.pathname.endsWith('.ts') ? tsxApi() : null
+    const w = api
+      ? new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(file.href)}) })`, { eval: true })
+      : new Worker(file)
     const fail = (e: unknown): void => {
       void w.terminate()
       reject(e instanceof Error ? e : new Error(String(e)))
@@ -84,11 +125,12 @@ function startWorker(file: URL): Promise<Worker> {
 /**
  * One worker per core but one (the main thread reads and walks, and the database server needs a core
  * too), at least one, at most four. `threads` (or NETKEEPER_VERIFY_THREADS) sets the number; 0 hashes in
- * this thread. A worker that cannot be started (a runtime that cannot load the worker's file) means this
- * thread hashes.
+ * this thread. Unless set so, a chain of fewer than SMALL_CHAIN rows (`rows`: the head's seq) is hashed
+ * here: starting a worker would take longer than hashing it. A worker that cannot be started (a runtime
+ * that cannot load the worker's file) means this thread hashes.
  */
-async function startHashers(threads: number | undefined): Promise<Hasher> {
-  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? Math.max(1, Math.min(4, os.availableParallelism() - 1))
+async function startHashers(threads: number | undefined, rows: bigint): Promise<Hasher> {
+  const n = threads ?? envCount('NETKEEPER_VERIFY_THREADS', 0, 16) ?? (rows < SMALL_CHAIN ? 0 : Math.max(1, Math.min(4, os.availableParallelism() - 1)))
   const file = n ? workerFile() : null
   if (!file) return inThread
   const started = await Promise.allSettled(Array.from({ length: n }, () => startWorker(file)))
@@ -122,6 +164,13 @@ async function startHashers(threads: number | undefined): Promise<Hasher> {
         waiting.set(id, { resolve, reject })
         workers[id % workers.length]!.postMessage({ id, rows, ...(want ? { want } : {}) })
       }),
+    hashBytes: (bytes, want) =>
+      new Promise((resolve, reject) => {
+        const id = next++
+        waiting.set(id, { resolve, reject })
+        // The batch owns its buffer (CopySplitter): moved, not copied.
+        workers[id % workers.length]!.postMessage({ id, bytes, ...(want ? { want } : {}) }, [bytes.buffer as ArrayBuffer])
+      }),
     close: async () => {
       closing = true
       await Promise.all(workers.map((w) => w.terminate()))
@@ -138,13 +187,11 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
   const started = performance.now()
   const batchRows = reading.batchRows ?? envCount('NETKEEPER_VERIFY_BATCH', 1, 1_000_000) ?? BATCH
   const fit = archives ? new ArchiveFit(archives) : null
-  const head = (await knex.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
-  const cps = (
-    await knex.raw<Rows<{ first_seq: string; last_seq: string; last_hash: string; purge_seq: string | null }>>(
-      `select first_seq::text, last_seq::text, last_hash, purge_seq::text from audit_checkpoints order by first_seq`
-    )
-  ).rows
-  const byFirst = new Map(cps.map((c) => [BigInt(c.first_seq), c]))
+  type Checkpoint = { first_seq: string; last_seq: string; last_hash: string; purge_seq: string | null }
+  // Read in the walk's transaction (one snapshot): rows appended meanwhile are neither walked nor expected.
+  let head: { last_seq: string; last_hash: string } = { last_seq: '0', last_hash: GENESIS_HASH }
+  let cps: Checkpoint[] = []
+  let byFirst = new Map<bigint, Checkpoint>()
   const purgeRuns = new Map<string, Set<string>>()
   let problem: VerifyProblem | null = null
   let checked = 0
@@ -252,43 +299,33 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
 
   // An archive folder that is unusable as a whole (readArchiveFolder's verdict) is the answer: no walk.
   if (fit?.problem) problem = fit.problem
-  const hasher = problem ? inThread : await startHashers(reading.threads)
+  let hashers: Promise<Hasher> = Promise.resolve(inThread)
   const want = fit?.watched()
   try {
-    if (!problem) {
-      await knex.transaction(async (trx) => {
-        await trx.raw(`declare audit_verify no scroll cursor for select ${ROW_JSON} as r from audit_logs order by audit_logs.seq`)
-        const fetchNext = () => trx.raw<Rows<{ r: string }>>(`fetch ${batchRows} from audit_verify`).then((res) => res.rows.map((x) => x.r))
-        // Ask for the next batch before hashing this one, so the server reads while the workers hash; keep
-        // one batch per worker (and one more) in flight, and walk them in order.
-        const depth = hasher.threads + 1
-        const queue: Promise<BatchSummary>[] = []
-        let pending: Promise<string[]> | null = fetchNext()
-        for (;;) {
-          while (pending && queue.length < depth) {
-            const rows: string[] = await pending
-            if (!rows.length) {
-              pending = null
-              break
-            }
-            pending = fetchNext()
-            const summary = hasher.hash(rows, want)
-            // Rejections are awaited below; this keeps an abandoned batch (after a problem) from going unhandled.
-            summary.catch(() => undefined)
-            queue.push(summary)
-          }
-          const next = queue.shift()
-          if (!next) break
-          if (!walk(await next)) break
-          onProgress?.(checked)
+    // Repeatable read: the head, the checkpoints and every COPY (or the cursor) see one snapshot.
+    await knex.transaction(
+      async (trx) => {
+        head = (await trx.raw<Rows<{ last_seq: string; last_hash: string }>>(`select last_seq::text, last_hash from audit_chain_head where id = 1`)).rows[0]!
+        if (!problem) {
+          // The workers start while the checkpoints are read.
+          hashers = startHashers(reading.threads, BigInt(head.last_seq))
+          hashers.catch(() => undefined)
         }
-        // Let a fetch still in flight finish before the cursor closes.
-        if (pending) await pending.catch(() => undefined)
-        await trx.raw(`close audit_verify`)
-      })
-    }
+        cps = (await trx.raw<Rows<Checkpoint>>(`select first_seq::text, last_seq::text, last_hash, purge_seq::text from audit_checkpoints order by first_seq`)).rows
+        byFirst = new Map(cps.map((c) => [BigInt(c.first_seq), c]))
+        if (problem) return
+        const hasher = await hashers
+        // One batch per worker and two more in flight: the reading goes on while the workers hash.
+        const pipe = new Pipeline(hasher.threads + 2, walk, () => onProgress?.(checked))
+        const copy = reading.via !== 'cursor' ? await copyOut(trx) : null
+        if (copy) await readByCopy(copy, pipe, hasher, want, batchRows, reading.copyRows ?? COPY_ROWS)
+        else await readByCursor(trx, pipe, hasher, want, batchRows)
+        if (pipe.error) throw pipe.error
+      },
+      { isolationLevel: 'repeatable read', readOnly: true }
+    )
   } finally {
-    await hasher.close()
+    await (await hashers.catch(() => inThread)).close()
   }
 
   if (!problem && expectedSeq <= BigInt(head.last_seq)) {
@@ -322,6 +359,105 @@ export async function verify(knex: Knex, onProgress?: (checked: number) => void,
     problem,
     seconds: Math.round((performance.now() - started) / 10) / 100
   }
+}
+
+/**
+ * Batches handed to the hasher in order, their summaries walked in order: at most `depth` in flight. Once
+ * the walk stops (a problem) or a batch fails (`error`), `stopped` is set and the rest is not walked.
+ */
+class Pipeline {
+  private readonly queue: Promise<BatchSummary>[] = []
+  stopped = false
+  error: Error | null = null
+
+  constructor(
+    private readonly depth: number,
+    private readonly walk: (s: BatchSummary) => boolean,
+    private readonly walked: () => void
+  ) {}
+
+  async add(summary: Promise<BatchSummary>): Promise<void> {
+    // Rejections are awaited in next(); this keeps an abandoned batch (after a problem) from going unhandled.
+    summary.catch(() => undefined)
+    this.queue.push(summary)
+    while (this.queue.length > this.depth && !this.stopped) await this.next()
+  }
+
+  async finish(): Promise<void> {
+    while (this.queue.length && !this.stopped) await this.next()
+  }
+
+  private async next(): Promise<void> {
+    try {
+      if (!this.walk(await this.queue.shift()!)) this.stopped = true
+      else this.walked()
+    } catch (e) {
+      this.error = e instanceof Error ? e : new Error(String(e))
+      this.stopped = true
+    }
+  }
+}
+
+/** The rows through a server-side cursor, each as one JSON text (the embedded store, or `via: 'cursor'`). */
+async function readByCursor(trx: Knex.Transaction, pipe: Pipeline, hasher: Hasher, want: string[] | undefined, batchRows: number): Promise<void> {
+  await trx.raw(`declare audit_verify no scroll cursor for select ${ROW_JSON} as r from audit_logs order by audit_logs.seq, audit_logs.created_at`)
+  const fetchNext = () => trx.raw<Rows<{ r: string }>>(`fetch ${batchRows} from audit_verify`).then((res) => res.rows.map((x) => x.r))
+  // Ask for the next batch before hashing this one, so the server reads while the workers hash.
+  let pending = fetchNext()
+  let more = true
+  while (more && !pipe.stopped) {
+    const rows: string[] = await pending
+    more = rows.length > 0
+    if (!more) break
+    pending = fetchNext()
+    await pipe.add(hasher.hash(rows, want))
+  }
+  await pipe.finish()
+  // Let a fetch still in flight finish before the cursor closes.
+  if (more) await pending.catch(() => undefined)
+  await trx.raw(`close audit_verify`)
+}
+
+type CopyConnection = { query(q: unknown): Readable }
+
+/** The transaction's own pg connection, for COPY; null on the embedded store (its driver has no COPY out). */
+async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
+  const client = trx.client as { driverName?: string; acquireConnection(): Promise<CopyConnection> }
+  if (client.driverName !== 'pg') return null
+  // Within a transaction, knex hands back the transaction's own connection.
+  return client.acquireConnection()
+}
+
+/**
+ * The rows as binary COPY, `copyRows` per COPY (copyStatement), cut into batches of whole tuples that go to
+ * the workers as bytes. After a problem the COPY under way is read to its end unhashed (a COPY cannot be
+ * left half read on a connection the transaction goes on with), and no other is started.
+ */
+async function readByCopy(conn: CopyConnection, pipe: Pipeline, hasher: Hasher, want: string[] | undefined, batchRows: number, copyRows: number): Promise<void> {
+  const { to } = await import('pg-copy-streams')
+  let from: bigint | null = null
+  let skip = 0
+  for (;;) {
+    const limit = copyRows + skip
+    const splitter = new CopySplitter(batchRows, skip)
+    const stream = conn.query(to(copyStatement(from, limit)))
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (pipe.stopped) continue
+      try {
+        for (const batch of splitter.push(chunk)) await pipe.add(hasher.hashBytes(batch, want))
+      } catch (e) {
+        pipe.error ??= e instanceof Error ? e : new Error(String(e))
+        pipe.stopped = true
+      }
+    }
+    if (pipe.stopped) return
+    const rest = splitter.finish()
+    if (rest) await pipe.add(hasher.hashBytes(rest, want))
+    if (splitter.tuples < limit) break
+    from = splitter.last
+    skip = splitter.ties
+  }
+  await pipe.finish()
 }
 
 /**
