@@ -8,7 +8,10 @@
  * group it names, `netkeeper pool --help` that group, and the top-level `--help` none (run.ts answers it
  * from top.ts through help.ts without this module).
  */
+import nodeModule from 'node:module'
+import path from 'node:path'
 import { Command, CommanderError } from 'commander'
+import { platformCacheDir } from '../core/paths'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
 import { cliVersion } from './version'
 import { PROGRAM_DESCRIPTION, PROGRAM_NAME, PROGRAM_OPTIONS, TOP_COMMANDS } from './top'
@@ -113,7 +116,30 @@ export function hoistProfile(args: string[]): string[] {
   return out
 }
 
+/** Node's `module.enableCompileCache` (Node 22.1 and later, so Electron's Node too); absent in Node 20. */
+type EnableCompileCache = (dir?: string) => { status: number; message?: string; directory?: string }
+
+/**
+ * Keeps V8's compiled code of the modules a command loads from here on (the core, knex, pg, zod) in the
+ * per-user cache folder, so the next run reads it instead of compiling again, where the runtime can: Node
+ * 22.1 and later have `module.enableCompileCache`, Node 20 does nothing here. Measured on this machine with
+ * Node 22.23: a server `pool list` took 12% less CPU with the cache than without (median of 15 pairs;
+ * docs/cli.md#start-up). NODE_COMPILE_CACHE,
+ * when set, is the user's own choice (Node applies it at start) and is left alone; NETKEEPER_COMPILE_CACHE=0
+ * turns the cache off. A cache that cannot be written costs nothing but the cache.
+ */
+export function enableCompileCache(mod: { enableCompileCache?: EnableCompileCache } = nodeModule as { enableCompileCache?: EnableCompileCache }, env = process.env): string | null {
+  if (typeof mod.enableCompileCache !== 'function' || env.NODE_COMPILE_CACHE !== undefined || env.NETKEEPER_COMPILE_CACHE === '0') return null
+  try {
+    const r = mod.enableCompileCache(path.join(platformCacheDir(), 'compile-cache'))
+    return r.directory ?? null
+  } catch {
+    return null
+  }
+}
+
 export async function main(argv = process.argv): Promise<number> {
+  enableCompileCache()
   const args = hoistProfile(argv.slice(2))
   const program = await buildProgram(args)
   try {
