@@ -5,7 +5,8 @@
  * p50 (and the max) of 10 runs each.
  *
  * Peak memory is the child's maximum resident set size as the kernel accounts it (GNU time's %M, from
- * wait4's rusage); where /usr/bin/time is missing, only wall time is reported. Wall time is measured here,
+ * wait4's rusage), and CPU time its user + system time (%U + %S), the steadier figure when the machine is
+ * busy; where /usr/bin/time is missing, only wall time is reported. Wall time is measured here,
  * from spawn to exit. Both stores hold the same 100 pools of /24 and one /16 that the allocations go into.
  * The machine's load average is recorded beside the figures: other work on the machine skews them.
  */
@@ -26,14 +27,16 @@ const ctx = benchCtx()
 interface Run {
   wallMs: number
   maxRssMiB: number | null
+  /** User + system CPU time of the child (GNU time's %U + %S): steadier than wall time on a busy machine. */
+  cpuMs: number | null
   code: number | null
 }
 
-/** One run of the CLI with `args`, timed from spawn to exit; its peak RSS through GNU time when present. */
-function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+/** One run of the CLI with `args`, timed from spawn to exit; its peak RSS and CPU time through GNU time when present. */
+function runOnce(args: string[], env: NodeJS.ProcessEnv, script: string[] = [BIN]): Promise<Run> {
   const useTime = fs.existsSync(GNU_TIME)
   const rssFile = path.join(os.tmpdir(), `nk-bench-cli-${process.pid}.rss`)
-  const [file, argv] = useTime ? [GNU_TIME, ['-f', '%M', '-o', rssFile, process.execPath, BIN, ...args]] : [process.execPath, [BIN, ...args]]
+  const [file, argv] = useTime ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, process.execPath, ...script, ...args]] : [process.execPath, [...script, ...args]]
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = spawn(file, argv, { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -43,14 +46,16 @@ function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
     child.on('exit', (code) => {
       const wallMs = performance.now() - started
       let maxRssMiB: number | null = null
+      let cpuMs: number | null = null
       if (useTime) {
-        const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop())
+        // GNU time exits with the command's code and notes a non-zero one in the file before its line.
+        const [kb, user, sys] = (fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number)
         fs.rmSync(rssFile, { force: true })
-        // GNU time exits with the command's code and notes a non-zero one in the file before %M.
-        if (Number.isFinite(kb)) maxRssMiB = round(kb / 1024, 1)
+        if (Number.isFinite(kb)) maxRssMiB = round(kb! / 1024, 1)
+        if (Number.isFinite(user) && Number.isFinite(sys)) cpuMs = round((user! + sys!) * 1000, 0)
       }
       if (code !== 0) reject(new Error(`netkeeper ${args.join(' ')} exited ${code}: ${stderr.trim()}`))
-      else resolve({ wallMs, maxRssMiB, code })
+      else resolve({ wallMs, maxRssMiB, cpuMs, code })
     })
   })
 }
@@ -61,11 +66,13 @@ async function measure(label: string, args: string[], env: NodeJS.ProcessEnv, go
   for (let i = 0; i < RUNS; i++) runs.push(await runOnce(args, env))
   const wall = runs.map((r) => r.wallMs)
   const rss = runs.map((r) => r.maxRssMiB).filter((x): x is number => x !== null)
+  const cpu = runs.map((r) => r.cpuMs).filter((x): x is number => x !== null)
   const out = {
     command: `netkeeper ${args.filter((a) => !a.startsWith('postgres')).join(' ')}`,
     runs: RUNS,
     wallMsP50: percentile(wall, 50),
     wallMsMax: percentile(wall, 100),
+    cpuMsP50: cpu.length ? percentile(cpu, 50) : null,
     maxRssMiBP50: rss.length ? percentile(rss, 50) : null,
     maxRssMiBMax: rss.length ? percentile(rss, 100) : null,
     loadAverage: os.loadavg().map((x) => round(x, 2)),
@@ -87,16 +94,13 @@ async function seed(core: Core): Promise<void> {
 export async function benchCli(srv: BenchServer): Promise<Record<string, unknown>> {
   await ensureBuilt()
   const out: Record<string, unknown> = {
-    how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs; wall from spawn to exit, peak memory = max RSS (GNU time %M)',
+    how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs; wall from spawn to exit, peak memory = max RSS (GNU time %M), CPU = user + system (GNU time %U + %S)',
     nodeAlone: await (async () => {
-      // The floor: Node starting and exiting.
-      const runs: number[] = []
-      for (let i = 0; i < RUNS; i++) {
-        const t = performance.now()
-        await new Promise<void>((resolve, reject) => spawn(process.execPath, ['-e', '0']).on('exit', () => resolve()).on('error', reject))
-        runs.push(performance.now() - t)
-      }
-      return { wallMsP50: percentile(runs, 50) }
+      // The floor: Node starting and exiting, measured as the CLI is.
+      const runs: Run[] = []
+      for (let i = 0; i < RUNS; i++) runs.push(await runOnce([], process.env, ['-e', '0']))
+      const cpu = runs.map((r) => r.cpuMs).filter((x): x is number => x !== null)
+      return { wallMsP50: percentile(runs.map((r) => r.wallMs), 50), cpuMsP50: cpu.length ? percentile(cpu, 50) : null }
     })()
   }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-bench-cli-'))

@@ -1,13 +1,15 @@
 /**
  * What the built `netkeeper` loads before a command runs (docs/cli.md#start-up), read from the bundle's
- * static imports: `--version` loads the entry and run.ts's chunk only; `--help` adds the command tree's chunk
- * and commander's (bundled), and Node's own modules, never zod, the address libraries or a database driver
- * (the bundler once put the command tree in one chunk with zod schemas). Then the two are run, and the
+ * static imports: `--version` loads the entry and run.ts's chunk only; the top-level `--help` adds help.ts
+ * and top.ts (data and a formatter: no commander), and its text is checked against commander's at several
+ * widths; a group's `--help` adds the command tree's chunk and commander's (bundled), and Node's own modules,
+ * never zod, the address libraries or a database driver (the bundler once put the command tree in one chunk
+ * with zod schemas). Then the two are run, and the
  * command tree is checked to be whole (a command from every group answers --help). Last, `pool list` runs
  * on a PostgreSQL server with a module hook that records every file it loads: none of the LDAP client, the
  * DNS wire format, SQLite (once its answer is remembered), undici or the other rooms' code.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import os from 'node:os'
@@ -17,6 +19,8 @@ import { startPostgres, type PgServer } from '../support/postgres'
 import { Core } from '../../src/main/core'
 import { makeContext } from '../../src/main/core/context'
 import { buildProgram } from '../../src/main/cli/program'
+import { helpWidthOf, topHelp } from '../../src/main/cli/help'
+import { topHelpRequest } from '../../src/main/cli/run'
 
 const root = path.resolve(import.meta.dirname, '../..')
 const OUT = path.join(root, 'out/main')
@@ -62,7 +66,22 @@ describe('the CLI loads only what a call needs', () => {
     expect(execFileSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/)
   })
 
-  it('loads the command tree for --help without zod, address libraries or database drivers', () => {
+  it('answers the top-level --help from help.ts and top.ts, without commander or the command tree', () => {
+    const run = fs.readdirSync(OUT).find((f) => /^run-[\w-]+\.js$/.test(f))!
+    const helpChunk = /import\("\.\/(help-[\w-]+\.js)"\)/.exec(fs.readFileSync(path.join(OUT, run), 'utf8'))?.[1]
+    expect(helpChunk, 'run.ts loads the top-level help from a chunk of its own').toBeDefined()
+    const { chunks, packages } = loadedBy(helpChunk!)
+    expect([...packages]).toEqual([])
+    expect([...chunks].every((c) => /^(help|top)-[\w-]+\.js$/.test(c)), [...chunks].join(' ')).toBe(true)
+    const help = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
+    for (const group of ['pool', 'ip', 'range', 'audit', 'user', 'group', 'ldif', 'dns', 'dhcp', 'completion']) expect(help).toMatch(new RegExp(`^  ${group}\\b`, 'm'))
+    // `help` prints the same on stdout; no arguments at all print it on stderr and exit 2 (a usage error), as commander did.
+    expect(execFileSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' })).toBe(help)
+    const bare = spawnSync(process.execPath, [BIN], { encoding: 'utf8' })
+    expect([bare.status, bare.stdout, bare.stderr]).toEqual([2, '', help])
+  })
+
+  it('loads the command tree for a group\'s --help without zod, address libraries or database drivers', () => {
     const run = fs.readdirSync(OUT).find((f) => /^run-[\w-]+\.js$/.test(f))!
     const program = /import\("\.\/(cli-program-[\w-]+\.js)"\)/.exec(fs.readFileSync(path.join(OUT, run), 'utf8'))?.[1]
     expect(program, 'run.ts loads the command tree from a chunk of its own').toBeDefined()
@@ -71,12 +90,34 @@ describe('the CLI loads only what a call needs', () => {
     // commander is bundled, in a chunk of its own (electron.vite.config.ts).
     expect(outside).toEqual([])
     expect(staticImports(program!).chunks.some((c) => /^commander-[\w-]+\.js$/.test(c))).toBe(true)
-    const help = execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
-    for (const group of ['pool', 'ip', 'range', 'audit', 'user', 'group', 'ldif', 'dns', 'dhcp', 'completion']) expect(help).toMatch(new RegExp(`^  ${group}\\b`, 'm'))
     // Options whose choices moved to shared/choices.ts still list them (commander wraps long lines).
     const helpOf = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args, '--help'], { encoding: 'utf8' }).replace(/\s+/g, ' ')
     expect(helpOf('range', 'add')).toContain('"dhcp", "reserved", "infrastructure", "other"')
     expect(helpOf('ldif', 'export')).toContain('"base", "one", "sub"')
+    expect(helpOf('pool')).toMatch(/Usage: netkeeper pool \[options\] \[command\]/)
+  })
+})
+
+describe('the top-level help printed without commander', () => {
+  it('equals what commander prints for the whole tree, at every width', async () => {
+    const whole = await buildProgram()
+    // Commander wraps to the terminal's columns (80 when the output is not a terminal); below 40 it stops wrapping.
+    for (const width of [20, 39, 40, 41, 60, 72, 80, 100, 120, 132, 200, 400]) {
+      whole.configureHelp({ helpWidth: width })
+      expect(topHelp(width), `width ${width}`).toBe(whole.helpInformation())
+    }
+  })
+
+  it('takes the width commander takes: a terminal\'s columns, else 80', () => {
+    expect(helpWidthOf({ isTTY: true, columns: 132 } as NodeJS.WriteStream)).toBe(132)
+    expect(helpWidthOf({ isTTY: false, columns: 132 } as unknown as NodeJS.WriteStream)).toBe(80)
+    expect(helpWidthOf({} as NodeJS.WriteStream)).toBe(80)
+  })
+
+  it('is asked for by --help, -h, help and no arguments, and by nothing longer', () => {
+    expect(['--help', '-h', 'help'].map((a) => topHelpRequest([a]))).toEqual(['stdout', 'stdout', 'stdout'])
+    expect(topHelpRequest([])).toBe('stderr')
+    for (const args of [['pool', '--help'], ['help', 'pool'], ['--json', '--help'], ['--version'], ['pool']]) expect(topHelpRequest(args), args.join(' ')).toBeNull()
   })
 })
 

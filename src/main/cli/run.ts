@@ -5,10 +5,10 @@
  * code; the caller ends its process with it.
  *
  * Start-up is kept to what the command needs (docs/cli.md#start-up): `netkeeper --version` alone is
- * answered here before anything else loads; every other command loads the command tree (commander and
- * light modules only), and a command's action then loads the core and its database driver.
+ * answered here before anything else loads, and the top-level `--help` from help.ts (data and a formatter,
+ * no commander); every other command loads the command tree (commander and light modules only), and a
+ * command's action then loads the core and its database driver.
  */
-import v8 from 'node:v8'
 import { cliVersion } from './version'
 
 /**
@@ -20,7 +20,9 @@ import { cliVersion } from './version'
  * command (an import, a verify on the embedded store) still gets its hottest loops optimised. Set before
  * anything compiles WebAssembly; the app's GUI keeps V8's default.
  */
-function tuneV8(): void {
+async function tuneV8(): Promise<void> {
+  // node:v8 loads Node's stream modules with it: imported here, after --version and --help are answered.
+  const v8 = await import('node:v8')
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
   // PGlite's 8.9 MB module was compiled whole at every start; lazily, a function is compiled when it first
   // runs, and a command runs a small part of PostgreSQL: 70-120 ms less CPU for PGlite's start here (Node 20
@@ -62,15 +64,33 @@ export function outputDrained(...streams: NodeJS.WriteStream[]): Promise<void> {
   ).then(() => undefined)
 }
 
+/**
+ * The arguments that ask for the top-level help, and where it goes: stdout for --help, -h and `help` (exit
+ * 0), stderr for no arguments at all (exit 2, a usage error), as commander does.
+ */
+export function topHelpRequest(args: readonly string[]): 'stdout' | 'stderr' | null {
+  if (args.length === 0) return 'stderr'
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h' || args[0] === 'help')) return 'stdout'
+  return null
+}
+
 /** `argv` is Node's shape: [runtime, script, ...the user's arguments]. */
 export async function runCli(argv: string[]): Promise<number> {
-  tuneV8()
   const args = argv.slice(2)
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     // What commander prints for the same flag.
     process.stdout.write(`${cliVersion()}\n`)
     return 0
   }
+  const where = topHelpRequest(args)
+  if (where) {
+    const help = await import('./help')
+    // What commander prints and how it exits: --help, -h and `help` on stdout (0); no command at all on stderr (usage, 2).
+    const stream = where === 'stdout' ? process.stdout : process.stderr
+    stream.write(help.topHelp(help.helpWidthOf(stream)))
+    return where === 'stdout' ? 0 : 2
+  }
+  await tuneV8()
   nodeNavigator()
   const { main } = await import('./program')
   return main(argv)

@@ -19,7 +19,7 @@ import type { OfflineQueue, TargetSnapshot } from '../core/offline/queue'
 import type { DatabaseTarget } from '../../shared/types'
 import type { OfflineEdit, QueueEntryDto } from '../../shared/offline'
 import { trackCore } from './interrupt'
-import { currentRequestId, logDir, openLog, withRequest } from '../core/log'
+import { currentRequestId, logDir, openLog, withProcessRequest } from '../core/log'
 import { ConfirmationNeeded, Declined, TypingInterrupted } from './terminal'
 
 export const EXIT_OK = 0
@@ -349,9 +349,12 @@ export function fail(cmd: Command | undefined, e: unknown): number {
 /** A usage error raised by a command's own argument checks (exit 2, like commander's). */
 export class UsageError extends Error {}
 
-/** Wraps a command action: runs it under a request id of its own (core/log.ts), prints a failure, sets the exit code. */
+/**
+ * Wraps a command action: runs it under a request id of its own (core/log.ts; process-wide, since a command
+ * is its process's one request), prints a failure, sets the exit code.
+ */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return (...args: A) => withRequest(randomUUID(), () => runAction(fn, args))
+  return (...args: A) => withProcessRequest(randomUUID(), () => runAction(fn, args))
 }
 
 async function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>, args: A): Promise<void> {

@@ -5,9 +5,10 @@
  *   2026-12-03T10:15:02.113Z WARN  req=4b0c…  [ipc] ipam:allocate failed: … statement: select …
  *
  * - Levels debug < info < warn < error; NETKEEPER_LOG_LEVEL picks the lowest written (default info).
- * - Every line carries the request id of the work it belongs to: the IPC dispatch and each CLI command run
- *   their work inside withRequest(), and AsyncLocalStorage carries the id through every await, so even a
- *   console.warn deep in the core is stamped. Work outside any request (start-up, the menu) says `req=-`.
+ * - Every line carries the request id of the work it belongs to: the IPC dispatch runs its work inside
+ *   withRequest(), and AsyncLocalStorage carries the id through every await, so even a console.warn deep in
+ *   the core is stamped; a CLI command, the one request of its process, sets it process-wide
+ *   (withProcessRequest). Work outside any request (start-up, the menu) says `req=-`.
  * - No secrets: every line goes through redact() (passwords in URLs, `password=…`, `"secret": "…"` and
  *   the like, any key that names a password, secret, token or credential). Errors are written by their
  *   message, their SQL statement (never the values) and their stack.
@@ -28,15 +29,33 @@ export const LEVELS = ['debug', 'info', 'warn', 'error'] as const
 export type Level = (typeof LEVELS)[number]
 
 const requests = new AsyncLocalStorage<string>()
+/** The request id of a process that serves one request at a time (a CLI command): see withProcessRequest. */
+let processRequest: string | undefined
 
 /** Runs `fn` with `requestId` stamped on every log line written while it (and what it awaits) runs. */
 export function withRequest<T>(requestId: string, fn: () => T): T {
   return requests.run(requestId, fn)
 }
 
+/**
+ * Runs `fn` as the one request of this process (a CLI command): `requestId` is the current one until `fn`
+ * settles, for every line and context of the process, without AsyncLocalStorage. Once an
+ * AsyncLocalStorage has run, Node 20 keeps a hook on every promise the process makes, which cost a CLI
+ * read 10-20 ms of CPU here (docs/cli.md#start-up). A request run inside it (withRequest) still wins.
+ */
+export async function withProcessRequest<T>(requestId: string, fn: () => Promise<T>): Promise<T> {
+  const outer = processRequest
+  processRequest = requestId
+  try {
+    return await fn()
+  } finally {
+    processRequest = outer
+  }
+}
+
 /** The request id of the work running now, if any. */
 export function currentRequestId(): string | undefined {
-  return requests.getStore()
+  return requests.getStore() ?? processRequest
 }
 
 const SECRET_KEY = '(?:pass(?:word|wd|phrase)?|pwd|secret|token|credentials?|api[_-]?key|private[_-]?key|bind[_-]?secret)'

@@ -24,3 +24,19 @@ export function platformDataDir(): string {
       return path.join(process.env.XDG_CONFIG_HOME || path.join(home, '.config'), 'Netkeeper')
   }
 }
+
+/**
+ * The platform's per-user cache folder for Netkeeper: what may be deleted at any time (the CLI's compiled
+ * code cache, cli/program.ts). Beside the data folder, never in it: a backup of the data has no use for it.
+ */
+export function platformCacheDir(): string {
+  const home = os.homedir()
+  switch (process.platform) {
+    case 'win32':
+      return path.join(process.env.LOCALAPPDATA || path.join(home, 'AppData', 'Local'), 'Netkeeper', 'Cache')
+    case 'darwin':
+      return path.join(home, 'Library', 'Caches', 'Netkeeper')
+    default:
+      return path.join(process.env.XDG_CACHE_HOME || path.join(home, '.cache'), 'Netkeeper')
+  }
+}
