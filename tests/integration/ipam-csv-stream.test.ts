@@ -1,7 +1,7 @@
 /**
  * The streamed CSV import of allocations (issue 16, item 7: 200,000 allocations in bounded memory) against a
- * real PostgreSQL server, on a file of 25,000 rows: more than two of the import's slices of 10,000 (read,
- * checked and looked up a slice at a time) and many write batches (read back from the temporary table).
+ * real PostgreSQL server, on a file of 25,000 rows: many of the import's slices of 2,000 (read, checked and
+ * looked up a slice at a time) and many write batches (read back from the temporary table).
  * What must hold across slice boundaries:
  * - a duplicate address is found whatever slice its first line was in, naming that line;
  * - the report lists every skipped row in line order, the preview is the first 200 lines, the counts add up;
@@ -93,7 +93,7 @@ describe('a file of several slices', () => {
         signal: controller.signal,
         onProgress: (p) => {
           phases.add(p.phase)
-          // After the first slice has been checked: the second is being read.
+          // After five slices have been checked: the file is still being read.
           if (p.phase === 'checking' && p.done >= 10_000) controller.abort()
         }
       }

@@ -3,8 +3,12 @@
  * phpIPAM's and NetBox's CSV exports, through a column mapping (presets plus overrides).
  *
  * Every row is analysed and a skipped row carries its reason (shared/ipam-csv.ts CSV_PROBLEMS). The checks
- * against the database are set-based: the rows go into a temporary table and one query finds, per row, the
- * innermost pool holding the address, the allocation already there and a dhcp range around it. A dry run
+ * against the database are set-based: one query per slice of rows finds, per row, the innermost pool holding
+ * the address, the allocation already there and a dhcp range around it. Allocations are streamed: the file
+ * is parsed, checked and looked up a slice at a time (PostgreSQL works on slice n while Node parses slice
+ * n+1), a run keeps the rows to write in a temporary table and reads them back a batch at a time for the
+ * write, so memory does not grow with the rows' contents. The pool locks are still taken, in id order, after
+ * the whole file is analysed and before the audit chain's head, as every other writer takes them. A dry run
  * analyses inside a transaction that writes nothing; a run is ONE transaction {rows, one audit row per
  * created or changed object, the import's own audit row}, written in multi-row statements, with progress
  * and cancel (a cancel rolls everything back). Idempotent on the key (space + network, space + address):
@@ -77,8 +81,12 @@ export interface CsvRunOptions {
 const PHASE_SPAN: Record<CsvPhase, [number, number]> = { reading: [0, 5], checking: [5, 30], writing: [30, 97], committing: [97, 100], done: [100, 100] }
 const MAX_REPORTS = 10
 const LOAD_CHUNK = 10_000
-/** Rows read, analysed and stored per step of a streamed allocations import (two slices are in memory at most). */
-const SLICE = 10_000
+/**
+ * Rows read, analysed and stored per step of a streamed allocations import (two slices are in memory at most).
+ * Small on purpose: a slice's rows then die young (V8 collects them in the young generation) instead of being
+ * promoted and left for a full collection, which let the resident set grow by the file's size at 10,000.
+ */
+const SLICE = 2_000
 const WRITE_CHUNK = 2_000
 const PREVIEW = 200
 const INTERN_MAX = 4096
@@ -1148,7 +1156,9 @@ export class IpamCsvService {
       }
     }
     // Streamed: while PostgreSQL stores and looks up slice n, this reads and checks slice n+1; the answer for
-    // slice n is gone through after that. Two slices are in memory at most, whatever the file's size.
+    // slice n is gone through after that. Two slices are in memory at most, whatever the file's size; what
+    // grows with the file is one entry per row to create (its number and pool) and the addresses seen (for
+    // duplicates), a few tens of bytes a row.
     let k = 0
     let pending: { live: Live[]; hits: Promise<Rows<Hit>> } | null = null
     try {
