@@ -142,8 +142,9 @@ describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
     await page.getByTestId('alloc-filter-field').selectOption('rack')
     await page.getByTestId('alloc-filter-field-value').fill('12')
     await expect.poll(() => page.locator('tbody tr[data-ip]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-ip'))), { timeout: 30_000 }).toEqual(['10.50.7.20'])
-    await page.evaluate("document.getElementById('main')?.scrollTo(0, 0)")
-    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-allocations-field-filter.png'), fullPage: true })
+    // The allocations table with its filters, at the end of the page (which scrolls inside #main).
+    await page.evaluate("const m = document.getElementById('main'); m?.scrollTo(0, m.scrollHeight)")
+    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-allocations-field-filter.png') })
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('allocations-export-csv').click()])
     const lines = fs.readFileSync((await download.path())!, 'utf8').split('\r\n')
     expect(lines.slice(1, -1).map((l) => l.split(',')[1])).toEqual(['10.50.7.20'])

@@ -72,6 +72,10 @@ describe('a file of several slices', () => {
     expect(r.preview[SAME - 1]).toMatchObject({ line: SAME + 1, action: 'unchanged' })
     expect(r.preview[0]).toMatchObject({ line: 2, action: 'create', values: { ip: ipOf(1), hostname: 'host-1', pool: 'big', status: 'allocated' } })
     expect(await allocations(core)).toBe(2)
+    // The wizard's mapping step reads the header only.
+    const head = await core.ipamCsv.dryRun(op, { file, kind: 'allocations', columnsOnly: true })
+    expect(head.columns.map((c) => c.field)).toEqual(['space', 'ip', 'pool', 'status', 'hostname', 'owner'])
+    expect([head.counts.rows, head.problems, head.preview]).toEqual([0, [], []])
     // Without --on-existing update the changed one is skipped (exists), in its place in line order.
     const s = await core.ipamCsv.dryRun(op, { file, kind: 'allocations' })
     expect(s.problems.map((p) => [p.line, p.kind])).toEqual([

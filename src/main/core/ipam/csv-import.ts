@@ -1162,7 +1162,7 @@ export class IpamCsvService {
     let k = 0
     let pending: { live: Live[]; hits: Promise<Rows<Hit>> } | null = null
     try {
-      for await (const slice of p.slices!) {
+      for await (const slice of p.slices ?? []) {
         opts.signal?.throwIfAborted()
         plan.counts.rows += slice.length
         for (const row of slice) if (!row.problem) row.problem = checkRowExtras(x, row.line, row.values, p.columns)
