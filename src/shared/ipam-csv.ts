@@ -9,6 +9,7 @@
  */
 import { z } from 'zod'
 import { CSV_KINDS, CSV_ON_EXISTING, CSV_PRESETS } from './choices'
+import { fieldName } from './ipam'
 
 export { CSV_KINDS, CSV_ON_EXISTING, CSV_PRESETS }
 export type CsvKind = (typeof CSV_KINDS)[number]
@@ -299,6 +300,8 @@ export interface CsvExportOptions {
   environment?: string
   vlanId?: number
   active?: boolean
+  /** The lists' custom field filter: only rows whose custom fields hold these values (name -> value as text, typed by the server). */
+  fields?: Record<string, string>
 }
 
 export interface CsvExportReport {
@@ -344,7 +347,8 @@ export const csvExportSchema = z
         site: ref.optional(),
         environment: ref.optional(),
         vlanId: z.number().int().min(1).max(4094).optional(),
-        active: z.boolean().optional()
+        active: z.boolean().optional(),
+        fields: z.record(fieldName, z.string().max(1000)).optional()
       })
       .strict()
       .default({})

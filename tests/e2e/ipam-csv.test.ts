@@ -3,7 +3,9 @@
  * PostgreSQL: a damaged file analysed row by row (the unknown column refused until it is mapped to ignore
  * in the mapping step), then dry run, import and report; an allocations file with tags and a custom field
  * column (the mapping step's screenshot: docs/screenshots/ipam-csv-wizard.png), imported creating its
- * missing tag; a phpIPAM export through its preset; the pools table's Export CSV offering the file; the
+ * missing tag; a phpIPAM export through its preset; the pools table's Export CSV offering the file; a
+ * pool's Export CSV carrying the allocations table's custom field filter (its screenshot:
+ * docs/screenshots/ipam-allocations-field-filter.png); the
  * space picker (its screenshot: docs/screenshots/ipam-csv-space-picker.png) taking the rows that name no
  * space while a space cell in the file wins.
  */
@@ -129,6 +131,26 @@ describe.skipIf(!hasChromium)('the IPAM CSV wizard', () => {
     const text = fs.readFileSync((await download.path())!, 'utf8')
     expect(text.split('\r\n')[0]).toBe('space,network,name,gateway,vlan,site,environment,description,dns_servers,active,tags')
     expect(text).toContain('default,10.20.2.0/24,10.20.2.0/24,,120,,,Lab,,true,')
+  })
+
+  it("a pool's Export CSV carries the allocations table's custom field filter", async () => {
+    const { page } = s
+    // Pool guarded holds 10.50.7.20 (rack 12, imported above); one more address without a rack beside it.
+    const r = await cli(['--database-url', url, 'ip', 'allocate', '--pool', 'guarded', '--ip', '10.50.7.22', '--hostname', 'no-rack'])
+    expect(r.code, r.stderr).toBe(0)
+    await page.getByTestId('pools-table').locator('tr[data-pool="guarded"]').click()
+    await page.getByTestId('alloc-filter-field').selectOption('rack')
+    await page.getByTestId('alloc-filter-field-value').fill('12')
+    await expect.poll(() => page.locator('tbody tr[data-ip]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-ip'))), { timeout: 30_000 }).toEqual(['10.50.7.20'])
+    // The allocations table with its filters, at the end of the page (which scrolls inside #main).
+    await page.evaluate("const m = document.getElementById('main'); m?.scrollTo(0, m.scrollHeight)")
+    await page.screenshot({ path: path.join(root, 'docs', 'screenshots', 'ipam-allocations-field-filter.png') })
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('allocations-export-csv').click()])
+    const lines = fs.readFileSync((await download.path())!, 'utf8').split('\r\n')
+    expect(lines.slice(1, -1).map((l) => l.split(',')[1])).toEqual(['10.50.7.20'])
+    expect(lines[0]).toMatch(/,tags,cf_rack$/)
+    // Back to the pools table, where the next test starts.
+    await page.getByRole('button', { name: 'Pools', exact: true }).click()
   })
 
   it('the space picker takes the rows that name no space; a space named in the file wins', async () => {

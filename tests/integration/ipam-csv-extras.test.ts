@@ -12,20 +12,22 @@ import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
+import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-ipam-csv-extras-'))
 process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
 
 let core: Core
+let url: string
 const admin = ctxAs('admin', 'alice')
 const op = ctxAs('operator', 'olga')
 
-async function exportText(c: Core, kind: 'pools' | 'allocations'): Promise<string> {
+async function exportText(c: Core, kind: 'pools' | 'allocations', fields?: Record<string, string>): Promise<string> {
   const out = new PassThrough()
   const chunks: Buffer[] = []
   out.on('data', (b: Buffer) => chunks.push(b))
-  await c.ipamCsv.export(op, { kind }, out)
+  await c.ipamCsv.export(op, { kind, ...(fields ? { fields } : {}) }, out)
   out.end()
   return Buffer.concat(chunks).toString('utf8')
 }
@@ -48,7 +50,7 @@ async function define(c: Core): Promise<void> {
 }
 
 beforeAll(async () => {
-  ;({ core } = await openCore('ipamcsvx'))
+  ;({ core, url } = await openCore('ipamcsvx'))
   await define(core)
   await core.ipam.createPool(admin, { name: 'dc', network: '10.9.0.0/24', tags: ['prod'], customFields: { cost_centre: '=4711' } })
   await core.ipam.allocate(op, { pool: 'dc', ip: '10.9.0.10', hostname: 'web1' })
@@ -73,6 +75,33 @@ describe('export', () => {
       'default,10.9.0.11,dc,allocated,db1,,,,,,,false,false,,false,,,,',
       ''
     ])
+  })
+
+  it("carries the lists' custom field filter, each value typed as its field (the app's table and the CLI alike)", async () => {
+    const ips = async (fields: Record<string, string>): Promise<string[]> =>
+      (await exportText(core, 'allocations', fields))
+        .split('\r\n')
+        .slice(1, -1)
+        .map((l) => l.split(',')[1]!)
+    expect(await ips({ tier: 'gold' })).toEqual(['10.9.0.10'])
+    // Text typed as the field's type: "false" is the boolean, "12" the integer.
+    expect(await ips({ monitored: 'false' })).toEqual(['10.9.0.11'])
+    expect(await ips({ rack: '12', monitored: 'true' })).toEqual(['10.9.0.10'])
+    expect(await ips({ rack: '13' })).toEqual([])
+    expect((await exportText(core, 'pools', { cost_centre: '=4711' })).split('\r\n').slice(1, -1)).toEqual(["default,10.9.0.0/24,dc,,,,,,,true,prod,'=4711"])
+    expect((await exportText(core, 'pools', { cost_centre: '4711' })).split('\r\n').slice(1, -1)).toEqual([])
+    // A field that does not exist, or a value its type refuses: an error naming it, and nothing written.
+    expect(await exportText(core, 'allocations', { nope: 'x' }).catch((e) => e)).toMatchObject({ code: 'VALIDATION', details: { field: 'fields.nope' } })
+    expect(await exportText(core, 'allocations', { rack: 'twelve' }).catch((e) => e)).toMatchObject({ code: 'VALIDATION' })
+    const out = path.join(tmp, 'cli-gold.csv')
+    const r = await cli(['--database-url', url, '--json', 'ipam', 'export', '--kind', 'allocations', '--out', out, '--pool', 'dc', '--field', 'tier=gold'])
+    expect(r.code).toBe(0)
+    expect(r.json()).toMatchObject({ kind: 'allocations', rows: 1 })
+    expect(fs.readFileSync(out, 'utf8').split('\r\n')[1]).toMatch(/^default,10\.9\.0\.10,dc,/)
+    const bad = await cli(['--database-url', url, 'ipam', 'export', '--kind', 'allocations', '--out', path.join(tmp, 'bad.csv'), '--field', 'nope=1'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toMatch(/fields\.nope/)
+    expect(fs.existsSync(path.join(tmp, 'bad.csv'))).toBe(false)
   })
 })
 

@@ -10,6 +10,7 @@ import { CSV_KINDS, CSV_ON_EXISTING, CSV_PRESETS } from '../../../shared/choices
 import type { CsvImportReport, CsvKind, CsvOnExisting, CsvPreset, CsvProgress } from '../../../shared/ipam-csv'
 import { action, cliContext, emit, globals, table, withCore } from '../runtime'
 import { onInterrupt } from '../interrupt'
+import { collectField } from './objects'
 
 const SHOWN = 50
 
@@ -29,8 +30,9 @@ export function ipamExportCommand(): Command {
     .option('--pool <pool>', 'allocations: only this pool (name or id)')
     .addOption(new Option('--status <status>', 'allocations: only this status').choices(['allocated', 'reserved', 'blocked', 'lapsed']))
     .option('--search <text>', 'the lists\' search: name, description, site or network (pools); host name, owner, purpose, description, MAC or address prefix (allocations)')
+    .option('--field <name=value>', 'only rows whose custom field holds this value, as the lists filter (repeatable: all of them)', collectField)
     .action(
-      action(async (o: { kind: CsvKind; out: string; space?: string; pool?: string; status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'; search?: string }, cmd: Command) => {
+      action(async (o: { kind: CsvKind; out: string; space?: string; pool?: string; status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'; search?: string; field?: Record<string, string | null> }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           await core.load('importer')
           const toStdout = o.out === '-'
@@ -39,7 +41,8 @@ export function ipamExportCommand(): Command {
           const tmp = file ? `${file}.${process.pid}.partial` : undefined
           const out = tmp ? fs.createWriteStream(tmp, { mode: 0o600 }) : process.stdout
           try {
-            const r = await core.ipamCsv.export(cliContext(), { kind: o.kind, space: o.space, pool: o.pool, status: o.status, search: o.search }, out)
+            const fields = o.field ? Object.fromEntries(Object.entries(o.field).map(([k, v]) => [k, v ?? ''])) : undefined
+            const r = await core.ipamCsv.export(cliContext(), { kind: o.kind, space: o.space, pool: o.pool, status: o.status, search: o.search, fields }, out)
             if (tmp && file) {
               await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())))
               fs.renameSync(tmp, file)

@@ -12,6 +12,7 @@ import { validationError } from '../../../shared/errors'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import { csvCellSql, TextOut } from '../db/text-export'
 import { findPoolRow, findSpaceId } from './rows'
+import { fieldFilter } from './tags'
 
 const BATCH = 2000
 
@@ -88,6 +89,12 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
   if (o.space !== undefined && o.space !== '') {
     where.push(o.kind === 'pools' ? 'p.space_id = ?' : 'a.space_id = ?')
     bindings.push(await findSpaceId(knex, o.space))
+  }
+  if (o.fields && Object.keys(o.fields).length) {
+    // The lists' custom field filter: the values typed as their fields' types (an unknown field is refused,
+    // naming it), then a jsonb containment, as ipam:pool:list and ipam:pool:allocations apply it.
+    where.push(o.kind === 'pools' ? 'p.custom_fields @> ?::jsonb' : 'a.custom_fields @> ?::jsonb')
+    bindings.push(JSON.stringify(await fieldFilter(knex, o.kind === 'pools' ? 'pool' : 'allocation', o.fields)))
   }
   const q = o.search?.trim()
   if (o.kind === 'pools') {

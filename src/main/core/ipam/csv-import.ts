@@ -3,8 +3,12 @@
  * phpIPAM's and NetBox's CSV exports, through a column mapping (presets plus overrides).
  *
  * Every row is analysed and a skipped row carries its reason (shared/ipam-csv.ts CSV_PROBLEMS). The checks
- * against the database are set-based: the rows go into a temporary table and one query finds, per row, the
- * innermost pool holding the address, the allocation already there and a dhcp range around it. A dry run
+ * against the database are set-based: one query per slice of rows finds, per row, the innermost pool holding
+ * the address, the allocation already there and a dhcp range around it. Allocations are streamed: the file
+ * is parsed, checked and looked up a slice at a time (PostgreSQL works on slice n while Node parses slice
+ * n+1), a run keeps the rows to write in a temporary table and reads them back a batch at a time for the
+ * write, so memory does not grow with the rows' contents. The pool locks are still taken, in id order, after
+ * the whole file is analysed and before the audit chain's head, as every other writer takes them. A dry run
  * analyses inside a transaction that writes nothing; a run is ONE transaction {rows, one audit row per
  * created or changed object, the import's own audit row}, written in multi-row statements, with progress
  * and cancel (a cancel rolls everything back). Idempotent on the key (space + network, space + address):
@@ -77,6 +81,12 @@ export interface CsvRunOptions {
 const PHASE_SPAN: Record<CsvPhase, [number, number]> = { reading: [0, 5], checking: [5, 30], writing: [30, 97], committing: [97, 100], done: [100, 100] }
 const MAX_REPORTS = 10
 const LOAD_CHUNK = 10_000
+/**
+ * Rows read, analysed and stored per step of a streamed allocations import (two slices are in memory at most).
+ * Small on purpose: a slice's rows then die young (V8 collects them in the young generation) instead of being
+ * promoted and left for a full collection, which let the resident set grow by the file's size at 10,000.
+ */
+const SLICE = 2_000
 const WRITE_CHUNK = 2_000
 const PREVIEW = 200
 const INTERN_MAX = 4096
@@ -105,9 +115,14 @@ interface Parsed {
   columns: CsvColumnMap[]
   headerProblems: CsvProblem[]
   refusal: CsvImportReport['refusal']
+  /** Pools: every row. Allocations: none (see slices). */
   rows: Row[]
   /** How many rows the file had, once `rows` is let go (before the write). */
   rowCount?: number
+  /** Allocations: the rows in slices of SLICE, parsed as the plan asks for them (each slice is let go once analysed). */
+  slices?: AsyncGenerator<Row[]>
+  /** Allocations: how far the reading got (rows, and bytes of `total`), for the progress reports. */
+  progress?: { rows: number; bytes: number; total: number }
 }
 
 interface Plan {
@@ -117,10 +132,19 @@ interface Plan {
   update: { line: number; id: number; before: Values; after: Values; poolId?: number; poolName?: string }[]
   unchanged: number
   preview: CsvImportReport['preview']
+  /** The line after which rows no longer enter the preview (it holds the PREVIEW first lines). */
+  previewMax?: number
+  /** The skipped rows' problems, in line order. */
+  problems: CsvProblem[]
+  /** Allocations: the rows to create, by their number in the temporary table, and the pool each goes to. */
+  creates?: { k: number[]; pool: number[] }
+  /** Allocations: the names of the pools written to, and their ids (locked before the write). */
+  poolNames?: Map<number, string>
+  touched?: Set<number>
 }
 
-/** What a plan's written entry is replaced with (writeAllocations), so its values can be collected. */
-const RELEASED = { line: 0, values: {}, spaceId: 0 } as Plan['create'][number]
+
+
 
 const skip = (line: number, kind: CsvProblemKind, column: string | null, value: string | null, reason: string): CsvProblem => ({
   line,
@@ -252,8 +276,8 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
   const refusal = headerProblems.length ? { code: 'VALIDATION' as const, message: headerProblems.map((p) => p.reason).join('; ') } : null
   if (o.columnsOnly) return { file, columns, headerProblems, refusal, rows: [] }
 
-  // Every row is held until the write (the analysis needs the whole file): a value that repeats down a column
-  // (the space, the pool, the status, an owner) is kept once, not once per row. A column stops being
+  // A value that repeats down a column (the space, the pool, the status, an owner) is kept once, not once per
+  // row, while rows are held (a pools file is held whole; allocations a slice at a time). A column stops being
   // interned once it has shown INTERN_MAX different values (host names and addresses never repeat).
   const seenValues = columns.map(() => new Map<string, string>() as Map<string, string> | null)
   const intern = (c: number, v: string): string => {
@@ -265,12 +289,28 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
     else m.set(v, v)
     return v
   }
-  const rows: Row[] = []
   let prevEnd = first[0]
-  for (let i = 1; ; i++) {
-    const rec = await next()
-    if (!rec) break
-    const [lastLine, record] = rec
+  const progress = { rows: 0, bytes: 0, total: bytes.length }
+  // The rows in slices of SLICE, parsed as they are asked for: the allocations' plan analyses each slice and
+  // lets it go (streamed), the pools' plan collects them all (a pools file is small and its plan needs all).
+  async function* slices(): AsyncGenerator<Row[]> {
+    let rows: Row[] = []
+    for (;;) {
+      const rec = await next()
+      if (!rec) break
+      rows.push(toRow(rec))
+      progress.rows++
+      if (rows.length >= SLICE) {
+        signal?.throwIfAborted()
+        progress.bytes = parser.info.bytes
+        yield rows
+        rows = []
+      }
+    }
+    progress.bytes = progress.total
+    if (rows.length) yield rows
+  }
+  function toRow([lastLine, record]: [number, string[]]): Row {
     const line = prevEnd + 1
     prevEnd = lastLine
     const values: Values = {}
@@ -315,9 +355,11 @@ export async function readCsv(o: ReturnType<typeof readOptions>, signal?: AbortS
     if (!problem && o.kind === 'allocations' && values.reserved_until && values.status !== 'reserved') {
       problem = skip(line, 'bad_value', columnOf(columns, 'reserved_until'), values.reserved_until, 'reserved_until: only reservations can expire')
     }
-    rows.push({ line, values, problem })
-    if (i % 20_000 === 0) signal?.throwIfAborted()
+    return { line, values, problem }
   }
+  if (o.kind === 'allocations') return { file, columns, headerProblems, refusal, rows: [], slices: slices(), progress }
+  const rows: Row[] = []
+  for await (const slice of slices()) for (const r of slice) rows.push(r)
   return { file, columns, headerProblems, refusal, rows }
 }
 
@@ -401,7 +443,7 @@ async function spaces(q: Knex.Transaction, picked: string | undefined): Promise<
     if (id === undefined) throw validationError('space', `no address space is named "${name}" (there are: ${[...byName.keys()].join(', ')})`)
     pickedId = id
   }
-  return { byName, names, fallback, picked: pickedId, poolSpaces: new Map() }
+  return { byName, names, fallback, picked: pickedId, poolSpaces: new Map(), asked: new Set() }
 }
 
 interface Spaces {
@@ -413,6 +455,8 @@ interface Spaces {
   picked: number | null
   /** Allocations: pool name or network -> the spaces holding a pool so named (for rows that name no space). */
   poolSpaces: Map<string, number[]>
+  /** The pool names and networks poolSpaces has been filled for (a streamed import asks slice by slice). */
+  asked: Set<string>
 }
 
 /**
@@ -441,12 +485,13 @@ function spaceOf(row: Row, sp: Spaces, columns: CsvColumnMap[]): number | CsvPro
   return sp.fallback
 }
 
-/** Fills sp.poolSpaces for the pool names and networks of rows that name no space (when nothing else decides it). */
+/** Fills sp.poolSpaces for the pool names and networks of rows that name no space (when nothing else decides it), once per name. */
 async function loadPoolSpaces(q: Knex.Transaction, sp: Spaces, rows: Iterable<Row>): Promise<void> {
   if (sp.picked !== null) return
   const wanted = new Set<string>()
-  for (const r of rows) if (!r.problem && !r.values.space && r.values.pool) wanted.add(r.values.pool)
+  for (const r of rows) if (!r.problem && !r.values.space && r.values.pool && !sp.asked.has(r.values.pool)) wanted.add(r.values.pool)
   if (!wanted.size) return
+  for (const n of wanted) sp.asked.add(n)
   const names = [...wanted]
   const nets: string[] = []
   for (const n of names) {
@@ -611,15 +656,16 @@ export class IpamCsvService {
         if (p.headerProblems.length && !p.refusal) p.refusal = { code: 'VALIDATION', message: p.headerProblems.map((h) => h.reason).join('; ') }
         if (write && p.refusal) throw new AppError('VALIDATION', `file: ${p.refusal.message}`, { field: 'file' })
         for (const row of p.rows) if (!row.problem) row.problem = checkRowExtras(x, row.line, row.values, p.columns)
-        const plan = o.kind === 'pools' ? await this.planPools(trx, p, o, opts, x) : await this.planAllocations(trx, p, o, opts, x)
+        // The allocations' plan reads the file as it goes (p.slices) and sets x.newTags itself.
+        const plan = o.kind === 'pools' ? await this.planPools(trx, p, o, opts, x) : await this.planAllocations(trx, p, o, opts, x, write)
         // The tags a run creates: those named by the rows it writes (not by skipped ones).
-        x.newTags = new Set([...plan.create, ...plan.update].flatMap((c) => ((c as { values?: Values }).values ?? (c as { after?: Values }).after)?.tags?.split(',') ?? []).filter((t) => !x.tagIds.has(t)))
+        if (o.kind === 'pools') x.newTags = new Set([...plan.create, ...plan.update].flatMap((c) => ((c as { values?: Values }).values ?? (c as { after?: Values }).after)?.tags?.split(',') ?? []).filter((t) => !x.tagIds.has(t)))
         newTags = [...x.newTags].sort()
-        const problems = [...p.headerProblems, ...p.rows.filter((r) => r.problem).map((r) => r.problem!)]
+        const problems = [...p.headerProblems, ...plan.problems]
         if (!write) return { plan, problems, imported: false }
         // The rows are in the plan and the problems now: let them go before the write, which makes garbage
         // of its own (the batches' literals, the audit rows' text), so the heap reuses their room.
-        p.rowCount = p.rows.length
+        p.rowCount = plan.counts.rows
         p.rows = []
         opts.signal?.throwIfAborted()
         if (o.kind === 'pools') await this.writePools(trx, ictx, plan, importId, opts, x)
@@ -681,7 +727,7 @@ export class IpamCsvService {
       byKey.set(`${e.space_id}|${e.network}`, e)
       nameOwner.set(`${e.space_id}|${e.name}`, `${e.space_id}|${e.network}`)
     }
-    const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
+    const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [], problems: [] }
     const seen = new Map<string, number>()
     const mapped = new Set(p.columns.map((c) => c.field))
     type New = { row: Row; key: string; spaceId: number; net: ParsedCidr }
@@ -819,15 +865,24 @@ export class IpamCsvService {
     }
     plan.counts.created = plan.create.length
     plan.counts.updated = plan.update.length
-    plan.counts.skipped = p.rows.filter((r) => r.problem).length
+    plan.problems = p.rows.filter((r) => r.problem).map((r) => r.problem!)
+    plan.counts.skipped = plan.problems.length
     for (const r of p.rows) if (r.problem) this.previewRow(plan, r.line, 'skip', r.values)
     plan.preview.sort((a, b) => a.line - b.line)
+    plan.preview.length = Math.min(plan.preview.length, PREVIEW)
     this.emit(opts, 'checking', p.rows.length, p.rows.length)
     return plan
   }
 
+  /** Keeps the PREVIEW first lines (rows are decided about out of line order: collected, sorted, trimmed). */
   private previewRow(plan: Plan, line: number, action: CsvImportReport['preview'][number]['action'], values: Values): void {
-    if (plan.preview.length < PREVIEW) plan.preview.push({ line, action, values: { ...values } })
+    if (line > (plan.previewMax ?? Infinity)) return
+    plan.preview.push({ line, action, values: { ...values } })
+    if (plan.preview.length >= 2 * PREVIEW) {
+      plan.preview.sort((a, b) => a.line - b.line)
+      plan.preview.length = PREVIEW
+      plan.previewMax = plan.preview[PREVIEW - 1]!.line
+    }
   }
 
   private async writePools(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions, x: Extras): Promise<void> {
@@ -936,44 +991,38 @@ export class IpamCsvService {
 
   // ------------------------------------------------------------------ allocations
 
-  private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras): Promise<Plan> {
+  private async planAllocations(trx: Knex.Transaction, p: Parsed, o: ReturnType<typeof readOptions>, opts: CsvRunOptions, x: Extras, write: boolean): Promise<Plan> {
     const sp = await spaces(trx, o.space)
-    await loadPoolSpaces(trx, sp, p.rows)
-    const plan: Plan = { counts: { rows: p.rows.length, created: 0, updated: 0, unchanged: 0, skipped: 0 }, create: [], update: [], unchanged: 0, preview: [] }
+    const plan: Plan = {
+      counts: { rows: 0, created: 0, updated: 0, unchanged: 0, skipped: 0 },
+      create: [],
+      update: [],
+      unchanged: 0,
+      preview: [],
+      problems: [],
+      creates: { k: [], pool: [] },
+      poolNames: new Map(),
+      touched: new Set()
+    }
     // Per space, address -> first line (the address text is the row's own string: no key built per row).
     const seen = new Map<number, Map<string, number>>()
-    const live: { row: Row; spaceId: number }[] = []
-    for (const row of p.rows) {
-      if (row.problem) continue
-      const s = spaceOf(row, sp, p.columns)
-      if (typeof s !== 'number') {
-        row.problem = s
-        continue
-      }
-      let inSpace = seen.get(s)
-      if (!inSpace) seen.set(s, (inSpace = new Map()))
-      const first = inSpace.get(row.values.ip!)
-      if (first !== undefined) {
-        row.problem = skip(row.line, 'duplicate_key', columnOf(p.columns, 'ip'), row.values.ip!, `line ${first} of the file has ${row.values.ip} in space "${sp.names.get(s)}" already`)
-        continue
-      }
-      inSpace.set(row.values.ip!, row.line)
-      live.push({ row, spaceId: s })
+    const fields = [...ALLOC_FIELDS, ...extraFields(x)]
+    // The pools' networks parsed once each, not once per row.
+    const nets = new Map<string, ParsedCidr>()
+    const mapped = new Set(p.columns.map((c) => c.field))
+    const ipCol = columnOf(p.columns, 'ip')
+    const newTags = new Set<string>()
+    const noteTags = (v: Values): void => {
+      if (v.tags) for (const t of v.tags.split(',')) if (!x.tagIds.has(t)) newTags.add(t)
     }
-    this.emit(opts, 'checking', 0, live.length)
-    // The rows go into a temporary table; one query then finds each row's pool, holder and dhcp range.
-    await trx.raw(`create temp table csv_import_rows (k int primary key, space_id int not null, ip inet not null) on commit drop`)
-    for (let i = 0; i < live.length; i += LOAD_CHUNK) {
-      opts.signal?.throwIfAborted()
-      const chunk = live.slice(i, i + LOAD_CHUNK)
-      await trx.raw(`insert into csv_import_rows select * from unnest(?::int[], ?::int[], ?::inet[])`, [
-        pgArray(chunk, (_, j) => i + j),
-        pgArray(chunk, (c) => c.spaceId),
-        pgArray(chunk, (c) => c.row.values.ip!)
-      ])
-      this.emit(opts, 'checking', Math.min(live.length, i + LOAD_CHUNK) / 2, live.length)
+    const skipped = (problem: CsvProblem, values: Values): void => {
+      plan.problems.push(problem)
+      this.previewRow(plan, problem.line, 'skip', values)
     }
-    await trx.raw(`analyze csv_import_rows`)
+    // A run keeps each row that may be written in a temporary table (its number k, line, space and values as
+    // JSON), so the write reads them back a batch at a time instead of holding the file's rows in memory.
+    if (write) await trx.raw(`create temp table csv_import_rows (k int primary key, line int not null, space_id int not null, v text not null) on commit drop`)
+    type Live = { row: Row; spaceId: number; k: number }
     type Hit = {
       k: number
       pool_id: number | null
@@ -995,156 +1044,221 @@ export class IpamCsvService {
       tags?: string | null
       cf?: Record<string, FieldValue> | null
     }
-    const fields = [...ALLOC_FIELDS, ...extraFields(x)]
-    // The pools' networks parsed once each, not once per row.
-    const nets = new Map<string, ParsedCidr>()
-    const mapped = new Set(p.columns.map((c) => c.field))
-    const ipCol = columnOf(p.columns, 'ip')
-    // Read back in slices of the row numbers, so the answer of a large file is never in memory at once; the
-    // next slice is asked for before this one is gone through, so PostgreSQL looks it up meanwhile.
-    // Two slices are in memory at once (the one gone through, the next one arriving): 10,000 rows each.
-    const SLICE = LOAD_CHUNK
-    const lookUp = (from: number): Promise<Rows<Hit>> =>
-      Promise.resolve(trx.raw<Rows<Hit>>(
-      `select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
-              (select host(g.first_ip) || '-' || host(g.last_ip) from ip_ranges g where g.pool_id = p.id and g.purpose = 'dhcp' and r.ip between g.first_ip and g.last_ip limit 1) as dhcp,
-              a.id, a.status, a.hostname, a.mac_address::text as mac, a.owner, a.owner_dn, a.purpose, a.description,
-              to_char(a.reserved_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as reserved_until,
-              (case when a.id is null then null when a.dns_managed then 'true' else 'false' end) as dns_managed,
-              (case when a.id is null then null when a.dhcp_managed then 'true' else 'false' end) as dhcp_managed
-              ${x.tagsMapped ? `, (select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id) as tags` : ''}
-              ${x.cfFields.length ? ', a.custom_fields as cf' : ''}
-         from csv_import_rows r
-         left join lateral (select p.id, p.name, p.network, p.gateway from ip_pools p
-                             where p.space_id = r.space_id and p.network >>= r.ip order by masklen(p.network) desc limit 1) p on true
-         left join ip_allocations a on a.ip_address = r.ip and a.space_id = r.space_id
-        where r.k >= ? and r.k < ?
-        order by r.k`,
-      [from, from + SLICE]
-    ))
-    let pending: Promise<Rows<Hit>> | null = live.length ? lookUp(0) : null
-    for (let from = 0; from < live.length; from += SLICE) {
-    opts.signal?.throwIfAborted()
-    const hits = await pending!
-    pending = from + SLICE < live.length ? lookUp(from + SLICE) : null
-    pending?.catch(() => undefined)
-    for (const h of hits.rows) {
-      const { row, spaceId } = live[h.k]!
-      const v = row.values
-      const ip = v.ip!
-      const space = sp.names.get(spaceId)
-      if (!h.pool_id) {
-        row.problem = skip(row.line, 'outside_pools', ipCol, ip, `ip: ${ip} lies in no pool of space "${space}"`)
-        continue
-      }
-      if (v.pool && v.pool !== h.pool_name && v.pool !== h.network) {
-        let inside = false
-        try {
-          inside = cidrContains(parseCidr(v.pool), parseIp(ip)) && parseCidr(v.pool).text === h.network
-        } catch {
-          /* a name, not a network */
-        }
-        if (!inside) {
-          row.problem = skip(row.line, 'outside_named_pool', columnOf(p.columns, 'pool'), v.pool, `pool: ${ip} lies in pool ${h.pool_name} (${h.network}), not in "${v.pool}"`)
+    // One statement per slice: (a run) the slice's rows go into the temporary table, and for each row the
+    // innermost pool holding its address, the allocation already there and a dhcp range around it.
+    // The slice goes as one JSON document (one native stringify here, no per-value quoting; PostgreSQL, idle
+    // while this side reads, takes it apart).
+    const lookUp = (live: Live[]): Promise<Rows<Hit>> => {
+      const doc = JSON.stringify(live.map((l) => [l.k, l.row.line, l.spaceId, l.row.values.ip, write ? l.row.values : 0]))
+      return Promise.resolve(
+        trx.raw<Rows<Hit>>(
+          `with r as materialized (select (e->>0)::int as k, (e->>1)::int as line, (e->>2)::int as space_id, (e->>3)::inet as ip, e->4 as v from json_array_elements(?::json) e)
+           ${write ? `, stored as (insert into csv_import_rows select k, line, space_id, v::text from r)` : ''}
+           select r.k, p.id as pool_id, p.name as pool_name, p.network::text as network, host(p.gateway) as gateway,
+                (select host(g.first_ip) || '-' || host(g.last_ip) from ip_ranges g where g.pool_id = p.id and g.purpose = 'dhcp' and r.ip between g.first_ip and g.last_ip limit 1) as dhcp,
+                a.id, a.status, a.hostname, a.mac_address::text as mac, a.owner, a.owner_dn, a.purpose, a.description,
+                to_char(a.reserved_until at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as reserved_until,
+                (case when a.id is null then null when a.dns_managed then 'true' else 'false' end) as dns_managed,
+                (case when a.id is null then null when a.dhcp_managed then 'true' else 'false' end) as dhcp_managed
+                ${x.tagsMapped ? `, (select string_agg(t.name, ',' order by t.name) from ip_allocation_tags xt join ip_tags t on t.id = xt.tag_id where xt.allocation_id = a.id) as tags` : ''}
+                ${x.cfFields.length ? ', a.custom_fields as cf' : ''}
+           from r
+           left join lateral (select p.id, p.name, p.network, p.gateway from ip_pools p
+                               where p.space_id = r.space_id and p.network >>= r.ip order by masklen(p.network) desc limit 1) p on true
+           left join ip_allocations a on a.ip_address = r.ip and a.space_id = r.space_id
+          order by r.k`,
+          [doc]
+        )
+      )
+    }
+    // What the looked-up rows of a slice become: created, updated, unchanged or skipped with the reason.
+    const decide = (live: Live[], hits: Hit[]): void => {
+      let i = 0
+      for (const h of hits) {
+        while (live[i]!.k !== h.k) i++
+        const { row, spaceId } = live[i]!
+        const v = row.values
+        const ip = v.ip!
+        const space = sp.names.get(spaceId)
+        if (!h.pool_id) {
+          skipped(skip(row.line, 'outside_pools', ipCol, ip, `ip: ${ip} lies in no pool of space "${space}"`), v)
           continue
         }
-      }
-      if (h.id) {
-        const before: Values = {
-          status: h.status,
-          hostname: h.hostname,
-          mac: h.mac,
-          owner: h.owner,
-          owner_dn: h.owner_dn,
-          purpose: h.purpose,
-          description: h.description,
-          reserved_until: h.reserved_until,
-          dns_managed: h.dns_managed,
-          dhcp_managed: h.dhcp_managed,
-          ...(x.tagsMapped ? { tags: h.tags ?? null } : {}),
-          ...customValues(h.cf)
+        if (v.pool && v.pool !== h.pool_name && v.pool !== h.network) {
+          let inside = false
+          try {
+            inside = cidrContains(parseCidr(v.pool), parseIp(ip)) && parseCidr(v.pool).text === h.network
+          } catch {
+            /* a name, not a network */
+          }
+          if (!inside) {
+            skipped(skip(row.line, 'outside_named_pool', columnOf(p.columns, 'pool'), v.pool, `pool: ${ip} lies in pool ${h.pool_name} (${h.network}), not in "${v.pool}"`), v)
+            continue
+          }
         }
-        const after: Values = { ...before }
-        for (const f of ALLOC_FIELDS) if (mapped.has(f) || (f === 'dhcp_managed' && v.dhcp_managed !== undefined)) after[f] = v[f] ?? (f === 'dns_managed' || f === 'dhcp_managed' ? 'false' : f === 'status' ? 'allocated' : null)
-        for (const f of extraFields(x)) after[f] = v[f] ?? null
-        if (after.status !== 'reserved') after.reserved_until = null
-        if (!fields.some((f) => !sameValue(before[f], after[f]))) {
-          plan.counts.unchanged++
-          this.previewRow(plan, row.line, 'unchanged', { ip, pool: h.pool_name, ...after })
-        } else if (o.onExisting === 'skip') {
-          row.problem = skip(row.line, 'exists', ipCol, ip, `ip: ${ip} is held already in space "${space}" with other values; --on-existing update changes it`)
-        } else if ((row.problem = requiredOnUpdate(x, row.line, after, p.columns))) {
+        if (h.id) {
+          const before: Values = {
+            status: h.status,
+            hostname: h.hostname,
+            mac: h.mac,
+            owner: h.owner,
+            owner_dn: h.owner_dn,
+            purpose: h.purpose,
+            description: h.description,
+            reserved_until: h.reserved_until,
+            dns_managed: h.dns_managed,
+            dhcp_managed: h.dhcp_managed,
+            ...(x.tagsMapped ? { tags: h.tags ?? null } : {}),
+            ...customValues(h.cf)
+          }
+          const after: Values = { ...before }
+          for (const f of ALLOC_FIELDS) if (mapped.has(f) || (f === 'dhcp_managed' && v.dhcp_managed !== undefined)) after[f] = v[f] ?? (f === 'dns_managed' || f === 'dhcp_managed' ? 'false' : f === 'status' ? 'allocated' : null)
+          for (const f of extraFields(x)) after[f] = v[f] ?? null
+          if (after.status !== 'reserved') after.reserved_until = null
+          let problem: CsvProblem | null = null
+          if (!fields.some((f) => !sameValue(before[f], after[f]))) {
+            plan.counts.unchanged++
+            this.previewRow(plan, row.line, 'unchanged', { ip, pool: h.pool_name, ...after })
+          } else if (o.onExisting === 'skip') {
+            skipped(skip(row.line, 'exists', ipCol, ip, `ip: ${ip} is held already in space "${space}" with other values; --on-existing update changes it`), v)
+          } else if ((problem = requiredOnUpdate(x, row.line, after, p.columns))) {
+            skipped(problem, v)
+          } else {
+            plan.update.push({ line: row.line, id: h.id, before: { ip, ...before }, after: { ip, ...after }, poolId: h.pool_id, poolName: h.pool_name! })
+            plan.touched!.add(h.pool_id)
+            noteTags(after)
+            this.previewRow(plan, row.line, 'update', { ip, pool: h.pool_name, ...after })
+          }
           continue
-        } else {
-          plan.update.push({ line: row.line, id: h.id, before: { ip, ...before }, after: { ip, ...after }, poolId: h.pool_id, poolName: h.pool_name! })
-          this.previewRow(plan, row.line, 'update', { ip, pool: h.pool_name, ...after })
         }
-        continue
+        let net = nets.get(h.network!)
+        if (!net) nets.set(h.network!, (net = parseCidr(h.network!)))
+        const unusable = unusableReason(net, parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
+        if (unusable) {
+          skipped(skip(row.line, 'unusable_address', ipCol, ip, `ip: ${unusable}`), v)
+          continue
+        }
+        if (h.dhcp) {
+          skipped(skip(row.line, 'in_dhcp_range', ipCol, ip, `ip: ${ip} lies in dhcp range ${h.dhcp} of pool ${h.pool_name}`), v)
+          continue
+        }
+        const problem = requiredOnCreate(x, row.line, v, p.columns)
+        if (problem) {
+          skipped(problem, v)
+          continue
+        }
+        plan.creates!.k.push(live[i]!.k)
+        plan.creates!.pool.push(h.pool_id)
+        plan.poolNames!.set(h.pool_id, h.pool_name!)
+        plan.touched!.add(h.pool_id)
+        noteTags(v)
+        this.previewRow(plan, row.line, 'create', { ...v, status: v.status ?? 'allocated', ...(v.status === 'reserved' ? {} : { reserved_until: null }), pool: h.pool_name })
       }
-      let net = nets.get(h.network!)
-      if (!net) nets.set(h.network!, (net = parseCidr(h.network!)))
-      const unusable = unusableReason(net, parseIp(ip)) ?? (h.gateway === ip ? `${ip} is the gateway of ${h.network}` : null)
-      if (unusable) {
-        row.problem = skip(row.line, 'unusable_address', ipCol, ip, `ip: ${unusable}`)
-        continue
-      }
-      if (h.dhcp) {
-        row.problem = skip(row.line, 'in_dhcp_range', ipCol, ip, `ip: ${ip} lies in dhcp range ${h.dhcp} of pool ${h.pool_name}`)
-        continue
-      }
-      const values = v
-      if ((row.problem = requiredOnCreate(x, row.line, values, p.columns))) continue
-      values.status ??= 'allocated'
-      if (values.status !== 'reserved') values.reserved_until = null
-      plan.create.push({ line: row.line, values, spaceId, poolId: h.pool_id, poolName: h.pool_name! })
-      this.previewRow(plan, row.line, 'create', { ...values, pool: h.pool_name })
     }
-    this.emit(opts, 'checking', Math.min(live.length, from + SLICE), live.length)
+    // Streamed: while PostgreSQL stores and looks up slice n, this reads and checks slice n+1; the answer for
+    // slice n is gone through after that. Two slices are in memory at most, whatever the file's size; what
+    // grows with the file is one entry per row to create (its number and pool) and the addresses seen (for
+    // duplicates), a few tens of bytes a row.
+    let k = 0
+    let pending: { live: Live[]; hits: Promise<Rows<Hit>> } | null = null
+    try {
+      for await (const slice of p.slices ?? []) {
+        opts.signal?.throwIfAborted()
+        plan.counts.rows += slice.length
+        for (const row of slice) if (!row.problem) row.problem = checkRowExtras(x, row.line, row.values, p.columns)
+        await loadPoolSpaces(trx, sp, slice)
+        const live: Live[] = []
+        for (const row of slice) {
+          if (!row.problem) {
+            const s = spaceOf(row, sp, p.columns)
+            if (typeof s !== 'number') row.problem = s
+            else {
+              let inSpace = seen.get(s)
+              if (!inSpace) seen.set(s, (inSpace = new Map()))
+              const first = inSpace.get(row.values.ip!)
+              if (first !== undefined) {
+                row.problem = skip(row.line, 'duplicate_key', ipCol, row.values.ip!, `line ${first} of the file has ${row.values.ip} in space "${sp.names.get(s)}" already`)
+              } else {
+                inSpace.set(row.values.ip!, row.line)
+                live.push({ row, spaceId: s, k: k++ })
+              }
+            }
+          }
+          if (row.problem) skipped(row.problem, row.values)
+        }
+        const next = live.length ? { live, hits: lookUp(live) } : null
+        next?.hits.catch(() => undefined)
+        if (pending) decide(pending.live, (await pending.hits).rows)
+        pending = next
+        const pr = p.progress!
+        this.emit(opts, 'checking', plan.counts.rows, Math.max(plan.counts.rows, Math.round((plan.counts.rows * pr.total) / Math.max(1, pr.bytes))))
+      }
+      if (pending) decide(pending.live, (await pending.hits).rows)
+      pending = null
+    } finally {
+      await pending?.hits.catch(() => undefined)
     }
-    plan.counts.created = plan.create.length
+    plan.problems.sort((a, b) => a.line - b.line)
+    plan.counts.created = plan.creates!.k.length
     plan.counts.updated = plan.update.length
-    plan.counts.skipped = p.rows.filter((r) => r.problem).length
-    for (const r of p.rows) if (r.problem) this.previewRow(plan, r.line, 'skip', r.values)
+    plan.counts.skipped = plan.problems.length
     plan.preview.sort((a, b) => a.line - b.line)
-    this.emit(opts, 'checking', live.length, live.length)
+    plan.preview.length = Math.min(plan.preview.length, PREVIEW)
+    x.newTags = newTags
+    this.emit(opts, 'checking', plan.counts.rows, plan.counts.rows)
     return plan
   }
 
   private async writeAllocations(trx: Knex.Transaction, ctx: RequestContext, plan: Plan, importId: string, opts: CsvRunOptions, x: Extras): Promise<void> {
-    const total = plan.create.length + plan.update.length
-    const touched = new Set<number>()
-    for (const c of plan.create) touched.add(c.poolId!)
-    for (const u of plan.update) touched.add(u.poolId!)
-    // The pools written to are locked in id order, as every writer takes them.
-    const ids = [...touched].sort((a, b) => a - b)
+    const creates = plan.creates!
+    const total = creates.k.length + plan.update.length
+    // The pools written to are locked in id order, as every writer takes them, before the audit chain's head.
+    const ids = [...plan.touched!].sort((a, b) => a - b)
     for (let i = 0; i < ids.length; i += LOAD_CHUNK) await trx.raw(`select id from ip_pools where id = any(?::int[]) order by id for update`, [ids.slice(i, i + LOAD_CHUNK)])
     const audit = await openBulkAudit(trx, ctx)
     await createMissingTags(trx, ctx, audit, x, importId)
     const withCustom = x.cfFields.length > 0 || [...x.defs.values()].some((d) => d.required)
     let done = 0
     // The new rows' ids are drawn from the sequence up front, so each batch's audit rows can be hashed
-    // (their resource id is part of the hashed body) before its INSERT has run. The batches are then
-    // pipelined: while PostgreSQL stores batch k (its rows, then its audit rows), Node builds and hashes
-    // batch k+1 on the other core. At most one batch is in flight; the statements run in order on the
-    // transaction's one connection.
-    const newIds: number[] = plan.create.length
+    // (their resource id is part of the hashed body) before its INSERT has run.
+    const newIds: number[] = creates.k.length
       ? (
           await trx.raw<Rows<{ ids: number[] }>>(`select array(select nextval(pg_get_serial_sequence('ip_allocations', 'id'))::int from generate_series(1, ?::int)) as ids`, [
-            plan.create.length
+            creates.k.length
           ])
         ).rows[0]!.ids
       : []
+    // A batch's rows are read back from the temporary table. The statements are pipelined on the transaction's
+    // one connection, in this order: the read of batch k+1 goes before the writes of batch k, so while
+    // PostgreSQL stores batch k (its rows, then its audit rows) Node already has batch k+1 to build and hash.
+    // At most one batch is being written; the audit batches go in chain order.
+    const read = (from: number): Promise<Rows<{ line: number; space_id: number; v: string }>> | null =>
+      from < creates.k.length
+        ? Promise.resolve(
+            trx.raw<Rows<{ line: number; space_id: number; v: string }>>(`select line, space_id, v from csv_import_rows where k = any(?::int[]) order by k`, [
+              pgArray(creates.k.slice(from, from + WRITE_CHUNK), (k) => k)
+            ])
+          )
+        : null
+    let reading = read(0)
     let inflight: Promise<unknown> | null = null
     try {
-      for (let i = 0; i < plan.create.length; i += WRITE_CHUNK) {
+      for (let i = 0; i < creates.k.length; i += WRITE_CHUNK) {
         opts.signal?.throwIfAborted()
-        const chunk = plan.create.slice(i, i + WRITE_CHUNK)
-        // A written row's values are needed no more (the report's preview holds copies).
-        plan.create.fill(RELEASED, i, i + WRITE_CHUNK)
-        const ids = newIds.slice(i, i + WRITE_CHUNK)
+        const got = (await reading!).rows
+        reading = read(i + WRITE_CHUNK)
+        reading?.catch(() => undefined)
+        const chunk = got.map((r, j) => {
+          const values = JSON.parse(r.v) as Values
+          values.status ??= 'allocated'
+          if (values.status !== 'reserved') values.reserved_until = null
+          const poolId = creates.pool[i + j]!
+          return { line: r.line, spaceId: r.space_id, values, poolId, poolName: plan.poolNames!.get(poolId)! }
+        })
+        const batchIds = newIds.slice(i, i + WRITE_CHUNK)
         const bindings = [
-          pgArray(ids, (id) => id),
-          pgArray(chunk, (c) => c.poolId!),
+          pgArray(batchIds, (id) => id),
+          pgArray(chunk, (c) => c.poolId),
           pgArray(chunk, (c) => c.spaceId),
           pgArray(chunk, (c) => c.values.ip!),
           pgArray(chunk, (c) => c.values.status ?? 'allocated'),
@@ -1164,14 +1278,14 @@ export class IpamCsvService {
           chunk.map((c, j) => ({
             action: 'create' as const,
             resourceType: 'ip_allocation',
-            resourceId: ids[j]!,
+            resourceId: batchIds[j]!,
             resourceName: c.values.ip,
-            details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName!, x), context: { operation: 'csv-import', importId, line: c.line } }
+            details: { after: allocSnapshot(c.values, c.values.ip!, c.poolName, x), context: { operation: 'csv-import', importId, line: c.line } }
           }))
         )
+        const rowTags = x.tagsMapped ? chunk.map((c) => c.values.tags ?? null) : null
         if (inflight) await inflight
         // The batch's statements in order (rows, tags, audit rows), while the loop goes on to the next batch.
-        const rowTags = x.tagsMapped ? chunk.map((c) => c.values.tags ?? null) : null
         inflight = (async () => {
           await trx.raw(
             `insert into ip_allocations (id, pool_id, space_id, ip_address, status, hostname, mac_address, owner, owner_dn, purpose, description, reserved_until,
@@ -1180,7 +1294,7 @@ export class IpamCsvService {
                                   ?::bool[], ?::bool[], ?::text[], ?::jsonb[])`,
             bindings
           )
-          if (rowTags) await writeTags(trx, 'allocations', ids, rowTags, false)
+          if (rowTags) await writeTags(trx, 'allocations', batchIds, rowTags, false)
           await audit.write(prepared)
         })()
         inflight.catch(() => undefined)
@@ -1191,6 +1305,7 @@ export class IpamCsvService {
       inflight = null
     } finally {
       if (inflight) await inflight.catch(() => undefined)
+      await reading?.catch(() => undefined)
     }
     for (let i = 0; i < plan.update.length; i += WRITE_CHUNK) {
       opts.signal?.throwIfAborted()
