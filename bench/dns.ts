@@ -236,7 +236,7 @@ export async function benchDns(srv: BenchServer): Promise<Record<string, unknown
         goal: 'allocation with DNS and DHCP on, until the name answers and the reservation is readable: p50 <= 20 ms',
         // Next free: one statement and a shared WAL flush (ipam/next-free.ts).
         next: runs.next,
-        // An explicit address: the general path (a transaction of several statements, a durable commit).
+        // An explicit address: one statement too (ipam_allocate_at, ipam/explicit.ts) and the shared flush.
         explicitIp: runs.explicitIp,
         // named alone on this machine: one signed UPDATE (its journal written), one query; nsupdate as a
         // process (its own start and key parsing included); an autocommit insert into Kea's hosts table.

@@ -5,15 +5,17 @@
  * tests of their own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Core } from '../../src/main/core'
+import { Core } from '../../src/main/core'
 import { Outbox, backoffSeconds, type OutboxRow } from '../../src/main/core/outbox/outbox'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 
 let core: Core
+let url: string
+let dataDir: string
 const op = ctxAs('operator', 'olga')
 
 beforeAll(async () => {
-  ;({ core } = await openCore('outbox'))
+  ;({ core, url, dataDir } = await openCore('outbox'))
 })
 afterAll(async () => {
   await core?.close()
@@ -51,6 +53,42 @@ describe('outbox', () => {
     expect(rows).toHaveLength(4)
     expect(rows.every((x) => x.request_id === op.requestId && x.status === 'success')).toBe(true)
     expect((await box.forSubjects(['thing:1'])).map((x) => x.state)).toEqual(['done', 'done', 'done'])
+  })
+
+  it('applies no row before the change that queued it is on disk, even when that change committed without waiting', async () => {
+    // The suite's server runs with synchronous_commit off; a production one has it on: so does this database.
+    await core.db.knex.raw(`do $$ begin execute format('alter database %I set synchronous_commit = on', current_database()); end $$`)
+    const strict = await Core.open({ databaseUrl: url, dataDir, migrate: false })
+    try {
+      expect((await strict.db.knex.raw<{ rows: { s: string }[] }>(`select current_setting('synchronous_commit') as s`)).rows[0]!.s).toBe('on')
+      const box = new Outbox(strict.db.knex)
+      const ends: string[] = []
+      const seen: { lsn: string; flushed: boolean }[] = []
+      box.register('test-durable', {
+        async apply(row: OutboxRow) {
+          const lsn = ends[row.payload.i as number]!
+          const r = await strict.db.knex.raw<{ rows: { flushed: boolean }[] }>(`select pg_current_wal_flush_lsn() >= ?::pg_lsn as flushed`, [lsn])
+          seen.push({ lsn, flushed: r.rows[0]!.flushed })
+          return { state: 'done', message: 'ok' }
+        }
+      })
+      for (let i = 0; i < 5; i++) {
+        // Committed as an allocation commits (synchronous_commit off); its end in the WAL read just after.
+        await strict.db.knex.transaction(async (trx) => {
+          await trx.raw(`set local synchronous_commit = off`)
+          await box.enqueue(trx, op, { kind: 'test-durable', target: `d${i}`, payload: { i } })
+        })
+        // A read: it writes no WAL, so it flushes nothing.
+        ends[i] = (await strict.db.knex.raw<{ rows: { l: string }[] }>(`select pg_current_wal_insert_lsn()::text as l`)).rows[0]!.l
+        expect((await box.runOnce({ kinds: ['test-durable'] })).done).toBe(1)
+      }
+      // The claim's own commit waited for a flush past every change it could see.
+      expect(seen).toHaveLength(5)
+      expect(seen.every((x) => x.flushed)).toBe(true)
+    } finally {
+      await strict.close()
+      await core.db.knex.raw(`do $$ begin execute format('alter database %I reset synchronous_commit', current_database()); end $$`)
+    }
   })
 
   it('retries a failing row with backoff, holds its target behind it, audits the same error once, and applies it once fixed', async () => {

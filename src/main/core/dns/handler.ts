@@ -118,7 +118,7 @@ export class DnsOutboxHandler implements OutboxHandler {
                   array_agg(host(a.ip_address) order by a.ip_address) filter (where family(a.ip_address) = 6) as aaaa
              from ip_allocations a join ip_pools p on p.id = a.pool_id
             where p.dns_zone_id = z.id and a.dns_managed and a.status <> 'blocked'
-              and a.hostname = any(array[t.name, case when right(t.name, length(z.name) + 1) = '.' || z.name then left(t.name, length(t.name) - length(z.name) - 1) end])
+              and lower(a.hostname) = any(array[t.name, case when right(t.name, length(z.name) + 1) = '.' || z.name then left(t.name, length(t.name) - length(z.name) - 1) end])
               and dns_fqdn(a.hostname, z.name) = t.name) d on true
          left join lateral (
            select array_agg(r.data order by r.data) filter (where r.type = 'A') as a,

@@ -51,7 +51,7 @@ export async function desiredAddresses(q: Knex, zone: ZoneRow, name: string): Pr
   const candidates = [name, ...(name.endsWith(suffix) ? [name.slice(0, -suffix.length)] : [])]
   const r = await q.raw<{ rows: { ip: string; family: number }[] }>(
     `select host(a.ip_address) as ip, family(a.ip_address) as family from ip_allocations a join ip_pools p on p.id = a.pool_id
-      where p.dns_zone_id = ? and a.dns_managed and a.status <> 'blocked' and a.hostname = any(?::text[])
+      where p.dns_zone_id = ? and a.dns_managed and a.status <> 'blocked' and lower(a.hostname) = any(?::text[])
         and dns_fqdn(a.hostname, ?) = ? order by a.ip_address`,
     [zone.id, candidates, zone.name, name]
   )

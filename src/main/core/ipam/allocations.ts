@@ -1,19 +1,21 @@
 /**
  * IPAM allocations: allocate, reserve or block an explicit address, the next free one or the next N; change
- * one; release one; list a pool's. A next-free request goes to the one-statement path (next-free.ts) first;
- * the general path here runs one transaction that holds the pool's row lock, keeps its free ranges in step
- * (free-ranges.ts) and appends the audit rows last.
+ * one; release one; list a pool's. A next-free request goes to its one-statement path (next-free.ts) first, an
+ * explicit address to its own (explicit.ts); the general path here, which they fall back on (a lapsed hold to
+ * reuse, a caller's transaction hook), runs one transaction that holds the pool's row lock, keeps its free
+ * ranges in step (free-ranges.ts) and appends the audit rows last.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { AppError, validationError } from '../../../shared/errors'
 import { allocationUpdateSchema, type SpaceRef, type AllocateInput, type AllocationDto, type AllocationUpdateInput, type Page, type PoolRef } from '../../../shared/ipam'
-import { bigIntToIp, normalizeHostname, normalizeMac, parseCidr, parseIp, unusableReason, usableRange, type ParsedCidr } from '../../../shared/net'
+import { bigIntToIp, normalizeHostname, normalizeMac, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
 import { appendAudit, appendAudits, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
 import { toAppError } from '../db/errors'
 import { parseUntil, prepareAllocation, type PreparedAllocation } from './allocation-input'
 import { giveAddress, rangeHolding, takeAddress } from './free-ranges'
 import { authorize, mutate, type MutationOptions } from './mutation'
+import { addressRefusal, allocateAtFast, heldBy, inChildPool, inactivePool, insideDhcpRange, notFree } from './explicit'
 import { allocateNextFast } from './next-free'
 import { applyAllocationTags, fieldFilter, fieldSortKey, mergeFieldValues, tagIds } from './tags'
 import { ALLOC_COLUMNS, ALLOC_FIELDS, allocationByIp, changedKeys, findPoolRow, findSpaceId, iso, parse, toAllocationDto, type AllocRow, type Rows } from './rows'
@@ -94,33 +96,31 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
     const fast = await allocateNextFast(knex, ctx, prepared, operation, entry, opts.replay)
     if (fast) return fast
   }
+  // An explicit address likewise (its statement writes the owner's DN too).
+  if (prepared.v.ip && (!opts.inTransaction || opts.replay)) {
+    const fast = await allocateAtFast(knex, ctx, prepared, operation, entry, opts.replay)
+    if (fast) return fast
+  }
   return mutate(knex, ctx, entry, async (trx) => {
     const { v, until, fields } = prepared
     type Pick = { ip: bigint; reuse: boolean; id?: number }
     const picks: Pick[] = []
     let pool: { id: number; name: string; network: string; gateway: string | null; space_id?: number }
     let net: ParsedCidr
-    const inactive = (name: string) => new AppError('CONFLICT', `pool: "${name}" is inactive; activate it before allocating from it`, { field: 'pool' })
+    const inactive = inactivePool
     if (v.ip) {
+      // The same rules, in the same order, as ipam_allocate_at (explicit.ts words the refusals for both).
       const row = await findPoolRow(trx, v.pool, true)
       if (!row.is_active) throw inactive(row.name)
       pool = row
       net = parseCidr(row.network)
       const ip = parseIp(v.ip, 'ip')
-      if (ip.family !== net.family) throw validationError('ip', `${ip.text} is IPv${ip.family}; pool "${pool.name}" is ${net.text}`)
-      const why = unusableReason(net, ip)
-      if (why) throw validationError('ip', why.includes('outside') ? `${why} (pool "${pool.name}")` : why)
-      if (pool.gateway && parseIp(pool.gateway).value === ip.value) throw validationError('ip', `${ip.text} is the gateway of pool "${pool.name}"`)
+      const bad = addressRefusal(pool, net, ip)
+      if (bad) throw bad
       const spaceId = row.space_id
       // A dhcp range belongs to the DHCP server: an address in it only when forced, naming the range.
       const skip = await skipRangeAt(trx, pool.id, ip.text)
-      if (skip && skip.purpose === 'dhcp' && !v.force) {
-        throw new AppError(
-          'CONFLICT',
-          `ip: ${ip.text} is inside the dhcp range ${skip.first}-${skip.last}${skip.description ? ` (${skip.description})` : ''} of pool "${pool.name}"; force it (--force) to allocate there anyway`,
-          { field: 'ip', range: skip }
-        )
-      }
+      if (skip && skip.purpose === 'dhcp' && !v.force) throw insideDhcpRange(ip, pool.name, skip)
       const range = await rangeHolding(trx, pool.id, ip.text)
       if (range) {
         await takeAddress(trx, pool.id, net.family, range, ip.value)
@@ -131,18 +131,14 @@ export async function allocate(knex: Knex, ctx: RequestContext, input: AllocateI
         if (holder && holder.expired) {
           picks.push({ ip: ip.value, reuse: true })
         } else if (holder) {
-          const who = holder.hostname ?? holder.owner ?? holder.allocated_by ?? 'someone'
-          throw new AppError('CONFLICT', `ip: ${ip.text} is already ${holder.status} to ${who} (pool "${holder.pool_name}")`, {
-            field: 'ip',
-            holder: { hostname: holder.hostname, owner: holder.owner, allocatedBy: holder.allocated_by, status: holder.status }
-          })
+          throw heldBy(ip, { hostname: holder.hostname, owner: holder.owner, allocatedBy: holder.allocated_by, status: holder.status, pool: holder.pool_name })
         } else if (skip) {
           // Inside a range next-free skips (dhcp when forced, reserved): free, only not in the free-space cache.
           picks.push({ ip: ip.value, reuse: false })
         } else {
           const child = await childCovering(trx, pool.id, ip.text)
-          if (child) throw new AppError('CONFLICT', `ip: ${ip.text} lies in child pool "${child.name}" (${child.network}); allocate it there`, { field: 'ip', pool: child.name })
-          throw new AppError('CONFLICT', `ip: ${ip.text} is not free in pool "${pool.name}"`, { field: 'ip' })
+          if (child) throw inChildPool(ip, child)
+          throw notFree(ip, pool.name)
         }
       }
     } else {

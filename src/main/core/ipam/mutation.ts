@@ -35,9 +35,9 @@ export interface LockedPool {
 export interface MutationOptions {
   inTransaction?: TransactionHook
   /**
-   * With inTransaction, lets next-free allocation keep its one-statement fast path: the statement records
-   * the key itself (ipam_allocate_next_keyed) and the hook is not called; when the general path has to
-   * run instead, the hook is. Like every replayed change it commits without waiting for the WAL flush
+   * With inTransaction, lets next-free and explicit-address allocation keep their one-statement fast paths:
+   * the statement records the key itself (ipam_allocate_next_keyed, ipam_allocate_at) and the hook is not
+   * called; when the general path has to run instead, the hook is. Like every replayed change it commits without waiting for the WAL flush
    * (synchronous_commit off): the replayer confirms durability before it relies on the change.
    */
   replay?: ReplayRecord

@@ -132,6 +132,13 @@ export function changedKeys(before: Record<string, unknown>, after: Record<strin
   return Object.keys(after).filter((k) => JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null))
 }
 
+/** A pool name that more than one address space holds, given without an id (ipam_allocate_at says so too). */
+export const ambiguousPool = (name: string, pools: { id: number; space: string }[]): AppError =>
+  new AppError('CONFLICT', `pool: "${name}" names a pool in more than one address space (${pools.map((x) => `"${x.space}": id ${x.id}`).join(', ')}); give its id`, {
+    field: 'pool',
+    pools
+  })
+
 /**
  * A pool by id or name, optionally locked. `countChildren` false skips counting its children (`children` is then
  * 0): a container with 100,000 children would otherwise count them on every next-block.
@@ -149,11 +156,7 @@ export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock
         `select p.id, s.name as space from ip_pools p join ip_spaces s on s.id = p.space_id where p.name = ? order by s.name`,
         [name]
       )
-      throw new AppError(
-        'CONFLICT',
-        `pool: "${name}" names a pool in more than one address space (${all.rows.map((x) => `"${x.space}": id ${x.id}`).join(', ')}); give its id`,
-        { field: 'pool', pools: all.rows }
-      )
+      throw ambiguousPool(name, all.rows)
     }
     return n.rows[0]
   }

@@ -516,7 +516,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
         }
         const mutation: MutationOptions = {
           inTransaction: hook,
-          // Next-free allocation records the key inside its one statement instead of calling the hook.
+          // Next-free and explicit allocations record the key inside their one statement instead of calling the hook.
           replay: { key: e.idempotencyKey, operation: e.operation, actor: e.actor, queuedAt: e.createdAt },
           beforeChange: poolBasisCheck(e)
         }

@@ -19,7 +19,6 @@ import { AppError } from '../../../shared/errors'
 import { OUTBOX_STATES } from '../../../shared/choices'
 import { appendAudit, auditAppendCall, type AuditEntry } from '../audit/writer'
 import { makeContext, requireRole, type RequestContext, type Source } from '../context'
-import { awaitDurable } from '../db/durable'
 
 export { OUTBOX_STATES }
 export type OutboxState = (typeof OUTBOX_STATES)[number]
@@ -297,13 +296,12 @@ export class Outbox {
     const kinds = opts.kinds ?? this.kinds()
     if (!kinds.length) return { report: total, empty: true }
     for (let round = 0; round < 1000; round++) {
-      const rows = await this.claim(kinds, opts.limit ?? 50)
-      if (!rows.length) return { report: total, empty: true }
       // The changes that queued these rows may have committed with synchronous_commit off (allocations do:
       // db/durable.ts) and be visible here before their WAL is on disk. A name server or Kea must never be
-      // told of a change a crash could still take back, so wait for a flush that covers them first (shared
-      // with the allocations' own flush in this process; a flush covers every commit made before it).
-      await awaitDurable(this.knex)
+      // told of a change a crash could still take back: the claim's own commit waits for its WAL flush
+      // (see claim()), which covers every commit before it, so the rows it returns are durable.
+      const rows = await this.claim(kinds, opts.limit ?? 50)
+      if (!rows.length) return { report: total, empty: true }
       const claimedAt = performance.now()
       total.claimed += rows.length
       const results = await Promise.all(rows.map((r) => this.applyOne(r, claimedAt)))
@@ -331,15 +329,16 @@ export class Outbox {
   }
 
   private async claim(kinds: string[], limit: number): Promise<OutboxRow[]> {
-    // The claim and the outcome commit without waiting for the WAL flush: a claim lost in a crash lapses
-    // with its lease, an outcome lost in a crash means the row is applied again, which handlers tolerate
-    // (they are idempotent). The change that queued the row is made durable before its row is applied
-    // (pass(): awaitDurable), since it may have committed with synchronous_commit off.
-    // One statement (its own transaction, synchronous_commit off for it alone): one round trip per claim.
+    // One statement, one round trip, committed with the session's synchronous_commit (on by default): a
+    // claim that took rows wrote WAL, so its commit waits for a flush up to its own commit record, which
+    // covers the commits of the changes that queued them (committed before the claim could see them). That
+    // is the durability wait the rows need before they are applied (the changes may have committed with
+    // synchronous_commit off, as allocations do, db/durable.ts), in the claim's round trip instead of a
+    // flush of its own after it; PostgreSQL's group commit shares it with flushes in flight. A claim that
+    // took nothing wrote nothing and does not wait. (An outcome still commits without waiting: one lost in a
+    // crash means the row is applied again, which handlers tolerate.)
     const r = await this.knex.raw<{ rows: DbRow[] }>(
-      `with cfg as (select set_config('synchronous_commit', 'off', true) as v)
-       update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
-         from cfg
+      `update outbox as o set claimed_until = now() + make_interval(secs => ?), claimed_by = ?, attempts = o.attempts + 1, updated_at = now()
         where o.id in (
           select c.id from outbox c
            where c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
