@@ -324,7 +324,7 @@ describe('subnet planning', () => {
     // Found and locked by name in one statement: a name two spaces hold is still refused as ambiguous.
     await core.ipam.createSpace(admin, { name: 'nb-b' })
     await core.ipam.createPool(admin, { name: 'fr4', network: '10.93.0.0/24', space: 'nb-b' })
-    expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'pool' } })
+    expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'in' } })
   })
 
   it('splits a pool into 2^k children moving its allocations, and merges them back (round trip)', async () => {
