@@ -327,6 +327,96 @@ describe('subnet planning', () => {
     expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'in' } })
   })
 
+  it('makes next-block one statement: exact audit rows the chain verifies, IPv4-mapped IPv6 text as the client writes it, a hook in the same transaction', async () => {
+    await core.ipam.createPool(admin, { name: 'one', network: '10.94.0.0/22' })
+    // Round trips: the change and its audit rows in one statement, then the shared WAL flush before the answer.
+    const sent: string[] = []
+    const spy = (q: { sql: string }): void => void sent.push(q.sql)
+    core.db.knex.on('query', spy)
+    let made
+    try {
+      made = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, count: 2, site: 'dc-nb', environment: 'prod', description: 'two racks' })
+    } finally {
+      core.db.knex.off('query', spy)
+    }
+    expect(sent).toHaveLength(2)
+    expect(sent[0]).toMatch(/ipam_next_block\(/)
+    expect(sent[1]).toMatch(/pg_logical_emit_message/)
+    expect(made.map((p) => [p.name, p.network, p.site, p.environment, p.description, p.parentName, p.spaceName])).toEqual([
+      ['one 10.94.0.0/24', '10.94.0.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default'],
+      ['one 10.94.1.0/24', '10.94.1.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default']
+    ])
+    for (const p of made) expect(await core.ipam.getPool(admin, p.id)).toEqual(p)
+    // One audit row per child with the exact after, as a read of the pool gives it, and the chain holds.
+    const rows = (await auditRows(core, '0')).filter((r) => r.resource_type === 'ip_pool' && made.some((p) => String(p.id) === r.resource_id))
+    expect(rows).toHaveLength(2)
+    rows.forEach((r, i) => {
+      const p = made[i]!
+      expect(r).toMatchObject({ action: 'create', status: 'success', resource_name: p.name, user_id: 'alice', source: 'ui' })
+      expect(r.details.after).toEqual({
+        name: p.name,
+        network: p.network,
+        gateway: null,
+        dnsServers: [],
+        vlanId: p.vlanId,
+        site: p.site,
+        environment: p.environment,
+        description: p.description,
+        isActive: true
+      })
+      expect(r.details.context).toEqual({ operation: 'next-block', space: 'default', parent: 'one', prefixLength: 24 })
+    })
+    // A VLAN by VID becomes the VLAN object, as for any other pool.
+    const [vl] = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, vlanId: 941, name: 'vl' })
+    expect(vl).toMatchObject({ name: 'vl', network: '10.94.2.0/24', vlanId: 941, vlan: { vid: 941 } })
+    expect(await core.ipam.getPool(admin, vl!.id)).toEqual(vl)
+    // PostgreSQL writes ::ffff:10.95.0.0 where the client writes ::ffff:a5f:0: names, DTOs and audit rows say the latter.
+    await core.ipam.createPool(admin, { name: 'mapped', network: '::ffff:10.95.0.0/120' })
+    const seq = await lastSeq(core)
+    const [m] = await core.ipam.nextBlock(admin, { in: 'mapped', prefixLength: 124 })
+    expect(m).toMatchObject({ name: 'mapped ::ffff:a5f:0/124', network: '::ffff:a5f:0/124' })
+    expect((await auditRows(core, seq))[0]!.details.after).toMatchObject({ name: 'mapped ::ffff:a5f:0/124', network: '::ffff:a5f:0/124' })
+    expect((await core.audit.verify(admin)).ok).toBe(true)
+    // With a transaction hook (the offline replay's key), the call runs in the hook's transaction: a hook that
+    // throws takes the pools and their audit rows back with it.
+    const before = await lastSeq(core)
+    const seen: unknown[] = []
+    const hooked = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 25 }, { inTransaction: async (_trx, result) => void seen.push(result) })
+    expect(seen).toEqual([hooked])
+    expect(hooked[0]!.network).toBe('10.94.3.0/25')
+    const mid = await lastSeq(core)
+    expect(BigInt(mid) - BigInt(before)).toBe(1n)
+    const refused = await core.ipam
+      .nextBlock(admin, { in: 'one', prefixLength: 25 }, { inTransaction: async () => Promise.reject(new Error('key taken')) })
+      .catch((e) => e)
+    expect(refused).toBeInstanceOf(Error)
+    expect(await withClient(url, (c) => c.query(`select 1 from ip_pools where network = '10.94.3.128/25'`)).then((r) => r.rowCount)).toBe(0)
+    expect((await auditRows(core, mid)).filter((r) => r.status === 'success')).toEqual([])
+    // Refusals name the field and the reason, and are audited as failures.
+    expect(await core.ipam.nextBlock(admin, { in: 'no-such', prefixLength: 26 }).catch((e) => e)).toMatchObject({
+      code: 'NOT_FOUND',
+      message: 'in: no pool named "no-such"',
+      details: { field: 'in' }
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 22 }).catch((e) => e)).toMatchObject({
+      code: 'VALIDATION',
+      message: 'prefixLength: a /22 block is not smaller than the container 10.94.0.0/22 (/22); ask for a longer prefix'
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, count: 3 }).catch((e) => e)).toMatchObject({
+      code: 'CONFLICT',
+      message: 'prefixLength: container "one" (10.94.0.0/22) has no free aligned /24',
+      details: { field: 'prefixLength', free: 0 }
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 26, count: 3 }).catch((e) => e)).toMatchObject({
+      code: 'CONFLICT',
+      message: 'count: container "one" (10.94.0.0/22) has only 2 free aligned /26, 3 asked',
+      details: { field: 'count', free: 2 }
+    })
+    const fails = (await auditRows(core, mid)).filter((r) => r.status === 'failure')
+    expect(fails.map((r) => r.details.error?.code)).toEqual(['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'CONFLICT'])
+    expect((await core.audit.verify(admin)).ok).toBe(true)
+  })
+
   it('splits a pool into 2^k children moving its allocations, and merges them back (round trip)', async () => {
     await core.ipam.createPool(admin, { name: 'sp', network: '10.80.0.0/24', gateway: '10.80.0.1', vlanId: 80 })
     await core.ipam.allocate(op, { pool: 'sp', ip: '10.80.0.10', hostname: 'h10' })
