@@ -10,6 +10,7 @@ import { Core } from '../../src/main/core'
 import { Database } from '../../src/main/core/db/database'
 import { resolveConnection } from '../../src/main/core/db/target'
 import { parseCidr } from '../../src/shared/net'
+import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 import { freshDatabase, withClient } from '../support/db'
 
@@ -415,6 +416,27 @@ describe('subnet planning', () => {
     const fails = (await auditRows(core, mid)).filter((r) => r.status === 'failure')
     expect(fails.map((r) => r.details.error?.code)).toEqual(['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'CONFLICT'])
     expect((await core.audit.verify(admin)).ok).toBe(true)
+  })
+
+  it('carves blocks from the command line (pool next-block --json), refusing a block larger than the container with exit code 1', async () => {
+    await core.ipam.createPool(admin, { name: 'cli-nb', network: '10.96.0.0/24' })
+    const ok = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '26', '--count', '2', '--site', 'dc-cli', '--json'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const made = JSON.parse(ok.stdout) as { name: string; network: string; site: string; parentName: string }[]
+    expect(made.map((p) => [p.name, p.network, p.site, p.parentName])).toEqual([
+      ['cli-nb 10.96.0.0/26', '10.96.0.0/26', 'dc-cli', 'cli-nb'],
+      ['cli-nb 10.96.0.64/26', '10.96.0.64/26', 'dc-cli', 'cli-nb']
+    ])
+    const text = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '27', '--name', 'svc'])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/created .*svc.*10\.96\.0\.128\/27.* in cli-nb/)
+    const big = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '23', '--json'])
+    expect(big.code).toBe(1)
+    expect(JSON.parse(big.stdout)).toMatchObject({ error: { code: 'VALIDATION', details: { field: 'prefixLength' } } })
+    expect(big.stderr).toMatch(/prefixLength: a \/23 block is not smaller than the container 10\.96\.0\.0\/24/)
+    const missing = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'no-such-container', '--prefix-length', '26'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/in: no pool named "no-such-container"/)
   })
 
   it('splits a pool into 2^k children moving its allocations, and merges them back (round trip)', async () => {
