@@ -330,7 +330,7 @@ describe('subnet planning', () => {
 
   it('makes next-block one statement: exact audit rows the chain verifies, IPv4-mapped IPv6 text as the client writes it, a hook in the same transaction', async () => {
     await core.ipam.createPool(admin, { name: 'one', network: '10.94.0.0/22' })
-    // Round trips: the change and its audit rows in one statement, then the shared WAL flush before the answer.
+    // Round trips: a lone call is one statement (the change, its audit rows, a durable commit).
     const sent: string[] = []
     const spy = (q: { sql: string }): void => void sent.push(q.sql)
     core.db.knex.on('query', spy)
@@ -340,9 +340,9 @@ describe('subnet planning', () => {
     } finally {
       core.db.knex.off('query', spy)
     }
-    expect(sent).toHaveLength(2)
+    expect(sent).toHaveLength(1)
     expect(sent[0]).toMatch(/ipam_next_block\(/)
-    expect(sent[1]).toMatch(/pg_logical_emit_message/)
+    expect(sent[0]).not.toMatch(/synchronous_commit/)
     expect(made.map((p) => [p.name, p.network, p.site, p.environment, p.description, p.parentName, p.spaceName])).toEqual([
       ['one 10.94.0.0/24', '10.94.0.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default'],
       ['one 10.94.1.0/24', '10.94.1.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default']
@@ -413,6 +413,20 @@ describe('subnet planning', () => {
       message: 'count: container "one" (10.94.0.0/22) has only 2 free aligned /26, 3 asked',
       details: { field: 'count', free: 2 }
     })
+    // Calls that find others in flight commit without waiting for their flush and wait for the shared one.
+    sent.length = 0
+    core.db.knex.on('query', spy)
+    let four
+    try {
+      four = (await Promise.all([1, 2, 3, 4].map(() => core.ipam.nextBlock(admin, { in: 'one', prefixLength: 28 })))).flat()
+    } finally {
+      core.db.knex.off('query', spy)
+    }
+    expect(new Set(four.map((p) => p.network)).size).toBe(4)
+    const calls = sent.filter((q) => /ipam_next_block\(/.test(q))
+    expect(calls).toHaveLength(4)
+    expect(calls.filter((q) => /synchronous_commit/.test(q))).toHaveLength(3)
+    expect(sent.filter((q) => /pg_logical_emit_message/.test(q)).length).toBeGreaterThanOrEqual(1)
     const fails = (await auditRows(core, mid)).filter((r) => r.status === 'failure')
     expect(fails.map((r) => r.details.error?.code)).toEqual(['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'CONFLICT'])
     expect((await core.audit.verify(admin)).ok).toBe(true)

@@ -224,12 +224,19 @@ function nameTaken(e: unknown, names: string): unknown {
   return e
 }
 
+/** next-block calls in flight per database handle (see nextBlock). */
+const inFlight = new WeakMap<Knex, number>()
+
 /**
  * The next free block(s) of a container as new child pools: one statement (ipam_next_block) does the change
- * and its audit rows. It commits without waiting for its WAL flush, so the container's row lock and the chain
- * head pass to the next caller at once; the caller is answered only once a flush covering the commit is done
- * (awaitDurable), as next-free allocation is. With a transaction hook (the offline replay records the edit's
- * key with it), the same call runs inside mutate's transaction instead, committed by it.
+ * and its audit rows. A lone call commits durably in that statement. When other calls of this handle are in
+ * flight, it commits without waiting for its WAL flush, so the container's row lock and the chain head pass
+ * to the next caller at once, and its caller is answered only once a flush covering the commit is done
+ * (awaitDurable, shared), as next-free allocation is. Measured on 2 busy cores (load 12-15, 16 alternating
+ * rounds, three runs): a lone call p50 8.3-10.2 ms this way, 8.8-15.4 always durable, 10.2-16.2 always
+ * deferred; 16 concurrent calls on one container 129-160/s this way, 91-125/s always durable, 132-187/s
+ * always deferred. With a transaction hook (the offline replay records the edit's key with it),
+ * the same call runs inside mutate's transaction instead, committed by it.
  */
 export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBlockInput, opts: MutationOptions = {}): Promise<PoolDto[]> {
   const raw = (input ?? {}) as Partial<NextBlockInput>
@@ -245,18 +252,26 @@ export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBloc
     }, opts.inTransaction)
   }
   let rows: PoolRow[]
+  // Alone, the statement's own commit waits for its flush: one round trip. While another next-block of this
+  // handle is in flight it does not, and the caller waits for the flush it shares with the others instead.
+  const shared = (inFlight.get(knex) ?? 0) > 0
+  inFlight.set(knex, (inFlight.get(knex) ?? 0) + 1)
   try {
-    const v = parse(nextBlockSchema, input)
-    const call = blockCall(ctx, v, true)
-    const r = await knex.raw<Rows<BlockRow>>(call.sql, call.bindings).catch((e: unknown) => Promise.reject(nameTaken(e, names)))
-    rows = blockRows(r.rows, v)
-  } catch (e) {
-    const err = toAppError(e)
-    if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') await recordFailure(knex, ctx, entry, err)
-    throw err
+    try {
+      const v = parse(nextBlockSchema, input)
+      const call = blockCall(ctx, v, shared)
+      const r = await knex.raw<Rows<BlockRow>>(call.sql, call.bindings).catch((e: unknown) => Promise.reject(nameTaken(e, names)))
+      rows = blockRows(r.rows, v)
+    } catch (e) {
+      const err = toAppError(e)
+      if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') await recordFailure(knex, ctx, entry, err)
+      throw err
+    }
+  } finally {
+    inFlight.set(knex, inFlight.get(knex)! - 1)
   }
   try {
-    await awaitDurable(knex)
+    if (shared) await awaitDurable(knex)
   } catch (e) {
     throw new AppError(
       'UNAVAILABLE',
