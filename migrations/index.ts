@@ -30,6 +30,7 @@ import { Migration20270106100000_ipam_free_blocks } from './Migration20270106100
 import { Migration20270106110000_ipam_pool_names_per_space } from './Migration20270106110000_ipam_pool_names_per_space'
 import { Migration20270110100000_audit_partitions } from './Migration20270110100000_audit_partitions'
 import { Migration20270201100000_ipam_allocate_at } from './Migration20270201100000_ipam_allocate_at'
+import { Migration20270203100000_ipam_next_block } from './Migration20270203100000_ipam_next_block'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -57,7 +58,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20270106100000_ipam_free_blocks', class: Migration20270106100000_ipam_free_blocks },
   { name: 'Migration20270106110000_ipam_pool_names_per_space', class: Migration20270106110000_ipam_pool_names_per_space },
   { name: 'Migration20270110100000_audit_partitions', class: Migration20270110100000_audit_partitions },
-  { name: 'Migration20270201100000_ipam_allocate_at', class: Migration20270201100000_ipam_allocate_at }
+  { name: 'Migration20270201100000_ipam_allocate_at', class: Migration20270201100000_ipam_allocate_at },
+  { name: 'Migration20270203100000_ipam_next_block', class: Migration20270203100000_ipam_next_block }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

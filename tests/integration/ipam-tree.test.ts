@@ -10,6 +10,7 @@ import { Core } from '../../src/main/core'
 import { Database } from '../../src/main/core/db/database'
 import { resolveConnection } from '../../src/main/core/db/target'
 import { parseCidr } from '../../src/shared/net'
+import { cli } from '../support/cli'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 import { freshDatabase, withClient } from '../support/db'
 
@@ -324,7 +325,132 @@ describe('subnet planning', () => {
     // Found and locked by name in one statement: a name two spaces hold is still refused as ambiguous.
     await core.ipam.createSpace(admin, { name: 'nb-b' })
     await core.ipam.createPool(admin, { name: 'fr4', network: '10.93.0.0/24', space: 'nb-b' })
-    expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'pool' } })
+    expect(await core.ipam.nextBlock(admin, { in: 'fr4', prefixLength: 28 }).catch((e) => e)).toMatchObject({ code: 'CONFLICT', details: { field: 'in' } })
+  })
+
+  it('makes next-block one statement: exact audit rows the chain verifies, IPv4-mapped IPv6 text as the client writes it, a hook in the same transaction', async () => {
+    await core.ipam.createPool(admin, { name: 'one', network: '10.94.0.0/22' })
+    // Round trips: a lone call is one statement (the change, its audit rows, a durable commit).
+    const sent: string[] = []
+    const spy = (q: { sql: string }): void => void sent.push(q.sql)
+    core.db.knex.on('query', spy)
+    let made
+    try {
+      made = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, count: 2, site: 'dc-nb', environment: 'prod', description: 'two racks' })
+    } finally {
+      core.db.knex.off('query', spy)
+    }
+    expect(sent).toHaveLength(1)
+    expect(sent[0]).toMatch(/ipam_next_block\(/)
+    expect(sent[0]).not.toMatch(/synchronous_commit/)
+    expect(made.map((p) => [p.name, p.network, p.site, p.environment, p.description, p.parentName, p.spaceName])).toEqual([
+      ['one 10.94.0.0/24', '10.94.0.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default'],
+      ['one 10.94.1.0/24', '10.94.1.0/24', 'dc-nb', 'prod', 'two racks', 'one', 'default']
+    ])
+    for (const p of made) expect(await core.ipam.getPool(admin, p.id)).toEqual(p)
+    // One audit row per child with the exact after, as a read of the pool gives it, and the chain holds.
+    const rows = (await auditRows(core, '0')).filter((r) => r.resource_type === 'ip_pool' && made.some((p) => String(p.id) === r.resource_id))
+    expect(rows).toHaveLength(2)
+    rows.forEach((r, i) => {
+      const p = made[i]!
+      expect(r).toMatchObject({ action: 'create', status: 'success', resource_name: p.name, user_id: 'alice', source: 'ui' })
+      expect(r.details.after).toEqual({
+        name: p.name,
+        network: p.network,
+        gateway: null,
+        dnsServers: [],
+        vlanId: p.vlanId,
+        site: p.site,
+        environment: p.environment,
+        description: p.description,
+        isActive: true
+      })
+      expect(r.details.context).toEqual({ operation: 'next-block', space: 'default', parent: 'one', prefixLength: 24 })
+    })
+    // A VLAN by VID becomes the VLAN object, as for any other pool.
+    const [vl] = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, vlanId: 941, name: 'vl' })
+    expect(vl).toMatchObject({ name: 'vl', network: '10.94.2.0/24', vlanId: 941, vlan: { vid: 941 } })
+    expect(await core.ipam.getPool(admin, vl!.id)).toEqual(vl)
+    // PostgreSQL writes ::ffff:10.95.0.0 where the client writes ::ffff:a5f:0: names, DTOs and audit rows say the latter.
+    await core.ipam.createPool(admin, { name: 'mapped', network: '::ffff:10.95.0.0/120' })
+    const seq = await lastSeq(core)
+    const [m] = await core.ipam.nextBlock(admin, { in: 'mapped', prefixLength: 124 })
+    expect(m).toMatchObject({ name: 'mapped ::ffff:a5f:0/124', network: '::ffff:a5f:0/124' })
+    expect((await auditRows(core, seq))[0]!.details.after).toMatchObject({ name: 'mapped ::ffff:a5f:0/124', network: '::ffff:a5f:0/124' })
+    expect((await core.audit.verify(admin)).ok).toBe(true)
+    // With a transaction hook (the offline replay's key), the call runs in the hook's transaction: a hook that
+    // throws takes the pools and their audit rows back with it.
+    const before = await lastSeq(core)
+    const seen: unknown[] = []
+    const hooked = await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 25 }, { inTransaction: async (_trx, result) => void seen.push(result) })
+    expect(seen).toEqual([hooked])
+    expect(hooked[0]!.network).toBe('10.94.3.0/25')
+    const mid = await lastSeq(core)
+    expect(BigInt(mid) - BigInt(before)).toBe(1n)
+    const refused = await core.ipam
+      .nextBlock(admin, { in: 'one', prefixLength: 25 }, { inTransaction: async () => Promise.reject(new Error('key taken')) })
+      .catch((e) => e)
+    expect(refused).toBeInstanceOf(Error)
+    expect(await withClient(url, (c) => c.query(`select 1 from ip_pools where network = '10.94.3.128/25'`)).then((r) => r.rowCount)).toBe(0)
+    expect((await auditRows(core, mid)).filter((r) => r.status === 'success')).toEqual([])
+    // Refusals name the field and the reason, and are audited as failures.
+    expect(await core.ipam.nextBlock(admin, { in: 'no-such', prefixLength: 26 }).catch((e) => e)).toMatchObject({
+      code: 'NOT_FOUND',
+      message: 'in: no pool named "no-such"',
+      details: { field: 'in' }
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 22 }).catch((e) => e)).toMatchObject({
+      code: 'VALIDATION',
+      message: 'prefixLength: a /22 block is not smaller than the container 10.94.0.0/22 (/22); ask for a longer prefix'
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 24, count: 3 }).catch((e) => e)).toMatchObject({
+      code: 'CONFLICT',
+      message: 'prefixLength: container "one" (10.94.0.0/22) has no free aligned /24',
+      details: { field: 'prefixLength', free: 0 }
+    })
+    expect(await core.ipam.nextBlock(admin, { in: 'one', prefixLength: 26, count: 3 }).catch((e) => e)).toMatchObject({
+      code: 'CONFLICT',
+      message: 'count: container "one" (10.94.0.0/22) has only 2 free aligned /26, 3 asked',
+      details: { field: 'count', free: 2 }
+    })
+    // Calls that find others in flight commit without waiting for their flush and wait for the shared one.
+    sent.length = 0
+    core.db.knex.on('query', spy)
+    let four
+    try {
+      four = (await Promise.all([1, 2, 3, 4].map(() => core.ipam.nextBlock(admin, { in: 'one', prefixLength: 28 })))).flat()
+    } finally {
+      core.db.knex.off('query', spy)
+    }
+    expect(new Set(four.map((p) => p.network)).size).toBe(4)
+    const calls = sent.filter((q) => /ipam_next_block\(/.test(q))
+    expect(calls).toHaveLength(4)
+    expect(calls.filter((q) => /synchronous_commit/.test(q))).toHaveLength(3)
+    expect(sent.filter((q) => /pg_logical_emit_message/.test(q)).length).toBeGreaterThanOrEqual(1)
+    const fails = (await auditRows(core, mid)).filter((r) => r.status === 'failure')
+    expect(fails.map((r) => r.details.error?.code)).toEqual(['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'CONFLICT'])
+    expect((await core.audit.verify(admin)).ok).toBe(true)
+  })
+
+  it('carves blocks from the command line (pool next-block --json), refusing a block larger than the container with exit code 1', async () => {
+    await core.ipam.createPool(admin, { name: 'cli-nb', network: '10.96.0.0/24' })
+    const ok = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '26', '--count', '2', '--site', 'dc-cli', '--json'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const made = JSON.parse(ok.stdout) as { name: string; network: string; site: string; parentName: string }[]
+    expect(made.map((p) => [p.name, p.network, p.site, p.parentName])).toEqual([
+      ['cli-nb 10.96.0.0/26', '10.96.0.0/26', 'dc-cli', 'cli-nb'],
+      ['cli-nb 10.96.0.64/26', '10.96.0.64/26', 'dc-cli', 'cli-nb']
+    ])
+    const text = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '27', '--name', 'svc'])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/created .*svc.*10\.96\.0\.128\/27.* in cli-nb/)
+    const big = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'cli-nb', '--prefix-length', '23', '--json'])
+    expect(big.code).toBe(1)
+    expect(JSON.parse(big.stdout)).toMatchObject({ error: { code: 'VALIDATION', details: { field: 'prefixLength' } } })
+    expect(big.stderr).toMatch(/prefixLength: a \/23 block is not smaller than the container 10\.96\.0\.0\/24/)
+    const missing = await cli(['--database-url', url, 'pool', 'next-block', '--in', 'no-such-container', '--prefix-length', '26'])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(/in: no pool named "no-such-container"/)
   })
 
   it('splits a pool into 2^k children moving its allocations, and merges them back (round trip)', async () => {

@@ -258,6 +258,30 @@ describe('offline queue', () => {
     })
   })
 
+  it('replays a queued next-block once, its pools and audit rows committed with the edit\'s key', async () => {
+    await withCore(async (core) => {
+      await core.ipam.createPool(admin, { name: 'plan-off', network: '10.3.0.0/24' })
+      await withQueue((q) => refreshSnapshot(core, q))
+    })
+    const queued = await withQueue((q) => q.enqueue(admin, { operation: 'ipam.pool.nextBlock', args: { in: 'plan-off', prefixLength: 26, count: 2 } }, target))
+    await withCore(async (core) => {
+      const seq = await lastSeq(core)
+      expect(await withQueue((q) => replayQueue(core, q))).toMatchObject({ applied: 1, conflicts: 0 })
+      expect((await core.ipam.listPools(admin, { parent: 'plan-off' })).items.map((p) => p.network)).toEqual(['10.3.0.0/26', '10.3.0.64/26'])
+      const rows = await auditRows(core, seq)
+      expect(rows.map((x) => [x.action, x.resource_type, x.resource_name, x.status, x.source, x.request_id])).toEqual([
+        ['create', 'ip_pool', 'plan-off 10.3.0.0/26', 'success', 'replay', queued.idempotencyKey],
+        ['create', 'ip_pool', 'plan-off 10.3.0.64/26', 'success', 'replay', queued.idempotencyKey]
+      ])
+      expect(rows[0]!.details.context).toMatchObject({ operation: 'next-block', parent: 'plan-off', idempotencyKey: queued.idempotencyKey, queuedAt: queued.createdAt })
+      // Replayed once: a second pass finds nothing to do.
+      expect(await withQueue((q) => replayQueue(core, q))).toMatchObject({ applied: 0 })
+      expect((await core.ipam.listPools(admin, { parent: 'plan-off' })).items).toHaveLength(2)
+      expect((await core.audit.verify(admin)).ok).toBe(true)
+    })
+    expect((await withQueue((q) => q.get(queued.id))).state).toBe('applied')
+  })
+
   it('checks a queued pool edit against the pool as locked in the change transaction: refused if it changed since', async () => {
     await withCore(async (core) => {
       await core.ipam.createPool(admin, { name: 'basis', network: '10.5.0.0/24', site: 'old' })

@@ -111,6 +111,25 @@ describe('roles the server enforces', () => {
     expect((await cores.admin!.ipam.createPool(op, { name: 'adm', network: '10.80.0.0/24' })).name).toBe('adm')
   })
 
+  it('runs next-block in the server for admin logins only: ipam_next_block checks the role itself and stamps the login', async () => {
+    // The client claims admin; the operator's login is refused by the function (it runs as its owner).
+    const claimsAdmin = ctxAs('admin', 'mallory')
+    await cores.admin!.ipam.createPool(claimsAdmin, { name: 'nb-roles', network: '10.81.0.0/24' })
+    const viaOp = await cores.operator!.ipam.nextBlock(claimsAdmin, { in: 'nb-roles', prefixLength: 26 }).catch((e) => e)
+    expect(viaOp).toMatchObject({ code: 'FORBIDDEN', details: { sqlstate: '42501' } })
+    const p = await psql(logins.operator, `select * from ipam_next_block(null, 'nb-roles', 26, 1, null, null, null, null, null, 'x', 'x', null, null, null, 'cli', '{}', '{}', '{}')`)
+    expect(p.code).not.toBe(0)
+    expect(p.out).toMatch(/needs the netkeeper_admin role/)
+    const made = await cores.admin!.ipam.nextBlock(claimsAdmin, { in: 'nb-roles', prefixLength: 26 })
+    expect(made.map((x) => x.network)).toEqual(['10.81.0.0/26'])
+    const r = await owner.db.knex.raw<{ rows: { db_user: string; user_id: string }[] }>(
+      `select db_user, user_id from audit_logs where resource_type = 'ip_pool' and resource_id = ? and action = 'create' and status = 'success'`,
+      [String(made[0]!.id)]
+    )
+    expect(r.rows).toEqual([{ db_user: logins.admin, user_id: 'mallory' }])
+    expect((await owner.audit.verify(ctxAs('admin'))).ok).toBe(true)
+  })
+
   it('takes the audit login from the server, whatever the client says', async () => {
     await cores.operator!.ipam.allocate(ctxAs('operator', 'someone-else'), { pool: 'lan', ip: '10.77.0.30' })
     const r = await owner.db.knex.raw<{ rows: { db_user: string; user_id: string; created_at: Date }[] }>(

@@ -133,6 +133,8 @@ export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[], op
       )
   return rows.map((r) => {
     const c = parseCidr(r.network)
+    const rolledUp = rolled.get(r.id)
+    const rollup = rolledUp ? (({ children: _n, ...x }) => x)(rolledUp) : null
     return {
       id: r.id,
       name: r.name,
@@ -154,8 +156,8 @@ export async function toPoolDtos(q: Knex | Knex.Transaction, rows: PoolRow[], op
       spaceName: r.space_name,
       parentId: r.parent_id,
       parentName: r.parent_name,
-      children: r.children,
-      rollup: rolled.get(r.id) ?? null,
+      children: rolledUp?.children ?? 0,
+      rollup,
       siteId: r.site_ref_id ?? null,
       vlan: r.vlan_ref_id ? (vlans.get(r.vlan_ref_id) ?? null) : null,
       tags: tags.get(r.id) ?? [],
@@ -513,8 +515,8 @@ export async function deletePool(knex: Knex, ctx: RequestContext, ref: PoolRef, 
     entry.resourceName = row.name
     await opts.beforeChange?.(trx, { id: row.id, name: row.name, updatedAt: iso(row.updated_at)! })
     const before = await poolDto(trx, row)
-    if (row.children > 0) {
-      throw new AppError('CONFLICT', `pool: "${row.name}" is a container of ${row.children} pool(s); delete or merge them first`, { field: 'pool', children: row.children })
+    if (before.children > 0) {
+      throw new AppError('CONFLICT', `pool: "${row.name}" is a container of ${before.children} pool(s); delete or merge them first`, { field: 'pool', children: before.children })
     }
     const n = await trx.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where pool_id = ?`, [row.id])
     const count = n.rows[0]!.n

@@ -30,6 +30,10 @@ export interface PoolRow {
   space_name: string
   parent_id: number | null
   parent_name: string | null
+  /**
+   * 1 when the pool has children, else 0 (one index probe, whatever their number); the DTO carries the
+   * number, counted with the roll-up (toPoolDtos), which reads the children anyway.
+   */
   children: number
   site_ref_id: number | null
   vlan_ref_id: number | null
@@ -66,15 +70,13 @@ export const POOL_COLUMNS = `p.id, p.name, p.description, p.network::text as net
   array(select host(d.ip) from unnest(p.dns_servers) with ordinality as d(ip, n) order by d.n) as dns_servers,
   p.space_id, (select s.name from ip_spaces s where s.id = p.space_id) as space_name, p.parent_id,
   (select pp.name from ip_pools pp where pp.id = p.parent_id) as parent_name,
-  (select count(*) from ip_pools c where c.parent_id = p.id)::int as children,
+  exists(select 1 from ip_pools c where c.parent_id = p.id)::int as children,
   p.site_ref_id, p.vlan_ref_id, p.custom_fields`
 
-const CHILD_COUNT = '(select count(*) from ip_pools c where c.parent_id = p.id)::int as children'
+const CHILD_COUNT = 'exists(select 1 from ip_pools c where c.parent_id = p.id)::int as children'
 
 /**
- * POOL_COLUMNS for a row just inserted, which has no children yet. Counting them anyway cost a seq scan of the
- * table when one container held most pools: the count's plan is chosen for an unknown parent, estimated at
- * the table's average children per parent.
+ * POOL_COLUMNS for a row just inserted, which has no children yet: not even the one index probe of `children`.
  */
 export const NEW_POOL_COLUMNS = POOL_COLUMNS.replace(CHILD_COUNT, '0 as children')
 
@@ -140,8 +142,8 @@ export const ambiguousPool = (name: string, pools: { id: number; space: string }
   })
 
 /**
- * A pool by id or name, optionally locked. `countChildren` false skips counting its children (`children` is then
- * 0): a container with 100,000 children would otherwise count them on every next-block.
+ * A pool by id or name, optionally locked. `countChildren` false skips even the probe for children (`children`
+ * is then 0).
  */
 export async function findPoolRow(q: Knex | Knex.Transaction, ref: PoolRef, lock: boolean, countChildren = true): Promise<PoolRow> {
   const byId = typeof ref === 'number' || /^\d+$/.test(String(ref))

@@ -22,8 +22,12 @@ import {
   type SplitResult
 } from '../../../shared/ipam'
 import { bigIntToIp, cidrLast, parseCidr, parseIp, usableRange, type ParsedCidr } from '../../../shared/net'
-import { appendAudits, type AuditEntry } from '../audit/writer'
+import type { z } from 'zod'
+import { canonicalBody } from '../audit/canonical'
+import { appendAudits, auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import type { RequestContext } from '../context'
+import { awaitDurable } from '../db/durable'
+import { toAppError } from '../db/errors'
 import { authorize, mutate, type MutationOptions } from './mutation'
 import { poolDto, toPoolDtos } from './pools'
 import { findPoolRow, findSpaceId, NEW_POOL_COLUMNS, parse, POOL_COLUMNS, type PoolRow, type Rows } from './rows'
@@ -48,165 +52,234 @@ async function insertChildren(
   parent: PoolRow,
   nets: string[],
   names: string[],
-  extra: { description?: string | null; site?: string | null; environment?: string | null; vlanId?: number | null; gateways?: (string | null)[] } = {}
+  extra: { site?: string | null; environment?: string | null; vlanId?: number | null; gateways: (string | null)[] }
 ): Promise<PoolRow[]> {
-  const fresh = !extra.gateways
-  // A name already taken in the space is refused by ip_pools_space_name_key; said here the way a person reads it.
-  const taken = (e: unknown): never => {
-    const err = e as { code?: string; constraint?: string; detail?: string }
-    if (err.code === '23505' && err.constraint === 'ip_pools_space_name_key') {
-      const name = /=\(\d+, (.*)\) already exists/.exec(err.detail ?? '')?.[1] ?? names.join(', ')
-      throw new AppError('CONFLICT', `name: a pool named "${name}" already exists in this address space`, { field: 'name' })
-    }
-    throw e
-  }
-  // Blocks of free space (next-block) hold no allocations, ranges, children or gateway: their own free space is
-  // their usable range, written in the same statement as the pools (the rebuild's bounds: IPv4 wider than /31
-  // leaves out its network and broadcast address, IPv6 wider than /127 its subnet-router anycast address).
   const ins = await trx
     .raw<Rows<PoolRow>>(
-      `with ins as (
-         insert into ip_pools as p (name, network, gateway, description, site, environment, vlan_id, created_by, space_id, parent_id)
-         select u.n, u.c, u.g, ?, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
-         returning ${NEW_POOL_COLUMNS}, p.network as net
-       )${
-         fresh
-           ? `, free as (
-         insert into ip_free_ranges (pool_id, first_ip, last_ip)
-         select i.id,
-                case when (family(i.net) = 4 and masklen(i.net) < 31) or (family(i.net) = 6 and masklen(i.net) < 127) then host(i.net)::inet + 1 else host(i.net)::inet end,
-                case when family(i.net) = 4 and masklen(i.net) < 31 then host(broadcast(i.net))::inet - 1 else host(broadcast(i.net))::inet end
-           from ins i
-       )`
-           : ''
-       }
-       select * from ins`,
-      [
-      extra.description ?? null,
-      extra.site ?? null,
-      extra.environment ?? null,
-      extra.vlanId ?? null,
-      ctx.actor,
-      parent.space_id,
-      parent.id,
-      names,
-      nets,
-        extra.gateways ?? nets.map(() => null)
-      ] as unknown as Knex.RawBinding[]
+      `insert into ip_pools as p (name, network, gateway, site, environment, vlan_id, created_by, space_id, parent_id)
+       select u.n, u.c, u.g, ?, ?, ?, ?, ?, ? from unnest(?::text[], ?::cidr[], ?::inet[]) with ordinality as u(n, c, g, o) order by u.o
+       returning ${NEW_POOL_COLUMNS}`,
+      [extra.site ?? null, extra.environment ?? null, extra.vlanId ?? null, ctx.actor, parent.space_id, parent.id, names, nets, extra.gateways] as unknown as Knex.RawBinding[]
     )
-    .catch(taken)
+    .catch((e: unknown) => Promise.reject(nameTaken(e, names.join(', '))))
   const rows = ins.rows.sort((a, b) => (parseCidr(a.network).network < parseCidr(b.network).network ? -1 : 1))
-  for (const r of rows) delete (r as Partial<PoolRow> & { net?: unknown }).net
-  // A split's children may carry the gateway and take over allocations: their free space is rebuilt from them.
-  if (!fresh) await trx.raw(`select ipam_rebuild_free_ranges(x) from unnest(?::int[]) as x`, [rows.map((r) => r.id)])
+  // The children may carry the gateway and take over allocations: their free space is rebuilt from them.
+  await trx.raw(`select ipam_rebuild_free_ranges(x) from unnest(?::int[]) as x`, [rows.map((r) => r.id)])
   return rows
 }
 
 /**
- * The lowest `count` aligned free blocks of size 2^(max - prefix) in the container, from its free-space cache
- * (which leaves out its children, allocations, gateway and dhcp/reserved ranges). The container's own network
- * and broadcast addresses are not in that cache (no address may be handed out there) but a child may start or
- * end on them, so the ranges touching them are widened back, unless a child covers them.
- *
- * Index work proportional to the answer, not to the children: each free range carries the prefix length of the
- * largest aligned block inside it (`block_len`, Migration20270106100000), so the ranges that hold a /prefix are
- * the lowest `count` of each block_len from the container's prefix to `prefix` (one probe of
- * ip_free_ranges_block_idx each), plus the two ranges at the container's edges, which widening may make fit.
- * The lowest `count` ranges that fit are among those; JS then takes the blocks from them in address order.
+ * Placeholders for what only the server knows when next-block's audit bodies are serialised (ipam_next_block,
+ * Migration20270203100000): each new pool's id, name and network, the space and the container. They hold a
+ * control character, which validated input can never contain; the server puts its JSON strings in their place.
  */
-async function freeBlocks(trx: Knex.Transaction, pool: PoolRow, net: ParsedCidr, prefix: number, wanted: number): Promise<bigint[]> {
-  // Two more than asked: the blocks on the container's own first and last address may be dropped below.
-  const count = wanted + 2
-  const size = 1n << BigInt(maxLen(net) - prefix)
-  const usable = usableRange(net)
-  const top = cidrLast(net)
-  const found: bigint[] = []
-  const lens: number[] = []
-  for (let l = net.prefix; l <= prefix; l++) lens.push(l)
-  const r = await trx.raw<Rows<{ first_ip: string; last_ip: string }>>(
-    `select host(c.first_ip) as first_ip, host(c.last_ip) as last_ip from (
-       select f.first_ip, f.last_ip from unnest(?::int[]) as b(len)
-         cross join lateral (select x.first_ip, x.last_ip from ip_free_ranges x
-                              where x.pool_id = ? and x.block_len = b.len order by x.first_ip limit ?) f
-       union
-       (select x.first_ip, x.last_ip from ip_free_ranges x where x.pool_id = ? order by x.first_ip limit 1)
-       union
-       (select x.first_ip, x.last_ip from ip_free_ranges x where x.pool_id = ? order by x.first_ip desc limit 1)
-     ) c order by c.first_ip limit ?`,
-    [lens, pool.id, count, pool.id, pool.id, count + 2]
-  )
-  for (const row of r.rows) {
-    let lo = parseIp(row.first_ip).value
-    let hi = parseIp(row.last_ip).value
-    if (lo === usable.first && usable.first > net.network) lo = net.network
-    if (hi === usable.last && usable.last < top) hi = top
-    let a = ((lo + size - 1n) / size) * size
-    while (a + size - 1n <= hi && found.length < count) {
-      found.push(a)
-      a += size
-    }
-    if (found.length >= count) break
-  }
-  // The widened edges: a child (a /32 or /128) sitting on the container's own first or last address. Each edge
-  // is checked on its own: a child covering the first address says nothing about the last.
-  const atLow = found.length > 0 && found[0] === net.network
-  const atTop = found.length > 0 && found[found.length - 1]! + size - 1n === top
-  if (atLow || atTop) {
-    const edge = await trx.raw<Rows<{ low: boolean; high: boolean }>>(
-      `select coalesce(bool_or(network >>= ?::inet), false) as low, coalesce(bool_or(network >>= ?::inet), false) as high
-         from ip_pools where parent_id = ? and (network >>= ?::inet or network >>= ?::inet)`,
-      [bigIntToIp(net.network, net.family), bigIntToIp(top, net.family), pool.id, bigIntToIp(net.network, net.family), bigIntToIp(top, net.family)]
-    )
-    const { low, high } = edge.rows[0]!
-    return found.filter((b) => !(low && b === net.network) && !(high && b + size - 1n === top)).slice(0, wanted)
-  }
-  return found.slice(0, wanted)
+const BLOCK_PH = {
+  id: '\u0001netkeeper:id\u0001',
+  name: '\u0001netkeeper:name\u0001',
+  network: '\u0001netkeeper:network\u0001',
+  space: '\u0001netkeeper:space\u0001',
+  parent: '\u0001netkeeper:parent\u0001'
 }
 
+/** One row of ipam_next_block: a new pool (outcome 'ok'), or why none was made (and nothing changed). */
+interface BlockRow {
+  outcome: 'ok' | 'not_found' | 'ambiguous' | 'too_long' | 'not_smaller' | 'short'
+  detail: string | null
+  id: number | null
+  name: string | null
+  network: string | null
+  space_id: number | null
+  space_name: string | null
+  parent_id: number | null
+  parent_name: string | null
+  description: string | null
+  site: string | null
+  site_ref_id: number | null
+  vlan_id: number | null
+  vlan_ref_id: number | null
+  environment: string | null
+  created_at: Date | null
+  updated_at: Date | null
+  created_by: string | null
+  custom_fields: PoolRow['custom_fields']
+}
+
+/**
+ * The statement of one next-block: ipam_next_block (Migration20270203100000) resolves and locks the container,
+ * finds the lowest aligned free blocks, inserts the children and their free space and appends their audit rows,
+ * all inside the server, so the container's lock and the chain head are held for no client round trip. The
+ * audit body and details are serialised here once, with placeholders (BLOCK_PH) for what the server decides.
+ *
+ * The search, from the container's free-space cache (which leaves out its children, allocations, gateway and
+ * dhcp/reserved ranges), costs index work proportional to the answer, not to the children: each free range
+ * carries the prefix length of the largest aligned block inside it (`block_len`, Migration20270106100000), so
+ * the ranges that hold a /N are the lowest `count` of each block_len from the container's prefix to N (one
+ * probe each), plus the ranges at the container's edges: its own network and broadcast addresses are not in
+ * the cache (no address may be handed out there) but a child may start or end on them, so the ranges touching
+ * them are widened back, unless a child covers them.
+ */
+function blockCall(ctx: RequestContext, v: z.output<typeof nextBlockSchema>, asyncCommit: boolean): { sql: string; bindings: Knex.RawBinding[] } {
+  const ref = typeof v.in === 'number' ? String(v.in) : String(v.in).trim()
+  const byId = typeof v.in === 'number' || /^\d+$/.test(ref)
+  const after = {
+    name: BLOCK_PH.name,
+    network: BLOCK_PH.network,
+    gateway: null,
+    dnsServers: [],
+    vlanId: v.vlanId ?? null,
+    site: v.site || null,
+    environment: v.environment ?? null,
+    description: v.description ?? null,
+    isActive: true
+  }
+  const details = { after, context: { operation: 'next-block', space: BLOCK_PH.space, parent: BLOCK_PH.parent, prefixLength: v.prefixLength } }
+  const body = auditBody(ctx, { action: 'create', resourceType: 'ip_pool', resourceId: BLOCK_PH.id, resourceName: BLOCK_PH.name, details })
+  const ph = [BLOCK_PH.id, BLOCK_PH.name, BLOCK_PH.network, BLOCK_PH.space, BLOCK_PH.parent].map((x) => JSON.stringify(x))
+  return {
+    // set_config(..., true) lasts until the end of the statement's own transaction: its commit does not wait for
+    // the WAL flush (the caller waits for awaitDurable instead, db/durable.ts).
+    sql: `select ${asyncCommit ? `set_config('synchronous_commit', 'off', true) as async_commit, ` : ''}f.*
+            from ipam_next_block(?::int, ?, ?::int, ?::int, ?, ?, ?, ?, ?::int, ?, ?, ?::inet, ?, ?, ?, ?, ?, ?::text[]) f`,
+    bindings: [
+      byId ? Number(ref) : null,
+      ref,
+      v.prefixLength,
+      v.count,
+      v.name || null,
+      v.description ?? null,
+      v.site || null,
+      v.environment ?? null,
+      v.vlanId ?? null,
+      ctx.actor,
+      body.userId,
+      body.userIp,
+      body.userAgent,
+      body.requestId,
+      body.source,
+      canonicalBody(body),
+      JSON.stringify(body.details),
+      ph
+    ] as unknown as Knex.RawBinding[]
+  }
+}
+
+/** The rows of ipam_next_block as pools, or the refusal it reported as the typed error a person can act on. */
+function blockRows(rows: BlockRow[], v: z.output<typeof nextBlockSchema>): PoolRow[] {
+  const head = rows[0]
+  const ref = String(v.in).trim()
+  if (!head || head.outcome === 'not_found') throw new AppError('NOT_FOUND', `in: no pool named "${ref}"`, { field: 'in' })
+  if (head.outcome === 'ambiguous') {
+    const pools = JSON.parse(head.detail ?? '[]') as { id: number; space: string }[]
+    throw new AppError('CONFLICT', `in: "${ref}" names a pool in more than one address space (${pools.map((x) => `"${x.space}": id ${x.id}`).join(', ')}); give its id`, {
+      field: 'in',
+      pools
+    })
+  }
+  const container = `container "${head.name}" (${head.network})`
+  if (head.outcome === 'too_long') throw validationError('prefixLength', `must be at most ${head.detail} in an IPv${head.detail === '32' ? 4 : 6} container`)
+  if (head.outcome === 'not_smaller') {
+    const prefix = head.network!.split('/')[1]
+    throw validationError('prefixLength', `a /${v.prefixLength} block is not smaller than the container ${head.network} (/${prefix}); ask for a longer prefix`)
+  }
+  if (head.outcome === 'short') {
+    const free = Number(head.detail)
+    throw new AppError(
+      'CONFLICT',
+      free === 0 ? `prefixLength: ${container} has no free aligned /${v.prefixLength}` : `count: ${container} has only ${free} free aligned /${v.prefixLength}, ${v.count} asked`,
+      { field: free === 0 ? 'prefixLength' : 'count', free }
+    )
+  }
+  return rows.map((r) => ({
+    id: r.id!,
+    name: r.name!,
+    description: r.description,
+    network: r.network!,
+    gateway: null,
+    dns_servers: [],
+    vlan_id: r.vlan_id,
+    site: r.site,
+    environment: r.environment,
+    is_active: true,
+    created_at: r.created_at!,
+    updated_at: r.updated_at!,
+    created_by: r.created_by,
+    space_id: r.space_id!,
+    space_name: r.space_name!,
+    parent_id: r.parent_id,
+    parent_name: r.parent_name,
+    children: 0,
+    site_ref_id: r.site_ref_id,
+    vlan_ref_id: r.vlan_ref_id,
+    custom_fields: r.custom_fields
+  }))
+}
+
+/** A name already taken in the space is refused by ip_pools_space_name_key; said here the way a person reads it. */
+function nameTaken(e: unknown, names: string): unknown {
+  const err = e as { code?: string; constraint?: string; detail?: string }
+  if (err?.code === '23505' && err.constraint === 'ip_pools_space_name_key') {
+    const name = /=\(\d+, (.*)\) already exists/.exec(err.detail ?? '')?.[1] ?? names
+    return new AppError('CONFLICT', `name: a pool named "${name}" already exists in this address space`, { field: 'name' })
+  }
+  return e
+}
+
+/** next-block calls in flight per database handle (see nextBlock). */
+const inFlight = new WeakMap<Knex, number>()
+
+/**
+ * The next free block(s) of a container as new child pools: one statement (ipam_next_block) does the change
+ * and its audit rows. A lone call commits durably in that statement. When other calls of this handle are in
+ * flight, it commits without waiting for its WAL flush, so the container's row lock and the chain head pass
+ * to the next caller at once, and its caller is answered only once a flush covering the commit is done
+ * (awaitDurable, shared), as next-free allocation is. Measured on 2 busy cores (load 12-15, 16 alternating
+ * rounds, three runs): a lone call p50 8.3-10.2 ms this way, 8.8-15.4 always durable, 10.2-16.2 always
+ * deferred; 16 concurrent calls on one container 129-160/s this way, 91-125/s always durable, 132-187/s
+ * always deferred. With a transaction hook (the offline replay records the edit's key with it),
+ * the same call runs inside mutate's transaction instead, committed by it.
+ */
 export async function nextBlock(knex: Knex, ctx: RequestContext, input: NextBlockInput, opts: MutationOptions = {}): Promise<PoolDto[]> {
   const raw = (input ?? {}) as Partial<NextBlockInput>
   const entry: AuditEntry = { action: 'create', resourceType: 'ip_pool', resourceName: String(raw.in ?? ''), details: { after: { ...raw }, context: { operation: 'next-block' } } }
   await authorize(knex, ctx, 'admin', 'carving pools out of a container', entry)
-  return mutate(knex, ctx, entry, async (trx) => {
-    const v = parse(nextBlockSchema, input)
-    const parent = await findPoolRow(trx, v.in, true, false).catch((e: unknown) => {
-      if (e instanceof AppError && e.code === 'NOT_FOUND') throw new AppError('NOT_FOUND', `in: no pool named "${v.in}"`, { field: 'in' })
-      throw e
-    })
-    const net = parseCidr(parent.network)
-    if (v.prefixLength > maxLen(net)) throw validationError('prefixLength', `must be at most ${maxLen(net)} in an IPv${net.family} container`)
-    if (v.prefixLength <= net.prefix) {
-      throw validationError('prefixLength', `a /${v.prefixLength} block is not smaller than the container ${net.text} (/${net.prefix}); ask for a longer prefix`)
+  const names = String(raw.name ?? '')
+  if (opts.inTransaction) {
+    return mutate(knex, ctx, entry, async (trx) => {
+      const v = parse(nextBlockSchema, input)
+      const call = blockCall(ctx, v, false)
+      const r = await trx.raw<Rows<BlockRow>>(call.sql, call.bindings).catch((e: unknown) => Promise.reject(nameTaken(e, names)))
+      return toPoolDtos(trx, blockRows(r.rows, v), { fresh: true })
+    }, opts.inTransaction)
+  }
+  let rows: PoolRow[]
+  // Alone, the statement's own commit waits for its flush: one round trip. While another next-block of this
+  // handle is in flight it does not, and the caller waits for the flush it shares with the others instead.
+  const shared = (inFlight.get(knex) ?? 0) > 0
+  inFlight.set(knex, (inFlight.get(knex) ?? 0) + 1)
+  try {
+    try {
+      const v = parse(nextBlockSchema, input)
+      const call = blockCall(ctx, v, shared)
+      const r = await knex.raw<Rows<BlockRow>>(call.sql, call.bindings).catch((e: unknown) => Promise.reject(nameTaken(e, names)))
+      rows = blockRows(r.rows, v)
+    } catch (e) {
+      const err = toAppError(e)
+      if (err.code !== 'INTERNAL' && err.code !== 'UNAVAILABLE') await recordFailure(knex, ctx, entry, err)
+      throw err
     }
-    const blocks = await freeBlocks(trx, parent, net, v.prefixLength, v.count)
-    if (blocks.length < v.count) {
-      throw new AppError(
-        'CONFLICT',
-        blocks.length === 0
-          ? `prefixLength: container "${parent.name}" (${net.text}) has no free aligned /${v.prefixLength}`
-          : `count: container "${parent.name}" (${net.text}) has only ${blocks.length} free aligned /${v.prefixLength}, ${v.count} asked`,
-        { field: blocks.length === 0 ? 'prefixLength' : 'count', free: blocks.length }
-      )
-    }
-    const nets = blocks.map((b) => text(b, net, v.prefixLength))
-    const rows = await insertChildren(trx, ctx, parent, nets, childNames(parent.name, net.text, nets, v.name), v)
-    const dtos = await toPoolDtos(trx, rows, { fresh: true })
-    await appendAudits(
-      trx,
-      ctx,
-      dtos.map((d) => ({
-        action: 'create' as const,
-        resourceType: 'ip_pool',
-        resourceId: d.id,
-        resourceName: d.name,
-        details: {
-          after: { name: d.name, network: d.network, gateway: null, dnsServers: [], vlanId: d.vlanId, site: d.site, environment: d.environment, description: d.description, isActive: true },
-          context: { operation: 'next-block', space: d.spaceName, parent: parent.name, prefixLength: v.prefixLength }
-        }
-      }))
+  } finally {
+    inFlight.set(knex, inFlight.get(knex)! - 1)
+  }
+  try {
+    if (shared) await awaitDurable(knex)
+  } catch (e) {
+    throw new AppError(
+      'UNAVAILABLE',
+      `database: ${rows.map((r) => r.network).join(', ')} in "${rows[0]!.parent_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
+      { pools: rows.map((r) => r.name) }
     )
-    return dtos
-  }, opts.inTransaction)
+  }
+  return toPoolDtos(knex, rows, { fresh: true })
 }
 
 export async function splitPool(knex: Knex, ctx: RequestContext, input: SplitInput, opts: MutationOptions = {}): Promise<SplitResult> {
