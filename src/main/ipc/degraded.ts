@@ -89,11 +89,18 @@ type HostState =
   | { kind: 'open'; core: Core; table: HandlerTable }
   | { kind: 'degraded'; info: DegradedState; table: HandlerTable }
 
+/**
+ * Channels whose answer waits for the background work the gate holds back: counted, they would wait for
+ * themselves (a replay asked from the queue drawer refreshes the snapshot, which steps aside while any
+ * counted request is in flight).
+ */
+const UNTRACKED: ReadonlySet<string> = new Set(['offline:queue:replay'])
+
 /** Every handler of `table`, counted by `gate` while it runs (the window's requests; see first-screen.ts). */
 function tracked(table: HandlerTable, gate: FirstScreenGate): HandlerTable {
   const out = {} as Record<string, Handler<never>>
   for (const [channel, handler] of Object.entries(table) as [string, Handler<never>][]) {
-    out[channel] = (args, ctx) => gate.track(() => handler(args, ctx))
+    out[channel] = UNTRACKED.has(channel) ? handler : (args, ctx) => gate.track(() => handler(args, ctx))
   }
   return out as unknown as HandlerTable
 }
