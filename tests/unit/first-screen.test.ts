@@ -61,12 +61,13 @@ describe('FirstScreenGate', () => {
     gate.close()
   })
 
-  it('close() lets every waiter through', async () => {
+  it('close() lets every waiter through, and every later one', async () => {
     const gate = new FirstScreenGate({ maxWaitMs: 5000 })
     void gate.track(() => new Promise(() => undefined))
     const waiting = gate.idle()
     gate.close()
     expect(await settled(waiting)).toBe(true)
     expect(await settled(gate.firstScreen)).toBe(true)
+    expect(await settled(gate.idle())).toBe(true) // the request is still in flight
   })
 })

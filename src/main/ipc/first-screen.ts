@@ -28,6 +28,7 @@ export class FirstScreenGate {
   private lastEnd = 0
   private asked = false
   private opened = false
+  private closed = false
   private quietTimer?: NodeJS.Timeout
   private readonly deadline: NodeJS.Timeout
   private openGate!: () => void
@@ -73,7 +74,7 @@ export class FirstScreenGate {
 
   /** Resolves when no request of the window is in flight and none ended in the last yieldMs. */
   idle(): Promise<void> {
-    if (this.inFlight === 0 && Date.now() - this.lastEnd >= this.yieldMs) return Promise.resolve()
+    if (this.closed || (this.inFlight === 0 && Date.now() - this.lastEnd >= this.yieldMs)) return Promise.resolve()
     return new Promise((resolve) => {
       this.waiters.push(resolve)
       this.wake()
@@ -102,8 +103,9 @@ export class FirstScreenGate {
     this.openGate()
   }
 
-  /** Lets everything through at once (the host is closing). */
+  /** Lets everything through, now and from now on (the host is closing). */
   close(): void {
+    this.closed = true
     this.open()
     clearTimeout(this.waitTimer)
     this.waitTimer = undefined
