@@ -19,7 +19,9 @@ import { Migration } from '@mikro-orm/migrations'
  * lose their direct write grant on the table: the counters are written only by the triggers, so a login may
  * not set them to anything but what its allocations say (they were writable by any operator before).
  *
- * The counters are rebuilt from the allocations themselves here, whatever the old `used` said.
+ * The counters are rebuilt from the allocations themselves here, whatever the old `used` said. The daily
+ * usage snapshot (`ipam_snapshot_usage()`, run by the app's upkeep at start and daily) reads them too, less
+ * the lapsed holds, instead of counting every allocation of every pool.
  */
 const FNS = ['ip_allocations_usage_ins()', 'ip_allocations_usage_del()', 'ip_allocations_usage_upd()', 'ip_pools_usage_del()']
 
@@ -38,6 +40,40 @@ const UPSERT = `
   on conflict ("pool_id") do update
      set "used" = u."used" + excluded."used", "allocated" = u."allocated" + excluded."allocated",
          "reserved" = u."reserved" + excluded."reserved", "blocked" = u."blocked" + excluded."blocked"`
+
+/** ipam_snapshot_usage() as Migration20261227100000 wrote it, with `counts` giving each pool's c.allocated, c.reserved, c.blocked. */
+const snapshotFunction = (counts: string): string => `
+      create or replace function "ipam_snapshot_usage"() returns int language plpgsql security definer as $$
+      declare n int;
+      begin
+        insert into "ip_pool_usage_daily" ("pool_id", "day", "usable", "allocated", "reserved", "blocked", "percent", "taken_at")
+        select p."id", current_date, u.usable, c.allocated, c.reserved, c.blocked,
+               case when u.usable > 0 then least(100, trunc(100.0 * (c.allocated + c.reserved + c.blocked) / u.usable, 2)) else 0 end,
+               now()
+          from "ip_pools" p
+          cross join lateral (
+            select greatest(0, power(2::numeric, (case family(p."network") when 4 then 32 else 128 end) - masklen(p."network"))
+                     - case when family(p."network") = 4 and masklen(p."network") < 31 then 2
+                            when family(p."network") = 6 and masklen(p."network") < 127 then 1 else 0 end
+                     - case when p."gateway" is not null and p."gateway" <<= p."network"
+                                 and p."gateway" <> host(network(p."network"))::inet
+                                 and (family(p."network") = 6 or masklen(p."network") >= 31 or p."gateway" <> host(broadcast(p."network"))::inet)
+                            then 1 else 0 end) as usable
+          ) u
+          ${counts}
+        on conflict ("pool_id", "day") do update
+           set "usable" = excluded."usable", "allocated" = excluded."allocated", "reserved" = excluded."reserved",
+               "blocked" = excluded."blocked", "percent" = excluded."percent", "taken_at" = excluded."taken_at";
+        get diagnostics n = row_count;
+        return n;
+      end $$;`
+
+/** CREATE OR REPLACE keeps the owner and grants but not the pinned search_path. */
+const PIN_SNAPSHOT = `
+      do $$
+      begin
+        execute format('alter function "ipam_snapshot_usage"() set search_path = %I, pg_catalog, pg_temp', current_schema());
+      end $$;`
 
 export class Migration20270204100000_pool_usage_counters extends Migration {
   override async up(): Promise<void> {
@@ -99,6 +135,18 @@ export class Migration20270204100000_pool_usage_counters extends Migration {
     // Only the triggers (as the owner) write the counters now; every role may read them.
     this.addSql(`revoke insert, update, delete on "ip_pool_usage" from netkeeper_operator;`)
     this.pinFunctions()
+    // The daily snapshot (Migration20261227100000) from the counters too: no login can set them, so the row
+    // is still what the allocations say, without counting them (it runs with the app's upkeep at start).
+    this.addSql(snapshotFunction(`
+          cross join lateral (
+            select coalesce(k."allocated", 0)::int as allocated,
+                   (coalesce(k."reserved", 0) - (select count(*) from "ip_allocations" a
+                                                  where a."pool_id" = p."id" and a."status" = 'reserved'
+                                                    and a."reserved_until" is not null and a."reserved_until" <= now()))::int as reserved,
+                   coalesce(k."blocked", 0)::int as blocked
+              from (select 1) one left join "ip_pool_usage" k on k."pool_id" = p."id"
+          ) c`))
+    this.addSql(PIN_SNAPSHOT)
   }
 
   /** Owner, pinned search_path and execute grants of the four functions (CREATE OR REPLACE resets the search_path). */
@@ -150,5 +198,13 @@ export class Migration20270204100000_pool_usage_counters extends Migration {
     this.addSql(`alter table "ip_pool_usage" drop column "allocated", drop column "reserved", drop column "blocked";`)
     this.addSql(`grant insert, update, delete on "ip_pool_usage" to netkeeper_operator;`)
     this.pinFunctions()
+    this.addSql(snapshotFunction(`
+          cross join lateral (
+            select count(*) filter (where a."status" = 'allocated')::int as allocated,
+                   count(*) filter (where a."status" = 'reserved' and (a."reserved_until" is null or a."reserved_until" > now()))::int as reserved,
+                   count(*) filter (where a."status" = 'blocked')::int as blocked
+              from "ip_allocations" a where a."pool_id" = p."id"
+          ) c`))
+    this.addSql(PIN_SNAPSHOT)
   }
 }

@@ -3,7 +3,7 @@
  * (ipam.stats) and the pools' threshold levels (ipam.usageLevels): after every kind of write (next-free and
  * explicit allocations, a bulk hold, a multi-pool bulk insert, holds that lapse, status changes one by one
  * and many at once, releases, a split that moves allocations, pool deletes) they give exactly what the old
- * queries, which counted every allocation, gave. Only the triggers write the counters (an operator may not),
+ * queries, which counted every allocation, gave; so does the daily usage snapshot that reads them. Only the triggers write the counters (an operator may not),
  * and the migration rebuilds them from the allocations. Real PostgreSQL.
  */
 import { randomBytes } from 'node:crypto'
@@ -121,6 +121,19 @@ async function expectSame(what: string): Promise<IpamStats> {
     const usable = BigInt(pool.utilization.usable)
     expect(l.percent, `${what}: ${l.pool}`).toBe(usable === 0n ? 0 : Number((BigInt(want[l.pool]!) * 10000n) / usable) / 100)
   }
+  // The daily snapshot (the server function, from the counters) writes the same numbers.
+  await core.ipam.snapshotUsage(admin)
+  const snap = await knex.raw<{ rows: { pool_id: number; allocated: number; reserved: number; blocked: number }[] }>(
+    `select pool_id, allocated, reserved, blocked from ip_pool_usage_daily where day = current_date order by pool_id`
+  )
+  const want2 = await knex.raw<{ rows: { pool_id: number; allocated: number; reserved: number; blocked: number }[] }>(
+    `select p.id as pool_id,
+            count(a.id) filter (where a.status = 'allocated')::int as allocated,
+            count(a.id) filter (where a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now()))::int as reserved,
+            count(a.id) filter (where a.status = 'blocked')::int as blocked
+       from ip_pools p left join ip_allocations a on a.pool_id = p.id group by p.id order by p.id`
+  )
+  expect(snap.rows, `${what}: daily snapshot`).toEqual(want2.rows)
   return s
 }
 
