@@ -61,13 +61,15 @@ describe('FirstScreenGate', () => {
     gate.close()
   })
 
-  it('close() lets every waiter through, and every later one', async () => {
-    const gate = new FirstScreenGate({ maxWaitMs: 5000 })
+  it('close() lets every waiter through, and every later one, but starts no upkeep', async () => {
+    const gate = new FirstScreenGate({ quietMs: 10, maxWaitMs: 50 })
     void gate.track(() => new Promise(() => undefined))
     const waiting = gate.idle()
     gate.close()
     expect(await settled(waiting)).toBe(true)
-    expect(await settled(gate.firstScreen)).toBe(true)
     expect(await settled(gate.idle())).toBe(true) // the request is still in flight
+    await sleep(100) // past the deadline
+    expect(await settled(gate.firstScreen)).toBe(false)
+    expect(gate.isOpen).toBe(false)
   })
 })

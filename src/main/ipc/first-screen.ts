@@ -96,17 +96,21 @@ export class FirstScreenGate {
   }
 
   private open(): void {
-    if (this.opened) return
+    if (this.opened || this.closed) return
     this.opened = true
     clearTimeout(this.deadline)
     clearTimeout(this.quietTimer)
     this.openGate()
   }
 
-  /** Lets everything through, now and from now on (the host is closing). */
+  /**
+   * The host is closing: whatever waits in idle() goes on (and ends, on a closed core), now and from now on;
+   * the first screen never comes, so upkeep that has not started does not start on a core about to close.
+   */
   close(): void {
     this.closed = true
-    this.open()
+    clearTimeout(this.deadline)
+    clearTimeout(this.quietTimer)
     clearTimeout(this.waitTimer)
     this.waitTimer = undefined
     const ws = this.waiters

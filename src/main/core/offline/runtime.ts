@@ -149,7 +149,10 @@ export class OfflineRuntime {
       const pending = this.withQueue((q) => q.pending(this.target, 1).length)
       if (pending && this.opts.autoReplay !== false) await this.replay('startup')
       else await this.refresh()
-    })().catch((e) => console.error('[offline] start-up replay or snapshot failed:', toAppError(e).message))
+    })().catch((e) => {
+      // A snapshot cut short because the app is closing is no failure worth a line.
+      if (!this.closed) console.error('[offline] start-up replay or snapshot failed:', toAppError(e).message)
+    })
   }
 
   withQueue<T>(fn: (q: OfflineQueue) => T): T {
