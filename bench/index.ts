@@ -15,7 +15,7 @@ import { benchIpamTree } from './ipam-tree'
 import { benchIpamCsv } from './ipam-csv'
 import { benchOffline } from './offline'
 import { benchFailover } from './failover'
-import { appStart, auditScroll, benchUi, poolsTti } from './ui'
+import { appStart, appStartTimeline, auditScroll, benchUi, poolsTti } from './ui'
 import { paletteBench } from './palette'
 import { benchServer, log } from './util'
 
@@ -41,6 +41,8 @@ const suites: Record<string, (srv: Awaited<ReturnType<typeof benchServer>>) => P
   'ui-palette': paletteBench,
   // App start on the embedded store, and the Pools screen of 5,000 pools (both run inside `ui` too).
   'ui-start': () => appStart(),
+  // Where a cold start's time goes: each step of opening the store, and every request of the page on one clock.
+  'ui-start-timeline': () => appStartTimeline(),
   'ui-pools': poolsTti,
   'ui-audit-scroll': auditScroll,
   cli: benchCli,

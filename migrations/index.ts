@@ -31,6 +31,7 @@ import { Migration20270106110000_ipam_pool_names_per_space } from './Migration20
 import { Migration20270110100000_audit_partitions } from './Migration20270110100000_audit_partitions'
 import { Migration20270201100000_ipam_allocate_at } from './Migration20270201100000_ipam_allocate_at'
 import { Migration20270203100000_ipam_next_block } from './Migration20270203100000_ipam_next_block'
+import { Migration20270204100000_pool_usage_counters } from './Migration20270204100000_pool_usage_counters'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -59,7 +60,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20270106110000_ipam_pool_names_per_space', class: Migration20270106110000_ipam_pool_names_per_space },
   { name: 'Migration20270110100000_audit_partitions', class: Migration20270110100000_audit_partitions },
   { name: 'Migration20270201100000_ipam_allocate_at', class: Migration20270201100000_ipam_allocate_at },
-  { name: 'Migration20270203100000_ipam_next_block', class: Migration20270203100000_ipam_next_block }
+  { name: 'Migration20270203100000_ipam_next_block', class: Migration20270203100000_ipam_next_block },
+  { name: 'Migration20270204100000_pool_usage_counters', class: Migration20270204100000_pool_usage_counters }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

@@ -6,33 +6,14 @@
  */
 import { z } from 'zod'
 import { hasControl } from './links'
+import { PALETTE_KINDS, type PaletteKind } from './palette-kinds'
 
 // The links live in links.ts (no zod: the renderer's first chunk imports them); re-exported for the rest.
 export { LINK_SCHEME, formatLink, linkInArgv, parseLink, type AppLink } from './links'
 
-export const PALETTE_KINDS = ['pool', 'address', 'user', 'group', 'audit'] as const
-export type PaletteKind = (typeof PALETTE_KINDS)[number]
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-/**
- * Whether a source can answer this (trimmed) query at all: an audit entry is found only by a request id or a
- * sequence number, and a bare letter would match half the host names and groups. The palette does not ask a
- * source that cannot answer, and the search gives no group for it.
- */
-export function paletteSourceApplies(kind: PaletteKind, query: string): boolean {
-  switch (kind) {
-    case 'pool':
-    case 'user':
-      return true
-    case 'address':
-    case 'group':
-      return query.length >= 2
-    case 'audit':
-      return UUID.test(query) || /^#?\d{1,19}$/.test(query)
-  }
-}
-
+// The kinds and which of them can answer a query live in palette-kinds.ts (no zod: the palette's store is in
+// the renderer's first chunk); re-exported for the rest.
+export { PALETTE_KINDS, paletteSourceApplies, type PaletteKind } from './palette-kinds'
 export const paletteSearchSchema = z
   .object({
     query: z

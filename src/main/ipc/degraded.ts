@@ -25,6 +25,7 @@ import { ConnectionService } from '../core/settings/connections'
 import { chooseOpenFile, noFileDialogs, type FileDialogs } from './file-export'
 import { createHandlers, degradedOfflineHandlers, offlineHandlers, offlineRuntime, type Handler, type HandlerTable } from './handlers'
 import { settingsHandlers, type HostControl } from './settings'
+import { FirstScreenGate } from './first-screen'
 
 declare const __APP_VERSION__: string | undefined
 
@@ -88,8 +89,26 @@ type HostState =
   | { kind: 'open'; core: Core; table: HandlerTable }
   | { kind: 'degraded'; info: DegradedState; table: HandlerTable }
 
+/**
+ * Channels whose answer waits for the background work the gate holds back: counted, they would wait for
+ * themselves (a replay asked from the queue drawer refreshes the snapshot, which steps aside while any
+ * counted request is in flight).
+ */
+const UNTRACKED: ReadonlySet<string> = new Set(['offline:queue:replay'])
+
+/** Every handler of `table`, counted by `gate` while it runs (the window's requests; see first-screen.ts). */
+function tracked(table: HandlerTable, gate: FirstScreenGate): HandlerTable {
+  const out = {} as Record<string, Handler<never>>
+  for (const [channel, handler] of Object.entries(table) as [string, Handler<never>][]) {
+    out[channel] = UNTRACKED.has(channel) ? handler : (args, ctx) => gate.track(() => handler(args, ctx))
+  }
+  return out as unknown as HandlerTable
+}
+
 export class CoreHost {
   private state: HostState = { kind: 'opening' }
+  /** The window's requests go first: upkeep starts once the first screen has been served (first-screen.ts). */
+  readonly gate = new FirstScreenGate()
   private attempt?: Promise<void>
   private switching?: Promise<SwitchResult>
   private closed = false
@@ -178,17 +197,24 @@ export class CoreHost {
     }
   }
 
-  /** Serves an open core: its live table, its upkeep and its offline runtime. */
+  /**
+   * Serves an open core: its live table, its upkeep and its offline runtime. The upkeep that reads much
+   * (maintenance, the start-up replay and snapshot) waits until the window's first screen has been served,
+   * and the snapshot steps aside for the window's requests (first-screen.ts); the outbox starts at once
+   * (one query when nothing is pending, and a queued DNS update should not wait for a window).
+   */
   private serve(core: Core): void {
-    this.state = { kind: 'open', core, table: createHandlers(core, this.dialogs, this.control) }
-    // A long-running host keeps the audit log within its retention: a purge now and then daily.
-    core.startMaintenance()
+    this.state = { kind: 'open', core, table: tracked(createHandlers(core, this.dialogs, this.control), this.gate) }
     // Side effects (DNS updates, DHCP reservations) queued in the outbox are applied in this process.
     core.startOutbox()
-    // ...and watches the database: edits queue while it is down, replay when it is back (and now, for
+    // A long-running host keeps the audit log within its retention: a purge then and daily after.
+    void this.gate.firstScreen.then(() => {
+      if (!this.closed && this.state.kind === 'open' && this.state.core === core) core.startMaintenance()
+    })
+    // ...and watches the database: edits queue while it is down, replay when it is back (and at start, for
     // edits queued by the CLI or while this window was degraded), reads fall back on the snapshot. Each
     // connection has its own queue entries and snapshot (keyed by its target label).
-    offlineRuntime(core).start()
+    offlineRuntime(core).start({ after: this.gate.firstScreen, idle: () => this.gate.idle() })
   }
 
   /** One reopen attempt at a time; every caller waiting on it gets the same outcome. */
@@ -264,6 +290,7 @@ export class CoreHost {
 
   async close(): Promise<void> {
     this.closed = true
+    this.gate.close()
     await this.attempt?.catch(() => undefined)
     await this.switching?.catch(() => undefined)
     if (this.state.kind === 'open' && this.owned) {

@@ -278,8 +278,9 @@ export async function startWebHarness(opts: WebHarnessOptions = {}): Promise<Web
     ? CoreHost.fromCore(opts.core, dialogs)
     : // NETKEEPER_DATABASE_URL is left to the core, so the UI reports it as coming from the environment.
       CoreHost.start({ databaseUrl: opts.databaseUrl, dataDir: resolveDataDir(), migrate: true }, dialogs)
-  // "Ready" means the database is open (or known to be unreachable), so the first page load shows a state.
-  await coreHost.ready()
+  // Not waited for: as the Electron shell does, the page loads while the core opens (PGlite's start, the
+  // migration check), and its first requests wait in CoreHost.handlers() until the core is open or known to
+  // be unreachable; meanwhile the window says it is opening the database.
 
   // index.html is small and fixed for the life of the process: inject the shim once. Neither carries a secret.
   const shimTag = `<script src="${BRIDGE_PREFIX}shim.js"></script>`

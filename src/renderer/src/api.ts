@@ -15,14 +15,39 @@ function bridge(): NonNullable<Window['netkeeper']> {
   return b
 }
 
+/** Requests in flight, and who waits for there to be none (whenIdle). */
+let inFlight = 0
+let idleWaiters: (() => void)[] = []
+
+/**
+ * Resolves once no request has been in flight for `quietMs` (the first screen has its answers): work that
+ * can wait, such as loading the other screens' code, goes after the first screen's requests, not among them.
+ */
+export function whenIdle(quietMs = 300): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (inFlight > 0) idleWaiters.push(check)
+      else setTimeout(() => (inFlight > 0 ? idleWaiters.push(check) : resolve()), quietMs)
+    }
+    check()
+  })
+}
+
 async function call<C extends Channel>(channel: C, args: ArgsOf<C>): Promise<ResultOf<C>> {
   let envelope
+  inFlight++
   try {
     envelope = await bridge().invoke(channel, args)
   } catch (e) {
     if (e instanceof AppError) throw e
     // The transport itself failed (main process gone, harness stopped): not an answer from the core.
     throw new AppError('UNAVAILABLE', `${channel}: the application did not answer (${(e as Error)?.message ?? String(e)})`)
+  } finally {
+    if (--inFlight === 0 && idleWaiters.length) {
+      const ws = idleWaiters
+      idleWaiters = []
+      for (const w of ws) w()
+    }
   }
   if (envelope.ok) return envelope.value
   throw isErrorPayload(envelope.error)

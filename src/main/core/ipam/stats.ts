@@ -5,22 +5,35 @@ import { parseCidr } from '../../../shared/net'
 import type { Rows } from './rows'
 import { utilization } from './utilization'
 
+/**
+ * Per pool: its allocated, reserved (hold not lapsed) and blocked addresses, from the counters the triggers
+ * keep in ip_pool_usage (Migration20270204100000) less the pool's lapsed holds, which the partial index
+ * ip_allocations_expired_holds_idx finds: one small row per pool, where counting the allocations themselves
+ * took seconds with 500,000 of them. `p` is the alias of ip_pools in the query this joins into.
+ */
+export const POOL_COUNTS_JOIN = (p: string): string => `
+  left join ip_pool_usage u on u.pool_id = ${p}.id
+  left join (select a.pool_id, count(*) as n from ip_allocations a
+              where a.status = 'reserved' and a.reserved_until is not null and a.reserved_until <= now()
+              group by a.pool_id) lapsed on lapsed.pool_id = ${p}.id`
+
+/** The columns POOL_COUNTS_JOIN gives (ints: one pool holds at most a few million addresses in practice). */
+export const POOL_COUNTS_COLUMNS = `coalesce(u.allocated, 0)::int as allocated,
+            (coalesce(u.reserved, 0) - coalesce(lapsed.n, 0))::int as reserved,
+            coalesce(u.blocked, 0)::int as blocked`
+
+/** What POOL_COUNTS_JOIN says is in use (allocated, blocked, or reserved and not lapsed), as a bigint expression. */
+export const POOL_COUNTS_USED = `coalesce(u.used, 0) - coalesce(lapsed.n, 0)`
+
 export async function stats(knex: Knex): Promise<IpamStats> {
-  const pools = await knex.raw<Rows<{ id: number; name: string; network: string; gateway: string | null; site: string | null; environment: string | null; is_active: boolean }>>(
-    `select id, name, network::text as network, host(gateway) as gateway, site, environment, is_active from ip_pools`
+  const pools = await knex.raw<
+    Rows<{ id: number; name: string; network: string; gateway: string | null; site: string | null; environment: string | null; is_active: boolean; allocated: number; reserved: number; blocked: number }>
+  >(
+    `select p.id, p.name, p.network::text as network, host(p.gateway) as gateway, p.site, p.environment, p.is_active,
+            ${POOL_COUNTS_COLUMNS}
+       from ip_pools p ${POOL_COUNTS_JOIN('p')}`
   )
-  const counts = await knex.raw<Rows<{ pool_id: number; allocated: number; reserved: number; blocked: number }>>(
-    `select pool_id,
-            count(*) filter (where status = 'allocated')::int as allocated,
-            count(*) filter (where status = 'reserved' and (reserved_until is null or reserved_until > now()))::int as reserved,
-            count(*) filter (where status = 'blocked')::int as blocked
-       from ip_allocations group by pool_id`
-  )
-  const byPool = new Map(counts.rows.map((r) => [r.pool_id, r]))
-  const per = pools.rows.map((p) => {
-    const c = byPool.get(p.id) ?? { allocated: 0, reserved: 0, blocked: 0 }
-    return { p, u: utilization(p.network, p.gateway, { allocated: c.allocated, reserved: c.reserved, blocked: c.blocked }) }
-  })
+  const per = pools.rows.map((p) => ({ p, u: utilization(p.network, p.gateway, { allocated: p.allocated, reserved: p.reserved, blocked: p.blocked }) }))
   const group = <K extends 'site' | 'environment'>(key: K) => {
     const m = new Map<string | null, { pools: number; allocated: number; used: bigint; usable: bigint }>()
     for (const { p, u } of per) {

@@ -18,6 +18,7 @@ import {
   type UsageHistoryInput
 } from '../../../shared/usage'
 import { appendAudit, type AuditEntry } from '../audit/writer'
+import { POOL_COUNTS_JOIN, POOL_COUNTS_USED } from './stats'
 import type { RequestContext } from '../context'
 import { authorize, mutate } from './mutation'
 import { findPoolRow, parse, type Rows } from './rows'
@@ -97,10 +98,10 @@ export async function setThresholds(knex: Knex, ctx: RequestContext, input: Thre
   })
 }
 
-/** Every pool's use now against its thresholds (live counts, not the snapshot), highest first. */
+/** Every pool's use now against its thresholds (live counters, not the daily snapshot), highest first. */
 export async function poolLevels(knex: Knex): Promise<PoolLevel[]> {
   const rows = await knex.raw<Rows<{ id: number; name: string; usable: string; used: number; w: string | null; c: string | null }>>(
-    `select p.id, p.name, trunc(u.usable)::text as usable, c.used, t.warn_percent::text as w, t.critical_percent::text as c
+    `select p.id, p.name, trunc(z.usable)::text as usable, (${POOL_COUNTS_USED})::int as used, t.warn_percent::text as w, t.critical_percent::text as c
        from ip_pools p
        left join ip_pool_thresholds t on t.pool_id = p.id
        cross join lateral (
@@ -108,11 +109,8 @@ export async function poolLevels(knex: Knex): Promise<PoolLevel[]> {
                   - case when family(p.network) = 4 and masklen(p.network) < 31 then 2 when family(p.network) = 6 and masklen(p.network) < 127 then 1 else 0 end
                   - case when p.gateway is not null and p.gateway <<= p.network and p.gateway <> host(network(p.network))::inet
                               and (family(p.network) = 6 or masklen(p.network) >= 31 or p.gateway <> host(broadcast(p.network))::inet) then 1 else 0 end) as usable
-       ) u
-       cross join lateral (
-         select count(*)::int as used from ip_allocations a
-          where a.pool_id = p.id and (a.status in ('allocated', 'blocked') or (a.status = 'reserved' and (a.reserved_until is null or a.reserved_until > now())))
-       ) c
+       ) z
+       ${POOL_COUNTS_JOIN('p')}
       where p.is_active`
   )
   const out: PoolLevel[] = []

@@ -46,6 +46,8 @@ export interface ReplayOptions {
   batchSize?: number
   /** Refresh the last-known snapshot after the run (default true). */
   refreshSnapshot?: boolean
+  /** Awaited before each of that snapshot's queries (refreshSnapshot's yieldTo). */
+  snapshotYieldTo?: () => Promise<void>
   /**
    * The directory scope to apply a directory edit under (the signed-in session of the person who queued it,
    * on the same profile), or null when there is none now: the edit then waits for a later replay.
@@ -570,7 +572,7 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
     release()
   }
   report.remaining = queue.countPending(target)
-  if (opts.refreshSnapshot !== false && !report.stopped) await refreshSnapshot(core, queue).catch(() => undefined)
+  if (opts.refreshSnapshot !== false && !report.stopped) await refreshSnapshot(core, queue, undefined, opts.snapshotYieldTo).catch(() => undefined)
   report.ms = Math.round(performance.now() - started)
   return report
 }
@@ -579,10 +581,17 @@ export async function replayQueue(core: Core, queue: OfflineQueue, opts: ReplayO
  * Saves every pool and (up to `maxAllocations` in all) their allocations as the last-known snapshot,
  * read while the database is unreachable (marked stale, with this time).
  */
-export async function refreshSnapshot(core: Core, queue: OfflineQueue, maxAllocations = 200_000): Promise<{ pools: number; allocations: number }> {
+export async function refreshSnapshot(
+  core: Core,
+  queue: OfflineQueue,
+  maxAllocations = 200_000,
+  /** Awaited before each query: a host lets the window's requests go first (ipc/first-screen.ts). */
+  yieldTo: () => Promise<void> = async () => undefined
+): Promise<{ pools: number; allocations: number }> {
   const ctx = makeContext({ actor: 'netkeeper (offline snapshot)', roles: ['viewer'], source: 'cli' })
   const pools: PoolDto[] = []
   for (let page = 1; ; page++) {
+    await yieldTo()
     const r = await core.ipam.listPools(ctx, { page, pageSize: 500 })
     pools.push(...r.items)
     if (pools.length >= r.total || !r.items.length) break
@@ -593,6 +602,7 @@ export async function refreshSnapshot(core: Core, queue: OfflineQueue, maxAlloca
     if (budget <= 0) break
     const list: AllocationDto[] = []
     for (let page = 1; budget > 0; page++) {
+      await yieldTo()
       const r = await core.ipam.listAllocations(ctx, p.id, { page, pageSize: Math.min(65536, budget) })
       list.push(...r.items)
       budget -= r.items.length

@@ -85,6 +85,8 @@ export class OfflineRuntime {
   private lastError: string | null = null
   private snapTimer?: NodeJS.Timeout
   private started = false
+  /** Awaited between a snapshot's queries: the window's requests go first (start()). */
+  private yieldTo?: () => Promise<void>
   private closed = false
   private readonly unsubscribe: () => void
 
@@ -123,9 +125,14 @@ export class OfflineRuntime {
     return this.core.db.target.label
   }
 
-  /** Starts probing, replays what is already queued for this database, and keeps the snapshot fresh. */
-  start(): void {
+  /**
+   * Starts probing, replays what is already queued for this database, and keeps the snapshot fresh. A host
+   * with a window passes `background`: the start-up replay or snapshot waits for `after` (the first screen
+   * served), and every snapshot steps aside for the window's requests between its queries (`idle`).
+   */
+  start(background: { after?: Promise<void>; idle?: () => Promise<void> } = {}): void {
     if (this.started || this.closed) return
+    this.yieldTo = background.idle
     this.started = true
     this.monitor.start()
     this.directory.start()
@@ -137,10 +144,15 @@ export class OfflineRuntime {
       this.snapTimer.unref()
     }
     void (async () => {
+      await background.after
+      if (this.closed) return
       const pending = this.withQueue((q) => q.pending(this.target, 1).length)
       if (pending && this.opts.autoReplay !== false) await this.replay('startup')
       else await this.refresh()
-    })().catch((e) => console.error('[offline] start-up replay or snapshot failed:', toAppError(e).message))
+    })().catch((e) => {
+      // A snapshot cut short because the app is closing is no failure worth a line.
+      if (!this.closed) console.error('[offline] start-up replay or snapshot failed:', toAppError(e).message)
+    })
   }
 
   withQueue<T>(fn: (q: OfflineQueue) => T): T {
@@ -150,7 +162,7 @@ export class OfflineRuntime {
   async refresh(): Promise<{ pools: number; allocations: number }> {
     const q = OfflineQueue.open(this.core.dataDir)
     try {
-      return await refreshSnapshot(this.core, q)
+      return await refreshSnapshot(this.core, q, undefined, this.yieldTo)
     } finally {
       q.close()
     }
@@ -227,6 +239,7 @@ export class OfflineRuntime {
       try {
         const r = await replayQueue(this.core, q, {
           replayer,
+          snapshotYieldTo: this.yieldTo,
           directoryScope: async (e) =>
             this.core.auth.replayScope(e.actor, e.basedOn.profile, makeContext({ actor: e.actor, roles: ['viewer'], source: 'replay' }))
         })

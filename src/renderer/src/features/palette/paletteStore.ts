@@ -18,7 +18,8 @@
  */
 import { defineStore } from 'pinia'
 import { computed, reactive, ref } from 'vue'
-import { PALETTE_KINDS, paletteSourceApplies, type PaletteGroup, type PaletteKind, type PaletteResults } from '@shared/palette'
+import type { PaletteGroup, PaletteResults } from '@shared/palette'
+import { PALETTE_KINDS, paletteSourceApplies, type PaletteKind } from '@shared/palette-kinds'
 import { api } from '@renderer/api'
 import { userMessage } from '@renderer/lib/errors'
 
