@@ -29,6 +29,7 @@ import { Migration20270105100000_allocation_trigger_speed } from './Migration202
 import { Migration20270106100000_ipam_free_blocks } from './Migration20270106100000_ipam_free_blocks'
 import { Migration20270106110000_ipam_pool_names_per_space } from './Migration20270106110000_ipam_pool_names_per_space'
 import { Migration20270110100000_audit_partitions } from './Migration20270110100000_audit_partitions'
+import { Migration20270205100000_ipam_next_batch } from './Migration20270205100000_ipam_next_batch'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -55,7 +56,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20270105100000_allocation_trigger_speed', class: Migration20270105100000_allocation_trigger_speed },
   { name: 'Migration20270106100000_ipam_free_blocks', class: Migration20270106100000_ipam_free_blocks },
   { name: 'Migration20270106110000_ipam_pool_names_per_space', class: Migration20270106110000_ipam_pool_names_per_space },
-  { name: 'Migration20270110100000_audit_partitions', class: Migration20270110100000_audit_partitions }
+  { name: 'Migration20270110100000_audit_partitions', class: Migration20270110100000_audit_partitions },
+  { name: 'Migration20270205100000_ipam_next_batch', class: Migration20270205100000_ipam_next_batch }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

@@ -28,5 +28,6 @@ export const migrationNames: readonly string[] = [
   'Migration20270105100000_allocation_trigger_speed',
   'Migration20270106100000_ipam_free_blocks',
   'Migration20270106110000_ipam_pool_names_per_space',
-  'Migration20270110100000_audit_partitions'
+  'Migration20270110100000_audit_partitions',
+  'Migration20270205100000_ipam_next_batch'
 ]
