@@ -2,7 +2,8 @@
  * The concurrent part of `npm run bench -- ipam` on its own (`npm run bench -- ipam-concurrent`): 2 OS
  * processes x 8 workers allocating next-free from one pool, durable, with where the time goes: commits and
  * WAL flushes per allocation (pg_stat_wal, pg_stat_database) and what the server's backends waited on,
- * sampled from pg_stat_activity every few milliseconds during the run. NETKEEPER_BENCH_CONC_PER_WORKER sets
+ * sampled from pg_stat_activity every few milliseconds during the run, and how many allocations shared each
+ * transaction (allocationsPerTransaction, from the audit rows' xmin). NETKEEPER_BENCH_CONC_PER_WORKER sets
  * the allocations per worker (250 by default).
  */
 import { fork } from 'node:child_process'
@@ -68,7 +69,15 @@ export async function concurrentRun(core: Core, url: string, pool: string, worke
   const n = results.reduce((s, r) => s + r.ips.length, 0) || 1
   const per = (k: keyof typeof before) => round((after[k] - before[k]) / n, 2)
   const busy = [...waits.values()].reduce((a, b) => a + b, 0) || 1
+  // Callers per transaction (group commit): the audit rows of the run's allocations, by the transaction
+  // that wrote them.
+  const tx = await knex.raw<{ rows: { n: number; t: number }[] }>(
+    `select count(*)::int as n, count(distinct xmin::text)::int as t from audit_logs
+      where resource_type = 'ip_allocation' and status = 'success' and details->'context'->>'pool' = ?`,
+    [pool]
+  )
   const profile = {
+    allocationsPerTransaction: round(tx.rows[0]!.n / Math.max(1, tx.rows[0]!.t), 2),
     perAllocation: { commits: per('commits'), walFlushes: per('walSync'), walWrites: per('walWrite'), walRecords: per('walRecords'), walBytes: per('walBytes') },
     // Share of the sampled non-idle backends in each wait (Lock:transactionid / Lock:tuple = a row lock held by
     // another transaction, e.g. the pool row or the chain head; IO:WALSync = a commit's flush; null = on CPU).

@@ -160,7 +160,14 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
   const core = await openCore(url)
   await core.ipam.createPool(ctx, { name: 'conc', network: '10.3.0.0/20' })
   await core.ipam.createPool(ctx, { name: 'conc-owner', network: '10.4.0.0/20' })
+  await core.ipam.createPool(ctx, { name: 'conc-single', network: '10.5.0.0/20' })
   const opUrl = await operatorUrl(core, url)
+  // One allocation at a time (no one to share a statement with): the lone path's latency, which group
+  // commit must not make worse. The operator's login, 50 warm-up calls, then 300 measured.
+  const single = await openCore(opUrl)
+  await nextFreeLatency(single, 'conc-single', 50)
+  const singleSamples = await nextFreeLatency(single, 'conc-single', 300)
+  await single.close()
   // The owner's run first (a warm server for the measured operator run would favour the operator).
   const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker)
   const ownerPerSecond = round(ownerRun.results.flatMap((r) => r.ips).length / ownerRun.seconds, 1)
@@ -187,6 +194,7 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
     auditChainOk: verified.ok,
     seconds: round(seconds, 2),
     perSecond: round(ips.length / seconds, 1),
+    singleAllocation: { login: 'operator', n: singleSamples.length, p50Ms: percentile(singleSamples, 50), p95Ms: percentile(singleSamples, 95) },
     profile,
     goal: `${16 * perWorker} distinct, 0 duplicates, 0 failures, >= 1000 per second, chain valid; operator within 10 % of owner`
   }
