@@ -169,9 +169,9 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
   const singleSamples = await nextFreeLatency(single, 'conc-single', 300)
   await single.close()
   // The owner's run first (a warm server for the measured operator run would favour the operator).
-  const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker)
+  const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker, srv.server?.dataDir)
   const ownerPerSecond = round(ownerRun.results.flatMap((r) => r.ips).length / ownerRun.seconds, 1)
-  const { seconds, results, profile } = await concurrentRun(core, opUrl, 'conc', 8, perWorker)
+  const { seconds, results, profile } = await concurrentRun(core, opUrl, 'conc', 8, perWorker, srv.server?.dataDir)
   const ips = results.flatMap((r) => r.ips)
   const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(
     `select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'conc'`
