@@ -176,7 +176,11 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
   const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(
     `select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'conc'`
   )
-  const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from audit_logs where db_user = ?`, [OPERATOR])
+  // The concurrent run's rows only (the one-at-a-time calls above are the operator's too).
+  const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(
+    `select count(*)::int as n from audit_logs where db_user = ? and resource_type = 'ip_allocation' and details->'context'->>'pool' = 'conc'`,
+    [OPERATOR]
+  )
   const verified = await core.audit.verify(ctx)
   const out = {
     login: 'operator',
