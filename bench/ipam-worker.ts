@@ -7,6 +7,8 @@ const perWorker = Number(perWorkerText)
 const core = await openCore(url!, workers)
 const ips: string[] = []
 let failures = 0
+// CPU this process spends on the allocations alone (not its start-up): the client side's share per allocation.
+const cpu0 = process.cpuUsage()
 await Promise.all(
   Array.from({ length: workers }, async (_, w) => {
     const ctx = benchCtx(`${name}-w${w}`)
@@ -21,6 +23,7 @@ await Promise.all(
     }
   })
 )
+const cpu = process.cpuUsage(cpu0)
 await core.close()
-process.send!({ ips, failures })
+process.send!({ ips, failures, cpuMs: (cpu.user + cpu.system) / 1000 })
 process.exit(0)

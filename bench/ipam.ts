@@ -160,16 +160,27 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
   const core = await openCore(url)
   await core.ipam.createPool(ctx, { name: 'conc', network: '10.3.0.0/20' })
   await core.ipam.createPool(ctx, { name: 'conc-owner', network: '10.4.0.0/20' })
+  await core.ipam.createPool(ctx, { name: 'conc-single', network: '10.5.0.0/20' })
   const opUrl = await operatorUrl(core, url)
+  // One allocation at a time (no one to share a statement with): the lone path's latency, which group
+  // commit must not make worse. The operator's login, 50 warm-up calls, then 300 measured.
+  const single = await openCore(opUrl)
+  await nextFreeLatency(single, 'conc-single', 50)
+  const singleSamples = await nextFreeLatency(single, 'conc-single', 300)
+  await single.close()
   // The owner's run first (a warm server for the measured operator run would favour the operator).
-  const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker)
+  const ownerRun = await concurrentRun(core, url, 'conc-owner', 8, perWorker, srv.server?.dataDir)
   const ownerPerSecond = round(ownerRun.results.flatMap((r) => r.ips).length / ownerRun.seconds, 1)
-  const { seconds, results, profile } = await concurrentRun(core, opUrl, 'conc', 8, perWorker)
+  const { seconds, results, profile } = await concurrentRun(core, opUrl, 'conc', 8, perWorker, srv.server?.dataDir)
   const ips = results.flatMap((r) => r.ips)
   const dbCount = await core.db.knex.raw<{ rows: { n: number; d: number }[] }>(
     `select count(*)::int as n, count(distinct ip_address)::int as d from ip_allocations a join ip_pools p on p.id = a.pool_id where p.name = 'conc'`
   )
-  const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from audit_logs where db_user = ?`, [OPERATOR])
+  // The concurrent run's rows only (the one-at-a-time calls above are the operator's too).
+  const loginCount = await core.db.knex.raw<{ rows: { n: number }[] }>(
+    `select count(*)::int as n from audit_logs where db_user = ? and resource_type = 'ip_allocation' and details->'context'->>'pool' = 'conc'`,
+    [OPERATOR]
+  )
   const verified = await core.audit.verify(ctx)
   const out = {
     login: 'operator',
@@ -187,6 +198,7 @@ export async function benchIpamConcurrent(srv: BenchServer): Promise<Record<stri
     auditChainOk: verified.ok,
     seconds: round(seconds, 2),
     perSecond: round(ips.length / seconds, 1),
+    singleAllocation: { login: 'operator', n: singleSamples.length, p50Ms: percentile(singleSamples, 50), p95Ms: percentile(singleSamples, 95) },
     profile,
     goal: `${16 * perWorker} distinct, 0 duplicates, 0 failures, >= 1000 per second, chain valid; operator within 10 % of owner`
   }

@@ -31,5 +31,6 @@ export const migrationNames: readonly string[] = [
   'Migration20270110100000_audit_partitions',
   'Migration20270201100000_ipam_allocate_at',
   'Migration20270203100000_ipam_next_block',
-  'Migration20270204100000_pool_usage_counters'
+  'Migration20270204100000_pool_usage_counters',
+  'Migration20270205100000_ipam_next_batch'
 ]
