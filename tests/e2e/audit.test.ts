@@ -241,7 +241,8 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const counts = await invoke(s.harness, 'audit:counts', { from: new Date(Date.now() - 29 * 86400e3).toISOString().slice(0, 10) })
     expect(await chart.getAttribute('aria-label')).toMatch(new RegExp(`${counts.total} entries`))
     expect(await chart.locator('rect[data-series]').count()).toBeGreaterThan(0)
-    await page.getByText('Show the numbers as a table').click()
+    // The activity chart's own table (the usage chart beside it has one too).
+    await page.locator('details', { has: page.getByTestId('activity-table') }).getByText('Show the numbers as a table').click()
     const table = page.getByTestId('activity-table')
     const today = new Date().toISOString().slice(0, 10)
     const todayTotal = counts.days.filter((d) => d.day === today).reduce((n, d) => n + d.count, 0)

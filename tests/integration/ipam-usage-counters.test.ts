@@ -242,7 +242,9 @@ describe('the upgrade', () => {
         await c.query(`update ip_pool_usage set used = 42 where pool_id = 1`)
         await c.query(`insert into ip_pool_usage (pool_id, used) values (77, 3)`)
       })
-      expect(await db.migrate()).toEqual(['Migration20270204100000_pool_usage_counters'])
+      const ran = await db.migrate()
+      expect(ran[0]).toBe('Migration20270204100000_pool_usage_counters')
+      expect(ran).toEqual(migrationNames.slice(migrationNames.indexOf('Migration20270204100000_pool_usage_counters')))
       const rows = await withClient(u, async (c) => (await c.query(`select pool_id, used::int, allocated::int, reserved::int, blocked::int from ip_pool_usage order by pool_id`)).rows)
       expect(rows).toEqual([
         { pool_id: 1, used: 4, allocated: 1, reserved: 2, blocked: 1 },

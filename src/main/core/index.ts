@@ -54,6 +54,8 @@ export class Core {
   private anchoring?: NodeJS.Timeout
   /** When the background purge runs next (startMaintenance). */
   private nextPurgeAt: number | null = null
+  /** Set by a host whose upkeep starts later (after its first screen): upkeep starts by then at the latest. */
+  private maintenanceBy: number | null = null
   /** The rooms' modules loaded so far, and the loads in flight (load()). */
   private readonly mods: Partial<RoomModules> = {}
   private readonly loading = new Map<Room, Promise<void>>()
@@ -202,6 +204,11 @@ export class Core {
    * policy, and archives them first; without a policy it removes nothing. Errors are logged, never thrown:
    * upkeep must not take the app down.
    */
+  /** Says that startMaintenance() will be called, at the latest at `by` (epoch ms): the purge outlook counts on it. */
+  planMaintenance(by: number): void {
+    if (!this.maintenance) this.maintenanceBy = by
+  }
+
   startMaintenance(intervalMs = 24 * 3600_000): void {
     if (this.maintenance) return
     const run = async (): Promise<void> => {
@@ -320,7 +327,10 @@ export class Core {
   /** What this app's next background purge will remove, and when (Settings shows it before it happens). */
   async purgeOutlook(ctx: RequestContext): Promise<PurgeOutlook> {
     const archiveDir = this.audit.archiveFolder().dir
-    const at = this.maintenance && this.runsPurges ? this.nextPurgeAt : null
+    // Upkeep planned but not started yet (the host waits for its first screen): its first purge runs when it
+    // starts, at the latest at maintenanceBy.
+    const planned = !this.maintenance && this.maintenanceBy !== null ? Math.max(Date.now(), this.maintenanceBy) : null
+    const at = this.runsPurges ? (this.maintenance ? this.nextPurgeAt : planned) : null
     const report = await this.audit.previewPurge(ctx, at === null ? undefined : Math.max(0, at - Date.now()))
     if (at !== null) return { nextRunAt: new Date(at).toISOString(), archiveDir, report }
     const reason = !this.runsPurges

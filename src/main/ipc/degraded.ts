@@ -207,7 +207,9 @@ export class CoreHost {
     this.state = { kind: 'open', core, table: tracked(createHandlers(core, this.dialogs, this.control), this.gate) }
     // Side effects (DNS updates, DHCP reservations) queued in the outbox are applied in this process.
     core.startOutbox()
-    // A long-running host keeps the audit log within its retention: a purge then and daily after.
+    // A long-running host keeps the audit log within its retention: a purge then and daily after. Until it
+    // starts, Settings' outlook names the latest moment it will.
+    core.planMaintenance(this.gate.latestOpenAt)
     void this.gate.firstScreen.then(() => {
       if (!this.closed && this.state.kind === 'open' && this.state.core === core) core.startMaintenance()
     })

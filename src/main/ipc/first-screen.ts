@@ -36,6 +36,8 @@ export class FirstScreenGate {
   private waitTimer?: NodeJS.Timeout
   private readonly quietMs: number
   private readonly yieldMs: number
+  /** The latest moment the gate opens (epoch ms), whatever the window does. */
+  readonly latestOpenAt: number
   /** Resolves once the first screen has been served (or after maxWaitMs). */
   readonly firstScreen: Promise<void>
 
@@ -43,7 +45,9 @@ export class FirstScreenGate {
     this.quietMs = opts.quietMs ?? 750
     this.yieldMs = opts.yieldMs ?? 100
     this.firstScreen = new Promise((resolve) => (this.openGate = resolve))
-    this.deadline = setTimeout(() => this.open(), opts.maxWaitMs ?? 10_000)
+    const maxWaitMs = opts.maxWaitMs ?? 10_000
+    this.latestOpenAt = Date.now() + maxWaitMs
+    this.deadline = setTimeout(() => this.open(), maxWaitMs)
     this.deadline.unref?.()
   }
 
