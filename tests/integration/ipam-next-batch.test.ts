@@ -179,3 +179,16 @@ describe('callers queued behind an allocation in flight', () => {
     for (const i of [1, 3, 4]) expect(bySubject.get(`ip_allocation:${ids[i]}`)!.x).toBe(tx.get(results[i]![0]!.ip))
   })
 })
+
+describe('a commit whose shared flush failed', () => {
+  it('is answered as made once the server shows its rows after a flush of its own, and as lost when they are gone', async () => {
+    const [a] = await core.ipam.allocate(caller('flush-check'), { pool: 'mixed', next: true, hostname: 'flush-check' })
+    const { recheckAllocations } = await import('../../src/main/core/db/durable')
+    const { lostFlushOutcome } = await import('../../src/main/core/ipam/next-free')
+    expect(await recheckAllocations(core.db.knex, [a!.id])).toBe(true)
+    expect(await lostFlushOutcome(core.db.knex, [a!.id], a!.ip)).toBe(true)
+    // An id no row has: the allocation did not survive, and the caller is told nothing was allocated.
+    expect(await recheckAllocations(core.db.knex, [a!.id, 2_000_000_000])).toBe(false)
+    await expect(lostFlushOutcome(core.db.knex, [2_000_000_000], '10.90.0.250')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('nothing was allocated') })
+  })
+})

@@ -17,6 +17,7 @@ import { auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
 import type { RequestContext } from '../context'
 import { awaitDurable } from '../db/durable'
+import { lostFlushOutcome } from './next-free'
 import { toAppError } from '../db/errors'
 import type { PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
@@ -206,11 +207,14 @@ export async function allocateAtFast(
     try {
       await awaitDurable(knex)
     } catch (e) {
-      throw new AppError(
-        'UNAVAILABLE',
-        `database: ${row.ip} in pool "${row.pool_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
-        { ips: [row.ip] }
-      )
+      // Seen again after a flush on the server now answering: made; gone: lost (thrown); no answer: unknown.
+      if (!(await lostFlushOutcome(knex, [row.id!], row.ip!))) {
+        throw new AppError(
+          'UNAVAILABLE',
+          `database: ${row.ip} in pool "${row.pool_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
+          { ips: [row.ip] }
+        )
+      }
     }
   }
   return [

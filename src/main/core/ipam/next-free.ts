@@ -10,7 +10,7 @@ import type { AllocateInput, AllocationDto } from '../../../shared/ipam'
 import { auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
 import { hasRole, type RequestContext } from '../context'
-import { awaitDurable } from '../db/durable'
+import { awaitDurable, recheckAllocations } from '../db/durable'
 import { toAppError } from '../db/errors'
 import { prepareAllocation, type PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
@@ -242,6 +242,7 @@ async function allocateNextAlone(
       await awaitDurable(knex)
     } catch (e) {
       const ips = rows.map((x) => x.ip).join(', ')
+      if (await lostFlushOutcome(knex, rows.map((x) => x.id!), ips)) return nextDtos(rows, ctx, prepared)
       throw new AppError(
         'UNAVAILABLE',
         `database: ${ips} in pool "${rows[0]!.pool_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
@@ -250,6 +251,22 @@ async function allocateNextAlone(
     }
   }
   return nextDtos(rows, ctx, prepared)
+}
+
+/**
+ * A commit whose shared flush failed: true once a server that accepts writes shows its rows after a flush of its
+ * own (recheckAllocations); a NOT-made answer is thrown as UNAVAILABLE saying nothing was allocated; false when no
+ * server answered in time (the caller's "committed, but not confirmed" error stands).
+ */
+export async function lostFlushOutcome(knex: Knex, ids: number[], ips: string): Promise<boolean> {
+  let made: boolean
+  try {
+    made = await recheckAllocations(knex, ids)
+  } catch {
+    return false
+  }
+  if (made) return true
+  throw new AppError('UNAVAILABLE', `database: ${ips} was lost when the server went down before its commit reached the disk; nothing was allocated, allocate again`, { lost: true })
 }
 
 /** A caller waiting to join its pool's next shared statement. */
@@ -408,6 +425,15 @@ class PoolBatches {
       } catch (e) {
         for (const s of done) {
           const ips = s.rows.map((a) => a.ip!)
+          const made = await lostFlushOutcome(this.knex, s.rows.map((a) => a.id!), ips.join(', ')).catch((x: unknown) => x)
+          if (made === true) {
+            s.w.resolve(nextDtos(s.rows, s.w.ctx, s.w.prepared))
+            continue
+          }
+          if (made instanceof AppError) {
+            s.w.reject(made)
+            continue
+          }
           s.w.reject(
             new AppError(
               'UNAVAILABLE',
