@@ -183,8 +183,7 @@ describe('callers queued behind an allocation in flight', () => {
 describe('a commit whose shared flush failed', () => {
   it('is answered as made once the server shows its rows after a flush of its own, and as lost when they are gone', async () => {
     const [a] = await core.ipam.allocate(caller('flush-check'), { pool: 'mixed', next: true, hostname: 'flush-check' })
-    const { recheckAllocations } = await import('../../src/main/core/db/durable')
-    const { lostFlushOutcome } = await import('../../src/main/core/ipam/next-free')
+    const { lostFlushOutcome, recheckAllocations } = await import('../../src/main/core/ipam/next-free')
     expect(await recheckAllocations(core.db.knex, [a!.id])).toBe(true)
     expect(await lostFlushOutcome(core.db.knex, [a!.id], a!.ip)).toBe(true)
     // An id no row has: the allocation did not survive, and the caller is told nothing was allocated.

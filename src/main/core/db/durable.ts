@@ -74,25 +74,3 @@ export function awaitDurable(knex: Knex): Promise<void> {
   if (!g) groups.set(knex, (g = new FlushGroup(knex)))
   return g.wait()
 }
-
-/**
- * After a shared flush failed (the connection or the server went away before it answered): whether the
- * allocations `ids` made it. Waits up to `withinMs` for a server that accepts writes to answer (the same
- * primary back, or a promoted standby: the connection follows it), flushes there and looks the rows up. Rows
- * present after that flush are durable (a promoted standby writes the WAL it received to disk before it
- * replays it): true. Absent: lost with the server (false), so nothing was allocated. No answer in time:
- * the last error is thrown and the outcome stays unknown.
- */
-export async function recheckAllocations(knex: Knex, ids: number[], withinMs = 20_000): Promise<boolean> {
-  const until = Date.now() + withinMs
-  for (;;) {
-    try {
-      await knex.raw(`select pg_logical_emit_message(true, 'netkeeper', 'durable')`)
-      const r = await knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from ip_allocations where id = any(?::bigint[])`, [ids])
-      return r.rows[0]!.n === ids.length
-    } catch (e) {
-      if (Date.now() >= until) throw e
-    }
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}

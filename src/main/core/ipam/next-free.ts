@@ -10,7 +10,7 @@ import type { AllocateInput, AllocationDto } from '../../../shared/ipam'
 import { auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
 import { hasRole, type RequestContext } from '../context'
-import { awaitDurable, recheckAllocations } from '../db/durable'
+import { awaitDurable } from '../db/durable'
 import { toAppError } from '../db/errors'
 import { prepareAllocation, type PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
@@ -251,6 +251,28 @@ async function allocateNextAlone(
     }
   }
   return nextDtos(rows, ctx, prepared)
+}
+
+/**
+ * After a shared flush failed (the connection or the server went away before it answered): whether the
+ * allocations `ids` made it. Waits up to `withinMs` for a server that accepts writes to answer (the same
+ * primary back, or a promoted standby: the connection follows it), flushes there (the shared flush, which
+ * covers every commit before it) and looks the rows up. Rows present after that flush are durable (a promoted
+ * standby writes the WAL it received to disk before it replays it): true. Absent: lost with the server
+ * (false), so nothing was allocated. No answer in time: the last error is thrown and the outcome stays unknown.
+ */
+export async function recheckAllocations(knex: Knex, ids: number[], withinMs = 20_000): Promise<boolean> {
+  const until = Date.now() + withinMs
+  for (;;) {
+    try {
+      await awaitDurable(knex)
+      const r = await knex.raw<Rows<{ n: number }>>(`select count(*)::int as n from ip_allocations where id = any(?::bigint[])`, [ids])
+      return r.rows[0]!.n === ids.length
+    } catch (e) {
+      if (Date.now() >= until) throw e
+    }
+    await new Promise((r) => setTimeout(r, 250))
+  }
 }
 
 /**
