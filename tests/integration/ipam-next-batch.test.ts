@@ -191,3 +191,32 @@ describe('a commit whose shared flush failed', () => {
     await expect(lostFlushOutcome(core.db.knex, [2_000_000_000], '10.90.0.250')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('nothing was allocated') })
   })
 })
+
+describe('a pool name two address spaces hold', () => {
+  it('is refused as ambiguous by next-free, alone and queued together, naming both; by id each pool serves', async () => {
+    await core.ipam.createSpace(admin, { name: 'amb-a' })
+    await core.ipam.createSpace(admin, { name: 'amb-b' })
+    const a = await core.ipam.createPool(admin, { name: 'twin', network: '10.94.0.0/24', space: 'amb-a' })
+    const b = await core.ipam.createPool(admin, { name: 'twin', network: '10.94.0.0/24', space: 'amb-b' })
+    const before = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from ip_allocations where pool_id = any(?)`, [[a.id, b.id]])
+    const want = { code: 'CONFLICT', details: { field: 'pool', pools: [{ id: a.id, space: 'amb-a' }, { id: b.id, space: 'amb-b' }] } }
+    // Alone (ipam_allocate_next_keyed).
+    const alone = await core.ipam.allocate(caller('amb-alone'), { pool: 'twin', next: true }).catch((e) => e)
+    expect(alone).toMatchObject(want)
+    expect(alone.message).toContain('more than one address space')
+    // Six at once: the first goes alone, the rest queue as one group (ipam_allocate_next_batch); every one refused.
+    const many = await Promise.all(Array.from({ length: 6 }, (_, i) => core.ipam.allocate(caller(`amb-${i}`), { pool: 'twin', next: true, count: 1 + (i % 2) }).catch((e) => e)))
+    for (const m of many) expect(m).toMatchObject(want)
+    // Nothing was taken from either pool, and each refusal is on the audit trail as a failure naming the pool.
+    const after = await core.db.knex.raw<{ rows: { n: number }[] }>(`select count(*)::int as n from ip_allocations where pool_id = any(?)`, [[a.id, b.id]])
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n)
+    const failures = await core.db.knex.raw<{ rows: { actor: string }[] }>(
+      `select user_id as actor from audit_logs where resource_type = 'ip_allocation' and status = 'failure' and user_id like 'amb-%'`
+    )
+    expect(failures.rows.map((r) => r.actor).sort()).toEqual(['amb-0', 'amb-1', 'amb-2', 'amb-3', 'amb-4', 'amb-5', 'amb-alone'])
+    // By id, each serves from its own space.
+    const [x] = await core.ipam.allocate(caller('amb-id'), { pool: a.id, next: true })
+    const [y] = await core.ipam.allocate(caller('amb-id'), { pool: String(b.id), next: true })
+    expect([x!.ip, x!.poolId, y!.ip, y!.poolId]).toEqual(['10.94.0.1', a.id, '10.94.0.1', b.id])
+  })
+})

@@ -14,7 +14,7 @@ import { awaitDurable } from '../db/durable'
 import { toAppError } from '../db/errors'
 import { prepareAllocation, type PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
-import { toAllocationDto, type Rows } from './rows'
+import { ambiguousPool, toAllocationDto, type Rows } from './rows'
 
 /**
  * Placeholders for the row id and address in the audit body and details serialised before the rows exist
@@ -223,7 +223,10 @@ async function allocateNextAlone(
     // Not a refusal: the edit is in already (another replayer), so nothing to audit.
     if (pgErr?.code === 'NK002') throw new AppError('CONFLICT', `offline edit ${replay?.key} was already applied`, { reason: 'already-applied' })
     let err: AppError
-    if (pgErr?.code === 'NK001') {
+    if (pgErr?.code === 'NK004') {
+      // A name that pools in several address spaces hold: refused before anything was locked.
+      err = ambiguousPool(call.ref, JSON.parse(pgErr.detail ?? '[]') as { id: number; space: string }[])
+    } else if (pgErr?.code === 'NK001') {
       const free = Number(pgErr.detail ?? 0)
       err = new AppError(
         'CONFLICT',
