@@ -71,6 +71,13 @@ describe.skipIf(skip)('netkeeper dns', () => {
     expect(dig(named, `app2.${Z.cliForward}`)).toEqual([])
     expect(dig(named, '203.0.113.10', 'PTR')).toEqual([])
 
+    // The text a person reads: the verb once, and that the records follow.
+    const text = await cli(['ip', 'allocate', '--pool', 'cli-net', '--ip', '203.0.113.11', '--hostname', 'txt', '--dns-managed'], env)
+    expect(text.code).toBe(0)
+    expect(text.stdout.split('\n')[0]).toBe('allocated 203.0.113.11 in pool cli-net')
+    expect(text.stdout).toContain('  follows:     DNS (`netkeeper ip show 203.0.113.11`')
+    await ok(['ip', 'release', '203.0.113.11'])
+
     const status = await ok(['outbox', 'status'])
     expect(status.counts).toMatchObject({ pending: 0, conflict: 0, failed: 0 })
     expect(status.counts.done).toBeGreaterThanOrEqual(3)

@@ -80,15 +80,18 @@ function allocLine(a: AllocationDto): Record<string, unknown> {
 
 const allocCols = ['ip', 'status', 'pool', 'space', 'hostname', 'mac', 'owner', 'version']
 
-function allocText(a: AllocationDto): string {
+/** `verb`: the command's own word for the change ("allocated"), which then stands for the status it gave. */
+function allocText(a: AllocationDto, verb?: string): string {
+  const managed = [a.dnsManaged ? 'DNS' : '', a.dhcpManaged ? 'DHCP' : ''].filter(Boolean).join(', ')
   return [
-    `${a.ip} ${a.status}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}${a.spaceName && a.spaceName !== 'default' ? ` (space ${a.spaceName})` : ''}`,
+    `${verb ? `${verb} ${a.ip}` : `${a.ip} ${a.status}`}${a.expired ? ' (hold lapsed: counts as free)' : ''} in pool ${a.poolName}${a.spaceName && a.spaceName !== 'default' ? ` (space ${a.spaceName})` : ''}`,
     `  hostname:    ${a.hostname ?? '-'}`,
     `  mac:         ${a.mac ?? '-'}`,
     `  owner:       ${a.owner ?? '-'}${a.ownerDn ? ` (${a.ownerDn})` : ''}`,
     `  purpose:     ${a.purpose ?? '-'}`,
     `  description: ${a.description ?? '-'}`,
     a.reservedUntil ? `  held until:  ${a.reservedUntil}` : '',
+    managed ? `  follows:     ${managed} (\`netkeeper ip show ${a.ip}\` shows the records' state)` : '',
     a.tags?.length ? `  tags:        ${a.tags.join(', ')}` : '',
     Object.keys(a.customFields ?? {}).length ? `  fields:      ${fieldsText(a.customFields)}` : '',
     `  by ${a.allocatedBy ?? '-'} at ${a.createdAt}, version ${a.version}`
@@ -362,7 +365,7 @@ export function ipCommand(): Command {
       const input = stripUndefined({ pool: o.pool, ip: o.ip, next: o.next, count: o.count, status, until: o.until, force: o.force || undefined, ...describeFields(o) })
       await withCoreOrQueue(cmd, { operation: 'ipam.allocate', args: input }, async (core) => {
         const r = await core.ipam.allocate(cliContext(), input)
-        emit(cmd, r, () => (r.length === 1 ? `${status} ${allocText(r[0]!)}` : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
+        emit(cmd, r, () => (r.length === 1 ? allocText(r[0]!, status) : `${status} ${r.length} addresses:\n${table(r.map(allocLine), allocCols)}`))
       })
     })
 
