@@ -33,6 +33,7 @@ import { Migration20270201100000_ipam_allocate_at } from './Migration20270201100
 import { Migration20270203100000_ipam_next_block } from './Migration20270203100000_ipam_next_block'
 import { Migration20270204100000_pool_usage_counters } from './Migration20270204100000_pool_usage_counters'
 import { Migration20270205100000_ipam_next_batch } from './Migration20270205100000_ipam_next_batch'
+import { Migration20270303100000_ipam_next_batch_lock } from './Migration20270303100000_ipam_next_batch_lock'
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261127120000_initial', class: Migration20261127120000_initial },
@@ -63,7 +64,8 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20270201100000_ipam_allocate_at', class: Migration20270201100000_ipam_allocate_at },
   { name: 'Migration20270203100000_ipam_next_block', class: Migration20270203100000_ipam_next_block },
   { name: 'Migration20270204100000_pool_usage_counters', class: Migration20270204100000_pool_usage_counters },
-  { name: 'Migration20270205100000_ipam_next_batch', class: Migration20270205100000_ipam_next_batch }
+  { name: 'Migration20270205100000_ipam_next_batch', class: Migration20270205100000_ipam_next_batch },
+  { name: 'Migration20270303100000_ipam_next_batch_lock', class: Migration20270303100000_ipam_next_batch_lock }
 ]
 
 // Opening a database checks the schema against names.ts without loading this file: the two must agree.

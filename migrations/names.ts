@@ -32,5 +32,6 @@ export const migrationNames: readonly string[] = [
   'Migration20270201100000_ipam_allocate_at',
   'Migration20270203100000_ipam_next_block',
   'Migration20270204100000_pool_usage_counters',
-  'Migration20270205100000_ipam_next_batch'
+  'Migration20270205100000_ipam_next_batch',
+  'Migration20270303100000_ipam_next_batch_lock'
 ]
