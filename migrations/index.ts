@@ -33,6 +33,7 @@ import { Migration20270201100000_ipam_allocate_at } from './Migration20270201100
 import { Migration20270203100000_ipam_next_block } from './Migration20270203100000_ipam_next_block'
 import { Migration20270204100000_pool_usage_counters } from './Migration20270204100000_pool_usage_counters'
 import { Migration20270205100000_ipam_next_batch } from './Migration20270205100000_ipam_next_batch'
+import { Migration20270303100000_ipam_next_batch_lock } from './Migration20270303100000_ipam_next_batch_lock'
 import { Migration20270307100000_pool_name_ambiguous } from './Migration20270307100000_pool_name_ambiguous'
 
 export const migrationsList: MigrationObject[] = [
@@ -65,6 +66,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20270203100000_ipam_next_block', class: Migration20270203100000_ipam_next_block },
   { name: 'Migration20270204100000_pool_usage_counters', class: Migration20270204100000_pool_usage_counters },
   { name: 'Migration20270205100000_ipam_next_batch', class: Migration20270205100000_ipam_next_batch },
+  { name: 'Migration20270303100000_ipam_next_batch_lock', class: Migration20270303100000_ipam_next_batch_lock },
   { name: 'Migration20270307100000_pool_name_ambiguous', class: Migration20270307100000_pool_name_ambiguous }
 ]
 

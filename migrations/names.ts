@@ -33,5 +33,6 @@ export const migrationNames: readonly string[] = [
   'Migration20270203100000_ipam_next_block',
   'Migration20270204100000_pool_usage_counters',
   'Migration20270205100000_ipam_next_batch',
+  'Migration20270303100000_ipam_next_batch_lock',
   'Migration20270307100000_pool_name_ambiguous'
 ]

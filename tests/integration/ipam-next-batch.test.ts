@@ -180,6 +180,59 @@ describe('callers queued behind an allocation in flight', () => {
   })
 })
 
+describe('one round trip per group', () => {
+  it('sends a group with its commit and its flush as one query, in the pool\'s space', async () => {
+    await core.ipam.createSpace(admin, { name: 'trip-space' })
+    await core.ipam.createPool(admin, { name: 'trip', network: '10.94.0.0/24', space: 'trip-space' })
+    // What goes out: through knex (the leader's statement and its shared flush) and straight on a connection
+    // (the group's query, next-free.ts PoolBatches.run).
+    const viaKnex: string[] = []
+    const direct: string[] = []
+    const listen = (d: { sql: string }): void => void viaKnex.push(d.sql)
+    type Conn = { query: (...args: unknown[]) => unknown }
+    const client = core.db.knex.client as unknown as { acquireConnection: () => Promise<Conn> }
+    const acquire = client.acquireConnection
+    const wrapped = new Set<Conn>()
+    client.acquireConnection = async function (this: unknown) {
+      const c = await acquire.call(this)
+      if (!wrapped.has(c)) {
+        wrapped.add(c)
+        const query = c.query
+        c.query = function (this: unknown, ...args: unknown[]) {
+          if (typeof args[0] === 'string') direct.push(args[0])
+          return query.apply(this, args)
+        }
+      }
+      return c
+    }
+    core.db.knex.on('query', listen)
+    let results: AllocationDto[][]
+    try {
+      results = await Promise.all(Array.from({ length: 4 }, (_, i) => core.ipam.allocate(caller(`trip-${i}`), { pool: 'trip', next: true })))
+    } finally {
+      core.db.knex.off('query', listen)
+      delete (client as { acquireConnection?: unknown }).acquireConnection
+      for (const c of wrapped) delete (c as { query?: unknown }).query
+    }
+    expect(client.acquireConnection).toBe(acquire)
+    expect(results.map((r) => r.map((a) => a.ip))).toEqual([['10.94.0.1'], ['10.94.0.2'], ['10.94.0.3'], ['10.94.0.4']])
+    for (const r of results) expect(r[0]).toMatchObject({ poolName: 'trip', spaceName: 'trip-space' })
+    // The leader: its statement and a shared flush. The three behind it: one query, the flush inside.
+    expect(viaKnex.filter((q) => q.includes('ipam_allocate_next_keyed('))).toHaveLength(1)
+    expect(viaKnex.filter((q) => q.includes('pg_logical_emit_message'))).toHaveLength(1)
+    expect(viaKnex.filter((q) => q.includes('ipam_allocate_next_batch('))).toEqual([])
+    const groups = direct.filter((q) => q.includes('ipam_allocate_next_batch('))
+    expect(groups).toHaveLength(1)
+    expect(groups[0]).toMatch(/^begin;[\s\S]*ipam_allocate_next_batch\([\s\S]*;\s*commit;\s*select pg_logical_emit_message\(true, 'netkeeper', 'durable'\);$/)
+    // Written with the pool's space (not looked up per row by the trigger), which the foreign key checks.
+    const held = await core.db.knex.raw<{ rows: { ok: boolean }[] }>(
+      `select a.space_id = p.space_id and s.name = 'trip-space' as ok from ip_allocations a join ip_pools p on p.id = a.pool_id join ip_spaces s on s.id = a.space_id where p.name = 'trip'`
+    )
+    expect(held.rows.map((r) => r.ok)).toEqual([true, true, true, true])
+    expect(await core.audit.verify(admin)).toMatchObject({ ok: true, problem: null })
+  })
+})
+
 describe('a commit whose shared flush failed', () => {
   it('is answered as made once the server shows its rows after a flush of its own, and as lost when they are gone', async () => {
     const [a] = await core.ipam.allocate(caller('flush-check'), { pool: 'mixed', next: true, hostname: 'flush-check' })

@@ -320,47 +320,60 @@ interface PoolQueue {
 
 type BatchOut = NextOut & { caller: number; free: number | null }
 
-/** One call of ipam_allocate_next_batch for a group of callers of one pool (values bound, one array per field). */
-function batchCall(group: BatchWaiter[]): { sql: string; bindings: Knex.RawBinding[] } {
+/** The flush that makes a commit durable (db/durable.ts): a WAL write committed with the session's synchronous_commit. */
+const FLUSH_SQL = `select pg_logical_emit_message(true, 'netkeeper', 'durable')`
+
+/**
+ * One round trip for a group of callers of one pool: ipam_allocate_next_batch in a transaction of its own that
+ * commits without waiting for the WAL flush (so the pool's row and the chain head are released at once), then
+ * the flush that makes it durable, as one simple-protocol query (several statements, so the values go in as
+ * literals, each escaped by sqlLiteral and cast to its type). The flush's own transaction commits with the
+ * session's synchronous_commit, so the query's answer comes back only once the group's commit is on disk:
+ * the callers are answered after that, as before, without a second round trip (and a second wait for this
+ * process's turn on a busy machine) between the group's commit and its flush.
+ */
+function batchText(group: BatchWaiter[]): string {
   const first = group[0]!.call
-  const col = <K extends keyof ReturnType<typeof nextCall>['caller']>(k: K) => group.map((w) => w.call.caller[k])
-  const arrays: [unknown[], string][] = [
-    [col('count'), 'int[]'],
-    [col('hostname'), 'text[]'],
-    [col('mac'), 'macaddr[]'],
-    [col('owner'), 'text[]'],
-    [col('purpose'), 'text[]'],
-    [col('description'), 'text[]'],
-    [col('status'), 'text[]'],
-    [col('dns'), 'boolean[]'],
-    [col('dhcp'), 'boolean[]'],
-    [col('until'), 'timestamptz[]'],
-    [col('by'), 'text[]'],
-    [col('userId'), 'text[]'],
-    [col('userIp'), 'inet[]'],
-    [col('userAgent'), 'text[]'],
-    [col('requestId'), 'text[]'],
-    [col('source'), 'text[]'],
-    [col('bodyTpl'), 'text[]'],
-    [col('detailsTpl'), 'text[]']
+  const col = <K extends keyof ReturnType<typeof nextCall>['caller']>(k: K, type: string) =>
+    `array[${group.map((w) => `${sqlLiteral(w.call.caller[k])}::${type}`).join(', ')}]::${type}[]`
+  const args = [
+    first.byId ? sqlLiteral(Number(first.ref)) : 'null::int',
+    `${sqlLiteral(first.ref)}::text`,
+    col('count', 'int'),
+    col('hostname', 'text'),
+    col('mac', 'macaddr'),
+    col('owner', 'text'),
+    col('purpose', 'text'),
+    col('description', 'text'),
+    col('status', 'text'),
+    col('dns', 'boolean'),
+    col('dhcp', 'boolean'),
+    col('until', 'timestamptz'),
+    col('by', 'text'),
+    col('userId', 'text'),
+    col('userIp', 'inet'),
+    col('userAgent', 'text'),
+    col('requestId', 'text'),
+    col('source', 'text'),
+    col('bodyTpl', 'text'),
+    col('detailsTpl', 'text'),
+    ...['create', 'ip_allocation', JSON.stringify(ID_PLACEHOLDER), JSON.stringify(IP_PLACEHOLDER), JSON.stringify(POOL_PLACEHOLDER)].map((v) => `${sqlLiteral(v)}::text`)
   ]
-  return {
-    // Like the lone statement, it commits without waiting for the WAL flush (db/durable.ts); the callers are
-    // answered after a shared flush.
-    sql: `select set_config('synchronous_commit', 'off', true) as async_commit, f.*,
-                 (select s.name from ip_pools p join ip_spaces s on s.id = p.space_id where p.id = f.pool_id) as space_name
-            from ipam_allocate_next_batch(?, ?, ${arrays.map(([, t]) => `?::${t}`).join(', ')}, ?, ?, ?, ?, ?) f`,
-    bindings: [
-      first.byId ? Number(first.ref) : null,
-      first.ref,
-      ...arrays.map(([a]) => a as Knex.RawBinding),
-      'create',
-      'ip_allocation',
-      JSON.stringify(ID_PLACEHOLDER),
-      JSON.stringify(IP_PLACEHOLDER),
-      JSON.stringify(POOL_PLACEHOLDER)
-    ]
-  }
+  return `begin;
+select set_config('synchronous_commit', 'off', true) as async_commit, f.*,
+       (select s.name from ip_pools p join ip_spaces s on s.id = p.space_id where p.id = f.pool_id) as space_name
+  from ipam_allocate_next_batch(${args.join(', ')}) f;
+commit;
+${FLUSH_SQL};`
+}
+
+/**
+ * Errors that say the connection or the server went away rather than that the statement was refused: the
+ * connection exception, operator intervention (a shutdown), insufficient resources, system and internal error
+ * classes. The group's commit may or may not have happened before them.
+ */
+function connectionLost(code: string): boolean {
+  return /^(08|57|53|58|XX)/.test(code)
 }
 
 /**
@@ -371,8 +384,8 @@ function batchCall(group: BatchWaiter[]): { sql: string; bindings: Knex.RawBindi
  * they go together as one call of ipam_allocate_next_batch, which locks the pool and the chain head once,
  * takes the addresses in one pass, inserts every caller's rows in one INSERT and their audit rows in another
  * (each caller's own fields, request id and audit body, in arrival order), and moves the chain head once.
- * The statement commits without waiting for the WAL flush: every caller is answered once a flush covering
- * it is done (awaitDurable), so none hears back before its allocation is durable. Before each group leaves,
+ * The statement commits without waiting for the WAL flush, and the flush that covers it follows in the same
+ * round trip (batchText), so no caller hears back before its allocation is durable. Before each group leaves,
  * the queue stays open for one turn of the event loop, so the callers just answered (a worker allocating in
  * a loop) join it instead of forming a group of their own that would then take turns with it.
  *
@@ -380,8 +393,9 @@ function batchCall(group: BatchWaiter[]): { sql: string; bindings: Knex.RawBindi
  * its usual error and failure record; the others of its group are served. When the server refuses the whole
  * statement (the pool missing, inactive or with lapsed holds to reuse, or a request the server rejects),
  * nothing of it committed: its callers, and any still queued, go alone, so one caller's refusal never
- * becomes another's. When the connection fails instead, whether it committed is unknown: those callers get
- * UNAVAILABLE (as a lone caller would), never a second allocation.
+ * becomes another's. When the connection fails instead (or the server goes away, connectionLost), whether
+ * it committed is unknown: those callers get UNAVAILABLE, never a second allocation; the app then asks the
+ * server that answers next whether each caller's request id has its audit row (handlers.ts, fateOf).
  */
 class PoolBatches {
   private pools = new Map<string, PoolQueue>()
@@ -407,6 +421,25 @@ class PoolBatches {
     if (p) void this.drain(ref, p)
   }
 
+  /**
+   * The group's query (batchText) on a connection of its own: after a refusal the session is left in the failed
+   * transaction, and only a rollback on that same connection ends it. Returns the rows of its allocation.
+   */
+  private async run(text: string): Promise<BatchOut[]> {
+    const client = this.knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> }
+    const conn = await client.acquireConnection()
+    try {
+      const res = await conn.query(text)
+      // begin, the allocation, commit, the flush.
+      return (res as { rows: unknown[] }[])[1]!.rows as BatchOut[]
+    } catch (e) {
+      await conn.query('rollback').catch(() => undefined)
+      throw e
+    } finally {
+      await client.releaseConnection(conn)
+    }
+  }
+
   private release(ref: string, p: PoolQueue): void {
     p.busy = false
     if (this.pools.get(ref) === p) this.pools.delete(ref)
@@ -424,49 +457,30 @@ class PoolBatches {
       const group = p.queue.splice(0, BATCH_MAX)
       let rows: BatchOut[]
       try {
-        const { sql, bindings } = batchCall(group)
-        rows = (await this.knex.raw<Rows<BatchOut>>(sql, bindings)).rows
+        rows = await this.run(batchText(group))
       } catch (e) {
-        if ((e as { code?: unknown })?.code && /^[0-9A-Z]{5}$/.test(String((e as { code: unknown }).code))) {
-          // Refused by the server: one statement, so nothing committed; each goes alone.
+        const code = (e as { code?: unknown })?.code
+        if (code && /^[0-9A-Z]{5}$/.test(String(code)) && !connectionLost(String(code))) {
+          // Refused by the server inside the group's transaction (or at its commit), so nothing of it
+          // committed: each goes alone.
           for (const w of group) w.resolve(null)
           this.release(ref, p)
           return
         }
+        // The connection failed: whether the group committed is unknown (the app asks the server that answers
+        // next by each caller's request id); never a second allocation.
         const err = toAppError(e)
         for (const w of group) w.reject(err.code === 'UNAVAILABLE' ? err : new AppError('UNAVAILABLE', `database: ${err.message}; whether the allocation was made is unknown, look it up once the server answers`))
         continue
       }
       const byCaller = group.map(() => [] as BatchOut[])
       for (const r of rows) byCaller[r.caller - 1]?.push(r)
-      const served = group.map((w, i) => ({ w, rows: byCaller[i]!.filter((r) => r.outcome === 'ok') }))
-      // Short: nothing was taken for it; alone, it gets the pool's own answer (and its failure record).
-      for (const s of served) if (s.rows.length !== s.w.call.want) s.w.resolve(null)
-      const done = served.filter((s) => s.rows.length === s.w.call.want)
-      if (!done.length) continue
-      try {
-        await awaitDurable(this.knex)
-        for (const s of done) s.w.resolve(nextDtos(s.rows, s.w.ctx, s.w.prepared))
-      } catch (e) {
-        for (const s of done) {
-          const ips = s.rows.map((a) => a.ip!)
-          const made = await lostFlushOutcome(this.knex, s.rows.map((a) => a.id!), ips.join(', ')).catch((x: unknown) => x)
-          if (made === true) {
-            s.w.resolve(nextDtos(s.rows, s.w.ctx, s.w.prepared))
-            continue
-          }
-          if (made instanceof AppError) {
-            s.w.reject(made)
-            continue
-          }
-          s.w.reject(
-            new AppError(
-              'UNAVAILABLE',
-              `database: ${ips.join(', ')} in pool "${s.rows[0]!.pool_name}" committed, but the server did not confirm it on disk (${toAppError(e).message}); look it up once the server answers (a server crash before the flush may have lost it)`,
-              { ips }
-            )
-          )
-        }
+      // Each served caller's rows are durable now (the flush came back): answered.
+      for (const [i, w] of group.entries()) {
+        const mine = byCaller[i]!.filter((r) => r.outcome === 'ok')
+        // Short: nothing was taken for it; alone, it gets the pool's own answer (and its failure record).
+        if (mine.length !== w.call.want) w.resolve(null)
+        else w.resolve(nextDtos(mine, w.ctx, w.prepared))
       }
     }
     this.release(ref, p)
