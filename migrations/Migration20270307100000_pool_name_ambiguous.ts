@@ -3,8 +3,10 @@ import { Migration } from '@mikro-orm/migrations'
 const KEYED = `ipam_allocate_next_keyed(int, text, int, text, macaddr, text, text, text, text, boolean, boolean, timestamptz, text, timestamptz, text, inet, text, text, text, text, text, text, text, text, text, text, uuid, text, text, timestamptz, boolean)`
 const BATCH = `ipam_allocate_next_batch(int, text, int[], text[], macaddr[], text[], text[], text[], text[], boolean[], boolean[], timestamptz[], text[], text[], inet[], text[], text[], text[], text[], text[], text, text, text, text, text)`
 
-/** The name look-up both next-free functions make when they are given a name and no id. */
+/** The name look-up each next-free function makes when it is given a name and no id. */
 const LOOKUP = `select p."id", p."name", p."is_active" into pool from "ip_pools" p where p."name" = p_pool_name for update;`
+/** The batch function's, since Migration20270303100000 (it reads the pool's space too). */
+const LOOKUP_BATCH = `select p."id", p."name", p."is_active", p."space_id" into pool from "ip_pools" p where p."name" = p_pool_name for update;`
 
 /**
  * Pool names are unique per address space (Migration20270106110000), so a name may stand for pools in two
@@ -35,10 +37,10 @@ const patch = (fn: string, from: string, to: string): string => `
 
 export class Migration20270307100000_pool_name_ambiguous extends Migration {
   override async up(): Promise<void> {
-    for (const fn of [KEYED, BATCH]) this.addSql(patch(fn, LOOKUP, GUARD + LOOKUP))
+    for (const [fn, lookup] of [[KEYED, LOOKUP], [BATCH, LOOKUP_BATCH]] as const) this.addSql(patch(fn, lookup, GUARD + lookup))
   }
 
   override async down(): Promise<void> {
-    for (const fn of [KEYED, BATCH]) this.addSql(patch(fn, GUARD + LOOKUP, LOOKUP))
+    for (const [fn, lookup] of [[KEYED, LOOKUP], [BATCH, LOOKUP_BATCH]] as const) this.addSql(patch(fn, GUARD + lookup, lookup))
   }
 }
