@@ -15,6 +15,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { Core } from '../src/main/core'
+import { sharedBuffersSetting } from '../src/main/core/db/pglite-wasm'
 import { ensureBuilt } from '../tests/support/build'
 import { benchCtx, log, openCore, percentile, round, type BenchServer } from './util'
 
@@ -95,6 +96,8 @@ export async function benchCli(srv: BenchServer): Promise<Record<string, unknown
   await ensureBuilt()
   const out: Record<string, unknown> = {
     how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs; wall from spawn to exit, peak memory = max RSS (GNU time %M), CPU = user + system (GNU time %U + %S)',
+    // The embedded store's buffers (NETKEEPER_PGLITE_SHARED_BUFFERS; 128MB is PGlite's own module, as before).
+    embeddedSharedBuffers: sharedBuffersSetting(),
     nodeAlone: await (async () => {
       // The floor: Node starting and exiting, measured as the CLI is.
       const runs: Run[] = []

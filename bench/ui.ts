@@ -354,7 +354,10 @@ export async function appStart(): Promise<Record<string, unknown>> {
     else process.env.NETKEEPER_DATA_DIR = saved
     fs.rmSync(dataDir, { recursive: true, force: true })
   }
+  const { sharedBuffersSetting } = await import('../src/main/core/db/pglite-wasm')
   const r = {
+    // NETKEEPER_PGLITE_SHARED_BUFFERS (128MB: PGlite's own module, as before round four in docs/cli.md).
+    sharedBuffers: sharedBuffersSetting(),
     cold: { ...stats(cold), what: 'harness start on the existing embedded store to the dashboard showing its totals', goal: '<= 1000 ms' },
     reload: { ...stats(reload), what: 'page load to the dashboard showing its totals, store open' }
   }

@@ -13,6 +13,7 @@ import type { PGlite } from '@electric-sql/pglite'
 import type { EmbeddedSpec, ServerSpec } from './target'
 import type { DbEndpoint } from '../../../shared/db-hosts'
 import type { HostRole, PrimaryTracker } from './failover'
+import { pgliteModule, sharedBuffersSetting } from './pglite-wasm'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -241,12 +242,20 @@ export async function probeRole(spec: ServerSpec, ssl: ServerSpec['ssl'], ep: Db
   }
 }
 
-/** Starts PGlite on the spec's data folder (created 0700 if missing). */
+/**
+ * Starts PGlite on the spec's data folder (created 0700 if missing), with smaller shared buffers than its
+ * built-in 128MB (pglite-wasm.ts; NETKEEPER_PGLITE_SHARED_BUFFERS).
+ */
 export async function startPGlite(spec: EmbeddedSpec): Promise<PGlite> {
-  const [{ PGlite }, { pg_trgm }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite/contrib/pg_trgm')])
+  const setting = sharedBuffersSetting()
+  const [{ PGlite }, { pg_trgm }, wasmModule] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite/contrib/pg_trgm'),
+    pgliteModule(setting)
+  ])
   fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
   // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
-  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm } })
+  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm }, ...(wasmModule ? { wasmModule } : {}) })
 }
 
 /** knex on a running PGlite (borrowed: destroying the knex leaves PGlite open). */

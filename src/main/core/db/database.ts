@@ -22,6 +22,7 @@ import { describeTarget, type ConnectionSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
 import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex, startPGlite } from './connect'
+import { pgliteModule } from './pglite-wasm'
 import { PrimaryTracker, type FailoverState } from './failover'
 import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
 import type { ReplicaStatus } from '../../../shared/types'
@@ -94,6 +95,8 @@ export class Database {
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
+      // PGlite's module is read and compiled (off this thread) while the lock is taken; startPGlite awaits it.
+      void pgliteModule().catch(() => undefined)
       const unlock = await acquireEmbeddedLock(spec.pgDataDir)
       const widen = holdPrivateUmask()
       const release = (): void => {
