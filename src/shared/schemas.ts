@@ -12,13 +12,14 @@ export type SslMode = (typeof SSL_MODES)[number]
  * that go away when idle (a laptop should not pin server slots), a bounded lifetime so failovers and
  * credential rotations are picked up, and an acquire timeout short enough to report "unreachable" quickly.
  */
+export const POOL_DEFAULTS = { max: 4, acquireTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxLifetimeMs: 1_800_000 } as const
 export const poolSettingsSchema = lazySchema(() =>
   z
     .object({
-      max: z.number().int().min(1).max(50).default(4),
-      acquireTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
-      idleTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
-      maxLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(1_800_000)
+      max: z.number().int().min(1).max(50).default(POOL_DEFAULTS.max),
+      acquireTimeoutMs: z.number().int().min(100).max(300_000).default(POOL_DEFAULTS.acquireTimeoutMs),
+      idleTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(POOL_DEFAULTS.idleTimeoutMs),
+      maxLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(POOL_DEFAULTS.maxLifetimeMs)
     })
     .strict()
 )
