@@ -286,25 +286,22 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route
  */
 export async function probeRole(spec: ServerSpec, ssl: ServerSpec['ssl'], ep: DbEndpoint): Promise<HostRole> {
   const pg = (await import('pg')).default
-  const once = async (tls: ServerSpec['ssl']): Promise<HostRole> => {
-    const client = new (netkeeperPgClient(pg, spec.sslFallback === true))({
-      ...serverConnection(spec),
-      host: ep.host,
-      port: ep.port,
-      ...(tls === undefined ? {} : { ssl: tls }),
-      connectionTimeoutMillis: Math.min(spec.pool.acquireTimeoutMs, 5000),
-      application_name: 'netkeeper (primary probe)'
-    })
-    client.on('error', () => undefined)
-    try {
-      await client.connect()
-      const r = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')
-      return r.rows[0]?.r ? 'standby' : 'primary'
-    } finally {
-      await client.end().catch(() => undefined)
-    }
+  const client = new (netkeeperPgClient(pg, spec.sslFallback === true))({
+    ...serverConnection(spec),
+    host: ep.host,
+    port: ep.port,
+    ...(ssl === undefined ? {} : { ssl }),
+    connectionTimeoutMillis: Math.min(spec.pool.acquireTimeoutMs, 5000),
+    application_name: 'netkeeper (primary probe)'
+  })
+  client.on('error', () => undefined)
+  try {
+    await client.connect()
+    const r = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')
+    return r.rows[0]?.r ? 'standby' : 'primary'
+  } finally {
+    await client.end().catch(() => undefined)
   }
-  return once(ssl)
 }
 
 /** Starts PGlite on the spec's data folder (created 0700 if missing). */
