@@ -33,6 +33,39 @@ const alias = {
 const CLI_PROGRAM =
   /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal)|shared[\\/](choices|errors|dn)|main[\\/]core[\\/](context|paths|log|db[\\/]errors))\.ts$/
 
+/**
+ * The bundled knex without what Netkeeper never runs through it: every database command loads knex, and
+ * V8 parses all of a chunk's source before running any of it. `connect.ts` hands knex its client class,
+ * so knex's registry of its eleven other dialects (234 KB: MySQL, MSSQL, Oracle, SQLite, Redshift...) is
+ * never consulted; migrations run through MikroORM (with its own knex from node_modules), so knex's own
+ * migrator and seeder (with lodash's template engine) are never constructed. Each is replaced by a module
+ * that throws naming why, should a future change reach for it (docs/cli.md#start-up).
+ */
+function knexTrim(): Plugin {
+  const stubs: [RegExp, string][] = [
+    [
+      /[\\/]node_modules[\\/]knex[\\/]lib[\\/]dialects[\\/]index\.js$/,
+      "exports.getDialectByNameOrAlias = (name) => { throw new Error('knex dialect ' + JSON.stringify(name) + ' is not in this build: pass knex the client class (src/main/core/db/connect.ts)') }"
+    ],
+    [
+      /[\\/]node_modules[\\/]knex[\\/]lib[\\/]migrations[\\/]migrate[\\/]Migrator\.js$/,
+      "exports.Migrator = class { constructor() { throw new Error('knex migrations are not in this build: Netkeeper migrates through MikroORM') } }"
+    ],
+    [
+      /[\\/]node_modules[\\/]knex[\\/]lib[\\/]migrations[\\/]seed[\\/]Seeder\.js$/,
+      "module.exports = class { constructor() { throw new Error('knex seeds are not in this build') } }"
+    ]
+  ]
+  return {
+    name: 'netkeeper:knex-trim',
+    enforce: 'pre',
+    load(id) {
+      const stub = stubs.find(([re]) => re.test(id))
+      return stub ? `'use strict';\n${stub[1]}\n` : null
+    }
+  }
+}
+
 /** Fails the build when index.html's CSP meta tag drifts from the policy main and the harness send. */
 function cspMetaCheck(): Plugin {
   return {
@@ -51,6 +84,7 @@ function cspMetaCheck(): Plugin {
 
 export default defineConfig({
   main: {
+    plugins: [knexTrim()],
     define: { __APP_VERSION__: JSON.stringify(pkg.version) },
     build: {
       outDir: resolve(root, 'out/main'),

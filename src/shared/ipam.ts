@@ -1,5 +1,6 @@
 /** IPAM DTOs and input schemas, shared by the core, the CLI, the IPC contract and the renderer. */
 import { z } from 'zod'
+import { lazySchema } from './lazy-schema'
 import { isDn } from './dn'
 import { RANGE_PURPOSES } from './choices'
 import type { FieldValue, PoolVlan, TagRef } from './ipam-objects'
@@ -20,87 +21,99 @@ const text = (max: number) =>
 const optText = (max: number) => text(max).nullish()
 
 /** A pool is referred to by its name or its numeric id. */
-export const poolRef = z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+export const poolRef = lazySchema(() =>
+  z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+)
 export type PoolRef = z.input<typeof poolRef>
 
 /** An address space (VRF) by its name or numeric id. */
-export const spaceRef = z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+export const spaceRef = lazySchema(() =>
+  z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)])
+)
 export type SpaceRef = z.input<typeof spaceRef>
 
-export const poolCreateSchema = z
-  .object({
-    name: text(100).min(1, 'is required'),
-    network: z.string().trim().min(1, 'is required').max(64),
-    gateway: z.string().trim().max(64).nullish(),
-    vlanId: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish(),
-    site: optText(100),
-    environment: optText(50),
-    description: optText(2000),
-    isActive: z.boolean().optional(),
-    /** Resolvers handed to the pool's hosts, in order (checked in the core: see parseDnsServers in net.ts). null or [] clears them. */
-    dnsServers: z.array(z.string().max(64, 'each entry must be at most 64 characters'), { error: 'must be a list of IP addresses' }).max(64).nullish(),
-    /** The address space (name or id); the default space when absent. A child is always in its parent's space. */
-    space: spaceRef.optional(),
-    /** The container this pool is carved from (name or id); a root pool of its space when absent. */
-    parent: poolRef.nullish(),
-    /**
-     * The site object (name or id), which must exist; null clears. (`site`, the older free-text input, finds or
-     * creates the site by name: kept for legacy imports and edits queued by older versions.)
-     */
-    siteRef: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)]).nullish(),
-    /** The VLAN object: its id or "GROUP/VID" (a bare "VID" is in the "default" group), which must exist; null clears. */
-    vlan: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(120)]).nullish(),
-    /** Tag names (existing tags); on update, the whole set. */
-    tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
-    /** Custom field values (text as typed is converted to the field's type); on update merged, null clears one. */
-    customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
-  })
-  .strict()
+export const poolCreateSchema = lazySchema(() =>
+  z
+    .object({
+      name: text(100).min(1, 'is required'),
+      network: z.string().trim().min(1, 'is required').max(64),
+      gateway: z.string().trim().max(64).nullish(),
+      vlanId: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish(),
+      site: optText(100),
+      environment: optText(50),
+      description: optText(2000),
+      isActive: z.boolean().optional(),
+      /** Resolvers handed to the pool's hosts, in order (checked in the core: see parseDnsServers in net.ts). null or [] clears them. */
+      dnsServers: z.array(z.string().max(64, 'each entry must be at most 64 characters'), { error: 'must be a list of IP addresses' }).max(64).nullish(),
+      /** The address space (name or id); the default space when absent. A child is always in its parent's space. */
+      space: spaceRef.optional(),
+      /** The container this pool is carved from (name or id); a root pool of its space when absent. */
+      parent: poolRef.nullish(),
+      /**
+       * The site object (name or id), which must exist; null clears. (`site`, the older free-text input, finds or
+       * creates the site by name: kept for legacy imports and edits queued by older versions.)
+       */
+      siteRef: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(100)]).nullish(),
+      /** The VLAN object: its id or "GROUP/VID" (a bare "VID" is in the "default" group), which must exist; null clears. */
+      vlan: z.union([z.number().int().positive(), z.string().trim().min(1, 'is required').max(120)]).nullish(),
+      /** Tag names (existing tags); on update, the whole set. */
+      tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+      /** Custom field values (text as typed is converted to the field's type); on update merged, null clears one. */
+      customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
+    })
+    .strict()
+)
 export type PoolCreateInput = z.input<typeof poolCreateSchema>
 
 /** Space and parent are fixed at creation (split, merge and next-block reshape the tree). */
-export const poolUpdateSchema = poolCreateSchema.omit({ space: true, parent: true }).partial().strict()
+export const poolUpdateSchema = lazySchema(() =>
+  poolCreateSchema.omit({ space: true, parent: true }).partial().strict()
+)
 export type PoolUpdateInput = z.input<typeof poolUpdateSchema>
 
 /** A custom field's name, as a filter or sort key names it. */
-export const fieldName = z
-  .string()
-  .max(64, 'must be at most 64 characters')
-  .regex(/^[a-z][a-z0-9_]*$/, 'is not a custom field name (lower-case letters, digits and _)')
+export const fieldName = lazySchema(() =>
+  z
+    .string()
+    .max(64, 'must be at most 64 characters')
+    .regex(/^[a-z][a-z0-9_]*$/, 'is not a custom field name (lower-case letters, digits and _)')
+)
 
 export const POOL_SORTS = ['name', 'network', 'site', 'environment', 'vlan', 'created', 'utilization'] as const
-export const poolListSchema = z
-  .object({
-    site: text(100).optional(),
-    environment: text(50).optional(),
-    active: z.boolean().optional(),
-    vlanId: z.number().int().min(1).max(4094).optional(),
-    search: text(200).optional(),
-    /** Only pools of this space. */
-    space: spaceRef.optional(),
-    /** Only the children of this pool; null: only the roots (of the space, or of every space). */
-    parent: poolRef.nullish(),
-    /** Only pools at this site object (name or id). */
-    siteRef: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
-    /** Only pools on this VLAN (id or "GROUP/VID"). */
-    vlan: z.union([z.number().int().positive(), z.string().trim().min(1).max(120)]).optional(),
-    /** Only pools on a VLAN of this VLAN group (name or id); with vlanId, that VID in this group. */
-    vlanGroup: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
-    /** Only pools carrying every one of these tags. */
-    tags: z.array(z.string().trim().min(1).max(64)).max(20).optional(),
-    /** Only pools whose custom fields hold these values (name -> value as text). */
-    fields: z.record(z.string().max(64), z.string().max(1000)).optional(),
-    page: z.number().int().min(1, 'must be 1 or more').default(1),
-    pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
-    sort: z.enum(POOL_SORTS).default('name'),
-    /** Order by this custom field's value instead of `sort` (rows without a value last; ties by name). */
-    sortField: fieldName.optional(),
-    order: z.enum(['asc', 'desc']).default('asc')
-  })
-  .strict()
+export const poolListSchema = lazySchema(() =>
+  z
+    .object({
+      site: text(100).optional(),
+      environment: text(50).optional(),
+      active: z.boolean().optional(),
+      vlanId: z.number().int().min(1).max(4094).optional(),
+      search: text(200).optional(),
+      /** Only pools of this space. */
+      space: spaceRef.optional(),
+      /** Only the children of this pool; null: only the roots (of the space, or of every space). */
+      parent: poolRef.nullish(),
+      /** Only pools at this site object (name or id). */
+      siteRef: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
+      /** Only pools on this VLAN (id or "GROUP/VID"). */
+      vlan: z.union([z.number().int().positive(), z.string().trim().min(1).max(120)]).optional(),
+      /** Only pools on a VLAN of this VLAN group (name or id); with vlanId, that VID in this group. */
+      vlanGroup: z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]).optional(),
+      /** Only pools carrying every one of these tags. */
+      tags: z.array(z.string().trim().min(1).max(64)).max(20).optional(),
+      /** Only pools whose custom fields hold these values (name -> value as text). */
+      fields: z.record(z.string().max(64), z.string().max(1000)).optional(),
+      page: z.number().int().min(1, 'must be 1 or more').default(1),
+      pageSize: z.number().int().min(1, 'must be 1-500').max(500, 'must be 1-500').default(50),
+      sort: z.enum(POOL_SORTS).default('name'),
+      /** Order by this custom field's value instead of `sort` (rows without a value last; ties by name). */
+      sortField: fieldName.optional(),
+      order: z.enum(['asc', 'desc']).default('asc')
+    })
+    .strict()
+)
 export type PoolListInput = z.input<typeof poolListSchema>
 
-export const allocationFields = {
+export const allocationFields = lazySchema(() => ({
   hostname: text(253).nullish(),
   mac: z.string().trim().max(32).nullish(),
   owner: optText(255),
@@ -115,52 +128,58 @@ export const allocationFields = {
   description: optText(2000),
   dnsManaged: z.boolean().optional(),
   dhcpManaged: z.boolean().optional()
-}
+}))
 
-export const allocateSchema = z
-  .object({
-    pool: poolRef,
-    ip: z.string().trim().max(64).optional(),
-    next: z.boolean().optional(),
-    count: z.number().int('must be a whole number').min(1, 'must be 1-1024').max(1024, 'must be 1-1024').optional(),
-    status: z.enum(['allocated', 'reserved', 'blocked']).default('allocated'),
-    /** For reservations: when the hold lapses (ISO-8601). An expired hold counts as free. */
-    until: z.string().trim().max(40).nullish(),
-    /** An explicit address inside a dhcp range is refused unless forced. */
-    force: z.boolean().optional(),
-    ...allocationFields
-  })
-  .strict()
+export const allocateSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      ip: z.string().trim().max(64).optional(),
+      next: z.boolean().optional(),
+      count: z.number().int('must be a whole number').min(1, 'must be 1-1024').max(1024, 'must be 1-1024').optional(),
+      status: z.enum(['allocated', 'reserved', 'blocked']).default('allocated'),
+      /** For reservations: when the hold lapses (ISO-8601). An expired hold counts as free. */
+      until: z.string().trim().max(40).nullish(),
+      /** An explicit address inside a dhcp range is refused unless forced. */
+      force: z.boolean().optional(),
+      ...allocationFields
+    })
+    .strict()
+)
 export type AllocateInput = z.input<typeof allocateSchema>
 
-export const allocationUpdateSchema = z
-  .object({
-    ip: z.string().trim().min(1, 'is required').max(64),
-    /** The address space, when the address is held in more than one. */
-    space: spaceRef.optional(),
-    /** The version the caller last saw; the update is refused if someone changed the row since. */
-    version: z.number().int().positive().optional(),
-    status: z.enum(ALLOCATION_STATUSES).optional(),
-    until: z.string().trim().max(40).nullish(),
-    ...allocationFields,
-    /** Tag names: the whole set the allocation should carry. */
-    tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
-    /** Custom field values, merged; null clears one. */
-    customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
-  })
-  .strict()
+export const allocationUpdateSchema = lazySchema(() =>
+  z
+    .object({
+      ip: z.string().trim().min(1, 'is required').max(64),
+      /** The address space, when the address is held in more than one. */
+      space: spaceRef.optional(),
+      /** The version the caller last saw; the update is refused if someone changed the row since. */
+      version: z.number().int().positive().optional(),
+      status: z.enum(ALLOCATION_STATUSES).optional(),
+      until: z.string().trim().max(40).nullish(),
+      ...allocationFields,
+      /** Tag names: the whole set the allocation should carry. */
+      tags: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+      /** Custom field values, merged; null clears one. */
+      customFields: z.record(z.string().max(64), z.union([z.string().max(1000), z.number(), z.boolean(), z.null()])).optional()
+    })
+    .strict()
+)
 export type AllocationUpdateInput = z.input<typeof allocationUpdateSchema>
 
-export const searchSchema = z
-  .object({
-    query: z.string().trim().min(1, 'is required').max(253),
-    /** Only this space; every space when absent (each hit names its space). */
-    space: spaceRef.optional(),
-    kind: z.enum(['auto', 'ip', 'cidr', 'hostname', 'mac', 'owner']).default('auto'),
-    page: z.number().int().min(1).default(1),
-    pageSize: z.number().int().min(1).max(500).default(50)
-  })
-  .strict()
+export const searchSchema = lazySchema(() =>
+  z
+    .object({
+      query: z.string().trim().min(1, 'is required').max(253),
+      /** Only this space; every space when absent (each hit names its space). */
+      space: spaceRef.optional(),
+      kind: z.enum(['auto', 'ip', 'cidr', 'hostname', 'mac', 'owner']).default('auto'),
+      page: z.number().int().min(1).default(1),
+      pageSize: z.number().int().min(1).max(500).default(50)
+    })
+    .strict()
+)
 export type SearchInput = z.input<typeof searchSchema>
 
 export interface Utilization {
@@ -236,9 +255,13 @@ export interface SpaceDto {
   createdBy: string | null
 }
 
-export const spaceCreateSchema = z.object({ name: text(100).min(1, 'is required'), description: optText(2000) }).strict()
+export const spaceCreateSchema = lazySchema(() =>
+  z.object({ name: text(100).min(1, 'is required'), description: optText(2000) }).strict()
+)
 export type SpaceCreateInput = z.input<typeof spaceCreateSchema>
-export const spaceUpdateSchema = spaceCreateSchema.partial().strict()
+export const spaceUpdateSchema = lazySchema(() =>
+  spaceCreateSchema.partial().strict()
+)
 export type SpaceUpdateInput = z.input<typeof spaceUpdateSchema>
 
 /** One node of `pool tree`: a pool with its depth below the listed root. */
@@ -247,45 +270,53 @@ export interface PoolTreeNode {
   depth: number
 }
 
-export const poolTreeSchema = z
-  .object({
-    space: spaceRef.optional(),
-    /** The subtree under this pool; every root of the space when absent. */
-    root: poolRef.optional(),
-    /** How many levels below the roots to return (0: the roots only). */
-    depth: z.number().int().min(0).max(128).default(128),
-    /** Pools whose children are folded away (the screen's collapsed nodes). */
-    collapsed: z.array(z.number().int().positive()).max(10000).default([]),
-    limit: z.number().int().min(1).max(5000).default(500),
-    offset: z.number().int().min(0).default(0)
-  })
-  .strict()
+export const poolTreeSchema = lazySchema(() =>
+  z
+    .object({
+      space: spaceRef.optional(),
+      /** The subtree under this pool; every root of the space when absent. */
+      root: poolRef.optional(),
+      /** How many levels below the roots to return (0: the roots only). */
+      depth: z.number().int().min(0).max(128).default(128),
+      /** Pools whose children are folded away (the screen's collapsed nodes). */
+      collapsed: z.array(z.number().int().positive()).max(10000).default([]),
+      limit: z.number().int().min(1).max(5000).default(500),
+      offset: z.number().int().min(0).default(0)
+    })
+    .strict()
+)
 export type PoolTreeInput = z.input<typeof poolTreeSchema>
 
-export const nextBlockSchema = z
-  .object({
-    in: poolRef,
-    prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128'),
-    count: z.number().int('must be a whole number').min(1, 'must be 1-256').max(256, 'must be 1-256').default(1),
-    /** The new pools' name (count 1) or name prefix (numbered -1, -2 ...); "<container> <network>" when absent. */
-    name: text(90).optional(),
-    description: optText(2000),
-    site: optText(100),
-    environment: optText(50),
-    vlanId: z.number().int().min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish()
-  })
-  .strict()
+export const nextBlockSchema = lazySchema(() =>
+  z
+    .object({
+      in: poolRef,
+      prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128'),
+      count: z.number().int('must be a whole number').min(1, 'must be 1-256').max(256, 'must be 1-256').default(1),
+      /** The new pools' name (count 1) or name prefix (numbered -1, -2 ...); "<container> <network>" when absent. */
+      name: text(90).optional(),
+      description: optText(2000),
+      site: optText(100),
+      environment: optText(50),
+      vlanId: z.number().int().min(1, 'must be 1-4094').max(4094, 'must be 1-4094').nullish()
+    })
+    .strict()
+)
 export type NextBlockInput = z.input<typeof nextBlockSchema>
 
-export const splitSchema = z
-  .object({
-    pool: poolRef,
-    prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128')
-  })
-  .strict()
+export const splitSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      prefixLength: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-128').max(128, 'must be 1-128')
+    })
+    .strict()
+)
 export type SplitInput = z.input<typeof splitSchema>
 
-export const mergeSchema = z.object({ a: poolRef, b: poolRef }).strict()
+export const mergeSchema = lazySchema(() =>
+  z.object({ a: poolRef, b: poolRef }).strict()
+)
 export type MergeInput = z.input<typeof mergeSchema>
 
 export interface SplitResult {
@@ -304,32 +335,36 @@ export interface MergeResult {
 }
 
 /** Reserve or block every free address from first to last of a pool: one request, one transaction. */
-export const bulkHoldSchema = z
-  .object({
-    pool: poolRef,
-    first: z.string().trim().min(1, 'is required').max(64),
-    last: z.string().trim().min(1, 'is required').max(64),
-    status: z.enum(['reserved', 'blocked']),
-    until: z.string().trim().max(40).nullish(),
-    owner: optText(255),
-    purpose: optText(255),
-    description: optText(2000),
-    /** Also inside dhcp ranges. */
-    force: z.boolean().optional()
-  })
-  .strict()
+export const bulkHoldSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      first: z.string().trim().min(1, 'is required').max(64),
+      last: z.string().trim().min(1, 'is required').max(64),
+      status: z.enum(['reserved', 'blocked']),
+      until: z.string().trim().max(40).nullish(),
+      owner: optText(255),
+      purpose: optText(255),
+      description: optText(2000),
+      /** Also inside dhcp ranges. */
+      force: z.boolean().optional()
+    })
+    .strict()
+)
 export type BulkHoldInput = z.input<typeof bulkHoldSchema>
 
 /** Release every allocation of a pool from first to last (optionally only those of one status), or the listed addresses. */
-export const bulkReleaseSchema = z
-  .object({
-    pool: poolRef,
-    first: z.string().trim().max(64).optional(),
-    last: z.string().trim().max(64).optional(),
-    ips: z.array(z.string().trim().min(1).max(64)).max(65536).optional(),
-    status: z.enum(['allocated', 'reserved', 'blocked']).optional()
-  })
-  .strict()
+export const bulkReleaseSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      first: z.string().trim().max(64).optional(),
+      last: z.string().trim().max(64).optional(),
+      ips: z.array(z.string().trim().min(1).max(64)).max(65536).optional(),
+      status: z.enum(['allocated', 'reserved', 'blocked']).optional()
+    })
+    .strict()
+)
 export type BulkReleaseInput = z.input<typeof bulkReleaseSchema>
 
 export interface BulkResult {
@@ -343,17 +378,19 @@ export interface BulkResult {
 export { RANGE_PURPOSES }
 export type RangePurpose = (typeof RANGE_PURPOSES)[number]
 
-export const rangeCreateSchema = z
-  .object({
-    pool: poolRef,
-    first: z.string().trim().min(1, 'is required').max(64),
-    last: z.string().trim().min(1, 'is required').max(64),
-    purpose: z.enum(RANGE_PURPOSES, { error: `must be one of ${RANGE_PURPOSES.join(', ')}` }),
-    description: optText(2000),
-    /** Counted as used in the pool's utilization (a dhcp scope handed to a DHCP server, say). */
-    markUsed: z.boolean().optional()
-  })
-  .strict()
+export const rangeCreateSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      first: z.string().trim().min(1, 'is required').max(64),
+      last: z.string().trim().min(1, 'is required').max(64),
+      purpose: z.enum(RANGE_PURPOSES, { error: `must be one of ${RANGE_PURPOSES.join(', ')}` }),
+      description: optText(2000),
+      /** Counted as used in the pool's utilization (a dhcp scope handed to a DHCP server, say). */
+      markUsed: z.boolean().optional()
+    })
+    .strict()
+)
 export type RangeCreateInput = z.input<typeof rangeCreateSchema>
 
 export interface RangeDto {

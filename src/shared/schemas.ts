@@ -1,5 +1,6 @@
 /** Validation schemas shared by the core, the CLI and the renderer's forms. No node, electron or vue. */
 import { z } from 'zod'
+import { lazySchema } from './lazy-schema'
 import { EMBEDDED_CONNECTION, SSL_MODES } from './choices'
 import { splitHostPort } from './db-hosts'
 
@@ -11,14 +12,17 @@ export type SslMode = (typeof SSL_MODES)[number]
  * that go away when idle (a laptop should not pin server slots), a bounded lifetime so failovers and
  * credential rotations are picked up, and an acquire timeout short enough to report "unreachable" quickly.
  */
-export const poolSettingsSchema = z
-  .object({
-    max: z.number().int().min(1).max(50).default(4),
-    acquireTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
-    idleTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
-    maxLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(1_800_000)
-  })
-  .strict()
+export const POOL_DEFAULTS = { max: 4, acquireTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxLifetimeMs: 1_800_000 } as const
+export const poolSettingsSchema = lazySchema(() =>
+  z
+    .object({
+      max: z.number().int().min(1).max(50).default(POOL_DEFAULTS.max),
+      acquireTimeoutMs: z.number().int().min(100).max(300_000).default(POOL_DEFAULTS.acquireTimeoutMs),
+      idleTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(POOL_DEFAULTS.idleTimeoutMs),
+      maxLifetimeMs: z.number().int().min(1_000).max(86_400_000).default(POOL_DEFAULTS.maxLifetimeMs)
+    })
+    .strict()
+)
 export type PoolSettings = z.output<typeof poolSettingsSchema>
 
 /** The name under which the embedded store is listed among the connections; no server connection may take it. */
@@ -41,68 +45,76 @@ function hostEntryProblem(h: string): string | null {
  * (libpq's target_session_attrs=read-write) and follows a promotion (docs/postgresql-setup.md#failover).
  * Stored without spaces around the commas.
  */
-export const hostListSchema = z
-  .string()
-  .trim()
-  .min(1, 'is required')
-  .max(1024, 'must be at most 1024 characters')
-  .transform((v) => v.split(',').map((h) => h.trim()))
-  .superRefine((hosts, ctx) => {
-    for (const h of hosts) {
-      const problem = hostEntryProblem(h)
-      if (problem) ctx.addIssue({ code: 'custom', message: problem })
-    }
-    if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) ctx.addIssue({ code: 'custom', message: 'names the same host twice' })
-  })
-  .transform((hosts) => hosts.join(','))
+export const hostListSchema = lazySchema(() =>
+  z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(1024, 'must be at most 1024 characters')
+    .transform((v) => v.split(',').map((h) => h.trim()))
+    .superRefine((hosts, ctx) => {
+      for (const h of hosts) {
+        const problem = hostEntryProblem(h)
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      }
+      if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) ctx.addIssue({ code: 'custom', message: 'names the same host twice' })
+    })
+    .transform((hosts) => hosts.join(','))
+)
 
 /** The hosts of a (validated) host field, in the order they are tried. */
 export const hostsOf = (host: string): string[] => host.split(',').map((h) => h.trim()).filter(Boolean)
 
-export const connectionNameSchema = z
-  .string()
-  .trim()
-  .min(1, 'is required')
-  .max(64, 'must be at most 64 characters')
-  .refine((n) => n.toLowerCase() !== EMBEDDED_CONNECTION, { message: `"${EMBEDDED_CONNECTION}" is the name of the embedded store; choose another` })
+export const connectionNameSchema = lazySchema(() =>
+  z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(64, 'must be at most 64 characters')
+    .refine((n) => n.toLowerCase() !== EMBEDDED_CONNECTION, { message: `"${EMBEDDED_CONNECTION}" is the name of the embedded store; choose another` })
+)
 
 /**
  * A saved connection to a PostgreSQL server. A new one verifies the server's certificate and host name
  * (verify-full) unless a weaker mode is chosen explicitly; the weaker modes carry a warning (sslWarning).
  */
-export const dbProfileSchema = z
-  .object({
-    name: connectionNameSchema.default('default'),
-    host: hostListSchema,
-    port: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(5432),
-    database: z.string().trim().min(1, 'is required').max(63),
-    user: z.string().trim().min(1, 'is required').max(63),
-    sslMode: z.enum(SSL_MODES).default('verify-full'),
-    caFile: z.string().trim().min(1).optional(),
-    /**
-     * A read-only standby (`host[:port]`) for heavy reads: the audit viewer, export and verify read there,
-     * with the replication lag shown; an edit never goes to it.
-     */
-    standby: z
-      .string()
-      .trim()
-      .max(300, 'must be at most 300 characters')
-      .superRefine((v, ctx) => {
-        const problem = !v ? null : v.includes(',') ? 'names one host, not a list' : hostEntryProblem(v)
-        if (problem) ctx.addIssue({ code: 'custom', message: problem })
-      })
-      .transform((v) => v || undefined)
-      .optional(),
-    pool: poolSettingsSchema.default(poolSettingsSchema.parse({}))
-  })
-  .strict()
+export const dbProfileSchema = lazySchema(() =>
+  z
+    .object({
+      name: connectionNameSchema.default('default'),
+      host: hostListSchema,
+      port: z.number().int().min(1, 'must be 1-65535').max(65535, 'must be 1-65535').default(5432),
+      database: z.string().trim().min(1, 'is required').max(63),
+      user: z.string().trim().min(1, 'is required').max(63),
+      sslMode: z.enum(SSL_MODES).default('verify-full'),
+      caFile: z.string().trim().min(1).optional(),
+      /**
+       * A read-only standby (`host[:port]`) for heavy reads: the audit viewer, export and verify read there,
+       * with the replication lag shown; an edit never goes to it.
+       */
+      standby: z
+        .string()
+        .trim()
+        .max(300, 'must be at most 300 characters')
+        .superRefine((v, ctx) => {
+          const problem = !v ? null : v.includes(',') ? 'names one host, not a list' : hostEntryProblem(v)
+          if (problem) ctx.addIssue({ code: 'custom', message: problem })
+        })
+        .transform((v) => v || undefined)
+        .optional(),
+      pool: poolSettingsSchema.default(poolSettingsSchema.parse({}))
+    })
+    .strict()
+)
 export type DbProfile = z.output<typeof dbProfileSchema>
 
 /**
  * The single `database` profile of a settings.json written before connections: its sslMode default was
  * `prefer`, and a file that left it out keeps meaning that (with the warning it now carries).
  */
-export const legacyDbProfileSchema = dbProfileSchema.extend({ sslMode: z.enum(SSL_MODES).default('prefer') })
+export const legacyDbProfileSchema = lazySchema(() =>
+  dbProfileSchema.extend({ sslMode: z.enum(SSL_MODES).default('prefer') })
+)
 
 /** How strong each TLS mode is: a saved password is not sent with a weaker mode than it was saved with. */
 export const SSL_STRENGTH: Record<SslMode, number> = { disable: 0, prefer: 1, require: 2, 'verify-ca': 3, 'verify-full': 4 }

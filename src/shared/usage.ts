@@ -4,18 +4,21 @@
  * electron or vue.
  */
 import { z } from 'zod'
+import { lazySchema } from './lazy-schema'
 import { poolRef } from './ipam'
 
 export const DEFAULT_WARN_PERCENT = 80
 export const DEFAULT_CRITICAL_PERCENT = 95
 
-export const usageHistorySchema = z
-  .object({
-    /** One pool; without it, every pool together (the dashboard). */
-    pool: poolRef.optional(),
-    days: z.number().int().min(2, 'must be 2-366').max(366, 'must be 2-366').default(90)
-  })
-  .strict()
+export const usageHistorySchema = lazySchema(() =>
+  z
+    .object({
+      /** One pool; without it, every pool together (the dashboard). */
+      pool: poolRef.optional(),
+      days: z.number().int().min(2, 'must be 2-366').max(366, 'must be 2-366').default(90)
+    })
+    .strict()
+)
 export type UsageHistoryInput = z.input<typeof usageHistorySchema>
 
 const percent = () =>
@@ -25,14 +28,16 @@ const percent = () =>
     .max(100, 'must be 1-100')
     .multipleOf(0.01, 'may have at most two decimals')
 
-export const thresholdSetSchema = z
-  .object({
-    pool: poolRef,
-    warnPercent: percent(),
-    criticalPercent: percent()
-  })
-  .strict()
-  .refine((v) => v.warnPercent <= v.criticalPercent, { message: 'must not be above the critical level', path: ['warnPercent'] })
+export const thresholdSetSchema = lazySchema(() =>
+  z
+    .object({
+      pool: poolRef,
+      warnPercent: percent(),
+      criticalPercent: percent()
+    })
+    .strict()
+    .refine((v) => v.warnPercent <= v.criticalPercent, { message: 'must not be above the critical level', path: ['warnPercent'] })
+)
 export type ThresholdSetInput = z.input<typeof thresholdSetSchema>
 
 export interface UsagePoint {

@@ -247,7 +247,7 @@ describe.skipIf(!hasChromium)('the audit viewer, dashboard and retention setting
     const today = new Date().toISOString().slice(0, 10)
     const todayTotal = counts.days.filter((d) => d.day === today).reduce((n, d) => n + d.count, 0)
     expect(await table.locator('tbody tr').filter({ hasText: today }).locator('td').last().textContent()).toBe(String(todayTotal))
-    await page.getByText('Show the numbers as a table').click()
+    await page.locator('details', { has: table }).getByText('Show the numbers as a table').click()
     await shot(page, 'dashboard')
     await page.emulateMedia({ colorScheme: 'dark' })
     await shot(page, 'dashboard-dark')

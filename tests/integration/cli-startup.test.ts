@@ -7,7 +7,8 @@
  * with zod schemas). Then the two are run, and the
  * command tree is checked to be whole (a command from every group answers --help). Last, `pool list` runs
  * on a PostgreSQL server with a module hook that records every file it loads: none of the LDAP client, the
- * DNS wire format, SQLite (once its answer is remembered), undici or the other rooms' code.
+ * DNS wire format, SQLite (once its answer is remembered), undici or the other rooms' code, and of knex
+ * its pg dialect only.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -194,5 +195,10 @@ describe('pool list on a server loads only IPAM', () => {
     expect(sources).toContain('src/main/core/ipam/service.ts')
     const foreign = sources.filter((s) => /^src\/main\/core\/(dns|dhcp|directory|auth|importer)\/|^src\/main\/core\/audit\/(service|archive|forward\/)|^src\/main\/core\/people\.ts|^migrations\/Migration/.test(s))
     expect(foreign).toEqual([])
+    // The bundled knex holds its pg dialect only: not its other dialects, nor its migrator and seeder with
+    // lodash's template engine (electron.vite.config.ts, knexTrim), which the parser would otherwise read.
+    const bundled = chunks.flatMap((u) => [...fs.readFileSync(new URL(u), 'utf8').matchAll(/^\/\/ node_modules\/(knex\/lib\/[\w/.-]+|lodash\/[\w.-]+)$/gm)].map((m) => m[1]!))
+    expect(bundled).toContain('knex/lib/dialects/postgres/index.js')
+    expect(bundled.filter((f) => /^knex\/lib\/dialects\/(?!postgres\/)[\w-]+\/|^knex\/lib\/migrations\/migrate\/MigrationGenerator\.js$|^lodash\/template\.js$/.test(f))).toEqual([])
   }, 60_000)
 })

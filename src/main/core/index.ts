@@ -345,9 +345,13 @@ export class Core {
     const db = await Database.open(spec)
     let role: ServerRole | null
     try {
-      if (opts.migrate) await db.migrate()
-      else await db.assertNotNewer()
-      role = await db.serverRole()
+      // One round trip on a server for both questions; a migration (rare) may create the roles, so ask again after it.
+      const opened = await db.stateAndRole()
+      role = opened.role
+      if (opts.migrate && opened.state.pending.length) {
+        await db.migrate()
+        role = await db.serverRole()
+      }
     } catch (e) {
       await db.close()
       throw e

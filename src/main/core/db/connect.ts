@@ -46,12 +46,13 @@ export function serverConnection(spec: ServerSpec, host?: string): { host: strin
   }
 }
 
+type Pg = typeof import('pg').default
+
 /**
  * Dates, timestamps and intervals come back as the server's text, not as Date objects: what the code has
  * always received on a server connection (MikroORM's PostgreSQL driver sets the same parsers).
  */
-async function textDateTypes(): Promise<unknown> {
-  const pg = (await import('pg')).default
+function textDateTypes(pg: Pg): unknown {
   const types = new pg.TypeOverrides()
   const text = (s: string): string => s
   // date, timestamp, timestamptz, interval
@@ -60,6 +61,59 @@ async function textDateTypes(): Promise<unknown> {
   const textArray = pg.types.getTypeParser(1009 as Parameters<typeof pg.types.getTypeParser>[0], 'text') as (s: string) => unknown
   for (const oid of [1182, 1115, 1185, 1187]) types.setTypeParser(oid, textArray)
   return types
+}
+
+/** What of node-postgres' connection (pg/lib/connection.js, not in its typings) the client below touches. */
+interface PgConnection {
+  stream: NodeJS.EventEmitter & { encrypted?: boolean }
+  ssl: unknown
+  connect(port: number | string, host?: string): void
+  attachListeners(stream: unknown): void
+  startup(conf: unknown): void
+  on(event: 'parameterStatus', fn: (m: { parameterName: string; parameterValue: string }) => void): void
+}
+
+/**
+ * node-postgres' Client as Netkeeper connects with it:
+ * - `preferTls`: sslmode=prefer on one connection, as libpq does it. The client asks for TLS; when the
+ *   server answers that it has none ('N'), the startup goes on in plain text on the same socket. On its
+ *   own node-postgres ends the socket ("The server does not support SSL connections"), and a second
+ *   connection used to be opened without TLS: two sockets and two server processes forked per command
+ *   against such a server. A server that offers TLS still gets TLS ('S': node-postgres' own handshake).
+ * - `serverVersion`: the version the server reports at startup (ParameterStatus server_version), so knex
+ *   need not ask with `select version()` on the first connection (see `sendingUnboundAsWritten`).
+ */
+export function netkeeperPgClient(pg: Pg, preferTls: boolean): Pg['Client'] {
+  return class NetkeeperPgClient extends pg.Client {
+    serverVersion?: string
+
+    constructor(config?: ConstructorParameters<Pg['Client']>[0]) {
+      super(config)
+      const self = this as unknown as { connection: PgConnection; ssl: unknown; getStartupConf(): unknown }
+      const con = self.connection
+      con.on('parameterStatus', (m) => {
+        if (m.parameterName === 'server_version') this.serverVersion = m.parameterValue
+      })
+      if (!preferTls || !self.ssl) return
+      const connect = con.connect.bind(con)
+      con.connect = (port, host) => {
+        connect(port, host)
+        // node-postgres has just subscribed, once, to the server's one-byte answer to its SSLRequest: take
+        // the 'N' case over and hand every other answer ('S', an error) to it unchanged.
+        const stream = con.stream
+        const answer = stream.listeners('data').at(-1) as ((b: Buffer) => void) | undefined
+        if (!answer) return
+        stream.removeListener('data', answer)
+        stream.once('data', (b: Buffer) => {
+          if (b.length !== 1 || b[0] !== 0x4e /* 'N' */) return answer.call(stream, b)
+          con.ssl = false
+          self.ssl = false
+          con.attachListeners(stream)
+          con.startup(self.getStartupConf())
+        })
+      }
+    }
+  } as unknown as Pg['Client']
 }
 
 /** Set while knex prepares a statement that has no bindings (synchronously, inside `query`). */
@@ -75,6 +129,8 @@ function sendingUnboundAsWritten(Base: ClientClass): ClientClass {
   const base = Base.prototype as unknown as {
     query(connection: unknown, obj: unknown): Promise<unknown>
     positionBindings(sql: string): string
+    checkVersion(connection: unknown): Promise<string>
+    _parseVersion(text: string): string
   }
   class Client extends (Base as unknown as new (config: Knex.Config) => object) {
     query(connection: unknown, obj: string | { sql: string; bindings?: unknown[] }): Promise<unknown> {
@@ -90,6 +146,12 @@ function sendingUnboundAsWritten(Base: ClientClass): ClientClass {
 
     positionBindings(sql: string): string {
       return unbound ? sql : base.positionBindings.call(this, sql)
+    }
+
+    // knex asks the first connection `select version()`; the server said it at startup (one round trip less).
+    checkVersion(connection: { serverVersion?: string }): Promise<string> {
+      if (connection.serverVersion) return Promise.resolve(base._parseVersion.call(this, `PostgreSQL ${connection.serverVersion}`))
+      return base.checkVersion.call(this, connection)
     }
   }
   return Client as unknown as ClientClass
@@ -146,11 +208,19 @@ function readOnlyError(at: string): Error {
  * pool hands it out, so no pooled connection is ever on a standby.
  */
 export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route: KnexRoute = {}): Promise<Knex> {
-  const [knex, PgClient, types] = await Promise.all([
+  const [knex, PgDialect, pg] = await Promise.all([
     import('knex').then((m) => m.default),
     import('knex/lib/dialects/postgres/index.js').then((m) => m.default),
-    textDateTypes()
+    import('pg').then((m) => m.default)
   ])
+  const types = textDateTypes(pg)
+  // knex's pg dialect makes each connection with `new this.driver.Client(...)`: give it Netkeeper's client.
+  const driver = Object.create(pg, { Client: { value: netkeeperPgClient(pg, ssl !== false && ssl !== undefined && spec.sslFallback === true) } }) as Pg
+  class PgClient extends (PgDialect as unknown as new (config: Knex.Config) => object) {
+    _driver(): Pg {
+      return driver
+    }
+  }
   const lifetime = spec.pool.maxLifetimeMs
   const base = {
     ...serverConnection(spec, route.host),
@@ -175,7 +245,7 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route
       }
     : base
   const db = knex({
-    client: sendingUnboundAsWritten(PgClient),
+    client: sendingUnboundAsWritten(PgClient as unknown as ClientClass),
     connection: connection as Knex.PgConnectionConfig,
     pool: {
       min: 0,
@@ -212,33 +282,26 @@ export async function serverKnex(spec: ServerSpec, ssl: ServerSpec['ssl'], route
 
 /**
  * Asks one host whether it is a primary or a standby, over a connection of its own (closed at once), with
- * the connection's credentials and TLS (falling back to plain with sslmode=prefer, as the pool does).
+ * the connection's credentials and TLS (plain on the same socket with sslmode=prefer when the server has no
+ * TLS, as the pool's connections do).
  */
 export async function probeRole(spec: ServerSpec, ssl: ServerSpec['ssl'], ep: DbEndpoint): Promise<HostRole> {
   const pg = (await import('pg')).default
-  const once = async (tls: ServerSpec['ssl']): Promise<HostRole> => {
-    const client = new pg.Client({
-      ...serverConnection(spec),
-      host: ep.host,
-      port: ep.port,
-      ...(tls === undefined ? {} : { ssl: tls }),
-      connectionTimeoutMillis: Math.min(spec.pool.acquireTimeoutMs, 5000),
-      application_name: 'netkeeper (primary probe)'
-    })
-    client.on('error', () => undefined)
-    try {
-      await client.connect()
-      const r = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')
-      return r.rows[0]?.r ? 'standby' : 'primary'
-    } finally {
-      await client.end().catch(() => undefined)
-    }
-  }
+  const client = new (netkeeperPgClient(pg, spec.sslFallback === true))({
+    ...serverConnection(spec),
+    host: ep.host,
+    port: ep.port,
+    ...(ssl === undefined ? {} : { ssl }),
+    connectionTimeoutMillis: Math.min(spec.pool.acquireTimeoutMs, 5000),
+    application_name: 'netkeeper (primary probe)'
+  })
+  client.on('error', () => undefined)
   try {
-    return await once(ssl)
-  } catch (e) {
-    if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return once(false)
-    throw e
+    await client.connect()
+    const r = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r')
+    return r.rows[0]?.r ? 'standby' : 'primary'
+  } finally {
+    await client.end().catch(() => undefined)
   }
 }
 

@@ -71,6 +71,38 @@ function dn(name: Record<string, string | string[]> | undefined): string | undef
   return parts.length ? parts.join(', ') : undefined
 }
 
+/** The names of the migrations that have run, in the order they ran. */
+const MIGRATIONS_SQL = `select name from public.${MIGRATIONS_TABLE} order by id`
+
+function stateOf(applied: string[]): MigrationState {
+  const appliedSet = new Set(applied)
+  return {
+    applied,
+    pending: migrationNames.filter((n) => !appliedSet.has(n)),
+    unknown: applied.filter((n) => !knownMigrations.has(n))
+  }
+}
+
+/** Which Netkeeper group roles exist on the server and which of them this login holds (Database.serverRole). */
+const ROLE_SQL = `select exists (select 1 from pg_roles where rolname = 'netkeeper_owner') as has_roles,
+              case when to_regrole('netkeeper_owner') is not null then pg_has_role(current_user, 'netkeeper_owner', 'USAGE') end as owner,
+              case when to_regrole('netkeeper_admin') is not null then pg_has_role(current_user, 'netkeeper_admin', 'USAGE') end as admin,
+              case when to_regrole('netkeeper_operator') is not null then pg_has_role(current_user, 'netkeeper_operator', 'USAGE') end as operator,
+              case when to_regrole('netkeeper_viewer') is not null then pg_has_role(current_user, 'netkeeper_viewer', 'USAGE') end as viewer`
+
+interface RoleRow {
+  owner: boolean | null
+  admin: boolean | null
+  operator: boolean | null
+  viewer: boolean | null
+  has_roles: boolean
+}
+
+function roleOf(g: RoleRow): ServerRole | null {
+  if (!g.has_roles || g.owner) return 'owner'
+  return g.admin ? 'admin' : g.operator ? 'operator' : g.viewer ? 'viewer' : null
+}
+
 export class Database {
   /** With several hosts: the one that answered at open, and those tried before it. */
   answeredHost?: string
@@ -134,22 +166,22 @@ export class Database {
     return db
   }
 
-  /** Opens a pool on `route`, with sslmode=prefer's fallback to plain when the server has no TLS. */
+  /**
+   * Opens a pool on `route` and its first connection, so that a refused login or an unreachable host fails
+   * here. No statement is sent for that (knex's pool hands out a connection that has completed its startup),
+   * and sslmode=prefer falls back to plain text on that same connection when the server has no TLS
+   * (netkeeperPgClient); the migrator, which connects on its own, is then told to connect without TLS.
+   */
   private static async pool(spec: ServerSpec, route: Parameters<typeof serverKnex>[2] & { host?: string }): Promise<{ knex: Knex; ssl: ServerSpec['ssl'] }> {
-    const tryOpen = async (ssl: ServerSpec['ssl']): Promise<{ knex: Knex; ssl: ServerSpec['ssl'] }> => {
-      const knex = await serverKnex(spec, ssl, route)
-      try {
-        await knex.raw('select 1')
-      } catch (e) {
-        await knex.destroy().catch(() => undefined)
-        throw e
-      }
-      return { knex, ssl }
-    }
+    const knex = await serverKnex(spec, spec.ssl, route)
+    const client = knex.client as { acquireConnection(): Promise<{ connection?: { stream?: { encrypted?: boolean } } }>; releaseConnection(c: unknown): Promise<unknown> }
     try {
-      return await tryOpen(spec.ssl)
+      const conn = await client.acquireConnection()
+      const plain = spec.ssl !== false && spec.ssl !== undefined && !conn.connection?.stream?.encrypted
+      await client.releaseConnection(conn)
+      return { knex, ssl: plain ? false : spec.ssl }
     } catch (e) {
-      if (spec.sslFallback && /does not support SSL/i.test((e as Error).message)) return tryOpen(false)
+      await knex.destroy().catch(() => undefined)
       throw e
     }
   }
@@ -358,23 +390,42 @@ export class Database {
   async migrationState(): Promise<MigrationState> {
     let applied: string[]
     try {
-      const r = await this.knex.raw<{ rows: { name: string }[] }>(`select name from public.${MIGRATIONS_TABLE} order by id`)
+      const r = await this.knex.raw<{ rows: { name: string }[] }>(MIGRATIONS_SQL)
       applied = r.rows.map((x) => x.name)
     } catch (e) {
       if ((e as { code?: string }).code !== '42P01') throw toAppError(e, this.spec)
       applied = []
     }
-    const appliedSet = new Set(applied)
-    return {
-      applied,
-      pending: migrationNames.filter((n) => !appliedSet.has(n)),
-      unknown: applied.filter((n) => !knownMigrations.has(n))
+    return stateOf(applied)
+  }
+
+  /**
+   * assertNotNewer() and serverRole() together, as every Core.open asks them: on a server in one message
+   * (two statements, one round trip: the role first, so that a database never migrated, with no migrations
+   * table, still answers it before the second statement fails; only then is the role asked on its own).
+   */
+  async stateAndRole(): Promise<{ state: MigrationState; role: ServerRole | null }> {
+    if (this.spec.kind !== 'postgresql') {
+      const state = await this.assertNotNewer()
+      return { state, role: await this.serverRole() }
     }
+    type Rows<T> = { rows: T[] }
+    let both: [Rows<RoleRow>, Rows<{ name: string }>] | undefined
+    try {
+      both = (await this.knex.raw(`${ROLE_SQL};\n${MIGRATIONS_SQL}`)) as unknown as [Rows<RoleRow>, Rows<{ name: string }>]
+    } catch (e) {
+      if ((e as { code?: string }).code !== '42P01') throw toAppError(e, this.spec)
+    }
+    const state = this.refuseNewer(stateOf(both ? both[1].rows.map((x) => x.name) : []))
+    return { state, role: both ? roleOf(both[0].rows[0]!) : await this.serverRole() }
   }
 
   /** Refuses to touch a database whose schema is newer than this build. */
   async assertNotNewer(): Promise<MigrationState> {
-    const state = await this.migrationState()
+    return this.refuseNewer(await this.migrationState())
+  }
+
+  private refuseNewer(state: MigrationState): MigrationState {
     if (state.unknown.length) {
       throw new AppError(
         'UNAVAILABLE',
@@ -394,16 +445,8 @@ export class Database {
    * tables counts as owner, as it always did.
    */
   async serverRole(): Promise<ServerRole | null> {
-    const r = await this.knex.raw<{ rows: { owner: boolean | null; admin: boolean | null; operator: boolean | null; viewer: boolean | null; has_roles: boolean }[] }>(
-      `select exists (select 1 from pg_roles where rolname = 'netkeeper_owner') as has_roles,
-              case when to_regrole('netkeeper_owner') is not null then pg_has_role(current_user, 'netkeeper_owner', 'USAGE') end as owner,
-              case when to_regrole('netkeeper_admin') is not null then pg_has_role(current_user, 'netkeeper_admin', 'USAGE') end as admin,
-              case when to_regrole('netkeeper_operator') is not null then pg_has_role(current_user, 'netkeeper_operator', 'USAGE') end as operator,
-              case when to_regrole('netkeeper_viewer') is not null then pg_has_role(current_user, 'netkeeper_viewer', 'USAGE') end as viewer`
-    )
-    const g = r.rows[0]!
-    if (!g.has_roles || g.owner) return 'owner'
-    return g.admin ? 'admin' : g.operator ? 'operator' : g.viewer ? 'viewer' : null
+    const r = await this.knex.raw<{ rows: RoleRow[] }>(ROLE_SQL)
+    return roleOf(r.rows[0]!)
   }
 
   /** Applies every pending migration in one transaction; returns the names applied. */

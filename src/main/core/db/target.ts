@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
 import { AppError } from '../../../shared/errors'
-import { EMBEDDED_CONNECTION, hostsOf, poolSettingsSchema, sslWarning, type DbProfile, type PoolSettings, type SslMode } from '../../../shared/schemas'
+import { EMBEDDED_CONNECTION, hostsOf, POOL_DEFAULTS, poolSettingsSchema, sslWarning, type DbProfile, type PoolSettings, type SslMode } from '../../../shared/schemas'
 import type { DatabaseTarget } from '../../../shared/types'
 import { conninfoToUrl, endpointsOf, splitHostPort, splitMultiHostUrl, type DbEndpoint } from '../../../shared/db-hosts'
 import { savedDbPassword } from '../credentials/db-password'
@@ -283,12 +283,15 @@ function poolFromEnv(env: NodeJS.ProcessEnv): PoolSettings {
     if (!Number.isInteger(n)) throw new AppError('VALIDATION', `${name}: must be an integer, got "${v}"`, { field: name })
     return n
   }
-  const parsed = poolSettingsSchema.safeParse({
+  const given = {
     max: num('NETKEEPER_POOL_MAX'),
     acquireTimeoutMs: num('NETKEEPER_POOL_ACQUIRE_TIMEOUT_MS'),
     idleTimeoutMs: num('NETKEEPER_POOL_IDLE_TIMEOUT_MS'),
     maxLifetimeMs: num('NETKEEPER_POOL_MAX_LIFETIME_MS')
-  })
+  }
+  // None set (the usual case): the defaults, without building the schema (docs/cli.md#start-up).
+  if (Object.values(given).every((v) => v === undefined)) return { ...POOL_DEFAULTS }
+  const parsed = poolSettingsSchema.safeParse(given)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const field = 'NETKEEPER_POOL_' + String(issue?.path[0] ?? '').replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()

@@ -10,32 +10,35 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { lazySchema } from '../../../shared/lazy-schema'
 import { dbProfileSchema, describeIssue, EMBEDDED_CONNECTION, legacyDbProfileSchema, type DbProfile } from '../../../shared/schemas'
 import { AppError } from '../../../shared/errors'
 
-const fileSchema = z
-  .object({
-    connections: z.array(dbProfileSchema).optional(),
-    activeConnection: z.string().trim().min(1).max(64).optional(),
-    /** Before connections: the one saved profile. Folded into `connections` on read. */
-    database: legacyDbProfileSchema.optional(),
-    /** This installation's audit settings: where purges archive the rows they remove (docs/audit.md#archives). */
-    audit: z
-      .object({
-        archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
-        /** The append-only file the chain head is anchored to (docs/audit.md#anchoring-the-head). */
-        anchorFile: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
-        /** Minutes between anchors written by the app (default 10). */
-        anchorEveryMinutes: z.number().int().min(1).max(1440).optional(),
-        /** The syslog sink (audit_sinks.name) the chain head is also anchored to (docs/audit.md#anchoring-the-head). */
-        anchorSink: z.string().min(1).max(63).optional(),
-        /** Whether the app forwards the audit log to the sinks (docs/audit.md#forwarding). */
-        forwardInApp: z.boolean().optional()
-      })
-      .passthrough()
-      .optional()
-  })
-  .passthrough()
+const fileSchema = lazySchema(() =>
+  z
+    .object({
+      connections: z.array(dbProfileSchema).optional(),
+      activeConnection: z.string().trim().min(1).max(64).optional(),
+      /** Before connections: the one saved profile. Folded into `connections` on read. */
+      database: legacyDbProfileSchema.optional(),
+      /** This installation's audit settings: where purges archive the rows they remove (docs/audit.md#archives). */
+      audit: z
+        .object({
+          archiveDir: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+          /** The append-only file the chain head is anchored to (docs/audit.md#anchoring-the-head). */
+          anchorFile: z.string().min(1).refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
+          /** Minutes between anchors written by the app (default 10). */
+          anchorEveryMinutes: z.number().int().min(1).max(1440).optional(),
+          /** The syslog sink (audit_sinks.name) the chain head is also anchored to (docs/audit.md#anchoring-the-head). */
+          anchorSink: z.string().min(1).max(63).optional(),
+          /** Whether the app forwards the audit log to the sinks (docs/audit.md#forwarding). */
+          forwardInApp: z.boolean().optional()
+        })
+        .passthrough()
+        .optional()
+    })
+    .passthrough()
+)
 
 /** This installation's audit settings (archive folder, head anchoring). */
 export type AuditSettings = NonNullable<z.output<typeof fileSchema>['audit']>
