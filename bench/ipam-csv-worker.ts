@@ -8,7 +8,29 @@ import { benchCtx, openCore } from './util'
 const [url, mode, file] = process.argv.slice(2)
 const core = await openCore(url!)
 core.auditSearch.background = false
+
+/**
+ * CPU seconds (user + system) of this database's server backends, read from /proc when the server runs on
+ * this machine (null otherwise): most of an import's work is the server's, which the worker's own CPU time
+ * does not show. Backends that started after `before` count from zero.
+ */
+async function backendCpu(): Promise<Map<number, number> | null> {
+  const r = await core.db.knex.raw<{ rows: { pid: number }[] }>(`select pid from pg_stat_activity where datname = current_database()`)
+  const out = new Map<number, number>()
+  for (const { pid } of r.rows) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      out.set(pid, (Number(f[11]) + Number(f[12])) / 100)
+    } catch {
+      return null
+    }
+  }
+  return out
+}
+const cpuBefore = await backendCpu()
 const started = performance.now()
+const nodeCpuStart = process.cpuUsage()
 let extra: Record<string, unknown>
 if (mode === 'import') {
   // Seconds spent in each phase (reading the file, checking the rows, writing rows and audit, committing),
@@ -48,7 +70,10 @@ if (mode === 'import') {
   extra = { rows: r.rows, mib: Math.round(r.bytes / 2 ** 20) }
 }
 const seconds = (performance.now() - started) / 1000
+const nodeCpu = process.cpuUsage(nodeCpuStart)
+const cpuAfter = await backendCpu()
+const serverCpuSeconds = cpuBefore && cpuAfter ? Math.round([...cpuAfter].reduce((t, [pid, c]) => t + c - (cpuBefore.get(pid) ?? 0), 0) * 100) / 100 : null
 const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024)
 await core.close()
-process.send!({ seconds: Math.round(seconds * 100) / 100, maxRssMiB, ...extra })
+process.send!({ seconds: Math.round(seconds * 100) / 100, maxRssMiB, nodeCpuSeconds: Math.round((nodeCpu.user + nodeCpu.system) / 1e4) / 100, serverCpuSeconds, ...extra })
 process.exit(0)

@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
-import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+import { auditRows, ctxAs, lastSeq, openCore, perObject } from '../support/core'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-ipam-csv-stream-'))
 process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -108,13 +108,16 @@ describe('a file of several slices', () => {
     expect(await lastSeq(core)).toBe(seq)
   }, 120_000)
 
-  it('the run writes what the dry run said, each audit row with its own line; the chain verifies; again changes nothing', async () => {
+  it('the run writes what the dry run said, each allocation with its own line in its batch audit row; the chain verifies; again changes nothing', async () => {
     const seq = await lastSeq(core)
     const r = await core.ipamCsv.run(op, { file, kind: 'allocations', onExisting: 'update' })
     expect(r.outcome).toBe('imported')
     expect(r.counts).toEqual({ rows: ROWS, created: ROWS - 5, updated: 1, unchanged: 1, skipped: 3 })
     expect(await allocations(core)).toBe(ROWS - 5 + 2)
-    const rows = await auditRows(core, seq)
+    const batches = await auditRows(core, seq)
+    // One audit row per write batch of 2,000 (details.rows), spread here into one per allocation.
+    expect(batches.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')).toHaveLength(Math.ceil((ROWS - 5) / 2_000))
+    const rows = perObject(batches)
     const creates = rows.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')
     expect(creates).toHaveLength(ROWS - 5)
     // In the order of the file, each with its own address, line and values (rows of every slice and batch).
@@ -135,4 +138,25 @@ describe('a file of several slices', () => {
     expect(again.counts).toEqual({ rows: ROWS, created: 0, updated: 0, unchanged: ROWS - 3, skipped: 3 })
     expect(await allocations(core)).toBe(ROWS - 5 + 2)
   }, 300_000)
+
+  it("the audit viewer finds every imported address in its batch row: the text search (before and after the search index's copy) and an allocation's history", async () => {
+    const holds = (items: { resourceType: string; details: unknown }[], ip: string): boolean =>
+      items.some((i) => i.resourceType === 'ip_allocation' && ((i.details as { rows?: { after: { ip: string } }[] }).rows ?? []).some((r) => r.after.ip === ip))
+    const look = async (): Promise<void> => {
+      for (const n of [1, 2_000, 2_001, 17_777, ROWS]) {
+        const ip = ipOf(n)
+        expect(holds((await core.audit.list(admin, { text: ip, resourceType: 'ip_allocation', limit: 200 })).items, ip)).toBe(true)
+        // "Show audit history" on the allocation: the resource filter with its address.
+        const history = (await core.audit.list(admin, { resourceType: 'ip_allocation', resource: ip })).items
+        expect(holds(history, ip)).toBe(true)
+        // Only the batch that wrote it (and no other): its address is in no other batch's rows.
+        expect(history.filter((i) => (i.details as { rows?: unknown[] }).rows).length).toBe(1)
+      }
+      // An address the import did not write is in no batch row.
+      expect((await core.audit.list(admin, { resourceType: 'ip_allocation', resource: ipOf(BAD) })).items).toEqual([])
+    }
+    await look()
+    await core.auditSearch.drain()
+    await look()
+  }, 120_000)
 })
