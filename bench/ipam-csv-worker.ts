@@ -41,9 +41,36 @@ if (mode === 'import') {
   // The highest resident set seen in each phase (sampled every 25 ms; MiB): where the peak is.
   const rssPeak: Record<string, number> = {}
   let phase = ''
+  // At each phase's peak: V8's heap (total and used), and memory outside it (external, of which array buffers), MiB.
+  const atPeak: Record<string, Record<string, number>> = {}
   const sampler = setInterval(() => {
-    if (phase) rssPeak[phase] = Math.max(rssPeak[phase] ?? 0, Math.round(process.memoryUsage().rss / 2 ** 20))
+    if (!phase) return
+    const m = process.memoryUsage()
+    const rss = Math.round(m.rss / 2 ** 20)
+    if (rss <= (rssPeak[phase] ?? 0)) return
+    rssPeak[phase] = rss
+    const mib = (x: number): number => Math.round(x / 2 ** 20)
+    atPeak[phase] = { heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) }
   }, 25)
+  // CPU seconds since the start at the end of each phase: the server's (the backends known at the start,
+  // read from /proc) and Node's own.
+  const serverCpuAtEnd: Record<string, number> = {}
+  const nodeCpuAtEnd: Record<string, number> = {}
+  const cpuNow = (): number | null => {
+    if (!cpuBefore) return null
+    let t = 0
+    for (const pid of cpuBefore.keys()) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        t += (Number(f[11]) + Number(f[12])) / 100
+      } catch {
+        return null
+      }
+    }
+    return t
+  }
+  const serverStart = cpuNow() ?? 0
   let since = performance.now()
   const r = await core.ipamCsv.run(
     benchCtx(),
@@ -54,6 +81,9 @@ if (mode === 'import') {
         const now = performance.now()
         if (phase) {
           phases[phase] = Math.round((now - since) / 10) / 100
+          const server = cpuNow()
+          if (server !== null) serverCpuAtEnd[phase] = Math.round((server - serverStart) * 100) / 100
+          nodeCpuAtEnd[phase] = Math.round((process.cpuUsage(nodeCpuStart).user + process.cpuUsage(nodeCpuStart).system) / 1e4) / 100
           rssAtEnd[phase] = Math.round(process.memoryUsage().rss / 2 ** 20)
         }
         phase = p.phase
@@ -62,7 +92,7 @@ if (mode === 'import') {
     }
   )
   clearInterval(sampler)
-  extra = { outcome: r.outcome, counts: r.counts, phases, rssAtEnd, rssPeak }
+  extra = { outcome: r.outcome, counts: r.counts, phases, serverCpuAtEnd, nodeCpuAtEnd, rssAtEnd, rssPeak, atPeak }
 } else {
   const out = fs.createWriteStream(file!)
   const r = await core.ipamCsv.export(benchCtx(), { kind: 'allocations' }, out)
