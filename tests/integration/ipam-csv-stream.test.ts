@@ -12,6 +12,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
 import { auditRows, ctxAs, lastSeq, openCore, perObject } from '../support/core'
@@ -158,5 +159,18 @@ describe('a file of several slices', () => {
     await look()
     await core.auditSearch.drain()
     await look()
+    // The audit export of an allocation's history holds the batch row with the allocation's exact after.
+    const out = new PassThrough()
+    const chunks: Buffer[] = []
+    out.on('data', (c: Buffer) => chunks.push(c))
+    await core.audit.export(admin, out, 'jsonl', { resourceType: 'ip_allocation', resource: ipOf(17_777) })
+    out.end()
+    const exported = Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { details: { rows?: { line: number; after: Record<string, unknown> }[] } })
+    const entry = exported.flatMap((e) => e.details.rows ?? []).find((r) => r.after.ip === ipOf(17_777))
+    expect(entry).toMatchObject({ line: 17_778, after: { ip: ipOf(17_777), pool: 'big', status: 'allocated', hostname: 'host-17777', owner: `team-${17_777 % 50}` } })
   }, 120_000)
 })
