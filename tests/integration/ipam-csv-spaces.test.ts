@@ -171,7 +171,7 @@ describe('the import chooses a space', () => {
   })
 })
 
-/** Rows over several write batches (2,000 each) in two spaces, some tagged. */
+/** Rows over several write batches (500 each) in two spaces, some tagged. */
 function manyRows(n: number): string {
   const lines = ['space,ip,hostname,tags']
   for (let i = 0; i < n; i++) lines.push(`${i % 3 === 0 ? 'cust-a' : ''},10.20.${i >> 8}.${(i & 255) + 0},h${i},${i % 5 === 0 ? 'web' : ''}`)

@@ -1,6 +1,6 @@
 /**
  * The streamed CSV import of allocations (issue 16, item 7: 200,000 allocations in bounded memory) against a
- * real PostgreSQL server, on a file of 25,000 rows: many of the import's slices of 2,000 (read, checked and
+ * real PostgreSQL server, on a file of 25,000 rows: many of the import's slices of 500 (read, checked and
  * looked up a slice at a time) and many write batches (read back from the temporary table).
  * What must hold across slice boundaries:
  * - a duplicate address is found whatever slice its first line was in, naming that line;
@@ -116,8 +116,8 @@ describe('a file of several slices', () => {
     expect(r.counts).toEqual({ rows: ROWS, created: ROWS - 5, updated: 1, unchanged: 1, skipped: 3 })
     expect(await allocations(core)).toBe(ROWS - 5 + 2)
     const batches = await auditRows(core, seq)
-    // One audit row per write batch of 2,000 (details.rows), spread here into one per allocation.
-    expect(batches.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')).toHaveLength(Math.ceil((ROWS - 5) / 2_000))
+    // One audit row per write batch of 500 (details.rows), spread here into one per allocation.
+    expect(batches.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')).toHaveLength(Math.ceil((ROWS - 5) / 500))
     const rows = perObject(batches)
     const creates = rows.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')
     expect(creates).toHaveLength(ROWS - 5)
