@@ -299,6 +299,10 @@ export interface CsvExportOptions {
   site?: string
   environment?: string
   vlanId?: number
+  /** Pools: every pool on a VLAN of this group (name or id); with vlanId, that VID in this group (as the Pools list). */
+  vlanGroup?: string | number
+  /** Pools: only pools carrying every one of these tags (as the Pools list). */
+  tags?: string[]
   active?: boolean
   /** The lists' custom field filter: only rows whose custom fields hold these values (name -> value as text, typed by the server). */
   fields?: Record<string, string>
@@ -347,6 +351,8 @@ export const csvExportSchema = z
         site: ref.optional(),
         environment: ref.optional(),
         vlanId: z.number().int().min(1).max(4094).optional(),
+        vlanGroup: z.union([z.number().int().positive(), ref.min(1)]).optional(),
+        tags: z.array(ref.min(1)).max(50).optional(),
         active: z.boolean().optional(),
         fields: z.record(fieldName, z.string().max(1000)).optional()
       })

@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
 import { cli } from '../support/cli'
-import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+import { auditRows, ctxAs, lastSeq, openCore, perObject } from '../support/core'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-ipam-csv-extras-'))
 process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -132,7 +132,7 @@ describe('round trip', () => {
       const web1 = await other.ipam.getAllocation(op, '10.9.0.10', 'default')
       expect(web1.tags).toEqual(['prod', 'web'])
       expect(web1.customFields).toEqual({ monitored: true, note: '+1, "quoted"', rack: 12, since: '2026-01-31', tier: 'gold' })
-      const audit = (await auditRows(other, '0')).filter((r) => r.resource_type === 'ip_allocation' && r.resource_name === '10.9.0.10')
+      const audit = perObject(await auditRows(other, '0')).filter((r) => r.resource_type === 'ip_allocation' && r.resource_name === '10.9.0.10')
       expect(audit).toHaveLength(1)
       expect(audit[0]!.details.after).toMatchObject({ tags: ['prod', 'web'], customFields: { monitored: true, rack: 12, tier: 'gold' } })
     } finally {
@@ -221,7 +221,7 @@ describe('checks', () => {
     expect(a.tags).toEqual(['lab'])
     // cf_tier emptied: removed; fields without a column kept.
     expect(a.customFields).toEqual({ monitored: true, note: '+1, "quoted"', rack: 13, since: '2026-01-31' })
-    const row = (await auditRows(core, seq)).find((x) => x.resource_type === 'ip_allocation')!
+    const row = perObject(await auditRows(core, seq)).find((x) => x.resource_type === 'ip_allocation')!
     expect(row.details.before).toMatchObject({ tags: ['prod', 'web'], customFields: { rack: 12, tier: 'gold' } })
     expect(row.details.after).toMatchObject({ tags: ['lab'], customFields: { rack: 13 } })
     expect((row.details.after as { customFields: Record<string, unknown> }).customFields.tier).toBeUndefined()

@@ -1,6 +1,6 @@
 /**
  * The streamed CSV import of allocations (issue 16, item 7: 200,000 allocations in bounded memory) against a
- * real PostgreSQL server, on a file of 25,000 rows: many of the import's slices of 2,000 (read, checked and
+ * real PostgreSQL server, on a file of 25,000 rows: many of the import's slices of 500 (read, checked and
  * looked up a slice at a time) and many write batches (read back from the temporary table).
  * What must hold across slice boundaries:
  * - a duplicate address is found whatever slice its first line was in, naming that line;
@@ -12,9 +12,10 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
-import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+import { auditRows, ctxAs, lastSeq, openCore, perObject } from '../support/core'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'netkeeper-ipam-csv-stream-'))
 process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -108,13 +109,16 @@ describe('a file of several slices', () => {
     expect(await lastSeq(core)).toBe(seq)
   }, 120_000)
 
-  it('the run writes what the dry run said, each audit row with its own line; the chain verifies; again changes nothing', async () => {
+  it('the run writes what the dry run said, each allocation with its own line in its batch audit row; the chain verifies; again changes nothing', async () => {
     const seq = await lastSeq(core)
     const r = await core.ipamCsv.run(op, { file, kind: 'allocations', onExisting: 'update' })
     expect(r.outcome).toBe('imported')
     expect(r.counts).toEqual({ rows: ROWS, created: ROWS - 5, updated: 1, unchanged: 1, skipped: 3 })
     expect(await allocations(core)).toBe(ROWS - 5 + 2)
-    const rows = await auditRows(core, seq)
+    const batches = await auditRows(core, seq)
+    // One audit row per write batch of 500 (details.rows), spread here into one per allocation.
+    expect(batches.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')).toHaveLength(Math.ceil((ROWS - 5) / 500))
+    const rows = perObject(batches)
     const creates = rows.filter((a) => a.resource_type === 'ip_allocation' && a.action === 'create')
     expect(creates).toHaveLength(ROWS - 5)
     // In the order of the file, each with its own address, line and values (rows of every slice and batch).
@@ -135,4 +139,38 @@ describe('a file of several slices', () => {
     expect(again.counts).toEqual({ rows: ROWS, created: 0, updated: 0, unchanged: ROWS - 3, skipped: 3 })
     expect(await allocations(core)).toBe(ROWS - 5 + 2)
   }, 300_000)
+
+  it("the audit viewer finds every imported address in its batch row: the text search (before and after the search index's copy) and an allocation's history", async () => {
+    const holds = (items: { resourceType: string; details: unknown }[], ip: string): boolean =>
+      items.some((i) => i.resourceType === 'ip_allocation' && ((i.details as { rows?: { after: { ip: string } }[] }).rows ?? []).some((r) => r.after.ip === ip))
+    const look = async (): Promise<void> => {
+      for (const n of [1, 2_000, 2_001, 17_777, ROWS]) {
+        const ip = ipOf(n)
+        expect(holds((await core.audit.list(admin, { text: ip, resourceType: 'ip_allocation', limit: 200 })).items, ip)).toBe(true)
+        // "Show audit history" on the allocation: the resource filter with its address.
+        const history = (await core.audit.list(admin, { resourceType: 'ip_allocation', resource: ip })).items
+        expect(holds(history, ip)).toBe(true)
+        // Only the batch that wrote it (and no other): its address is in no other batch's rows.
+        expect(history.filter((i) => (i.details as { rows?: unknown[] }).rows).length).toBe(1)
+      }
+      // An address the import did not write is in no batch row.
+      expect((await core.audit.list(admin, { resourceType: 'ip_allocation', resource: ipOf(BAD) })).items).toEqual([])
+    }
+    await look()
+    await core.auditSearch.drain()
+    await look()
+    // The audit export of an allocation's history holds the batch row with the allocation's exact after.
+    const out = new PassThrough()
+    const chunks: Buffer[] = []
+    out.on('data', (c: Buffer) => chunks.push(c))
+    await core.audit.export(admin, out, 'jsonl', { resourceType: 'ip_allocation', resource: ipOf(17_777) })
+    out.end()
+    const exported = Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { details: { rows?: { line: number; after: Record<string, unknown> }[] } })
+    const entry = exported.flatMap((e) => e.details.rows ?? []).find((r) => r.after.ip === ipOf(17_777))
+    expect(entry).toMatchObject({ line: 17_778, after: { ip: ipOf(17_777), pool: 'big', status: 'allocated', hostname: 'host-17777', owner: `team-${17_777 % 50}` } })
+  }, 120_000)
 })

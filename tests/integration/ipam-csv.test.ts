@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Core } from '../../src/main/core'
 import type { CsvImportOptions } from '../../src/shared/ipam-csv'
 import { cli } from '../support/cli'
-import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
+import { auditRows, ctxAs, lastSeq, openCore, perObject } from '../support/core'
 
 const fixtures = path.resolve(import.meta.dirname, '..', 'fixtures', 'ipam-csv')
 const fx = (name: string): string => path.join(fixtures, name)
@@ -122,8 +122,11 @@ describe('round trip', () => {
       // The tree came back: office under campus.
       expect((await other.ipam.getPool(op, 'office')).parentName).toBe('campus')
       // One audit row per object, one for the import, all under one request id.
+      // The allocations are audited in one batch row (details.rows: each one's id, line and after).
       const audit = await auditRows(other, '0')
-      const mine = audit.filter((r) => r.request_id === audit.find((x) => x.resource_type === 'import' && (x.details.context as { kind?: string }).kind === 'allocations')!.request_id)
+      const requestId = audit.find((x) => x.resource_type === 'import' && (x.details.context as { kind?: string }).kind === 'allocations')!.request_id
+      expect(audit.filter((r) => r.request_id === requestId).map((r) => r.resource_type)).toEqual(['ip_allocation', 'import'])
+      const mine = perObject(audit).filter((r) => r.request_id === requestId)
       expect(mine.map((r) => r.resource_type)).toEqual(['ip_allocation', 'ip_allocation', 'ip_allocation', 'ip_allocation', 'import'])
       expect(mine[0]!.source).toBe('import')
       expect(mine.find((r) => r.resource_name === '10.0.1.11')!.details.after).toMatchObject({ status: 'reserved', purpose: '-minus, comma', reservedUntil: '2030-01-02T03:04:05Z' })
@@ -143,7 +146,7 @@ describe('round trip', () => {
     const a = await core.ipam.getAllocation(op, '10.0.1.10', 'default')
     // Only the mapped column changed.
     expect([a.hostname, a.mac, a.owner]).toEqual(['pc10-renamed', '00:11:22:33:44:55', 'Bob'])
-    const rows = await auditRows(core, seq)
+    const rows = perObject(await auditRows(core, seq))
     expect(rows[0]).toMatchObject({ action: 'update', resource_type: 'ip_allocation', details: { before: { hostname: 'pc10' }, after: { hostname: 'pc10-renamed' } } })
   })
 })

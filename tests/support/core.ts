@@ -51,6 +51,24 @@ export async function auditRows(core: Core, afterSeq = '0'): Promise<AuditRow[]>
   return r.rows
 }
 
+/**
+ * A CSV import writes one audit row per batch of allocations, each allocation in details.rows (its id, line
+ * and before/after): this spreads such rows into one row per allocation, shaped as a per-object audit row
+ * (resource id and name, details.before/after, context with the line), and leaves every other row as it is.
+ */
+export function perObject(rows: AuditRow[]): AuditRow[] {
+  return rows.flatMap((r) => {
+    const batch = (r.details as { rows?: { id: number; line: number; before?: Record<string, unknown>; after: Record<string, unknown> }[] }).rows
+    if (!batch) return [r]
+    return batch.map((x) => ({
+      ...r,
+      resource_id: String(x.id),
+      resource_name: String(x.after.ip),
+      details: { ...(x.before ? { before: x.before } : {}), after: x.after, context: { ...r.details.context, line: x.line } }
+    }))
+  })
+}
+
 export async function lastSeq(core: Core): Promise<string> {
   const r = await core.db.knex.raw<{ rows: { s: string }[] }>(`select coalesce(max(seq), 0)::text as s from audit_logs`)
   return r.rows[0]!.s

@@ -31,8 +31,10 @@ export function ipamExportCommand(): Command {
     .addOption(new Option('--status <status>', 'allocations: only this status').choices(['allocated', 'reserved', 'blocked', 'lapsed']))
     .option('--search <text>', 'the lists\' search: name, description, site or network (pools); host name, owner, purpose, description, MAC or address prefix (allocations)')
     .option('--field <name=value>', 'only rows whose custom field holds this value, as the lists filter (repeatable: all of them)', collectField)
+    .option('--vlan-group <group>', 'pools: only pools on a VLAN of this group (name or id), as the Pools list filters')
+    .option('--tag <name>', 'pools: only pools carrying this tag (repeatable: all of them)', (v: string, prev: string[] = []) => [...prev, v])
     .action(
-      action(async (o: { kind: CsvKind; out: string; space?: string; pool?: string; status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'; search?: string; field?: Record<string, string | null> }, cmd: Command) => {
+      action(async (o: { kind: CsvKind; out: string; space?: string; pool?: string; status?: 'allocated' | 'reserved' | 'blocked' | 'lapsed'; search?: string; field?: Record<string, string | null>; vlanGroup?: string; tag?: string[] }, cmd: Command) => {
         await withCore(cmd, { migrate: true }, async (core) => {
           await core.load('importer')
           const toStdout = o.out === '-'
@@ -42,7 +44,7 @@ export function ipamExportCommand(): Command {
           const out = tmp ? fs.createWriteStream(tmp, { mode: 0o600 }) : process.stdout
           try {
             const fields = o.field ? Object.fromEntries(Object.entries(o.field).map(([k, v]) => [k, v ?? ''])) : undefined
-            const r = await core.ipamCsv.export(cliContext(), { kind: o.kind, space: o.space, pool: o.pool, status: o.status, search: o.search, fields }, out)
+            const r = await core.ipamCsv.export(cliContext(), { kind: o.kind, space: o.space, pool: o.pool, status: o.status, search: o.search, fields, vlanGroup: o.vlanGroup, tags: o.tag }, out)
             if (tmp && file) {
               await new Promise<void>((resolve, reject) => (out as fs.WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())))
               fs.renameSync(tmp, file)

@@ -116,8 +116,25 @@ export function whereClause(f: z.output<typeof auditFilterSchema>): { sql: strin
     b.push(f.resourceType)
   }
   if (f.resource) {
-    w.push(`(resource_id = ? or lower(resource_name) like ? ${LIKE_ESCAPE})`)
-    b.push(f.resource, `${likeText(f.resource.toLowerCase())}%`)
+    let ip: string | null = null
+    try {
+      if (!f.resourceType || f.resourceType === 'ip_allocation') ip = parseIp(f.resource, 'resource').text
+    } catch {
+      /* not an address */
+    }
+    if (ip === null) {
+      w.push(`(resource_id = ? or lower(resource_name) like ? ${LIKE_ESCAPE})`)
+      b.push(f.resource, `${likeText(f.resource.toLowerCase())}%`)
+    } else {
+      // An address also finds the batch rows of CSV imports that wrote it (one audit row per batch, its
+      // allocations in details.rows; resource_id is null on them, which audit_logs_resource_id_idx finds).
+      w.push(
+        `(resource_id = ? or lower(resource_name) like ? ${LIKE_ESCAPE}
+          or seq = any(array(select b.seq from audit_logs b where b.resource_type = 'ip_allocation' and b.resource_id is null and b.source = 'import'
+                                and b.details->'rows' @> ?::jsonb)))`
+      )
+      b.push(f.resource, `${likeText(f.resource.toLowerCase())}%`, JSON.stringify([{ after: { ip } }]))
+    }
   }
   if (f.actor) {
     w.push('user_id = ?')

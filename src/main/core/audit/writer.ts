@@ -25,6 +25,8 @@ export interface AuditEntry {
     after?: unknown
     error?: unknown
     context?: Record<string, unknown>
+    /** A batch row (a CSV import's allocations): each object's id, line and exact before/after. */
+    rows?: unknown[]
   }
 }
 

@@ -12,7 +12,8 @@ import { validationError } from '../../../shared/errors'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import { csvCellSql, TextOut } from '../db/text-export'
 import { findPoolRow, findSpaceId } from './rows'
-import { fieldFilter } from './tags'
+import { findVlanGroup } from './objects'
+import { fieldFilter, tagIds } from './tags'
 
 const BATCH = 2000
 
@@ -99,6 +100,17 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
   const q = o.search?.trim()
   if (o.kind === 'pools') {
     if (o.pool !== undefined || o.status !== undefined) throw validationError(o.pool !== undefined ? 'pool' : 'status', 'applies to allocations only')
+    // The VLAN group and the tags, as the Pools list applies them (pools.ts listPools).
+    if (o.vlanGroup !== undefined && o.vlanGroup !== '') {
+      where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
+      bindings.push((await findVlanGroup(knex, o.vlanGroup, 'vlanGroup')).id)
+    }
+    if (o.tags?.length) {
+      for (const id of (await tagIds(knex, o.tags)).values()) {
+        where.push('exists (select 1 from ip_pool_tags x where x.pool_id = p.id and x.tag_id = ?)')
+        bindings.push(id)
+      }
+    }
     for (const [k, col] of [
       ['site', 'p.site'],
       ['environment', 'p.environment'],
@@ -116,6 +128,7 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
     }
     return { from: 'ip_pools p join ip_spaces s on s.id = p.space_id', where, bindings, order: 's.name, p.network' }
   }
+  if (o.vlanGroup !== undefined || o.tags !== undefined) throw validationError(o.vlanGroup !== undefined ? 'vlanGroup' : 'tags', 'applies to pools only')
   if (o.pool !== undefined && o.pool !== '') {
     where.push('a.pool_id = ?')
     bindings.push((await findPoolRow(knex, o.pool, false, false)).id)
