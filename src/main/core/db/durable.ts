@@ -22,6 +22,12 @@
  *
  * Per database handle, one flush is in flight; callers that arrive meanwhile share the next one, which
  * starts after all of them have committed (a flush only covers commits made before it started).
+ *
+ * A reader that knows the WAL position it needs on disk (the outbox claim: the insert position read after
+ * its snapshot, past every commit it can see) waits with awaitDurableAt instead: satisfied by the flush in
+ * flight when that one's message lies past the position, else by one look at the flushed position (a flush
+ * writes out all the WAL inserted when it starts, so it often covers more than its own message), and only
+ * then by a flush of its own, which a local change committing meanwhile shares.
  */
 import type { Knex } from '@mikro-orm/postgresql'
 
