@@ -47,6 +47,8 @@ export function lsnValue(text: string): bigint {
 class FlushGroup {
   private queue: Waiter[] = []
   private busy = false
+  /** The flush in flight (resolved when it comes back), for settled(). */
+  private inFlight?: Promise<void>
 
   constructor(private readonly knex: Knex) {}
 
@@ -55,6 +57,12 @@ class FlushGroup {
       this.queue.push({ resolve, reject, lsn })
       if (!this.busy) void this.drain()
     })
+  }
+
+  /** Resolves once the flush in flight and those already asked for have come back (never rejects). */
+  settled(): Promise<void> {
+    if (this.queue.length) return this.wait().catch(() => undefined)
+    return this.inFlight ?? Promise.resolve()
   }
 
   /** Resolves the waiters for a position up to `at` (a position the server answering now has on disk). */
@@ -85,6 +93,8 @@ class FlushGroup {
         }
         // Everyone queued so far committed before this flush is sent.
         const group = this.queue.splice(0)
+        let done!: () => void
+        this.inFlight = new Promise<void>((r) => (done = r))
         try {
           // The message's own end in the WAL: its commit comes after it, so once the commit's flush is waited
           // for, everything up to there is on disk.
@@ -96,6 +106,9 @@ class FlushGroup {
           this.settle(lsnValue(r.rows[0]!.lsn))
         } catch (e) {
           for (const w of group) w.reject(e)
+        } finally {
+          this.inFlight = undefined
+          done()
         }
       }
     } finally {
@@ -127,4 +140,13 @@ export function awaitDurable(knex: Knex): Promise<void> {
  */
 export function awaitDurableAt(knex: Knex, lsn: string): Promise<void> {
   return groupOf(knex).wait(lsnValue(lsn))
+}
+
+/**
+ * Resolves once the shared flushes this process has in flight or asked for on `knex` have come back (at once
+ * when there are none); never rejects. The outbox claim waits for them first: the flush a local change is
+ * already paying for then covers the rows it claims, with no flush or look of its own.
+ */
+export function flushesSettled(knex: Knex): Promise<void> {
+  return groups.get(knex)?.settled() ?? Promise.resolve()
 }

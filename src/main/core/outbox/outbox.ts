@@ -19,7 +19,7 @@ import { AppError } from '../../../shared/errors'
 import { OUTBOX_STATES } from '../../../shared/choices'
 import { appendAudit, auditAppendCall, type AuditEntry } from '../audit/writer'
 import { makeContext, requireRole, type RequestContext, type Source } from '../context'
-import { awaitDurableAt, lsnValue } from '../db/durable'
+import { awaitDurableAt, flushesSettled, lsnValue } from '../db/durable'
 
 export { OUTBOX_STATES }
 export type OutboxState = (typeof OUTBOX_STATES)[number]
@@ -376,6 +376,12 @@ export class Outbox {
   }
 
   private async claim(kinds: string[], limit: number): Promise<{ rows: OutboxRow[]; more: boolean; durable: Promise<void> }> {
+    // A flush this process has in flight (a local allocation about to be answered: its NOTIFY comes at its
+    // commit, before that flush) is waited for first: it then covers the changes this claim will see, and
+    // the claim needs no flush nor look of its own. (Claiming at once, to overlap that flush, measured slower
+    // on two busy cores: the claim's position was past the flush most of the time, and the reads competed
+    // with the allocation for the processors.)
+    await flushesSettled(this.knex)
     this.claimSentAt = performance.now()
     // One statement, one round trip, committed without waiting for its WAL flush: a claim lost in a crash
     // lapses (the row is pending again and applied again, which handlers tolerate: they are idempotent).
@@ -383,9 +389,8 @@ export class Outbox {
     // synchronous_commit off, as allocations do, db/durable.ts). Every commit the statement can see ended in
     // the WAL before its snapshot, so before the insert position it reads (`at`, read first, as a one-time
     // filter of the row search: before the rows are locked, which writes WAL); when the flushed position
-    // (`flushed`) has not reached it, the rows wait for a flush that does (awaitDurableAt: most often the
-    // flush of the local allocation that queued them, in flight now, or a look at the flushed position after
-    // it). `more`: whether other rows were due (held behind these, or past the limit), so the pass knows
+    // (`flushed`) has not reached it, the rows wait for a flush that does (awaitDurableAt: the flush in
+    // flight, or a look at the flushed position after it). `more`: whether other rows were due (held behind these, or past the limit), so the pass knows
     // whether to claim again.
     const r = await this.knex.raw<{ rows: (DbRow & { at: string; flushed: string; more: boolean })[] }>(
       `with pos as materialized (select pg_current_wal_insert_lsn() as at, set_config('synchronous_commit', 'off', true) as v),
