@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Core } from '../../src/main/core'
+import { awaitDurableAt } from '../../src/main/core/db/durable'
 import { Outbox, backoffSeconds, type OutboxRow } from '../../src/main/core/outbox/outbox'
 import { auditRows, ctxAs, lastSeq, openCore } from '../support/core'
 
@@ -88,6 +89,77 @@ describe('outbox', () => {
     } finally {
       await strict.close()
       await core.db.knex.raw(`do $$ begin execute format('alter database %I reset synchronous_commit', current_database()); end $$`)
+    }
+  })
+
+  it('lets a handler that reads first read before the change is on disk, and tell the outside only after', async () => {
+    await core.db.knex.raw(`do $$ begin execute format('alter database %I set synchronous_commit = on', current_database()); end $$`)
+    const strict = await Core.open({ databaseUrl: url, dataDir, migrate: false })
+    try {
+      const box = new Outbox(strict.db.knex)
+      const ends: string[] = []
+      const seen: { read: boolean; flushed: boolean }[] = []
+      const flushedPast = async (lsn: string): Promise<boolean> =>
+        (await strict.db.knex.raw<{ rows: { f: boolean }[] }>(`select pg_current_wal_flush_lsn() >= ?::pg_lsn as f`, [lsn])).rows[0]!.f
+      box.register('test-reads-first', {
+        readsFirst: true,
+        async apply(row, ctx) {
+          // A read of the row's own change, before its durability is known (allowed: nothing leaves yet).
+          const read = (await strict.db.knex.raw<{ rows: unknown[] }>(`select 1 from outbox where id = ?`, [row.id])).rows.length === 1
+          await ctx.durable()
+          // What a name server or Kea would be told now must be on disk.
+          seen.push({ read, flushed: await flushedPast(ends[row.payload.i as number]!) })
+          return { state: 'done', message: 'ok' }
+        }
+      })
+      for (let i = 0; i < 5; i++) {
+        await strict.db.knex.transaction(async (trx) => {
+          await trx.raw(`set local synchronous_commit = off`)
+          await box.enqueue(trx, op, { kind: 'test-reads-first', target: `r${i}`, payload: { i } })
+        })
+        ends[i] = (await strict.db.knex.raw<{ rows: { l: string }[] }>(`select pg_current_wal_insert_lsn()::text as l`)).rows[0]!.l
+        expect((await box.runOnce({ kinds: ['test-reads-first'] })).done).toBe(1)
+      }
+      expect(seen).toEqual(Array.from({ length: 5 }, () => ({ read: true, flushed: true })))
+      // The wait for a position: resolved only once the server has flushed past it.
+      await strict.db.knex.transaction(async (trx) => {
+        await trx.raw(`set local synchronous_commit = off`)
+        await trx.raw(`select pg_logical_emit_message(true, 'test', 'async')`)
+      })
+      const at = (await strict.db.knex.raw<{ rows: { l: string }[] }>(`select pg_current_wal_insert_lsn()::text as l`)).rows[0]!.l
+      await awaitDurableAt(strict.db.knex, at)
+      expect(await flushedPast(at)).toBe(true)
+    } finally {
+      await strict.close()
+      await core.db.knex.raw(`do $$ begin execute format('alter database %I reset synchronous_commit', current_database()); end $$`)
+    }
+  })
+
+  it('claims once when it took every row due, again while rows wait behind the ones it applied', async () => {
+    const box = new Outbox(core.db.knex)
+    box.register('test-claims', { apply: async () => ({ state: 'done', message: 'ok' }) })
+    let claims = 0
+    const count = (q: { sql: string }): void => {
+      if (/^with pos as materialized/.test(q.sql) && /update outbox/.test(q.sql)) claims++
+    }
+    core.db.knex.on('query', count)
+    try {
+      await core.db.knex.transaction((trx) => box.enqueue(trx, op, { kind: 'test-claims', target: 'one', payload: {} }))
+      expect((await box.runOnce({ kinds: ['test-claims'] })).done).toBe(1)
+      expect(claims).toBe(1)
+      // Three rows of one target: one at a time, in order; the last claim knows nothing else is due.
+      claims = 0
+      await core.db.knex.transaction(async (trx) => {
+        for (let n = 0; n < 3; n++) await box.enqueue(trx, op, { kind: 'test-claims', target: 'same', payload: { n } })
+      })
+      expect((await box.runOnce({ kinds: ['test-claims'] })).done).toBe(3)
+      expect(claims).toBe(3)
+      // Nothing due: one claim, which finds nothing.
+      claims = 0
+      expect((await box.runOnce({ kinds: ['test-claims'] })).claimed).toBe(0)
+      expect(claims).toBe(1)
+    } finally {
+      core.db.knex.off('query', count)
     }
   })
 

@@ -82,17 +82,22 @@ export class Core {
   ) {
     this.outbox = new Outbox(db.knex)
     // The DNS and DHCP handlers load their rooms when the worker first meets a row of theirs.
+    // Both read from the database before they await the row's durability (OutboxHandler.readsFirst).
     const lazyHandler = (room: 'dns' | 'dhcp', handler: () => OutboxHandler): OutboxHandler => ({
-      apply: async (row) => {
+      readsFirst: true,
+      apply: async (row, ctx) => {
         await this.load(room)
-        return handler().apply(row)
+        const h = handler()
+        if (!h.readsFirst) await ctx.durable()
+        return h.apply(row, ctx)
       }
     })
     this.outbox.register('dns', lazyHandler('dns', () => this.dnsHandler))
     this.outbox.register('dhcp', lazyHandler('dhcp', () => this.dhcp))
     this.ipam = new IpamService(
       db.knex,
-      () => this.outbox.kick(),
+      // An allocation's rows are written by triggers, which NOTIFY the listening worker on commit.
+      () => this.outbox.kick({ notified: true }),
       async (poolId) => {
         await this.load('dhcp')
         return this.dhcp.mapLeases(poolId)

@@ -20,7 +20,7 @@ import type { SecretStore } from '../credentials/keychain'
 import { authorize, mutate } from '../ipam/mutation'
 import { allocationIdOf, findPoolRow, parse } from '../ipam/rows'
 import type { IpamService } from '../ipam/service'
-import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
+import type { ApplyContext, HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { bytesToMac, dhcpAccount, isOurs, KeaDatabases, keaEndpoint, macToBytes, numberToIp, ipToNumber, OUR_MARK, type DhcpServerRow } from './kea-db'
 
 interface PoolKea {
@@ -375,7 +375,10 @@ export class DhcpService implements OutboxHandler {
 
   // ---------------------------------------------------------------- the outbox handler
 
-  async apply(row: OutboxRow): Promise<HandlerOutcome> {
+  /** The outbox handler reads first and awaits the row's durability before it writes to Kea (reconcile). */
+  readonly readsFirst = true
+
+  async apply(row: OutboxRow, ctx: ApplyContext): Promise<HandlerOutcome> {
     const payload = row.payload as { ips: { ip: string; serverId: number; subnetId: number }[]; macs: { mac: string; serverId: number; subnetId: number }[] }
     const lines: string[] = []
     const conflicts: string[] = []
@@ -389,7 +392,7 @@ export class DhcpService implements OutboxHandler {
     }
     for (const g of groups.values()) {
       const server = await this.kea.byId(g.serverId)
-      const r = await this.reconcile(server, g.subnetId, [...g.ips], [...g.macs], false)
+      const r = await this.reconcile(server, g.subnetId, [...g.ips], [...g.macs], false, ctx.durable)
       lines.push(...r.lines)
       conflicts.push(...r.conflicts)
     }
@@ -401,7 +404,7 @@ export class DhcpService implements OutboxHandler {
    * transaction on Kea's database. Reservations without Netkeeper's mark are left alone (a conflict), unless
    * `force` (a person's drift repair).
    */
-  async reconcile(server: DhcpServerRow, subnetId: number, ips: string[], macs: string[], force: boolean): Promise<{ lines: string[]; conflicts: string[] }> {
+  async reconcile(server: DhcpServerRow, subnetId: number, ips: string[], macs: string[], force: boolean, durable?: () => Promise<void>): Promise<{ lines: string[]; conflicts: string[] }> {
     // The allocations' side from Netkeeper's database while a connection to Kea's is taken (side by side).
     const db = await this.kea.pool(server)
     const [wanted, connected] = await Promise.allSettled([
@@ -420,6 +423,15 @@ export class DhcpService implements OutboxHandler {
     }
     if (connected.status === 'rejected') throw new Error(`Kea database of ${server.name} (${server.db_host} port ${server.db_port}): ${(connected.reason as Error).message}`)
     const client = connected.value
+    // An outbox row: Kea hears of the change only once it is durable (the reads above overlapped that wait).
+    if (durable) {
+      try {
+        await durable()
+      } catch (e) {
+        client.release()
+        throw e
+      }
+    }
     const desired = wanted.value.rows.map((x) => ({ ip: x.ip, mac: x.mac, hostname: x.hostname ? (x.zone ? fqdnIn(x.hostname, x.zone) : x.hostname) : null, allocationId: x.id }))
     // IPv4 reservations live in hosts.ipv4_address (dhcp4_subnet_id); IPv6 ones in ipv6_reservations (an
     // IA_NA address, prefix length 128) under a host row of dhcp6_subnet_id: the schema kea-admin creates.

@@ -14,7 +14,7 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 import { fqdnIn, reverseName } from '../../../shared/dns'
-import type { HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
+import type { ApplyContext, HandlerOutcome, OutboxHandler, OutboxRow } from '../outbox/outbox'
 import { DnsRcodeError } from './client'
 import { describeChange, ptrOwner, reconcileRrset, recordWritten, recordWrittenCtes, ZONE_COLS, type Change, type WrittenSet, type ZoneRow } from './reconcile'
 import type { DnsServers, ServerRow } from './servers'
@@ -46,12 +46,15 @@ const SERVER_JSON = `case when s.id is null then null else json_build_object('id
   'key_name', s.key_name, 'algorithm', s.algorithm, 'created_at', s.created_at, 'zones', 0) end as server`
 
 export class DnsOutboxHandler implements OutboxHandler {
+  /** The reads below overlap the row's durability wait; nothing is sent before it (apply). */
+  readonly readsFirst = true
+
   constructor(
     private readonly knex: Knex,
     private readonly servers: DnsServers
   ) {}
 
-  async apply(row: OutboxRow): Promise<HandlerOutcome> {
+  async apply(row: OutboxRow, ctx: ApplyContext): Promise<HandlerOutcome> {
     const p = row.payload as unknown as DnsPayload
     const changes: Change[] = []
     // What the server was brought to, recorded with the row's outcome (one statement, see Outbox.applyOne).
@@ -63,6 +66,8 @@ export class DnsOutboxHandler implements OutboxHandler {
       // Every read in one round trip: the forward names (zone, desired addresses, what Netkeeper wrote) and
       // the addresses (reverse zone, desired PTR, what Netkeeper wrote) side by side.
       const [forward, reverse] = await Promise.all([this.forwardOf(names), this.reverseOf(ips)])
+      // The name server hears of the change only once it is durable (the reads above overlapped that wait).
+      await ctx.durable()
       const jobs: Job[] = []
       for (const f of forward) {
         for (const type of ['A', 'AAAA'] as const) jobs.push({ zone: f.zone, server: f.server, name: f.name, type, desired: f.desired[type], expected: f.written[type] })
