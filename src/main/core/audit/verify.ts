@@ -18,7 +18,6 @@
  */
 import os from 'node:os'
 import fs from 'node:fs'
-import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Knex } from '@mikro-orm/postgresql'
@@ -28,6 +27,7 @@ import { GENESIS_HASH } from './canonical'
 import type { Rows } from './rows'
 import { hashBatch, ROW_JSON, type BatchSummary, type RowFacts } from './verify-batch'
 import { copyStatement, CopySplitter, hashCopyBatch } from './verify-copy'
+import { CopyOut } from './verify-copy-out'
 
 /** Rows per cursor fetch and per batch handed to a worker (NETKEEPER_VERIFY_BATCH sets it). */
 const BATCH = 10_000
@@ -61,15 +61,27 @@ function envCount(name: string, min: number, max: number): number | undefined {
 interface Hasher {
   threads: number
   hash(rows: string[], want: string[] | undefined): Promise<BatchSummary>
-  hashBytes(bytes: Uint8Array, want: string[] | undefined): Promise<BatchSummary>
+  /** `pool`: where the batch's buffer goes back once hashed (CopySplitter takes it for a later batch). */
+  hashBytes(bytes: Uint8Array, want: string[] | undefined, pool: ArrayBuffer[]): Promise<BatchSummary>
   close(): Promise<void>
+}
+
+/** Buffers kept for later batches: one per batch in flight is enough. */
+const POOL_MAX = 8
+
+function giveBack(pool: ArrayBuffer[], buffer: ArrayBuffer): void {
+  if (pool.length < POOL_MAX) pool.push(buffer)
 }
 
 const inThread: Hasher = {
   threads: 0,
   hash: async (rows, want) => hashBatch(rows, want ? new Set(want) : undefined),
   // A batch CopySplitter made and let go of: the room after its tuples may be written.
-  hashBytes: async (bytes, want) => hashCopyBatch(bytes, want ? new Set(want) : undefined, true),
+  hashBytes: async (bytes, want, pool) => {
+    const summary = hashCopyBatch(bytes, want ? new Set(want) : undefined, true)
+    giveBack(pool, bytes.buffer as ArrayBuffer)
+    return summary
+  },
   close: async () => undefined
 }
 
@@ -140,15 +152,16 @@ async function startHashers(threads: number | undefined, rows: bigint): Promise<
     return inThread
   }
   let closing = false
-  const waiting = new Map<number, { resolve: (s: BatchSummary) => void; reject: (e: Error) => void }>()
+  const waiting = new Map<number, { resolve: (s: BatchSummary) => void; reject: (e: Error) => void; pool?: ArrayBuffer[] }>()
   const failAll = (e: Error): void => {
     for (const p of waiting.values()) p.reject(e)
     waiting.clear()
   }
   for (const w of workers) {
-    w.on('message', (m: { id: number; summary?: BatchSummary; error?: string }) => {
+    w.on('message', (m: { id: number; summary?: BatchSummary; error?: string; buffer?: ArrayBuffer }) => {
       const p = waiting.get(m.id)
       waiting.delete(m.id)
+      if (m.buffer && p?.pool) giveBack(p.pool, m.buffer)
       if (m.error !== undefined) p?.reject(new Error(`verify worker: ${m.error}`))
       else p?.resolve(m.summary!)
     })
@@ -164,10 +177,10 @@ async function startHashers(threads: number | undefined, rows: bigint): Promise<
         waiting.set(id, { resolve, reject })
         workers[id % workers.length]!.postMessage({ id, rows, ...(want ? { want } : {}) })
       }),
-    hashBytes: (bytes, want) =>
+    hashBytes: (bytes, want, pool) =>
       new Promise((resolve, reject) => {
         const id = next++
-        waiting.set(id, { resolve, reject })
+        waiting.set(id, { resolve, reject, pool })
         // The batch owns its buffer (CopySplitter): moved, not copied.
         workers[id % workers.length]!.postMessage({ id, bytes, ...(want ? { want } : {}) }, [bytes.buffer as ArrayBuffer])
       }),
@@ -418,7 +431,7 @@ async function readByCursor(trx: Knex.Transaction, pipe: Pipeline, hasher: Hashe
   await trx.raw(`close audit_verify`)
 }
 
-type CopyConnection = { query(q: unknown): Readable }
+type CopyConnection = { query(q: unknown): unknown }
 
 /** The transaction's own pg connection, for COPY; null on the embedded store (its driver has no COPY out). */
 async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
@@ -434,25 +447,21 @@ async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
  * left half read on a connection the transaction goes on with), and no other is started.
  */
 async function readByCopy(conn: CopyConnection, pipe: Pipeline, hasher: Hasher, want: string[] | undefined, batchRows: number, copyRows: number): Promise<void> {
-  const { to } = await import('pg-copy-streams')
   let from: bigint | null = null
   let skip = 0
+  const pool: ArrayBuffer[] = []
   for (;;) {
     const limit = copyRows + skip
-    const splitter = new CopySplitter(batchRows, skip)
-    const stream = conn.query(to(copyStatement(from, limit)))
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const splitter = new CopySplitter(batchRows, skip, pool)
+    const copy = new CopyOut(copyStatement(from, limit), splitter)
+    conn.query(copy)
+    for await (const batch of copy.batches()) {
       if (pipe.stopped) continue
-      try {
-        for (const batch of splitter.push(chunk)) await pipe.add(hasher.hashBytes(batch, want))
-      } catch (e) {
-        pipe.error ??= e instanceof Error ? e : new Error(String(e))
-        pipe.stopped = true
-      }
+      await pipe.add(hasher.hashBytes(batch, want, pool))
     }
     if (pipe.stopped) return
     const rest = splitter.finish()
-    if (rest) await pipe.add(hasher.hashBytes(rest, want))
+    if (rest) await pipe.add(hasher.hashBytes(rest, want, pool))
     if (splitter.tuples < limit) break
     from = splitter.last
     skip = splitter.ties
