@@ -43,15 +43,16 @@ export class CopyOut {
     private readonly maxReady = 2
   ) {}
 
-  /** pg calls this when the query's turn comes on the connection. */
-  submit(connection: PgConnection): void {
+  /** pg calls this when the query's turn comes on the connection; an error returned is the query's (pg's rule). */
+  submit(connection: PgConnection): Error | undefined {
     this.connection = connection
     const listeners = connection.stream.listeners('data')
-    if (listeners.length !== 1) throw new Error('verify: the connection is not in the state a COPY needs')
+    if (listeners.length !== 1) return new Error('verify: the connection is not in the state a COPY needs')
     this.pgData = listeners[0]!
     connection.stream.removeListener('data', this.pgData)
     connection.stream.on('data', this.onData)
     connection.query(this.text)
+    return undefined
   }
 
   handleError(e: Error): void {

@@ -64,15 +64,9 @@ export class CopySplitter {
   private readonly lastSeq = new Uint8Array(8)
   ended = false
 
-  /**
-   * `pool`: buffers of batches already hashed, handed back (the workers move them back with their summary):
-   * a batch takes one of them before a new one is made, so a long verify allocates (and the kernel zeroes)
-   * a handful of buffers instead of one per batch.
-   */
   constructor(
     private readonly batchRows: number,
-    private skip = 0,
-    private readonly pool: ArrayBuffer[] = []
+    private skip = 0
   ) {
     this.buf = new Uint8Array(1 << 20)
     this.view = new DataView(this.buf.buffer)
@@ -173,9 +167,7 @@ export class CopySplitter {
   private cut(): Uint8Array {
     const batch = this.buf.subarray(0, this.at)
     // The next batch will be about this one's size: room for it, a quarter more, and the worker's room.
-    const need = Math.max(1 << 20, Math.ceil(this.at * 1.25) + (this.len - this.at) + ROOM)
-    const reused = takeBuffer(this.pool, need)
-    const next = reused ? new Uint8Array(reused) : new Uint8Array(need)
+    const next = new Uint8Array(Math.max(1 << 20, Math.ceil(this.at * 1.25) + (this.len - this.at) + ROOM))
     next.set(this.buf.subarray(this.at, this.len))
     this.len -= this.at
     this.at = 0
@@ -184,18 +176,6 @@ export class CopySplitter {
     this.view = new DataView(next.buffer)
     return batch
   }
-}
-
-/** A buffer of at least `need` bytes from the pool (the pool keeps the rest), or null. */
-function takeBuffer(pool: ArrayBuffer[], need: number): ArrayBuffer | null {
-  for (let i = pool.length - 1; i >= 0; i--) {
-    const b = pool[i]!
-    if (b.byteLength >= need) {
-      pool.splice(i, 1)
-      return b
-    }
-  }
-  return null
 }
 
 // ------------------------------------------------------------------ writing the body

@@ -13,12 +13,8 @@ if (!port) throw new Error('verify-worker.ts runs as a worker thread of verify.t
 port.on('message', (m: { id: number; rows?: string[]; bytes?: Uint8Array; want?: string[] }) => {
   try {
     const want = m.want ? new Set(m.want) : undefined
-    // The batch's buffer was moved here (CopySplitter made it for this batch): the room after the tuples is
-    // ours, and the buffer goes back with the summary for the batches to come.
-    if (m.bytes) {
-      const summary = hashCopyBatch(m.bytes, want, true)
-      port.postMessage({ id: m.id, summary, buffer: m.bytes.buffer }, [m.bytes.buffer as ArrayBuffer])
-    } else port.postMessage({ id: m.id, summary: hashBatch(m.rows!, want) })
+    // The batch's buffer was moved here (CopySplitter made it for this batch): the room after the tuples is ours.
+    port.postMessage({ id: m.id, summary: m.bytes ? hashCopyBatch(m.bytes, want, true) : hashBatch(m.rows!, want) })
   } catch (e) {
     port.postMessage({ id: m.id, error: (e as Error).message })
   }

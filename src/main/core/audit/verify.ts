@@ -61,27 +61,15 @@ function envCount(name: string, min: number, max: number): number | undefined {
 interface Hasher {
   threads: number
   hash(rows: string[], want: string[] | undefined): Promise<BatchSummary>
-  /** `pool`: where the batch's buffer goes back once hashed (CopySplitter takes it for a later batch). */
-  hashBytes(bytes: Uint8Array, want: string[] | undefined, pool: ArrayBuffer[]): Promise<BatchSummary>
+  hashBytes(bytes: Uint8Array, want: string[] | undefined): Promise<BatchSummary>
   close(): Promise<void>
-}
-
-/** Buffers kept for later batches: one per batch in flight is enough. */
-const POOL_MAX = 8
-
-function giveBack(pool: ArrayBuffer[], buffer: ArrayBuffer): void {
-  if (pool.length < POOL_MAX) pool.push(buffer)
 }
 
 const inThread: Hasher = {
   threads: 0,
   hash: async (rows, want) => hashBatch(rows, want ? new Set(want) : undefined),
   // A batch CopySplitter made and let go of: the room after its tuples may be written.
-  hashBytes: async (bytes, want, pool) => {
-    const summary = hashCopyBatch(bytes, want ? new Set(want) : undefined, true)
-    giveBack(pool, bytes.buffer as ArrayBuffer)
-    return summary
-  },
+  hashBytes: async (bytes, want) => hashCopyBatch(bytes, want ? new Set(want) : undefined, true),
   close: async () => undefined
 }
 
@@ -152,16 +140,15 @@ async function startHashers(threads: number | undefined, rows: bigint): Promise<
     return inThread
   }
   let closing = false
-  const waiting = new Map<number, { resolve: (s: BatchSummary) => void; reject: (e: Error) => void; pool?: ArrayBuffer[] }>()
+  const waiting = new Map<number, { resolve: (s: BatchSummary) => void; reject: (e: Error) => void }>()
   const failAll = (e: Error): void => {
     for (const p of waiting.values()) p.reject(e)
     waiting.clear()
   }
   for (const w of workers) {
-    w.on('message', (m: { id: number; summary?: BatchSummary; error?: string; buffer?: ArrayBuffer }) => {
+    w.on('message', (m: { id: number; summary?: BatchSummary; error?: string }) => {
       const p = waiting.get(m.id)
       waiting.delete(m.id)
-      if (m.buffer && p?.pool) giveBack(p.pool, m.buffer)
       if (m.error !== undefined) p?.reject(new Error(`verify worker: ${m.error}`))
       else p?.resolve(m.summary!)
     })
@@ -177,10 +164,10 @@ async function startHashers(threads: number | undefined, rows: bigint): Promise<
         waiting.set(id, { resolve, reject })
         workers[id % workers.length]!.postMessage({ id, rows, ...(want ? { want } : {}) })
       }),
-    hashBytes: (bytes, want, pool) =>
+    hashBytes: (bytes, want) =>
       new Promise((resolve, reject) => {
         const id = next++
-        waiting.set(id, { resolve, reject, pool })
+        waiting.set(id, { resolve, reject })
         // The batch owns its buffer (CopySplitter): moved, not copied.
         workers[id % workers.length]!.postMessage({ id, bytes, ...(want ? { want } : {}) }, [bytes.buffer as ArrayBuffer])
       }),
@@ -449,19 +436,18 @@ async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
 async function readByCopy(conn: CopyConnection, pipe: Pipeline, hasher: Hasher, want: string[] | undefined, batchRows: number, copyRows: number): Promise<void> {
   let from: bigint | null = null
   let skip = 0
-  const pool: ArrayBuffer[] = []
   for (;;) {
     const limit = copyRows + skip
-    const splitter = new CopySplitter(batchRows, skip, pool)
+    const splitter = new CopySplitter(batchRows, skip)
     const copy = new CopyOut(copyStatement(from, limit), splitter)
     conn.query(copy)
     for await (const batch of copy.batches()) {
       if (pipe.stopped) continue
-      await pipe.add(hasher.hashBytes(batch, want, pool))
+      await pipe.add(hasher.hashBytes(batch, want))
     }
     if (pipe.stopped) return
     const rest = splitter.finish()
-    if (rest) await pipe.add(hasher.hashBytes(rest, want, pool))
+    if (rest) await pipe.add(hasher.hashBytes(rest, want))
     if (splitter.tuples < limit) break
     from = splitter.last
     skip = splitter.ties
