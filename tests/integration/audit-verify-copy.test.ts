@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { to } from 'pg-copy-streams'
 import type pg from 'pg'
 import { copyStatement, copyRowHashInputs, CopySplitter, hashCopyBatch } from '../../src/main/core/audit/verify-copy'
+import { CopyOut } from '../../src/main/core/audit/verify-copy-out'
 import { hashBatch, ROW_JSON, storedBody, type RowArray } from '../../src/main/core/audit/verify-batch'
 import { Core } from '../../src/main/core'
 import { freshDatabase, withClient } from '../support/db'
@@ -153,6 +154,55 @@ describe('binary COPY decoding for verify', () => {
     })
   })
 
+  it('builds rows that repeat the row before in all but a field or two (copied parts) as the cursor path does', async () => {
+    // Rows appended together share most fields: verify copies those parts of the hash input from the row
+    // before. Each row here is the one before with a few fields changed (or none), some to values large
+    // enough that the output array must grow in the middle of a row (a huge text, or details on the general
+    // path), after which nothing may be copied from the row before (only details and db_user are text columns
+    // without a length limit).
+    const big = 'x'.repeat(40_000)
+    const value: Record<keyof Row, fc.Arbitrary<unknown>> = {
+      action: fc.constantFrom('create', 'update', 'delete'),
+      resourceType: fc.oneof(fc.constantFrom('ip_allocation', 'audit_log'), text),
+      resourceId: fc.oneof(fc.constantFrom('1', '2', null, '"'.repeat(255)), text),
+      resourceName: fc.oneof(fc.constantFrom('10.0.0.1', null), text),
+      // db_user is text: a huge one makes the array grow when the row starts.
+      dbUser: fc.constantFrom('postgres', 'nk_admin', null, big),
+      userId: fc.constantFrom('seed', 'alice', null),
+      userIp: fc.constantFrom('10.1.2.3', '::1', null),
+      userAgent: fc.constantFrom(null, 'ua', 'a"b'),
+      status: fc.constantFrom('success', 'failure'),
+      details: fc.oneof(fc.constantFrom('{"after": {"ip": "10.0.0.1", "owner": "b", "hostname": "h"}}', '{}', 'null', `{"n": 1.50, "s": "${big}"}`, `{"s": "${big}"}`), json),
+      requestId: fc.constantFrom('r1', 'r2', null),
+      source: fc.constantFrom('cli', 'import'),
+      prevHash: text,
+      rowHash: text,
+      micros: fc.constantFrom(0n, 1n, 1_798_761_600_123_456n)
+    }
+    const start: Row = { action: 'create', resourceType: 'ip_allocation', resourceId: '1', resourceName: '10.0.0.1', dbUser: 'postgres', userId: 'seed', userIp: null, userAgent: null, status: 'success', details: '{"after": {"ip": "10.0.0.1", "owner": "b", "hostname": "h"}}', requestId: 'r1', source: 'import', prevHash: 'p', rowHash: 'h', micros: 1n }
+    const fields = Object.keys(value) as (keyof Row)[]
+    const change = fc.array(fc.constantFrom(...fields).chain((k) => value[k].map((v) => [k, v] as const)), { maxLength: 2 })
+    await withClient(url, async (c) => {
+      await c.query(`set timezone = 'UTC'`)
+      let copied = 0
+      await fc.assert(
+        fc.asyncProperty(fc.array(change, { minLength: 2, maxLength: 30 }), async (changes) => {
+          const rows: Row[] = []
+          let r = start
+          for (const ch of changes) {
+            r = { ...r, ...Object.fromEntries(ch) }
+            rows.push(r)
+            if (!ch.length) copied++
+          }
+          await store(c, rows)
+          expect(copyRowHashInputs(await copyBytes(c))).toEqual(await cursorInputs(c))
+        }),
+        { numRuns: 40 }
+      )
+      expect(copied).toBeGreaterThan(10)
+    })
+  })
+
   it('rewrites the tricky jsonb values as canonicalJson(JSON.parse(text)) does', async () => {
     // Each one either takes the direct rewrite or must be seen to need the general path.
     const tricky = [
@@ -178,6 +228,40 @@ describe('binary COPY decoding for verify', () => {
       const expected = await cursorInputs(c)
       expect(got).toHaveLength(tricky.length)
       for (let i = 0; i < tricky.length; i++) expect(got[i], tricky[i]).toBe(expected[i])
+    })
+  })
+
+  it('reads a COPY off the socket into the same batches, and gives the connection back after an error', async () => {
+    await withClient(url, async (c) => {
+      // 16 columns as verify's COPY sends them (seq a bigint): 20,000 rows, in batches of 3,000.
+      const cols = (fail: string) =>
+        `select g::bigint, timestamptz '2026-12-01 10:00', 'create', 't', g::text, null, null, null, null, null, 's', ${fail}, 'r', 'cli', md5(g::text), md5((g + 1)::text) from generate_series(1, 20000) g`
+      const read = async (sql: string, splitter: CopySplitter): Promise<Uint8Array[]> => {
+        const copy = new CopyOut(`copy (${sql}) to stdout (format binary)`, splitter)
+        c.query(copy as never)
+        const out: Uint8Array[] = []
+        for await (const b of copy.batches()) out.push(b.slice())
+        return out
+      }
+      const good = new CopySplitter(3000)
+      const batches = await read(cols("'{}'::jsonb"), good)
+      const rest = good.finish()
+      if (rest) batches.push(rest.slice())
+      expect(good.ended).toBe(true)
+      expect(batches.map((b) => hashCopyBatch(b).count)).toEqual([3000, 3000, 3000, 3000, 3000, 3000, 2000])
+      // The same bytes as pg-copy-streams reads.
+      const chunks: Buffer[] = []
+      for await (const ch of c.query(to(`copy (${cols("'{}'::jsonb")}) to stdout (format binary)`)) as AsyncIterable<Buffer>) chunks.push(ch)
+      const other = new CopySplitter(3000)
+      const expected = chunks.flatMap((ch) => other.push(ch))
+      expect(expected).toHaveLength(6)
+      for (let i = 0; i < 6; i++) expect(Buffer.from(batches[i]!).equals(Buffer.from(expected[i]!)), `batch ${i}`).toBe(true)
+      // An error from the server in the middle of the rows: the error, then the connection works on.
+      await expect(read(cols("(case when g = 15000 then 1 / 0 else 0 end)::text::jsonb"), new CopySplitter(3000))).rejects.toThrow(/division by zero/)
+      expect((await c.query('select 41 + 1 as n')).rows[0].n).toBe(42)
+      // A stream that is not verify's (one column): the splitter's error, and the connection works on.
+      await expect(read('select g from generate_series(1, 5000) g', new CopySplitter(3000))).rejects.toThrow(/a COPY tuple of 1 fields/)
+      expect((await c.query('select 41 + 1 as n')).rows[0].n).toBe(42)
     })
   })
 

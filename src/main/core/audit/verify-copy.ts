@@ -180,30 +180,48 @@ export class CopySplitter {
 
 // ------------------------------------------------------------------ writing the body
 
-/** The output of one row: its hash input (previous hash, seq, body), grown as needed. */
 /**
- * The batch and the row being written share one array: the batch's tuples at [0, batchEnd), then the row's
- * hash input at [base, cap), then as much again as scratch for reordering an object's members. Runs of
- * bytes then move with copyWithin (a memmove, no view made per copy), short ones byte by byte. Plain
- * Uint8Arrays all (no Buffer), so the loops see one kind of array.
+ * The batch and the rows being written share one array: the batch's tuples at [0, batchEnd), then two row
+ * areas of `size` bytes each, then as much again as scratch for reordering an object's members. Rows take
+ * the two areas in turn, so the row before is still whole while the next is written: the parts of its hash
+ * input whose fields are the same (most of a row: the action, time, login, request, type, status... of rows
+ * appended together) are copied from it instead of being written again (decodeBatch). The row being written
+ * is at [base, cap). Runs of bytes move with copyWithin (a memmove, no view made per copy), short ones byte by
+ * byte. Plain Uint8Arrays all (no Buffer), so the loops see one kind of array.
  */
 let out: Uint8Array = new Uint8Array(0)
 let batchEnd = 0
+let size = 0
+/** Which row area the row being written is in (0 or 1). */
+let area = 0
 let base = 0
 let cap = 0
+/** Where the scratch starts. */
+let scratch = 0
 let p = 0
+/** Counts the times the array was replaced: the row before is gone when it changed. */
+let grown = 0
 
 /** Makes room for `n` more bytes of the row at p: a bigger array, with the batch and the row so far. */
 function ensure(n: number): void {
   if (p + n <= cap) return
-  const size = Math.max(2 * (cap - base), p - base + n, 1 << 16)
-  const bigger = new Uint8Array(batchEnd + 2 * size)
+  const next = Math.max(2 * size, p - base + n, 1 << 16)
+  const bigger = new Uint8Array(batchEnd + 3 * next)
   bigger.set(out.subarray(0, batchEnd))
   bigger.set(out.subarray(base, p), batchEnd)
   p = batchEnd + (p - base)
-  base = batchEnd
-  cap = base + size
+  size = next
   out = bigger
+  grown++
+  startRow(0)
+}
+
+/** Places the next row in row area `a`. */
+function startRow(a: number): void {
+  area = a
+  base = batchEnd + a * size
+  cap = base + size
+  scratch = batchEnd + 2 * size
 }
 
 /**
@@ -213,12 +231,13 @@ function ensure(n: number): void {
 function useBatch(bytes: Uint8Array, owned: boolean): void {
   if (owned) out = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.buffer.byteLength - bytes.byteOffset)
   else {
-    out = new Uint8Array(bytes.length + 2 * (1 << 16))
+    out = new Uint8Array(bytes.length + 3 * (1 << 16))
     out.set(bytes)
   }
   batchEnd = bytes.length
-  base = batchEnd
-  cap = base + Math.floor((out.length - base) / 2)
+  size = Math.floor((out.length - batchEnd) / 3)
+  grown++
+  startRow(0)
   p = base
 }
 
@@ -265,12 +284,11 @@ const SHORT: Record<number, number> = { 8: 0x62, 9: 0x74, 10: 0x6e, 12: 0x66, 13
 
 /** A text field as JSON.stringify writes it, or null; `len` -1 is NULL. */
 function putText(s: number, len: number): void {
+  // The room was made for the whole row (rowBound).
   if (len < 0) {
-    ensure(4)
     put(NULL)
     return
   }
-  ensure(len * 6 + 2)
   const src = out
   out[p++] = 0x22
   const e = s + len
@@ -425,19 +443,25 @@ function number(): boolean {
 
 /** A string copied as it is, once its escapes are the ones JSON.stringify writes. */
 function string(): boolean {
+  // Written while it is read (one pass): the output is the row's area, never the batch it reads.
   const b = src
+  const o = out
   const stop = end
-  const s = q
   let i = q + 1
+  let w = p
+  o[w++] = 0x22
   for (;;) {
     if (i >= stop) return false
     const c = b[i]!
     if (c === 0x22) break
     if (c < 0x20) return false
     if (c === 0x5c) {
-      const e = b[i + 1]
-      if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 2
-      else if (e === 0x75) {
+      const e = b[i + 1]!
+      if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        o[w++] = 0x5c
+        o[w++] = e
+        i += 2
+      } else if (e === 0x75) {
         // \u00XX for a control character without a short escape, in lowercase hex.
         if (i + 6 > stop || b[i + 2] !== 0x30 || b[i + 3] !== 0x30 || (b[i + 4] !== 0x30 && b[i + 4] !== 0x31)) return false
         const h = b[i + 5]!
@@ -445,12 +469,17 @@ function string(): boolean {
         if (low < 0) return false
         const code = (b[i + 4]! - 0x30) * 16 + low
         if (SHORT[code] !== undefined) return false
+        for (let k = 0; k < 6; k++) o[w++] = b[i + k]!
         i += 6
       } else return false
-    } else i++
+    } else {
+      o[w++] = c
+      i++
+    }
   }
+  o[w++] = 0x22
   q = i + 1
-  copy(s, q)
+  p = w
   return true
 }
 
@@ -560,8 +589,8 @@ function object(): boolean {
       order[j] = m
     }
     // The members to the scratch after the row's room (as large as it), then back in key order.
-    out.copyWithin(cap, contentStart, p)
-    const shift = cap - contentStart
+    out.copyWithin(scratch, contentStart, p)
+    const shift = scratch - contentStart
     p = contentStart
     for (let i = 0; i < n; i++) {
       if (i) out[p++] = 0x2c
@@ -607,11 +636,8 @@ export function hashCopyBatch(bytes: Uint8Array, want?: ReadonlySet<string>, own
   return decodeBatch(bytes, want, owned)
 }
 
-/** The fields written after details, in the body's key order: key text and field index. */
-const AFTER_DETAILS: [Uint8Array, number][] = [
-  [K_REQUEST, 12],
-  [K_RID, 4],
-  [K_RNAME, 5],
+/** The fields written after the resource's id and name, in the body's key order: key text and field index. */
+const LAST_FIELDS: [Uint8Array, number][] = [
   [K_RTYPE, 3],
   [K_SOURCE, 13],
   [K_STATUS, 10],
@@ -620,17 +646,51 @@ const AFTER_DETAILS: [Uint8Array, number][] = [
   [K_UIP, 8]
 ]
 
+/** The text fields of a row (all but seq, time, details and the two hashes). */
+const TEXT_FIELDS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]
+
+/**
+ * Room enough for a row's hash input: the previous hash, the seq, every key, each text field escaped at its
+ * longest (\u00xx for every byte), the time, and details (the direct rewrite is never longer than its text).
+ */
+function rowBound(fl: Int32Array): number {
+  let n = fl[14]! + 2 + 24 + 256 + 48 + (fl[11]! < 0 ? 4 : fl[11]!)
+  for (let i = 0; i < TEXT_FIELDS.length; i++) {
+    const l = fl[TEXT_FIELDS[i]!]!
+    n += l < 0 ? 4 : l * 6 + 2
+  }
+  return n
+}
+
+/** Whether field f holds the same bytes (or is NULL alike) in this row (fs, fl) as in the row before (ps, pl). */
+function same(b: Uint8Array, fs: Int32Array, fl: Int32Array, ps: Int32Array, pl: Int32Array, f: number): boolean {
+  const n = fl[f]!
+  if (n !== pl[f]) return false
+  const a = fs[f]!
+  const c = ps[f]!
+  for (let i = 0; i < n; i++) if (b[a + i] !== b[c + i]) return false
+  return true
+}
+
 function decodeBatch(bytes: Uint8Array, want: ReadonlySet<string> | undefined, owned: boolean, inputs?: string[]): BatchSummary {
   useBatch(bytes, owned)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  // The stored hashes are compared as text with the hex digests (one native comparison).
+  const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const text = (s: number, len: number): string => decoder.decode(bytes.subarray(s, s + len))
   const breaks: BatchSummary['breaks'] = []
   const purgeRuns: BatchSummary['purgeRuns'] = []
   const purgeArchives: BatchSummary['purgeArchives'] = []
   const marks: BatchSummary['marks'] = []
   const watching = want !== undefined && want.size > 0
-  const fs = new Int32Array(FIELDS)
-  const fl = new Int32Array(FIELDS)
+  // This row's fields (start, length) and the row before's; the parts of the row before's hash input.
+  let fs = new Int32Array(FIELDS)
+  let fl = new Int32Array(FIELDS)
+  let ps = new Int32Array(FIELDS)
+  let pl = new Int32Array(FIELDS)
+  let cur = new Int32Array(6)
+  let prv = new Int32Array(6)
+  let memoGrown = -1
   let first: RowFacts | null = null
   let count = 0
   // The row before: its seq (as a number when it is one exactly, else NaN) and where its seq and hash are.
@@ -657,34 +717,41 @@ function decodeBatch(bytes: Uint8Array, want: ReadonlySet<string> | undefined, o
     const seqN = sh >= -0x200000 && sh < 0x200000 ? sh * 0x100000000 + view.getUint32(seqAt + 4) : NaN
     const seqText = seqN === seqN ? '' : bigSeq(view, seqAt)
 
-    // The hash input: previous hash, a line feed, the seq, a line feed, the body.
+    // The hash input: previous hash, a line feed, the seq, a line feed, the body. One bound for all of it
+    // (details aside when it takes the general path, which makes room for itself).
+    startRow(area ^ 1)
     p = base
-    ensure(fl[14]! + 24)
+    ensure(rowBound(fl))
+    const rowGrown = grown
+    // The row before is whole in the other area (unless the array was replaced since): a part whose
+    // fields hold the same bytes as there is copied from it.
+    const memo = count > 0 && memoGrown === grown
     copy(fs[14]!, fs[14]! + fl[14]!)
     out[p++] = 0x0a
-    if (seqN === seqN) putInt(seqN)
-    else putAscii(seqText)
+    if (seqN === seqN && seqN >= 0) putUint(seqN)
+    else putAscii(seqText || String(seqN))
     out[p++] = 0x0a
-    ensure(64)
-    put(K_ACTION)
-    putText(fs[2]!, fl[2]!)
-    ensure(64)
-    put(K_CREATED)
-    putAscii(pgTimeJson(view.getInt32(fs[1]!), view.getUint32(fs[1]! + 4)))
-    if (fl[6]! >= 0) {
-      ensure(16)
-      put(K_DBUSER)
-      putText(fs[6]!, fl[6]!)
+    // The action, the time and the login, up to the details' key.
+    cur[0] = p
+    if (memo && same(bytes, fs, fl, ps, pl, 2) && same(bytes, fs, fl, ps, pl, 1) && same(bytes, fs, fl, ps, pl, 6)) copy(prv[0]!, prv[1]!)
+    else {
+      put(K_ACTION)
+      putText(fs[2]!, fl[2]!)
+      put(K_CREATED)
+      putTime(view.getInt32(fs[1]!), view.getUint32(fs[1]! + 4))
+      if (fl[6]! >= 0) {
+        put(K_DBUSER)
+        putText(fs[6]!, fl[6]!)
+      }
+      put(K_DETAILS)
     }
-    ensure(16)
-    put(K_DETAILS)
+    cur[1] = p
     // jsonb's binary form: a version byte (1), then the value's text.
     let details: unknown
     let parsed = false
-    if (fl[11]! < 0) {
-      ensure(4)
-      put(NULL)
-    } else {
+    if (fl[11]! < 0) put(NULL)
+    else if (memo && same(bytes, fs, fl, ps, pl, 11)) copy(prv[1]!, prv[2]!)
+    else {
       if (fl[11] === 0 || bytes[fs[11]!] !== 1) throw new Error('verify: a jsonb value in an unknown binary format')
       const ds = fs[11]! + 1
       const de = fs[11]! + fl[11]!
@@ -696,16 +763,46 @@ function decodeBatch(bytes: Uint8Array, want: ReadonlySet<string> | undefined, o
         p += encoder.encodeInto(json, out.subarray(p)).written
       }
     }
-    for (let k = 0; k < AFTER_DETAILS.length; k++) {
-      const [key, f] = AFTER_DETAILS[k]!
-      ensure(16)
-      put(key)
-      putText(fs[f]!, fl[f]!)
+    cur[2] = p
+    // A replaced array (the general path above) moved this row: nothing more is copied from the row before.
+    const still = memo && grown === rowGrown
+    if (still && same(bytes, fs, fl, ps, pl, 12)) copy(prv[2]!, prv[3]!)
+    else {
+      put(K_REQUEST)
+      putText(fs[12]!, fl[12]!)
     }
-    ensure(1)
-    out[p++] = 0x7d
+    cur[3] = p
+    if (still && same(bytes, fs, fl, ps, pl, 4) && same(bytes, fs, fl, ps, pl, 5)) copy(prv[3]!, prv[4]!)
+    else {
+      put(K_RID)
+      putText(fs[4]!, fl[4]!)
+      put(K_RNAME)
+      putText(fs[5]!, fl[5]!)
+    }
+    cur[4] = p
+    if (
+      still &&
+      same(bytes, fs, fl, ps, pl, 3) &&
+      same(bytes, fs, fl, ps, pl, 13) &&
+      same(bytes, fs, fl, ps, pl, 10) &&
+      same(bytes, fs, fl, ps, pl, 9) &&
+      same(bytes, fs, fl, ps, pl, 7) &&
+      same(bytes, fs, fl, ps, pl, 8)
+    )
+      copy(prv[4]!, prv[5]!)
+    else {
+      for (let k = 0; k < LAST_FIELDS.length; k++) {
+        const [key, f] = LAST_FIELDS[k]!
+        put(key)
+        putText(fs[f]!, fl[f]!)
+      }
+      out[p++] = 0x7d
+    }
+    cur[5] = p
+    // This row is the next one's row before, unless the array was replaced while it was written.
+    memoGrown = grown === rowGrown ? grown : -1
     inputs?.push(decoder.decode(out.subarray(base, p)))
-    const ok = sameText(crypto.hash('sha256', out.subarray(base, p), 'hex'), bytes, fs[15]!, fl[15]!)
+    const ok = whole.toString('latin1', fs[15]!, fs[15]! + fl[15]!) === crypto.hash('sha256', out.subarray(base, p), 'hex')
     const follows =
       count > 0 &&
       ok &&
@@ -737,6 +834,9 @@ function decodeBatch(bytes: Uint8Array, want: ReadonlySet<string> | undefined, o
     beforeHashAt = fs[15]!
     beforeHashLen = fl[15]!
     count++
+    ;[cur, prv] = [prv, cur]
+    ;[fs, ps] = [ps, fs]
+    ;[fl, pl] = [pl, fl]
   }
   if (!count) throw new Error('hashCopyBatch: an empty batch')
   return { count, first: first!, last: { seq: seqString(view, beforeSeqAt), hash: text(beforeHashAt, beforeHashLen) }, breaks, purgeRuns, purgeArchives, marks }
@@ -752,17 +852,31 @@ function seqString(view: DataView, at: number): string {
   return hi >= -0x200000 && hi < 0x200000 ? String(hi * 0x100000000 + view.getUint32(at + 4)) : bigSeq(view, at)
 }
 
-/** A whole number's decimal digits (and sign) at p. */
-function putInt(n: number): void {
-  putAscii(String(n))
+/** A whole number's decimal digits at p (0 <= n < 2^53). */
+function putUint(n: number): void {
+  let digits = 1
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++
+  const o = out
+  let w = p + digits
+  p = w
+  do {
+    o[--w] = 0x30 + (n % 10)
+    n = Math.floor(n / 10)
+  } while (n > 0)
 }
 
-/** Whether `s` (ASCII, from a hex digest) is the text in bytes[at, at + len). */
-function sameText(s: string, bytes: Uint8Array, at: number, len: number): boolean {
-  if (s.length !== len) return false
-  for (let i = 0; i < len; i++) if (s.charCodeAt(i) !== bytes[at + i]) return false
-  return true
+/** pgTimeJson's text at p, as bytes (rows appended together share their time: the last one's are kept). */
+function putTime(hi: number, lo: number): void {
+  if (hi !== timeHi || lo !== timeLo) {
+    timeBytes = ascii(pgTimeJson(hi, lo))
+    timeHi = hi
+    timeLo = lo
+  }
+  put(timeBytes)
 }
+let timeHi = NaN
+let timeLo = NaN
+let timeBytes: Uint8Array = new Uint8Array(0)
 
 /** Whether bytes[a, a + alen) equal bytes[b, b + blen) (b -1: the text audit_log). */
 function sameBytes(bytes: Uint8Array, a: number, alen: number, b: number, blen: number): boolean {

@@ -18,7 +18,6 @@
  */
 import os from 'node:os'
 import fs from 'node:fs'
-import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Knex } from '@mikro-orm/postgresql'
@@ -28,6 +27,7 @@ import { GENESIS_HASH } from './canonical'
 import type { Rows } from './rows'
 import { hashBatch, ROW_JSON, type BatchSummary, type RowFacts } from './verify-batch'
 import { copyStatement, CopySplitter, hashCopyBatch } from './verify-copy'
+import { CopyOut } from './verify-copy-out'
 
 /** Rows per cursor fetch and per batch handed to a worker (NETKEEPER_VERIFY_BATCH sets it). */
 const BATCH = 10_000
@@ -418,7 +418,7 @@ async function readByCursor(trx: Knex.Transaction, pipe: Pipeline, hasher: Hashe
   await trx.raw(`close audit_verify`)
 }
 
-type CopyConnection = { query(q: unknown): Readable }
+type CopyConnection = { query(q: unknown): unknown }
 
 /** The transaction's own pg connection, for COPY; null on the embedded store (its driver has no COPY out). */
 async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
@@ -434,21 +434,16 @@ async function copyOut(trx: Knex.Transaction): Promise<CopyConnection | null> {
  * left half read on a connection the transaction goes on with), and no other is started.
  */
 async function readByCopy(conn: CopyConnection, pipe: Pipeline, hasher: Hasher, want: string[] | undefined, batchRows: number, copyRows: number): Promise<void> {
-  const { to } = await import('pg-copy-streams')
   let from: bigint | null = null
   let skip = 0
   for (;;) {
     const limit = copyRows + skip
     const splitter = new CopySplitter(batchRows, skip)
-    const stream = conn.query(to(copyStatement(from, limit)))
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const copy = new CopyOut(copyStatement(from, limit), splitter)
+    conn.query(copy)
+    for await (const batch of copy.batches()) {
       if (pipe.stopped) continue
-      try {
-        for (const batch of splitter.push(chunk)) await pipe.add(hasher.hashBytes(batch, want))
-      } catch (e) {
-        pipe.error ??= e instanceof Error ? e : new Error(String(e))
-        pipe.stopped = true
-      }
+      await pipe.add(hasher.hashBytes(batch, want))
     }
     if (pipe.stopped) return
     const rest = splitter.finish()
