@@ -240,7 +240,7 @@ export function dnsCommand(): Command {
           const r = await core.dns.drift.report(ctx, { zone: o.zone })
           emit(cmd, r, () =>
             [
-              ...r.zones.map((z) => `${z.zone}: ${z.error ? `NOT READ: ${z.error}` : `${z.records} record(s), serial ${z.serial}`}`),
+              ...r.zones.map((z) => `${z.zone}: ${z.error ? `NOT READ: ${z.error}` : `${z.records} address record(s) compared (the apex and its name servers aside), serial ${z.serial}`}`),
               '',
               r.items.length ? table(r.items.map(driftLine), ['id', 'kind', 'name', 'zone', 'ipam']) : '(no drift)',
               r.items.length ? '\nrepair: netkeeper dns drift --repair [zone|ipam] [--id ID...]; ignore: --ignore ID' : ''
