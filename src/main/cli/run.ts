@@ -33,15 +33,16 @@ async function tuneV8(): Promise<void> {
   v8.setFlagsFromString('--wasm-lazy-validation')
   // The same for JavaScript. With V8's default budget (67,584 bytes of bytecode run per function) a short
   // command reached the point where V8 hands functions to its optimising compiler, which compiles them on
-  // background threads, while it was still loading: for a server `pool list` that compiling was about a
-  // quarter of the process's CPU time (0.76 of the CPU with --no-opt) and, on two cores, the wall time too.
-  // At 2,000,000 (30 times) a command that is over in a few hundred milliseconds optimises next to nothing,
-  // and a long one (an import, a verify) still has its hot loops optimised a few milliseconds later.
+  // background threads, while it was still loading: for a server `pool list` that was about a quarter of
+  // the process's CPU (0.76 of it with --no-opt) and, on two cores, of its wall time. At 250,000 (about 4
+  // times) `pool list` took the same 0.76 of the CPU; a CPU-bound command of a second (a 30,000-row CSV
+  // import analysed with --dry-run) the same CPU within the noise (0.97), while at 2,000,000 it took 1.06:
+  // its hot loops were optimised later. See docs/cli.md, round five.
   v8.setFlagsFromString(`--interrupt-budget=${JS_INTERRUPT_BUDGET}`)
 }
 
 /** V8's JavaScript tiering budget for CLI commands (see tuneV8); V8's own default is 67,584. */
-export const JS_INTERRUPT_BUDGET = 2_000_000
+export const JS_INTERRUPT_BUDGET = 250_000
 
 /**
  * Node 20 has no global `navigator` (Node 21 added one). The pg driver, when it loads, tells a Cloudflare
