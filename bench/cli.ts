@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Core } from '../src/main/core'
 import { sharedBuffersSetting } from '../src/main/core/db/pglite-wasm'
+import { JS_INTERRUPT_BUDGET } from '../src/main/cli/run'
 import { ensureBuilt } from '../tests/support/build'
 import { benchCtx, log, openCore, percentile, round, type BenchServer } from './util'
 
@@ -98,6 +99,8 @@ export async function benchCli(srv: BenchServer): Promise<Record<string, unknown
     how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs; wall from spawn to exit, peak memory = max RSS (GNU time %M), CPU = user + system (GNU time %U + %S)',
     // The embedded store's buffers (NETKEEPER_PGLITE_SHARED_BUFFERS; 128MB is PGlite's own module, as before).
     embeddedSharedBuffers: sharedBuffersSetting(),
+    // V8's JavaScript tiering budget the CLI sets for a command (run.ts; V8's default is 67,584).
+    jsInterruptBudget: JS_INTERRUPT_BUDGET,
     nodeAlone: await (async () => {
       // The floor: Node starting and exiting, measured as the CLI is.
       const runs: Run[] = []

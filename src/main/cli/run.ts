@@ -31,7 +31,18 @@ async function tuneV8(): Promise<void> {
   // And validated lazily, with the same function: compiling the module then took 15 ms of CPU instead of 45
   // here. The module is PGlite's own, shipped with the app (pglite-wasm.ts patches one string in its data).
   v8.setFlagsFromString('--wasm-lazy-validation')
+  // The same for JavaScript. With V8's default budget (67,584 bytes of bytecode run per function) a short
+  // command reached the point where V8 hands functions to its optimising compiler, which compiles them on
+  // background threads, while it was still loading: for a server `pool list` that was about a quarter of
+  // the process's CPU (0.76 of it with --no-opt) and, on two cores, of its wall time. At 250,000 (about 4
+  // times) `pool list` took the same 0.76 of the CPU; a CPU-bound command of a second (a 30,000-row CSV
+  // import analysed with --dry-run) the same CPU within the noise (0.97), while at 2,000,000 it took 1.06:
+  // its hot loops were optimised later. See docs/cli.md, round five.
+  v8.setFlagsFromString(`--interrupt-budget=${JS_INTERRUPT_BUDGET}`)
 }
+
+/** V8's JavaScript tiering budget for CLI commands (see tuneV8); V8's own default is 67,584. */
+export const JS_INTERRUPT_BUDGET = 250_000
 
 /**
  * Node 20 has no global `navigator` (Node 21 added one). The pg driver, when it loads, tells a Cloudflare
