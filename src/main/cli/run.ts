@@ -20,7 +20,7 @@ import { cliVersion } from './version'
  * command (an import, a verify on the embedded store) still gets its hottest loops optimised. Set before
  * anything compiles WebAssembly; the app's GUI keeps V8's default.
  */
-async function tuneV8(): Promise<void> {
+async function tuneV8(args: readonly string[]): Promise<void> {
   // node:v8 loads Node's stream modules with it: imported here, after --version and --help are answered.
   const v8 = await import('node:v8')
   v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
@@ -39,6 +39,42 @@ async function tuneV8(): Promise<void> {
   // import analysed with --dry-run) the same CPU within the noise (0.97), while at 2,000,000 it took 1.06:
   // its hot loops were optimised later. See docs/cli.md, round five.
   v8.setFlagsFromString(`--interrupt-budget=${JS_INTERRUPT_BUDGET}`)
+  if (boundedCommand(args)) {
+    // No optimising compiler for a command whose work is a few statements (see boundedCommand). In this
+    // order: dynamic tiering off with tier-up still on would compile every function with TurboFan at once.
+    v8.setFlagsFromString('--no-wasm-tier-up')
+    v8.setFlagsFromString('--no-wasm-dynamic-tiering')
+  }
+}
+
+/** Program options that take a value (as program.ts's VALUE_OPTIONS: run.ts loads no command module). */
+const VALUE_OPTIONS = new Set(['--database-url', '--data-dir', '--db-profile', '--profile'])
+
+/**
+ * The commands whose database work is a few statements on a few rows whatever the store holds: one address
+ * (or one call's block of at most 1,024) changed or shown, one pool changed. For these the CLI keeps
+ * PostgreSQL's WebAssembly on the baseline compiler (Liftoff) and never recompiles a function with the
+ * optimising one (TurboFan). Even with the tiering budget above (and with the largest V8 accepts, checked),
+ * an `ip allocate --next` sent two of PostgreSQL's largest functions (bodies of 104 KB and 38 KB, whose
+ * own CPU time in the profile is a few milliseconds: V8's budget is a rough count of bytes executed, which
+ * such bodies use up fast) to TurboFan in the background: 170-250 ms of CPU and 35 MB at peak, for code
+ * that never ran, since the compilations finished after the answer, while the process waited for them to
+ * exit (docs/cli.md, round five). Commands that may run long (imports, verify, range and bulk edits,
+ * searches, lists) keep V8's tiering: on seconds of work inside PostgreSQL, optimised code is about 1.5
+ * times as fast (measured on a 3-million-row scan).
+ */
+export function boundedCommand(args: readonly string[]): boolean {
+  const words: string[] = []
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    const a = args[i]!
+    if (VALUE_OPTIONS.has(a)) i++
+    else if (a === '--') break
+    else if (!a.startsWith('-')) words.push(a)
+  }
+  const [group, command] = words
+  if (group === 'ip') return ['allocate', 'reserve', 'block', 'update', 'tag', 'untag', 'release', 'show'].includes(command ?? '')
+  if (group === 'pool') return ['create', 'update', 'delete', 'tag', 'untag'].includes(command ?? '')
+  return false
 }
 
 /** V8's JavaScript tiering budget for CLI commands (see tuneV8); V8's own default is 67,584. */
@@ -104,7 +140,7 @@ export async function runCli(argv: string[]): Promise<number> {
     stream.write(help.topHelp(help.helpWidthOf(stream)))
     return where === 'stdout' ? 0 : 2
   }
-  await tuneV8()
+  await tuneV8(args)
   nodeNavigator()
   const { main } = await import('./program')
   return main(argv)
