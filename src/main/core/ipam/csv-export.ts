@@ -12,8 +12,8 @@ import { validationError } from '../../../shared/errors'
 import { LIKE_ESCAPE, likeText } from '../db/like'
 import { csvCellSql, TextOut } from '../db/text-export'
 import { findPoolRow, findSpaceId } from './rows'
-import { findVlanGroup } from './objects'
-import { fieldFilter, tagIds } from './tags'
+import { whereGroupAndTags } from './pools'
+import { fieldFilter } from './tags'
 
 const BATCH = 2000
 
@@ -100,17 +100,8 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
   const q = o.search?.trim()
   if (o.kind === 'pools') {
     if (o.pool !== undefined || o.status !== undefined) throw validationError(o.pool !== undefined ? 'pool' : 'status', 'applies to allocations only')
-    // The VLAN group and the tags, as the Pools list applies them (pools.ts listPools).
-    if (o.vlanGroup !== undefined && o.vlanGroup !== '') {
-      where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
-      bindings.push((await findVlanGroup(knex, o.vlanGroup, 'vlanGroup')).id)
-    }
-    if (o.tags?.length) {
-      for (const id of (await tagIds(knex, o.tags)).values()) {
-        where.push('exists (select 1 from ip_pool_tags x where x.pool_id = p.id and x.tag_id = ?)')
-        bindings.push(id)
-      }
-    }
+    // The VLAN group and the tags, as the Pools list applies them.
+    await whereGroupAndTags(knex, { vlanGroup: o.vlanGroup === '' ? undefined : o.vlanGroup, tags: o.tags }, where, bindings)
     for (const [k, col] of [
       ['site', 'p.site'],
       ['environment', 'p.environment'],

@@ -310,6 +310,29 @@ export async function getPool(knex: Knex, ref: PoolRef): Promise<PoolDto> {
   return poolDto(knex, await findPoolRow(knex, ref, false))
 }
 
+/**
+ * The Pools list's VLAN-group and tag filters as conditions on `p` (ip_pools), appended to `where` and
+ * `b`: pools on a VLAN of the group; pools carrying every one of the tags. The CSV export of pools applies
+ * the same (csv-export.ts). An unknown group or tag is refused, naming the field.
+ */
+export async function whereGroupAndTags(
+  knex: Knex,
+  f: { vlanGroup?: string | number; tags?: string[] },
+  where: string[],
+  b: Knex.RawBinding[]
+): Promise<void> {
+  if (f.vlanGroup !== undefined) {
+    where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
+    b.push((await findVlanGroup(knex, f.vlanGroup, 'vlanGroup')).id)
+  }
+  if (f.tags?.length) {
+    for (const id of (await tagIds(knex, f.tags)).values()) {
+      where.push('exists (select 1 from ip_pool_tags x where x.pool_id = p.id and x.tag_id = ?)')
+      b.push(id)
+    }
+  }
+}
+
 export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<Page<PoolDto>> {
   const v = parse(poolListSchema, input)
   const where: string[] = []
@@ -342,17 +365,7 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     where.push('p.vlan_ref_id = ?')
     b.push((await findVlan(knex, v.vlan, 'vlan')).id)
   }
-  if (v.vlanGroup !== undefined) {
-    where.push('p.vlan_ref_id in (select g.id from ip_vlans g where g.group_id = ?)')
-    b.push((await findVlanGroup(knex, v.vlanGroup, 'vlanGroup')).id)
-  }
-  if (v.tags?.length) {
-    const ids = await tagIds(knex, v.tags)
-    for (const id of ids.values()) {
-      where.push('exists (select 1 from ip_pool_tags x where x.pool_id = p.id and x.tag_id = ?)')
-      b.push(id)
-    }
-  }
+  await whereGroupAndTags(knex, v, where, b)
   if (v.fields && Object.keys(v.fields).length) {
     // Values typed as text are converted to the field's type, so the GIN index answers the containment.
     const typed = await fieldFilter(knex, 'pool', v.fields)
