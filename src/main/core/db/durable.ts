@@ -31,6 +31,13 @@
  */
 import type { Knex } from '@mikro-orm/postgresql'
 
+/**
+ * The flush: a transactional logical message, whose commit (with the session's synchronous_commit) waits
+ * for the WAL up to it to be on disk. Its value is the message's WAL position. Also sent by the batched
+ * next-free query at the end of its own round trip (ipam/next-free.ts).
+ */
+export const FLUSH_SQL = `select pg_logical_emit_message(true, 'netkeeper', 'durable')`
+
 interface Waiter {
   resolve: () => void
   reject: (e: unknown) => void
@@ -98,7 +105,7 @@ class FlushGroup {
         try {
           // The message's own end in the WAL: its commit comes after it, so once the commit's flush is waited
           // for, everything up to there is on disk.
-          const r = await this.knex.raw<{ rows: { lsn: string }[] }>(`select pg_logical_emit_message(true, 'netkeeper', 'durable')::text as lsn`)
+          const r = await this.knex.raw<{ rows: { lsn: string }[] }>(`${FLUSH_SQL}::text as lsn`)
           for (const w of group) w.resolve()
           // Waiters that came meanwhile for a position this flush reached need no flush of their own. (Only
           // this flush's answer counts, not an older one: after a failover the server answering now may be

@@ -10,7 +10,7 @@ import type { AllocateInput, AllocationDto } from '../../../shared/ipam'
 import { auditBody, recordFailure, type AuditEntry } from '../audit/writer'
 import { canonicalBody } from '../audit/canonical'
 import { hasRole, type RequestContext } from '../context'
-import { awaitDurable } from '../db/durable'
+import { awaitDurable, FLUSH_SQL } from '../db/durable'
 import { toAppError } from '../db/errors'
 import { prepareAllocation, type PreparedAllocation } from './allocation-input'
 import type { ReplayRecord } from './mutation'
@@ -37,6 +37,26 @@ const NEXT_CASTS = [
 /** What a pg connection from knex's pool offers here (a multi-statement query resolves to one result per statement). */
 interface PgConnection {
   query(text: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>
+}
+
+/**
+ * A simple-protocol query of several statements (transactions among them) on a connection of its own, one
+ * result per statement. After an error inside one of its transactions the session is left in that failed
+ * transaction, and only a rollback on this same connection ends it: done here before the error is thrown.
+ * Used by the offline replay's runs and the batched group (PoolBatches).
+ */
+async function multiStatement(knex: Knex, text: string): Promise<{ rows: unknown[] }[]> {
+  const client = knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> }
+  const conn = await client.acquireConnection()
+  try {
+    const res = await conn.query(text)
+    return Array.isArray(res) ? res : [res]
+  } catch (e) {
+    await conn.query('rollback').catch(() => undefined)
+    throw e
+  } finally {
+    await client.releaseConnection(conn)
+  }
 }
 
 /** A SQL literal for a run's multi-statement query (no bind parameters there): PostgreSQL's own escaping rules. */
@@ -320,9 +340,6 @@ interface PoolQueue {
 
 type BatchOut = NextOut & { caller: number; free: number | null }
 
-/** The flush that makes a commit durable (db/durable.ts): a WAL write committed with the session's synchronous_commit. */
-const FLUSH_SQL = `select pg_logical_emit_message(true, 'netkeeper', 'durable')`
-
 /**
  * One round trip for a group of callers of one pool: ipam_allocate_next_batch in a transaction of its own that
  * commits without waiting for the WAL flush (so the pool's row and the chain head are released at once), then
@@ -421,25 +438,6 @@ class PoolBatches {
     if (p) void this.drain(ref, p)
   }
 
-  /**
-   * The group's query (batchText) on a connection of its own: after a refusal the session is left in the failed
-   * transaction, and only a rollback on that same connection ends it. Returns the rows of its allocation.
-   */
-  private async run(text: string): Promise<BatchOut[]> {
-    const client = this.knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> }
-    const conn = await client.acquireConnection()
-    try {
-      const res = await conn.query(text)
-      // begin, the allocation, commit, the flush.
-      return (res as { rows: unknown[] }[])[1]!.rows as BatchOut[]
-    } catch (e) {
-      await conn.query('rollback').catch(() => undefined)
-      throw e
-    } finally {
-      await client.releaseConnection(conn)
-    }
-  }
-
   private release(ref: string, p: PoolQueue): void {
     p.busy = false
     if (this.pools.get(ref) === p) this.pools.delete(ref)
@@ -457,7 +455,8 @@ class PoolBatches {
       const group = p.queue.splice(0, BATCH_MAX)
       let rows: BatchOut[]
       try {
-        rows = await this.run(batchText(group))
+        // begin, the allocation, commit, the flush.
+        rows = (await multiStatement(this.knex, batchText(group)))[1]!.rows as BatchOut[]
       } catch (e) {
         const code = (e as { code?: unknown })?.code
         if (code && /^[0-9A-Z]{5}$/.test(String(code)) && !connectionLost(String(code))) {
@@ -527,19 +526,7 @@ export async function allocateNextRun(knex: Knex, items: { ctx: RequestContext; 
     calls.push({ prepared, ctx: it.ctx, text: `begin; ${call.sql(args)}; commit;` })
   }
   if (!calls.length) return []
-  // Our own connection: after an error inside one of the run's transactions the session is left in that
-  // failed transaction, and only a rollback on this same connection ends it.
-  const client = knex.client as { acquireConnection(): Promise<PgConnection>; releaseConnection(c: PgConnection): Promise<void> }
-  const conn = await client.acquireConnection()
-  try {
-    const res = await conn.query(calls.map((c) => c.text).join('\n'))
-    const all = Array.isArray(res) ? res : [res]
-    // begin, select, commit per item.
-    return calls.map((c, i) => nextDtos(all[3 * i + 1]!.rows as NextOut[], c.ctx, c.prepared))
-  } catch (e) {
-    await conn.query('rollback').catch(() => undefined)
-    throw e
-  } finally {
-    await client.releaseConnection(conn)
-  }
+  const all = await multiStatement(knex, calls.map((c) => c.text).join('\n'))
+  // begin, select, commit per item.
+  return calls.map((c, i) => nextDtos(all[3 * i + 1]!.rows as NextOut[], c.ctx, c.prepared))
 }
