@@ -151,6 +151,10 @@ interface RawClient {
 
 const SOURCES: readonly Source[] = ['ui', 'cli', 'import', 'replay']
 
+/** A row of outbox `c` that is due for the kinds bound at its `?`: pending, its time come, no live claim on it. */
+const DUE = `c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
+               and (c.claimed_until is null or c.claimed_until < now())`
+
 /** When an attempt's steps ended (performance.now() of this process): where the time of a side effect goes. */
 export interface SettledTiming {
   claimedAt: number
@@ -400,16 +404,12 @@ export class Outbox {
           where o.id in (
             select c.id from outbox c
              where (select p.at from pos p) is not null
-               and c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
-               and (c.claimed_until is null or c.claimed_until < now())
+               and ${DUE}
                and not exists (select 1 from outbox e where e.target = c.target and e.state = 'pending' and e.id < c.id)
              order by c.id limit ? for update skip locked)
           returning ${COLS.split(', ').map((c) => (c === 'id::text' ? 'o.id::text' : `o.${c}`)).join(', ')}, pos.at::text as at)
        select k.*, pg_current_wal_flush_lsn()::text as flushed,
-              exists (select 1 from outbox c
-                       where c.state = 'pending' and c.kind = any(?::text[]) and c.next_attempt_at <= now()
-                         and (c.claimed_until is null or c.claimed_until < now())
-                         and c.id not in (select id::bigint from claimed)) as more
+              exists (select 1 from outbox c where ${DUE} and c.id not in (select id::bigint from claimed)) as more
          from claimed k`,
       [LEASE_SECONDS, this.workerId, kinds, limit, kinds]
     )
