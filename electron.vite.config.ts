@@ -30,8 +30,14 @@ const alias = {
  * (src/shared/choices.ts). The groups themselves (src/main/cli/commands) are dynamic imports of program.ts,
  * each in a chunk of its own that a run loads when it names the group.
  */
-const CLI_PROGRAM =
-  /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal)|shared[\\/](choices|errors|dn)|main[\\/]core[\\/](context|paths|log|db[\\/]errors))\.ts$/
+const CLI_PROGRAM = /[\\/]src[\\/](main[\\/]cli[\\/](program|runtime|interrupt|terminal)|shared[\\/](choices|dn)|main[\\/]core[\\/]context)\.ts$/
+
+/**
+ * The modules of the command tree that the worker thread opening the embedded store for a command
+ * (core/db/pglite-worker.ts) needs as well: in a chunk of their own, so that the worker does not load the
+ * command tree (and commander with it) to start PGlite.
+ */
+const CLI_BASE = /[\\/]src[\\/](shared[\\/]errors|main[\\/]core[\\/](paths|log|db[\\/]errors))\.ts$/
 
 /**
  * The bundled knex without what Netkeeper never runs through it: every database command loads knex, and
@@ -92,7 +98,8 @@ export default defineConfig({
         entry: {
           index: resolve(root, 'src/main/index.ts'),
           cli: resolve(root, 'src/main/cli/index.ts'),
-          'verify-worker': resolve(root, 'src/main/core/audit/verify-worker.ts')
+          'verify-worker': resolve(root, 'src/main/core/audit/verify-worker.ts'),
+          'pglite-worker': resolve(root, 'src/main/core/db/pglite-worker.ts')
         }
       },
       // Dependencies (MikroORM, PGlite, pg, keytar...) stay external and load from node_modules, except two pure
@@ -106,6 +113,7 @@ export default defineConfig({
         output: {
           codeSplitting: {
             groups: [
+              { name: 'cli-base', test: CLI_BASE, includeDependenciesRecursively: false },
               {
                 // The command tree and the light modules it imports, in a chunk of their own: left to itself
                 // the bundler puts them in one chunk with zod schemas that the same entries reach, and then

@@ -9,6 +9,8 @@
  * no commander); every other command loads the command tree (commander and light modules only), and a
  * command's action then loads the core and its database driver.
  */
+import fs from 'node:fs'
+import path from 'node:path'
 import { cliVersion } from './version'
 
 /**
@@ -18,33 +20,38 @@ import { cliVersion } from './version'
  * (measured on PGlite start plus one query). A CLI command is over before the optimised code would pay
  * off, so the budget a function must spend before it is recompiled is raised a thousandfold: a long
  * command (an import, a verify on the embedded store) still gets its hottest loops optimised. Set before
- * anything compiles WebAssembly; the app's GUI keeps V8's default.
+ * anything compiles WebAssembly; the app's GUI keeps V8's default. These are the flags for the command
+ * `args`; tuneV8 sets them in this process.
  */
-async function tuneV8(args: readonly string[]): Promise<void> {
+export function v8Flags(args: readonly string[]): string[] {
+  const flags = [
+    '--wasm-tiering-budget=1800000000',
+    // PGlite's 8.9 MB module was compiled whole at every start; lazily, a function is compiled when it first
+    // runs, and a command runs a small part of PostgreSQL: 70-120 ms less CPU for PGlite's start here (Node 20
+    // cannot keep a compiled WebAssembly module between runs, so each run compiles again).
+    '--wasm-lazy-compilation',
+    // And validated lazily, with the same function: compiling the module then took 15 ms of CPU instead of 45
+    // here. The module is PGlite's own, shipped with the app (pglite-wasm.ts patches one string in its data).
+    '--wasm-lazy-validation',
+    // The same for JavaScript. With V8's default budget (67,584 bytes of bytecode run per function) a short
+    // command reached the point where V8 hands functions to its optimising compiler, which compiles them on
+    // background threads, while it was still loading: for a server `pool list` that was about a quarter of
+    // the process's CPU (0.76 of it with --no-opt) and, on two cores, of its wall time. At 250,000 (about 4
+    // times) `pool list` took the same 0.76 of the CPU; a CPU-bound command of a second (a 30,000-row CSV
+    // import analysed with --dry-run) the same CPU within the noise (0.97), while at 2,000,000 it took 1.06:
+    // its hot loops were optimised later. See docs/cli.md, round five.
+    `--interrupt-budget=${JS_INTERRUPT_BUDGET}`
+  ]
+  // No optimising compiler for a command whose work is a few statements (see boundedCommand). In this
+  // order: dynamic tiering off with tier-up still on would compile every function with TurboFan at once.
+  if (boundedCommand(args)) flags.push('--no-wasm-tier-up', '--no-wasm-dynamic-tiering')
+  return flags
+}
+
+async function tuneV8(flags: readonly string[]): Promise<void> {
   // node:v8 loads Node's stream modules with it: imported here, after --version and --help are answered.
   const v8 = await import('node:v8')
-  v8.setFlagsFromString('--wasm-tiering-budget=1800000000')
-  // PGlite's 8.9 MB module was compiled whole at every start; lazily, a function is compiled when it first
-  // runs, and a command runs a small part of PostgreSQL: 70-120 ms less CPU for PGlite's start here (Node 20
-  // cannot keep a compiled WebAssembly module between runs, so each run compiles again).
-  v8.setFlagsFromString('--wasm-lazy-compilation')
-  // And validated lazily, with the same function: compiling the module then took 15 ms of CPU instead of 45
-  // here. The module is PGlite's own, shipped with the app (pglite-wasm.ts patches one string in its data).
-  v8.setFlagsFromString('--wasm-lazy-validation')
-  // The same for JavaScript. With V8's default budget (67,584 bytes of bytecode run per function) a short
-  // command reached the point where V8 hands functions to its optimising compiler, which compiles them on
-  // background threads, while it was still loading: for a server `pool list` that was about a quarter of
-  // the process's CPU (0.76 of it with --no-opt) and, on two cores, of its wall time. At 250,000 (about 4
-  // times) `pool list` took the same 0.76 of the CPU; a CPU-bound command of a second (a 30,000-row CSV
-  // import analysed with --dry-run) the same CPU within the noise (0.97), while at 2,000,000 it took 1.06:
-  // its hot loops were optimised later. See docs/cli.md, round five.
-  v8.setFlagsFromString(`--interrupt-budget=${JS_INTERRUPT_BUDGET}`)
-  if (boundedCommand(args)) {
-    // No optimising compiler for a command whose work is a few statements (see boundedCommand). In this
-    // order: dynamic tiering off with tier-up still on would compile every function with TurboFan at once.
-    v8.setFlagsFromString('--no-wasm-tier-up')
-    v8.setFlagsFromString('--no-wasm-dynamic-tiering')
-  }
+  for (const flag of flags) v8.setFlagsFromString(flag)
 }
 
 /** Program options that take a value (as program.ts's VALUE_OPTIONS: run.ts loads no command module). */
@@ -79,6 +86,54 @@ export function boundedCommand(args: readonly string[]): boolean {
 
 /** V8's JavaScript tiering budget for CLI commands (see tuneV8); V8's own default is 67,584. */
 export const JS_INTERRUPT_BUDGET = 250_000
+
+/**
+ * The command groups whose commands all open the store, and do so for a few statements or pages of rows
+ * (not `ipam`, whose CSV import and export move whole tables): a command in one of them starts the
+ * embedded store on a worker thread at once (see earlyEmbeddedStore).
+ */
+const EARLY_STORE_GROUPS = new Set(['pool', 'ip', 'space', 'range', 'vlan', 'site', 'tag', 'field'])
+
+/**
+ * The embedded store's data folder (`<data dir>/pgdata`) when this command will surely open it, so that it
+ * can be started on a worker thread while the command loads (core/db/pglite-remote.ts; docs/cli.md, round
+ * six); otherwise null, and the command opens its database as before. Surely means: a command of
+ * EARLY_STORE_GROUPS, no help asked for, no database URL or connection named (flags or environment), no
+ * saved server connection active in settings.json, and a store that exists (a first run creates it
+ * in-process: initdb is never left to a thread that might be stopped). The command still resolves its
+ * connection as always; Database.open takes the started store only when it is the same folder.
+ * NETKEEPER_EMBEDDED_THREAD=0 turns this off; the packaged app's CLI mode (Electron) does not use it.
+ */
+export function earlyEmbeddedStore(args: readonly string[], platformDataDir: () => string, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.NETKEEPER_EMBEDDED_THREAD === '0' || process.versions.electron) return null
+  if (env.NETKEEPER_DATABASE_URL || env.NETKEEPER_PROFILE) return null
+  let dataDir = env.NETKEEPER_DATA_DIR?.trim() ? env.NETKEEPER_DATA_DIR : undefined
+  const words: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') break
+    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
+    if (name === '--help' || name === '-h' || (a === 'help' && words.length < 2)) return null
+    if (name === '--database-url' || name === '--db-profile' || name === '--profile') return null
+    if (name === '--data-dir') {
+      dataDir = inline ?? args[++i]
+      if (dataDir === undefined) return null
+    } else if (VALUE_OPTIONS.has(name) && inline === undefined) i++
+    else if (!a.startsWith('-')) words.push(a)
+  }
+  if (!EARLY_STORE_GROUPS.has(words[0] ?? '') || words.length < 2) return null
+  const dir = path.resolve(dataDir ?? platformDataDir())
+  try {
+    const settings = JSON.parse(fs.readFileSync(path.join(dir, 'settings.json'), 'utf8')) as { activeConnection?: unknown; database?: unknown }
+    if (settings.database !== undefined) return null
+    if (typeof settings.activeConnection === 'string' && settings.activeConnection.trim().toLowerCase() !== 'embedded') return null
+  } catch (e) {
+    // No settings yet: the embedded store. A file that cannot be read or parsed: the command reports it.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null
+  }
+  const pgDataDir = path.join(dir, 'pgdata')
+  return fs.existsSync(path.join(pgDataDir, 'PG_VERSION')) ? pgDataDir : null
+}
 
 /**
  * Node 20 has no global `navigator` (Node 21 added one). The pg driver, when it loads, tells a Cloudflare
@@ -140,8 +195,18 @@ export async function runCli(argv: string[]): Promise<number> {
     stream.write(help.topHelp(help.helpWidthOf(stream)))
     return where === 'stdout' ? 0 : 2
   }
-  await tuneV8(args)
+  const store = earlyEmbeddedStore(args, (await import('../core/paths')).platformDataDir)
+  const flags = v8Flags(args)
+  const early = store ? await import('../core/db/pglite-remote') : null
+  // The worker thread is made before V8's flags change and sets them itself (see startEarlyEmbedded); this
+  // thread takes the store's lock while it starts.
+  if (store) await early?.startEarlyEmbedded(store, flags)
+  await tuneV8(flags)
   nodeNavigator()
-  const { main } = await import('./program')
-  return main(argv)
+  try {
+    const { main } = await import('./program')
+    return await main(argv)
+  } finally {
+    await early?.endEarlyEmbedded()
+  }
 }

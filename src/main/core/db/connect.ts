@@ -6,14 +6,12 @@
  * loaded only to run migrations (`migratorOptions`, used by Database.withMigrator), because importing and
  * initialising them cost more than everything else a CLI read does (docs/cli.md#start-up).
  */
-import fs from 'node:fs'
 import type { Options } from '@mikro-orm/core'
 import type { Knex } from '@mikro-orm/postgresql'
 import type { PGlite } from '@electric-sql/pglite'
 import type { EmbeddedSpec, ServerSpec } from './target'
 import type { DbEndpoint } from '../../../shared/db-hosts'
 import type { HostRole, PrimaryTracker } from './failover'
-import { pgliteModule, sharedBuffersSetting } from './pglite-wasm'
 
 export const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
@@ -303,22 +301,6 @@ export async function probeRole(spec: ServerSpec, ssl: ServerSpec['ssl'], ep: Db
   } finally {
     await client.end().catch(() => undefined)
   }
-}
-
-/**
- * Starts PGlite on the spec's data folder (created 0700 if missing), with smaller shared buffers than its
- * built-in 128MB (pglite-wasm.ts; NETKEEPER_PGLITE_SHARED_BUFFERS).
- */
-export async function startPGlite(spec: EmbeddedSpec): Promise<PGlite> {
-  const setting = sharedBuffersSetting()
-  const [{ PGlite }, { pg_trgm }, wasmModule] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite/contrib/pg_trgm'),
-    pgliteModule(setting)
-  ])
-  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
-  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
-  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm }, ...(wasmModule ? { wasmModule } : {}) })
 }
 
 /** knex on a running PGlite (borrowed: destroying the knex leaves PGlite open). */

@@ -18,10 +18,12 @@ import type { PGlite } from '@electric-sql/pglite'
 import { AppError } from '../../../shared/errors'
 import type { HealthReport, MigrationState, TlsReport } from '../../../shared/types'
 import { migrationNames } from '../../../../migrations/names'
-import { describeTarget, type ConnectionSpec, type ServerSpec } from './target'
+import { describeTarget, type ConnectionSpec, type EmbeddedSpec, type ServerSpec } from './target'
 import { acquireEmbeddedLock, holdPrivateUmask } from './embedded-lock'
 import { isUnreachable, keepStatement, scrub, toAppError } from './errors'
-import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex, startPGlite } from './connect'
+import { embeddedKnex, MIGRATIONS_TABLE, migratorOptions, probeRole, serverKnex } from './connect'
+import { startPGlite } from './pglite-start'
+import { takeEarlyEmbedded, type RemotePGlite } from './pglite-remote'
 import { pgliteModule } from './pglite-wasm'
 import { PrimaryTracker, type FailoverState } from './failover'
 import { endpointLabel, sameEndpoint, type DbEndpoint } from '../../../shared/db-hosts'
@@ -127,6 +129,9 @@ export class Database {
 
   static async open(spec: ConnectionSpec): Promise<Database> {
     if (spec.kind === 'embedded') {
+      // Started on a worker thread while the CLI loaded the command (pglite-remote.ts): taken over here.
+      const early = takeEarlyEmbedded(spec.pgDataDir)
+      if (early) return Database.openRemote(spec, early.pglite, early.release)
       // PGlite's module is read and compiled (off this thread) while the lock is taken; startPGlite awaits it.
       void pgliteModule().catch(() => undefined)
       const unlock = await acquireEmbeddedLock(spec.pgDataDir)
@@ -164,6 +169,33 @@ export class Database {
     const db = spec.endpoints && spec.endpoints.length > 1 ? await Database.openFollowing(spec) : await Database.openHosts(spec)
     if (spec.standby) db.openStandby(spec, spec.standby)
     return db
+  }
+
+  /** The embedded store started on a worker thread (pglite-remote.ts), once PGlite has started there. */
+  private static async openRemote(spec: EmbeddedSpec, remote: RemotePGlite, release: () => void): Promise<Database> {
+    try {
+      const pglite = remote as unknown as PGlite
+      // knex loads here while PGlite starts there; its pool's one connection waits for PGlite (waitReady).
+      const [knex] = await Promise.all([embeddedKnex(pglite), remote.waitReady])
+      let closing: Promise<void> | undefined
+      return new Database(
+        spec,
+        knex,
+        () =>
+          (closing ??= (async () => {
+            try {
+              await remote.close()
+            } finally {
+              release()
+            }
+          })()),
+        { pglite }
+      )
+    } catch (e) {
+      await remote.close().catch(() => undefined)
+      release()
+      throw toAppError(e, spec)
+    }
   }
 
   /**
@@ -445,6 +477,9 @@ export class Database {
    * tables counts as owner, as it always did.
    */
   async serverRole(): Promise<ServerRole | null> {
+    // The embedded store has one login, PGlite's superuser: the owner, whether or not the roles exist. Not
+    // asked: on PGlite the question was 10 ms of every command's start (a view over pg_authid, planned cold).
+    if (this.spec.kind === 'embedded') return 'owner'
     const r = await this.knex.raw<{ rows: RoleRow[] }>(ROLE_SQL)
     return roleOf(r.rows[0]!)
   }

@@ -1,0 +1,23 @@
+/**
+ * Starting PGlite on a data folder: its own module, so that the worker thread that starts it for the CLI
+ * (pglite-worker.ts) loads this and pglite-wasm.ts, not the rest of the database layer (connect.ts).
+ */
+import fs from 'node:fs'
+import type { PGlite } from '@electric-sql/pglite'
+import { pgliteModule, sharedBuffersSetting } from './pglite-wasm'
+
+/**
+ * Starts PGlite on `pgDataDir` (created 0700 if missing), with smaller shared buffers than its built-in
+ * 128MB (pglite-wasm.ts; NETKEEPER_PGLITE_SHARED_BUFFERS).
+ */
+export async function startPGlite(spec: { pgDataDir: string }): Promise<PGlite> {
+  const setting = sharedBuffersSetting()
+  const [{ PGlite }, { pg_trgm }, wasmModule] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite/contrib/pg_trgm'),
+    pgliteModule(setting)
+  ])
+  fs.mkdirSync(spec.pgDataDir, { recursive: true, mode: 0o700 })
+  // pg_trgm backs the audit viewer's text search (see the ipam_audit migration).
+  return PGlite.create({ dataDir: spec.pgDataDir, extensions: { pg_trgm }, ...(wasmModule ? { wasmModule } : {}) })
+}
