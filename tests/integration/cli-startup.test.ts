@@ -1,6 +1,6 @@
 /**
  * What the built `netkeeper` loads before a command runs (docs/cli.md#start-up), read from the bundle's
- * static imports: `--version` loads the entry and run.ts's chunk only; the top-level `--help` adds help.ts
+ * static imports: `--version` loads the entry, run.ts's chunk and version.ts's only; the top-level `--help` adds help.ts
  * and top.ts (data and a formatter: no commander), and its text is checked against commander's at several
  * widths; a group's `--help` adds the command tree's chunk and commander's (bundled), and Node's own modules,
  * never zod, the address libraries or a database driver (the bundler once put the command tree in one chunk
@@ -62,7 +62,7 @@ beforeAll(async () => {
 describe('the CLI loads only what a call needs', () => {
   it('answers --version from the entry and run.ts alone', () => {
     const { chunks, packages } = loadedBy('cli.js')
-    expect([...chunks].every((c) => c === 'cli.js' || /^(run|rolldown-runtime)-[\w-]+\.js$/.test(c))).toBe(true)
+    expect([...chunks].every((c) => c === 'cli.js' || /^(run|version|rolldown-runtime)-[\w-]+\.js$/.test(c)), [...chunks].join(' ')).toBe(true)
     expect([...packages].every((p) => p.startsWith('node:'))).toBe(true)
     expect(execFileSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/)
   })
@@ -84,7 +84,9 @@ describe('the CLI loads only what a call needs', () => {
 
   it('loads the command tree for a group\'s --help without zod, address libraries or database drivers', () => {
     const run = fs.readdirSync(OUT).find((f) => /^run-[\w-]+\.js$/.test(f))!
-    const program = /import\("\.\/(cli-program-[\w-]+\.js)"\)/.exec(fs.readFileSync(path.join(OUT, run), 'utf8'))?.[1]
+    // Straight from the chunk, or through the bundler's one-line facade that re-exports `main` from it.
+    const imported = /import\("\.\/((?:cli-)?program-[\w-]+\.js)"\)/.exec(fs.readFileSync(path.join(OUT, run), 'utf8'))?.[1]
+    const program = imported?.startsWith('cli-program-') ? imported : imported && staticImports(imported).chunks.find((c) => /^cli-program-[\w-]+\.js$/.test(c))
     expect(program, 'run.ts loads the command tree from a chunk of its own').toBeDefined()
     const { packages } = loadedBy(program!)
     const outside = [...packages].filter((p) => !p.startsWith('node:'))
