@@ -13,6 +13,7 @@ import path from 'node:path'
 import { Command, CommanderError } from 'commander'
 import { platformCacheDir } from '../core/paths'
 import { addConnectionOption, EXIT_USAGE } from './runtime'
+import { VALUE_OPTIONS } from './run'
 import { cliVersion } from './version'
 import { PROGRAM_DESCRIPTION, PROGRAM_NAME, PROGRAM_OPTIONS, TOP_COMMANDS } from './top'
 
@@ -97,8 +98,6 @@ function commandNamed(args: string[]): string | undefined {
   return undefined
 }
 
-/** Program options that take a value (to find where the command starts). */
-const VALUE_OPTIONS = new Set(['--database-url', '--data-dir', '--db-profile', '--profile'])
 
 /**
  * `--profile NAME` before the command is the global choice of database connection: it is passed on as

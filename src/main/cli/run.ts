@@ -54,8 +54,8 @@ async function tuneV8(flags: readonly string[]): Promise<void> {
   for (const flag of flags) v8.setFlagsFromString(flag)
 }
 
-/** Program options that take a value (as program.ts's VALUE_OPTIONS: run.ts loads no command module). */
-const VALUE_OPTIONS = new Set(['--database-url', '--data-dir', '--db-profile', '--profile'])
+/** The program options that take a value: where a command's words start (here and in program.ts). */
+export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['--database-url', '--data-dir', '--db-profile', '--profile'])
 
 /**
  * The commands whose database work is a few statements on a few rows whatever the store holds: one address
