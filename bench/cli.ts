@@ -2,7 +2,7 @@
  * `npm run bench -- cli`: the built `netkeeper` command as a person starts it (`node bin/netkeeper.js ...`,
  * a fresh process each run): wall time and peak memory of `--version`, `--help`, `pool list` and
  * `ip allocate --next`, on the embedded store (PGlite) and on a PostgreSQL server; 1 warm-up run, then the
- * p50 (and the max) of 10 runs each.
+ * p50 (and the max) of 10 runs each, the commands taken in turn (see measureAll).
  *
  * Peak memory is the child's maximum resident set size as the kernel accounts it (GNU time's %M, from
  * wait4's rusage), and CPU time its user + system time (%U + %S), the steadier figure when the machine is
@@ -62,26 +62,50 @@ function runOnce(args: string[], env: NodeJS.ProcessEnv, script: string[] = [BIN
   })
 }
 
-async function measure(label: string, args: string[], env: NodeJS.ProcessEnv, goal: { wallMs: number; maxRssMiB?: number }): Promise<Record<string, unknown>> {
-  await runOnce(args, env) // warm-up: the page cache, not the process
-  const runs: Run[] = []
-  for (let i = 0; i < RUNS; i++) runs.push(await runOnce(args, env))
-  const wall = runs.map((r) => r.wallMs)
-  const rss = runs.map((r) => r.maxRssMiB).filter((x): x is number => x !== null)
-  const cpu = runs.map((r) => r.cpuMs).filter((x): x is number => x !== null)
+interface Case {
+  label: string
+  args: string[]
+  env: NodeJS.ProcessEnv
+  goal: { wallMs: number; maxRssMiB?: number }
+  runs: Run[]
+  /** The load average when its last run ended. */
+  load?: number[]
+}
+
+/**
+ * Runs every case RUNS times, round-robin (each round runs every command once, in the same order), after one
+ * warm-up run of each (the page cache, not the process). A command's runs are so spread over the whole
+ * benchmark: a few seconds of a slower machine (other work on the host; measured here, `node -e 0` took
+ * 72 ms in one minute and 107 in another) fall on every command alike rather than on the one whose ten runs
+ * happened to be taken then.
+ */
+async function measureAll(cases: Case[]): Promise<void> {
+  for (const c of cases) await runOnce(c.args, c.env)
+  for (let i = 0; i < RUNS; i++) {
+    for (const c of cases) {
+      c.runs.push(await runOnce(c.args, c.env))
+      if (i === RUNS - 1) c.load = os.loadavg().map((x) => round(x, 2))
+    }
+  }
+}
+
+function summary(c: Case): Record<string, unknown> {
+  const wall = c.runs.map((r) => r.wallMs)
+  const rss = c.runs.map((r) => r.maxRssMiB).filter((x): x is number => x !== null)
+  const cpu = c.runs.map((r) => r.cpuMs).filter((x): x is number => x !== null)
   const out = {
-    command: `netkeeper ${args.filter((a) => !a.startsWith('postgres')).join(' ')}`,
-    runs: RUNS,
+    command: `netkeeper ${c.args.filter((a) => !a.startsWith('postgres')).join(' ')}`,
+    runs: c.runs.length,
     wallMsP50: percentile(wall, 50),
     wallMsMax: percentile(wall, 100),
     cpuMsP50: cpu.length ? percentile(cpu, 50) : null,
     maxRssMiBP50: rss.length ? percentile(rss, 50) : null,
     maxRssMiBMax: rss.length ? percentile(rss, 100) : null,
-    loadAverage: os.loadavg().map((x) => round(x, 2)),
-    goal: `wall <= ${goal.wallMs} ms${goal.maxRssMiB ? `, peak memory <= ${goal.maxRssMiB} MB` : ''}`,
-    met: percentile(wall, 50) <= goal.wallMs && (goal.maxRssMiB === undefined || !rss.length || percentile(rss, 50) <= goal.maxRssMiB)
+    loadAverage: c.load,
+    goal: `wall <= ${c.goal.wallMs} ms${c.goal.maxRssMiB ? `, peak memory <= ${c.goal.maxRssMiB} MB` : ''}`,
+    met: percentile(wall, 50) <= c.goal.wallMs && (c.goal.maxRssMiB === undefined || !rss.length || percentile(rss, 50) <= c.goal.maxRssMiB)
   }
-  log(`${label} ${JSON.stringify(out)}`)
+  log(`${c.label} ${JSON.stringify(out)}`)
   return out
 }
 
@@ -96,7 +120,7 @@ async function seed(core: Core): Promise<void> {
 export async function benchCli(srv: BenchServer): Promise<Record<string, unknown>> {
   await ensureBuilt()
   const out: Record<string, unknown> = {
-    how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs; wall from spawn to exit, peak memory = max RSS (GNU time %M), CPU = user + system (GNU time %U + %S)',
+    how: 'node bin/netkeeper.js (built bundle), a fresh process per run, 1 warm-up + 10 runs of each command, the commands taken in turn (round-robin); wall from spawn to exit, peak memory = max RSS (GNU time %M), CPU = user + system (GNU time %U + %S)',
     // The embedded store's buffers (NETKEEPER_PGLITE_SHARED_BUFFERS; 128MB is PGlite's own module, as before).
     embeddedSharedBuffers: sharedBuffersSetting(),
     // V8's JavaScript tiering budget the CLI sets for a command (run.ts; V8's default is 67,584).
@@ -112,20 +136,12 @@ export async function benchCli(srv: BenchServer): Promise<Record<string, unknown
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nk-bench-cli-'))
   const baseEnv: NodeJS.ProcessEnv = { ...process.env, NETKEEPER_DATA_DIR: dataDir, NETKEEPER_DATABASE_URL: '' }
   try {
-    out.version = await measure('--version', ['--version'], baseEnv, { wallMs: 150 })
-    out.help = await measure('--help', ['--help'], baseEnv, { wallMs: 150 })
-
     // The embedded store: created and migrated once, as the first run of the app or the CLI would.
     {
       const core = await Core.open({ dataDir, migrate: true })
       await seed(core)
       await core.close()
     }
-    out.embedded = {
-      poolList: await measure('embedded pool list', ['pool', 'list'], baseEnv, { wallMs: 600, maxRssMiB: 200 }),
-      ipAllocateNext: await measure('embedded ip allocate --next', ['ip', 'allocate', '--pool', 'bench-alloc', '--next'], baseEnv, { wallMs: 600, maxRssMiB: 200 })
-    }
-
     const url = await srv.url('bench_cli')
     {
       const core = await openCore(url)
@@ -133,10 +149,20 @@ export async function benchCli(srv: BenchServer): Promise<Record<string, unknown
       await core.close()
     }
     const serverArgs = ['--database-url', url]
-    out.server = {
-      poolList: await measure('server pool list', [...serverArgs, 'pool', 'list'], baseEnv, { wallMs: 250 }),
-      ipAllocateNext: await measure('server ip allocate --next', [...serverArgs, 'ip', 'allocate', '--pool', 'bench-alloc', '--next'], baseEnv, { wallMs: 600 })
+    const make = (label: string, args: string[], goal: Case['goal']): Case => ({ label, args, env: baseEnv, goal, runs: [] })
+    const cases = {
+      version: make('--version', ['--version'], { wallMs: 150 }),
+      help: make('--help', ['--help'], { wallMs: 150 }),
+      embeddedPoolList: make('embedded pool list', ['pool', 'list'], { wallMs: 600, maxRssMiB: 200 }),
+      embeddedAllocate: make('embedded ip allocate --next', ['ip', 'allocate', '--pool', 'bench-alloc', '--next'], { wallMs: 600, maxRssMiB: 200 }),
+      serverPoolList: make('server pool list', [...serverArgs, 'pool', 'list'], { wallMs: 250 }),
+      serverAllocate: make('server ip allocate --next', [...serverArgs, 'ip', 'allocate', '--pool', 'bench-alloc', '--next'], { wallMs: 600 })
     }
+    await measureAll(Object.values(cases))
+    out.version = summary(cases.version)
+    out.help = summary(cases.help)
+    out.embedded = { poolList: summary(cases.embeddedPoolList), ipAllocateNext: summary(cases.embeddedAllocate) }
+    out.server = { poolList: summary(cases.serverPoolList), ipAllocateNext: summary(cases.serverAllocate) }
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true })
   }
