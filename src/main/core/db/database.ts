@@ -143,23 +143,7 @@ export class Database {
       let pglite: PGlite | undefined
       try {
         pglite = await startPGlite(spec)
-        const started = pglite
-        const knex = await embeddedKnex(started)
-        let closing: Promise<void> | undefined
-        // Once: close() after an interrupt() (or the other way round) finds the store already shut.
-        return new Database(
-          spec,
-          knex,
-          () =>
-            (closing ??= (async () => {
-              try {
-                await started.close()
-              } finally {
-                release()
-              }
-            })()),
-          { pglite: started }
-        )
+        return Database.onPGlite(spec, pglite, await embeddedKnex(pglite), release)
       } catch (e) {
         await pglite?.close().catch(() => undefined)
         release()
@@ -171,26 +155,31 @@ export class Database {
     return db
   }
 
+  /**
+   * The embedded store on a started PGlite (in this thread, or a worker's behind RemotePGlite): closing shuts
+   * PGlite down, then runs `release` (the lock, the umask). Once: close() after an interrupt() (or the other
+   * way round) finds the store already shut.
+   */
+  private static onPGlite(spec: EmbeddedSpec, pglite: PGlite, knex: Knex, release: () => void): Database {
+    let closing: Promise<void> | undefined
+    const cleanup = (): Promise<void> =>
+      (closing ??= (async () => {
+        try {
+          await pglite.close()
+        } finally {
+          release()
+        }
+      })())
+    return new Database(spec, knex, cleanup, { pglite })
+  }
+
   /** The embedded store started on a worker thread (pglite-remote.ts), once PGlite has started there. */
   private static async openRemote(spec: EmbeddedSpec, remote: RemotePGlite, release: () => void): Promise<Database> {
     try {
       const pglite = remote as unknown as PGlite
       // knex loads here while PGlite starts there; its pool's one connection waits for PGlite (waitReady).
       const [knex] = await Promise.all([embeddedKnex(pglite), remote.waitReady])
-      let closing: Promise<void> | undefined
-      return new Database(
-        spec,
-        knex,
-        () =>
-          (closing ??= (async () => {
-            try {
-              await remote.close()
-            } finally {
-              release()
-            }
-          })()),
-        { pglite }
-      )
+      return Database.onPGlite(spec, pglite, knex, release)
     } catch (e) {
       await remote.close().catch(() => undefined)
       release()
