@@ -3,7 +3,8 @@
  * list's filters"), against a real PostgreSQL server: the exported pools are exactly those the list shows
  * for the same filters (the VLAN group alone, with a VID, tags all required), an unknown group or tag is
  * refused naming the field, and the filters are refused for allocations. The CLI's `ipam export --kind pools`
- * takes them as --vlan-group and --tag.
+ * takes them as --vlan-group and --tag. The export's search is the list's too (tag names, an address inside
+ * the network).
  */
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -55,6 +56,17 @@ describe('the pools export with the Pools list filters', () => {
     expect(await exported({ vlanGroup: 'campus', vlanId: 10 })).toEqual(['users'])
     expect(await exported({ tags: ['prod', 'web'] })).toEqual(['users'])
     expect(await exported({ tags: ['web'] })).toEqual(['users', 'servers'])
+  })
+
+  it("searches as the list does: a tag's name and an address inside the network find the pool too", async () => {
+    for (const search of ['prod', 'web', '10.1.1.5', '10.2.0', 'ser', 'nothing-like-this']) {
+      expect(await exported({ search }), search).toEqual(await listed({ search }))
+    }
+    expect(await exported({ search: 'prod' })).toEqual(['users', 'voice'])
+    expect(await exported({ search: '10.1.1.5' })).toEqual(['voice'])
+    expect(await exported({ search: 'nothing-like-this' })).toEqual([])
+    // With the other filters: a search inside the VLAN group.
+    expect(await exported({ search: 'web', vlanGroup: 'dc' })).toEqual(['servers'])
   })
 
   it('refuses an unknown group or tag naming the field, and both filters for allocations', async () => {

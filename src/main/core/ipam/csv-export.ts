@@ -9,10 +9,9 @@ import type { Writable } from 'node:stream'
 import type { Knex } from '@mikro-orm/postgresql'
 import { CSV_EXPORT_COLUMNS, CUSTOM_FIELD_PREFIX, customFieldKindOf, type CsvExportOptions, type CsvExportReport, type CsvKind } from '../../../shared/ipam-csv'
 import { validationError } from '../../../shared/errors'
-import { LIKE_ESCAPE, likeText } from '../db/like'
 import { csvCellSql, TextOut } from '../db/text-export'
 import { findPoolRow, findSpaceId } from './rows'
-import { whereGroupAndTags } from './pools'
+import { whereGroupAndTags, wherePoolSearch } from './pools'
 import { fieldFilter } from './tags'
 
 const BATCH = 2000
@@ -112,11 +111,8 @@ async function query(knex: Knex, o: CsvExportOptions): Promise<Query> {
       where.push(`${col} = ?`)
       bindings.push(o[k]!)
     }
-    if (q) {
-      const like = `%${likeText(q)}%`
-      where.push(`(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE})`)
-      bindings.push(like, like, like, like)
-    }
+    // The Pools list's search: tags, custom field values and an address inside the network too.
+    if (q) wherePoolSearch(q, where, bindings)
     return { from: 'ip_pools p join ip_spaces s on s.id = p.space_id', where, bindings, order: 's.name, p.network' }
   }
   if (o.vlanGroup !== undefined || o.tags !== undefined) throw validationError(o.vlanGroup !== undefined ? 'vlanGroup' : 'tags', 'applies to pools only')

@@ -311,6 +311,28 @@ export async function getPool(knex: Knex, ref: PoolRef): Promise<PoolDto> {
 }
 
 /**
+ * The Pools list's text search, added to `where` and `b` (pool alias `p`): the name, description, site or
+ * network as text; a tag's name; a custom field's value; or, for an address, the pools whose network holds
+ * it. The CSV export of pools searches the same (csv-export.ts).
+ */
+export function wherePoolSearch(search: string, where: string[], b: Knex.RawBinding[]): void {
+  const like = `%${likeText(search)}%`
+  let ipClause = ''
+  try {
+    const ip = parseIp(search)
+    ipClause = ` or p.network >>= ?::inet`
+    b.push(like, like, like, like, like, like, ip.text)
+  } catch {
+    b.push(like, like, like, like, like, like)
+  }
+  where.push(
+    `(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}
+      or exists (select 1 from ip_pool_tags x join ip_tags t on t.id = x.tag_id where x.pool_id = p.id and t.name ilike ? ${LIKE_ESCAPE})
+      or exists (select 1 from jsonb_each_text(p.custom_fields) e where e.value ilike ? ${LIKE_ESCAPE})${ipClause})`
+  )
+}
+
+/**
  * The Pools list's VLAN-group and tag filters as conditions on `p` (ip_pools), appended to `where` and
  * `b`: pools on a VLAN of the group; pools carrying every one of the tags. The CSV export of pools applies
  * the same (csv-export.ts). An unknown group or tag is refused, naming the field.
@@ -377,23 +399,7 @@ export async function listPools(knex: Knex, input: PoolListInput = {}): Promise<
     where.push('p.parent_id = ?')
     b.push((await findPoolRow(knex, v.parent, false)).id)
   }
-  if (v.search) {
-    const like = `%${likeText(v.search)}%`
-    let ipClause = ''
-    try {
-      const ip = parseIp(v.search)
-      ipClause = ` or p.network >>= ?::inet`
-      b.push(like, like, like, like, like, like, ip.text)
-    } catch {
-      b.push(like, like, like, like, like, like)
-    }
-    // Tags and custom field values are found too.
-    where.push(
-      `(p.name ilike ? ${LIKE_ESCAPE} or p.description ilike ? ${LIKE_ESCAPE} or p.site ilike ? ${LIKE_ESCAPE} or p.network::text like ? ${LIKE_ESCAPE}
-        or exists (select 1 from ip_pool_tags x join ip_tags t on t.id = x.tag_id where x.pool_id = p.id and t.name ilike ? ${LIKE_ESCAPE})
-        or exists (select 1 from jsonb_each_text(p.custom_fields) e where e.value ilike ? ${LIKE_ESCAPE})${ipClause})`
-    )
-  }
+  if (v.search) wherePoolSearch(v.search, where, b)
   const whereSql = where.length ? `where ${where.join(' and ')}` : ''
   const dir = v.order === 'desc' ? 'desc' : 'asc'
   const usedExpr = `(select count(*) from ip_allocations a where a.pool_id = p.id and (a.status in ('allocated', 'blocked')
