@@ -58,6 +58,28 @@ async function tuneV8(flags: readonly string[]): Promise<void> {
 export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['--database-url', '--data-dir', '--db-profile', '--profile'])
 
 /**
+ * A command line as the program reads it, up to `--`: the command's words, and each option by name with its
+ * value (from `--name=value`, or the next argument for VALUE_OPTIONS; null for a flag, or for a value
+ * option given last without one). The last of an option given twice counts.
+ */
+function readArgs(args: readonly string[]): { words: string[]; options: Map<string, string | null> } {
+  const words: string[] = []
+  const options = new Map<string, string | null>()
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') break
+    if (!a.startsWith('-')) {
+      words.push(a)
+      continue
+    }
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1
+    if (eq > 0) options.set(a.slice(0, eq), a.slice(eq + 1))
+    else options.set(a, VALUE_OPTIONS.has(a) ? (args[++i] ?? null) : null)
+  }
+  return { words, options }
+}
+
+/**
  * The commands whose database work is a few statements on a few rows whatever the store holds: one address
  * (or one call's block of at most 1,024) changed or shown, one pool changed. For these the CLI keeps
  * PostgreSQL's WebAssembly on the baseline compiler (Liftoff) and never recompiles a function with the
@@ -71,14 +93,7 @@ export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['--database-url', '--
  * times as fast (measured on a 3-million-row scan).
  */
 export function boundedCommand(args: readonly string[]): boolean {
-  const words: string[] = []
-  for (let i = 0; i < args.length && words.length < 2; i++) {
-    const a = args[i]!
-    if (VALUE_OPTIONS.has(a)) i++
-    else if (a === '--') break
-    else if (!a.startsWith('-')) words.push(a)
-  }
-  const [group, command] = words
+  const [group, command] = readArgs(args).words
   if (group === 'ip') return ['allocate', 'reserve', 'block', 'update', 'tag', 'untag', 'release', 'show'].includes(command ?? '')
   if (group === 'pool') return ['create', 'update', 'delete', 'tag', 'untag'].includes(command ?? '')
   return false
@@ -107,21 +122,11 @@ const EARLY_STORE_GROUPS = new Set(['pool', 'ip', 'space', 'range', 'vlan', 'sit
 export function earlyEmbeddedStore(args: readonly string[], platformDataDir: () => string, env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.NETKEEPER_EMBEDDED_THREAD === '0' || process.versions.electron) return null
   if (env.NETKEEPER_DATABASE_URL || env.NETKEEPER_PROFILE) return null
-  let dataDir = env.NETKEEPER_DATA_DIR?.trim() ? env.NETKEEPER_DATA_DIR : undefined
-  const words: string[] = []
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!
-    if (a === '--') break
-    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined]
-    if (name === '--help' || name === '-h' || (a === 'help' && words.length < 2)) return null
-    if (name === '--database-url' || name === '--db-profile' || name === '--profile') return null
-    if (name === '--data-dir') {
-      dataDir = inline ?? args[++i]
-      if (dataDir === undefined) return null
-    } else if (VALUE_OPTIONS.has(name) && inline === undefined) i++
-    else if (!a.startsWith('-')) words.push(a)
-  }
+  const { words, options } = readArgs(args)
+  if (['--help', '-h', '--database-url', '--db-profile', '--profile'].some((o) => options.has(o)) || words.slice(0, 2).includes('help')) return null
   if (!EARLY_STORE_GROUPS.has(words[0] ?? '') || words.length < 2) return null
+  const dataDir = options.has('--data-dir') ? options.get('--data-dir') : env.NETKEEPER_DATA_DIR?.trim() ? env.NETKEEPER_DATA_DIR : undefined
+  if (dataDir === null) return null
   const dir = path.resolve(dataDir ?? platformDataDir())
   try {
     const settings = JSON.parse(fs.readFileSync(path.join(dir, 'settings.json'), 'utf8')) as { activeConnection?: unknown; database?: unknown }
