@@ -61,18 +61,16 @@ export class RemotePGlite {
       if ('error' in m) p.reject(threadError(m.error))
       else p.resolve(m.result)
     })
-    this.fail = (e: Error): void => {
-      this.stopped ??= e
-      booted()
-      failed(e)
-      void worker.terminate()
-    }
     const stop = (e: Error): void => {
       booted()
       this.stopped ??= e
       failed(e)
       for (const p of this.pending.values()) p.reject(e)
       this.pending.clear()
+    }
+    this.fail = (e: Error): void => {
+      stop(e)
+      void worker.terminate()
     }
     worker.on('error', (e) => stop(new AppError('UNAVAILABLE', `the embedded database's thread failed: ${e.message}`, { reason: 'thread' })))
     worker.on('exit', (code) => stop(new AppError('UNAVAILABLE', `the embedded database's thread ended (exit code ${code})`, { reason: 'thread' })))
@@ -81,10 +79,6 @@ export class RemotePGlite {
   /** Tells the thread to start PGlite: the caller holds the store's lock. */
   open(): void {
     this.worker.postMessage({ op: 'open' })
-  }
-
-  get closed(): boolean {
-    return this.stopped !== null
   }
 
   private call<T>(message: Request): Promise<T> {
@@ -136,9 +130,7 @@ function workerFile(): URL | null {
 interface Early {
   pgDataDir: string
   pglite: RemotePGlite
-  /** The store's lock, taken by this thread for the process (the worker opens the store once it is held). */
-  lock: Promise<() => void>
-  /** The lock's release, once it is held. */
+  /** The store's lock's release, once this thread holds it for the process (the worker opens the store then). */
   unlock: (() => void) | null
   /** Gives the process its umask back (held private while the store may be written). */
   widen: () => void
@@ -173,10 +165,9 @@ export function startEarlyEmbedded(pgDataDir: string, flags: readonly string[]):
     return Promise.resolve()
   }
   const pglite = new RemotePGlite(worker)
-  const lock = acquireEmbeddedLock(pgDataDir)
-  const e: Early = { pgDataDir, pglite, lock, unlock: null, widen, taken: false }
+  const e: Early = { pgDataDir, pglite, unlock: null, widen, taken: false }
   early = e
-  lock.then(
+  acquireEmbeddedLock(pgDataDir).then(
     (unlock) => {
       e.unlock = unlock
       pglite.open()

@@ -8,8 +8,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { parentPort, workerData } from 'node:worker_threads'
 import type { PGlite } from '@electric-sql/pglite'
-import { startPGlite } from './pglite-start'
-import { pgliteModule } from './pglite-wasm'
+import { loadPGlite, startPGlite } from './pglite-start'
 import { serializeThreadError, type ToWorker } from './pglite-thread'
 
 const port = parentPort
@@ -22,10 +21,8 @@ await Promise.all(['node:fs/promises', 'node:zlib', 'node:url', 'node:crypto'].m
 for (const flag of flags) setFlagsFromString(flag)
 port.postMessage({ type: 'booted' })
 
-// Loaded and compiled while the main thread takes the lock (both are cached for startPGlite).
-void pgliteModule().catch(() => undefined)
-void import('@electric-sql/pglite').catch(() => undefined)
-void import('@electric-sql/pglite/contrib/pg_trgm').catch(() => undefined)
+// Loaded and compiled while the main thread takes the lock (startPGlite then finds them loaded).
+void loadPGlite().catch(() => undefined)
 
 let pglite: PGlite | undefined
 let opening: Promise<void> | undefined
